@@ -1,0 +1,42 @@
+# make serve: set up everything (venv, pinned packages, data set, models) and serve on port 3000.
+# make test:  run the test suite (unit + end-to-end against real `bentoml serve` processes).
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PORT ?= 3000
+DATA_DIR ?= /usr/share/datasets/fashion-mnist
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+export BENTOML_DO_NOT_TRACK := true
+export TF_CPP_MIN_LOG_LEVEL := 2
+
+.PHONY: serve test install data models build clean
+
+serve: models
+	$(VENV)/bin/bentoml serve service:Clothes --host 0.0.0.0 --port $(PORT)
+
+test: install data
+	$(PY) -m pytest
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements-dev.txt
+	touch $@
+
+data:
+	@test -f $(DATA_DIR)/train-images-idx3-ubyte.gz || \
+		{ $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq dataset-fashion-mnist; }
+
+# Train each served version that is not in the BentoML model store yet.
+models: install data
+	$(PY) train_and_save.py --version v1 --if-missing
+	$(PY) train_and_save.py --version v2 --if-missing
+
+build: models
+	$(VENV)/bin/bentoml build
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,180 @@
+"""The clothes classifier as a BentoML service: one entry service for HTTP, one runner per version.
+
+    bentoml serve                      # reads bentofile.yaml; settings come from configuration.yaml
+    curl localhost:3000/models/clothes/v1
+    curl -X POST localhost:3000/models/clothes/v1 -H 'content-type: application/json' -d '{"image": [[0, ...], ...]}'
+
+- ``ClothesRunner`` (one service per served version, ``clothes-v1``, ``clothes-v2``, ...): its own
+  loaded model, adaptive-batching queue, workers and settings (``services.clothes-<version>`` in
+  ``configuration.yaml``). Runners listen on internal sockets only; clients never reach them.
+- ``Clothes`` (the entry service): routes, decoding, validation, errors, metrics. It groups
+  concurrent requests per version and dispatches them to that version's runner.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import re
+from pathlib import Path
+from typing import Annotated
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import bentoml  # noqa: E402
+import numpy as np  # noqa: E402
+from bentoml.validators import ContentType  # noqa: E402
+from pydantic import Field  # noqa: E402
+
+from models import store  # noqa: E402
+from models.preprocessing import Invert, check_pixels, pixels_from_image  # noqa: E402
+from models.specs import MODEL_NAME  # noqa: E402
+from serving import monitoring, routes  # noqa: E402
+from serving.dispatch import Batcher  # noqa: E402
+from serving.errors import NotFound, Unavailable, as_serving_error  # noqa: E402
+from serving.middleware import BodyLimit, ErrorEnvelope  # noqa: E402
+from serving.schemas import ImageRows, PredictResponse, predict_response  # noqa: E402
+from serving.settings import load_settings, runner_name  # noqa: E402
+
+log = logging.getLogger("clothes")
+SETTINGS = load_settings()
+
+
+def runner_service(version: str):
+    """The runner service of one served version."""
+    batching = SETTINGS.runner_batching[version]
+
+    @bentoml.service(name=runner_name(version), **SETTINGS.service_options(runner_name(version)))
+    class ClothesRunner:
+        model_ref = bentoml.models.BentoModel(store.tag(version))
+
+        def __init__(self) -> None:
+            from models.inference import Predictor
+
+            self.version = version
+            self.failure: str | None = None
+            try:
+                model, _ = store.load(version, self.model_ref)
+                self.predictor = Predictor(model)
+                self.predictor.warm_up()
+            except Exception as exc:  # reported by status() and predict(); the other versions keep serving
+                self.failure = f"{store.tag(version)} failed to load: {exc}"
+                log.error(self.failure)
+
+        def __is_ready__(self) -> bool:
+            return self.failure is None
+
+        @bentoml.api(batchable=True, max_batch_size=batching["max_batch_size"], max_latency_ms=batching["max_latency_ms"])
+        def predict(self, pixels: np.ndarray) -> np.ndarray:
+            if self.failure:
+                raise bentoml.exceptions.ServiceUnavailable(self.failure)
+            return self.predictor(pixels)
+
+        @bentoml.api
+        def status(self) -> dict:
+            return {"status": "unavailable" if self.failure else "ready", "reason": self.failure}
+
+    return ClothesRunner
+
+
+def dependency_name(version: str) -> str:
+    return "runner_" + re.sub(r"\W", "_", version)
+
+
+class Clothes:
+    """Fashion-MNIST clothes classifier: the course's /models/clothes/{version} API, versioned runners."""
+
+    def __init__(self) -> None:
+        self.settings = SETTINGS
+        self.runners = {v: getattr(self, dependency_name(v)) for v in SETTINGS.versions}
+        self.batchers = {
+            v: Batcher(functools.partial(self._call_runner, v), SETTINGS.max_batch_images, SETTINGS.max_queue_images)
+            for v in SETTINGS.versions
+        }
+        self.infos: dict[str, dict] = {}
+        self.missing: dict[str, str] = {}
+        for version in SETTINGS.versions:
+            try:
+                self.infos[version] = store.model_info(version, bentoml.models.get(store.tag(version)))
+            except bentoml.exceptions.NotFound:
+                self.missing[version] = f"{store.tag(version)} is not in the model store"
+
+    async def _call_runner(self, version: str, pixels: np.ndarray) -> np.ndarray:
+        # Looked up per call: BentoML connects the runner clients after __init__.
+        return await self.runners[version].to_async.predict(pixels)
+
+    def resolve(self, requested: str) -> str:
+        version = self.settings.resolve(requested)
+        if version is None:
+            known = ", ".join([*self.settings.versions, *self.settings.aliases])
+            raise NotFound(f"unknown version {requested!r} of model {MODEL_NAME}; available: {known}")
+        return version
+
+    async def infer(self, version: str, pixels: np.ndarray) -> np.ndarray:
+        probabilities = await self.batchers[version].submit(pixels)
+        monitoring.record_predictions(version, probabilities)
+        return probabilities
+
+    def model_info(self, version: str) -> dict:
+        if version in self.missing:
+            raise Unavailable(self.missing[version], retry_after=30)
+        return {
+            **self.infos[version],
+            "aliases": self.settings.aliases_of(version),
+            "endpoints": {"predict": f"/models/{MODEL_NAME}/{version}"},
+        }
+
+    async def version_statuses(self) -> list[dict]:
+        statuses = []
+        for version, runner in self.runners.items():
+            try:
+                status = await runner.to_async.status()
+            except Exception as exc:
+                status = {"status": "loading", "reason": f"runner not answering: {type(exc).__name__}"}
+            statuses.append({"version": version, "aliases": self.settings.aliases_of(version), **status})
+        return statuses
+
+    @bentoml.api(route="/classify")
+    async def classify(
+        self,
+        images: Annotated[list[ImageRows], Field(min_length=1, description="28x28 images of 0..255 intensities")],
+        version: str = SETTINGS.default_version,
+    ) -> PredictResponse:
+        """Classify a batch of 28x28 images (BentoML's typed API; the generated clients use it)."""
+        try:
+            resolved = self.resolve(version)
+            pixels = check_pixels(np.asarray(images, dtype=np.float32), field="images")
+            return PredictResponse(**predict_response(MODEL_NAME, resolved, await self.infer(resolved, pixels)))
+        except Exception as exc:
+            return _error(exc)
+
+    @bentoml.api(route="/classify_image")
+    async def classify_image(
+        self,
+        image: Annotated[Path, ContentType("image/*")],
+        version: str = SETTINGS.default_version,
+        invert: Invert = Invert.AUTO,
+    ) -> PredictResponse:
+        """Classify one image file of any size, colour or grey (BentoML's typed API)."""
+        try:
+            resolved = self.resolve(version)
+            pixels = pixels_from_image(image.read_bytes(), field="image", invert=invert)
+            return PredictResponse(**predict_response(MODEL_NAME, resolved, await self.infer(resolved, pixels)))
+        except Exception as exc:
+            return _error(exc)
+
+
+def _error(exc: Exception):
+    error = as_serving_error(exc)
+    if error.status >= 500:
+        log.error("classification failed: %s: %s", type(exc).__name__, exc)
+    return error.to_response()
+
+
+for _version in SETTINGS.versions:
+    setattr(Clothes, dependency_name(_version), bentoml.depends(runner_service(_version)))
+
+Clothes = bentoml.asgi_app(routes.app, path="/")(bentoml.service(name=MODEL_NAME, **SETTINGS.service_options(MODEL_NAME))(Clothes))
+Clothes.add_asgi_middleware(ErrorEnvelope)
+Clothes.add_asgi_middleware(BodyLimit, max_bytes=SETTINGS.max_body_bytes)

@@ -1,0 +1,94 @@
+"""Group concurrent requests for one version into few runner calls.
+
+Every call into a runner is an HTTP hop with a fixed cost, so one call per client request caps
+throughput at the hop rate. A :class:`Batcher` sends the first request at once; requests arriving
+while calls are in flight wait and leave together in the next call. It adds no delay at low load
+and bounds the queue: past ``max_queue_images`` it refuses at once (503 with Retry-After) instead
+of letting requests time out.
+
+    batcher = Batcher(runner_call, max_batch_images=1024, max_queue_images=8192)
+    probabilities = await batcher.submit(pixels)        # pixels: float32 (N, 28, 28)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from typing import Awaitable, Callable
+
+import numpy as np
+
+from serving.errors import ServingError, Unavailable
+
+log = logging.getLogger(__name__)
+
+RunnerCall = Callable[[np.ndarray], Awaitable[np.ndarray]]
+
+
+class Batcher:
+    def __init__(self, call: RunnerCall, max_batch_images: int, max_queue_images: int, max_inflight: int = 2):
+        self._call = call
+        self._max_batch = max_batch_images
+        self._max_queue = max_queue_images
+        self._max_inflight = max_inflight
+        self._queue: deque[tuple[np.ndarray, asyncio.Future]] = deque()
+        self._queued_images = 0
+        self._inflight = 0
+
+    @property
+    def queued_images(self) -> int:
+        return self._queued_images
+
+    async def submit(self, pixels: np.ndarray) -> np.ndarray:
+        count = len(pixels)
+        if self._queued_images + count > self._max_queue:
+            raise Unavailable(f"overloaded: {self._queued_images} images already queued for this version", retry_after=1)
+        future = asyncio.get_running_loop().create_future()
+        self._queue.append((pixels, future))
+        self._queued_images += count
+        if self._inflight < self._max_inflight:
+            self._inflight += 1
+            asyncio.get_running_loop().create_task(self._drain())
+        return await future
+
+    def _take(self) -> list[tuple[np.ndarray, asyncio.Future]]:
+        group, images = [], 0
+        while self._queue and (not group or images + len(self._queue[0][0]) <= self._max_batch):
+            pixels, future = self._queue.popleft()
+            self._queued_images -= len(pixels)
+            if future.done():  # the client went away
+                continue
+            group.append((pixels, future))
+            images += len(pixels)
+        return group
+
+    async def _drain(self) -> None:
+        try:
+            while self._queue:
+                group = self._take()
+                if not group:
+                    continue
+                try:
+                    batch = group[0][0] if len(group) == 1 else np.concatenate([p for p, _ in group])
+                    result = await self._call(batch)
+                except ServingError as exc:
+                    _fail(group, exc)
+                except Exception as exc:  # the runner is down, restarting or overloaded
+                    log.warning("runner call failed: %s: %s", type(exc).__name__, exc)
+                    _fail(group, Unavailable(f"runner unavailable: {type(exc).__name__}: {exc}", retry_after=2))
+                else:
+                    start = 0
+                    for pixels, future in group:
+                        end = start + len(pixels)
+                        if not future.done():
+                            future.set_result(result[start:end])
+                        start = end
+        finally:
+            self._inflight -= 1
+
+
+def _fail(group, exc: Exception) -> None:
+    for _, future in group:
+        if not future.done():
+            future.set_exception(exc)

@@ -1,0 +1,74 @@
+"""One error hierarchy for the HTTP side. Every error leaves as ``{"error": "..."}`` with its status.
+
+Status policy:
+
+- 400: the body cannot be read as its declared type (invalid JSON, empty body, broken multipart);
+- 404: unknown model, version or route (the message lists what exists);
+- 405: a method the route does not offer;
+- 413: the body exceeds the configured size limit;
+- 415: a content type the route does not accept (pickle is never accepted);
+- 422: the body parses but its fields are wrong (missing field, shape, range, NaN, not an image);
+- 503: the version cannot answer now (still loading, failed to load, overloaded); carries Retry-After.
+"""
+
+from __future__ import annotations
+
+from starlette.responses import JSONResponse
+
+from models.preprocessing import InvalidInput as InvalidPixels
+
+
+class ServingError(Exception):
+    status = 500
+
+    def __init__(self, message: str, headers: dict[str, str] | None = None):
+        super().__init__(message)
+        self.message = message
+        self.headers = headers or {}
+
+    def to_response(self) -> JSONResponse:
+        return error_response(self.status, self.message, self.headers)
+
+
+class BadRequest(ServingError):
+    status = 400
+
+
+class NotFound(ServingError):
+    status = 404
+
+
+class MethodNotAllowed(ServingError):
+    status = 405
+
+
+class PayloadTooLarge(ServingError):
+    status = 413
+
+
+class UnsupportedMediaType(ServingError):
+    status = 415
+
+
+class InvalidInput(ServingError):
+    status = 422
+
+
+class Unavailable(ServingError):
+    status = 503
+
+    def __init__(self, message: str, retry_after: int = 1):
+        super().__init__(message, {"Retry-After": str(retry_after)})
+
+
+def error_response(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status, headers=headers)
+
+
+def as_serving_error(exc: Exception) -> ServingError:
+    """Map the model package's input errors onto HTTP ones; anything else stays a 500."""
+    if isinstance(exc, ServingError):
+        return exc
+    if isinstance(exc, InvalidPixels):
+        return InvalidInput(str(exc))
+    return ServingError("internal error; see the server log")

@@ -1,0 +1,74 @@
+"""The batcher, driven with a real asyncio loop and a runner stand-in that records its calls."""
+
+import asyncio
+
+import numpy as np
+import pytest
+
+from serving.dispatch import Batcher
+from serving.errors import Unavailable
+
+
+class SlowRunner:
+    def __init__(self, fail=False):
+        self.calls = []
+        self.fail = fail
+
+    async def __call__(self, batch):
+        self.calls.append(len(batch))
+        await asyncio.sleep(0.01)
+        if self.fail:
+            raise ConnectionError("runner restarting")
+        return batch.reshape(len(batch), -1)[:, :1] * 2
+
+
+def images(value, n=1):
+    return np.full((n, 28, 28), value, dtype=np.float32)
+
+
+def test_concurrent_requests_share_calls_and_get_their_own_rows():
+    runner = SlowRunner()
+
+    async def main():
+        batcher = Batcher(runner, max_batch_images=64, max_queue_images=1000)
+        return await asyncio.gather(*(batcher.submit(images(i, n=1 + i % 3)) for i in range(50)))
+
+    results = asyncio.run(main())
+    for i, result in enumerate(results):
+        assert result.shape == (1 + i % 3, 1) and (result == 2 * i).all()
+    assert sum(runner.calls) == sum(1 + i % 3 for i in range(50))
+    assert len(runner.calls) < 10 and max(runner.calls) <= 64
+
+
+def test_full_queue_is_refused_at_once():
+    runner = SlowRunner()
+
+    async def main():
+        batcher = Batcher(runner, max_batch_images=8, max_queue_images=10, max_inflight=1)
+        return await asyncio.gather(*(batcher.submit(images(i, 4)) for i in range(6)), return_exceptions=True)
+
+    results = asyncio.run(main())
+    refused = [r for r in results if isinstance(r, Unavailable)]
+    assert refused and refused[0].headers["Retry-After"] and refused[0].status == 503
+
+
+def test_runner_failure_becomes_503_for_each_waiter():
+    async def main():
+        batcher = Batcher(SlowRunner(fail=True), max_batch_images=8, max_queue_images=100)
+        return await asyncio.gather(*(batcher.submit(images(i)) for i in range(5)), return_exceptions=True)
+
+    results = asyncio.run(main())
+    assert all(isinstance(r, Unavailable) and "runner unavailable" in r.message for r in results)
+
+
+def test_recovers_after_failure():
+    runner = SlowRunner(fail=True)
+
+    async def main():
+        batcher = Batcher(runner, max_batch_images=8, max_queue_images=100)
+        with pytest.raises(Unavailable):
+            await batcher.submit(images(1))
+        runner.fail = False
+        return await batcher.submit(images(3))
+
+    assert (asyncio.run(main()) == 6).all()
