@@ -71,7 +71,7 @@ RECIPES: dict[str, Recipe] = {
     ),
     "v2": Recipe(
         architecture="small_vgg",
-        description="Three 3x3 convolution blocks with batch normalisation, max pooling and dropout, one dense layer; trained with horizontal flips and a cosine learning-rate decay.",
+        description="Three 3x3 convolution blocks with batch normalisation, max pooling and dropout, one dense layer; trained with a cosine learning-rate decay.",
         epochs=15,
         batch_size=128,
         learning_rate=0.002,

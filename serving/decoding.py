@@ -4,11 +4,14 @@ Accepted bodies (anything else is 415; pickle never):
 
 - ``application/json``: ``{"image": <28x28>}`` or ``{"images": [<28x28>, ...]}``, values 0..255;
 - ``multipart/form-data``: an image file under the key ``image`` (PNG, JPEG, ...), with an optional
-  ``invert`` field or query parameter: ``auto`` (default), ``true`` or ``false``.
+  ``invert`` field or query parameter: ``auto`` (default), ``true`` or ``false``;
+- ``application/octet-stream``: raw uint8 pixels, N x 28 x 28 row-major, for compact batches;
+- ``application/x-npy``: a NumPy ``.npy`` array of shape (N, 28, 28) or (28, 28), loaded without pickle.
 """
 
 from __future__ import annotations
 
+import io
 import json
 
 import numpy as np
@@ -16,12 +19,16 @@ from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.requests import Request
 
-from models.preprocessing import Invert, pixels_from_image, pixels_from_json
+from models.preprocessing import Invert, check_pixels, pixels_from_image, pixels_from_json
+from models.specs import IMAGE_HEIGHT, IMAGE_WIDTH
 from serving.errors import BadRequest, InvalidInput, PayloadTooLarge, UnsupportedMediaType
 
 JSON = "application/json"
 MULTIPART = "multipart/form-data"
-ACCEPTED = (JSON, MULTIPART)
+RAW = "application/octet-stream"
+NPY = "application/x-npy"
+ACCEPTED = (JSON, MULTIPART, RAW, NPY)
+IMAGE_BYTES = IMAGE_HEIGHT * IMAGE_WIDTH
 JSON_HINT = 'expected JSON {"image": <28x28 list of 0..255>} or {"images": [<28x28>, ...]}'
 
 
@@ -41,8 +48,12 @@ async def decode(request: Request, max_batch_images: int) -> np.ndarray:
     body = await request.body()
     if kind == JSON:
         pixels = decode_json(body)
-    else:
+    elif kind == MULTIPART:
         pixels = await decode_multipart(request, body)
+    elif kind == RAW:
+        pixels = decode_raw(body)
+    else:
+        pixels = decode_npy(body)
     if len(pixels) > max_batch_images:
         raise PayloadTooLarge(f"images: {len(pixels)} images exceed the limit of {max_batch_images} per request")
     return pixels
@@ -64,6 +75,22 @@ def decode_json(body: bytes) -> np.ndarray:
     if "images" in payload:
         return pixels_from_json(payload["images"], field="images", batch=True)
     raise InvalidInput(f"body: missing field 'image' or 'images'; {JSON_HINT}")
+
+
+def decode_raw(body: bytes) -> np.ndarray:
+    if not body or len(body) % IMAGE_BYTES:
+        raise InvalidInput(f"body: expected raw uint8 pixels, a multiple of {IMAGE_BYTES} bytes (N x 28 x 28), got {len(body)} bytes")
+    return np.frombuffer(body, dtype=np.uint8).reshape(-1, IMAGE_HEIGHT, IMAGE_WIDTH).astype(np.float32)
+
+
+def decode_npy(body: bytes) -> np.ndarray:
+    try:
+        array = np.load(io.BytesIO(body), allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise BadRequest(f"invalid .npy body: {exc}") from None
+    if not isinstance(array, np.ndarray):
+        raise BadRequest("invalid .npy body: expected one array")
+    return check_pixels(array, field="body")
 
 
 async def decode_multipart(request: Request, body: bytes) -> np.ndarray:

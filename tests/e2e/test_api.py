@@ -218,7 +218,7 @@ def test_unsupported_content_types(url, content_type):
     response = requests.post(
         f"{url}/models/{MODEL_NAME}/v1", data=pickle.dumps(np.zeros((28, 28))), headers={"content-type": content_type}, timeout=TIMEOUT
     )
-    assert_error(response, 415, "not accepted", "application/json")
+    assert_error(response, 415, "not accepted", "application/json", "application/octet-stream")
 
 
 def test_pickle_refused_on_typed_api_too(url):
@@ -323,3 +323,50 @@ def test_errors_do_not_kill_workers(url, test_images):
         requests.post(f"{url}/models/{MODEL_NAME}/v1", files={"image": ("x", b"\x89PNG\r\n\x1a\nbroken")}, timeout=TIMEOUT)
     assert post_json(url, "v1", {"image": test_images[0][0].tolist()}).status_code == 200
     assert json.loads(requests.get(f"{url}/models/{MODEL_NAME}", timeout=TIMEOUT).text)["versions"][0]["status"] == "ready"
+
+
+# --- the compact binary batch paths -------------------------------------------------------------
+
+
+def test_raw_uint8_batch_equals_json(url, test_images):
+    images, _ = test_images
+    response = requests.post(
+        f"{url}/models/{MODEL_NAME}/v1", data=images[:16].astype(np.uint8).tobytes(),
+        headers={"content-type": "application/octet-stream"}, timeout=TIMEOUT,
+    )
+    assert response.status_code == 200, response.text
+    from_json = post_json(url, "v1", {"images": images[:16].tolist()}).json()["result"]
+    assert np.allclose(response.json()["result"], from_json, atol=1e-5)
+
+
+def test_npy_batch(url, test_images):
+    buf = io.BytesIO()
+    np.save(buf, test_images[0][:5].astype(np.float32))
+    response = requests.post(
+        f"{url}/models/{MODEL_NAME}/v2", data=buf.getvalue(), headers={"content-type": "application/x-npy"}, timeout=TIMEOUT
+    )
+    assert response.status_code == 200 and len(response.json()["predictions"]) == 5
+
+
+def test_npy_with_pickled_objects_is_refused(url):
+    buf = io.BytesIO()
+    np.save(buf, np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    response = requests.post(
+        f"{url}/models/{MODEL_NAME}/v1", data=buf.getvalue(), headers={"content-type": "application/x-npy"}, timeout=TIMEOUT
+    )
+    assert_error(response, 400, ".npy")
+
+
+@pytest.mark.parametrize("size", [0, 783, 785])
+def test_raw_body_must_be_whole_images(url, size):
+    response = requests.post(
+        f"{url}/models/{MODEL_NAME}/v1", data=b"\x00" * size, headers={"content-type": "application/octet-stream"}, timeout=TIMEOUT
+    )
+    assert_error(response, 422, "multiple of 784 bytes")
+
+
+def test_raw_batch_over_limit(url):
+    response = requests.post(
+        f"{url}/models/{MODEL_NAME}/v1", data=b"\x00" * 784 * 65, headers={"content-type": "application/octet-stream"}, timeout=TIMEOUT
+    )
+    assert_error(response, 413, "65 images")
