@@ -30,10 +30,11 @@ from pydantic import Field  # noqa: E402
 from models import store  # noqa: E402
 from models.preprocessing import Invert, check_pixels, pixels_from_image  # noqa: E402
 from models.specs import MODEL_NAME  # noqa: E402
-from serving import monitoring, routes  # noqa: E402
+from serving import monitoring  # noqa: E402
 from serving.dispatch import Batcher  # noqa: E402
 from serving.errors import NotFound, Unavailable, as_serving_error  # noqa: E402
 from serving.middleware import BodyLimit, ErrorEnvelope  # noqa: E402
+from serving.routes import ModelRoutes  # noqa: E402
 from serving.schemas import ImageRows, PredictResponse, predict_response  # noqa: E402
 from serving.settings import load_settings, runner_name  # noqa: E402
 
@@ -175,6 +176,7 @@ def _error(exc: Exception):
 for _version in SETTINGS.versions:
     setattr(Clothes, dependency_name(_version), bentoml.depends(runner_service(_version)))
 
-Clothes = bentoml.asgi_app(routes.app, path="/")(bentoml.service(name=MODEL_NAME, **SETTINGS.service_options(MODEL_NAME))(Clothes))
+Clothes = bentoml.service(name=MODEL_NAME, **SETTINGS.service_options(MODEL_NAME))(Clothes)
 Clothes.add_asgi_middleware(ErrorEnvelope)
 Clothes.add_asgi_middleware(BodyLimit, max_bytes=SETTINGS.max_body_bytes)
+Clothes.add_asgi_middleware(ModelRoutes)

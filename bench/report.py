@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import importlib.metadata
+import math
 import os
 import platform
 import statistics
@@ -95,8 +96,8 @@ def machine_description() -> dict[str, str]:
         "OS": os_release.get("PRETTY_NAME", "unknown").strip('"'),
         "kernel": platform.release(),
         "Python": platform.python_version(),
-        **{package: _version(package) for package in ("tensorflow", "keras", "bentoml", "flask", "uvicorn", "starlette")},
-        "wrk": wrk_banner[0] if wrk_banner else "unknown",
+        **{module: _version(module) for module in ("tensorflow", "keras", "bentoml", "flask", "uvicorn", "starlette")},
+        "wrk": " ".join(wrk_banner[0].split()[:3]) if wrk_banner else "unknown",
     }
 
 
@@ -104,15 +105,17 @@ def _kib_to_gib(value: str) -> str:
     return f"{int(value.split()[0]) / 2**20:.1f}"
 
 
-def _version(package: str) -> str:
-    try:
-        return importlib.metadata.version(package)
-    except importlib.metadata.PackageNotFoundError:
+def _version(module: str) -> str:
+    """The version of the installed distribution providing ``module`` (tensorflow may be tensorflow-cpu)."""
+    distributions = importlib.metadata.packages_distributions().get(module)
+    if not distributions:
         return "not installed"
+    return f"{importlib.metadata.version(distributions[0])} ({distributions[0]})"
 
 
-def markdown_table(headers: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---:" if i else "---" for i in range(len(headers))) + "|"]
+def markdown_table(headers: list[str], rows: list[list[str]], numeric: bool = False) -> str:
+    """A markdown table; ``numeric`` right-aligns every column but the first."""
+    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---:" if i and numeric else "---" for i in range(len(headers))) + "|"]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     return "\n".join(lines)
 
@@ -128,7 +131,7 @@ def milliseconds(value: float) -> str:
 
 
 def times(value: float | None) -> str:
-    return "-" if value is None else f"{value:.2f} x"
+    return "-" if value is None else f"{value:.3g} x"
 
 
 def errors_text(result: WrkResult) -> str:
@@ -168,7 +171,7 @@ def scenario_section(results: Results, scenario: str) -> str:
         f"### {scenario}: {body.content_type.split(';')[0]}, {body.images} image{'s' if batch else ''} per request, "
         f"{results.connections[scenario]} connections, {results.duration_s} s"
     )
-    return f"{title}\n\n{markdown_table(headers, rows)}\n\nRatios of successful requests/s: {'; '.join(ratios)}."
+    return f"{title}\n\n{markdown_table(headers, rows, numeric=True)}\n\nRatios of successful requests/s: {'; '.join(ratios)}."
 
 
 def cold_start_section(results: Results) -> str:
@@ -176,7 +179,8 @@ def cold_start_section(results: Results) -> str:
     median = results.cold_start_median_s()
     return (
         "### coldstart: `bentoml serve` launch to the first 200 on /readyz\n\n"
-        f"Samples: {samples}; median: {'-' if median is None else f'{median:.1f} s'}."
+        f"Samples (the first is the launch used for the load runs): {samples}; "
+        f"median: {'-' if median is None else f'{median:.1f} s'}."
     )
 
 
@@ -299,9 +303,9 @@ def write_plot(results: Results, path: Path) -> bool:
     figure, axes = plt.subplots(figsize=(8, 4.5))
     for index, server in enumerate(results.servers):
         positions = [i + (index - (len(results.servers) - 1) / 2) * width for i in range(len(scenarios))]
-        values = [r.ok_per_s if (r := results.result(s, server)) else 0 for s in scenarios]
+        values = [r.ok_per_s if (r := results.result(s, server)) and r.ok_per_s > 0 else math.nan for s in scenarios]
         bars = axes.bar(positions, values, width, label=server)
-        axes.bar_label(bars, labels=[rate(v) if v else "" for v in values], fontsize=8)
+        axes.bar_label(bars, labels=["" if math.isnan(v) else rate(v) for v in values], fontsize=8)
     axes.set_xticks(range(len(scenarios)), scenarios)
     axes.set_yscale("log")
     axes.set_ylabel("successful requests/s (log scale)")

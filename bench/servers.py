@@ -52,6 +52,15 @@ def server_environment() -> dict[str, str]:
     return {**env, "BENTOML_DO_NOT_TRACK": "true", "TF_CPP_MIN_LOG_LEVEL": "2"}
 
 
+class ServerNotReady(RuntimeError):
+    """A server died or timed out before answering /readyz; ``log_tail`` holds the end of its output."""
+
+    def __init__(self, message: str, log_tail: str):
+        last_line = next((line.strip() for line in reversed(log_tail.splitlines()) if line.strip()), "(empty log)")
+        super().__init__(f"{message}; its log ends with: {last_line}")
+        self.log_tail = log_tail
+
+
 class Server:
     def __init__(self, name: str, log_path: Path):
         self.name = name
@@ -71,12 +80,12 @@ class Server:
         """Seconds from launch to the first 200 on /readyz; raise if the server dies or times out."""
         while time.monotonic() - self.started < timeout_s:
             if self.process.poll() is not None:
-                raise RuntimeError(f"{self.name} exited with {self.process.returncode} before ready:\n{self.log_tail()}")
+                raise ServerNotReady(f"{self.name} exited with {self.process.returncode} before ready", self.log_tail())
             if get_status(self.url + READY_PATH) == 200:
                 self.ready_after_s = time.monotonic() - self.started
                 return self.ready_after_s
             time.sleep(0.1)
-        raise RuntimeError(f"{self.name} not ready after {timeout_s:.0f} s:\n{self.log_tail()}")
+        raise ServerNotReady(f"{self.name} not ready after {timeout_s:.0f} s", self.log_tail())
 
     def stop(self, grace_s: float = 20) -> None:
         """SIGTERM the whole process group, SIGKILL what is left after ``grace_s``."""
