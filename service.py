@@ -32,7 +32,7 @@ from models.preprocessing import Invert, check_pixels, pixels_from_image  # noqa
 from models.specs import MODEL_NAME  # noqa: E402
 from serving import monitoring  # noqa: E402
 from serving.dispatch import Batcher  # noqa: E402
-from serving.errors import NotFound, Unavailable, as_serving_error  # noqa: E402
+from serving.errors import NotFound, Overloaded, Unavailable, as_serving_error  # noqa: E402
 from serving.middleware import BodyLimit, ErrorEnvelope  # noqa: E402
 from serving.routes import ModelRoutes  # noqa: E402
 from serving.schemas import ImageRows, PredictResponse, predict_response  # noqa: E402
@@ -113,9 +113,21 @@ class Clothes:
         return version
 
     async def infer(self, version: str, pixels: np.ndarray) -> np.ndarray:
-        probabilities = await self.batchers[version].submit(pixels)
+        try:
+            probabilities = await self.batchers[version].submit(pixels)
+        except Overloaded:
+            raise
+        except Unavailable as exc:
+            raise Unavailable(await self._failure_reason(version) or exc.message, retry_after=5) from None
         monitoring.record_predictions(version, probabilities)
         return probabilities
+
+    async def _failure_reason(self, version: str) -> str | None:
+        """Why a runner failed, in its own words (BentoML hides 5xx messages in transit)."""
+        try:
+            return (await self.runners[version].to_async.status())["reason"]
+        except Exception:
+            return None
 
     def model_info(self, version: str) -> dict:
         if version in self.missing:

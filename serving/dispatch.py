@@ -19,7 +19,7 @@ from typing import Awaitable, Callable
 
 import numpy as np
 
-from serving.errors import ServingError, Unavailable
+from serving.errors import Overloaded, ServingError, Unavailable
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ class Batcher:
     async def submit(self, pixels: np.ndarray) -> np.ndarray:
         count = len(pixels)
         if self._queued_images + count > self._max_queue:
-            raise Unavailable(f"overloaded: {self._queued_images} images already queued for this version", retry_after=1)
+            raise Overloaded(f"overloaded: {self._queued_images} images already queued for this version", retry_after=1)
         future = asyncio.get_running_loop().create_future()
         self._queue.append((pixels, future))
         self._queued_images += count

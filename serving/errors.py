@@ -61,6 +61,10 @@ class Unavailable(ServingError):
         super().__init__(message, {"Retry-After": str(retry_after)})
 
 
+class Overloaded(Unavailable):
+    """The version's queue is full: shed at once rather than time out."""
+
+
 def error_response(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status, headers=headers)
 
