@@ -98,6 +98,9 @@ def measure_server(name: str, results: Results, args: argparse.Namespace, log_di
             results.load.setdefault(scenario, {})[name] = result
             print(f"[{name}] {scenario}: {result.requests_per_s:,.1f} req/s, p99 {result.p99_ms:.1f} ms, "
                   f"{result.errors} errors ({result.status_text()})", flush=True)
+    if server.killed_after_grace:
+        results.notes.append(f"{name}: {server.killed_after_grace} process(es) still running {servers.STOP_GRACE_S} s "
+                             "after SIGTERM were killed (SIGKILL)")
 
 
 def measure_cold_starts(results: Results, args: argparse.Namespace, log_dir: Path) -> None:
@@ -110,8 +113,12 @@ def measure_cold_starts(results: Results, args: argparse.Namespace, log_dir: Pat
 def measure_inprocess(results: Results, args: argparse.Namespace) -> None:
     command = [sys.executable, "-m", "bench.inprocess", "--seconds", str(args.inprocess_seconds)]
     print("[in-process] measuring batched inference", flush=True)
-    finished = subprocess.run(command, cwd=servers.ROOT, env=servers.server_environment(), capture_output=True,
-                              text=True, timeout=args.inprocess_seconds + 180)
+    try:
+        finished = subprocess.run(command, cwd=servers.ROOT, env=servers.server_environment(), capture_output=True,
+                                  text=True, timeout=args.inprocess_seconds + 180)
+    except subprocess.TimeoutExpired:
+        results.notes.append(f"in-process measurement did not finish within {args.inprocess_seconds + 180:.0f} s")
+        return
     if finished.returncode != 0:
         results.notes.append(f"in-process measurement failed: {finished.stderr.strip()[-500:]}")
         return

@@ -24,6 +24,7 @@ HOST = "127.0.0.1"
 PREDICT_PATH = "/models/clothes/v1"
 READY_PATH = "/readyz"
 NAMES = ("served", "baseline", "floor")
+STOP_GRACE_S = 5
 # Service settings that would make "served" differ from what `make serve` runs.
 TUNING_VARIABLES = ("CLOTHES_CONFIG", "BENTOML_CONFIG", "BENTOML_CONFIG_OPTIONS")
 
@@ -69,6 +70,7 @@ class Server:
         self.url = f"http://{HOST}:{self.port}"
         self.predict_url = self.url + PREDICT_PATH
         self.ready_after_s: float | None = None
+        self.killed_after_grace = 0
         with log_path.open("w") as log:
             self.process = subprocess.Popen(
                 server_command(name, self.port), cwd=ROOT, env=server_environment(),
@@ -87,20 +89,75 @@ class Server:
             time.sleep(0.1)
         raise ServerNotReady(f"{self.name} not ready after {timeout_s:.0f} s", self.log_tail())
 
-    def stop(self, grace_s: float = 20) -> None:
-        """SIGTERM the whole process group, SIGKILL what is left after ``grace_s``."""
+    def stop(self, grace_s: float = STOP_GRACE_S) -> None:
+        """SIGTERM the launched process group, SIGKILL it and every descendant left after ``grace_s``.
+
+        BentoML starts each worker in a session of its own, out of reach of the group's signal, so the
+        workers are tracked by id (and start time, as ids get reused) and killed once the arbiter that
+        could restart them is dead. ``killed_after_grace`` counts the processes that needed SIGKILL.
+        """
+        tree = {self.process.pid: _start_time(self.process.pid)}
+        self._track_descendants(tree)
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(timeout=grace_s)
-        except subprocess.TimeoutExpired:
-            pass
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait(timeout=grace_s)
+        deadline = time.monotonic() + grace_s
+        while time.monotonic() < deadline and any(_alive(pid, started) for pid, started in tree.items()):
+            if self.process.poll() is None:
+                self._track_descendants(tree)
+            time.sleep(0.1)
+        self.killed_after_grace = sum(_alive(pid, started) for pid, started in tree.items())
+        _kill_all(tree)  # the launched process first: dicts keep insertion order
+        self.process.wait(timeout=30)
+
+    def _track_descendants(self, tree: dict[int, str | None]) -> None:
+        for pid in descendants(self.process.pid):
+            tree.setdefault(pid, _start_time(pid))
 
     def log_tail(self, chars: int = 3000) -> str:
         return self.log_path.read_text(errors="replace")[-chars:]
+
+
+def descendants(pid: int) -> list[int]:
+    """Ids of every process below ``pid``, from /proc."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(parent, []).append(int(stat.parent.name))
+    found, pending = [], [pid]
+    while pending:
+        below = children.get(pending.pop(), [])
+        found += below
+        pending += below
+    return found
+
+
+def _stat_fields(pid: int) -> list[str] | None:
+    """/proc/<pid>/stat after the command name: state, ppid, ..., start time at index 19."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
+def _start_time(pid: int) -> str | None:
+    fields = _stat_fields(pid)
+    return fields[19] if fields else None
+
+
+def _alive(pid: int, started: str | None) -> bool:
+    """Still running and still the same process (ids get reused); zombies count as gone."""
+    fields = _stat_fields(pid)
+    return fields is not None and fields[19] == started and fields[0] != "Z"
+
+
+def _kill_all(tree: dict[int, str | None]) -> None:
+    for pid, started in tree.items():
+        if _alive(pid, started):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
 
 
 def get_status(url: str) -> int | None:

@@ -72,7 +72,7 @@ RECIPES: dict[str, Recipe] = {
     "v2": Recipe(
         architecture="small_vgg",
         description="Three 3x3 convolution blocks with batch normalisation, max pooling and dropout, one dense layer; trained with a cosine learning-rate decay.",
-        epochs=15,
+        epochs=20,
         batch_size=128,
         learning_rate=0.002,
         cosine_decay=True,

@@ -5,34 +5,34 @@ from __future__ import annotations
 import bentoml
 import numpy as np
 
-from models.specs import CLASS_NAMES
+from models.specs import CLASS_NAMES, MODEL_NAME
 
 REQUESTS = bentoml.metrics.Counter(
     name="clothes_requests",
     documentation="Model API requests by model version, route and HTTP status",
-    labelnames=["version", "route", "status"],
+    labelnames=["model", "version", "route", "status"],
 )
 PREDICTIONS = bentoml.metrics.Counter(
     name="clothes_predictions",
     documentation="Images classified, by model version and predicted class",
-    labelnames=["version", "label"],
+    labelnames=["model", "version", "label"],
 )
 CONFIDENCE = bentoml.metrics.Histogram(
     name="clothes_confidence",
     documentation="Confidence of the predicted class, by model version",
-    labelnames=["version"],
+    labelnames=["model", "version"],
     buckets=(0.3, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0),
 )
 
 
 def record_request(version: str, route: str, status: int) -> None:
-    REQUESTS.labels(version=version, route=route, status=str(status)).inc()
+    REQUESTS.labels(model=MODEL_NAME, version=version, route=route, status=str(status)).inc()
 
 
 def record_predictions(version: str, probabilities: np.ndarray) -> None:
     class_ids = probabilities.argmax(axis=1)
     for class_id, count in zip(*np.unique(class_ids, return_counts=True)):
-        PREDICTIONS.labels(version=version, label=CLASS_NAMES[class_id]).inc(int(count))
-    histogram = CONFIDENCE.labels(version=version)
+        PREDICTIONS.labels(model=MODEL_NAME, version=version, label=CLASS_NAMES[class_id]).inc(int(count))
+    histogram = CONFIDENCE.labels(model=MODEL_NAME, version=version)
     for confidence in probabilities.max(axis=1):
         histogram.observe(float(confidence))
