@@ -1,5 +1,6 @@
 # make serve: set up everything (venv, pinned packages, data set, models) and serve on port 3000.
 # make test:  run the test suite (unit + end-to-end against real `bentoml serve` processes).
+# make bench: the performance benchmark (bench/, results in docs/benchmarks.md).
 SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -10,13 +11,17 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export BENTOML_DO_NOT_TRACK := true
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: serve test install data models build clean
+.PHONY: serve test bench install data models build clean
 
 serve: models
 	$(VENV)/bin/bentoml serve service:Clothes --host 0.0.0.0 --port $(PORT)
 
 test: install data
 	$(PY) -m pytest
+
+# The performance benchmark: served model vs a naive Flask baseline vs a bare ASGI floor (docs/benchmarks.md).
+bench: models
+	$(PY) -m bench.run
 
 install: $(VENV)/.installed
 

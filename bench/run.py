@@ -6,7 +6,7 @@
     .venv/bin/python -m bench.run --connections json=128 --connections batch256=4
 
 Each server is started alone (served, baseline, floor, one after another), receives every selected
-scenario through wrk, and is stopped (its whole process group) before the next starts. Then the
+scenario through wrk, and is stopped (with every process it started) before the next starts. Then the
 in-process batch rate and the remaining cold starts are measured. Prints the tables and the targets'
 PASS/FAIL, writes docs/benchmarks.md (between its bench markers) and docs/benchmarks.png. Exits 0.
 """
@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import os
 import shlex
 import signal
 import subprocess
@@ -26,7 +27,10 @@ from pathlib import Path
 from bench import servers
 from bench.bodies import write_bodies
 from bench.load import WrkError, run_wrk
-from bench.report import COLD_START, LOAD_SCENARIOS, Results, machine_description, results_sections, summary_line, targets, targets_table, write_markdown, write_plot
+from bench.report import (
+    COLD_START, LOAD_SCENARIOS, Results, machine_description, results_sections, summary_line, targets, targets_table,
+    write_markdown, write_plot,
+)
 
 SCENARIOS = (*LOAD_SCENARIOS, COLD_START)
 DEFAULT_CONNECTIONS = {"json": 64, "png": 64, "batch256": 8}
@@ -158,6 +162,7 @@ def main(argv: list[str] | None = None) -> int:
             connections=args.connections, bodies=write_bodies(work_dir), machine=machine_description(),
         )
         run(args, results, work_dir)
+    results.machine["load average at end (1, 5, 15 min)"] = ", ".join(f"{load:.2f}" for load in os.getloadavg())
 
     print()
     for section in results_sections(results):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import bentoml
 import numpy as np
 
@@ -29,10 +31,17 @@ def record_request(version: str, route: str, status: int) -> None:
     REQUESTS.labels(model=MODEL_NAME, version=version, route=route, status=str(status)).inc()
 
 
+@functools.cache
+def _prediction_children(version: str) -> tuple[list, object]:
+    """Per-version metric children, resolved once: label lookups cost more than the increments."""
+    counters = [PREDICTIONS.labels(model=MODEL_NAME, version=version, label=name) for name in CLASS_NAMES]
+    return counters, CONFIDENCE.labels(model=MODEL_NAME, version=version)
+
+
 def record_predictions(version: str, probabilities: np.ndarray) -> None:
-    class_ids = probabilities.argmax(axis=1)
-    for class_id, count in zip(*np.unique(class_ids, return_counts=True)):
-        PREDICTIONS.labels(model=MODEL_NAME, version=version, label=CLASS_NAMES[class_id]).inc(int(count))
-    histogram = CONFIDENCE.labels(model=MODEL_NAME, version=version)
-    for confidence in probabilities.max(axis=1):
-        histogram.observe(float(confidence))
+    counters, confidence = _prediction_children(version)
+    counts = np.bincount(probabilities.argmax(axis=1), minlength=len(CLASS_NAMES))
+    for class_id in np.flatnonzero(counts):
+        counters[class_id].inc(int(counts[class_id]))
+    for value in probabilities.max(axis=1).tolist():
+        confidence.observe(value)
