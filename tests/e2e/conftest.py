@@ -15,7 +15,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = ["--epochs", "1", "--train-limit", "3000", "--test-limit", "500", "--quiet", "--no-download"]
-LIMITS = {"max_body_bytes": 1_000_000, "max_batch_images": 64, "max_queue_images": 4096}
+LIMITS = {"max_body_bytes": 1_000_000, "max_batch_images": 64, "max_queue_images": 256}
 
 
 def free_port() -> int:
