@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import functools
+import gc
 import logging
 import os
 import re
@@ -45,6 +46,13 @@ SETTINGS = load_settings()
 def runner_service(version: str):
     """The runner service of one served version."""
     batching = SETTINGS.runner_batching[version]
+    # The entry already groups requests per version; BentoML's dispatcher on top is optional
+    # (configuration.yaml says why it is off by default).
+    dispatcher = (
+        {"batchable": True, "max_batch_size": batching["max_batch_size"], "max_latency_ms": batching["max_latency_ms"]}
+        if batching["enabled"]
+        else {}
+    )
 
     @bentoml.service(name=runner_name(version), **SETTINGS.service_options(runner_name(version)))
     class ClothesRunner:
@@ -59,6 +67,7 @@ def runner_service(version: str):
                 model, _ = store.load(version, self.model_ref)
                 self.predictor = Predictor(model)
                 self.predictor.warm_up()
+                _freeze_heap()
             except Exception as exc:  # reported by status() and predict(); the other versions keep serving
                 self.failure = f"{store.tag(version)} failed to load: {exc}"
                 log.error(self.failure)
@@ -66,7 +75,7 @@ def runner_service(version: str):
         def __is_ready__(self) -> bool:
             return self.failure is None
 
-        @bentoml.api(batchable=True, max_batch_size=batching["max_batch_size"], max_latency_ms=batching["max_latency_ms"])
+        @bentoml.api(**dispatcher)
         def predict(self, pixels: np.ndarray) -> np.ndarray:
             if self.failure:
                 raise bentoml.exceptions.ServiceUnavailable(self.failure)
@@ -77,6 +86,16 @@ def runner_service(version: str):
             return {"status": "unavailable" if self.failure else "ready", "reason": self.failure}
 
     return ClothesRunner
+
+
+def _freeze_heap() -> None:
+    """Move everything loaded so far out of the garbage collector's sight.
+
+    TensorFlow leaves millions of long-lived objects; a full collection that walks them stalls every
+    request in flight (a p99 of ~180 ms at 2,000 req/s). Nothing loaded at start-up is garbage.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 def dependency_name(version: str) -> str:
@@ -90,7 +109,9 @@ class Clothes:
         self.settings = SETTINGS
         self.runners = {v: getattr(self, dependency_name(v)) for v in SETTINGS.versions}
         self.batchers = {
-            v: Batcher(functools.partial(self._call_runner, v), SETTINGS.max_batch_images, SETTINGS.max_queue_images)
+            v: Batcher(
+                functools.partial(self._call_runner, v), SETTINGS.runner_batching[v]["max_batch_size"], SETTINGS.max_queue_images
+            )
             for v in SETTINGS.versions
         }
         self.infos: dict[str, dict] = {}
@@ -100,6 +121,7 @@ class Clothes:
                 self.infos[version] = store.model_info(version, bentoml.models.get(store.tag(version)))
             except bentoml.exceptions.NotFound:
                 self.missing[version] = f"{store.tag(version)} is not in the model store"
+        _freeze_heap()
 
     async def _call_runner(self, version: str, pixels: np.ndarray) -> np.ndarray:
         # Looked up per call: BentoML connects the runner clients after __init__.

@@ -3,8 +3,10 @@
 ``configuration.yaml`` (or the file named by ``CLOTHES_CONFIG``) has two sections:
 
 - ``services``: per BentoML service, the options of ``@bentoml.service`` in BentoML's own schema
-  (workers, traffic, runner_connection, metrics, ...), plus ``batching`` for a runner's adaptive
-  batching. service.py hands each service its block. (BentoML's ``BENTOML_CONFIG`` cannot carry
+  (workers, traffic, runner_connection, metrics, ...), plus a runner's ``batching``:
+  ``max_batch_size`` caps the images the entry groups into one call to that runner; ``enabled``
+  adds BentoML's own adaptive dispatcher inside the runner, with ``max_latency_ms`` as its budget.
+  service.py hands each service its block. (BentoML's ``BENTOML_CONFIG`` cannot carry
   this file: its loader rejects unknown top-level keys.)
 - ``clothes``: what is served:
 
@@ -28,7 +30,7 @@ from models.specs import MODEL_NAME, NAME_PATTERN
 
 ENV_VAR = "CLOTHES_CONFIG"
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configuration.yaml"
-DEFAULT_BATCHING = {"max_batch_size": 1024, "max_latency_ms": 10_000}
+DEFAULT_BATCHING = {"enabled": False, "max_batch_size": 1024, "max_latency_ms": 10_000}
 
 
 class SettingsError(ValueError):

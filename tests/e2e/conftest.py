@@ -40,8 +40,11 @@ def trained_versions() -> list[str]:
     return versions
 
 
-def write_config(path: Path, versions: list[str], aliases: dict[str, str]) -> Path:
+def write_config(path: Path, versions: list[str], aliases: dict[str, str], runner_dispatcher: bool = False) -> Path:
     base = yaml.safe_load((ROOT / "configuration.yaml").read_text())
+    for version in versions:
+        runner = base["services"].setdefault(f"clothes-{version}", {})
+        runner["batching"] = {**runner.get("batching", {}), "enabled": runner_dispatcher}
     base["clothes"]["versions"] = versions
     base["clothes"]["aliases"] = aliases
     base["clothes"]["limits"] = LIMITS

@@ -1,4 +1,7 @@
-"""A version whose model cannot load is reported unavailable; the other versions keep serving."""
+"""A version whose model cannot load is reported unavailable; the other versions keep serving.
+
+This server also runs BentoML's own adaptive dispatcher inside the runners (``batching.enabled``).
+"""
 
 from __future__ import annotations
 
@@ -20,7 +23,7 @@ def broken_server(trained_versions, tmp_path_factory):
     with open(bentoml.models.get("clothes:broken").path_of(store.MODEL_FILE), "wb") as f:
         f.write(b"not a keras archive")
     tmp = tmp_path_factory.mktemp("broken")
-    config = write_config(tmp / "configuration.yaml", ["v1", "broken"], {"stable": "v1"})
+    config = write_config(tmp / "configuration.yaml", ["v1", "broken"], {"stable": "v1"}, runner_dispatcher=True)
     srv = Server(config, free_port(), tmp / "serve.log")
     try:
         deadline = time.monotonic() + 180
@@ -40,9 +43,9 @@ def broken_server(trained_versions, tmp_path_factory):
         srv.stop()
 
 
-def test_other_version_serves(broken_server):
-    response = requests.post(f"{broken_server.url}/models/clothes/v1", json={"image": np.zeros((28, 28)).tolist()}, timeout=30)
-    assert response.status_code == 200
+def test_other_version_serves_through_the_runner_dispatcher(broken_server):
+    response = requests.post(f"{broken_server.url}/models/clothes/v1", json={"images": np.zeros((5, 28, 28)).tolist()}, timeout=30)
+    assert response.status_code == 200 and len(response.json()["result"]) == 5
 
 
 def test_broken_version_answers_503_with_reason(broken_server):
