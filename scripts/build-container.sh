@@ -15,6 +15,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 VENV=${VENV:-.venv}
+case $VENV in /*) ;; *) VENV=$ROOT/$VENV ;; esac
 IMAGE_NAME=${IMAGE_NAME:-clothes-service}
 export BENTOML_DO_NOT_TRACK=true
 log() { echo "build-container: $*" >&2; }
@@ -40,7 +41,11 @@ else
     log "bentoml containerize $bento -> $image (legacy builder, host network)"
     started=$SECONDS
     # DOCKER_BUILDKIT=0: the classic builder; BuildKit needs buildx, which Debian 12 does not package.
-    DOCKER_BUILDKIT=0 "$VENV/bin/bentoml" containerize "$bento" -t "$image" --opt network=host >&2
+    # Run from the temporary directory: BentoML 1.4.40 renders the Dockerfile template in a build
+    # context under $TMPDIR and refuses it unless that lies under the working directory
+    # (bentoml/BentoML#5566, open).
+    tmp=$(cd "${TMPDIR:-/tmp}" && pwd -P)
+    (cd "$tmp" && DOCKER_BUILDKIT=0 "$VENV/bin/bentoml" containerize "$bento" -t "$image" --opt network=host >&2)
     docker image inspect "$image" >/dev/null 2>&1 || { log "bentoml containerize did not produce $image"; exit 1; }
     log "built $image in $((SECONDS - started)) s"
 fi
