@@ -1,6 +1,7 @@
 # make serve: set up everything (venv, pinned packages, data set, models) and serve on port 3000.
 # make test:  run the test suite (unit + end-to-end against real `bentoml serve` processes).
 # make bench: the performance benchmark (bench/, results in docs/benchmarks.md).
+# make container / make test-container: the Docker image and its end-to-end tests (docs/container.md).
 SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -11,7 +12,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export BENTOML_DO_NOT_TRACK := true
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: serve test bench install data models build clean
+.PHONY: serve test test-container container bench install data models build clean
 
 serve: models
 	$(VENV)/bin/bentoml serve service:Clothes --host 0.0.0.0 --port $(PORT)
@@ -42,6 +43,15 @@ models: install data
 
 build: models
 	$(VENV)/bin/bentoml build
+
+# The deployable image: bentoml build + bentoml containerize (starts Docker and builds a local base
+# image from Debian packages when needed; docs/container.md). Prints the image tag.
+container: models
+	scripts/build-container.sh
+
+# Builds (or reuses) the image, runs it with --network host and tests it end to end (tests/container).
+test-container: install data models
+	$(PY) -m pytest tests/container
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -13,7 +13,7 @@
 # official image, so BentoML's generated Dockerfile (`FROM python:3.11-slim`) uses it unchanged, and
 # labelled `org.opencontainers.image.vendor=clothes stand-in` so it is easy to tell apart:
 #   docker image inspect python:3.11-slim --format '{{index .Config.Labels "org.opencontainers.image.vendor"}}'
-# About 40 s and ~150 MB. Needs root (debootstrap), docker and debootstrap (scripts/docker-engine.sh).
+# About 50 s and 145 MB, once. Needs root (debootstrap), docker and debootstrap (scripts/docker-engine.sh).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)

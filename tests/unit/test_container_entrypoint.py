@@ -1,0 +1,70 @@
+"""docker/entrypoint.py: the container stops the entry service before its runners, and still leans on
+what BentoML and circus do in the pinned versions (a BentoML upgrade that renames them fails here)."""
+
+from __future__ import annotations
+
+import importlib.util
+import inspect
+from pathlib import Path
+
+import pytest
+from circus.arbiter import Arbiter
+from tornado import gen
+from tornado.ioloop import IOLoop
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def entrypoint(monkeypatch):
+    monkeypatch.setattr(Arbiter, "_stop_watchers", Arbiter._stop_watchers)  # restored after the test
+    spec = importlib.util.spec_from_file_location("clothes_container_entrypoint", ROOT / "docker" / "entrypoint.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+class FakeWatcher:
+    def __init__(self, name, events):
+        self.name, self.events = name, events
+
+    @gen.coroutine
+    def _stop(self, close_output_streams=False):
+        self.events.append(("stopping", self.name))
+        yield gen.sleep(0.05)
+        self.events.append(("stopped", self.name))
+
+
+class FakeArbiter:
+    def __init__(self, watchers):
+        self.watchers = watchers
+
+    def iter_watchers(self, reverse=True):
+        return list(self.watchers)
+
+
+def stop(arbiter):
+    return IOLoop(make_current=False).run_sync(lambda: Arbiter._stop_watchers(arbiter, close_output_streams=True))
+
+
+def test_entry_service_stops_before_runners(entrypoint):
+    entrypoint.install_ordered_stop()
+    events = []
+    stop(FakeArbiter([FakeWatcher("service_clothes-v1", events), FakeWatcher("service", events), FakeWatcher("service_clothes-v2", events)]))
+    assert events[:2] == [("stopping", "service"), ("stopped", "service")]
+    assert sorted(events[2:]) == sorted([(s, f"service_clothes-{v}") for s in ("stopping", "stopped") for v in ("v1", "v2")])
+
+
+def test_without_an_entry_watcher_all_stop_together(entrypoint):
+    entrypoint.install_ordered_stop()
+    events = []
+    stop(FakeArbiter([FakeWatcher("a", events), FakeWatcher("b", events)]))
+    assert [e[0] for e in events] == ["stopping", "stopping", "stopped", "stopped"]
+
+
+def test_pinned_bentoml_and_circus_still_match():
+    from _bentoml_impl.server import serving
+
+    assert 'name="service"' in inspect.getsource(serving)  # the entry service's watcher
+    assert {"close_output_streams", "watcher_iter_func"} <= set(inspect.signature(Arbiter._stop_watchers).parameters)
+    assert "gen.multi" in inspect.getsource(Arbiter._stop_watchers)  # still stops every watcher at once
