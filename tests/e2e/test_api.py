@@ -76,7 +76,7 @@ def test_model_info(url, version, architecture, parameters):
     assert {"macro_precision", "macro_recall", "macro_f1"} <= set(metrics)
     assert set(info["framework_versions"]) == {"tensorflow", "keras"}
     assert len(info["data"]["sha256"]) == 4 and info["created"]
-    assert info["training"]["epochs"] == 1
+    assert info["training"]["epochs"] >= 1 and info["training"]["train_images"] > 0
 
 
 def test_alias_resolves_to_its_version(url):
