@@ -1,28 +1,17 @@
-"""Request and response shapes (pydantic). They document the API and type the native BentoML APIs."""
+"""Request and response shapes (pydantic) of the typed BentoML APIs, and the prediction body of every route."""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 import numpy as np
 from pydantic import BaseModel, Field
 
-from models.specs import CLASS_NAMES, PIXEL_MAX, PIXEL_MIN
+from models.specs import CLASS_NAMES, IMAGE_HEIGHT, IMAGE_WIDTH, PIXEL_MAX, PIXEL_MIN
 
 Pixel = Annotated[float, Field(ge=PIXEL_MIN, le=PIXEL_MAX, allow_inf_nan=False)]
-ImageRows = Annotated[list[Annotated[list[Pixel], Field(min_length=28, max_length=28)]], Field(min_length=28, max_length=28)]
-
-
-class ImageRequest(BaseModel):
-    """The course's body: one 28x28 image of 0..255 intensities."""
-
-    image: ImageRows
-
-
-class BatchRequest(BaseModel):
-    """Several 28x28 images in one request."""
-
-    images: list[ImageRows] = Field(min_length=1)
+Row = Annotated[list[Pixel], Field(min_length=IMAGE_WIDTH, max_length=IMAGE_WIDTH)]
+ImageRows = Annotated[list[Row], Field(min_length=IMAGE_HEIGHT, max_length=IMAGE_HEIGHT)]
 
 
 class Prediction(BaseModel):
@@ -36,17 +25,6 @@ class PredictResponse(BaseModel):
     version: str
     result: list[list[float]] = Field(description="one row of class probabilities per image, as model.predict(...).tolist()")
     predictions: list[Prediction]
-
-
-class ErrorResponse(BaseModel):
-    error: str
-
-
-class VersionStatus(BaseModel):
-    version: str
-    aliases: list[str]
-    status: Literal["ready", "loading", "unavailable"]
-    reason: str | None = None
 
 
 def predict_response(model: str, version: str, probabilities: np.ndarray) -> dict:
