@@ -36,10 +36,6 @@ class Batcher:
         self._queued_images = 0
         self._inflight = 0
 
-    @property
-    def queued_images(self) -> int:
-        return self._queued_images
-
     async def submit(self, pixels: np.ndarray) -> np.ndarray:
         count = len(pixels)
         if self._queued_images + count > self._max_queue:

@@ -46,7 +46,7 @@ class ModelRoutes:
                 raise NotFound(f"unknown model {model!r}; available: {MODEL_NAME}")
             if requested is None:
                 _allow(scope, "GET")
-                body = await (list_versions(gateway) if model else list_models(gateway))
+                body = await list_versions(gateway) if model else list_models(gateway)
             else:
                 version = label = gateway.resolve(requested)
                 if scope["method"] == "POST":
@@ -67,7 +67,7 @@ class ModelRoutes:
         monitoring.record_request(label, scope["method"], status)
 
 
-async def list_models(gateway) -> dict:
+def list_models(gateway) -> dict:
     settings = gateway.settings
     return {"models": [{"name": MODEL_NAME, "versions": list(settings.versions), "aliases": settings.aliases}]}
 
