@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import gc
+import json
 import logging
 import os
 import re
@@ -29,6 +30,8 @@ import numpy as np  # noqa: E402
 from bentoml.validators import ContentType  # noqa: E402
 from pydantic import Field  # noqa: E402
 
+from lifecycle.reference import REFERENCE_FILE  # noqa: E402
+from lifecycle.report import REPORT_FILE  # noqa: E402
 from models import store  # noqa: E402
 from models.preprocessing import Invert, check_pixels, pixels_from_image  # noqa: E402
 from models.specs import MODEL_NAME  # noqa: E402
@@ -122,12 +125,19 @@ class Clothes:
             for v in SETTINGS.versions
         }
         self.infos: dict[str, dict] = {}
+        self.reports: dict[str, bytes | None] = {}
+        self.monitors: dict[str, monitoring.VersionMonitor] = {}
         self.missing: dict[str, str] = {}
         for version in SETTINGS.versions:
+            reference = None
             try:
-                self.infos[version] = store.model_info(version, bentoml.models.get(store.tag(version)))
+                stored = bentoml.models.get(store.tag(version))
+                self.infos[version] = store.model_info(version, stored)
+                self.reports[version] = store.read_file(stored, REPORT_FILE)
+                reference = json.loads(store.read_file(stored, REFERENCE_FILE) or "null")
             except bentoml.exceptions.NotFound:
                 self.missing[version] = f"{store.tag(version)} is not in the model store"
+            self.monitors[version] = monitoring.VersionMonitor(version, reference, SETTINGS.monitoring)
         freeze_startup_heap()
 
     async def _call_runner(self, version: str, pixels: np.ndarray) -> np.ndarray:
@@ -148,7 +158,7 @@ class Clothes:
             raise
         except Unavailable as exc:
             raise Unavailable(await self._failure_reason(version) or exc.message, retry_after=5) from None
-        monitoring.record_predictions(version, probabilities)
+        self.monitors[version].observe(pixels, probabilities)
         return probabilities
 
     async def _failure_reason(self, version: str) -> str | None:
@@ -161,11 +171,27 @@ class Clothes:
     def model_info(self, version: str) -> dict:
         if version in self.missing:
             raise Unavailable(self.missing[version], retry_after=30)
+        base = f"/models/{MODEL_NAME}/{version}"
         return {
             **self.infos[version],
             "aliases": self.settings.aliases_of(version),
-            "endpoints": {"predict": f"/models/{MODEL_NAME}/{version}"},
+            "endpoints": {"predict": base, "report": f"{base}/report", "drift": f"{base}/drift"},
         }
+
+    def report(self, version: str) -> bytes:
+        """The evaluation report stored with the version (HTML)."""
+        if version in self.missing:
+            raise Unavailable(self.missing[version], retry_after=30)
+        if not self.reports.get(version):
+            raise NotFound(f"{store.tag(version)} has no evaluation report; retrain it with train_and_save.py --version {version} --force")
+        return self.reports[version]
+
+    def drift(self, version: str) -> dict:
+        """Drift of the version's recent traffic against its training reference."""
+        report = self.monitors[version].drift()
+        if report is None:
+            raise NotFound(f"{store.tag(version)} has no reference statistics; retrain it with train_and_save.py --version {version} --force")
+        return {"model": MODEL_NAME, "version": version, **report}
 
     async def version_statuses(self) -> list[dict]:
         statuses = await asyncio.gather(*(self._runner_status(v) for v in self.runners))

@@ -13,6 +13,9 @@ from models.specs import MODEL_NAME
 log = logging.getLogger(__name__)
 
 MODEL_FILE = "model.keras"
+# Bumped when what a stored version holds changes; older versions are retrained by --if-missing.
+# 2: evaluation report, reference statistics and slice results stored with the model.
+STORE_FORMAT = 2
 
 
 class ModelStoreError(RuntimeError):
@@ -44,17 +47,42 @@ def exists(version: str) -> bool:
     return True
 
 
-def save(version: str, model, metadata: dict, force: bool = False):
-    """Save ``model`` as clothes:<version>. Refuse to overwrite unless ``force``."""
+def is_current(version: str) -> bool:
+    """The version is in the store and holds everything this code stores with a model."""
+    import bentoml
+
+    try:
+        stored = bentoml.models.get(tag(version))
+    except bentoml.exceptions.NotFound:
+        return False
+    return stored.info.metadata.get("store_format", 1) >= STORE_FORMAT
+
+
+def read_file(stored, name: str) -> bytes | None:
+    """A file stored next to the model (report.html, reference.json), or None."""
+    import os
+
+    path = stored.path_of(name)
+    if not os.path.isfile(path):
+        return None
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def save(version: str, model, metadata: dict, force: bool = False, files: dict[str, str | bytes] | None = None):
+    """Save ``model`` as clothes:<version> with ``files`` next to it. Refuse to overwrite unless ``force``."""
     import bentoml
 
     if exists(version):
         if not force:
             raise ModelStoreError(f"{tag(version)} already exists in the store; pass --force to replace it")
         bentoml.models.delete(tag(version))
-    metadata = {**metadata, "framework_versions": framework_versions()}
+    metadata = {**metadata, "framework_versions": framework_versions(), "store_format": STORE_FORMAT, "files": sorted(files or {})}
     with bentoml.models.create(tag(version), labels={"framework": "keras"}, metadata=metadata) as stored:
         model.save(stored.path_of(MODEL_FILE))
+        for name, content in (files or {}).items():
+            with open(stored.path_of(name), "wb") as f:
+                f.write(content.encode() if isinstance(content, str) else content)
     return bentoml.models.get(tag(version))
 
 

@@ -23,6 +23,9 @@ class TrainingRun:
     metrics: dict
     history: dict
     settings: dict
+    images: np.ndarray  # the held-out test images it was evaluated on, with their labels
+    labels: np.ndarray
+    probabilities: np.ndarray
 
 
 def recipe_for(version: str, **overrides) -> Recipe:
@@ -62,7 +65,7 @@ def train(data: Dataset, recipe: Recipe, train_limit: int | None = None, test_li
         verbose=verbose,
     )
     seconds = time.perf_counter() - started
-    probabilities = model.predict(to_model_input(x_test), batch_size=1024, verbose=0)
+    probabilities = predict_probabilities(model, x_test)
     settings = {
         **dataclasses.asdict(recipe),
         "optimizer": "adam",
@@ -71,10 +74,15 @@ def train(data: Dataset, recipe: Recipe, train_limit: int | None = None, test_li
         "training_seconds": round(seconds, 1),
     }
     history = {key: [round(float(v), 6) for v in values] for key, values in fit.history.items()}
-    return TrainingRun(model, recipe, evaluation.evaluate(y_test, probabilities), history, settings)
+    return TrainingRun(model, recipe, evaluation.evaluate(y_test, probabilities), history, settings, x_test, y_test, probabilities)
 
 
-def metadata(run: TrainingRun, data: Dataset) -> dict:
+def predict_probabilities(model, images: np.ndarray) -> np.ndarray:
+    """Class probabilities of (N, 28, 28) images in 0..255, in batches (memory stays bounded)."""
+    return model.predict(to_model_input(images), batch_size=1024, verbose=0)
+
+
+def metadata(run: TrainingRun, data: Dataset, slices: dict) -> dict:
     """Everything the store keeps about a version (framework versions are added on save)."""
     return {
         "name": MODEL_NAME,
@@ -84,6 +92,7 @@ def metadata(run: TrainingRun, data: Dataset) -> dict:
         "input_spec": input_spec(),
         "number_of_parameters": int(run.model.count_params()),
         "metrics": run.metrics,
+        "slices": slices,
         "training": run.settings,
         "history": run.history,
         "data": {"source": data.source, "sha256": data.fingerprint},

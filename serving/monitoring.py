@@ -1,13 +1,24 @@
-"""Prometheus metrics, through BentoML's metrics API so they appear on the service's ``/metrics``."""
+"""Production monitoring: Prometheus metrics, drift against the training reference, sampled data logs.
+
+- Counters and a histogram per version and class, through BentoML's metrics API, so they appear on
+  the service's ``/metrics``.
+- :class:`VersionMonitor` keeps each version's rolling window of prediction features
+  (lifecycle/drift.py), answers ``GET /models/clothes/{version}/drift`` and refreshes the
+  ``clothes_drift_*`` gauges at most once per ``refresh_seconds``.
+- A sample of inputs and outputs goes to BentoML's data-collection log (``bentoml.monitor``,
+  ``monitoring/clothes_<version>/data/``), which ``python -m lifecycle.drift_report`` reads.
+"""
 
 from __future__ import annotations
 
 import functools
+import time
 
 import bentoml
 import numpy as np
 
-from models.specs import CLASS_NAMES, MODEL_NAME
+from lifecycle.drift import RollingWindow, drift_report
+from models.specs import CLASS_NAMES, MODEL_NAME, PIXEL_MAX
 
 REQUESTS = bentoml.metrics.Counter(
     name="clothes_requests",
@@ -24,6 +35,31 @@ CONFIDENCE = bentoml.metrics.Histogram(
     documentation="Confidence of the predicted class, by model version",
     labelnames=["model", "version"],
     buckets=(0.3, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0),
+)
+DRIFT_VALUE = bentoml.metrics.Gauge(
+    name="clothes_drift_statistic",
+    documentation="Drift statistic of the rolling window against the training reference (PSI, KS D or chi-square)",
+    labelnames=["model", "version", "statistic"],
+)
+DRIFT_P_VALUE = bentoml.metrics.Gauge(
+    name="clothes_drift_p_value",
+    documentation="p-value of a drift test (KS, chi-square) of the rolling window against the training reference",
+    labelnames=["model", "version", "statistic"],
+)
+DRIFT_DETECTED = bentoml.metrics.Gauge(
+    name="clothes_drift_detected",
+    documentation="1 when a drift statistic is past its threshold (statistic=any: any of them)",
+    labelnames=["model", "version", "statistic"],
+)
+DRIFT_WINDOW = bentoml.metrics.Gauge(
+    name="clothes_drift_window_size",
+    documentation="Predictions in the rolling drift window",
+    labelnames=["model", "version"],
+)
+CLASS_SHARE = bentoml.metrics.Gauge(
+    name="clothes_drift_class_share",
+    documentation="Share of each predicted class in the rolling window and in the training reference",
+    labelnames=["model", "version", "label", "source"],
 )
 
 
@@ -45,3 +81,63 @@ def record_predictions(version: str, probabilities: np.ndarray) -> None:
         counters[class_id].inc(int(counts[class_id]))
     for value in probabilities.max(axis=1).tolist():
         confidence.observe(value)
+
+
+class VersionMonitor:
+    """Metrics, drift window and data-log sampling of one served version."""
+
+    def __init__(self, version: str, reference: dict | None, settings) -> None:
+        self.version = version
+        self.reference = reference
+        self.settings = settings
+        self.window = RollingWindow(settings.window, len(CLASS_NAMES))
+        self.log_name = f"{MODEL_NAME}_{version}"
+        self._rng = np.random.default_rng()
+        self._next_refresh = 0.0
+        if reference is not None:
+            import scipy.stats  # noqa: F401  (imported now, not on the first request)
+
+            for index, name in enumerate(CLASS_NAMES):
+                CLASS_SHARE.labels(model=MODEL_NAME, version=version, label=name, source="reference").set(reference["classes"]["shares"][index])
+
+    def observe(self, pixels: np.ndarray, probabilities: np.ndarray) -> None:
+        record_predictions(self.version, probabilities)
+        self.window.add(pixels, probabilities)
+        if self.settings.log_sample_rate > 0:
+            sampled = np.flatnonzero(self._rng.random(len(pixels)) < self.settings.log_sample_rate)
+            if sampled.size:
+                self._log_samples(pixels[sampled], probabilities[sampled])
+        now = time.monotonic()
+        if self.reference is not None and now >= self._next_refresh:
+            self._next_refresh = now + self.settings.refresh_seconds
+            self.refresh_gauges()
+
+    def drift(self) -> dict | None:
+        """The drift report of the current window, or None without a stored reference."""
+        if self.reference is None:
+            return None
+        return drift_report(self.reference, self.window, self.settings.thresholds)
+
+    def refresh_gauges(self) -> dict | None:
+        report = self.drift()
+        if report is None:
+            return None
+        labels = {"model": MODEL_NAME, "version": self.version}
+        DRIFT_WINDOW.labels(**labels).set(report["window"]["size"])
+        for name, row in report["statistics"].items():
+            DRIFT_VALUE.labels(**labels, statistic=name).set(row["value"])
+            if "p_value" in row:
+                DRIFT_P_VALUE.labels(**labels, statistic=name).set(row["p_value"])
+            DRIFT_DETECTED.labels(**labels, statistic=name).set(int(row["drifted"]))
+        DRIFT_DETECTED.labels(**labels, statistic="any").set(int(report["drifted"]))
+        for name, share in zip(CLASS_NAMES, report["class_shares"]["window"]):
+            CLASS_SHARE.labels(**labels, label=name, source="window").set(share)
+        return report
+
+    def _log_samples(self, pixels: np.ndarray, probabilities: np.ndarray) -> None:
+        means = pixels.reshape(len(pixels), -1).mean(axis=1)
+        with bentoml.monitor(self.log_name) as monitor:
+            monitor.log_batch(np.clip(pixels, 0, PIXEL_MAX).astype(np.uint8).reshape(len(pixels), -1).tolist(), "pixels", "feature", "numerical_sequence")
+            monitor.log_batch(means.round(3).tolist(), "mean_intensity", "feature", "numerical")
+            monitor.log_batch(probabilities.argmax(axis=1).tolist(), "predicted_class", "prediction", "categorical")
+            monitor.log_batch(probabilities.max(axis=1).round(5).tolist(), "confidence", "prediction", "numerical")

@@ -4,6 +4,8 @@
     GET  /models/clothes                    versions with status and aliases
     GET  /models/clothes/{version}          model info (version or alias)
     POST /models/clothes/{version}          classify: JSON image(s), a multipart image file, raw or .npy batches
+    GET  /models/clothes/{version}/report   the evaluation report stored with the model (HTML)
+    GET  /models/clothes/{version}/drift    drift of recent traffic against the training reference
 
 BentoML's own API routes are POST-only, and every request through them pays for its router,
 request context and schema handling. These routes are the hot path, so they are matched here, ahead
@@ -27,7 +29,8 @@ from serving.errors import MethodNotAllowed, NotFound, ServingError, as_serving_
 from serving.schemas import predict_response
 
 log = logging.getLogger(__name__)
-ROUTE = re.compile(r"^/models(?:/(?P<model>[^/]+))?(?:/(?P<version>[^/]+))?/?$")
+ROUTE = re.compile(r"^/models(?:/(?P<model>[^/]+))?(?:/(?P<version>[^/]+)(?:/(?P<resource>report|drift))?)?/?$")
+HTML = "text/html; charset=utf-8"
 
 
 class ModelRoutes:
@@ -38,33 +41,42 @@ class ModelRoutes:
         match = ROUTE.match(scope["path"]) if scope["type"] == "http" else None
         if match is None:
             return await self.app(scope, receive, send)
-        label = "unknown"  # metric label: only served versions, so clients cannot grow the label set
+        # Metric label: only served versions, so clients cannot grow the label set.
+        label = bentoml.get_current_service().settings.resolve(match["version"] or "") or "unknown"
         try:
-            model, requested = match["model"], match["version"]
-            gateway = bentoml.get_current_service()
-            if model is not None and model != MODEL_NAME:
-                raise NotFound(f"unknown model {model!r}; available: {MODEL_NAME}")
-            if requested is None:
-                _allow(scope, "GET")
-                body = await list_versions(gateway) if model else list_models(gateway)
-            else:
-                version = label = gateway.resolve(requested)
-                if scope["method"] == "POST":
-                    request = Request(scope, receive)
-                    pixels = await decode(request, gateway.settings.max_batch_images)
-                    body = predict_response(MODEL_NAME, version, await gateway.infer(version, pixels))
-                else:
-                    _allow(scope, "GET", "POST")
-                    body = gateway.model_info(version)
-            status, headers, content = 200, {}, orjson.dumps(body)
+            status, headers, content = 200, {}, await self.respond(scope, receive, match)
+            if isinstance(content, tuple):
+                headers, content = content
         except Exception as exc:
             error = as_serving_error(exc)
             if not isinstance(exc, ServingError):
                 log.exception("unexpected error on %s %s", scope["method"], scope["path"])
             status, headers, content = error.status, error.headers, orjson.dumps({"error": error.message})
-        await send({"type": "http.response.start", "status": status, "headers": _headers(content, headers)})
-        await send({"type": "http.response.body", "body": content})
+        await _send(send, status, headers, content)
         monitoring.record_request(label, scope["method"], status)
+
+    @staticmethod
+    async def respond(scope, receive, match) -> bytes | tuple[dict, bytes]:
+        """The body of a successful response (JSON), or its headers and body; errors raise."""
+        model, requested = match["model"], match["version"]
+        gateway = bentoml.get_current_service()
+        if model is not None and model != MODEL_NAME:
+            raise NotFound(f"unknown model {model!r}; available: {MODEL_NAME}")
+        if requested is None:
+            _allow(scope, "GET")
+            return orjson.dumps(await list_versions(gateway) if model else list_models(gateway))
+        version = gateway.resolve(requested)
+        if match["resource"] == "report":
+            _allow(scope, "GET")
+            return {"content-type": HTML}, gateway.report(version)
+        if match["resource"] == "drift":
+            _allow(scope, "GET")
+            return orjson.dumps(gateway.drift(version))
+        if scope["method"] == "POST":
+            pixels = await decode(Request(scope, receive), gateway.settings.max_batch_images)
+            return orjson.dumps(predict_response(MODEL_NAME, version, await gateway.infer(version, pixels)))
+        _allow(scope, "GET", "POST")
+        return orjson.dumps(gateway.model_info(version))
 
 
 def list_models(gateway) -> dict:
@@ -81,6 +93,7 @@ def _allow(scope, *methods: str) -> None:
         raise MethodNotAllowed(f"method {scope['method']} not allowed here; use {' or '.join(methods)}")
 
 
-def _headers(content: bytes, extra: dict[str, str]) -> list[tuple[bytes, bytes]]:
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(content)).encode())]
-    return headers + [(k.lower().encode(), v.encode()) for k, v in extra.items()]
+async def _send(send, status: int, headers: dict[str, str], content: bytes) -> None:
+    headers = {"content-type": "application/json", **headers, "content-length": str(len(content))}
+    await send({"type": "http.response.start", "status": status, "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()]})
+    await send({"type": "http.response.body", "body": content})

@@ -15,6 +15,13 @@
       aliases: {stable: v1, latest: v2}
       default_version: stable         # used by the typed APIs when the caller names no version
       limits: {max_body_bytes: 10485760, max_batch_images: 1024, max_queue_images: 8192}
+      promotion:                      # the gate (train_and_save.py promote) and its record
+        alias: stable                 #   the alias it moves; the record's choice overrides `aliases`
+        record: deploy/promotions.json
+        min_improvement: 0.002
+        max_class_regression: 0.02
+        max_slice_regression: 0.02
+      monitoring: {window: 1000, min_samples: 200, p_value: 0.001, psi: 0.2, log_sample_rate: 0.1}
 
 """
 
@@ -26,6 +33,8 @@ from pathlib import Path
 
 import yaml
 
+from lifecycle.drift import Thresholds
+from lifecycle.gate import Policy, read_record
 from models.specs import MODEL_NAME, NAME_PATTERN
 
 ENV_VAR = "CLOTHES_CONFIG"
@@ -35,6 +44,21 @@ DEFAULT_BATCHING = {"enabled": False, "max_batch_size": 1024, "max_latency_ms": 
 
 class SettingsError(ValueError):
     """The configuration file is missing or inconsistent."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Promotion:
+    alias: str | None = None  # None: no gate; aliases come from the configuration alone
+    record: str | None = None  # absolute path of the promotion record
+    policy: Policy = Policy()
+
+
+@dataclasses.dataclass(frozen=True)
+class Monitoring:
+    window: int = 1000  # predictions per version in the rolling drift window
+    thresholds: Thresholds = Thresholds()
+    log_sample_rate: float = 0.1  # share of predictions written to the bentoml.monitor data log
+    refresh_seconds: float = 1.0  # how often the Prometheus drift gauges are recomputed
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,10 +72,17 @@ class Settings:
     runner_batching: dict[str, dict[str, int]]
     services: dict[str, dict]
     path: str
+    promotion: Promotion = Promotion()
+    monitoring: Monitoring = Monitoring()
 
     def service_options(self, name: str) -> dict:
         """The ``@bentoml.service`` options of one service (its ``batching`` block excluded)."""
-        return {k: v for k, v in (self.services.get(name) or {}).items() if k != "batching"}
+        options = {k: v for k, v in (self.services.get(name) or {}).items() if k != "batching"}
+        monitor = (options.get("monitoring") or {}).get("options") or {}
+        if monitor.get("log_config_file"):
+            log_config = Path(self.path).parent / monitor["log_config_file"]
+            options["monitoring"] = {**options["monitoring"], "options": {**monitor, "log_config_file": str(log_config.resolve())}}
+        return options
 
     def resolve(self, version_or_alias: str) -> str | None:
         """A served version for a version or alias, or None."""
@@ -78,7 +109,12 @@ def load_settings(path: str | os.PathLike | None = None) -> Settings:
         raise SettingsError(f"cannot read configuration {path}: {exc}") from None
     section = raw.get(MODEL_NAME) or {}
     versions = tuple(section.get("versions") or ())
+    promotion = _promotion(section.get("promotion"), path)
     aliases = dict(section.get("aliases") or {})
+    if promotion.record:
+        promoted = read_record(promotion.record)["stable"]
+        if promoted is not None:
+            aliases[promotion.alias] = promoted
     limits = section.get("limits") or {}
     if not versions:
         raise SettingsError(f"{path}: {MODEL_NAME}.versions lists no version to serve")
@@ -89,7 +125,8 @@ def load_settings(path: str | os.PathLike | None = None) -> Settings:
         if alias in versions:
             raise SettingsError(f"{path}: alias {alias!r} hides the version of the same name")
         if target not in versions:
-            raise SettingsError(f"{path}: alias {alias!r} points to {target!r}, which is not served")
+            source = f"the promotion record {promotion.record}" if promotion.alias == alias and promotion.record else "it"
+            raise SettingsError(f"{path}: alias {alias!r} points to {target!r} ({source}), which is not served")
     default_version = str(section.get("default_version") or versions[0])
     if default_version not in versions and default_version not in aliases:
         raise SettingsError(f"{path}: default_version {default_version!r} is neither a served version nor an alias")
@@ -107,4 +144,36 @@ def load_settings(path: str | os.PathLike | None = None) -> Settings:
         runner_batching=batching,
         services=dict(services),
         path=str(path),
+        promotion=promotion,
+        monitoring=_monitoring(section.get("monitoring") or {}),
+    )
+
+
+def _promotion(raw: dict | None, path: Path) -> Promotion:
+    if not raw:
+        return Promotion()
+    record = raw.get("record")
+    defaults = Policy()
+    return Promotion(
+        alias=str(raw.get("alias", "stable")),
+        record=str((path.parent / record).resolve()) if record else None,
+        policy=Policy(**{f.name: float(raw.get(f.name, getattr(defaults, f.name))) for f in dataclasses.fields(Policy)}),
+    )
+
+
+def _monitoring(raw: dict) -> Monitoring:
+    defaults = Monitoring()
+    thresholds = Thresholds(
+        p_value=float(raw.get("p_value", defaults.thresholds.p_value)),
+        psi=float(raw.get("psi", defaults.thresholds.psi)),
+        min_samples=int(raw.get("min_samples", defaults.thresholds.min_samples)),
+    )
+    window = int(raw.get("window", defaults.window))
+    if window < thresholds.min_samples or window < 2:
+        raise SettingsError(f"monitoring.window ({window}) must be at least min_samples ({thresholds.min_samples}) and 2")
+    return Monitoring(
+        window=window,
+        thresholds=thresholds,
+        log_sample_rate=float(raw.get("log_sample_rate", defaults.log_sample_rate)),
+        refresh_seconds=float(raw.get("refresh_seconds", defaults.refresh_seconds)),
     )

@@ -40,14 +40,23 @@ def trained_versions() -> list[str]:
     return versions
 
 
-def write_config(path: Path, versions: list[str], aliases: dict[str, str], runner_dispatcher: bool = False) -> Path:
+def write_config(path: Path, versions: list[str], aliases: dict[str, str], runner_dispatcher: bool = False, **clothes) -> Path:
+    """The repository's configuration, serving ``versions`` with test limits; files resolved for ``path``.
+
+    Monitoring logs go next to ``path`` (``monitoring/``); ``clothes`` replaces keys of the clothes section.
+    """
     base = yaml.safe_load((ROOT / "configuration.yaml").read_text())
+    monitor = base["services"]["clothes"]["monitoring"]["options"]
+    monitor["log_config_file"] = str(ROOT / monitor["log_config_file"])
+    monitor["log_path"] = str(path.parent / "monitoring")
+    base["clothes"]["promotion"]["record"] = str(path.parent / "promotions.json")
     for version in versions:
         runner = base["services"].setdefault(f"clothes-{version}", {})
         runner["batching"] = {**runner.get("batching", {}), "enabled": runner_dispatcher}
     base["clothes"]["versions"] = versions
     base["clothes"]["aliases"] = aliases
     base["clothes"]["limits"] = LIMITS
+    base["clothes"].update(clothes)
     path.write_text(yaml.safe_dump(base))
     return path
 

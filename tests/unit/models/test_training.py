@@ -21,10 +21,10 @@ def test_same_seed_same_model_and_metrics():
 
 def test_metadata_counts_and_describes_the_model():
     run, data = tiny_run()
-    meta = training.metadata(run, data)
+    meta = training.metadata(run, data, slices={"overall": 0.5})
     assert meta["number_of_parameters"] == 44_426 == run.model.count_params()
     assert meta["class_names"] == list(CLASS_NAMES) and meta["input_spec"]["shape"] == [28, 28, 1]
     assert meta["training"]["train_images"] == 600 and meta["training"]["epochs"] == 1 and meta["training"]["seed"] == 7
     assert meta["metrics"]["test_images"] == 200 and sum(map(sum, meta["metrics"]["confusion_matrix"])) == 200
     assert set(meta["history"]) >= {"accuracy", "val_accuracy", "loss", "val_loss"}
-    assert meta["data"]["sha256"] == data.fingerprint
+    assert meta["data"]["sha256"] == data.fingerprint and meta["slices"] == {"overall": 0.5}

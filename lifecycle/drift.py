@@ -1,0 +1,139 @@
+"""Drift of production traffic against a version's reference statistics, with scipy's tests.
+
+A bounded :class:`RollingWindow` keeps the last N predictions' features; :func:`drift_report`
+compares it with the reference stored at training time (lifecycle/reference.py):
+
+==========================  =============================  ======================================
+statistic                   test                           moves when
+==========================  =============================  ======================================
+``intensity_psi``           PSI of pixel-intensity shares  brightness, contrast, inversion, masks
+``mean_intensity_ks``       two-sample KS, per-image mean  brightness, contrast, inversion, masks
+``confidence_ks``           two-sample KS, top-1 score     anything the model finds unfamiliar
+``predicted_class_chi2``    chi-square goodness of fit     the mix of predicted classes changes
+==========================  =============================  ======================================
+
+    >>> window = RollingWindow(1000)
+    >>> window.add(pixels, probabilities)
+    >>> drift_report(reference, window, Thresholds())["drifted"]
+    False
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from lifecycle.reference import INTENSITY_BINS, image_features
+
+PSI_FLOOR = 1e-4  # empty bins would make PSI infinite
+
+
+@dataclasses.dataclass(frozen=True)
+class Thresholds:
+    p_value: float = 0.001  # a KS or chi-square test below this is drift
+    psi: float = 0.2  # a population stability index above this is drift (0.1 moderate, 0.25 major)
+    min_samples: int = 200  # below this many predictions no verdict is given
+
+
+class RollingWindow:
+    """The features of the last ``capacity`` predictions, in fixed-size ring buffers."""
+
+    def __init__(self, capacity: int, classes: int = 10):
+        self.capacity = capacity
+        self.classes = classes
+        self.means = np.zeros(capacity)
+        self.histograms = np.zeros((capacity, INTENSITY_BINS), dtype=np.int32)
+        self.confidence = np.zeros(capacity)
+        self.predicted = np.zeros(capacity, dtype=np.int16)
+        self.count = 0  # predictions in the window
+        self.seen = 0  # predictions ever added
+        self._next = 0
+
+    def add(self, pixels: np.ndarray, probabilities: np.ndarray) -> None:
+        means, histograms = image_features(pixels)
+        self.add_features(means, histograms, probabilities.max(axis=1), probabilities.argmax(axis=1))
+
+    def add_features(self, means, histograms, confidence, predicted) -> None:
+        n = added = len(means)
+        if n > self.capacity:
+            means, histograms, confidence, predicted = (a[-self.capacity :] for a in (means, histograms, confidence, predicted))
+            n = self.capacity
+        rows = (self._next + np.arange(n)) % self.capacity
+        self.means[rows] = means
+        self.histograms[rows] = histograms
+        self.confidence[rows] = confidence
+        self.predicted[rows] = predicted
+        self._next = int((self._next + n) % self.capacity)
+        self.count = min(self.count + n, self.capacity)
+        self.seen += added
+
+    def snapshot(self) -> dict[str, np.ndarray]:
+        rows = slice(0, self.count)
+        return {
+            "means": self.means[rows].copy(),
+            "intensity_counts": self.histograms[rows].sum(axis=0),
+            "confidence": self.confidence[rows].copy(),
+            "class_counts": np.bincount(self.predicted[rows], minlength=self.classes),
+        }
+
+
+def psi(expected: np.ndarray, actual: np.ndarray) -> float:
+    """Population stability index of two share vectors."""
+    e = np.maximum(np.asarray(expected, dtype=np.float64), PSI_FLOOR)
+    a = np.maximum(np.asarray(actual, dtype=np.float64), PSI_FLOOR)
+    e, a = e / e.sum(), a / a.sum()
+    return float(np.sum((a - e) * np.log(a / e)))
+
+
+def statistics(reference: dict, window: dict[str, np.ndarray], thresholds: Thresholds) -> dict[str, dict]:
+    """Each drift statistic of a window snapshot against the reference, with threshold and verdict."""
+    from scipy import stats
+
+    n = len(window["means"])
+    intensity = psi(reference["intensity"]["shares"], window["intensity_counts"] / max(window["intensity_counts"].sum(), 1))
+    ks_means = stats.ks_2samp(window["means"], reference["intensity"]["mean_per_image"])
+    ks_confidence = stats.ks_2samp(window["confidence"], reference["confidence"]["values"])
+    # Laplace-smoothed expected counts: a class the reference never predicted must not divide by zero.
+    expected = (np.asarray(reference["classes"]["shares"]) * reference["images"] + 0.5) / (reference["images"] + 0.5 * len(window["class_counts"]))
+    chi2 = stats.chisquare(window["class_counts"], expected / expected.sum() * n)
+    return {
+        "intensity_psi": _psi_row(intensity, thresholds),
+        "mean_intensity_ks": _test_row("ks_2samp", ks_means.statistic, ks_means.pvalue, thresholds),
+        "confidence_ks": _test_row("ks_2samp", ks_confidence.statistic, ks_confidence.pvalue, thresholds),
+        "predicted_class_chi2": _test_row("chisquare", chi2.statistic, chi2.pvalue, thresholds),
+    }
+
+
+def drift_report(reference: dict, window: RollingWindow, thresholds: Thresholds) -> dict:
+    """The drift verdict of a window: its size, every statistic and whether any drifted."""
+    snapshot = window.snapshot()
+    enough = window.count >= thresholds.min_samples
+    rows = statistics(reference, snapshot, thresholds) if window.count >= 2 else {}
+    if not enough:
+        for row in rows.values():
+            row["drifted"] = False
+    shares = snapshot["class_counts"] / max(window.count, 1)
+    return {
+        "window": {"size": window.count, "capacity": window.capacity, "min_samples": thresholds.min_samples, "predictions_seen": window.seen},
+        "drifted": any(row["drifted"] for row in rows.values()),
+        "verdict": "drift" if enough and any(r["drifted"] for r in rows.values()) else ("no drift" if enough else "too few predictions"),
+        "statistics": rows,
+        "class_shares": {"window": shares.round(4).tolist(), "reference": reference["classes"]["shares"]},
+        "reference_images": reference["images"],
+    }
+
+
+def _psi_row(value: float, thresholds: Thresholds) -> dict:
+    return {"test": "psi", "value": round(value, 6), "threshold": thresholds.psi, "drifted": bool(value > thresholds.psi)}
+
+
+def _test_row(test: str, statistic: float, p_value: float, thresholds: Thresholds) -> dict:
+    p_value = float(p_value) if np.isfinite(p_value) else 1.0
+    return {
+        "test": test,
+        "value": round(float(statistic), 6),
+        "p_value": p_value,
+        "threshold": {"p_value": thresholds.p_value},
+        "drifted": bool(p_value < thresholds.p_value),
+    }
