@@ -3,14 +3,14 @@
 A bounded :class:`RollingWindow` keeps the last N predictions' features; :func:`drift_report`
 compares it with the reference stored at training time (lifecycle/reference.py):
 
-==========================  =============================  ======================================
-statistic                   test                           moves when
-==========================  =============================  ======================================
-``intensity_psi``           PSI of pixel-intensity shares  brightness, contrast, inversion, masks
-``mean_intensity_ks``       two-sample KS, per-image mean  brightness, contrast, inversion, masks
-``confidence_ks``           two-sample KS, top-1 score     anything the model finds unfamiliar
-``predicted_class_chi2``    chi-square goodness of fit     the mix of predicted classes changes
-==========================  =============================  ======================================
+===========================  ===============================  =====================================
+statistic                    test                             moves when
+===========================  ===============================  =====================================
+``intensity_psi``            PSI of pixel-intensity shares    brightness, contrast, inversion
+``mean_intensity_ks``        two-sample KS, per-image mean    brightness, contrast, inversion, masks
+``confidence_ks``            two-sample KS, top-1 score       inputs the model finds unfamiliar
+``predicted_class_chi2``     chi-square, window vs reference  the mix of predicted classes changes
+===========================  ===============================  =====================================
 
     >>> window = RollingWindow(1000)
     >>> window.add(pixels, probabilities)
@@ -27,6 +27,7 @@ import numpy as np
 from lifecycle.reference import INTENSITY_BINS, image_features
 
 PSI_FLOOR = 1e-4  # empty bins would make PSI infinite
+_NO_TEST = type("NoTest", (), {"statistic": 0.0, "pvalue": 1.0})()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,18 +91,19 @@ def statistics(reference: dict, window: dict[str, np.ndarray], thresholds: Thres
     """Each drift statistic of a window snapshot against the reference, with threshold and verdict."""
     from scipy import stats
 
-    n = len(window["means"])
     intensity = psi(reference["intensity"]["shares"], window["intensity_counts"] / max(window["intensity_counts"].sum(), 1))
     ks_means = stats.ks_2samp(window["means"], reference["intensity"]["mean_per_image"])
     ks_confidence = stats.ks_2samp(window["confidence"], reference["confidence"]["values"])
-    # Laplace-smoothed expected counts: a class the reference never predicted must not divide by zero.
-    expected = (np.asarray(reference["classes"]["shares"]) * reference["images"] + 0.5) / (reference["images"] + 0.5 * len(window["class_counts"]))
-    chi2 = stats.chisquare(window["class_counts"], expected / expected.sum() * n)
+    # A test of two samples (a 2 x classes contingency table), not goodness of fit against the
+    # reference shares: the reference is a sample too, and treating it as exact inflates false alarms.
+    counts = np.stack([window["class_counts"], np.rint(np.asarray(reference["classes"]["shares"]) * reference["images"])])
+    counts = counts[:, counts.sum(axis=0) > 0]  # classes neither sample predicted carry no information
+    chi2 = stats.chi2_contingency(counts, correction=False) if counts.shape[1] > 1 else _NO_TEST
     return {
         "intensity_psi": _psi_row(intensity, thresholds),
         "mean_intensity_ks": _test_row("ks_2samp", ks_means.statistic, ks_means.pvalue, thresholds),
         "confidence_ks": _test_row("ks_2samp", ks_confidence.statistic, ks_confidence.pvalue, thresholds),
-        "predicted_class_chi2": _test_row("chisquare", chi2.statistic, chi2.pvalue, thresholds),
+        "predicted_class_chi2": _test_row("chi2_contingency", chi2.statistic, chi2.pvalue, thresholds),
     }
 
 

@@ -24,10 +24,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def run_training(*args: str) -> subprocess.CompletedProcess:
+def run_training(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, str(ROOT / "train_and_save.py"), *args],
-        cwd=ROOT, capture_output=True, text=True, timeout=600, env=os.environ.copy(),
+        cwd=ROOT, capture_output=True, text=True, timeout=600, env={**os.environ, **(env or {})},
     )
 
 
