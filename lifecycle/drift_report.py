@@ -1,0 +1,367 @@
+"""Offline drift report of a served version, from BentoML's data-collection logs.
+
+The service logs a sample of its inputs and predictions with ``bentoml.monitor("clothes_<version>")``
+(serving/monitoring.py) to ``<logs>/clothes_<version>/data/data.<worker>.log`` (rotated to ``.1``,
+``.2``, ...), one JSON object per line. This command reads them all, splits the records in time
+order into windows, compares each window with the version's reference statistics by the same code
+as the live ``GET /models/clothes/<version>/drift`` (lifecycle/drift.py), and writes one
+self-contained HTML page with a table and figures.
+
+    $ python -m lifecycle.drift_report --version v1                      # reference from the model store
+    $ python -m lifecycle.drift_report --version v1 --logs monitoring --window 500 --out drift-v1.html
+    $ python -m lifecycle.drift_report --version v1 --reference reference.json
+
+    >>> records, skipped = read_records("monitoring", "v1")
+    >>> reports = window_reports(records, reference, 1000, Thresholds())
+    >>> html = render("v1", records, reports, reference, Thresholds(), skipped=skipped)
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from lifecycle.drift import RollingWindow, Thresholds, drift_report
+from lifecycle.reference import INTENSITY_BINS, REFERENCE_FILE, image_features
+from lifecycle.report import STYLE, _e, figure_html
+from models.specs import CLASS_NAMES, IMAGE_SHAPE, MODEL_NAME, PIXEL_MAX
+
+STATISTICS = {
+    "intensity_psi": "intensity PSI",
+    "mean_intensity_ks": "mean intensity KS",
+    "confidence_ks": "confidence KS",
+    "predicted_class_chi2": "predicted class χ²",
+}
+P_FLOOR = 1e-30  # p-values below this are drawn at it: a log axis cannot show 0
+EXTRA_STYLE = ".headline div.drift { background: #fde2e1; } small { color: #666; }"
+
+
+class MissingReference(RuntimeError):
+    """The version's reference statistics cannot be found or read."""
+
+
+def log_files(log_dir: str | Path, version: str) -> list[Path]:
+    """The data logs of ``version``, per worker oldest first (``.2``, ``.1``, then the live file)."""
+
+    def age(path: Path):
+        _, worker, _, *suffix = path.name.split(".", 3)
+        suffix = suffix[0] if suffix else ""
+        if not suffix:
+            return (worker, 1, 0, "")
+        # RotatingFileHandler: a higher number is older; TimedRotatingFileHandler: a date suffix.
+        return (worker, 0, -int(suffix), "") if suffix.isdigit() else (worker, 0, 0, suffix)
+
+    directory = Path(log_dir) / f"{MODEL_NAME}_{version}" / "data"
+    return sorted((p for p in directory.glob("data.*.log*") if p.is_file()), key=age)
+
+
+def parse_line(line: str) -> dict | None:
+    """One logged record, or None if the line is not one (garbage, truncated, out of range)."""
+    try:
+        row = json.loads(line)
+        record = {
+            "timestamp": datetime.datetime.fromisoformat(row["timestamp"]),
+            "request_id": str(row.get("request_id", "")),
+            "pixels": np.asarray(row["pixels"], dtype=np.uint8).reshape(IMAGE_SHAPE),  # >255 raises
+            "predicted_class": int(row["predicted_class"]),
+            "confidence": float(row["confidence"]),
+        }
+    except (ValueError, TypeError, KeyError, OverflowError):
+        return None
+    if not 0 <= record["predicted_class"] < len(CLASS_NAMES) or not 0.0 <= record["confidence"] <= 1.0:
+        return None
+    return record
+
+
+def read_records(log_dir: str | Path, version: str) -> tuple[list[dict], int]:
+    """Every parsable record of ``version``'s data logs sorted by time, and the count of skipped lines."""
+    records, skipped = [], 0
+    for path in log_files(log_dir, version):
+        with open(path, encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if not line.strip():
+                    continue
+                record = parse_line(line)
+                if record is None:
+                    skipped += 1
+                else:
+                    records.append(record)
+    records.sort(key=lambda r: r["timestamp"])  # stable: one batch shares a timestamp, keeps its order
+    return records, skipped
+
+
+def features(records: list[dict]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """What the live window holds per prediction: mean intensity, 16-bin histogram, confidence, class.
+
+    The means are recomputed from the logged pixels with the serving code's own ``image_features``
+    rather than taken from the logged ``mean_intensity``.
+    """
+    means, histograms = image_features(np.stack([r["pixels"] for r in records]))
+    confidence = np.array([r["confidence"] for r in records], dtype=np.float64)
+    predicted = np.array([r["predicted_class"] for r in records], dtype=np.intp)
+    return means, histograms, confidence, predicted
+
+
+def window_bounds(count: int, window: int, min_samples: int) -> list[tuple[int, int]]:
+    """Consecutive ``[start, stop)`` windows of ``window`` records.
+
+    A last partial window is kept if it has ``min_samples`` records, or if it is the only one
+    (its verdict is then "too few predictions").
+    """
+    bounds = [(start, min(start + window, count)) for start in range(0, count, window)]
+    if len(bounds) > 1 and bounds[-1][1] - bounds[-1][0] < min_samples:
+        bounds.pop()
+    return bounds
+
+
+def window_reports(records: list[dict], reference: dict, window: int, thresholds: Thresholds) -> list[dict]:
+    """The live drift report of each window, with its number, time range and record rows."""
+    reports = []
+    for number, (start, stop) in enumerate(window_bounds(len(records), window, thresholds.min_samples), 1):
+        rolling = RollingWindow(stop - start, len(CLASS_NAMES))
+        rolling.add_features(*features(records[start:stop]))
+        reports.append({
+            "number": number,
+            "start": _time(records[start]["timestamp"]),
+            "end": _time(records[stop - 1]["timestamp"]),
+            "rows": [start, stop],
+            **drift_report(reference, rolling, thresholds),
+        })
+    return reports
+
+
+def load_reference(version: str, path: str | Path | None = None) -> tuple[dict, str]:
+    """The reference statistics (from ``path``, else stored next to the model) and where they came from."""
+    if path is not None:
+        try:
+            return json.loads(Path(path).read_text()), str(path)
+        except (OSError, ValueError) as exc:
+            raise MissingReference(f"cannot read reference {path}: {exc}") from None
+    import bentoml
+
+    from models import store
+
+    try:
+        stored = bentoml.models.get(store.tag(version))
+    except bentoml.exceptions.NotFound:
+        raise MissingReference(f"{store.tag(version)} is not in the model store; pass --reference PATH") from None
+    content = store.read_file(stored, REFERENCE_FILE)
+    if content is None:
+        raise MissingReference(f"{store.tag(version)} has no {REFERENCE_FILE} (saved by an older train_and_save.py?); retrain it or pass --reference PATH")
+    return json.loads(content), f"model store {stored.tag} ({REFERENCE_FILE})"
+
+
+def render(version: str, records: list[dict], reports: list[dict], reference: dict, thresholds: Thresholds, skipped: int = 0, details: dict | None = None) -> str:
+    """The report page: headline, table of windows, figures, settings."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    last = reports[-1]
+    drifted = sum(r["verdict"] == "drift" for r in reports)
+    last_records = records[slice(*last["rows"])]
+    title = f"{MODEL_NAME}:{_e(version)} drift report"
+    parts = [
+        f"<h1>{title}</h1>",
+        f"<p class=sub>{len(records):,} logged predictions from {_time(records[0]['timestamp'])} to {_time(records[-1]['timestamp'])}, "
+        f"in windows of {reports[0]['window']['capacity']:,}, compared with the reference of {reference['images']:,} held-out test images "
+        f"by the same code as <code>GET /models/{MODEL_NAME}/{_e(version)}/drift</code>. "
+        f"{skipped:,} unparsable log line{'s' if skipped != 1 else ''} skipped.</p>",
+        "<div class=headline>"
+        f"<div>records<b>{len(records):,}</b></div>"
+        f"<div>time range<b style='font-size:1em'>{_time(records[0]['timestamp'])}<br>{_time(records[-1]['timestamp'])}</b></div>"
+        f"<div>windows<b>{len(reports)}</b></div>"
+        f"<div{' class=drift' if drifted else ''}>drifted windows<b>{drifted}</b></div>"
+        f"<div{' class=drift' if last['verdict'] == 'drift' else ''}>last window<b>{_e(last['verdict'])}</b></div>"
+        "</div>",
+        "<h2>Windows</h2>",
+        f"<p>Drift: PSI above {thresholds.psi:g}, or a test's p-value below {thresholds.p_value:g}; "
+        f"no verdict under {thresholds.min_samples} predictions. Drifted statistics are highlighted.</p>",
+        _windows_table(reports),
+        "<h2>Statistics over windows</h2>",
+        figure_html(_statistics_chart(reports, thresholds)),
+        f"<h2>Last window (#{last['number']}, {last['window']['size']:,} predictions) against the reference</h2>",
+        figure_html(_intensity_chart(reference, last_records)),
+        figure_html(_class_chart(reference, last)),
+        figure_html(_confidence_chart(reference, last_records)),
+        "<h3>Mean image</h3><p>Red: brighter than the reference on average, blue: darker. "
+        "A dark square shows an occlusion mask; an image that is red where the reference is dark shows inversion.</p>",
+        figure_html(_mean_images(reference, last_records)),
+    ]
+    if details:
+        parts += ["<h2>Settings</h2>", "<table>" + "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in details.items()) + "</table>"]
+    return f"<!doctype html><html><head><meta charset=utf-8><title>{title}</title><style>{STYLE}{EXTRA_STYLE}</style></head><body>{''.join(parts)}</body></html>"
+
+
+def _windows_table(reports: list[dict]) -> str:
+    head = "<tr><th>#</th><th>start</th><th>end</th><th>size</th>" + "".join(f"<th>{_e(n)}</th>" for n in STATISTICS.values()) + "<th>drifted</th></tr>"
+    rows = []
+    for r in reports:
+        cells = [f"<td class=n>{r['number']}</td><td>{_e(r['start'])}</td><td>{_e(r['end'])}</td><td class=n>{r['window']['size']:,}</td>"]
+        for name in STATISTICS:
+            row = r["statistics"].get(name)
+            if row is None:
+                cells.append("<td></td>")
+                continue
+            text = f"{row['value']:.4f}" + (f" <small>p {row['p_value']:.2g}</small>" if "p_value" in row else "")
+            cells.append(f"<td class='n{' worst' if row['drifted'] else ''}'>{text}</td>")
+        verdict = {"drift": "yes", "no drift": "no"}.get(r["verdict"], r["verdict"])
+        cells.append(f"<td{' class=worst' if r['verdict'] == 'drift' else ''}>{_e(verdict)}</td>")
+        rows.append(f"<tr>{''.join(cells)}</tr>")
+    return f"<table>{head}{''.join(rows)}</table>"
+
+
+def _statistics_chart(reports: list[dict], thresholds: Thresholds):
+    import matplotlib.pyplot as plt
+
+    numbers = [r["number"] for r in reports]
+    fig, axes = plt.subplots(1, len(STATISTICS), figsize=(11, 2.9))
+    for ax, (name, label) in zip(axes, STATISTICS.items()):
+        rows = [r["statistics"].get(name) for r in reports]
+        if name == "intensity_psi":
+            values = [row["value"] if row else np.nan for row in rows]
+            ax.axhline(thresholds.psi, color="#d62728", linestyle="--", linewidth=1, label=f"threshold {thresholds.psi:g}")
+            ax.set_ylabel("PSI")
+        else:
+            values = [max(row["p_value"], P_FLOOR) if row else np.nan for row in rows]
+            ax.axhline(thresholds.p_value, color="#d62728", linestyle="--", linewidth=1, label=f"p = {thresholds.p_value:g}")
+            ax.set_yscale("log")
+            ax.set_ylabel(f"p-value (floor {P_FLOOR:g})")
+        ax.plot(numbers, values, marker="o", markersize=3, color="#1f77b4")
+        hits = [(n, v) for n, v, row in zip(numbers, values, rows) if row and row["drifted"]]
+        if hits:
+            ax.scatter(*zip(*hits), color="#d62728", zorder=3, s=18, label="drifted")
+        ax.set_title(label, fontsize=10)
+        ax.set_xlabel("window")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def _paired_bars(ax, x, reference, window, width, tick_labels=None):
+    ax.bar(np.asarray(x) - width / 2, reference, width=width, label="reference", color="#7f7f7f")
+    ax.bar(np.asarray(x) + width / 2, window, width=width, label="last window", color="#1f77b4")
+    if tick_labels is not None:
+        ax.set_xticks(x, tick_labels, rotation=20)
+    ax.set_ylabel("share")
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend()
+
+
+def _intensity_chart(reference: dict, records: list[dict]):
+    import matplotlib.pyplot as plt
+
+    counts = features(records)[1].sum(axis=0)
+    width = (PIXEL_MAX + 1) // INTENSITY_BINS
+    fig, ax = plt.subplots(figsize=(11, 3))
+    _paired_bars(ax, np.arange(INTENSITY_BINS), reference["intensity"]["shares"], counts / max(counts.sum(), 1), 0.4,
+                 [f"{i * width}–{(i + 1) * width - 1}" for i in range(INTENSITY_BINS)])
+    ax.set_title("pixel intensity shares", fontsize=10)
+    ax.set_yscale("log")  # the dark background bin holds half the pixels; the rest would vanish
+    return fig
+
+
+def _class_chart(reference: dict, last: dict):
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(11, 3))
+    _paired_bars(ax, np.arange(len(CLASS_NAMES)), reference["classes"]["shares"], last["class_shares"]["window"], 0.4, CLASS_NAMES)
+    ax.set_title("predicted class shares", fontsize=10)
+    return fig
+
+
+def _confidence_chart(reference: dict, records: list[dict]):
+    import matplotlib.pyplot as plt
+
+    edges = np.asarray(reference["confidence"]["edges"], dtype=np.float64)
+    counts = np.histogram(features(records)[2], bins=edges)[0]
+    fig, ax = plt.subplots(figsize=(11, 3))
+    _paired_bars(ax, (edges[:-1] + edges[1:]) / 2, reference["confidence"]["shares"], counts / max(counts.sum(), 1), np.diff(edges).min() * 0.4)
+    ax.set_xticks(edges)
+    ax.set_xlabel("confidence of the predicted class")
+    ax.set_title("confidence", fontsize=10)
+    return fig
+
+
+def _mean_images(reference: dict, records: list[dict]):
+    import matplotlib.pyplot as plt
+
+    window = np.stack([r["pixels"] for r in records]).mean(axis=0) / PIXEL_MAX
+    expected = np.asarray(reference["pixels"]["mean"], dtype=np.float64).reshape(IMAGE_SHAPE)
+    difference = window - expected
+    limit = max(float(np.abs(difference).max()), 0.05)
+    fig, axes = plt.subplots(1, 3, figsize=(11, 3.6))
+    for ax, image, label in ((axes[0], window, "last window"), (axes[1], expected, "reference")):
+        ax.imshow(image, cmap="gray", vmin=0, vmax=1)
+        ax.set_title(f"{label} mean image", fontsize=10)
+    shown = axes[2].imshow(difference, cmap="RdBu_r", vmin=-limit, vmax=limit)
+    axes[2].set_title("difference (window − reference)", fontsize=10)
+    fig.colorbar(shown, ax=axes[2], fraction=0.046, pad=0.04)
+    for ax in axes:
+        ax.axis("off")
+    return fig
+
+
+def _time(value: datetime.datetime) -> str:
+    return value.isoformat(sep=" ", timespec="milliseconds")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m lifecycle.drift_report", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--version", required=True, help="the served version whose logs are read, e.g. v1")
+    parser.add_argument("--logs", default="monitoring", help="BentoML's monitoring log_path (default: monitoring)")
+    parser.add_argument("--reference", help=f"a {REFERENCE_FILE} (default: the one stored next to the model)")
+    parser.add_argument("--window", type=int, help="records per window (default: clothes.monitoring.window of the configuration)")
+    parser.add_argument("--out", help="the HTML file to write (default: drift-<version>.html)")
+    args = parser.parse_args(argv)
+    if args.window is not None and args.window < 2:
+        parser.error("--window must be at least 2")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    from serving.settings import SettingsError, load_settings
+
+    try:
+        monitoring = load_settings().monitoring
+    except SettingsError as exc:
+        print(f"drift_report: {exc}", file=sys.stderr)
+        return 1
+    window = args.window or monitoring.window
+    thresholds = monitoring.thresholds
+    try:
+        reference, source = load_reference(args.version, args.reference)
+    except MissingReference as exc:
+        print(f"drift_report: no reference: {exc}", file=sys.stderr)
+        return 1
+    records, skipped = read_records(args.logs, args.version)
+    if not records:
+        where = Path(args.logs) / f"{MODEL_NAME}_{args.version}" / "data"
+        print(f"drift_report: no records in {where} ({skipped} unparsable lines); is monitoring on and log_sample_rate > 0?", file=sys.stderr)
+        return 1
+    reports = window_reports(records, reference, window, thresholds)
+    details = {
+        "logs": str(Path(args.logs) / f"{MODEL_NAME}_{args.version}" / "data"),
+        "files read": len(log_files(args.logs, args.version)),
+        "unparsable lines skipped": skipped,
+        "reference": f"{source}, {reference['images']:,} images",
+        "window": window,
+        "thresholds": f"p-value < {thresholds.p_value:g}, PSI > {thresholds.psi:g}, min samples {thresholds.min_samples}",
+    }
+    out = Path(args.out or f"drift-{args.version}.html")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(render(args.version, records, reports, reference, thresholds, skipped=skipped, details=details), encoding="utf-8")
+    drifted = sum(r["verdict"] == "drift" for r in reports)
+    print(f"{len(records)} records ({skipped} unparsable lines skipped), {len(reports)} windows of {window}, "
+          f"{drifted} drifted (last: {reports[-1]['verdict']}) -> {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
