@@ -13,7 +13,7 @@ statistic                    test                             moves when
 ===========================  ===============================  =====================================
 
     >>> window = RollingWindow(1000)
-    >>> window.add(pixels, probabilities)
+    >>> window.add(pixels, probabilities.max(axis=1), probabilities.argmax(axis=1))
     >>> drift_report(reference, window, Thresholds())["drifted"]
     False
 """
@@ -24,7 +24,8 @@ import dataclasses
 
 import numpy as np
 
-from lifecycle.reference import INTENSITY_BINS, image_features
+from lifecycle.reference import image_features
+from models.specs import IMAGE_SHAPE
 
 PSI_FLOOR = 1e-4  # empty bins would make PSI infinite
 _NO_TEST = type("NoTest", (), {"statistic": 0.0, "pvalue": 1.0})()
@@ -38,44 +39,48 @@ class Thresholds:
 
 
 class RollingWindow:
-    """The features of the last ``capacity`` predictions, in fixed-size ring buffers."""
+    """The last ``capacity`` predictions: input images (8-bit), confidence and predicted class.
+
+    Adding costs a copy into fixed-size ring buffers; the features are computed only when a report
+    asks for them, so the request path stays cheap.
+    """
 
     def __init__(self, capacity: int, classes: int = 10):
         self.capacity = capacity
         self.classes = classes
-        self.means = np.zeros(capacity)
-        self.histograms = np.zeros((capacity, INTENSITY_BINS), dtype=np.int32)
+        self.images = np.zeros((capacity, *IMAGE_SHAPE), dtype=np.uint8)
         self.confidence = np.zeros(capacity)
         self.predicted = np.zeros(capacity, dtype=np.int16)
         self.count = 0  # predictions in the window
         self.seen = 0  # predictions ever added
         self._next = 0
 
-    def add(self, pixels: np.ndarray, probabilities: np.ndarray) -> None:
-        means, histograms = image_features(pixels)
-        self.add_features(means, histograms, probabilities.max(axis=1), probabilities.argmax(axis=1))
-
-    def add_features(self, means, histograms, confidence, predicted) -> None:
-        n = added = len(means)
+    def add(self, pixels: np.ndarray, confidence: np.ndarray, predicted: np.ndarray) -> None:
+        """Images (N, 28, 28) in 0..255 with their top-1 confidence and predicted class."""
+        n = added = len(pixels)
         if n > self.capacity:
-            means, histograms, confidence, predicted = (a[-self.capacity :] for a in (means, histograms, confidence, predicted))
+            pixels, confidence, predicted = pixels[-self.capacity :], confidence[-self.capacity :], predicted[-self.capacity :]
             n = self.capacity
-        rows = (self._next + np.arange(n)) % self.capacity
-        self.means[rows] = means
-        self.histograms[rows] = histograms
+        if n == 1:  # the common case, without fancy indexing
+            rows = self._next
+            pixels, confidence, predicted = pixels[0], confidence[0], predicted[0]
+        else:
+            rows = (self._next + np.arange(n)) % self.capacity
+        self.images[rows] = pixels
         self.confidence[rows] = confidence
         self.predicted[rows] = predicted
-        self._next = int((self._next + n) % self.capacity)
+        self._next = (self._next + n) % self.capacity
         self.count = min(self.count + n, self.capacity)
         self.seen += added
 
     def snapshot(self) -> dict[str, np.ndarray]:
-        rows = slice(0, self.count)
+        """The window's features: per-image means, pooled intensity counts, confidences, class counts."""
+        means, histograms = image_features(self.images[: self.count])
         return {
-            "means": self.means[rows].copy(),
-            "intensity_counts": self.histograms[rows].sum(axis=0),
-            "confidence": self.confidence[rows].copy(),
-            "class_counts": np.bincount(self.predicted[rows], minlength=self.classes),
+            "means": means,
+            "intensity_counts": histograms.sum(axis=0),
+            "confidence": self.confidence[: self.count].copy(),
+            "class_counts": np.bincount(self.predicted[: self.count], minlength=self.classes),
         }
 
 

@@ -95,16 +95,16 @@ def read_records(log_dir: str | Path, version: str) -> tuple[list[dict], int]:
     return records, skipped
 
 
-def features(records: list[dict]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """What the live window holds per prediction: mean intensity, 16-bin histogram, confidence, class.
+def features(records: list[dict]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """What the live window holds per prediction: the input image, confidence and predicted class.
 
-    The means are recomputed from the logged pixels with the serving code's own ``image_features``
-    rather than taken from the logged ``mean_intensity``.
+    The window computes its statistics from the logged pixels with the serving code's own
+    ``image_features``, rather than from the logged ``mean_intensity``.
     """
-    means, histograms = image_features(np.stack([r["pixels"] for r in records]))
+    images = np.stack([r["pixels"] for r in records])
     confidence = np.array([r["confidence"] for r in records], dtype=np.float64)
     predicted = np.array([r["predicted_class"] for r in records], dtype=np.intp)
-    return means, histograms, confidence, predicted
+    return images, confidence, predicted
 
 
 def window_bounds(count: int, window: int, min_samples: int) -> list[tuple[int, int]]:
@@ -124,7 +124,7 @@ def window_reports(records: list[dict], reference: dict, window: int, thresholds
     reports = []
     for number, (start, stop) in enumerate(window_bounds(len(records), window, thresholds.min_samples), 1):
         rolling = RollingWindow(stop - start, len(CLASS_NAMES))
-        rolling.add_features(*features(records[start:stop]))
+        rolling.add(*features(records[start:stop]))
         reports.append({
             "number": number,
             "start": _time(records[start]["timestamp"]),

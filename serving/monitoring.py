@@ -74,13 +74,17 @@ def _prediction_children(version: str) -> tuple[list, object]:
     return counters, CONFIDENCE.labels(model=MODEL_NAME, version=version)
 
 
-def record_predictions(version: str, probabilities: np.ndarray) -> None:
-    counters, confidence = _prediction_children(version)
-    counts = np.bincount(probabilities.argmax(axis=1), minlength=len(CLASS_NAMES))
+def record_predictions(version: str, predicted: np.ndarray, confidence: np.ndarray) -> None:
+    counters, histogram = _prediction_children(version)
+    if len(predicted) == 1:
+        counters[predicted[0]].inc()
+        histogram.observe(float(confidence[0]))
+        return
+    counts = np.bincount(predicted, minlength=len(CLASS_NAMES))
     for class_id in np.flatnonzero(counts):
         counters[class_id].inc(int(counts[class_id]))
-    for value in probabilities.max(axis=1).tolist():
-        confidence.observe(value)
+    for value in confidence.tolist():
+        histogram.observe(value)
 
 
 class VersionMonitor:
@@ -101,12 +105,13 @@ class VersionMonitor:
                 CLASS_SHARE.labels(model=MODEL_NAME, version=version, label=name, source="reference").set(reference["classes"]["shares"][index])
 
     def observe(self, pixels: np.ndarray, probabilities: np.ndarray) -> None:
-        record_predictions(self.version, probabilities)
-        self.window.add(pixels, probabilities)
+        predicted, confidence = probabilities.argmax(axis=1), probabilities.max(axis=1)
+        record_predictions(self.version, predicted, confidence)
+        self.window.add(pixels, confidence, predicted)
         if self.settings.log_sample_rate > 0:
             sampled = np.flatnonzero(self._rng.random(len(pixels)) < self.settings.log_sample_rate)
             if sampled.size:
-                self._log_samples(pixels[sampled], probabilities[sampled])
+                self._log_samples(pixels[sampled], predicted[sampled], confidence[sampled])
         now = time.monotonic()
         if self.reference is not None and now >= self._next_refresh:
             self._next_refresh = now + self.settings.refresh_seconds
@@ -134,10 +139,10 @@ class VersionMonitor:
             CLASS_SHARE.labels(**labels, label=name, source="window").set(share)
         return report
 
-    def _log_samples(self, pixels: np.ndarray, probabilities: np.ndarray) -> None:
+    def _log_samples(self, pixels: np.ndarray, predicted: np.ndarray, confidence: np.ndarray) -> None:
         means = pixels.reshape(len(pixels), -1).mean(axis=1)
         with bentoml.monitor(self.log_name) as monitor:
             monitor.log_batch(np.clip(pixels, 0, PIXEL_MAX).astype(np.uint8).reshape(len(pixels), -1).tolist(), "pixels", "feature", "numerical_sequence")
             monitor.log_batch(means.round(3).tolist(), "mean_intensity", "feature", "numerical")
-            monitor.log_batch(probabilities.argmax(axis=1).tolist(), "predicted_class", "prediction", "categorical")
-            monitor.log_batch(probabilities.max(axis=1).round(5).tolist(), "confidence", "prediction", "numerical")
+            monitor.log_batch(predicted.tolist(), "predicted_class", "prediction", "categorical")
+            monitor.log_batch(confidence.round(5).tolist(), "confidence", "prediction", "numerical")

@@ -28,7 +28,7 @@ def reference(data):
 
 def window_of(images, probabilities, capacity=1000):
     window = RollingWindow(capacity)
-    window.add(np.asarray(images, dtype=np.float32), probabilities)
+    window.add(np.asarray(images, dtype=np.float32), probabilities.max(axis=1), probabilities.argmax(axis=1))
     return window
 
 
@@ -44,10 +44,10 @@ def test_rolling_window_keeps_only_the_latest():
     window = RollingWindow(5)
     for value in range(8):
         pixels = np.full((1, 28, 28), value, dtype=np.float32)
-        window.add(pixels, np.eye(10)[[value % 10]])
+        window.add(pixels, np.array([0.5]), np.array([value % 10]))
     assert window.count == 5 and window.seen == 8
     assert sorted(window.snapshot()["means"]) == [3, 4, 5, 6, 7]
-    window.add(np.zeros((12, 28, 28), dtype=np.float32), np.eye(10)[[0] * 12])  # a batch larger than the window
+    window.add(np.zeros((12, 28, 28), dtype=np.float32), np.full(12, 0.9), np.zeros(12, dtype=int))  # larger than the window
     assert window.count == 5 and window.seen == 20 and window.snapshot()["class_counts"][0] == 5
 
 
