@@ -188,6 +188,8 @@ class Clothes:
 
     def drift(self, version: str) -> dict:
         """Drift of the version's recent traffic against its training reference."""
+        if not self.settings.monitoring.enabled:
+            raise NotFound("drift monitoring is disabled (clothes.monitoring.enabled in the configuration)")
         report = self.monitors[version].drift()
         if report is None:
             raise NotFound(f"{store.tag(version)} has no reference statistics; retrain it with train_and_save.py --version {version} --force")

@@ -1,6 +1,6 @@
 """Drift detection against a served process: false-alarm rate on clean traffic, detection delay per shift.
 
-    python -m bench.drift                         # starts `bentoml serve`, writes docs/monitoring.md
+    python -m bench.drift                         # starts `bentoml serve`, writes docs/lifecycle.md
     python -m bench.drift --url http://127.0.0.1:3000 --version v1 --no-report   # a running server
 
 Clean traffic is held-out Fashion-MNIST test images drawn at random; each shifted stream is the same
@@ -31,7 +31,7 @@ from lifecycle.slices import apply_shift
 from models.data import load_fashion_mnist
 
 SHIFTS = ("inverted", "brightness", "contrast", "occlusion", "noise", "rotation", "translation")
-REPORT = servers.ROOT / "docs" / "monitoring.md"
+REPORT = servers.ROOT / "docs" / "lifecycle.md"
 BEGIN, END = "<!-- drift:begin -->", "<!-- drift:end -->"
 
 
@@ -113,10 +113,13 @@ def markdown(results: dict, version: str, settings) -> str:
     return "\n".join(lines)
 
 
-def write_report(text: str, path: Path = REPORT) -> None:
-    current = path.read_text() if path.exists() else f"# Monitoring\n\n{BEGIN}\n{END}\n"
-    block = f"{BEGIN}\n{text}\n{END}"
-    path.write_text(re.sub(re.escape(BEGIN) + ".*?" + re.escape(END), lambda _: block, current, flags=re.S))
+def write_report(text: str, path: Path = REPORT, begin: str = BEGIN, end: str = END) -> None:
+    """Replace the text between ``begin`` and ``end`` in ``path`` (both markers must be there)."""
+    current = path.read_text()
+    if begin not in current or end not in current:
+        raise ValueError(f"{path} lacks the markers {begin} ... {end}")
+    block = f"{begin}\n{text}\n{end}"
+    path.write_text(re.sub(re.escape(begin) + ".*?" + re.escape(end), lambda _: block, current, flags=re.S))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -63,7 +63,7 @@ class ServerNotReady(RuntimeError):
 
 
 class Server:
-    def __init__(self, name: str, log_path: Path):
+    def __init__(self, name: str, log_path: Path, env: dict[str, str] | None = None):
         self.name = name
         self.log_path = log_path
         self.port = free_port()
@@ -73,7 +73,7 @@ class Server:
         self.killed_after_grace = 0
         with log_path.open("w") as log:
             self.process = subprocess.Popen(
-                server_command(name, self.port), cwd=ROOT, env=server_environment(),
+                server_command(name, self.port), cwd=ROOT, env={**server_environment(), **(env or {})},
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
             )
         self.started = time.monotonic()
@@ -183,9 +183,9 @@ def probe(url: str, body_path: Path, content_type: str) -> tuple[int | None, str
 
 
 @contextlib.contextmanager
-def launch(name: str, log_dir: Path, ready_timeout_s: float = 300) -> Iterator[Server]:
-    """A running, ready server; its process group is stopped on exit, also on errors."""
-    server = Server(name, log_dir / f"{name}-{time.monotonic_ns()}.log")
+def launch(name: str, log_dir: Path, ready_timeout_s: float = 300, env: dict[str, str] | None = None) -> Iterator[Server]:
+    """A running, ready server (``env``: extra environment); stopped on exit, also on errors."""
+    server = Server(name, log_dir / f"{name}-{time.monotonic_ns()}.log", env)
     try:
         server.wait_ready(ready_timeout_s)
         yield server

@@ -107,6 +107,8 @@ class VersionMonitor:
     def observe(self, pixels: np.ndarray, probabilities: np.ndarray) -> None:
         predicted, confidence = probabilities.argmax(axis=1), probabilities.max(axis=1)
         record_predictions(self.version, predicted, confidence)
+        if not self.settings.enabled:
+            return
         self.window.add(pixels, confidence, predicted)
         if self.settings.log_sample_rate > 0:
             sampled = np.flatnonzero(self._rng.random(len(pixels)) < self.settings.log_sample_rate)
@@ -119,7 +121,7 @@ class VersionMonitor:
 
     def drift(self) -> dict | None:
         """The drift report of the current window, or None without a stored reference."""
-        if self.reference is None:
+        if self.reference is None or not self.settings.enabled:
             return None
         return drift_report(self.reference, self.window, self.settings.thresholds)
 

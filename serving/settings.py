@@ -55,6 +55,7 @@ class Promotion:
 
 @dataclasses.dataclass(frozen=True)
 class Monitoring:
+    enabled: bool = True  # false: only the Prometheus counters (measures the drift monitoring's cost)
     window: int = 1000  # predictions per version in the rolling drift window
     thresholds: Thresholds = Thresholds()
     log_sample_rate: float = 0.1  # share of predictions written to the bentoml.monitor data log
@@ -172,6 +173,7 @@ def _monitoring(raw: dict) -> Monitoring:
     if window < thresholds.min_samples or window < 2:
         raise SettingsError(f"monitoring.window ({window}) must be at least min_samples ({thresholds.min_samples}) and 2")
     return Monitoring(
+        enabled=bool(raw.get("enabled", defaults.enabled)),
         window=window,
         thresholds=thresholds,
         log_sample_rate=float(raw.get("log_sample_rate", defaults.log_sample_rate)),

@@ -18,7 +18,7 @@ from models.specs import MODEL_NAME
 from tests.e2e.conftest import Server, free_port, run_training, write_config
 
 TIMEOUT = 30
-# Documented in docs/monitoring.md: drift is flagged within this many shifted requests (one image
+# Documented in docs/lifecycle.md: drift is flagged within this many shifted requests (one image
 # each) after a full window of clean traffic.
 DETECTION_BOUND = 250
 TINY_TEST_IMAGES = 500  # the e2e models' reference statistics come from the first 500 test images
