@@ -1,6 +1,7 @@
 # make serve: set up everything (venv, pinned packages, data set, models) and serve on port 3000.
 # make test:  run the test suite (unit + end-to-end against real `bentoml serve` processes).
 # make bench: the performance benchmark (bench/, results in docs/benchmarks.md).
+# make promote VERSION=v2: the promotion gate; make bench-lifecycle: drift detection and monitoring cost.
 # make container / make test-container: the Docker image and its end-to-end tests (docs/container.md).
 SHELL := /bin/bash
 VENV ?= .venv
@@ -12,7 +13,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export BENTOML_DO_NOT_TRACK := true
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: serve test test-container container bench install data models build clean
+.PHONY: serve test test-container container bench bench-lifecycle promote install data models build clean
 
 serve: models
 	$(VENV)/bin/bentoml serve service:Clothes --host 0.0.0.0 --port $(PORT)
@@ -23,6 +24,16 @@ test: install data
 # The performance benchmark: served model vs a naive Flask baseline vs a bare ASGI floor (docs/benchmarks.md).
 bench: models
 	$(PY) -m bench.run
+
+# Drift detection (false alarms, delays) against a served process, and what monitoring costs per request
+# (docs/lifecycle.md).
+bench-lifecycle: models
+	$(PY) -m bench.drift
+	$(PY) -m bench.monitoring_cost
+
+# The promotion gate: make promote VERSION=v2 (docs/lifecycle.md; exits 1 when refused).
+promote: models
+	$(PY) train_and_save.py promote $(VERSION)
 
 install: $(VENV)/.installed
 
