@@ -24,9 +24,10 @@ import dataclasses
 
 import numpy as np
 
-from lifecycle.reference import image_features
-from models.specs import IMAGE_SHAPE
+from lifecycle.reference import CONFIDENCE_DECIMALS, MEAN_DECIMALS, image_features
+from models.specs import IMAGE_SHAPE, MODEL_NAME
 
+MONITOR_NAME = MODEL_NAME  # the service's bentoml.monitor: samples of every version, <log_path>/clothes/data/
 PSI_FLOOR = 1e-4  # empty bins would make PSI infinite
 _NO_TEST = type("NoTest", (), {"statistic": 0.0, "pvalue": 1.0})()
 
@@ -97,8 +98,8 @@ def statistics(reference: dict, window: dict[str, np.ndarray], thresholds: Thres
     from scipy import stats
 
     intensity = psi(reference["intensity"]["shares"], window["intensity_counts"] / max(window["intensity_counts"].sum(), 1))
-    ks_means = stats.ks_2samp(window["means"], reference["intensity"]["mean_per_image"])
-    ks_confidence = stats.ks_2samp(window["confidence"], reference["confidence"]["values"])
+    ks_means = stats.ks_2samp(np.round(window["means"], MEAN_DECIMALS), reference["intensity"]["mean_per_image"])
+    ks_confidence = stats.ks_2samp(np.round(window["confidence"], CONFIDENCE_DECIMALS), reference["confidence"]["values"])
     # A test of two samples (a 2 x classes contingency table), not goodness of fit against the
     # reference shares: the reference is a sample too, and treating it as exact inflates false alarms.
     counts = np.stack([window["class_counts"], np.rint(np.asarray(reference["classes"]["shares"]) * reference["images"])])

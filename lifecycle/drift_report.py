@@ -1,8 +1,8 @@
 """Offline drift report of a served version, from BentoML's data-collection logs.
 
-The service logs a sample of its inputs and predictions with ``bentoml.monitor("clothes_<version>")``
-(serving/monitoring.py) to ``<logs>/clothes_<version>/data/data.<worker>.log`` (rotated to ``.1``,
-``.2``, ...), one JSON object per line. This command reads them all, splits the records in time
+The service logs a sample of its inputs and predictions with ``bentoml.monitor("clothes")``
+(serving/monitoring.py) to ``<logs>/clothes/data/data.<worker>.log`` (rotated to ``.1``, ``.2``,
+...), one JSON object per image with its ``version``. This command reads them all, splits the records in time
 order into windows, compares each window with the version's reference statistics by the same code
 as the live ``GET /models/clothes/<version>/drift`` (lifecycle/drift.py), and writes one
 self-contained HTML page with a table and figures.
@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lifecycle.drift import RollingWindow, Thresholds, drift_report
+from lifecycle.drift import MONITOR_NAME, RollingWindow, Thresholds, drift_report
 from lifecycle.reference import INTENSITY_BINS, REFERENCE_FILE, image_features
 from lifecycle.report import STYLE, _e, figure_html
 from models.specs import CLASS_NAMES, IMAGE_SHAPE, MODEL_NAME, PIXEL_MAX
@@ -45,8 +45,8 @@ class MissingReference(RuntimeError):
     """The version's reference statistics cannot be found or read."""
 
 
-def log_files(log_dir: str | Path, version: str) -> list[Path]:
-    """The data logs of ``version``, per worker oldest first (``.2``, ``.1``, then the live file)."""
+def log_files(log_dir: str | Path) -> list[Path]:
+    """The service's data logs, per worker oldest first (``.2``, ``.1``, then the live file)."""
 
     def age(path: Path):
         _, worker, _, *suffix = path.name.split(".", 3)
@@ -56,7 +56,7 @@ def log_files(log_dir: str | Path, version: str) -> list[Path]:
         # RotatingFileHandler: a higher number is older; TimedRotatingFileHandler: a date suffix.
         return (worker, 0, -int(suffix), "") if suffix.isdigit() else (worker, 0, 0, suffix)
 
-    directory = Path(log_dir) / f"{MODEL_NAME}_{version}" / "data"
+    directory = Path(log_dir) / MONITOR_NAME / "data"
     return sorted((p for p in directory.glob("data.*.log*") if p.is_file()), key=age)
 
 
@@ -66,6 +66,7 @@ def parse_line(line: str) -> dict | None:
         row = json.loads(line)
         record = {
             "timestamp": datetime.datetime.fromisoformat(row["timestamp"]),
+            "version": str(row["version"]),
             "request_id": str(row.get("request_id", "")),
             "pixels": np.asarray(row["pixels"], dtype=np.uint8).reshape(IMAGE_SHAPE),  # >255 raises
             "predicted_class": int(row["predicted_class"]),
@@ -79,9 +80,9 @@ def parse_line(line: str) -> dict | None:
 
 
 def read_records(log_dir: str | Path, version: str) -> tuple[list[dict], int]:
-    """Every parsable record of ``version``'s data logs sorted by time, and the count of skipped lines."""
+    """Every parsable record of ``version`` in the data logs sorted by time, and the count of skipped lines."""
     records, skipped = [], 0
-    for path in log_files(log_dir, version):
+    for path in log_files(log_dir):
         with open(path, encoding="utf-8", errors="replace") as f:
             for line in f:
                 if not line.strip():
@@ -89,7 +90,7 @@ def read_records(log_dir: str | Path, version: str) -> tuple[list[dict], int]:
                 record = parse_line(line)
                 if record is None:
                     skipped += 1
-                else:
+                elif record["version"] == version:
                     records.append(record)
     records.sort(key=lambda r: r["timestamp"])  # stable: one batch shares a timestamp, keeps its order
     return records, skipped
@@ -342,13 +343,13 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     records, skipped = read_records(args.logs, args.version)
     if not records:
-        where = Path(args.logs) / f"{MODEL_NAME}_{args.version}" / "data"
-        print(f"drift_report: no records in {where} ({skipped} unparsable lines); is monitoring on and log_sample_rate > 0?", file=sys.stderr)
+        where = Path(args.logs) / MONITOR_NAME / "data"
+        print(f"drift_report: no records of {args.version} in {where} ({skipped} unparsable lines); is monitoring on and log_sample_rate > 0?", file=sys.stderr)
         return 1
     reports = window_reports(records, reference, window, thresholds)
     details = {
-        "logs": str(Path(args.logs) / f"{MODEL_NAME}_{args.version}" / "data"),
-        "files read": len(log_files(args.logs, args.version)),
+        "logs": str(Path(args.logs) / MONITOR_NAME / "data"),
+        "files read": len(log_files(args.logs)),
         "unparsable lines skipped": skipped,
         "reference": f"{source}, {reference['images']:,} images",
         "window": window,

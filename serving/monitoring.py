@@ -6,7 +6,9 @@
   (lifecycle/drift.py), answers ``GET /models/clothes/{version}/drift`` and refreshes the
   ``clothes_drift_*`` gauges at most once per ``refresh_seconds``.
 - A sample of inputs and outputs goes to BentoML's data-collection log (``bentoml.monitor``,
-  ``monitoring/clothes_<version>/data/``), which ``python -m lifecycle.drift_report`` reads.
+  ``monitoring/clothes/data/``, one record per image with its ``version``), which
+  ``python -m lifecycle.drift_report`` reads. One monitor serves every version: BentoML's default
+  monitor writes through one global logger, so a monitor per version would mix their files.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import time
 import bentoml
 import numpy as np
 
-from lifecycle.drift import RollingWindow, drift_report
+from lifecycle.drift import MONITOR_NAME, RollingWindow, drift_report
 from models.specs import CLASS_NAMES, MODEL_NAME, PIXEL_MAX
 
 REQUESTS = bentoml.metrics.Counter(
@@ -95,7 +97,6 @@ class VersionMonitor:
         self.reference = reference
         self.settings = settings
         self.window = RollingWindow(settings.window, len(CLASS_NAMES))
-        self.log_name = f"{MODEL_NAME}_{version}"
         self._rng = np.random.default_rng()
         self._next_refresh = 0.0
         if reference is not None:
@@ -143,7 +144,8 @@ class VersionMonitor:
 
     def _log_samples(self, pixels: np.ndarray, predicted: np.ndarray, confidence: np.ndarray) -> None:
         means = pixels.reshape(len(pixels), -1).mean(axis=1)
-        with bentoml.monitor(self.log_name) as monitor:
+        with bentoml.monitor(MONITOR_NAME) as monitor:
+            monitor.log_batch([self.version] * len(pixels), "version", "feature", "categorical")
             monitor.log_batch(np.clip(pixels, 0, PIXEL_MAX).astype(np.uint8).reshape(len(pixels), -1).tolist(), "pixels", "feature", "numerical_sequence")
             monitor.log_batch(means.round(3).tolist(), "mean_intensity", "feature", "numerical")
             monitor.log_batch(predicted.tolist(), "predicted_class", "prediction", "categorical")

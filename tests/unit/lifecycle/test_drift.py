@@ -85,3 +85,13 @@ def test_no_verdict_below_min_samples(data, reference):
     report = drift_report(reference, window_of(images, probabilities_for(data.y_test[:50])), Thresholds(min_samples=200))
     assert report["verdict"] == "too few predictions" and not report["drifted"]
     assert report["window"] == {"size": 50, "capacity": 1000, "min_samples": 200, "predictions_seen": 50}
+
+
+def test_confident_predictions_match_their_rounded_reference(data):
+    """The reference stores confidences to 5 decimals; live ones just below 1.0 must not look drifted."""
+    labels = data.y_test[:2000]
+    probabilities = np.full((2000, 10), 0.4e-6)
+    probabilities[np.arange(2000), labels] = 1 - 3.6e-6  # 0.9999964: rounds to 1.0 in the reference
+    reference = build_reference(data.x_test[:2000], probabilities)
+    report = drift_report(reference, window_of(data.x_test[:1000], probabilities[:1000]), Thresholds())
+    assert not report["statistics"]["confidence_ks"]["drifted"], report["statistics"]["confidence_ks"]

@@ -35,9 +35,10 @@ def data():
     return reference, clean, inverted
 
 
-def log_line(i: int, pixels: np.ndarray, probabilities: np.ndarray) -> str:
+def log_line(i: int, pixels: np.ndarray, probabilities: np.ndarray, version: str = "v1") -> str:
     """One record exactly as BentoML's DefaultMonitor writes it for serving/monitoring.py."""
     return json.dumps({
+        "version": version,
         "pixels": np.clip(pixels, 0, 255).astype(np.uint8).ravel().tolist(),
         "mean_intensity": round(float(pixels.mean()), 3),
         "predicted_class": int(probabilities.argmax()),
@@ -50,13 +51,14 @@ def log_line(i: int, pixels: np.ndarray, probabilities: np.ndarray) -> str:
 
 def write_logs(log_dir, version, images, probabilities):
     """Two workers (even / odd records), each with a rotated .1 file and a live file, and 3 bad lines."""
-    data = log_dir / f"clothes_{version}" / "data"
+    data = log_dir / "clothes" / "data"
     data.mkdir(parents=True)
-    schema = log_dir / f"clothes_{version}" / "schema"
+    schema = log_dir / "clothes" / "schema"
     schema.mkdir()
     (schema / "schema.0.log").write_text('{"meta_data": {}, "columns": []}\n')
     for worker in (0, 1):
-        lines = [log_line(i, images[i], probabilities[i]) for i in range(worker, len(images), 2)]
+        lines = [log_line(i, images[i], probabilities[i], version) for i in range(worker, len(images), 2)]
+        lines += [log_line(i, images[i], probabilities[i], "other") for i in range(worker, 20, 2)]  # another version's
         half = len(lines) // 2
         older, newer = lines[:half], lines[half:]
         if worker == 0:
@@ -70,12 +72,12 @@ def write_logs(log_dir, version, images, probabilities):
 
 
 def test_log_files_are_read_oldest_first(tmp_path):
-    data = tmp_path / "clothes_v1" / "data"
+    data = tmp_path / "clothes" / "data"
     data.mkdir(parents=True)
     for name in ("data.0.log", "data.0.log.1", "data.0.log.2", "data.0.log.10", "data.1.log"):
         (data / name).write_text("")
-    assert [p.name for p in log_files(tmp_path, "v1")] == ["data.0.log.10", "data.0.log.2", "data.0.log.1", "data.0.log", "data.1.log"]
-    assert log_files(tmp_path, "v9") == []
+    assert [p.name for p in log_files(tmp_path)] == ["data.0.log.10", "data.0.log.2", "data.0.log.1", "data.0.log", "data.1.log"]
+    assert log_files(tmp_path / "elsewhere") == []
 
 
 def test_reads_rotated_logs_of_all_workers_in_time_order(tmp_path, data):
@@ -164,7 +166,7 @@ def test_main_fails_without_records_or_reference(tmp_path, data, config, capsys)
     (tmp_path / "reference.json").write_text(json.dumps(data[0]))
     args = ["--version", "v1", "--logs", str(tmp_path / "logs"), "--out", str(tmp_path / "drift.html")]
     assert main([*args, "--reference", str(tmp_path / "reference.json")]) == 1
-    assert "no records in" in capsys.readouterr().err
+    assert "no records of v1 in" in capsys.readouterr().err
     assert main(args) == 1  # clothes:v1 is not in this session's model store
     assert "no reference: clothes:v1 is not in the model store" in capsys.readouterr().err
     assert not (tmp_path / "drift.html").exists()
