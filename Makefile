@@ -13,16 +13,16 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export BENTOML_DO_NOT_TRACK := true
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: serve test test-container container bench bench-lifecycle promote install data models build clean
+.PHONY: serve test test-container container bench bench-lifecycle promote install data nginx wrk models build clean
 
 serve: models
 	$(VENV)/bin/bentoml serve service:Clothes --host 0.0.0.0 --port $(PORT)
 
-test: install data
+test: install data nginx wrk
 	$(PY) -m pytest
 
 # The performance benchmark: served model vs a naive Flask baseline vs a bare ASGI floor (docs/benchmarks.md).
-bench: models
+bench: models wrk
 	$(PY) -m bench.run
 
 # Drift detection (false alarms, delays) against a served process, and what monitoring costs per request
@@ -46,6 +46,14 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 data:
 	@test -f $(DATA_DIR)/train-images-idx3-ubyte.gz || \
 		{ $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq dataset-fashion-mnist; }
+
+# nginx, for tests/e2e/test_failover.py (two replicas behind deploy/nginx/clothes.conf).
+nginx:
+	@test -x /usr/sbin/nginx || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq nginx-light; }
+
+# wrk, the HTTP load generator of bench/ and tests/e2e/test_overload_sustained.py.
+wrk:
+	@test -x /usr/bin/wrk || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq wrk; }
 
 # Train each served version that is not in the BentoML model store yet.
 models: install data

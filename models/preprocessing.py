@@ -26,6 +26,8 @@ from models.specs import IMAGE_HEIGHT, IMAGE_SHAPE, IMAGE_WIDTH, PIXEL_MAX, PIXE
 
 # Decoding a huge image costs memory before we can refuse it; PIL refuses past this many pixels.
 MAX_IMAGE_PIXELS = 40_000_000
+# The image formats PIL may decode: the common ones, not every plugin it has (some are deprecated or rarely used).
+IMAGE_FORMATS = ("PNG", "JPEG", "GIF", "BMP", "TIFF", "WEBP")
 # A border this bright (0..255) means a light background, which Fashion-MNIST never has.
 LIGHT_BACKGROUND = 128
 
@@ -95,21 +97,25 @@ def pixels_from_image(data: bytes, field: str = "image", invert: Invert | str = 
     """
     from PIL import Image, UnidentifiedImageError
 
-    invert = _parse_invert(invert)
+    invert = parse_invert(invert)
     if not data:
         raise InvalidInput(field, "expected an image file, got an empty upload")
     Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
     try:
         with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # PIL's remarks on a client's damaged file help no one
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as img:
+            with Image.open(io.BytesIO(data), formats=IMAGE_FORMATS) as img:
                 width, height = img.size
-                if width * height > MAX_IMAGE_PIXELS:
-                    raise InvalidInput(field, f"image of {width}x{height} pixels exceeds the limit of {MAX_IMAGE_PIXELS}")
+                # Padded to a square before resizing: a thin image (1 x 100,000) would take gigabytes.
+                if max(width, height) ** 2 > MAX_IMAGE_PIXELS:
+                    raise InvalidInput(field, f"image of {width}x{height} pixels: padded to a square it exceeds the limit of {MAX_IMAGE_PIXELS}")
                 grey = img.convert("L")
     except InvalidInput:
         raise
-    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):  # PIL's guard, from the header alone
+        raise InvalidInput(field, f"more than {MAX_IMAGE_PIXELS} pixels, refused before decoding") from None
+    except UnidentifiedImageError as exc:
         raise InvalidInput(field, f"not a decodable image ({type(exc).__name__})") from None
     except (OSError, ValueError, SyntaxError, EOFError) as exc:
         raise InvalidInput(field, f"not a decodable image ({exc})") from None
@@ -119,7 +125,8 @@ def pixels_from_image(data: bytes, field: str = "image", invert: Invert | str = 
     return pixels[None]
 
 
-def _parse_invert(invert: Invert | str) -> Invert:
+def parse_invert(invert: Invert | str) -> Invert:
+    """``auto``, ``true`` or ``false`` in any case, or :class:`InvalidInput`."""
     try:
         return Invert(str(getattr(invert, "value", invert)).lower())
     except ValueError:

@@ -13,6 +13,7 @@ from models.specs import MODEL_NAME
 log = logging.getLogger(__name__)
 
 MODEL_FILE = "model.keras"
+KERAS_ARCHIVE_MEMBERS = {"metadata.json", "config.json", "model.weights.h5"}  # what keras.saving writes
 # Bumped when what a stored version holds changes; older versions are retrained by --if-missing.
 # 2: evaluation report, reference statistics and slice results stored with the model.
 STORE_FORMAT = 2
@@ -45,6 +46,56 @@ def exists(version: str) -> bool:
     except bentoml.exceptions.NotFound:
         return False
     return True
+
+
+def not_in_store(version: str) -> str:
+    return f"{tag(version)} is not in the model store; train it with train_and_save.py --version {version}"
+
+
+def check(version: str) -> None:
+    """Raise ModelStoreError if clothes:<version> is missing or visibly cannot load; no TensorFlow needed.
+
+    Reads the archive (every member against its CRC) and the recorded framework versions: this finds a
+    missing version or model file, a truncated, overwritten or bit-flipped archive, and a model saved by
+    another major TensorFlow or Keras, in milliseconds. What only Keras can tell, ``load`` reports.
+    """
+    import json
+    import zipfile
+    import zlib
+
+    import bentoml
+
+    try:
+        stored = bentoml.models.get(tag(version))
+    except bentoml.exceptions.NotFound:
+        raise ModelStoreError(not_in_store(version)) from None
+    try:
+        with zipfile.ZipFile(stored.path_of(MODEL_FILE)) as archive:
+            damaged = archive.testzip()
+            missing = sorted(KERAS_ARCHIVE_MEMBERS - set(archive.namelist()))
+            if not damaged and not missing:
+                json.loads(archive.read("config.json"))
+    except (OSError, ValueError, zipfile.BadZipFile, zlib.error) as exc:
+        raise ModelStoreError(f"{tag(version)} cannot be loaded: {MODEL_FILE} is not a readable Keras archive: {exc}") from None
+    if damaged or missing:
+        problem = f"{damaged} fails its checksum" if damaged else f"it lacks {', '.join(missing)}"
+        raise ModelStoreError(f"{tag(version)} cannot be loaded: {MODEL_FILE} is damaged: {problem}")
+    check_versions(stored.info.metadata.get("framework_versions", {}), installed_framework_versions())
+
+
+def installed_framework_versions() -> dict[str, str]:
+    """TensorFlow's and Keras' installed versions, from package metadata (importing them takes seconds)."""
+    from importlib import metadata
+
+    found = {}
+    for framework, packages in {"tensorflow": ("tensorflow", "tensorflow-cpu"), "keras": ("keras",)}.items():
+        for package in packages:
+            try:
+                found[framework] = metadata.version(package)
+                break
+            except metadata.PackageNotFoundError:
+                continue
+    return found
 
 
 def is_current(version: str) -> bool:
@@ -114,7 +165,7 @@ def load(version: str, stored=None):
         try:
             stored = bentoml.models.get(tag(version))
         except bentoml.exceptions.NotFound:
-            raise ModelStoreError(f"{tag(version)} is not in the model store; train it with train_and_save.py --version {version}") from None
+            raise ModelStoreError(not_in_store(version)) from None
     metadata = dict(stored.info.metadata)
     for warning in check_versions(metadata.get("framework_versions", {}), framework_versions()):
         log.warning("%s: %s", tag(version), warning)

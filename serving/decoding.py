@@ -12,15 +12,19 @@ Accepted bodies (anything else is 415; pickle never):
 from __future__ import annotations
 
 import io
+import itertools
 import json
+import math
+import tokenize
 
 import numpy as np
 import orjson
-from starlette.datastructures import UploadFile
+from python_multipart.multipart import parse_options_header
+from starlette.datastructures import FormData, Headers, UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.requests import Request
 
-from models.preprocessing import Invert, check_pixels, pixels_from_image, pixels_from_json
+from models.preprocessing import Invert, check_pixels, parse_invert, pixels_from_image, pixels_from_json
 from models.specs import IMAGE_HEIGHT, IMAGE_WIDTH
 from serving.errors import BadRequest, InvalidInput, PayloadTooLarge, UnsupportedMediaType
 
@@ -46,6 +50,8 @@ async def decode(request: Request, max_batch_images: int) -> np.ndarray:
     if kind not in ACCEPTED:
         shown = kind or "none"
         raise UnsupportedMediaType(f"content type {shown} is not accepted; use one of {', '.join(ACCEPTED)}")
+    if "invert" in request.query_params:  # refused whatever the body, though only image files use it
+        parse_invert(request.query_params["invert"])
     body = await request.body()
     if kind == JSON:
         pixels = decode_json(body)
@@ -70,10 +76,24 @@ def decode_json(body: bytes) -> np.ndarray:
     if not isinstance(payload, dict):
         raise InvalidInput(f"body: {JSON_HINT}")
     if "image" in payload:
-        return pixels_from_json(payload["image"], field="image")
-    if "images" in payload:
-        return pixels_from_json(payload["images"], field="images", batch=True)
-    raise InvalidInput(f"body: missing field 'image' or 'images'; {JSON_HINT}")
+        field, batch = "image", False
+    elif "images" in payload:
+        field, batch = "images", True
+    else:
+        raise InvalidInput(f"body: missing field 'image' or 'images'; {JSON_HINT}")
+    pixels = pixels_from_json(payload[field], field=field, batch=batch)
+    # NumPy reads true and false among numbers as 1 and 0; look for them only when the body has any.
+    if (b"true" in body or b"false" in body) and _holds_booleans(payload[field], depth=3 if batch else 2):
+        raise InvalidInput(f"{field}: expected numbers, got true or false")
+    return pixels
+
+
+def _holds_booleans(rows: list, depth: int) -> bool:
+    """Whether nested lists of the given depth (already known to be that deep) hold a boolean."""
+    leaves = rows
+    for _ in range(depth - 1):
+        leaves = itertools.chain.from_iterable(leaves)
+    return bool in set(map(type, leaves))
 
 
 def _lenient_json(body: bytes):
@@ -95,6 +115,7 @@ def decode_raw(body: bytes) -> np.ndarray:
 
 
 def decode_npy(body: bytes) -> np.ndarray:
+    _check_npy_size(body)
     try:
         array = np.load(io.BytesIO(body), allow_pickle=False)
     except (ValueError, OSError, EOFError) as exc:
@@ -104,23 +125,64 @@ def decode_npy(body: bytes) -> np.ndarray:
     return check_pixels(array, field="body")
 
 
-async def decode_multipart(request: Request, body: bytes) -> np.ndarray:
-    async def stream():
-        yield body
-
+def _check_npy_size(body: bytes) -> None:
+    """Refuse a .npy body whose header declares more (or fewer) bytes than follow it: NumPy allocates
+    what the header declares before reading, so a 100-byte body could ask for a terabyte."""
+    stream = io.BytesIO(body)
     try:
-        form = await MultiPartParser(request.headers, stream(), max_files=4, max_fields=16).parse()
-    except MultiPartException as exc:
-        raise BadRequest(f"invalid multipart body: {exc.message}") from None
+        version = np.lib.format.read_magic(stream)
+        read_header = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}.get(version)
+        if read_header is None:
+            raise ValueError(f"unsupported .npy format version {version[0]}.{version[1]}")
+        shape, _, dtype = read_header(stream)
+    except (ValueError, OSError, EOFError, SyntaxError, tokenize.TokenError) as exc:  # NumPy tokenizes the header
+        raise BadRequest(f"invalid .npy body: {exc}") from None
+    declared, present = math.prod(shape) * dtype.itemsize, len(body) - stream.tell()
+    if not dtype.hasobject and declared != present:  # object arrays are refused by np.load (no pickle)
+        raise BadRequest(f"invalid .npy body: its header declares {declared} bytes of data ({dtype}, shape {shape}), {present} follow")
+
+
+async def decode_multipart(request: Request, body: bytes) -> np.ndarray:
+    form = await parse_form(request.headers, body)
     try:
         upload = form.get("image")
         if upload is None:
             raise InvalidInput("image: missing; send the image file under the form key 'image'")
         if not isinstance(upload, UploadFile):
             raise InvalidInput("image: expected a file upload, got a plain form field")
-        invert = request.query_params.get("invert") or form.get("invert") or Invert.AUTO
+        invert = form.get("invert", Invert.AUTO)
         if not isinstance(invert, str):
             raise InvalidInput("invert: expected auto, true or false")
-        return pixels_from_image(await upload.read(), field="image", invert=invert)
+        invert = parse_invert(invert)  # checked even when the query's wins
+        return pixels_from_image(await upload.read(), field="image", invert=request.query_params.get("invert", invert))
+    finally:
+        await form.close()
+
+
+async def parse_form(headers: Headers, body: bytes) -> FormData:
+    async def stream():
+        yield body
+
+    # Starlette reads a body without its closing delimiter as the parts it completed, and leaves
+    # the open part's file unclosed (python-multipart does not check that the body ended).
+    boundary = parse_options_header(headers.get("content-type", ""))[1].get(b"boundary")
+    if boundary and not (body.startswith(b"--" + boundary + b"--") or b"\r\n--" + boundary + b"--" in body):
+        raise BadRequest("invalid multipart body: it ends before its closing boundary")
+    try:
+        return await MultiPartParser(headers, stream(), max_files=4, max_fields=16).parse()
+    except MultiPartException as exc:
+        raise BadRequest(f"invalid multipart body: {exc.message}") from None
+
+
+async def check_form_fields(headers: Headers, body: bytes, file_fields: frozenset[str]) -> None:
+    """Refuse a multipart body for a typed API whose fields are of the wrong kind, before BentoML reads it:
+    it would fetch a plain value given for a file as a URL, and fail with 500 on a file given for a value."""
+    form = await parse_form(headers, body)
+    try:
+        for name, value in form.multi_items():
+            if name in file_fields and not isinstance(value, UploadFile):
+                raise InvalidInput(f"{name}: expected a file upload, got a plain form field")
+            if name not in file_fields and isinstance(value, UploadFile):
+                raise InvalidInput(f"{name}: expected a plain form field, got a file upload")
     finally:
         await form.close()

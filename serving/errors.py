@@ -3,8 +3,11 @@
 Status policy:
 
 - 400: the body cannot be read as its declared type (invalid JSON, empty body, broken multipart);
+- 401: a token is configured and the request lacks it or has another (serving/auth.py);
+  carries ``WWW-Authenticate: Bearer``;
 - 404: unknown model, version or route (the message lists what exists);
 - 405: a method the route does not offer;
+- 408: the body did not arrive in time (a slow or stalled client);
 - 413: the body exceeds the configured size limit;
 - 415: a content type the route does not accept (pickle is never accepted);
 - 422: the body parses but its fields are wrong (missing field, shape, range, NaN, not an image);
@@ -40,6 +43,10 @@ class NotFound(ServingError):
 
 class MethodNotAllowed(ServingError):
     status = 405
+
+
+class RequestTimeout(ServingError):
+    status = 408
 
 
 class PayloadTooLarge(ServingError):

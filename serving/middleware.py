@@ -1,62 +1,192 @@
 """ASGI middleware on the entry service, covering BentoML's own routes as well as ours.
 
-- :class:`BodyLimit` refuses bodies over the configured size with 413 (BentoML sets no limit).
+- :class:`BodyLimit` refuses bodies over the configured size with 413 (BentoML sets no limit), and
+  bodies still arriving after the configured time with 408.
+- :class:`ConcurrencyLimit` sheds requests past the configured number in flight: 503 with Retry-After.
 - :class:`ErrorEnvelope` turns every error BentoML renders by itself (pydantic errors as a
   ``detail`` list, ``InvalidArgument`` as a one-element array, plain-text 404s) into the one
   ``{"error": "..."}`` envelope. Validation errors of the native APIs become 422, as ours are.
+- :class:`TypedContentTypes` refuses with 415 a body on a typed API route (``/classify``,
+  ``/classify_image``) whose content type is not the one that route takes: BentoML reads any unknown
+  type (``application/octet-stream``, ``text/plain``, none) as JSON, and pickle must never get in.
+- :class:`TypedFormFields` checks the fields of a multipart body on a typed API route before
+  BentoML reads it: a broken body is 400, a plain value where a file goes or a file where a value
+  goes is 422 (BentoML answered these with 500, and fetched a plain value for a file as a URL).
+- :class:`Cors` applies BentoML's own ``http.cors`` settings ahead of every route (off by default).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 from http import HTTPStatus
 
-from serving.errors import PayloadTooLarge
+from bentoml._internal.configuration.containers import BentoMLContainer
+from starlette.datastructures import Headers
+from starlette.middleware.cors import CORSMiddleware
+
+from serving.decoding import check_form_fields
+from serving.errors import Overloaded, PayloadTooLarge, RequestTimeout, ServingError, UnsupportedMediaType
 
 
-class _BodyTooLarge(Exception):
-    pass
+# On a refused body: the client should stop sending the rest of it.
+CLOSE = {"Connection": "close"}
+
+
+class _Refused(Exception):
+    """Raised into the app by BodyLimit's receive; BodyLimit answers instead."""
 
 
 class BodyLimit:
-    def __init__(self, app, max_bytes: int):
+    """Refuses a body over ``max_bytes`` (413), and one still arriving ``max_seconds`` after the
+    request began (408): a slow client holds its connection and concurrency slot only that long.
+
+    uvicorn has no timeout for request headers; a proxy in front (nginx: ``client_header_timeout``,
+    ``client_body_timeout``) covers slow headers. Both refusals close the connection.
+    """
+
+    def __init__(self, app, max_bytes: int, max_seconds: float | None = None):
         self.app = app
         self.max_bytes = max_bytes
+        self.max_seconds = max_seconds
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         declared = dict(scope["headers"]).get(b"content-length", b"")
         if declared.isdigit() and int(declared) > self.max_bytes:
-            return await self._refuse(scope, receive, send, f"body of {int(declared)} bytes exceeds the limit of {self.max_bytes} bytes")
+            refusal = PayloadTooLarge(f"body of {int(declared)} bytes exceeds the limit of {self.max_bytes} bytes", CLOSE)
+            return await refusal.to_response()(scope, receive, send)
+        deadline = asyncio.get_running_loop().time() + self.max_seconds if self.max_seconds else None
         received = 0
-        exceeded = False
+        complete = False
+        refusal: ServingError | None = None
 
-        async def counting_receive():
-            nonlocal received, exceeded
-            message = await receive()
+        async def guarded_receive():
+            nonlocal received, complete, refusal
+            if complete:  # past the body: the disconnect, waited for as long as the app likes
+                return await receive()
+            try:
+                async with asyncio.timeout_at(deadline):
+                    message = await receive()
+            except TimeoutError:
+                refusal = RequestTimeout(f"body not received within {self.max_seconds:g} seconds", CLOSE)
+                raise _Refused() from None
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
+                complete = not message.get("more_body", False)
                 if received > self.max_bytes:
-                    exceeded = True
-                    raise _BodyTooLarge()
+                    refusal = PayloadTooLarge(f"body exceeds the limit of {self.max_bytes} bytes", CLOSE)
+                    raise _Refused()
             return message
 
         async def guarded_send(message):
-            if not exceeded:  # once over the limit, whatever the app answers is replaced by 413
+            if refusal is None:  # once refused, whatever the app answers is replaced by the refusal
                 await send(message)
 
         try:
-            await self.app(scope, counting_receive, guarded_send)
-        except _BodyTooLarge:
+            await self.app(scope, guarded_receive, guarded_send)
+        except _Refused:
             pass
-        if exceeded:
-            await self._refuse(scope, receive, send, f"body exceeds the limit of {self.max_bytes} bytes")
+        if refusal is not None:
+            await refusal.to_response()(scope, receive, send)
 
-    async def _refuse(self, scope, receive, send, message: str):
-        # Connection: close, so the client stops sending the rest of the body.
-        response = PayloadTooLarge(message, headers={"Connection": "close"}).to_response()
-        await response(scope, receive, send)
+
+class ConcurrencyLimit:
+    """At most ``max_requests`` requests in flight in this worker; past it, 503 with Retry-After at once.
+
+    Instead of BentoML's ``traffic.max_concurrency``, whose refusal is a 429 without Retry-After and
+    sits outside the service's middleware, out of ErrorEnvelope's reach. Health checks and metrics
+    are never refused, so probes see an overloaded replica as alive and ready.
+    """
+
+    EXEMPT = frozenset({"/livez", "/readyz", "/healthz", "/metrics"})
+
+    def __init__(self, app, max_requests: int):
+        self.app = app
+        self.max_requests = max_requests
+        self.in_flight = 0
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope["path"] in self.EXEMPT:
+            return await self.app(scope, receive, send)
+        if self.in_flight >= self.max_requests:
+            refusal = Overloaded(f"overloaded: {self.in_flight} requests in flight, the limit of this server", retry_after=1)
+            return await refusal.to_response()(scope, receive, send)
+        self.in_flight += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.in_flight -= 1
+
+
+class TypedContentTypes:
+    """``accepted``: the one media type each typed API route takes, by path (BentoML's own ``mime_type()``)."""
+
+    def __init__(self, app, accepted: dict[str, str]):
+        self.app = app
+        self.accepted = accepted
+
+    async def __call__(self, scope, receive, send):
+        expected = self.accepted.get(scope["path"]) if scope["type"] == "http" and scope["method"] == "POST" else None
+        if expected is None:
+            return await self.app(scope, receive, send)
+        kind = Headers(scope=scope).get("content-type", "").split(";")[0].strip().lower()
+        if kind == expected:
+            return await self.app(scope, receive, send)
+        message = f"content type {kind or 'none'} is not accepted by {scope['path']}; use {expected}"
+        await UnsupportedMediaType(message).to_response()(scope, receive, send)
+
+
+class TypedFormFields:
+    """``file_fields``: for each typed API route that takes multipart, the names of its file fields."""
+
+    def __init__(self, app, file_fields: dict[str, frozenset[str]]):
+        self.app = app
+        self.file_fields = file_fields
+
+    async def __call__(self, scope, receive, send):
+        files = self.file_fields.get(scope["path"]) if scope["type"] == "http" and scope["method"] == "POST" else None
+        if files is None:
+            return await self.app(scope, receive, send)
+        chunks = []
+        while True:  # bounded by BodyLimit, outside
+            message = await receive()
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body"):
+                break
+        body = b"".join(chunks)
+        try:
+            await check_form_fields(Headers(scope=scope), body, files)
+        except ServingError as exc:
+            return await exc.to_response()(scope, receive, send)
+        replayed = False
+
+        async def replay():
+            nonlocal replayed
+            if replayed:
+                return await receive()  # the disconnect, when the client goes
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, replay, send)
+
+
+class Cors:
+    """BentoML's CORS settings (``http.cors`` of the entry service, BentoML's schema), ahead of every route.
+
+    BentoML puts its own CORS middleware inside the service's middleware, where the course's routes
+    (answered by ``ModelRoutes``) and the API token check keep requests from reaching it: preflights
+    to ``/models/...`` were refused with 405 and answers carried no grant. This applies the same
+    settings outside them; BentoML's inner copy then only repeats the headers on its own routes.
+    """
+
+    def __init__(self, app):
+        enabled = BentoMLContainer.http.cors.enabled.get()
+        self.app = CORSMiddleware(app, **BentoMLContainer.access_control_options.get()) if enabled else app
+
+    async def __call__(self, scope, receive, send):
+        await self.app(scope, receive, send)
 
 
 class ErrorEnvelope:
@@ -98,7 +228,9 @@ def envelope(status: int, body: bytes) -> tuple[int, bytes]:
         payload = payload[0]
     if isinstance(payload, dict) and isinstance(payload.get("detail"), list):
         problems = "; ".join(_problem(item) for item in payload["detail"])
-        return 422 if status == 400 else status, _dump(f"invalid input: {problems}")
+        # A body that is not JSON at all (syntax, nesting too deep) stays 400, as on our own routes.
+        unreadable = all(isinstance(item, dict) and item.get("type") == "json_invalid" for item in payload["detail"])
+        return status if unreadable else 422 if status == 400 else status, _dump(f"invalid input: {problems}")
     if isinstance(payload, dict) and "error" in payload:
         return status, _dump(str(payload["error"]))
     if isinstance(payload, dict) and "detail" in payload:

@@ -22,7 +22,7 @@ import bentoml
 import orjson
 from starlette.requests import Request
 
-from models.specs import MODEL_NAME
+from models.specs import MODEL_NAME, NAME_PATTERN
 from serving import monitoring
 from serving.decoding import decode
 from serving.errors import MethodNotAllowed, NotFound, ServingError, as_serving_error
@@ -58,7 +58,7 @@ class ModelRoutes:
     @staticmethod
     async def respond(scope, receive, match) -> bytes | tuple[dict, bytes]:
         """The body of a successful response (JSON), or its headers and body; errors raise."""
-        model, requested = match["model"], match["version"]
+        model, requested = well_formed("model", match["model"]), well_formed("version", match["version"])
         gateway = bentoml.get_current_service()
         if model is not None and model != MODEL_NAME:
             raise NotFound(f"unknown model {model!r}; available: {MODEL_NAME}")
@@ -77,6 +77,14 @@ class ModelRoutes:
             return orjson.dumps(predict_response(MODEL_NAME, version, await gateway.infer(version, pixels)))
         _allow(scope, "GET", "POST")
         return orjson.dumps(gateway.model_info(version))
+
+
+def well_formed(kind: str, name: str | None) -> str | None:
+    """The name, if it is one a model or version can have; otherwise 404 before any lookup, without
+    echoing it (it may be a path, control characters or kilobytes)."""
+    if name is not None and not NAME_PATTERN.fullmatch(name):
+        raise NotFound(f"no such {kind}: names are 1 to 64 characters of a-z, 0-9, '.', '_', '-'")
+    return name
 
 
 def list_models(gateway) -> dict:

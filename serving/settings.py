@@ -14,7 +14,8 @@
       versions: [v1, v2]              # each gets its own runner service, clothes-v1, clothes-v2
       aliases: {stable: v1, latest: v2}
       default_version: stable         # used by the typed APIs when the caller names no version
-      limits: {max_body_bytes: 10485760, max_batch_images: 1024, max_queue_images: 8192}
+      limits: {max_body_bytes: 10485760, max_batch_images: 1024, max_queue_images: 8192,
+               max_requests_in_flight: 256, body_timeout_seconds: 10}
       promotion:                      # the gate (train_and_save.py promote) and its record
         alias: stable                 #   the alias it moves; the record's choice overrides `aliases`
         record: deploy/promotions.json
@@ -22,6 +23,10 @@
         max_class_regression: 0.02
         max_slice_regression: 0.02
       monitoring: {window: 1000, min_samples: 200, p_value: 0.001, psi: 0.2, log_sample_rate: 0.1}
+      strict_readiness: false         # true: refuse to start unless every version is in the store and loadable
+      security:                       # the optional API token (serving/auth.py); off without api_token_env
+        api_token_env: CLOTHES_API_TOKEN  # the token is read from this environment variable
+        protect_metrics: false        #   true: /metrics needs it too
 
 """
 
@@ -40,6 +45,7 @@ from models.specs import MODEL_NAME, NAME_PATTERN
 ENV_VAR = "CLOTHES_CONFIG"
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configuration.yaml"
 DEFAULT_BATCHING = {"enabled": False, "max_batch_size": 1024, "max_latency_ms": 10_000}
+MIN_TOKEN_CHARS = 16  # a shorter API token is too easy to guess
 
 
 class SettingsError(ValueError):
@@ -63,6 +69,13 @@ class Monitoring:
 
 
 @dataclasses.dataclass(frozen=True)
+class Security:
+    api_token: str | None = dataclasses.field(default=None, repr=False)  # None: no token required
+    api_token_env: str | None = None  # the environment variable the token was read from
+    protect_metrics: bool = False  # whether /metrics needs the token too
+
+
+@dataclasses.dataclass(frozen=True)
 class Settings:
     versions: tuple[str, ...]
     aliases: dict[str, str]
@@ -70,11 +83,17 @@ class Settings:
     max_body_bytes: int
     max_batch_images: int
     max_queue_images: int
+    max_requests_in_flight: int  # per entry worker; more get 503 + Retry-After (middleware.ConcurrencyLimit)
+    body_timeout_seconds: float  # a body still arriving after this gets 408 (middleware.BodyLimit)
     runner_batching: dict[str, dict[str, int]]
     services: dict[str, dict]
     path: str
     promotion: Promotion = Promotion()
     monitoring: Monitoring = Monitoring()
+    security: Security = Security()
+    # True: start-up fails on a version missing from the store or not loadable, and /readyz waits for
+    # every version. False: such a version is served as unavailable (503) and the others are ready.
+    strict_readiness: bool = False
 
     def service_options(self, name: str) -> dict:
         """The ``@bentoml.service`` options of one service (its ``batching`` block excluded)."""
@@ -120,7 +139,7 @@ def load_settings(path: str | os.PathLike | None = None) -> Settings:
     if not versions:
         raise SettingsError(f"{path}: {MODEL_NAME}.versions lists no version to serve")
     for name in (*versions, *aliases):
-        if not isinstance(name, str) or not NAME_PATTERN.match(name):
+        if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
             raise SettingsError(f"{path}: {name!r} is not a valid version or alias name ([a-z0-9._-])")
     for alias, target in aliases.items():
         if alias in versions:
@@ -142,11 +161,15 @@ def load_settings(path: str | os.PathLike | None = None) -> Settings:
         max_body_bytes=int(limits.get("max_body_bytes", 10 * 1024 * 1024)),
         max_batch_images=int(limits.get("max_batch_images", 1024)),
         max_queue_images=int(limits.get("max_queue_images", 8192)),
+        max_requests_in_flight=int(limits.get("max_requests_in_flight", 256)),
+        body_timeout_seconds=float(limits.get("body_timeout_seconds", 10)),
         runner_batching=batching,
         services=dict(services),
         path=str(path),
         promotion=promotion,
         monitoring=_monitoring(section.get("monitoring") or {}),
+        security=_security(section.get("security") or {}, path),
+        strict_readiness=_flag(section, "strict_readiness", path),
     )
 
 
@@ -179,3 +202,31 @@ def _monitoring(raw: dict) -> Monitoring:
         log_sample_rate=float(raw.get("log_sample_rate", defaults.log_sample_rate)),
         refresh_seconds=float(raw.get("refresh_seconds", defaults.refresh_seconds)),
     )
+
+
+def _security(raw: dict, path: Path) -> Security:
+    """The API token comes from the environment variable named by ``api_token_env``, never from the file.
+
+    A named variable that is unset or short stops the service: a deployment meant to be protected
+    must not start open.
+    """
+    if "api_token" in raw:
+        raise SettingsError(f"{path}: security.api_token: the token must not be in the file; name its environment variable in api_token_env")
+    protect_metrics = raw.get("protect_metrics", False)
+    if not isinstance(protect_metrics, bool):
+        raise SettingsError(f"{path}: security.protect_metrics must be true or false, got {protect_metrics!r}")
+    env = raw.get("api_token_env")
+    if not env:
+        return Security(protect_metrics=protect_metrics)
+    token = os.environ.get(env, "").strip()
+    if len(token) < MIN_TOKEN_CHARS:
+        problem = "is not set" if not token else f"is shorter than {MIN_TOKEN_CHARS} characters"
+        raise SettingsError(f"{path}: security.api_token_env names {env}, but {env} {problem}")
+    return Security(api_token=token, api_token_env=env, protect_metrics=protect_metrics)
+
+
+def _flag(section: dict, key: str, path: Path) -> bool:
+    value = section.get(key, False)
+    if not isinstance(value, bool):
+        raise SettingsError(f"{path}: {MODEL_NAME}.{key} must be true or false, got {value!r}")
+    return value

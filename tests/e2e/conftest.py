@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -40,10 +42,13 @@ def trained_versions() -> list[str]:
     return versions
 
 
-def write_config(path: Path, versions: list[str], aliases: dict[str, str], runner_dispatcher: bool = False, **clothes) -> Path:
+def write_config(
+    path: Path, versions: list[str], aliases: dict[str, str], runner_dispatcher: bool = False, limits: dict | None = None, **clothes
+) -> Path:
     """The repository's configuration, serving ``versions`` with test limits; files resolved for ``path``.
 
-    Monitoring logs go next to ``path`` (``monitoring/``); ``clothes`` replaces keys of the clothes section.
+    Monitoring logs go next to ``path`` (``monitoring/``); ``clothes`` replaces keys of the clothes section;
+    ``limits`` overrides single limits, over ``LIMITS`` over the repository's.
     """
     base = yaml.safe_load((ROOT / "configuration.yaml").read_text())
     monitor = base["services"]["clothes"]["monitoring"]["options"]
@@ -55,7 +60,7 @@ def write_config(path: Path, versions: list[str], aliases: dict[str, str], runne
         runner["batching"] = {**runner.get("batching", {}), "enabled": runner_dispatcher}
     base["clothes"]["versions"] = versions
     base["clothes"]["aliases"] = aliases
-    base["clothes"]["limits"] = LIMITS
+    base["clothes"]["limits"] = {**base["clothes"]["limits"], **LIMITS, **(limits or {})}
     base["clothes"].update(clothes)
     path.write_text(yaml.safe_dump(base))
     return path
@@ -108,3 +113,113 @@ def server(trained_versions, tmp_path_factory):
 @pytest.fixture(scope="session")
 def url(server) -> str:
     return server.url
+
+
+@dataclasses.dataclass(frozen=True)
+class Outcome:
+    """One request of a SteadyLoad: monotonic send and answer times, and the status or the exception."""
+
+    url: str
+    sent: float
+    answered: float
+    status: int | None  # None: an exception, in ``error``
+    retry_after: str | None = None
+    body: bytes = b""
+    error: requests.RequestException | None = None
+
+    @property
+    def refused_before_answering(self) -> bool:
+        """No response at all: connection refused, or closed or reset before the status line."""
+        return isinstance(self.error, requests.ConnectionError) and not isinstance(self.error, requests.Timeout)
+
+
+class SteadyLoad:
+    """One client thread per URL, each posting ``body`` again and again on its own keep-alive session.
+
+    Bounded: it stops after ``seconds`` or on ``stop()``. Outcomes are recorded in ``outcomes``.
+    """
+
+    def __init__(self, urls: list[str], body: bytes, seconds: float, content_type: str = "application/json", timeout: float = 30):
+        self.urls, self.body, self.content_type, self.timeout = urls, body, content_type, timeout
+        self.deadline = time.monotonic() + seconds
+        self.outcomes: list[Outcome] = []
+        self._stopping = threading.Event()
+        self._threads = [threading.Thread(target=self._client, args=(url,), daemon=True) for url in urls]
+
+    def __enter__(self) -> SteadyLoad:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        for thread in self._threads:
+            thread.join(timeout=self.timeout + 5)
+
+    def _client(self, url: str) -> None:
+        with requests.Session() as session:
+            while not self._stopping.is_set() and time.monotonic() < self.deadline:
+                sent = time.monotonic()
+                try:
+                    response = session.post(url, data=self.body, headers={"content-type": self.content_type}, timeout=self.timeout)
+                    outcome = Outcome(url, sent, time.monotonic(), response.status_code, response.headers.get("Retry-After"), response.content)
+                except requests.RequestException as exc:
+                    outcome = Outcome(url, sent, time.monotonic(), None, error=exc)
+                self.outcomes.append(outcome)  # list.append is atomic
+                if outcome.status != 200:
+                    time.sleep(0.02)  # no busy loop against a server that refuses
+
+
+MISSING_VERSION = "absent"  # never saved to the session's store
+
+
+def corrupt_model(version: str) -> None:
+    """Save an untrained model as clothes:<version>, then overwrite its model file with junk."""
+    import bentoml
+
+    from models import store
+    from models.architectures import build
+
+    store.save(version, build("lenet5"), {"description": "saved, then corrupted"}, force=True)
+    with open(bentoml.models.get(store.tag(version)).path_of(store.MODEL_FILE), "wb") as f:
+        f.write(b"not a keras archive")
+
+
+def wait_for_statuses(srv: Server, expected: dict[str, str], timeout: float = 180) -> None:
+    """Wait until /models/clothes lists exactly these version statuses."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if srv.process.poll() is not None:
+            raise RuntimeError(f"bentoml serve exited with {srv.process.returncode}:\n{srv.log.read_text()[-4000:]}")
+        try:
+            versions = requests.get(f"{srv.url}/models/clothes", timeout=5).json()["versions"]
+            if {v["version"]: v["status"] for v in versions} == expected:
+                return
+        except (requests.RequestException, ValueError, KeyError):
+            pass
+        time.sleep(0.5)
+    raise RuntimeError(f"statuses never became {expected}:\n{srv.log.read_text()[-4000:]}")
+
+
+@pytest.fixture(scope="session")
+def degraded_server(trained_versions, tmp_path_factory):
+    """v1, plus a corrupt model ("broken") and one missing from the store, without strict readiness.
+
+    Its runners also use BentoML's own adaptive dispatcher (``batching.enabled``).
+    """
+    from models import store
+
+    corrupt_model("broken")
+    assert not store.exists(MISSING_VERSION)
+    tmp = tmp_path_factory.mktemp("degraded")
+    versions = ["v1", "broken", MISSING_VERSION]
+    config = write_config(tmp / "configuration.yaml", versions, {"stable": "v1"}, runner_dispatcher=True, strict_readiness=False)
+    srv = Server(config, free_port(), tmp / "serve.log")
+    try:
+        wait_for_statuses(srv, {"v1": "ready", "broken": "unavailable", MISSING_VERSION: "unavailable"})
+        yield srv
+    finally:
+        srv.stop()

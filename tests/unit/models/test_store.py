@@ -44,3 +44,25 @@ def test_load_refuses_a_model_from_another_major_version():
 def test_missing_version_says_how_to_train_it():
     with pytest.raises(store.ModelStoreError, match="train_and_save.py --version v99"):
         store.load("v99")
+
+
+def test_check_finds_a_missing_or_damaged_model_without_loading_it():
+    import zipfile
+
+    import bentoml
+
+    store.save("checked", build("lenet5"), {}, force=True)
+    store.check("checked")
+    path = bentoml.models.get("clothes:checked").path_of(store.MODEL_FILE)
+    with zipfile.ZipFile(path) as archive:
+        weights = archive.getinfo("model.weights.h5")
+    data = bytearray(open(path, "rb").read())
+    data[weights.header_offset + 30 + len(weights.filename) + weights.compress_size // 2] ^= 0xFF  # inside the stored weights
+    open(path, "wb").write(bytes(data))
+    with pytest.raises(store.ModelStoreError, match="clothes:checked cannot be loaded: model.keras is damaged: model.weights.h5 fails its checksum"):
+        store.check("checked")
+    open(path, "wb").write(b"not a keras archive")
+    with pytest.raises(store.ModelStoreError, match="not a readable Keras archive"):
+        store.check("checked")
+    with pytest.raises(store.ModelStoreError, match="clothes:v98 is not in the model store; train it with train_and_save.py --version v98"):
+        store.check("v98")

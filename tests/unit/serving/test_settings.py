@@ -40,8 +40,14 @@ def test_runner_batching_from_its_service_block(tmp_path):
         ({"versions": ["V1/../x"]}, "not a valid"),
         ({"versions": ["v1"], "aliases": {"v1": "v1"}}, "hides"),
         ({"versions": ["v1"], "default_version": "v3"}, "default_version"),
+        ({"versions": ["v1"], "strict_readiness": "yes"}, "strict_readiness must be true or false"),
     ],
 )
 def test_inconsistent_configuration_is_refused(tmp_path, clothes, message):
     with pytest.raises(SettingsError, match=message):
         load_settings(write(tmp_path, clothes))
+
+
+def test_strict_readiness_is_off_unless_set(tmp_path):
+    assert load_settings(write(tmp_path, {"versions": ["v1"]})).strict_readiness is False
+    assert load_settings(write(tmp_path, {"versions": ["v1"], "strict_readiness": True})).strict_readiness is True

@@ -1,0 +1,61 @@
+"""An optional API token on the entry service: ``Authorization: Bearer <token>``.
+
+Off unless ``clothes.security.api_token_env`` names an environment variable holding the token
+(serving/settings.py; the token never sits in the configuration file). With a token, every path
+needs it except:
+
+- the health checks ``/livez``, ``/readyz``, ``/healthz``: orchestrators probe them without
+  credentials, and they tell nothing but up or down;
+- ``/metrics``, unless ``protect_metrics`` is true: scrapers usually reach it from inside the
+  cluster, and configuring one with a token is a choice of the deployment.
+
+Everything else needs the token: predictions, reports, drift, the model listings and model info,
+the typed APIs ``/classify`` and ``/classify_image``, and BentoML's docs (``/``, ``/docs.json``,
+``/schema.json``). Open paths are an allow-list, so a route added later is protected by default, and
+a caller without the token learns nothing of the deployment, not even which versions it serves.
+
+CORS preflights never reach this check when CORS is on: ``middleware.Cors`` answers them outside it
+(browsers send no credentials in a preflight).
+"""
+
+from __future__ import annotations
+
+import hmac
+
+from serving.errors import error_response
+
+HEALTH_PATHS = frozenset({"/livez", "/readyz", "/healthz"})
+METRICS_PATH = "/metrics"
+REALM = 'Bearer realm="clothes"'
+
+
+class ApiToken:
+    """Refuses requests without the configured bearer token with 401 and ``WWW-Authenticate``."""
+
+    def __init__(self, app, security):
+        self.app = app
+        self.token = security.api_token.encode() if security.api_token else None
+        self.open_paths = HEALTH_PATHS if security.protect_metrics else HEALTH_PATHS | {METRICS_PATH}
+
+    async def __call__(self, scope, receive, send):
+        if self.token is None or scope["type"] not in ("http", "websocket") or scope["path"] in self.open_paths:
+            return await self.app(scope, receive, send)
+        presented = bearer_token(scope["headers"])
+        if presented is not None and hmac.compare_digest(presented, self.token):
+            return await self.app(scope, receive, send)
+        if scope["type"] == "websocket":
+            return await send({"type": "websocket.close", "code": 1008})  # policy violation
+        if presented is None:
+            message, challenge = "missing API token; send the header Authorization: Bearer <token>", REALM
+        else:
+            message, challenge = "invalid API token", f'{REALM}, error="invalid_token"'
+        await error_response(401, message, {"WWW-Authenticate": challenge})(scope, receive, send)
+
+
+def bearer_token(headers: list[tuple[bytes, bytes]]) -> bytes | None:
+    """The credentials of an ``Authorization: Bearer ...`` header (scheme case-insensitive), or None."""
+    for name, value in headers:
+        if name.lower() == b"authorization":
+            scheme, _, credentials = value.strip().partition(b" ")
+            return credentials.strip() if scheme.lower() == b"bearer" and credentials.strip() else None
+    return None

@@ -1,0 +1,231 @@
+"""Faults of a real `bentoml serve`: a runner killed under load, bad models at start-up, SIGTERM under load.
+
+    .venv/bin/python -m pytest tests/e2e/test_faults.py -s      # -s prints the measured figures
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import orjson
+import pytest
+import requests
+
+from bench.servers import descendants
+from models import store
+from serving.runner_health import PROBE_INTERVAL_SECONDS, PROBE_TIMEOUT_SECONDS
+from tests.e2e.conftest import LIMITS, MISSING_VERSION, Server, SteadyLoad, corrupt_model, free_port, write_config
+
+ONE_IMAGE = orjson.dumps({"image": np.zeros((28, 28), dtype=int).tolist()})
+# A call in flight when its runner dies is cut off within one probe interval plus the probe timeout.
+MAX_FAILURE_SECONDS = PROBE_INTERVAL_SECONDS + PROBE_TIMEOUT_SECONDS + 2.5  # + slack for 2 busy cores
+RESTART_BOUND_SECONDS = 120  # TensorFlow's import and the model load, on 2 cores shared with the load
+STRICT_EXIT_BOUND_SECONDS = 45  # `bentoml serve` imports BentoML and service.py, then stops
+
+
+def worker_pid(srv: Server, service_name: str) -> int | None:
+    """The process of one BentoML service under `bentoml serve` (one circus watcher per service)."""
+    for pid in descendants(srv.process.pid):
+        try:
+            args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"--service-name" in args and args[args.index(b"--service-name") + 1] == service_name.encode():
+            return pid
+    return None
+
+
+class ReadinessPoll(threading.Thread):
+    """GET /readyz every 0.2 s until stopped, recording (monotonic time, status or None)."""
+
+    def __init__(self, url: str):
+        super().__init__(daemon=True)
+        self.url = url
+        self.results: list[tuple[float, int | None]] = []
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                status = requests.get(f"{self.url}/readyz", timeout=5).status_code
+            except requests.RequestException:
+                status = None
+            self.results.append((time.monotonic(), status))
+            time.sleep(0.2)
+
+    def outage(self, since: float) -> tuple[float | None, float | None]:
+        """When /readyz first stopped answering 200 after ``since``, and when it answered 200 again."""
+        down = next((t for t, status in self.results if t > since and status != 200), None)
+        up = next((t for t, status in self.results if down and t > down and status == 200), None)
+        return down, up
+
+
+@pytest.fixture(scope="module")
+def strict_server(trained_versions, tmp_path_factory):
+    """v1 and v2 with strict readiness: both models are fine, so it starts."""
+    tmp = tmp_path_factory.mktemp("faults")
+    config = write_config(tmp / "configuration.yaml", trained_versions, {"stable": "v1", "latest": "v2"}, strict_readiness=True)
+    srv = Server(config, free_port(), tmp / "serve.log")
+    try:
+        srv.wait_ready()
+        yield srv
+    finally:
+        srv.stop()
+
+
+def test_a_killed_runner_restarts_and_only_its_version_fails_meanwhile(strict_server):
+    v1, v2 = (f"{strict_server.url}/models/clothes/{v}" for v in ("v1", "v2"))
+    old_pid = worker_pid(strict_server, "clothes-v1")
+    assert old_pid, "no worker process of clothes-v1 under bentoml serve"
+    readiness = ReadinessPoll(strict_server.url)
+    readiness.start()
+    with SteadyLoad([v1, v2], ONE_IMAGE, seconds=RESTART_BOUND_SECONDS + 20) as load:
+        time.sleep(2)
+        killed = time.monotonic()
+        os.kill(old_pid, signal.SIGKILL)
+        while time.monotonic() < killed + RESTART_BOUND_SECONDS:
+            v1_back = any(o.url == v1 and o.sent > killed and o.status == 200 for o in load.outcomes)
+            if v1_back and readiness.outage(killed)[1]:
+                break
+            time.sleep(0.2)
+        time.sleep(2)  # steady again after the restart
+    readiness.stopping.set()
+    readiness.join()
+
+    new_pid = worker_pid(strict_server, "clothes-v1")
+    v1_outcomes = [o for o in load.outcomes if o.url == v1]
+    v2_outcomes = [o for o in load.outcomes if o.url == v2]
+    failures = [o for o in v1_outcomes if o.status != 200]
+    recovered = min((o.answered for o in v1_outcomes if o.sent > killed and o.status == 200), default=None)
+    unready, ready_again = readiness.outage(killed)
+
+    def after_kill(moment: float | None) -> str:
+        return f"+{moment - killed:.2f} s" if moment is not None else "never"
+
+    print(
+        f"\nkill -9 clothes-v1 (pid {old_pid} -> {new_pid}) under load: {len(v1_outcomes)} v1 requests, {len(failures)} "
+        f"failed with 503 (the slowest in {max((o.answered - o.sent for o in failures), default=0):.2f} s); v1 failing from "
+        f"{after_kill(min((o.answered for o in failures), default=None))} to its first 200 at {after_kill(recovered)} "
+        f"after the kill; /readyz non-200 from {after_kill(unready)}, 200 again at {after_kill(ready_again)}; "
+        f"v2: {len(v2_outcomes)} requests, {sum(o.status != 200 for o in v2_outcomes)} failed"
+    )
+    assert new_pid and new_pid != old_pid, "clothes-v1 was not restarted"
+    assert recovered is not None, f"v1 never answered 200 again:\n{strict_server.log.read_text()[-3000:]}"
+    assert all(o.status == 200 for o in v2_outcomes) and len(v2_outcomes) > 20, "v2 failed while v1's runner restarted"
+    assert failures, "no v1 request failed: the kill went unnoticed"
+    for outcome in failures:
+        assert killed <= outcome.answered <= recovered, "v1 failed outside its restart"
+        assert outcome.status == 503 and outcome.retry_after, outcome
+        assert list(orjson.loads(outcome.body)) == ["error"] and "runner" in orjson.loads(outcome.body)["error"], outcome.body
+        assert outcome.answered - outcome.sent < MAX_FAILURE_SECONDS, f"a v1 request hung {outcome.answered - outcome.sent:.1f} s"
+    assert all(s == 200 for t, s in readiness.results if t < killed), "not ready before the kill"
+    assert unready is not None, "/readyz stayed 200 while v1's runner was down"
+    assert ready_again is not None, "/readyz never came back to 200"
+
+
+@pytest.mark.parametrize(
+    "bad_version, cause",
+    [
+        (MISSING_VERSION, f"clothes:{MISSING_VERSION} is not in the model store; train it with train_and_save.py --version {MISSING_VERSION}"),
+        ("garbled", "clothes:garbled cannot be loaded: model.keras is not a readable Keras archive"),
+    ],
+    ids=["missing", "corrupt"],
+)
+def test_strict_readiness_refuses_to_start_on_a_bad_model(trained_versions, tmp_path, bad_version, cause):
+    if bad_version == "garbled":
+        corrupt_model("garbled")
+    config = write_config(tmp_path / "configuration.yaml", ["v1", bad_version], {"stable": "v1"}, strict_readiness=True)
+    port = free_port()
+    started = time.monotonic()
+    srv = Server(config, port, tmp_path / "serve.log")
+    listened = False
+    try:
+        while srv.process.poll() is None and time.monotonic() - started < STRICT_EXIT_BOUND_SECONDS:
+            with socket.socket() as probe:
+                listened |= probe.connect_ex(("127.0.0.1", port)) == 0
+            time.sleep(0.05)
+        exited_after = time.monotonic() - started
+    finally:
+        srv.stop()
+    output = srv.log.read_text()
+    print(f"\nstrict readiness, {bad_version}: `bentoml serve` exited {srv.process.returncode} after {exited_after:.1f} s")
+    assert srv.process.returncode not in (None, 0), output[-3000:]
+    assert exited_after < STRICT_EXIT_BOUND_SECONDS
+    assert not listened and "Starting production" not in output, "something listened before start-up was refused"
+    assert cause in output and "clothes.strict_readiness is true: not starting" in output, output[-3000:]
+
+
+def test_without_strict_readiness_a_missing_model_makes_only_its_version_unavailable(degraded_server):
+    url = f"{degraded_server.url}/models/clothes"
+    reason = store.not_in_store(MISSING_VERSION)
+    predict = requests.post(f"{url}/{MISSING_VERSION}", data=ONE_IMAGE, headers={"content-type": "application/json"}, timeout=30)
+    info = requests.get(f"{url}/{MISSING_VERSION}", timeout=30)
+    for response in (predict, info):
+        assert response.status_code == 503 and response.headers["Retry-After"], response.text
+        assert response.json() == {"error": reason}
+    statuses = {v["version"]: v for v in requests.get(url, timeout=30).json()["versions"]}
+    assert statuses[MISSING_VERSION]["status"] == "unavailable" and statuses[MISSING_VERSION]["reason"] == reason
+    assert requests.post(f"{url}/v1", data=ONE_IMAGE, headers={"content-type": "application/json"}, timeout=30).status_code == 200
+    assert requests.get(f"{url}/v1", timeout=30).status_code == 200
+
+
+def test_without_strict_readiness_a_corrupt_model_makes_only_its_version_unavailable(degraded_server):
+    url = f"{degraded_server.url}/models/clothes"
+    predict = requests.post(f"{url}/broken", data=ONE_IMAGE, headers={"content-type": "application/json"}, timeout=30)
+    info = requests.get(f"{url}/broken", timeout=30)
+    for response in (predict, info):
+        assert response.status_code == 503 and response.headers["Retry-After"], response.text
+        assert list(response.json()) == ["error"] and response.json()["error"].startswith("clothes:broken failed to load: ")
+    assert requests.post(f"{url}/v1", data=ONE_IMAGE, headers={"content-type": "application/json"}, timeout=30).status_code == 200
+
+
+def test_sigterm_under_load_answers_requests_in_flight_and_refuses_new_ones_cleanly(trained_versions, tmp_path):
+    """SIGTERM to plain `bentoml serve`: what was sent before it is answered 200; what is sent after it is
+    refused (503, or no response at all: connection refused, or closed or reset before the status
+    line) and never fails mid-response (a truncated body) or with a 500."""
+    config = write_config(tmp_path / "configuration.yaml", trained_versions, {"stable": "v1", "latest": "v2"})
+    srv = Server(config, free_port(), tmp_path / "serve.log")
+    batch = orjson.dumps({"images": np.random.default_rng(0).integers(0, 256, (LIMITS["max_batch_images"], 28, 28)).tolist()})
+    urls = [f"{srv.url}/models/clothes/{v}" for v in ("v1", "v2") * 3]
+    try:
+        srv.wait_ready()
+        with SteadyLoad(urls, batch, seconds=60) as load:
+            time.sleep(3)
+            sigterm_at = time.monotonic()
+            os.kill(srv.process.pid, signal.SIGTERM)
+            srv.process.wait(timeout=60)
+            stopped_after = time.monotonic() - sigterm_at
+            time.sleep(1)  # the clients meet the stopped server
+    finally:
+        srv.stop()
+
+    before = [o for o in load.outcomes if o.sent < sigterm_at]
+    in_flight = [o for o in before if o.answered > sigterm_at]
+    after = [o for o in load.outcomes if o.sent >= sigterm_at]
+    completed = [o for o in in_flight if o.status == 200]
+    refused = [o for o in after if o.status == 503 or o.refused_before_answering]
+    failed = [o for o in before if o.status != 200] + [o for o in after if o.status != 200 and o not in refused]
+    print(
+        f"\nSIGTERM to bentoml serve under load: {len(in_flight)} in flight, {len(completed)} completed, "
+        f"{sum(o.status == 200 for o in after)} sent after it still answered 200, {len(refused)} refused "
+        f"{dict(Counter(str(o.status) if o.status else _cause(o.error) for o in refused))}, {len(failed)} failed; "
+        f"exit code {srv.process.returncode} after {stopped_after:.1f} s"
+    )
+    assert len(before) >= 10 and in_flight, "no request was in flight at SIGTERM"
+    assert not failed, [(o.status, o.error, o.body[:200]) for o in failed]
+    assert after and refused, "no request met the stopped server"
+    assert srv.process.returncode == 0, srv.log.read_text()[-3000:]
+    assert "stopping the entry service before its 2 runner service(s)" in srv.log.read_text()  # serving/ordered_stop.py
+
+
+def _cause(error: BaseException) -> str:
+    """What a client error says happened: refused, closed without an answer, reset, or its type."""
+    text = str(error)
+    return next((cause for cause in ("Connection refused", "RemoteDisconnected", "Connection reset") if cause in text), type(error).__name__)
