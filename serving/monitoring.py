@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import functools
+import logging
 import time
 
 import bentoml
@@ -21,6 +22,8 @@ import numpy as np
 
 from lifecycle.drift import MONITOR_NAME, RollingWindow, drift_report
 from models.specs import CLASS_NAMES, MODEL_NAME, PIXEL_MAX
+
+log = logging.getLogger(__name__)
 
 REQUESTS = bentoml.metrics.Counter(
     name="clothes_requests",
@@ -65,6 +68,13 @@ CLASS_SHARE = bentoml.metrics.Gauge(
 )
 
 
+LOG_FAILURES = bentoml.metrics.Counter(
+    name="clothes_monitoring_log_failures",
+    documentation="Samples that could not be written to the monitoring data log",
+    labelnames=["model", "version"],
+)
+
+
 def record_request(version: str, route: str, status: int) -> None:
     REQUESTS.labels(model=MODEL_NAME, version=version, route=route, status=str(status)).inc()
 
@@ -99,6 +109,7 @@ class VersionMonitor:
         self.window = RollingWindow(settings.window, len(CLASS_NAMES))
         self._rng = np.random.default_rng()
         self._next_refresh = 0.0
+        self._log_failed = False
         if reference is not None:
             import scipy.stats  # noqa: F401  (imported now, not on the first request)
 
@@ -143,6 +154,16 @@ class VersionMonitor:
         return report
 
     def _log_samples(self, pixels: np.ndarray, predicted: np.ndarray, confidence: np.ndarray) -> None:
+        """Write samples to the data log; a failing log (bad path, full disk) never fails a prediction."""
+        try:
+            self._write_samples(pixels, predicted, confidence)
+        except Exception as exc:
+            LOG_FAILURES.labels(model=MODEL_NAME, version=self.version).inc()
+            if not self._log_failed:
+                log.error("the monitoring data log failed; predictions go on without it: %s: %s", type(exc).__name__, exc)
+                self._log_failed = True
+
+    def _write_samples(self, pixels: np.ndarray, predicted: np.ndarray, confidence: np.ndarray) -> None:
         means = pixels.reshape(len(pixels), -1).mean(axis=1)
         with bentoml.monitor(MONITOR_NAME) as monitor:
             monitor.log_batch([self.version] * len(pixels), "version", "feature", "categorical")

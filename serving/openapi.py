@@ -306,9 +306,11 @@ def _fix_typed_api(operation: dict, settings: Settings) -> None:
     operation["responses"] = {"200": _ok({"$ref": SCHEMAS + "PredictResponse"}), **_errors(400, 404, 415, 422)}
     operation["requestBody"]["required"] = True
     for content in operation["requestBody"]["content"].values():
-        version = content["schema"].get("properties", {}).get("version")
-        if version is not None:
-            version["enum"] = [*settings.versions, *settings.aliases]
+        properties = content["schema"].get("properties", {})
+        if "version" in properties:
+            properties["version"]["enum"] = [*settings.versions, *settings.aliases]
+        if "images" in properties:  # more get 413 (service.py), which BentoML's signature does not say
+            properties["images"]["maxItems"] = settings.max_batch_images
 
 
 def _infrastructure_responses(path: str) -> dict:

@@ -9,7 +9,8 @@ from pydantic import BaseModel, Field
 
 from models.specs import CLASS_NAMES, IMAGE_HEIGHT, IMAGE_WIDTH, PIXEL_MAX, PIXEL_MIN
 
-Pixel = Annotated[float, Field(ge=PIXEL_MIN, le=PIXEL_MAX, allow_inf_nan=False)]
+# strict: JSON true/false are not intensities (pydantic would read them as 1 and 0).
+Pixel = Annotated[float, Field(ge=PIXEL_MIN, le=PIXEL_MAX, allow_inf_nan=False, strict=True)]
 Row = Annotated[list[Pixel], Field(min_length=IMAGE_WIDTH, max_length=IMAGE_WIDTH)]
 ImageRows = Annotated[list[Row], Field(min_length=IMAGE_HEIGHT, max_length=IMAGE_HEIGHT)]
 

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.container.helpers import FIGURES, Container, docker, start_container, store_environment
 from tests.e2e.conftest import ROOT, write_config
@@ -72,9 +73,19 @@ def image(tmp_path_factory) -> str:
     return tag
 
 
+BENTO_SOURCE = "/home/bentoml/bento/src"  # the Bento's code and configuration in the image
+
+
 @pytest.fixture(scope="session")
 def test_config(tmp_path_factory) -> Path:
     path = write_config(tmp_path_factory.mktemp("config") / "configuration.yaml", ["v1", "v2"], {"stable": "v1", "latest": "v2"})
+    # write_config points files at this checkout; inside the container they are the Bento's.
+    config = yaml.safe_load(path.read_text())
+    monitor = config["services"]["clothes"]["monitoring"]["options"]
+    monitor["log_config_file"] = f"{BENTO_SOURCE}/serving/monitoring-logging.yaml"
+    monitor["log_path"] = "/tmp/monitoring"  # writable by the container's user
+    config["clothes"]["promotion"]["record"] = f"{BENTO_SOURCE}/deploy/promotions.json"
+    path.write_text(yaml.safe_dump(config))
     path.chmod(0o644)  # read by the container's user
     return path
 

@@ -5,6 +5,10 @@ every documented operation: valid ones (positive mode) and ones that break the d
 mode: wrong types, shapes, missing fields, unknown versions). Every answer must be documented: no
 5xx, a documented status code, content type, headers (Retry-After on 503) and body schema. The
 server must still be ready afterwards. Generation is derandomised, so a CI run is reproducible.
+
+Schemathesis' strategies run under plain Hypothesis, one operation and mode at a time: its pytest
+plugin (``@schema.parametrize()``) reads ``Function._nodeid``, which pytest 9 no longer has.
+The figures (requests by status and operation) are printed for docs/reliability.md.
 """
 
 from __future__ import annotations

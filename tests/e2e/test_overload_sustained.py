@@ -22,6 +22,7 @@ import statistics
 import subprocess
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -109,16 +110,14 @@ def test_sustained_overload_is_shed_and_recovers(overload_server, tmp_path):
     pause_ms = max(1, round(1000 * CONNECTIONS / (OFFER * capacity.ok_per_s) - capacity.p50_ms))
 
     probe = HealthProbe(overload_server.url)
-    results: dict[str, WrkResult] = {}
-    load = threading.Thread(target=lambda: results.setdefault("wrk", run_paced_wrk(url, body, CONNECTIONS, pause_ms, OVERLOAD_SECONDS)))
-    with MemorySampler(overload_server.process.pid) as memory:
+    with MemorySampler(overload_server.process.pid) as memory, ThreadPoolExecutor(1) as background:
         started = time.monotonic()
-        load.start()
+        load = background.submit(run_paced_wrk, url, body, CONNECTIONS, pause_ms, OVERLOAD_SECONDS)
         probe.start()
         time.sleep(3)  # the load is established
         # Sampling clients, stopping by themselves 3 s before the load does.
         with SteadyLoad([url] * 4, body.path.read_bytes(), seconds=OVERLOAD_SECONDS - 6, content_type=body.content_type, timeout=WRK_TIMEOUT_S) as sampled:
-            load.join(timeout=OVERLOAD_SECONDS + 60)
+            overload = load.result(timeout=OVERLOAD_SECONDS + 60)
         ended = time.monotonic()
         probe.stopping.set()
         probe.join(timeout=10)
@@ -128,7 +127,6 @@ def test_sustained_overload_is_shed_and_recovers(overload_server, tmp_path):
             window = run_wrk(url, body, BENCH_CONNECTIONS, 1, WRK_TIMEOUT_S)
             recovery.append((time.monotonic() - ended, window))
 
-    overload = results["wrk"]
     halfway = started + OVERLOAD_SECONDS / 2
     first_minute, second_minute = memory.peak_between(started, halfway), memory.peak_between(halfway, ended)
     accepted = [o for o in sampled.outcomes if o.status == 200]
@@ -148,7 +146,8 @@ def test_sustained_overload_is_shed_and_recovers(overload_server, tmp_path):
         f"\n  health: {len(probe.results)} probes, slowest {max(s for *_, s in probe.results):.3f} s"
         f"\n  memory: idle {mib(memory.baseline)}, peak +{mib(memory.peak - memory.baseline)};"
         f" peak of the first minute +{mib(first_minute - memory.baseline)}, of the second +{mib(second_minute - memory.baseline)}"
-        f"\nrecovery: {recovered.ok_per_s:.0f} req/s ({recovered.ok_per_s / capacity.ok_per_s:.0%}) in the 1 s window ending {recovered_after:.1f} s after the load"
+        f"\nrecovery, 1 s windows after the load (seconds: req/s): "
+        + ", ".join(f"{after:.1f}: {window.ok_per_s:.0f} ({window.ok_per_s / capacity.ok_per_s:.0%})" for after, window in recovery)
     )
 
     # The load really exceeded capacity, and the excess was shed, not queued into timeouts.
@@ -156,9 +155,9 @@ def test_sustained_overload_is_shed_and_recovers(overload_server, tmp_path):
     assert set(overload.statuses) <= {200, 503}, overload.statuses
     assert shed > 0.25
     assert overload.socket_errors == 0  # no timeout, no reset
-    # Refusing is not free (HTTP and BentoML's own middleware come first): measured about 40% of the
-    # capacity still served, with wrk on the same two cores. A collapse would fall far below.
-    assert overload.ok_per_s > 0.25 * capacity.ok_per_s
+    # Refusing is not free (HTTP and BentoML's own middleware come first): 30 to 45% of the capacity
+    # was still served, with wrk and these clients on the same two cores. A collapse would fall far below.
+    assert overload.ok_per_s > 0.15 * capacity.ok_per_s
     # Every refusal is a fast 503 with Retry-After and the envelope; accepted requests are answered.
     assert accepted and refused
     assert all(o.status == 503 and o.retry_after == "1" and json.loads(o.body)["error"].startswith("overloaded: ") for o in refused), refused[:3]
