@@ -223,3 +223,19 @@ def degraded_server(trained_versions, tmp_path_factory):
         yield srv
     finally:
         srv.stop()
+
+
+FIGURES: list[str] = []
+
+
+def report_figures(text: str) -> None:
+    """Print measured figures and repeat them in the session's summary (docs/reliability.md quotes them)."""
+    print(text)
+    FIGURES.append(text.strip("\n"))
+
+
+def pytest_terminal_summary(terminalreporter):
+    if FIGURES:
+        terminalreporter.section("measured figures")
+        for text in FIGURES:
+            terminalreporter.write_line(text)

@@ -23,7 +23,7 @@ import requests
 import yaml
 
 from bench.servers import descendants
-from tests.e2e.conftest import ROOT, Server, SteadyLoad, free_port, write_config
+from tests.e2e.conftest import ROOT, Server, SteadyLoad, free_port, report_figures, write_config
 
 NGINX_CONF = ROOT / "deploy" / "nginx" / "clothes.conf"
 REPLICA_ADDRESSES = ("127.0.0.1:3000", "127.0.0.1:3001")  # as the repository's file names them
@@ -165,7 +165,7 @@ def test_a_replica_killed_under_load_costs_clients_nothing(replicas, tmp_path):
 
     failed = [o for o in load.outcomes if o.status != 200]
     around_kill = [o.answered - o.sent for o in load.outcomes if killed - 2 <= o.sent <= killed + 2]
-    print(
+    report_figures(
         f"\nnginx, 2 replicas, kill -9 of one after {KILL_AFTER_SECONDS} s of {LOAD_SECONDS} s: {len(load.outcomes)} requests, "
         f"{len(failed)} failed, {len(retried)} retried by nginx on the other replica; latency max within 2 s of the kill "
         f"{max(around_kill) * 1000:.0f} ms (median {np.median(around_kill) * 1000:.0f} ms); predictions per replica before "

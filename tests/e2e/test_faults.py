@@ -21,7 +21,7 @@ import requests
 from bench.servers import descendants
 from models import store
 from serving.runner_health import PROBE_INTERVAL_SECONDS, PROBE_TIMEOUT_SECONDS
-from tests.e2e.conftest import LIMITS, MISSING_VERSION, Server, SteadyLoad, corrupt_model, free_port, write_config
+from tests.e2e.conftest import LIMITS, MISSING_VERSION, Server, SteadyLoad, corrupt_model, free_port, report_figures, write_config
 
 ONE_IMAGE = orjson.dumps({"image": np.zeros((28, 28), dtype=int).tolist()})
 # A call in flight when its runner dies is cut off within one probe interval plus the probe timeout.
@@ -109,7 +109,7 @@ def test_a_killed_runner_restarts_and_only_its_version_fails_meanwhile(strict_se
     def after_kill(moment: float | None) -> str:
         return f"+{moment - killed:.2f} s" if moment is not None else "never"
 
-    print(
+    report_figures(
         f"\nkill -9 clothes-v1 (pid {old_pid} -> {new_pid}) under load: {len(v1_outcomes)} v1 requests, {len(failures)} "
         f"failed with 503 (the slowest in {max((o.answered - o.sent for o in failures), default=0):.2f} s); v1 failing from "
         f"{after_kill(min((o.answered for o in failures), default=None))} to its first 200 at {after_kill(recovered)} "
@@ -155,7 +155,7 @@ def test_strict_readiness_refuses_to_start_on_a_bad_model(trained_versions, tmp_
     finally:
         srv.stop()
     output = srv.log.read_text()
-    print(f"\nstrict readiness, {bad_version}: `bentoml serve` exited {srv.process.returncode} after {exited_after:.1f} s")
+    report_figures(f"\nstrict readiness, {bad_version}: `bentoml serve` exited {srv.process.returncode} after {exited_after:.1f} s")
     assert srv.process.returncode not in (None, 0), output[-3000:]
     assert exited_after < STRICT_EXIT_BOUND_SECONDS
     assert not listened and "Starting production" not in output, "something listened before start-up was refused"
@@ -212,7 +212,7 @@ def test_sigterm_under_load_answers_requests_in_flight_and_refuses_new_ones_clea
     completed = [o for o in in_flight if o.status == 200]
     refused = [o for o in after if o.status == 503 or o.refused_before_answering]
     failed = [o for o in before if o.status != 200] + [o for o in after if o.status != 200 and o not in refused]
-    print(
+    report_figures(
         f"\nSIGTERM to bentoml serve under load: {len(in_flight)} in flight, {len(completed)} completed, "
         f"{sum(o.status == 200 for o in after)} sent after it still answered 200, {len(refused)} refused "
         f"{dict(Counter(str(o.status) if o.status else _cause(o.error) for o in refused))}, {len(failed)} failed; "

@@ -34,6 +34,7 @@ from schemathesis.specs.openapi.checks import (
 
 from models.specs import IMAGE_SHAPE, MODEL_NAME
 from serving.decoding import ACCEPTED
+from tests.e2e.conftest import report_figures
 
 TIMEOUT = 30
 # Examples per operation and mode. Operations without inputs have one request to send; the typed
@@ -136,6 +137,6 @@ def report(sent: collections.Counter) -> None:
     by_status = collections.Counter()
     for (_, status), n in sent.items():
         by_status[status] += n
-    print(f"\nfuzzing: {sum(sent.values())} requests; by status: {dict(sorted(by_status.items()))}")
+    report_figures(f"\nfuzzing: {sum(sent.values())} requests; by status: {dict(sorted(by_status.items()))}")
     for (operation, status), n in sorted(sent.items()):
-        print(f"  {operation:45} {status}: {n}")
+        report_figures(f"  {operation:45} {status}: {n}")

@@ -11,7 +11,7 @@ repository's others (body_timeout_seconds, max_requests_in_flight). Slow clients
   (nginx ``client_header_timeout``). More slow bodies than ``max_requests_in_flight`` would shed
   other clients (503) until their deadline: nginx buffers bodies before proxying them.
 
-Run with ``-s`` to see the table of payloads, statuses, times and memory.
+The table of payloads, statuses, times and memory is in the session's "measured figures".
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ import requests
 
 from models.preprocessing import MAX_IMAGE_PIXELS
 from serving.settings import load_settings
-from tests.e2e.conftest import LIMITS, Server, free_port, write_config
+from tests.e2e.conftest import LIMITS, Server, free_port, report_figures, write_config
 from tests.e2e.memory import MIB, MemorySampler, mib
 
 FAST_SECONDS = 1.0  # every hostile payload is answered within this
@@ -97,7 +97,7 @@ def hostile(trained_versions, tmp_path_factory):
         warm_up(server.url)
         with MemorySampler(server.process.pid) as state.memory:
             yield state
-        print("\n" + state.table())
+        report_figures("\nhostile payloads (test_hostile.py)\n" + state.table())
     finally:
         server.stop()
 
