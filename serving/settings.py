@@ -22,7 +22,7 @@
         min_improvement: 0.002
         max_class_regression: 0.02
         max_slice_regression: 0.02
-      monitoring: {window: 1000, min_samples: 200, p_value: 0.001, psi: 0.2, log_sample_rate: 0.1}
+      monitoring: {window: 1000, min_samples: 200, p_value: 0.001, psi: 0.2, log_sample_rate: 0.01}
       strict_readiness: false         # true: refuse to start unless every version is in the store and loadable
       security:                       # the optional API token (serving/auth.py); off without api_token_env
         api_token_env: CLOTHES_API_TOKEN  # the token is read from this environment variable
@@ -64,7 +64,8 @@ class Monitoring:
     enabled: bool = True  # false: only the Prometheus counters (measures the drift monitoring's cost)
     window: int = 1000  # predictions per version in the rolling drift window
     thresholds: Thresholds = Thresholds()
-    log_sample_rate: float = 0.1  # share of predictions written to the bentoml.monitor data log
+    log_sample_rate: float = 0.01  # share of predictions written to the bentoml.monitor data log
+    log_max_per_second: int = 50  # and at most this many per second and entry worker (each ~0.4 ms)
     refresh_seconds: float = 1.0  # how often the Prometheus drift gauges are recomputed
 
 
@@ -200,6 +201,7 @@ def _monitoring(raw: dict) -> Monitoring:
         window=window,
         thresholds=thresholds,
         log_sample_rate=float(raw.get("log_sample_rate", defaults.log_sample_rate)),
+        log_max_per_second=int(raw.get("log_max_per_second", defaults.log_max_per_second)),
         refresh_seconds=float(raw.get("refresh_seconds", defaults.refresh_seconds)),
     )
 

@@ -9,13 +9,14 @@ import time
 import numpy as np
 import pytest
 import requests
+import yaml
 
 from bench.drift import DriftProbe
 from lifecycle.slices import apply_shift
 from models.data import load_fashion_mnist
 from models.specs import MODEL_NAME
 
-from tests.e2e.conftest import Server, free_port, run_training, write_config
+from tests.e2e.conftest import ROOT, Server, free_port, run_training, write_config
 
 TIMEOUT = 30
 # Documented in docs/lifecycle.md: drift is flagged within this many shifted requests (one image
@@ -103,7 +104,9 @@ def test_gate_refuses_records_and_promotes_and_the_server_follows(trained_versio
 @pytest.fixture(scope="module")
 def drift_server(trained_versions, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("drift")
-    server = Server(write_config(tmp / "configuration.yaml", trained_versions, {"stable": "v1"}), free_port(), tmp / "serve.log")
+    monitoring = {**yaml.safe_load((ROOT / "configuration.yaml").read_text())["clothes"]["monitoring"], "log_sample_rate": 0.1}
+    config = write_config(tmp / "configuration.yaml", trained_versions, {"stable": "v1"}, monitoring=monitoring)
+    server = Server(config, free_port(), tmp / "serve.log")
     server.monitoring = tmp / "monitoring"
     try:
         server.wait_ready()

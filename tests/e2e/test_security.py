@@ -357,7 +357,7 @@ def tiny_rotation(trained_versions, tmp_path_factory):
     for handler in logging_config["handlers"].values():
         handler.update(maxBytes=MAX_BYTES, backupCount=BACKUPS)
     (tmp / "monitoring-logging.yaml").write_text(yaml.safe_dump(logging_config))
-    monitoring = {**yaml.safe_load((ROOT / "configuration.yaml").read_text())["clothes"]["monitoring"], "log_sample_rate": 1.0}
+    monitoring = {**yaml.safe_load((ROOT / "configuration.yaml").read_text())["clothes"]["monitoring"], "log_sample_rate": 1.0, "log_max_per_second": 1_000_000}
     config = write_config(tmp / "configuration.yaml", ["v1"], {"stable": "v1"}, monitoring=monitoring)
     raw = yaml.safe_load(config.read_text())
     raw["services"]["clothes"]["monitoring"]["options"]["log_config_file"] = str(tmp / "monitoring-logging.yaml")

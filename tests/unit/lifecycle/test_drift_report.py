@@ -178,7 +178,7 @@ def test_reads_what_the_service_logs_through_bentoml_monitor(tmp_path, data, mon
 
     reference, (images, probabilities), _ = data
     monkeypatch.chdir(tmp_path)  # BentoML's default log_path, "monitoring", is relative to the working directory
-    monitor = VersionMonitor("log-test", reference, Monitoring(window=1000, log_sample_rate=1.0))
+    monitor = VersionMonitor("log-test", reference, Monitoring(window=1000, log_sample_rate=1.0, log_max_per_second=10_000))
     monitor.observe(images[:150].astype(np.float32), probabilities[:150])
     monitor.observe(images[150:250].astype(np.float32), probabilities[150:250])
 
