@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from models.specs import CLASS_NAMES, PIXEL_MAX
+from models.specs import CLASS_NAMES, IMAGE_HEIGHT, IMAGE_WIDTH, PIXEL_MAX
 
 REFERENCE_FILE = "reference.json"
 INTENSITY_BINS = 16  # 0..255 in bins of 16 intensities
@@ -25,7 +25,7 @@ CONFIDENCE_DECIMALS = 5
 
 def image_features(pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per image of (N, 28, 28) intensities in 0..255: the mean intensity and a 16-bin histogram."""
-    flat = np.asarray(pixels).reshape(len(pixels), -1)
+    flat = np.asarray(pixels).reshape(len(pixels), IMAGE_HEIGHT * IMAGE_WIDTH)
     means = flat.mean(axis=1, dtype=np.float64)
     bins = np.clip(flat, 0, PIXEL_MAX).astype(np.intp) >> _BIN_SHIFT
     bins += (np.arange(len(flat), dtype=np.intp) * INTENSITY_BINS)[:, None]

@@ -130,7 +130,9 @@ def schemas(settings: Settings) -> dict:
                     "type": "object",
                     "required": ["images"],
                     "not": {"required": ["image"]},
-                    "properties": {"images": {"type": "array", "items": {"$ref": SCHEMAS + "Image"}, "minItems": 1, "maxItems": settings.max_batch_images}},
+                    # The batch limit is not a maxItems: past it the answer is 413 (the status policy), while
+                    # a schema violation promises 400/422.
+                    "properties": {"images": {"type": "array", "items": {"$ref": SCHEMAS + "Image"}, "minItems": 1, "description": f"at most {settings.max_batch_images} images; more get 413"}},
                 },
             ]
         },
@@ -303,14 +305,14 @@ def model_paths(settings: Settings) -> dict:
 
 def _fix_typed_api(operation: dict, settings: Settings) -> None:
     """BentoML's typed API: its real answers (ours, through ``service._error`` and the middleware)."""
-    operation["responses"] = {"200": _ok({"$ref": SCHEMAS + "PredictResponse"}), **_errors(400, 404, 415, 422)}
+    operation["responses"] = {"200": _ok({"$ref": SCHEMAS + "PredictResponse"}), **_errors(400, 404, 413, 415, 422)}
     operation["requestBody"]["required"] = True
     for content in operation["requestBody"]["content"].values():
         properties = content["schema"].get("properties", {})
         if "version" in properties:
             properties["version"]["enum"] = [*settings.versions, *settings.aliases]
-        if "images" in properties:  # more get 413 (service.py), which BentoML's signature does not say
-            properties["images"]["maxItems"] = settings.max_batch_images
+        if "images" in properties:  # more get 413 (service.py): said, but not as a maxItems (see above)
+            properties["images"]["description"] = f"at most {settings.max_batch_images} images; more get 413"
 
 
 def _infrastructure_responses(path: str) -> dict:

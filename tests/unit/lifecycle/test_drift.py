@@ -80,6 +80,11 @@ def test_a_changed_class_mix_is_drift_of_the_predictions(data, reference):
     assert report["statistics"]["predicted_class_chi2"]["drifted"] and report["drifted"]
 
 
+def test_an_empty_window_has_no_verdict(reference):
+    report = drift_report(reference, RollingWindow(1000), Thresholds())
+    assert report["verdict"] == "too few predictions" and report["statistics"] == {} and report["window"]["size"] == 0
+
+
 def test_no_verdict_below_min_samples(data, reference):
     images = apply_shift("inverted", data.x_test[:50])
     report = drift_report(reference, window_of(images, probabilities_for(data.y_test[:50])), Thresholds(min_samples=200))

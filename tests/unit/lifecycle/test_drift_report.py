@@ -167,8 +167,9 @@ def test_main_fails_without_records_or_reference(tmp_path, data, config, capsys)
     args = ["--version", "v1", "--logs", str(tmp_path / "logs"), "--out", str(tmp_path / "drift.html")]
     assert main([*args, "--reference", str(tmp_path / "reference.json")]) == 1
     assert "no records of v1 in" in capsys.readouterr().err
-    assert main(args) == 1  # clothes:v1 is not in this session's model store
-    assert "no reference: clothes:v1 is not in the model store" in capsys.readouterr().err
+    absent = ["--version", "absent", *args[2:]]
+    assert main(absent) == 1  # clothes:absent is in no model store
+    assert "no reference: clothes:absent is not in the model store" in capsys.readouterr().err
     assert not (tmp_path / "drift.html").exists()
 
 
