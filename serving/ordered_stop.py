@@ -8,9 +8,8 @@ accepting and answers what it holds while the runners still run; then the runner
 
 service.py installs this at import: `bentoml serve` imports it before it starts its circus arbiter,
 so the stop is ordered for a plain `bentoml serve` too (workers import it as well; they run no
-arbiter, so the patch is inert there). The container's entrypoint (docker/entrypoint.py) installs
-the same. Should a later BentoML name its watchers differently, no watcher matches and the stop is
-BentoML's own; tests/unit/test_container_entrypoint.py checks the pinned BentoML and circus.
+arbiter, so the patch is inert there); the container's `bentoml serve` loads it the same way. Should a later BentoML name its watchers differently, no watcher matches and the stop is
+BentoML's own; tests/unit/serving/test_ordered_stop.py checks the pinned BentoML and circus.
 """
 
 from __future__ import annotations

@@ -1,27 +1,22 @@
-"""docker/entrypoint.py: the container stops the entry service before its runners, and still leans on
-what BentoML and circus do in the pinned versions (a BentoML upgrade that renames them fails here)."""
+"""serving/ordered_stop.py: `bentoml serve` (and the container) stops the entry service before its runners,
+and still leans on what BentoML and circus do in the pinned versions (an upgrade that renames them fails here)."""
 
 from __future__ import annotations
 
-import importlib.util
 import inspect
-from pathlib import Path
 
 import pytest
 from circus.arbiter import Arbiter
 from tornado import gen
 from tornado.ioloop import IOLoop
 
-ROOT = Path(__file__).resolve().parents[2]
+from serving import ordered_stop
 
 
 @pytest.fixture
-def entrypoint(monkeypatch):
+def ordered(monkeypatch):
     monkeypatch.setattr(Arbiter, "_stop_watchers", Arbiter._stop_watchers)  # restored after the test
-    spec = importlib.util.spec_from_file_location("clothes_container_entrypoint", ROOT / "docker" / "entrypoint.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    ordered_stop.install()
 
 
 class FakeWatcher:
@@ -47,16 +42,14 @@ def stop(arbiter):
     return IOLoop(make_current=False).run_sync(lambda: Arbiter._stop_watchers(arbiter, close_output_streams=True))
 
 
-def test_entry_service_stops_before_runners(entrypoint):
-    entrypoint.install_ordered_stop()
+def test_entry_service_stops_before_runners(ordered):
     events = []
     stop(FakeArbiter([FakeWatcher("service_clothes-v1", events), FakeWatcher("service", events), FakeWatcher("service_clothes-v2", events)]))
     assert events[:2] == [("stopping", "service"), ("stopped", "service")]
     assert sorted(events[2:]) == sorted([(s, f"service_clothes-{v}") for s in ("stopping", "stopped") for v in ("v1", "v2")])
 
 
-def test_without_an_entry_watcher_all_stop_together(entrypoint):
-    entrypoint.install_ordered_stop()
+def test_without_an_entry_watcher_all_stop_together(ordered):
     events = []
     stop(FakeArbiter([FakeWatcher("a", events), FakeWatcher("b", events)]))
     assert [e[0] for e in events] == ["stopping", "stopping", "stopped", "stopped"]
