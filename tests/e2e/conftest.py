@@ -66,6 +66,15 @@ def write_config(
     return path
 
 
+def assert_error(response, status: int, *fragments: str):
+    """The response is the error envelope ``{"error": "..."}`` with ``status``, naming each fragment."""
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert set(body) == {"error"}, body
+    for fragment in fragments:
+        assert fragment in body["error"], body["error"]
+
+
 class Server:
     def __init__(self, config: Path, port: int, log: Path):
         self.url = f"http://127.0.0.1:{port}"

@@ -13,6 +13,7 @@ from PIL import Image
 
 from models.data import load_fashion_mnist
 from models.specs import CLASS_NAMES, MODEL_NAME
+from tests.e2e.conftest import assert_error
 
 TIMEOUT = 30
 
@@ -34,14 +35,6 @@ def png_bytes(pixels: np.ndarray, mode: str = "L", fmt: str = "PNG", size=None) 
     buf = io.BytesIO()
     img.save(buf, format=fmt)
     return buf.getvalue()
-
-
-def assert_error(response, status: int, *fragments: str):
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert set(body) == {"error"}, body
-    for fragment in fragments:
-        assert fragment in body["error"], body["error"]
 
 
 # --- discovery and model info -------------------------------------------------------------

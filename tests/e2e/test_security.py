@@ -26,19 +26,11 @@ import yaml
 from PIL import Image
 
 from models.specs import IMAGE_SHAPE, MODEL_NAME
-from tests.e2e.conftest import LIMITS, ROOT, Server, free_port, write_config
+from tests.e2e.conftest import LIMITS, ROOT, Server, assert_error, free_port, write_config
 
 TIMEOUT = 30
 IMAGE = np.zeros(IMAGE_SHAPE, dtype=np.uint8).tolist()
 PICKLE_TYPES = ["application/vnd.bentoml+pickle", "application/python-pickle", "application/x-python-serialize", "application/x-pickle"]
-
-
-def assert_error(response, status: int, *fragments: str):
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert set(body) == {"error"}, body
-    for fragment in fragments:
-        assert fragment in body["error"], body["error"]
 
 
 def png() -> bytes:
