@@ -1,18 +1,18 @@
-"""Train a version of the clothes classifier, evaluate it, and save it to the BentoML model store.
+"""Train, import and promote models: everything that puts a version into the BentoML model store.
 
-    python train_and_save.py --version v1            # the course's LeNet-5, 20 epochs
-    python train_and_save.py --version v2 --force    # the improved network, replacing clothes:v2
-    python train_and_save.py --version v1 --epochs 1 --train-limit 2000 --test-limit 500   # seconds, for tests
-    python train_and_save.py promote v2              # the promotion gate: v2 against the current stable
+    python train_and_save.py train clothes v1                 # a recipe's version (models/recipes/), evaluated and stored
+    python train_and_save.py train clothes v2 --force         # replace clothes:v2
+    python train_and_save.py train clothes v1 --epochs 1 --train-limit 2000 --test-limit 500   # seconds, for tests
+    python train_and_save.py import net.keras --name shapes --version v1 --labels circle,square,star
+    python train_and_save.py promote clothes v2               # the promotion gate: v2 against clothes' stable version
 
-Training also evaluates the version per class and under shifts (lifecycle/slices.py), and stores an
-HTML evaluation report and reference statistics for drift monitoring next to the model.
+Every stored version carries its card (models/card.py). Training and an import with evaluation data
+also store an HTML evaluation report, slice results and reference statistics for drift monitoring.
 """
 
 from __future__ import annotations
 
 import argparse
-import functools
 import json
 import logging
 import os
@@ -21,58 +21,159 @@ import sys
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
 
-from lifecycle.gate import Policy, decide, format_table, write_decision  # noqa: E402
+from config import ConfigError, load_config  # noqa: E402
+from lifecycle.gate import decide, format_table, write_decision  # noqa: E402
 from lifecycle.reference import REFERENCE_FILE, build_reference  # noqa: E402
 from lifecycle.report import REPORT_FILE, evaluation_report  # noqa: E402
-from lifecycle.slices import evaluate_slices  # noqa: E402
-from models import store, training  # noqa: E402
-from models.data import DatasetError, load_fashion_mnist  # noqa: E402
+from lifecycle.slices import default_shifts, evaluate_slices  # noqa: E402
+from models import evaluation, recipes, store, training  # noqa: E402
+from models.card import ModelCard  # noqa: E402
+from models.datasets import DatasetError  # noqa: E402
 from models.evaluation import format_report  # noqa: E402
-from models.specs import RECIPES  # noqa: E402
-from serving.settings import load_settings  # noqa: E402
+from models.importing import ImportRefused, inspect_keras, load_evaluation, parse_labels  # noqa: E402
+from models.inference import predict_probabilities  # noqa: E402
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--version", required=True, choices=sorted(RECIPES), help="which recipe to train and the store version to save")
-    parser.add_argument("--data-dir", help="directory with the four Fashion-MNIST IDX .gz files (default: $FASHION_MNIST_DIR, then the Debian package)")
-    parser.add_argument("--no-download", action="store_true", help="never fall back to Keras' downloader")
-    parser.add_argument("--epochs", type=int, help="override the recipe's epochs")
-    parser.add_argument("--seed", type=int, help="override the recipe's seed")
-    parser.add_argument("--train-limit", type=int, help="train on the first N training images only")
-    parser.add_argument("--test-limit", type=int, help="evaluate on the first N test images only")
-    parser.add_argument("--force", action="store_true", help="replace the version if it is already in the store")
-    parser.add_argument("--if-missing", action="store_true", help="do nothing when the version is already in the store")
-    parser.add_argument("--quiet", action="store_true", help="no per-epoch progress")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    train = commands.add_parser("train", help="train a version of a recipe, evaluate it and store it")
+    train.add_argument("model", choices=recipes.names(), help="the recipe (models/recipes/)")
+    train.add_argument("version", help="the recipe's version to train, stored as <model>:<version>")
+    train.add_argument("--data-dir", help="where the recipe's data is (default: the recipe's own search)")
+    train.add_argument("--no-download", action="store_true", help="never fall back to a downloader")
+    train.add_argument("--epochs", type=int, help="override the recipe's epochs")
+    train.add_argument("--seed", type=int, help="override the recipe's seed")
+    train.add_argument("--train-limit", type=int, help="train on the first N training examples only")
+    train.add_argument("--test-limit", type=int, help="evaluate on the first N held-out examples only")
+    train.add_argument("--force", action="store_true", help="replace the version if it is already in the store")
+    train.add_argument("--if-missing", action="store_true", help="do nothing when the version is already in the store")
+    train.add_argument("--quiet", action="store_true", help="no per-epoch progress")
+
+    imported = commands.add_parser("import", help="store a .keras model trained elsewhere, with its card")
+    imported.add_argument("path", help="the .keras file")
+    imported.add_argument("--name", required=True, help="the model name it is served under")
+    imported.add_argument("--version", required=True, help="the version it is stored as")
+    imported.add_argument("--labels", required=True, help="class labels in output order: a comma-separated list, or a file with one label per line")
+    imported.add_argument("--scale", choices=["255", "none"], default="255", help="255: clients send 0..255 and the server divides by 255; none: the model rescales itself (default 255)")
+    imported.add_argument("--description", help="what the model does, for its card")
+    imported.add_argument("--kind", choices=["image", "tensor"], help="image (H x W x 1 or 3) or tensor; default: image when the input looks like one")
+    imported.add_argument("--range", help="tensor inputs: LOW,HIGH of the values clients send (default: any finite number)")
+    imported.add_argument("--resize", default="bilinear", help="image inputs: PIL's resampling filter for uploaded files (default bilinear)")
+    imported.add_argument("--positive-label", help="one sigmoid unit: the label it gives the probability of (default: the second)")
+    imported.add_argument("--eval-data", help="an .npz with x (client values) and y (label indices): metrics, slices, report and drift reference")
+    imported.add_argument("--force", action="store_true", help="replace the version if it is already in the store")
+
+    promote = commands.add_parser("promote", help="move a model's promoted alias to a version if it passes the gate")
+    promote.add_argument("model", help="a configured model with a promotion policy")
+    promote.add_argument("candidate", help="the stored version to promote")
+    promote.add_argument("--data-dir", help="where the recipe's data is")
+    promote.add_argument("--no-download", action="store_true", help="never fall back to a downloader")
+    promote.add_argument("--test-limit", type=int, help="compare on the first N held-out examples only")
+    promote.add_argument("--min-improvement", type=float, help="required overall accuracy gain (default: the configuration's)")
+    promote.add_argument("--max-class-regression", type=float, help="allowed accuracy loss on any class (default: the configuration's)")
+    promote.add_argument("--max-slice-regression", type=float, help="allowed accuracy loss under any shift (default: the configuration's)")
+    promote.add_argument("--dry-run", action="store_true", help="print the decision without recording it")
     return parser.parse_args(argv)
 
 
-def parse_promote_args(argv: list[str]) -> argparse.Namespace:
-    policy = load_settings().promotion.policy
-    parser = argparse.ArgumentParser(prog="train_and_save.py promote", description="Promote a version to the stable alias if it passes the gate.")
-    parser.add_argument("candidate", help="the stored version to promote")
-    parser.add_argument("--data-dir", help="directory with the Fashion-MNIST IDX .gz files")
-    parser.add_argument("--no-download", action="store_true", help="never fall back to Keras' downloader")
-    parser.add_argument("--test-limit", type=int, help="compare on the first N test images only")
-    parser.add_argument("--min-improvement", type=float, default=policy.min_improvement, help="required overall accuracy gain (default %(default)s)")
-    parser.add_argument("--max-class-regression", type=float, default=policy.max_class_regression, help="allowed accuracy loss on any class (default %(default)s)")
-    parser.add_argument("--max-slice-regression", type=float, default=policy.max_slice_regression, help="allowed accuracy loss under any shift (default %(default)s)")
-    parser.add_argument("--dry-run", action="store_true", help="print the decision without recording it")
-    return parser.parse_args(argv)
+def evaluate_and_save(card: ModelCard, model, images, labels, probabilities, shifts: dict, force: bool):
+    """Slices, evaluation report and drift reference of a version, then the store: one path for trained
+    and imported models."""
+    predict = lambda values: predict_probabilities(model, values, card)  # noqa: E731
+    slices = evaluate_slices(predict, images, labels, card.labels, shifts, card.input.shape)
+    print(f"worst slice {slices['worst']['slice']}: {slices['worst']['accuracy']:.4f} (overall {slices['overall']:.4f})")
+    card = card.model_copy(update={"slices": slices})
+    files = {
+        REPORT_FILE: evaluation_report(card, images, labels, probabilities),
+        REFERENCE_FILE: json.dumps(build_reference(images, probabilities, card)),
+    }
+    return store.save(card, model, files, force=force)
 
 
-def promote(argv: list[str]) -> int:
-    args = parse_promote_args(argv)
-    settings = load_settings()
-    if not settings.promotion.record:
-        print(f"error: {settings.path} has no clothes.promotion.record to record decisions in", file=sys.stderr)
-        return 2
-    stable = settings.resolve(settings.promotion.alias)
-    if args.candidate == stable:
-        print(f"{args.candidate} is already {settings.promotion.alias}; nothing to decide")
+def train(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    recipe = recipes.get(args.model)
+    recipe.training(args.version)  # an unknown version fails here, before any data is read
+    tag = store.tag(args.model, args.version)
+    if store.is_current(args.model, args.version) and args.if_missing and not args.force:
+        print(f"{tag} is already in the store")
         return 0
+    if store.exists(args.model, args.version) and args.if_missing and not args.force:
+        print(f"{tag} was stored by an older version of this code (no card); retraining it")
+        args.force = True
+    if store.exists(args.model, args.version) and not args.force:
+        print(f"error: {tag} already exists in the store; pass --force to replace it", file=sys.stderr)
+        return 1
     try:
-        data = load_fashion_mnist(args.data_dir, allow_download=not args.no_download)
+        data = recipe.load_data(args.data_dir, allow_download=not args.no_download)
+    except DatasetError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    settings = recipe.training(args.version, epochs=args.epochs, seed=args.seed)
+    print(f"Training {tag}: {settings.architecture}, {settings.epochs} epochs, data from {data.source}")
+    run = training.train(recipe, args.version, data, args.train_limit, args.test_limit, verbose=0 if args.quiet else 2, epochs=args.epochs, seed=args.seed)
+    print(format_report(run.metrics))
+    card = training.card_for(recipe, run, data, slices=None)
+    saved = evaluate_and_save(card, run.model, run.images, run.labels, run.probabilities, recipe.shifts, force=args.force)
+    print(f"Saved {saved.tag} ({run.metrics['accuracy']:.4f} held-out accuracy, {run.settings['training_seconds']} s) to {saved.path}")
+    return 0
+
+
+def import_model(args: argparse.Namespace) -> int:
+    try:
+        value_range = tuple(float(v) for v in args.range.split(",")) if args.range else None
+        if value_range is not None and len(value_range) != 2:
+            raise ImportRefused(f"--range: expected LOW,HIGH, got {args.range!r}")
+        labels = parse_labels(args.labels)
+        if store.exists(args.name, args.version) and not args.force:
+            raise ImportRefused(f"{store.tag(args.name, args.version)} already exists in the store; pass --force to replace it")
+        model, card = inspect_keras(
+            args.path, args.name, args.version, labels,
+            divide_by=255.0 if args.scale == "255" else None, description=args.description, kind=args.kind,
+            value_range=value_range, resize=args.resize, positive_label=args.positive_label,
+        )
+        images = labels_true = None
+        if args.eval_data:
+            images, labels_true = load_evaluation(args.eval_data, card)
+    except (ImportRefused, ValueError) as exc:
+        print(f"error: {exc}; nothing was saved", file=sys.stderr)
+        return 1
+    print(f"{card.tag}: {card.input.kind} input {list(card.input.shape)}, {card.output.kind} over {card.classes} labels, {card.number_of_parameters:,} parameters")
+    if images is None:
+        saved = store.save(card, model, force=args.force)
+        print(f"Saved {saved.tag} without evaluation (no --eval-data: no metrics, report or drift reference) to {saved.path}")
+        return 0
+    probabilities = predict_probabilities(model, images, card)
+    metrics = evaluation.evaluate(labels_true, probabilities, card.labels)
+    print(format_report(metrics))
+    card = card.model_copy(update={"metrics": metrics, "data": {**card.data, "source": os.path.basename(args.eval_data)}})
+    shifts = default_shifts(card.input.shape) if card.is_image else {}
+    saved = evaluate_and_save(card, model, images, labels_true, probabilities, shifts, force=args.force)
+    print(f"Saved {saved.tag} ({metrics['accuracy']:.4f} accuracy on {len(images)} evaluation examples) to {saved.path}")
+    return 0
+
+
+def promote(args: argparse.Namespace) -> int:
+    try:
+        config = load_config()
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    settings = config.models.get(args.model)
+    if settings is None or settings.promotion is None or config.record() is None:
+        print(f"error: {config.path} has no promotion policy for {args.model} (models.{args.model}.promotion) or no promotion_record", file=sys.stderr)
+        return 2
+    overrides = {k: getattr(args, k) for k in ("min_improvement", "max_class_regression", "max_slice_regression") if getattr(args, k) is not None}
+    policy = settings.promotion.model_copy(update=overrides)
+    stable = settings.resolve(policy.alias)
+    if args.candidate == stable:
+        print(f"{args.model}:{args.candidate} is already {policy.alias}; nothing to decide")
+        return 0
+    recipe = recipes.get(args.model)
+    try:
+        data = recipe.load_data(args.data_dir, allow_download=not args.no_download)
     except DatasetError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -80,54 +181,24 @@ def promote(argv: list[str]) -> int:
     evaluations = {}
     for version in (stable, args.candidate):
         try:
-            model, _ = store.load(version)
+            card = store.load_card(args.model, version)
+            model = store.load_keras(args.model, version)
         except store.ModelStoreError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
-        evaluations[version] = evaluate_slices(functools.partial(training.predict_probabilities, model), images, labels)
-    policy = Policy(args.min_improvement, args.max_class_regression, args.max_slice_regression)
-    decision = decide(args.candidate, evaluations[args.candidate], stable, evaluations[stable], policy)
+        predict = lambda values, model=model, card=card: predict_probabilities(model, values, card)  # noqa: E731
+        evaluations[version] = evaluate_slices(predict, images, labels, card.labels, recipe.shifts, card.input.shape)
+    decision = decide(args.model, args.candidate, evaluations[args.candidate], stable, evaluations[stable], policy)
     print(format_table(decision))
     if not args.dry_run:
-        write_decision(settings.promotion.record, decision)
-        print(f"decision recorded in {settings.promotion.record}")
+        write_decision(config.record(), decision)
+        print(f"decision recorded in {config.record().path}")
     return 0 if decision.accepted else 1
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["promote"]:
-        return promote(argv[1:])
-    args = parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
-    if store.is_current(args.version) and args.if_missing and not args.force:
-        print(f"{store.tag(args.version)} is already in the store")
-        return 0
-    if store.exists(args.version) and args.if_missing and not args.force:
-        print(f"{store.tag(args.version)} was stored by an older version of this code (no report or reference); retraining it")
-        args.force = True
-    if store.exists(args.version) and not args.force:
-        print(f"error: {store.tag(args.version)} already exists in the store; pass --force to replace it", file=sys.stderr)
-        return 1
-    try:
-        data = load_fashion_mnist(args.data_dir, allow_download=not args.no_download)
-    except DatasetError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    recipe = training.recipe_for(args.version, epochs=args.epochs, seed=args.seed)
-    print(f"Training {store.tag(args.version)}: {recipe.architecture}, {recipe.epochs} epochs, data from {data.source}")
-    run = training.train(data, recipe, args.train_limit, args.test_limit, verbose=0 if args.quiet else 2)
-    print(format_report(run.metrics))
-    slices = evaluate_slices(functools.partial(training.predict_probabilities, run.model), run.images, run.labels)
-    print(f"worst slice {slices['worst']['slice']}: {slices['worst']['accuracy']:.4f} (overall {slices['overall']:.4f})")
-    metadata = training.metadata(run, data, slices)
-    files = {
-        REPORT_FILE: evaluation_report(args.version, metadata, run.images, run.labels, run.probabilities),
-        REFERENCE_FILE: json.dumps(build_reference(run.images, run.probabilities)),
-    }
-    saved = store.save(args.version, run.model, metadata, force=args.force, files=files)
-    print(f"Saved {saved.tag} ({run.metrics['accuracy']:.4f} test accuracy, {run.settings['training_seconds']} s) to {saved.path}")
-    return 0
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    return {"train": train, "import": import_model, "promote": promote}[args.command](args)
 
 
 if __name__ == "__main__":

@@ -12,52 +12,51 @@ statistic                    test                             moves when
 ``predicted_class_chi2``     chi-square, window vs reference  the mix of predicted classes changes
 ===========================  ===============================  =====================================
 
-    >>> window = RollingWindow(1000)
-    >>> window.add(pixels, probabilities.max(axis=1), probabilities.argmax(axis=1))
-    >>> drift_report(reference, window, Thresholds())["drifted"]
+    >>> window = RollingWindow(1000, card)
+    >>> window.add(values, probabilities.max(axis=1), probabilities.argmax(axis=1))
+    >>> drift_report(reference, window, DriftThresholds())["drifted"]
     False
 """
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 
-from lifecycle.reference import CONFIDENCE_DECIMALS, MEAN_DECIMALS, image_features
-from models.specs import IMAGE_SHAPE, MODEL_NAME
+from config import DriftThresholds
+from lifecycle.reference import CONFIDENCE_DECIMALS, MEAN_DECIMALS, feature_view, image_features
+from models.card import ModelCard
 
-MONITOR_NAME = MODEL_NAME  # the service's bentoml.monitor: samples of every version, <log_path>/clothes/data/
+MONITOR_NAME = "predictions"  # the service's bentoml.monitor: samples of every model and version, <log_path>/predictions/data/
 PSI_FLOOR = 1e-4  # empty bins would make PSI infinite
 _NO_TEST = type("NoTest", (), {"statistic": 0.0, "pvalue": 1.0})()
 
 
-@dataclasses.dataclass(frozen=True)
-class Thresholds:
-    p_value: float = 0.001  # a KS or chi-square test below this is drift
-    psi: float = 0.2  # a population stability index above this is drift (0.1 moderate, 0.25 major)
-    min_samples: int = 200  # below this many predictions no verdict is given
-
-
 class RollingWindow:
-    """The last ``capacity`` predictions: input images (8-bit), confidence and predicted class.
+    """The last ``capacity`` predictions: each input's feature view (lifecycle/reference.py), its
+    confidence and predicted class.
 
     Adding costs a copy into fixed-size ring buffers; the features are computed only when a report
     asks for them, so the request path stays cheap.
     """
 
-    def __init__(self, capacity: int, classes: int = 10):
+    def __init__(self, capacity: int, card: ModelCard):
         self.capacity = capacity
-        self.classes = classes
-        self.images = np.zeros((capacity, *IMAGE_SHAPE), dtype=np.uint8)
+        self.card = card
+        self.classes = card.classes
+        probe = feature_view(np.zeros((1, *card.input.shape), dtype=np.uint8 if card.is_image else np.float32), card)
+        self.images = np.zeros((capacity, probe.shape[1]), dtype=probe.dtype)
         self.confidence = np.zeros(capacity)
         self.predicted = np.zeros(capacity, dtype=np.int16)
         self.count = 0  # predictions in the window
         self.seen = 0  # predictions ever added
         self._next = 0
 
-    def add(self, pixels: np.ndarray, confidence: np.ndarray, predicted: np.ndarray) -> None:
-        """Images (N, 28, 28) in 0..255 with their top-1 confidence and predicted class."""
+    def add(self, values: np.ndarray, confidence: np.ndarray, predicted: np.ndarray) -> None:
+        """Examples (N, *shape) as clients sent them, with their top-1 confidence and predicted class."""
+        self.add_views(feature_view(values, self.card), confidence, predicted)
+
+    def add_views(self, pixels: np.ndarray, confidence: np.ndarray, predicted: np.ndarray) -> None:
+        """Examples already reduced to their feature views (as the data log holds them)."""
         n = added = len(pixels)
         if n > self.capacity:
             pixels, confidence, predicted = pixels[-self.capacity :], confidence[-self.capacity :], predicted[-self.capacity :]
@@ -76,10 +75,10 @@ class RollingWindow:
 
     def snapshot(self) -> dict[str, np.ndarray]:
         """The window's features: per-image means, pooled intensity counts, confidences, class counts."""
-        means, histograms = image_features(self.images[: self.count])
+        means, histograms = image_features(self.images[: self.count], self.card)
         return {
             "means": means,
-            "intensity_counts": histograms.sum(axis=0),
+            "intensity_counts": histograms.sum(axis=0) if histograms is not None else None,
             "confidence": self.confidence[: self.count].copy(),
             "class_counts": np.bincount(self.predicted[: self.count], minlength=self.classes),
         }
@@ -93,11 +92,15 @@ def psi(expected: np.ndarray, actual: np.ndarray) -> float:
     return float(np.sum((a - e) * np.log(a / e)))
 
 
-def statistics(reference: dict, window: dict[str, np.ndarray], thresholds: Thresholds) -> dict[str, dict]:
-    """Each drift statistic of a window snapshot against the reference, with threshold and verdict."""
+def statistics(reference: dict, window: dict[str, np.ndarray], thresholds: DriftThresholds) -> dict[str, dict]:
+    """Each drift statistic of a window snapshot against the reference, with threshold and verdict
+    (no intensity PSI for a model whose card gives no value range)."""
     from scipy import stats
 
-    intensity = psi(reference["intensity"]["shares"], window["intensity_counts"] / max(window["intensity_counts"].sum(), 1))
+    rows = {}
+    if window["intensity_counts"] is not None and reference["intensity"]["shares"] is not None:
+        counts = window["intensity_counts"]
+        rows["intensity_psi"] = _psi_row(psi(reference["intensity"]["shares"], counts / max(counts.sum(), 1)), thresholds)
     # method="asymp": scipy's default picks the exact distribution up to 10,000 samples, which costs
     # tens of milliseconds per test; at these sample sizes the asymptotic one agrees with it.
     ks_means = stats.ks_2samp(np.round(window["means"], MEAN_DECIMALS), reference["intensity"]["mean_per_image"], method="asymp")
@@ -108,14 +111,14 @@ def statistics(reference: dict, window: dict[str, np.ndarray], thresholds: Thres
     counts = counts[:, counts.sum(axis=0) > 0]  # classes neither sample predicted carry no information
     chi2 = stats.chi2_contingency(counts, correction=False) if counts.shape[1] > 1 else _NO_TEST
     return {
-        "intensity_psi": _psi_row(intensity, thresholds),
+        **rows,
         "mean_intensity_ks": _test_row("ks_2samp", ks_means.statistic, ks_means.pvalue, thresholds),
         "confidence_ks": _test_row("ks_2samp", ks_confidence.statistic, ks_confidence.pvalue, thresholds),
         "predicted_class_chi2": _test_row("chi2_contingency", chi2.statistic, chi2.pvalue, thresholds),
     }
 
 
-def drift_report(reference: dict, window: RollingWindow, thresholds: Thresholds) -> dict:
+def drift_report(reference: dict, window: RollingWindow, thresholds: DriftThresholds) -> dict:
     """The drift verdict of a window: its size, every statistic and whether any drifted."""
     snapshot = window.snapshot()
     enough = window.count >= thresholds.min_samples
@@ -134,11 +137,11 @@ def drift_report(reference: dict, window: RollingWindow, thresholds: Thresholds)
     }
 
 
-def _psi_row(value: float, thresholds: Thresholds) -> dict:
+def _psi_row(value: float, thresholds: DriftThresholds) -> dict:
     return {"test": "psi", "value": round(value, 6), "threshold": thresholds.psi, "drifted": bool(value > thresholds.psi)}
 
 
-def _test_row(test: str, statistic: float, p_value: float, thresholds: Thresholds) -> dict:
+def _test_row(test: str, statistic: float, p_value: float, thresholds: DriftThresholds) -> dict:
     p_value = float(p_value) if np.isfinite(p_value) else 1.0
     return {
         "test": test,

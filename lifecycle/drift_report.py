@@ -1,19 +1,21 @@
 """Offline drift report of a served version, from BentoML's data-collection logs.
 
-The service logs a sample of its inputs and predictions with ``bentoml.monitor("clothes")``
-(serving/monitoring.py) to ``<logs>/clothes/data/data.<worker>.log`` (rotated to ``.1``, ``.2``,
-...), one JSON object per image with its ``version``. This command reads them all, splits the records in time
-order into windows, compares each window with the version's reference statistics by the same code
-as the live ``GET /models/clothes/<version>/drift`` (lifecycle/drift.py), and writes one
-self-contained HTML page with a table and figures.
+The service logs a sample of its inputs and predictions with ``bentoml.monitor("predictions")``
+(serving/monitoring.py) to ``<logs>/predictions/data/data.<worker>.log`` (rotated to ``.1``,
+``.2``, ...), one JSON object per example with its ``model`` and ``version`` and the example's
+feature view (lifecycle/reference.py). This command reads them all, splits the records of one
+version in time order into windows, compares each window with the version's reference statistics
+by the same code as the live ``GET /models/<name>/<version>/drift`` (lifecycle/drift.py), and
+writes one self-contained HTML page with a table and figures. It reads the configuration
+(``config``) and the model store, never the server.
 
-    $ python -m lifecycle.drift_report --version v1                      # reference from the model store
-    $ python -m lifecycle.drift_report --version v1 --logs monitoring --window 500 --out drift-v1.html
-    $ python -m lifecycle.drift_report --version v1 --reference reference.json
+    $ python -m lifecycle.drift_report --model clothes --version v1     # card and reference from the store
+    $ python -m lifecycle.drift_report --model clothes --version v1 --logs monitoring --window 500 --out drift.html
+    $ python -m lifecycle.drift_report --model clothes --version v1 --reference reference.json
 
-    >>> records, skipped = read_records("monitoring", "v1")
-    >>> reports = window_reports(records, reference, 1000, Thresholds())
-    >>> html = render("v1", records, reports, reference, Thresholds(), skipped=skipped)
+    >>> records, skipped = read_records("monitoring", card)
+    >>> reports = window_reports(records, reference, 1000, DriftThresholds(), card)
+    >>> html = render(card, records, reports, reference, DriftThresholds(), skipped=skipped)
 """
 
 from __future__ import annotations
@@ -26,10 +28,12 @@ from pathlib import Path
 
 import numpy as np
 
-from lifecycle.drift import MONITOR_NAME, RollingWindow, Thresholds, drift_report
-from lifecycle.reference import INTENSITY_BINS, REFERENCE_FILE, image_features
+from config import ConfigError, DriftThresholds, load_config
+from lifecycle.drift import MONITOR_NAME, RollingWindow, drift_report
+from lifecycle.reference import INTENSITY_BINS, REFERENCE_FILE, feature_view, image_features, view_grid
 from lifecycle.report import STYLE, _e, figure_html
-from models.specs import CLASS_NAMES, IMAGE_SHAPE, MODEL_NAME, PIXEL_MAX
+from models import store
+from models.card import ModelCard
 
 STATISTICS = {
     "intensity_psi": "intensity PSI",
@@ -60,44 +64,60 @@ def log_files(log_dir: str | Path) -> list[Path]:
     return sorted((p for p in directory.glob("data.*.log*") if p.is_file()), key=age)
 
 
-def parse_line(line: str) -> dict | None:
-    """One logged record, or None if the line is not one (garbage, truncated, out of range)."""
+def view_size(card: ModelCard) -> int:
+    """Values in one example's feature view, as logged."""
+    return feature_view(np.zeros((1, *card.input.shape), dtype=np.float32), card).shape[1]
+
+
+def parse_line(line: str, card: ModelCard, size: int | None = None) -> dict | None:
+    """One logged record of ``card``'s model, or None if the line is not one (garbage, truncated,
+    out of range, another model's)."""
     try:
         row = json.loads(line)
+        if row["model"] != card.name:
+            return None
         record = {
             "timestamp": datetime.datetime.fromisoformat(row["timestamp"]),
             "version": str(row["version"]),
             "request_id": str(row.get("request_id", "")),
-            "pixels": np.asarray(row["pixels"], dtype=np.uint8).reshape(IMAGE_SHAPE),  # >255 raises
+            "pixels": np.asarray(row["pixels"], dtype=np.uint8 if card.is_image else np.float32).reshape(size or view_size(card)),  # >255 raises
             "predicted_class": int(row["predicted_class"]),
             "confidence": float(row["confidence"]),
         }
     except (ValueError, TypeError, KeyError, OverflowError):
         return None
-    if not 0 <= record["predicted_class"] < len(CLASS_NAMES) or not 0.0 <= record["confidence"] <= 1.0:
+    if not 0 <= record["predicted_class"] < card.classes or not 0.0 <= record["confidence"] <= 1.0:
         return None
     return record
 
 
-def read_records(log_dir: str | Path, version: str) -> tuple[list[dict], int]:
-    """Every parsable record of ``version`` in the data logs sorted by time, and the count of skipped lines."""
-    records, skipped = [], 0
+def read_records(log_dir: str | Path, card: ModelCard) -> tuple[list[dict], int]:
+    """Every parsable record of ``card``'s version in the data logs sorted by time, and the count of
+    skipped lines (other models' records are not counted)."""
+    records, skipped, size = [], 0, view_size(card)
     for path in log_files(log_dir):
         with open(path, encoding="utf-8", errors="replace") as f:
             for line in f:
                 if not line.strip():
                     continue
-                record = parse_line(line)
+                record = parse_line(line, card, size)
                 if record is None:
-                    skipped += 1
-                elif record["version"] == version:
+                    skipped += _model_of(line) in (card.name, None)
+                elif record["version"] == card.version:
                     records.append(record)
     records.sort(key=lambda r: r["timestamp"])  # stable: one batch shares a timestamp, keeps its order
     return records, skipped
 
 
+def _model_of(line: str) -> str | None:
+    try:
+        return json.loads(line).get("model")
+    except (ValueError, AttributeError):
+        return None
+
+
 def features(records: list[dict]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """What the live window holds per prediction: the input image, confidence and predicted class.
+    """What the live window holds per prediction: the input's feature view, confidence and predicted class.
 
     The window computes its statistics from the logged pixels with the serving code's own
     ``image_features``, rather than from the logged ``mean_intensity``.
@@ -120,12 +140,12 @@ def window_bounds(count: int, window: int, min_samples: int) -> list[tuple[int, 
     return bounds
 
 
-def window_reports(records: list[dict], reference: dict, window: int, thresholds: Thresholds) -> list[dict]:
+def window_reports(records: list[dict], reference: dict, window: int, thresholds: DriftThresholds, card: ModelCard) -> list[dict]:
     """The live drift report of each window, with its number, time range and record rows."""
     reports = []
     for number, (start, stop) in enumerate(window_bounds(len(records), window, thresholds.min_samples), 1):
-        rolling = RollingWindow(stop - start, len(CLASS_NAMES))
-        rolling.add(*features(records[start:stop]))
+        rolling = RollingWindow(stop - start, card)
+        rolling.add_views(*features(records[start:stop]))
         reports.append({
             "number": number,
             "start": _time(records[start]["timestamp"]),
@@ -136,28 +156,26 @@ def window_reports(records: list[dict], reference: dict, window: int, thresholds
     return reports
 
 
-def load_reference(version: str, path: str | Path | None = None) -> tuple[dict, str]:
-    """The reference statistics (from ``path``, else stored next to the model) and where they came from."""
+def load_card_and_reference(model: str, version: str, path: str | Path | None = None) -> tuple[ModelCard, dict, str]:
+    """The version's card (from the store) and reference statistics (from ``path``, else stored next
+    to the model), and where the reference came from."""
+    try:
+        stored = store.get(model, version)
+        card = store.load_card(model, version, stored)
+    except store.ModelStoreError as exc:
+        raise MissingReference(str(exc)) from None
     if path is not None:
         try:
-            return json.loads(Path(path).read_text()), str(path)
+            return card, json.loads(Path(path).read_text()), str(path)
         except (OSError, ValueError) as exc:
             raise MissingReference(f"cannot read reference {path}: {exc}") from None
-    import bentoml
-
-    from models import store
-
-    try:
-        stored = bentoml.models.get(store.tag(version))
-    except bentoml.exceptions.NotFound:
-        raise MissingReference(f"{store.tag(version)} is not in the model store; pass --reference PATH") from None
     content = store.read_file(stored, REFERENCE_FILE)
     if content is None:
-        raise MissingReference(f"{store.tag(version)} has no {REFERENCE_FILE} (saved by an older train_and_save.py?); retrain it or pass --reference PATH")
-    return json.loads(content), f"model store {stored.tag} ({REFERENCE_FILE})"
+        raise MissingReference(f"{card.tag} has no {REFERENCE_FILE} (imported without evaluation data?); pass --reference PATH")
+    return card, json.loads(content), f"model store {stored.tag} ({REFERENCE_FILE})"
 
 
-def render(version: str, records: list[dict], reports: list[dict], reference: dict, thresholds: Thresholds, skipped: int = 0, details: dict | None = None) -> str:
+def render(card: ModelCard, records: list[dict], reports: list[dict], reference: dict, thresholds: DriftThresholds, skipped: int = 0, details: dict | None = None) -> str:
     """The report page: headline, table of windows, figures, settings."""
     import matplotlib
 
@@ -165,12 +183,12 @@ def render(version: str, records: list[dict], reports: list[dict], reference: di
     last = reports[-1]
     drifted = sum(r["verdict"] == "drift" for r in reports)
     last_records = records[slice(*last["rows"])]
-    title = f"{MODEL_NAME}:{_e(version)} drift report"
+    title = f"{_e(card.tag)} drift report"
     parts = [
         f"<h1>{title}</h1>",
         f"<p class=sub>{len(records):,} logged predictions from {_time(records[0]['timestamp'])} to {_time(records[-1]['timestamp'])}, "
         f"in windows of {reports[0]['window']['capacity']:,}, compared with the reference of {reference['images']:,} held-out test images "
-        f"by the same code as <code>GET /models/{MODEL_NAME}/{_e(version)}/drift</code>. "
+        f"by the same code as <code>GET /models/{_e(card.name)}/{_e(card.version)}/drift</code>. "
         f"{skipped:,} unparsable log line{'s' if skipped != 1 else ''} skipped.</p>",
         "<div class=headline>"
         f"<div>records<b>{len(records):,}</b></div>"
@@ -186,13 +204,16 @@ def render(version: str, records: list[dict], reports: list[dict], reference: di
         "<h2>Statistics over windows</h2>",
         figure_html(_statistics_chart(reports, thresholds)),
         f"<h2>Last window (#{last['number']}, {last['window']['size']:,} predictions) against the reference</h2>",
-        figure_html(_intensity_chart(reference, last_records)),
-        figure_html(_class_chart(reference, last)),
+        figure_html(_intensity_chart(reference, last_records, card)) if reference["intensity"]["shares"] is not None else "",
+        figure_html(_class_chart(reference, last, card.labels)),
         figure_html(_confidence_chart(reference, last_records)),
-        "<h3>Mean image</h3><p>Red: brighter than the reference on average, blue: darker. "
-        "A dark square shows an occlusion mask; an image that is red where the reference is dark shows inversion.</p>",
-        figure_html(_mean_images(reference, last_records)),
     ]
+    if card.is_image:
+        parts += [
+            "<h3>Mean image</h3><p>Red: brighter than the reference on average, blue: darker. "
+            "A dark square shows an occlusion mask; an image that is red where the reference is dark shows inversion.</p>",
+            figure_html(_mean_images(reference, last_records, card)),
+        ]
     if details:
         parts += ["<h2>Settings</h2>", "<table>" + "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in details.items()) + "</table>"]
     return f"<!doctype html><html><head><meta charset=utf-8><title>{title}</title><style>{STYLE}{EXTRA_STYLE}</style></head><body>{''.join(parts)}</body></html>"
@@ -216,7 +237,7 @@ def _windows_table(reports: list[dict]) -> str:
     return f"<table>{head}{''.join(rows)}</table>"
 
 
-def _statistics_chart(reports: list[dict], thresholds: Thresholds):
+def _statistics_chart(reports: list[dict], thresholds: DriftThresholds):
     import matplotlib.pyplot as plt
 
     numbers = [r["number"] for r in reports]
@@ -254,24 +275,25 @@ def _paired_bars(ax, x, reference, window, width, tick_labels=None):
     ax.legend()
 
 
-def _intensity_chart(reference: dict, records: list[dict]):
+def _intensity_chart(reference: dict, records: list[dict], card: ModelCard):
     import matplotlib.pyplot as plt
 
-    counts = features(records)[1].sum(axis=0)
-    width = (PIXEL_MAX + 1) // INTENSITY_BINS
+    counts = image_features(features(records)[0], card)[1].sum(axis=0)
+    low, high = card.input.value_range
+    edges = np.linspace(low, high, INTENSITY_BINS + 1)
     fig, ax = plt.subplots(figsize=(11, 3))
     _paired_bars(ax, np.arange(INTENSITY_BINS), reference["intensity"]["shares"], counts / max(counts.sum(), 1), 0.4,
-                 [f"{i * width}–{(i + 1) * width - 1}" for i in range(INTENSITY_BINS)])
+                 [f"{a:.0f}–{b:.0f}" for a, b in zip(edges[:-1], edges[1:])])
     ax.set_title("pixel intensity shares", fontsize=10)
     ax.set_yscale("log")  # the dark background bin holds half the pixels; the rest would vanish
     return fig
 
 
-def _class_chart(reference: dict, last: dict):
+def _class_chart(reference: dict, last: dict, names: tuple[str, ...]):
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(11, 3))
-    _paired_bars(ax, np.arange(len(CLASS_NAMES)), reference["classes"]["shares"], last["class_shares"]["window"], 0.4, CLASS_NAMES)
+    _paired_bars(ax, np.arange(len(names)), reference["classes"]["shares"], last["class_shares"]["window"], 0.4, names)
     ax.set_title("predicted class shares", fontsize=10)
     return fig
 
@@ -289,11 +311,15 @@ def _confidence_chart(reference: dict, records: list[dict]):
     return fig
 
 
-def _mean_images(reference: dict, records: list[dict]):
+def _mean_images(reference: dict, records: list[dict], card: ModelCard):
+    """Mean images on the feature view's grid; colour images are shown as their mean over channels."""
     import matplotlib.pyplot as plt
 
-    window = np.stack([r["pixels"] for r in records]).mean(axis=0) / PIXEL_MAX
-    expected = np.asarray(reference["pixels"]["mean"], dtype=np.float64).reshape(IMAGE_SHAPE)
+    full = np.asarray(reference["pixels"]["mean"], dtype=np.float64).reshape(card.input.shape)
+    expected = feature_view(full * 255, card).reshape(-1) / 255  # the reference on the same grid as the logs
+    grid = view_grid(card)
+    window = (np.stack([r["pixels"] for r in records]).mean(axis=0) / 255).reshape(grid).mean(axis=2)
+    expected = expected.reshape(grid).mean(axis=2)
     difference = window - expected
     limit = max(float(np.abs(difference).max()), 0.05)
     fig, axes = plt.subplots(1, 3, figsize=(11, 3.6))
@@ -314,11 +340,12 @@ def _time(value: datetime.datetime) -> str:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m lifecycle.drift_report", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--version", required=True, help="the served version whose logs are read, e.g. v1")
+    parser.add_argument("--model", required=True, help="the served model whose logs are read, e.g. clothes")
+    parser.add_argument("--version", required=True, help="the version whose logs are read, e.g. v1")
     parser.add_argument("--logs", default="monitoring", help="BentoML's monitoring log_path (default: monitoring)")
     parser.add_argument("--reference", help=f"a {REFERENCE_FILE} (default: the one stored next to the model)")
-    parser.add_argument("--window", type=int, help="records per window (default: clothes.monitoring.window of the configuration)")
-    parser.add_argument("--out", help="the HTML file to write (default: drift-<version>.html)")
+    parser.add_argument("--window", type=int, help="records per window (default: monitoring.window of the configuration)")
+    parser.add_argument("--out", help="the HTML file to write (default: drift-<model>-<version>.html)")
     args = parser.parse_args(argv)
     if args.window is not None and args.window < 2:
         parser.error("--window must be at least 2")
@@ -327,26 +354,24 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    from serving.settings import SettingsError, load_settings
-
     try:
-        monitoring = load_settings().monitoring
-    except SettingsError as exc:
+        monitoring = load_config().monitoring
+    except ConfigError as exc:
         print(f"drift_report: {exc}", file=sys.stderr)
         return 1
     window = args.window or monitoring.window
     thresholds = monitoring.thresholds
     try:
-        reference, source = load_reference(args.version, args.reference)
+        card, reference, source = load_card_and_reference(args.model, args.version, args.reference)
     except MissingReference as exc:
         print(f"drift_report: no reference: {exc}", file=sys.stderr)
         return 1
-    records, skipped = read_records(args.logs, args.version)
+    records, skipped = read_records(args.logs, card)
     if not records:
         where = Path(args.logs) / MONITOR_NAME / "data"
-        print(f"drift_report: no records of {args.version} in {where} ({skipped} unparsable lines); is monitoring on and log_sample_rate > 0?", file=sys.stderr)
+        print(f"drift_report: no records of {card.tag} in {where} ({skipped} unparsable lines); is monitoring on and log_sample_rate > 0?", file=sys.stderr)
         return 1
-    reports = window_reports(records, reference, window, thresholds)
+    reports = window_reports(records, reference, window, thresholds, card)
     details = {
         "logs": str(Path(args.logs) / MONITOR_NAME / "data"),
         "files read": len(log_files(args.logs)),
@@ -355,9 +380,9 @@ def main(argv: list[str] | None = None) -> int:
         "window": window,
         "thresholds": f"p-value < {thresholds.p_value:g}, PSI > {thresholds.psi:g}, min samples {thresholds.min_samples}",
     }
-    out = Path(args.out or f"drift-{args.version}.html")
+    out = Path(args.out or f"drift-{card.name}-{card.version}.html")
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(render(args.version, records, reports, reference, thresholds, skipped=skipped, details=details), encoding="utf-8")
+    out.write_text(render(card, records, reports, reference, thresholds, skipped=skipped, details=details), encoding="utf-8")
     drifted = sum(r["verdict"] == "drift" for r in reports)
     print(f"{len(records)} records ({skipped} unparsable lines skipped), {len(reports)} windows of {window}, "
           f"{drifted} drifted (last: {reports[-1]['verdict']}) -> {out}")

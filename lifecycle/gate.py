@@ -7,51 +7,47 @@ Both versions are evaluated on the same held-out images and the same seeded shif
 - no class and no shift slice loses more than ``max_class_regression`` / ``max_slice_regression``.
 
 Every decision, accepted or refused, is appended to the promotion record with the figures behind
-it; the record's ``stable`` entry is what the service serves as its ``stable`` alias.
+it (config/record.py); the record's choice is what the service serves as the promoted alias.
 
-    >>> decision = decide("v2", evaluation_v2, "v1", evaluation_v1, Policy())
+    >>> decision = decide("clothes", "v2", evaluation_v2, "v1", evaluation_v1, PromotionPolicy())
     >>> print(format_table(decision)); decision.accepted
+    >>> write_decision(config.record(), decision)
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime
-import json
-from pathlib import Path
 
-
-@dataclasses.dataclass(frozen=True)
-class Policy:
-    min_improvement: float = 0.002
-    max_class_regression: float = 0.02
-    max_slice_regression: float = 0.02
+from config import PromotionPolicy, PromotionRecord
 
 
 @dataclasses.dataclass
 class Decision:
+    model: str
     candidate: str
     stable: str
     accepted: bool
     reasons: list[str]
     rows: list[dict]
-    policy: Policy
+    policy: PromotionPolicy
     images: int
 
     def as_record(self) -> dict:
         return {
             "decided_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "action": "promote",
             "candidate": self.candidate,
             "stable_before": self.stable,
             "accepted": self.accepted,
             "reasons": self.reasons,
-            "policy": dataclasses.asdict(self.policy),
+            "policy": self.policy.model_dump(exclude={"alias"}),
             "images": self.images,
             "figures": self.rows,
         }
 
 
-def decide(candidate: str, candidate_eval: dict, stable: str, stable_eval: dict, policy: Policy) -> Decision:
+def decide(model: str, candidate: str, candidate_eval: dict, stable: str, stable_eval: dict, policy: PromotionPolicy) -> Decision:
     """Compare two ``evaluate_slices`` results under ``policy``."""
     rows = [_row("overall", stable_eval["overall"], candidate_eval["overall"], f">= +{policy.min_improvement:g}", policy.min_improvement)]
     for group, kind, limit in (("classes", "class", policy.max_class_regression), ("shifts", "shift", policy.max_slice_regression)):
@@ -63,7 +59,7 @@ def decide(candidate: str, candidate_eval: dict, stable: str, stable_eval: dict,
             reasons.append(
                 f"{row['slice']}: {row['candidate']:.4f} vs {row['stable']:.4f} ({row['delta']:+.4f}), required {row['required']}"
             )
-    return Decision(candidate, stable, not reasons, reasons, rows, policy, int(candidate_eval["images"]))
+    return Decision(model, candidate, stable, not reasons, reasons, rows, policy, int(candidate_eval["images"]))
 
 
 def _row(name: str, before: float, after: float, required: str, bound: float) -> dict:
@@ -79,26 +75,14 @@ def format_table(decision: Decision) -> str:
             f"{row['slice']:<22} {row['stable']:>9.4f} {row['candidate']:>9.4f} {row['delta']:>+8.4f}  {row['required']:<9} {'yes' if row['ok'] else 'NO'}"
         )
     verdict = "PROMOTED" if decision.accepted else "REFUSED"
-    lines.append(f"{verdict}: {decision.candidate} {'replaces' if decision.accepted else 'does not replace'} {decision.stable} as stable ({decision.images:,} images)")
+    lines.append(
+        f"{verdict}: {decision.model}:{decision.candidate} {'replaces' if decision.accepted else 'does not replace'} "
+        f"{decision.stable} as {decision.policy.alias} ({decision.images:,} images)"
+    )
     lines.extend(f"  - {reason}" for reason in decision.reasons)
     return "\n".join(lines)
 
 
-def read_record(path: str | Path) -> dict:
-    """The promotion record: ``{"stable": version or None, "decisions": [...]}`` (empty if absent)."""
-    path = Path(path)
-    if not path.is_file():
-        return {"stable": None, "decisions": []}
-    return json.loads(path.read_text())
-
-
-def write_decision(path: str | Path, decision: Decision) -> dict:
-    """Append ``decision`` to the record; an accepted one makes its candidate the stable version."""
-    path = Path(path)
-    record = read_record(path)
-    record["decisions"].append(decision.as_record())
-    if decision.accepted:
-        record["stable"] = decision.candidate
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(record, indent=2) + "\n")
-    return record
+def write_decision(record: PromotionRecord, decision: Decision) -> dict:
+    """Append ``decision`` to the record; an accepted one makes its candidate the promoted version."""
+    return record.append(decision.model, decision.as_record(), stable=decision.candidate if decision.accepted else None)

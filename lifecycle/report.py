@@ -1,9 +1,9 @@
 """The evaluation report of a version: one self-contained HTML page with figures (matplotlib).
 
 Written by train_and_save.py, stored next to the model as ``report.html`` and served at
-``GET /models/clothes/{version}/report``.
+``GET /models/<name>/<version>/report``. Everything it names comes from the model's card.
 
-    >>> html = evaluation_report("v1", metadata, x_test, y_test, probabilities)
+    >>> html = evaluation_report(card, x_test, y_test, probabilities)
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ import io
 
 import numpy as np
 
-from lifecycle.slices import SHIFT_DESCRIPTIONS, SHIFTS, apply_shift
-from models.specs import CLASS_NAMES
+from lifecycle.slices import apply_shift
+from models.card import ModelCard
 
 REPORT_FILE = "report.html"
 MISCLASSIFIED_SHOWN = 32
@@ -31,40 +31,41 @@ th { text-align: left; } td.n { text-align: right; font-variant-numeric: tabular
 """
 
 
-def evaluation_report(version: str, metadata: dict, images: np.ndarray, labels: np.ndarray, probabilities: np.ndarray) -> str:
+def evaluation_report(card: ModelCard, images: np.ndarray, labels: np.ndarray, probabilities: np.ndarray) -> str:
     import matplotlib
 
     matplotlib.use("Agg")
-    metrics, slices = metadata["metrics"], metadata["slices"]
+    metrics, slices, names = card.metrics, card.slices, card.labels
+    images = np.asarray(images).reshape(len(images), *card.input.shape)
     worst = slices["worst"]
     parts = [
-        f"<h1>{_e(metadata['name'])}:{_e(version)} evaluation report</h1>",
-        f"<p class=sub>{_e(metadata['description'])} {metadata['number_of_parameters']:,} parameters; "
-        f"evaluated on {metrics['test_images']:,} held-out test images from {_e(metadata['data']['source'])}.</p>",
+        f"<h1>{_e(card.tag)} evaluation report</h1>",
+        f"<p class=sub>{_e(card.description)} {card.number_of_parameters:,} parameters; "
+        f"evaluated on {metrics['test_images']:,} held-out examples from {_e(card.data['source'])}.</p>",
         "<div class=headline>"
         f"<div>accuracy<b>{metrics['accuracy']:.4f}</b></div>"
         f"<div>macro F1<b>{metrics['macro_f1']:.4f}</b></div>"
         f"<div>worst slice: {_e(worst['slice'])}<b>{worst['accuracy']:.4f}</b></div>"
         "</div>",
         "<h2>Per-class precision, recall and F1</h2>",
-        figure_html(_per_class_chart(metrics)),
+        figure_html(_per_class_chart(metrics, names)),
         _per_class_table(metrics),
         "<h2>Confusion matrix</h2>",
-        figure_html(_confusion_matrix(metrics["confusion_matrix"])),
+        figure_html(_confusion_matrix(metrics["confusion_matrix"], names)),
         "<h2>Training and validation curves</h2>",
-        figure_html(_curves(metadata["history"])),
+        figure_html(_curves(card.history or {})),
         "<h2>Slices: accuracy per class and under shifts</h2>",
         "<p>Each shift is applied to every test image (seeded, the same for every version). "
         "A slice tells how the model does on that kind of input; it does not predict how often such inputs arrive.</p>",
         figure_html(_slices_chart(slices)),
         _slices_table(slices),
-        figure_html(_shift_examples(images)),
+        figure_html(_shift_examples(images, slices["shift_specs"])) if slices["shift_specs"] else "",
         "<h2>Misclassified test images</h2>",
-        figure_html(_misclassified(images, labels, probabilities)),
+        figure_html(_misclassified(images, labels, probabilities, names)),
         "<h2>Training settings</h2>",
-        _key_values({**metadata["training"], **metadata.get("framework_versions", {})}),
+        _key_values({**card.training, **card.framework_versions}),
     ]
-    return f"<!doctype html><html><head><meta charset=utf-8><title>{_e(metadata['name'])}:{_e(version)} evaluation</title><style>{STYLE}</style></head><body>{''.join(parts)}</body></html>"
+    return f"<!doctype html><html><head><meta charset=utf-8><title>{_e(card.tag)} evaluation</title><style>{STYLE}</style></head><body>{''.join(parts)}</body></html>"
 
 
 def figure_html(fig) -> str:
@@ -77,30 +78,31 @@ def figure_html(fig) -> str:
     return f"<div class=figure><img alt='' src='data:image/png;base64,{base64.b64encode(buffer.getvalue()).decode()}'></div>"
 
 
-def _per_class_chart(metrics: dict):
+def _per_class_chart(metrics: dict, names: tuple[str, ...]):
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(11, 3.6))
-    x = np.arange(len(CLASS_NAMES))
+    x = np.arange(len(names))
     for offset, key in zip((-0.27, 0, 0.27), ("precision", "recall", "f1")):
-        ax.bar(x + offset, [metrics["per_class"][c][key] for c in CLASS_NAMES], width=0.27, label=key)
-    ax.set_xticks(x, CLASS_NAMES, rotation=20)
+        ax.bar(x + offset, [metrics["per_class"][c][key] for c in names], width=0.27, label=key)
+    ax.set_xticks(x, names, rotation=20)
     ax.set_ylim(0, 1.05)
     ax.legend(loc="lower right", ncols=3)
     ax.grid(axis="y", alpha=0.3)
     return fig
 
 
-def _confusion_matrix(matrix: list[list[int]]):
+def _confusion_matrix(matrix: list[list[int]], names: tuple[str, ...]):
     import matplotlib.pyplot as plt
 
     m = np.asarray(matrix)
-    fig, ax = plt.subplots(figsize=(7.5, 6.5))
+    side = 1.5 + 0.6 * len(names)
+    fig, ax = plt.subplots(figsize=(side + 1, side))
     ax.imshow(m, cmap="Blues")
     for (i, j), v in np.ndenumerate(m):
         ax.text(j, i, str(v), ha="center", va="center", fontsize=8, color="white" if v > m.max() / 2 else "black")
-    ax.set_xticks(range(len(CLASS_NAMES)), CLASS_NAMES, rotation=45, ha="right")
-    ax.set_yticks(range(len(CLASS_NAMES)), CLASS_NAMES)
+    ax.set_xticks(range(len(names)), names, rotation=45, ha="right")
+    ax.set_yticks(range(len(names)), names)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     return fig
@@ -140,22 +142,31 @@ def _slices_chart(slices: dict):
     return fig
 
 
-def _shift_examples(images: np.ndarray):
+def _show(ax, image: np.ndarray) -> None:
+    """One image of (H, W, C) levels: grey or colour."""
+    image = np.clip(np.asarray(image), 0, 255)
+    if image.shape[-1] == 1:
+        ax.imshow(image[..., 0], cmap="gray", vmin=0, vmax=255)
+    else:
+        ax.imshow(image.astype(np.uint8))
+
+
+def _shift_examples(images: np.ndarray, shifts: dict[str, dict]):
     import matplotlib.pyplot as plt
 
     sample = np.asarray(images[:1], dtype=np.float32)
-    fig, axes = plt.subplots(1, len(SHIFTS) + 1, figsize=(11, 1.9))
-    axes[0].imshow(sample[0], cmap="gray", vmin=0, vmax=255)
+    fig, axes = plt.subplots(1, len(shifts) + 1, figsize=(11, 1.9))
+    _show(axes[0], sample[0])
     axes[0].set_title("original", fontsize=8)
-    for ax, name in zip(axes[1:], SHIFTS):
-        ax.imshow(apply_shift(name, sample)[0], cmap="gray", vmin=0, vmax=255)
+    for ax, (name, spec) in zip(axes[1:], shifts.items()):
+        _show(ax, apply_shift(spec, sample)[0])
         ax.set_title(name, fontsize=8)
     for ax in axes:
         ax.axis("off")
     return fig
 
 
-def _misclassified(images: np.ndarray, labels: np.ndarray, probabilities: np.ndarray):
+def _misclassified(images: np.ndarray, labels: np.ndarray, probabilities: np.ndarray, names: tuple[str, ...]):
     import matplotlib.pyplot as plt
 
     predicted = probabilities.argmax(axis=1)
@@ -166,8 +177,8 @@ def _misclassified(images: np.ndarray, labels: np.ndarray, probabilities: np.nda
     for ax in axes.flat:
         ax.axis("off")
     for ax, index in zip(axes.flat, wrong):
-        ax.imshow(images[index], cmap="gray", vmin=0, vmax=255)
-        ax.set_title(f"{CLASS_NAMES[labels[index]]}\n→ {CLASS_NAMES[predicted[index]]} {probabilities[index].max():.2f}", fontsize=7)
+        _show(ax, images[index])
+        ax.set_title(f"{names[labels[index]]}\n→ {names[predicted[index]]} {probabilities[index].max():.2f}", fontsize=7)
     return fig
 
 
@@ -189,7 +200,7 @@ def _slices_table(slices: dict) -> str:
     rows = [f"<tr><td>overall</td><td></td><td class=n>{slices['overall']:.4f}</td></tr>"]
     for kind, group in (("class", slices["classes"]), ("shift", slices["shifts"])):
         for name, value in group.items():
-            what = SHIFT_DESCRIPTIONS.get(name, "") if kind == "shift" else "test images of this class"
+            what = slices["shift_specs"][name].get("about", "") if kind == "shift" else "test images of this class"
             css = " class=worst" if worst == f"{kind}:{name}" else ""
             rows.append(f"<tr{css}><td>{kind}: {_e(name)}</td><td>{_e(what)}</td><td class=n>{value:.4f}</td></tr>")
     return "<table><tr><th>slice</th><th>what</th><th>accuracy</th></tr>" + "".join(rows) + "</table>"

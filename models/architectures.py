@@ -1,17 +1,31 @@
-"""The networks each version trains. Keras is imported on first use, not at package import."""
+"""Network builders, sized by the card's input and output: a recipe picks one by name for each version.
+
+    >>> model = build("lenet5", card.input, card.output)
+
+Keras is imported on first use, not at package import.
+"""
 
 from __future__ import annotations
 
-from models.specs import INPUT_SHAPE, NUM_CLASSES
+from typing import Callable
+
+from models.card import InputSpec, OutputSpec
 
 
-def lenet5():
-    """The course's LeNet-5 on 28x28x1: 44,426 parameters."""
+def _head(output: OutputSpec):
+    from keras import layers
+
+    return layers.Dense(output.units, activation="softmax" if output.kind == "softmax" else "sigmoid")
+
+
+def lenet5(spec: InputSpec, output: OutputSpec):
+    """The course's LeNet-5: two 5x5 convolutions with average pooling, three dense layers
+    (44,426 parameters on 28x28x1 with ten classes)."""
     from keras import Input, Sequential, layers
 
     return Sequential(
         [
-            Input(shape=INPUT_SHAPE),
+            Input(shape=spec.shape),
             layers.Conv2D(6, kernel_size=5, activation="relu"),
             layers.AveragePooling2D(pool_size=2),
             layers.Conv2D(16, kernel_size=5, activation="relu"),
@@ -19,13 +33,13 @@ def lenet5():
             layers.Flatten(),
             layers.Dense(120, activation="relu"),
             layers.Dense(84, activation="relu"),
-            layers.Dense(NUM_CLASSES, activation="softmax"),
+            _head(output),
         ],
         name="lenet5",
     )
 
 
-def small_vgg():
+def small_vgg(spec: InputSpec, output: OutputSpec):
     """Three conv-BN-ReLU-pool blocks (32, 64, 128 filters) and a dropout-regularised head."""
     from keras import Input, Sequential, layers
 
@@ -40,7 +54,7 @@ def small_vgg():
 
     return Sequential(
         [
-            Input(shape=INPUT_SHAPE),
+            Input(shape=spec.shape),
             *block(32),
             *block(64),
             *block(128),
@@ -48,17 +62,39 @@ def small_vgg():
             layers.Dropout(0.2),
             layers.Dense(256, activation="relu"),
             layers.Dropout(0.2),
-            layers.Dense(NUM_CLASSES, activation="softmax"),
+            _head(output),
         ],
         name="small_vgg",
     )
 
 
-ARCHITECTURES = {"lenet5": lenet5, "small_vgg": small_vgg}
+def alternate_lenet5(spec: InputSpec, output: OutputSpec):
+    """The "alternate LeNet-5" of Cao and Choe (arXiv 1807.01688, Table 1): four 3x3 convolutions
+    (32, 64, 128, 128) with max pooling, dropout 0.5, a dense layer of 512."""
+    from keras import Input, Sequential, layers
+
+    convolutions = []
+    for filters in (32, 64, 128, 128):
+        convolutions += [layers.Conv2D(filters, kernel_size=3, activation="relu"), layers.MaxPooling2D(pool_size=2)]
+    return Sequential(
+        [
+            Input(shape=spec.shape),
+            *convolutions,
+            layers.Flatten(),
+            layers.Dropout(0.5),
+            layers.Dense(512, activation="relu"),
+            _head(output),
+        ],
+        name="alternate_lenet5",
+    )
 
 
-def build(architecture: str):
+ARCHITECTURES: dict[str, Callable] = {"lenet5": lenet5, "small_vgg": small_vgg, "alternate_lenet5": alternate_lenet5}
+
+
+def build(architecture: str, spec: InputSpec, output: OutputSpec):
     try:
-        return ARCHITECTURES[architecture]()
+        builder = ARCHITECTURES[architecture]
     except KeyError:
         raise ValueError(f"unknown architecture {architecture!r}; known: {sorted(ARCHITECTURES)}") from None
+    return builder(spec, output)

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from models.specs import CLASS_NAMES
 
-
-def evaluate(y_true: np.ndarray, probabilities: np.ndarray) -> dict:
+def evaluate(y_true: np.ndarray, probabilities: np.ndarray, names: tuple[str, ...]) -> dict:
+    """Metrics of class probabilities (N, len(names)) against true label indices."""
     from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
 
     y_pred = np.asarray(probabilities).argmax(axis=1)
-    labels = list(range(len(CLASS_NAMES)))
+    labels = list(range(len(names)))
     precision, recall, f1, support = precision_recall_fscore_support(
         y_true, y_pred, labels=labels, zero_division=0
     )
@@ -32,7 +31,7 @@ def evaluate(y_true: np.ndarray, probabilities: np.ndarray) -> dict:
                 "f1": round(float(f), 6),
                 "support": int(s),
             }
-            for name, p, r, f, s in zip(CLASS_NAMES, precision, recall, f1, support)
+            for name, p, r, f, s in zip(names, precision, recall, f1, support)
         },
         "confusion_matrix": confusion_matrix(y_true, y_pred, labels=labels).tolist(),
         "test_images": int(len(y_true)),
@@ -41,13 +40,14 @@ def evaluate(y_true: np.ndarray, probabilities: np.ndarray) -> dict:
 
 def format_report(metrics: dict) -> str:
     """A plain-text table for the console."""
+    width = max(12, *map(len, metrics["per_class"]))
     lines = [
         f"accuracy {metrics['accuracy']:.4f}  macro precision {metrics['macro_precision']:.4f}  "
         f"macro recall {metrics['macro_recall']:.4f}  macro F1 {metrics['macro_f1']:.4f}",
-        f"{'class':<12} {'precision':>9} {'recall':>7} {'f1':>7} {'support':>8}",
+        f"{'class':<{width}} {'precision':>9} {'recall':>7} {'f1':>7} {'support':>8}",
     ]
     for name, row in metrics["per_class"].items():
-        lines.append(f"{name:<12} {row['precision']:>9.4f} {row['recall']:>7.4f} {row['f1']:>7.4f} {row['support']:>8}")
+        lines.append(f"{name:<{width}} {row['precision']:>9.4f} {row['recall']:>7.4f} {row['f1']:>7.4f} {row['support']:>8}")
     lines.append("confusion matrix (rows: true, columns: predicted)")
     lines.extend(" ".join(f"{v:>5}" for v in row) for row in metrics["confusion_matrix"])
     return "\n".join(lines)

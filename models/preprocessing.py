@@ -1,16 +1,18 @@
-"""Client data -> model input. Training and serving both call :func:`to_model_input`, so they cannot skew.
+"""Client data -> model input, by the model's card. Training and serving both call :func:`to_model_input`,
+so they cannot skew.
 
-Two ways in:
+Two ways in, both checked against the card and returning ``(N, *card.input.shape)`` arrays of client
+values (uint8 or float32), or raising :class:`InvalidInput` naming the field and what was expected:
 
-- :func:`pixels_from_json` takes what a JSON body holds (nested lists of 0..255 numbers);
-- :func:`pixels_from_image` takes the bytes of an image file (PNG, JPEG, ...; any size, colour or grey).
+- :func:`values_from_json`: what a JSON body holds (nested lists of numbers; a grey image may leave
+  out its channel axis, as the course sends 28x28 lists);
+- :func:`values_from_image`: the bytes of an image file (PNG, JPEG, ...; any size, colour or grey),
+  converted, squared, resized and possibly inverted as the card's ``preprocessing`` says.
 
-Both return ``uint8``-range ``float32`` pixels of shape (N, 28, 28) or raise :class:`InvalidInput`
-naming the field and what was expected. :func:`to_model_input` then scales to 0..1 and adds the
-channel axis.
+:func:`to_model_input` then applies the card's scaling and shape.
 
-    >>> batch = pixels_from_json([[0] * 28] * 28, field="image")
-    >>> to_model_input(batch).shape
+    >>> values = values_from_json([[0] * 28] * 28, card, field="image")
+    >>> to_model_input(values, card.input).shape
     (1, 28, 28, 1)
 """
 
@@ -22,14 +24,14 @@ import warnings
 
 import numpy as np
 
-from models.specs import IMAGE_HEIGHT, IMAGE_SHAPE, IMAGE_WIDTH, PIXEL_MAX, PIXEL_MIN
+from models.card import InputSpec, ModelCard
 
 # Decoding a huge image costs memory before we can refuse it; PIL refuses past this many pixels.
 MAX_IMAGE_PIXELS = 40_000_000
 # The image formats PIL may decode: the common ones, not every plugin it has (some are deprecated or rarely used).
 IMAGE_FORMATS = ("PNG", "JPEG", "GIF", "BMP", "TIFF", "WEBP")
-# A border this bright (0..255) means a light background, which Fashion-MNIST never has.
-LIGHT_BACKGROUND = 128
+LEVELS = 255  # image files hold 8-bit levels
+LIGHT_BORDER = 128  # invert=auto: a border at least this bright means a light background
 
 
 class InvalidInput(ValueError):
@@ -41,38 +43,62 @@ class InvalidInput(ValueError):
 
 
 class Invert(str, enum.Enum):
-    AUTO = "auto"
+    AUTO = "auto"  # as the card's policy says: clothes invert light backgrounds, most models never invert
     TRUE = "true"
     FALSE = "false"
 
 
-def to_model_input(pixels: np.ndarray) -> np.ndarray:
-    """(N, 28, 28) intensities in 0..255 -> (N, 28, 28, 1) float32 in 0..1."""
-    x = np.asarray(pixels, dtype=np.float32)
-    return (x / np.float32(PIXEL_MAX)).reshape(x.shape[0], IMAGE_HEIGHT, IMAGE_WIDTH, 1)
+def to_model_input(values: np.ndarray, spec: InputSpec) -> np.ndarray:
+    """Client values (N, ...) -> the model's float32 input (N, *shape), scaled as the card's input says."""
+    x = np.asarray(values, dtype=np.float32)
+    if spec.divide_by:
+        x = x / np.float32(spec.divide_by)
+    return x.reshape(len(x), *spec.shape)
 
 
-def check_pixels(array: np.ndarray, field: str) -> np.ndarray:
-    """Validate an (N, 28, 28) or (28, 28) numeric array of 0..255 values; return float32 (N, 28, 28)."""
+def example_text(card: ModelCard) -> str:
+    """One example's shape as a client writes it: ``28x28`` (grey), ``128x128x3``, ``16``."""
+    shape = card.input.shape
+    return shape_text(shape[:2] if card.is_image and card.input.channels == 1 else shape)
+
+
+def range_text(card: ModelCard) -> str:
+    low, high = card.input.value_range
+    return f"{low:g}..{high:g}"
+
+
+def check_values(array: np.ndarray, card: ModelCard, field: str, batch: bool | None = None) -> np.ndarray:
+    """Validate one example (``batch`` False), a batch (True) or either (None) against the card;
+    return (N, *shape), uint8 kept, anything else as float32."""
+    shape = card.input.shape
+    accepted = [shape]
+    if card.is_image and card.input.channels == 1:
+        accepted.append(shape[:2])  # grey images without their channel axis, as the course sends them
     if array.dtype.kind not in "uif":
         raise InvalidInput(field, f"expected numbers, got values of type {array.dtype}")
-    if array.shape[-2:] != IMAGE_SHAPE or array.ndim not in (2, 3):
-        raise InvalidInput(field, f"expected 28x28 per image, got {_shape_text(array.shape)}")
-    if array.ndim == 2:
+    if array.shape in accepted and batch is not True:
         array = array[None]
+    elif array.shape[1:] not in accepted or batch is False:
+        got = array.shape[1:] if len(array.shape) - 1 in {len(s) for s in accepted} else array.shape
+        raise InvalidInput(field, f"expected {example_text(card)} per {_example(card)}, got {shape_text(got)}")
     if array.shape[0] == 0:
-        raise InvalidInput(field, "expected at least one image")
+        raise InvalidInput(field, f"expected at least one {_example(card)}")
     if array.dtype.kind == "f" and not np.isfinite(array).all():
         raise InvalidInput(field, "values must be finite numbers (no NaN or infinity)")
-    if array.size and (array.min() < PIXEL_MIN or array.max() > PIXEL_MAX):
-        raise InvalidInput(field, f"values must lie in {PIXEL_MIN}..{PIXEL_MAX}")
-    return array.astype(np.float32, copy=False)
+    if card.input.value_range is not None and array.size:
+        low, high = card.input.value_range
+        if array.min() < low or array.max() > high:
+            raise InvalidInput(field, f"values must lie in {range_text(card)}")
+    if array.dtype != np.uint8:
+        array = array.astype(np.float32, copy=False)
+    return array.reshape(len(array), *shape)
 
 
-def pixels_from_json(value: object, field: str, batch: bool = False) -> np.ndarray:
-    """A JSON value (28x28 nested lists, or a list of them when ``batch``) -> float32 (N, 28, 28)."""
+def values_from_json(value: object, card: ModelCard, field: str, batch: bool = False) -> np.ndarray:
+    """A JSON value (one example, or a list of them when ``batch``) -> (N, *shape) values."""
+    want = f"a list of {example_text(card)} {_example(card)}s" if batch else f"a {example_text(card)} {_example(card)}"
     if not isinstance(value, list):
-        raise InvalidInput(field, f"expected a {'list of ' if batch else ''}28x28 list of numbers, got {_json_type(value)}")
+        raise InvalidInput(field, f"expected {want} of numbers, got {_json_type(value)}")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
@@ -81,23 +107,25 @@ def pixels_from_json(value: object, field: str, batch: bool = False) -> np.ndarr
             raise InvalidInput(field, "expected equal-length rows of numbers (got ragged or mixed data)") from None
     if array.dtype == bool or array.dtype == object or array.dtype.kind in "USV":
         raise InvalidInput(field, "expected numbers only")
-    expected_ndim = 3 if batch else 2
-    if array.ndim != expected_ndim:
-        want = "a list of 28x28 images" if batch else "a 28x28 image"
-        raise InvalidInput(field, f"expected {want}, got {_shape_text(array.shape)}")
-    return check_pixels(array, field)
+    ranks = {len(card.input.shape)} | ({2} if card.is_image and card.input.channels == 1 else set())
+    if array.ndim - batch not in ranks:
+        raise InvalidInput(field, f"expected {want}, got {shape_text(array.shape)}")
+    return check_values(array, card, field, batch=batch)
 
 
-def pixels_from_image(data: bytes, field: str = "image", invert: Invert | str = Invert.AUTO) -> np.ndarray:
-    """Decode an image file and turn it into one Fashion-MNIST-like (1, 28, 28) float32 image.
+def values_from_image(data: bytes, card: ModelCard, field: str = "image", invert: Invert | str = Invert.AUTO) -> np.ndarray:
+    """Decode an image file into one (1, H, W, C) uint8 example as the card's preprocessing says.
 
-    Steps: decode with PIL, convert to greyscale, pad to a square with the border's colour,
-    resize to 28x28 (Lanczos), then invert if the background is light (``invert=auto``) or
-    when asked (``invert=true``).
+    Steps: decode with PIL, convert to the card's colour mode, square it (pad with the border's
+    colour, or centre-crop) unless it stretches, resize with the card's filter, then invert when
+    asked (``invert=true``) or when the card's policy is ``auto`` and the border is light.
     """
     from PIL import Image, UnidentifiedImageError
 
     invert = parse_invert(invert)
+    prep = card.preprocessing
+    if prep is None:
+        raise InvalidInput(field, f"{card.tag} takes {card.input.kind} values, not image files")
     if not data:
         raise InvalidInput(field, "expected an image file, got an empty upload")
     Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
@@ -108,9 +136,9 @@ def pixels_from_image(data: bytes, field: str = "image", invert: Invert | str = 
             with Image.open(io.BytesIO(data), formats=IMAGE_FORMATS) as img:
                 width, height = img.size
                 # Padded to a square before resizing: a thin image (1 x 100,000) would take gigabytes.
-                if max(width, height) ** 2 > MAX_IMAGE_PIXELS:
+                if prep.aspect == "pad" and max(width, height) ** 2 > MAX_IMAGE_PIXELS:
                     raise InvalidInput(field, f"image of {width}x{height} pixels: padded to a square it exceeds the limit of {MAX_IMAGE_PIXELS}")
-                grey = img.convert("L")
+                converted = img.convert(prep.colour_mode)
     except InvalidInput:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):  # PIL's guard, from the header alone
@@ -119,9 +147,11 @@ def pixels_from_image(data: bytes, field: str = "image", invert: Invert | str = 
         raise InvalidInput(field, f"not a decodable image ({type(exc).__name__})") from None
     except (OSError, ValueError, SyntaxError, EOFError) as exc:
         raise InvalidInput(field, f"not a decodable image ({exc})") from None
-    pixels = np.asarray(_square(grey).resize(IMAGE_SHAPE[::-1], Image.Resampling.LANCZOS), dtype=np.float32)
-    if invert is Invert.TRUE or (invert is Invert.AUTO and _border_level(pixels) >= LIGHT_BACKGROUND):
-        pixels = PIXEL_MAX - pixels
+    height, width, channels = card.input.shape
+    resized = _square(converted, prep.aspect).resize((width, height), Image.Resampling[prep.resize.upper()])
+    pixels = np.asarray(resized, dtype=np.uint8).reshape(height, width, channels)
+    if invert is Invert.TRUE or (invert is Invert.AUTO and prep.invert == "auto" and _border_level(pixels) >= LIGHT_BORDER):
+        pixels = LEVELS - pixels
     return pixels[None]
 
 
@@ -133,26 +163,40 @@ def parse_invert(invert: Invert | str) -> Invert:
         raise InvalidInput("invert", f"expected one of auto, true, false, got {invert!r}") from None
 
 
-def _square(img):
-    """Pad to a square with the colour of the image's border, keeping the garment's proportions."""
+def _square(img, aspect: str):
+    """Pad to a square with the colour of the image's border (proportions kept), or centre-crop to one."""
     width, height = img.size
-    if width == height:
+    if width == height or aspect == "stretch":
         return img
+    side = max(width, height) if aspect == "pad" else min(width, height)
+    if aspect == "crop":
+        left, top = (width - side) // 2, (height - side) // 2
+        return img.crop((left, top, left + side, top + side))
     from PIL import Image
 
-    side = max(width, height)
-    fill = int(round(_border_level(np.asarray(img))))
-    canvas = Image.new("L", (side, side), fill)
+    border = np.asarray(img)
+    fill = tuple(int(round(v)) for v in np.atleast_1d(_border_levels(border)))
+    canvas = Image.new(img.mode, (side, side), fill[0] if img.mode == "L" else fill)
     canvas.paste(img, ((side - width) // 2, (side - height) // 2))
     return canvas
 
 
-def _border_level(pixels: np.ndarray) -> float:
+def _border_levels(pixels: np.ndarray) -> np.ndarray:
+    """The median level of an image's border, per channel."""
+    pixels = pixels.reshape(pixels.shape[0], pixels.shape[1], -1)
     border = np.concatenate([pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]])
-    return float(np.median(border))
+    return np.median(border, axis=0)
 
 
-def _shape_text(shape: tuple) -> str:
+def _border_level(pixels: np.ndarray) -> float:
+    return float(np.mean(_border_levels(pixels)))
+
+
+def _example(card: ModelCard) -> str:
+    return "image" if card.is_image else "example"
+
+
+def shape_text(shape: tuple) -> str:
     return "x".join(str(s) for s in shape) if shape else "a single number"
 
 

@@ -1,22 +1,24 @@
-"""The BentoML model store: save a trained version with its metadata, load it back safely.
+"""The BentoML model store: a model's files and its card, saved together, read back safely.
 
-    >>> saved = save("v1", keras_model, metadata)        # clothes:v1, holding model.keras
-    >>> model, info = load("v1")                          # checks TF/Keras versions first
+    >>> saved = save(card, keras_model, files={"report.html": html})   # <name>:<version>, holding model.keras
+    >>> card = load_card("clothes", "v1")                             # no TensorFlow needed
+    >>> model = load_keras("clothes", "v1")                           # checks TF/Keras versions first
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import os
+import zipfile
+import zlib
 
-from models.specs import MODEL_NAME
+from models.card import CARD_FORMAT, ModelCard
 
 log = logging.getLogger(__name__)
 
 MODEL_FILE = "model.keras"
 KERAS_ARCHIVE_MEMBERS = {"metadata.json", "config.json", "model.weights.h5"}  # what keras.saving writes
-# Bumped when what a stored version holds changes; older versions are retrained by --if-missing.
-# 2: evaluation report, reference statistics and slice results stored with the model.
-STORE_FORMAT = 2
 
 
 class ModelStoreError(RuntimeError):
@@ -27,8 +29,63 @@ class VersionMismatch(ModelStoreError):
     """The model was saved by a TensorFlow or Keras of another major version."""
 
 
-def tag(version: str) -> str:
-    return f"{MODEL_NAME}:{version}"
+def tag(name: str, version: str) -> str:
+    return f"{name}:{version}"
+
+
+def not_in_store(name: str, version: str) -> str:
+    return f"{tag(name, version)} is not in the model store; train it with train_and_save.py train {name} {version}, or import it"
+
+
+def get(name: str, version: str):
+    """The stored model (BentoML's handle), or ModelStoreError."""
+    import bentoml
+
+    try:
+        return bentoml.models.get(tag(name, version))
+    except bentoml.exceptions.NotFound:
+        raise ModelStoreError(not_in_store(name, version)) from None
+
+
+def exists(name: str, version: str) -> bool:
+    try:
+        get(name, version)
+    except ModelStoreError:
+        return False
+    return True
+
+
+def versions(name: str) -> list[str]:
+    """The versions of ``name`` in the store, oldest first."""
+    import bentoml
+
+    stored = [m for m in bentoml.models.list(name) if m.tag.name == name]
+    return [str(m.tag.version) for m in sorted(stored, key=lambda m: m.info.creation_time)]
+
+
+def load_card(name: str, version: str, stored=None) -> ModelCard:
+    stored = stored or get(name, version)
+    try:
+        return ModelCard.from_metadata(stored.info.metadata)
+    except ValueError as exc:
+        raise ModelStoreError(f"{tag(name, version)}: {exc}") from None
+
+
+def is_current(name: str, version: str) -> bool:
+    """The version is in the store with a card of this code's format."""
+    try:
+        return load_card(name, version).format >= CARD_FORMAT
+    except (ModelStoreError, ValueError):
+        return False
+
+
+def read_file(stored, filename: str) -> bytes | None:
+    """A file stored next to the model (report.html, reference.json), or None."""
+    path = stored.path_of(filename)
+    if not os.path.isfile(path):
+        return None
+    with open(path, "rb") as f:
+        return f.read()
 
 
 def framework_versions() -> dict[str, str]:
@@ -36,51 +93,6 @@ def framework_versions() -> dict[str, str]:
     import tensorflow as tf
 
     return {"tensorflow": tf.__version__, "keras": keras.__version__}
-
-
-def exists(version: str) -> bool:
-    import bentoml
-
-    try:
-        bentoml.models.get(tag(version))
-    except bentoml.exceptions.NotFound:
-        return False
-    return True
-
-
-def not_in_store(version: str) -> str:
-    return f"{tag(version)} is not in the model store; train it with train_and_save.py --version {version}"
-
-
-def check(version: str) -> None:
-    """Raise ModelStoreError if clothes:<version> is missing or visibly cannot load; no TensorFlow needed.
-
-    Reads the archive (every member against its CRC) and the recorded framework versions: this finds a
-    missing version or model file, a truncated, overwritten or bit-flipped archive, and a model saved by
-    another major TensorFlow or Keras, in milliseconds. What only Keras can tell, ``load`` reports.
-    """
-    import json
-    import zipfile
-    import zlib
-
-    import bentoml
-
-    try:
-        stored = bentoml.models.get(tag(version))
-    except bentoml.exceptions.NotFound:
-        raise ModelStoreError(not_in_store(version)) from None
-    try:
-        with zipfile.ZipFile(stored.path_of(MODEL_FILE)) as archive:
-            damaged = archive.testzip()
-            missing = sorted(KERAS_ARCHIVE_MEMBERS - set(archive.namelist()))
-            if not damaged and not missing:
-                json.loads(archive.read("config.json"))
-    except (OSError, ValueError, zipfile.BadZipFile, zlib.error) as exc:
-        raise ModelStoreError(f"{tag(version)} cannot be loaded: {MODEL_FILE} is not a readable Keras archive: {exc}") from None
-    if damaged or missing:
-        problem = f"{damaged} fails its checksum" if damaged else f"it lacks {', '.join(missing)}"
-        raise ModelStoreError(f"{tag(version)} cannot be loaded: {MODEL_FILE} is damaged: {problem}")
-    check_versions(stored.info.metadata.get("framework_versions", {}), installed_framework_versions())
 
 
 def installed_framework_versions() -> dict[str, str]:
@@ -98,43 +110,62 @@ def installed_framework_versions() -> dict[str, str]:
     return found
 
 
-def is_current(version: str) -> bool:
-    """The version is in the store and holds everything this code stores with a model."""
+def save(card: ModelCard, model, files: dict[str, str | bytes] | None = None, force: bool = False):
+    """Save ``model`` (Keras) as <name>:<version> with its card and ``files`` next to it; refuse to
+    overwrite unless ``force``."""
     import bentoml
 
-    try:
-        stored = bentoml.models.get(tag(version))
-    except bentoml.exceptions.NotFound:
-        return False
-    return stored.info.metadata.get("store_format", 1) >= STORE_FORMAT
-
-
-def read_file(stored, name: str) -> bytes | None:
-    """A file stored next to the model (report.html, reference.json), or None."""
-    import os
-
-    path = stored.path_of(name)
-    if not os.path.isfile(path):
-        return None
-    with open(path, "rb") as f:
-        return f.read()
-
-
-def save(version: str, model, metadata: dict, force: bool = False, files: dict[str, str | bytes] | None = None):
-    """Save ``model`` as clothes:<version> with ``files`` next to it. Refuse to overwrite unless ``force``."""
-    import bentoml
-
-    if exists(version):
+    if exists(card.name, card.version):
         if not force:
-            raise ModelStoreError(f"{tag(version)} already exists in the store; pass --force to replace it")
-        bentoml.models.delete(tag(version))
-    metadata = {**metadata, "framework_versions": framework_versions(), "store_format": STORE_FORMAT, "files": sorted(files or {})}
-    with bentoml.models.create(tag(version), labels={"framework": "keras"}, metadata=metadata) as stored:
+            raise ModelStoreError(f"{card.tag} already exists in the store; pass --force to replace it")
+        bentoml.models.delete(card.tag)
+    card = card.model_copy(update={"files": tuple(sorted(files or {}))})
+    with bentoml.models.create(card.tag, labels={"framework": "keras", "task": card.task}, metadata=card.to_metadata()) as stored:
         model.save(stored.path_of(MODEL_FILE))
-        for name, content in (files or {}).items():
-            with open(stored.path_of(name), "wb") as f:
+        for filename, content in (files or {}).items():
+            with open(stored.path_of(filename), "wb") as f:
                 f.write(content.encode() if isinstance(content, str) else content)
-    return bentoml.models.get(tag(version))
+    return get(card.name, card.version)
+
+
+def check(name: str, version: str) -> ModelCard:
+    """The card, if <name>:<version> is in the store and visibly loadable; ModelStoreError otherwise.
+
+    Needs no TensorFlow: reads the card, the archive (every member against its CRC) and the recorded
+    framework versions. This finds a missing version or model file, a truncated, overwritten or
+    bit-flipped archive, and a model saved by another major TensorFlow or Keras, in milliseconds.
+    What only Keras can tell, ``load_keras`` reports.
+    """
+    stored = get(name, version)
+    card = load_card(name, version, stored)
+    label = tag(name, version)
+    try:
+        with zipfile.ZipFile(stored.path_of(MODEL_FILE)) as archive:
+            damaged = archive.testzip()
+            missing = sorted(KERAS_ARCHIVE_MEMBERS - set(archive.namelist()))
+            if not damaged and not missing:
+                json.loads(archive.read("config.json"))
+    except (OSError, ValueError, zipfile.BadZipFile, zlib.error) as exc:
+        raise ModelStoreError(f"{label} cannot be loaded: {MODEL_FILE} is not a readable Keras archive: {exc}") from None
+    if damaged or missing:
+        problem = f"{damaged} fails its checksum" if damaged else f"it lacks {', '.join(missing)}"
+        raise ModelStoreError(f"{label} cannot be loaded: {MODEL_FILE} is damaged: {problem}")
+    check_versions(card.framework_versions, installed_framework_versions())
+    return card
+
+
+def load_keras(name: str, version: str, stored=None):
+    """The Keras model of <name>:<version>, after checking the framework versions it was saved with."""
+    import keras
+
+    stored = stored or get(name, version)
+    card = load_card(name, version, stored)
+    for warning in check_versions(card.framework_versions, framework_versions()):
+        log.warning("%s: %s", card.tag, warning)
+    try:
+        return keras.models.load_model(stored.path_of(MODEL_FILE), compile=False)
+    except Exception as exc:
+        raise ModelStoreError(f"{card.tag} could not be loaded: {exc}") from exc
 
 
 def check_versions(recorded: dict[str, str], installed: dict[str, str]) -> list[str]:
@@ -154,38 +185,6 @@ def check_versions(recorded: dict[str, str], installed: dict[str, str]) -> list[
         if saved_minor != run_minor:
             warnings.append(f"model saved with {framework} {saved_with}, running {running}: minor versions differ")
     return warnings
-
-
-def load(version: str, stored=None):
-    """Load clothes:<version> (or an already resolved stored model) as a Keras model plus its info."""
-    import bentoml
-    import keras
-
-    if stored is None:
-        try:
-            stored = bentoml.models.get(tag(version))
-        except bentoml.exceptions.NotFound:
-            raise ModelStoreError(not_in_store(version)) from None
-    metadata = dict(stored.info.metadata)
-    for warning in check_versions(metadata.get("framework_versions", {}), framework_versions()):
-        log.warning("%s: %s", tag(version), warning)
-    try:
-        model = keras.models.load_model(stored.path_of(MODEL_FILE), compile=False)
-    except Exception as exc:
-        raise ModelStoreError(f"{tag(version)} could not be loaded: {exc}") from exc
-    return model, model_info(version, stored)
-
-
-def model_info(version: str, stored) -> dict:
-    """What the model info route shows: metadata from the store plus the store's own facts."""
-    metadata = dict(stored.info.metadata)
-    return {
-        "name": MODEL_NAME,
-        "version": version,
-        "tag": str(stored.tag),
-        "created": stored.info.creation_time.isoformat(),
-        **metadata,
-    }
 
 
 def _major_minor(version: str) -> tuple[int, int]:

@@ -1,4 +1,8 @@
-"""Train one version from its recipe, evaluate it on the test set, and describe it for the store."""
+"""Train one version from its recipe, evaluate it on the held-out data, and write its card.
+
+    >>> run = train(recipe, "v1", recipe.load_data())
+    >>> card = card_for(recipe, run, data, slices)
+"""
 
 from __future__ import annotations
 
@@ -9,93 +13,125 @@ import time
 import numpy as np
 
 from models import architectures, evaluation
-from models.data import Dataset
+from models.card import ModelCard
+from models.datasets import Dataset
+from models.inference import predict_probabilities
 from models.preprocessing import to_model_input
-from models.specs import CLASS_NAMES, MODEL_NAME, NUM_CLASSES, RECIPES, Recipe, input_spec
+from models.recipes import Recipe, Training
 
 log = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass
 class TrainingRun:
+    version: str
     model: object
-    recipe: Recipe
+    training: Training
     metrics: dict
     history: dict
     settings: dict
-    images: np.ndarray  # the held-out test images it was evaluated on, with their labels
+    images: np.ndarray  # the held-out examples it was evaluated on, with their labels
     labels: np.ndarray
     probabilities: np.ndarray
 
 
-def recipe_for(version: str, **overrides) -> Recipe:
-    if version not in RECIPES:
-        raise ValueError(f"no recipe for version {version!r}; known: {sorted(RECIPES)}")
-    return dataclasses.replace(RECIPES[version], **{k: v for k, v in overrides.items() if v is not None})
+def targets(labels: np.ndarray, recipe: Recipe) -> np.ndarray:
+    """What the network is fitted to: one-hot rows for a softmax, 0/1 for a sigmoid's positive label."""
+    import keras
+
+    if recipe.output.kind == "sigmoid":
+        return (np.asarray(labels) == recipe.output.labels.index(recipe.output.positive_label)).astype(np.float32)
+    return keras.utils.to_categorical(labels, len(recipe.output.labels))
 
 
-def train(data: Dataset, recipe: Recipe, train_limit: int | None = None, test_limit: int | None = None, verbose: int = 1) -> TrainingRun:
-    """Fit ``recipe``'s network on the training images and evaluate it on the test images."""
+def train(recipe: Recipe, version: str, data: Dataset, train_limit: int | None = None, test_limit: int | None = None,
+          verbose: int = 1, **overrides) -> TrainingRun:
+    """Fit the version's network on the training data and evaluate it on the held-out data."""
     import keras
     import tensorflow as tf
 
-    keras.utils.set_random_seed(recipe.seed)
+    settings = recipe.training(version, **overrides)
+    keras.utils.set_random_seed(settings.seed)
     tf.config.experimental.enable_op_determinism()
 
     x_train, y_train = data.x_train[:train_limit], data.y_train[:train_limit]
     x_test, y_test = data.x_test[:test_limit], data.y_test[:test_limit]
-
-    model = architectures.build(recipe.architecture)
-    learning_rate = recipe.learning_rate
-    if recipe.cosine_decay:
-        steps = recipe.epochs * -(-int(len(x_train) * (1 - recipe.validation_split)) // recipe.batch_size)
-        learning_rate = keras.optimizers.schedules.CosineDecay(recipe.learning_rate, decay_steps=steps)
-    model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
-        loss="categorical_crossentropy",
-        metrics=["accuracy"],
+    model = architectures.build(settings.architecture, recipe.input, recipe.output)
+    has_validation = data.x_val is not None
+    steps = settings.epochs * -(-int(len(x_train) * (1 if has_validation else 1 - settings.validation_split)) // settings.batch_size)
+    learning_rate = settings.learning_rate
+    if settings.cosine_decay:
+        learning_rate = keras.optimizers.schedules.CosineDecay(settings.learning_rate, decay_steps=steps)
+    loss = (
+        keras.losses.BinaryCrossentropy(label_smoothing=settings.label_smoothing)
+        if recipe.output.kind == "sigmoid"
+        else keras.losses.CategoricalCrossentropy(label_smoothing=settings.label_smoothing)
     )
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate), loss=loss, metrics=["accuracy"])
     started = time.perf_counter()
-    fit = model.fit(
-        to_model_input(x_train),
-        keras.utils.to_categorical(y_train, NUM_CLASSES),
-        epochs=recipe.epochs,
-        batch_size=recipe.batch_size,
-        validation_split=recipe.validation_split,
-        verbose=verbose,
-    )
+    x, y = to_model_input(x_train, recipe.input), targets(y_train, recipe)
+    if has_validation:
+        validation = {"validation_data": (to_model_input(data.x_val, recipe.input), targets(data.y_val, recipe))}
+    elif settings.augment:  # Keras splits arrays only: hold out the same last share by hand
+        held = int(len(x) * settings.validation_split)
+        validation, x, y = {"validation_data": (x[len(x) - held :], y[len(y) - held :])}, x[: len(x) - held], y[: len(y) - held]
+    else:
+        validation = {"validation_split": settings.validation_split}
+    if settings.augment:
+        fit = model.fit(_augmented(x, y, settings), epochs=settings.epochs, verbose=verbose, **validation)
+    else:
+        fit = model.fit(x, y, epochs=settings.epochs, batch_size=settings.batch_size, verbose=verbose, **validation)
     seconds = time.perf_counter() - started
-    probabilities = predict_probabilities(model, x_test)
-    settings = {
-        **dataclasses.asdict(recipe),
+    probabilities = predict_probabilities(model, x_test, recipe)
+    run_settings = {
+        **dataclasses.asdict(settings),
         "optimizer": "adam",
-        "loss": "categorical_crossentropy",
+        "loss": loss.name,
         "train_images": int(len(x_train)),
+        "validation_images": int(len(data.x_val)) if has_validation else int(len(x_train) * settings.validation_split),
         "training_seconds": round(seconds, 1),
     }
     history = {key: [round(float(v), 6) for v in values] for key, values in fit.history.items()}
-    return TrainingRun(model, recipe, evaluation.evaluate(y_test, probabilities), history, settings, x_test, y_test, probabilities)
+    metrics = evaluation.evaluate(y_test, probabilities, recipe.output.labels)
+    return TrainingRun(version, model, settings, metrics, history, run_settings, x_test, y_test, probabilities)
 
 
-def predict_probabilities(model, images: np.ndarray) -> np.ndarray:
-    """Class probabilities of (N, 28, 28) images in 0..255, in batches (memory stays bounded)."""
-    return model.predict(to_model_input(images), batch_size=1024, verbose=0)
+def _augmented(x: np.ndarray, y: np.ndarray, settings: Training):
+    """A shuffled, batched tf.data pipeline with the recipe's random flips and quarter turns."""
+    import tensorflow as tf
+
+    def augment(images, labels):
+        if "flip_lr" in settings.augment:
+            images = tf.image.random_flip_left_right(images)
+        if "flip_ud" in settings.augment:
+            images = tf.image.random_flip_up_down(images)
+        if "rot90" in settings.augment:
+            images = tf.image.rot90(images, tf.random.uniform([], 0, 4, dtype=tf.int32))
+        return images, labels
+
+    dataset = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(len(x), seed=settings.seed, reshuffle_each_iteration=True)
+    return dataset.batch(settings.batch_size).map(augment, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
 
-def metadata(run: TrainingRun, data: Dataset, slices: dict) -> dict:
-    """Everything the store keeps about a version (framework versions are added on save)."""
-    return {
-        "name": MODEL_NAME,
-        "description": run.recipe.description,
-        "architecture": run.recipe.architecture,
-        "class_names": list(CLASS_NAMES),
-        "input_spec": input_spec(),
-        "number_of_parameters": int(run.model.count_params()),
-        "metrics": run.metrics,
-        "slices": slices,
-        "training": run.settings,
-        "history": run.history,
-        "data": {"source": data.source, "sha256": data.fingerprint},
-    }
+def card_for(recipe: Recipe, run: TrainingRun, data: Dataset, slices: dict | None, engines: dict | None = None) -> ModelCard:
+    """The card of a trained version: what it takes and answers (the recipe's), how it was made and how it does."""
+    from models.store import framework_versions
 
-
+    return ModelCard(
+        name=recipe.name,
+        version=run.version,
+        description=f"{recipe.description} {run.training.description}",
+        task=recipe.task,
+        input=recipe.input,
+        preprocessing=recipe.preprocessing,
+        output=recipe.output,
+        architecture=run.training.architecture,
+        number_of_parameters=int(run.model.count_params()),
+        metrics=run.metrics,
+        slices=slices,
+        training=run.settings,
+        history=run.history,
+        data={"source": data.source, "sha256": data.fingerprint, **({"split": data.split} if data.split else {})},
+        framework_versions=framework_versions(),
+        engines=engines or {"tensorflow": {}},
+    )

@@ -1,7 +1,7 @@
 """An optional API token on the entry service: ``Authorization: Bearer <token>``.
 
-Off unless ``clothes.security.api_token_env`` names an environment variable holding the token
-(serving/settings.py; the token never sits in the configuration file). With a token, every path
+Off unless ``security.api_token_env`` names an environment variable holding the token
+(config/settings.py; the token never sits in the configuration file). With a token, every path
 needs it except:
 
 - the health checks ``/livez``, ``/readyz``, ``/healthz``: orchestrators probe them without
@@ -9,8 +9,8 @@ needs it except:
 - ``/metrics``, unless ``protect_metrics`` is true: scrapers usually reach it from inside the
   cluster, and configuring one with a token is a choice of the deployment.
 
-Everything else needs the token: predictions, reports, drift, the model listings and model info,
-the typed APIs ``/classify`` and ``/classify_image``, and BentoML's docs (``/``, ``/docs.json``,
+Everything else needs the token: every protocol's routes (predictions, reports, drift, listings,
+model info), the typed APIs ``/classify`` and ``/classify_image``, and the docs (``/``, ``/docs.json``,
 ``/schema.json``). Open paths are an allow-list, so a route added later is protected by default, and
 a caller without the token learns nothing of the deployment, not even which versions it serves.
 
@@ -23,10 +23,9 @@ from __future__ import annotations
 import hmac
 
 from serving.errors import error_response
+from serving.paths import HEALTH_PATHS, METRICS_PATH
 
-HEALTH_PATHS = frozenset({"/livez", "/readyz", "/healthz"})
-METRICS_PATH = "/metrics"
-REALM = 'Bearer realm="clothes"'
+REALM = 'Bearer realm="model-server"'
 
 
 class ApiToken:

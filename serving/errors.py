@@ -6,7 +6,7 @@ Status policy:
 - 401: a token is configured and the request lacks it or has another (serving/auth.py);
   carries ``WWW-Authenticate: Bearer``;
 - 404: unknown model, version or route (the message lists what exists);
-- 405: a method the route does not offer;
+- 405: a method the route does not offer; carries ``Allow``;
 - 408: the body did not arrive in time (a slow or stalled client);
 - 413: the body exceeds the configured size limit;
 - 415: a content type the route does not accept (pickle is never accepted);
@@ -41,8 +41,25 @@ class NotFound(ServingError):
     status = 404
 
 
+class ModelNotFound(NotFound):
+    def __init__(self, name: str, known: list[str]):
+        super().__init__(f"unknown model {name!r}; available: {', '.join(known) or 'none'}")
+        self.name = name
+
+
+class VersionNotFound(NotFound):
+    def __init__(self, name: str, version: str, known: list[str]):
+        super().__init__(f"unknown version {version!r} of model {name}; available: {', '.join(known)}")
+        self.name, self.version = name, version
+
+
 class MethodNotAllowed(ServingError):
+    """Carries the ``Allow`` header RFC 9110 requires on a 405."""
+
     status = 405
+
+    def __init__(self, method: str, allowed: list[str]):
+        super().__init__(f"method {method} not allowed here; use {' or '.join(allowed)}", {"Allow": ", ".join(allowed)})
 
 
 class RequestTimeout(ServingError):

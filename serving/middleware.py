@@ -25,8 +25,9 @@ from bentoml._internal.configuration.containers import BentoMLContainer
 from starlette.datastructures import Headers
 from starlette.middleware.cors import CORSMiddleware
 
-from serving.decoding import check_form_fields
+from serving.codecs import check_form_fields
 from serving.errors import Overloaded, PayloadTooLarge, RequestTimeout, ServingError, UnsupportedMediaType
+from serving.paths import INFRASTRUCTURE_PATHS
 
 
 # On a refused body: the client should stop sending the rest of it.
@@ -100,7 +101,7 @@ class ConcurrencyLimit:
     are never refused, so probes see an overloaded replica as alive and ready.
     """
 
-    EXEMPT = frozenset({"/livez", "/readyz", "/healthz", "/metrics"})
+    EXEMPT = INFRASTRUCTURE_PATHS
 
     def __init__(self, app, max_requests: int):
         self.app = app
@@ -176,7 +177,7 @@ class Cors:
     """BentoML's CORS settings (``http.cors`` of the entry service, BentoML's schema), ahead of every route.
 
     BentoML puts its own CORS middleware inside the service's middleware, where the course's routes
-    (answered by ``ModelRoutes``) and the API token check keep requests from reaching it: preflights
+    (answered by ``ProtocolRoutes``) and the API token check keep requests from reaching it: preflights
     to ``/models/...`` were refused with 405 and answers carried no grant. This applies the same
     settings outside them; BentoML's inner copy then only repeats the headers on its own routes.
     """

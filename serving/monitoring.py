@@ -1,14 +1,14 @@
 """Production monitoring: Prometheus metrics, drift against the training reference, sampled data logs.
 
-- Counters and a histogram per version and class, through BentoML's metrics API, so they appear on
-  the service's ``/metrics``.
+- Counters and a histogram per model, version and class, through BentoML's metrics API, so they
+  appear on the service's ``/metrics`` (labels ``model``, ``version``; requests also ``protocol``).
 - :class:`VersionMonitor` keeps each version's rolling window of prediction features
-  (lifecycle/drift.py), answers ``GET /models/clothes/{version}/drift`` and refreshes the
-  ``clothes_drift_*`` gauges at most once per ``refresh_seconds``.
+  (lifecycle/drift.py), answers ``GET /models/<name>/<version>/drift`` and refreshes the
+  ``serving_drift_*`` gauges at most once per ``refresh_seconds``.
 - A sample of inputs and outputs goes to BentoML's data-collection log (``bentoml.monitor``,
-  ``monitoring/clothes/data/``, one record per image with its ``version``), which
-  ``python -m lifecycle.drift_report`` reads. One monitor serves every version: BentoML's default
-  monitor writes through one global logger, so a monitor per version would mix their files.
+  ``monitoring/predictions/data/``, one record per example with its ``model`` and ``version``),
+  which ``python -m lifecycle.drift_report`` reads. One monitor serves every version: BentoML's
+  default monitor writes through one global logger, so a monitor per version would mix their files.
 """
 
 from __future__ import annotations
@@ -21,78 +21,85 @@ import bentoml
 import numpy as np
 
 from lifecycle.drift import MONITOR_NAME, RollingWindow, drift_report
-from models.specs import CLASS_NAMES, MODEL_NAME, PIXEL_MAX
+from lifecycle.reference import feature_view
+from models.card import ModelCard
 
 log = logging.getLogger(__name__)
 
 REQUESTS = bentoml.metrics.Counter(
-    name="clothes_requests",
-    documentation="Model API requests by model version, route and HTTP status",
-    labelnames=["model", "version", "route", "status"],
+    name="serving_requests",
+    documentation="Model API requests by model, version, protocol, endpoint and HTTP status",
+    labelnames=["model", "version", "protocol", "endpoint", "status"],
 )
 PREDICTIONS = bentoml.metrics.Counter(
-    name="clothes_predictions",
-    documentation="Images classified, by model version and predicted class",
+    name="serving_predictions",
+    documentation="Examples classified, by model, version and predicted class",
     labelnames=["model", "version", "label"],
 )
 CONFIDENCE = bentoml.metrics.Histogram(
-    name="clothes_confidence",
+    name="serving_confidence",
     documentation="Confidence of the predicted class, by model version",
     labelnames=["model", "version"],
     buckets=(0.3, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0),
 )
 DRIFT_VALUE = bentoml.metrics.Gauge(
-    name="clothes_drift_statistic",
+    name="serving_drift_statistic",
     documentation="Drift statistic of the rolling window against the training reference (PSI, KS D or chi-square)",
     labelnames=["model", "version", "statistic"],
 )
 DRIFT_P_VALUE = bentoml.metrics.Gauge(
-    name="clothes_drift_p_value",
+    name="serving_drift_p_value",
     documentation="p-value of a drift test (KS, chi-square) of the rolling window against the training reference",
     labelnames=["model", "version", "statistic"],
 )
 DRIFT_DETECTED = bentoml.metrics.Gauge(
-    name="clothes_drift_detected",
+    name="serving_drift_detected",
     documentation="1 when a drift statistic is past its threshold (statistic=any: any of them)",
     labelnames=["model", "version", "statistic"],
 )
 DRIFT_WINDOW = bentoml.metrics.Gauge(
-    name="clothes_drift_window_size",
+    name="serving_drift_window_size",
     documentation="Predictions in the rolling drift window",
     labelnames=["model", "version"],
 )
 CLASS_SHARE = bentoml.metrics.Gauge(
-    name="clothes_drift_class_share",
+    name="serving_drift_class_share",
     documentation="Share of each predicted class in the rolling window and in the training reference",
     labelnames=["model", "version", "label", "source"],
 )
 
 
 LOG_FAILURES = bentoml.metrics.Counter(
-    name="clothes_monitoring_log_failures",
+    name="serving_monitoring_log_failures",
     documentation="Samples that could not be written to the monitoring data log",
     labelnames=["model", "version"],
 )
 
 
-def record_request(version: str, route: str, status: int) -> None:
-    REQUESTS.labels(model=MODEL_NAME, version=version, route=route, status=str(status)).inc()
+@functools.cache
+def _request_counter(model: str, version: str, protocol: str, endpoint: str, status: int):
+    return REQUESTS.labels(model=model, version=version, protocol=protocol, endpoint=endpoint, status=str(status))
+
+
+def record_request(model: str, version: str, protocol: str, endpoint: str, status: int) -> None:
+    """Count one request; ``model`` and ``version`` are served names or "unknown" (clients cannot grow the label set)."""
+    _request_counter(model, version, protocol, endpoint, status).inc()
 
 
 @functools.cache
-def _prediction_children(version: str) -> tuple[list, object]:
+def _prediction_children(model: str, version: str, labels: tuple[str, ...]) -> tuple[list, object]:
     """Per-version metric children, resolved once: label lookups cost more than the increments."""
-    counters = [PREDICTIONS.labels(model=MODEL_NAME, version=version, label=name) for name in CLASS_NAMES]
-    return counters, CONFIDENCE.labels(model=MODEL_NAME, version=version)
+    counters = [PREDICTIONS.labels(model=model, version=version, label=name) for name in labels]
+    return counters, CONFIDENCE.labels(model=model, version=version)
 
 
-def record_predictions(version: str, predicted: np.ndarray, confidence: np.ndarray) -> None:
-    counters, histogram = _prediction_children(version)
+def record_predictions(card: ModelCard, predicted: np.ndarray, confidence: np.ndarray) -> None:
+    counters, histogram = _prediction_children(card.name, card.version, card.labels)
     if len(predicted) == 1:
         counters[predicted[0]].inc()
         histogram.observe(float(confidence[0]))
         return
-    counts = np.bincount(predicted, minlength=len(CLASS_NAMES))
+    counts = np.bincount(predicted, minlength=card.classes)
     for class_id in np.flatnonzero(counts):
         counters[class_id].inc(int(counts[class_id]))
     for value in confidence.tolist():
@@ -102,11 +109,12 @@ def record_predictions(version: str, predicted: np.ndarray, confidence: np.ndarr
 class VersionMonitor:
     """Metrics, drift window and data-log sampling of one served version."""
 
-    def __init__(self, version: str, reference: dict | None, settings) -> None:
-        self.version = version
+    def __init__(self, card: ModelCard, reference: dict | None, settings) -> None:
+        self.card = card
+        self.labels = {"model": card.name, "version": card.version}
         self.reference = reference
         self.settings = settings
-        self.window = RollingWindow(settings.window, len(CLASS_NAMES))
+        self.window = RollingWindow(settings.window, card)
         self._rng = np.random.default_rng()
         self._next_refresh = 0.0
         self._log_failed = False
@@ -114,12 +122,13 @@ class VersionMonitor:
         if reference is not None:
             import scipy.stats  # noqa: F401  (imported now, not on the first request)
 
-            for index, name in enumerate(CLASS_NAMES):
-                CLASS_SHARE.labels(model=MODEL_NAME, version=version, label=name, source="reference").set(reference["classes"]["shares"][index])
+            for index, name in enumerate(card.labels):
+                CLASS_SHARE.labels(**self.labels, label=name, source="reference").set(reference["classes"]["shares"][index])
 
     def observe(self, pixels: np.ndarray, probabilities: np.ndarray) -> None:
+        """One request's examples (N, *shape) as clients sent them, and the class probabilities answered."""
         predicted, confidence = probabilities.argmax(axis=1), probabilities.max(axis=1)
-        record_predictions(self.version, predicted, confidence)
+        record_predictions(self.card, predicted, confidence)
         if not self.settings.enabled:
             return
         self.window.add(pixels, confidence, predicted)
@@ -145,7 +154,7 @@ class VersionMonitor:
         report = self.drift()
         if report is None:
             return None
-        labels = {"model": MODEL_NAME, "version": self.version}
+        labels = self.labels
         DRIFT_WINDOW.labels(**labels).set(report["window"]["size"])
         for name, row in report["statistics"].items():
             DRIFT_VALUE.labels(**labels, statistic=name).set(row["value"])
@@ -153,7 +162,7 @@ class VersionMonitor:
                 DRIFT_P_VALUE.labels(**labels, statistic=name).set(row["p_value"])
             DRIFT_DETECTED.labels(**labels, statistic=name).set(int(row["drifted"]))
         DRIFT_DETECTED.labels(**labels, statistic="any").set(int(report["drifted"]))
-        for name, share in zip(CLASS_NAMES, report["class_shares"]["window"]):
+        for name, share in zip(self.card.labels, report["class_shares"]["window"]):
             CLASS_SHARE.labels(**labels, label=name, source="window").set(share)
         return report
 
@@ -169,7 +178,7 @@ class VersionMonitor:
         try:
             self._write_samples(pixels, predicted, confidence)
         except Exception as exc:
-            LOG_FAILURES.labels(model=MODEL_NAME, version=self.version).inc()
+            LOG_FAILURES.labels(**self.labels).inc()
             if not self._log_failed:
                 log.error("the monitoring data log failed; predictions go on without it: %s: %s", type(exc).__name__, exc)
                 self._log_failed = True
@@ -177,8 +186,9 @@ class VersionMonitor:
     def _write_samples(self, pixels: np.ndarray, predicted: np.ndarray, confidence: np.ndarray) -> None:
         means = pixels.reshape(len(pixels), -1).mean(axis=1)
         with bentoml.monitor(MONITOR_NAME) as monitor:
-            monitor.log_batch([self.version] * len(pixels), "version", "feature", "categorical")
-            monitor.log_batch(np.clip(pixels, 0, PIXEL_MAX).astype(np.uint8).reshape(len(pixels), -1).tolist(), "pixels", "feature", "numerical_sequence")
+            monitor.log_batch([self.card.name] * len(pixels), "model", "feature", "categorical")
+            monitor.log_batch([self.card.version] * len(pixels), "version", "feature", "categorical")
+            monitor.log_batch(feature_view(pixels, self.card).tolist(), "pixels", "feature", "numerical_sequence")
             monitor.log_batch(means.round(3).tolist(), "mean_intensity", "feature", "numerical")
             monitor.log_batch(predicted.tolist(), "predicted_class", "prediction", "categorical")
             monitor.log_batch(confidence.round(5).tolist(), "confidence", "prediction", "numerical")

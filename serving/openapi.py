@@ -1,13 +1,13 @@
-"""The service's OpenAPI document, served at ``GET /docs.json`` (the Swagger UI at ``/`` reads it).
+"""The service's OpenAPI document, served at ``GET /docs.json`` (the Swagger UI reads it).
 
 BentoML generates a document for its typed APIs (``/classify``, ``/classify_image``) and its
-infrastructure routes, but it does not know the ``/models`` routes (``serving.routes`` answers them
+infrastructure routes, but it does not know the protocol routes (``serving.protocols`` answers them
 ahead of its router), and it documents errors its middleware never lets out: every error leaves as
 ``{"error": "..."}`` (``serving.errors``), validation errors as 422. :func:`build_spec` starts from
-BentoML's document, corrects its responses and adds our routes with every request body they accept
-and every response they give. Versions, limits, shapes and class names come from the settings and
-``models.specs``, so the document describes the configuration it is served with.
-``tests/e2e/test_fuzz.py`` fuzzes the running service from this document.
+BentoML's document, corrects its responses and adds every route of the route tables, once per
+served model, with the request bodies and answers that model's card gives it (shape, value range,
+labels). Limits and names come from the configuration, so the document describes the deployment it
+is served with. ``tests/e2e/test_fuzz.py`` fuzzes the running service from this document.
 """
 
 from __future__ import annotations
@@ -19,29 +19,29 @@ from http import HTTPStatus
 
 from starlette.responses import Response
 
-from models.preprocessing import Invert
-from models.specs import CLASS_NAMES, IMAGE_HEIGHT, IMAGE_WIDTH, INPUT_SHAPE, MODEL_NAME, NUM_CLASSES, PIXEL_MAX, PIXEL_MIN
-from serving import decoding, errors
-from serving.auth import HEALTH_PATHS, METRICS_PATH
-from serving.middleware import ConcurrencyLimit
-from serving.settings import Settings
+from config import Config
+from models import store
+from models.card import ModelCard
+from models.preprocessing import Invert, example_text
+from serving import codecs, errors
+from serving.paths import HEALTH_PATHS, INFRASTRUCTURE_PATHS, METRICS_PATH, SPEC_PATH
 
-SPEC_PATH = "/docs.json"
 OPENAPI_VERSION = "3.1.0"  # JSON Schema 2020-12, as pydantic writes it
 SCHEMAS = "#/components/schemas/"
 TEXT = "text/plain"
 HTML = "text/html"
 # "- 400: the body cannot be read ..." lines of the status policy in serving/errors.py
 STATUS_POLICY = {int(code): text for code, text in re.findall(r"^- (\d{3}): (.+?)[;.]?$", errors.__doc__, re.M)}
-INFRASTRUCTURE = ("/readyz", "/livez", "/healthz", "/metrics")
+UNIT = {"type": "number", "minimum": 0, "maximum": 1}
+COUNT = {"type": "integer", "minimum": 0}
 
 
 class OpenAPIDocument:
     """ASGI middleware: answers ``GET /docs.json`` with :func:`build_spec`'s document instead of BentoML's."""
 
-    def __init__(self, app, service, settings: Settings):
+    def __init__(self, app, service, config: Config, router):
         self.app = app
-        self.body = json.dumps(build_spec(service, settings)).encode()
+        self.body = json.dumps(build_spec(service, config, router)).encode()
 
     async def __call__(self, scope, receive, send):
         if scope["type"] == "http" and scope["path"] == SPEC_PATH and scope["method"] in ("GET", "HEAD"):
@@ -49,67 +49,154 @@ class OpenAPIDocument:
         return await self.app(scope, receive, send)
 
 
-def build_spec(service, settings: Settings) -> dict:
-    """The published document: BentoML's for ``service``, corrected, plus the ``/models`` routes."""
+class Served:
+    """One served model as the document sees it: its name, versions, aliases and card."""
+
+    def __init__(self, name: str, config: Config):
+        settings = config.models[name]
+        self.name = name
+        self.versions = list(settings.versions)
+        self.aliases = dict(settings.aliases)
+        self.names = [*self.versions, *self.aliases]
+        cards = [_card(name, v) for v in self.versions]
+        # Every stored version's card; the versions of one model share their input and output.
+        self.card: ModelCard | None = next((c for c in cards if c is not None), None)
+
+    def ref(self, schema: str) -> dict:
+        return {"$ref": f"{SCHEMAS}{self.name}.{schema}"}
+
+
+def _card(name: str, version: str) -> ModelCard | None:
+    try:
+        return store.load_card(name, version)
+    except store.ModelStoreError:
+        return None
+
+
+def build_spec(service, config: Config, router) -> dict:
+    """The published document: BentoML's for ``service``, corrected, plus every protocol route."""
     spec = service.openapi_spec.asdict()
     spec["openapi"] = OPENAPI_VERSION
     spec["info"] = {
-        "title": MODEL_NAME,
+        "title": service.name,
         "version": str(service.bento.tag.version) if service.bento else "dev",  # the Bento's version once built
-        "description": "\n\n".join(inspect.cleandoc(doc) for doc in (service.inner.__doc__, decoding.__doc__, errors.__doc__) if doc),
+        "description": "\n\n".join(inspect.cleandoc(doc) for doc in (service.inner.__doc__, codecs.__doc__, errors.__doc__) if doc),
     }
+    served = [Served(name, config) for name in config.models]
     for path, item in spec["paths"].items():
         for operation in item.values():
             if "x-bentoml-name" in operation:
-                _fix_typed_api(operation, settings)
-            elif path in INFRASTRUCTURE:
+                _fix_typed_api(operation, served, config)
+            elif path in INFRASTRUCTURE_PATHS:
                 operation["responses"] = _infrastructure_responses(path)
     kept = _referenced_schemas(spec["paths"], spec.get("components", {}).get("schemas", {}))
     spec["components"] = {
-        "schemas": {**kept, **schemas(settings)},
+        "schemas": {**kept, **shared_schemas(served)},
         "headers": {
             "Retry-After": {"description": "seconds to wait before retrying", "required": True, "schema": {"type": "string", "pattern": r"^\d+$"}},
             "WWW-Authenticate": {"description": "the scheme to authenticate with", "required": True, "schema": {"type": "string"}},
+            "Allow": {"description": "the methods the route offers", "required": True, "schema": {"type": "string"}},
         },
     }
-    spec["paths"].update(model_paths(settings))
+    for model in served:
+        if model.card is not None:
+            spec["components"]["schemas"].update(model_schemas(model, config))
+    spec["paths"].update(route_paths(router, served, config))
     spec["paths"][SPEC_PATH] = {"get": {"tags": ["Infrastructure"], "summary": "This document.", "responses": {"200": _ok({"type": "object"})}}}
-    _add_middleware_responses(spec, settings)
+    _add_middleware_responses(spec, config)
     return spec
 
 
-def _add_middleware_responses(spec: dict, settings: Settings) -> None:
-    """What the middleware in front of every route answers (service.py adds it; serving/middleware.py, serving/auth.py).
-
-    Any route but the health checks and metrics: 503 when too many requests are in flight. A body:
-    408 when it arrives too slowly, 413 when too large. With an API token: 401 without it.
-    """
-    open_paths = HEALTH_PATHS if settings.security.protect_metrics else HEALTH_PATHS | {METRICS_PATH}
-    if settings.security.api_token:
-        spec["components"]["securitySchemes"] = {"token": {"type": "http", "scheme": "bearer", "description": "the API token (serving/auth.py)"}}
-        spec["security"] = [{"token": []}]
-    for path, item in spec["paths"].items():
-        for method, operation in item.items():
-            if method == "parameters":
-                continue
-            responses = operation["responses"]
-            if path not in ConcurrencyLimit.EXEMPT:
-                responses.update(_errors(503))
-            if "requestBody" in operation:
-                responses.update(_errors(408, 413))
-            if settings.security.api_token and path in open_paths:
-                operation["security"] = []
-            elif settings.security.api_token:
-                responses.update(_errors(401))
+def route_paths(router, served: list[Served], config: Config) -> dict:
+    """Every route of the tables: a route with ``{name}`` once per served model (its card sizes the bodies)."""
+    paths = {}
+    for _, route in router.routes:
+        models = served if "{name}" in route.path else [next((m for m in served if m.name == route.params.get("name")), None)]
+        for model in models:
+            if model is not None and model.card is None and "{name}" in route.path:
+                continue  # no version of it is in the store: nothing to describe but its 503s
+            path = route.path.replace("{name}", model.name) if model is not None and "{name}" in route.path else route.path
+            item = {}
+            if "{version}" in path:
+                item["parameters"] = [_version_parameter(model)]
+            for method, handler in route.methods.items():
+                item[method.lower()] = DESCRIBE[handler.__name__](model, config)
+            paths[path] = item
+    return paths
 
 
-def schemas(settings: Settings) -> dict:
-    """Our components: requests and responses of every route, the error envelope."""
-    versions = list(settings.versions)
-    unit = {"type": "number", "minimum": 0, "maximum": 1}
-    count = {"type": "integer", "minimum": 0}
-    shares = {"type": "array", "items": unit, "minItems": NUM_CLASSES, "maxItems": NUM_CLASSES}
-    alias_map = {"type": "object", "additionalProperties": {"enum": versions}}
+def _version_parameter(model: Served) -> dict:
+    return {
+        "name": "version",
+        "in": "path",
+        "required": True,
+        "description": "a served version or an alias of one",
+        "schema": {"type": "string", "enum": model.names},
+    }
+
+
+# --- operations, by handler name -------------------------------------------------------------
+
+
+def _list_models(model, config):
+    return _operation("list_models", "Models served, with their versions and aliases.", {200: _ok({"$ref": SCHEMAS + "ModelList"})})
+
+
+def _list_versions(model, config):
+    return _operation(f"list_versions_{model.name}", f"Served versions of {model.name} with their status and aliases.", {200: _ok(model.ref("VersionList"))})
+
+
+def _model_info(model, config):
+    return _operation(f"model_info_{model.name}", f"The card of a version of {model.name}: input, labels, metrics, how it was made.", {200: _ok(model.ref("ModelInfo")), **_errors(404)})
+
+
+def _predict(model, config):
+    card = model.card
+    limit = config.limits.max_batch_images
+    body = {"required": True, "content": {codecs.JSON: {"schema": model.ref("PredictRequest")}}}
+    parameters = []
+    if card.is_image:
+        shape = "x".join(map(str, card.input.shape))
+        binary = {"type": "string", "format": "binary"}
+        body["content"][codecs.MULTIPART] = {"schema": model.ref("Upload")}
+        body["content"][codecs.RAW] = {"schema": binary | {"description": f"raw uint8 values, N x {shape} row-major: a multiple of {card.example_bytes} bytes, at most {limit} images"}}
+        parameters.append({
+            "name": "invert", "in": "query", "required": False, "schema": {"$ref": SCHEMAS + "Invert"},
+            "description": "image files only: invert the levels (auto: as the model's card says)",
+        })
+    body["content"][codecs.NPY] = {"schema": {"type": "string", "format": "binary", "description": f"a NumPy .npy array of shape (N, {', '.join(map(str, card.input.shape))}) or one example, no pickled objects"}}
+    return _operation(
+        f"predict_{model.name}",
+        f"Classify one {example_text(card)} example of {model.name} or a batch of at most {limit}.",
+        {200: _ok(model.ref("PredictResponse")), **_errors(400, 404, 413, 415, 422)},
+        parameters=parameters,
+        requestBody=body,
+    )
+
+
+def _report(model, config):
+    return _operation(f"report_{model.name}", "The evaluation report stored with the version (HTML).", {200: _ok({"type": "string"}, HTML), **_errors(404)})
+
+
+def _drift(model, config):
+    return _operation(f"drift_{model.name}", "Drift of the version's recent traffic against its training reference.", {200: _ok(model.ref("DriftReport")), **_errors(404)})
+
+
+DESCRIBE = {
+    "list_models": _list_models,
+    "list_versions": _list_versions,
+    "model_info": _model_info,
+    "predict": _predict,
+    "report": _report,
+    "drift": _drift,
+}
+
+
+# --- schemas ------------------------------------------------------------------------------------
+
+
+def shared_schemas(served: list[Served]) -> dict:
+    names = [m.name for m in served]
     return {
         "Error": {
             "type": "object",
@@ -119,46 +206,6 @@ def schemas(settings: Settings) -> dict:
             "additionalProperties": False,
         },
         "Invert": {"type": "string", "enum": [i.value for i in Invert], "default": Invert.AUTO.value},
-        "Pixel": {"type": "number", "minimum": PIXEL_MIN, "maximum": PIXEL_MAX},
-        "Image": _rows(_rows({"$ref": SCHEMAS + "Pixel"}, IMAGE_WIDTH), IMAGE_HEIGHT)
-        | {"description": f"{IMAGE_HEIGHT} rows of {IMAGE_WIDTH} intensities, {PIXEL_MIN}..{PIXEL_MAX}, light garment on dark"},
-        "PredictRequest": {
-            # "image" wins when both are sent, as in serving.decoding
-            "oneOf": [
-                {"type": "object", "required": ["image"], "properties": {"image": {"$ref": SCHEMAS + "Image"}}},
-                {
-                    "type": "object",
-                    "required": ["images"],
-                    "not": {"required": ["image"]},
-                    # The batch limit is not a maxItems: past it the answer is 413 (the status policy), while
-                    # a schema violation promises 400/422.
-                    "properties": {"images": {"type": "array", "items": {"$ref": SCHEMAS + "Image"}, "minItems": 1, "description": f"at most {settings.max_batch_images} images; more get 413"}},
-                },
-            ]
-        },
-        "ImageUpload": {
-            "type": "object",
-            "required": ["image"],
-            "properties": {
-                "image": {"type": "string", "format": "binary", "description": "an image file (PNG, JPEG, ...): any size, colour or grey"},
-                "invert": {"$ref": SCHEMAS + "Invert"},
-            },
-        },
-        "Prediction": {
-            "type": "object",
-            "required": ["class_id", "label", "confidence"],
-            "properties": {"class_id": {"type": "integer", "minimum": 0, "maximum": NUM_CLASSES - 1}, "label": {"enum": list(CLASS_NAMES)}, "confidence": unit},
-        },
-        "PredictResponse": {
-            "type": "object",
-            "required": ["model", "version", "result", "predictions"],
-            "properties": {
-                "model": {"const": MODEL_NAME},
-                "version": {"enum": versions},
-                "result": _batch(shares, settings.max_batch_images) | {"description": "one row of class probabilities per image, as model.predict(...).tolist()"},
-                "predictions": _batch({"$ref": SCHEMAS + "Prediction"}, settings.max_batch_images),
-            },
-        },
         "ModelList": {
             "type": "object",
             "required": ["models"],
@@ -167,55 +214,116 @@ def schemas(settings: Settings) -> dict:
                     "type": "array",
                     "items": {
                         "type": "object",
-                        "required": ["name", "versions", "aliases"],
-                        "properties": {"name": {"const": MODEL_NAME}, "versions": {"type": "array", "items": {"enum": versions}}, "aliases": alias_map},
+                        "required": ["name", "versions", "aliases", "default_version"],
+                        "properties": {
+                            "name": {"enum": names},
+                            "versions": {"type": "array", "items": {"type": "string"}},
+                            "aliases": {"type": "object", "additionalProperties": {"type": "string"}},
+                            "default_version": {"type": "string"},
+                        },
                     },
                 }
             },
         },
+    }
+
+
+def example_schema(card: ModelCard) -> dict:
+    """One example as JSON, sized by the card (a grey image with or without its channel axis)."""
+    value = {"type": "number"}
+    if card.input.value_range is not None:
+        value |= {"minimum": card.input.value_range[0], "maximum": card.input.value_range[1]}
+    nested = value
+    for dim in reversed(card.input.shape):
+        nested = _rows(nested, dim)
+    if card.is_image and card.input.channels == 1:
+        height, width, _ = card.input.shape
+        return {"anyOf": [_rows(_rows(value, width), height), nested], "description": f"{height} rows of {width} levels (or {height}x{width}x1)"}
+    return nested | {"description": f"{example_text(card)} values"}
+
+
+def model_schemas(model: Served, config: Config) -> dict:
+    """The components of one model: its requests and answers, sized by its card."""
+    card, prefix, limit = model.card, f"{model.name}.", config.limits.max_batch_images
+    one, many = codecs.json_fields(card)
+    classes = card.classes
+    shares = {"type": "array", "items": UNIT, "minItems": classes, "maxItems": classes}
+    schemas = {
+        "Example": example_schema(card),
+        "PredictRequest": {
+            # the single field wins when both are sent, as in serving.codecs
+            "oneOf": [
+                {"type": "object", "required": [one], "properties": {one: model.ref("Example")}},
+                {
+                    "type": "object",
+                    "required": [many],
+                    "not": {"required": [one]},
+                    # The batch limit is not a maxItems: past it the answer is 413 (the status policy), while
+                    # a schema violation promises 400/422.
+                    "properties": {many: {"type": "array", "items": model.ref("Example"), "minItems": 1, "description": f"at most {limit}; more get 413"}},
+                },
+            ]
+        },
+        "Prediction": {
+            "type": "object",
+            "required": ["class_id", "label", "confidence"],
+            "properties": {"class_id": {"type": "integer", "minimum": 0, "maximum": classes - 1}, "label": {"enum": list(card.labels)}, "confidence": UNIT},
+        },
+        "PredictResponse": {
+            "type": "object",
+            "required": ["model", "version", "result", "predictions"],
+            "properties": {
+                "model": {"const": model.name},
+                "version": {"enum": model.versions},
+                "result": _batch(shares, limit) | {"description": "one row of class probabilities per example, as model.predict(...).tolist()"},
+                "predictions": _batch(model.ref("Prediction"), limit),
+            },
+        },
         "VersionList": {
             "type": "object",
-            "required": ["name", "versions", "aliases"],
+            "required": ["name", "versions", "aliases", "default_version"],
             "properties": {
-                "name": {"const": MODEL_NAME},
+                "name": {"const": model.name},
                 "versions": {
                     "type": "array",
                     "items": {
                         "type": "object",
                         "required": ["version", "aliases", "status", "reason"],
                         "properties": {
-                            "version": {"enum": versions},
-                            "aliases": {"type": "array", "items": {"enum": list(settings.aliases)}},
+                            "version": {"enum": model.versions},
+                            "aliases": {"type": "array", "items": {"enum": list(model.aliases)}},
                             "status": {"enum": ["ready", "loading", "unavailable"]},
                             "reason": {"type": ["string", "null"]},
                         },
                     },
                 },
-                "aliases": alias_map,
+                "aliases": {"type": "object", "additionalProperties": {"enum": model.versions}},
+                "default_version": {"enum": model.names},
             },
         },
         "ModelInfo": {
             "type": "object",
-            "description": "The version's metadata from the model store, with its aliases and endpoints.",
-            "required": ["name", "version", "tag", "created", "class_names", "input_spec", "number_of_parameters", "metrics", "aliases", "endpoints"],
+            "description": "The version's card from the model store, with its tag, aliases and endpoints.",
+            "required": ["name", "version", "tag", "created", "description", "input", "output", "number_of_parameters", "aliases", "endpoints"],
             "properties": {
-                "name": {"const": MODEL_NAME},
-                "version": {"enum": versions},
-                "tag": {"type": "string", "pattern": f"^{MODEL_NAME}:"},
+                "name": {"const": model.name},
+                "version": {"enum": model.versions},
+                "tag": {"type": "string", "pattern": f"^{re.escape(model.name)}:"},
                 "created": {"type": "string", "format": "date-time"},
-                "class_names": {"const": list(CLASS_NAMES)},
-                "input_spec": {
+                "description": {"type": "string"},
+                "input": {
                     "type": "object",
-                    "required": ["shape", "range"],
-                    "properties": {"shape": {"const": list(INPUT_SHAPE)}, "range": {"const": [PIXEL_MIN, PIXEL_MAX]}},
+                    "required": ["kind", "shape", "value_range", "divide_by"],
+                    "properties": {"kind": {"const": card.input.kind}, "shape": {"const": list(card.input.shape)}},
                 },
+                "output": {"type": "object", "required": ["kind", "labels"], "properties": {"labels": {"const": list(card.labels)}}},
                 "number_of_parameters": {"type": "integer", "minimum": 1},
-                "metrics": {"type": "object", "required": ["accuracy"], "properties": {"accuracy": unit}},
-                "aliases": {"type": "array", "items": {"enum": list(settings.aliases)}},
+                "metrics": {"type": ["object", "null"]},
+                "aliases": {"type": "array", "items": {"enum": list(model.aliases)}},
                 "endpoints": {
                     "type": "object",
                     "required": ["predict", "report", "drift"],
-                    "additionalProperties": {"type": "string", "pattern": f"^/models/{MODEL_NAME}/"},
+                    "additionalProperties": {"type": "string", "pattern": f"^/models/{re.escape(model.name)}/"},
                 },
             },
         },
@@ -223,12 +331,12 @@ def schemas(settings: Settings) -> dict:
             "type": "object",
             "required": ["model", "version", "window", "drifted", "verdict", "statistics", "class_shares", "reference_images"],
             "properties": {
-                "model": {"const": MODEL_NAME},
-                "version": {"enum": versions},
+                "model": {"const": model.name},
+                "version": {"enum": model.versions},
                 "window": {
                     "type": "object",
                     "required": ["size", "capacity", "min_samples", "predictions_seen"],
-                    "properties": {"size": count, "capacity": {"const": settings.monitoring.window}, "min_samples": {"const": settings.monitoring.thresholds.min_samples}, "predictions_seen": count},
+                    "properties": {"size": COUNT, "capacity": {"const": config.monitoring.window}, "min_samples": {"const": config.monitoring.min_samples}, "predictions_seen": COUNT},
                 },
                 "drifted": {"type": "boolean"},
                 "verdict": {"type": "string"},
@@ -237,82 +345,42 @@ def schemas(settings: Settings) -> dict:
                     "additionalProperties": {
                         "type": "object",
                         "required": ["test", "value", "drifted"],
-                        "properties": {"test": {"type": "string"}, "value": {"type": "number"}, "p_value": unit, "drifted": {"type": "boolean"}},
+                        "properties": {"test": {"type": "string"}, "value": {"type": "number"}, "p_value": UNIT, "drifted": {"type": "boolean"}},
                     },
                 },
                 "class_shares": {"type": "object", "required": ["window", "reference"], "properties": {"window": shares, "reference": shares}},
-                "reference_images": count,
+                "reference_images": COUNT,
             },
         },
     }
-
-
-def model_paths(settings: Settings) -> dict:
-    """The routes of ``serving.routes``: listing, model info, prediction, report and drift."""
-    base = f"/models/{MODEL_NAME}"
-    version = {
-        "name": "version",
-        "in": "path",
-        "required": True,
-        "description": "a served version or an alias of one",
-        "schema": {"type": "string", "enum": [*settings.versions, *settings.aliases]},
-    }
-    invert = {
-        "name": "invert",
-        "in": "query",
-        "required": False,
-        "description": "image files only: invert the grey levels (auto: when the border is light)",
-        "schema": {"$ref": SCHEMAS + "Invert"},
-    }
-    binary = {"type": "string", "format": "binary"}
-    image_bytes = IMAGE_HEIGHT * IMAGE_WIDTH
-    predict_body = {
-        "required": True,
-        "content": {
-            decoding.JSON: {"schema": {"$ref": SCHEMAS + "PredictRequest"}},
-            decoding.MULTIPART: {"schema": {"$ref": SCHEMAS + "ImageUpload"}},
-            decoding.RAW: {
-                "schema": binary
-                | {"description": f"raw uint8 pixels, N x {IMAGE_HEIGHT} x {IMAGE_WIDTH} row-major: a multiple of {image_bytes} bytes, at most {settings.max_batch_images} images"}
+    if card.is_image:
+        schemas["Upload"] = {
+            "type": "object",
+            "required": ["image"],
+            "properties": {
+                "image": {"type": "string", "format": "binary", "description": "an image file (PNG, JPEG, ...): any size, colour or grey"},
+                "invert": {"$ref": SCHEMAS + "Invert"},
             },
-            decoding.NPY: {"schema": binary | {"description": f"a NumPy .npy array of shape (N, {IMAGE_HEIGHT}, {IMAGE_WIDTH}) or ({IMAGE_HEIGHT}, {IMAGE_WIDTH}), no pickled objects"}},
-        },
-    }
-    return {
-        "/models": {"get": _operation("list_models", "Models served, with their versions and aliases.", {200: _ok({"$ref": SCHEMAS + "ModelList"})})},
-        base: {"get": _operation("list_versions", "Served versions with their status and aliases.", {200: _ok({"$ref": SCHEMAS + "VersionList"})})},
-        f"{base}/{{version}}": {
-            "parameters": [version],
-            "get": _operation("model_info", "Model info: metadata, metrics and input spec of a version.", {200: _ok({"$ref": SCHEMAS + "ModelInfo"}), **_errors(404)}),
-            "post": _operation(
-                "predict",
-                f"Classify one image or a batch of at most {settings.max_batch_images}.",
-                {200: _ok({"$ref": SCHEMAS + "PredictResponse"}), **_errors(400, 404, 415, 422)},
-                parameters=[invert],
-                requestBody=predict_body,
-            ),
-        },
-        f"{base}/{{version}}/report": {
-            "parameters": [version],
-            "get": _operation("report", "The evaluation report stored with the version (HTML).", {200: _ok({"type": "string"}, HTML), **_errors(404)}),
-        },
-        f"{base}/{{version}}/drift": {
-            "parameters": [version],
-            "get": _operation("drift", "Drift of the version's recent traffic against its training reference.", {200: _ok({"$ref": SCHEMAS + "DriftReport"}), **_errors(404)}),
-        },
-    }
+        }
+    return {prefix + name: schema for name, schema in schemas.items()}
 
 
-def _fix_typed_api(operation: dict, settings: Settings) -> None:
+# --- BentoML's own routes and the middleware ------------------------------------------------------
+
+
+def _fix_typed_api(operation: dict, served: list[Served], config: Config) -> None:
     """BentoML's typed API: its real answers (ours, through ``service._error`` and the middleware)."""
-    operation["responses"] = {"200": _ok({"$ref": SCHEMAS + "PredictResponse"}), **_errors(400, 404, 413, 415, 422)}
+    responses = {"200": _ok({"$ref": SCHEMAS + "TypedPredictResponse"}), **_errors(400, 404, 413, 415, 422)}
+    operation["responses"] = responses
     operation["requestBody"]["required"] = True
     for content in operation["requestBody"]["content"].values():
         properties = content["schema"].get("properties", {})
-        if "version" in properties:
-            properties["version"]["enum"] = [*settings.versions, *settings.aliases]
+        if "model" in properties:
+            properties["model"]["enum"] = [m.name for m in served]
+        if "version" in properties:  # null: the model's default version
+            properties["version"] = {"anyOf": [{"enum": sorted({n for m in served for n in m.names})}, {"type": "null"}], "default": None}
         if "images" in properties:  # more get 413 (service.py): said, but not as a maxItems (see above)
-            properties["images"]["description"] = f"at most {settings.max_batch_images} images; more get 413"
+            properties["images"]["description"] = f"at most {config.limits.max_batch_images} examples; more get 413"
 
 
 def _infrastructure_responses(path: str) -> dict:
@@ -320,6 +388,42 @@ def _infrastructure_responses(path: str) -> dict:
     if path == "/readyz":  # while a runner is loading or failed; a probe retries by itself
         responses.update(_errors(503, retry=False))
     return responses
+
+
+def _add_middleware_responses(spec: dict, config: Config) -> None:
+    """What the middleware in front of every route answers (service.py adds it; serving/middleware.py, serving/auth.py).
+
+    Any route but the health checks and metrics: 503 when too many requests are in flight. A body:
+    408 when it arrives too slowly, 413 when too large. With an API token: 401 without it.
+    """
+    security = config.security
+    open_paths = HEALTH_PATHS if security.protect_metrics else HEALTH_PATHS | {METRICS_PATH}
+    spec["components"]["schemas"]["TypedPredictResponse"] = {
+        "type": "object",
+        "required": ["model", "version", "result", "predictions"],
+        "properties": {
+            "model": {"type": "string"},
+            "version": {"type": "string"},
+            "result": {"type": "array", "items": {"type": "array", "items": UNIT}},
+            "predictions": {"type": "array", "items": {"type": "object", "required": ["class_id", "label", "confidence"]}},
+        },
+    }
+    if security.api_token:
+        spec["components"]["securitySchemes"] = {"token": {"type": "http", "scheme": "bearer", "description": "the API token (serving/auth.py)"}}
+        spec["security"] = [{"token": []}]
+    for path, item in spec["paths"].items():
+        for method, operation in item.items():
+            if method == "parameters":
+                continue
+            responses = operation["responses"]
+            if path not in INFRASTRUCTURE_PATHS:
+                responses.update(_errors(503))
+            if "requestBody" in operation:
+                responses.update(_errors(408, 413))
+            if security.api_token and path in open_paths:
+                operation["security"] = []
+            elif security.api_token:
+                responses.update(_errors(401))
 
 
 def _referenced_schemas(paths: dict, components: dict) -> dict:
@@ -337,7 +441,7 @@ def _ok(schema: dict, media_type: str = "application/json") -> dict:
 
 
 def _errors(*statuses: int, retry: bool = True) -> dict:
-    """Error responses, all ``{"error": "..."}``; a 503 says when to retry unless ``retry`` is off."""
+    """Error responses, all ``{"error": "..."}``; a 503 says when to retry unless ``retry`` is off; a 405 says what is allowed."""
     responses = {}
     for status in statuses:
         response = {
@@ -348,6 +452,8 @@ def _errors(*statuses: int, retry: bool = True) -> dict:
             response["headers"] = {"Retry-After": {"$ref": "#/components/headers/Retry-After"}}
         if status == 401:
             response["headers"] = {"WWW-Authenticate": {"$ref": "#/components/headers/WWW-Authenticate"}}
+        if status == 405:
+            response["headers"] = {"Allow": {"$ref": "#/components/headers/Allow"}}
         responses[str(status)] = response
     return responses
 

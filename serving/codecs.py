@@ -1,12 +1,17 @@
-"""HTTP request -> pixels: body size limit, content-type dispatch, JSON and multipart decoding.
+"""HTTP request -> model input values: body codecs chosen by content type and sized by the model's card.
 
 Accepted bodies (anything else is 415; pickle never):
 
-- ``application/json``: ``{"image": <28x28>}`` or ``{"images": [<28x28>, ...]}``, values 0..255;
-- ``multipart/form-data``: an image file under the key ``image`` (PNG, JPEG, ...), with an optional
-  ``invert`` field or query parameter: ``auto`` (default), ``true`` or ``false``;
-- ``application/octet-stream``: raw uint8 pixels, N x 28 x 28 row-major, for compact batches;
-- ``application/x-npy``: a NumPy ``.npy`` array of shape (N, 28, 28) or (28, 28), loaded without pickle.
+- ``application/json``: one example or a batch, in the card's shape: for image models
+  ``{"image": <H x W grey, or H x W x 3 colour>}`` or ``{"images": [...]}``; for other models
+  ``{"input": <example>}`` or ``{"inputs": [...]}``; values in the card's range (0..255 for images);
+- ``multipart/form-data`` (image models): an image file under the key ``image`` (PNG, JPEG, ...;
+  any size), with an optional ``invert`` field or query parameter: ``auto`` (default: the card's
+  policy), ``true`` or ``false``;
+- ``application/octet-stream`` (image models): raw uint8 values, N x H x W x C row-major, for compact batches;
+- ``application/x-npy``: a NumPy ``.npy`` array of examples, or of one, loaded without pickle.
+
+    >>> values = await decode(request, card, max_batch=1024)    # (N, *card.input.shape)
 """
 
 from __future__ import annotations
@@ -24,8 +29,8 @@ from starlette.datastructures import FormData, Headers, UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.requests import Request
 
-from models.preprocessing import Invert, check_pixels, parse_invert, pixels_from_image, pixels_from_json
-from models.specs import IMAGE_HEIGHT, IMAGE_WIDTH
+from models.card import ModelCard
+from models.preprocessing import Invert, check_values, example_text, parse_invert, range_text, values_from_image, values_from_json
 from serving.errors import BadRequest, InvalidInput, PayloadTooLarge, UnsupportedMediaType
 
 JSON = "application/json"
@@ -33,63 +38,85 @@ MULTIPART = "multipart/form-data"
 RAW = "application/octet-stream"
 NPY = "application/x-npy"
 ACCEPTED = (JSON, MULTIPART, RAW, NPY)
-IMAGE_BYTES = IMAGE_HEIGHT * IMAGE_WIDTH
-JSON_HINT = 'expected JSON {"image": <28x28 list of 0..255>} or {"images": [<28x28>, ...]}'
+TENSOR_ACCEPTED = (JSON, NPY)  # a model whose input is not an image takes no image files or raw pixels
+
+
+def accepted(card: ModelCard) -> tuple[str, ...]:
+    return ACCEPTED if card.is_image else TENSOR_ACCEPTED
+
+
+def json_fields(card: ModelCard) -> tuple[str, str]:
+    """The JSON fields of one example and of a batch."""
+    return ("image", "images") if card.is_image else ("input", "inputs")
+
+
+def json_hint(card: ModelCard) -> str:
+    one, many = json_fields(card)
+    values = f"{example_text(card)} list of {range_text(card)}" if card.input.value_range else f"{example_text(card)} list of numbers"
+    return f'expected JSON {{"{one}": <{values}>}} or {{"{many}": [<{example_text(card)}>, ...]}}'
 
 
 def media_type(request: Request) -> str:
     return request.headers.get("content-type", "").split(";")[0].strip().lower()
 
 
-async def decode(request: Request, max_batch_images: int) -> np.ndarray:
-    """Pixels (N, 28, 28) in 0..255 (uint8 or float32) from a prediction request, or a ServingError.
+async def decode(request: Request, card: ModelCard, max_batch: int) -> np.ndarray:
+    """Values (N, *shape) as clients sent them (uint8 or float32), or a ServingError.
 
     The body size limit is enforced before this, for every route, by ``middleware.BodyLimit``.
     """
     kind = media_type(request)
-    if kind not in ACCEPTED:
+    if kind not in accepted(card):
         shown = kind or "none"
-        raise UnsupportedMediaType(f"content type {shown} is not accepted; use one of {', '.join(ACCEPTED)}")
+        raise UnsupportedMediaType(f"content type {shown} is not accepted by {card.tag}; use one of {', '.join(accepted(card))}")
     if "invert" in request.query_params:  # refused whatever the body, though only image files use it
         parse_invert(request.query_params["invert"])
     body = await request.body()
     if kind == JSON:
-        pixels = decode_json(body)
+        values = decode_json(body, card)
     elif kind == MULTIPART:
-        pixels = await decode_multipart(request, body)
+        values = await decode_multipart(request, body, card)
     elif kind == RAW:
-        pixels = decode_raw(body)
+        values = decode_raw(body, card)
     else:
-        pixels = decode_npy(body)
-    if len(pixels) > max_batch_images:
-        raise PayloadTooLarge(f"images: {len(pixels)} images exceed the limit of {max_batch_images} per request")
-    return pixels
+        values = decode_npy(body, card)
+    check_batch(len(values), max_batch, json_fields(card)[1])
+    return values
 
 
-def decode_json(body: bytes) -> np.ndarray:
+def check_batch(count: int, max_batch: int, field: str) -> None:
+    if count > max_batch:
+        raise PayloadTooLarge(f"{field}: {count} examples exceed the limit of {max_batch} per request")
+
+
+def decode_json(body: bytes, card: ModelCard) -> np.ndarray:
     if not body.strip():
-        raise BadRequest(f"empty body; {JSON_HINT}")
+        raise BadRequest(f"empty body; {json_hint(card)}")
     try:
         payload = orjson.loads(body)
     except orjson.JSONDecodeError:
         payload = _lenient_json(body)
     if not isinstance(payload, dict):
-        raise InvalidInput(f"body: {JSON_HINT}")
-    if "image" in payload:
-        field, batch = "image", False
-    elif "images" in payload:
-        field, batch = "images", True
+        raise InvalidInput(f"body: {json_hint(card)}")
+    one, many = json_fields(card)
+    if one in payload:
+        field, batch = one, False
+    elif many in payload:
+        field, batch = many, True
     else:
-        raise InvalidInput(f"body: missing field 'image' or 'images'; {JSON_HINT}")
-    pixels = pixels_from_json(payload[field], field=field, batch=batch)
+        raise InvalidInput(f"body: missing field '{one}' or '{many}'; {json_hint(card)}")
+    values = values_from_json(payload[field], card, field=field, batch=batch)
     # NumPy reads true and false among numbers as 1 and 0; look for them only when the body has any.
-    if (b"true" in body or b"false" in body) and _holds_booleans(payload[field], depth=3 if batch else 2):
+    if (b"true" in body or b"false" in body) and _holds_booleans(payload[field]):
         raise InvalidInput(f"{field}: expected numbers, got true or false")
-    return pixels
+    return values
 
 
-def _holds_booleans(rows: list, depth: int) -> bool:
-    """Whether nested lists of the given depth (already known to be that deep) hold a boolean."""
+def _holds_booleans(rows: list) -> bool:
+    """Whether regular nested lists (already known to be numbers of one depth) hold a boolean."""
+    depth, first = 1, rows
+    while first and isinstance(first[0], list):
+        depth, first = depth + 1, first[0]
     leaves = rows
     for _ in range(depth - 1):
         leaves = itertools.chain.from_iterable(leaves)
@@ -107,14 +134,16 @@ def _lenient_json(body: bytes):
         raise BadRequest(f"invalid JSON: {exc}") from None
 
 
-def decode_raw(body: bytes) -> np.ndarray:
-    if not body or len(body) % IMAGE_BYTES:
-        raise InvalidInput(f"body: expected raw uint8 pixels, a multiple of {IMAGE_BYTES} bytes (N x 28 x 28), got {len(body)} bytes")
+def decode_raw(body: bytes, card: ModelCard) -> np.ndarray:
+    size = card.example_bytes
+    if not body or len(body) % size:
+        shape = "x".join(map(str, card.input.shape))
+        raise InvalidInput(f"body: expected raw uint8 values, a multiple of {size} bytes (N x {shape}), got {len(body)} bytes")
     # Stays uint8 on its way to the runner: a quarter of the bytes of float32 through the hop.
-    return np.frombuffer(body, dtype=np.uint8).reshape(-1, IMAGE_HEIGHT, IMAGE_WIDTH)
+    return np.frombuffer(body, dtype=np.uint8).reshape(-1, *card.input.shape)
 
 
-def decode_npy(body: bytes) -> np.ndarray:
+def decode_npy(body: bytes, card: ModelCard) -> np.ndarray:
     _check_npy_size(body)
     try:
         array = np.load(io.BytesIO(body), allow_pickle=False)
@@ -122,7 +151,7 @@ def decode_npy(body: bytes) -> np.ndarray:
         raise BadRequest(f"invalid .npy body: {exc}") from None
     if not isinstance(array, np.ndarray):
         raise BadRequest("invalid .npy body: expected one array")
-    return check_pixels(array, field="body")
+    return check_values(array, card, field="body")
 
 
 def _check_npy_size(body: bytes) -> None:
@@ -142,7 +171,7 @@ def _check_npy_size(body: bytes) -> None:
         raise BadRequest(f"invalid .npy body: its header declares {declared} bytes of data ({dtype}, shape {shape}), {present} follow")
 
 
-async def decode_multipart(request: Request, body: bytes) -> np.ndarray:
+async def decode_multipart(request: Request, body: bytes, card: ModelCard) -> np.ndarray:
     form = await parse_form(request.headers, body)
     try:
         upload = form.get("image")
@@ -154,7 +183,7 @@ async def decode_multipart(request: Request, body: bytes) -> np.ndarray:
         if not isinstance(invert, str):
             raise InvalidInput("invert: expected auto, true or false")
         invert = parse_invert(invert)  # checked even when the query's wins
-        return pixels_from_image(await upload.read(), field="image", invert=request.query_params.get("invert", invert))
+        return values_from_image(await upload.read(), card, field="image", invert=request.query_params.get("invert", invert))
     finally:
         await form.close()
 

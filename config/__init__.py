@@ -1,0 +1,42 @@
+"""The runtime configuration: what a fresh start serves and how (``configuration.yaml``).
+
+Read by the entry files, ``serving/`` and the lifecycle tools alike; it imports nothing of the server.
+Another file: ``MODEL_SERVER_CONFIG=path``.
+
+    >>> config = load_config()
+    >>> config.served()                       # [("clothes", "v1"), ("clothes", "v2"), ...]
+    >>> config.runner("clothes", "v2").workers
+    >>> config.models["clothes"].resolve("stable")
+"""
+
+from config.record import PromotionRecord
+from config.settings import (
+    CONFIG_ENV,
+    Config,
+    ConfigError,
+    DriftThresholds,
+    Limits,
+    ModelSettings,
+    Monitoring,
+    PromotionPolicy,
+    RunnerSettings,
+    Security,
+    load_config,
+    runner_name,
+)
+
+__all__ = [
+    "CONFIG_ENV",
+    "Config",
+    "ConfigError",
+    "DriftThresholds",
+    "Limits",
+    "ModelSettings",
+    "Monitoring",
+    "PromotionPolicy",
+    "PromotionRecord",
+    "RunnerSettings",
+    "Security",
+    "load_config",
+    "runner_name",
+]

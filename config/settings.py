@@ -1,0 +1,251 @@
+"""The schema of ``configuration.yaml`` (pydantic: every key checked, unknown keys refused, defaults here).
+
+    entry:      the entry service's ``@bentoml.service`` options (BentoML's own schema)
+    runners:    every runner's settings, written once: BentoML's options plus ``batching``
+    models:     the served models: versions (each may override runner settings), aliases,
+                default version, promotion policy
+    course:     which model answers the course's Project 3 routes (``/summary``, ``/inference``)
+    promotion_record, limits, monitoring, security, strict_readiness: shared by every model
+
+Adding a model or a version is a few lines under ``models``; nothing else names it.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, PositiveFloat, PositiveInt, ValidationError, field_validator, model_validator
+
+from config.record import PromotionRecord
+from models.card import Name
+
+CONFIG_ENV = "MODEL_SERVER_CONFIG"
+DEFAULT_PATH = Path(__file__).resolve().parent.parent / "configuration.yaml"
+MIN_TOKEN_CHARS = 16  # a shorter API token is too easy to guess
+
+
+class ConfigError(ValueError):
+    """The configuration file is missing or inconsistent."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Batching(_Section):
+    enabled: bool = False  # BentoML's own dispatcher inside the runner, on top of the entry's grouping
+    max_batch_size: PositiveInt = 1024  # at most this many examples per call into the runner
+    max_latency_ms: PositiveInt = 10_000  # the dispatcher's budget when enabled
+
+
+class RunnerSettings(BaseModel):
+    """One runner's settings: ours (``batching``) and BentoML's ``@bentoml.service`` options (the rest)."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    batching: Batching = Batching()
+    workers: PositiveInt = 1
+
+    def bentoml_options(self) -> dict:
+        return {"workers": self.workers, **(self.model_extra or {})}
+
+
+class PromotionPolicy(_Section):
+    alias: Name = "stable"  # the alias the gate moves
+    min_improvement: float = 0.002
+    max_class_regression: float = 0.02
+    max_slice_regression: float = 0.02
+
+
+class ModelSettings(_Section):
+    versions: dict[Name, dict[str, Any]] = Field(min_length=1)  # version -> runner settings it overrides
+    aliases: dict[Name, Name] = {}
+    default_version: Name | None = None  # the typed APIs' default; None: the first version
+    promotion: PromotionPolicy | None = None
+
+    @field_validator("versions", mode="before")
+    @classmethod
+    def _list_shorthand(cls, value):
+        if isinstance(value, list):  # versions: [v1, v2]
+            return {version: {} for version in value}
+        return {version: overrides or {} for version, overrides in (value or {}).items()}
+
+    @model_validator(mode="after")
+    def _aliases(self):
+        for alias, target in self.aliases.items():
+            if alias in self.versions:
+                raise ValueError(f"alias {alias!r} hides the version of the same name")
+            if target not in self.versions:
+                raise ValueError(f"alias {alias!r} points to {target!r}, which is not a served version")
+        if self.default_version and self.resolve(self.default_version) is None:
+            raise ValueError(f"default_version {self.default_version!r} is neither a served version nor an alias")
+        return self
+
+    @property
+    def default(self) -> str:
+        return self.default_version or next(iter(self.versions))
+
+    def resolve(self, version_or_alias: str) -> str | None:
+        """A served version for a version or alias, or None."""
+        version = self.aliases.get(version_or_alias, version_or_alias)
+        return version if version in self.versions else None
+
+    def aliases_of(self, version: str) -> list[str]:
+        return sorted(alias for alias, target in self.aliases.items() if target == version)
+
+
+class CourseRoutes(_Section):
+    """The model behind the course's Project 3 routes, ``GET /summary`` and ``POST /inference``."""
+
+    model: Name
+    version: Name = "stable"
+
+
+class Course(_Section):
+    project3: CourseRoutes | None = None
+
+
+class Limits(_Section):
+    max_body_bytes: PositiveInt = 10 * 1024 * 1024  # larger bodies get 413
+    max_batch_images: PositiveInt = 1024  # examples per request; more get 413
+    max_queue_images: PositiveInt = 8192  # examples waiting per version; more get 503 + Retry-After
+    max_requests_in_flight: PositiveInt = 256  # per entry worker; more get 503 + Retry-After
+    body_timeout_seconds: PositiveFloat = 10  # a body still arriving this long after the request began gets 408
+
+
+class DriftThresholds(_Section):
+    p_value: float = 0.001  # a KS or chi-square test below this is drift
+    psi: float = 0.2  # a population stability index above this is drift (0.1 moderate, 0.25 major)
+    min_samples: PositiveInt = 200  # below this many predictions no verdict is given
+
+
+class Monitoring(_Section):
+    enabled: bool = True  # false: Prometheus counters only, no drift window or data log
+    window: PositiveInt = 1000  # predictions per version in the rolling drift window
+    min_samples: PositiveInt = 200
+    p_value: float = 0.001
+    psi: float = 0.2
+    log_sample_rate: float = Field(0.01, ge=0, le=1)  # share of predictions written to bentoml.monitor's data log
+    log_max_per_second: int = Field(50, ge=0)  # and at most this many per second and entry worker
+    refresh_seconds: NonNegativeFloat = 1.0  # how often the drift gauges are recomputed
+
+    @model_validator(mode="after")
+    def _window(self):
+        if self.window < max(self.min_samples, 2):
+            raise ValueError(f"window ({self.window}) must be at least min_samples ({self.min_samples}) and 2")
+        return self
+
+    @property
+    def thresholds(self) -> DriftThresholds:
+        return DriftThresholds(p_value=self.p_value, psi=self.psi, min_samples=self.min_samples)
+
+
+class Security(_Section):
+    api_token_env: str | None = None  # the environment variable holding the token; None: no token
+    protect_metrics: bool = False  # true: /metrics needs the token too
+    api_token: str | None = Field(None, repr=False, exclude=True)  # read from api_token_env at load, never from the file
+
+
+class Config(_Section):
+    path: Path
+    entry: dict[str, Any] = {}
+    runners: dict[str, Any] = {}
+    models: dict[Name, ModelSettings] = Field(min_length=1)
+    course: Course = Course()
+    promotion_record: str | None = None
+    limits: Limits = Limits()
+    monitoring: Monitoring = Monitoring()
+    security: Security = Security()
+    strict_readiness: bool = False
+
+    @model_validator(mode="after")
+    def _checks(self):
+        for model, version in self.served():
+            self.runner(model, version)  # every merged runner block must validate
+        project3 = self.course.project3
+        if project3 and (project3.model not in self.models or self.models[project3.model].resolve(project3.version) is None):
+            raise ValueError(f"course.project3 names {project3.model}:{project3.version}, which is not served")
+        return self
+
+    def served(self) -> list[tuple[str, str]]:
+        """Every served (model, version), in configuration order."""
+        return [(name, version) for name, model in self.models.items() for version in model.versions]
+
+    def runner(self, model: str, version: str) -> RunnerSettings:
+        """The runner settings of one version: the shared ``runners`` block with the version's overrides."""
+        return RunnerSettings.model_validate(deep_merge(self.runners, self.models[model].versions[version]))
+
+    def entry_options(self) -> dict:
+        """The entry service's ``@bentoml.service`` options, file paths resolved against this file."""
+        options = copy.deepcopy(self.entry)
+        monitor = (options.get("monitoring") or {}).get("options") or {}
+        if monitor.get("log_config_file"):
+            monitor["log_config_file"] = str((self.path.parent / monitor["log_config_file"]).resolve())
+        return options
+
+    def record(self) -> PromotionRecord | None:
+        return PromotionRecord(self.path.parent / self.promotion_record) if self.promotion_record else None
+
+
+def runner_name(model: str, version: str) -> str:
+    """The BentoML service name of a version's runner."""
+    return f"{model}-{version}"
+
+
+def deep_merge(base: dict, override: dict) -> dict:
+    merged = copy.deepcopy(base)
+    for key, value in (override or {}).items():
+        merged[key] = deep_merge(merged[key], value) if isinstance(value, dict) and isinstance(merged.get(key), dict) else copy.deepcopy(value)
+    return merged
+
+
+def config_path() -> Path:
+    return Path(os.environ.get(CONFIG_ENV) or DEFAULT_PATH)
+
+
+def load_config(path: str | os.PathLike | None = None) -> Config:
+    """Read and check the configuration; a promotion record's choices override the aliases they move."""
+    path = Path(path) if path else config_path()
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"cannot read configuration {path}: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    if raw.get("promotion_record"):
+        _apply_promotions(raw, PromotionRecord(path.parent / raw["promotion_record"]))
+    security = raw.get("security") or {}
+    if isinstance(security, dict) and "api_token" in security:
+        raise ConfigError(f"{path}: security.api_token: the token must not be in the file; name its environment variable in api_token_env")
+    try:
+        config = Config.model_validate({**raw, "path": path.resolve()})
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'top level'}: {e['msg']}" for e in exc.errors())
+        raise ConfigError(f"{path}: {problems}") from None
+    return config.model_copy(update={"security": _with_token(config.security, path)})
+
+
+def _apply_promotions(raw: dict, record: PromotionRecord) -> None:
+    for name, model in (raw.get("models") or {}).items():
+        promotion = (model or {}).get("promotion")
+        if promotion is None:
+            continue
+        stable = record.stable(name)
+        if stable is not None:
+            model.setdefault("aliases", {})[promotion.get("alias", "stable")] = stable
+
+
+def _with_token(security: Security, path: Path) -> Security:
+    """The token comes from the environment variable named by ``api_token_env``; a named variable that is
+    unset or short stops the service: a deployment meant to be protected must not start open."""
+    env = security.api_token_env
+    if not env:
+        return security
+    token = os.environ.get(env, "").strip()
+    if len(token) < MIN_TOKEN_CHARS:
+        problem = "is not set" if not token else f"is shorter than {MIN_TOKEN_CHARS} characters"
+        raise ConfigError(f"{path}: security.api_token_env names {env}, but {env} {problem}")
+    return security.model_copy(update={"api_token": token})

@@ -1,0 +1,148 @@
+"""The model card: what a stored model is, written at training or import time, read by everything else.
+
+A card travels in the model's BentoML metadata (``metadata["card"]``, a JSON document). Serving, monitoring,
+reports, the published OpenAPI document and the promotion gate take every fact about a model from
+it (its input shape and channels, how client values become model inputs, its labels and output
+kind, its preprocessing), so no module outside a model's own recipe names a model, a shape or a
+class count.
+
+    >>> card = ModelCard.from_metadata(bentoml.models.get("clothes:v1").info.metadata)
+    >>> card.input.shape, card.output.labels[:2], card.classes
+    ((28, 28, 1), ('T-shirt/top', 'Trouser'), 10)
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, model_validator
+
+# Model names and versions appear in URLs, store tags and service names: BentoML's tag alphabet.
+NAME_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9._-]{0,61}[a-z0-9])?$")
+Name = Annotated[str, Field(pattern=NAME_PATTERN.pattern)]
+CARD_FORMAT = 1  # bumped when what a card holds changes
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class InputSpec(_Frozen):
+    """What a client sends per example, and how it becomes the model's input."""
+
+    kind: Literal["image", "tensor"] = Field(description="an image (height x width x channels) or a plain tensor")
+    shape: tuple[PositiveInt, ...] = Field(description="one example as the model takes it, e.g. [28, 28, 1]")
+    dtype: Literal["float32"] = "float32"
+    value_range: tuple[float, float] | None = Field(description="the values clients send, e.g. [0, 255]; null: any finite number")
+    divide_by: float | None = Field(description="the server divides client values by this (255: intensities to 0..1); null: the model rescales itself")
+
+    @model_validator(mode="after")
+    def _image_shape(self):
+        if self.kind == "image" and (len(self.shape) != 3 or self.shape[2] not in (1, 3)):
+            raise ValueError(f"an image input has the shape [height, width, 1 or 3], got {list(self.shape)}")
+        if self.value_range is not None and self.value_range[0] >= self.value_range[1]:
+            raise ValueError(f"value_range must be [low, high] with low < high, got {list(self.value_range)}")
+        return self
+
+    @property
+    def channels(self) -> int | None:
+        return self.shape[2] if self.kind == "image" else None
+
+
+class ImagePreprocessing(_Frozen):
+    """How an image file becomes the model's input (PIL): colour mode, aspect, resize, inversion."""
+
+    colour_mode: Literal["L", "RGB"] = Field(description="PIL mode the file is converted to: L (grey) or RGB")
+    aspect: Literal["pad", "stretch", "crop"] = Field(description="pad to a square with the border colour, stretch, or centre-crop to a square")
+    resize: Literal["nearest", "box", "bilinear", "hamming", "bicubic", "lanczos"] = Field(description="PIL resampling filter")
+    invert: Literal["auto", "never"] = Field(
+        "never", description="auto: invert the levels when the image's border is light (the model was trained on dark backgrounds)"
+    )
+
+
+class OutputSpec(_Frozen):
+    """What the model answers: a softmax over the labels, or one sigmoid unit for the positive label."""
+
+    kind: Literal["softmax", "sigmoid"]
+    labels: tuple[str, ...] = Field(min_length=2)
+    positive_label: str | None = Field(None, description="sigmoid: the label its output is the probability of")
+
+    @model_validator(mode="after")
+    def _consistent(self):
+        if len(set(self.labels)) != len(self.labels):
+            raise ValueError(f"labels must be distinct, got {list(self.labels)}")
+        if self.kind == "sigmoid":
+            if len(self.labels) != 2 or self.positive_label not in self.labels:
+                raise ValueError("a sigmoid output has two labels, one of them the positive_label")
+        elif self.positive_label is not None:
+            raise ValueError("positive_label applies to a sigmoid output only")
+        return self
+
+    @property
+    def units(self) -> int:
+        """Width of the network's last layer."""
+        return 1 if self.kind == "sigmoid" else len(self.labels)
+
+
+class ModelCard(_Frozen):
+    name: Name
+    version: Name
+    description: str
+    task: Literal["image-classification", "classification"]
+    input: InputSpec
+    preprocessing: ImagePreprocessing | None = Field(description="image inputs only")
+    output: OutputSpec
+    architecture: str
+    number_of_parameters: PositiveInt
+    metrics: dict[str, Any] | None = Field(description="held-out evaluation; null when the model was imported without evaluation data")
+    slices: dict[str, Any] | None = None
+    training: dict[str, Any] = Field(description="how the model was made: recipe settings, or what was imported")
+    history: dict[str, list[float]] | None = None
+    data: dict[str, Any] = Field(description="where the training or evaluation data came from, with fingerprints")
+    framework_versions: dict[str, str]
+    engines: dict[str, dict[str, Any]] = Field(default_factory=dict, description="engines this version can run on, with their verification")
+    files: tuple[str, ...] = ()
+    format: int = CARD_FORMAT
+
+    @model_validator(mode="after")
+    def _image_preprocessing(self):
+        if (self.input.kind == "image") != (self.preprocessing is not None):
+            raise ValueError("image inputs need preprocessing settings, other inputs none")
+        if self.preprocessing and (self.preprocessing.colour_mode == "RGB") != (self.input.channels == 3):
+            raise ValueError(f"colour mode {self.preprocessing.colour_mode} does not match {self.input.channels} input channel(s)")
+        return self
+
+    @property
+    def tag(self) -> str:
+        return f"{self.name}:{self.version}"
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return self.output.labels
+
+    @property
+    def classes(self) -> int:
+        return len(self.output.labels)
+
+    @property
+    def is_image(self) -> bool:
+        return self.input.kind == "image"
+
+    @property
+    def example_bytes(self) -> int:
+        """Bytes of one example as raw uint8 values (images)."""
+        size = 1
+        for dim in self.input.shape:
+            size *= dim
+        return size
+
+    def to_metadata(self) -> dict:
+        # As a JSON document: BentoML's metadata takes no nulls, and a card has meaningful ones.
+        return {"card": self.model_dump_json(), "card_format": self.format}
+
+    @classmethod
+    def from_metadata(cls, metadata: dict) -> ModelCard:
+        if "card" not in metadata:
+            raise ValueError("the stored model has no card (saved by an older train_and_save.py); retrain or re-import it")
+        return cls.model_validate_json(metadata["card"])

@@ -1,0 +1,134 @@
+"""The protocols the entry service speaks: each module is a table of routes over the one data plane.
+
+A :class:`Route` maps a path template and its methods to handlers ``handler(plane, request,
+**params) -> Reply``; :class:`ProtocolRoutes` (ASGI middleware) answers every route of the tables
+ahead of BentoML's router, renders errors as ``{"error": "..."}`` with their status (405s with
+``Allow``), and counts every request in ``/metrics`` with its protocol and endpoint. Any other path
+goes on to BentoML's app.
+
+BentoML's own API routes are POST-only, and every request through them pays for its router,
+request context and schema handling; these routes are the hot path, so they are matched here, with
+responses serialised by orjson.
+
+    >>> router = Router([*course.routes(config), ...])
+    >>> Service.add_asgi_middleware(ProtocolRoutes, router=router)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import re
+from typing import Any, Awaitable, Callable
+
+import bentoml
+import orjson
+from starlette.requests import Request
+
+from models.card import NAME_PATTERN
+from serving import monitoring
+from serving.errors import MethodNotAllowed, NotFound, ServingError, as_serving_error
+
+log = logging.getLogger(__name__)
+JSON = "application/json"
+NAME_PARAMETERS = ("name", "version")  # checked against NAME_PATTERN before any lookup
+
+
+@dataclasses.dataclass(frozen=True)
+class Reply:
+    body: bytes
+    status: int = 200
+    content_type: str = JSON
+    headers: dict[str, str] = dataclasses.field(default_factory=dict)
+
+
+def json_reply(value: Any, status: int = 200, headers: dict[str, str] | None = None) -> Reply:
+    return Reply(orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY), status, JSON, headers or {})
+
+
+Handler = Callable[..., Awaitable[Reply]]
+
+
+@dataclasses.dataclass(frozen=True)
+class Route:
+    path: str  # a template: /models/{name}/{version}
+    methods: dict[str, Handler]  # "GET": handler, "POST": handler; HEAD follows GET
+    protocol: str  # the metrics label
+    params: dict[str, str] = dataclasses.field(default_factory=dict)  # fixed parameters (a route bound to one model)
+
+    @property
+    def allowed(self) -> list[str]:
+        methods = set(self.methods) | ({"HEAD"} if "GET" in self.methods else set())
+        return sorted(methods)
+
+    def handler(self, method: str) -> Handler:
+        handler = self.methods.get("GET" if method == "HEAD" else method)
+        if handler is None:
+            raise MethodNotAllowed(method, self.allowed)
+        return handler
+
+
+def _pattern(template: str) -> re.Pattern:
+    """``/v1/models/{name}:predict`` -> a regex; parameters never span '/' or ':'; a trailing '/' is optional."""
+    parts = re.split(r"\{(\w+)\}", template)
+    regex = "".join(re.escape(part) if i % 2 == 0 else f"(?P<{part}>[^/:]+)" for i, part in enumerate(parts))
+    return re.compile(f"^{regex}/?$")
+
+
+class Router:
+    def __init__(self, routes: list[Route]):
+        self.routes = [(_pattern(route.path), route) for route in routes]
+
+    def match(self, path: str) -> tuple[Route, dict[str, str]] | None:
+        for pattern, route in self.routes:
+            found = pattern.match(path)
+            if found:
+                return route, {**route.params, **found.groupdict()}
+        return None
+
+
+class ProtocolRoutes:
+    """ASGI middleware: the routes of ``router`` over the entry service's data plane (``service.plane``)."""
+
+    def __init__(self, app, router: Router):
+        self.app = app
+        self.router = router
+
+    async def __call__(self, scope, receive, send):
+        found = self.router.match(scope["path"]) if scope["type"] == "http" else None
+        if found is None:
+            return await self.app(scope, receive, send)
+        route, params = found
+        plane = bentoml.get_current_service().plane
+        handler = None
+        try:
+            handler = route.handler(scope["method"])
+            for key in NAME_PARAMETERS:
+                well_formed(key, params.get(key))
+            reply = await handler(plane, Request(scope, receive), **params)
+        except Exception as exc:
+            reply = error_reply(exc, scope)
+        await send_reply(send, reply, head=scope["method"] == "HEAD")
+        model, version = plane.registry.label(params.get("name"), params.get("version"))
+        endpoint = handler.__name__ if handler else "method_not_allowed"
+        monitoring.record_request(model, version, route.protocol, endpoint, reply.status)
+
+
+def well_formed(kind: str, name: str | None) -> None:
+    """404 for a name no model or version can have, before any lookup, without echoing it (it may be a
+    path, control characters or kilobytes)."""
+    if name is not None and not NAME_PATTERN.fullmatch(name):
+        raise NotFound(f"no such {'model' if kind == 'name' else kind}: names are 1 to 63 characters of a-z, 0-9, '.', '_', '-', starting and ending with a letter or digit")
+
+
+def error_reply(exc: Exception, scope) -> Reply:
+    error = as_serving_error(exc)
+    if not isinstance(exc, ServingError) and error.status >= 500:
+        log.exception("unexpected error on %s %s", scope["method"], scope["path"])
+    return json_reply({"error": error.message}, error.status, error.headers)
+
+
+async def send_reply(send, reply: Reply, head: bool = False) -> None:
+    headers = {"content-type": reply.content_type, **reply.headers, "content-length": str(len(reply.body))}
+    await send({"type": "http.response.start", "status": reply.status, "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()]})
+    await send({"type": "http.response.body", "body": b"" if head else reply.body})

@@ -1,0 +1,59 @@
+"""The course's routes: URL-versioned models, plus Project 3's grader routes when configured.
+
+    GET  /models                              models with their versions and aliases
+    GET  /models/{name}                       versions with status and aliases
+    GET  /models/{name}/{version}             model info: the card (version or alias)
+    POST /models/{name}/{version}             classify: JSON example(s), an image file, raw or .npy batches
+    GET  /models/{name}/{version}/report      the evaluation report stored with the model (HTML)
+    GET  /models/{name}/{version}/drift       drift of recent traffic against the training reference
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+
+from config import Config
+from serving import codecs
+from serving.dataplane import DataPlane
+from serving.protocols import Reply, Route, json_reply
+from serving.schemas import prediction_body
+
+PROTOCOL = "course"
+HTML = "text/html; charset=utf-8"
+
+
+async def list_models(plane: DataPlane, request: Request) -> Reply:
+    return json_reply(plane.list_models())
+
+
+async def list_versions(plane: DataPlane, request: Request, name: str) -> Reply:
+    return json_reply(plane.list_versions(name))
+
+
+async def model_info(plane: DataPlane, request: Request, name: str, version: str) -> Reply:
+    return json_reply(plane.model_info(name, version))
+
+
+async def predict(plane: DataPlane, request: Request, name: str, version: str) -> Reply:
+    handle = plane.resolve(name, version)
+    card = handle.available()
+    values = await codecs.decode(request, card, plane.config.limits.max_batch_images)
+    return json_reply(prediction_body(card, await plane.infer(handle, values)))
+
+
+async def report(plane: DataPlane, request: Request, name: str, version: str) -> Reply:
+    return Reply(plane.report(name, version), content_type=HTML)
+
+
+async def drift(plane: DataPlane, request: Request, name: str, version: str) -> Reply:
+    return json_reply(plane.drift(name, version))
+
+
+def routes(config: Config) -> list[Route]:
+    return [
+        Route("/models", {"GET": list_models}, PROTOCOL),
+        Route("/models/{name}", {"GET": list_versions}, PROTOCOL),
+        Route("/models/{name}/{version}", {"GET": model_info, "POST": predict}, PROTOCOL),
+        Route("/models/{name}/{version}/report", {"GET": report}, PROTOCOL),
+        Route("/models/{name}/{version}/drift", {"GET": drift}, PROTOCOL),
+    ]
