@@ -17,9 +17,9 @@ import numpy as np
 from locust import FastHttpUser, between, task
 from PIL import Image
 
-from models.data import load_fashion_mnist
+from models.recipes.clothes import load_data
 
-IMAGES = load_fashion_mnist(allow_download=False).x_test[:2000]
+IMAGES = load_data(allow_download=False).x_test[:2000]
 VERSIONS = ("v1", "v2", "stable", "latest")
 
 

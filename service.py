@@ -28,7 +28,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import bentoml  # noqa: E402
 import numpy as np  # noqa: E402
 from bentoml.validators import ContentType  # noqa: E402
-from pydantic import Field  # noqa: E402
+from pydantic import BeforeValidator, Field  # noqa: E402
 
 from config import load_config, runner_name  # noqa: E402
 from models import store  # noqa: E402
@@ -144,9 +144,21 @@ class RunnerClient:
         return await self.dependency.to_async.status()
 
 
+def form_text(value):
+    """A multipart field as its text: BentoML reads every form field as JSON when it can, so a version
+    "1" arrives as the number 1, "false" as a boolean, "null" as None (the default)."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    return str(value) if isinstance(value, (int, float)) else value
+
+
 # A model, version or alias as the typed APIs take them: malformed names are refused (422) before any lookup.
-ModelName = Annotated[str, Field(pattern=NAME_PATTERN.pattern, description="a served model")]
-VersionName = Annotated[Optional[str], Field(pattern=NAME_PATTERN.pattern, description="a served version or alias; default: the model's default_version")]
+ModelName = Annotated[str, BeforeValidator(form_text), Field(pattern=NAME_PATTERN.pattern, description="a served model")]
+VersionName = Annotated[
+    Optional[Annotated[str, BeforeValidator(form_text), Field(pattern=NAME_PATTERN.pattern)]],
+    Field(description="a served version or alias; default: the model's default_version"),
+]
+InvertChoice = Annotated[Invert, BeforeValidator(form_text)]
 
 
 class ModelServer:
@@ -196,7 +208,7 @@ class ModelServer:
         image: Annotated[Path, ContentType("image/*")],
         model: ModelName,
         version: VersionName = None,
-        invert: Invert = Invert.AUTO,
+        invert: InvertChoice = Invert.AUTO,
     ) -> PredictResponse:
         """Classify one image file of any size, colour or grey (BentoML's typed API)."""
         try:

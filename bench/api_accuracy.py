@@ -16,7 +16,7 @@ import time
 import numpy as np
 import requests
 
-from models.data import load_fashion_mnist
+from models.recipes.clothes import load_data
 
 
 def classify_all(url: str, version: str, images: np.ndarray, threads: int = 16) -> np.ndarray:
@@ -39,7 +39,7 @@ def main() -> None:
     parser.add_argument("--url", default="http://127.0.0.1:3000")
     parser.add_argument("--versions", nargs="+", default=["v1", "v2"])
     args = parser.parse_args()
-    data = load_fashion_mnist()
+    data = load_data()
     print("| version | offline accuracy (stored) | API accuracy (10,000 JSON requests) | agree | seconds |")
     print("|---|---|---|---|---|")
     for version in args.versions:

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from models.data import load_fashion_mnist
+from models.recipes.clothes import load_data
 
 BATCH_IMAGES = 256
 BOUNDARY = "bench-boundary-7MA4YWxkTrZu0gW"
@@ -30,7 +30,7 @@ class Body:
 
 def test_images(count: int) -> np.ndarray:
     """The first ``count`` Fashion-MNIST test images, uint8 (count, 28, 28)."""
-    return load_fashion_mnist(allow_download=False).x_test[:count]
+    return load_data(allow_download=False).x_test[:count]
 
 
 def png_bytes(image: np.ndarray) -> bytes:

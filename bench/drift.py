@@ -28,9 +28,9 @@ import requests
 
 from bench import servers
 from lifecycle.slices import apply_shift
-from models.data import load_fashion_mnist
+from models.recipes.clothes import RECIPE, load_data
 
-SHIFTS = ("inverted", "brightness", "contrast", "occlusion", "noise", "rotation", "translation")
+SHIFTS = ("inverted", "brightness", "contrast", "occlusion", "noise", "rotation", "translation")  # the clothes recipe's
 REPORT = servers.ROOT / "docs" / "lifecycle.md"
 BEGIN, END = "<!-- drift:begin -->", "<!-- drift:end -->"
 
@@ -80,13 +80,13 @@ class DriftProbe:
 
 
 def measure(probe: DriftProbe, window: int, seed: int = 0, clean_images: int = 20_000, max_delay: int = 1000) -> dict:
-    data = load_fashion_mnist(allow_download=False)
+    data = load_data(allow_download=False)
     rng = np.random.default_rng(seed)
-    pick = lambda n: data.x_test[rng.integers(0, len(data.x_test), n)].astype(np.float32)  # noqa: E731
+    pick = lambda n: data.x_test[rng.integers(0, len(data.x_test), n), ..., None].astype(np.float32)  # noqa: E731
     started = time.monotonic()
     results = {"false_alarms": probe.false_alarms(pick(clean_images)), "delays": {}}
     for shift in SHIFTS:
-        results["delays"][shift] = probe.detection_delay(pick(window), apply_shift(shift, pick(max_delay), seed=seed))
+        results["delays"][shift] = probe.detection_delay(pick(window), apply_shift(RECIPE.shifts[shift], pick(max_delay), seed=seed))
     results["seconds"] = round(time.monotonic() - started, 1)
     return results
 
@@ -123,14 +123,14 @@ def write_report(text: str, path: Path = REPORT, begin: str = BEGIN, end: str = 
 
 
 def main(argv: list[str] | None = None) -> int:
-    from serving.settings import load_settings
+    from config import load_config
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--url", help="a running server (default: start `bentoml serve` on a free loopback port)")
     parser.add_argument("--version", default="v1")
     parser.add_argument("--no-report", action="store_true", help=f"print only; do not update {REPORT.relative_to(servers.ROOT)}")
     args = parser.parse_args(argv)
-    settings = load_settings().monitoring
+    settings = load_config().monitoring
     if args.url:
         results = measure(DriftProbe(f"{args.url}/models/clothes/{args.version}"), settings.window)
     else:

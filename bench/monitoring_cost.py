@@ -3,7 +3,7 @@
     python -m bench.monitoring_cost            # 2 rounds of 30 s each way; updates docs/lifecycle.md
 
 Both runs are `bentoml serve` with the repository's configuration; the "off" run sets
-``clothes.monitoring.enabled: false`` (Prometheus counters only: no drift window, no gauges, no data
+``monitoring.enabled: false`` (Prometheus counters only: no drift window, no gauges, no data
 log). Runs alternate (on, off, on, off) so that drifts of the machine's speed hit both alike.
 """
 
@@ -26,10 +26,10 @@ BEGIN, END = "<!-- cost:begin -->", "<!-- cost:end -->"
 
 def config_without_monitoring(directory: Path) -> Path:
     config = yaml.safe_load((servers.ROOT / "configuration.yaml").read_text())
-    config["clothes"]["monitoring"]["enabled"] = False
-    monitor = config["services"]["clothes"]["monitoring"]["options"]
+    config["monitoring"]["enabled"] = False
+    monitor = config["entry"]["monitoring"]["options"]
     monitor["log_config_file"] = str(servers.ROOT / monitor["log_config_file"])
-    config["clothes"]["promotion"]["record"] = str(servers.ROOT / config["clothes"]["promotion"]["record"])
+    config["promotion_record"] = str(servers.ROOT / config["promotion_record"])
     path = directory / "configuration.yaml"
     path.write_text(yaml.safe_dump(config))
     return path
@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="monitoring-cost-"))
     body = write_bodies(work)["json"]
-    variants = {"on": {}, "off": {"CLOTHES_CONFIG": str(config_without_monitoring(work))}}
+    variants = {"on": {}, "off": {"MODEL_SERVER_CONFIG": str(config_without_monitoring(work))}}
     runs: dict[str, list] = {"on": [], "off": []}
     for _ in range(args.rounds):
         for name, env in variants.items():

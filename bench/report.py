@@ -24,7 +24,7 @@ END = "<!-- bench:end -->"
 LOAD_SCENARIOS = ("json", "png", "batch256")
 COLD_START = "coldstart"
 SERVER_ROLES = {
-    "served": "the real service, `bentoml serve service:Clothes` with the default configuration (as `make serve`)",
+    "served": "the real service, `bentoml serve service:ModelServer` with the default configuration (as `make serve`)",
     "baseline": "the course's way: Flask's threaded dev server, `model.predict` per request (bench/baseline_flask.py)",
     "floor": "bare Starlette on uvicorn, 1 worker: parses the body into numpy, no model (bench/floor.py)",
 }

@@ -26,7 +26,7 @@ READY_PATH = "/readyz"
 NAMES = ("served", "baseline", "floor")
 STOP_GRACE_S = 5
 # Service settings that would make "served" differ from what `make serve` runs.
-TUNING_VARIABLES = ("CLOTHES_CONFIG", "BENTOML_CONFIG", "BENTOML_CONFIG_OPTIONS")
+TUNING_VARIABLES = ("MODEL_SERVER_CONFIG", "BENTOML_CONFIG", "BENTOML_CONFIG_OPTIONS")
 
 
 def free_port() -> int:
@@ -37,7 +37,7 @@ def free_port() -> int:
 
 def server_command(name: str, port: int) -> list[str]:
     if name == "served":  # exactly `make serve`, on loopback and a free port
-        return [str(BIN / "bentoml"), "serve", "service:Clothes", "--host", HOST, "--port", str(port)]
+        return [str(BIN / "bentoml"), "serve", "service:ModelServer", "--host", HOST, "--port", str(port)]
     if name == "baseline":
         return [str(BIN / "python"), "-m", "bench.baseline_flask", "--host", HOST, "--port", str(port)]
     if name == "floor":

@@ -11,7 +11,7 @@
 # and uv inside `docker build` cannot reach PyPI); no EXTERNALLY-MANAGED marker (BentoML's Dockerfile
 # pip-installs uv system-wide); /usr/bin/python -> python3. It is imported under the same tag as the
 # official image, so BentoML's generated Dockerfile (`FROM python:3.11-slim`) uses it unchanged, and
-# labelled `org.opencontainers.image.vendor=clothes stand-in` so it is easy to tell apart:
+# labelled `org.opencontainers.image.vendor=model-server stand-in` so it is easy to tell apart:
 #   docker image inspect python:3.11-slim --format '{{index .Config.Labels "org.opencontainers.image.vendor"}}'
 # About 50 s and 145 MB, once. Needs root (debootstrap), docker and debootstrap (scripts/docker-engine.sh).
 set -euo pipefail
@@ -40,7 +40,7 @@ command -v debootstrap >/dev/null || { log "debootstrap is missing: run scripts/
 [ "$(id -u)" = 0 ] || { log "debootstrap needs root"; exit 1; }
 
 started=$SECONDS
-rootfs=$(mktemp -d /var/tmp/clothes-base-rootfs.XXXXXX)
+rootfs=$(mktemp -d /var/tmp/model-server-base-rootfs.XXXXXX)
 trap 'rm -rf "$rootfs"' EXIT
 log "building a stand-in for $IMAGE: debootstrap $SUITE from $MIRROR"
 debootstrap --variant=minbase --include=python3,python3-venv,python3-pip,ca-certificates \
@@ -57,7 +57,7 @@ rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/* \
 # `docker import --change` sets the environment in the one imported layer (no second layer needed).
 tar --numeric-owner -C "$rootfs" -c . | docker import \
     --change "ENV SSL_CERT_FILE=$CA PIP_CERT=$CA UV_NATIVE_TLS=1 LANG=C.UTF-8" \
-    --change 'LABEL org.opencontainers.image.vendor="clothes stand-in" org.opencontainers.image.description="Debian bookworm minbase + python3.11, built by docker/base-image.sh"' \
+    --change 'LABEL org.opencontainers.image.vendor="model-server stand-in" org.opencontainers.image.description="Debian bookworm minbase + python3.11, built by docker/base-image.sh"' \
     --change 'CMD ["python3"]' \
     - "$IMAGE" >/dev/null
 log "built $IMAGE in $((SECONDS - started)) s, $(docker image inspect "$IMAGE" --format '{{.Size}}' | awk '{printf "%.0f MB", $1/1e6}')"

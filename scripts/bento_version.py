@@ -19,7 +19,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from models.specs import MODEL_NAME  # noqa: E402
+from config import load_config  # noqa: E402
 
 
 def inputs(root: Path) -> list[Path]:
@@ -34,13 +34,13 @@ def inputs(root: Path) -> list[Path]:
 
 
 def model_files(root: Path) -> list[tuple[str, Path]]:
-    config = yaml.safe_load((root / "configuration.yaml").read_text())
+    config = load_config(root / "configuration.yaml")
     home = Path(os.environ.get("BENTOML_HOME") or Path.home() / "bentoml")
     files = []
-    for version in config[MODEL_NAME]["versions"]:
-        model_dir = home / "models" / MODEL_NAME / version
+    for name, version in config.served():
+        model_dir = home / "models" / name / version
         if not model_dir.is_dir():
-            sys.exit(f"{MODEL_NAME}:{version} is not in the model store {home}: run `make models` first")
+            sys.exit(f"{name}:{version} is not in the model store {home}: run `make models` first")
         files.extend((f"store/{p.relative_to(home)}", p) for p in sorted(model_dir.rglob("*")) if p.is_file())
     return files
 

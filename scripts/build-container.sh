@@ -1,22 +1,22 @@
 #!/usr/bin/env bash
 # Build the service's container image, or reuse it: prints the image tag on its last line.
 #
-#   scripts/build-container.sh          # -> clothes-service:<bento version>, also tagged clothes-service:latest
+#   scripts/build-container.sh          # -> model-server:<bento version>, also tagged model-server:latest
 #
 # 1. a Docker engine (scripts/docker-engine.sh), 2. the base image (docker/base-image.sh),
 # 3. `bentoml build --version V` where V hashes the Bento's inputs and models (scripts/bento_version.py),
-#    skipped when that Bento is in the store, 4. `bentoml containerize` into clothes-service:V,
-#    skipped when that image exists. The models clothes:v1 and clothes:v2 must be in the store
+#    skipped when that Bento is in the store, 4. `bentoml containerize` into model-server:V,
+#    skipped when that image exists. Every served version must be in the store
 #    (`make models`). The first image build installs TensorFlow and the rest from PyPI: 1 to 2 minutes
 #    here; later builds reuse Docker's layer cache while the locked requirements are unchanged (~7 s).
-# Environment: VENV (.venv), IMAGE_NAME (clothes-service), BENTOML_HOME (the model and Bento store).
+# Environment: VENV (.venv), IMAGE_NAME (model-server), BENTOML_HOME (the model and Bento store).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 VENV=${VENV:-.venv}
 case $VENV in /*) ;; *) VENV=$ROOT/$VENV ;; esac
-IMAGE_NAME=${IMAGE_NAME:-clothes-service}
+IMAGE_NAME=${IMAGE_NAME:-model-server}
 export BENTOML_DO_NOT_TRACK=true
 log() { echo "build-container: $*" >&2; }
 

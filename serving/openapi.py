@@ -33,6 +33,8 @@ HTML = "text/html"
 # "- 400: the body cannot be read ..." lines of the status policy in serving/errors.py
 STATUS_POLICY = {int(code): text for code, text in re.findall(r"^- (\d{3}): (.+?)[;.]?$", errors.__doc__, re.M)}
 UNIT = {"type": "number", "minimum": 0, "maximum": 1}
+# The file part of an upload: an image file (any format PIL reads; these are the common ones).
+IMAGE_ENCODING = {"image": {"contentType": "image/png, image/jpeg, image/gif, image/webp"}}
 COUNT = {"type": "integer", "minimum": 0}
 
 
@@ -158,7 +160,7 @@ def _predict(model, config):
     if card.is_image:
         shape = "x".join(map(str, card.input.shape))
         binary = {"type": "string", "format": "binary"}
-        body["content"][codecs.MULTIPART] = {"schema": model.ref("Upload")}
+        body["content"][codecs.MULTIPART] = {"schema": model.ref("Upload"), "encoding": IMAGE_ENCODING}
         body["content"][codecs.RAW] = {"schema": binary | {"description": f"raw uint8 values, N x {shape} row-major: a multiple of {card.example_bytes} bytes, at most {limit} images"}}
         parameters.append({
             "name": "invert", "in": "query", "required": False, "schema": {"$ref": SCHEMAS + "Invert"},
@@ -228,8 +230,8 @@ def shared_schemas(served: list[Served]) -> dict:
     }
 
 
-def example_schema(card: ModelCard) -> dict:
-    """One example as JSON, sized by the card (a grey image with or without its channel axis)."""
+def example_forms(card: ModelCard) -> list[dict]:
+    """The JSON forms one example may take, sized by the card: a grey image with or without its channel axis."""
     value = {"type": "number"}
     if card.input.value_range is not None:
         value |= {"minimum": card.input.value_range[0], "maximum": card.input.value_range[1]}
@@ -238,8 +240,12 @@ def example_schema(card: ModelCard) -> dict:
         nested = _rows(nested, dim)
     if card.is_image and card.input.channels == 1:
         height, width, _ = card.input.shape
-        return {"anyOf": [_rows(_rows(value, width), height), nested], "description": f"{height} rows of {width} levels (or {height}x{width}x1)"}
-    return nested | {"description": f"{example_text(card)} values"}
+        return [_rows(_rows(value, width), height) | {"description": f"{height} rows of {width} levels"}, nested | {"description": f"{height}x{width}x1 levels"}]
+    return [nested | {"description": f"{example_text(card)} values"}]
+
+
+def _one_of(forms: list[dict]) -> dict:
+    return forms[0] if len(forms) == 1 else {"anyOf": forms}
 
 
 def model_schemas(model: Served, config: Config) -> dict:
@@ -248,8 +254,12 @@ def model_schemas(model: Served, config: Config) -> dict:
     one, many = codecs.json_fields(card)
     classes = card.classes
     shares = {"type": "array", "items": UNIT, "minItems": classes, "maxItems": classes}
+    forms = example_forms(card)
+    batch_note = f"at most {limit}; more get 413"
     schemas = {
-        "Example": example_schema(card),
+        "Example": _one_of(forms),
+        # A batch holds examples of one form: rows of equal depth (NumPy reads it as one array).
+        "Batch": _one_of([{"type": "array", "items": form, "minItems": 1, "description": batch_note} for form in forms]),
         "PredictRequest": {
             # the single field wins when both are sent, as in serving.codecs
             "oneOf": [
@@ -260,7 +270,7 @@ def model_schemas(model: Served, config: Config) -> dict:
                     "not": {"required": [one]},
                     # The batch limit is not a maxItems: past it the answer is 413 (the status policy), while
                     # a schema violation promises 400/422.
-                    "properties": {many: {"type": "array", "items": model.ref("Example"), "minItems": 1, "description": f"at most {limit}; more get 413"}},
+                    "properties": {many: model.ref("Batch")},
                 },
             ]
         },
@@ -369,18 +379,28 @@ def model_schemas(model: Served, config: Config) -> dict:
 
 
 def _fix_typed_api(operation: dict, served: list[Served], config: Config) -> None:
-    """BentoML's typed API: its real answers (ours, through ``service._error`` and the middleware)."""
-    responses = {"200": _ok({"$ref": SCHEMAS + "TypedPredictResponse"}), **_errors(400, 404, 413, 415, 422)}
-    operation["responses"] = responses
+    """BentoML's typed API: its real answers (ours, through ``service._error`` and the middleware), and its
+    body per served model. BentoML's schema takes any nested lists; each model's card sizes them, so the
+    JSON body is one variant per model. The multipart body (an image file, any size) is one schema for
+    every image model: a version another model has is a 404."""
+    operation["responses"] = {"200": _ok({"$ref": SCHEMAS + "TypedPredictResponse"}), **_errors(400, 404, 413, 415, 422)}
     operation["requestBody"]["required"] = True
-    for content in operation["requestBody"]["content"].values():
-        properties = content["schema"].get("properties", {})
-        if "model" in properties:
-            properties["model"]["enum"] = [m.name for m in served]
-        if "version" in properties:  # null: the model's default version
-            properties["version"] = {"anyOf": [{"enum": sorted({n for m in served for n in m.names})}, {"type": "null"}], "default": None}
-        if "images" in properties:  # more get 413 (service.py): said, but not as a maxItems (see above)
-            properties["images"]["description"] = f"at most {config.limits.max_batch_images} examples; more get 413"
+    for media_type, content in operation["requestBody"]["content"].items():
+        base = content["schema"]
+        properties = base.get("properties", {})
+        models = [m for m in served if m.card is not None and (m.card.is_image or "image" not in properties)]
+        if media_type == codecs.MULTIPART:
+            content["encoding"] = {**content.get("encoding", {}), **IMAGE_ENCODING}
+            properties["model"] = {"enum": [m.name for m in models]}
+            properties["version"] = {"anyOf": [{"enum": sorted({n for m in models for n in m.names})}, {"type": "null"}], "default": None}
+            continue
+        variants = []
+        for model in models:
+            variant = {**properties, "model": {"const": model.name}, "version": {"anyOf": [{"enum": model.names}, {"type": "null"}], "default": None}}
+            if "images" in properties:  # more get 413 (service.py): said, but not as a maxItems (see above)
+                variant["images"] = model.ref("Batch")
+            variants.append({"type": "object", "required": base.get("required", []), "properties": variant})
+        content["schema"] = {"oneOf": variants} if variants else base
 
 
 def _infrastructure_responses(path: str) -> dict:

@@ -39,27 +39,36 @@ class RunnerClient:
 
 
 class VersionHandle:
-    def __init__(self, name: str, version: str, config: Config, runner: RunnerClient):
+    def __init__(self, name: str, version: str, config: Config, runner: RunnerClient, card: ModelCard | None = None,
+                 created: str | None = None, report: bytes | None = None, reference: dict | None = None, failure: str | None = None):
         self.name, self.version = name, version
-        self.card: ModelCard | None = None
-        self.created: str | None = None
-        self.report: bytes | None = None
-        self.reference: dict | None = None
-        self.failure: str | None = None  # why the entry itself cannot serve it (not in the store)
-        try:
-            stored = store.get(name, version)
-            self.card = store.load_card(name, version, stored)
-            self.created = stored.info.creation_time.isoformat()
-            self.report = store.read_file(stored, REPORT_FILE)
-            reference = store.read_file(stored, REFERENCE_FILE)
-            self.reference = json.loads(reference) if reference else None
-        except store.ModelStoreError as exc:
-            self.failure = str(exc)
-            log.error(self.failure)
+        self.card = card
+        self.created = created
+        self.report = report
+        self.reference = reference
+        self.failure = failure  # why the entry itself cannot serve it (not in the store)
         self.health = RunnerHealth(f"{name}:{version}", runner.status)
         runner_settings = config.runner(name, version)
         self.batcher = Batcher(lambda values: self.health.call(runner.predict, values), runner_settings.batching.max_batch_size, config.limits.max_queue_images)
-        self.monitor = VersionMonitor(self.card, self.reference, config.monitoring) if self.card else None
+        self.monitor = VersionMonitor(card, reference, config.monitoring) if card else None
+
+    @classmethod
+    def from_store(cls, name: str, version: str, config: Config, runner: RunnerClient) -> VersionHandle:
+        """The handle of a stored version: its card, creation time and stored files; a version missing
+        from the store (or without a card) is kept with the reason, and answers 503."""
+        try:
+            stored = store.get(name, version)
+            card = store.load_card(name, version, stored)
+        except store.ModelStoreError as exc:
+            log.error("%s", exc)
+            return cls(name, version, config, runner, failure=str(exc))
+        reference = store.read_file(stored, REFERENCE_FILE)
+        return cls(
+            name, version, config, runner, card,
+            created=stored.info.creation_time.isoformat(),
+            report=store.read_file(stored, REPORT_FILE),
+            reference=json.loads(reference) if reference else None,
+        )
 
     @property
     def tag(self) -> str:
@@ -114,7 +123,7 @@ class ModelRegistry:
         return cls({
             name: ServedModel(
                 name,
-                {version: VersionHandle(name, version, config, runners[name, version]) for version in settings.versions},
+                {version: VersionHandle.from_store(name, version, config, runners[name, version]) for version in settings.versions},
                 dict(settings.aliases),
                 settings.default,
             )

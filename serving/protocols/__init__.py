@@ -87,19 +87,26 @@ class Router:
         return None
 
 
-class ProtocolRoutes:
-    """ASGI middleware: the routes of ``router`` over the entry service's data plane (``service.plane``)."""
+def current_plane():
+    """The data plane of the entry service this worker runs (``ModelServer.plane``)."""
+    return bentoml.get_current_service().plane
 
-    def __init__(self, app, router: Router):
+
+class ProtocolRoutes:
+    """ASGI middleware: the routes of ``router`` over a data plane (by default the entry service's;
+    in-process tests pass their own)."""
+
+    def __init__(self, app, router: Router, plane: Callable[[], Any] = current_plane):
         self.app = app
         self.router = router
+        self.plane = plane
 
     async def __call__(self, scope, receive, send):
         found = self.router.match(scope["path"]) if scope["type"] == "http" else None
         if found is None:
             return await self.app(scope, receive, send)
         route, params = found
-        plane = bentoml.get_current_service().plane
+        plane = self.plane()
         handler = None
         try:
             handler = route.handler(scope["method"])

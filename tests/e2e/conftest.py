@@ -17,6 +17,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = ["--epochs", "1", "--train-limit", "3000", "--test-limit", "500", "--quiet", "--no-download"]
+CLOTHES = "clothes"
 LIMITS = {"max_body_bytes": 1_000_000, "max_batch_images": 64, "max_queue_images": 256}
 
 
@@ -37,32 +38,35 @@ def run_training(*args: str, env: dict[str, str] | None = None) -> subprocess.Co
 def trained_versions() -> list[str]:
     versions = ["v1", "v2"]
     for version in versions:
-        result = run_training("--version", version, "--force", *TINY)
+        result = run_training("train", CLOTHES, version, "--force", *TINY)
         assert result.returncode == 0, result.stderr[-3000:]
     return versions
 
 
-def write_config(
-    path: Path, versions: list[str], aliases: dict[str, str], runner_dispatcher: bool = False, limits: dict | None = None, **clothes
-) -> Path:
-    """The repository's configuration, serving ``versions`` with test limits; files resolved for ``path``.
+def clothes(versions: list[str], aliases: dict[str, str], **settings) -> dict:
+    """The ``models`` entry of the clothes model serving ``versions``, with the repository's promotion policy."""
+    base = yaml.safe_load((ROOT / "configuration.yaml").read_text())["models"][CLOTHES]
+    return {**base, "versions": list(versions), "aliases": aliases, "default_version": next(iter(aliases), versions[0]), **settings}
 
-    Monitoring logs go next to ``path`` (``monitoring/``); ``clothes`` replaces keys of the clothes section;
-    ``limits`` overrides single limits, over ``LIMITS`` over the repository's.
+
+def write_config(path: Path, models: dict, runner_dispatcher: bool = False, limits: dict | None = None, **sections) -> Path:
+    """The repository's configuration serving ``models`` (the ``models`` section), with test limits;
+    files resolved for ``path``.
+
+    Monitoring logs go next to ``path`` (``monitoring/``), and the promotion record too; ``sections``
+    replace top-level sections; ``limits`` overrides single limits, over ``LIMITS`` over the repository's.
     """
     base = yaml.safe_load((ROOT / "configuration.yaml").read_text())
-    monitor = base["services"]["clothes"]["monitoring"]["options"]
+    monitor = base["entry"]["monitoring"]["options"]
     monitor["log_config_file"] = str(ROOT / monitor["log_config_file"])
     monitor["log_path"] = str(path.parent / "monitoring")
-    base["clothes"]["promotion"]["record"] = str(path.parent / "promotions.json")
-    for version in versions:
-        runner = base["services"].setdefault(f"clothes-{version}", {})
-        runner["batching"] = {**runner.get("batching", {}), "enabled": runner_dispatcher}
-    base["clothes"]["versions"] = versions
-    base["clothes"]["aliases"] = aliases
-    base["clothes"]["limits"] = {**base["clothes"]["limits"], **LIMITS, **(limits or {})}
-    base["clothes"].update(clothes)
-    path.write_text(yaml.safe_dump(base))
+    base["promotion_record"] = str(path.parent / "promotions.json")
+    base["runners"]["batching"] = {**base["runners"].get("batching", {}), "enabled": runner_dispatcher}
+    base["models"] = models
+    base["course"] = {}
+    base["limits"] = {**base["limits"], **LIMITS, **(limits or {})}
+    base.update(sections)
+    path.write_text(yaml.safe_dump(base, sort_keys=False))
     return path
 
 
@@ -79,9 +83,9 @@ class Server:
     def __init__(self, config: Path, port: int, log: Path):
         self.url = f"http://127.0.0.1:{port}"
         self.log = log
-        env = {**os.environ, "CLOTHES_CONFIG": str(config)}
+        env = {**os.environ, "MODEL_SERVER_CONFIG": str(config)}
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "bentoml", "serve", "service:Clothes", "--host", "127.0.0.1", "--port", str(port)],
+            [sys.executable, "-m", "bentoml", "serve", "service:ModelServer", "--host", "127.0.0.1", "--port", str(port)],
             cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True,
         )
 
@@ -110,7 +114,7 @@ class Server:
 @pytest.fixture(scope="session")
 def server(trained_versions, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("serve")
-    config = write_config(tmp / "configuration.yaml", trained_versions, {"stable": "v1", "latest": "v2"})
+    config = write_config(tmp / "configuration.yaml", {CLOTHES: clothes(trained_versions, {"stable": "v1", "latest": "v2"})})
     srv = Server(config, free_port(), tmp / "serve.log")
     try:
         srv.wait_ready()
@@ -186,14 +190,12 @@ MISSING_VERSION = "absent"  # never saved to the session's store
 
 
 def corrupt_model(version: str) -> None:
-    """Save an untrained model as clothes:<version>, then overwrite its model file with junk."""
-    import bentoml
-
+    """Save clothes:v1 again as clothes:<version>, then overwrite its model file with junk."""
     from models import store
-    from models.architectures import build
 
-    store.save(version, build("lenet5"), {"description": "saved, then corrupted"}, force=True)
-    with open(bentoml.models.get(store.tag(version)).path_of(store.MODEL_FILE), "wb") as f:
+    card = store.load_card(CLOTHES, "v1").model_copy(update={"version": version, "description": "saved, then corrupted"})
+    store.save(card, store.load_keras(CLOTHES, "v1"), force=True)
+    with open(store.get(CLOTHES, version).path_of(store.MODEL_FILE), "wb") as f:
         f.write(b"not a keras archive")
 
 
@@ -222,10 +224,10 @@ def degraded_server(trained_versions, tmp_path_factory):
     from models import store
 
     corrupt_model("broken")
-    assert not store.exists(MISSING_VERSION)
+    assert not store.exists(CLOTHES, MISSING_VERSION)
     tmp = tmp_path_factory.mktemp("degraded")
     versions = ["v1", "broken", MISSING_VERSION]
-    config = write_config(tmp / "configuration.yaml", versions, {"stable": "v1"}, runner_dispatcher=True, strict_readiness=False)
+    config = write_config(tmp / "configuration.yaml", {CLOTHES: clothes(versions, {"stable": "v1"})}, runner_dispatcher=True, strict_readiness=False)
     srv = Server(config, free_port(), tmp / "serve.log")
     try:
         wait_for_statuses(srv, {"v1": "ready", "broken": "unavailable", MISSING_VERSION: "unavailable"})

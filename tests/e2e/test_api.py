@@ -11,8 +11,10 @@ import pytest
 import requests
 from PIL import Image
 
-from models.data import load_fashion_mnist
-from models.specs import CLASS_NAMES, MODEL_NAME
+from models import store
+from models.recipes.clothes import LABELS as CLASS_NAMES
+from models.recipes.clothes import load_data
+from tests.e2e.conftest import CLOTHES as MODEL_NAME
 from tests.e2e.conftest import assert_error
 
 TIMEOUT = 30
@@ -20,7 +22,7 @@ TIMEOUT = 30
 
 @pytest.fixture(scope="module")
 def test_images():
-    data = load_fashion_mnist(allow_download=False)
+    data = load_data(allow_download=False)
     return data.x_test[:32], data.y_test[:32]
 
 
@@ -43,7 +45,7 @@ def png_bytes(pixels: np.ndarray, mode: str = "L", fmt: str = "PNG", size=None) 
 def test_list_models(url):
     body = requests.get(f"{url}/models", timeout=TIMEOUT).json()
     assert body["models"][0]["name"] == MODEL_NAME
-    assert body["models"][0]["versions"] == ["v1", "v2"]
+    assert body["models"][0]["versions"] == ["v1", "v2"] and body["models"][0]["default_version"] == "stable"
 
 
 def test_list_versions_with_status_and_aliases(url):
@@ -54,12 +56,13 @@ def test_list_versions_with_status_and_aliases(url):
 
 
 @pytest.mark.parametrize("version,architecture,parameters", [("v1", "lenet5", 44426), ("v2", "small_vgg", None)])
-def test_model_info(url, version, architecture, parameters):
+def test_model_info_is_the_stored_card(url, version, architecture, parameters):
     info = requests.get(f"{url}/models/{MODEL_NAME}/{version}", timeout=TIMEOUT).json()
-    assert info["name"] == MODEL_NAME and info["version"] == version
-    assert info["architecture"] == architecture and info["description"]
-    assert info["class_names"] == list(CLASS_NAMES)
-    assert info["input_spec"]["shape"] == [28, 28, 1]
+    assert info["name"] == MODEL_NAME and info["version"] == version and info["tag"] == f"{MODEL_NAME}:{version}"
+    assert info["architecture"] == architecture and info["description"] and info["task"] == "image-classification"
+    assert info["output"] == {"kind": "softmax", "labels": list(CLASS_NAMES), "positive_label": None}
+    assert info["input"] == {"kind": "image", "shape": [28, 28, 1], "dtype": "float32", "value_range": [0.0, 255.0], "divide_by": 255.0}
+    assert info["preprocessing"] == {"colour_mode": "L", "aspect": "pad", "resize": "lanczos", "invert": "auto"}
     if parameters:
         assert info["number_of_parameters"] == parameters
     assert info["number_of_parameters"] > 0
@@ -70,6 +73,7 @@ def test_model_info(url, version, architecture, parameters):
     assert set(info["framework_versions"]) == {"tensorflow", "keras"}
     assert len(info["data"]["sha256"]) == 4 and info["created"]
     assert info["training"]["epochs"] >= 1 and info["training"]["train_images"] > 0
+    assert info == {**store.load_card(MODEL_NAME, version).model_dump(mode="json"), **{k: info[k] for k in ("tag", "created", "aliases", "endpoints")}}
 
 
 def test_alias_resolves_to_its_version(url):
@@ -107,14 +111,14 @@ def test_server_scales_inputs_like_training(url, test_images, trained_versions):
     """Accuracy through the API equals the accuracy recorded offline on the same test images."""
     import bentoml
 
-    data = load_fashion_mnist(allow_download=False)
+    data = load_data(allow_download=False)
     images, labels = data.x_test[:500], data.y_test[:500]
     predicted = []
     for start in range(0, len(images), 64):
         body = post_json(url, "v1", {"images": images[start:start + 64].tolist()}).json()
         predicted.extend(p["class_id"] for p in body["predictions"])
     api_accuracy = float(np.mean(np.asarray(predicted) == labels))
-    offline = bentoml.models.get(f"{MODEL_NAME}:v1").info.metadata["metrics"]["accuracy"]
+    offline = store.load_card(MODEL_NAME, "v1").metrics["accuracy"]
     assert api_accuracy == pytest.approx(offline, abs=1e-9)
 
 
@@ -164,7 +168,7 @@ def test_invert_handles_dark_garment_on_light_background(url, test_images):
         ({"image": [[-1] * 28] * 28}, 422, ["image", "0..255"]),
         ({"image": "abc"}, 422, ["image", "a string"]),
         ({"images": []}, 422, ["images"]),
-        ({"images": [[[0] * 28] * 28] * 65}, 413, ["images", "65", "64"]),
+        ({"images": [[[0] * 28] * 28] * 65}, 413, ["images", "65 examples", "64"]),
         ([1, 2], 422, ["JSON"]),
     ],
 )
@@ -262,9 +266,9 @@ def test_generated_client(url, test_images):
 
     images, _ = test_images
     with bentoml.SyncHTTPClient(url) as client:
-        body = client.classify(images=images[:4].tolist(), version="v2")
+        body = client.classify(images=images[:4].tolist(), model=MODEL_NAME, version="v2")
         assert body["version"] == "v2" and np.asarray(body["result"]).shape == (4, 10)
-        default = client.classify(images=images[:1].tolist())
+        default = client.classify(images=images[:1].tolist(), model=MODEL_NAME)
         assert default["version"] == "v1"  # the configured default_version, stable -> v1
 
 
@@ -274,23 +278,27 @@ def test_generated_client_image_file(url, test_images, tmp_path):
     path = tmp_path / "shirt.png"
     path.write_bytes(png_bytes(test_images[0][0]))
     with bentoml.SyncHTTPClient(url) as client:
-        body = client.classify_image(image=path, version="latest")
+        body = client.classify_image(image=path, model=MODEL_NAME, version="latest")
     assert body["version"] == "v2" and len(body["predictions"]) == 1
 
 
 def test_typed_api_validation_uses_envelope(url):
-    response = requests.post(f"{url}/classify", json={"images": [[[1, 2]]]}, timeout=TIMEOUT)
+    response = requests.post(f"{url}/classify", json={"images": [[[1, 2]]], "model": MODEL_NAME}, timeout=TIMEOUT)
     assert_error(response, 422, "images")
+    response = requests.post(f"{url}/classify", json={"images": [[[1, 2]]]}, timeout=TIMEOUT)
+    assert_error(response, 422, "model")
 
 
 def test_typed_api_not_an_image(url, tmp_path):
-    response = requests.post(f"{url}/classify_image", files={"image": ("x.png", b"garbage", "image/png")}, timeout=TIMEOUT)
+    response = requests.post(f"{url}/classify_image", files={"image": ("x.png", b"garbage", "image/png")}, data={"model": MODEL_NAME}, timeout=TIMEOUT)
     assert_error(response, 422, "image", "decodable")
 
 
 def test_typed_api_unknown_version(url, test_images):
-    response = requests.post(f"{url}/classify", json={"images": test_images[0][:1].tolist(), "version": "v7"}, timeout=TIMEOUT)
+    response = requests.post(f"{url}/classify", json={"images": test_images[0][:1].tolist(), "model": MODEL_NAME, "version": "v7"}, timeout=TIMEOUT)
     assert_error(response, 404, "v7")
+    response = requests.post(f"{url}/classify", json={"images": test_images[0][:1].tolist(), "model": "shoes"}, timeout=TIMEOUT)
+    assert_error(response, 404, "shoes", MODEL_NAME)
 
 
 # --- health and metrics ---------------------------------------------------------------------
@@ -301,13 +309,27 @@ def test_health(url):
     assert requests.get(f"{url}/livez", timeout=TIMEOUT).status_code == 200
 
 
-def test_metrics_count_requests_and_predictions(url, test_images):
-    post_json(url, "v2", {"images": test_images[0][:3].tolist()})
-    text = requests.get(f"{url}/metrics", timeout=TIMEOUT).text
-    assert 'clothes_requests_total{' in text and 'version="v2"' in text
-    counted = [line for line in text.splitlines() if line.startswith("clothes_predictions_total{") and 'version="v2"' in line]
-    assert sum(float(line.rsplit(" ", 1)[1]) for line in counted) >= 3
-    assert "clothes_confidence_bucket" in text
+def _metric_sum(url: str, name: str, **labels) -> float:
+    """The sum of a metric's samples whose labels include ``labels``, from /metrics."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    total = 0.0
+    for family in text_string_to_metric_families(requests.get(f"{url}/metrics", timeout=TIMEOUT).text):
+        for sample in family.samples:
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                total += sample.value
+    return total
+
+
+def test_metrics_count_this_request_and_its_predictions(url, test_images):
+    labels = {"model": MODEL_NAME, "version": "v2"}
+    requests_before = _metric_sum(url, "serving_requests_total", **labels, protocol="course", endpoint="predict", status="200")
+    predictions_before = _metric_sum(url, "serving_predictions_total", **labels)
+    confidences_before = _metric_sum(url, "serving_confidence_count", **labels)
+    assert post_json(url, "v2", {"images": test_images[0][:3].tolist()}).status_code == 200
+    assert _metric_sum(url, "serving_requests_total", **labels, protocol="course", endpoint="predict", status="200") == requests_before + 1
+    assert _metric_sum(url, "serving_predictions_total", **labels) == predictions_before + 3
+    assert _metric_sum(url, "serving_confidence_count", **labels) == confidences_before + 3
 
 
 def test_errors_do_not_kill_workers(url, test_images):
@@ -362,4 +384,4 @@ def test_raw_batch_over_limit(url):
     response = requests.post(
         f"{url}/models/{MODEL_NAME}/v1", data=b"\x00" * 784 * 65, headers={"content-type": "application/octet-stream"}, timeout=TIMEOUT
     )
-    assert_error(response, 413, "65 images")
+    assert_error(response, 413, "65 examples")

@@ -1,4 +1,4 @@
-"""Two replicas behind nginx with the repository's configuration (deploy/nginx/clothes.conf): one is
+"""Two replicas behind nginx with the repository's configuration (deploy/nginx/model-server.conf): one is
 killed with SIGKILL under load, and clients see no failed request.
 
     .venv/bin/python -m pytest tests/e2e/test_failover.py -s     # -s prints the measured figures
@@ -23,16 +23,16 @@ import requests
 import yaml
 
 from bench.servers import descendants
-from tests.e2e.conftest import ROOT, Server, SteadyLoad, free_port, report_figures, write_config
+from tests.e2e.conftest import CLOTHES, ROOT, Server, SteadyLoad, clothes, free_port, report_figures, write_config
 
-NGINX_CONF = ROOT / "deploy" / "nginx" / "clothes.conf"
+NGINX_CONF = ROOT / "deploy" / "nginx" / "model-server.conf"
 REPLICA_ADDRESSES = ("127.0.0.1:3000", "127.0.0.1:3001")  # as the repository's file names them
 LISTEN = "listen 80;"
 LOAD_SECONDS = 20
 KILL_AFTER_SECONDS = 6
 ONE_IMAGE = orjson.dumps({"image": np.zeros((28, 28), dtype=int).tolist()})
 SERVICE_CONFIG = yaml.safe_load((ROOT / "configuration.yaml").read_text())
-MAX_BODY_BYTES = SERVICE_CONFIG["clothes"]["limits"]["max_body_bytes"]
+MAX_BODY_BYTES = SERVICE_CONFIG["limits"]["max_body_bytes"]
 
 
 def nginx_binary() -> str:
@@ -56,7 +56,7 @@ def nginx_config(directory: Path, port: int, replica_ports: list[int]) -> Path:
         site = site.replace(f"server {address} ", f"server 127.0.0.1:{replica_port} ")
     assert site.count(LISTEN) == 1
     site = site.replace(LISTEN, f"listen 127.0.0.1:{port};")
-    (directory / "clothes.conf").write_text(site)
+    (directory / "model-server.conf").write_text(site)
     main = directory / "nginx.conf"
     main.write_text(
         f"""
@@ -72,7 +72,7 @@ http {{
     fastcgi_temp_path {directory}/fastcgi;
     uwsgi_temp_path {directory}/uwsgi;
     scgi_temp_path {directory}/scgi;
-    include {directory}/clothes.conf;
+    include {directory}/model-server.conf;
 }}
 """
     )
@@ -117,17 +117,17 @@ def kill_replica(srv: Server) -> None:
 
 
 def predictions_served(url: str) -> float:
-    """Successful predictions a replica has counted (clothes_requests_total, POST, status 200)."""
+    """Successful predictions a replica has counted (serving_requests_total, endpoint predict, status 200)."""
     total = 0.0
     for line in requests.get(f"{url}/metrics", timeout=10).text.splitlines():
-        if line.startswith("clothes_requests_total{") and 'route="POST"' in line and 'status="200"' in line:
+        if line.startswith("serving_requests_total{") and 'endpoint="predict"' in line and 'status="200"' in line:
             total += float(line.rsplit(" ", 1)[1])
     return total
 
 
 @pytest.fixture
 def replicas(trained_versions, tmp_path):
-    config = write_config(tmp_path / "configuration.yaml", trained_versions, {"stable": "v1", "latest": "v2"})
+    config = write_config(tmp_path / "configuration.yaml", {CLOTHES: clothes(trained_versions, {"stable": "v1", "latest": "v2"})})
     servers = [Server(config, free_port(), tmp_path / f"replica-{i}.log") for i in (1, 2)]
     try:
         for srv in servers:
@@ -141,9 +141,9 @@ def replicas(trained_versions, tmp_path):
 def test_the_repository_nginx_limits_follow_the_service_configuration():
     assert nginx_setting("client_max_body_size") == f"{MAX_BODY_BYTES // 2**20}m" and MAX_BODY_BYTES % 2**20 == 0
     assert f"body exceeds the limit of {MAX_BODY_BYTES} bytes" in NGINX_CONF.read_text()
-    body_timeout = f"{SERVICE_CONFIG['clothes']['limits']['body_timeout_seconds']:g}s"
+    body_timeout = f"{SERVICE_CONFIG['limits']['body_timeout_seconds']:g}s"
     assert nginx_setting("client_body_timeout") == nginx_setting("client_header_timeout") == body_timeout
-    assert int(nginx_setting("proxy_read_timeout").rstrip("s")) > SERVICE_CONFIG["services"]["clothes"]["traffic"]["timeout"]
+    assert int(nginx_setting("proxy_read_timeout").rstrip("s")) > SERVICE_CONFIG["entry"]["traffic"]["timeout"]
     assert nginx_setting("proxy_next_upstream").split() == ["error", "timeout", "http_502", "http_503", "non_idempotent"]
 
 

@@ -21,7 +21,7 @@ import requests
 from bench.servers import descendants
 from models import store
 from serving.runner_health import PROBE_INTERVAL_SECONDS, PROBE_TIMEOUT_SECONDS
-from tests.e2e.conftest import LIMITS, MISSING_VERSION, Server, SteadyLoad, corrupt_model, free_port, report_figures, write_config
+from tests.e2e.conftest import CLOTHES, LIMITS, MISSING_VERSION, Server, SteadyLoad, clothes, corrupt_model, free_port, report_figures, write_config
 
 ONE_IMAGE = orjson.dumps({"image": np.zeros((28, 28), dtype=int).tolist()})
 # A call in flight when its runner dies is cut off within one probe interval plus the probe timeout.
@@ -71,7 +71,7 @@ class ReadinessPoll(threading.Thread):
 def strict_server(trained_versions, tmp_path_factory):
     """v1 and v2 with strict readiness: both models are fine, so it starts."""
     tmp = tmp_path_factory.mktemp("faults")
-    config = write_config(tmp / "configuration.yaml", trained_versions, {"stable": "v1", "latest": "v2"}, strict_readiness=True)
+    config = write_config(tmp / "configuration.yaml", {CLOTHES: clothes(trained_versions, {"stable": "v1", "latest": "v2"})}, strict_readiness=True)
     srv = Server(config, free_port(), tmp / "serve.log")
     try:
         srv.wait_ready()
@@ -133,7 +133,7 @@ def test_a_killed_runner_restarts_and_only_its_version_fails_meanwhile(strict_se
 @pytest.mark.parametrize(
     "bad_version, cause",
     [
-        (MISSING_VERSION, f"clothes:{MISSING_VERSION} is not in the model store; train it with train_and_save.py --version {MISSING_VERSION}"),
+        (MISSING_VERSION, f"clothes:{MISSING_VERSION} is not in the model store; train it with train_and_save.py train clothes {MISSING_VERSION}, or import it"),
         ("garbled", "clothes:garbled cannot be loaded: model.keras is not a readable Keras archive"),
     ],
     ids=["missing", "corrupt"],
@@ -141,7 +141,7 @@ def test_a_killed_runner_restarts_and_only_its_version_fails_meanwhile(strict_se
 def test_strict_readiness_refuses_to_start_on_a_bad_model(trained_versions, tmp_path, bad_version, cause):
     if bad_version == "garbled":
         corrupt_model("garbled")
-    config = write_config(tmp_path / "configuration.yaml", ["v1", bad_version], {"stable": "v1"}, strict_readiness=True)
+    config = write_config(tmp_path / "configuration.yaml", {CLOTHES: clothes(["v1", bad_version], {"stable": "v1"})}, strict_readiness=True)
     port = free_port()
     started = time.monotonic()
     srv = Server(config, port, tmp_path / "serve.log")
@@ -159,12 +159,12 @@ def test_strict_readiness_refuses_to_start_on_a_bad_model(trained_versions, tmp_
     assert srv.process.returncode not in (None, 0), output[-3000:]
     assert exited_after < STRICT_EXIT_BOUND_SECONDS
     assert not listened and "Starting production" not in output, "something listened before start-up was refused"
-    assert cause in output and "clothes.strict_readiness is true: not starting" in output, output[-3000:]
+    assert cause in output and "strict_readiness is true: not starting" in output, output[-3000:]
 
 
 def test_without_strict_readiness_a_missing_model_makes_only_its_version_unavailable(degraded_server):
     url = f"{degraded_server.url}/models/clothes"
-    reason = store.not_in_store(MISSING_VERSION)
+    reason = store.not_in_store(CLOTHES, MISSING_VERSION)
     predict = requests.post(f"{url}/{MISSING_VERSION}", data=ONE_IMAGE, headers={"content-type": "application/json"}, timeout=30)
     info = requests.get(f"{url}/{MISSING_VERSION}", timeout=30)
     for response in (predict, info):
@@ -190,7 +190,7 @@ def test_sigterm_under_load_answers_requests_in_flight_and_refuses_new_ones_clea
     """SIGTERM to plain `bentoml serve`: what was sent before it is answered 200; what is sent after it is
     refused (503, or no response at all: connection refused, or closed or reset before the status
     line) and never fails mid-response (a truncated body) or with a 500."""
-    config = write_config(tmp_path / "configuration.yaml", trained_versions, {"stable": "v1", "latest": "v2"})
+    config = write_config(tmp_path / "configuration.yaml", {CLOTHES: clothes(trained_versions, {"stable": "v1", "latest": "v2"})})
     srv = Server(config, free_port(), tmp_path / "serve.log")
     batch = orjson.dumps({"images": np.random.default_rng(0).integers(0, 256, (LIMITS["max_batch_images"], 28, 28)).tolist()})
     urls = [f"{srv.url}/models/clothes/{v}" for v in ("v1", "v2") * 3]

@@ -2,9 +2,13 @@
 
 Schemathesis reads ``GET /docs.json`` (serving/openapi.py) and sends requests generated from it to
 every documented operation: valid ones (positive mode) and ones that break the document (negative
-mode: wrong types, shapes, missing fields, unknown versions). Every answer must be documented: no
-5xx, a documented status code, content type, headers (Retry-After on 503) and body schema. The
-server must still be ready afterwards. Generation is derandomised, so a CI run is reproducible.
+mode: wrong types, shapes, missing fields, unknown versions). Every one of schemathesis' checks runs
+(the CLI's ``--checks all``): no 5xx; a documented status code, content type, headers (Retry-After on
+503, Allow on 405) and body schema; what breaks the document is refused and what follows it is
+accepted. Raw bytes and ``.npy`` bodies must hold whole examples of the model's card, which the
+document says in words (JSON Schema cannot state it for binary data): their positive bodies come from
+strategies registered per model (``binary_strategies``), sized by the model's card. The server must
+still be ready afterwards. Generation is derandomised, so a CI run is reproducible.
 
 Schemathesis' strategies run under plain Hypothesis, one operation and mode at a time: its pytest
 plugin (``@schema.parametrize()``) reads ``Function._nodeid``, which pytest 9 no longer has.
@@ -14,6 +18,7 @@ The figures (requests by status and operation) are printed for docs/reliability.
 from __future__ import annotations
 
 import collections
+import io
 import time
 
 import numpy as np
@@ -21,19 +26,13 @@ import pytest
 import requests
 import schemathesis
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from openapi_spec_validator import validate
 from schemathesis import GenerationMode
-from schemathesis.checks import not_a_server_error
-from schemathesis.specs.openapi.checks import (
-    content_type_conformance,
-    negative_data_rejection,
-    response_headers_conformance,
-    response_schema_conformance,
-    status_code_conformance,
-)
+from schemathesis.checks import CHECKS
 
-from models.specs import IMAGE_SHAPE, MODEL_NAME
-from serving.decoding import ACCEPTED
+from serving.codecs import ACCEPTED, NPY, RAW
+from tests.e2e.conftest import CLOTHES as MODEL_NAME
 from tests.e2e.conftest import report_figures
 
 TIMEOUT = 30
@@ -42,14 +41,23 @@ TIMEOUT = 30
 # gets fewer. In all about 2,300 requests, in about 2 minutes on 2 cores.
 MAX_EXAMPLES = 300
 FEWER_EXAMPLES = {("POST /classify", GenerationMode.POSITIVE): 60, ("POST /classify", GenerationMode.NEGATIVE): 150}
-CHECKS = [
-    not_a_server_error,
-    status_code_conformance,
-    content_type_conformance,
-    response_headers_conformance,
-    response_schema_conformance,
-    negative_data_rejection,  # what breaks the document is refused with a 4xx
-]
+ALL_CHECKS = CHECKS.get_all()  # the CLI's --checks all
+
+
+def binary_strategies(card_input: dict) -> None:
+    """Register whole-example raw and .npy bodies for the model whose card input is ``card_input``."""
+    shape = tuple(card_input["shape"])
+    size = int(np.prod(shape))
+
+    def npy(array: np.ndarray) -> bytes:
+        buffer = io.BytesIO()
+        np.save(buffer, array)
+        return buffer.getvalue()
+
+    count = st.integers(1, 3)
+    schemathesis.openapi.media_type(RAW, count.flatmap(lambda n: st.binary(min_size=n * size, max_size=n * size)))
+    schemathesis.openapi.media_type(NPY, st.tuples(count, st.integers(0, 2**32 - 1)).map(
+        lambda seed: npy(np.random.default_rng(seed[1]).integers(0, 256, (seed[0], *shape)).astype(np.uint8))))
 
 
 @pytest.fixture(scope="module")
@@ -93,12 +101,17 @@ def test_document_covers_every_route(document):
 
 def test_every_answer_is_documented(api_schema, session, url, trained_versions, subtests, capsys):
     """Fuzz every operation in both modes, then check the server is still ready and predicting."""
+    cards = {m["name"]: requests.get(f"{url}/models/{m['name']}/{m['default_version']}", timeout=TIMEOUT).json()["input"]
+             for m in requests.get(f"{url}/models", timeout=TIMEOUT).json()["models"]}
     sent = collections.Counter()  # (operation, status) of every request
     for result in api_schema.get_all_operations():
         operation = result.ok()
         # Negative data needs something to break: a parameter or a body.
         inputs = [operation.path_parameters, operation.query, operation.headers, operation.cookies, operation.body]
         modes = list(GenerationMode) if any(len(i) for i in inputs) else [GenerationMode.POSITIVE]
+        model = operation.path.split("/")[2] if operation.path.startswith("/models/") and operation.path.count("/") >= 2 else None
+        if model is not None and model in cards:
+            binary_strategies(cards[model])
         for mode in modes:
             with subtests.test(operation=operation.label, mode=mode.value):
                 fuzz(operation, mode, session, sent)
@@ -110,7 +123,7 @@ def test_every_answer_is_documented(api_schema, session, url, trained_versions, 
     while requests.get(f"{url}/readyz", timeout=TIMEOUT).status_code != 200:
         assert time.monotonic() < deadline, "not ready after fuzzing"
         time.sleep(0.5)
-    blank = np.zeros(IMAGE_SHAPE).tolist()
+    blank = np.zeros((28, 28)).tolist()
     response = requests.post(f"{url}/models/{MODEL_NAME}/{trained_versions[0]}", json={"image": blank}, timeout=TIMEOUT)
     assert response.status_code == 200, response.text
 
@@ -127,7 +140,7 @@ def fuzz(operation, mode: GenerationMode, session: requests.Session, sent: colle
     def call_and_check(case):
         response = case.call(session=session, timeout=TIMEOUT)
         sent[(operation.label, response.status_code)] += 1
-        case.validate_response(response, checks=CHECKS)
+        case.validate_response(response, checks=ALL_CHECKS)
 
     call_and_check()
 
@@ -140,3 +153,25 @@ def report(sent: collections.Counter) -> None:
     report_figures(f"\nfuzzing: {sum(sent.values())} requests; by status: {dict(sorted(by_status.items()))}")
     for (operation, status), n in sorted(sent.items()):
         report_figures(f"  {operation:45} {status}: {n}")
+
+
+UNLISTED_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "TRACE")
+
+
+def test_methods_the_document_does_not_list_are_405_with_allow(document, url, session):
+    """What schemathesis' coverage phase checks (``unsupported_method``, ``allow_header_conformance``),
+    over every documented path: a method it does not list answers 405 and ``Allow`` names the listed ones."""
+    checked = 0
+    for template, item in document["paths"].items():
+        listed = {method.upper() for method in item if method != "parameters"}
+        path = template.replace("{version}", "v1")
+        for method in UNLISTED_METHODS:
+            if method in listed or (method == "GET" and "HEAD" in listed):
+                continue
+            response = session.request(method, f"{url}{path}", timeout=TIMEOUT)
+            assert response.status_code == 405, (method, path, response.status_code, response.text)
+            allowed = {m.strip() for m in response.headers["Allow"].split(",")}
+            assert listed <= allowed <= listed | {"HEAD", "OPTIONS"}, (method, path, allowed, listed)
+            assert list(response.json()) == ["error"]
+            checked += 1
+    assert checked > 40

@@ -13,10 +13,10 @@ import yaml
 
 from bench.drift import DriftProbe
 from lifecycle.slices import apply_shift
-from models.data import load_fashion_mnist
-from models.specs import MODEL_NAME
+from models.recipes.clothes import RECIPE, load_data
 
-from tests.e2e.conftest import ROOT, Server, free_port, run_training, write_config
+from tests.e2e.conftest import CLOTHES as MODEL_NAME
+from tests.e2e.conftest import ROOT, Server, clothes, free_port, run_training, write_config
 
 TIMEOUT = 30
 # Documented in docs/lifecycle.md: drift is flagged within this many shifted requests (one image
@@ -27,7 +27,7 @@ TINY_TEST_IMAGES = 500  # the e2e models' reference statistics come from the fir
 
 @pytest.fixture(scope="module")
 def data():
-    return load_fashion_mnist(allow_download=False)
+    return load_data(allow_download=False)
 
 
 # --- evaluation report ---------------------------------------------------------------------------
@@ -49,7 +49,8 @@ def test_report_page_is_served_and_linked_from_the_model_info(url, version):
 
 def test_model_info_reports_slices_and_the_worst_one(url):
     slices = requests.get(f"{url}/models/{MODEL_NAME}/v1", timeout=TIMEOUT).json()["slices"]
-    assert set(slices["shifts"]) == {"brightness", "contrast", "inverted", "translation", "rotation", "noise", "occlusion"}
+    assert set(slices["shifts"]) == set(RECIPE.shifts) == {"brightness", "contrast", "inverted", "translation", "rotation", "noise", "occlusion"}
+    assert slices["shift_specs"] == RECIPE.shifts
     every = {**{f"class:{k}": v for k, v in slices["classes"].items()}, **{f"shift:{k}": v for k, v in slices["shifts"].items()}}
     assert slices["worst"]["accuracy"] == min(every.values()) == every[slices["worst"]["slice"]]
     assert slices["images"] == TINY_TEST_IMAGES
@@ -58,8 +59,8 @@ def test_model_info_reports_slices_and_the_worst_one(url):
 @pytest.mark.parametrize(
     "method,path,status,fragment",
     [
-        ("POST", "/models/clothes/v1/report", 405, "use GET"),
-        ("DELETE", "/models/clothes/v1/drift", 405, "use GET"),
+        ("POST", "/models/clothes/v1/report", 405, "use GET or HEAD"),
+        ("DELETE", "/models/clothes/v1/drift", 405, "use GET or HEAD"),
         ("GET", "/models/clothes/v9/report", 404, "unknown version 'v9'"),
         ("GET", "/models/clothes/v9/drift", 404, "unknown version 'v9'"),
     ],
@@ -72,28 +73,28 @@ def test_report_and_drift_routes_refuse_with_the_error_envelope(url, method, pat
 # --- promotion gate -------------------------------------------------------------------------------
 
 def test_gate_refuses_records_and_promotes_and_the_server_follows(trained_versions, tmp_path):
-    config = write_config(tmp_path / "configuration.yaml", trained_versions, {"stable": "v1", "latest": "v2"})
-    env = {"CLOTHES_CONFIG": str(config)}
-    strict = run_training("promote", "v2", "--test-limit", "300", "--min-improvement", "0.5", env=env)
+    config = write_config(tmp_path / "configuration.yaml", {MODEL_NAME: clothes(trained_versions, {"stable": "v1", "latest": "v2"})})
+    env = {"MODEL_SERVER_CONFIG": str(config)}
+    strict = run_training("promote", MODEL_NAME, "v2", "--test-limit", "300", "--min-improvement", "0.5", env=env)
     assert strict.returncode == 1, strict.stdout + strict.stderr
-    assert "REFUSED: v2 does not replace v1" in strict.stdout and "overall:" in strict.stdout
-    record = json.loads((tmp_path / "promotions.json").read_text())
+    assert "REFUSED: clothes:v2 does not replace v1 as stable" in strict.stdout and "overall:" in strict.stdout
+    record = json.loads((tmp_path / "promotions.json").read_text())["models"][MODEL_NAME]
     assert record["stable"] is None and record["decisions"][0]["accepted"] is False
     assert record["decisions"][0]["images"] == 300 and record["decisions"][0]["policy"]["min_improvement"] == 0.5
 
     lenient = ["--min-improvement", "-1", "--max-class-regression", "1", "--max-slice-regression", "1"]
-    passed = run_training("promote", "v2", "--test-limit", "300", *lenient, env=env)
+    passed = run_training("promote", MODEL_NAME, "v2", "--test-limit", "300", *lenient, env=env)
     assert passed.returncode == 0, passed.stdout + passed.stderr
-    assert "PROMOTED: v2 replaces v1" in passed.stdout
-    assert json.loads((tmp_path / "promotions.json").read_text())["stable"] == "v2"
-    again = run_training("promote", "v2", env=env)
+    assert "PROMOTED: clothes:v2 replaces v1 as stable" in passed.stdout
+    assert json.loads((tmp_path / "promotions.json").read_text())["models"][MODEL_NAME]["stable"] == "v2"
+    again = run_training("promote", MODEL_NAME, "v2", env=env)
     assert again.returncode == 0 and "already stable" in again.stdout
 
     server = Server(config, free_port(), tmp_path / "serve.log")
     try:
         server.wait_ready()
         assert requests.get(f"{server.url}/models/{MODEL_NAME}/stable", timeout=TIMEOUT).json()["version"] == "v2"
-        typed = requests.post(f"{server.url}/classify", json={"images": [[[0] * 28] * 28]}, timeout=TIMEOUT).json()
+        typed = requests.post(f"{server.url}/classify", json={"images": [[[0] * 28] * 28], "model": MODEL_NAME}, timeout=TIMEOUT).json()
         assert typed["version"] == "v2"  # default_version is the stable alias
     finally:
         server.stop()
@@ -104,8 +105,8 @@ def test_gate_refuses_records_and_promotes_and_the_server_follows(trained_versio
 @pytest.fixture(scope="module")
 def drift_server(trained_versions, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("drift")
-    monitoring = {**yaml.safe_load((ROOT / "configuration.yaml").read_text())["clothes"]["monitoring"], "log_sample_rate": 0.1}
-    config = write_config(tmp / "configuration.yaml", trained_versions, {"stable": "v1"}, monitoring=monitoring)
+    monitoring = {**yaml.safe_load((ROOT / "configuration.yaml").read_text())["monitoring"], "log_sample_rate": 0.1}
+    config = write_config(tmp / "configuration.yaml", {MODEL_NAME: clothes(trained_versions, {"stable": "v1"})}, monitoring=monitoring)
     server = Server(config, free_port(), tmp / "serve.log")
     server.monitoring = tmp / "monitoring"
     try:
@@ -117,7 +118,6 @@ def drift_server(trained_versions, tmp_path_factory):
 
 def test_clean_held_out_traffic_raises_no_drift(drift_server, data):
     probe = DriftProbe(f"{drift_server.url}/models/{MODEL_NAME}/v1")
-    assert probe.drift()["verdict"] == "too few predictions"
     result = probe.false_alarms(data.x_test[TINY_TEST_IMAGES : TINY_TEST_IMAGES + 3000].astype(np.float32))
     assert result["checks"] >= 25 and result["false_alarms"] == 0, result
 
@@ -126,7 +126,7 @@ def test_clean_held_out_traffic_raises_no_drift(drift_server, data):
 def test_shifted_traffic_raises_drift_within_the_documented_requests(drift_server, data, shift):
     probe = DriftProbe(f"{drift_server.url}/models/{MODEL_NAME}/v1")
     clean = data.x_test[4000:5000].astype(np.float32)
-    shifted = apply_shift(shift, data.x_test[5000 : 5000 + DETECTION_BOUND])
+    shifted = apply_shift(RECIPE.shifts[shift], data.x_test[5000 : 5000 + DETECTION_BOUND, ..., None])
     result = probe.detection_delay(clean, shifted)
     assert not result["clean_window_drifted"] and result["delay"] is not None, result
     assert result["delay"] <= DETECTION_BOUND and result["statistics"]
@@ -134,15 +134,15 @@ def test_shifted_traffic_raises_drift_within_the_documented_requests(drift_serve
     time.sleep(1.1)  # the gauges refresh at most once a second, on a prediction
     probe.send(shifted[:1])
     metrics = requests.get(f"{drift_server.url}/metrics", timeout=TIMEOUT).text
-    assert re.search(r'clothes_drift_detected\{[^}]*statistic="any"[^}]*version="v1"\} 1\.0', metrics), metrics[-2000:]
-    assert re.search(r'clothes_drift_window_size\{[^}]*version="v1"\} 1000\.0', metrics)
+    assert re.search(r'serving_drift_detected\{model="clothes",[^}]*statistic="any",version="v1"\} 1\.0', metrics), metrics[-2000:]
+    assert re.search(r'serving_drift_window_size\{model="clothes",[^}]*version="v1"\} 1000\.0', metrics)
 
 
 def test_samples_of_inputs_and_outputs_reach_the_data_log(drift_server, data):
     DriftProbe(f"{drift_server.url}/models/{MODEL_NAME}/v2").send(data.x_test[:400].astype(np.float32), per_request=10)
-    logs = list((drift_server.monitoring / MODEL_NAME / "data").glob("data.*.log"))
+    logs = list((drift_server.monitoring / "predictions" / "data").glob("data.*.log"))
     records = [json.loads(line) for path in logs for line in path.read_text().splitlines()]
-    records = [r for r in records if r["version"] == "v2"]  # v1 got traffic from the drift tests
+    records = [r for r in records if r["model"] == MODEL_NAME and r["version"] == "v2"]  # v1 gets traffic from the drift tests
     assert 10 <= len(records) <= 100, len(records)  # log_sample_rate 0.1 of 400 predictions
     record = records[-1]
     assert len(record["pixels"]) == 784 and 0 <= record["predicted_class"] < 10 and 0 < record["confidence"] <= 1

@@ -31,7 +31,7 @@ import requests
 from bench.bodies import write_bodies
 from bench.load import THREADS, WrkResult, parse_wrk, run_wrk
 from bench.run import DEFAULT_CONNECTIONS
-from tests.e2e.conftest import Server, SteadyLoad, free_port, report_figures, write_config
+from tests.e2e.conftest import CLOTHES, Server, SteadyLoad, clothes, free_port, report_figures, write_config
 from tests.e2e.memory import MIB, MemorySampler, mib
 
 BENCH_CONNECTIONS = DEFAULT_CONNECTIONS["json"]  # the benchmark's, for one JSON image per request
@@ -44,23 +44,26 @@ WRK_TIMEOUT_S = 10  # a request unanswered this long counts as a wrk timeout
 PACED_SCRIPT = Path(__file__).with_name("paced_post.lua")
 # Of the capacity measured before the overload (10 s of wrk on a fresh server). Right after two minutes
 # of overload, 1 s windows measured 68% to 83% of it in three CI runs, from the first second on and
-# flat after, so the bar is the first windows holding most of it, not a return to the fresh figure.
-RECOVERED_SHARE = 0.6
+# flat after. The bar tells a server that recovered from one wedged or thrashing after the load
+# (near 0), with room for a busy 2-core CI machine; the measured share is reported, and the
+# benchmarks (bench/) hold the throughput figures.
+RECOVERED_SHARE = 0.3
 RECOVERY_SECONDS = 5
-REFUSAL_P99_SECONDS = 0.5
-HEALTH_MAX_SECONDS = 2.0
+REFUSAL_P99_SECONDS = 2.0  # measured 47 ms; a refusal that queues first takes the whole timeout
+HEALTH_MAX_SECONDS = 5.0  # measured 0.32 s; probes time out at 5 s
 # Over the level after the capacity run. The heaps of the entry and the runner settle at a plateau
-# within the first minute (+70 to +120 MB measured; full-rate load without shedding grows them about
-# as much), then stay flat: the second minute may not add more than MEMORY_DRIFT.
-MEMORY_BUDGET = 192 * MIB
-MEMORY_DRIFT = 16 * MIB
+# within the first minute (+70 to +140 MB measured; full-rate load without shedding grows them about
+# as much), then stay flat. A leak shows as growth in the second minute (MEMORY_DRIFT); the budget
+# only bounds the plateau, with room for allocator noise.
+MEMORY_BUDGET = 384 * MIB
+MEMORY_DRIFT = 32 * MIB
 PREDICT = "/models/clothes/v1"
 
 
 @pytest.fixture(scope="module")
 def overload_server(trained_versions, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("overload")
-    config = write_config(tmp / "configuration.yaml", trained_versions, {"stable": "v1", "latest": "v2"}, limits={"max_requests_in_flight": IN_FLIGHT})
+    config = write_config(tmp / "configuration.yaml", {CLOTHES: clothes(trained_versions, {"stable": "v1", "latest": "v2"})}, limits={"max_requests_in_flight": IN_FLIGHT})
     server = Server(config, free_port(), tmp / "serve.log")
     try:
         server.wait_ready()

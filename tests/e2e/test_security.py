@@ -25,11 +25,13 @@ import requests
 import yaml
 from PIL import Image
 
-from models.specs import IMAGE_SHAPE, MODEL_NAME
-from tests.e2e.conftest import LIMITS, ROOT, Server, assert_error, free_port, write_config
+from tests.e2e.conftest import CLOTHES as MODEL_NAME
+from tests.e2e.conftest import LIMITS, ROOT, Server, assert_error, clothes, free_port, write_config
 
 TIMEOUT = 30
+IMAGE_SHAPE = (28, 28)
 IMAGE = np.zeros(IMAGE_SHAPE, dtype=np.uint8).tolist()
+TYPED = {"images": [IMAGE], "model": MODEL_NAME}  # a valid body of /classify
 PICKLE_TYPES = ["application/vnd.bentoml+pickle", "application/python-pickle", "application/x-python-serialize", "application/x-pickle"]
 
 
@@ -109,21 +111,21 @@ def test_classify_refuses_multipart_with_a_pickled_part(url, canary):
 
 def test_classify_image_refuses_a_pickled_file_part(url, canary):
     _, body = canary
-    files = {"image": ("x.pkl", body, "application/vnd.bentoml+pickle")}
+    files = {"image": ("x.pkl", body, "application/vnd.bentoml+pickle"), "model": (None, MODEL_NAME)}
     response = requests.post(f"{url}/classify_image", files=files, timeout=TIMEOUT)
     assert_error(response, 422, "image", "application/vnd.bentoml+pickle", "image/*")
 
 
 def test_classify_image_refuses_a_pickled_form_field(url, canary):
     _, body = canary
-    files = {"image": ("x.png", png(), "image/png"), "version": (None, body)}
+    files = {"image": ("x.png", png(), "image/png"), "model": (None, MODEL_NAME), "version": (None, body)}
     response = requests.post(f"{url}/classify_image", files=files, timeout=TIMEOUT)
     assert_error(response, 422, "version: String should match pattern")
 
 
 @pytest.mark.parametrize("content_type", ["application/json", "application/json; charset=utf-8", "Application/JSON"])
 def test_typed_json_still_accepted(url, content_type):
-    body = json.dumps({"images": [IMAGE], "version": "v1"})
+    body = json.dumps({**TYPED, "version": "v1"})
     response = requests.post(f"{url}/classify", data=body, headers={"content-type": content_type}, timeout=TIMEOUT)
     assert response.status_code == 200, response.text
     assert response.json()["version"] == "v1"
@@ -131,11 +133,13 @@ def test_typed_json_still_accepted(url, content_type):
 
 # --- names: malformed ones refused before any lookup --------------------------------------------
 
-MALFORMED = "no such version: names are 1 to 64 characters"
+MALFORMED = "no such version: names are 1 to 63 characters"
 # (path segment as sent on the wire, what the answer says)
 VERSION_SEGMENTS = [
-    ("..", "unknown version '..'"),  # well formed, so looked up among the served names, and unknown
-    ("%2e%2e", "unknown version '..'"),
+    ("v9.9", "unknown version 'v9.9'"),  # well formed, so looked up among the served names, and unknown
+    ("..", MALFORMED),
+    ("%2e%2e", MALFORMED),
+    ("v1.", MALFORMED),
     ("%2E%2E%2F%2E%2E%2Fetc%2Fpasswd", "Not Found"),  # decoded to more path segments: no route
     ("..%2f..%2fmodels", "Not Found"),
     ("v1%2F..%2F..", "Not Found"),
@@ -148,7 +152,7 @@ VERSION_SEGMENTS = [
     ("%EF%BD%96%EF%BC%91", MALFORMED),  # fullwidth "v1"
     ("V1", MALFORMED),
     ("STABLE", MALFORMED),
-    ("v" * 65, MALFORMED),
+    ("v" * 64, MALFORMED),
     ("v" * 5000, MALFORMED),
     ("~root", MALFORMED),
     ("v1;rm", MALFORMED),
@@ -191,17 +195,23 @@ def test_a_well_formed_served_version_still_answers(url):
     assert status == 200 and payload["version"] == "v1"
 
 
-@pytest.mark.parametrize("version", ["../v1", "v1/..", "V1", "v1\x00", "v1\n", "vé", "", "v" * 65, "v" * 5000, "v1 "])
+@pytest.mark.parametrize("version", ["..", "../v1", "v1/..", "V1", "v1\x00", "v1\n", "vé", "", "v" * 64, "v" * 5000, "v1 "])
 def test_malformed_version_field_of_the_typed_apis(url, version):
-    response = requests.post(f"{url}/classify", json={"images": [IMAGE], "version": version}, timeout=TIMEOUT)
+    response = requests.post(f"{url}/classify", json={**TYPED, "version": version}, timeout=TIMEOUT)
     assert_error(response, 422, "version: String should match pattern")
-    files = {"image": ("x.png", png(), "image/png"), "version": (None, version)}
+    files = {"image": ("x.png", png(), "image/png"), "model": (None, MODEL_NAME), "version": (None, version)}
     assert_error(requests.post(f"{url}/classify_image", files=files, timeout=TIMEOUT), 422, "version: String should match pattern")
 
 
+@pytest.mark.parametrize("model", ["..", "Clothes", "clothes/v1", ""])
+def test_malformed_model_field_of_the_typed_apis(url, model):
+    response = requests.post(f"{url}/classify", json={**TYPED, "model": model}, timeout=TIMEOUT)
+    assert_error(response, 422, "model: String should match pattern")
+
+
 def test_well_formed_unknown_version_field_is_404(url):
-    response = requests.post(f"{url}/classify", json={"images": [IMAGE], "version": ".."}, timeout=TIMEOUT)
-    assert_error(response, 404, "unknown version '..'", "available: ", "v1", "v2", "stable", "latest")
+    response = requests.post(f"{url}/classify", json={**TYPED, "version": "v9.9"}, timeout=TIMEOUT)
+    assert_error(response, 404, "unknown version 'v9.9'", "available: ", "v1", "v2", "stable", "latest")
 
 
 # --- CORS: off unless configured ------------------------------------------------------------------
@@ -215,12 +225,12 @@ def granted(response) -> dict[str, str]:
 
 @pytest.mark.parametrize("method,path", [("GET", "/models/clothes/v1"), ("POST", "/models/clothes/v1"), ("POST", "/classify"), ("GET", "/readyz")])
 def test_no_cors_grant_by_default(url, method, path):
-    response = requests.request(method, f"{url}{path}", json={"images": [IMAGE]}, headers={"Origin": FOREIGN}, timeout=TIMEOUT)
+    response = requests.request(method, f"{url}{path}", json=TYPED, headers={"Origin": FOREIGN}, timeout=TIMEOUT)
     assert response.status_code == 200, response.text
     assert granted(response) == {}
 
 
-@pytest.mark.parametrize("path,allowed", [("/models/clothes/v1", "GET or POST"), ("/classify", "Method Not Allowed")])
+@pytest.mark.parametrize("path,allowed", [("/models/clothes/v1", "GET or HEAD or POST"), ("/classify", "Method Not Allowed")])
 def test_no_preflight_granted_by_default(url, path, allowed):
     headers = {"Origin": FOREIGN, "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "content-type"}
     response = requests.options(f"{url}{path}", headers=headers, timeout=TIMEOUT)
@@ -231,7 +241,7 @@ def test_no_preflight_granted_by_default(url, path, allowed):
 # --- the API token, with CORS on for one origin ---------------------------------------------------
 
 TOKEN = "e2e-token-" + "7" * 24
-TOKEN_ENV = "CLOTHES_E2E_API_TOKEN"
+TOKEN_ENV = "MODEL_SERVER_E2E_API_TOKEN"
 APP_ORIGIN = "https://app.example"
 MISSING = "missing API token; send the header Authorization: Bearer <token>"
 
@@ -240,9 +250,9 @@ MISSING = "missing API token; send the header Authorization: Bearer <token>"
 def guarded(trained_versions, tmp_path_factory):
     """Token required (read from TOKEN_ENV), CORS on for APP_ORIGIN; serves v1 only."""
     tmp = tmp_path_factory.mktemp("guarded")
-    config = write_config(tmp / "configuration.yaml", ["v1"], {"stable": "v1"}, security={"api_token_env": TOKEN_ENV})
+    config = write_config(tmp / "configuration.yaml", {MODEL_NAME: clothes(["v1"], {"stable": "v1"})}, security={"api_token_env": TOKEN_ENV})
     raw = yaml.safe_load(config.read_text())
-    raw["services"]["clothes"]["http"] = {
+    raw["entry"]["http"] = {
         "cors": {
             "enabled": True,
             "access_control_allow_origins": [APP_ORIGIN],
@@ -270,13 +280,13 @@ PROTECTED = [
 
 @pytest.mark.parametrize("method,path", PROTECTED)
 def test_token_required(guarded, method, path):
-    body = {"images": [IMAGE]}
+    body = TYPED
     response = requests.request(method, f"{guarded}{path}", json=body, timeout=TIMEOUT)
     assert_error(response, 401, MISSING)
-    assert response.headers["WWW-Authenticate"] == 'Bearer realm="clothes"'
+    assert response.headers["WWW-Authenticate"] == 'Bearer realm="model-server"'
     wrong = requests.request(method, f"{guarded}{path}", json=body, headers={"Authorization": f"Bearer {TOKEN[:-1]}x"}, timeout=TIMEOUT)
     assert_error(wrong, 401, "invalid API token")
-    assert wrong.headers["WWW-Authenticate"] == 'Bearer realm="clothes", error="invalid_token"'
+    assert wrong.headers["WWW-Authenticate"] == 'Bearer realm="model-server", error="invalid_token"'
 
 
 def test_token_opens_the_routes(guarded):
@@ -294,7 +304,7 @@ def test_generated_client_with_the_token(guarded):
     import bentoml
 
     with bentoml.SyncHTTPClient(guarded, token=TOKEN) as client:
-        assert client.classify(images=[IMAGE], version="v1")["version"] == "v1"
+        assert client.classify(images=[IMAGE], model=MODEL_NAME, version="v1")["version"] == "v1"
 
 
 @pytest.mark.parametrize("path", ["/livez", "/readyz", "/healthz", "/metrics"])
@@ -323,7 +333,7 @@ def test_cors_preflight_refused_to_other_origins(guarded, path):
 
 @pytest.mark.parametrize("method,path", [("GET", "/models/clothes/v1"), ("POST", "/models/clothes/v1"), ("POST", "/classify")])
 def test_cors_answers_carry_the_grant(guarded, method, path):
-    body = {"images": [IMAGE]}
+    body = TYPED
     ok = requests.request(method, f"{guarded}{path}", json=body, headers={"Origin": APP_ORIGIN, "Authorization": f"Bearer {TOKEN}"}, timeout=TIMEOUT)
     assert ok.status_code == 200 and ok.headers["Access-Control-Allow-Origin"] == APP_ORIGIN
     # a 401 carries it too, so that the page can read why
@@ -349,15 +359,15 @@ def tiny_rotation(trained_versions, tmp_path_factory):
     for handler in logging_config["handlers"].values():
         handler.update(maxBytes=MAX_BYTES, backupCount=BACKUPS)
     (tmp / "monitoring-logging.yaml").write_text(yaml.safe_dump(logging_config))
-    monitoring = {**yaml.safe_load((ROOT / "configuration.yaml").read_text())["clothes"]["monitoring"], "log_sample_rate": 1.0, "log_max_per_second": 1_000_000}
-    config = write_config(tmp / "configuration.yaml", ["v1"], {"stable": "v1"}, monitoring=monitoring)
+    monitoring = {**yaml.safe_load((ROOT / "configuration.yaml").read_text())["monitoring"], "log_sample_rate": 1.0, "log_max_per_second": 1_000_000}
+    config = write_config(tmp / "configuration.yaml", {MODEL_NAME: clothes(["v1"], {"stable": "v1"})}, monitoring=monitoring)
     raw = yaml.safe_load(config.read_text())
-    raw["services"]["clothes"]["monitoring"]["options"]["log_config_file"] = str(tmp / "monitoring-logging.yaml")
+    raw["entry"]["monitoring"]["options"]["log_config_file"] = str(tmp / "monitoring-logging.yaml")
     config.write_text(yaml.safe_dump(raw))
     server = Server(config, free_port(), tmp / "serve.log")
     try:
         server.wait_ready()
-        yield server.url, tmp / "monitoring", raw["services"]["clothes"]["workers"]
+        yield server.url, tmp / "monitoring", raw["entry"]["workers"]
     finally:
         server.stop()
 
@@ -366,7 +376,7 @@ def test_monitoring_logs_stay_bounded_under_a_flood(tiny_rotation):
     url, monitoring, workers = tiny_rotation
     batch = LIMITS["max_batch_images"]
     images = np.random.default_rng(0).integers(0, 256, size=(batch, *IMAGE_SHAPE), dtype=np.uint8).tobytes()
-    data = monitoring / "clothes" / "data"
+    data = monitoring / "predictions" / "data"
     largest_data, largest_all, logged, started = 0, 0, 0, time.monotonic()
     while logged < FLOOD_IMAGES and time.monotonic() - started < 120:
         response = requests.post(f"{url}/models/clothes/v1", data=images, headers={"content-type": "application/octet-stream"}, timeout=TIMEOUT)

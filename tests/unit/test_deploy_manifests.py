@@ -1,8 +1,10 @@
 """deploy/: the Kubernetes manifests against the API schemas (offline, kubernetes-validate) and the
-Compose file's keys, and both against the image (port, user, probes, monitoring volume)."""
+Compose file's keys, and both against the image (port, user, probes, monitoring volume); bentofile.yaml
+against service.py (the service it names, the modules it packs)."""
 
 from __future__ import annotations
 
+import ast
 import re
 from pathlib import Path
 
@@ -15,7 +17,23 @@ KUBE = ROOT / "deploy" / "kubernetes"
 K8S_VERSION = "1.33"  # schemas shipped by kubernetes-validate (requirements-dev.txt)
 PORT = 3000
 MONITORING = "/home/bentoml/monitoring"
-MONITORING_OPTION = f"services.clothes.monitoring.options.log_path={MONITORING}"
+SERVICE = ast.parse((ROOT / "service.py").read_text())
+
+
+def entry_service() -> tuple[str, str]:
+    """The entry service of service.py: (the module attribute, its BentoML name), from
+    ``X = bentoml.service(name="...", ...)(X)`` at the top level."""
+    for node in SERVICE.body:
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call) and isinstance(node.value.func, ast.Call):
+            factory = node.value.func
+            if ast.unparse(factory.func) == "bentoml.service":
+                name = next(k.value.value for k in factory.keywords if k.arg == "name")
+                return node.targets[0].id, name
+    raise AssertionError("service.py defines no entry service")
+
+
+# BentoML applies `services.<name>.*` options to the service of that name: the entry service's.
+MONITORING_OPTION = f"services.{entry_service()[1]}.monitoring.options.log_path={MONITORING}"
 
 
 def manifests() -> dict[str, dict]:
@@ -65,8 +83,6 @@ def test_deployment_runs_as_the_image_user_with_a_monitoring_volume():
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert pod["securityContext"]["runAsUser"] == image_user_uid()
     assert container["securityContext"]["allowPrivilegeEscalation"] is False
-    env = {e["name"]: e["value"] for e in container["env"]}
-    assert env["BENTOML_CONFIG_OPTIONS"] == MONITORING_OPTION
     mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
     assert mounts == {"monitoring": MONITORING}
     assert [v["name"] for v in pod["volumes"]] == ["monitoring"]
@@ -85,10 +101,21 @@ def test_service_and_autoscaler_target_the_deployment():
     assert "cpu" in deployment["spec"]["template"]["spec"]["containers"][0]["resources"]["requests"]
 
 
+def image_name() -> str:
+    """The image scripts/build-container.sh builds (its IMAGE_NAME default)."""
+    return re.search(r"IMAGE_NAME=\$\{IMAGE_NAME:-([^}]+)\}", (ROOT / "scripts" / "build-container.sh").read_text()).group(1)
+
+
+def compose_service() -> dict:
+    compose = yaml.safe_load((ROOT / "deploy" / "compose.yaml").read_text())
+    (service,) = compose["services"].values()
+    return service
+
+
 def test_compose_file():
     compose = yaml.safe_load((ROOT / "deploy" / "compose.yaml").read_text())
-    service = compose["services"]["clothes"]
-    assert re.fullmatch(r"\$\{CLOTHES_IMAGE:-clothes-service:latest\}", service["image"])
+    service = compose_service()
+    assert re.fullmatch(rf"\$\{{[A-Z_]+_IMAGE:-{re.escape(image_name())}:latest\}}", service["image"])
     assert service["network_mode"] == "host" and service["environment"]["BENTOML_PORT"] == str(PORT)
     assert service["restart"] in {"always", "unless-stopped"}
     assert service["mem_limit"] and service["cpus"]
@@ -96,7 +123,17 @@ def test_compose_file():
     test = " ".join(service["healthcheck"]["test"])
     assert service["healthcheck"]["test"][0] == "CMD" and f"127.0.0.1:{PORT}/readyz" in test
     assert f"monitoring:{MONITORING}" in service["volumes"] and "monitoring" in compose["volumes"]
-    assert service["environment"]["BENTOML_CONFIG_OPTIONS"] == MONITORING_OPTION
+
+
+def test_kubernetes_runs_the_image_the_script_builds():
+    (container,) = manifests()["Deployment"]["spec"]["template"]["spec"]["containers"]
+    assert container["image"] == f"{image_name()}:latest"
+
+
+def test_the_entry_services_monitoring_logs_go_to_the_volume():
+    (container,) = manifests()["Deployment"]["spec"]["template"]["spec"]["containers"]
+    kubernetes = {e["name"]: e["value"] for e in container["env"]}["BENTOML_CONFIG_OPTIONS"]
+    assert kubernetes == compose_service()["environment"]["BENTOML_CONFIG_OPTIONS"] == MONITORING_OPTION
 
 
 def test_bentofile_builds_the_container_from_this_directory():
@@ -107,3 +144,78 @@ def test_bentofile_builds_the_container_from_this_directory():
     assert "docker/entrypoint.py" in bentofile["include"]
     template = (ROOT / docker["dockerfile_template"]).read_text()
     assert "HEALTHCHECK" in template and "/readyz" in template and "tensorflow/include" in template
+
+
+# --- bentofile.yaml against service.py ------------------------------------------------------------
+
+LOCAL_PACKAGES = {p.name for p in ROOT.iterdir() if (p / "__init__.py").is_file()}
+
+
+def module_file(module: str) -> Path | None:
+    path = ROOT.joinpath(*module.split("."))
+    if (path / "__init__.py").is_file():
+        return path / "__init__.py"
+    return path.with_suffix(".py") if path.with_suffix(".py").is_file() else None
+
+
+def imported_files(start: Path) -> set[Path]:
+    """The project's Python files ``start`` imports, directly or not (package __init__ files included),
+    plus every module of a package that imports its modules by name (models/recipes)."""
+    seen, todo = set(), [start]
+    while todo:
+        path = todo.pop()
+        if path in seen:
+            continue
+        seen.add(path)
+        tree = ast.parse(path.read_text())
+        names = []
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                names += [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names += [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
+            elif isinstance(node, ast.Call) and ast.unparse(node.func) == "importlib.import_module":
+                todo += [p for p in path.parent.glob("*.py") if p != path]
+        for name in names:
+            parts = name.split(".")
+            if parts[0] not in LOCAL_PACKAGES:
+                continue
+            for depth in range(1, len(parts) + 1):  # every package on the way: its __init__ runs too
+                found = module_file(".".join(parts[:depth]))
+                if found:
+                    todo.append(found)
+    return seen
+
+
+def bento_paths():
+    from bentoml._internal.bento.build_config import BentoPathSpec
+
+    bentofile = yaml.safe_load((ROOT / "bentofile.yaml").read_text())
+    return bentofile, BentoPathSpec(bentofile.get("include") or ["*"], bentofile.get("exclude") or [], ctx_dir=str(ROOT))
+
+
+def test_the_import_walk_finds_the_servers_packages():
+    """The walk below is only as good as what it finds: the packages the server is made of."""
+    files = {p.relative_to(ROOT).as_posix() for p in imported_files(ROOT / "service.py")}
+    assert {"config/settings.py", "models/card.py", "serving/protocols/course.py", "lifecycle/drift.py"} <= files
+
+
+def test_bentofile_names_the_entry_service():
+    bentofile, _ = bento_paths()
+    module, attribute = bentofile["service"].split(":")
+    assert module == "service" and attribute == entry_service()[0]
+
+
+def test_bentofile_packs_every_module_the_service_imports():
+    _, spec = bento_paths()
+    files = sorted(p.relative_to(ROOT).as_posix() for p in imported_files(ROOT / "service.py"))
+    assert [f for f in files if not spec.includes(f)] == []
+
+
+def test_bentofile_packs_the_files_the_configuration_names():
+    from config import load_config
+
+    _, spec = bento_paths()
+    config = load_config(ROOT / "configuration.yaml")
+    named = ["configuration.yaml", config.promotion_record, config.entry["monitoring"]["options"]["log_config_file"]]
+    assert [f for f in named if not spec.includes(f)] == []

@@ -1,11 +1,25 @@
-import logging
+"""models/store.py: a model and its card saved together in BentoML's store, checked and read back."""
 
+import json
+import zipfile
+
+import bentoml
 import numpy as np
 import pytest
 
 from models import store
-from models.architectures import build
+from models.card import ModelCard
 from models.inference import Predictor
+from models.preprocessing import to_model_input
+from tests.unit.cards import clothes_card, colour_card, keras_model_for, sigmoid_card
+
+
+def saved(card, **kwargs):
+    """``card`` saved with a tiny network of its shape; the card as saved (with the real parameter count)."""
+    model = keras_model_for(card)
+    card = card.model_copy(update={"number_of_parameters": model.count_params(), "framework_versions": store.framework_versions()})
+    store.save(card, model, **kwargs)
+    return card, model
 
 
 def test_major_mismatch_is_refused():
@@ -16,53 +30,96 @@ def test_major_mismatch_is_refused():
 def test_minor_mismatch_warns():
     warnings = store.check_versions({"tensorflow": "2.20.0", "keras": "3.15.1"}, {"tensorflow": "2.21.0", "keras": "3.15.0"})
     assert warnings == ["model saved with tensorflow 2.20.0, running 2.21.0: minor versions differ"]
+    assert store.check_versions({"tensorflow": "2.21.0rc1"}, {"keras": "3.15.0"}) == []  # not installed: nothing to compare
 
 
-def test_save_load_round_trip_and_overwrite_guard(caplog):
-    model = build("lenet5")
-    saved = store.save("unit-test", model, {"description": "round trip"})
-    assert saved.info.metadata["framework_versions"] == store.framework_versions()
-    with pytest.raises(store.ModelStoreError, match="already exists"):
-        store.save("unit-test", model, {})
-    store.save("unit-test", model, {"description": "replaced"}, force=True)
-    loaded, info = store.load("unit-test")
-    assert info["description"] == "replaced" and info["tag"] == "clothes:unit-test"
-    x = np.random.default_rng(0).integers(0, 256, (3, 28, 28)).astype(np.float32)
-    np.testing.assert_allclose(Predictor(loaded)(x), model.predict(x[..., None] / 255, verbose=0), atol=1e-5)
+def test_save_load_round_trip_and_overwrite_guard():
+    card, model = saved(colour_card(name="store-test", version="round-trip"), files={"report.html": "<html>first</html>"})
+    assert store.exists("store-test", "round-trip") and store.tag("store-test", "round-trip") == "store-test:round-trip"
+    assert store.load_card("store-test", "round-trip") == card.model_copy(update={"files": ("report.html",)})
+    with pytest.raises(store.ModelStoreError, match="store-test:round-trip already exists in the store; pass --force"):
+        store.save(card, model)
+    replaced = card.model_copy(update={"description": "replaced"})
+    store.save(replaced, model, files={"reference.json": b"{}", "report.html": "<html>second</html>"}, force=True)
+    stored = store.get("store-test", "round-trip")
+    assert store.load_card("store-test", "round-trip").description == "replaced"
+    assert store.load_card("store-test", "round-trip").files == ("reference.json", "report.html")
+    assert store.read_file(stored, "report.html") == b"<html>second</html>" and store.read_file(stored, "absent.txt") is None
+    assert stored.info.labels == {"framework": "keras", "task": "image-classification"}
+
+    loaded = store.load_keras("store-test", "round-trip")
+    x = np.random.default_rng(0).integers(0, 256, (3, 32, 32, 3)).astype(np.float32)
+    np.testing.assert_allclose(Predictor(loaded, card)(x), model.predict(to_model_input(x, card.input), verbose=0), atol=1e-5)
+
+
+def test_versions_oldest_first_and_only_of_that_name():
+    for version in ("b2", "a1", "c3"):
+        saved(sigmoid_card(name="store-order", version=version))
+    saved(sigmoid_card(name="store-order-other", version="z9"))
+    assert store.versions("store-order") == ["b2", "a1", "c3"]
+    assert not store.exists("store-order", "z9")
+
+
+@pytest.mark.xfail(strict=True, reason="BUG: store.versions raises bentoml's NotFound for a name with no stored versions instead of returning []")
+def test_a_name_with_no_versions_has_none():
+    assert store.versions("store-absent") == []
 
 
 def test_load_refuses_a_model_from_another_major_version():
-    import bentoml
-
-    store.save("old-keras", build("lenet5"), {})
-    stored = bentoml.models.get("clothes:old-keras")
-    stored.info.metadata["framework_versions"] = {"keras": "2.15.0"}
+    saved(clothes_card(name="store-test", version="old-keras"))
+    stored = bentoml.models.get("store-test:old-keras")
+    document = json.loads(stored.info.metadata["card"])
+    document["framework_versions"] = {"keras": "2.15.0"}
+    stored.info.metadata["card"] = json.dumps(document)
     with pytest.raises(store.VersionMismatch, match="major versions differ"):
-        store.load("old-keras", stored)
+        store.load_keras("store-test", "old-keras", stored)
 
 
-def test_missing_version_says_how_to_train_it():
-    with pytest.raises(store.ModelStoreError, match="train_and_save.py --version v99"):
-        store.load("v99")
+def test_missing_version_says_how_to_train_or_import_it():
+    message = "clothes:v99 is not in the model store; train it with train_and_save.py train clothes v99, or import it"
+    for call in (store.load_card, store.load_keras, store.check, store.get):
+        with pytest.raises(store.ModelStoreError, match=message):
+            call("clothes", "v99")
+    assert not store.exists("clothes", "v99") and not store.is_current("clothes", "v99")
+
+
+def test_a_model_without_a_card_is_named_and_explained():
+    with bentoml.models.create("store-test:no-card", metadata={"description": "saved by an older train_and_save.py"}):
+        pass
+    with pytest.raises(store.ModelStoreError, match="store-test:no-card: the stored model has no card"):
+        store.load_card("store-test", "no-card")
+    with pytest.raises(store.ModelStoreError, match="no card"):
+        store.check("store-test", "no-card")
+    assert store.exists("store-test", "no-card") and not store.is_current("store-test", "no-card")
 
 
 def test_check_finds_a_missing_or_damaged_model_without_loading_it():
-    import zipfile
-
-    import bentoml
-
-    store.save("checked", build("lenet5"), {}, force=True)
-    store.check("checked")
-    path = bentoml.models.get("clothes:checked").path_of(store.MODEL_FILE)
+    card, _ = saved(clothes_card(name="store-test", version="checked"))
+    assert store.check("store-test", "checked") == card and store.is_current("store-test", "checked")
+    path = bentoml.models.get("store-test:checked").path_of(store.MODEL_FILE)
     with zipfile.ZipFile(path) as archive:
         weights = archive.getinfo("model.weights.h5")
     data = bytearray(open(path, "rb").read())
     data[weights.header_offset + 30 + len(weights.filename) + weights.compress_size // 2] ^= 0xFF  # inside the stored weights
     open(path, "wb").write(bytes(data))
-    with pytest.raises(store.ModelStoreError, match="clothes:checked cannot be loaded: model.keras is damaged: model.weights.h5 fails its checksum"):
-        store.check("checked")
+    with pytest.raises(store.ModelStoreError, match="store-test:checked cannot be loaded: model.keras is damaged: model.weights.h5 fails its checksum"):
+        store.check("store-test", "checked")
     open(path, "wb").write(b"not a keras archive")
     with pytest.raises(store.ModelStoreError, match="not a readable Keras archive"):
-        store.check("checked")
-    with pytest.raises(store.ModelStoreError, match="clothes:v98 is not in the model store; train it with train_and_save.py --version v98"):
-        store.check("v98")
+        store.check("store-test", "checked")
+    with pytest.raises(store.ModelStoreError, match="could not be loaded"):
+        store.load_keras("store-test", "checked")
+
+
+def test_check_refuses_a_card_recorded_with_another_major_version():
+    card = clothes_card(name="store-test", version="keras2")
+    model = keras_model_for(card)
+    store.save(card.model_copy(update={"framework_versions": {"keras": "2.15.0"}}), model)
+    with pytest.raises(store.VersionMismatch, match="keras 2.15.0 cannot be loaded"):
+        store.check("store-test", "keras2")
+
+
+def test_the_card_is_stored_as_json_in_the_metadata():
+    card, _ = saved(colour_card(name="store-test", version="metadata", metrics=None))
+    metadata = bentoml.models.get("store-test:metadata").info.metadata
+    assert ModelCard.model_validate_json(metadata["card"]) == card and metadata["card_format"] == card.format

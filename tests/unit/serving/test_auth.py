@@ -1,4 +1,5 @@
-"""The API token middleware and its settings, driven by ASGI messages over a stand-in app that answers every path."""
+"""The API token middleware, driven by ASGI messages over a stand-in app that answers every path.
+(Where the token comes from, ``security`` in the configuration: tests/unit/config/test_settings.py.)"""
 
 from __future__ import annotations
 
@@ -7,13 +8,12 @@ import json
 from dataclasses import dataclass
 
 import pytest
-import yaml
 
-from serving.auth import ApiToken
-from serving.settings import MIN_TOKEN_CHARS, Security, SettingsError, load_settings
+from config import Security
+from serving.auth import ApiToken, bearer_token
+from serving.paths import HEALTH_PATHS, INFRASTRUCTURE_PATHS, METRICS_PATH, SPEC_PATH
 
 TOKEN = "s3cret-token-0123456789"
-ENV = "CLOTHES_TEST_TOKEN"
 MISSING = "missing API token; send the header Authorization: Bearer <token>"
 
 
@@ -63,13 +63,14 @@ class Client:
 def assert_refused(response: Answer, message: str, error: str | None = None):
     assert response.status == 401, response.text
     assert response.json() == {"error": message}
-    challenge = 'Bearer realm="clothes"' + (f', error="{error}"' if error else "")
+    challenge = 'Bearer realm="model-server"' + (f', error="{error}"' if error else "")
     assert response.headers["www-authenticate"] == challenge
     assert response.headers["content-type"] == "application/json"
 
 
 PROTECTED = ["/models", "/models/clothes", "/models/clothes/v1", "/models/clothes/v1/report", "/models/clothes/v1/drift",
-             "/classify", "/classify_image", "/docs.json", "/", "/schema.json", "/livez/", "/nowhere"]
+             "/models/colours/stable", "/summary", "/inference", "/classify", "/classify_image", SPEC_PATH, "/", "/schema.json",
+             "/livez/", "/LIVEZ", "/metrics/", "/nowhere"]
 
 
 @pytest.mark.parametrize("path", PROTECTED)
@@ -98,16 +99,37 @@ def test_the_scheme_is_case_insensitive(header):
     assert Client().get("/models/clothes/v1", authorization=header).text == "reached"
 
 
-@pytest.mark.parametrize("path", ["/livez", "/readyz", "/healthz", "/metrics"])
+@pytest.mark.parametrize("path", sorted(INFRASTRUCTURE_PATHS))
 def test_health_checks_and_metrics_stay_open_by_default(path):
     assert Client().get(path).text == "reached"
+
+
+def test_the_open_paths_are_the_health_checks_and_metrics():
+    assert HEALTH_PATHS == {"/livez", "/readyz", "/healthz"} and METRICS_PATH == "/metrics"
+    assert INFRASTRUCTURE_PATHS == HEALTH_PATHS | {METRICS_PATH} and SPEC_PATH not in INFRASTRUCTURE_PATHS
 
 
 def test_protect_metrics():
     client = Client(protect_metrics=True)
     assert_refused(client.get("/metrics"), MISSING)
     assert client.get("/metrics", authorization=f"Bearer {TOKEN}").text == "reached"
-    assert client.get("/readyz").text == "reached"
+    for path in HEALTH_PATHS:
+        assert client.get(path).text == "reached"
+
+
+@pytest.mark.parametrize(
+    "headers,expected",
+    [
+        ([(b"authorization", b"Bearer abc")], b"abc"),
+        ([(b"Authorization", b"  bearer   abc  ")], b"abc"),
+        ([(b"authorization", b"Basic abc")], None),
+        ([(b"authorization", b"Bearer")], None),
+        ([(b"x-token", b"Bearer abc")], None),
+        ([], None),
+    ],
+)
+def test_bearer_token(headers, expected):
+    assert bearer_token(headers) == expected
 
 
 def test_no_token_configured_lets_everything_through():
@@ -119,45 +141,3 @@ def test_websockets_need_the_token_too():
     client = Client()
     assert client.request("/anything", kind="websocket") == [{"type": "websocket.close", "code": 1008}]
     assert client.request("/anything", authorization=f"Bearer {TOKEN}", kind="websocket") == [{"type": "websocket.accept"}]
-
-
-# --- settings: clothes.security ---------------------------------------------------------------
-
-
-def write(tmp_path, security) -> str:
-    path = tmp_path / "configuration.yaml"
-    path.write_text(yaml.safe_dump({"clothes": {"versions": ["v1"], "security": security}}))
-    return path
-
-
-def test_off_by_default_and_in_the_shipped_configuration(monkeypatch):
-    monkeypatch.delenv("CLOTHES_API_TOKEN", raising=False)
-    assert load_settings().security == Security()
-    assert Security().api_token is None and Security().protect_metrics is False
-
-
-def test_token_comes_from_the_named_environment_variable(tmp_path, monkeypatch):
-    monkeypatch.setenv(ENV, f"  {TOKEN}\n")  # as a mounted secret file often has it
-    security = load_settings(write(tmp_path, {"api_token_env": ENV, "protect_metrics": True})).security
-    assert security == Security(api_token=TOKEN, api_token_env=ENV, protect_metrics=True)
-    assert TOKEN not in repr(security)
-
-
-@pytest.mark.parametrize(
-    "security,value,message",
-    [
-        ({"api_token_env": ENV}, None, f"security.api_token_env names {ENV}, but {ENV} is not set"),
-        ({"api_token_env": ENV}, "   ", f"security.api_token_env names {ENV}, but {ENV} is not set"),
-        ({"api_token_env": ENV}, "x" * (MIN_TOKEN_CHARS - 1), f"{ENV} is shorter than {MIN_TOKEN_CHARS} characters"),
-        ({"api_token": TOKEN}, None, "the token must not be in the file"),
-        ({"protect_metrics": "no"}, None, "security.protect_metrics must be true or false, got 'no'"),
-    ],
-)
-def test_misconfigured_security_stops_the_service(tmp_path, monkeypatch, security, value, message):
-    if value is None:
-        monkeypatch.delenv(ENV, raising=False)
-    else:
-        monkeypatch.setenv(ENV, value)
-    with pytest.raises(SettingsError, match="security") as error:
-        load_settings(write(tmp_path, security))
-    assert message in str(error.value)

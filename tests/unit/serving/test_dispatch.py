@@ -22,8 +22,9 @@ class SlowRunner:
         return batch.reshape(len(batch), -1)[:, :1] * 2
 
 
-def images(value, n=1):
-    return np.full((n, 28, 28), value, dtype=np.float32)
+def images(value, n=1, shape=(32, 32, 3)):
+    """``n`` examples in a card's shape (any shape: the batcher only stacks and splits them)."""
+    return np.full((n, *shape), value, dtype=np.float32)
 
 
 def test_concurrent_requests_share_calls_and_get_their_own_rows():
@@ -38,6 +39,19 @@ def test_concurrent_requests_share_calls_and_get_their_own_rows():
         assert result.shape == (1 + i % 3, 1) and (result == 2 * i).all()
     assert sum(runner.calls) == sum(1 + i % 3 for i in range(50))
     assert len(runner.calls) < 10 and max(runner.calls) <= 64
+
+
+def test_uint8_and_float32_requests_share_a_call_and_keep_their_rows():
+    runner = SlowRunner()
+
+    async def main():
+        batcher = Batcher(runner, max_batch_images=64, max_queue_images=1000, max_inflight=1)
+        requests = [np.full((2, 28, 28, 1), i, dtype=np.uint8 if i % 2 else np.float32) for i in range(6)]
+        return await asyncio.gather(*(batcher.submit(r) for r in requests))
+
+    for i, result in enumerate(asyncio.run(main())):
+        assert result.shape == (2, 1) and (result == 2 * i).all()
+    assert runner.calls == [12]  # queued before the first call left: one call for all
 
 
 def test_full_queue_is_refused_at_once():

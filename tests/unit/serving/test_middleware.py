@@ -1,8 +1,13 @@
+"""serving/middleware.py: the one error envelope, the body and concurrency limits."""
+
+import asyncio
 import json
 
 import pytest
 
-from serving.middleware import envelope
+from serving.errors import MethodNotAllowed
+from serving.middleware import BodyLimit, ConcurrencyLimit, ErrorEnvelope, envelope
+from serving.paths import INFRASTRUCTURE_PATHS
 
 
 @pytest.mark.parametrize(
@@ -24,3 +29,94 @@ def test_bentoml_errors_become_one_envelope(status, body, expected_status, expec
 def test_our_envelope_keeps_its_status_and_message():
     status, body = envelope(422, b'{"error":"image: expected 28x28"}')
     assert status == 422 and json.loads(body) == {"error": "image: expected 28x28"}
+
+
+# --- the ASGI middleware, driven with ASGI messages -----------------------------------------------
+
+def call(app, path="/models/m/v1", chunks=(b"{}",), headers=(), method="POST"):
+    """Run one request through ``app``; the (status, headers, body) it answered."""
+    scope = {"type": "http", "method": method, "path": path, "headers": list(headers), "query_string": b""}
+    pending = [{"type": "http.request", "body": c, "more_body": i < len(chunks) - 1} for i, c in enumerate(chunks)]
+    sent = []
+
+    async def receive():
+        return pending.pop(0) if pending else {"type": "http.disconnect"}
+
+    async def send(message):
+        sent.append(message)
+
+    asyncio.run(app(scope, receive, send))
+    start = next(m for m in sent if m["type"] == "http.response.start")
+    body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+    return start["status"], {k.decode().lower(): v.decode() for k, v in start["headers"]}, body
+
+
+async def reads_body(scope, receive, send):
+    """An app that reads the whole body, then answers its length."""
+    size = 0
+    while True:
+        message = await receive()
+        size += len(message.get("body", b""))
+        if not message.get("more_body"):
+            break
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": str(size).encode()})
+
+
+def test_body_limit_by_declared_length_and_by_what_arrives():
+    app = BodyLimit(reads_body, max_bytes=10)
+    assert call(app, chunks=(b"12345", b"67890")) == (200, {}, b"10")
+    status, headers, body = call(app, chunks=(b"x",), headers=[(b"content-length", b"11")])
+    assert status == 413 and headers["connection"] == "close" and json.loads(body) == {"error": "body of 11 bytes exceeds the limit of 10 bytes"}
+    status, headers, body = call(app, chunks=(b"123456", b"789012"))  # no length declared: counted as it arrives
+    assert status == 413 and "exceeds the limit of 10 bytes" in json.loads(body)["error"]
+
+
+def test_concurrency_limit_sheds_all_but_the_infrastructure_paths():
+    async def main():
+        gate = asyncio.Event()
+
+        async def slow(scope, receive, send):
+            if scope["path"] == "/slow":
+                await gate.wait()
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            await send({"type": "http.response.body", "body": b"ok"})
+
+        app = ConcurrencyLimit(slow, max_requests=1)
+        answers = {}
+
+        async def run(path):
+            sent = []
+
+            async def receive():
+                return {"type": "http.request", "body": b"", "more_body": False}
+
+            async def send(message):
+                sent.append(message)
+
+            await app({"type": "http", "method": "GET", "path": path, "headers": []}, receive, send)
+            answers[path] = (sent[0]["status"], dict(sent[0]["headers"]))
+
+        held = asyncio.ensure_future(run("/slow"))
+        await asyncio.sleep(0.01)
+        await run("/models/m/v1")
+        for path in INFRASTRUCTURE_PATHS:
+            await run(path)
+        gate.set()
+        await held
+        return answers
+
+    answers = asyncio.run(main())
+    status, headers = answers["/models/m/v1"]
+    assert status == 503 and headers[b"retry-after"] == b"1"
+    assert all(answers[path][0] == 200 for path in INFRASTRUCTURE_PATHS) and answers["/slow"][0] == 200
+
+
+def test_the_envelope_keeps_the_headers_an_error_carries():
+    async def refuses(scope, receive, send):
+        await MethodNotAllowed("DELETE", ["GET", "POST"]).to_response()(scope, receive, send)
+
+    status, headers, body = call(ErrorEnvelope(refuses), method="DELETE")
+    assert status == 405 and headers["allow"] == "GET, POST" and headers["content-type"] == "application/json"
+    assert json.loads(body) == {"error": "method DELETE not allowed here; use GET or POST"}
+    assert int(headers["content-length"]) == len(body)

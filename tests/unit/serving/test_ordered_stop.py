@@ -44,9 +44,11 @@ def stop(arbiter):
 
 def test_entry_service_stops_before_runners(ordered):
     events = []
-    stop(FakeArbiter([FakeWatcher("service_clothes-v1", events), FakeWatcher("service", events), FakeWatcher("service_clothes-v2", events)]))
+    runners = ["service_clothes-v1", "service_colours-v1", "service_clothes-v2"]  # one per served model version
+    stop(FakeArbiter([FakeWatcher(runners[0], events), FakeWatcher("service", events), *(FakeWatcher(name, events) for name in runners[1:])]))
     assert events[:2] == [("stopping", "service"), ("stopped", "service")]
-    assert sorted(events[2:]) == sorted([(s, f"service_clothes-{v}") for s in ("stopping", "stopped") for v in ("v1", "v2")])
+    assert sorted(events[2:]) == sorted([(s, name) for s in ("stopping", "stopped") for name in runners])
+    assert [e[0] for e in events[2:5]] == ["stopping"] * 3  # the runners stop together
 
 
 def test_without_an_entry_watcher_all_stop_together(ordered):
@@ -59,5 +61,6 @@ def test_pinned_bentoml_and_circus_still_match():
     from _bentoml_impl.server import serving
 
     assert 'name="service"' in inspect.getsource(serving)  # the entry service's watcher
+    assert 'name=f"service_{svc.name}"' in inspect.getsource(serving)  # each runner's: service_<model>-<version>
     assert {"close_output_streams", "watcher_iter_func"} <= set(inspect.signature(Arbiter._stop_watchers).parameters)
     assert "gen.multi" in inspect.getsource(Arbiter._stop_watchers)  # still stops every watcher at once

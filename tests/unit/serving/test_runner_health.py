@@ -27,8 +27,8 @@ def test_calls_fail_at_once_until_the_runner_answers_ready():
     runner = Runner()
 
     async def main():
-        health = RunnerHealth("v1", runner.probe, interval=0.01, timeout=0.05)
-        with pytest.raises(Unavailable, match="the runner of v1 has not answered yet"):
+        health = RunnerHealth("clothes:v1", runner.probe, interval=0.01, timeout=0.05)
+        with pytest.raises(Unavailable, match="the runner of clothes:v1 has not answered yet"):
             await health.call(runner.predict, 0)
         watch = asyncio.get_running_loop().create_task(health.watch())
         await asyncio.sleep(0.05)
@@ -43,7 +43,7 @@ def test_a_runner_that_stops_answering_fails_its_calls_in_flight_with_503():
     runner = Runner()
 
     async def main():
-        health = RunnerHealth("v1", runner.probe, interval=0.01, timeout=0.05)
+        health = RunnerHealth("clothes:v1", runner.probe, interval=0.01, timeout=0.05)
         health.update(await health.probe())
         watch = asyncio.get_running_loop().create_task(health.watch())
         in_flight = asyncio.ensure_future(health.call(runner.predict, 10))  # would hang 10 s
@@ -62,7 +62,7 @@ def test_a_runner_that_stops_answering_fails_its_calls_in_flight_with_503():
         return failure.value, cut_after, recovered
 
     error, cut_after, recovered = asyncio.run(main())
-    assert error.status == 503 and error.headers["Retry-After"] and "v1 is not answering" in error.message
+    assert error.status == 503 and error.headers["Retry-After"] and "the runner of clothes:v1 is not answering" in error.message
     assert cut_after < 1 and recovered == "done"
 
 
@@ -71,7 +71,7 @@ def test_a_runner_that_failed_to_load_gives_its_reason():
     runner.status = {"status": "unavailable", "reason": "clothes:v1 failed to load: bad archive"}
 
     async def main():
-        health = RunnerHealth("v1", runner.probe)
+        health = RunnerHealth("clothes:v1", runner.probe)
         health.update(await health.probe())
         await health.call(runner.predict, 0)
 
@@ -83,7 +83,7 @@ def test_a_caller_cancelled_is_not_turned_into_an_error():
     runner = Runner()
 
     async def main():
-        health = RunnerHealth("v1", runner.probe)
+        health = RunnerHealth("clothes:v1", runner.probe)
         health.update(await health.probe())
         call = asyncio.ensure_future(health.call(runner.predict, 10))
         await asyncio.sleep(0.01)

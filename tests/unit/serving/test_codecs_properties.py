@@ -1,11 +1,13 @@
-"""Property tests of the body decoders: any body, under any content type, becomes pixels or a typed error.
+"""Property tests of the body codecs: any body, under any content type, becomes model input values or a
+typed error, for a grey 28x28 card (the course's), a colour 32x32x3 card and a tensor card.
 
-``serving.decoding.decode`` is driven as the prediction route drives it, with a Starlette request
+``serving.codecs.decode`` is driven as the prediction route drives it, with a Starlette request
 for each accepted content type (and others): arbitrary bytes, bodies built to be nearly right (JSON
-images with a wrong value, multipart forms with odd parts, raw batches of almost whole images,
+examples with a wrong value, multipart forms with odd parts, raw batches of almost whole examples,
 .npy files of every dtype and shape, some with lying headers), then damaged. What comes out is
-pixels (N, 28, 28) within 0..255, N between 1 and the batch limit, or a ServingError (or the model
-package's InvalidInput, which the routes map to 422). Nothing else, and no warning.
+values (N, *card.input.shape) within the card's range, N between 1 and the batch limit, or a
+ServingError (or the model package's InvalidInput, which the routes map to 422). Nothing else, and
+no warning.
 """
 
 from __future__ import annotations
@@ -25,17 +27,23 @@ from PIL import Image
 from starlette.datastructures import Headers
 from starlette.requests import Request
 
+from models.card import ModelCard
 from models.preprocessing import InvalidInput as InvalidPixels
-from models.specs import IMAGE_HEIGHT, IMAGE_SHAPE, IMAGE_WIDTH, PIXEL_MAX, PIXEL_MIN
-from serving.decoding import ACCEPTED, JSON, MULTIPART, NPY, RAW, check_form_fields, decode
+from serving.codecs import ACCEPTED, JSON, MULTIPART, NPY, RAW, check_form_fields, decode, json_fields
 from serving.errors import ServingError
+from tests.unit.cards import clothes_card, colour_card, tensor_card
 
 # A file or socket left for the garbage collector to close fails the test too.
 pytestmark = pytest.mark.filterwarnings("error::pytest.PytestUnraisableExceptionWarning")
-PROPERTY = settings(max_examples=300, deadline=None, derandomize=True, database=None, suppress_health_check=[HealthCheck.too_slow])
+PROPERTY = settings(max_examples=150, deadline=None, derandomize=True, database=None, suppress_health_check=[HealthCheck.too_slow])
 MAX_BATCH_IMAGES = 8
-IMAGE_BYTES = IMAGE_HEIGHT * IMAGE_WIDTH
 BOUNDARY = "fuzzb0undary"
+GREY = clothes_card()
+COLOUR = colour_card(aspect="crop", invert="auto")
+TENSOR = tensor_card(value_range=(-1000, 1000))  # bounded: see test_preprocessing.py for values beyond float32
+CARDS = pytest.mark.parametrize("card", [GREY, COLOUR, TENSOR], ids=["grey", "colour", "tensor"])
+IMAGE_CARDS = pytest.mark.parametrize("card", [GREY, COLOUR], ids=["grey", "colour"])
+PIXEL_MIN, PIXEL_MAX = 0, 255
 
 
 def request(content_type: str | None, body: bytes, query: bytes = b"") -> Request:
@@ -53,19 +61,21 @@ def request(content_type: str | None, body: bytes, query: bytes = b"") -> Reques
     return Request(scope, receive)
 
 
-def pixels_or_typed_error(content_type: str | None, body: bytes, query: bytes = b"") -> None:
-    """``decode`` gives valid pixels or a typed error; nothing else, no warning."""
+def pixels_or_typed_error(card: ModelCard, content_type: str | None, body: bytes, query: bytes = b"") -> None:
+    """``decode`` gives valid values or a typed error; nothing else, no warning."""
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         try:
-            pixels = asyncio.run(decode(request(content_type, body, query), MAX_BATCH_IMAGES))
+            values = asyncio.run(decode(request(content_type, body, query), card, MAX_BATCH_IMAGES))
         except (ServingError, InvalidPixels) as exc:
             assert str(exc)
             return
-    # Raw batches stay uint8 on their way to the runner; everything else is float32.
-    assert isinstance(pixels, np.ndarray) and pixels.dtype in (np.uint8, np.float32)
-    assert pixels.ndim == 3 and pixels.shape[1:] == IMAGE_SHAPE and 1 <= len(pixels) <= MAX_BATCH_IMAGES
-    assert np.isfinite(pixels).all() and pixels.min() >= PIXEL_MIN and pixels.max() <= PIXEL_MAX
+    # Raw batches and image files stay uint8 on their way to the runner; everything else is float32.
+    assert isinstance(values, np.ndarray) and values.dtype in (np.uint8, np.float32)
+    assert values.shape[1:] == card.input.shape and 1 <= len(values) <= MAX_BATCH_IMAGES
+    assert np.isfinite(values).all()
+    low, high = card.input.value_range
+    assert values.min() >= low and values.max() <= high
 
 
 def damaged(data: st.DrawFn, body: bytes) -> bytes:
@@ -86,16 +96,19 @@ CONTENT_TYPES = st.integers(0, 3).flatmap(lambda pick: OTHER_TYPES if pick == 3 
 QUERIES = st.one_of(st.just(b""), st.sampled_from([b"invert=true", b"invert=AUTO", b"invert=", b"invert=maybe", b"invert=false&invert=x"]), st.binary(max_size=20))
 
 
+@CARDS
 @given(CONTENT_TYPES, st.binary(max_size=4096), QUERIES)
 @PROPERTY
 @example(JSON, b"", b"")
 @example(JSON, b"[" * 100_000, b"")
 @example(JSON, b'{"image": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", b"")
-@example(RAW, bytes(IMAGE_BYTES * (MAX_BATCH_IMAGES + 1)), b"")
+@example(JSON, b'{"input": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", b"")
+@example(RAW, bytes(28 * 28 * (MAX_BATCH_IMAGES + 1)), b"")
+@example(RAW, bytes(32 * 32 * 3 * (MAX_BATCH_IMAGES + 1)), b"")
 @example(NPY, b"\x93NUMPY", b"")
 @example(MULTIPART, b"--x\r\n", b"")
-def test_any_bytes_under_any_content_type(content_type, body, query):
-    pixels_or_typed_error(content_type, body, query)
+def test_any_bytes_under_any_content_type(card, content_type, body, query):
+    pixels_or_typed_error(card, content_type, body, query)
 
 
 # JSON as a client can send it, nested in lists and objects.
@@ -105,18 +118,24 @@ PIXEL_VALUES = st.one_of(st.integers(PIXEL_MIN, PIXEL_MAX), st.floats(PIXEL_MIN,
 
 
 @st.composite
-def json_bodies(data) -> bytes:
-    """``{"image": ...}`` or ``{"images": [...]}``: right, nearly right (a wrong value, a short row), or anything."""
-    image = [[data(st.sampled_from([0, PIXEL_MAX, 0.5]))] * IMAGE_WIDTH for _ in range(IMAGE_HEIGHT)]
+def json_bodies(data, card: ModelCard) -> bytes:
+    """``{"image": ...}`` or ``{"images": [...]}`` (``input``/``inputs`` for a tensor): right, nearly
+    right (a wrong value, a short row), or anything."""
+    shape = card.input.shape
+    rows = np.full(shape, data(st.sampled_from([0, PIXEL_MAX, 0.5]))).tolist()
+    example_ = rows if len(shape) > 1 else [rows]
     for _ in range(data(st.integers(0, 2))):
-        row = image[data(st.integers(0, IMAGE_HEIGHT - 1))] = list(image[0])
+        index = data(st.integers(0, len(example_) - 1))
+        row = example_[index] = list(example_[0])
         if data(st.booleans()):
-            row[data(st.integers(0, IMAGE_WIDTH - 1))] = data(PIXEL_VALUES)
+            row[data(st.integers(0, len(row) - 1))] = data(PIXEL_VALUES)
         else:
-            del row[data(st.integers(0, IMAGE_WIDTH)) :]
+            del row[data(st.integers(0, len(row))) :]
+    image = example_ if len(shape) > 1 else example_[0]
     value = data(st.one_of(st.just(image), st.lists(st.just(image), max_size=MAX_BATCH_IMAGES + 1), JSON_VALUES))
-    payload = data(st.sampled_from(["image", "images", "both", "bare"]))
-    document = {"image": value, "images": value} if payload == "both" else value if payload == "bare" else {payload: value}
+    one, many = json_fields(card)
+    payload = data(st.sampled_from([one, many, "both", "bare", "image"]))
+    document = {one: value, many: value} if payload == "both" else value if payload == "bare" else {payload: value}
     try:  # the standard library writes NaN and Infinity as literals, orjson as null
         text = orjson.dumps(document) if data(st.booleans()) else json.dumps(document).encode()
     except orjson.JSONEncodeError:  # integers past 64 bits, lone surrogates
@@ -124,28 +143,46 @@ def json_bodies(data) -> bytes:
     return damaged(data, text)
 
 
-@given(json_bodies())
+@CARDS
+@given(data=st.data())
 @PROPERTY
-@example(b'{"image": [[NaN]]}')
-@example(b'{"image": ' + orjson.dumps([[0] * IMAGE_WIDTH] * IMAGE_HEIGHT).replace(b"0,", b"true,", 1) + b"}")
-def test_json_bodies(body):
-    pixels_or_typed_error(JSON, body)
+def test_json_bodies(card, data):
+    pixels_or_typed_error(card, JSON, data.draw(json_bodies(card)))
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"image": [[NaN]]}',
+        b'{"image": ' + orjson.dumps([[0] * 28] * 28).replace(b"0,", b"true,", 1) + b"}",
+        b'{"images": [' + orjson.dumps([[0] * 28] * 28).replace(b"0,", b"false,", 1) + b"]}",
+    ],
+)
+def test_json_edge_bodies(body):
+    pixels_or_typed_error(GREY, JSON, body)
+
+
+@IMAGE_CARDS
 @given(st.integers(0, MAX_BATCH_IMAGES + 2), st.integers(-3, 3), st.binary(min_size=1, max_size=1))
 @PROPERTY
-def test_raw_bodies(images, extra, fill):
-    pixels_or_typed_error(RAW, fill * max(0, images * IMAGE_BYTES + extra))
+def test_raw_bodies(card, images, extra, fill):
+    pixels_or_typed_error(card, RAW, fill * max(0, images * card.example_bytes + extra))
 
 
 DTYPES = st.one_of(npst.scalar_dtypes(), npst.byte_string_dtypes(), npst.unicode_string_dtypes(), npst.array_dtypes(), st.just(np.dtype(object)))
-SHAPES = st.one_of(st.sampled_from([IMAGE_SHAPE, (1, *IMAGE_SHAPE), (MAX_BATCH_IMAGES + 1, *IMAGE_SHAPE), (0, *IMAGE_SHAPE)]), npst.array_shapes(min_dims=0, max_dims=4, min_side=0, max_side=5))
+
+
+def shapes(card: ModelCard):
+    shape = card.input.shape
+    near = [shape, (1, *shape), (MAX_BATCH_IMAGES + 1, *shape), (0, *shape)] + ([shape[:2], (2, *shape[:2])] if card.input.channels == 1 else [])
+    return st.one_of(st.sampled_from(near), npst.array_shapes(min_dims=0, max_dims=4, min_side=0, max_side=5))
 
 
 @st.composite
-def npy_bodies(data) -> bytes:
+def npy_bodies(data, card: ModelCard) -> bytes:
     """A .npy file of any dtype and shape (object arrays pickled), Fortran or C order, or a header
     that lies about its shape; then maybe damaged."""
+    SHAPES = shapes(card)
     dtype, shape = data(DTYPES), data(SHAPES)
     if data(st.booleans()):  # of a numeric dtype, within 0..255: images, if the shape is right
         dtype = data(st.one_of(npst.integer_dtypes(), npst.floating_dtypes()))
@@ -161,7 +198,7 @@ def npy_bodies(data) -> bytes:
     buf = io.BytesIO()
     descr = np.lib.format.dtype_to_descr(array.dtype)
     if data(st.booleans()) and str(descr).isascii():  # the header claims another shape than the data has
-        claimed = data(st.one_of(SHAPES, st.tuples(st.integers(0, 2**62), st.just(IMAGE_HEIGHT), st.just(IMAGE_WIDTH))))
+        claimed = data(st.one_of(SHAPES, st.tuples(st.integers(0, 2**62), *map(st.just, card.input.shape))))
         np.lib.format.write_array_header_1_0(buf, {"descr": descr, "fortran_order": False, "shape": claimed})
         buf.write(array.tobytes() if dtype != object else b"")
     else:
@@ -171,10 +208,11 @@ def npy_bodies(data) -> bytes:
     return damaged(data, buf.getvalue())
 
 
-@given(npy_bodies())
+@CARDS
+@given(data=st.data())
 @PROPERTY
-def test_npy_bodies(body):
-    pixels_or_typed_error(NPY, body)
+def test_npy_bodies(card, data):
+    pixels_or_typed_error(card, NPY, data.draw(npy_bodies(card)))
 
 
 def image_file(data) -> bytes:
@@ -213,11 +251,12 @@ def multipart_bodies(data) -> tuple[str, bytes]:
     return content_type, body
 
 
+@IMAGE_CARDS
 @given(multipart_bodies(), QUERIES)
 @PROPERTY
-def test_multipart_bodies(form, query):
+def test_multipart_bodies(card, form, query):
     content_type, body = form
-    pixels_or_typed_error(content_type, body, query)
+    pixels_or_typed_error(card, content_type, body, query)
 
 
 @given(multipart_bodies())

@@ -1,0 +1,37 @@
+"""lifecycle/report.py: the evaluation report page of a version, for a grey and a colour model."""
+
+from html import escape as html_escape
+
+import numpy as np
+import pytest
+
+from lifecycle.report import evaluation_report
+from lifecycle.slices import default_shifts, evaluate_slices
+from models.evaluation import evaluate
+from tests.unit.cards import clothes_card, colour_card
+
+
+@pytest.mark.parametrize("make", [clothes_card, colour_card], ids=["grey", "colour"])
+def test_the_report_of_a_version(make):
+    card = make()
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (60, *card.input.shape)).astype(np.uint8)
+    labels = rng.integers(0, card.classes, 60)
+    probabilities = rng.dirichlet(np.ones(card.classes), 60)
+    probabilities[np.arange(30), labels[:30]] += 2  # right on half of them
+    probabilities /= probabilities.sum(axis=1, keepdims=True)
+    slices = evaluate_slices(lambda x: probabilities, images, labels, card.labels, default_shifts(card.input.shape), card.input.shape)
+    card = card.model_copy(update={
+        "metrics": evaluate(labels, probabilities, card.labels),
+        "slices": slices,
+        "history": {"loss": [1.0, 0.5], "val_loss": [1.1, 0.7], "accuracy": [0.5, 0.7], "val_accuracy": [0.4, 0.6]},
+        "description": "a <b>bold</b> model",
+    })
+
+    html = evaluation_report(card, images, labels, probabilities)
+
+    assert html.startswith("<!doctype html>") and f"<title>{card.tag} evaluation</title>" in html
+    assert html.count("<img") == 6  # per class, confusion matrix, curves, slices, shift examples, misclassified and "data:image/png;base64," in html
+    assert "a &lt;b&gt;bold&lt;/b&gt; model" in html  # the card's text is escaped
+    assert f"{card.metrics['accuracy']:.4f}" in html and slices["worst"]["slice"] in html
+    assert all(html_escape(label) in html for label in card.labels)
