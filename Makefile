@@ -1,7 +1,7 @@
 # make serve: set up everything (venv, pinned packages, data set, models) and serve on port 3000.
 # make test:  run the test suite (unit + end-to-end against real `bentoml serve` processes).
 # make bench: the performance benchmark (bench/, results in docs/benchmarks.md).
-# make promote VERSION=v2: the promotion gate; make bench-lifecycle: drift detection and monitoring cost.
+# make promote MODEL=clothes VERSION=v2: the promotion gate; make bench-lifecycle: drift detection and monitoring cost.
 # make container / make test-container: the Docker image and its end-to-end tests (docs/container.md).
 SHELL := /bin/bash
 VENV ?= .venv
@@ -16,7 +16,7 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 .PHONY: serve test test-container container bench bench-lifecycle promote install data nginx wrk models build clean
 
 serve: models
-	$(VENV)/bin/bentoml serve service:Clothes --host 0.0.0.0 --port $(PORT)
+	$(VENV)/bin/bentoml serve service:ModelServer --host 0.0.0.0 --port $(PORT)
 
 test: install data nginx wrk
 	$(PY) -m pytest
@@ -31,9 +31,9 @@ bench-lifecycle: models
 	$(PY) -m bench.drift
 	$(PY) -m bench.monitoring_cost
 
-# The promotion gate: make promote VERSION=v2 (docs/lifecycle.md; exits 1 when refused).
+# The promotion gate: make promote MODEL=clothes VERSION=v2 (docs/lifecycle.md; exits 1 when refused).
 promote: models
-	$(PY) train_and_save.py promote $(VERSION)
+	$(PY) train_and_save.py promote $(MODEL) $(VERSION)
 
 install: $(VENV)/.installed
 
@@ -57,8 +57,8 @@ wrk:
 
 # Train each served version that is not in the BentoML model store yet.
 models: install data
-	$(PY) train_and_save.py --version v1 --if-missing
-	$(PY) train_and_save.py --version v2 --if-missing
+	$(PY) train_and_save.py train clothes v1 --if-missing
+	$(PY) train_and_save.py train clothes v2 --if-missing
 
 build: models
 	$(VENV)/bin/bentoml build

@@ -164,7 +164,11 @@ class Config(_Section):
     @model_validator(mode="after")
     def _checks(self):
         for model, version in self.served():
-            self.runner(model, version)  # every merged runner block must validate
+            try:
+                self.runner(model, version)  # every merged runner block must validate
+            except ValidationError as exc:
+                problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+                raise ValueError(f"the runner settings of {model}:{version} (runners, with its overrides): {problems}") from None
         project3 = self.course.project3
         if project3 and (project3.model not in self.models or self.models[project3.model].resolve(project3.version) is None):
             raise ValueError(f"course.project3 names {project3.model}:{project3.version}, which is not served")
@@ -215,8 +219,8 @@ def load_config(path: str | os.PathLike | None = None) -> Config:
         raise ConfigError(f"cannot read configuration {path}: {exc}") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level")
-    if raw.get("promotion_record"):
-        _apply_promotions(raw, PromotionRecord(path.parent / raw["promotion_record"]))
+    if isinstance(raw.get("promotion_record"), str):
+        _apply_promotions(raw, PromotionRecord(path.parent / raw["promotion_record"]), path)
     security = raw.get("security") or {}
     if isinstance(security, dict) and "api_token" in security:
         raise ConfigError(f"{path}: security.api_token: the token must not be in the file; name its environment variable in api_token_env")
@@ -228,14 +232,26 @@ def load_config(path: str | os.PathLike | None = None) -> Config:
     return config.model_copy(update={"security": _with_token(config.security, path)})
 
 
-def _apply_promotions(raw: dict, record: PromotionRecord) -> None:
-    for name, model in (raw.get("models") or {}).items():
-        promotion = (model or {}).get("promotion")
-        if promotion is None:
+def _apply_promotions(raw: dict, record: PromotionRecord, path: Path) -> None:
+    """The record's choices, into the raw file's aliases (anything malformed is left to validation)."""
+    models = raw.get("models")
+    if not isinstance(models, dict):
+        return
+    try:
+        decided = {name: record.stable(name) for name in models}
+    except ValueError as exc:
+        raise ConfigError(f"{path}: promotion record {record.path} cannot be read: {exc}") from None
+    for name, model in models.items():
+        promotion = model.get("promotion") if isinstance(model, dict) else None
+        stable = decided[name]
+        if not isinstance(promotion, dict) or stable is None:
             continue
-        stable = record.stable(name)
-        if stable is not None:
-            model.setdefault("aliases", {})[promotion.get("alias", "stable")] = stable
+        versions = model.get("versions") or []
+        if stable not in versions:
+            raise ConfigError(f"{path}: promotion record {record.path} makes {stable!r} {name}'s {promotion.get('alias', 'stable')}, but {stable!r} is not a served version of {name}")
+        if not isinstance(model.get("aliases"), dict):
+            model["aliases"] = {}
+        model["aliases"][promotion.get("alias", "stable")] = stable
 
 
 def _with_token(security: Security, path: Path) -> Security:

@@ -316,7 +316,7 @@ def _mean_images(reference: dict, records: list[dict], card: ModelCard):
     import matplotlib.pyplot as plt
 
     full = np.asarray(reference["pixels"]["mean"], dtype=np.float64).reshape(card.input.shape)
-    expected = feature_view(full * 255, card).reshape(-1) / 255  # the reference on the same grid as the logs
+    expected = feature_view((full * 255)[None], card).reshape(-1) / 255  # the reference on the same grid as the logs
     grid = view_grid(card)
     window = (np.stack([r["pixels"] for r in records]).mean(axis=0) / 255).reshape(grid).mean(axis=2)
     expected = expected.reshape(grid).mean(axis=2)

@@ -51,7 +51,8 @@ def _stride(card: ModelCard) -> int:
 def image_features(view: np.ndarray, card: ModelCard) -> tuple[np.ndarray, np.ndarray | None]:
     """Per example of a :func:`feature_view`: the mean value, and a histogram of its values over the
     card's range in ``INTENSITY_BINS`` bins (None when the card gives no range)."""
-    flat = np.asarray(view).reshape(len(view), -1)
+    view = np.asarray(view)
+    flat = view.reshape(len(view), int(np.prod(view.shape[1:])))  # an empty window has no -1 to infer
     means = flat.mean(axis=1, dtype=np.float64)
     if card.input.value_range is None:
         return means, None

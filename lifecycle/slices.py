@@ -141,7 +141,11 @@ def evaluate_slices(predict: Callable[[np.ndarray], np.ndarray], images: np.ndar
     correct = predict(images).argmax(axis=1) == labels
     classes = {name: _rate(correct[labels == index]) for index, name in enumerate(names)}
     shift_rates = {name: _rate(predict(apply_shift(spec, images, seed)).argmax(axis=1) == labels) for name, spec in shifts.items()}
-    slices = {**{f"class:{k}": v for k, v in classes.items()}, **{f"shift:{k}": v for k, v in shift_rates.items()}}
+    # A class without held-out examples (an imported model's evaluation data may lack one) is no
+    # evidence of a 0% slice: it is reported, but never the worst.
+    present = {name for index, name in enumerate(names) if (labels == index).any()}
+    measured = {name: rate for name, rate in classes.items() if name in present}
+    slices = {**{f"class:{k}": v for k, v in measured.items()}, **{f"shift:{k}": v for k, v in shift_rates.items()}}
     worst = min(slices, key=slices.get)
     return {
         "overall": _rate(correct),
@@ -149,7 +153,7 @@ def evaluate_slices(predict: Callable[[np.ndarray], np.ndarray], images: np.ndar
         "shifts": shift_rates,
         "shift_specs": shifts,
         "worst": {"slice": worst, "accuracy": slices[worst]},
-        "worst_class": min(classes, key=classes.get),
+        "worst_class": min(measured, key=measured.get),
         "worst_shift": min(shift_rates, key=shift_rates.get) if shift_rates else None,
         "images": int(len(labels)),
         "seed": seed,

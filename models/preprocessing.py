@@ -79,7 +79,7 @@ def check_values(array: np.ndarray, card: ModelCard, field: str, batch: bool | N
     if array.shape in accepted and batch is not True:
         array = array[None]
     elif array.shape[1:] not in accepted or batch is False:
-        got = array.shape[1:] if len(array.shape) - 1 in {len(s) for s in accepted} else array.shape
+        got = array.shape[1:] if batch is not False and len(array.shape) - 1 in {len(s) for s in accepted} else array.shape
         raise InvalidInput(field, f"expected {example_text(card)} per {_example(card)}, got {shape_text(got)}")
     if array.shape[0] == 0:
         raise InvalidInput(field, f"expected at least one {_example(card)}")
@@ -90,7 +90,10 @@ def check_values(array: np.ndarray, card: ModelCard, field: str, batch: bool | N
         if array.min() < low or array.max() > high:
             raise InvalidInput(field, f"values must lie in {range_text(card)}")
     if array.dtype != np.uint8:
-        array = array.astype(np.float32, copy=False)
+        with np.errstate(over="ignore"):
+            array = array.astype(np.float32, copy=False)
+        if not np.isfinite(array).all():  # beyond float32's range: the model would see infinity
+            raise InvalidInput(field, "values must be finite 32-bit numbers (at most about 3.4e38 in size)")
     return array.reshape(len(array), *shape)
 
 
@@ -148,7 +151,7 @@ def values_from_image(data: bytes, card: ModelCard, field: str = "image", invert
     except (OSError, ValueError, SyntaxError, EOFError) as exc:
         raise InvalidInput(field, f"not a decodable image ({exc})") from None
     height, width, channels = card.input.shape
-    resized = _square(converted, prep.aspect).resize((width, height), Image.Resampling[prep.resize.upper()])
+    resized = _to_aspect(converted, prep.aspect, width / height).resize((width, height), Image.Resampling[prep.resize.upper()])
     pixels = np.asarray(resized, dtype=np.uint8).reshape(height, width, channels)
     if invert is Invert.TRUE or (invert is Invert.AUTO and prep.invert == "auto" and _border_level(pixels) >= LIGHT_BORDER):
         pixels = LEVELS - pixels
@@ -163,21 +166,28 @@ def parse_invert(invert: Invert | str) -> Invert:
         raise InvalidInput("invert", f"expected one of auto, true, false, got {invert!r}") from None
 
 
-def _square(img, aspect: str):
-    """Pad to a square with the colour of the image's border (proportions kept), or centre-crop to one."""
+def _to_aspect(img, aspect: str, ratio: float):
+    """The image in the model's proportions (``ratio``, width / height): padded with the colour of its
+    border (its own proportions kept), or centre-cropped; "stretch" leaves it for the resize."""
     width, height = img.size
-    if width == height or aspect == "stretch":
+    if aspect == "stretch":
         return img
-    side = max(width, height) if aspect == "pad" else min(width, height)
+    wide = width / height > ratio  # wider than the model's input
+    if aspect == "pad":
+        target = (width, round(width / ratio)) if wide else (round(height * ratio), height)
+    else:
+        target = (round(height * ratio), height) if wide else (width, round(width / ratio))
+    target = (max(target[0], 1), max(target[1], 1))
+    if target == (width, height):
+        return img
     if aspect == "crop":
-        left, top = (width - side) // 2, (height - side) // 2
-        return img.crop((left, top, left + side, top + side))
+        left, top = (width - target[0]) // 2, (height - target[1]) // 2
+        return img.crop((left, top, left + target[0], top + target[1]))
     from PIL import Image
 
-    border = np.asarray(img)
-    fill = tuple(int(round(v)) for v in np.atleast_1d(_border_levels(border)))
-    canvas = Image.new(img.mode, (side, side), fill[0] if img.mode == "L" else fill)
-    canvas.paste(img, ((side - width) // 2, (side - height) // 2))
+    fill = tuple(int(round(v)) for v in np.atleast_1d(_border_levels(np.asarray(img))))
+    canvas = Image.new(img.mode, target, fill[0] if img.mode == "L" else fill)
+    canvas.paste(img, ((target[0] - width) // 2, (target[1] - height) // 2))
     return canvas
 
 

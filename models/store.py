@@ -59,7 +59,10 @@ def versions(name: str) -> list[str]:
     """The versions of ``name`` in the store, oldest first."""
     import bentoml
 
-    stored = [m for m in bentoml.models.list(name) if m.tag.name == name]
+    try:
+        stored = [m for m in bentoml.models.list(name) if m.tag.name == name]
+    except bentoml.exceptions.NotFound:
+        return []
     return [str(m.tag.version) for m in sorted(stored, key=lambda m: m.info.creation_time)]
 
 

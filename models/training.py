@@ -78,7 +78,7 @@ def train(recipe: Recipe, version: str, data: Dataset, train_limit: int | None =
     else:
         validation = {"validation_split": settings.validation_split}
     if settings.augment:
-        fit = model.fit(_augmented(x, y, settings), epochs=settings.epochs, verbose=verbose, **validation)
+        fit = model.fit(_augmented(x, y, settings), epochs=settings.epochs, verbose=verbose, shuffle=False, **validation)  # the pipeline shuffles
     else:
         fit = model.fit(x, y, epochs=settings.epochs, batch_size=settings.batch_size, verbose=verbose, **validation)
     seconds = time.perf_counter() - started

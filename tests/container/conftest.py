@@ -1,13 +1,13 @@
 """The service's container image, run with Docker: build or reuse it, start containers, clean up.
 
 Run by `make test-container` (or `pytest tests/container`); plain `pytest` / `make test` leave this
-directory out (it needs Docker and builds an image), unless CLOTHES_CONTAINER_TESTS=1.
+directory out (it needs Docker and builds an image), unless MODEL_SERVER_CONTAINER_TESTS=1.
 
-- CLOTHES_IMAGE=clothes-service:<version>: test that image instead of building one with
+- MODEL_SERVER_IMAGE=model-server:<version>: test that image instead of building one with
   scripts/build-container.sh (which reuses an image whose Bento inputs are unchanged).
 - Containers run with `--network host` on a free port of 127.0.0.1 (BENTOML_HOST/BENTOML_PORT), with
   the e2e test configuration (limits of 1 MB and 64 images, aliases stable->v1, latest->v2) mounted
-  and named by CLOTHES_CONFIG. Every container started here is removed at the end, by its id.
+  and named by MODEL_SERVER_CONFIG. Every container started here is removed at the end, by its id.
 """
 
 from __future__ import annotations
@@ -21,13 +21,13 @@ import pytest
 import yaml
 
 from tests.container.helpers import FIGURES, Container, docker, start_container, store_environment
-from tests.e2e.conftest import ROOT, write_config
+from tests.e2e.conftest import CLOTHES, ROOT, clothes, write_config
 
 HERE = Path(__file__).resolve().parent
 
 
 def _wanted(config) -> bool:
-    if os.environ.get("CLOTHES_CONTAINER_TESTS") == "1":
+    if os.environ.get("MODEL_SERVER_CONTAINER_TESTS") == "1":
         return True
     for arg in config.args:
         path = Path(str(arg).split("::")[0]).resolve()
@@ -51,11 +51,11 @@ def pytest_terminal_summary(terminalreporter):
 
 @pytest.fixture(scope="session")
 def image(tmp_path_factory) -> str:
-    """The image under test: $CLOTHES_IMAGE, or built (or reused) by scripts/build-container.sh."""
-    if os.environ.get("CLOTHES_IMAGE"):
-        tag = os.environ["CLOTHES_IMAGE"]
+    """The image under test: $MODEL_SERVER_IMAGE, or built (or reused) by scripts/build-container.sh."""
+    if os.environ.get("MODEL_SERVER_IMAGE"):
+        tag = os.environ["MODEL_SERVER_IMAGE"]
         docker("image", "inspect", tag)
-        FIGURES["image"] = f"{tag} (given by CLOTHES_IMAGE)"
+        FIGURES["image"] = f"{tag} (given by MODEL_SERVER_IMAGE)"
     else:
         log = tmp_path_factory.mktemp("build") / "build-container.log"
         started = time.monotonic()
@@ -78,13 +78,13 @@ BENTO_SOURCE = "/home/bentoml/bento/src"  # the Bento's code and configuration i
 
 @pytest.fixture(scope="session")
 def test_config(tmp_path_factory) -> Path:
-    path = write_config(tmp_path_factory.mktemp("config") / "configuration.yaml", ["v1", "v2"], {"stable": "v1", "latest": "v2"})
+    path = write_config(tmp_path_factory.mktemp("config") / "configuration.yaml", {CLOTHES: clothes(["v1", "v2"], {"stable": "v1", "latest": "v2"})})
     # write_config points files at this checkout; inside the container they are the Bento's.
     config = yaml.safe_load(path.read_text())
-    monitor = config["services"]["clothes"]["monitoring"]["options"]
+    monitor = config["entry"]["monitoring"]["options"]
     monitor["log_config_file"] = f"{BENTO_SOURCE}/serving/monitoring-logging.yaml"
     monitor["log_path"] = "/tmp/monitoring"  # writable by the container's user
-    config["clothes"]["promotion"]["record"] = f"{BENTO_SOURCE}/deploy/promotions.json"
+    config["promotion_record"] = f"{BENTO_SOURCE}/deploy/promotions.json"
     path.write_text(yaml.safe_dump(config))
     path.chmod(0o644)  # read by the container's user
     return path

@@ -25,7 +25,7 @@ def docker(*args: str, timeout: float = 120, check: bool = True) -> subprocess.C
 
 def store_environment() -> dict[str, str]:
     """The environment this pytest was started with: tests/conftest.py points BENTOML_HOME at an empty
-    temporary store, but the image is built from the user's store (where clothes:v1 and v2 are)."""
+    temporary store, but the image is built from the user's store (where the served versions are)."""
     env = dict(os.environ)
     env.pop("BENTOML_HOME", None)
     try:
@@ -74,7 +74,7 @@ def start_container(image: str, config: Path) -> Container:
     result = docker(
         "run", "-d", "--network", "host",
         "-e", f"BENTOML_PORT={port}", "-e", "BENTOML_HOST=127.0.0.1",
-        "-e", f"CLOTHES_CONFIG={CONFIG_IN_CONTAINER}", "-v", f"{config}:{CONFIG_IN_CONTAINER}:ro",
+        "-e", f"MODEL_SERVER_CONFIG={CONFIG_IN_CONTAINER}", "-v", f"{config}:{CONFIG_IN_CONTAINER}:ro",
         image, "serve",
     )
     return Container(result.stdout.strip(), port, started)

@@ -1,9 +1,9 @@
 """The HTTP contract of tests/e2e/test_api.py, against the container image.
 
 The same test functions run here with this directory's `url` (a container of the image, with the
-e2e test configuration mounted). One is replaced: the image serves the models of the store it was
-built from (fully trained), not the e2e session's quickly trained ones, so the offline accuracy to
-compare with comes from the served model's own metadata.
+e2e test configuration mounted). Two are replaced: the image serves the models of the store it was
+built from (fully trained), not the e2e session's quickly trained ones, so the offline accuracy and
+the card to compare with come from the served model itself.
 """
 
 from __future__ import annotations
@@ -12,16 +12,25 @@ import numpy as np
 import pytest
 import requests
 
-from models.data import load_fashion_mnist
-from models.specs import MODEL_NAME
+from models.card import ModelCard
+from models.recipes.clothes import RECIPE, load_data
 from tests.e2e.test_api import *  # noqa: F403 (the test functions and their fixtures)
-from tests.e2e.test_api import TIMEOUT, post_json
+from tests.e2e.test_api import MODEL_NAME, TIMEOUT, post_json
+
+
+@pytest.mark.parametrize("version", ["v1", "v2"])
+def test_model_info_is_the_stored_card(url, version):
+    """The image's model info is a complete card of the clothes recipe (the image's store, not this session's)."""
+    info = requests.get(f"{url}/models/{MODEL_NAME}/{version}", timeout=TIMEOUT).json()
+    card = ModelCard.model_validate({k: v for k, v in info.items() if k not in ("tag", "created", "aliases", "endpoints")})
+    assert card.name == MODEL_NAME and card.version == version and card.input == RECIPE.input and card.output == RECIPE.output
+    assert card.architecture == RECIPE.versions[version].architecture and card.metrics["test_images"] == 10_000
 
 
 def test_server_scales_inputs_like_training(url):
     """Accuracy through the container's API equals the accuracy its model recorded offline."""
     metrics = requests.get(f"{url}/models/{MODEL_NAME}/v1", timeout=TIMEOUT).json()["metrics"]
-    data = load_fashion_mnist(allow_download=False)
+    data = load_data(allow_download=False)
     count = metrics["test_images"]
     images, labels = data.x_test[:count], data.y_test[:count]
     predicted = []

@@ -9,7 +9,7 @@ import time
 import requests
 
 from models.data import load_fashion_mnist
-from models.specs import MODEL_NAME
+from tests.e2e.conftest import CLOTHES as MODEL_NAME
 from tests.container.helpers import FIGURES, docker
 
 MAX_IMAGE_BYTES = 1.8e9

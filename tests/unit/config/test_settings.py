@@ -136,7 +136,6 @@ def test_bad_runner_settings_are_refused(tmp_path, versions, runners, message):
         load(tmp_path, {"clothes": {"versions": versions}}, runners=runners)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a bad per-version runner override is reported without the model and version it belongs to")
 def test_a_bad_runner_override_names_its_model_and_version(tmp_path):
     models = {"clothes": {"versions": ["v1"]}, "shoes": {"versions": {"v1": {}, "v7": {"workers": 0}}}}
     with pytest.raises(ConfigError) as error:
@@ -198,7 +197,6 @@ def test_unreadable_files_are_configuration_errors(tmp_path, text, message):
         load_config(path)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: with a promotion_record, _apply_promotions reads the raw YAML before validation and crashes on malformed model sections")
 @pytest.mark.parametrize(
     "models",
     [{"clothes": ["v1", "v2"]}, ["clothes"], {"clothes": {"versions": ["v1"], "aliases": None, "promotion": {}}}, {"clothes": {"versions": ["v1"], "promotion": True}}],
@@ -252,14 +250,12 @@ def test_a_record_naming_an_unserved_version_is_a_configuration_error(tmp_path):
         load(tmp_path, models, promotion_record=record(tmp_path, {"clothes": {"stable": "v9", "decisions": []}}))
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: the error for a record naming an unserved version does not mention the promotion record, only an alias the file does not set")
 def test_that_error_names_the_promotion_record(tmp_path):
     models = {"clothes": {"versions": ["v1", "v2"], "aliases": {"stable": "v1"}, "promotion": {}}}
     with pytest.raises(ConfigError, match="promotion record|promotions.json"):
         load(tmp_path, models, promotion_record=record(tmp_path, {"clothes": {"stable": "v9", "decisions": []}}))
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a promotion record that is not valid JSON raises JSONDecodeError from load_config, not ConfigError")
 def test_a_damaged_promotion_record_is_a_configuration_error(tmp_path):
     (tmp_path / "promotions.json").write_text('{"models": {"clothes": ')
     models = {"clothes": {"versions": ["v1"], "promotion": {}}}

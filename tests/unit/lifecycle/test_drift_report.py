@@ -19,11 +19,6 @@ T0 = datetime.datetime(2026, 11, 25, 1, 0, 0)
 WINDOW = 300
 THRESHOLDS = DriftThresholds()  # p 0.001, PSI 0.2, min_samples 200
 CARD = clothes_card(name="drift-clothes")
-RENDER_BUG = pytest.mark.xfail(
-    strict=True, reason="BUG: drift_report._mean_images passes one image without its batch axis to feature_view (lifecycle/drift_report.py:319): render fails for every image model"
-)
-
-
 def synthetic_probabilities(labels: np.ndarray, seed: int) -> np.ndarray:
     """Softmax outputs of a plausible classifier: mostly right, with varied confidence."""
     rng = np.random.default_rng(seed)
@@ -134,7 +129,6 @@ def test_too_few_records_give_no_verdict(tmp_path, data):
     assert len(reports) == 1 and reports[0]["verdict"] == "too few predictions" and not reports[0]["drifted"]
 
 
-@RENDER_BUG
 def test_render_the_report_page(tmp_path, data):
     reference, clean, inverted = data
     write_logs(tmp_path, "v1", np.concatenate([clean[0], inverted[0]]), np.concatenate([clean[1], inverted[1]]))
@@ -184,7 +178,6 @@ def test_a_colour_models_records_and_windows(tmp_path):
     assert reports[0]["verdict"] == "no drift", reports[0]["statistics"]
 
 
-@RENDER_BUG
 def test_render_a_colour_models_report_page(tmp_path):
     card, records, reports, reference = colour_records(tmp_path)
     html = render(card, records, reports, reference, THRESHOLDS)
@@ -210,7 +203,6 @@ def stored(version: str, reference: dict | None = None):
     return card
 
 
-@RENDER_BUG
 def test_main_writes_the_html_report(tmp_path, data, config, capsys):
     reference, clean, inverted = data
     stored("v1")
@@ -227,7 +219,6 @@ def test_main_writes_the_html_report(tmp_path, data, config, capsys):
     assert capsys.readouterr().out.strip() == f"1200 records (3 unparsable lines skipped), 4 windows of {WINDOW}, 2 drifted (last: drift) -> {out}"
 
 
-@RENDER_BUG
 def test_main_takes_the_reference_from_the_model_store(tmp_path, data, config, capsys):
     reference, (images, probabilities), _ = data
     stored("drift-store", reference)

@@ -60,7 +60,6 @@ def test_versions_oldest_first_and_only_of_that_name():
     assert not store.exists("store-order", "z9")
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: store.versions raises bentoml's NotFound for a name with no stored versions instead of returning []")
 def test_a_name_with_no_versions_has_none():
     assert store.versions("store-absent") == []
 
