@@ -85,12 +85,11 @@ def runner_service(model: str, version: str):
                 self.failure = store.not_in_store(model, version)
                 log.error(self.failure)
                 return
-            from models.inference import Predictor
+            from models import engines
 
             try:
                 card = store.load_card(model, version, self.stored)
-                self.predictor = Predictor(store.load_keras(model, version, self.stored), card)
-                self.predictor.warm_up()
+                self.engine = engines.load(self.stored, card, settings.engine, settings.threads)
                 freeze_startup_heap()
             except Exception as exc:  # reported by status() and predict(); the other versions keep serving
                 self.failure = f"{store.tag(model, version)} failed to load: {exc}"
@@ -103,11 +102,12 @@ def runner_service(model: str, version: str):
         def predict(self, values: np.ndarray) -> np.ndarray:
             if self.failure:
                 raise bentoml.exceptions.ServiceUnavailable(self.failure)
-            return self.predictor(values)
+            return self.engine(values)
 
         @bentoml.api
         def status(self) -> dict:
-            return {"status": "unavailable" if self.failure else "ready", "reason": self.failure}
+            engine = getattr(self, "engine", None)
+            return {"status": "unavailable" if self.failure else "ready", "reason": self.failure, "engine": engine.name if engine else None}
 
     return Runner
 

@@ -30,6 +30,7 @@ from models import evaluation, recipes, store, training  # noqa: E402
 from models.card import ModelCard  # noqa: E402
 from models.datasets import DatasetError  # noqa: E402
 from models.evaluation import format_report  # noqa: E402
+from models.export import probe_examples, with_onnx  # noqa: E402
 from models.importing import ImportRefused, inspect_keras, load_evaluation, parse_labels  # noqa: E402
 from models.inference import predict_probabilities  # noqa: E402
 
@@ -79,8 +80,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 
 def evaluate_and_save(card: ModelCard, model, images, labels, probabilities, shifts: dict, force: bool):
-    """Slices, evaluation report and drift reference of a version, then the store: one path for trained
-    and imported models."""
+    """Slices, evaluation report, drift reference and the verified ONNX export of a version, then the
+    store: one path for trained and imported models."""
     predict = lambda values: predict_probabilities(model, values, card)  # noqa: E731
     slices = evaluate_slices(predict, images, labels, card.labels, shifts, card.input.shape)
     print(f"worst slice {slices['worst']['slice']}: {slices['worst']['accuracy']:.4f} (overall {slices['overall']:.4f})")
@@ -89,6 +90,7 @@ def evaluate_and_save(card: ModelCard, model, images, labels, probabilities, shi
         REPORT_FILE: evaluation_report(card, images, labels, probabilities),
         REFERENCE_FILE: json.dumps(build_reference(images, probabilities, card)),
     }
+    card = with_onnx(card, model, images, files)
     return store.save(card, model, files, force=force)
 
 
@@ -142,7 +144,9 @@ def import_model(args: argparse.Namespace) -> int:
         return 1
     print(f"{card.tag}: {card.input.kind} input {list(card.input.shape)}, {card.output.kind} over {card.classes} labels, {card.number_of_parameters:,} parameters")
     if images is None:
-        saved = store.save(card, model, force=args.force)
+        files: dict = {}
+        card = with_onnx(card, model, probe_examples(card), files)  # verified on random examples in the card's range
+        saved = store.save(card, model, files, force=args.force)
         print(f"Saved {saved.tag} without evaluation (no --eval-data: no metrics, report or drift reference) to {saved.path}")
         return 0
     probabilities = predict_probabilities(model, images, card)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import copy
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, PositiveFloat, PositiveInt, ValidationError, field_validator, model_validator
@@ -43,11 +43,15 @@ class Batching(_Section):
 
 
 class RunnerSettings(BaseModel):
-    """One runner's settings: ours (``batching``) and BentoML's ``@bentoml.service`` options (the rest)."""
+    """One runner's settings: ours (``batching``, ``engine``, ``threads``) and BentoML's
+    ``@bentoml.service`` options (the rest)."""
 
     model_config = ConfigDict(extra="allow", frozen=True)
     batching: Batching = Batching()
     workers: PositiveInt = 1
+    # onnxruntime: the version's verified ONNX export (TensorFlow when it has none); tensorflow: its Keras model
+    engine: Literal["onnxruntime", "tensorflow"] = "onnxruntime"
+    threads: PositiveInt = 1  # threads of each runner worker's engine: several runners on 2 cores must not oversubscribe them
 
     def bentoml_options(self) -> dict:
         return {"workers": self.workers, **(self.model_extra or {})}

@@ -106,7 +106,7 @@ def inspect_keras(
         training={"imported_from": path.name, "imported_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")},
         data={"source": None, "sha256": {path.name: sha256_of(path)}},
         framework_versions={"tensorflow": _version("tensorflow"), "keras": keras.__version__},
-        engines={"tensorflow": {}},
+        engines={"tensorflow": {"file": "model.keras"}},
     )
     return model, card
 

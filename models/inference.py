@@ -1,11 +1,9 @@
-"""A compiled forward pass: client values in, class probabilities out, without Keras' per-call overhead.
+"""Model outputs as class probabilities, by the card: shared by the engines (models/engines.py),
+training, evaluation and import.
 
-``model.predict`` costs tens of milliseconds per call whatever the batch size; a ``tf.function``
-with a fixed signature runs one image in well under a millisecond.
-
-    >>> forward = Predictor(keras_model, card)
-    >>> forward(values).shape             # values: (N, *card.input.shape) as clients send them
-    (N, card.classes)
+    >>> class_probabilities(sigmoid_outputs, card.output).shape       # one column per label
+    (N, 2)
+    >>> predict_probabilities(keras_model, values, card)              # many examples, with Keras
 """
 
 from __future__ import annotations
@@ -33,27 +31,6 @@ def warm_up(forward, card: ModelCard) -> np.ndarray:
     if probabilities.shape != (1, card.classes) or not np.isfinite(probabilities).all():
         raise RuntimeError(f"warm-up inference returned shape {probabilities.shape} (expected (1, {card.classes})) or non-finite values")
     return probabilities
-
-
-class Predictor:
-    """TensorFlow: a Keras model behind a ``tf.function``."""
-
-    def __init__(self, model, card: ModelCard):
-        import tensorflow as tf
-
-        self.model = model
-        self.card = card
-        self._forward = tf.function(
-            lambda x: model(x, training=False),
-            input_signature=[tf.TensorSpec([None, *card.input.shape], tf.float32)],
-            reduce_retracing=True,
-        )
-
-    def __call__(self, values: np.ndarray) -> np.ndarray:
-        return class_probabilities(self._forward(to_model_input(values, self.card.input)).numpy(), self.card.output)
-
-    def warm_up(self) -> np.ndarray:
-        return warm_up(self, self.card)
 
 
 def predict_probabilities(model, values: np.ndarray, card) -> np.ndarray:

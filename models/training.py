@@ -115,7 +115,7 @@ def _augmented(x: np.ndarray, y: np.ndarray, settings: Training):
 
 def card_for(recipe: Recipe, run: TrainingRun, data: Dataset, slices: dict | None, engines: dict | None = None) -> ModelCard:
     """The card of a trained version: what it takes and answers (the recipe's), how it was made and how it does."""
-    from models.store import framework_versions
+    from models.store import MODEL_FILE, framework_versions
 
     return ModelCard(
         name=recipe.name,
@@ -133,5 +133,5 @@ def card_for(recipe: Recipe, run: TrainingRun, data: Dataset, slices: dict | Non
         history=run.history,
         data={"source": data.source, "sha256": data.fingerprint, **({"split": data.split} if data.split else {})},
         framework_versions=framework_versions(),
-        engines=engines or {"tensorflow": {}},
+        engines=engines or {"tensorflow": {"file": MODEL_FILE}},
     )

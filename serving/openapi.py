@@ -298,12 +298,13 @@ def model_schemas(model: Served, config: Config) -> dict:
                     "type": "array",
                     "items": {
                         "type": "object",
-                        "required": ["version", "aliases", "status", "reason"],
+                        "required": ["version", "aliases", "status", "reason", "engine"],
                         "properties": {
                             "version": {"enum": model.versions},
                             "aliases": {"type": "array", "items": {"enum": list(model.aliases)}},
                             "status": {"enum": ["ready", "loading", "unavailable"]},
                             "reason": {"type": ["string", "null"]},
+                            "engine": {"enum": ["onnxruntime", "tensorflow", None]},
                         },
                     },
                 },

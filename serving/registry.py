@@ -76,10 +76,11 @@ class VersionHandle:
 
     @property
     def status(self) -> dict:
-        """ready, loading (its runner does not answer yet) or unavailable (with the reason)."""
+        """ready, loading (its runner does not answer yet) or unavailable (with the reason), and the
+        engine its runner runs it on (None until the runner has loaded it)."""
         if self.failure:
-            return {"status": "unavailable", "reason": self.failure}
-        return self.health.status
+            return {"status": "unavailable", "reason": self.failure, "engine": None}
+        return {"status": self.health.status["status"], "reason": self.health.status["reason"], "engine": self.health.status.get("engine")}
 
     def available(self) -> ModelCard:
         """The card of a version that can answer, or Unavailable (503) with the reason."""

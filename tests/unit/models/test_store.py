@@ -9,7 +9,7 @@ import pytest
 
 from models import store
 from models.card import ModelCard
-from models.inference import Predictor
+from models.engines import TensorFlowEngine
 from models.preprocessing import to_model_input
 from tests.unit.cards import clothes_card, colour_card, keras_model_for, sigmoid_card
 
@@ -49,7 +49,7 @@ def test_save_load_round_trip_and_overwrite_guard():
 
     loaded = store.load_keras("store-test", "round-trip")
     x = np.random.default_rng(0).integers(0, 256, (3, 32, 32, 3)).astype(np.float32)
-    np.testing.assert_allclose(Predictor(loaded, card)(x), model.predict(to_model_input(x, card.input), verbose=0), atol=1e-5)
+    np.testing.assert_allclose(TensorFlowEngine(loaded, card)(x), model.predict(to_model_input(x, card.input), verbose=0), atol=1e-5)
 
 
 def test_versions_oldest_first_and_only_of_that_name():

@@ -48,7 +48,7 @@ def test_the_card_counts_and_describes_the_model(recipe, data, run):
     assert card.metrics == run.metrics and card.metrics["test_images"] == 200 and sum(map(sum, card.metrics["confusion_matrix"])) == 200
     assert set(card.history) >= {"accuracy", "val_accuracy", "loss", "val_loss"} and len(card.history["loss"]) == 1
     assert card.data == {"source": data.source, "sha256": data.fingerprint} and card.slices == {"overall": 0.5}
-    assert card.description.startswith(recipe.description) and card.engines == {"tensorflow": {}}
+    assert card.description.startswith(recipe.description) and card.engines == {"tensorflow": {"file": "model.keras"}}
     assert ModelCard.from_metadata(card.to_metadata()).model_dump(mode="json") == card.model_dump(mode="json")  # tuples come back as lists
     assert run.images.shape == (200, 28, 28) and run.probabilities.shape == (200, 10)
     np.testing.assert_array_equal(run.labels, data.y_test[:200])

@@ -1,0 +1,81 @@
+"""Exports of a trained Keras model for other engines, each verified before it is stored.
+
+:func:`onnx_export` writes the ONNX export (Keras' ``model.export(format="onnx")``, tf2onnx) and
+runs it with ONNX Runtime on the model's own evaluation examples: it is kept only if its outputs
+match Keras' within :data:`ONNX_TOLERANCE` and every example gets the same top class. The card
+records the figures either way (``engines.onnxruntime``), and the file only when it passed.
+
+    >>> content, entry = onnx_export(keras_model, card, x_test)
+    >>> entry
+    {'file': 'model.onnx', 'verification': {'examples': 10000, 'max_abs_diff': 7.5e-08, 'top1_agreement': 1.0, ...}}
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from models.card import ModelCard
+from models.engines import ONNX_FILE, OnnxRuntimeEngine
+from models.inference import predict_probabilities
+from models.store import MODEL_FILE
+
+log = logging.getLogger(__name__)
+
+ONNX_TOLERANCE = 1e-4  # largest absolute difference of a probability allowed between ONNX Runtime and Keras
+PROBE_EXAMPLES = 256  # examples to verify on when the model came without evaluation data
+
+
+def probe_examples(card: ModelCard, count: int = PROBE_EXAMPLES, seed: int = 0) -> np.ndarray:
+    """Random examples in the card's value range (or standard normal values without one)."""
+    rng = np.random.default_rng(seed)
+    if card.input.value_range is None:
+        return rng.standard_normal((count, *card.input.shape)).astype(np.float32)
+    low, high = card.input.value_range
+    return rng.uniform(low, high, (count, *card.input.shape)).astype(np.float32)
+
+
+def onnx_export(model, card: ModelCard, examples: np.ndarray) -> tuple[bytes | None, dict]:
+    """The verified ONNX export of ``model`` and its ``engines.onnxruntime`` entry, or (None, the reason)."""
+    import onnxruntime
+
+    examples = np.asarray(examples).reshape(len(examples), *card.input.shape)
+    with tempfile.TemporaryDirectory(prefix="onnx-export-") as directory:
+        path = Path(directory) / ONNX_FILE
+        try:
+            model(np.zeros((1, *card.input.shape), dtype=np.float32))  # a loaded model must have been called once
+            model.export(str(path), format="onnx", verbose=False)
+            engine = OnnxRuntimeEngine(str(path), card, threads=2)
+        except Exception as exc:  # any failure of the exporter or ONNX Runtime: serve with TensorFlow
+            reason = f"the ONNX export failed: {type(exc).__name__}: {exc}"
+            log.warning("%s: %s", card.tag, reason)
+            return None, {"reason": reason}
+        expected = predict_probabilities(model, examples, card)
+        exported = np.concatenate([engine(examples[i : i + 256]) for i in range(0, len(examples), 256)])
+        verification = {
+            "examples": int(len(examples)),
+            "max_abs_diff": float(np.abs(exported - expected).max()),
+            "top1_agreement": float((exported.argmax(axis=1) == expected.argmax(axis=1)).mean()),
+            "tolerance": ONNX_TOLERANCE,
+            "onnxruntime": onnxruntime.__version__,
+        }
+        if verification["max_abs_diff"] > ONNX_TOLERANCE or verification["top1_agreement"] < 1.0:
+            reason = f"the ONNX export disagrees with Keras: max |difference| {verification['max_abs_diff']:.3g}, top class agreement {verification['top1_agreement']:.4f}"
+            log.warning("%s: %s; not stored", card.tag, reason)
+            return None, {"reason": reason, "verification": verification}
+        return path.read_bytes(), {"file": ONNX_FILE, "verification": verification}
+
+
+def with_onnx(card: ModelCard, model, examples: np.ndarray, files: dict) -> ModelCard:
+    """The card with its engines after an ONNX export of ``model`` (added to ``files`` when verified)."""
+    content, entry = onnx_export(model, card, examples)
+    if content is not None:
+        files[ONNX_FILE] = content
+        check = entry["verification"]
+        print(f"ONNX export verified on {check['examples']:,} examples: max |difference| {check['max_abs_diff']:.2g}, top class agreement {check['top1_agreement']:.4f}")
+    else:
+        print(f"ONNX export not stored ({entry['reason']}); {card.tag} serves with TensorFlow")
+    return card.model_copy(update={"engines": {"tensorflow": {"file": MODEL_FILE}, "onnxruntime": entry}})
