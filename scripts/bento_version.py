@@ -1,10 +1,11 @@
 """Print a Bento version derived from what goes into the Bento, so an unchanged tree maps to the same
 Bento and image tag (scripts/build-container.sh reuses them) and any change gives a new one.
 
-    .venv/bin/python scripts/bento_version.py       # e.g. c3f1a9e07b2d4e15
+    .venv/bin/python scripts/bento_version.py build/bentofile.yaml     # e.g. c3f1a9e07b2d4e15
 
-Hashed: bentofile.yaml, the files its `include` patterns select, its requirements file and
-Dockerfile template, and the model store's files of every version configuration.yaml serves.
+Hashed: the bentofile (scripts/bentofile.py writes it), the files its `include` patterns select,
+the requirements files and Dockerfile template, and the model store's files of every version
+configuration.yaml serves.
 """
 
 from __future__ import annotations
@@ -22,14 +23,14 @@ sys.path.insert(0, str(ROOT))
 from config import load_config  # noqa: E402
 
 
-def inputs(root: Path) -> list[Path]:
-    bentofile = yaml.safe_load((root / "bentofile.yaml").read_text())
-    files = {root / "bentofile.yaml"}
+def inputs(root: Path, bentofile_path: Path) -> list[Path]:
+    bentofile = yaml.safe_load(bentofile_path.read_text())
+    files = {bentofile_path, *root.glob("requirements*.txt")}
     for pattern in bentofile.get("include") or ["*"]:
         files.update(p for p in root.glob(pattern) if p.is_file())
-    for extra in ((bentofile.get("python") or {}).get("requirements_txt"), (bentofile.get("docker") or {}).get("dockerfile_template")):
-        if extra:
-            files.add(root / extra)
+    template = (bentofile.get("docker") or {}).get("dockerfile_template")
+    if template:
+        files.add(root / template)
     return sorted(files)
 
 
@@ -45,13 +46,13 @@ def model_files(root: Path) -> list[tuple[str, Path]]:
     return files
 
 
-def version(root: Path = ROOT) -> str:
+def version(bentofile: Path, root: Path = ROOT) -> str:
     digest = hashlib.sha256()
-    named = [(str(p.relative_to(root)), p) for p in inputs(root)] + model_files(root)
+    named = [(str(p.relative_to(root)) if p.is_relative_to(root) else str(p), p) for p in inputs(root, bentofile)] + model_files(root)
     for name, path in named:
         digest.update(name.encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()[:16]
 
 
 if __name__ == "__main__":
-    print(version())
+    print(version(Path(sys.argv[1]).resolve() if len(sys.argv) > 1 else ROOT / "bentofile.yaml"))

@@ -4,11 +4,12 @@
 #   scripts/build-container.sh          # -> model-server:<bento version>, also tagged model-server:latest
 #
 # 1. a Docker engine (scripts/docker-engine.sh), 2. the base image (docker/base-image.sh),
-# 3. `bentoml build --version V` where V hashes the Bento's inputs and models (scripts/bento_version.py),
-#    skipped when that Bento is in the store, 4. `bentoml containerize` into model-server:V,
-#    skipped when that image exists. Every served version must be in the store
-#    (`make models`). The first image build installs TensorFlow and the rest from PyPI: 1 to 2 minutes
-#    here; later builds reuse Docker's layer cache while the locked requirements are unchanged (~7 s).
+# 3. the bentofile of this deployment (scripts/bentofile.py: TensorFlow's packages only when a served
+#    version runs on TensorFlow), 4. `bentoml build --version V` where V hashes the Bento's inputs and
+#    models (scripts/bento_version.py), skipped when that Bento is in the store, 5. `bentoml containerize`
+#    into model-server:V, skipped when that image exists. Every served version must be in the store
+#    (`make models`). The first image build installs the packages from PyPI; later builds reuse
+#    Docker's layer cache while the requirements are unchanged.
 # Environment: VENV (.venv), IMAGE_NAME (model-server), BENTOML_HOME (the model and Bento store).
 set -euo pipefail
 
@@ -23,7 +24,10 @@ log() { echo "build-container: $*" >&2; }
 scripts/docker-engine.sh
 docker/base-image.sh
 
-version=$("$VENV/bin/python" scripts/bento_version.py)
+# The Bento's requirements follow the engines the served versions run on (no TensorFlow for ONNX Runtime).
+bentofile=build/bentofile.yaml
+"$VENV/bin/python" scripts/bentofile.py "$bentofile"
+version=$("$VENV/bin/python" scripts/bento_version.py "$bentofile")
 bento_name=$(sed -n 's/^name:[[:space:]]*\([^[:space:]#]*\).*/\1/p' bentofile.yaml)
 bento="$bento_name:$version"
 image="$IMAGE_NAME:$version"
@@ -32,7 +36,7 @@ if "$VENV/bin/bentoml" get "$bento" >/dev/null 2>&1; then
     log "reusing Bento $bento"
 else
     log "bentoml build --version $version"
-    "$VENV/bin/bentoml" build --version "$version" --output tag >&2
+    "$VENV/bin/bentoml" build -f "$bentofile" --version "$version" --output tag . >&2
 fi
 
 if docker image inspect "$image" >/dev/null 2>&1; then

@@ -79,6 +79,21 @@ def assert_error(response, status: int, *fragments: str):
         assert fragment in body["error"], body["error"]
 
 
+def worker_pids(srv: Server, service_name: str) -> list[int]:
+    """The processes of one BentoML service under this server's `bentoml serve` (one circus watcher per service)."""
+    from bench.servers import descendants
+
+    pids = []
+    for pid in descendants(srv.process.pid):
+        try:
+            args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"--service-name" in args and args[args.index(b"--service-name") + 1] == service_name.encode():
+            pids.append(pid)
+    return pids
+
+
 class Server:
     def __init__(self, config: Path, port: int, log: Path):
         self.url = f"http://127.0.0.1:{port}"

@@ -18,10 +18,9 @@ import orjson
 import pytest
 import requests
 
-from bench.servers import descendants
 from models import store
 from serving.runner_health import PROBE_INTERVAL_SECONDS, PROBE_TIMEOUT_SECONDS
-from tests.e2e.conftest import CLOTHES, LIMITS, MISSING_VERSION, Server, SteadyLoad, clothes, corrupt_model, free_port, report_figures, write_config
+from tests.e2e.conftest import CLOTHES, LIMITS, MISSING_VERSION, Server, SteadyLoad, clothes, corrupt_model, free_port, report_figures, worker_pids, write_config
 
 ONE_IMAGE = orjson.dumps({"image": np.zeros((28, 28), dtype=int).tolist()})
 # A call in flight when its runner dies is cut off within one probe interval plus the probe timeout.
@@ -31,15 +30,7 @@ STRICT_EXIT_BOUND_SECONDS = 45  # `bentoml serve` imports BentoML and service.py
 
 
 def worker_pid(srv: Server, service_name: str) -> int | None:
-    """The process of one BentoML service under `bentoml serve` (one circus watcher per service)."""
-    for pid in descendants(srv.process.pid):
-        try:
-            args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if b"--service-name" in args and args[args.index(b"--service-name") + 1] == service_name.encode():
-            return pid
-    return None
+    return next(iter(worker_pids(srv, service_name)), None)
 
 
 class ReadinessPoll(threading.Thread):
