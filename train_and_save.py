@@ -5,6 +5,8 @@
     python train_and_save.py train clothes v1 --epochs 1 --train-limit 2000 --test-limit 500   # seconds, for tests
     python train_and_save.py import net.keras --name shapes --version v1 --labels circle,square,star
     python train_and_save.py promote clothes v2               # the promotion gate: v2 against clothes' stable version
+    python train_and_save.py install                          # put the shipped models (models/shipped/) missing from the store into it
+    python train_and_save.py ship clothes v1                  # the stored clothes:v1 into models/shipped/, for the repository
 
 Every stored version carries its card (models/card.py). Training and an import with evaluation data
 also store an HTML evaluation report, slice results and reference statistics for drift monitoring.
@@ -17,6 +19,7 @@ import json
 import logging
 import os
 import sys
+from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
@@ -33,6 +36,9 @@ from models.evaluation import format_report  # noqa: E402
 from models.export import probe_examples, with_onnx  # noqa: E402
 from models.importing import ImportRefused, inspect_keras, load_evaluation, parse_labels  # noqa: E402
 from models.inference import predict_probabilities  # noqa: E402
+
+
+SHIPPED = Path(__file__).resolve().parent / "models" / "shipped"  # the trained models the repository carries
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -76,6 +82,15 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     promote.add_argument("--max-class-regression", type=float, help="allowed accuracy loss on any class (default: the configuration's)")
     promote.add_argument("--max-slice-regression", type=float, help="allowed accuracy loss under any shift (default: the configuration's)")
     promote.add_argument("--dry-run", action="store_true", help="print the decision without recording it")
+
+    install = commands.add_parser("install", help="put the shipped models (models/shipped/) into the store")
+    install.add_argument("--force", action="store_true", help="replace versions already in the store")
+    install.add_argument("--from", dest="directory", default=str(SHIPPED), help="where the archives are (default: models/shipped)")
+
+    ship = commands.add_parser("ship", help="export a stored version into models/shipped/, for the repository")
+    ship.add_argument("model")
+    ship.add_argument("version")
+    ship.add_argument("--to", dest="directory", default=str(SHIPPED), help="where to write the archive (default: models/shipped)")
     return parser.parse_args(argv)
 
 
@@ -200,9 +215,31 @@ def promote(args: argparse.Namespace) -> int:
     return 0 if decision.accepted else 1
 
 
+def install(args: argparse.Namespace) -> int:
+    """The shipped models into the store: seconds, where training them takes the better part of an hour."""
+    archives = sorted(Path(args.directory).glob(f"*/*{store.ARCHIVE_SUFFIX}"))
+    if not archives:
+        print(f"no model archives under {args.directory}")
+        return 0
+    for archive in archives:
+        tag, imported = store.import_archive(archive, force=args.force)
+        print(f"{tag}: {'imported from ' + str(archive) if imported else 'already in the store'}")
+    return 0
+
+
+def ship(args: argparse.Namespace) -> int:
+    try:
+        path = store.export_archive(args.model, args.version, args.directory)
+    except store.ModelStoreError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"{store.tag(args.model, args.version)} -> {path} ({os.path.getsize(path) / 1e6:.1f} MB)")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    return {"train": train, "import": import_model, "promote": promote}[args.command](args)
+    return {"train": train, "import": import_model, "promote": promote, "install": install, "ship": ship}[args.command](args)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ import warnings
 
 import numpy as np
 
-from models.card import InputSpec, ModelCard
+from models.card import ImagePreprocessing, InputSpec, ModelCard
 
 # Decoding a huge image costs memory before we can refuse it; PIL refuses past this many pixels.
 MAX_IMAGE_PIXELS = 40_000_000
@@ -117,18 +117,23 @@ def values_from_json(value: object, card: ModelCard, field: str, batch: bool = F
 
 
 def values_from_image(data: bytes, card: ModelCard, field: str = "image", invert: Invert | str = Invert.AUTO) -> np.ndarray:
-    """Decode an image file into one (1, H, W, C) uint8 example as the card's preprocessing says.
+    """Decode an image file into one (1, H, W, C) uint8 example as the card's preprocessing says."""
+    if card.preprocessing is None:
+        raise InvalidInput(field, f"{card.tag} takes {card.input.kind} values, not image files")
+    return decode_image(data, card.input, card.preprocessing, field, invert)
 
-    Steps: decode with PIL, convert to the card's colour mode, square it (pad with the border's
-    colour, or centre-crop) unless it stretches, resize with the card's filter, then invert when
-    asked (``invert=true``) or when the card's policy is ``auto`` and the border is light.
+
+def decode_image(data: bytes, spec: InputSpec, prep: ImagePreprocessing, field: str = "image", invert: Invert | str = Invert.AUTO) -> np.ndarray:
+    """An image file as one (1, H, W, C) uint8 example: what serving does to an upload, and what
+    training does to its image files (models/datasets/image_folder.py).
+
+    Steps: decode with PIL, convert to the colour mode, bring to the input's proportions (pad with the
+    border's colour, or centre-crop) unless it stretches, resize with the filter, then invert when
+    asked (``invert=true``) or when the policy is ``auto`` and the border is light.
     """
     from PIL import Image, UnidentifiedImageError
 
     invert = parse_invert(invert)
-    prep = card.preprocessing
-    if prep is None:
-        raise InvalidInput(field, f"{card.tag} takes {card.input.kind} values, not image files")
     if not data:
         raise InvalidInput(field, "expected an image file, got an empty upload")
     Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
@@ -150,7 +155,7 @@ def values_from_image(data: bytes, card: ModelCard, field: str = "image", invert
         raise InvalidInput(field, f"not a decodable image ({type(exc).__name__})") from None
     except (OSError, ValueError, SyntaxError, EOFError) as exc:
         raise InvalidInput(field, f"not a decodable image ({exc})") from None
-    height, width, channels = card.input.shape
+    height, width, channels = spec.shape
     resized = _to_aspect(converted, prep.aspect, width / height).resize((width, height), Image.Resampling[prep.resize.upper()])
     pixels = np.asarray(resized, dtype=np.uint8).reshape(height, width, channels)
     if invert is Invert.TRUE or (invert is Invert.AUTO and prep.invert == "auto" and _border_level(pixels) >= LIGHT_BORDER):

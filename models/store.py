@@ -171,6 +171,43 @@ def load_keras(name: str, version: str, stored=None):
         raise ModelStoreError(f"{card.tag} could not be loaded: {exc}") from exc
 
 
+ARCHIVE_SUFFIX = ".bentomodel"
+
+
+def archive_path(directory: str | os.PathLike, name: str, version: str) -> str:
+    """``<directory>/<name>/<version>.bentomodel``."""
+    return os.path.join(os.fspath(directory), name, version + ARCHIVE_SUFFIX)
+
+
+def export_archive(name: str, version: str, directory: str | os.PathLike) -> str:
+    """<name>:<version> as one portable file (BentoML's model archive: files, card and all)."""
+    import bentoml
+
+    get(name, version)
+    path = archive_path(directory, name, version)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    if os.path.exists(path):
+        os.remove(path)
+    return bentoml.models.export_model(tag(name, version), path)
+
+
+def import_archive(path: str | os.PathLike, force: bool = False) -> tuple[str, bool]:
+    """Put an archive's model into the store: (its tag, whether it was imported). One already in the
+    store is left alone unless ``force``."""
+    import bentoml
+
+    path = os.fspath(path)
+    name, version = os.path.basename(os.path.dirname(path)), os.path.basename(path).removesuffix(ARCHIVE_SUFFIX)
+    if exists(name, version):
+        if not force:
+            return tag(name, version), False
+        bentoml.models.delete(tag(name, version))
+    imported = bentoml.models.import_model(os.fspath(path))
+    if str(imported.tag) != tag(name, version):
+        raise ModelStoreError(f"{path} holds {imported.tag}, not {tag(name, version)} as its name says")
+    return str(imported.tag), True
+
+
 def check_versions(recorded: dict[str, str], installed: dict[str, str]) -> list[str]:
     """Compare framework versions. Raise on a major mismatch; return warnings for minor ones."""
     warnings = []

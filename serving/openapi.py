@@ -115,7 +115,7 @@ def route_paths(router, served: list[Served], config: Config) -> dict:
     for _, route in router.routes:
         models = served if "{name}" in route.path else [next((m for m in served if m.name == route.params.get("name")), None)]
         for model in models:
-            if model is not None and model.card is None and "{name}" in route.path:
+            if model is not None and model.card is None:
                 continue  # no version of it is in the store: nothing to describe but its 503s
             path = route.path.replace("{name}", model.name) if model is not None and "{name}" in route.path else route.path
             item = {}
@@ -176,6 +176,18 @@ def _predict(model, config):
     )
 
 
+def _summary(model, config):
+    return _operation("summary", f"Project 3's summary: the card of the {model.name} version the configuration names.", {200: _ok(model.ref("ModelInfo"))})
+
+
+def _inference(model, config):
+    operation = _predict(model, config)
+    operation["operationId"] = "inference"
+    operation["summary"] = f"Project 3's inference: classify with {model.name}; `prediction` is the label (a list for several examples)."
+    operation["responses"]["200"] = _ok(model.ref("InferenceResponse"))
+    return operation
+
+
 def _report(model, config):
     return _operation(f"report_{model.name}", "The evaluation report stored with the version (HTML).", {200: _ok({"type": "string"}, HTML), **_errors(404)})
 
@@ -191,6 +203,8 @@ DESCRIBE = {
     "predict": _predict,
     "report": _report,
     "drift": _drift,
+    "summary": _summary,
+    "inference": _inference,
 }
 
 
@@ -288,6 +302,12 @@ def model_schemas(model: Served, config: Config) -> dict:
                 "result": _batch(shares, limit) | {"description": "one row of class probabilities per example, as model.predict(...).tolist()"},
                 "predictions": _batch(model.ref("Prediction"), limit),
             },
+        },
+        "InferenceResponse": {
+            "allOf": [model.ref("PredictResponse")],
+            "type": "object",
+            "required": ["prediction"],
+            "properties": {"prediction": {"anyOf": [{"enum": list(card.labels)}, {"type": "array", "items": {"enum": list(card.labels)}, "minItems": 2}]}},
         },
         "VersionList": {
             "type": "object",

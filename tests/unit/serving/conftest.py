@@ -106,7 +106,7 @@ def served(tmp_path):
         "grey": {"versions": ["v1", "v2", "v3"], "aliases": {"stable": "v1"}},
         "colour": {"versions": ["v1"]},
         "vector": {"versions": ["v1"]},
-    })
+    }, course={"project3": {"model": "colour", "version": "v1"}})
     cards = {
         ("grey", "v1"): make_card("grey", "v1", labels=tuple("abcdefghij"), invert="auto"),
         ("grey", "v2"): make_card("grey", "v2", labels=tuple("abcdefghij"), invert="auto"),

@@ -179,3 +179,48 @@ def test_requests_are_counted_by_model_version_protocol_and_status(client):
     client.post("/models/what/ever", json={"image": [[0] * 28] * 28})
     assert _count(model="grey", version="v1", protocol="course", endpoint="predict", status="200") == before + 1
     assert _count(model="unknown", version="unknown", protocol="course", endpoint="predict", status="404") == unknown + 1
+
+
+# --- Project 3's grader routes ----------------------------------------------------------------------
+
+
+def test_summary_is_the_configured_models_card(client):
+    summary = client.get("/summary").json()
+    assert summary["name"] == "colour" and summary["version"] == "v1" and summary["number_of_parameters"] == 1
+    assert {"description", "input", "output"} <= set(summary)
+
+
+def test_inference_answers_the_way_the_grader_reads_it(served, client):
+    """The course's grader: requests.post(url, files={"image": open(path, "rb")}): a .jpeg file name, no content type."""
+    photo = np.zeros((128, 128, 3), dtype=np.uint8)
+    photo[..., 1] = 9  # mean 3 -> class 1 of the fake runner: no_damage
+    files = {"image": ("-93.6_30.1.jpeg", encoded(photo, "JPEG"))}
+    response = client.post("/inference", files=files)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["prediction"].lower() == "no_damage" and body["model"] == "colour" and body["version"] == "v1"
+    assert served.runners["colour", "v1"].calls[-1].shape == (1, 32, 32, 3)
+
+
+def test_inference_of_several_examples_answers_their_labels(client):
+    images = np.stack([np.zeros((32, 32, 3)), np.ones((32, 32, 3))]).astype(int).tolist()
+    assert client.post("/inference", json={"images": images}).json()["prediction"] == ["damage", "no_damage"]
+
+
+def test_grader_routes_share_the_error_contract(client):
+    assert_error(client.post("/inference", files={"image": ("x.jpeg", b"not a jpeg")}), 422, "image", "decodable")
+    response = client.post("/summary")
+    assert_error(response, 405, "POST")
+    assert response.headers["allow"] == "GET, HEAD"
+
+
+def test_without_project3_there_are_no_grader_routes(tmp_path):
+    from starlette.testclient import TestClient
+
+    from tests.unit.serving.conftest import InProcess, make_card, write_config
+
+    config = write_config(tmp_path, {"grey": {"versions": ["v1"]}})
+    served = InProcess(config, {("grey", "v1"): make_card("grey", "v1")})
+    with TestClient(served.app) as client:
+        assert_error(client.get("/summary"), 404, "Not Found")
+        assert_error(client.post("/inference", json={"image": [[0] * 28] * 28}), 404, "Not Found")
