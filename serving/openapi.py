@@ -119,10 +119,12 @@ def route_paths(router, served: list[Served], config: Config) -> dict:
                 continue  # no version of it is in the store: nothing to describe but its 503s
             path = route.path.replace("{name}", model.name) if model is not None and "{name}" in route.path else route.path
             item = {}
-            if "{version}" in path:
-                item["parameters"] = [_version_parameter(model)]
             for method, handler in route.methods.items():
-                item[method.lower()] = DESCRIBE[handler.__name__](model, config)
+                describe = getattr(handler, "openapi", None) or DESCRIBE[handler.__name__]
+                item[method.lower()] = describe(model, config)
+            own = {p["name"] for operation in item.values() for p in operation.get("parameters", []) if p.get("in") == "path"}
+            if "{version}" in path and "version" not in own:  # the course's versions and aliases; a describer may name its own
+                item["parameters"] = [_version_parameter(model)]
             paths[path] = item
     return paths
 
@@ -138,6 +140,8 @@ def _version_parameter(model: Served) -> dict:
 
 
 # --- operations, by handler name -------------------------------------------------------------
+# The course's routes are described here; another protocol's handler carries its own describer
+# (``serving.protocols.documented``): describe(served model or None, config) -> an OpenAPI operation.
 
 
 def _list_models(model, config):

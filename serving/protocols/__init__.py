@@ -49,6 +49,17 @@ def json_reply(value: Any, status: int = 200, headers: dict[str, str] | None = N
 Handler = Callable[..., Awaitable[Reply]]
 
 
+def documented(describe: Callable):
+    """Attach a handler's OpenAPI description: ``describe(served model or None, config) -> operation``
+    (serving/openapi.py builds the published document from the route tables)."""
+
+    def attach(handler: Handler) -> Handler:
+        handler.openapi = describe
+        return handler
+
+    return attach
+
+
 @dataclasses.dataclass(frozen=True)
 class Route:
     path: str  # a template: /models/{name}/{version}
