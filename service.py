@@ -41,7 +41,7 @@ from serving.dataplane import DataPlane  # noqa: E402
 from serving.errors import as_serving_error  # noqa: E402
 from serving.middleware import BodyLimit, ConcurrencyLimit, Cors, ErrorEnvelope, TypedContentTypes, TypedFormFields  # noqa: E402
 from serving.openapi import OpenAPIDocument  # noqa: E402
-from serving.protocols import ProtocolRoutes, Router, course  # noqa: E402
+from serving.protocols import ProtocolRoutes, Router, course, page, tfserving, v2  # noqa: E402
 from serving.registry import ModelRegistry  # noqa: E402
 from serving.schemas import Example, PredictResponse, prediction_body  # noqa: E402
 
@@ -231,7 +231,7 @@ for _model, _version in CONFIG.served():
     setattr(ModelServer, dependency_name(_model, _version), bentoml.depends(runner_service(_model, _version)))
 
 ModelServer = bentoml.service(name="model-server", **CONFIG.entry_options())(ModelServer)
-ROUTER = Router([*course.routes(CONFIG)])
+ROUTER = Router([*course.routes(CONFIG), *page.routes(CONFIG), *tfserving.routes(CONFIG), *v2.routes(CONFIG)])
 # The first added is the outermost (BentoML hands the list to Starlette in order).
 ModelServer.add_asgi_middleware(ConcurrencyLimit, max_requests=CONFIG.limits.max_requests_in_flight)
 ModelServer.add_asgi_middleware(ErrorEnvelope)

@@ -89,7 +89,37 @@ def alternate_lenet5(spec: InputSpec, output: OutputSpec):
     )
 
 
-ARCHITECTURES: dict[str, Callable] = {"lenet5": lenet5, "small_vgg": small_vgg, "alternate_lenet5": alternate_lenet5}
+def small_resnet(spec: InputSpec, output: OutputSpec, widths: tuple[int, ...] = (32, 64, 128, 256), dropout: float = 0.3):
+    """A strided 3x3 stem, one residual block per width (each after the first halves the resolution),
+    global average pooling, dropout."""
+    from keras import Input, Model, layers
+
+    def conv_bn(x, filters: int, strides: int = 1, relu: bool = True):
+        x = layers.Conv2D(filters, 3, strides=strides, padding="same", use_bias=False)(x)
+        x = layers.BatchNormalization()(x)
+        return layers.ReLU()(x) if relu else x
+
+    def block(x, filters: int, strides: int):
+        shortcut = x
+        y = conv_bn(conv_bn(x, filters, strides), filters, relu=False)
+        if strides != 1 or shortcut.shape[-1] != filters:
+            shortcut = layers.BatchNormalization()(layers.Conv2D(filters, 1, strides=strides, use_bias=False)(shortcut))
+        return layers.ReLU()(layers.Add()([y, shortcut]))
+
+    inputs = Input(shape=spec.shape)
+    x = conv_bn(inputs, widths[0], strides=2)
+    for index, filters in enumerate(widths):
+        x = block(x, filters, 1 if index == 0 else 2)
+    x = layers.Dropout(dropout)(layers.GlobalAveragePooling2D()(x))
+    return Model(inputs, _head(output)(x), name="small_resnet")
+
+
+ARCHITECTURES: dict[str, Callable] = {
+    "lenet5": lenet5,
+    "small_vgg": small_vgg,
+    "alternate_lenet5": alternate_lenet5,
+    "small_resnet": small_resnet,
+}
 
 
 def build(architecture: str, spec: InputSpec, output: OutputSpec):

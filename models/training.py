@@ -77,10 +77,13 @@ def train(recipe: Recipe, version: str, data: Dataset, train_limit: int | None =
         validation, x, y = {"validation_data": (x[len(x) - held :], y[len(y) - held :])}, x[: len(x) - held], y[: len(y) - held]
     else:
         validation = {"validation_split": settings.validation_split}
+    callbacks = []
+    if settings.restore_best:
+        callbacks.append(keras.callbacks.EarlyStopping("val_accuracy", mode="max", patience=settings.epochs, restore_best_weights=True))
     if settings.augment:
-        fit = model.fit(_augmented(x, y, settings), epochs=settings.epochs, verbose=verbose, shuffle=False, **validation)  # the pipeline shuffles
+        fit = model.fit(_augmented(x, y, settings), epochs=settings.epochs, verbose=verbose, shuffle=False, callbacks=callbacks, **validation)  # the pipeline shuffles
     else:
-        fit = model.fit(x, y, epochs=settings.epochs, batch_size=settings.batch_size, verbose=verbose, **validation)
+        fit = model.fit(x, y, epochs=settings.epochs, batch_size=settings.batch_size, verbose=verbose, callbacks=callbacks, **validation)
     seconds = time.perf_counter() - started
     probabilities = predict_probabilities(model, x_test, recipe)
     run_settings = {
@@ -92,6 +95,8 @@ def train(recipe: Recipe, version: str, data: Dataset, train_limit: int | None =
         "training_seconds": round(seconds, 1),
     }
     history = {key: [round(float(v), 6) for v in values] for key, values in fit.history.items()}
+    if settings.restore_best:
+        run_settings["best_epoch"] = int(np.argmax(history["val_accuracy"]) + 1)
     metrics = evaluation.evaluate(y_test, probabilities, recipe.output.labels)
     return TrainingRun(version, model, settings, metrics, history, run_settings, x_test, y_test, probabilities)
 

@@ -2,11 +2,11 @@
 split into training, validation and held-out test parts that never share a place.
 
 Images of one place must not straddle a split, or the test score measures memory of near-copies:
-``groups`` links files (same group key, e.g. nearby coordinates in the file name, or the same
-bytes) with a union-find, and scikit-learn's ``StratifiedGroupKFold`` (seeded) splits whole groups
+files are linked (the same bytes, or places closer than a radius, from coordinates in their names)
+with a union-find, and scikit-learn's ``StratifiedGroupKFold`` (seeded) splits whole groups
 while keeping the label shares.
 
-    >>> data = load_image_folder(root, labels, spec, prep, group_key=coordinates, test_share=0.1, seed=20261130)
+    >>> data = load_image_folder(root, labels, spec, prep, coordinates=from_name, link_radius_m=80, test_share=0.125, seed=42)
     >>> data.x_test.shape, data.split["test"]
 """
 
@@ -41,20 +41,21 @@ class UnionFind:
         self.parent[self.find(a)] = self.find(b)
 
 
-def link_nearby(points: np.ndarray, radius: float, groups: UnionFind) -> int:
-    """Union every two points closer than ``radius`` (grid buckets of that size; neighbours only).
-    Returns the number of links made."""
-    cells: dict[tuple[int, int], list[int]] = {}
-    for index, (x, y) in enumerate(points):
-        cells.setdefault((int(np.floor(x / radius)), int(np.floor(y / radius))), []).append(index)
+EARTH_RADIUS_M = 6_371_000
+
+
+def link_nearby(places: np.ndarray, radius_m: float, groups: UnionFind) -> int:
+    """Union every two places (longitude, latitude in degrees) closer than ``radius_m`` metres on the
+    ground (great-circle distance, scikit-learn's BallTree). Returns the number of links made."""
+    from sklearn.neighbors import BallTree
+
+    radians = np.radians(np.asarray(places, dtype=np.float64)[:, ::-1])  # (latitude, longitude)
     links = 0
-    for (cx, cy), members in cells.items():
-        near = np.asarray([j for dx in (-1, 0, 1) for dy in (-1, 0, 1) for j in cells.get((cx + dx, cy + dy), [])])
-        members = np.asarray(members)
-        distance = np.linalg.norm(points[members][:, None, :] - points[near][None, :, :], axis=2)
-        for a, b in zip(*np.nonzero((distance < radius) & (near[None, :] > members[:, None]))):
-            groups.union(int(members[a]), int(near[b]))
-            links += 1
+    for i, near in enumerate(BallTree(radians, metric="haversine").query_radius(radians, r=radius_m / EARTH_RADIUS_M)):
+        for j in near:
+            if j > i:
+                groups.union(i, int(j))
+                links += 1
     return links
 
 
@@ -73,7 +74,7 @@ def load_image_folder(
     spec: InputSpec,
     prep: ImagePreprocessing,
     coordinates: Callable[[str], tuple[float, float] | None] | None = None,
-    link_radius: float = 0.0,
+    link_radius_m: float = 0.0,
     test_share: float = 0.1,
     validation_share: float = 0.1,
     seed: int = 0,
@@ -82,7 +83,7 @@ def load_image_folder(
     """Every image under ``root/<label>/``, decoded to ``spec`` by ``prep``, in grouped splits.
 
     Files are linked into one group when they are byte-identical or, with ``coordinates`` (a file
-    name -> (x, y) or None), when their places lie closer than ``link_radius``.
+    name -> (longitude, latitude) or None), when their places lie closer than ``link_radius_m`` metres.
     """
     root = Path(root)
     paths, targets = [], []
@@ -102,11 +103,11 @@ def load_image_folder(
     for i, digest in enumerate(digests):
         groups.union(i, first_of.setdefault(digest, i))
     linked = 0
-    if coordinates is not None and link_radius > 0:
+    if coordinates is not None and link_radius_m > 0:
         places = [coordinates(p.name) for p in paths]
         located = [i for i, place in enumerate(places) if place is not None]
         sub = UnionFind(len(located))
-        linked = link_nearby(np.asarray([places[i] for i in located], dtype=np.float64), link_radius, sub)
+        linked = link_nearby(np.asarray([places[i] for i in located], dtype=np.float64), link_radius_m, sub)
         for k, i in enumerate(located):
             groups.union(i, located[sub.find(k)])
     group_ids = np.asarray([groups.find(i) for i in range(len(paths))])
@@ -115,6 +116,10 @@ def load_image_folder(
     trainval, test = grouped_split(y, group_ids, test_share, seed)
     inner_train, inner_val = grouped_split(y[trainval], group_ids[trainval], validation_share / (1 - test_share), seed + 1)
     train, val = trainval[inner_train], trainval[inner_val]
+    # Each part in a seeded random order: folders come one label after the other, and a prefix of a
+    # part (--train-limit, --test-limit) must hold every label.
+    rng = np.random.default_rng(seed)
+    train, val, test = rng.permutation(train), rng.permutation(val), rng.permutation(test)
     assert not set(group_ids[test]) & set(group_ids[trainval]) and not set(group_ids[val]) & set(group_ids[train])
 
     def decode(indices: np.ndarray) -> np.ndarray:
@@ -127,7 +132,7 @@ def load_image_folder(
     sizes, counts = np.unique(group_ids, return_counts=True)
     split = {
         "seed": seed,
-        "grouping": f"byte-identical files, and places closer than {link_radius:g} (file-name coordinates)" if link_radius else "byte-identical files",
+        "grouping": f"byte-identical files, and places closer than {link_radius_m:g} m (file-name coordinates)" if link_radius_m else "byte-identical files",
         "groups": int(len(sizes)),
         "largest_group": int(counts.max()),
         "links": linked,

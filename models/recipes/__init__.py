@@ -36,6 +36,7 @@ class Training:
     validation_split: float = 0.2  # the share of the training data held for validation, when the data has no split of its own
     label_smoothing: float = 0.0
     augment: tuple[str, ...] = ()  # random flips and quarter turns per batch: "flip_lr", "flip_ud", "rot90"
+    restore_best: bool = False  # keep the weights of the epoch with the best validation accuracy, not the last
     seed: int = 42
 
 

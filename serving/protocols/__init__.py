@@ -127,7 +127,7 @@ class ProtocolRoutes:
         except Exception as exc:
             reply = error_reply(exc, scope)
         await send_reply(send, reply, head=scope["method"] == "HEAD")
-        model, version = plane.registry.label(params.get("name"), params.get("version"))
+        model, version = plane.registry.label(params.get("name"), scope.get("state", {}).get("served_version", params.get("version")))
         endpoint = handler.__name__ if handler else "method_not_allowed"
         monitoring.record_request(model, version, route.protocol, endpoint, reply.status)
 

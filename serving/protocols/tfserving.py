@@ -1,0 +1,416 @@
+"""TensorFlow Serving's REST API (tensorflow/serving, g3doc/api_rest.md) over the data plane.
+
+    GET  /v1/models/{name}[/versions/{n}|/labels/{label}]               model status
+    GET  /v1/models/{name}[/versions/{n}|/labels/{label}]/metadata      signature "serving_default", from the card
+    POST /v1/models/{name}[/versions/{n}|/labels/{label}]:predict       {"instances": [...]} or {"inputs": ...}
+    POST /v1/models/{name}[/versions/{n}|/labels/{label}]:classify      {"examples": [{"input": [...]}, ...]}
+
+Versions are numbers here: a served version named ``v<n>`` or ``<n>`` is version ``<n>``. Labels are
+the model's aliases, and the names of its versions that have no number (so every version is
+reachable). Without either, the latest version is used: the highest number that is ready.
+
+Inputs are the card's raw values (0..255 for images; the server scales them), in the card's shape
+with the batch first (a grey image may leave out its channel axis), or image files as
+``{"b64": "<base64 of a PNG or JPEG>"}``, decoded and resized as the card's preprocessing says.
+``:predict`` answers class probabilities, ``{"predictions": [[p0, ...], ...]}`` (row format) or
+``{"outputs": ...}`` (columnar); ``:classify`` answers ``{"results": [[[label, score], ...], ...]}``
+(the key TF Serving's server writes; api_rest.md says ``result``). Errors are ``{"error": "..."}``
+with TF Serving's statuses: 400 invalid argument, 404 unknown model or version, 429 the version's
+queue is full (Retry-After), 503 unavailable; 413 and 415 as on every route.
+
+    curl -d '{"instances": [[[0, ...], ...]]}' localhost:3000/v1/models/clothes/versions/1:predict
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from starlette.requests import Request
+
+from config import Config
+from models.card import ModelCard
+from serving import codecs
+from serving.dataplane import DataPlane
+from serving.errors import BadRequest, InvalidInput, NotFound, Overloaded, UnsupportedMediaType
+from serving.openapi import SCHEMAS, _errors, _ok, _operation
+from serving.protocols import Reply, Route, json_reply, well_formed
+from serving.protocols.tensors import (
+    INPUT, OUTPUT, ResourceExhausted, answered_by, card_values, image_from_b64, is_b64, json_values, labels, numbered, numbers,
+    parse_json_object, parse_number, statuses, variant, version_number,
+)
+from serving.registry import ServedModel, VersionHandle
+
+PROTOCOL = "tfserving"
+SIGNATURE = "serving_default"
+PREDICT_METHOD = "tensorflow/serving/predict"
+# TF Serving reads any body as JSON; curl -d, as its documentation calls it, sends a form content type.
+JSON_TYPES = ("", "application/json", "application/x-www-form-urlencoded", "text/plain")
+STATES = {"ready": "AVAILABLE", "loading": "LOADING", "unavailable": "END"}
+REMAP = {InvalidInput: BadRequest, Overloaded: ResourceExhausted}
+ADDRESSING = {"latest": "", "version": "/versions/{number}", "label": "/labels/{label}"}
+
+
+# --- versions -------------------------------------------------------------------------------------
+
+
+def resolve(plane: DataPlane, name: str, number: str | None = None, label: str | None = None) -> VersionHandle:
+    model = plane.registry.model(name)
+    if number is not None:
+        wanted, by_number = parse_number(number), numbered(model)
+        if wanted not in by_number:
+            raise NotFound(f"version {wanted} of model {name} is not served; versions: {_listed(sorted(by_number))}; labels: {_listed(labels(model))}")
+        return model.handles[by_number[wanted]]
+    if label is not None:
+        well_formed("version", label)
+        known = labels(model)
+        if label not in known:
+            hint = f" ({label} is version {version_number(label)}: /versions/{version_number(label)})" if version_number(label) is not None else ""
+            raise NotFound(f"unknown label {label!r} of model {name}{hint}; labels: {_listed(known)}")
+        return model.resolve(known[label])
+    return latest(model)
+
+
+def latest(model: ServedModel) -> VersionHandle:
+    """TF Serving's latest version: the highest number that is ready, else the highest number (its
+    503 says why); a model without numbered versions answers with its default version."""
+    by_number = numbered(model)
+    if not by_number:
+        return model.resolve(model.default_version)
+    ready = [n for n, version in by_number.items() if model.handles[version].status["status"] == "ready"]
+    return model.handles[by_number[max(ready or by_number)]]
+
+
+def _listed(values) -> str:
+    return ", ".join(map(str, values)) or "none"
+
+
+def _number(handle: VersionHandle) -> str:
+    """A version's number as TF Serving writes an int64 in JSON; "0" (the unset value) for one without."""
+    return str(version_number(handle.version) or 0)
+
+
+# --- handlers -------------------------------------------------------------------------------------
+
+
+@statuses(REMAP)
+async def model_status(plane: DataPlane, request: Request, name: str, number: str | None = None, label: str | None = None) -> Reply:
+    model = plane.registry.model(name)
+    if number is None and label is None:
+        handles = [model.handles[version] for _, version in sorted(numbered(model).items(), reverse=True)]
+        if not handles:
+            raise NotFound(f"model {name} has no numbered versions; address its versions by label: {_listed(labels(model))}")
+    else:
+        handles = [resolve(plane, name, number, label)]
+        answered_by(request, handles[0])
+    return json_reply({"model_version_status": [version_status(handle) for handle in handles]})
+
+
+def version_status(handle: VersionHandle) -> dict:
+    status = handle.status
+    code, message = "OK", ""
+    if status["status"] == "unavailable":  # TF Serving reports a version that failed to load as END with the error
+        code, message = ("NOT_FOUND" if handle.failure else "UNKNOWN"), status["reason"] or ""
+    return {"version": _number(handle), "state": STATES[status["status"]], "status": {"error_code": code, "error_message": message}}
+
+
+@statuses(REMAP)
+async def model_metadata(plane: DataPlane, request: Request, name: str, number: str | None = None, label: str | None = None) -> Reply:
+    handle = resolve(plane, name, number, label)
+    answered_by(request, handle)
+    card = handle.available()
+    return json_reply({
+        "model_spec": {"name": name, "signature_name": "", "version": _number(handle)},
+        "metadata": {"signature_def": {"signature_def": {SIGNATURE: signature_def(card)}}},
+    })
+
+
+def signature_def(card: ModelCard) -> dict:
+    """The serving signature as TF Serving prints a SavedModel's (models/export.py writes the same one)."""
+    return {
+        "inputs": {INPUT: _tensor_info(f"{SIGNATURE}_{INPUT}:0", card.input.shape)},
+        "outputs": {OUTPUT: _tensor_info("StatefulPartitionedCall:0", (card.classes,))},
+        "method_name": PREDICT_METHOD,
+        "defaults": {},
+    }
+
+
+def _tensor_info(name: str, shape: tuple[int, ...]) -> dict:
+    dims = [{"size": str(size), "name": ""} for size in (-1, *shape)]  # int64 sizes are strings in proto JSON
+    return {"name": name, "dtype": "DT_FLOAT", "tensor_shape": {"dim": dims, "unknown_rank": False}}
+
+
+@statuses(REMAP)
+async def predict(plane: DataPlane, request: Request, name: str, number: str | None = None, label: str | None = None) -> Reply:
+    handle = resolve(plane, name, number, label)
+    answered_by(request, handle)
+    card = handle.available()
+    body, booleans = await read_json(request)
+    check_signature(body)
+    limit = plane.config.limits.max_batch_images
+    if "instances" in body and "inputs" in body:
+        raise BadRequest("body: expecting only one of 'inputs' or 'instances' keys")
+    if "instances" in body:
+        key, values = "predictions", rows(body["instances"], card, limit, booleans)
+    elif "inputs" in body:
+        key, values = "outputs", columns(body["inputs"], card, limit, booleans)
+    else:
+        raise BadRequest("body: missing 'inputs' or 'instances' key")
+    return json_reply({key: await plane.infer(handle, values)})
+
+
+def rows(instances: object, card: ModelCard, limit: int, booleans: bool) -> np.ndarray:
+    """The row format: a list of examples, of image files ({"b64": ...}), or of objects naming the input."""
+    if not isinstance(instances, list):
+        raise BadRequest("instances: expecting a list")
+    if not instances:
+        raise BadRequest("instances: no values in the list")
+    codecs.check_batch(len(instances), limit, "instances")
+    objects = [isinstance(item, dict) for item in instances]
+    if any(objects) and not all(objects):
+        raise BadRequest("instances: expecting all values, or all objects, not a mix")
+    if all(objects) and all(map(is_b64, instances)):
+        return images(instances, card, "instances")
+    if all(objects):
+        for i, item in enumerate(instances):
+            if set(item) != {INPUT}:
+                raise BadRequest(f"instances[{i}]: an object must have exactly the key {INPUT!r}, the signature's one input")
+        return rows([item[INPUT] for item in instances], card, limit, booleans)
+    return json_values(instances, card, "instances", batch=True, booleans=booleans)
+
+
+def columns(inputs: object, card: ModelCard, limit: int, booleans: bool) -> np.ndarray:
+    """The columnar format: the input tensor (batch first), or an object naming it."""
+    if isinstance(inputs, dict) and not is_b64(inputs):
+        if INPUT not in inputs:
+            raise BadRequest(f"inputs: missing named input {INPUT!r} in the 'inputs' object")
+        return columns(inputs[INPUT], card, limit, booleans)
+    if is_b64(inputs):
+        return image_from_b64(inputs, card, "inputs")
+    if isinstance(inputs, list):
+        codecs.check_batch(len(inputs), limit, "inputs")
+        if inputs and all(map(is_b64, inputs)):
+            return images(inputs, card, "inputs")
+    return json_values(inputs, card, "inputs", batch=True, booleans=booleans)
+
+
+def images(values: list, card: ModelCard, field: str) -> np.ndarray:
+    return np.concatenate([image_from_b64(value, card, f"{field}[{i}]") for i, value in enumerate(values)])
+
+
+@statuses(REMAP)
+async def classify(plane: DataPlane, request: Request, name: str, number: str | None = None, label: str | None = None) -> Reply:
+    """Examples as tf.Example features: the input as a flat list of the card's values, or an image file."""
+    handle = resolve(plane, name, number, label)
+    answered_by(request, handle)
+    card = handle.available()
+    body, booleans = await read_json(request)
+    check_signature(body)
+    context = body.get("context", {})
+    if not isinstance(context, dict):
+        raise BadRequest("context: expecting an object of features")
+    examples = body.get("examples")
+    if examples is None:
+        raise BadRequest("body: when method is classify, key 'examples' is expected and was not found")
+    if not isinstance(examples, list) or not examples:
+        raise BadRequest("examples: expecting a non-empty list of objects")
+    codecs.check_batch(len(examples), plane.config.limits.max_batch_images, "examples")
+    values = np.concatenate([example_values(example, context, card, f"examples[{i}]", booleans) for i, example in enumerate(examples)])
+    probabilities = await plane.infer(handle, values)
+    return json_reply({"results": [list(zip(card.labels, row)) for row in probabilities]})
+
+
+def example_values(example: object, context: dict, card: ModelCard, field: str, booleans: bool) -> np.ndarray:
+    if not isinstance(example, dict):
+        raise BadRequest(f"{field}: expecting an object of features")
+    shared = set(example) & set(context)
+    if shared:
+        raise BadRequest(f"{field}: features in 'context' must not appear in examples: {', '.join(sorted(shared))}")
+    features = {**context, **example}
+    if INPUT not in features:
+        raise BadRequest(f"{field}: feature {INPUT!r} is required but could not be found")
+    value, where = features[INPUT], f"{field}.{INPUT}"
+    if isinstance(value, list) and len(value) == 1 and is_b64(value[0]):
+        value = value[0]  # a bytes feature holds a list of values: here, one image file
+    if is_b64(value):
+        return image_from_b64(value, card, where)
+    flat = numbers(value, where, booleans)
+    size = math.prod(card.input.shape)
+    if flat.ndim != 1 or flat.size != size:
+        raise BadRequest(f"{where}: a feature is a flat list; expected {size} values ({'x'.join(map(str, card.input.shape))}, row-major), got shape {list(flat.shape)}")
+    return card_values(flat.reshape(1, *card.input.shape), card, where)
+
+
+async def read_json(request: Request) -> tuple[dict, bool]:
+    """The JSON body, and whether it may hold true or false (which are not numbers)."""
+    kind = codecs.media_type(request)
+    if kind not in JSON_TYPES:
+        raise UnsupportedMediaType(f"content type {kind} is not accepted here; send JSON (application/json)")
+    body = await request.body()
+    return parse_json_object(body), b"true" in body or b"false" in body
+
+
+def check_signature(body: dict) -> None:
+    name = body.get("signature_name", "")
+    if not isinstance(name, str):
+        raise BadRequest("signature_name: expecting a string")
+    if name not in ("", SIGNATURE):
+        raise BadRequest(f'serving signature name: "{name[:64]}" not found in signature def; this model has "{SIGNATURE}"')
+
+
+# --- the route table and its OpenAPI description ----------------------------------------------------
+
+
+def routes(config: Config) -> list[Route]:
+    table = []
+    for addressing, suffix in ADDRESSING.items():
+        base = "/v1/models/{name}" + suffix
+        table += [
+            Route(base, {"GET": variant(model_status, _describe("status", addressing))}, PROTOCOL),
+            Route(base + "/metadata", {"GET": variant(model_metadata, _describe("metadata", addressing))}, PROTOCOL),
+            Route(base + ":predict", {"POST": variant(predict, _describe("predict", addressing))}, PROTOCOL),
+            Route(base + ":classify", {"POST": variant(classify, _describe("classify", addressing))}, PROTOCOL),
+        ]
+    return table
+
+
+def _describe(kind: str, addressing: str):
+    def describe(model, config: Config) -> dict:
+        card, limit = model.card, config.limits.max_batch_images
+        which = {"latest": "the latest version", "version": "a version by number", "label": "a version by label"}[addressing]
+        parameters = _path_parameters(model, addressing)
+        operation_id = f"tfserving_{kind}_{model.name}_{addressing}"
+        if kind == "status":
+            return _operation(operation_id, f"TF Serving: status of {'every numbered version' if addressing == 'latest' else which} of {model.name}.",
+                              {200: _ok(STATUS_SCHEMA), **_errors(404)}, parameters=parameters)
+        if kind == "metadata":
+            return _operation(operation_id, f"TF Serving: the serving signature of {which} of {model.name}.",
+                              {200: _ok(_metadata_schema(model)), **_errors(404)}, parameters=parameters)
+        errors = {**_errors(400, 404, 413, 415), "429": _too_many()}
+        if kind == "predict":
+            body = {"required": True, "content": {codecs.JSON: {"schema": _predict_request(model)}}}
+            return _operation(operation_id, f"TF Serving: class probabilities from {which} of {model.name}, at most {limit} examples "
+                              '(an image file may be sent as {"b64": "<base64>"} in place of an example).',
+                              {200: _ok(_predict_response(card, limit)), **errors}, parameters=parameters, requestBody=body)
+        body = {"required": True, "content": {codecs.JSON: {"schema": _classify_request(model)}}}
+        return _operation(operation_id, f"TF Serving: [label, score] of every class from {which} of {model.name}, at most {limit} examples.",
+                          {200: _ok(_classify_response(card, limit)), **errors}, parameters=parameters, requestBody=body)
+
+    return describe
+
+
+def _path_parameters(model, addressing: str) -> list[dict]:
+    if addressing == "latest":
+        return []
+    if addressing == "version":
+        numbers_ = sorted({version_number(v) for v in model.versions} - {None})
+        schema = {"type": "string", "enum": [str(n) for n in numbers_]} if numbers_ else {"type": "string", "pattern": r"^[0-9]+$"}
+        return [{"name": "number", "in": "path", "required": True, "description": "a version number: v<n> or <n> is version <n>", "schema": schema}]
+    known = sorted({v for v in model.versions if version_number(v) is None} | set(model.aliases))
+    schema = {"type": "string", "enum": known} if known else {"type": "string", "pattern": r"^[a-z0-9][a-z0-9._-]*$"}
+    return [{"name": "label", "in": "path", "required": True, "description": "an alias, or a version without a number", "schema": schema}]
+
+
+def _too_many() -> dict:
+    response = _errors(429)["429"]
+    response["description"] = "resource exhausted: the version's queue is full"
+    response["headers"] = {"Retry-After": {"$ref": "#/components/headers/Retry-After"}}
+    return response
+
+
+STATUS_SCHEMA = {
+    "type": "object",
+    "required": ["model_version_status"],
+    "properties": {
+        "model_version_status": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["version", "state", "status"],
+                "properties": {
+                    "version": {"type": "string", "pattern": r"^[0-9]+$"},
+                    "state": {"enum": list(STATES.values())},
+                    "status": {
+                        "type": "object",
+                        "required": ["error_code", "error_message"],
+                        "properties": {"error_code": {"enum": ["OK", "NOT_FOUND", "UNKNOWN"]}, "error_message": {"type": "string"}},
+                    },
+                },
+            },
+        }
+    },
+}
+
+
+def _metadata_schema(model) -> dict:
+    signature = signature_def(model.card)
+    return {
+        "type": "object",
+        "required": ["model_spec", "metadata"],
+        "properties": {
+            "model_spec": {
+                "type": "object",
+                "required": ["name", "signature_name", "version"],
+                "properties": {"name": {"const": model.name}, "signature_name": {"const": ""}, "version": {"type": "string", "pattern": r"^[0-9]+$"}},
+            },
+            "metadata": {"const": {"signature_def": {"signature_def": {SIGNATURE: signature}}}},
+        },
+    }
+
+
+def _signature_name() -> dict:
+    return {"enum": ["", SIGNATURE], "description": "optional: the default serving signature is the only one"}
+
+
+def _predict_request(model) -> dict:
+    batch = {"$ref": f"{SCHEMAS}{model.name}.Batch"}
+    named = {"type": "object", "required": [INPUT], "properties": {INPUT: {"$ref": f"{SCHEMAS}{model.name}.Example"}}, "additionalProperties": False}
+    named_rows = {"type": "array", "items": named, "minItems": 1}
+    named_columns = {"type": "object", "required": [INPUT], "properties": {INPUT: batch}, "additionalProperties": False}
+    return {
+        "oneOf": [
+            {"type": "object", "required": ["instances"], "not": {"required": ["inputs"]},
+             "properties": {"signature_name": _signature_name(), "instances": {"anyOf": [batch, named_rows]}}},
+            {"type": "object", "required": ["inputs"], "not": {"required": ["instances"]},
+             "properties": {"signature_name": _signature_name(), "inputs": {"anyOf": [batch, named_columns]}}},
+        ]
+    }
+
+
+def _probabilities(card: ModelCard, limit: int) -> dict:
+    row = {"type": "array", "items": {"type": "number", "minimum": 0, "maximum": 1}, "minItems": card.classes, "maxItems": card.classes}
+    return {"type": "array", "items": row, "minItems": 1, "maxItems": limit, "description": f"one row of class probabilities per example: {', '.join(card.labels)}"}
+
+
+def _predict_response(card: ModelCard, limit: int) -> dict:
+    rows_ = _probabilities(card, limit)
+    return {"oneOf": [
+        {"type": "object", "required": ["predictions"], "properties": {"predictions": rows_}, "additionalProperties": False},
+        {"type": "object", "required": ["outputs"], "properties": {"outputs": rows_}, "additionalProperties": False},
+    ]}
+
+
+def _classify_request(model) -> dict:
+    card = model.card
+    value = {"type": "number"}
+    if card.input.value_range is not None:
+        value |= {"minimum": card.input.value_range[0], "maximum": card.input.value_range[1]}
+    size = math.prod(card.input.shape)
+    flat = {"type": "array", "items": value, "minItems": size, "maxItems": size, "description": f"{'x'.join(map(str, card.input.shape))} values, row-major"}
+    example = {"type": "object", "required": [INPUT], "properties": {INPUT: flat}}
+    return {
+        "type": "object",
+        "required": ["examples"],
+        "properties": {
+            "signature_name": _signature_name(),
+            "context": {"type": "object", "not": {"required": [INPUT]}, "description": "features shared by every example (not the input here)"},
+            "examples": {"type": "array", "items": example, "minItems": 1},
+        },
+        "description": f'tf.Example features: "{INPUT}" a flat list of values, or an image file as {{"b64": "<base64>"}}',
+    }
+
+
+def _classify_response(card: ModelCard, limit: int) -> dict:
+    pair = {"type": "array", "prefixItems": [{"enum": list(card.labels)}, {"type": "number", "minimum": 0, "maximum": 1}], "minItems": 2, "maxItems": 2}
+    example = {"type": "array", "items": pair, "minItems": card.classes, "maxItems": card.classes}
+    return {"type": "object", "required": ["results"], "properties": {"results": {"type": "array", "items": example, "minItems": 1, "maxItems": limit}}}

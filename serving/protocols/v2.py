@@ -1,0 +1,434 @@
+"""The Open Inference Protocol, v2 (kserve/open-inference-protocol), over the data plane, with Triton's
+binary tensor data, classification and model repository (index) extensions.
+
+    GET  /v2                                           server name, version, extensions
+    GET  /v2/health/live, /v2/health/ready             liveness, readiness (503 until every version can answer)
+    GET  /v2/models/{name}[/versions/{version}]        inputs and outputs: name, datatype, shape (from the card)
+    GET  /v2/models/{name}[/versions/{version}]/ready  200 when that version can answer, else 503
+    POST /v2/models/{name}[/versions/{version}]/infer  inference
+    POST /v2/repository/index                          every served version with its state
+
+Versions are the server's version names and aliases; without one, the model's default version.
+Each model has one input, ``input`` (shape ``[-1, *card shape]``; a grey image may come as
+``[N, H, W]``), in any of the numeric datatypes (converted; ``UINT8`` suits images), holding the
+card's raw values (0..255 for images: the server scales them). Its one output, ``probabilities``, is
+FP32 ``[N, classes]``; with the ``classification`` parameter it is BYTES ``[N, k]`` of
+``"<score>:<index>:<label>"``, best first.
+
+Binary tensors (what tritonclient sends by default): the JSON request, then each binary input's
+bytes in order; ``Inference-Header-Content-Length`` gives the JSON's length and each input's
+``binary_data_size`` parameter its byte count. Lengths, shapes and byte counts that disagree are a
+400 naming them, before anything is allocated. Outputs are binary when ``binary_data`` (per output)
+or ``binary_data_output`` (per request) asks. Errors are ``{"error": "..."}``: 400, 404 for an unknown
+model or version, 503 (Retry-After) when it cannot answer now; 413 and 415 as on every route.
+
+    client = tritonclient.http.InferenceServerClient("localhost:3000")
+    tensor = tritonclient.http.InferInput("input", [1, 28, 28, 1], "UINT8")
+    result = client.infer("clothes", [tensor.set_data_from_numpy(image)]).as_numpy("probabilities")
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import struct
+
+import bentoml
+import numpy as np
+import orjson
+from starlette.requests import Request
+
+from config import Config
+from models.card import ModelCard
+from serving import codecs
+from serving.dataplane import DataPlane
+from serving.errors import BadRequest, InvalidInput, Unavailable, UnsupportedMediaType
+from serving.openapi import _errors, _ok, _operation
+from serving.protocols import Reply, Route, json_reply
+from serving.protocols.tensors import (
+    DATATYPES, INPUT, OUTPUT, answered_by, card_values, datatype_of, parse_json_object, shape_of, statuses,
+    tensor_from_bytes, tensor_from_json, variant,
+)
+from serving.registry import VersionHandle
+
+PROTOCOL = "v2"
+SERVER_NAME = "model-server"
+# "model_repository" waits for load and unload (the next issue); the index is served already.
+EXTENSIONS = ["binary_tensor_data", "classification"]
+BINARY = "application/octet-stream"
+HEADER_LENGTH = "inference-header-content-length"
+ACCEPTED = ("", codecs.JSON, BINARY)  # tritonclient sends binary requests without a content type
+STATES = {"ready": "READY", "loading": "LOADING", "unavailable": "UNAVAILABLE"}
+SHARED_MEMORY = ("shared_memory_region", "shared_memory_byte_size", "shared_memory_offset")
+REMAP = {InvalidInput: BadRequest}
+ADDRESSING = {"default": "", "version": "/versions/{version}"}
+
+
+@dataclasses.dataclass(frozen=True)
+class Output:
+    binary: bool
+    classes: int  # 0: the probabilities; k: the top k classes as strings (the classification extension)
+
+
+def resolve(plane: DataPlane, name: str, version: str | None) -> VersionHandle:
+    return plane.resolve(name, version if version is not None else plane.registry.model(name).default_version)
+
+
+# --- server and model metadata, health ---------------------------------------------------------------
+
+
+async def server_metadata(plane: DataPlane, request: Request) -> Reply:
+    return json_reply({"name": SERVER_NAME, "version": bentoml.__version__, "extensions": EXTENSIONS})
+
+
+async def server_live(plane: DataPlane, request: Request) -> Reply:
+    return json_reply({"live": True})
+
+
+async def server_ready(plane: DataPlane, request: Request) -> Reply:
+    if not plane.ready():
+        waiting = [f"{h.tag} ({h.status['status']})" for h in plane.registry.handles() if h.status["status"] != "ready"]
+        raise Unavailable(f"not ready: {', '.join(waiting) or 'no version is ready'}")
+    return json_reply({"ready": True})
+
+
+@statuses(REMAP)
+async def model_metadata(plane: DataPlane, request: Request, name: str, version: str | None = None) -> Reply:
+    handle = resolve(plane, name, version)
+    answered_by(request, handle)
+    card = handle.available()
+    return json_reply({
+        "name": name,
+        "versions": list(plane.registry.model(name).handles),
+        "platform": handle.status["engine"] or "keras",
+        "inputs": [{"name": INPUT, "datatype": "FP32", "shape": [-1, *card.input.shape]}],
+        "outputs": [{"name": OUTPUT, "datatype": "FP32", "shape": [-1, card.classes]}],
+    })
+
+
+@statuses(REMAP)
+async def model_ready(plane: DataPlane, request: Request, name: str, version: str | None = None) -> Reply:
+    handle = resolve(plane, name, version)
+    answered_by(request, handle)
+    handle.available()  # 503 with the reason when it failed
+    if handle.status["status"] != "ready":
+        raise Unavailable(f"{handle.tag} is not ready: {handle.status['reason'] or handle.status['status']}")
+    return json_reply({"name": name, "ready": True})
+
+
+@statuses(REMAP)
+async def repository_index(plane: DataPlane, request: Request) -> Reply:
+    kind = codecs.media_type(request)
+    if kind not in ("", codecs.JSON):
+        raise UnsupportedMediaType(f"content type {kind} is not accepted here; send JSON (application/json) or nothing")
+    body = await request.body()
+    ready_only = parse_json_object(body, "body").get("ready", False) if body.strip() else False
+    if not isinstance(ready_only, bool):
+        raise BadRequest("ready: expecting true or false")
+    index = [
+        {"name": handle.name, "version": handle.version, "state": STATES[handle.status["status"]], "reason": handle.status["reason"] or ""}
+        for handle in plane.registry.handles()
+    ]
+    return json_reply([entry for entry in index if entry["state"] == "READY" or not ready_only])
+
+
+# --- inference ----------------------------------------------------------------------------------------
+
+
+@statuses(REMAP)
+async def infer(plane: DataPlane, request: Request, name: str, version: str | None = None) -> Reply:
+    handle = resolve(plane, name, version)
+    answered_by(request, handle)
+    card = handle.available()
+    kind = codecs.media_type(request)
+    if kind not in ACCEPTED:
+        raise UnsupportedMediaType(f"content type {kind} is not accepted here; send JSON, or the binary tensor format ({BINARY} or none)")
+    body = await request.body()
+    header, binary = split(body, request.headers.get(HEADER_LENGTH))
+    payload = parse_json_object(header, "inference request")
+    request_id = payload.get("id")
+    if request_id is not None and not isinstance(request_id, str):
+        raise BadRequest("id: expecting a string")
+    parameters = parameters_of(payload, "parameters")
+    binary_output = flag(parameters, "binary_data_output", "parameters")
+    inputs = payload.get("inputs")
+    if not isinstance(inputs, list) or len(inputs) != 1:
+        raise BadRequest(f"inputs: expecting a list of one input, {INPUT!r} ({card.tag} has one input)")
+    values = input_values(inputs[0], card, binary, b"true" in header or b"false" in header)
+    codecs.check_batch(len(values), plane.config.limits.max_batch_images, "inputs[0]")
+    outputs = requested_outputs(payload.get("outputs"), binary_output, card)
+    probabilities = await plane.infer(handle, values)
+    response = {"model_name": name, "model_version": handle.version, **({"id": request_id} if request_id is not None else {})}
+    return infer_reply(response, probabilities, outputs, card)
+
+
+def split(body: bytes, header_length: str | None) -> tuple[bytes, memoryview | None]:
+    """(the JSON request, the binary tensor data after it, or None without Inference-Header-Content-Length)."""
+    if header_length is None:
+        return body, None
+    if not header_length.isdecimal() or len(header_length) > 18:
+        raise BadRequest("Inference-Header-Content-Length: expecting the JSON part's length in bytes")
+    length = int(header_length)
+    if length > len(body):
+        raise BadRequest(f"Inference-Header-Content-Length: {length} exceeds the body's {len(body)} bytes")
+    return body[:length], memoryview(body)[length:]
+
+
+def parameters_of(holder: dict, field: str) -> dict:
+    """An object's ``parameters``: names to strings, numbers or booleans; shared memory is not offered."""
+    parameters = holder.get("parameters", {})
+    if not isinstance(parameters, dict) or not all(isinstance(value, (str, int, float)) for value in parameters.values()):
+        raise BadRequest(f"{field}: expecting an object of strings, numbers or booleans")
+    used = [name for name in SHARED_MEMORY if name in parameters]
+    if used:
+        raise BadRequest(f"{field}: {used[0]}: shared memory is not supported; send the data in the body")
+    return parameters
+
+
+def flag(parameters: dict, name: str, field: str) -> bool:
+    value = parameters.get(name, False)
+    if not isinstance(value, bool):
+        raise BadRequest(f"{field}.{name}: expecting true or false")
+    return value
+
+
+def input_values(item: object, card: ModelCard, binary: memoryview | None, booleans: bool) -> np.ndarray:
+    """The one input as values checked against the card (N, *shape), from its JSON data or its binary data."""
+    field = "inputs[0]"
+    if not isinstance(item, dict):
+        raise BadRequest(f"{field}: expecting an object with name, shape, datatype and data")
+    if item.get("name") != INPUT:
+        shown = item.get("name") if isinstance(item.get("name"), str) else None
+        raise BadRequest(f"{field}: unexpected input {shown[:64] if shown else 'without a name'!r} for model {card.name}; its input is {INPUT!r}")
+    shape = shape_of(item.get("shape"), f"{field}.shape")
+    dtype = datatype_of(item.get("datatype"), f"{field}.datatype")
+    parameters = parameters_of(item, f"{field}.parameters")
+    if "binary_data_size" in parameters:
+        size = parameters["binary_data_size"]
+        if type(size) is not int or size < 0:
+            raise BadRequest(f"{field}.parameters.binary_data_size: expecting a byte count")
+        if binary is None:
+            raise BadRequest(f"{field}: binary_data_size given, but the request has no binary part (no Inference-Header-Content-Length)")
+        if "data" in item:
+            raise BadRequest(f"{field}: both data and binary_data_size given; send one")
+        if size != len(binary):
+            raise BadRequest(f"{field}: binary_data_size is {size} bytes, but {len(binary)} bytes follow the JSON")
+        tensor = tensor_from_bytes(binary, shape, dtype, field)
+    else:
+        if binary is not None and len(binary):
+            raise BadRequest(f"{len(binary)} bytes follow the JSON, but no input declares binary_data_size")
+        if "data" not in item:
+            raise BadRequest(f"{field}: missing data")
+        tensor = tensor_from_json(item["data"], shape, dtype, f"{field}.data", booleans)
+    return card_values(tensor, card, field)
+
+
+def requested_outputs(outputs: object, binary_output: bool, card: ModelCard) -> list[Output]:
+    if outputs is None or outputs == []:
+        return [Output(binary_output, 0)]
+    if not isinstance(outputs, list) or len(outputs) != 1 or not isinstance(outputs[0], dict):
+        raise BadRequest(f"outputs: expecting a list of one requested output, {OUTPUT!r} ({card.tag} has one output)")
+    field = "outputs[0]"
+    if outputs[0].get("name") != OUTPUT:
+        shown = outputs[0].get("name") if isinstance(outputs[0].get("name"), str) else None
+        raise BadRequest(f"{field}: unexpected output {shown[:64] if shown else 'without a name'!r} for model {card.name}; its output is {OUTPUT!r}")
+    parameters = parameters_of(outputs[0], f"{field}.parameters")
+    binary = flag(parameters, "binary_data", f"{field}.parameters") if "binary_data" in parameters else binary_output
+    count = parameters.get("classification", 0)
+    if type(count) is not int or count < 0:
+        raise BadRequest(f"{field}.parameters.classification: expecting a number of classes")
+    return [Output(binary, min(count, card.classes))]
+
+
+def infer_reply(response: dict, probabilities: np.ndarray, outputs: list[Output], card: ModelCard) -> Reply:
+    described, chunks = [], []
+    for output in outputs:
+        if output.classes:
+            tensor, datatype = classifications(probabilities, output.classes, card), "BYTES"
+        else:
+            tensor, datatype = probabilities.astype("<f4", copy=False), "FP32"
+        entry = {"name": OUTPUT, "datatype": datatype, "shape": list(tensor.shape)}
+        if output.binary:
+            raw = b"".join(struct.pack("<I", len(s)) + s for s in (t.encode() for t in tensor.flat)) if datatype == "BYTES" else tensor.tobytes()
+            entry["parameters"] = {"binary_data_size": len(raw)}
+            chunks.append(raw)
+        else:
+            entry["data"] = tensor.reshape(-1).tolist() if datatype == "BYTES" else tensor.reshape(-1)
+        described.append(entry)
+    response = {**response, "outputs": described}
+    if not chunks:
+        return json_reply(response)
+    header = orjson.dumps(response, option=orjson.OPT_SERIALIZE_NUMPY)
+    return Reply(header + b"".join(chunks), content_type=BINARY, headers={"Inference-Header-Content-Length": str(len(header))})
+
+
+def classifications(probabilities: np.ndarray, count: int, card: ModelCard) -> np.ndarray:
+    """The classification extension: the top ``count`` classes of each example as "<score>:<index>:<label>"."""
+    best = np.argsort(-probabilities, axis=1, kind="stable")[:, :count]
+    scores = probabilities.astype(np.float32, copy=False)  # printed as float32 is: 0.9, not 0.8999999761581421
+    text = [[f"{scores[row, index]!s}:{index}:{card.labels[index]}" for index in indices] for row, indices in enumerate(best)]
+    return np.array(text, dtype=object).reshape(len(probabilities), count)
+
+
+# --- the route table and its OpenAPI description ----------------------------------------------------
+
+
+def routes(config: Config) -> list[Route]:
+    table = [
+        Route("/v2", {"GET": variant(server_metadata, _describe_server)}, PROTOCOL),
+        Route("/v2/health/live", {"GET": variant(server_live, _describe_health("live"))}, PROTOCOL),
+        Route("/v2/health/ready", {"GET": variant(server_ready, _describe_health("ready"))}, PROTOCOL),
+        Route("/v2/repository/index", {"POST": variant(repository_index, _describe_index)}, PROTOCOL),
+    ]
+    for addressing, suffix in ADDRESSING.items():
+        base = "/v2/models/{name}" + suffix
+        table += [
+            Route(base, {"GET": variant(model_metadata, _describe("metadata", addressing))}, PROTOCOL),
+            Route(base + "/ready", {"GET": variant(model_ready, _describe("ready", addressing))}, PROTOCOL),
+            Route(base + "/infer", {"POST": variant(infer, _describe("infer", addressing))}, PROTOCOL),
+        ]
+    return table
+
+
+def _describe_server(model, config: Config) -> dict:
+    schema = {"type": "object", "required": ["name", "version", "extensions"],
+              "properties": {"name": {"const": SERVER_NAME}, "version": {"type": "string"}, "extensions": {"const": EXTENSIONS}}}
+    return _operation("v2_server_metadata", "Open Inference Protocol: the server's name, version and extensions.", {200: _ok(schema)})
+
+
+def _describe_health(kind: str):
+    def describe(model, config: Config) -> dict:
+        schema = {"type": "object", "required": [kind], "properties": {kind: {"const": True}}}
+        errors = _errors(503) if kind == "ready" else {}
+        summary = "the server answers" if kind == "live" else "every served version that has a model can answer (503 until then)"
+        return _operation(f"v2_server_{kind}", f"Open Inference Protocol: {summary}.", {200: _ok(schema), **errors})
+
+    return describe
+
+
+def _describe_index(model, config: Config) -> dict:
+    entry = {"type": "object", "required": ["name", "version", "state", "reason"],
+             "properties": {"name": {"type": "string"}, "version": {"type": "string"}, "state": {"enum": list(STATES.values())}, "reason": {"type": "string"}}}
+    body = {"required": False, "content": {codecs.JSON: {"schema": {"type": "object", "properties": {"ready": {"type": "boolean", "description": "only the versions ready for inference"}}}}}}
+    return _operation("v2_repository_index", "Open Inference Protocol (model repository extension): every served version and its state.",
+                      {200: _ok({"type": "array", "items": entry}), **_errors(400, 415)}, requestBody=body)
+
+
+def _describe(kind: str, addressing: str):
+    def describe(model, config: Config) -> dict:
+        card = model.card
+        which = "the default version" if addressing == "default" else "a version"
+        operation_id = f"v2_{kind}_{model.name}_{addressing}"
+        if kind == "metadata":
+            return _operation(operation_id, f"Open Inference Protocol: the inputs and outputs of {which} of {model.name}.",
+                              {200: _ok(_metadata_schema(model)), **_errors(404)})
+        if kind == "ready":
+            schema = {"type": "object", "required": ["name", "ready"], "properties": {"name": {"const": model.name}, "ready": {"const": True}}}
+            return _operation(operation_id, f"Open Inference Protocol: 200 when {which} of {model.name} can answer (503 otherwise).",
+                              {200: _ok(schema), **_errors(404)})
+        body = {"required": True, "content": {codecs.JSON: {"schema": _infer_request(card)}}}
+        ok = _ok(_infer_response(model, config))
+        ok["content"][BINARY] = {"schema": {"type": "string", "format": "binary", "description": "the JSON response, then the binary outputs (Inference-Header-Content-Length)"}}
+        ok["headers"] = {HEADER_LENGTH.title(): {"description": "binary responses: the JSON part's length", "schema": {"type": "string", "pattern": r"^\d+$"}}}
+        return _operation(operation_id, f"Open Inference Protocol: inference with {which} of {model.name}, at most "
+                          f"{config.limits.max_batch_images} examples. The binary tensor data extension is taken too "
+                          "(Inference-Header-Content-Length and binary_data_size), though not described here.",
+                          {200: ok, **_errors(400, 404, 413, 415)}, requestBody=body)
+
+    return describe
+
+
+def _metadata_schema(model) -> dict:
+    card = model.card
+    tensor = lambda name, shape: {"const": [{"name": name, "datatype": "FP32", "shape": shape}]}  # noqa: E731
+    return {
+        "type": "object",
+        "required": ["name", "versions", "platform", "inputs", "outputs"],
+        "properties": {
+            "name": {"const": model.name},
+            "versions": {"const": model.versions},
+            "platform": {"type": "string"},
+            "inputs": tensor(INPUT, [-1, *card.input.shape]),
+            "outputs": tensor(OUTPUT, [-1, card.classes]),
+        },
+    }
+
+
+def _value_bounds(card: ModelCard, dtype: np.dtype) -> dict:
+    """The values a datatype can carry within the card's range (all of them are accepted)."""
+    info = np.iinfo(dtype) if dtype.kind in "ui" else np.finfo(np.float16 if dtype.itemsize == 2 else np.float32)
+    low, high = float(info.min), float(info.max)
+    if card.input.value_range is not None:
+        low, high = max(low, card.input.value_range[0]), min(high, card.input.value_range[1])
+    if dtype.kind in "ui":
+        return {"type": "integer", "minimum": int(np.ceil(low)), "maximum": int(np.floor(high))}
+    return {"type": "number", "minimum": low, "maximum": high}
+
+
+def _nested(item: dict, shape: tuple[int, ...]) -> dict:
+    for size in reversed(shape):
+        item = {"type": "array", "items": item, "minItems": size, "maxItems": size}
+    return item
+
+
+def _infer_request(card: ModelCard) -> dict:
+    """One example per request in the document (JSON Schema cannot tie the data's length to the shape's
+    first dimension); the server takes any batch up to the limit."""
+    shapes = [(1, *card.input.shape)]
+    if card.is_image and card.input.channels == 1:
+        shapes.append((1, *card.input.shape[:2]))
+    scalar = {"type": ["string", "number", "boolean"]}
+    parameters = {"type": "object", "additionalProperties": scalar, "not": {"anyOf": [{"required": [name]} for name in ("binary_data_size", *SHARED_MEMORY)]}}
+    variants = []
+    for shape in shapes:
+        size = int(np.prod(shape))
+        for datatype, dtype in DATATYPES.items():
+            value = _value_bounds(card, dtype)
+            variants.append({
+                "type": "object",
+                "required": ["name", "shape", "datatype", "data"],
+                "properties": {
+                    "name": {"const": INPUT},
+                    "shape": {"const": list(shape)},
+                    "datatype": {"const": datatype},
+                    "data": {"anyOf": [_nested(value, shape), {"type": "array", "items": value, "minItems": size, "maxItems": size}]},
+                    "parameters": parameters,
+                },
+            })
+    output_parameters = {
+        "type": "object",
+        "additionalProperties": scalar,
+        "properties": {"binary_data": {"type": "boolean"}, "classification": {"type": "integer", "minimum": 0, "description": "the top k classes as strings"}},
+        "not": {"anyOf": [{"required": [name]} for name in SHARED_MEMORY]},
+    }
+    return {
+        "type": "object",
+        "required": ["inputs"],
+        "properties": {
+            "id": {"type": "string", "description": "echoed in the response"},
+            "parameters": {"type": "object", "additionalProperties": scalar, "properties": {"binary_data_output": {"type": "boolean"}},
+                           "not": {"anyOf": [{"required": [name]} for name in SHARED_MEMORY]}},
+            "inputs": {"type": "array", "items": {"oneOf": variants}, "minItems": 1, "maxItems": 1},
+            "outputs": {"type": "array", "maxItems": 1, "items": {
+                "type": "object", "required": ["name"], "properties": {"name": {"const": OUTPUT}, "parameters": output_parameters}}},
+        },
+    }
+
+
+def _infer_response(model, config: Config) -> dict:
+    card, limit = model.card, config.limits.max_batch_images
+    probabilities = {"type": "object", "required": ["name", "datatype", "shape"], "properties": {
+        "name": {"const": OUTPUT}, "datatype": {"enum": ["FP32", "BYTES"]},
+        "shape": {"type": "array", "prefixItems": [{"type": "integer", "minimum": 1, "maximum": limit}, {"type": "integer", "minimum": 1, "maximum": card.classes}], "minItems": 2, "maxItems": 2},
+        "data": {"type": "array", "items": {"anyOf": [{"type": "number", "minimum": 0, "maximum": 1}, {"type": "string", "pattern": r"^[^:]+:\d+:"}]}},
+        "parameters": {"type": "object", "properties": {"binary_data_size": {"type": "integer", "minimum": 0}}},
+    }}
+    return {
+        "type": "object",
+        "required": ["model_name", "model_version", "outputs"],
+        "properties": {
+            "model_name": {"const": model.name},
+            "model_version": {"enum": model.versions},
+            "id": {"type": "string"},
+            "outputs": {"type": "array", "items": probabilities, "minItems": 1, "maxItems": 1},
+        },
+    }

@@ -1,0 +1,568 @@
+"""The web page (web/, serving/protocols/page.py) in a real browser: Debian's Chromium driven by Playwright.
+
+Against the session's `bentoml serve` of real quickly trained models (``server``): a real test image
+of each served image model is uploaded and its right label shown, a drawing is classified and shown
+as the model sees it, a non-image file shows the server's error, the card, slices, drift, versions
+and report open, every control is reached with the keyboard, and screenshots at a desktop and a
+phone window size are written to docs/ (docs/page-desktop.png, docs/page-phone.png). Against a
+server with the API token on (``guarded``): the page asks for the token once and keeps it for the
+session only. Against an in-process server of fake runners (``fakes``): the page follows any card (a
+colour sigmoid model, a model whose input is not an image) and shows a weighted alias's traffic split.
+
+Chromium comes from Debian (`make chromium`); Playwright only drives it (``playwright install``
+cannot download browsers here). Its background networking is off: the machine reaches no other host.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import re
+import shutil
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import requests
+import yaml
+from PIL import Image
+
+from serving.protocols import page as page_routes
+from tests.e2e.conftest import CLOTHES, ROOT, Server, clothes, free_port, write_config
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+DESKTOP = {"width": 1280, "height": 960}
+PHONE = {"width": 390, "height": 844}
+SCREENSHOTS = ROOT / "docs"
+TIMEOUT = 30
+WAIT_MS = 30_000
+TOKEN = "page-e2e-token-" + "5" * 20
+TOKEN_ENV = "MODEL_SERVER_PAGE_E2E_TOKEN"
+DAMAGE_DIR = ROOT / "data" / "hurricane-damage"
+
+playwright_api = pytest.importorskip("playwright.sync_api", reason="pip install -r requirements-dev.txt")
+expect = playwright_api.expect
+
+
+# --- the browser -------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def browser():
+    assert Path(CHROMIUM).is_file() or shutil.which("chromium"), "Debian's Chromium is needed: make chromium (apt-get install chromium)"
+    with playwright_api.sync_playwright() as p:
+        # A fresh profile each launch (Playwright's temporary user-data dir), deleted at close.
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+class Tab:
+    """One browser context and page on ``url``, recording every request and every script error."""
+
+    def __init__(self, browser, url: str, **options):
+        self.url = url
+        self.context = browser.new_context(viewport=options.pop("viewport", DESKTOP), **options)
+        self.context.set_default_timeout(WAIT_MS)
+        self.requests: list[str] = []
+        self.errors: list[str] = []
+        self.context.on("request", lambda request: self.requests.append(request.url))
+        self.page = self.context.new_page()
+        self.watch(self.page)
+
+    def watch(self, page) -> None:
+        page.on("pageerror", lambda error: self.errors.append(f"{page.url}: {error}"))
+        page.on("console", lambda message: self.errors.append(f"{page.url}: {message.text}") if message.type == "error" and "status of 4" not in message.text else None)
+
+    def open(self, path: str = "/"):
+        self.page.goto(self.url + path)
+        return self.page
+
+    def close(self) -> None:
+        self.context.close()
+
+    def assert_only_this_origin(self) -> None:
+        elsewhere = [u for u in self.requests if not u.startswith((self.url + "/", "blob:", "data:"))]
+        assert not elsewhere, elsewhere
+        assert not self.errors, self.errors
+
+
+@pytest.fixture
+def tab(browser, url):
+    tab = Tab(browser, url)
+    yield tab
+    tab.assert_only_this_origin()
+    tab.close()
+
+
+def wait_for_card(page, tag: str) -> None:
+    expect(page.locator("#card dd").first).to_have_text(tag)
+
+
+def choose(page, model: str, version: str, tag: str) -> None:
+    """Select a model and a version once the page has settled on its first card."""
+    page.wait_for_selector("#card dd")
+    if page.locator("#model").input_value() != model:
+        page.select_option("#model", model)
+        expect(page.locator("#card dd").first).to_have_text(re.compile(rf"^{re.escape(model)}:"))
+    if page.locator("#version").input_value() != version:
+        page.select_option("#version", version)
+    wait_for_card(page, tag)
+
+
+def upload(page, name: str, data: bytes, mime: str) -> None:
+    page.set_input_files("#file", files=[{"name": name, "mimeType": mime, "buffer": data}])
+
+
+def wait_for_result(page) -> None:
+    expect(page.locator("#result")).to_be_visible()
+    expect(page.locator("#model-image")).to_have_attribute("src", re.compile(r"^blob:"))
+    page.evaluate("() => document.getElementById('model-image').decode()")  # (wait_for_function would need eval: the page's policy refuses it)
+
+
+def bars(page) -> list[tuple[str, str]]:
+    return [(li.locator(".label").inner_text(), li.locator(".value").inner_text()) for li in page.locator("#classes li").all()]
+
+
+# --- real test images, and the label each one has ---------------------------------------------------------
+
+
+def png(pixels: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def fashion_mnist_examples(limit: int = 200):
+    from models.recipes.clothes import LABELS, load_data
+
+    data = load_data(allow_download=False)
+    for i in range(limit):
+        yield f"fashion-mnist-test-{i}.png", png(data.x_test[i]), "image/png", LABELS[int(data.y_test[i])]
+
+
+def folder_examples(root: Path, per_label: int = 25):
+    """Image files in one folder per label, alternating labels, as they are on disk."""
+    labels = sorted(p.name for p in root.iterdir() if p.is_dir())
+    files = {label: sorted((root / label).glob("*.jpeg"))[:per_label] for label in labels}
+    for i in range(per_label):
+        for label in labels:
+            if i < len(files[label]):
+                yield files[label][i].name, files[label][i].read_bytes(), "image/jpeg", label
+
+
+# Real test images by model: a served image model missing here fails its test (add its source).
+EXAMPLES = {
+    "clothes": fashion_mnist_examples,
+    "damage": lambda: folder_examples(DAMAGE_DIR),
+}
+
+
+def correctly_classified(url: str, model: str, version: str):
+    """The first real example the served version labels rightly (asked through the API, as the page asks)."""
+    source = EXAMPLES.get(model)
+    assert source is not None, f"no real test images for served model {model!r}: add a source to EXAMPLES"
+    for name, data, mime, label in source():
+        answer = requests.post(f"{url}/models/{model}/{version}", files={"image": (name, data, mime)}, timeout=TIMEOUT)
+        assert answer.status_code == 200, answer.text
+        if answer.json()["predictions"][0]["label"] == label:
+            return name, data, mime, label
+    pytest.fail(f"{model} {version} labels none of its real test images rightly")
+
+
+def served_image_models(url: str) -> list[tuple[dict, dict]]:
+    models = []
+    for listed in requests.get(f"{url}/models", timeout=TIMEOUT).json()["models"]:
+        card = requests.get(f"{url}/models/{listed['name']}/{listed['default_version']}", timeout=TIMEOUT).json()
+        if card["input"]["kind"] == "image":
+            models.append((listed, card))
+    return models
+
+
+# --- against real models -------------------------------------------------------------------------------
+
+
+def test_a_real_test_image_of_each_model_gets_its_label(tab, url):
+    page = tab.open()
+    models = served_image_models(url)
+    assert any(listed["name"] == CLOTHES for listed, _ in models)
+    for listed, card in models:
+        name, version = listed["name"], listed["default_version"]
+        filename, data, mime, label = correctly_classified(url, name, version)
+        choose(page, name, version, card["tag"])
+        upload(page, filename, data, mime)
+        wait_for_result(page)
+        shown = bars(page)
+        assert shown[0][0] == label, (name, filename, shown)
+        assert len(shown) == min(5, len(card["output"]["labels"]))
+        assert re.fullmatch(rf"Answered by {name} {card['version']}( \(through {version}\))? in \d+ ms: {re.escape(label)}\.", page.inner_text("#answered"))
+        height, width, _ = card["input"]["shape"]
+        size = page.evaluate("() => { const i = document.getElementById('model-image'); return [i.naturalWidth, i.naturalHeight]; }")
+        assert size == [width, height], (name, size)
+        expect(page.locator("#model-image-caption")).to_have_text(f"As the model sees it ({width}×{height})")
+
+
+def test_an_alias_answers_with_the_version_it_names(tab, url):
+    page = tab.open()
+    listing = requests.get(f"{url}/models/{CLOTHES}", timeout=TIMEOUT).json()
+    alias, version = next((a, v) for a, v in listing["aliases"].items() if v != listing["versions"][0]["version"])
+    _, data, mime, label = correctly_classified(url, CLOTHES, alias)
+    choose(page, CLOTHES, alias, f"{CLOTHES}:{version}")
+    upload(page, "garment.png", data, mime)
+    wait_for_result(page)
+    assert page.inner_text("#answered").startswith(f"Answered by {CLOTHES} {version} (through {alias}) in ")
+    assert page.url.endswith(f"#{CLOTHES}/{alias}")
+
+
+def test_drawing_on_the_canvas_is_classified_as_drawn(tab, url):
+    page = tab.open()
+    wait_for_card(page, requests.get(f"{url}/models/{CLOTHES}/stable", timeout=TIMEOUT).json()["tag"])
+    canvas = page.locator("#canvas")
+    expect(canvas).to_be_visible()
+    assert page.evaluate("() => [canvas.width, canvas.height]") == [28, 28]  # the model's resolution
+    box = canvas.bounding_box()
+    x, y, w, h = box["x"], box["y"], box["width"], box["height"]
+    for column in (0.35, 0.65):  # two legs: a trouser, roughly
+        page.mouse.move(x + w * column, y + h * 0.15)
+        page.mouse.down()
+        page.mouse.move(x + w * column, y + h * 0.85, steps=12)
+        page.mouse.up()
+    page.mouse.move(x + w * 0.35, y + h * 0.15)
+    page.mouse.down()
+    page.mouse.move(x + w * 0.65, y + h * 0.15, steps=6)
+    page.mouse.up()
+    lit = "() => Array.from(canvas.getContext('2d').getImageData(0, 0, 28, 28).data).filter((v, i) => i % 4 === 0 && v > 0).length"
+    drawn = page.evaluate(lit)
+    assert drawn > 40
+    canvas.focus()  # the keyboard draws too: Shift+arrows paint as the cursor moves
+    for _ in range(3):
+        page.keyboard.press("Shift+ArrowDown")
+    assert page.evaluate(lit) > drawn
+    page.click("#classify-drawing")
+    wait_for_result(page)
+    compared = page.evaluate("""async () => {
+        const seen = document.getElementById('model-image');
+        await seen.decode();
+        const copy = document.createElement('canvas');
+        copy.width = seen.naturalWidth; copy.height = seen.naturalHeight;
+        copy.getContext('2d').drawImage(seen, 0, 0);
+        const a = copy.getContext('2d').getImageData(0, 0, 28, 28).data;
+        const b = canvas.getContext('2d').getImageData(0, 0, 28, 28).data;
+        const rows = [];
+        for (let r = 0; r < 28; r++) { const row = []; for (let c = 0; c < 28; c++) row.push(b[4 * (r * 28 + c)]); rows.push(row); }
+        return {same: a.every((v, i) => v === b[i]), rows};
+    }""")
+    assert compared["same"], "the image as the model sees it differs from the drawing"
+    answer = requests.post(f"{url}/models/{CLOTHES}/stable", json={"image": compared["rows"]}, timeout=TIMEOUT).json()
+    assert bars(page)[0][0] == answer["predictions"][0]["label"]
+    page.click("#clear-drawing")
+    assert page.evaluate(lit) == 0
+    page.click("#classify-drawing")
+    expect(page.locator("#try-error")).to_have_text("The canvas is empty: draw something first.")
+
+
+def test_a_file_that_is_not_an_image_shows_the_servers_message(tab, url):
+    page = tab.open()
+    wait_for_card(page, requests.get(f"{url}/models/{CLOTHES}/stable", timeout=TIMEOUT).json()["tag"])
+    data = b"name,label\nshirt,6\n"
+    expected = requests.post(f"{url}/models/{CLOTHES}/stable", files={"image": ("labels.csv", data, "text/csv")}, timeout=TIMEOUT)
+    assert expected.status_code == 422
+    upload(page, "labels.csv", data, "text/csv")
+    expect(page.locator("#try-error")).to_have_text(expected.json()["error"])
+    expect(page.locator("#result")).to_be_hidden()
+
+
+def test_drop_and_paste_classify_too(tab, url):
+    page = tab.open()
+    wait_for_card(page, requests.get(f"{url}/models/{CLOTHES}/stable", timeout=TIMEOUT).json()["tag"])
+    _, data, _, label = correctly_classified(url, CLOTHES, "stable")
+    make_file = "bytes => { const t = new DataTransfer(); t.items.add(new File([new Uint8Array(bytes)], 'garment.png', {type: 'image/png'})); return t; }"
+    transfer = page.evaluate_handle(make_file, list(data))
+    page.dispatch_event("#drop-zone", "drop", {"dataTransfer": transfer})
+    wait_for_result(page)
+    assert bars(page)[0][0] == label
+    page.evaluate("() => { document.getElementById('result').hidden = true; document.getElementById('model-image').removeAttribute('src'); }")
+    page.evaluate(f"bytes => document.body.dispatchEvent(new ClipboardEvent('paste', {{clipboardData: ({make_file})(bytes), bubbles: true}}))", list(data))
+    wait_for_result(page)
+    assert bars(page)[0][0] == label
+
+
+def test_card_slices_drift_versions_and_report(tab, url):
+    page = tab.open()
+    card = requests.get(f"{url}/models/{CLOTHES}/stable", timeout=TIMEOUT).json()
+    wait_for_card(page, card["tag"])
+    text = page.inner_text("#card")
+    for fragment in ("28×28 grey image", f"{card['number_of_parameters']:,}", "Labels (10)", "T-shirt/top", "Ankle boot", "accuracy",
+                     f"{card['metrics']['accuracy']:.4f}", "epochs", str(card["training"]["batch_size"]), card["architecture"]):
+        assert fragment in text, fragment
+
+    page.click("#slices-section summary")
+    worst = page.locator("#slices tr.worst")
+    expect(worst).to_have_count(1)
+    assert worst.inner_text().startswith(f"{card['slices']['worst']['slice']} (worst)")
+
+    page.click("#drift-section summary")
+    drift = requests.get(f"{url}/models/{CLOTHES}/stable/drift", timeout=TIMEOUT).json()
+    expect(page.locator("#drift .verdict")).to_have_text(f"Verdict: {drift['verdict']}")
+
+    page.click("#versions-section summary")
+    listing = requests.get(f"{url}/models/{CLOTHES}", timeout=TIMEOUT).json()
+    versions = page.locator("#versions table").first
+    for v in listing["versions"]:
+        expect(versions.locator("tbody tr", has_text=v["version"]).first).to_contain_text(v["status"])
+    for alias, target in listing["aliases"].items():
+        expect(page.locator("#versions table").nth(1).locator("tr", has_text=alias)).to_contain_text(target)
+
+    page.click("#report-section summary")
+    report = page.frame_locator("#report")
+    expect(report.locator("h1")).to_have_text(f"{card['tag']} evaluation report")
+    with tab.context.expect_page() as opened:
+        page.click("#report-open")
+    new = opened.value
+    tab.watch(new)
+    new.wait_for_load_state()
+    assert new.title() == f"{card['tag']} evaluation"
+    new.close()
+
+
+def test_swagger_ui_is_at_docs(tab, url):
+    page = tab.open("/docs")
+    expect(page.locator('.opblock-summary-path[data-path="/models"]').first).to_be_visible()
+    expect(page.locator(f'.opblock-summary-path[data-path="/models/{CLOTHES}/{{version}}/input.png"]').first).to_be_visible()
+    assert any(u.endswith("/docs.json") for u in tab.requests)
+    assert "Swagger" not in requests.get(f"{url}/", timeout=TIMEOUT).text
+
+
+def test_keyboard_reaches_every_control_and_every_control_has_a_name(tab, url):
+    page = tab.open()
+    wait_for_card(page, requests.get(f"{url}/models/{CLOTHES}/stable", timeout=TIMEOUT).json()["tag"])
+    unnamed = page.evaluate("""() => Array.from(document.querySelectorAll('input, select, button, canvas, iframe, a, summary'))
+        .filter(e => !e.closest('[hidden]') && e.offsetParent !== null)
+        .filter(e => !((e.labels && e.labels.length) || e.getAttribute('aria-label') || e.getAttribute('title') || e.textContent.trim()))
+        .map(e => e.outerHTML.slice(0, 80))""")
+    assert not unnamed, unnamed
+    reached = []
+    for _ in range(40):
+        page.keyboard.press("Tab")
+        reached.append(page.evaluate("() => { const e = document.activeElement; return e.id || (e.tagName === 'SUMMARY' ? e.textContent.trim() : e.tagName); }"))
+    for control in ("model", "version", "file", "invert", "canvas", "brush", "classify-drawing", "clear-drawing",
+                    "Model card", "Worst slices", "Drift", "Versions, aliases and traffic", "Evaluation report"):
+        assert control in reached, (control, reached)
+    page.focus("#file")
+    with page.expect_file_chooser() as chooser:
+        page.keyboard.press("Space")  # the hidden-looking file input opens its chooser from the keyboard
+    assert chooser.value is not None
+
+
+def test_screenshots_at_a_desktop_and_a_phone_size(browser, url):
+    _, data, mime, _ = correctly_classified(url, CLOTHES, "stable")
+    tag = requests.get(f"{url}/models/{CLOTHES}/stable", timeout=TIMEOUT).json()["tag"]
+    shots = {"desktop": (DESKTOP, {}), "phone": (PHONE, {"device_scale_factor": 2, "is_mobile": True, "has_touch": True})}
+    for name, (viewport, options) in shots.items():
+        tab = Tab(browser, url, viewport=viewport, **options)
+        try:
+            page = tab.open()
+            wait_for_card(page, tag)
+            upload(page, "garment.png", data, mime)
+            wait_for_result(page)
+            page.click("#slices-section summary")
+            assert page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth"), f"{name}: the page scrolls sideways"
+            page.evaluate("() => window.scrollTo(0, 0)")
+            try_box, about_box = page.locator("#try").bounding_box(), page.locator("#about").bounding_box()
+            if name == "desktop":
+                assert about_box["x"] >= try_box["x"] + try_box["width"], "desktop: two columns side by side"
+                page.screenshot(path=SCREENSHOTS / "page-desktop.png")
+            else:
+                assert about_box["y"] >= try_box["y"] + try_box["height"], "phone: one column"
+                page.screenshot(path=SCREENSHOTS / "page-phone.png", full_page=True, clip={"x": 0, "y": 0, "width": viewport["width"], "height": 1500})
+            tab.assert_only_this_origin()
+        finally:
+            tab.close()
+    for name in ("desktop", "phone"):
+        with Image.open(SCREENSHOTS / f"page-{name}.png") as shot:
+            assert shot.width >= 390 and shot.height >= 800
+
+
+# --- with the API token on -------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def guarded(trained_versions, tmp_path_factory):
+    """The token required (read from TOKEN_ENV); serves v1 only."""
+    tmp = tmp_path_factory.mktemp("page-guarded")
+    config = write_config(tmp / "configuration.yaml", {CLOTHES: clothes(["v1"], {"stable": "v1"})}, security={"api_token_env": TOKEN_ENV})
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv(TOKEN_ENV, TOKEN)
+        server = Server(config, free_port(), tmp / "serve.log")
+    try:
+        server.wait_ready()
+        yield server.url
+    finally:
+        server.stop()
+
+
+COUNT_DIALOGS = """window.__dialogs = [];
+const showModal = HTMLDialogElement.prototype.showModal;
+HTMLDialogElement.prototype.showModal = function () { window.__dialogs.push(this.id); return showModal.call(this); };"""
+
+
+def page_files_open(url: str) -> bool:
+    """Whether the deployment leaves the page's own files open with the token on (serving/paths.py)."""
+    statuses = {path: requests.get(url + path, timeout=TIMEOUT).status_code for path in page_routes.STATIC_PATHS}
+    assert set(statuses.values()) in ({200}, {401}), statuses  # all or none
+    return set(statuses.values()) == {200}
+
+
+def token_tab(browser, url: str) -> Tab:
+    tab = Tab(browser, url)
+    tab.context.add_init_script(COUNT_DIALOGS)
+    if not page_files_open(url):
+        # The page's own files are behind the token too: a browser cannot send it for them, so the
+        # test stands in for an allow-list (or a proxy adding the header) for those files only.
+        def with_token(route):
+            route.continue_(headers={**route.request.headers, "authorization": f"Bearer {TOKEN}"})
+
+        tab.context.route(lambda u: u.startswith(url) and u[len(url):].split("?")[0] in page_routes.STATIC_PATHS, with_token)
+    return tab
+
+
+def test_the_page_asks_for_the_token_once_and_keeps_it_for_the_session(browser, guarded, url):
+    assert requests.get(f"{guarded}/models", timeout=TIMEOUT).status_code == 401
+    assert requests.get(f"{guarded}/docs", timeout=TIMEOUT).status_code == 401  # the API's description stays behind the token
+    tab = token_tab(browser, guarded)
+    try:
+        page = tab.open()
+        dialog = page.locator("#token-dialog")
+        expect(dialog).to_be_visible()
+        expect(page.locator("#token-reason")).to_contain_text("missing API token")
+        page.fill("#token", "not-the-token")
+        page.keyboard.press("Enter")
+        expect(page.locator("#token-reason")).to_contain_text("invalid API token")
+        page.fill("#token", TOKEN)
+        page.click("#token-submit")
+        expect(dialog).to_be_hidden()
+        wait_for_card(page, f"{CLOTHES}:v1")
+        _, data, mime, label = correctly_classified(url, CLOTHES, "v1")  # the same model, v1, on the open server
+        upload(page, "garment.png", data, mime)
+        wait_for_result(page)
+        page.click("#report-section summary")
+        expect(page.frame_locator("#report").locator("h1")).to_have_text(f"{CLOTHES}:v1 evaluation report")
+        page.click("#drift-section summary")
+        expect(page.locator("#drift .verdict")).to_be_visible()
+        assert page.evaluate("window.__dialogs") == ["token-dialog", "token-dialog"]  # missing, then invalid; never again
+        assert page.evaluate("sessionStorage.getItem('model-server-api-token')") == TOKEN
+        assert page.evaluate("localStorage.length") == 0
+        assert not tab.context.cookies()
+
+        page.reload()  # the same session: no question
+        wait_for_card(page, f"{CLOTHES}:v1")
+        assert page.evaluate("window.__dialogs") == []
+        expect(page.locator("#forget-token")).to_be_visible()
+        page.click("#forget-token")
+        assert page.evaluate("sessionStorage.length") == 0
+        tab.assert_only_this_origin()
+    finally:
+        tab.close()
+    fresh = token_tab(browser, guarded)  # a new session asks again
+    try:
+        page = fresh.open()
+        expect(page.locator("#token-dialog")).to_be_visible()
+        page.click("#token-cancel")
+        expect(page.locator("#load-error")).to_contain_text("Cannot list the models: missing API token")
+    finally:
+        fresh.close()
+
+
+# --- any card: an in-process server of fake runners ---------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def fakes(tmp_path_factory):
+    """The page's and the course's routes over the unit tests' fakes (grey 28x28, colour 32x32x3 sigmoid,
+    a tensor of 4), served by uvicorn on 127.0.0.1; grey's listing carries a weighted alias."""
+    import uvicorn
+
+    from serving.middleware import BodyLimit, ErrorEnvelope
+    from serving.protocols import ProtocolRoutes, Router, course
+    from tests.unit.serving.conftest import InProcess, make_card, not_found
+
+    tmp = tmp_path_factory.mktemp("page-fakes")
+    from config import load_config
+
+    path = tmp / "configuration.yaml"
+    path.write_text(yaml.safe_dump({
+        "models": {"grey": {"versions": ["v1", "v2"], "aliases": {"stable": "v1"}}, "colour": {"versions": ["v1"]}, "vector": {"versions": ["v1"]}},
+        "limits": {"max_body_bytes": 1_000_000, "max_batch_images": 8, "max_queue_images": 64, "body_timeout_seconds": 5},
+    }))
+    config = load_config(path)
+    served = InProcess(config, {
+        ("grey", "v1"): make_card("grey", "v1", labels=tuple("abcdefghij"), invert="auto"),
+        ("grey", "v2"): make_card("grey", "v2", labels=tuple("abcdefghij"), invert="auto"),
+        ("colour", "v1"): make_card("colour", "v1", shape=(32, 32, 3), labels=("damage", "no_damage"), kind="sigmoid"),
+        ("vector", "v1"): make_card("vector", "v1", shape=(4,), labels=("x", "y", "z"), tensor=True),
+    })
+    listing = served.plane.list_versions
+
+    def with_weighted_alias(name):  # the live-model features' weighted aliases, ahead of them
+        body = listing(name)
+        return {**body, "aliases": {**body["aliases"], "canary": {"v1": 90, "v2": 10}}} if name == "grey" else body
+
+    served.plane.list_versions = with_weighted_alias
+    router = Router([*course.routes(config), *page_routes.routes(config)])
+    app = ErrorEnvelope(BodyLimit(ProtocolRoutes(not_found, router, plane=lambda: served.plane), max_bytes=config.limits.max_body_bytes))
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
+
+    def run():
+        loop = asyncio.new_event_loop()
+        loop.run_until_complete(served.probe())
+        loop.run_until_complete(server.serve())
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert time.monotonic() < deadline and thread.is_alive(), "the in-process server did not start"
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+def test_the_page_follows_any_card(browser, fakes):
+    tab = Tab(browser, fakes)
+    try:
+        page = tab.open("/#colour/v1")
+        wait_for_card(page, "colour:v1")
+        expect(page.locator("#file")).to_be_attached()
+        expect(page.locator("#draw")).to_be_hidden()  # colour: no drawing
+        assert "one sigmoid unit" in page.inner_text("#card")
+        photo = np.zeros((40, 60, 3), dtype=np.uint8)
+        photo[..., 2] = 200
+        upload(page, "blue.png", png(photo), "image/png")
+        wait_for_result(page)
+        assert [label for label, _ in bars(page)] in (["damage", "no_damage"], ["no_damage", "damage"])
+        assert page.evaluate("() => [document.getElementById('model-image').naturalWidth, document.getElementById('model-image').naturalHeight]") == [32, 32]
+
+        choose(page, "vector", "v1", "vector:v1")
+        expect(page.locator("#not-image")).to_contain_text("takes a tensor of shape 4, any finite values, not images")
+        expect(page.locator("#image-inputs")).to_be_hidden()
+        expect(page.locator("#result")).to_be_hidden()
+        page.click("#report-section summary")
+        expect(page.locator("#report-status")).to_have_text("No report: vector:v1 has no evaluation report; retrain it, or import it with evaluation data")
+
+        choose(page, "grey", "v1", "grey:v1")
+        expect(page.locator("#draw")).to_be_visible()
+        page.click("#versions-section summary")
+        canary = page.locator("#versions tr", has_text="canary")
+        expect(canary).to_contain_text("v1 90% · v2 10%")
+        expect(page.locator("#version option", has_text="canary")).to_have_text("canary → v1 90% · v2 10%")
+        tab.assert_only_this_origin()
+    finally:
+        tab.close()

@@ -1,0 +1,655 @@
+// The page: choose a served model and version, try it with an image (a file, a drop, a paste or a
+// drawing), and read its card, slices, drift, versions and report. Everything it shows comes from
+// the server's API (GET /models..., POST /models/<name>/<version>[/input.png]); logic.mjs holds the
+// logic that needs no DOM. Text from the server is always set as text, never as HTML.
+import * as L from "./logic.mjs";
+
+const $ = (id) => document.getElementById(id);
+const tokens = L.tokenStore(window.sessionStorage);
+const state = {
+  listing: null, // GET /models
+  model: null,
+  versions: null, // GET /models/<model>
+  choice: null, // the version or alias chosen
+  card: null, // GET /models/<model>/<choice>
+  seq: 0, // the latest selection: answers for an older one are dropped
+  drawing: null, // {width, height, levels, cursor}
+  reportUrl: null,
+  previewUrl: null,
+};
+
+class ApiError extends Error {
+  constructor(status, message) {
+    super(message);
+    this.status = status;
+  }
+}
+
+// --- the API, with the token when there is one -------------------------------------------------
+
+let pendingToken = null;
+
+/** fetch() with the token; on 401 ask for the token (once for every request waiting) and retry. */
+async function api(path, options = {}) {
+  for (;;) {
+    const response = await fetch(path, { ...options, headers: L.withToken(options.headers ?? {}, tokens.get()) });
+    if (response.status !== 401) return response;
+    const message = L.errorMessage(401, await response.text());
+    tokens.clear();
+    updateTokenButton();
+    const token = await askToken(message);
+    if (!token) throw new ApiError(401, message);
+  }
+}
+
+async function getJSON(path) {
+  const response = await api(path);
+  const text = await response.text();
+  if (!response.ok) throw new ApiError(response.status, L.errorMessage(response.status, text));
+  return JSON.parse(text);
+}
+
+function askToken(reason) {
+  if (!pendingToken) {
+    pendingToken = new Promise((resolve) => {
+      const dialog = $("token-dialog");
+      const input = $("token");
+      $("token-reason").textContent = `${reason}. The token is kept for this browser session only.`;
+      input.value = "";
+      const finish = (token) => {
+        dialog.removeEventListener("close", onClose);
+        $("token-form").removeEventListener("submit", onSubmit);
+        $("token-cancel").removeEventListener("click", onCancel);
+        if (dialog.open) dialog.close();
+        pendingToken = null;
+        if (token) tokens.set(token);
+        updateTokenButton();
+        resolve(token);
+      };
+      const onSubmit = (event) => {
+        event.preventDefault();
+        const token = input.value.trim();
+        if (token) finish(token);
+      };
+      const onCancel = () => finish(null);
+      const onClose = () => finish(null);
+      $("token-form").addEventListener("submit", onSubmit);
+      $("token-cancel").addEventListener("click", onCancel);
+      dialog.addEventListener("close", onClose);
+      dialog.showModal();
+      input.focus();
+    });
+  }
+  return pendingToken;
+}
+
+function updateTokenButton() {
+  $("forget-token").hidden = !tokens.get();
+}
+
+// --- DOM helpers -----------------------------------------------------------------------------
+
+function el(tag, attributes = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attributes)) {
+    if (value === undefined || value === null || value === false) continue;
+    if (key === "class") node.className = value;
+    else if (key === "text") node.textContent = value;
+    else node.setAttribute(key, value === true ? "" : value);
+  }
+  node.append(...children.flat().filter((c) => c !== null && c !== undefined && c !== false));
+  return node;
+}
+
+function svg(tag, attributes = {}, ...children) {
+  const node = document.createElementNS("http://www.w3.org/2000/svg", tag);
+  for (const [key, value] of Object.entries(attributes)) node.setAttribute(key, value);
+  node.append(...children);
+  return node;
+}
+
+function table(caption, headers, rows, numeric = []) {
+  return el("div", { class: "table-wrap" },
+    el("table", {},
+      caption ? el("caption", { text: caption }) : null,
+      el("thead", {}, el("tr", {}, headers.map((h, i) => el("th", { scope: "col", class: numeric.includes(i) ? "n" : null, text: h })))),
+      el("tbody", {}, rows.map((row) => {
+        const cells = row.cells ?? row;
+        return el("tr", { class: row.class ?? null }, cells.map((c, i) => (i === 0
+          ? el("th", { scope: "row", text: c })
+          : el("td", { class: numeric.includes(i) ? "n" : null, text: c }))));
+      }))));
+}
+
+function facts(pairs) {
+  return el("dl", { class: "facts" }, pairs.filter(([, v]) => v !== undefined && v !== null && v !== "").flatMap(([k, v]) => [el("dt", { text: k }), el("dd", {}, v instanceof Node ? v : String(v))]));
+}
+
+function show(id, message) {
+  const node = $(id);
+  node.textContent = message ?? "";
+  node.hidden = !message;
+}
+
+function modelPath(...parts) {
+  return ["", "models", ...parts].map((p, i) => (i < 2 ? p : encodeURIComponent(p))).join("/");
+}
+
+// --- choosing a model and a version --------------------------------------------------------------
+
+async function start() {
+  bindEvents();
+  updateTokenButton();
+  try {
+    state.listing = await getJSON("/models");
+  } catch (error) {
+    show("load-error", `Cannot list the models: ${error.message}`);
+    return;
+  }
+  const select = $("model");
+  select.replaceChildren(...state.listing.models.map((m) => el("option", { value: m.name, text: m.name })));
+  select.disabled = false;
+  if (!state.listing.models.length) {
+    show("load-error", "This server serves no models.");
+    return;
+  }
+  const wanted = L.parseHash(location.hash);
+  const model = state.listing.models.some((m) => m.name === wanted.model) ? wanted.model : state.listing.models[0].name;
+  await selectModel(model, wanted.version);
+}
+
+async function selectModel(name, version) {
+  const seq = ++state.seq;
+  state.model = name;
+  $("model").value = name;
+  show("load-error", "");
+  let versions;
+  try {
+    versions = await getJSON(modelPath(name));
+  } catch (error) {
+    if (seq === state.seq) show("load-error", `Cannot list the versions of ${name}: ${error.message}`);
+    return;
+  }
+  if (seq !== state.seq) return;
+  state.versions = versions;
+  const choices = L.versionChoices(versions);
+  const select = $("version");
+  select.replaceChildren(...choices.map((c) => el("option", { value: c.value, text: c.text })));
+  select.disabled = false;
+  const choice = choices.some((c) => c.value === version) ? version : versions.default_version;
+  renderVersions(versions);
+  await selectVersion(choice);
+}
+
+async function selectVersion(choice) {
+  const seq = ++state.seq;
+  state.choice = choice;
+  $("version").value = choice;
+  const hash = L.makeHash(state.model, choice);
+  if (location.hash !== hash) history.replaceState(null, "", hash);
+  clearResult();
+  resetReport();
+  let card;
+  try {
+    card = await getJSON(modelPath(state.model, choice));
+  } catch (error) {
+    if (seq !== state.seq) return;
+    state.card = null;
+    show("load-error", `Cannot read the card of ${state.model} ${choice}: ${error.message}`);
+    $("card").replaceChildren();
+    $("slices").replaceChildren();
+    setUpTry(null);
+    return;
+  }
+  if (seq !== state.seq) return;
+  show("load-error", "");
+  state.card = card;
+  $("description").textContent = card.description;
+  renderCard(card);
+  renderSlices(card);
+  setUpTry(card);
+  if ($("drift-section").open) loadDrift();
+  else $("drift").replaceChildren(el("p", { class: "note", text: "Open this section to read the drift statistics." }));
+  if ($("report-section").open) loadReport();
+}
+
+// --- trying the model ----------------------------------------------------------------------------
+
+function setUpTry(card) {
+  const image = L.isImageCard(card);
+  $("image-inputs").hidden = !image;
+  $("not-image").hidden = image || !card;
+  if (card && !image) {
+    $("not-image").textContent = `${card.name} takes ${L.inputSummary(card)}, not images: there is nothing to upload here. Send it values through the API (see the API documentation); its card is beside this.`;
+  }
+  const draw = L.canDraw(card);
+  $("draw").hidden = !draw;
+  if (draw) setUpCanvas(card.input.shape[1], card.input.shape[0]);
+  else state.drawing = null;
+}
+
+function clearResult() {
+  $("result").hidden = true;
+  show("try-error", "");
+}
+
+function showPreview(url, pixelated) {
+  if (state.previewUrl) URL.revokeObjectURL(state.previewUrl);
+  state.previewUrl = url.startsWith("blob:") ? url : null;
+  const img = $("sent-image");
+  img.closest("figure").hidden = false;
+  img.classList.toggle("pixelated", Boolean(pixelated));
+  img.onerror = () => { img.closest("figure").hidden = true; };
+  img.src = url;
+}
+
+async function classifyFile(file) {
+  if (!state.card || !L.isImageCard(state.card)) return;
+  const form = () => {
+    const body = new FormData();
+    body.append("image", file, file.name || "pasted-image");
+    body.append("invert", $("invert").value);
+    return body;
+  };
+  showPreview(URL.createObjectURL(file), false);
+  await classify(form, {});
+}
+
+async function classifyDrawing() {
+  const d = state.drawing;
+  if (!d) return;
+  if (L.isBlank(d.levels)) {
+    show("try-error", "The canvas is empty: draw something first.");
+    $("result").hidden = true;
+    return;
+  }
+  showPreview($("canvas").toDataURL("image/png"), true);
+  const body = () => JSON.stringify({ image: L.levelsToRows(d.levels, d.width, d.height) });
+  await classify(body, { "Content-Type": "application/json" });
+}
+
+/** POST the example for a prediction, then for the image as the model sees it. */
+async function classify(makeBody, headers) {
+  const seq = state.seq;
+  const { model, choice, card } = state;
+  const base = modelPath(model, choice);
+  setBusy(true);
+  show("try-error", "");
+  try {
+    const started = performance.now();
+    const response = await api(base, { method: "POST", body: makeBody(), headers });
+    const text = await response.text();
+    const elapsed = performance.now() - started;
+    if (seq !== state.seq) return;
+    if (!response.ok) {
+      $("result").hidden = true;
+      show("try-error", L.errorMessage(response.status, text));
+      return;
+    }
+    const answer = JSON.parse(text);
+    renderPrediction(answer, card, choice, elapsed);
+    const seen = await api(`${base}/input.png`, { method: "POST", body: makeBody(), headers });
+    if (seq !== state.seq) return;
+    const img = $("model-image");
+    if (seen.ok) {
+      if (img.src.startsWith("blob:")) URL.revokeObjectURL(img.src);
+      img.src = URL.createObjectURL(await seen.blob());
+      img.hidden = false;
+      const [height, width] = card.input.shape;
+      $("model-image-caption").textContent = `As the model sees it (${width}×${height})`;
+    } else {
+      img.hidden = true;
+      $("model-image-caption").textContent = `Cannot show it as the model sees it: ${L.errorMessage(seen.status, await seen.text())}`;
+    }
+    if ($("drift-section").open) loadDrift();
+  } catch (error) {
+    if (seq === state.seq) show("try-error", error.message);
+  } finally {
+    setBusy(false);
+  }
+}
+
+function setBusy(busy) {
+  $("try").setAttribute("aria-busy", String(busy));
+  for (const id of ["classify-drawing", "file"]) $(id).disabled = busy;
+}
+
+function renderPrediction(answer, card, choice, elapsed) {
+  const probabilities = answer.result[0];
+  const rows = L.topClasses(probabilities, card.output.labels);
+  $("classes").replaceChildren(...rows.map((row) => {
+    const fill = el("div", { class: "fill" });
+    fill.style.width = `${Math.max(0, Math.min(1, row.probability)) * 100}%`;
+    return el("li", {},
+      el("span", { class: "label", text: row.label }),
+      el("div", { class: "track", "aria-hidden": "true" }, fill),
+      el("span", { class: "value", text: L.percent(row.probability) }));
+  }));
+  const through = choice !== answer.version ? ` (through ${choice})` : "";
+  $("answered").textContent = `Answered by ${answer.model} ${answer.version}${through} in ${Math.round(elapsed)} ms: ${answer.predictions[0].label}.`;
+  $("result").hidden = false;
+  $("result").scrollIntoView({ block: "nearest" });
+}
+
+// --- the drawing canvas --------------------------------------------------------------------------
+
+function setUpCanvas(width, height) {
+  const canvas = $("canvas");
+  canvas.width = width;
+  canvas.height = height;
+  canvas.setAttribute("aria-label", `Drawing area of ${width}×${height} pixels, light strokes on black, as the model's own input`);
+  state.drawing = { width, height, levels: L.emptyLevels(width, height), cursor: { x: Math.floor(width / 2), y: Math.floor(height / 2) }, last: null };
+  paint();
+  placeCursor();
+}
+
+function paint() {
+  const d = state.drawing;
+  $("canvas").getContext("2d").putImageData(new ImageData(L.levelsToRGBA(d.levels), d.width, d.height), 0, 0);
+}
+
+function brush() {
+  return Number($("brush").value);
+}
+
+function placeCursor() {
+  const d = state.drawing;
+  const cursor = $("cursor");
+  cursor.style.left = `${(d.cursor.x / d.width) * 100}%`;
+  cursor.style.top = `${(d.cursor.y / d.height) * 100}%`;
+  cursor.style.width = `${100 / d.width}%`;
+  cursor.style.height = `${100 / d.height}%`;
+}
+
+function bindCanvas() {
+  const canvas = $("canvas");
+  const at = (event) => L.pointToPixel(event.clientX, event.clientY, canvas.getBoundingClientRect(), state.drawing.width, state.drawing.height);
+  canvas.addEventListener("pointerdown", (event) => {
+    if (!state.drawing) return;
+    canvas.setPointerCapture(event.pointerId);
+    const d = state.drawing;
+    d.last = at(event);
+    L.stamp(d.levels, d.width, d.height, d.last.x, d.last.y, brush());
+    paint();
+  });
+  canvas.addEventListener("pointermove", (event) => {
+    const d = state.drawing;
+    if (!d?.last) return;
+    const point = at(event);
+    L.stroke(d.levels, d.width, d.height, d.last, point, brush());
+    d.last = point;
+    paint();
+  });
+  const end = () => { if (state.drawing) state.drawing.last = null; };
+  canvas.addEventListener("pointerup", end);
+  canvas.addEventListener("pointercancel", end);
+  canvas.addEventListener("focus", () => { $("cursor").hidden = false; });
+  canvas.addEventListener("blur", () => { $("cursor").hidden = true; });
+  canvas.addEventListener("keydown", (event) => {
+    const d = state.drawing;
+    if (!d) return;
+    const moves = { ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, -1], ArrowDown: [0, 1] };
+    const dot = () => { L.stamp(d.levels, d.width, d.height, d.cursor.x + 0.5, d.cursor.y + 0.5, brush()); paint(); };
+    if (moves[event.key]) {
+      const [dx, dy] = moves[event.key];
+      d.cursor = { x: Math.min(d.width - 1, Math.max(0, d.cursor.x + dx)), y: Math.min(d.height - 1, Math.max(0, d.cursor.y + dy)) };
+      placeCursor();
+      if (event.shiftKey) dot();
+    } else if (event.key === " " || event.key === "Enter") {
+      dot();
+    } else {
+      return;
+    }
+    event.preventDefault();
+  });
+}
+
+// --- understanding the model ---------------------------------------------------------------------
+
+function renderCard(card) {
+  const engines = Object.entries(card.engines ?? {}).map(([name, e]) => (e.verification ? `${name} (verified on ${L.formatNumber(e.verification.examples)} examples)` : name));
+  const parts = [
+    facts([
+      ["Tag", card.tag],
+      ["Created", card.created ? new Date(card.created).toLocaleString() : null],
+      ["Task", card.task],
+      ["Input", L.inputSummary(card)],
+      ["Image files", L.preprocessingSummary(card)],
+      ["Output", L.outputSummary(card)],
+      ["Architecture", card.architecture],
+      ["Parameters", L.formatNumber(card.number_of_parameters)],
+      ["Aliases", card.aliases?.length ? card.aliases.join(", ") : "none"],
+      ["Engines", engines.join(", ") || null],
+      ["Frameworks", L.valueText(card.framework_versions)],
+    ]),
+    el("h3", { text: `Labels (${card.output.labels.length})` }),
+    el("ul", { class: "labels" }, card.output.labels.map((label) => el("li", { text: label }))),
+  ];
+  parts.push(el("h3", { text: "Metrics" }));
+  if (card.metrics) {
+    parts.push(table(null, ["metric", "value"], L.metricRows(card.metrics), [1]));
+    const perClass = Object.entries(card.metrics.per_class ?? {});
+    if (perClass.length) {
+      parts.push(el("details", {}, el("summary", { text: "Per-class precision, recall and F1" }), table(null, ["label", "precision", "recall", "F1", "support"],
+        perClass.map(([label, m]) => [label, L.formatNumber(m.precision), L.formatNumber(m.recall), L.formatNumber(m.f1), L.formatNumber(m.support)]), [1, 2, 3, 4])));
+    }
+    const matrix = card.metrics.confusion_matrix;
+    if (Array.isArray(matrix) && matrix.length) {
+      const labels = card.output.labels;
+      parts.push(el("details", {}, el("summary", { text: "Confusion matrix (rows: true label, columns: predicted)" }),
+        table(null, ["", ...labels], matrix.map((row, i) => [labels[i], ...row.map(String)]), labels.map((_, i) => i + 1))));
+    }
+  } else {
+    parts.push(el("p", { class: "note", text: "No held-out evaluation: the model was imported without evaluation data." }));
+  }
+  parts.push(el("h3", { text: "Training" }), table(null, ["setting", "value"], L.settingsRows(card.training)));
+  if (card.history && Object.keys(card.history).length) parts.push(historyCharts(card.history));
+  parts.push(el("details", {}, el("summary", { text: "Data" }), table(null, ["field", "value"], L.settingsRows(card.data))));
+  $("card").replaceChildren(...parts);
+}
+
+const SERIES_COLOURS = ["#2f7dd1", "#e8590c", "#2b8a3e", "#9c36b5"];
+
+function historyCharts(history) {
+  const groups = [
+    ["Loss by epoch", Object.keys(history).filter((k) => k.includes("loss"))],
+    ["Other figures by epoch", Object.keys(history).filter((k) => !k.includes("loss") && k !== "learning_rate")],
+  ].filter(([, keys]) => keys.length && keys.some((k) => history[k].length > 1));
+  return el("div", {}, groups.map(([title, keys]) => {
+    const values = keys.flatMap((k) => history[k]);
+    const low = Math.min(...values);
+    const high = Math.max(...values);
+    const chart = svg("svg", { class: "history", viewBox: "0 0 400 120", role: "img", "aria-label": `${title}: ${keys.map((k) => `${k} ${L.formatNumber(history[k].at(-1))} at the end`).join(", ")}` },
+      ...keys.map((k, i) => svg("polyline", { points: L.polylinePoints(history[k], 400, 120, low, high), stroke: SERIES_COLOURS[i % SERIES_COLOURS.length] })));
+    const legend = el("ul", { class: "legend" }, keys.map((k, i) => {
+      const swatch = el("i", { "aria-hidden": "true" });
+      swatch.style.background = SERIES_COLOURS[i % SERIES_COLOURS.length];
+      return el("li", {}, swatch, `${k}: ${L.formatNumber(history[k].at(-1))}`);
+    }));
+    return el("figure", {}, el("figcaption", { text: `${title} (${L.formatNumber(low)} to ${L.formatNumber(high)})` }), chart, legend);
+  }));
+}
+
+function renderSlices(card) {
+  const rows = L.sliceRows(card.slices);
+  if (!rows.length) {
+    $("slices").replaceChildren(el("p", { class: "note", text: "No slice evaluation in this card." }));
+    return;
+  }
+  const worst = card.slices.worst;
+  $("slices").replaceChildren(
+    el("p", { text: `Accuracy overall ${L.percent(card.slices.overall)} on ${L.formatNumber(card.slices.images)} held-out images; the worst slice: ${worst.slice} at ${L.percent(worst.accuracy)}.` }),
+    table("Accuracy by class and under shifts, worst first", ["slice", "accuracy", "what"],
+      rows.map((r) => ({ cells: [r.worst ? `${r.slice} (worst)` : r.slice, L.percent(r.accuracy), r.about], class: r.worst ? "worst" : null })), [1]),
+  );
+}
+
+async function loadDrift() {
+  const seq = state.seq;
+  const { model, choice } = state;
+  if (!model || !choice) return;
+  $("drift").setAttribute("aria-busy", "true");
+  try {
+    const drift = await getJSON(`${modelPath(model, choice)}/drift`);
+    if (seq !== state.seq) return;
+    const verdictClass = drift.drifted ? "verdict drift" : (drift.verdict === "no drift" ? "verdict ok" : "verdict");
+    const shares = L.classShareRows(drift, state.card?.output?.labels);
+    const rows = L.driftRows(drift);
+    $("drift").replaceChildren(
+      el("p", {}, el("span", { class: verdictClass, text: `Verdict: ${drift.verdict}` }), ` (${drift.model} ${drift.version}; drifted: ${drift.drifted ? "yes" : "no"})`),
+      el("p", { class: "note", text: `${L.windowText(drift)}; reference: ${L.formatNumber(drift.reference_images)} training images.` }),
+      rows.length
+        ? table("Statistics, drifted first", ["statistic", "test", "value", "p-value", "threshold", "drifted"],
+          rows.map((r) => ({ cells: [r.name, r.test, L.formatNumber(r.value), r.pValue === null ? "–" : L.formatNumber(r.pValue), L.valueText(r.threshold), r.drifted ? "yes" : "no"], class: r.drifted ? "worst" : null })), [2, 3])
+        : el("p", { class: "note", text: "No statistics yet: they are computed once the window holds enough predictions." }),
+      shares.length ? table("Class shares: recent predictions against the training data", ["label", "recent", "training"],
+        shares.map((s) => [s.label, s.window === null ? "–" : L.percent(s.window), L.percent(s.reference)]), [1, 2]) : "",
+    );
+  } catch (error) {
+    if (seq === state.seq) $("drift").replaceChildren(el("p", { class: "note", text: `No drift statistics: ${error.message}` }));
+  } finally {
+    $("drift").removeAttribute("aria-busy");
+  }
+}
+
+function renderVersions(listing) {
+  const aliases = L.aliasRows(listing);
+  const splitBar = (split) => {
+    const bar = el("div", { class: "split", "aria-hidden": "true" }, split.map((s) => {
+      const part = el("span", { text: `${s.version} ${L.percent(s.share, 0)}` });
+      part.style.flex = `${s.share} 1 0`;
+      return part;
+    }));
+    return el("div", {}, bar, el("span", { class: "visually-hidden", text: L.splitText(split) }));
+  };
+  const aliasTable = aliases.length
+    ? el("div", { class: "table-wrap" }, el("table", {},
+      el("caption", { text: "Aliases and their traffic" }),
+      el("thead", {}, el("tr", {}, el("th", { scope: "col", text: "alias" }), el("th", { scope: "col", text: "version(s)" }), el("th", { scope: "col", text: "traffic" }))),
+      el("tbody", {}, aliases.map(({ alias, split }) => el("tr", {}, el("th", { scope: "row", text: alias }), el("td", { text: L.splitText(split) }), el("td", {}, splitBar(split)))))))
+    : el("p", { class: "note", text: "No aliases." });
+  const versionTable = el("div", { class: "table-wrap" }, el("table", {},
+    el("caption", { text: `Versions of ${listing.name}` }),
+    el("thead", {}, el("tr", {}, ["version", "status", "engine", "aliases", "reason"].map((h) => el("th", { scope: "col", text: h })))),
+    el("tbody", {}, listing.versions.map((v) => el("tr", {},
+      el("th", { scope: "row", text: v.version }),
+      el("td", { class: `status-${v.status}`, text: v.status }),
+      el("td", { text: v.engine ?? "–" }),
+      el("td", { text: v.aliases?.length ? v.aliases.join(", ") : "–" }),
+      el("td", { text: v.reason ?? "" }))))));
+  $("versions").replaceChildren(
+    el("p", { text: `Default: ${listing.default_version}.` }),
+    versionTable,
+    aliasTable,
+    el("div", { class: "buttons" }, el("button", { type: "button", id: "refresh-versions", text: "Refresh the versions" })),
+  );
+  $("refresh-versions").addEventListener("click", refreshVersions);
+}
+
+async function refreshVersions() {
+  try {
+    const listing = await getJSON(modelPath(state.model));
+    if (listing.name === state.model) {
+      state.versions = listing;
+      renderVersions(listing);
+    }
+  } catch (error) {
+    $("versions").prepend(el("p", { class: "error", role: "alert", text: error.message }));
+  }
+}
+
+function resetReport() {
+  const frame = $("report");
+  frame.hidden = true;
+  frame.removeAttribute("srcdoc");
+  $("report-open").hidden = true;
+  if (state.reportUrl) URL.revokeObjectURL(state.reportUrl);
+  state.reportUrl = null;
+  $("report-status").textContent = "Open this section to load the report.";
+}
+
+async function loadReport() {
+  const seq = state.seq;
+  const { model, choice } = state;
+  if (!model || !choice || state.reportUrl) return;
+  $("report-status").textContent = "Loading the report…";
+  try {
+    const response = await api(`${modelPath(model, choice)}/report`);
+    const text = await response.text();
+    if (seq !== state.seq) return;
+    if (!response.ok) {
+      $("report-status").textContent = `No report: ${L.errorMessage(response.status, text)}`;
+      return;
+    }
+    state.reportUrl = URL.createObjectURL(new Blob([text], { type: "text/html" }));
+    const frame = $("report");
+    frame.srcdoc = text; // sandboxed: no scripts, no access to this page
+    frame.hidden = false;
+    const link = $("report-open");
+    link.href = state.reportUrl;
+    link.hidden = false;
+    $("report-status").textContent = `The evaluation report of ${model} ${choice}.`;
+  } catch (error) {
+    if (seq === state.seq) $("report-status").textContent = `No report: ${error.message}`;
+  }
+}
+
+// --- events ----------------------------------------------------------------------------------------
+
+function firstFile(list) {
+  return Array.from(list ?? []).find((item) => item instanceof File || item.kind === "file");
+}
+
+function bindEvents() {
+  $("model").addEventListener("change", (event) => selectModel(event.target.value));
+  $("version").addEventListener("change", (event) => selectVersion(event.target.value));
+  window.addEventListener("hashchange", () => {
+    const { model, version } = L.parseHash(location.hash);
+    if (model && (model !== state.model || version !== state.choice) && state.listing?.models.some((m) => m.name === model)) {
+      if (model === state.model) selectVersion(version);
+      else selectModel(model, version);
+    }
+  });
+  $("file").addEventListener("change", (event) => {
+    const file = event.target.files[0];
+    if (file) classifyFile(file);
+    event.target.value = ""; // choosing the same file again classifies it again
+  });
+  const zone = $("drop-zone");
+  zone.addEventListener("dragover", (event) => {
+    event.preventDefault();
+    zone.classList.add("over");
+  });
+  zone.addEventListener("dragleave", () => zone.classList.remove("over"));
+  zone.addEventListener("drop", (event) => {
+    event.preventDefault();
+    zone.classList.remove("over");
+    const file = firstFile(event.dataTransfer?.files);
+    if (file) classifyFile(file);
+  });
+  document.addEventListener("paste", (event) => {
+    if (event.target instanceof HTMLInputElement || event.target instanceof HTMLTextAreaElement) return;
+    const item = firstFile(event.clipboardData?.items);
+    const file = item?.getAsFile ? item.getAsFile() : item;
+    if (file && L.isImageCard(state.card)) {
+      event.preventDefault();
+      classifyFile(file);
+    }
+  });
+  $("classify-drawing").addEventListener("click", classifyDrawing);
+  $("clear-drawing").addEventListener("click", () => {
+    if (!state.drawing) return;
+    state.drawing.levels.fill(0);
+    paint();
+  });
+  bindCanvas();
+  $("drift-section").addEventListener("toggle", () => { if ($("drift-section").open) loadDrift(); });
+  $("refresh-drift").addEventListener("click", loadDrift);
+  $("report-section").addEventListener("toggle", () => { if ($("report-section").open) loadReport(); });
+  $("forget-token").addEventListener("click", () => {
+    tokens.clear();
+    updateTokenButton();
+  });
+}
+
+start();

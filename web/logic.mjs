@@ -1,0 +1,292 @@
+// The page's logic without the DOM: formatting, the card, traffic splits, drift, and the drawing
+// canvas's pixels. app.mjs puts it on the page; logic.test.mjs tests it (node --test web/).
+
+export const TOKEN_KEY = "model-server-api-token";
+export const DRAW_MAX_SIDE = 64; // draw only on small grey inputs (clothes: 28x28): a pixel is still a visible square
+export const TOP_CLASSES = 5;
+
+/** The server's message from an error answer ({"error": "..."}), or what the status says. */
+export function errorMessage(status, text) {
+  try {
+    const body = JSON.parse(text);
+    if (body && typeof body.error === "string" && body.error) return body.error;
+  } catch {
+    // not JSON: a proxy's page, or nothing
+  }
+  const snippet = String(text || "").replace(/<[^>]*>/g, " ").replace(/\s+/g, " ").trim().slice(0, 200);
+  return snippet ? `HTTP ${status}: ${snippet}` : `HTTP ${status}`;
+}
+
+/** The k most probable classes: [{classId, label, probability}], most probable first (ties: lower id first). */
+export function topClasses(probabilities, labels, k = TOP_CLASSES) {
+  return probabilities
+    .map((probability, classId) => ({ classId, label: labels[classId] ?? `class ${classId}`, probability }))
+    .sort((a, b) => b.probability - a.probability || a.classId - b.classId)
+    .slice(0, k);
+}
+
+export function percent(share, digits = 1) {
+  if (!Number.isFinite(share)) return "–";
+  const value = share * 100;
+  if (value > 0 && value < 10 ** -digits) return `<${(10 ** -digits).toFixed(digits)}%`;
+  return `${value.toFixed(digits)}%`;
+}
+
+export function formatNumber(value) {
+  if (typeof value !== "number" || !Number.isFinite(value)) return String(value ?? "–");
+  if (Number.isInteger(value)) return value.toLocaleString("en-US");
+  return Math.abs(value) >= 1e-3 && Math.abs(value) < 1e6 ? String(Number(value.toPrecision(4))) : value.toExponential(3);
+}
+
+/** Any value of a card as short text: numbers formatted, lists joined, objects as key=value. */
+export function valueText(value) {
+  if (value === null || value === undefined) return "–";
+  if (typeof value === "number") return formatNumber(value);
+  if (typeof value === "boolean") return value ? "yes" : "no";
+  if (Array.isArray(value)) return value.length ? value.map(valueText).join(", ") : "none";
+  if (typeof value === "object") {
+    const entries = Object.entries(value);
+    return entries.length ? entries.map(([k, v]) => `${k}=${valueText(v)}`).join(", ") : "none";
+  }
+  return String(value);
+}
+
+/** Nested settings as rows [key, text]: {a: {b: 1}} -> [["a.b", "1"]]; lists stay one row. */
+export function settingsRows(settings, prefix = "") {
+  const rows = [];
+  for (const [key, value] of Object.entries(settings ?? {})) {
+    const name = prefix ? `${prefix}.${key}` : key;
+    if (value && typeof value === "object" && !Array.isArray(value) && Object.keys(value).length) {
+      rows.push(...settingsRows(value, name));
+    } else {
+      rows.push([name, valueText(value)]);
+    }
+  }
+  return rows;
+}
+
+export function isImageCard(card) {
+  return card?.input?.kind === "image";
+}
+
+/** Drawing suits a small grey image input, drawn at the model's own resolution. */
+export function canDraw(card) {
+  if (!isImageCard(card)) return false;
+  const [height, width, channels] = card.input.shape;
+  return channels === 1 && height <= DRAW_MAX_SIDE && width <= DRAW_MAX_SIDE;
+}
+
+/** "28×28 grey image, values 0..255 (divided by 255)", "a tensor of 4 values" */
+export function inputSummary(card) {
+  const input = card?.input;
+  if (!input) return "–";
+  const range = input.value_range ? `values ${formatNumber(input.value_range[0])}..${formatNumber(input.value_range[1])}` : "any finite values";
+  const scaling = input.divide_by ? ` (divided by ${formatNumber(input.divide_by)})` : "";
+  if (input.kind === "image") {
+    const [height, width, channels] = input.shape;
+    return `${width}×${height} ${channels === 1 ? "grey" : "colour"} image, ${range}${scaling}`;
+  }
+  return `a tensor of shape ${input.shape.join("×")}, ${range}${scaling}`;
+}
+
+/** How an image file becomes the model's input, in words. */
+export function preprocessingSummary(card) {
+  const prep = card?.preprocessing;
+  if (!prep) return "none: the model takes values, not image files";
+  const mode = prep.colour_mode === "L" ? "converted to grey" : "converted to RGB colour";
+  const aspect = { pad: "padded to the input's proportions with its border colour", crop: "centre-cropped to the input's proportions", stretch: "stretched" }[prep.aspect] ?? prep.aspect;
+  const invert = prep.invert === "auto" ? "; inverted when its border is light" : "";
+  return `${mode}, ${aspect}, resized (${prep.resize})${invert}`;
+}
+
+export function outputSummary(card) {
+  const output = card?.output;
+  if (!output) return "–";
+  if (output.kind === "sigmoid") return `one sigmoid unit: the probability of “${output.positive_label}”`;
+  return `softmax over ${output.labels.length} labels`;
+}
+
+/**
+ * An alias's traffic as [{version, share}] with shares summing to 1, largest first.
+ * Today an alias names one version ("v1"); a weighted alias maps versions to weights
+ * ({"v1": 90, "v2": 10}), possibly under a `traffic` field ({"traffic": {...}}), or lists them
+ * ([{"version": "v1", "weight": 90}, ...]).
+ */
+export function trafficSplit(target) {
+  if (typeof target === "string") return [{ version: target, share: 1 }];
+  if (!target || typeof target !== "object") return [];
+  let weights = target;
+  if (Array.isArray(target)) {
+    weights = Object.fromEntries(target.map((t) => [t.version, t.weight ?? t.share ?? t.percent ?? 0]));
+  } else if (target.traffic && typeof target.traffic === "object") {
+    return trafficSplit(target.traffic);
+  } else if (typeof target.version === "string" && Object.keys(target).every((k) => ["version", "weight"].includes(k))) {
+    return [{ version: target.version, share: 1 }];
+  }
+  const entries = Object.entries(weights).filter(([, w]) => typeof w === "number" && Number.isFinite(w) && w > 0);
+  const total = entries.reduce((sum, [, w]) => sum + w, 0);
+  if (!total) return [];
+  return entries.map(([version, w]) => ({ version, share: w / total })).sort((a, b) => b.share - a.share || a.version.localeCompare(b.version));
+}
+
+/** The aliases of a model listing as rows [{alias, split}]. */
+export function aliasRows(listing) {
+  return Object.entries(listing?.aliases ?? {}).map(([alias, target]) => ({ alias, split: trafficSplit(target) }));
+}
+
+/** "v1", or "v1 90% · v2 10%" */
+export function splitText(split) {
+  if (!split.length) return "–";
+  if (split.length === 1) return split[0].version;
+  return split.map((s) => `${s.version} ${percent(s.share, 0)}`).join(" · ");
+}
+
+/** The version select's options: aliases first ("stable → v1"), then versions ("v1 (ready, onnxruntime)"). */
+export function versionChoices(listing) {
+  const choices = aliasRows(listing).map(({ alias, split }) => ({ value: alias, text: `${alias} → ${splitText(split)}` }));
+  for (const v of listing?.versions ?? []) {
+    const details = [v.status, v.engine].filter(Boolean).join(", ");
+    choices.push({ value: v.version, text: details ? `${v.version} (${details})` : v.version });
+  }
+  return choices;
+}
+
+/** The slices of a card, worst first: [{slice, kind, name, accuracy, about, worst}]. */
+export function sliceRows(slices) {
+  if (!slices) return [];
+  const about = slices.shift_specs ?? {};
+  const rows = [
+    ...Object.entries(slices.classes ?? {}).map(([name, accuracy]) => ({ slice: `class:${name}`, kind: "class", name, accuracy, about: "" })),
+    ...Object.entries(slices.shifts ?? {}).map(([name, accuracy]) => ({ slice: `shift:${name}`, kind: "shift", name, accuracy, about: about[name]?.about ?? "" })),
+  ];
+  const worst = slices.worst?.slice;
+  return rows
+    .map((row) => ({ ...row, worst: row.slice === worst }))
+    .sort((a, b) => a.accuracy - b.accuracy || a.slice.localeCompare(b.slice));
+}
+
+/** A drift report's statistics as rows, drifted ones first. */
+export function driftRows(drift) {
+  return Object.entries(drift?.statistics ?? {})
+    .map(([name, s]) => ({ name, test: s.test ?? "", value: s.value, pValue: s.p_value ?? null, threshold: s.threshold ?? null, drifted: Boolean(s.drifted) }))
+    .sort((a, b) => Number(b.drifted) - Number(a.drifted) || a.name.localeCompare(b.name));
+}
+
+export function windowText(drift) {
+  const w = drift?.window;
+  if (!w) return "";
+  return `${formatNumber(w.size)} of ${formatNumber(w.capacity)} recent examples in the window (at least ${formatNumber(w.min_samples)} needed); ${formatNumber(w.predictions_seen)} predictions seen`;
+}
+
+/** The card's scalar metrics as rows [name, text] (per-class figures and the matrix go in their own tables). */
+export function metricRows(metrics) {
+  return Object.entries(metrics ?? {})
+    .filter(([, v]) => typeof v === "number")
+    .map(([name, v]) => [name.replaceAll("_", " "), Number.isInteger(v) ? formatNumber(v) : v.toFixed(4)]);
+}
+
+/** SVG polyline points for a series in a width x height box (y grows downwards). */
+export function polylinePoints(values, width, height, low = Math.min(...values), high = Math.max(...values)) {
+  if (!values.length) return "";
+  const span = high - low || 1;
+  const step = values.length > 1 ? width / (values.length - 1) : 0;
+  return values.map((v, i) => `${round2(i * step)},${round2(height - ((v - low) / span) * height)}`).join(" ");
+}
+
+function round2(x) {
+  return Math.round(x * 100) / 100;
+}
+
+// --- the drawing canvas: levels 0..255, one per model pixel, light strokes on black ----------------
+
+export function emptyLevels(width, height) {
+  return new Uint8ClampedArray(width * height);
+}
+
+/** A soft round brush at (x, y) in pixel coordinates (pixel centres at +0.5): levels only grow. */
+export function stamp(levels, width, height, x, y, radius) {
+  const reach = Math.ceil(radius + 1);
+  for (let row = Math.max(0, Math.floor(y - reach)); row <= Math.min(height - 1, Math.floor(y + reach)); row++) {
+    for (let col = Math.max(0, Math.floor(x - reach)); col <= Math.min(width - 1, Math.floor(x + reach)); col++) {
+      const distance = Math.hypot(col + 0.5 - x, row + 0.5 - y);
+      const level = 255 * Math.min(1, Math.max(0, radius + 0.5 - distance));
+      const i = row * width + col;
+      if (level > levels[i]) levels[i] = level;
+    }
+  }
+  return levels;
+}
+
+/** The brush along a segment, stamped every half pixel. */
+export function stroke(levels, width, height, from, to, radius) {
+  const steps = Math.max(1, Math.ceil(Math.hypot(to.x - from.x, to.y - from.y) * 2));
+  for (let s = 0; s <= steps; s++) {
+    stamp(levels, width, height, from.x + ((to.x - from.x) * s) / steps, from.y + ((to.y - from.y) * s) / steps, radius);
+  }
+  return levels;
+}
+
+/** A pointer's position on a canvas element (its bounding rect) in the model's pixels. */
+export function pointToPixel(clientX, clientY, rect, width, height) {
+  return { x: ((clientX - rect.left) / rect.width) * width, y: ((clientY - rect.top) / rect.height) * height };
+}
+
+/** The levels as the JSON rows a grey image takes: height rows of width integers. */
+export function levelsToRows(levels, width, height) {
+  const rows = [];
+  for (let row = 0; row < height; row++) rows.push(Array.from(levels.subarray(row * width, (row + 1) * width)));
+  return rows;
+}
+
+/** RGBA bytes for ImageData: each level as a grey pixel. */
+export function levelsToRGBA(levels) {
+  const rgba = new Uint8ClampedArray(levels.length * 4);
+  for (let i = 0; i < levels.length; i++) {
+    rgba[4 * i] = rgba[4 * i + 1] = rgba[4 * i + 2] = levels[i];
+    rgba[4 * i + 3] = 255;
+  }
+  return rgba;
+}
+
+export function isBlank(levels) {
+  return levels.every((level) => level === 0);
+}
+
+// --- the address: #model/version -------------------------------------------------------------
+
+export function parseHash(hash) {
+  const [model = "", version = ""] = decodeURIComponent(String(hash || "").replace(/^#/, "")).split("/");
+  return { model, version };
+}
+
+export function makeHash(model, version) {
+  return `#${encodeURIComponent(model)}/${encodeURIComponent(version)}`;
+}
+
+// --- the API token, kept for this browser session only (sessionStorage) ------------------------------
+
+export function tokenStore(storage, key = TOKEN_KEY) {
+  return {
+    get: () => {
+      try {
+        return storage?.getItem(key) || null;
+      } catch {
+        return null;
+      }
+    },
+    set: (token) => storage?.setItem(key, token),
+    clear: () => storage?.removeItem(key),
+  };
+}
+
+/** Request headers with the token, when there is one. */
+export function withToken(headers, token) {
+  return token ? { ...headers, Authorization: `Bearer ${token}` } : { ...headers };
+}
+
+/** Class shares in the drift window against the training reference: [{label, window, reference}]. */
+export function classShareRows(drift, labels) {
+  const shares = drift?.class_shares;
+  if (!shares) return [];
+  return (shares.reference ?? []).map((reference, i) => ({ label: labels?.[i] ?? `class ${i}`, window: shares.window?.[i] ?? null, reference }));
+}

@@ -1,0 +1,217 @@
+// The page's logic without a browser: node --test web/
+import assert from "node:assert/strict";
+import { test } from "node:test";
+
+import * as L from "./logic.mjs";
+
+const grey = { name: "clothes", input: { kind: "image", shape: [28, 28, 1], value_range: [0, 255], divide_by: 255 }, preprocessing: { colour_mode: "L", aspect: "pad", resize: "lanczos", invert: "auto" }, output: { kind: "softmax", labels: ["a", "b", "c"] } };
+const colour = { name: "damage", input: { kind: "image", shape: [128, 128, 3], value_range: [0, 255], divide_by: 255 }, preprocessing: { colour_mode: "RGB", aspect: "crop", resize: "bilinear", invert: "never" }, output: { kind: "sigmoid", labels: ["damage", "no_damage"], positive_label: "no_damage" } };
+const tensor = { name: "vector", input: { kind: "tensor", shape: [4], value_range: null, divide_by: null }, preprocessing: null, output: { kind: "softmax", labels: ["x", "y"] } };
+
+test("errorMessage shows the server's message, or the status and a short text", () => {
+  assert.equal(L.errorMessage(422, '{"error": "image: not a decodable image (UnidentifiedImageError)"}'), "image: not a decodable image (UnidentifiedImageError)");
+  assert.equal(L.errorMessage(502, "<html><body><h1>Bad gateway</h1></body></html>"), "HTTP 502: Bad gateway");
+  assert.equal(L.errorMessage(500, ""), "HTTP 500");
+  assert.equal(L.errorMessage(400, '{"detail": "x"}'), 'HTTP 400: {"detail": "x"}');
+  assert.equal(L.errorMessage(503, "x".repeat(500)).length, "HTTP 503: ".length + 200);
+});
+
+test("topClasses sorts by probability, keeps class ids, breaks ties by id and cuts at k", () => {
+  const top = L.topClasses([0.1, 0.6, 0.1, 0.2], ["a", "b", "c", "d"], 3);
+  assert.deepEqual(top, [
+    { classId: 1, label: "b", probability: 0.6 },
+    { classId: 3, label: "d", probability: 0.2 },
+    { classId: 0, label: "a", probability: 0.1 },
+  ]);
+  assert.equal(L.topClasses([0.3, 0.7], ["damage", "no_damage"]).length, 2);
+  assert.equal(L.topClasses([1], [])[0].label, "class 0");
+});
+
+test("percent and number formats", () => {
+  assert.equal(L.percent(0.9312), "93.1%");
+  assert.equal(L.percent(1), "100.0%");
+  assert.equal(L.percent(0), "0.0%");
+  assert.equal(L.percent(0.0001), "<0.1%");
+  assert.equal(L.percent(0.25, 0), "25%");
+  assert.equal(L.percent(NaN), "–");
+  assert.equal(L.formatNumber(44426), "44,426");
+  assert.equal(L.formatNumber(0.4715733), "0.4716");
+  assert.equal(L.formatNumber(1.7881393432617188e-7), "1.788e-7");
+  assert.equal(L.formatNumber(null), "–");
+});
+
+test("valueText and settingsRows flatten a card's nested settings", () => {
+  assert.equal(L.valueText([]), "none");
+  assert.equal(L.valueText(["flip", "shift"]), "flip, shift");
+  assert.equal(L.valueText(false), "no");
+  assert.equal(L.valueText({ p_value: 0.01 }), "p_value=0.01");
+  assert.deepEqual(L.settingsRows({ epochs: 1, augment: [], optimizer: { name: "adam", beta: 0.9 }, empty: {} }), [
+    ["epochs", "1"],
+    ["augment", "none"],
+    ["optimizer.name", "adam"],
+    ["optimizer.beta", "0.9"],
+    ["empty", "none"],
+  ]);
+  assert.deepEqual(L.settingsRows(null), []);
+});
+
+test("the card decides: drawing for small grey images only, no image inputs for tensors", () => {
+  assert.equal(L.canDraw(grey), true);
+  assert.equal(L.canDraw(colour), false);
+  assert.equal(L.canDraw(tensor), false);
+  assert.equal(L.canDraw({ ...grey, input: { ...grey.input, shape: [96, 96, 1] } }), false);
+  assert.equal(L.canDraw(null), false);
+  assert.equal(L.isImageCard(colour), true);
+  assert.equal(L.isImageCard(tensor), false);
+});
+
+test("summaries of input, preprocessing and output", () => {
+  assert.equal(L.inputSummary(grey), "28×28 grey image, values 0..255 (divided by 255)");
+  assert.equal(L.inputSummary(colour), "128×128 colour image, values 0..255 (divided by 255)");
+  assert.equal(L.inputSummary({ ...grey, input: { ...grey.input, shape: [20, 30, 1] } }).startsWith("30×20"), true);
+  assert.equal(L.inputSummary(tensor), "a tensor of shape 4, any finite values");
+  assert.match(L.preprocessingSummary(grey), /grey, padded .* \(lanczos\); inverted when its border is light/);
+  assert.match(L.preprocessingSummary(colour), /RGB colour, centre-cropped/);
+  assert.match(L.preprocessingSummary(tensor), /^none/);
+  assert.equal(L.outputSummary(grey), "softmax over 3 labels");
+  assert.equal(L.outputSummary(colour), "one sigmoid unit: the probability of “no_damage”");
+});
+
+test("trafficSplit: a plain alias today, weighted aliases in any of their likely forms", () => {
+  assert.deepEqual(L.trafficSplit("v1"), [{ version: "v1", share: 1 }]);
+  assert.deepEqual(L.trafficSplit({ v1: 90, v2: 10 }), [{ version: "v1", share: 0.9 }, { version: "v2", share: 0.1 }]);
+  assert.deepEqual(L.trafficSplit({ traffic: { v2: 1, v1: 3 } }), [{ version: "v1", share: 0.75 }, { version: "v2", share: 0.25 }]);
+  assert.deepEqual(L.trafficSplit([{ version: "v1", weight: 50 }, { version: "v2", weight: 50 }]), [{ version: "v1", share: 0.5 }, { version: "v2", share: 0.5 }]);
+  assert.deepEqual(L.trafficSplit({ version: "v3" }), [{ version: "v3", share: 1 }]);
+  assert.deepEqual(L.trafficSplit({ v1: 0, v2: 5 }), [{ version: "v2", share: 1 }]);
+  assert.deepEqual(L.trafficSplit({}), []);
+  assert.deepEqual(L.trafficSplit(null), []);
+  assert.equal(L.splitText(L.trafficSplit({ v1: 90, v2: 10 })), "v1 90% · v2 10%");
+  assert.equal(L.splitText(L.trafficSplit("v1")), "v1");
+  assert.equal(L.splitText([]), "–");
+});
+
+test("versionChoices lists aliases with their targets, then versions with status and engine", () => {
+  const listing = {
+    name: "clothes",
+    versions: [
+      { version: "v1", aliases: ["stable"], status: "ready", reason: null, engine: "onnxruntime" },
+      { version: "v2", aliases: [], status: "loading", reason: "runner is loading", engine: null },
+    ],
+    aliases: { stable: "v1", canary: { v1: 90, v2: 10 } },
+    default_version: "stable",
+  };
+  assert.deepEqual(L.versionChoices(listing), [
+    { value: "stable", text: "stable → v1" },
+    { value: "canary", text: "canary → v1 90% · v2 10%" },
+    { value: "v1", text: "v1 (ready, onnxruntime)" },
+    { value: "v2", text: "v2 (loading)" },
+  ]);
+  assert.deepEqual(L.aliasRows({}), []);
+});
+
+test("sliceRows: classes and shifts, worst first, the card's worst marked", () => {
+  const slices = {
+    overall: 0.8,
+    classes: { a: 0.9, b: 0.5 },
+    shifts: { inverted: 0.1, noise: 0.7 },
+    shift_specs: { inverted: { kind: "inverted", about: "255 - level" } },
+    worst: { slice: "shift:inverted", accuracy: 0.1 },
+  };
+  const rows = L.sliceRows(slices);
+  assert.deepEqual(rows.map((r) => r.slice), ["shift:inverted", "class:b", "shift:noise", "class:a"]);
+  assert.equal(rows[0].worst, true);
+  assert.equal(rows[0].about, "255 - level");
+  assert.equal(rows.filter((r) => r.worst).length, 1);
+  assert.deepEqual(L.sliceRows(null), []);
+});
+
+test("drift rows, window text and class shares", () => {
+  const drift = {
+    window: { size: 250, capacity: 1000, min_samples: 200, predictions_seen: 300 },
+    drifted: true,
+    verdict: "drift",
+    statistics: {
+      mean_level: { test: "ks", value: 0.1, p_value: 0.5, threshold: { p_value: 0.01 }, drifted: false },
+      class_shares: { test: "psi", value: 0.4, threshold: 0.2, drifted: true },
+    },
+    class_shares: { window: [0.5, 0.5], reference: [0.9, 0.1] },
+  };
+  const rows = L.driftRows(drift);
+  assert.deepEqual(rows.map((r) => [r.name, r.drifted, r.pValue]), [["class_shares", true, null], ["mean_level", false, 0.5]]);
+  assert.equal(L.valueText(rows[1].threshold), "p_value=0.01");
+  assert.equal(L.windowText(drift), "250 of 1,000 recent examples in the window (at least 200 needed); 300 predictions seen");
+  assert.deepEqual(L.classShareRows(drift, ["a", "b"]), [{ label: "a", window: 0.5, reference: 0.9 }, { label: "b", window: 0.5, reference: 0.1 }]);
+  assert.deepEqual(L.driftRows({}), []);
+  assert.deepEqual(L.classShareRows(null, []), []);
+});
+
+test("metricRows keeps the scalar metrics", () => {
+  assert.deepEqual(L.metricRows({ accuracy: 0.52401, test_images: 500, per_class: {}, confusion_matrix: [[1]] }), [["accuracy", "0.5240"], ["test images", "500"]]);
+  assert.deepEqual(L.metricRows(null), []);
+});
+
+test("polylinePoints spans the box, y downwards", () => {
+  assert.equal(L.polylinePoints([0, 1, 2], 100, 10), "0,10 50,5 100,0");
+  assert.equal(L.polylinePoints([3, 3], 10, 10), "0,10 10,10");
+  assert.equal(L.polylinePoints([], 10, 10), "");
+  assert.equal(L.polylinePoints([1, 2], 10, 10, 0, 4), "0,7.5 10,5");
+});
+
+test("drawing: a stamp lights the pixels under the brush only, fully at its centre", () => {
+  const levels = L.emptyLevels(28, 28);
+  L.stamp(levels, 28, 28, 14.5, 14.5, 1);
+  assert.equal(levels[14 * 28 + 14], 255);
+  assert.ok(levels[14 * 28 + 15] > 0);
+  assert.equal(levels[0], 0);
+  assert.equal(levels[14 * 28 + 18], 0);
+  L.stamp(levels, 28, 28, -5, -5, 1); // off the canvas: nothing, no error
+  L.stamp(levels, 28, 28, 0.5, 0.5, 1);
+  assert.equal(levels[0], 255);
+});
+
+test("drawing: a stroke is continuous and levels never decrease", () => {
+  const levels = L.emptyLevels(10, 10);
+  L.stroke(levels, 10, 10, { x: 0.5, y: 5.5 }, { x: 9.5, y: 5.5 }, 0.5);
+  for (let col = 0; col < 10; col++) assert.equal(levels[5 * 10 + col], 255, `column ${col}`);
+  assert.equal(levels[0], 0);
+  const before = Array.from(levels);
+  L.stamp(levels, 10, 10, 5.5, 6.5, 0.2);
+  levels.forEach((level, i) => assert.ok(level >= before[i]));
+});
+
+test("drawing: rows for JSON, RGBA for the canvas, blank check, pointer mapping", () => {
+  const levels = L.emptyLevels(3, 2);
+  assert.equal(L.isBlank(levels), true);
+  levels[4] = 200;
+  assert.equal(L.isBlank(levels), false);
+  assert.deepEqual(L.levelsToRows(levels, 3, 2), [[0, 0, 0], [0, 200, 0]]);
+  const rgba = L.levelsToRGBA(levels);
+  assert.equal(rgba.length, 24);
+  assert.deepEqual(Array.from(rgba.subarray(16, 20)), [200, 200, 200, 255]);
+  assert.deepEqual(L.pointToPixel(150, 80, { left: 10, top: 10, width: 280, height: 280 }, 28, 28), { x: 14, y: 7 });
+});
+
+test("the address holds the model and version", () => {
+  assert.deepEqual(L.parseHash("#clothes/stable"), { model: "clothes", version: "stable" });
+  assert.deepEqual(L.parseHash(""), { model: "", version: "" });
+  assert.deepEqual(L.parseHash("#damage"), { model: "damage", version: "" });
+  assert.equal(L.makeHash("clothes", "v1"), "#clothes/v1");
+  assert.deepEqual(L.parseHash(L.makeHash("a.b", "v-1")), { model: "a.b", version: "v-1" });
+});
+
+test("the token is kept in the given storage, and sent as a bearer header", () => {
+  const memory = new Map();
+  const storage = { getItem: (k) => memory.get(k) ?? null, setItem: (k, v) => memory.set(k, v), removeItem: (k) => memory.delete(k) };
+  const store = L.tokenStore(storage);
+  assert.equal(store.get(), null);
+  store.set("s3cret");
+  assert.equal(memory.get(L.TOKEN_KEY), "s3cret");
+  assert.equal(store.get(), "s3cret");
+  store.clear();
+  assert.equal(store.get(), null);
+  const broken = L.tokenStore({ getItem: () => { throw new Error("denied"); } });
+  assert.equal(broken.get(), null);
+  assert.deepEqual(L.withToken({ "Content-Type": "application/json" }, "t"), { "Content-Type": "application/json", Authorization: "Bearer t" });
+  assert.deepEqual(L.withToken({}, null), {});
+});
