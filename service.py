@@ -30,7 +30,7 @@ import numpy as np  # noqa: E402
 from bentoml.validators import ContentType  # noqa: E402
 from pydantic import BeforeValidator, Field  # noqa: E402
 
-from config import load_config, runner_name  # noqa: E402
+from config import load_config  # noqa: E402
 from models import store  # noqa: E402
 from models.card import NAME_PATTERN  # noqa: E402
 from models.preprocessing import Invert, values_from_image, values_from_json  # noqa: E402
@@ -41,12 +41,17 @@ from serving.dataplane import DataPlane  # noqa: E402
 from serving.errors import as_serving_error  # noqa: E402
 from serving.middleware import BodyLimit, ConcurrencyLimit, Cors, ErrorEnvelope, TypedContentTypes, TypedFormFields  # noqa: E402
 from serving.openapi import OpenAPIDocument  # noqa: E402
-from serving.protocols import ProtocolRoutes, Router, course, page, tfserving, v2  # noqa: E402
+from serving.protocols import ProtocolRoutes, Router, admin, course, page, tfserving, v2  # noqa: E402
+from serving import slots  # noqa: E402
+from serving.live import LiveModels, SlotRef  # noqa: E402
 from serving.registry import ModelRegistry  # noqa: E402
+from serving.shadow import Shadows  # noqa: E402
+from serving.slots import Slot, SlotState, SlotWorker, runtime_dir  # noqa: E402
 from serving.schemas import Example, PredictResponse, prediction_body  # noqa: E402
 
 log = logging.getLogger("model_server")
 CONFIG = load_config()
+RUNTIME = runtime_dir()  # made by `bentoml serve` as it imports this file; its workers inherit it
 ordered_stop.install()  # `bentoml serve` stops the entry service before its runners
 GC_YOUNG_THRESHOLD = 20_000  # allocations between young collections (Python's default: 700)
 
@@ -55,61 +60,66 @@ class StartupRefused(RuntimeError):
     """Strict readiness: a served version cannot be served, so `bentoml serve` must not start."""
 
 
-def runner_service(model: str, version: str):
-    """The runner service of one served version.
+def runner_service(slot: Slot):
+    """The runner service of one slot: a configured version's (loaded at start), or a spare (empty).
 
-    A version missing from the store gets no BentoModel declaration (BentoML refuses to start on a
-    missing one): its runner reports it unavailable. With ``strict_readiness`` a missing or visibly
-    broken model stops start-up here, at import in `bentoml serve`, before anything listens.
+    The version a slot hosts can change while serving (serving/slots.py: every worker follows the
+    slot's desired state). A configured version missing from the store gets no BentoModel
+    declaration (BentoML refuses to start on a missing one): its runner reports why. With
+    ``strict_readiness`` a missing or visibly broken model stops start-up here, at import in
+    `bentoml serve`, before anything listens.
     """
-    if CONFIG.strict_readiness:
-        try:
-            store.check(model, version)
-        except store.ModelStoreError as exc:
-            raise StartupRefused(f"{exc} (strict_readiness is true: not starting)") from None
-    in_store = CONFIG.strict_readiness or store.exists(model, version)
-    settings = CONFIG.runner(model, version)
+    declared = None
+    if slot.initial is not None:
+        model, version = slot.initial
+        if CONFIG.strict_readiness:
+            try:
+                store.check(model, version)
+            except store.ModelStoreError as exc:
+                raise StartupRefused(f"{exc} (strict_readiness is true: not starting)") from None
+        if CONFIG.strict_readiness or store.exists(model, version):
+            declared = store.tag(model, version)
     # The entry already groups requests per version; BentoML's dispatcher on top is optional
     # (configuration.yaml says why it is off by default).
-    batching = settings.batching
+    batching = slot.settings.batching
     dispatcher = {"batchable": True, "max_batch_size": batching.max_batch_size, "max_latency_ms": batching.max_latency_ms} if batching.enabled else {}
 
-    @bentoml.service(name=runner_name(model, version), **settings.bentoml_options())
+    @bentoml.service(name=slot.name, **slot.settings.bentoml_options())
     class Runner:
         # `bentoml build` packs the models declared here (`make build` puts missing versions in the store first).
-        stored = bentoml.models.BentoModel(store.tag(model, version)) if in_store else None
+        stored = bentoml.models.BentoModel(declared) if declared else None
 
         def __init__(self) -> None:
-            self.failure: str | None = None
-            if self.stored is None:
-                self.failure = store.not_in_store(model, version)
-                log.error(self.failure)
-                return
-            from models import engines
-
-            try:
-                card = store.load_card(model, version, self.stored)
-                self.engine = engines.load(self.stored, card, settings.engine, settings.threads)
-                freeze_startup_heap()
-            except Exception as exc:  # reported by status() and predict(); the other versions keep serving
-                self.failure = f"{store.tag(model, version)} failed to load: {exc}"
-                log.error(self.failure)
-
-        def __is_ready__(self) -> bool:
-            return self.failure is None
+            self.slot = SlotWorker(slot, load_engine)
+            freeze_startup_heap()
 
         @bentoml.api(**dispatcher)
         def predict(self, values: np.ndarray) -> np.ndarray:
-            if self.failure:
-                raise bentoml.exceptions.ServiceUnavailable(self.failure)
-            return self.engine(values)
+            engine = self.slot.engine
+            if engine is None:
+                raise bentoml.exceptions.ServiceUnavailable(self.slot.status["reason"] or f"runner {slot.name} is {self.slot.status['state']}")
+            return engine(values)
 
         @bentoml.api
         def status(self) -> dict:
-            engine = getattr(self, "engine", None)
-            return {"status": "unavailable" if self.failure else "ready", "reason": self.failure, "engine": engine.name if engine else None}
+            model, version = self.slot.hosting or (None, None)
+            state = self.slot.status["state"]
+            return {
+                "status": {"ready": "ready", "failed": "unavailable"}.get(state, "loading"),
+                "reason": self.slot.status["reason"] or (f"runner {slot.name} is {state}" if state != "ready" else None),
+                "engine": getattr(self.slot.engine, "name", None),
+                "model": model, "version": version, "state": state, "generation": self.slot.generation,
+            }
 
     return Runner
+
+
+def load_engine(model: str, version: str, engine: str, threads: int):
+    """A stored version on its engine, warmed up (in a runner worker)."""
+    from models import engines
+
+    stored = store.get(model, version)
+    return engines.load(stored, store.load_card(model, version, stored), engine, threads)
 
 
 def freeze_startup_heap() -> None:
@@ -126,8 +136,8 @@ def freeze_startup_heap() -> None:
     gc.set_threshold(GC_YOUNG_THRESHOLD, 20, 100)
 
 
-def dependency_name(model: str, version: str) -> str:
-    return "runner_" + re.sub(r"\W", "_", f"{model}_{version}")
+def dependency_name(slot: str) -> str:
+    return "runner_" + re.sub(r"\W", "_", slot)
 
 
 class RunnerClient:
@@ -165,21 +175,25 @@ class ModelServer:
     """Keras models by configuration, every version side by side in its own runner, behind the course's routes."""
 
     def __init__(self) -> None:
-        runners = {key: RunnerClient(getattr(self, dependency_name(*key))) for key in CONFIG.served()}
-        self.registry = ModelRegistry.from_config(CONFIG, runners)
-        self.plane = DataPlane(self.registry, CONFIG)
+        slots = {slot.name: SlotRef(slot, SlotState(RUNTIME, slot.name), RunnerClient(getattr(self, dependency_name(slot.name)))) for slot in SLOTS}
+        self.registry = ModelRegistry({})
+        self.live = LiveModels(CONFIG, self.registry, slots)
+        self.live.build()
+        self.plane = DataPlane(self.registry, CONFIG, Shadows(CONFIG.live.shadow_max_in_flight))
+        self.plane.live = self.live
         freeze_startup_heap()
 
     @bentoml.on_startup
     async def watch_runners(self) -> None:
-        """Probe every runner from now on: a dead one fails its calls at once (serving/runner_health.py)."""
-        loop = asyncio.get_running_loop()
-        self.watches = [loop.create_task(handle.health.watch()) for handle in self.registry.handles()]
+        """Probe every runner from now on (a dead one fails its calls at once: serving/runner_health.py),
+        follow the serving state, and watch the store for the models that ask for it."""
+        self.live.start(self.registry.handles())
+        self.store_watch = asyncio.get_running_loop().create_task(self.live.watch_store())
 
     @bentoml.on_shutdown
     async def stop_watching_runners(self) -> None:
-        for task in getattr(self, "watches", []):
-            task.cancel()
+        self.live.stop()
+        self.store_watch.cancel()
 
     async def __is_ready__(self) -> bool:
         """Replaces BentoML's runner probe (``runner_probe``), which waits ~35 s on a loading runner."""
@@ -227,11 +241,12 @@ def _error(exc: Exception):
     return error.to_response()
 
 
-for _model, _version in CONFIG.served():
-    setattr(ModelServer, dependency_name(_model, _version), bentoml.depends(runner_service(_model, _version)))
+SLOTS = slots.plan(CONFIG)
+for _slot in SLOTS:
+    setattr(ModelServer, dependency_name(_slot.name), bentoml.depends(runner_service(_slot)))
 
 ModelServer = bentoml.service(name="model-server", **CONFIG.entry_options())(ModelServer)
-ROUTER = Router([*course.routes(CONFIG), *page.routes(CONFIG), *tfserving.routes(CONFIG), *v2.routes(CONFIG)])
+ROUTER = Router([*admin.routes(CONFIG), *course.routes(CONFIG), *page.routes(CONFIG), *tfserving.routes(CONFIG), *v2.routes(CONFIG)])
 # The first added is the outermost (BentoML hands the list to Starlette in order).
 ModelServer.add_asgi_middleware(ConcurrencyLimit, max_requests=CONFIG.limits.max_requests_in_flight)
 ModelServer.add_asgi_middleware(ErrorEnvelope)
@@ -240,5 +255,5 @@ ModelServer.add_asgi_middleware(ApiToken, security=CONFIG.security)
 ModelServer.add_asgi_middleware(BodyLimit, max_bytes=CONFIG.limits.max_body_bytes, max_seconds=CONFIG.limits.body_timeout_seconds)
 ModelServer.add_asgi_middleware(TypedContentTypes, accepted={api.route: api.input_spec.mime_type() for api in ModelServer.apis.values()})
 ModelServer.add_asgi_middleware(TypedFormFields, file_fields={api.route: frozenset(api.input_spec.multipart_fields) for api in ModelServer.apis.values() if api.input_spec.multipart_fields})
-ModelServer.add_asgi_middleware(ProtocolRoutes, router=ROUTER)
+ModelServer.add_asgi_middleware(ProtocolRoutes, router=ROUTER, traffic_key_header=CONFIG.live.traffic_key_header)
 ModelServer.add_asgi_middleware(OpenAPIDocument, service=ModelServer, config=CONFIG, router=ROUTER)

@@ -15,10 +15,11 @@ from __future__ import annotations
 import copy
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, PositiveFloat, PositiveInt, ValidationError, field_validator, model_validator
+
 
 from config.record import PromotionRecord
 from models.card import Name
@@ -64,9 +65,33 @@ class PromotionPolicy(_Section):
     max_slice_regression: float = 0.02
 
 
+Weights = dict[Name, Annotated[int, Field(ge=0, le=100)]]  # version -> share of the alias's traffic
+
+
+class VersionPolicy(_Section):
+    """Which stored versions a watched model serves, as TF Serving's version policy has them (one of)."""
+
+    latest: PositiveInt | None = None  # the newest N versions in the store
+    all: bool = False  # every version in the store
+    specific: list[Name] | None = None  # these versions
+
+    @model_validator(mode="after")
+    def _one(self):
+        if sum([self.latest is not None, self.all, self.specific is not None]) != 1:
+            raise ValueError("a version policy is one of latest: N, all: true, specific: [versions]")
+        return self
+
+
+class Watch(_Section):
+    policy: VersionPolicy
+    poll_seconds: PositiveFloat = 10.0
+
+
 class ModelSettings(_Section):
     versions: dict[Name, dict[str, Any]] = Field(min_length=1)  # version -> runner settings it overrides
-    aliases: dict[Name, Name] = {}
+    # alias -> a version, or a weighted split of versions: {stable: v1} or {stable: {v1: 90, v2: 10}}
+    aliases: dict[Name, Name | Weights] = {}
+    watch: Watch | None = None  # load and unload stored versions by a policy while serving
     default_version: Name | None = None  # the typed APIs' default; None: the first version
     promotion: PromotionPolicy | None = None
 
@@ -82,8 +107,11 @@ class ModelSettings(_Section):
         for alias, target in self.aliases.items():
             if alias in self.versions:
                 raise ValueError(f"alias {alias!r} hides the version of the same name")
-            if target not in self.versions:
-                raise ValueError(f"alias {alias!r} points to {target!r}, which is not a served version")
+            for version in [target] if isinstance(target, str) else target:
+                if version not in self.versions:
+                    raise ValueError(f"alias {alias!r} points to {version!r}, which is not a served version")
+            if isinstance(target, dict) and sum(target.values()) <= 0:
+                raise ValueError(f"alias {alias!r}: the weights of its split must add up to more than 0")
         if self.default_version and self.resolve(self.default_version) is None:
             raise ValueError(f"default_version {self.default_version!r} is neither a served version nor an alias")
         return self
@@ -93,12 +121,14 @@ class ModelSettings(_Section):
         return self.default_version or next(iter(self.versions))
 
     def resolve(self, version_or_alias: str) -> str | None:
-        """A served version for a version or alias, or None."""
+        """A served version for a version or alias (a split: its heaviest version), or None."""
         version = self.aliases.get(version_or_alias, version_or_alias)
+        if isinstance(version, dict):
+            version = max(version, key=version.get)
         return version if version in self.versions else None
 
     def aliases_of(self, version: str) -> list[str]:
-        return sorted(alias for alias, target in self.aliases.items() if target == version)
+        return sorted(alias for alias, target in self.aliases.items() if target == version or (isinstance(target, dict) and version in target))
 
 
 class CourseRoutes(_Section):
@@ -110,6 +140,17 @@ class CourseRoutes(_Section):
 
 class Course(_Section):
     project3: CourseRoutes | None = None
+
+
+class Live(_Section):
+    """Versions loaded and unloaded while serving (serving/live.py)."""
+
+    spare_runners: int = Field(1, ge=0)  # empty runners kept ready to load a version into, beside the configured versions'
+    load_timeout_seconds: PositiveFloat = 180  # a load not finished by then has failed (a hung runner is restarted)
+    drain_timeout_seconds: PositiveFloat = 30  # an unloaded version's requests in flight may take this long
+    admin_without_token: bool = False  # load, unload, traffic and promotion without an API token (see security)
+    traffic_key_header: str = "X-Traffic-Key"  # a caller's key: the same key gets the same version of a split alias
+    shadow_max_in_flight: PositiveInt = 16  # shadow requests at once per model; more are skipped (never queued)
 
 
 class Limits(_Section):
@@ -159,6 +200,7 @@ class Config(_Section):
     runners: dict[str, Any] = {}
     models: dict[Name, ModelSettings] = Field(min_length=1)
     course: Course = Course()
+    live: Live = Live()
     promotion_record: str | None = None
     limits: Limits = Limits()
     monitoring: Monitoring = Monitoring()
@@ -181,6 +223,10 @@ class Config(_Section):
     def served(self) -> list[tuple[str, str]]:
         """Every served (model, version), in configuration order."""
         return [(name, version) for name, model in self.models.items() for version in model.versions]
+
+    def runner_defaults(self) -> RunnerSettings:
+        """The shared ``runners`` block: the settings of a spare runner."""
+        return RunnerSettings.model_validate(self.runners)
 
     def runner(self, model: str, version: str) -> RunnerSettings:
         """The runner settings of one version: the shared ``runners`` block with the version's overrides."""

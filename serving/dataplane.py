@@ -4,6 +4,11 @@ It resolves names and aliases through the registry, runs inference through each 
 and runner (recording predictions and drift), and answers listings, model info, reports, drift and
 readiness as plain values. Errors are ``serving.errors`` exceptions carrying their status.
 
+A request's :class:`Caller` (a context variable the protocols set) carries its traffic key in, so
+that a split alias answers one caller with one version, and the version that answered out, for the
+response's ``X-Model-Version`` and the metrics. Requests through a shadowed alias are also sent to
+the shadow candidate, after the answer (serving/shadow.py).
+
     >>> plane = DataPlane(registry, config)
     >>> handle = plane.resolve("clothes", "stable")
     >>> probabilities = await plane.infer(handle, values)
@@ -12,6 +17,9 @@ readiness as plain values. Errors are ``serving.errors`` exceptions carrying the
 
 from __future__ import annotations
 
+import contextvars
+import dataclasses
+
 import numpy as np
 
 from config import Config
@@ -19,17 +27,47 @@ from serving.errors import NotFound, Unavailable
 from serving.registry import RETRY_MISSING_SECONDS, ModelRegistry, VersionHandle
 
 
+@dataclasses.dataclass
+class Caller:
+    key: str | None = None  # the request's traffic key (live.traffic_key_header)
+    alias: str | None = None  # the alias the request named, if it named one
+    answered: VersionHandle | None = None  # the version that answered
+
+
+CALLER: contextvars.ContextVar[Caller] = contextvars.ContextVar("caller")
+
+
+def caller() -> Caller:
+    """This request's caller; outside a request (tests, tools), a fresh one."""
+    try:
+        return CALLER.get()
+    except LookupError:
+        current = Caller()
+        CALLER.set(current)
+        return current
+
+
 class DataPlane:
-    def __init__(self, registry: ModelRegistry, config: Config):
+    def __init__(self, registry: ModelRegistry, config: Config, shadows=None):
         self.registry = registry
         self.config = config
+        self.shadows = shadows  # serving.shadow.Shadows, or None
+        self.live = None  # serving.live.LiveModels: set by the entry service
 
     def resolve(self, name: str, version_or_alias: str) -> VersionHandle:
-        return self.registry.resolve(name, version_or_alias)
+        current = caller()
+        model = self.registry.model(name)
+        current.alias = version_or_alias if version_or_alias in model.aliases else None
+        return model.resolve(version_or_alias, current.key)
 
     async def infer(self, handle: VersionHandle, values: np.ndarray) -> np.ndarray:
         """Class probabilities (N, classes) for values (N, *shape) already checked against the card."""
-        return await handle.infer(values)
+        current = caller()
+        probabilities = await handle.infer(values)
+        current.answered = handle
+        if self.shadows is not None and current.alias is not None:
+            self.shadows.after_answer(self.registry.model(handle.name), current.alias, handle, values, probabilities)
+        return probabilities
 
     def list_models(self) -> dict:
         return {
@@ -40,9 +78,13 @@ class DataPlane:
         }
 
     def list_versions(self, name: str) -> dict:
+        """Every version with its status (a version whose load failed too, with the reason), the aliases
+        (a split as its weights) and the shadow, if any."""
         model = self.registry.model(name)
         versions = [{"version": v, "aliases": model.aliases_of(v), **h.status} for v, h in model.handles.items()]
-        return {"name": name, "versions": versions, "aliases": model.aliases, "default_version": model.default_version}
+        versions += [{"version": v, "aliases": [], "status": "unavailable", "reason": reason, "engine": None}
+                     for v, reason in model.failures.items() if v not in model.handles]
+        return {"name": name, "versions": versions, "aliases": model.aliases, "default_version": model.default_version, "shadow": model.shadow}
 
     def model_info(self, name: str, version_or_alias: str) -> dict:
         """The version's card with the store's facts, its aliases and its endpoints."""

@@ -5,9 +5,11 @@ Status policy:
 - 400: the body cannot be read as its declared type (invalid JSON, empty body, broken multipart);
 - 401: a token is configured and the request lacks it or has another (serving/auth.py);
   carries ``WWW-Authenticate: Bearer``;
+- 403: an admin operation (load, unload, traffic, shadow) while they are off: no token configured;
 - 404: unknown model, version or route (the message lists what exists);
 - 405: a method the route does not offer; carries ``Allow``;
 - 408: the body did not arrive in time (a slow or stalled client);
+- 409: an admin operation that would leave an alias without a version, or names a version not loaded;
 - 413: the body exceeds the configured size limit;
 - 415: a content type the route does not accept (pickle is never accepted);
 - 422: the body parses but its fields are wrong (missing field, shape, range, NaN, not an image);
@@ -37,6 +39,10 @@ class BadRequest(ServingError):
     status = 400
 
 
+class Forbidden(ServingError):
+    status = 403
+
+
 class NotFound(ServingError):
     status = 404
 
@@ -64,6 +70,10 @@ class MethodNotAllowed(ServingError):
 
 class RequestTimeout(ServingError):
     status = 408
+
+
+class Conflict(ServingError):
+    status = 409
 
 
 class PayloadTooLarge(ServingError):

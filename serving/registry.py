@@ -1,38 +1,45 @@
 """The model registry: (name, version or alias) -> the handle of one served version.
 
-A :class:`VersionHandle` holds what the entry service knows of a version: its card, its runner
+A :class:`VersionHandle` holds what the entry service knows of a version: its card, its runner slot
 (behind a :class:`~serving.dispatch.Batcher` and a :class:`~serving.runner_health.RunnerHealth`),
-its monitor, and the files stored next to the model (evaluation report, drift reference).
+its monitor, and the files stored next to the model (evaluation report, drift reference). A
+:class:`ServedModel` maps versions and aliases to handles; an alias may be a weighted split of
+versions, sticky per caller key. Versions come and go while serving (serving/live.py changes them).
 
-    >>> registry = ModelRegistry.from_config(config, runner_calls)
-    >>> handle = registry.resolve("clothes", "stable")       # ModelNotFound / VersionNotFound
+    >>> registry = ModelRegistry({...})
+    >>> handle = registry.resolve("clothes", "stable", key="user-42")   # ModelNotFound / VersionNotFound
     >>> probabilities = await handle.infer(values)
 """
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import json
 import logging
+import random
 from typing import Awaitable, Callable
 
 import numpy as np
 
-from config import Config
+from config import Config, RunnerSettings
 from lifecycle.reference import REFERENCE_FILE
 from lifecycle.report import REPORT_FILE
 from models import store
 from models.card import ModelCard
 from serving.dispatch import Batcher
-from serving.errors import ModelNotFound, Unavailable, VersionNotFound
+from serving.errors import ModelNotFound, ServingError, Unavailable, VersionNotFound
 from serving.monitoring import VersionMonitor
 from serving.runner_health import RunnerHealth
 
 log = logging.getLogger(__name__)
-RETRY_MISSING_SECONDS = 30  # a version missing from the store stays missing until a restart
+RETRY_MISSING_SECONDS = 30  # a version missing from the store stays missing until it is loaded again
+
+Target = str | dict[str, int]  # an alias's version, or its weighted split of versions
 
 
 class RunnerClient:
-    """How the entry reaches one version's runner: ``predict(values)`` and ``status()``, both awaitable."""
+    """How the entry reaches one runner slot: ``predict(values)`` and ``status()``, both awaitable."""
 
     predict: Callable[[np.ndarray], Awaitable[np.ndarray]]
     status: Callable[[], Awaitable[dict]]
@@ -40,20 +47,24 @@ class RunnerClient:
 
 class VersionHandle:
     def __init__(self, name: str, version: str, config: Config, runner: RunnerClient, card: ModelCard | None = None,
-                 created: str | None = None, report: bytes | None = None, reference: dict | None = None, failure: str | None = None):
+                 created: str | None = None, report: bytes | None = None, reference: dict | None = None, failure: str | None = None,
+                 settings: RunnerSettings | None = None, slot: str | None = None):
         self.name, self.version = name, version
         self.card = card
         self.created = created
         self.report = report
         self.reference = reference
         self.failure = failure  # why the entry itself cannot serve it (not in the store)
-        self.health = RunnerHealth(f"{name}:{version}", runner.status)
-        runner_settings = config.runner(name, version)
-        self.batcher = Batcher(lambda values: self.health.call(runner.predict, values), runner_settings.batching.max_batch_size, config.limits.max_queue_images)
+        self.slot = slot  # the runner slot hosting it (serving/slots.py)
+        self.runner = runner
+        self.in_flight = 0  # requests in it now: an unloaded version finishes them first
+        self.health = RunnerHealth(f"{name}:{version}", self._runner_status)
+        settings = settings or config.runner(name, version)
+        self.batcher = Batcher(self._call_runner, settings.batching.max_batch_size, config.limits.max_queue_images)
         self.monitor = VersionMonitor(card, reference, config.monitoring) if card else None
 
     @classmethod
-    def from_store(cls, name: str, version: str, config: Config, runner: RunnerClient) -> VersionHandle:
+    def from_store(cls, name: str, version: str, config: Config, runner: RunnerClient, **kwargs) -> VersionHandle:
         """The handle of a stored version: its card, creation time and stored files; a version missing
         from the store (or without a card) is kept with the reason, and answers 503."""
         try:
@@ -61,13 +72,14 @@ class VersionHandle:
             card = store.load_card(name, version, stored)
         except store.ModelStoreError as exc:
             log.error("%s", exc)
-            return cls(name, version, config, runner, failure=str(exc))
+            return cls(name, version, config, runner, failure=str(exc), **kwargs)
         reference = store.read_file(stored, REFERENCE_FILE)
         return cls(
             name, version, config, runner, card,
             created=stored.info.creation_time.isoformat(),
             report=store.read_file(stored, REPORT_FILE),
             reference=json.loads(reference) if reference else None,
+            **kwargs,
         )
 
     @property
@@ -93,51 +105,88 @@ class VersionHandle:
     async def infer(self, values: np.ndarray) -> np.ndarray:
         """Class probabilities (N, classes); Unavailable (503) when the version cannot answer now."""
         self.available()
-        probabilities = await self.batcher.submit(values)
+        self.in_flight += 1
+        try:
+            probabilities = await self.batcher.submit(values)
+        finally:
+            self.in_flight -= 1
         self.monitor.observe(values, probabilities)
         return probabilities
 
+    async def _call_runner(self, values: np.ndarray) -> np.ndarray:
+        """One call into the runner; a call whose worker died is sent once more (inference has no side
+        effects), which reaches another worker of the slot when it has several."""
+        try:
+            return await self.health.call(self.runner.predict, values)
+        except (ServingError, asyncio.CancelledError):
+            raise
+        except Exception as exc:
+            log.warning("%s: a runner call failed (%s: %s); retrying once", self.tag, type(exc).__name__, exc)
+            return await self.health.call(self.runner.predict, values)
+
+    async def _runner_status(self) -> dict:
+        """The slot's status, for this version: a slot hosting another version (or none) is not ready for it."""
+        status = await self.runner.status()
+        hosting = (status.get("model"), status.get("version"))
+        if self.slot is not None and "model" in status and hosting != (self.name, self.version):
+            return {"status": "loading", "reason": f"its runner {self.slot} hosts {':'.join(map(str, hosting)) if hosting[0] else 'nothing'}", "engine": None}
+        return status
+
 
 class ServedModel:
-    def __init__(self, name: str, handles: dict[str, VersionHandle], aliases: dict[str, str], default_version: str):
+    def __init__(self, name: str, handles: dict[str, VersionHandle], aliases: dict[str, Target], default_version: str):
         self.name = name
         self.handles = handles
         self.aliases = aliases
         self.default_version = default_version
+        self.failures: dict[str, str] = {}  # versions whose load failed, with the reason
+        self.shadow: dict | None = None  # {"alias", "candidate", "share"}: serving/shadow.py
 
-    def resolve(self, version_or_alias: str) -> VersionHandle:
-        version = self.aliases.get(version_or_alias, version_or_alias)
+    def resolve(self, version_or_alias: str, key: str | None = None) -> VersionHandle:
+        """The handle a version or alias names now; a split alias picks a version by its weights, the
+        same one for the same caller ``key``."""
+        target = self.aliases.get(version_or_alias, version_or_alias)
+        version = pick(version_or_alias, target, key) if isinstance(target, dict) else target
         if version not in self.handles:
             raise VersionNotFound(self.name, version_or_alias, [*self.handles, *self.aliases])
         return self.handles[version]
 
     def aliases_of(self, version: str) -> list[str]:
-        return sorted(alias for alias, target in self.aliases.items() if target == version)
+        return sorted(alias for alias, target in self.aliases.items() if version in targets(target))
+
+
+def targets(target: Target) -> list[str]:
+    """The versions an alias may answer with (a split's versions of nonzero weight)."""
+    return [target] if isinstance(target, str) else [v for v, weight in target.items() if weight > 0]
+
+
+def pick(alias: str, weights: dict[str, int], key: str | None) -> str:
+    """A version of a split by its weights: by the caller key's hash when there is one (sticky), else at random."""
+    live = [(version, weight) for version, weight in weights.items() if weight > 0]
+    total = sum(weight for _, weight in live)
+    if key is None:
+        point = random.random() * total
+    else:
+        digest = hashlib.blake2b(f"{alias}\0{key}".encode(), digest_size=8).digest()
+        point = int.from_bytes(digest, "big") / 2**64 * total
+    for version, weight in live:
+        point -= weight
+        if point < 0:
+            return version
+    return live[-1][0]
 
 
 class ModelRegistry:
     def __init__(self, models: dict[str, ServedModel]):
         self.models = models
 
-    @classmethod
-    def from_config(cls, config: Config, runners: dict[tuple[str, str], RunnerClient]) -> ModelRegistry:
-        return cls({
-            name: ServedModel(
-                name,
-                {version: VersionHandle.from_store(name, version, config, runners[name, version]) for version in settings.versions},
-                dict(settings.aliases),
-                settings.default,
-            )
-            for name, settings in config.models.items()
-        })
-
     def model(self, name: str) -> ServedModel:
         if name not in self.models:
             raise ModelNotFound(name, list(self.models))
         return self.models[name]
 
-    def resolve(self, name: str, version_or_alias: str) -> VersionHandle:
-        return self.model(name).resolve(version_or_alias)
+    def resolve(self, name: str, version_or_alias: str, key: str | None = None) -> VersionHandle:
+        return self.model(name).resolve(version_or_alias, key)
 
     def handles(self) -> list[VersionHandle]:
         return [handle for model in self.models.values() for handle in model.handles.values()]
@@ -147,5 +196,7 @@ class ModelRegistry:
         model = self.models.get(name or "")
         if model is None:
             return "unknown", "unknown"
-        version = model.aliases.get(version_or_alias or "", version_or_alias)
-        return name, version if version in model.handles else "unknown"
+        version = version_or_alias if version_or_alias in model.handles else None
+        if version is None and version_or_alias in model.aliases:
+            version = version_or_alias  # an alias not resolved (an error before inference): count it under its name
+        return name, version or "unknown"

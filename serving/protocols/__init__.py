@@ -27,6 +27,7 @@ from starlette.requests import Request
 
 from models.card import NAME_PATTERN
 from serving import monitoring
+from serving.dataplane import CALLER, Caller
 from serving.errors import MethodNotAllowed, NotFound, ServingError, as_serving_error
 
 log = logging.getLogger(__name__)
@@ -105,12 +106,18 @@ def current_plane():
 
 class ProtocolRoutes:
     """ASGI middleware: the routes of ``router`` over a data plane (by default the entry service's;
-    in-process tests pass their own)."""
+    in-process tests pass their own).
 
-    def __init__(self, app, router: Router, plane: Callable[[], Any] = current_plane):
+    Every request gets a :class:`~serving.dataplane.Caller` with its traffic key (the header named by
+    ``traffic_key_header``); an answer a version gave says which in ``X-Model-Version`` (and
+    ``X-Model-Name``), whatever the protocol.
+    """
+
+    def __init__(self, app, router: Router, plane: Callable[[], Any] = current_plane, traffic_key_header: str = "X-Traffic-Key"):
         self.app = app
         self.router = router
         self.plane = plane
+        self.key_header = traffic_key_header.lower().encode()
 
     async def __call__(self, scope, receive, send):
         found = self.router.match(scope["path"]) if scope["type"] == "http" else None
@@ -119,15 +126,21 @@ class ProtocolRoutes:
         route, params = found
         plane = self.plane()
         handler = None
+        key = next((value.decode("latin-1") for name, value in scope["headers"] if name == self.key_header), None)
+        current = Caller(key=key)
+        CALLER.set(current)
         try:
             handler = route.handler(scope["method"])
-            for key in NAME_PARAMETERS:
-                well_formed(key, params.get(key))
+            for name in NAME_PARAMETERS:
+                well_formed(name, params.get(name))
             reply = await handler(plane, Request(scope, receive), **params)
         except Exception as exc:
             reply = error_reply(exc, scope)
+        if current.answered is not None:
+            reply.headers.update({"X-Model-Name": current.answered.name, "X-Model-Version": current.answered.version})
         await send_reply(send, reply, head=scope["method"] == "HEAD")
-        model, version = plane.registry.label(params.get("name"), scope.get("state", {}).get("served_version", params.get("version")))
+        answered = current.answered.version if current.answered else scope.get("state", {}).get("served_version", params.get("version"))
+        model, version = plane.registry.label(params.get("name"), answered)
         endpoint = handler.__name__ if handler else "method_not_allowed"
         monitoring.record_request(model, version, route.protocol, endpoint, reply.status)
 

@@ -1,0 +1,425 @@
+"""Versions that come and go while the server runs: load, unload, aliases (weighted splits), shadows.
+
+Availability first. A version loads into a free runner slot (serving/slots.py) and answers its
+warm-up in every worker of the slot before anything routes to it; an alias moves only to versions
+that serve; an unloaded version leaves the routing at once, finishes its requests in flight, and
+only then is its slot emptied (its memory returned); the last version an alias serves is not
+unloaded without ``force``. A load that fails or hangs leaves everything that was serving as it was
+and is reported with its reason (listings, the repository index, TF Serving's status, a log line,
+``serving_version_loads_total``).
+
+What is served now is a small shared file (``runtime/serving.json``) that every entry worker
+follows (:meth:`LiveModels.reconcile`), so a change made through one worker reaches all of them. A
+fresh start begins from configuration.yaml (and the promotion record): changes made while serving
+are not written back; promotions and rollbacks are, through the promotion record.
+
+    >>> live = LiveModels(config, registry, slots, shadows)
+    >>> await live.load("clothes", "v3")                     # into a spare slot; returns when it serves
+    >>> live.set_alias("clothes", "stable", {"v1": 90, "v3": 10})
+    >>> await live.unload("clothes", "v1")                   # 409 while an alias serves only v1
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import copy
+import dataclasses
+import fcntl
+import json
+import logging
+import os
+import signal
+import time
+from pathlib import Path
+
+import bentoml
+
+from config import Config, VersionPolicy
+from models import store
+from models.card import NAME_PATTERN
+from serving.errors import BadRequest, Conflict, NotFound, Unavailable
+from serving.registry import ModelRegistry, RunnerClient, ServedModel, VersionHandle, targets
+from serving.slots import Slot, SlotState, runtime_dir
+
+log = logging.getLogger(__name__)
+RECONCILE_SECONDS = 0.5  # how often an entry worker looks at the shared serving state
+EMPTY_TIMEOUT_SECONDS = 60  # a slot's workers report empty (or restart) within this after an unload
+
+LOADS = bentoml.metrics.Counter(
+    name="serving_version_loads",
+    documentation="Versions loaded while serving, by outcome (loaded, failed, unloaded)",
+    labelnames=["model", "version", "outcome"],
+)
+LOAD_SECONDS = bentoml.metrics.Histogram(
+    name="serving_version_load_seconds",
+    documentation="Seconds from a load call to the version serving",
+    labelnames=["model"],
+    buckets=(0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300),
+)
+
+
+class LoadFailed(BadRequest):
+    """The version could not be loaded: the reason says why; nothing that served changed."""
+
+
+@dataclasses.dataclass
+class SlotRef:
+    slot: Slot
+    state: SlotState
+    client: RunnerClient
+
+
+class LiveModels:
+    def __init__(self, config: Config, registry: ModelRegistry, slots: dict[str, SlotRef], runtime: Path | None = None):
+        self.config = config
+        self.registry = registry
+        self.slots = slots
+        self.path = (runtime or runtime_dir()) / "serving.json"
+        self.lock_path = self.path.with_suffix(".lock")
+        self.generation = -1
+        self.operation = asyncio.Lock()  # one admin operation at a time in this worker
+        self.watches: dict[tuple[str, str], asyncio.Task] = {}  # each serving handle's runner probe
+        self.retiring: dict[tuple[str, str], VersionHandle] = {}  # out of the routing, finishing their requests
+        with self._locked():
+            if not self.path.exists():
+                self._write(self.initial_state())
+
+    # --- the shared state -------------------------------------------------------------------------
+
+    def initial_state(self) -> dict:
+        """What configuration.yaml (with the promotion record's aliases) serves."""
+        return {
+            "generation": 0,
+            "models": {
+                name: {
+                    "versions": {version: {"slot": f"{name}-{version}", "state": "serving"} for version in settings.versions},
+                    "aliases": copy.deepcopy(settings.aliases),
+                    "default_version": settings.default,
+                    "failures": {},
+                    "shadow": None,
+                }
+                for name, settings in self.config.models.items()
+            },
+        }
+
+    @contextlib.contextmanager
+    def _locked(self):
+        self.lock_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.lock_path, "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def _read(self) -> dict:
+        return json.loads(self.path.read_text())
+
+    def _write(self, state: dict) -> None:
+        state["generation"] += 1
+        temporary = self.path.with_suffix(f".{os.getpid()}.tmp")
+        temporary.write_text(json.dumps(state))
+        os.replace(temporary, self.path)
+
+    @contextlib.contextmanager
+    def _change(self):
+        """The shared state, to change in place: written back (a new generation) when the block ends."""
+        with self._locked():
+            state = self._read()
+            yield state
+            self._write(state)
+
+    # --- following the shared state ---------------------------------------------------------------
+
+    def build(self) -> None:
+        """The registry as the shared state has it now (at start: what the configuration serves);
+        the runners are probed from ``start`` on."""
+        state = self._read()
+        self.generation = state["generation"]
+        for name, entry in state["models"].items():
+            handles = {
+                version: VersionHandle.from_store(name, version, self.config, self.slots[info["slot"]].client, settings=self.slots[info["slot"]].slot.settings, slot=info["slot"])
+                for version, info in entry["versions"].items() if info["state"] == "serving"
+            }
+            model = self.registry.models[name] = ServedModel(name, handles, entry["aliases"], entry["default_version"])
+            model.failures, model.shadow = entry["failures"], entry["shadow"]
+
+    async def reconcile(self) -> None:
+        """Make this worker's registry what the shared state says: handles for serving versions, aliases, shadows."""
+        state = self._read()
+        if state["generation"] == self.generation:
+            return
+        self.generation = state["generation"]
+        for name, entry in state["models"].items():
+            model = self.registry.models.get(name)
+            if model is None:
+                model = self.registry.models[name] = ServedModel(name, {}, {}, entry["default_version"])
+            serving = {version: info for version, info in entry["versions"].items() if info["state"] == "serving"}
+            for version, info in serving.items():
+                if version not in model.handles:
+                    model.handles[version] = await self._handle(name, version, info["slot"])
+            for version in [v for v in model.handles if v not in serving]:
+                handle = model.handles.pop(version)  # out of the routing now; finishes what it holds
+                self.retiring[name, version] = handle
+                asyncio.get_running_loop().create_task(self._retire(handle))
+            model.aliases = entry["aliases"]
+            model.default_version = entry["default_version"]
+            model.failures = entry["failures"]
+            model.shadow = entry["shadow"]
+
+    async def _handle(self, name: str, version: str, slot: str) -> VersionHandle:
+        ref = self.slots[slot]
+        handle = VersionHandle.from_store(name, version, self.config, ref.client, settings=ref.slot.settings, slot=slot)
+        handle.health.update(await handle.health.probe())  # a loaded version serves at once, not after the next probe
+        self.watches[name, version] = asyncio.get_running_loop().create_task(handle.health.watch())
+        return handle
+
+    async def _retire(self, handle: VersionHandle) -> None:
+        await drain(handle, self.config.live.drain_timeout_seconds)
+        self.retiring.pop((handle.name, handle.version), None)
+        task = self.watches.pop((handle.name, handle.version), None)
+        if task is not None:
+            task.cancel()
+
+    def start(self, registry_handles: list[VersionHandle]) -> None:
+        """Probe the handles the entry started with, and follow the shared state from now on."""
+        loop = asyncio.get_running_loop()
+        for handle in registry_handles:
+            self.watches[handle.name, handle.version] = loop.create_task(handle.health.watch())
+        self.follower = loop.create_task(self._follow())
+
+    async def _follow(self) -> None:
+        while True:
+            try:
+                await self.reconcile()
+            except Exception:  # the next round tries again; serving goes on as it was
+                log.exception("following the serving state failed")
+            await asyncio.sleep(RECONCILE_SECONDS)
+
+    def stop(self) -> None:
+        for task in [*self.watches.values(), getattr(self, "follower", None)]:
+            if task is not None:
+                task.cancel()
+
+    # --- operations -------------------------------------------------------------------------------
+
+    async def load(self, name: str, version: str | None = None) -> dict:
+        """Load a stored version (the newest one not served, without ``version``); returns once it serves."""
+        async with self.operation:
+            version = version or self._newest_unserved(name)
+            _check_name(version)
+            try:
+                card = store.load_card(name, version)
+            except store.ModelStoreError as exc:
+                raise NotFound(str(exc)) from None
+            started = time.monotonic()
+            with self._change() as state:
+                entry = state["models"].setdefault(name, {"versions": {}, "aliases": {}, "default_version": version, "failures": {}, "shadow": None})
+                if version in entry["versions"]:
+                    return {"model": name, "version": version, "state": entry["versions"][version]["state"], "loaded": False}
+                slot = self._free_slot(state)
+                entry["versions"][version] = {"slot": slot, "state": "loading"}
+                entry["failures"].pop(version, None)
+            ref = self.slots[slot]
+            configured = self.config.models.get(name)
+            settings = self.config.runner(name, version) if configured and version in configured.versions else ref.slot.settings
+            generation = ref.state.assign(name, version, settings.engine, settings.threads)
+            log.info("loading %s into runner %s (%s)", card.tag, slot, settings.engine)
+            failure = await self._wait(ref, generation, "ready", self.config.live.load_timeout_seconds)
+            if failure is not None:
+                await self._empty(ref, kill=failure.startswith("no answer"))
+                with self._change() as state:
+                    entry = state["models"][name]
+                    entry["versions"].pop(version, None)
+                    entry["failures"][version] = failure
+                    if not entry["versions"]:  # a model that never served: nothing left of it but the failure
+                        entry["default_version"] = entry.get("default_version") or version
+                await self.reconcile()
+                LOADS.labels(model=name, version=version, outcome="failed").inc()
+                log.error("loading %s failed: %s; everything that served still serves", card.tag, failure)
+                raise LoadFailed(f"{card.tag} could not be loaded: {failure}")
+            with self._change() as state:
+                state["models"][name]["versions"][version]["state"] = "serving"
+            await self.reconcile()
+            seconds = time.monotonic() - started
+            LOADS.labels(model=name, version=version, outcome="loaded").inc()
+            LOAD_SECONDS.labels(model=name).observe(seconds)
+            log.info("%s serves, %.1f s after its load call, in runner %s", card.tag, seconds, slot)
+            return {"model": name, "version": version, "state": "serving", "runner": slot, "seconds": round(seconds, 3), "loaded": True}
+
+    async def unload(self, name: str, version: str, force: bool = False) -> dict:
+        """Take a version out of the routing, let it finish what it holds, then empty its runner."""
+        async with self.operation:
+            with self._change() as state:
+                entry = state["models"].get(name)
+                if entry is None or version not in entry["versions"]:
+                    raise NotFound(f"{name}:{version} is not loaded")
+                _detach(entry, name, version, force)
+                entry["versions"][version]["state"] = "unloading"
+                slot = entry["versions"][version]["slot"]
+            await self.reconcile()  # out of the routing in this worker; the others follow within RECONCILE_SECONDS
+            await asyncio.sleep(RECONCILE_SECONDS * 2)
+            handle = self.retiring.get((name, version))
+            if handle is not None:
+                await drain(handle, self.config.live.drain_timeout_seconds)
+            await self._empty(self.slots[slot])
+            with self._change() as state:
+                state["models"][name]["versions"].pop(version, None)
+            await self.reconcile()
+            LOADS.labels(model=name, version=version, outcome="unloaded").inc()
+            log.info("%s:%s unloaded; runner %s is empty", name, version, slot)
+            return {"model": name, "version": version, "state": "unloaded", "runner": slot}
+
+    def set_alias(self, name: str, alias: str, target: str | dict[str, int]) -> dict:
+        """Point an alias at a serving version, or split it by weights: {"v1": 90, "v2": 10}."""
+        _check_name(alias)
+        model = self.registry.model(name)
+        wanted = targets(target)
+        if not wanted:
+            raise BadRequest(f"alias {alias}: a split needs a version of weight above 0")
+        if alias in model.handles:
+            raise Conflict(f"{alias!r} is a version of {name}, not an alias")
+        for version in wanted:
+            handle = model.handles.get(version)
+            if handle is None or handle.status["status"] != "ready":
+                raise Conflict(f"{name}:{version} does not serve (load it first); {alias} stays {model.aliases.get(alias)}")
+        with self._change() as state:
+            state["models"][name]["aliases"][alias] = target
+        model.aliases = {**model.aliases, alias: target}  # this worker at once; the others within RECONCILE_SECONDS
+        log.info("%s alias %s -> %s", name, alias, target)
+        return {"model": name, "alias": alias, "target": target}
+
+    def set_shadow(self, name: str, shadow: dict | None) -> dict:
+        """Send ``share`` of ``alias``'s requests to ``candidate`` too (None: stop)."""
+        model = self.registry.model(name)
+        if shadow is not None:
+            if shadow["alias"] not in model.aliases:
+                raise Conflict(f"{name} has no alias {shadow['alias']!r}")
+            if shadow["candidate"] not in model.handles:
+                raise Conflict(f"{name}:{shadow['candidate']} does not serve (load it first)")
+            if not 0 < shadow["share"] <= 1:
+                raise BadRequest("share: expected a number in (0, 1]")
+        with self._change() as state:
+            state["models"][name]["shadow"] = shadow
+        model.shadow = shadow
+        return {"model": name, "shadow": shadow}
+
+    def index(self) -> list[dict]:
+        """Every version served, loading, unloading or failed, with its state and reason."""
+        rows = []
+        for name, entry in self._read()["models"].items():
+            model = self.registry.models.get(name)
+            for version, info in entry["versions"].items():
+                handle = model.handles.get(version) if model else None
+                status = handle.status if handle else {"status": info["state"], "reason": None}
+                rows.append({"name": name, "version": version, "state": info["state"], "status": status["status"], "reason": status["reason"], "runner": info["slot"]})
+            rows += [{"name": name, "version": v, "state": "failed", "status": "unavailable", "reason": r, "runner": None} for v, r in entry["failures"].items()]
+        return rows
+
+    async def watch_store(self) -> None:
+        """Load and unload the watched models' stored versions by their policies (one entry worker does it)."""
+        watched = {name: settings.watch for name, settings in self.config.models.items() if settings.watch}
+        if not watched:
+            return
+        with open(self.lock_path.with_name("watch.lock"), "a") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return  # another entry worker watches
+            tried: set[tuple[str, str]] = set()
+            while True:
+                for name, watch in watched.items():
+                    await self._apply_policy(name, watch.policy, tried)
+                await asyncio.sleep(min(w.poll_seconds for w in watched.values()))
+
+    async def _apply_policy(self, name: str, policy: VersionPolicy, tried: set[tuple[str, str]]) -> None:
+        wanted = set(wanted_versions(store.versions(name), policy))
+        entry = self._read()["models"].get(name, {"versions": {}})
+        for version in sorted(wanted - set(entry["versions"])):
+            if (name, version) in tried:
+                continue  # a failed load is not retried every poll: unload or retrain it
+            tried.add((name, version))
+            with contextlib.suppress(LoadFailed, Unavailable, NotFound):
+                await self.load(name, version)
+        for version in sorted(set(entry["versions"]) - wanted):
+            with contextlib.suppress(Conflict, NotFound):  # the last version of an alias stays
+                await self.unload(name, version)
+
+    # --- helpers ----------------------------------------------------------------------------------
+
+    def _free_slot(self, state: dict) -> str:
+        used = {info["slot"] for entry in state["models"].values() for info in entry["versions"].values()}
+        free = [name for name, ref in self.slots.items() if name not in used]
+        if not free:
+            raise Unavailable("no free runner: unload a version first, or raise live.spare_runners", retry_after=10)
+        return sorted(free, key=lambda slot: (not slot.startswith("spare-"), slot))[0]
+
+    def _newest_unserved(self, name: str) -> str:
+        served = set(self._read()["models"].get(name, {"versions": {}})["versions"])
+        candidates = [v for v in store.versions(name) if v not in served]
+        if not candidates:
+            raise NotFound(f"no stored version of {name} that is not served; name one in parameters.version")
+        return candidates[-1]
+
+    async def _wait(self, ref: SlotRef, generation: int, wanted: str, timeout: float) -> str | None:
+        """None once every worker of the slot reports ``wanted`` for ``generation``, else why not."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            reports = [r for r in ref.state.reports().values() if r.get("generation") == generation]
+            failed = [r for r in reports if r["state"] == "failed"]
+            if failed:
+                return failed[0]["reason"]
+            if len([r for r in reports if r["state"] == wanted]) >= ref.slot.settings.workers:
+                return None
+            await asyncio.sleep(0.1)
+        return f"no answer within {timeout:g} s (the runner hung or kept dying while loading)"
+
+    async def _empty(self, ref: SlotRef, kill: bool = False) -> None:
+        """Empty a slot; a hung one has its workers killed (BentoML restarts them empty)."""
+        if kill:
+            for pid in ref.state.reports():
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+        generation = ref.state.assign(None, None)
+        await self._wait(ref, generation, "empty", EMPTY_TIMEOUT_SECONDS)
+
+
+async def drain(handle: VersionHandle, timeout: float) -> None:
+    """Wait until a version out of the routing has answered the requests it holds (or ``timeout``)."""
+    deadline = time.monotonic() + timeout
+    while handle.in_flight and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+
+
+def _detach(entry: dict, name: str, version: str, force: bool) -> None:
+    """Take ``version`` out of the aliases and the shadow before it is unloaded; refuse (409) to leave an
+    alias without a version, or the model without its default, unless ``force`` (the alias then goes)."""
+    for alias, target in list(entry["aliases"].items()):
+        if version not in targets(target):
+            continue
+        remaining = {v: w for v, w in target.items() if v != version} if isinstance(target, dict) else {}
+        if any(remaining.values()):
+            entry["aliases"][alias] = remaining
+        elif force:
+            del entry["aliases"][alias]
+        else:
+            raise Conflict(f"{alias} serves only {name}:{version}: move {alias} to another version first, or unload with force")
+    if entry["default_version"] == version and not force:
+        raise Conflict(f"{version} is {name}'s default version: set another (configuration) or unload with force")
+    if entry["shadow"] and entry["shadow"]["candidate"] == version:
+        entry["shadow"] = None
+
+
+def _check_name(name: str) -> None:
+    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
+        raise BadRequest(f"{name!r} is not a version or alias name: 1 to 63 characters of a-z, 0-9, '.', '_', '-'")
+
+
+def wanted_versions(stored: list[str], policy: VersionPolicy) -> list[str]:
+    """The stored versions (oldest first) a version policy serves."""
+    if policy.all:
+        return stored
+    if policy.latest is not None:
+        return stored[-policy.latest :]
+    return [v for v in stored if v in policy.specific]

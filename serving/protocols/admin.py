@@ -1,0 +1,117 @@
+"""Admin routes: traffic, shadows and live versions of a running server (serving/live.py does the work).
+
+    PUT    /models/{name}/aliases/{alias}     {"version": "v2"}, or a split: {"weights": {"v1": 90, "v2": 10}}
+    GET    /models/{name}/shadow              the shadow setting and what the candidate did so far
+    PUT    /models/{name}/shadow              {"alias": "stable", "candidate": "v2", "share": 0.1}
+    DELETE /models/{name}/shadow              stop shadowing
+
+Loading and unloading are the Open Inference Protocol's repository extension (serving/protocols/v2.py).
+Every route here but the shadow summary changes what the server serves: with an API token configured
+they need it (as every route does); without one they are off (403) unless ``live.admin_without_token``
+says otherwise, since anyone who reaches the port could then move traffic.
+
+    curl -X PUT localhost:3000/models/clothes/aliases/stable -H 'content-type: application/json' -d '{"weights": {"v1": 90, "v2": 10}}'
+"""
+
+from __future__ import annotations
+
+import orjson
+from starlette.requests import Request
+
+from config import Config
+from serving.dataplane import DataPlane
+from serving.errors import BadRequest, Forbidden
+from serving.openapi import _errors, _ok, _operation
+from serving.protocols import Reply, Route, documented, json_reply
+
+PROTOCOL = "admin"
+VERSION = {"type": "string", "pattern": r"^[a-z0-9](?:[a-z0-9._-]{0,61}[a-z0-9])?$"}
+SHADOW = {
+    "type": "object",
+    "required": ["alias", "candidate", "share"],
+    "properties": {"alias": VERSION, "candidate": VERSION, "share": {"type": "number", "exclusiveMinimum": 0, "maximum": 1}},
+}
+
+
+def _body(schema: dict) -> dict:
+    return {"required": True, "content": {"application/json": {"schema": schema}}}
+
+
+def _describe_alias(model, config):
+    parameter = {"name": "alias", "in": "path", "required": True, "schema": VERSION}
+    body = _body({"oneOf": [
+        {"type": "object", "required": ["version"], "properties": {"version": VERSION}},
+        {"type": "object", "required": ["weights"], "properties": {"weights": {"type": "object", "minProperties": 1, "additionalProperties": {"type": "integer", "minimum": 0, "maximum": 100}}}},
+    ]})
+    return _operation(f"set_alias_{model.name}", f"Point an alias of {model.name} at a serving version, or split it by weights (admin).",
+                      {200: _ok({"type": "object"}), **_errors(400, 403, 404, 409)}, parameters=[parameter], requestBody=body)
+
+
+def _describe_shadow_summary(model, config):
+    return _operation(f"shadow_{model.name}", f"The shadow of {model.name}: its setting, agreement, latency, errors.", {200: _ok({"type": "object"}), **_errors(404)})
+
+
+def _describe_set_shadow(model, config):
+    return _operation(f"set_shadow_{model.name}", f"Send a share of an alias's requests of {model.name} to a candidate too (admin).",
+                      {200: _ok({"type": "object"}), **_errors(400, 403, 404, 409)}, requestBody=_body(SHADOW))
+
+
+def _describe_stop_shadow(model, config):
+    return _operation(f"stop_shadow_{model.name}", f"Stop shadowing {model.name} (admin).", {200: _ok({"type": "object"}), **_errors(403, 404)})
+
+
+def allowed(config: Config) -> None:
+    """Admin operations: with a token (the middleware checked it), or where the configuration turns them on."""
+    if not (config.security.api_token or config.live.admin_without_token):
+        raise Forbidden("admin operations are off: configure an API token (security.api_token_env), or set live.admin_without_token")
+
+
+async def json_body(request: Request) -> dict:
+    try:
+        body = orjson.loads(await request.body() or b"{}")
+    except orjson.JSONDecodeError as exc:
+        raise BadRequest(f"invalid JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise BadRequest("expected a JSON object")
+    return body
+
+
+@documented(_describe_alias)
+async def set_alias(plane: DataPlane, request: Request, name: str, alias: str) -> Reply:
+    allowed(plane.config)
+    body = await json_body(request)
+    if "version" in body and isinstance(body["version"], str):
+        target = body["version"]
+    elif isinstance(body.get("weights"), dict) and all(isinstance(w, int) and not isinstance(w, bool) and 0 <= w <= 100 for w in body["weights"].values()):
+        target = body["weights"]
+    else:
+        raise BadRequest('expected {"version": "<version>"} or {"weights": {"<version>": <0..100>, ...}}')
+    return json_reply(plane.live.set_alias(name, alias, target))
+
+
+@documented(_describe_shadow_summary)
+async def get_shadow(plane: DataPlane, request: Request, name: str) -> Reply:
+    return json_reply(plane.shadows.summary(plane.registry.model(name)))
+
+
+@documented(_describe_set_shadow)
+async def set_shadow(plane: DataPlane, request: Request, name: str) -> Reply:
+    allowed(plane.config)
+    body = await json_body(request)
+    alias, candidate, share = body.get("alias"), body.get("candidate"), body.get("share")
+    if not isinstance(alias, str) or not isinstance(candidate, str) or not isinstance(share, (int, float)) or isinstance(share, bool):
+        raise BadRequest('expected {"alias": "<alias>", "candidate": "<version>", "share": <0..1>}')
+    return json_reply(plane.live.set_shadow(name, {"alias": alias, "candidate": candidate, "share": float(share)}))
+
+
+@documented(_describe_stop_shadow)
+async def stop_shadow(plane: DataPlane, request: Request, name: str) -> Reply:
+    allowed(plane.config)
+    return json_reply(plane.live.set_shadow(name, None))
+
+
+def routes(config: Config) -> list[Route]:
+    return [
+        Route("/models/{name}/aliases/{alias}", {"PUT": set_alias}, PROTOCOL),
+        Route("/models/{name}/shadow", {"GET": get_shadow, "PUT": set_shadow, "DELETE": stop_shadow}, PROTOCOL),
+    ]
