@@ -102,14 +102,7 @@ def runner_service(slot: Slot):
 
         @bentoml.api
         def status(self) -> dict:
-            model, version = self.slot.hosting or (None, None)
-            state = self.slot.status["state"]
-            return {
-                "status": {"ready": "ready", "failed": "unavailable"}.get(state, "loading"),
-                "reason": self.slot.status["reason"] or (f"runner {slot.name} is {state}" if state != "ready" else None),
-                "engine": getattr(self.slot.engine, "name", None),
-                "model": model, "version": version, "state": state, "generation": self.slot.generation,
-            }
+            return self.slot.describe()
 
     return Runner
 

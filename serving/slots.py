@@ -139,10 +139,25 @@ class SlotWorker:
         self.hosting: tuple[str, str] | None = None
         self.generation = 0
         self.status: dict = {"state": "empty", "reason": None}
+        self._stopped = threading.Event()
         desired = self.state.ensure(slot.initial, slot.settings.engine, slot.settings.threads)
         self._set(None, None, 0, "empty", None)
         self.follow(desired)  # the initial version loads before BentoML reports this worker started
         threading.Thread(target=self._follow_forever, name=f"slot-{slot.name}", daemon=True).start()
+
+    def describe(self) -> dict:
+        """What the runner's ``status`` API answers: the state the entry's probes map, and what it hosts."""
+        model, version = self.hosting or (None, None)
+        state = self.status["state"]
+        return {
+            "status": {"ready": "ready", "failed": "unavailable"}.get(state, "loading"),
+            "reason": self.status["reason"] or (f"runner {self.slot.name} is {state}" if state != "ready" else None),
+            "engine": getattr(self.engine, "name", None),
+            "model": model, "version": version, "state": state, "generation": self.generation,
+        }
+
+    def stop(self) -> None:
+        self._stopped.set()
 
     def follow(self, desired: dict) -> None:
         generation = desired["generation"]
@@ -183,8 +198,7 @@ class SlotWorker:
                            "engine": getattr(engine, "name", None)})
 
     def _follow_forever(self) -> None:
-        while True:
-            time.sleep(FOLLOW_SECONDS)
+        while not self._stopped.wait(FOLLOW_SECONDS):
             try:
                 self.follow(self.state.desired())
             except Exception:  # never let the follower die: the next change must still be followed

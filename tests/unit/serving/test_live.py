@@ -1,0 +1,196 @@
+"""serving/live.py in-process: versions loaded into and unloaded from slots whose workers run in this
+process (serving/slots.py's SlotWorker, with fake engines), aliases split and moved, a failed load
+leaving everything else serving. The cards come from the real model store."""
+
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+import pytest
+
+from models import store
+from serving import slots
+from serving.errors import Conflict, NotFound, Unavailable
+from serving.live import LiveModels, LoadFailed, SlotRef, wanted_versions
+from serving.registry import ModelRegistry
+from serving.slots import SlotState, SlotWorker
+from tests.unit.cards import clothes_card, keras_model_for
+from tests.unit.serving.conftest import write_config
+
+NAME = "livegrey"
+
+
+class FakeEngine:
+    name = "onnxruntime"
+
+    def __init__(self, version: str):
+        self.klass = int(version[1:]) % 10  # v3 answers class 3
+
+    def __call__(self, values):
+        probabilities = np.zeros((len(values), 10), np.float32)
+        probabilities[:, self.klass] = 1
+        return probabilities
+
+
+class InProcessRunner:
+    """A RunnerClient over a slot worker of this process (what service.py's Runner serves over HTTP)."""
+
+    def __init__(self, worker: SlotWorker, delay: float = 0.0):
+        self.worker, self.delay = worker, delay
+
+    async def predict(self, values):
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        if self.worker.engine is None:
+            raise RuntimeError(self.worker.describe()["reason"])
+        return self.worker.engine(values)
+
+    async def status(self):
+        return self.worker.describe()
+
+
+def load_fake(model, version, engine, threads):
+    if version == "v6":
+        raise RuntimeError("model.keras is damaged")
+    store.get(model, version)
+    return FakeEngine(version)
+
+
+@pytest.fixture(scope="module")
+def stored():
+    for version in ("v1", "v2", "v3", "v6"):
+        card = clothes_card(name=NAME, version=version)
+        store.save(card, keras_model_for(card), force=True)
+
+
+@pytest.fixture
+def live(stored, tmp_path, monkeypatch):
+    monkeypatch.setenv(slots.RUNTIME_ENV, str(tmp_path))
+    monkeypatch.setattr(slots, "FOLLOW_SECONDS", 0.02)
+    config = write_config(tmp_path, {NAME: {"versions": ["v1", "v2"], "aliases": {"stable": "v1", "latest": "v2"}}}, live={"spare_runners": 1})
+    workers, refs = [], {}
+    for slot in slots.plan(config):
+        worker = SlotWorker(slot, load_fake)
+        workers.append(worker)
+        refs[slot.name] = SlotRef(slot, SlotState(tmp_path, slot.name), InProcessRunner(worker, delay=0.3 if slot.name.endswith("v1") else 0))
+    live = LiveModels(config, ModelRegistry({}), refs, tmp_path)
+    live.build()
+    yield live
+    live.stop()
+    for worker in workers:
+        worker.stop()
+
+
+def run(coroutine):
+    return asyncio.run(coroutine)
+
+
+async def started(live):
+    live.start(live.registry.handles())
+    for handle in live.registry.handles():
+        handle.health.update(await handle.health.probe())
+
+
+async def answer(live, alias, key=None):
+    handle = live.registry.resolve(NAME, alias, key)
+    return handle.version, int((await handle.infer(np.zeros((1, 28, 28, 1), np.uint8))).argmax())
+
+
+def test_a_loaded_version_serves_in_a_spare_and_an_alias_moves_to_it(live):
+    async def scenario():
+        await started(live)
+        result = await live.load(NAME, "v3")
+        assert result["runner"] == "spare-1" and result["loaded"] and result["state"] == "serving"
+        assert await answer(live, "v3") == ("v3", 3)
+        live.set_alias(NAME, "stable", {"v1": 0, "v3": 100})
+        assert await answer(live, "stable") == ("v3", 3)
+        assert (await live.load(NAME, "v3"))["loaded"] is False  # loading it again changes nothing
+        rows = {row["version"]: row for row in live.index()}
+        assert rows["v3"]["runner"] == "spare-1" and rows["v3"]["status"] == "ready"
+    run(scenario())
+
+
+def test_a_split_alias_is_sticky_per_caller_and_weighted(live):
+    async def scenario():
+        await started(live)
+        live.set_alias(NAME, "stable", {"v1": 90, "v2": 10})
+        assert len({(await answer(live, "stable", key="alice"))[0] for _ in range(20)}) == 1
+        seen = [live.registry.resolve(NAME, "stable", key=f"user-{i}").version for i in range(2000)]
+        assert 0.86 < seen.count("v1") / len(seen) < 0.94
+    run(scenario())
+
+
+def test_unloading_the_last_version_of_an_alias_needs_force(live):
+    async def scenario():
+        await started(live)
+        with pytest.raises(Conflict, match="stable serves only livegrey:v1"):
+            await live.unload(NAME, "v1")
+        assert await answer(live, "stable") == ("v1", 1)  # nothing changed
+        live.set_alias(NAME, "stable", "v2")
+        with live._change() as state:
+            state["models"][NAME]["default_version"] = "latest"
+        result = await live.unload(NAME, "v1")
+        assert result["state"] == "unloaded" and "v1" not in live.registry.model(NAME).handles
+        with pytest.raises(NotFound):
+            live.registry.resolve(NAME, "v1")
+        assert (await live.load(NAME, "v1"))["runner"] in ("livegrey-v1", "spare-1")  # back, in a free slot
+    run(scenario())
+
+
+def test_an_unloaded_version_finishes_its_requests_in_flight(live):
+    async def scenario():
+        await started(live)
+        live.set_alias(NAME, "stable", "v2")
+        with live._change() as state:
+            state["models"][NAME]["default_version"] = "latest"
+        in_flight = asyncio.create_task(answer(live, "v1"))  # its runner takes 0.3 s
+        await asyncio.sleep(0.05)
+        await live.unload(NAME, "v1")
+        assert await in_flight == ("v1", 1)
+    run(scenario())
+
+
+def test_a_failed_load_is_reported_and_changes_nothing_else(live):
+    async def scenario():
+        await started(live)
+        with pytest.raises(LoadFailed, match="livegrey:v6 could not be loaded: livegrey:v6 failed to load: model.keras is damaged"):
+            await live.load(NAME, "v6")
+        model = live.registry.model(NAME)
+        assert "v6" not in model.handles and "damaged" in model.failures["v6"]
+        assert {row["version"]: row["state"] for row in live.index()}["v6"] == "failed"
+        assert await answer(live, "stable") == ("v1", 1) and await answer(live, "latest") == ("v2", 2)
+        assert (await live.load(NAME, "v3"))["runner"] == "spare-1"  # the spare was emptied again
+    run(scenario())
+
+
+def test_loads_need_a_stored_version_and_a_free_runner(live):
+    async def scenario():
+        await started(live)
+        with pytest.raises(NotFound, match="livegrey:v9 is not in the model store"):
+            await live.load(NAME, "v9")
+        await live.load(NAME, "v3")
+        with pytest.raises(Unavailable, match="no free runner"):
+            await live.load(NAME, "v6")
+    run(scenario())
+
+
+def test_an_alias_moves_only_to_a_serving_version(live):
+    async def scenario():
+        await started(live)
+        with pytest.raises(Conflict, match="livegrey:v3 does not serve"):
+            live.set_alias(NAME, "stable", "v3")
+        with pytest.raises(Conflict, match="is a version"):
+            live.set_alias(NAME, "v2", "v1")
+        assert live.registry.model(NAME).aliases["stable"] == "v1"
+    run(scenario())
+
+
+@pytest.mark.parametrize(
+    "policy,expected",
+    [({"latest": 2}, ["v2", "v3"]), ({"all": True}, ["v1", "v2", "v3"]), ({"specific": ["v1", "v9"]}, ["v1"])],
+)
+def test_version_policies(policy, expected):
+    from config import VersionPolicy
+
+    assert wanted_versions(["v1", "v2", "v3"], VersionPolicy(**policy)) == expected
