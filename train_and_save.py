@@ -5,8 +5,10 @@
     python train_and_save.py train clothes v1 --epochs 1 --train-limit 2000 --test-limit 500   # seconds, for tests
     python train_and_save.py import net.keras --name shapes --version v1 --labels circle,square,star
     python train_and_save.py promote clothes v2               # the promotion gate: v2 against clothes' stable version
+    python train_and_save.py rollback clothes                 # stable back to the version before the last promotion
     python train_and_save.py install                          # put the shipped models (models/shipped/) missing from the store into it
     python train_and_save.py ship clothes v1                  # the stored clothes:v1 into models/shipped/, for the repository
+    python train_and_save.py export-tfserving --name clothes --version v1 --out export   # export/clothes/1/: a SavedModel for TF Serving
 
 Every stored version carries its card (models/card.py). Training and an import with evaluation data
 also store an HTML evaluation report, slice results and reference statistics for drift monitoring.
@@ -82,6 +84,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     promote.add_argument("--max-class-regression", type=float, help="allowed accuracy loss on any class (default: the configuration's)")
     promote.add_argument("--max-slice-regression", type=float, help="allowed accuracy loss under any shift (default: the configuration's)")
     promote.add_argument("--dry-run", action="store_true", help="print the decision without recording it")
+    promote.add_argument("--min-shadow-agreement", type=float, help="also require this agreement with stable's answers on live traffic, as its shadow")
+    promote.add_argument("--min-shadow-examples", type=int, default=200, help="shadowed examples that agreement needs (default %(default)s)")
+    server_option(promote)
+
+    rollback = commands.add_parser("rollback", help="move a model's promoted alias back to the version it served before")
+    rollback.add_argument("model")
+    rollback.add_argument("--to", help="the version to roll back to (default: the one before the last promotion)")
+    server_option(rollback)
 
     install = commands.add_parser("install", help="put the shipped models (models/shipped/) into the store")
     install.add_argument("--force", action="store_true", help="replace versions already in the store")
@@ -91,7 +101,44 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     ship.add_argument("model")
     ship.add_argument("version")
     ship.add_argument("--to", dest="directory", default=str(SHIPPED), help="where to write the archive (default: models/shipped)")
+
+    tfserving = commands.add_parser("export-tfserving", help="write a stored version as a SavedModel TF Serving loads (<out>/<name>/<n>/)")
+    tfserving.add_argument("--name", required=True, help="the stored model")
+    tfserving.add_argument("--version", required=True, help="the stored version; v<n> or <n> is TF Serving's version <n>")
+    tfserving.add_argument("--out", required=True, help="TF Serving's model base directory's parent: writes <out>/<name>/<n>/")
+    tfserving.add_argument("--number", type=int, help="TF Serving's version number (default: the one in the version's name)")
     return parser.parse_args(argv)
+
+
+def server_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--server", default=os.environ.get("MODEL_SERVER_URL", "http://127.0.0.1:3000"),
+                        help="a running server to move the alias in as well (default: $MODEL_SERVER_URL or %(default)s)")
+
+
+def call_server(url: str, method: str, path: str, body: dict | None = None, token: str | None = None) -> dict | None:
+    """A JSON call to the running server; None when nothing answers there."""
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(url.rstrip("/") + path, method=method, data=json.dumps(body).encode() if body is not None else None,
+                                     headers={"content-type": "application/json", **({"authorization": f"Bearer {token}"} if token else {})})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return json.loads(response.read() or b"{}")
+    except urllib.error.HTTPError as exc:
+        raise RuntimeError(f"{method} {path}: {exc.code} {exc.read().decode(errors='replace')}") from None
+    except (OSError, urllib.error.URLError):
+        return None
+
+
+def move_live(config, model: str, alias: str, version: str, server: str) -> None:
+    """Move the alias in the running server too (the record keeps it for the next start)."""
+    try:
+        moved = call_server(server, "PUT", f"/models/{model}/aliases/{alias}", {"version": version}, config.security.api_token)
+    except RuntimeError as exc:
+        print(f"the server at {server} refused to move {alias}: {exc}; it moves at the next start", file=sys.stderr)
+        return
+    print(f"{model}:{alias} -> {version} in the server at {server} too" if moved is not None else f"no server answered at {server}; {alias} moves at its next start")
 
 
 def evaluate_and_save(card: ModelCard, model, images, labels, probabilities, shifts: dict, force: bool):
@@ -207,12 +254,45 @@ def promote(args: argparse.Namespace) -> int:
             return 2
         predict = lambda values, model=model, card=card: predict_probabilities(model, values, card)  # noqa: E731
         evaluations[version] = evaluate_slices(predict, images, labels, card.labels, recipe.shifts, card.input.shape)
-    decision = decide(args.model, args.candidate, evaluations[args.candidate], stable, evaluations[stable], policy)
+    shadow = None
+    if args.min_shadow_agreement is not None:
+        try:
+            shadow = call_server(args.server, "GET", f"/models/{args.model}/shadow", token=config.security.api_token)
+        except RuntimeError as exc:
+            print(f"error: the shadow of {args.model} could not be read: {exc}", file=sys.stderr)
+            return 2
+    decision = decide(args.model, args.candidate, evaluations[args.candidate], stable, evaluations[stable], policy,
+                      shadow=shadow, min_shadow_agreement=args.min_shadow_agreement, min_shadow_examples=args.min_shadow_examples)
     print(format_table(decision))
     if not args.dry_run:
         write_decision(config.record(), decision)
         print(f"decision recorded in {config.record().path}")
+        if decision.accepted:
+            move_live(config, args.model, policy.alias, args.candidate, args.server)
     return 0 if decision.accepted else 1
+
+
+def rollback(args: argparse.Namespace) -> int:
+    """The promoted alias back to the version it served before the last accepted promotion (or ``--to``)."""
+    import datetime
+
+    config = load_config()
+    settings = config.models.get(args.model)
+    record = config.record()
+    if settings is None or settings.promotion is None or record is None:
+        print(f"error: {config.path} has no promotion policy for {args.model} or no promotion_record", file=sys.stderr)
+        return 2
+    alias, current = settings.promotion.alias, settings.resolve(settings.promotion.alias)
+    promotions = [d for d in record.of(args.model)["decisions"] if d.get("accepted") and d.get("candidate") == current]
+    target = args.to or (promotions[-1]["stable_before"] if promotions else None)
+    if target is None or target not in settings.versions:
+        print(f"error: no version to roll {args.model}:{alias} back to (served: {current}); name one with --to", file=sys.stderr)
+        return 2
+    record.append(args.model, {"decided_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+                               "action": "rollback", "from": current, "to": target, "accepted": True}, stable=target)
+    print(f"{args.model}:{alias} rolled back from {current} to {target}; recorded in {record.path}")
+    move_live(config, args.model, alias, target, args.server)
+    return 0
 
 
 def install(args: argparse.Namespace) -> int:
@@ -237,9 +317,38 @@ def ship(args: argparse.Namespace) -> int:
     return 0
 
 
+def export_tfserving(args: argparse.Namespace) -> int:
+    """The SavedModel, checked: loaded back with tf.saved_model.load, it answers Keras' probabilities."""
+    import numpy as np
+    import tensorflow as tf
+
+    from models.export import SIGNATURE, SIGNATURE_INPUT, SIGNATURE_OUTPUT, tfserving_export
+    from serving.protocols.tensors import version_number
+
+    number = args.number if args.number is not None else version_number(args.version)
+    if number is None or number < 0:
+        print(f"error: {args.version} has no version number (v<n> or <n>); pass --number N", file=sys.stderr)
+        return 1
+    try:
+        card = store.load_card(args.name, args.version)
+        model = store.load_keras(args.name, args.version)
+        path = tfserving_export(model, card, args.out, number)
+    except (store.ModelStoreError, FileExistsError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    examples = probe_examples(card, 256)
+    exported = tf.saved_model.load(str(path)).signatures[SIGNATURE](**{SIGNATURE_INPUT: tf.constant(examples)})[SIGNATURE_OUTPUT].numpy()
+    difference = float(np.abs(exported - predict_probabilities(model, examples, card)).max())
+    print(f"{card.tag} -> {path} (TF Serving's version {number}); on {len(examples)} probe examples, max |difference| from Keras {difference:.2g}")
+    print(f"docker run -p 8501:8501 -v {Path(args.out).resolve() / card.name}:/models/{card.name} -e MODEL_NAME={card.name} tensorflow/serving")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    return {"train": train, "import": import_model, "promote": promote, "install": install, "ship": ship}[args.command](args)
+    commands = {"train": train, "import": import_model, "promote": promote, "rollback": rollback, "install": install, "ship": ship,
+                "export-tfserving": export_tfserving}
+    return commands[args.command](args)
 
 
 if __name__ == "__main__":

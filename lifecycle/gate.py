@@ -3,8 +3,10 @@
 Both versions are evaluated on the same held-out images and the same seeded shifts
 (lifecycle/slices.py). The candidate passes when
 
-- its overall accuracy beats the stable version's by at least ``min_improvement``, and
-- no class and no shift slice loses more than ``max_class_regression`` / ``max_slice_regression``.
+- its overall accuracy beats the stable version's by at least ``min_improvement``,
+- no class and no shift slice loses more than ``max_class_regression`` / ``max_slice_regression``,
+- and, when asked, it agreed with the stable version's answers on live traffic as a shadow (the
+  running server's ``GET /models/<name>/shadow``) at least ``min_shadow_agreement`` of the time.
 
 Every decision, accepted or refused, is appended to the promotion record with the figures behind
 it (config/record.py); the record's choice is what the service serves as the promoted alias.
@@ -47,12 +49,16 @@ class Decision:
         }
 
 
-def decide(model: str, candidate: str, candidate_eval: dict, stable: str, stable_eval: dict, policy: PromotionPolicy) -> Decision:
-    """Compare two ``evaluate_slices`` results under ``policy``."""
+def decide(model: str, candidate: str, candidate_eval: dict, stable: str, stable_eval: dict, policy: PromotionPolicy,
+           shadow: dict | None = None, min_shadow_agreement: float | None = None, min_shadow_examples: int = 200) -> Decision:
+    """Compare two ``evaluate_slices`` results under ``policy``; with ``min_shadow_agreement``, also the
+    server's shadow summary of ``candidate`` (``shadow``, None when there is none)."""
     rows = [_row("overall", stable_eval["overall"], candidate_eval["overall"], f">= +{policy.min_improvement:g}", policy.min_improvement)]
     for group, kind, limit in (("classes", "class", policy.max_class_regression), ("shifts", "shift", policy.max_slice_regression)):
         for name, before in stable_eval[group].items():
             rows.append(_row(f"{kind}:{name}", before, candidate_eval[group][name], f">= -{limit:g}", -limit))
+    if min_shadow_agreement is not None:
+        rows.append(_shadow_row(shadow, candidate, min_shadow_agreement, min_shadow_examples))
     reasons = []
     for row in rows:
         if not row["ok"]:
@@ -60,6 +66,16 @@ def decide(model: str, candidate: str, candidate_eval: dict, stable: str, stable
                 f"{row['slice']}: {row['candidate']:.4f} vs {row['stable']:.4f} ({row['delta']:+.4f}), required {row['required']}"
             )
     return Decision(model, candidate, stable, not reasons, reasons, rows, policy, int(candidate_eval["images"]))
+
+
+def _shadow_row(summary: dict | None, candidate: str, minimum: float, min_examples: int) -> dict:
+    """Live agreement with the stable version as its shadow: 1.0 would be agreeing on every example."""
+    setting = (summary or {}).get("shadow") or {}
+    examples = (summary or {}).get("examples", 0) if setting.get("candidate") == candidate else 0
+    agreement = summary["agreement"] if examples else 0.0
+    ok = examples >= min_examples and agreement >= minimum
+    required = f">= {minimum:g} on {min_examples}+ live examples" + ("" if examples >= min_examples else f" (shadowed: {examples})")
+    return {"slice": "shadow:agreement", "stable": 1.0, "candidate": agreement, "delta": round(agreement - 1.0, 6), "required": required, "ok": ok}
 
 
 def _row(name: str, before: float, after: float, required: str, bound: float) -> dict:
