@@ -41,7 +41,7 @@ from serving.dataplane import DataPlane  # noqa: E402
 from serving.errors import as_serving_error  # noqa: E402
 from serving.middleware import BodyLimit, ConcurrencyLimit, Cors, ErrorEnvelope, TypedContentTypes, TypedFormFields  # noqa: E402
 from serving.openapi import OpenAPIDocument  # noqa: E402
-from serving.protocols import ProtocolRoutes, Router, admin, course, page, tfserving, v2  # noqa: E402
+from serving.protocols import ProtocolRoutes, Router, admin, course, page, repository, tfserving, v2  # noqa: E402
 from serving import slots  # noqa: E402
 from serving.live import LiveModels, SlotRef  # noqa: E402
 from serving.registry import ModelRegistry  # noqa: E402
@@ -239,7 +239,7 @@ for _slot in SLOTS:
     setattr(ModelServer, dependency_name(_slot.name), bentoml.depends(runner_service(_slot)))
 
 ModelServer = bentoml.service(name="model-server", **CONFIG.entry_options())(ModelServer)
-ROUTER = Router([*admin.routes(CONFIG), *course.routes(CONFIG), *page.routes(CONFIG), *tfserving.routes(CONFIG), *v2.routes(CONFIG)])
+ROUTER = Router([*admin.routes(CONFIG), *repository.routes(CONFIG), *course.routes(CONFIG), *page.routes(CONFIG), *tfserving.routes(CONFIG), *v2.routes(CONFIG)])
 # The first added is the outermost (BentoML hands the list to Starlette in order).
 ModelServer.add_asgi_middleware(ConcurrencyLimit, max_requests=CONFIG.limits.max_requests_in_flight)
 ModelServer.add_asgi_middleware(ErrorEnvelope)
