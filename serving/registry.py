@@ -34,6 +34,7 @@ from serving.runner_health import RunnerHealth
 
 log = logging.getLogger(__name__)
 RETRY_MISSING_SECONDS = 30  # a version missing from the store stays missing until it is loaded again
+RUNNER_RETRIES = 2
 
 Target = str | dict[str, int]  # an alias's version, or its weighted split of versions
 
@@ -114,15 +115,18 @@ class VersionHandle:
         return probabilities
 
     async def _call_runner(self, values: np.ndarray) -> np.ndarray:
-        """One call into the runner; a call whose worker died is sent once more (inference has no side
-        effects), which reaches another worker of the slot when it has several."""
-        try:
-            return await self.health.call(self.runner.predict, values)
-        except (ServingError, asyncio.CancelledError):
-            raise
-        except Exception as exc:
-            log.warning("%s: a runner call failed (%s: %s); retrying once", self.tag, type(exc).__name__, exc)
-            return await self.health.call(self.runner.predict, values)
+        """One call into the runner. A call that fails in the runner's connection (its worker died) is
+        sent again (inference has no side effects), to another worker of the slot when it has several;
+        a pooled connection to the dead worker fails at once, hence up to RUNNER_RETRIES sends."""
+        for attempt in range(RUNNER_RETRIES + 1):
+            try:
+                return await self.health.call(self.runner.predict, values)
+            except (ServingError, asyncio.CancelledError):
+                raise
+            except Exception as exc:
+                if attempt == RUNNER_RETRIES:
+                    raise
+                log.warning("%s: a runner call failed (%s: %s); sending it again", self.tag, type(exc).__name__, exc)
 
     async def _runner_status(self) -> dict:
         """The slot's status, for this version: a slot hosting another version (or none) is not ready for it."""

@@ -73,11 +73,21 @@ class RunnerHealth:
             await asyncio.sleep(self.interval)
 
     async def probe(self) -> dict:
-        """The runner's own status, or "loading" when it does not answer within ``timeout``."""
-        try:
-            return await asyncio.wait_for(self._probe(), self.timeout)
-        except Exception as exc:
-            return {"status": "loading", "reason": f"the runner of {self.version} is not answering (restarting or loading): {type(exc).__name__}"}
+        """The runner's own status, or "loading" when it does not answer within ``timeout``.
+
+        A probe that fails at once (a pooled connection to a worker that just died) is sent again
+        within the same ``timeout``: a runner with another live worker is still up.
+        """
+        deadline = asyncio.get_running_loop().time() + self.timeout
+        while True:
+            try:
+                async with asyncio.timeout_at(deadline):
+                    return await self._probe()
+            except Exception as exc:
+                if asyncio.get_running_loop().time() < deadline - 0.05 and not isinstance(exc, TimeoutError):
+                    await asyncio.sleep(0.01)
+                    continue
+                return {"status": "loading", "reason": f"the runner of {self.version} is not answering (restarting or loading): {type(exc).__name__}"}
 
     def update(self, status: dict) -> None:
         was_ready = self.ready

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import ctypes
 import dataclasses
 import gc
 import json
@@ -182,12 +181,14 @@ class SlotWorker:
         self._set(engine, (model, version), generation, "ready", None)
 
     def _empty(self, generation: int) -> None:
-        had_tensorflow = getattr(self.engine, "name", None) == "tensorflow"
+        had_engine = self.engine is not None
         self._set(None, None, generation, "empty", None)
-        gc.collect()
-        _return_memory()
-        if had_tensorflow:  # TensorFlow never gives its memory back: a fresh process does (BentoML restarts it)
-            log.info("%s: exiting to return TensorFlow's memory", self.slot.name)
+        if had_engine:
+            # What a loaded version leaves behind (the engine's library, its arenas, TensorFlow's whole
+            # runtime) stays in a process: a fresh one gives it all back. BentoML restarts the worker,
+            # empty, and it follows the slot from there.
+            log.info("%s: emptied; exiting to return the version's memory", self.slot.name)
+            gc.collect()
             os._exit(0)
 
     def _set(self, engine, hosting, generation: int, state: str, reason: str | None) -> None:
@@ -227,7 +228,3 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _return_memory() -> None:
-    """Hand freed heap pages back to the system (glibc keeps them otherwise)."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6").malloc_trim(0)

@@ -154,6 +154,7 @@ class Outcome:
     retry_after: str | None = None
     body: bytes = b""
     error: requests.RequestException | None = None
+    version: str | None = None  # the X-Model-Version of the answer
 
     @property
     def refused_before_answering(self) -> bool:
@@ -165,10 +166,13 @@ class SteadyLoad:
     """One client thread per URL, each posting ``body`` again and again on its own keep-alive session.
 
     Bounded: it stops after ``seconds`` or on ``stop()``. Outcomes are recorded in ``outcomes``.
+    ``bodies`` gives some URLs a body (and content type) of their own.
     """
 
-    def __init__(self, urls: list[str], body: bytes, seconds: float, content_type: str = "application/json", timeout: float = 30):
+    def __init__(self, urls: list[str], body: bytes, seconds: float, content_type: str = "application/json", timeout: float = 30,
+                 bodies: dict[str, tuple[bytes, str]] | None = None):
         self.urls, self.body, self.content_type, self.timeout = urls, body, content_type, timeout
+        self.bodies = bodies or {}
         self.deadline = time.monotonic() + seconds
         self.outcomes: list[Outcome] = []
         self._stopping = threading.Event()
@@ -188,12 +192,14 @@ class SteadyLoad:
             thread.join(timeout=self.timeout + 5)
 
     def _client(self, url: str) -> None:
+        body, content_type = self.bodies.get(url, (self.body, self.content_type))
         with requests.Session() as session:
             while not self._stopping.is_set() and time.monotonic() < self.deadline:
                 sent = time.monotonic()
                 try:
-                    response = session.post(url, data=self.body, headers={"content-type": self.content_type}, timeout=self.timeout)
-                    outcome = Outcome(url, sent, time.monotonic(), response.status_code, response.headers.get("Retry-After"), response.content)
+                    response = session.post(url, data=body, headers={"content-type": content_type}, timeout=self.timeout)
+                    outcome = Outcome(url, sent, time.monotonic(), response.status_code, response.headers.get("Retry-After"), response.content,
+                                      version=response.headers.get("X-Model-Version"))
                 except requests.RequestException as exc:
                     outcome = Outcome(url, sent, time.monotonic(), None, error=exc)
                 self.outcomes.append(outcome)  # list.append is atomic
