@@ -130,8 +130,9 @@ class SlotWorker:
     what answers predictions (None while empty, loading or failed) and ``self.report`` why.
     """
 
-    def __init__(self, slot: Slot, load: Callable[[str, str, str, int], object]):
+    def __init__(self, slot: Slot, load: Callable[[str, str, str, int], object], exit: Callable[[int], None] = os._exit):
         self.slot = slot
+        self._exit = exit
         self.state = SlotState(runtime_dir(), slot.name)
         self._load = load
         self.engine = None
@@ -188,8 +189,7 @@ class SlotWorker:
             # runtime) stays in a process: a fresh one gives it all back. BentoML restarts the worker,
             # empty, and it follows the slot from there.
             log.info("%s: emptied; exiting to return the version's memory", self.slot.name)
-            gc.collect()
-            os._exit(0)
+            self._exit(0)
 
     def _set(self, engine, hosting, generation: int, state: str, reason: str | None) -> None:
         self.engine, self.hosting = engine, hosting

@@ -71,7 +71,7 @@ def live(stored, tmp_path, monkeypatch):
     config = write_config(tmp_path, {NAME: {"versions": ["v1", "v2"], "aliases": {"stable": "v1", "latest": "v2"}}}, live={"spare_runners": 1})
     workers, refs = [], {}
     for slot in slots.plan(config):
-        worker = SlotWorker(slot, load_fake)
+        worker = SlotWorker(slot, load_fake, exit=lambda code: None)  # a real worker exits (and restarts) when emptied
         workers.append(worker)
         refs[slot.name] = SlotRef(slot, SlotState(tmp_path, slot.name), InProcessRunner(worker, delay=0.3 if slot.name.endswith("v1") else 0))
     live = LiveModels(config, ModelRegistry({}), refs, tmp_path)

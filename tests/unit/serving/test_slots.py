@@ -45,8 +45,8 @@ def loader(calls, fail=()):
 
 
 def test_a_configured_slot_loads_its_version_then_follows_changes(runtime):
-    calls = []
-    worker = SlotWorker(Slot("clothes-v1", RunnerSettings(threads=2), ("clothes", "v1")), loader(calls))
+    calls, exits = [], []
+    worker = SlotWorker(Slot("clothes-v1", RunnerSettings(threads=2), ("clothes", "v1")), loader(calls), exit=exits.append)
     assert worker.hosting == ("clothes", "v1") and worker.engine(None) == "clothes:v1" and calls == [("clothes", "v1", "onnxruntime", 2)]
     state = SlotState(runtime, "clothes-v1")
     assert [r["state"] for r in state.reports().values()] == ["ready"]
@@ -57,19 +57,19 @@ def test_a_configured_slot_loads_its_version_then_follows_changes(runtime):
     assert state.reports()[os.getpid()] | {"at": 0} == {"generation": generation, "state": "ready", "reason": None, "model": "clothes", "version": "v3",
                                                          "engine": "onnxruntime", "pid": os.getpid(), "at": 0}
     state.assign(None, None)
-    wait_for(lambda: worker.status["state"] == "empty")
-    assert worker.engine is None and worker.hosting is None
+    wait_for(lambda: exits == [0])  # a worker that hosted a version exits when emptied: a fresh one returns its memory
+    assert worker.status["state"] == "empty" and worker.engine is None and worker.hosting is None
 
 
 def test_a_spare_starts_empty_and_reports_it(runtime):
-    worker = SlotWorker(Slot("spare-1", RunnerSettings(), None), loader([]))
+    worker = SlotWorker(Slot("spare-1", RunnerSettings(), None), loader([]), exit=pytest.fail)
     assert worker.engine is None and worker.status == {"state": "empty", "reason": None}
     assert SlotState(runtime, "spare-1").reports()[os.getpid()]["state"] == "empty"
 
 
 def test_a_failed_load_is_reported_with_its_reason_and_the_worker_goes_on(runtime):
     calls = []
-    worker = SlotWorker(Slot("spare-1", RunnerSettings(), None), loader(calls, fail={"bad"}))
+    worker = SlotWorker(Slot("spare-1", RunnerSettings(), None), loader(calls, fail={"bad"}), exit=pytest.fail)
     state = SlotState(runtime, "spare-1")
     generation = state.assign("clothes", "bad")
     wait_for(lambda: worker.status["state"] == "failed")
@@ -86,7 +86,7 @@ def test_a_load_that_killed_workers_twice_is_not_tried_again(runtime):
         (state.reports_dir / f"{dead}.json").write_text(f'{{"generation": {generation}, "state": "loading", "pid": {dead}}}')
     assert state.died_loading(generation) == 2 and state.reports() == {}
     calls = []
-    worker = SlotWorker(Slot("spare-1", RunnerSettings(), None), loader(calls))
+    worker = SlotWorker(Slot("spare-1", RunnerSettings(), None), loader(calls), exit=pytest.fail)
     assert calls == [] and worker.status["state"] == "failed" and "died 2 times while loading clothes:crash" in worker.status["reason"]
 
 
