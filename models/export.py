@@ -8,6 +8,10 @@ records the figures either way (``engines.onnxruntime``), and the file only when
     >>> content, entry = onnx_export(keras_model, card, x_test)
     >>> entry
     {'file': 'model.onnx', 'verification': {'examples': 10000, 'max_abs_diff': 7.5e-08, 'top1_agreement': 1.0, ...}}
+
+:func:`tfserving_export` writes the SavedModel layout TensorFlow Serving loads, ``<dir>/<name>/<n>/``,
+whose signature takes the values clients send this server (scaling inside it), so one request body
+works against both: ``tfserving_export(keras_model, card, "export", 1)``.
 """
 
 from __future__ import annotations
@@ -79,3 +83,44 @@ def with_onnx(card: ModelCard, model, examples: np.ndarray, files: dict) -> Mode
     else:
         print(f"ONNX export not stored ({entry['reason']}); {card.tag} serves with TensorFlow")
     return card.model_copy(update={"engines": {"tensorflow": {"file": MODEL_FILE}, "onnxruntime": entry}})
+
+
+# The signature's tensors, named as serving/protocols/tfserving.py describes them (and v2.py names them).
+SIGNATURE, SIGNATURE_INPUT, SIGNATURE_OUTPUT = "serving_default", "input", "probabilities"
+
+
+def tfserving_export(model, card: ModelCard, directory: str | Path, number: int) -> Path:
+    """``<directory>/<card.name>/<number>/`` (saved_model.pb, variables/): a SavedModel whose
+    ``serving_default`` signature takes the card's raw values, ``input`` float32 [-1, *shape], and
+    answers ``probabilities`` float32 [-1, classes], what this server's routes answer.
+
+    The card's scaling and the sigmoid's two columns are the graph's versions of
+    ``models.preprocessing.to_model_input`` and ``models.inference.class_probabilities``: TF Serving
+    runs the graph alone.
+    """
+    import tensorflow as tf
+
+    divide_by = card.input.divide_by
+    output = card.output
+    positive_first = output.kind == "sigmoid" and output.labels.index(output.positive_label) == 0
+
+    class Serving(tf.Module):
+        def __init__(self, keras_model):
+            super().__init__()
+            self.model = keras_model
+
+        @tf.function(input_signature=[tf.TensorSpec([None, *card.input.shape], tf.float32, name=SIGNATURE_INPUT)])
+        def serve(self, input):  # noqa: A002 - the argument's name is the signature's input name
+            x = input / divide_by if divide_by else input
+            y = tf.cast(self.model(x, training=False), tf.float32)
+            if output.kind == "sigmoid":
+                positive = tf.reshape(y, [-1, 1])
+                y = tf.concat([positive, 1.0 - positive] if positive_first else [1.0 - positive, positive], axis=1)
+            return {SIGNATURE_OUTPUT: y}
+
+    path = Path(directory) / card.name / str(number)
+    if path.exists():
+        raise FileExistsError(f"{path} exists; TF Serving loads each version directory once: remove it first")
+    module = Serving(model)
+    tf.saved_model.save(module, str(path), signatures={SIGNATURE: module.serve})
+    return path

@@ -3,8 +3,8 @@ JSON or raw bytes, base64 image files, and each protocol's status codes for the 
 
     >>> version_number("v12"), version_number("12"), version_number("stable")
     (12, 12, None)
-    >>> values = tensor_from_bytes(body[64:], shape=[2, 28, 28, 1], datatype="UINT8", field="inputs[0]")
-    >>> values = card_values(values, card, "inputs[0]", max_batch=1024)     # (2, 28, 28, 1), checked
+    >>> tensor = tensor_from_bytes(body[64:], (2, 28, 28, 1), DATATYPES["UINT8"], "inputs[0]")  # no copy
+    >>> values = card_values(tensor, card, "inputs[0]")     # (2, 28, 28, 1), checked against the card
 
 Every function raises a ``serving.errors`` exception naming the field (or ``models.preprocessing``'s
 ``InvalidInput``, a 422); :func:`statuses` gives those a protocol's own statuses.
@@ -166,15 +166,23 @@ def is_b64(value: object) -> bool:
     return isinstance(value, dict) and "b64" in value
 
 
+def count(value: object) -> int | None:
+    """A non-negative whole JSON number (2.0 is one, as JSON Schema's integers), or None; never a boolean."""
+    if type(value) is float and value.is_integer() and value >= 0:
+        return int(value)
+    return value if type(value) is int and value >= 0 else None
+
+
 def shape_of(value: object, field: str) -> tuple[int, ...]:
     """A tensor shape: non-negative integers. The element count is not computed here (it may be 2**40)."""
-    if not isinstance(value, list) or not all(type(dim) is int and dim >= 0 for dim in value):
+    dims = [count(dim) for dim in value] if isinstance(value, list) else [None]
+    if None in dims:
         raise BadRequest(f"{field}: expected a list of non-negative integers")
-    return tuple(value)
+    return tuple(dims)
 
 
 def datatype_of(value: object, field: str) -> np.dtype:
-    if value not in DATATYPES:
+    if not isinstance(value, str) or value not in DATATYPES:
         shown = value if isinstance(value, str) and len(value) <= 16 else _json_type(value)
         raise BadRequest(f"{field}: datatype {shown} is not accepted; use one of {', '.join(DATATYPES)}")
     return DATATYPES[value]

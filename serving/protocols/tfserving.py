@@ -48,6 +48,7 @@ PREDICT_METHOD = "tensorflow/serving/predict"
 JSON_TYPES = ("", "application/json", "application/x-www-form-urlencoded", "text/plain")
 STATES = {"ready": "AVAILABLE", "loading": "LOADING", "unavailable": "END"}
 REMAP = {InvalidInput: BadRequest, Overloaded: ResourceExhausted}
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 ADDRESSING = {"latest": "", "version": "/versions/{number}", "label": "/labels/{label}"}
 
 
@@ -59,14 +60,14 @@ def resolve(plane: DataPlane, name: str, number: str | None = None, label: str |
     if number is not None:
         wanted, by_number = parse_number(number), numbered(model)
         if wanted not in by_number:
-            raise NotFound(f"version {wanted} of model {name} is not served; versions: {_listed(sorted(by_number))}; labels: {_listed(labels(model))}")
+            raise NotFound(f"version {wanted} of model {name} is not served; versions: {_listed(sorted(by_number))}; labels: {_listed(sorted(labels(model)))}")
         return model.handles[by_number[wanted]]
     if label is not None:
         well_formed("version", label)
         known = labels(model)
         if label not in known:
             hint = f" ({label} is version {version_number(label)}: /versions/{version_number(label)})" if version_number(label) is not None else ""
-            raise NotFound(f"unknown label {label!r} of model {name}{hint}; labels: {_listed(known)}")
+            raise NotFound(f"unknown label {label!r} of model {name}{hint}; labels: {_listed(sorted(known))}")
         return model.resolve(known[label])
     return latest(model)
 
@@ -99,7 +100,7 @@ async def model_status(plane: DataPlane, request: Request, name: str, number: st
     if number is None and label is None:
         handles = [model.handles[version] for _, version in sorted(numbered(model).items(), reverse=True)]
         if not handles:
-            raise NotFound(f"model {name} has no numbered versions; address its versions by label: {_listed(labels(model))}")
+            raise NotFound(f"model {name} has no numbered versions; address its versions by label: {_listed(sorted(labels(model)))}")
     else:
         handles = [resolve(plane, name, number, label)]
         answered_by(request, handles[0])
@@ -165,18 +166,17 @@ def rows(instances: object, card: ModelCard, limit: int, booleans: bool) -> np.n
         raise BadRequest("instances: expecting a list")
     if not instances:
         raise BadRequest("instances: no values in the list")
-    codecs.check_batch(len(instances), limit, "instances")
     objects = [isinstance(item, dict) for item in instances]
     if any(objects) and not all(objects):
         raise BadRequest("instances: expecting all values, or all objects, not a mix")
     if all(objects) and all(map(is_b64, instances)):
-        return images(instances, card, "instances")
+        return images(instances, card, "instances", limit)
     if all(objects):
         for i, item in enumerate(instances):
             if set(item) != {INPUT}:
                 raise BadRequest(f"instances[{i}]: an object must have exactly the key {INPUT!r}, the signature's one input")
         return rows([item[INPUT] for item in instances], card, limit, booleans)
-    return json_values(instances, card, "instances", batch=True, booleans=booleans)
+    return checked(json_values(instances, card, "instances", batch=True, booleans=booleans), limit, "instances")
 
 
 def columns(inputs: object, card: ModelCard, limit: int, booleans: bool) -> np.ndarray:
@@ -187,14 +187,19 @@ def columns(inputs: object, card: ModelCard, limit: int, booleans: bool) -> np.n
         return columns(inputs[INPUT], card, limit, booleans)
     if is_b64(inputs):
         return image_from_b64(inputs, card, "inputs")
-    if isinstance(inputs, list):
-        codecs.check_batch(len(inputs), limit, "inputs")
-        if inputs and all(map(is_b64, inputs)):
-            return images(inputs, card, "inputs")
-    return json_values(inputs, card, "inputs", batch=True, booleans=booleans)
+    if isinstance(inputs, list) and inputs and all(map(is_b64, inputs)):
+        return images(inputs, card, "inputs", limit)
+    return checked(json_values(inputs, card, "inputs", batch=True, booleans=booleans), limit, "inputs")
 
 
-def images(values: list, card: ModelCard, field: str) -> np.ndarray:
+def checked(values: np.ndarray, limit: int, field: str) -> np.ndarray:
+    """Values within the batch limit: counted after their shape is checked, so a malformed body is a 400, not a 413."""
+    codecs.check_batch(len(values), limit, field)
+    return values
+
+
+def images(values: list, card: ModelCard, field: str, limit: int) -> np.ndarray:
+    codecs.check_batch(len(values), limit, field)  # before decoding any
     return np.concatenate([image_from_b64(value, card, f"{field}[{i}]") for i, value in enumerate(values)])
 
 
@@ -214,31 +219,38 @@ async def classify(plane: DataPlane, request: Request, name: str, number: str | 
         raise BadRequest("body: when method is classify, key 'examples' is expected and was not found")
     if not isinstance(examples, list) or not examples:
         raise BadRequest("examples: expecting a non-empty list of objects")
-    codecs.check_batch(len(examples), plane.config.limits.max_batch_images, "examples")
-    values = np.concatenate([example_values(example, context, card, f"examples[{i}]", booleans) for i, example in enumerate(examples)])
-    probabilities = await plane.infer(handle, values)
+    limit = plane.config.limits.max_batch_images
+    features = [feature(example, context, f"examples[{i}]") for i, example in enumerate(examples)]
+    if any(map(is_b64, features)):
+        codecs.check_batch(len(features), limit, "examples")  # before decoding any image file
+    values = [feature_values(value, card, f"examples[{i}].{INPUT}", booleans) for i, value in enumerate(features)]
+    probabilities = await plane.infer(handle, checked(np.concatenate(values), limit, "examples"))
     return json_reply({"results": [list(zip(card.labels, row)) for row in probabilities]})
 
 
-def example_values(example: object, context: dict, card: ModelCard, field: str, booleans: bool) -> np.ndarray:
+def feature(example: object, context: dict, field: str) -> object:
+    """The input feature of an example, or of the context. Other features are ignored, as tf.parse_example
+    ignores the features a signature does not read."""
     if not isinstance(example, dict):
         raise BadRequest(f"{field}: expecting an object of features")
-    shared = set(example) & set(context)
-    if shared:
-        raise BadRequest(f"{field}: features in 'context' must not appear in examples: {', '.join(sorted(shared))}")
-    features = {**context, **example}
-    if INPUT not in features:
+    if INPUT in example and INPUT in context:
+        raise BadRequest(f"{field}: features in 'context' must not appear in examples: {INPUT}")
+    if INPUT not in example and INPUT not in context:
         raise BadRequest(f"{field}: feature {INPUT!r} is required but could not be found")
-    value, where = features[INPUT], f"{field}.{INPUT}"
+    value = example.get(INPUT, context.get(INPUT))
     if isinstance(value, list) and len(value) == 1 and is_b64(value[0]):
-        value = value[0]  # a bytes feature holds a list of values: here, one image file
+        return value[0]  # a bytes feature holds a list of values: here, one image file
+    return value
+
+
+def feature_values(value: object, card: ModelCard, field: str, booleans: bool) -> np.ndarray:
     if is_b64(value):
-        return image_from_b64(value, card, where)
-    flat = numbers(value, where, booleans)
+        return image_from_b64(value, card, field)
+    flat = numbers(value, field, booleans)
     size = math.prod(card.input.shape)
     if flat.ndim != 1 or flat.size != size:
-        raise BadRequest(f"{where}: a feature is a flat list; expected {size} values ({'x'.join(map(str, card.input.shape))}, row-major), got shape {list(flat.shape)}")
-    return card_values(flat.reshape(1, *card.input.shape), card, where)
+        raise BadRequest(f"{field}: a feature is a flat list; expected {size} values ({'x'.join(map(str, card.input.shape))}, row-major), got shape {list(flat.shape)}")
+    return card_values(flat.reshape(1, *card.input.shape), card, field)
 
 
 async def read_json(request: Request) -> tuple[dict, bool]:
@@ -391,26 +403,25 @@ def _predict_response(card: ModelCard, limit: int) -> dict:
 
 
 def _classify_request(model) -> dict:
+    """The input feature in every example, or once in the context (features in both are refused)."""
     card = model.card
-    value = {"type": "number"}
-    if card.input.value_range is not None:
-        value |= {"minimum": card.input.value_range[0], "maximum": card.input.value_range[1]}
+    low, high = card.input.value_range or (-FLOAT32_MAX, FLOAT32_MAX)
     size = math.prod(card.input.shape)
-    flat = {"type": "array", "items": value, "minItems": size, "maxItems": size, "description": f"{'x'.join(map(str, card.input.shape))} values, row-major"}
-    example = {"type": "object", "required": [INPUT], "properties": {INPUT: flat}}
+    flat = {"type": "array", "items": {"type": "number", "minimum": low, "maximum": high}, "minItems": size, "maxItems": size,
+            "description": f"{'x'.join(map(str, card.input.shape))} values, row-major"}
+    without = {"type": "object", "not": {"required": [INPUT]}}
+    in_examples = {"type": "object", "required": ["examples"], "properties": {
+        "context": without, "examples": {"type": "array", "items": {"type": "object", "required": [INPUT], "properties": {INPUT: flat}}, "minItems": 1}}}
+    in_context = {"type": "object", "required": ["examples", "context"], "properties": {
+        "context": {"type": "object", "required": [INPUT], "properties": {INPUT: flat}}, "examples": {"type": "array", "items": without, "minItems": 1}}}
     return {
-        "type": "object",
-        "required": ["examples"],
-        "properties": {
-            "signature_name": _signature_name(),
-            "context": {"type": "object", "not": {"required": [INPUT]}, "description": "features shared by every example (not the input here)"},
-            "examples": {"type": "array", "items": example, "minItems": 1},
-        },
-        "description": f'tf.Example features: "{INPUT}" a flat list of values, or an image file as {{"b64": "<base64>"}}',
+        "allOf": [{"type": "object", "properties": {"signature_name": _signature_name()}}, {"oneOf": [in_examples, in_context]}],
+        "description": f'tf.Example features: "{INPUT}" a flat list of values, or an image file as {{"b64": "<base64>"}}; other features are ignored',
     }
 
 
 def _classify_response(card: ModelCard, limit: int) -> dict:
-    pair = {"type": "array", "prefixItems": [{"enum": list(card.labels)}, {"type": "number", "minimum": 0, "maximum": 1}], "minItems": 2, "maxItems": 2}
+    pair = {"type": "array", "items": {"anyOf": [{"enum": list(card.labels)}, {"type": "number", "minimum": 0, "maximum": 1}]}, "minItems": 2, "maxItems": 2,
+            "description": "[label, score]"}
     example = {"type": "array", "items": pair, "minItems": card.classes, "maxItems": card.classes}
     return {"type": "object", "required": ["results"], "properties": {"results": {"type": "array", "items": example, "minItems": 1, "maxItems": limit}}}

@@ -45,7 +45,7 @@ from serving.errors import BadRequest, InvalidInput, Unavailable, UnsupportedMed
 from serving.openapi import _errors, _ok, _operation
 from serving.protocols import Reply, Route, json_reply
 from serving.protocols.tensors import (
-    DATATYPES, INPUT, OUTPUT, answered_by, card_values, datatype_of, parse_json_object, shape_of, statuses,
+    DATATYPES, INPUT, OUTPUT, answered_by, card_values, count, datatype_of, parse_json_object, shape_of, statuses,
     tensor_from_bytes, tensor_from_json, variant,
 )
 from serving.registry import VersionHandle
@@ -203,8 +203,8 @@ def input_values(item: object, card: ModelCard, binary: memoryview | None, boole
     dtype = datatype_of(item.get("datatype"), f"{field}.datatype")
     parameters = parameters_of(item, f"{field}.parameters")
     if "binary_data_size" in parameters:
-        size = parameters["binary_data_size"]
-        if type(size) is not int or size < 0:
+        size = count(parameters["binary_data_size"])
+        if size is None:
             raise BadRequest(f"{field}.parameters.binary_data_size: expecting a byte count")
         if binary is None:
             raise BadRequest(f"{field}: binary_data_size given, but the request has no binary part (no Inference-Header-Content-Length)")
@@ -233,10 +233,10 @@ def requested_outputs(outputs: object, binary_output: bool, card: ModelCard) -> 
         raise BadRequest(f"{field}: unexpected output {shown[:64] if shown else 'without a name'!r} for model {card.name}; its output is {OUTPUT!r}")
     parameters = parameters_of(outputs[0], f"{field}.parameters")
     binary = flag(parameters, "binary_data", f"{field}.parameters") if "binary_data" in parameters else binary_output
-    count = parameters.get("classification", 0)
-    if type(count) is not int or count < 0:
+    classes = count(parameters.get("classification", 0))
+    if classes is None:
         raise BadRequest(f"{field}.parameters.classification: expecting a number of classes")
-    return [Output(binary, min(count, card.classes))]
+    return [Output(binary, min(classes, card.classes))]
 
 
 def infer_reply(response: dict, probabilities: np.ndarray, outputs: list[Output], card: ModelCard) -> Reply:
@@ -378,18 +378,21 @@ def _infer_request(card: ModelCard) -> dict:
         shapes.append((1, *card.input.shape[:2]))
     scalar = {"type": ["string", "number", "boolean"]}
     parameters = {"type": "object", "additionalProperties": scalar, "not": {"anyOf": [{"required": [name]} for name in ("binary_data_size", *SHARED_MEMORY)]}}
+    groups: dict[tuple, list[str]] = {}  # datatypes that carry the same values for this card share a variant
+    for datatype, dtype in DATATYPES.items():
+        groups.setdefault(tuple(_value_bounds(card, dtype).items()), []).append(datatype)
     variants = []
     for shape in shapes:
         size = int(np.prod(shape))
-        for datatype, dtype in DATATYPES.items():
-            value = _value_bounds(card, dtype)
+        for bounds, datatypes in groups.items():
+            value = dict(bounds)
             variants.append({
                 "type": "object",
                 "required": ["name", "shape", "datatype", "data"],
                 "properties": {
                     "name": {"const": INPUT},
                     "shape": {"const": list(shape)},
-                    "datatype": {"const": datatype},
+                    "datatype": {"enum": datatypes},
                     "data": {"anyOf": [_nested(value, shape), {"type": "array", "items": value, "minItems": size, "maxItems": size}]},
                     "parameters": parameters,
                 },
@@ -407,7 +410,7 @@ def _infer_request(card: ModelCard) -> dict:
             "id": {"type": "string", "description": "echoed in the response"},
             "parameters": {"type": "object", "additionalProperties": scalar, "properties": {"binary_data_output": {"type": "boolean"}},
                            "not": {"anyOf": [{"required": [name]} for name in SHARED_MEMORY]}},
-            "inputs": {"type": "array", "items": {"oneOf": variants}, "minItems": 1, "maxItems": 1},
+            "inputs": {"type": "array", "items": {"anyOf": variants}, "minItems": 1, "maxItems": 1},
             "outputs": {"type": "array", "maxItems": 1, "items": {
                 "type": "object", "required": ["name"], "properties": {"name": {"const": OUTPUT}, "parameters": output_parameters}}},
         },
@@ -418,7 +421,8 @@ def _infer_response(model, config: Config) -> dict:
     card, limit = model.card, config.limits.max_batch_images
     probabilities = {"type": "object", "required": ["name", "datatype", "shape"], "properties": {
         "name": {"const": OUTPUT}, "datatype": {"enum": ["FP32", "BYTES"]},
-        "shape": {"type": "array", "prefixItems": [{"type": "integer", "minimum": 1, "maximum": limit}, {"type": "integer", "minimum": 1, "maximum": card.classes}], "minItems": 2, "maxItems": 2},
+        "shape": {"type": "array", "items": {"type": "integer", "minimum": 1, "maximum": max(limit, card.classes)}, "minItems": 2, "maxItems": 2,
+                  "description": f"[examples, classes] (classes: {card.classes}, or the classification count)"},
         "data": {"type": "array", "items": {"anyOf": [{"type": "number", "minimum": 0, "maximum": 1}, {"type": "string", "pattern": r"^[^:]+:\d+:"}]}},
         "parameters": {"type": "object", "properties": {"binary_data_size": {"type": "integer", "minimum": 0}}},
     }}

@@ -41,6 +41,17 @@ TIMEOUT = 30
 # gets fewer. In all about 2,300 requests, in about 2 minutes on 2 cores.
 MAX_EXAMPLES = 300
 FEWER_EXAMPLES = {("POST /classify", GenerationMode.POSITIVE): 60, ("POST /classify", GenerationMode.NEGATIVE): 150}
+# TF Serving's :predict and :classify and v2's /infer (serving/protocols/tfserving.py, v2.py) take whole
+# examples too, once per way of naming the version (latest or default, number, label or version).
+PROTOCOL_EXAMPLES = 50
+
+
+def examples(label: str, mode: GenerationMode) -> int:
+    if label.startswith("POST /v1/models/") or (label.startswith("POST /v2/models/") and label.endswith("/infer")):
+        return PROTOCOL_EXAMPLES
+    return FEWER_EXAMPLES.get((label, mode), MAX_EXAMPLES)
+
+
 ALL_CHECKS = CHECKS.get_all()  # the CLI's --checks all
 
 
@@ -99,6 +110,20 @@ def test_document_covers_every_route(document):
                 assert response["content"] == {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}, (path, status)
 
 
+def test_document_covers_the_tfserving_and_v2_routes(document):
+    """TF Serving's REST API and the Open Inference Protocol, per served model, with their errors."""
+    tf = f"/v1/models/{MODEL_NAME}"
+    tf_paths = {tf + suffix + tail for suffix in ("", "/versions/{number}", "/labels/{label}") for tail in ("", "/metadata", ":predict", ":classify")}
+    v2 = f"/v2/models/{MODEL_NAME}"
+    v2_paths = {"/v2", "/v2/health/live", "/v2/health/ready", "/v2/repository/index"} | {v2 + s + t for s in ("", "/versions/{version}") for t in ("", "/ready", "/infer")}
+    assert tf_paths | v2_paths <= set(document["paths"])
+    assert set(document["paths"][f"{tf}:predict"]["post"]["responses"]) == {"200", "400", "404", "408", "413", "415", "429", "503"}
+    assert set(document["paths"][f"{v2}/infer"]["post"]["responses"]) == {"200", "400", "404", "408", "413", "415", "503"}
+    assert set(document["paths"][f"{v2}/infer"]["post"]["responses"]["200"]["content"]) == {"application/json", "application/octet-stream"}
+    operation_ids = [op["operationId"] for item in document["paths"].values() for method, op in item.items() if method != "parameters" and "operationId" in op]
+    assert len(operation_ids) == len(set(operation_ids)) and all(f"_{MODEL_NAME}_" in i for i in operation_ids if i.startswith(("tfserving_", "v2_infer")))
+
+
 def test_every_answer_is_documented(api_schema, session, url, trained_versions, subtests, capsys):
     """Fuzz every operation in both modes, then check the server is still ready and predicting."""
     cards = {m["name"]: requests.get(f"{url}/models/{m['name']}/{m['default_version']}", timeout=TIMEOUT).json()["input"]
@@ -130,7 +155,7 @@ def test_every_answer_is_documented(api_schema, session, url, trained_versions, 
 
 def fuzz(operation, mode: GenerationMode, session: requests.Session, sent: collections.Counter) -> None:
     @settings(
-        max_examples=FEWER_EXAMPLES.get((operation.label, mode), MAX_EXAMPLES),
+        max_examples=examples(operation.label, mode),
         deadline=None,
         derandomize=True,
         database=None,

@@ -219,3 +219,49 @@ def test_bentofile_packs_the_files_the_configuration_names():
     config = load_config(ROOT / "configuration.yaml")
     named = ["configuration.yaml", config.promotion_record, config.entry["monitoring"]["options"]["log_config_file"]]
     assert [f for f in named if not spec.includes(f)] == []
+
+
+# --- deploy/kserve: the InferenceService -----------------------------------------------------------
+
+KSERVE = ROOT / "deploy" / "kserve" / "inferenceservice.yaml"
+# KServe's ComponentExtensionSpec (pkg/apis/serving/v1beta1/component.go), inlined in a predictor next
+# to the PodSpec; anything else in the predictor must be a PodSpec field.
+COMPONENT_EXTENSION = {"minReplicas", "maxReplicas", "scaleTarget", "scaleMetric", "scaleMetricType", "autoScaling", "containerConcurrency",
+                       "timeout", "canaryTrafficPercent", "logger", "batcher", "labels", "annotations", "deploymentStrategy"}
+KNATIVE_PORT = 8080  # Knative's default container port; it sets PORT to it
+
+
+def inference_service() -> dict:
+    (doc,) = yaml.safe_load_all(KSERVE.read_text())
+    return doc
+
+
+def test_kserve_inference_service_is_a_custom_predictor():
+    isvc = inference_service()
+    assert (isvc["apiVersion"], isvc["kind"]) == ("serving.kserve.io/v1beta1", "InferenceService")
+    assert set(isvc["spec"]) == {"predictor"}
+    predictor = isvc["spec"]["predictor"]
+    extension = {k: v for k, v in predictor.items() if k in COMPONENT_EXTENSION}
+    assert extension["scaleMetric"] in {"cpu", "memory", "concurrency", "rps"} and 1 <= extension["minReplicas"] <= extension["maxReplicas"]
+    # The rest is a PodSpec: validated as one, strictly, against the Kubernetes schema (offline).
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": isvc["metadata"]["name"]}, "spec": {k: v for k, v in predictor.items() if k not in COMPONENT_EXTENSION}}
+    kubernetes_validate.validate(pod, K8S_VERSION, strict=True)
+
+
+def test_kserve_predictor_speaks_v2_on_knatives_port_with_v2_probes():
+    from config import load_config
+    from serving.protocols import v2
+
+    (container,) = inference_service()["spec"]["predictor"]["containers"]
+    assert container["name"] == "kserve-container" and container["image"] == f"{image_name()}:latest"
+    env = {e["name"]: e["value"] for e in container["env"]}
+    assert env["PROTOCOL"] == "v2" and env["BENTOML_PORT"] == str(KNATIVE_PORT)
+    assert env["BENTOML_CONFIG_OPTIONS"].startswith(f"services.{entry_service()[1]}.monitoring.options.log_path=")
+    (port,) = container["ports"]  # Knative takes one port, named http1 or h2c
+    assert port == {"name": "http1", "containerPort": KNATIVE_PORT, "protocol": "TCP"}
+    routes = {route.path for route in v2.routes(load_config(ROOT / "configuration.yaml"))}
+    for probe, path in (("readinessProbe", "/v2/health/ready"), ("livenessProbe", "/v2/health/live")):
+        assert container[probe]["httpGet"] == {"path": path, "port": KNATIVE_PORT} and path in routes
+    assert set(container["resources"]["requests"]) == set(container["resources"]["limits"]) == {"cpu", "memory"}
+    assert container["securityContext"]["runAsNonRoot"] is True and container["securityContext"]["runAsUser"] == image_user_uid()
+    assert container["securityContext"]["allowPrivilegeEscalation"] is False
