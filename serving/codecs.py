@@ -95,7 +95,7 @@ def decode_json(body: bytes, card: ModelCard) -> np.ndarray:
     try:
         payload = orjson.loads(body)
     except orjson.JSONDecodeError:
-        payload = _lenient_json(body)
+        payload = lenient_json(body)
     if not isinstance(payload, dict):
         raise InvalidInput(f"body: {json_hint(card)}")
     one, many = json_fields(card)
@@ -107,12 +107,12 @@ def decode_json(body: bytes, card: ModelCard) -> np.ndarray:
         raise InvalidInput(f"body: missing field '{one}' or '{many}'; {json_hint(card)}")
     values = values_from_json(payload[field], card, field=field, batch=batch)
     # NumPy reads true and false among numbers as 1 and 0; look for them only when the body has any.
-    if (b"true" in body or b"false" in body) and _holds_booleans(payload[field]):
+    if (b"true" in body or b"false" in body) and holds_booleans(payload[field]):
         raise InvalidInput(f"{field}: expected numbers, got true or false")
     return values
 
 
-def _holds_booleans(rows: list) -> bool:
+def holds_booleans(rows: list) -> bool:
     """Whether regular nested lists (already known to be numbers of one depth) hold a boolean."""
     depth, first = 1, rows
     while first and isinstance(first[0], list):
@@ -123,7 +123,7 @@ def _holds_booleans(rows: list) -> bool:
     return bool in set(map(type, leaves))
 
 
-def _lenient_json(body: bytes):
+def lenient_json(body: bytes):
     """The standard library's parser: slower, but it reads NaN and Infinity, so that they are refused
     as values (422, naming the field) rather than as syntax, and it words syntax errors well."""
     try:

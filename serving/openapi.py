@@ -33,6 +33,7 @@ HTML = "text/html"
 # "- 400: the body cannot be read ..." lines of the status policy in serving/errors.py
 STATUS_POLICY = {int(code): text for code, text in re.findall(r"^- (\d{3}): (.+?)[;.]?$", errors.__doc__, re.M)}
 UNIT = {"type": "number", "minimum": 0, "maximum": 1}
+FLOAT32_MAX = 3.4028234663852886e38
 # The file part of an upload: an image file (any format PIL reads; these are the common ones).
 IMAGE_ENCODING = {"image": {"contentType": "image/png, image/jpeg, image/gif, image/webp"}}
 COUNT = {"type": "integer", "minimum": 0}
@@ -104,7 +105,7 @@ def build_spec(service, config: Config, router) -> dict:
         if model.card is not None:
             spec["components"]["schemas"].update(model_schemas(model, config))
     spec["paths"].update(route_paths(router, served, config))
-    spec["paths"][SPEC_PATH] = {"get": {"tags": ["Infrastructure"], "summary": "This document.", "responses": {"200": _ok({"type": "object"})}}}
+    spec["paths"][SPEC_PATH] = {"get": {"tags": ["Infrastructure"], "summary": "This document.", "responses": {"200": ok_response({"type": "object"})}}}
     _add_middleware_responses(spec, config)
     return spec
 
@@ -145,15 +146,15 @@ def _version_parameter(model: Served) -> dict:
 
 
 def _list_models(model, config):
-    return _operation("list_models", "Models served, with their versions and aliases.", {200: _ok({"$ref": SCHEMAS + "ModelList"})})
+    return operation("list_models", "Models served, with their versions and aliases.", {200: ok_response({"$ref": SCHEMAS + "ModelList"})})
 
 
 def _list_versions(model, config):
-    return _operation(f"list_versions_{model.name}", f"Served versions of {model.name} with their status and aliases.", {200: _ok(model.ref("VersionList"))})
+    return operation(f"list_versions_{model.name}", f"Served versions of {model.name} with their status and aliases.", {200: ok_response(model.ref("VersionList"))})
 
 
 def _model_info(model, config):
-    return _operation(f"model_info_{model.name}", f"The card of a version of {model.name}: input, labels, metrics, how it was made.", {200: _ok(model.ref("ModelInfo")), **_errors(404)})
+    return operation(f"model_info_{model.name}", f"The card of a version of {model.name}: input, labels, metrics, how it was made.", {200: ok_response(model.ref("ModelInfo")), **error_responses(404)})
 
 
 def _predict(model, config):
@@ -171,33 +172,33 @@ def _predict(model, config):
             "description": "image files only: invert the levels (auto: as the model's card says)",
         })
     body["content"][codecs.NPY] = {"schema": {"type": "string", "format": "binary", "description": f"a NumPy .npy array of shape (N, {', '.join(map(str, card.input.shape))}) or one example, no pickled objects"}}
-    return _operation(
+    return operation(
         f"predict_{model.name}",
         f"Classify one {example_text(card)} example of {model.name} or a batch of at most {limit}.",
-        {200: _ok(model.ref("PredictResponse")), **_errors(400, 404, 413, 415, 422)},
+        {200: ok_response(model.ref("PredictResponse")), **error_responses(400, 404, 413, 415, 422)},
         parameters=parameters,
         requestBody=body,
     )
 
 
 def _summary(model, config):
-    return _operation("summary", f"Project 3's summary: the card of the {model.name} version the configuration names.", {200: _ok(model.ref("ModelInfo"))})
+    return operation("summary", f"Project 3's summary: the card of the {model.name} version the configuration names.", {200: ok_response(model.ref("ModelInfo"))})
 
 
 def _inference(model, config):
-    operation = _predict(model, config)
-    operation["operationId"] = "inference"
-    operation["summary"] = f"Project 3's inference: classify with {model.name}; `prediction` is the label (a list for several examples)."
-    operation["responses"]["200"] = _ok(model.ref("InferenceResponse"))
-    return operation
+    described = _predict(model, config)
+    described["operationId"] = "inference"
+    described["summary"] = f"Project 3's inference: classify with {model.name}; `prediction` is the label (a list for several examples)."
+    described["responses"]["200"] = ok_response(model.ref("InferenceResponse"))
+    return described
 
 
 def _report(model, config):
-    return _operation(f"report_{model.name}", "The evaluation report stored with the version (HTML).", {200: _ok({"type": "string"}, HTML), **_errors(404)})
+    return operation(f"report_{model.name}", "The evaluation report stored with the version (HTML).", {200: ok_response({"type": "string"}, HTML), **error_responses(404)})
 
 
 def _drift(model, config):
-    return _operation(f"drift_{model.name}", "Drift of the version's recent traffic against its training reference.", {200: _ok(model.ref("DriftReport")), **_errors(404)})
+    return operation(f"drift_{model.name}", "Drift of the version's recent traffic against its training reference.", {200: ok_response(model.ref("DriftReport")), **error_responses(404)})
 
 
 DESCRIBE = {
@@ -250,9 +251,8 @@ def shared_schemas(served: list[Served]) -> dict:
 
 def example_forms(card: ModelCard) -> list[dict]:
     """The JSON forms one example may take, sized by the card: a grey image with or without its channel axis."""
-    value = {"type": "number"}
-    if card.input.value_range is not None:
-        value |= {"minimum": card.input.value_range[0], "maximum": card.input.value_range[1]}
+    low, high = card.input.value_range or (-FLOAT32_MAX, FLOAT32_MAX)  # the model takes float32: larger values are refused
+    value = {"type": "number", "minimum": low, "maximum": high}
     nested = value
     for dim in reversed(card.input.shape):
         nested = _rows(nested, dim)
@@ -408,7 +408,7 @@ def _fix_typed_api(operation: dict, served: list[Served], config: Config) -> Non
     body per served model. BentoML's schema takes any nested lists; each model's card sizes them, so the
     JSON body is one variant per model. The multipart body (an image file, any size) is one schema for
     every image model: a version another model has is a 404."""
-    operation["responses"] = {"200": _ok({"$ref": SCHEMAS + "TypedPredictResponse"}), **_errors(400, 404, 413, 415, 422)}
+    operation["responses"] = {"200": ok_response({"$ref": SCHEMAS + "TypedPredictResponse"}), **error_responses(400, 404, 413, 415, 422)}
     operation["requestBody"]["required"] = True
     for media_type, content in operation["requestBody"]["content"].items():
         base = content["schema"]
@@ -429,9 +429,9 @@ def _fix_typed_api(operation: dict, served: list[Served], config: Config) -> Non
 
 
 def _infrastructure_responses(path: str) -> dict:
-    responses = {"200": _ok({"type": "string"}, TEXT)}
+    responses = {"200": ok_response({"type": "string"}, TEXT)}
     if path == "/readyz":  # while a runner is loading or failed; a probe retries by itself
-        responses.update(_errors(503, retry=False))
+        responses.update(error_responses(503, retry=False))
     return responses
 
 
@@ -462,13 +462,13 @@ def _add_middleware_responses(spec: dict, config: Config) -> None:
                 continue
             responses = operation["responses"]
             if path not in INFRASTRUCTURE_PATHS:
-                responses.update(_errors(503))
+                responses.update(error_responses(503))
             if "requestBody" in operation:
-                responses.update(_errors(408, 413))
+                responses.update(error_responses(408, 413))
             if security.api_token and path in open_paths:
                 operation["security"] = []
             elif security.api_token:
-                responses.update(_errors(401))
+                responses.update(error_responses(401))
 
 
 def _referenced_schemas(paths: dict, components: dict) -> dict:
@@ -477,15 +477,15 @@ def _referenced_schemas(paths: dict, components: dict) -> dict:
     return {name: schema for name, schema in components.items() if name in names}
 
 
-def _operation(operation_id: str, summary: str, responses: dict, **extra) -> dict:
+def operation(operation_id: str, summary: str, responses: dict, **extra) -> dict:
     return {"operationId": operation_id, "summary": summary, "tags": ["Models"], "responses": {str(k): v for k, v in responses.items()}, **extra}
 
 
-def _ok(schema: dict, media_type: str = "application/json") -> dict:
+def ok_response(schema: dict, media_type: str = "application/json") -> dict:
     return {"description": "OK", "content": {media_type: {"schema": schema}}}
 
 
-def _errors(*statuses: int, retry: bool = True) -> dict:
+def error_responses(*statuses: int, retry: bool = True) -> dict:
     """Error responses, all ``{"error": "..."}``; a 503 says when to retry unless ``retry`` is off; a 405 says what is allowed."""
     responses = {}
     for status in statuses:

@@ -24,7 +24,6 @@ from __future__ import annotations
 import atexit
 import contextlib
 import dataclasses
-import gc
 import json
 import logging
 import os

@@ -21,7 +21,7 @@ from starlette.requests import Request
 from config import Config
 from serving.dataplane import DataPlane
 from serving.errors import BadRequest, Forbidden
-from serving.openapi import _errors, _ok, _operation
+from serving.openapi import error_responses, ok_response, operation
 from serving.protocols import Reply, Route, documented, json_reply
 
 PROTOCOL = "admin"
@@ -43,21 +43,21 @@ def _describe_alias(model, config):
         {"type": "object", "required": ["version"], "properties": {"version": VERSION}},
         {"type": "object", "required": ["weights"], "properties": {"weights": {"type": "object", "minProperties": 1, "additionalProperties": {"type": "integer", "minimum": 0, "maximum": 100}}}},
     ]})
-    return _operation(f"set_alias_{model.name}", f"Point an alias of {model.name} at a serving version, or split it by weights (admin).",
-                      {200: _ok({"type": "object"}), **_errors(400, 403, 404, 409)}, parameters=[parameter], requestBody=body)
+    return operation(f"set_alias_{model.name}", f"Point an alias of {model.name} at a serving version, or split it by weights (admin).",
+                      {200: ok_response({"type": "object"}), **error_responses(400, 403, 404, 409)}, parameters=[parameter], requestBody=body)
 
 
 def _describe_shadow_summary(model, config):
-    return _operation(f"shadow_{model.name}", f"The shadow of {model.name}: its setting, agreement, latency, errors.", {200: _ok({"type": "object"}), **_errors(404)})
+    return operation(f"shadow_{model.name}", f"The shadow of {model.name}: its setting, agreement, latency, errors.", {200: ok_response({"type": "object"}), **error_responses(404)})
 
 
 def _describe_set_shadow(model, config):
-    return _operation(f"set_shadow_{model.name}", f"Send a share of an alias's requests of {model.name} to a candidate too (admin).",
-                      {200: _ok({"type": "object"}), **_errors(400, 403, 404, 409)}, requestBody=_body(SHADOW))
+    return operation(f"set_shadow_{model.name}", f"Send a share of an alias's requests of {model.name} to a candidate too (admin).",
+                      {200: ok_response({"type": "object"}), **error_responses(400, 403, 404, 409)}, requestBody=_body(SHADOW))
 
 
 def _describe_stop_shadow(model, config):
-    return _operation(f"stop_shadow_{model.name}", f"Stop shadowing {model.name} (admin).", {200: _ok({"type": "object"}), **_errors(403, 404)})
+    return operation(f"stop_shadow_{model.name}", f"Stop shadowing {model.name} (admin).", {200: ok_response({"type": "object"}), **error_responses(403, 404)})
 
 
 def allowed(config: Config) -> None:

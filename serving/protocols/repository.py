@@ -20,7 +20,7 @@ from starlette.requests import Request
 from config import Config
 from serving.dataplane import DataPlane
 from serving.errors import BadRequest
-from serving.openapi import _errors, _ok, _operation
+from serving.openapi import error_responses, ok_response, operation
 from serving.protocols import Reply, Route, documented, json_reply
 from serving.protocols.admin import allowed, json_body
 
@@ -38,7 +38,7 @@ PARAMETERS = {
 
 def _describe(action: str, summary: str, statuses: tuple[int, ...]):
     def describe(model, config):
-        return _operation(f"repository_{action}_{model.name}", summary, {200: _ok({"type": "object"}), **_errors(*statuses)},
+        return operation(f"repository_{action}_{model.name}", summary, {200: ok_response({"type": "object"}), **error_responses(*statuses)},
                           requestBody={"required": False, "content": {"application/json": {"schema": PARAMETERS}}})
     return describe
 

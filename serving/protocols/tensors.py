@@ -24,6 +24,7 @@ import orjson
 from models.card import ModelCard
 from models.preprocessing import check_values, values_from_image, values_from_json
 from serving import codecs
+from serving.dataplane import caller
 from serving.errors import BadRequest, InvalidInput, NotFound, ServingError, as_serving_error
 from serving.protocols import Handler
 
@@ -37,7 +38,6 @@ DATATYPES = {
 NUMBER = re.compile(r"0|[1-9][0-9]{0,17}")  # a version number as TF Serving takes it (int64), written canonically
 VERSION_NUMBER = re.compile(rf"v?({NUMBER.pattern})")
 INPUT, OUTPUT = "input", "probabilities"  # the one input and output tensor, named alike in both protocols
-STATE_KEY = "served_version"  # scope["state"][STATE_KEY]: the version a request was answered by, for the metrics
 
 
 class ResourceExhausted(ServingError):
@@ -81,8 +81,9 @@ def variant(handler: Handler, describe) -> Handler:
 
 
 def answered_by(request, handle) -> None:
-    """Record the version a request resolved to: the request metrics label it (serving.protocols)."""
-    request.scope.setdefault("state", {})[STATE_KEY] = handle.version
+    """Record the version a request resolved to, as inference does: its response names it in
+    ``X-Model-Version`` and the request metrics label it (serving.protocols)."""
+    caller().answered = handle
 
 
 def version_number(version: str) -> int | None:
@@ -121,7 +122,7 @@ def parse_json_object(body: bytes, field: str = "body") -> dict:
     try:
         payload = orjson.loads(body)
     except orjson.JSONDecodeError:
-        payload = codecs._lenient_json(body)
+        payload = codecs.lenient_json(body)
     if not isinstance(payload, dict):
         raise BadRequest(f"{field}: expected a JSON object")
     return payload
@@ -136,7 +137,7 @@ def numbers(value: object, field: str, booleans: bool = True) -> np.ndarray:
         array = np.asarray(value)
     except (ValueError, OverflowError):
         raise BadRequest(f"{field}: expected equal-length rows of numbers (got ragged or mixed data)") from None
-    if array.dtype == bool or array.dtype.kind not in "uif" or (booleans and array.size and codecs._holds_booleans(value)):
+    if array.dtype == bool or array.dtype.kind not in "uif" or (booleans and array.size and codecs.holds_booleans(value)):
         raise BadRequest(f"{field}: expected numbers only")
     return array
 
@@ -144,7 +145,7 @@ def numbers(value: object, field: str, booleans: bool = True) -> np.ndarray:
 def json_values(value: object, card: ModelCard, field: str, batch: bool, booleans: bool = True) -> np.ndarray:
     """One example or a batch, as nested lists in the card's shape (a grey image may leave out its channel axis)."""
     values = values_from_json(value, card, field=field, batch=batch)
-    if booleans and codecs._holds_booleans(value):
+    if booleans and codecs.holds_booleans(value):
         raise InvalidInput(f"{field}: expected numbers, got true or false")
     return values
 

@@ -33,7 +33,7 @@ from models.card import ModelCard
 from serving import codecs
 from serving.dataplane import DataPlane
 from serving.errors import BadRequest, InvalidInput, NotFound, Overloaded, UnsupportedMediaType
-from serving.openapi import SCHEMAS, _errors, _ok, _operation
+from serving.openapi import SCHEMAS, error_responses, ok_response, operation
 from serving.protocols import Reply, Route, json_reply, well_formed
 from serving.protocols.tensors import (
     INPUT, OUTPUT, ResourceExhausted, answered_by, card_values, image_from_b64, is_b64, json_values, labels, numbered, numbers,
@@ -293,20 +293,20 @@ def _describe(kind: str, addressing: str):
         parameters = _path_parameters(model, addressing)
         operation_id = f"tfserving_{kind}_{model.name}_{addressing}"
         if kind == "status":
-            return _operation(operation_id, f"TF Serving: status of {'every numbered version' if addressing == 'latest' else which} of {model.name}.",
-                              {200: _ok(STATUS_SCHEMA), **_errors(404)}, parameters=parameters)
+            return operation(operation_id, f"TF Serving: status of {'every numbered version' if addressing == 'latest' else which} of {model.name}.",
+                              {200: ok_response(STATUS_SCHEMA), **error_responses(404)}, parameters=parameters)
         if kind == "metadata":
-            return _operation(operation_id, f"TF Serving: the serving signature of {which} of {model.name}.",
-                              {200: _ok(_metadata_schema(model)), **_errors(404)}, parameters=parameters)
-        errors = {**_errors(400, 404, 413, 415), "429": _too_many()}
+            return operation(operation_id, f"TF Serving: the serving signature of {which} of {model.name}.",
+                              {200: ok_response(_metadata_schema(model)), **error_responses(404)}, parameters=parameters)
+        errors = {**error_responses(400, 404, 413, 415), "429": _too_many()}
         if kind == "predict":
             body = {"required": True, "content": {codecs.JSON: {"schema": _predict_request(model)}}}
-            return _operation(operation_id, f"TF Serving: class probabilities from {which} of {model.name}, at most {limit} examples "
+            return operation(operation_id, f"TF Serving: class probabilities from {which} of {model.name}, at most {limit} examples "
                               '(an image file may be sent as {"b64": "<base64>"} in place of an example).',
-                              {200: _ok(_predict_response(card, limit)), **errors}, parameters=parameters, requestBody=body)
+                              {200: ok_response(_predict_response(card, limit)), **errors}, parameters=parameters, requestBody=body)
         body = {"required": True, "content": {codecs.JSON: {"schema": _classify_request(model)}}}
-        return _operation(operation_id, f"TF Serving: [label, score] of every class from {which} of {model.name}, at most {limit} examples.",
-                          {200: _ok(_classify_response(card, limit)), **errors}, parameters=parameters, requestBody=body)
+        return operation(operation_id, f"TF Serving: [label, score] of every class from {which} of {model.name}, at most {limit} examples.",
+                          {200: ok_response(_classify_response(card, limit)), **errors}, parameters=parameters, requestBody=body)
 
     return describe
 
@@ -324,7 +324,7 @@ def _path_parameters(model, addressing: str) -> list[dict]:
 
 
 def _too_many() -> dict:
-    response = _errors(429)["429"]
+    response = error_responses(429)["429"]
     response["description"] = "resource exhausted: the version's queue is full"
     response["headers"] = {"Retry-After": {"$ref": "#/components/headers/Retry-After"}}
     return response

@@ -42,7 +42,7 @@ from models.card import ModelCard
 from serving import codecs
 from serving.dataplane import DataPlane
 from serving.errors import BadRequest, InvalidInput, Unavailable, UnsupportedMediaType
-from serving.openapi import _errors, _ok, _operation
+from serving.openapi import error_responses, ok_response, operation
 from serving.protocols import Reply, Route, json_reply
 from serving.protocols.tensors import (
     DATATYPES, INPUT, OUTPUT, answered_by, card_values, count, datatype_of, parse_json_object, shape_of, statuses,
@@ -52,8 +52,7 @@ from serving.registry import VersionHandle
 
 PROTOCOL = "v2"
 SERVER_NAME = "model-server"
-# "model_repository" waits for load and unload (the next issue); the index is served already.
-EXTENSIONS = ["binary_tensor_data", "classification"]
+EXTENSIONS = ["binary_tensor_data", "classification", "model_repository"]  # load and unload: serving/protocols/repository.py
 BINARY = "application/octet-stream"
 HEADER_LENGTH = "inference-header-content-length"
 ACCEPTED = ("", codecs.JSON, BINARY)  # tritonclient sends binary requests without a content type
@@ -124,11 +123,19 @@ async def repository_index(plane: DataPlane, request: Request) -> Reply:
     ready_only = parse_json_object(body, "body").get("ready", False) if body.strip() else False
     if not isinstance(ready_only, bool):
         raise BadRequest("ready: expecting true or false")
-    index = [
-        {"name": handle.name, "version": handle.version, "state": STATES[handle.status["status"]], "reason": handle.status["reason"] or ""}
-        for handle in plane.registry.handles()
-    ]
+    if plane.live is None:  # a plane without live versions (in-process tests): what the registry serves
+        rows = [{"name": h.name, "version": h.version, "state": "serving", **h.status} for h in plane.registry.handles()]
+    else:  # what serves, loads, unloads, and what failed to load, with the reason
+        rows = plane.live.index()
+    index = [{"name": row["name"], "version": row["version"], "state": index_state(row), "reason": row["reason"] or ""} for row in rows]
     return json_reply([entry for entry in index if entry["state"] == "READY" or not ready_only])
+
+
+def index_state(row: dict) -> str:
+    """The repository index's state of a version: READY, LOADING, UNLOADING or UNAVAILABLE."""
+    if row["state"] == "serving":
+        return STATES[row["status"]]
+    return {"loading": "LOADING", "unloading": "UNLOADING"}.get(row["state"], "UNAVAILABLE")
 
 
 # --- inference ----------------------------------------------------------------------------------------
@@ -292,15 +299,15 @@ def routes(config: Config) -> list[Route]:
 def _describe_server(model, config: Config) -> dict:
     schema = {"type": "object", "required": ["name", "version", "extensions"],
               "properties": {"name": {"const": SERVER_NAME}, "version": {"type": "string"}, "extensions": {"const": EXTENSIONS}}}
-    return _operation("v2_server_metadata", "Open Inference Protocol: the server's name, version and extensions.", {200: _ok(schema)})
+    return operation("v2_server_metadata", "Open Inference Protocol: the server's name, version and extensions.", {200: ok_response(schema)})
 
 
 def _describe_health(kind: str):
     def describe(model, config: Config) -> dict:
         schema = {"type": "object", "required": [kind], "properties": {kind: {"const": True}}}
-        errors = _errors(503) if kind == "ready" else {}
+        errors = error_responses(503) if kind == "ready" else {}
         summary = "the server answers" if kind == "live" else "every served version that has a model can answer (503 until then)"
-        return _operation(f"v2_server_{kind}", f"Open Inference Protocol: {summary}.", {200: _ok(schema), **errors})
+        return operation(f"v2_server_{kind}", f"Open Inference Protocol: {summary}.", {200: ok_response(schema), **errors})
 
     return describe
 
@@ -309,8 +316,8 @@ def _describe_index(model, config: Config) -> dict:
     entry = {"type": "object", "required": ["name", "version", "state", "reason"],
              "properties": {"name": {"type": "string"}, "version": {"type": "string"}, "state": {"enum": list(STATES.values())}, "reason": {"type": "string"}}}
     body = {"required": False, "content": {codecs.JSON: {"schema": {"type": "object", "properties": {"ready": {"type": "boolean", "description": "only the versions ready for inference"}}}}}}
-    return _operation("v2_repository_index", "Open Inference Protocol (model repository extension): every served version and its state.",
-                      {200: _ok({"type": "array", "items": entry}), **_errors(400, 415)}, requestBody=body)
+    return operation("v2_repository_index", "Open Inference Protocol (model repository extension): every served version and its state.",
+                      {200: ok_response({"type": "array", "items": entry}), **error_responses(400, 415)}, requestBody=body)
 
 
 def _describe(kind: str, addressing: str):
@@ -319,20 +326,20 @@ def _describe(kind: str, addressing: str):
         which = "the default version" if addressing == "default" else "a version"
         operation_id = f"v2_{kind}_{model.name}_{addressing}"
         if kind == "metadata":
-            return _operation(operation_id, f"Open Inference Protocol: the inputs and outputs of {which} of {model.name}.",
-                              {200: _ok(_metadata_schema(model)), **_errors(404)})
+            return operation(operation_id, f"Open Inference Protocol: the inputs and outputs of {which} of {model.name}.",
+                              {200: ok_response(_metadata_schema(model)), **error_responses(404)})
         if kind == "ready":
             schema = {"type": "object", "required": ["name", "ready"], "properties": {"name": {"const": model.name}, "ready": {"const": True}}}
-            return _operation(operation_id, f"Open Inference Protocol: 200 when {which} of {model.name} can answer (503 otherwise).",
-                              {200: _ok(schema), **_errors(404)})
+            return operation(operation_id, f"Open Inference Protocol: 200 when {which} of {model.name} can answer (503 otherwise).",
+                              {200: ok_response(schema), **error_responses(404)})
         body = {"required": True, "content": {codecs.JSON: {"schema": _infer_request(card)}}}
-        ok = _ok(_infer_response(model, config))
+        ok = ok_response(_infer_response(model, config))
         ok["content"][BINARY] = {"schema": {"type": "string", "format": "binary", "description": "the JSON response, then the binary outputs (Inference-Header-Content-Length)"}}
         ok["headers"] = {HEADER_LENGTH.title(): {"description": "binary responses: the JSON part's length", "schema": {"type": "string", "pattern": r"^\d+$"}}}
-        return _operation(operation_id, f"Open Inference Protocol: inference with {which} of {model.name}, at most "
+        return operation(operation_id, f"Open Inference Protocol: inference with {which} of {model.name}, at most "
                           f"{config.limits.max_batch_images} examples. The binary tensor data extension is taken too "
                           "(Inference-Header-Content-Length and binary_data_size), though not described here.",
-                          {200: ok, **_errors(400, 404, 413, 415)}, requestBody=body)
+                          {200: ok, **error_responses(400, 404, 413, 415)}, requestBody=body)
 
     return describe
 

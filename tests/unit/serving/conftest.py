@@ -92,7 +92,7 @@ class InProcess:
 async def not_found(scope, receive, send):
     """What BentoML answers for a path no route takes (before the error envelope); its lifespan is empty."""
     if scope["type"] == "lifespan":
-        while (message := await receive())["type"] != "lifespan.shutdown":
+        while (await receive())["type"] != "lifespan.shutdown":
             await send({"type": "lifespan.startup.complete"})
         return await send({"type": "lifespan.shutdown.complete"})
     await send({"type": "http.response.start", "status": 404, "headers": [(b"content-type", b"text/plain")]})

@@ -105,7 +105,7 @@ def test_health_checks_and_metrics_stay_open_by_default(path):
 
 
 def test_the_open_paths_are_the_health_checks_and_metrics():
-    assert HEALTH_PATHS == {"/livez", "/readyz", "/healthz"} and METRICS_PATH == "/metrics"
+    assert HEALTH_PATHS == {"/livez", "/readyz", "/healthz", "/v2/health/live", "/v2/health/ready"} and METRICS_PATH == "/metrics"
     assert INFRASTRUCTURE_PATHS == HEALTH_PATHS | {METRICS_PATH} and SPEC_PATH not in INFRASTRUCTURE_PATHS
 
 

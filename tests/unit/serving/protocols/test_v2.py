@@ -54,7 +54,7 @@ def infer(client, path: str, body: bytes, headers: dict) -> InferResult:
 
 def test_server_metadata_live_and_ready(served, v2):
     metadata = v2.get("/v2").json()
-    assert metadata["name"] == "model-server" and metadata["extensions"] == ["binary_tensor_data", "classification"]
+    assert metadata["name"] == "model-server" and metadata["extensions"] == ["binary_tensor_data", "classification", "model_repository"]
     assert v2.get("/v2/health/live").json() == {"live": True}
     assert v2.get("/v2/health/ready").json() == {"ready": True}  # grey:v3 is missing, the others ready
     served.runners["colour", "v1"].state = "loading"
