@@ -56,18 +56,26 @@ def train(recipe: Recipe, version: str, data: Dataset, train_limit: int | None =
 
     x_train, y_train = data.x_train[:train_limit], data.y_train[:train_limit]
     x_test, y_test = data.x_test[:test_limit], data.y_test[:test_limit]
+    if settings.mixed_precision:
+        keras.mixed_precision.set_global_policy(settings.mixed_precision)
     model = architectures.build(settings.architecture, recipe.input, recipe.output)
     has_validation = data.x_val is not None
-    steps = settings.epochs * -(-int(len(x_train) * (1 if has_validation else 1 - settings.validation_split)) // settings.batch_size)
+    steps_per_epoch = -(-int(len(x_train) * (1 if has_validation else 1 - settings.validation_split)) // settings.batch_size)
     learning_rate = settings.learning_rate
     if settings.cosine_decay:
-        learning_rate = keras.optimizers.schedules.CosineDecay(settings.learning_rate, decay_steps=steps)
+        warmup = min(settings.warmup_epochs, settings.epochs - 1) * steps_per_epoch  # a short run (tests) skips it
+        learning_rate = keras.optimizers.schedules.CosineDecay(
+            0.0 if warmup else settings.learning_rate, decay_steps=settings.epochs * steps_per_epoch - warmup,
+            warmup_target=settings.learning_rate if warmup else None, warmup_steps=warmup,
+        )
     loss = (
         keras.losses.BinaryCrossentropy(label_smoothing=settings.label_smoothing)
         if recipe.output.kind == "sigmoid"
         else keras.losses.CategoricalCrossentropy(label_smoothing=settings.label_smoothing)
     )
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate), loss=loss, metrics=["accuracy"])
+    optimizer = (keras.optimizers.AdamW(learning_rate, weight_decay=settings.weight_decay) if settings.weight_decay
+                 else keras.optimizers.Adam(learning_rate=learning_rate))
+    model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"])
     started = time.perf_counter()
     x, y = to_model_input(x_train, recipe.input), targets(y_train, recipe)
     if has_validation:
@@ -81,14 +89,19 @@ def train(recipe: Recipe, version: str, data: Dataset, train_limit: int | None =
     if settings.restore_best:
         callbacks.append(keras.callbacks.EarlyStopping("val_accuracy", mode="max", patience=settings.epochs, restore_best_weights=True))
     if settings.augment:
-        fit = model.fit(_augmented(x, y, settings), epochs=settings.epochs, verbose=verbose, shuffle=False, callbacks=callbacks, **validation)  # the pipeline shuffles
+        scaled = [v / (recipe.input.divide_by or 1) for v in recipe.input.value_range or (-np.inf, np.inf)]
+        fit = model.fit(_augmented(x, y, settings, scaled), epochs=settings.epochs, verbose=verbose, shuffle=False, callbacks=callbacks, **validation)
     else:
         fit = model.fit(x, y, epochs=settings.epochs, batch_size=settings.batch_size, verbose=verbose, callbacks=callbacks, **validation)
     seconds = time.perf_counter() - started
+    if settings.mixed_precision:  # stored and served in float32: the same weights in a float32 network
+        keras.mixed_precision.set_global_policy("float32")
+        trained, model = model, architectures.build(settings.architecture, recipe.input, recipe.output)
+        model.set_weights([np.asarray(w, dtype=np.float32) for w in trained.get_weights()])
     probabilities = predict_probabilities(model, x_test, recipe)
     run_settings = {
         **dataclasses.asdict(settings),
-        "optimizer": "adam",
+        "optimizer": "adamw" if settings.weight_decay else "adam",
         "loss": loss.name,
         "train_images": int(len(x_train)),
         "validation_images": int(len(data.x_val)) if has_validation else int(len(x_train) * settings.validation_split),
@@ -101,21 +114,48 @@ def train(recipe: Recipe, version: str, data: Dataset, train_limit: int | None =
     return TrainingRun(version, model, settings, metrics, history, run_settings, x_test, y_test, probabilities)
 
 
-def _augmented(x: np.ndarray, y: np.ndarray, settings: Training):
-    """A shuffled, batched tf.data pipeline with the recipe's random flips and quarter turns."""
+def _augmented(x: np.ndarray, y: np.ndarray, settings: Training, value_range: list[float]):
+    """A shuffled, batched tf.data pipeline with the recipe's random changes (Training.augment), applied
+    per example to the model's input; values stay within the card's (scaled) range."""
     import tensorflow as tf
 
-    def augment(images, labels):
-        if "flip_lr" in settings.augment:
-            images = tf.image.random_flip_left_right(images)
-        if "flip_ud" in settings.augment:
-            images = tf.image.random_flip_up_down(images)
-        if "rot90" in settings.augment:
-            images = tf.image.rot90(images, tf.random.uniform([], 0, 4, dtype=tf.int32))
-        return images, labels
+    changes = dict(entry.partition(":")[::2] for entry in settings.augment)
+    low, high = value_range
+
+    def augment(image, label):
+        if "flip_lr" in changes:
+            image = tf.image.random_flip_left_right(image)
+        if "flip_ud" in changes:
+            image = tf.image.random_flip_up_down(image)
+        if "rot90" in changes:
+            image = tf.image.rot90(image, tf.random.uniform([], 0, 4, dtype=tf.int32))
+        if "brightness" in changes:
+            amount = float(changes["brightness"])
+            image = image * tf.random.uniform([], 1 - amount, 1 + amount)
+        if "contrast" in changes:
+            amount, mean = float(changes["contrast"]), tf.reduce_mean(image)
+            image = (image - mean) * tf.random.uniform([], 1 - amount, 1 + amount) + mean
+        image = tf.clip_by_value(image, low, high)
+        if "cutout" in changes:
+            image = _cutout(image, float(changes["cutout"]), low)
+        return image, label
 
     dataset = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(len(x), seed=settings.seed, reshuffle_each_iteration=True)
-    return dataset.batch(settings.batch_size).map(augment, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+    return dataset.map(augment, num_parallel_calls=tf.data.AUTOTUNE).batch(settings.batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def _cutout(image, fraction: float, fill: float):
+    """Half the time, a square of up to ``fraction`` of the side, at a random place, set to ``fill``."""
+    import tensorflow as tf
+
+    height, width = tf.shape(image)[0], tf.shape(image)[1]
+    side = tf.cast(tf.random.uniform([]) * fraction * tf.cast(height, tf.float32), tf.int32)
+    top = tf.random.uniform([], 0, tf.maximum(height - side, 1), dtype=tf.int32)
+    left = tf.random.uniform([], 0, tf.maximum(width - side, 1), dtype=tf.int32)
+    rows, columns = tf.range(height)[:, None], tf.range(width)[None, :]
+    inside = (rows >= top) & (rows < top + side) & (columns >= left) & (columns < left + side)
+    keep = tf.logical_or(tf.random.uniform([]) >= 0.5, tf.logical_not(inside))[..., None]
+    return tf.where(keep, image, tf.cast(fill, image.dtype))
 
 
 def card_for(recipe: Recipe, run: TrainingRun, data: Dataset, slices: dict | None, engines: dict | None = None) -> ModelCard:

@@ -33,10 +33,16 @@ class Training:
     batch_size: int
     learning_rate: float = 0.001
     cosine_decay: bool = False  # decay the learning rate to zero over the run
+    warmup_epochs: int = 0  # with cosine_decay: rise linearly from 0 to learning_rate over these first epochs
+    weight_decay: float = 0.0  # above 0: AdamW with this decoupled weight decay, else Adam
     validation_split: float = 0.2  # the share of the training data held for validation, when the data has no split of its own
     label_smoothing: float = 0.0
-    augment: tuple[str, ...] = ()  # random flips and quarter turns per batch: "flip_lr", "flip_ud", "rot90"
+    # Random changes per example, training only (models/training.py): "flip_lr", "flip_ud", "rot90" (a quarter
+    # turn), "brightness:0.3" (a gain in 0.7..1.3), "contrast:0.3" (around the example's mean), "cutout:0.25"
+    # (half the examples get a black square of up to a quarter of the side).
+    augment: tuple[str, ...] = ()
     restore_best: bool = False  # keep the weights of the epoch with the best validation accuracy, not the last
+    mixed_precision: str | None = None  # e.g. "mixed_bfloat16": trained so, stored as float32
     seed: int = 42
 
 
