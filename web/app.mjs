@@ -523,12 +523,12 @@ function renderVersions(listing) {
     return el("div", {}, bar, el("span", { class: "visually-hidden", text: L.splitText(split) }));
   };
   const aliasTable = aliases.length
-    ? el("div", { class: "table-wrap" }, el("table", {},
+    ? el("div", { class: "table-wrap" }, el("table", { id: "alias-table" },
       el("caption", { text: "Aliases and their traffic" }),
       el("thead", {}, el("tr", {}, el("th", { scope: "col", text: "alias" }), el("th", { scope: "col", text: "version(s)" }), el("th", { scope: "col", text: "traffic" }))),
       el("tbody", {}, aliases.map(({ alias, split }) => el("tr", {}, el("th", { scope: "row", text: alias }), el("td", { text: L.splitText(split) }), el("td", {}, splitBar(split)))))))
     : el("p", { class: "note", text: "No aliases." });
-  const versionTable = el("div", { class: "table-wrap" }, el("table", {},
+  const versionTable = el("div", { class: "table-wrap" }, el("table", { id: "version-table" },
     el("caption", { text: `Versions of ${listing.name}` }),
     el("thead", {}, el("tr", {}, ["version", "status", "engine", "aliases", "reason"].map((h) => el("th", { scope: "col", text: h })))),
     el("tbody", {}, listing.versions.map((v) => el("tr", {},
@@ -537,10 +537,12 @@ function renderVersions(listing) {
       el("td", { text: v.engine ?? "–" }),
       el("td", { text: v.aliases?.length ? v.aliases.join(", ") : "–" }),
       el("td", { text: v.reason ?? "" }))))));
+  const shadow = L.shadowText(listing.shadow);
   $("versions").replaceChildren(
     el("p", { text: `Default: ${listing.default_version}.` }),
     versionTable,
     aliasTable,
+    shadow ? el("p", { id: "shadow", text: `Shadow: ${shadow}.` }) : "",
     el("div", { class: "buttons" }, el("button", { type: "button", id: "refresh-versions", text: "Refresh the versions" })),
   );
   $("refresh-versions").addEventListener("click", refreshVersions);

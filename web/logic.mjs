@@ -141,6 +141,12 @@ export function splitText(split) {
   return split.map((s) => `${s.version} ${percent(s.share, 0)}`).join(" · ");
 }
 
+/** A shadow setting ({alias, candidate, share}) in words, or "" without one. */
+export function shadowText(shadow) {
+  if (!shadow?.alias || !shadow?.candidate) return "";
+  return `${percent(shadow.share ?? 0, 0)} of the requests through ${shadow.alias} also go to ${shadow.candidate} in the shadow (its answers are compared, never returned)`;
+}
+
 /** The version select's options: aliases first ("stable → v1"), then versions ("v1 (ready, onnxruntime)"). */
 export function versionChoices(listing) {
   const choices = aliasRows(listing).map(({ alias, split }) => ({ value: alias, text: `${alias} → ${splitText(split)}` }));

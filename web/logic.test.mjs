@@ -91,6 +91,12 @@ test("trafficSplit: a plain alias today, weighted aliases in any of their likely
   assert.equal(L.splitText([]), "–");
 });
 
+test("shadowText says where a share of an alias's traffic is mirrored", () => {
+  assert.equal(L.shadowText({ alias: "stable", candidate: "v2", share: 0.1 }), "10% of the requests through stable also go to v2 in the shadow (its answers are compared, never returned)");
+  assert.equal(L.shadowText(null), "");
+  assert.equal(L.shadowText({}), "");
+});
+
 test("versionChoices lists aliases with their targets, then versions with status and engine", () => {
   const listing = {
     name: "clothes",

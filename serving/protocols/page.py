@@ -33,9 +33,9 @@ from config import Config
 from models.card import ModelCard
 from models.preprocessing import example_text, parse_invert
 from serving import codecs
-from serving.dataplane import DataPlane
+from serving.dataplane import DataPlane, caller
 from serving.errors import InvalidInput, NotFound, UnsupportedMediaType
-from serving.openapi import IMAGE_ENCODING, _errors, _ok, _operation
+from serving.openapi import IMAGE_ENCODING, error_responses, ok_response, operation
 from serving.protocols import Reply, Route, documented
 
 PROTOCOL = "page"
@@ -106,7 +106,7 @@ def static_handler(static: StaticFile, web_dir: Path = WEB_DIR):
     handler.__name__ = "page" if static.path == "/" else ("swagger_ui" if static.path == "/docs" else "page_file")
     media_type = static.content_type.split(";")[0]
     operation_id = "page" if static.path == "/" else ("swagger_ui" if static.path == "/docs" else "page_" + static.file.replace(".", "_"))
-    handler.openapi = lambda model, config: {**_operation(operation_id, static.summary, {200: _ok({"type": "string"}, media_type)}), "tags": ["Page"]}
+    handler.openapi = lambda model, config: {**operation(operation_id, static.summary, {200: ok_response({"type": "string"}, media_type)}), "tags": ["Page"]}
     return handler
 
 
@@ -116,7 +116,7 @@ def static_handler(static: StaticFile, web_dir: Path = WEB_DIR):
 def _describe_input_image(model, config: Config) -> dict:
     card = model.card
     if not card.is_image:
-        return _operation(f"input_image_{model.name}", f"{model.name} takes {card.input.kind} values, not images: 404.", {**_errors(404)})
+        return operation(f"input_image_{model.name}", f"{model.name} takes {card.input.kind} values, not images: 404.", {**error_responses(404)})
     shape = "x".join(map(str, card.input.shape))
     body = {
         "required": True,
@@ -129,10 +129,10 @@ def _describe_input_image(model, config: Config) -> dict:
         "name": "invert", "in": "query", "required": False, "schema": {"$ref": "#/components/schemas/Invert"},
         "description": "image files only: invert the levels (auto: as the model's card says)",
     }]
-    return _operation(
+    return operation(
         f"input_image_{model.name}",
         f"The image as {model.name} sees it: an image file after the card's preprocessing (or one JSON example), as a {shape} PNG.",
-        {200: _ok({"type": "string", "format": "binary"}, PNG), **_errors(400, 404, 413, 415, 422)},
+        {200: ok_response({"type": "string", "format": "binary"}, PNG), **error_responses(400, 404, 413, 415, 422)},
         parameters=parameters,
         requestBody=body,
     )
@@ -154,6 +154,7 @@ async def input_image(plane: DataPlane, request: Request, name: str, version: st
     values = await codecs.decode_multipart(request, body, card) if kind == codecs.MULTIPART else codecs.decode_json(body, card)
     if len(values) != 1:
         raise InvalidInput(f"image: expected one {example_text(card)} image, got {len(values)}")
+    caller().answered = handle  # its card decoded it: X-Model-Version and the metrics name it
     return Reply(encode_png(values[0], card), content_type=PNG, headers={"cache-control": "no-store", "x-content-type-options": "nosniff"})
 
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import io
 import re
-import shutil
 import threading
 import time
 from pathlib import Path
@@ -28,6 +27,8 @@ import pytest
 import requests
 import yaml
 from PIL import Image
+from playwright import sync_api as playwright_api
+from playwright.sync_api import expect
 
 from serving.protocols import page as page_routes
 from tests.e2e.conftest import CLOTHES, ROOT, Server, clothes, free_port, write_config
@@ -46,16 +47,13 @@ TOKEN = "page-e2e-token-" + "5" * 20
 TOKEN_ENV = "MODEL_SERVER_PAGE_E2E_TOKEN"
 DAMAGE_DIR = ROOT / "data" / "hurricane-damage"
 
-playwright_api = pytest.importorskip("playwright.sync_api", reason="pip install -r requirements-dev.txt")
-expect = playwright_api.expect
-
 
 # --- the browser -------------------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
 def browser():
-    assert Path(CHROMIUM).is_file() or shutil.which("chromium"), "Debian's Chromium is needed: make chromium (apt-get install chromium)"
+    assert Path(CHROMIUM).is_file(), "Debian's Chromium is needed: make chromium (apt-get install chromium)"
     with playwright_api.sync_playwright() as p:
         # A fresh profile each launch (Playwright's temporary user-data dir), deleted at close.
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
@@ -313,11 +311,11 @@ def test_card_slices_drift_versions_and_report(tab, url):
 
     page.click("#versions-section summary")
     listing = requests.get(f"{url}/models/{CLOTHES}", timeout=TIMEOUT).json()
-    versions = page.locator("#versions table").first
     for v in listing["versions"]:
-        expect(versions.locator("tbody tr", has_text=v["version"]).first).to_contain_text(v["status"])
+        row = page.locator("#version-table tbody tr").filter(has=page.locator("th", has_text=re.compile(f"^{re.escape(v['version'])}$")))
+        expect(row).to_contain_text(v["status"])
     for alias, target in listing["aliases"].items():
-        expect(page.locator("#versions table").nth(1).locator("tr", has_text=alias)).to_contain_text(target)
+        expect(page.locator("#alias-table tbody tr", has_text=alias)).to_contain_text(target)
 
     page.click("#report-section summary")
     report = page.frame_locator("#report")
@@ -485,19 +483,21 @@ def test_the_page_asks_for_the_token_once_and_keeps_it_for_the_session(browser, 
 @pytest.fixture(scope="module")
 def fakes(tmp_path_factory):
     """The page's and the course's routes over the unit tests' fakes (grey 28x28, colour 32x32x3 sigmoid,
-    a tensor of 4), served by uvicorn on 127.0.0.1; grey's listing carries a weighted alias."""
+    a tensor of 4), served by uvicorn on 127.0.0.1; grey has a weighted alias and a shadow."""
     import uvicorn
 
+    from config import load_config
     from serving.middleware import BodyLimit, ErrorEnvelope
     from serving.protocols import ProtocolRoutes, Router, course
     from tests.unit.serving.conftest import InProcess, make_card, not_found
 
-    tmp = tmp_path_factory.mktemp("page-fakes")
-    from config import load_config
-
-    path = tmp / "configuration.yaml"
+    path = tmp_path_factory.mktemp("page-fakes") / "configuration.yaml"
     path.write_text(yaml.safe_dump({
-        "models": {"grey": {"versions": ["v1", "v2"], "aliases": {"stable": "v1"}}, "colour": {"versions": ["v1"]}, "vector": {"versions": ["v1"]}},
+        "models": {
+            "grey": {"versions": ["v1", "v2"], "aliases": {"stable": "v1", "canary": {"v1": 90, "v2": 10}}},
+            "colour": {"versions": ["v1"]},
+            "vector": {"versions": ["v1"]},
+        },
         "limits": {"max_body_bytes": 1_000_000, "max_batch_images": 8, "max_queue_images": 64, "body_timeout_seconds": 5},
     }))
     config = load_config(path)
@@ -507,13 +507,7 @@ def fakes(tmp_path_factory):
         ("colour", "v1"): make_card("colour", "v1", shape=(32, 32, 3), labels=("damage", "no_damage"), kind="sigmoid"),
         ("vector", "v1"): make_card("vector", "v1", shape=(4,), labels=("x", "y", "z"), tensor=True),
     })
-    listing = served.plane.list_versions
-
-    def with_weighted_alias(name):  # the live-model features' weighted aliases, ahead of them
-        body = listing(name)
-        return {**body, "aliases": {**body["aliases"], "canary": {"v1": 90, "v2": 10}}} if name == "grey" else body
-
-    served.plane.list_versions = with_weighted_alias
+    served.registry.model("grey").shadow = {"alias": "stable", "candidate": "v2", "share": 0.25}
     router = Router([*course.routes(config), *page_routes.routes(config)])
     app = ErrorEnvelope(BodyLimit(ProtocolRoutes(not_found, router, plane=lambda: served.plane), max_bytes=config.limits.max_body_bytes))
     port = free_port()
@@ -560,9 +554,15 @@ def test_the_page_follows_any_card(browser, fakes):
         choose(page, "grey", "v1", "grey:v1")
         expect(page.locator("#draw")).to_be_visible()
         page.click("#versions-section summary")
-        canary = page.locator("#versions tr", has_text="canary")
+        canary = page.locator("#alias-table tr", has_text="canary")
         expect(canary).to_contain_text("v1 90% · v2 10%")
         expect(page.locator("#version option", has_text="canary")).to_have_text("canary → v1 90% · v2 10%")
+        expect(page.locator("#shadow")).to_have_text("Shadow: 25% of the requests through stable also go to v2 in the shadow (its answers are compared, never returned).")
+        page.select_option("#version", "canary")  # a split answers with either version
+        expect(page.locator("#card dd").first).to_have_text(re.compile(r"^grey:v[12]$"))
+        upload(page, "grey.png", png(np.full((28, 28), 30, dtype=np.uint8)), "image/png")
+        wait_for_result(page)
+        expect(page.locator("#answered")).to_have_text(re.compile(r"^Answered by grey v[12] \(through canary\) in \d+ ms: a\.$"))
         tab.assert_only_this_origin()
     finally:
         tab.close()

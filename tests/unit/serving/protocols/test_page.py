@@ -217,7 +217,8 @@ def _count(**labels) -> float:
 def test_requests_are_counted_under_the_page_protocol(client):
     before = _count(model="grey", version="v1", protocol="page", endpoint="input_image", status="200")
     pages = _count(protocol="page", endpoint="page", status="200")
-    client.post("/models/grey/stable/input.png", json={"image": [[0] * 28] * 28})
+    response = client.post("/models/grey/stable/input.png", json={"image": [[0] * 28] * 28})
+    assert response.headers["x-model-version"] == "v1"  # the version whose card decoded it
     client.get("/")
     assert _count(model="grey", version="v1", protocol="page", endpoint="input_image", status="200") == before + 1
     assert _count(protocol="page", endpoint="page", status="200") == pages + 1
