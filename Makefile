@@ -13,12 +13,12 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export BENTOML_DO_NOT_TRACK := true
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: serve test test-container container bench bench-lifecycle promote install data nginx wrk models build clean
+.PHONY: serve test test-container container bench bench-lifecycle promote install data nginx wrk chromium models build clean
 
 serve: models
 	$(VENV)/bin/bentoml serve service:ModelServer --host 0.0.0.0 --port $(PORT)
 
-test: install data nginx wrk
+test: install data nginx wrk chromium
 	$(PY) -m pytest
 
 # The performance benchmark: served model vs a naive Flask baseline vs a bare ASGI floor (docs/benchmarks.md).
@@ -55,10 +55,19 @@ nginx:
 wrk:
 	@test -x /usr/bin/wrk || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq wrk; }
 
-# Train each served version that is not in the BentoML model store yet.
+# Debian's Chromium, for tests/e2e/test_page.py: Playwright (requirements-dev.txt) drives it; it cannot
+# download a browser of its own here.
+chromium:
+	@test -x /usr/bin/chromium || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium; }
+
+# The served versions into the BentoML model store: the shipped ones (models/shipped/, seconds), then
+# any still missing trained from their recipes (clothes ~15 min, damage ~30 min on 2 cores).
 models: install data
+	$(PY) train_and_save.py install
 	$(PY) train_and_save.py train clothes v1 --if-missing
 	$(PY) train_and_save.py train clothes v2 --if-missing
+	$(PY) train_and_save.py train damage v1 --if-missing
+	$(PY) train_and_save.py train damage v2 --if-missing
 
 build: models
 	$(VENV)/bin/bentoml build

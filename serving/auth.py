@@ -7,11 +7,14 @@ needs it except:
 - the health checks ``/livez``, ``/readyz``, ``/healthz``: orchestrators probe them without
   credentials, and they tell nothing but up or down;
 - ``/metrics``, unless ``protect_metrics`` is true: scrapers usually reach it from inside the
-  cluster, and configuring one with a token is a choice of the deployment.
+  cluster, and configuring one with a token is a choice of the deployment;
+- the web page's own files (``paths.PAGE_PATHS``: ``/`` and its script and styles), to GET and HEAD
+  only: a browser cannot send the header when it loads a page, and they hold no data; the page then
+  asks for the token and sends it with every request.
 
 Everything else needs the token: every protocol's routes (predictions, reports, drift, listings,
-model info), the typed APIs ``/classify`` and ``/classify_image``, and the docs (``/``, ``/docs.json``,
-``/schema.json``). Open paths are an allow-list, so a route added later is protected by default, and
+model info, the image as the model sees it), the typed APIs ``/classify`` and ``/classify_image``,
+and the docs (``/docs``, ``/docs.json``, ``/schema.json``). Open paths are an allow-list, so a route added later is protected by default, and
 a caller without the token learns nothing of the deployment, not even which versions it serves.
 
 CORS preflights never reach this check when CORS is on: ``middleware.Cors`` answers them outside it
@@ -23,7 +26,7 @@ from __future__ import annotations
 import hmac
 
 from serving.errors import error_response
-from serving.paths import HEALTH_PATHS, METRICS_PATH
+from serving.paths import HEALTH_PATHS, METRICS_PATH, PAGE_PATHS
 
 REALM = 'Bearer realm="model-server"'
 
@@ -38,6 +41,8 @@ class ApiToken:
 
     async def __call__(self, scope, receive, send):
         if self.token is None or scope["type"] not in ("http", "websocket") or scope["path"] in self.open_paths:
+            return await self.app(scope, receive, send)
+        if scope["type"] == "http" and scope["path"] in PAGE_PATHS and scope["method"] in ("GET", "HEAD"):
             return await self.app(scope, receive, send)
         presented = bearer_token(scope["headers"])
         if presented is not None and hmac.compare_digest(presented, self.token):

@@ -24,7 +24,7 @@ from models import store
 from models.card import ModelCard
 from models.preprocessing import Invert, example_text
 from serving import codecs, errors
-from serving.paths import HEALTH_PATHS, INFRASTRUCTURE_PATHS, METRICS_PATH, SPEC_PATH
+from serving.paths import HEALTH_PATHS, INFRASTRUCTURE_PATHS, METRICS_PATH, PAGE_PATHS, SPEC_PATH
 
 OPENAPI_VERSION = "3.1.0"  # JSON Schema 2020-12, as pydantic writes it
 SCHEMAS = "#/components/schemas/"
@@ -439,10 +439,11 @@ def _add_middleware_responses(spec: dict, config: Config) -> None:
     """What the middleware in front of every route answers (service.py adds it; serving/middleware.py, serving/auth.py).
 
     Any route but the health checks and metrics: 503 when too many requests are in flight. A body:
-    408 when it arrives too slowly, 413 when too large. With an API token: 401 without it.
+    408 when it arrives too slowly, 413 when too large. With an API token: 401 without it (not on the
+    health checks, metrics unless protected, and the web page's own files).
     """
     security = config.security
-    open_paths = HEALTH_PATHS if security.protect_metrics else HEALTH_PATHS | {METRICS_PATH}
+    open_paths = (HEALTH_PATHS if security.protect_metrics else HEALTH_PATHS | {METRICS_PATH}) | PAGE_PATHS
     spec["components"]["schemas"]["TypedPredictResponse"] = {
         "type": "object",
         "required": ["model", "version", "result", "predictions"],

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from models.card import ImagePreprocessing, InputSpec, OutputSpec
 from models.datasets import Dataset
-from models.datasets.image_folder import load_image_folder
+from models.datasets.image_folder import FolderSplit, load_image_folder, plan_split
 from models.recipes import Recipe, Training
 
 LABELS = ("no_damage", "damage")
@@ -36,15 +36,24 @@ def coordinates(filename: str) -> tuple[float, float] | None:
         return None
 
 
+def data_root(data_dir: str | os.PathLike | None = None) -> Path:
+    return Path(data_dir or os.environ.get(DATA_ENV) or DATA_DIR)
+
+
+SPLIT = dict(coordinates=coordinates, link_radius_m=LINK_RADIUS_M, test_share=TEST_SHARE, validation_share=VALIDATION_SHARE, seed=SPLIT_SEED)
+
+
 def load_data(data_dir: str | os.PathLike | None = None, allow_download: bool = True) -> Dataset:
     """The vendored images (or ``data_dir``, or ``HURRICANE_DAMAGE_DIR``), decoded as serving decodes
     uploads, in grouped splits. Nothing is downloaded."""
-    root = Path(data_dir or os.environ.get(DATA_ENV) or DATA_DIR)
-    return load_image_folder(
-        root, LABELS, RECIPE.input, RECIPE.preprocessing, coordinates=coordinates, link_radius_m=LINK_RADIUS_M,
-        test_share=TEST_SHARE, validation_share=VALIDATION_SHARE, seed=SPLIT_SEED,
-        source=str(root.relative_to(DATA_DIR.parents[1])) if root.is_relative_to(DATA_DIR.parents[1]) else str(root),
-    )
+    root = data_root(data_dir)
+    source = str(root.relative_to(DATA_DIR.parents[1])) if root.is_relative_to(DATA_DIR.parents[1]) else str(root)
+    return load_image_folder(root, LABELS, RECIPE.input, RECIPE.preprocessing, source=source, **SPLIT)
+
+
+def split(data_dir: str | os.PathLike | None = None) -> FolderSplit:
+    """The files and their parts, undecoded: ``split().held_out()`` are the JPEGs training never saw."""
+    return plan_split(data_root(data_dir), LABELS, **SPLIT)
 
 
 RECIPE = Recipe(

@@ -18,6 +18,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 TINY = ["--epochs", "1", "--train-limit", "3000", "--test-limit", "500", "--quiet", "--no-download"]
 CLOTHES = "clothes"
+DAMAGE = "damage"
 LIMITS = {"max_body_bytes": 1_000_000, "max_batch_images": 64, "max_queue_images": 256}
 
 
@@ -41,6 +42,22 @@ def trained_versions() -> list[str]:
         result = run_training("train", CLOTHES, version, "--force", *TINY)
         assert result.returncode == 0, result.stderr[-3000:]
     return versions
+
+
+@pytest.fixture(scope="session")
+def damage_versions() -> list[str]:
+    """The shipped damage versions (models/shipped/: real models, trained from the vendored images), in
+    the session's store: training them takes the better part of an hour, importing them seconds."""
+    from models import store
+
+    archives = sorted((ROOT / "models" / "shipped" / DAMAGE).glob(f"*{store.ARCHIVE_SUFFIX}"))
+    assert archives, "no shipped damage model: python train_and_save.py train damage v1, then ship damage v1"
+    return [store.import_archive(archive, force=True)[0].split(":")[1] for archive in archives]
+
+
+def damage(versions: list[str], aliases: dict[str, str], **settings) -> dict:
+    """The ``models`` entry of the damage model serving ``versions``."""
+    return {"versions": list(versions), "aliases": aliases, "default_version": next(iter(aliases), versions[0]), **settings}
 
 
 def clothes(versions: list[str], aliases: dict[str, str], **settings) -> dict:

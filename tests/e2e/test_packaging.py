@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -31,7 +32,9 @@ def test_bento_holds_code_configuration_and_both_models(trained_versions):
     bento = bentoml.get(result.stdout.strip().splitlines()[-1].removeprefix("__tag__:"))
     assert {str(m.tag) for m in bento.info.all_models} >= {"clothes:v1", "clothes:v2"}
     src = bento.path_of("src")
-    for name in ("service.py", "configuration.yaml", "config/settings.py", "models/store.py", "models/recipes/clothes.py", "serving/protocols/course.py"):
+    for name in ("service.py", "configuration.yaml", "config/settings.py", "models/store.py", "models/recipes/clothes.py", "serving/protocols/course.py",
+                 "serving/protocols/page.py", "web/index.html", "web/app.mjs", "web/logic.mjs", "web/page.css", "web/docs.html"):
         assert (ROOT / name).read_bytes() == open(f"{src}/{name}", "rb").read()
+    assert not os.path.exists(f"{src}/web/logic.test.mjs")
     requirements = open(bento.path_of("env/python/requirements.txt")).read()
     assert "bentoml==1.4.40" in requirements and "tensorflow-cpu==2.21.0" in requirements

@@ -274,7 +274,7 @@ def guarded(trained_versions, tmp_path_factory):
 PROTECTED = [
     ("GET", "/models"), ("GET", "/models/clothes"), ("GET", "/models/clothes/v1"), ("POST", "/models/clothes/v1"),
     ("GET", "/models/clothes/v1/report"), ("GET", "/models/clothes/v1/drift"), ("POST", "/classify"), ("POST", "/classify_image"),
-    ("GET", "/docs.json"), ("GET", "/schema.json"), ("GET", "/"), ("GET", "/nowhere"),
+    ("GET", "/docs.json"), ("GET", "/schema.json"), ("GET", "/docs"), ("POST", "/"), ("POST", "/models/clothes/v1/input.png"), ("GET", "/nowhere"),
 ]
 
 
@@ -305,6 +305,13 @@ def test_generated_client_with_the_token(guarded):
 
     with bentoml.SyncHTTPClient(guarded, token=TOKEN) as client:
         assert client.classify(images=[IMAGE], model=MODEL_NAME, version="v1")["version"] == "v1"
+
+
+@pytest.mark.parametrize("path", ["/", "/page/app.mjs", "/page/logic.mjs", "/page/page.css"])
+def test_the_page_files_open_without_token(guarded, path):
+    """They hold no data: a browser loads the page, which then asks for the token (tests/e2e/test_page.py)."""
+    response = requests.get(f"{guarded}{path}", timeout=TIMEOUT)
+    assert response.status_code == 200, response.text
 
 
 @pytest.mark.parametrize("path", ["/livez", "/readyz", "/healthz", "/metrics"])

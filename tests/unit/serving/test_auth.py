@@ -11,7 +11,7 @@ import pytest
 
 from config import Security
 from serving.auth import ApiToken, bearer_token
-from serving.paths import HEALTH_PATHS, INFRASTRUCTURE_PATHS, METRICS_PATH, SPEC_PATH
+from serving.paths import HEALTH_PATHS, INFRASTRUCTURE_PATHS, METRICS_PATH, PAGE_PATHS, SPEC_PATH
 
 TOKEN = "s3cret-token-0123456789"
 MISSING = "missing API token; send the header Authorization: Bearer <token>"
@@ -69,7 +69,8 @@ def assert_refused(response: Answer, message: str, error: str | None = None):
 
 
 PROTECTED = ["/models", "/models/clothes", "/models/clothes/v1", "/models/clothes/v1/report", "/models/clothes/v1/drift",
-             "/models/colours/stable", "/summary", "/inference", "/classify", "/classify_image", SPEC_PATH, "/", "/schema.json",
+             "/models/colours/stable", "/summary", "/inference", "/classify", "/classify_image", SPEC_PATH, "/docs", "/schema.json",
+             "/page/logic.test.mjs", "/page/", "/models/clothes/v1/input.png",
              "/livez/", "/LIVEZ", "/metrics/", "/nowhere"]
 
 
@@ -107,6 +108,13 @@ def test_health_checks_and_metrics_stay_open_by_default(path):
 def test_the_open_paths_are_the_health_checks_and_metrics():
     assert HEALTH_PATHS == {"/livez", "/readyz", "/healthz", "/v2/health/live", "/v2/health/ready"} and METRICS_PATH == "/metrics"
     assert INFRASTRUCTURE_PATHS == HEALTH_PATHS | {METRICS_PATH} and SPEC_PATH not in INFRASTRUCTURE_PATHS
+
+
+@pytest.mark.parametrize("path", sorted(PAGE_PATHS))
+def test_the_page_files_are_open_to_read_only(path):
+    client = Client(protect_metrics=True)
+    assert client.get(path).text == "reached" and client.get(path, method="HEAD").text == "reached"
+    assert_refused(client.get(path, method="POST"), MISSING)
 
 
 def test_protect_metrics():
