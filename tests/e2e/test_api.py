@@ -109,7 +109,6 @@ def test_batch_matches_single_requests(url, test_images):
 
 def test_server_scales_inputs_like_training(url, test_images, trained_versions):
     """Accuracy through the API equals the accuracy recorded offline on the same test images."""
-    import bentoml
 
     data = load_data(allow_download=False)
     images, labels = data.x_test[:500], data.y_test[:500]
