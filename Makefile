@@ -47,7 +47,7 @@ data:
 	@test -f $(DATA_DIR)/train-images-idx3-ubyte.gz || \
 		{ $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq dataset-fashion-mnist; }
 
-# nginx, for tests/e2e/test_failover.py (two replicas behind deploy/nginx/clothes.conf).
+# nginx, for tests/e2e/test_failover.py (two replicas behind deploy/nginx/model-server.conf).
 nginx:
 	@test -x /usr/sbin/nginx || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq nginx-light; }
 

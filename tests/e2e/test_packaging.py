@@ -26,7 +26,7 @@ def test_missing_data_names_the_install_command(tmp_path):
     assert result.returncode != 0 and "apt-get install dataset-fashion-mnist" in result.stderr
 
 
-def test_bento_holds_code_configuration_and_both_models(trained_versions):
+def test_bento_holds_code_configuration_and_the_models(trained_versions):
     result = subprocess.run([sys.executable, "-m", "bentoml", "build", "--output", "tag"], cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     bento = bentoml.get(result.stdout.strip().splitlines()[-1].removeprefix("__tag__:"))
@@ -37,4 +37,29 @@ def test_bento_holds_code_configuration_and_both_models(trained_versions):
         assert (ROOT / name).read_bytes() == open(f"{src}/{name}", "rb").read()
     assert not os.path.exists(f"{src}/web/logic.test.mjs")
     requirements = open(bento.path_of("env/python/requirements.txt")).read()
-    assert "bentoml==1.4.40" in requirements and "tensorflow-cpu==2.21.0" in requirements
+    # every version here has a verified ONNX export: the Bento serves on ONNX Runtime, without TensorFlow
+    assert "bentoml==1.4.40" in requirements and "onnxruntime==1.31.1" in requirements
+    assert "tensorflow" not in requirements
+
+
+def test_bentofile_adds_tensorflow_only_for_a_tensorflow_runner(tmp_path):
+    """scripts/bentofile.py: the ONNX default packs no TensorFlow; `engine: tensorflow` for one version does."""
+    import yaml
+
+    def written(config_path=None):
+        env = {**os.environ, **({"MODEL_SERVER_CONFIG": str(config_path)} if config_path else {})}
+        result = subprocess.run([sys.executable, "scripts/bentofile.py", str(tmp_path / "bentofile.yaml")], cwd=ROOT, env=env, capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr
+        return yaml.safe_load((tmp_path / "bentofile.yaml").read_text())["python"]["requirements_txt"], result.stderr
+
+    requirements, why = written()
+    assert requirements == "requirements.txt" and "no TensorFlow" in why
+    config = yaml.safe_load((ROOT / "configuration.yaml").read_text())
+    name = next(iter(config["models"]))
+    versions = config["models"][name]["versions"]
+    version = next(iter(versions))
+    versions[version] = {**(versions[version] or {}), "engine": "tensorflow"}
+    tensorflow_config = tmp_path / "configuration.yaml"
+    tensorflow_config.write_text(yaml.safe_dump(config))
+    requirements, why = written(tensorflow_config)
+    assert requirements == "requirements-tensorflow.txt" and f"TensorFlow for {name}:{version}" in why

@@ -4,6 +4,7 @@ HTTP code (``tritonclient.http``), as its client sends and parses them."""
 
 from __future__ import annotations
 
+import json
 import time
 import tracemalloc
 
@@ -246,3 +247,34 @@ def test_requests_are_counted_with_the_protocol_and_the_version_they_resolved_to
     v2.post("/v2/models/grey/infer", content=body, headers=headers)  # the default version: the first, v1
     v2.post("/v2/models/grey/versions/stable/infer", content=body, headers=headers)
     assert _count(version="v1", status="200", **labels) == before + 2
+
+
+# --- property: whatever the JSON, never a 5xx -------------------------------------------------------------
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+JSON_VALUES = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=5),
+                           lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=5), children, max_size=3), max_leaves=8)
+DATATYPES = st.sampled_from(["FP32", "FP64", "FP16", "UINT8", "INT8", "INT32", "INT64", "UINT64", "BOOL", "BYTES", "BF16"]) | JSON_VALUES
+SHAPES = st.lists(st.integers(-2, 6), max_size=4) | JSON_VALUES
+DATA = st.lists(st.floats(allow_nan=True, allow_infinity=True) | st.integers(-(2**70), 2**70), max_size=40) | st.lists(st.lists(st.integers(0, 300), max_size=4), max_size=10) | JSON_VALUES
+PARAMETERS = st.fixed_dictionaries({}, optional={"binary_data_size": JSON_VALUES | st.integers(-5, 64), "classification": JSON_VALUES | st.integers(-2, 5),
+                                                  "binary_data": JSON_VALUES, "binary_data_output": JSON_VALUES}) | JSON_VALUES
+TENSORS = st.fixed_dictionaries({"name": st.sampled_from(["input", "x"]) | JSON_VALUES}, optional={"shape": SHAPES, "datatype": DATATYPES, "data": DATA, "parameters": PARAMETERS})
+BODIES = st.fixed_dictionaries({}, optional={"id": JSON_VALUES, "inputs": st.lists(TENSORS, max_size=2) | JSON_VALUES, "parameters": PARAMETERS,
+                                             "outputs": st.lists(st.fixed_dictionaries({"name": st.sampled_from(["probabilities", "y"]) | JSON_VALUES},
+                                                                                       optional={"parameters": PARAMETERS}), max_size=2) | JSON_VALUES}) | JSON_VALUES
+
+
+@settings(max_examples=400, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(body=BODIES, model=st.sampled_from(["vector", "grey", "colour"]), binary_tail=st.binary(max_size=40))
+def test_any_json_body_is_answered_without_a_server_error(v2, body, model, binary_tail):
+    payload = json.dumps(body).encode()  # the standard library's: integers beyond 64 bits, NaN and Infinity as clients may send them
+    headers = {"content-type": "application/json"}
+    if binary_tail:
+        payload, headers = payload + binary_tail, {"Inference-Header-Content-Length": str(len(payload))}
+    response = v2.post(f"/v2/models/{model}/infer", content=payload, headers=headers)
+    assert response.status_code in (200, 400, 413, 415), (response.status_code, response.text)
+    if response.status_code != 200:
+        assert list(response.json()) == ["error"]
