@@ -1,6 +1,7 @@
-"""Print the stored slice results of served versions as a markdown table (for docs/lifecycle.md).
+"""Print the stored slice results of a model's versions as a markdown table (for docs/lifecycle.md).
 
-    .venv/bin/python scripts/slices_summary.py v1 v2
+    .venv/bin/python scripts/slices_summary.py clothes v1 v2
+    .venv/bin/python scripts/slices_summary.py damage v1 v2
 """
 
 from __future__ import annotations
@@ -12,25 +13,26 @@ from pathlib import Path
 os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import bentoml  # noqa: E402
-
-from lifecycle.slices import SHIFTS  # noqa: E402
 from models import store  # noqa: E402
 
 
-def main(versions: list[str]) -> int:
-    slices = {v: bentoml.models.get(store.tag(v)).info.metadata["slices"] for v in versions}
-    print("| slice | " + " | ".join(versions) + " |")
-    print("|---|" + "---:|" * len(versions))
-    print("| overall | " + " | ".join(f"{slices[v]['overall']:.4f}" for v in versions) + " |")
-    print("| **worst slice** | " + " | ".join(f"**{slices[v]['worst']['slice']} {slices[v]['worst']['accuracy']:.4f}**" for v in versions) + " |")
-    for name in slices[versions[0]]["classes"]:
-        print(f"| class: {name} | " + " | ".join(f"{slices[v]['classes'][name]:.4f}" for v in versions) + " |")
-    for name in SHIFTS:
-        print(f"| shift: {name} | " + " | ".join(f"{slices[v]['shifts'][name]:.4f}" for v in versions) + " |")
-    print(f"\n{slices[versions[0]]['images']:,} test images per slice of shifts; classes have 1,000 each.")
-    return 0
+def table(name: str, versions: list[str]) -> str:
+    slices = {v: store.load_card(name, v).slices for v in versions}
+    missing = [v for v, s in slices.items() if not s]
+    if missing:
+        raise SystemExit(f"{name}: no slice results stored for {', '.join(missing)}")
+    first = slices[versions[0]]
+    lines = [f"| slice | {' | '.join(versions)} |", "|---|" + "---:|" * len(versions),
+             "| overall | " + " | ".join(f"{slices[v]['overall']:.4f}" for v in versions) + " |",
+             "| **worst slice** | " + " | ".join(f"**{slices[v]['worst']['slice']} {slices[v]['worst']['accuracy']:.4f}**" for v in versions) + " |"]
+    lines += [f"| class: {c} | " + " | ".join(f"{slices[v]['classes'][c]:.4f}" for v in versions) + " |" for c in first["classes"]]
+    lines += [f"| shift: {s} | " + " | ".join(f"{slices[v]['shifts'][s]:.4f}" for v in versions) + " |" for s in first["shifts"]]
+    about = "; ".join(f"{s}: {spec.get('about', spec.get('kind'))}" for s, spec in first.get("shift_specs", {}).items())
+    lines += ["", f"{first['images']:,} held-out examples per slice of shifts (seed {first['seed']}). Shifts: {about}."]
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:] or ["v1", "v2"]))
+    if len(sys.argv) < 3:
+        sys.exit(__doc__)
+    print(table(sys.argv[1], sys.argv[2:]))
