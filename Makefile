@@ -1,6 +1,6 @@
 # make serve: set up everything (venv, pinned packages, data set, models) and serve on port 3000.
 # make test:  run the test suite (unit + end-to-end against real `bentoml serve` processes).
-# make bench: the performance benchmark (bench/, results in docs/benchmarks.md).
+# make bench: the performance benchmark (bench/, results in docs/benchmarks.md); make bench-memory: memory per process only.
 # make promote MODEL=clothes VERSION=v2: the promotion gate; make bench-lifecycle: drift detection and monitoring cost.
 # make container / make test-container: the Docker image and its end-to-end tests (docs/container.md).
 SHELL := /bin/bash
@@ -13,7 +13,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export BENTOML_DO_NOT_TRACK := true
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: serve test test-container container bench bench-lifecycle promote install data nginx wrk chromium models build clean
+.PHONY: serve test test-container container bench bench-memory bench-lifecycle promote install data nginx wrk chromium models build clean
 
 serve: models
 	$(VENV)/bin/bentoml serve service:ModelServer --host 0.0.0.0 --port $(PORT)
@@ -21,9 +21,15 @@ serve: models
 test: install data nginx wrk chromium
 	$(PY) -m pytest
 
-# The performance benchmark: served model vs a naive Flask baseline vs a bare ASGI floor (docs/benchmarks.md).
+# The performance benchmark (docs/benchmarks.md): every configured version served on ONNX Runtime and on
+# TensorFlow, against the course's naive Flask server and a bare ASGI floor, per scenario (JSON, PNG, raw
+# batches, a damage JPEG, v2 binary tensors, TF Serving predict), plus cold start and memory per process.
 bench: models wrk
 	$(PY) -m bench.run
+
+# Memory per process (RSS, PSS) of the served tree, every configured version loaded, on each engine.
+bench-memory: models
+	$(PY) -m bench.memory
 
 # Drift detection (false alarms, delays) against a served process, and what monitoring costs per request
 # (docs/lifecycle.md).

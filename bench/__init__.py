@@ -1,5 +1,7 @@
-"""Throughput and latency benchmarks of the clothes service against a Flask baseline and a bare floor.
+"""Benchmarks of the served models: throughput and latency per scenario and protocol on ONNX Runtime and
+TensorFlow, against the course's Flask baseline and a bare ASGI floor; cold start; memory per process.
 
     make bench                                        # .venv/bin/python -m bench.run
-    .venv/bin/python -m bench.run --quick --only json --servers served,floor
+    .venv/bin/python -m bench.run --quick --only json,v2-binary-1 --servers served,floor
+    .venv/bin/python -m bench.memory                  # memory per process only
 """

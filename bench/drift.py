@@ -1,10 +1,14 @@
 """Drift detection against a served process: false-alarm rate on clean traffic, detection delay per shift.
 
-    python -m bench.drift                         # starts `bentoml serve`, writes docs/lifecycle.md
+    python -m bench.drift                         # clothes v1: starts `bentoml serve`, writes docs/lifecycle.md
     python -m bench.drift --url http://127.0.0.1:3000 --version v1 --no-report   # a running server
+    python -m bench.drift --model damage --version v2 --no-report
 
-Clean traffic is held-out Fashion-MNIST test images drawn at random; each shifted stream is the same
-images under one shift of lifecycle/slices.py. The protocol, also used by tests/e2e/test_drift.py:
+Clean traffic is the model's held-out test images (its recipe's data) drawn at random, in the card's
+input shape; each shifted stream is the same images under one of the shifts the model's recipe
+declares (``Recipe.shifts``, applied by lifecycle/slices.py). The report goes between the model's
+markers in docs/lifecycle.md (``drift:begin`` for clothes, ``drift:<model>:begin`` for another). The
+protocol, also used by tests/e2e/test_lifecycle.py:
 
 - false alarms: clean images only; after every ``check_every`` images (once the window holds
   ``min_samples``) read ``/drift``; a drifted verdict is a false alarm;
@@ -28,11 +32,18 @@ import requests
 
 from bench import servers
 from lifecycle.slices import apply_shift
-from models.recipes.clothes import RECIPE, load_data
+from models import recipes
 
-SHIFTS = ("inverted", "brightness", "contrast", "occlusion", "noise", "rotation", "translation")  # the clothes recipe's
 REPORT = servers.ROOT / "docs" / "lifecycle.md"
 BEGIN, END = "<!-- drift:begin -->", "<!-- drift:end -->"
+DEFAULT_MODEL = "clothes"  # its figures are the ones between BEGIN and END
+
+
+def markers(model: str, kind: str = "drift") -> tuple[str, str]:
+    """Where a model's figures of one kind (drift, cost) go in the report: ``<!-- drift:begin -->`` for
+    the default model, ``<!-- drift:damage:begin -->`` for another."""
+    tag = kind if model == DEFAULT_MODEL else f"{kind}:{model}"
+    return f"<!-- {tag}:begin -->", f"<!-- {tag}:end -->"
 
 
 @dataclasses.dataclass
@@ -47,6 +58,12 @@ class DriftProbe:
             batch = np.rint(images[start : start + per_request]).astype(int).tolist()
             response = self.session.post(self.url, json={"images": batch}, timeout=30)
             response.raise_for_status()
+
+    def input_shape(self) -> tuple[int, ...]:
+        """The served version's input shape, from its card (GET on the version's URL)."""
+        response = self.session.get(self.url, timeout=30)
+        response.raise_for_status()
+        return tuple(response.json()["input"]["shape"])
 
     def drift(self) -> dict:
         response = self.session.get(self.url + "/drift", timeout=30)
@@ -79,23 +96,25 @@ class DriftProbe:
         return {"delay": None, "clean_window_drifted": False, "statistics": []}
 
 
-def measure(probe: DriftProbe, window: int, seed: int = 0, clean_images: int = 20_000, max_delay: int = 1000) -> dict:
-    data = load_data(allow_download=False)
+def measure(probe: DriftProbe, model: str, window: int, seed: int = 0, clean_images: int = 20_000, max_delay: int = 1000) -> dict:
+    recipe = recipes.get(model)
+    data = recipe.load_data(allow_download=False)
+    shape = probe.input_shape()
     rng = np.random.default_rng(seed)
-    pick = lambda n: data.x_test[rng.integers(0, len(data.x_test), n), ..., None].astype(np.float32)  # noqa: E731
+    pick = lambda n: data.x_test[rng.integers(0, len(data.x_test), n)].reshape(n, *shape).astype(np.float32)  # noqa: E731
     started = time.monotonic()
-    results = {"false_alarms": probe.false_alarms(pick(clean_images)), "delays": {}}
-    for shift in SHIFTS:
-        results["delays"][shift] = probe.detection_delay(pick(window), apply_shift(RECIPE.shifts[shift], pick(max_delay), seed=seed))
+    results = {"false_alarms": probe.false_alarms(pick(clean_images)), "delays": {}, "max_delay": max_delay}
+    for shift, spec in recipe.shifts.items():
+        results["delays"][shift] = probe.detection_delay(pick(window), apply_shift(spec, pick(max_delay), seed=seed))
     results["seconds"] = round(time.monotonic() - started, 1)
     return results
 
 
-def markdown(results: dict, version: str, settings) -> str:
+def markdown(results: dict, model: str, version: str, settings) -> str:
     fa = results["false_alarms"]
     thresholds = settings.thresholds
     lines = [
-        f"Measured by `python -m bench.drift` against `bentoml serve` ({version}, window {settings.window}, "
+        f"Measured by `python -m bench.drift` against `bentoml serve` ({model} {version}, window {settings.window}, "
         f"min_samples {thresholds.min_samples}, p < {thresholds.p_value:g}, PSI > {thresholds.psi:g}), {time.strftime('%Y-%m-%d')}, in {results['seconds']} s.",
         "",
         f"**False alarms on clean traffic:** {fa['false_alarms']} of {fa['checks']} checks ({fa['rate']:.1%}), "
@@ -108,15 +127,20 @@ def markdown(results: dict, version: str, settings) -> str:
         "|---|---:|---|",
     ]
     for shift, row in results["delays"].items():
-        delay = "clean window already drifted" if row["clean_window_drifted"] else (row["delay"] or "not within 1,000")
+        delay = "clean window already drifted" if row["clean_window_drifted"] else (row["delay"] or f"not within {results['max_delay']:,}")
         lines.append(f"| {shift} | {delay} | {', '.join(row['statistics'])} |")
     return "\n".join(lines)
+
+
+def has_markers(begin: str, end: str, path: Path = REPORT) -> bool:
+    current = path.read_text()
+    return begin in current and end in current
 
 
 def write_report(text: str, path: Path = REPORT, begin: str = BEGIN, end: str = END) -> None:
     """Replace the text between ``begin`` and ``end`` in ``path`` (both markers must be there)."""
     current = path.read_text()
-    if begin not in current or end not in current:
+    if not has_markers(begin, end, path):
         raise ValueError(f"{path} lacks the markers {begin} ... {end}")
     block = f"{begin}\n{text}\n{end}"
     path.write_text(re.sub(re.escape(begin) + ".*?" + re.escape(end), lambda _: block, current, flags=re.S))
@@ -127,19 +151,24 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--url", help="a running server (default: start `bentoml serve` on a free loopback port)")
+    parser.add_argument("--model", default=DEFAULT_MODEL, choices=recipes.names(), help=f"a model with a recipe (default {DEFAULT_MODEL})")
     parser.add_argument("--version", default="v1")
     parser.add_argument("--no-report", action="store_true", help=f"print only; do not update {REPORT.relative_to(servers.ROOT)}")
     args = parser.parse_args(argv)
+    begin, end = markers(args.model)
+    if not args.no_report and not has_markers(begin, end):
+        parser.error(f"{REPORT.relative_to(servers.ROOT)} has no {begin} ... {end} for {args.model}: add them, or pass --no-report")
     settings = load_config().monitoring
+    path = f"/models/{args.model}/{args.version}"
     if args.url:
-        results = measure(DriftProbe(f"{args.url}/models/clothes/{args.version}"), settings.window)
+        results = measure(DriftProbe(args.url + path), args.model, settings.window)
     else:
         with servers.launch("served", Path(tempfile.mkdtemp(prefix="drift-bench-"))) as server:
-            results = measure(DriftProbe(f"{server.url}/models/clothes/{args.version}"), settings.window)
-    text = markdown(results, args.version, settings)
+            results = measure(DriftProbe(server.url + path), args.model, settings.window)
+    text = markdown(results, args.model, args.version, settings)
     print(text)
     if not args.no_report:
-        write_report(text)
+        write_report(text, begin=begin, end=end)
     return 0
 
 

@@ -1,6 +1,11 @@
-"""The model's batched inference rate in one process, without HTTP: what serving a batch could reach at best.
+"""A version's batched inference rate in one process, without HTTP: what serving a batch could reach at best.
 
-    .venv/bin/python -m bench.inprocess --seconds 5      # prints one JSON line: images_per_s, calls, ...
+    .venv/bin/python -m bench.inprocess --seconds 5 --engine onnxruntime   # one JSON line: engine, images_per_s, ...
+    .venv/bin/python -m bench.inprocess --model clothes --version v2 --engine tensorflow --batch 64
+
+The engine is the one a runner would use (``models.engines.load``: the configured engine, or TensorFlow
+for a version without a verified ONNX export), with the runners' thread count from the configuration;
+the batch is the model's first held-out test examples, in the card's shape, as the runner receives them.
 """
 
 from __future__ import annotations
@@ -12,17 +17,16 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from bench.bodies import BATCH_IMAGES, test_images  # noqa: E402
-from models import store  # noqa: E402
-from models.inference import Predictor  # noqa: E402
+from bench.bodies import test_examples  # noqa: E402
+from models import engines, store  # noqa: E402
 
 WARM_UP_CALLS = 5
 MAX_CALLS = 100_000
 
 
-def measure(seconds: float, batch_images: int = BATCH_IMAGES) -> dict:
-    batch = test_images(batch_images)
-    predictor = Predictor(store.load("v1")[0])
+def measure(model: str, version: str, engine: str, seconds: float, batch_examples: int, threads: int) -> dict:
+    card, batch = test_examples(model, version, batch_examples)
+    predictor = engines.load(store.get(model, version), card, preferred=engine, threads=threads)
     for _ in range(WARM_UP_CALLS):
         predictor(batch)
     calls = 0
@@ -32,15 +36,30 @@ def measure(seconds: float, batch_images: int = BATCH_IMAGES) -> dict:
         calls += 1
     elapsed = time.perf_counter() - started
     return {
-        "batch_images": batch_images,
+        "model": model,
+        "version": version,
+        "engine": predictor.name,
+        "threads": threads,
+        "batch_images": len(batch),
         "calls": calls,
         "seconds": round(elapsed, 3),
         "ms_per_call": round(1000 * elapsed / calls, 3),
-        "images_per_s": round(calls * batch_images / elapsed, 1),
+        "images_per_s": round(calls * len(batch) / elapsed, 1),
     }
 
 
 if __name__ == "__main__":
+    from config import load_config
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="clothes")
+    parser.add_argument("--version", default="v1")
+    parser.add_argument("--engine", choices=engines.ENGINES, default="onnxruntime")
+    parser.add_argument("--batch", type=int, default=256, help="examples per call (default 256)")
+    parser.add_argument("--threads", type=int, help="engine threads (default: the configured runner's threads)")
     parser.add_argument("--seconds", type=float, default=5.0)
-    print(json.dumps(measure(parser.parse_args().seconds)))
+    args = parser.parse_args()
+    config = load_config()
+    runner = config.runner(args.model, args.version) if (args.model, args.version) in config.served() else config.runner_defaults()
+    threads = args.threads or runner.threads
+    print(json.dumps(measure(args.model, args.version, args.engine, args.seconds, args.batch, threads)))

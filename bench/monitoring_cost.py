@@ -1,10 +1,14 @@
 """What drift monitoring costs per request: the served JSON scenario with monitoring on and off.
 
-    python -m bench.monitoring_cost            # 2 rounds of 30 s each way; updates docs/lifecycle.md
+    python -m bench.monitoring_cost            # clothes v1, 2 rounds of 30 s each way; updates docs/lifecycle.md
+    python -m bench.monitoring_cost --model damage --version v2 --seconds 10 --no-report
 
-Both runs are `bentoml serve` with the repository's configuration; the "off" run sets
-``monitoring.enabled: false`` (Prometheus counters only: no drift window, no gauges, no data
-log). Runs alternate (on, off, on, off) so that drifts of the machine's speed hit both alike.
+Both runs are `bentoml serve` with the repository's configuration (bench/servers.py: served, ONNX
+Runtime); the "off" run sets ``monitoring.enabled: false`` (Prometheus counters only: no drift
+window, no gauges, no data log). Runs alternate (on, off, on, off) so that drifts of the machine's
+speed hit both alike. The body is one held-out example of the model as the course's JSON, in its
+card's shape (bench/bodies.py). The report goes between the model's ``cost`` markers in
+docs/lifecycle.md (``cost:begin`` for clothes, ``cost:<model>:begin`` for another).
 """
 
 from __future__ import annotations
@@ -14,49 +18,44 @@ import sys
 import tempfile
 from pathlib import Path
 
-import yaml
-
 from bench import servers
 from bench.bodies import write_bodies
-from bench.drift import write_report
+from bench.drift import DEFAULT_MODEL, REPORT, has_markers, markers, write_report
 from bench.load import run_wrk
-
-BEGIN, END = "<!-- cost:begin -->", "<!-- cost:end -->"
-
-
-def config_without_monitoring(directory: Path) -> Path:
-    config = yaml.safe_load((servers.ROOT / "configuration.yaml").read_text())
-    config["monitoring"]["enabled"] = False
-    monitor = config["entry"]["monitoring"]["options"]
-    monitor["log_config_file"] = str(servers.ROOT / monitor["log_config_file"])
-    config["promotion_record"] = str(servers.ROOT / config["promotion_record"])
-    path = directory / "configuration.yaml"
-    path.write_text(yaml.safe_dump(config))
-    return path
+from bench.scenarios import Scenario
+from models import recipes
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default=DEFAULT_MODEL, choices=recipes.names(), help=f"a model with a recipe (default {DEFAULT_MODEL})")
+    parser.add_argument("--version", default="v1")
     parser.add_argument("--seconds", type=int, default=30)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--no-report", action="store_true")
     args = parser.parse_args(argv)
+    begin, end = markers(args.model, "cost")
+    if not args.no_report and not has_markers(begin, end):
+        parser.error(f"{REPORT.relative_to(servers.ROOT)} has no {begin} ... {end} for {args.model}: add them, or pass --no-report")
     work = Path(tempfile.mkdtemp(prefix="monitoring-cost-"))
-    body = write_bodies(work)["json"]
-    variants = {"on": {}, "off": {"MODEL_SERVER_CONFIG": str(config_without_monitoring(work))}}
+    scenario = Scenario("json", args.model, args.version, "course", "json", 1, args.connections, "one example as the course's JSON")
+    body = write_bodies(work, [scenario])["json"]
+    (work / "off").mkdir()
+    off_config = servers.write_config(work / "off", changes={"monitoring": {"enabled": False}})
+    variants = {"on": {}, "off": {"MODEL_SERVER_CONFIG": str(off_config)}}
     runs: dict[str, list] = {"on": [], "off": []}
     for _ in range(args.rounds):
         for name, env in variants.items():
             with servers.launch("served", work, env=env) as server:
-                result = run_wrk(server.predict_url, body, args.connections, args.seconds, 10)
+                result = run_wrk(server.url + scenario.path, body, args.connections, args.seconds, 10)
             runs[name].append(result)
             print(f"monitoring {name}: {result.requests_per_s:,.0f} req/s, p99 {result.p99_ms:.1f} ms, {result.errors} errors", flush=True)
     rate = {name: sum(r.requests_per_s for r in rs) / len(rs) for name, rs in runs.items()}
     p99 = {name: max(r.p99_ms for r in rs) for name, rs in runs.items()}
     cost = rate["off"] / rate["on"] - 1  # extra time per request with monitoring on
     text = "\n".join([
-        f"Measured by `python -m bench.monitoring_cost`: wrk, JSON single images, {args.connections} connections, "
+        f"Measured by `python -m bench.monitoring_cost`: wrk, {args.model} {args.version}, JSON single images, {args.connections} connections, "
         f"{args.rounds} alternating rounds of {args.seconds} s per setting.",
         "",
         "| monitoring | req/s (mean) | worst p99 ms | errors |",
@@ -67,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     ])
     print(text)
     if not args.no_report:
-        write_report(text, begin=BEGIN, end=END)
+        write_report(text, begin=begin, end=end)
     return 0
 
 

@@ -1,7 +1,7 @@
 """Tables, target checks, the markdown report and its plot, from the results of one benchmark run.
 
     >>> print(scenario_section(results, "json"))           # a markdown table, readable in a terminal too
-    >>> write_markdown(results, Path("docs/benchmarks.md"))  # replaces only the part between the markers
+    >>> write_markdown(results, Path("docs/benchmarks.md"), "benchmarks.png")  # replaces only the part between the markers
 """
 
 from __future__ import annotations
@@ -18,16 +18,29 @@ from pathlib import Path
 
 from bench.bodies import Body
 from bench.load import WrkResult
+from bench.memory import SETTLE_S, TreeMemory
+from bench.memory import comparison as memory_comparison
+from bench.memory import table as memory_table
+from bench.scenarios import COLD_START, FIRST_PREDICTION, LOAD, MEMORY
+from bench.servers import ENGINES
 
 BEGIN = "<!-- bench:begin -->"
 END = "<!-- bench:end -->"
-LOAD_SCENARIOS = ("json", "png", "batch256")
-COLD_START = "coldstart"
+SERVED, SERVED_TF = "served", "served-tensorflow"
 SERVER_ROLES = {
-    "served": "the real service, `bentoml serve service:ModelServer` with the default configuration (as `make serve`)",
-    "baseline": "the course's way: Flask's threaded dev server, `model.predict` per request (bench/baseline_flask.py)",
-    "floor": "bare Starlette on uvicorn, 1 worker: parses the body into numpy, no model (bench/floor.py)",
+    SERVED: "the real service, `bentoml serve service:ModelServer` with the repository's configuration.yaml (as `make serve`), "
+    "every version on ONNX Runtime (`runners.engine: onnxruntime`, the default)",
+    SERVED_TF: "the same configuration with `runners.engine: tensorflow`: every version on TensorFlow",
+    "baseline": "the course's way: Flask's threaded dev server, `model.predict` per request, clothes v1 only (bench/baseline_flask.py)",
+    "floor": "bare Starlette on uvicorn, 1 worker: parses each scenario's body into numpy (orjson, multipart, PIL, binary tensors) "
+    "and answers, no model (bench/floor.py)",
 }
+
+
+@dataclasses.dataclass(frozen=True)
+class ColdStart:
+    ready_s: float  # launch to the first 200 on /readyz
+    first_prediction_s: float | None  # launch to the first 2xx prediction
 
 
 @dataclasses.dataclass
@@ -40,17 +53,23 @@ class Results:
     connections: dict[str, int]
     bodies: dict[str, Body]
     load: dict[str, dict[str, WrkResult]] = dataclasses.field(default_factory=dict)
-    cold_starts_s: list[float] = dataclasses.field(default_factory=list)
-    inprocess: dict | None = None
+    cold_starts: dict[str, list[ColdStart]] = dataclasses.field(default_factory=dict)  # per served server
+    inprocess: dict[str, dict] = dataclasses.field(default_factory=dict)  # per engine
+    memory: dict[str, TreeMemory] = dataclasses.field(default_factory=dict)  # per served server
+    engines: dict[str, dict[str, str]] = dataclasses.field(default_factory=dict)  # served server -> runner -> what it hosts
     notes: list[str] = dataclasses.field(default_factory=list)
     machine: dict[str, str] = dataclasses.field(default_factory=dict)
+
+    @property
+    def load_scenarios(self) -> list[str]:
+        return [s for s in LOAD if s in self.scenarios]
 
     def result(self, scenario: str, server: str) -> WrkResult | None:
         return self.load.get(scenario, {}).get(server)
 
     def images_per_s(self, scenario: str, server: str) -> float | None:
         result = self.result(scenario, server)
-        return None if result is None else result.ok_per_s * self.bodies[scenario].images
+        return None if result is None else result.ok_per_s * self.bodies[scenario].examples
 
     def ratio(self, scenario: str, server: str, other: str) -> float | None:
         """Successful requests/s of ``server`` over those of ``other`` in one scenario."""
@@ -59,14 +78,19 @@ class Results:
             return None
         return mine.ok_per_s / theirs.ok_per_s
 
-    def inprocess_ratio(self) -> float | None:
-        served = self.images_per_s("batch256", "served")
-        if served is None or not self.inprocess:
+    def inprocess_ratio(self, server: str = SERVED, scenario: str = "batch256") -> float | None:
+        """Images/s of a served server's batches over its engine's in-process rate, when that was measured
+        on the scenario's version and batch size."""
+        served = self.images_per_s(scenario, server)
+        measured = self.inprocess.get(ENGINES.get(server, ""))
+        about = LOAD[scenario]
+        if served is None or not measured or (measured["model"], measured["version"], measured["batch_images"]) != (about.model, about.version, about.examples):
             return None
-        return served / self.inprocess["images_per_s"]
+        return served / measured["images_per_s"]
 
-    def cold_start_median_s(self) -> float | None:
-        return statistics.median(self.cold_starts_s) if self.cold_starts_s else None
+    def cold_start_median_s(self, server: str = SERVED, field: str = "ready_s") -> float | None:
+        samples = [value for sample in self.cold_starts.get(server, []) if (value := getattr(sample, field)) is not None]
+        return statistics.median(samples) if samples else None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -96,7 +120,7 @@ def machine_description() -> dict[str, str]:
         "OS": os_release.get("PRETTY_NAME", "unknown").strip('"'),
         "kernel": platform.release(),
         "Python": platform.python_version(),
-        **{module: _version(module) for module in ("tensorflow", "keras", "bentoml", "flask", "uvicorn", "starlette")},
+        **{module: _version(module) for module in ("onnxruntime", "tensorflow", "keras", "bentoml", "flask", "uvicorn", "starlette")},
         "wrk": " ".join(wrk_banner[0].split()[:3]) if wrk_banner else "unknown",
     }
 
@@ -134,72 +158,138 @@ def times(value: float | None) -> str:
     return "-" if value is None else f"{value:.3g} x"
 
 
+def seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f} s"
+
+
 def errors_text(result: WrkResult) -> str:
     if result.errors == 0:
         return "0"
-    parts = [f"{status}: {count}" for status, count in sorted(result.statuses.items()) if status >= 400]
+    parts = [f"{status}: {count}" for status, count in sorted(result.statuses.items()) if not 200 <= status < 300]
     if result.socket_errors:
         parts.append(f"socket: {result.socket_errors}")
     return f"{result.errors} ({', '.join(parts)})"
 
 
+def comparable_ratios(results: Results, scenario: str) -> list[tuple[str, float]]:
+    """Every ratio of successful requests/s this scenario measured: each served server over the floor
+    and the baseline, and ONNX Runtime over TensorFlow."""
+    pairs = [(s, other) for s in (SERVED, SERVED_TF) for other in ("floor", "baseline")] + [(SERVED, SERVED_TF)]
+    found = []
+    for server, other in pairs:
+        value = results.ratio(scenario, server, other)
+        if value is not None:
+            found.append((f"{server}/{other}", value))
+    return found
+
+
 def scenario_section(results: Results, scenario: str) -> str:
     body = results.bodies[scenario]
-    batch = body.images > 1
-    headers = ["server", "req/s", "ok req/s", *(["images/s"] if batch else []), "p50 ms", "p99 ms", "errors"]
+    about = LOAD[scenario]
+    batch = body.examples > 1
+    headers = ["server", "req/s", "ok req/s", *(["images/s"] if batch else []), "p50 ms", "p90 ms", "p99 ms", "errors"]
     rows = []
     for server in results.servers:
         result = results.result(scenario, server)
         if result is None:
-            rows.append([server, "not measured", "", *([""] if batch else []), "", "", ""])
             continue
         images = [rate(results.images_per_s(scenario, server))] if batch else []
         rows.append([
             server, rate(result.requests_per_s), rate(result.ok_per_s), *images,
-            milliseconds(result.p50_ms), milliseconds(result.p99_ms), errors_text(result),
+            milliseconds(result.p50_ms), milliseconds(result.p90_ms), milliseconds(result.p99_ms), errors_text(result),
         ])
-    ratios = [
-        f"served/floor {times(results.ratio(scenario, 'served', 'floor'))}",
-        f"served/baseline {times(results.ratio(scenario, 'served', 'baseline'))}",
-    ]
-    if batch and results.inprocess:
-        ratios.append(
-            f"served/in-process {times(results.inprocess_ratio())} "
-            f"(in-process: {rate(results.inprocess['images_per_s'])} images/s)"
-        )
+    ratios = [f"{name} {times(value)}" for name, value in comparable_ratios(results, scenario)]
+    for server in (SERVED, SERVED_TF):
+        if batch and (value := results.inprocess_ratio(server, scenario)) is not None:
+            ratios.append(f"{server}/in-process {times(value)} (images/s over {ENGINES[server]}'s in-process rate)")
+    content_type = body.content_type.split(";")[0] or "no content type"
     title = (
-        f"### {scenario}: {body.content_type.split(';')[0]}, {body.images} image{'s' if batch else ''} per request, "
-        f"{results.connections[scenario]} connections, {results.duration_s} s"
+        f"### {scenario}: {about.model} {about.version}, `POST {about.path}`\n\n"
+        f"{about.about}; {content_type}{', ' + ', '.join(body.headers) if body.headers else ''}; "
+        f"{results.connections[scenario]} connections, {results.duration_s} s."
     )
-    return f"{title}\n\n{markdown_table(headers, rows, numeric=True)}\n\nRatios of successful requests/s: {'; '.join(ratios)}."
+    table = markdown_table(headers, rows, numeric=True) if rows else "Not measured (see the notes)."
+    return f"{title}\n\n{table}" + (f"\n\nRatios of successful requests/s: {'; '.join(ratios)}." if ratios else "")
+
+
+def overview_section(results: Results) -> str:
+    """One row per scenario: successful requests/s per server, and the ratios."""
+    servers = [s for s in results.servers if any(results.result(sc, s) for sc in results.load_scenarios)]
+    if not servers:
+        return ""
+    headers = ["scenario", *servers, "ONNX / TF", "served / floor", "served / baseline", "served p99 ms", "TF p99 ms"]
+    rows = []
+    for scenario in results.load_scenarios:
+        served, tensorflow = results.result(scenario, SERVED), results.result(scenario, SERVED_TF)
+        rows.append([
+            scenario,
+            *(rate(r.ok_per_s) if (r := results.result(scenario, s)) else "-" for s in servers),
+            times(results.ratio(scenario, SERVED, SERVED_TF)),
+            times(results.ratio(scenario, SERVED, "floor")),
+            times(results.ratio(scenario, SERVED, "baseline")),
+            milliseconds(served.p99_ms) if served else "-",
+            milliseconds(tensorflow.p99_ms) if tensorflow else "-",
+        ])
+    return "### Overview: successful requests/s\n\n" + markdown_table(headers, rows, numeric=True)
 
 
 def cold_start_section(results: Results) -> str:
-    samples = ", ".join(f"{s:.1f} s" for s in results.cold_starts_s) or "not measured"
-    median = results.cold_start_median_s()
+    rows = []
+    for server, samples in results.cold_starts.items():
+        rows.append([
+            server,
+            ", ".join(seconds(s.ready_s) for s in samples),
+            seconds(results.cold_start_median_s(server)),
+            ", ".join(seconds(s.first_prediction_s) for s in samples),
+            seconds(results.cold_start_median_s(server, "first_prediction_s")),
+        ])
+    table = markdown_table(["server", "to /readyz 200", "median", f"to the first prediction ({LOAD[FIRST_PREDICTION].path})", "median"], rows) if rows else "Not measured."
     return (
-        "### coldstart: `bentoml serve` launch to the first 200 on /readyz\n\n"
-        f"Samples (the first is the launch used for the load runs): {samples}; "
-        f"median: {'-' if median is None else f'{median:.1f} s'}."
+        "### coldstart: `bentoml serve` launch to the first 200 on /readyz, and to the first prediction\n\n"
+        "Every configured version loaded in its runner; the first launch of each server is also the one its load runs used.\n\n"
+        f"{table}"
     )
 
 
 def inprocess_section(results: Results) -> str:
-    measured = results.inprocess
+    rows = [
+        [m["engine"], f"{m['model']} {m['version']}", str(m["threads"]), str(m["batch_images"]), str(m["calls"]), str(m["seconds"]),
+         str(m["ms_per_call"]), rate(m["images_per_s"])]
+        for m in results.inprocess.values()
+    ]
+    onnx, tensorflow = results.inprocess.get("onnxruntime"), results.inprocess.get("tensorflow")
+    ratio = f"\n\nONNX Runtime / TensorFlow: {times(onnx['images_per_s'] / tensorflow['images_per_s'])}." if onnx and tensorflow else ""
     return (
-        "### In-process batched inference (v1, `models.inference.Predictor`, no HTTP)\n\n"
-        f"{measured['calls']} calls of {measured['batch_images']} images in {measured['seconds']} s after warm-up: "
-        f"{measured['ms_per_call']} ms per call, {rate(measured['images_per_s'])} images/s."
+        "### In-process batched inference (`python -m bench.inprocess`: `models.engines.load`, no HTTP)\n\n"
+        + markdown_table(["engine", "version", "threads", "batch", "calls", "seconds", "ms per call", "images/s"], rows, numeric=True)
+        + ratio
     )
 
 
+def memory_section(results: Results) -> str:
+    """A row per process (workers of one service summed): both engines side by side when both were
+    measured, else the one measured."""
+    parts = ["### memory: RSS and PSS per process, every configured version loaded (`python -m bench.memory`)\n\n"
+             f"Read from /proc {SETTLE_S:g} s after /readyz is 200 (and after the cold start's first prediction when "
+             "coldstart runs too), before the load runs. "
+             "PSS splits shared pages between the processes mapping them: its total is what the tree costs; "
+             "RSS counts shared libraries in every process."]
+    if SERVED in results.memory and SERVED_TF in results.memory:
+        parts.append(memory_comparison(results.memory[SERVED], results.memory[SERVED_TF]))
+    else:
+        parts += [memory_table(tree) for tree in results.memory.values()] or ["Not measured."]
+    return "\n\n".join(parts)
+
+
 def targets(results: Results) -> list[Target]:
-    json_served = results.result("json", "served")
-    json_floor = results.ratio("json", "served", "floor")
-    json_baseline = results.ratio("json", "served", "baseline")
-    png_floor = results.ratio("png", "served", "floor")
-    batch_ratio = results.inprocess_ratio()
-    cold_median = results.cold_start_median_s()
+    json_served = results.result("json", SERVED)
+    json_floor = results.ratio("json", SERVED, "floor")
+    json_baseline = results.ratio("json", SERVED, "baseline")
+    png_floor = results.ratio("png", SERVED, "floor")
+    batch_ratio = results.inprocess_ratio(SERVED)
+    cold_median = results.cold_start_median_s(SERVED)
+    served_runs = [r for scenario in results.load.values() for server, r in scenario.items() if server in (SERVED, SERVED_TF)]
+    served_errors = sum(r.errors for r in served_runs)
     return [
         Target("json", "served errors == 0", "-" if json_served is None else str(json_served.errors),
                None if json_served is None else json_served.errors == 0),
@@ -208,9 +298,11 @@ def targets(results: Results) -> list[Target]:
         Target("json", "served >= 0.30 x floor", times(json_floor), None if json_floor is None else json_floor >= 0.30),
         Target("json", "served >= 40 x baseline", times(json_baseline), None if json_baseline is None else json_baseline >= 40),
         Target("png", "served >= 0.20 x floor", times(png_floor), None if png_floor is None else png_floor >= 0.20),
-        Target("batch256", "served images/s >= 0.5 x in-process", times(batch_ratio), None if batch_ratio is None else batch_ratio >= 0.5),
-        Target(COLD_START, "median <= 8 s", "-" if cold_median is None else f"{cold_median:.1f} s",
-               None if cold_median is None else cold_median <= 8),
+        Target("batch256", "served images/s >= 0.5 x in-process (ONNX Runtime)", times(batch_ratio),
+               None if batch_ratio is None else batch_ratio >= 0.5),
+        Target("every scenario", "served and served-tensorflow errors == 0", str(served_errors) if served_runs else "-",
+               None if not served_runs else served_errors == 0),
+        Target(COLD_START, "served median to /readyz <= 8 s", seconds(cold_median), None if cold_median is None else cold_median <= 8),
     ]
 
 
@@ -228,12 +320,20 @@ def summary_line(checked: list[Target]) -> str:
 
 
 def results_sections(results: Results) -> list[str]:
-    sections = [scenario_section(results, s) for s in LOAD_SCENARIOS if s in results.scenarios]
-    if COLD_START in results.scenarios:
-        sections.append(cold_start_section(results))
+    sections = [overview_section(results)] if results.load else []
+    sections += [scenario_section(results, s) for s in results.load_scenarios]
     if results.inprocess:
         sections.append(inprocess_section(results))
+    if COLD_START in results.scenarios:
+        sections.append(cold_start_section(results))
+    if MEMORY in results.scenarios:
+        sections.append(memory_section(results))
     return sections
+
+
+def engines_text(results: Results) -> str:
+    lines = [f"- {server}: {', '.join(sorted(hosted.values()))}" for server, hosted in results.engines.items()]
+    return "\n".join(lines) or "- (no served server was started)"
 
 
 def generated_markdown(results: Results, plot_name: str | None) -> str:
@@ -241,14 +341,14 @@ def generated_markdown(results: Results, plot_name: str | None) -> str:
     setup = "\n".join(f"- {key}: {value}" for key, value in results.machine.items())
     roles = "\n".join(f"- **{name}**: {SERVER_ROLES[name]}" for name in results.servers)
     notes = "\n".join(f"- {note}" for note in results.notes) or "- none"
-    plot = f"\n\n![successful requests/s per scenario and server]({plot_name})" if plot_name else ""
+    plot = f"\n\n![successful requests/s per scenario and server, memory per engine]({plot_name})" if plot_name else ""
     return f"""{BEGIN}
 _Generated by `bench/run.py`; edit outside the `bench:begin`/`bench:end` markers only._
 
 - Date: {results.started.isoformat(timespec="seconds")}
 - Command: `{results.command}`
 - Load: `wrk --latency -t2`, {results.duration_s} s per run; servers measured one after another on the same
-  machine with the same bodies; ok req/s counts 2xx/3xx responses only, and ratios and images/s use it.
+  machine with the same bodies; ok req/s counts 2xx responses only (bench/post.lua counts every status), and ratios and images/s use it.
 
 ## Machine
 
@@ -257,6 +357,10 @@ _Generated by `bench/run.py`; edit outside the `bench:begin`/`bench:end` markers
 ## Servers
 
 {roles}
+
+What each served version ran on (as the entry reported it, GET /models/<name>):
+
+{engines_text(results)}
 
 ## Results
 
@@ -290,29 +394,62 @@ def write_markdown(results: Results, path: Path, plot_name: str | None) -> None:
 
 
 def write_plot(results: Results, path: Path) -> bool:
-    """A grouped bar plot of successful requests/s per scenario and server; False when nothing was measured."""
-    scenarios = [s for s in LOAD_SCENARIOS if results.load.get(s)]
-    if not scenarios:
+    """Grouped bars of successful requests/s per scenario and server (log scale) and, when measured, the
+    memory (PSS, else RSS) of each served tree by process; False when nothing was measured."""
+    scenarios = [s for s in results.load_scenarios if results.load.get(s)]
+    if not scenarios and not results.memory:
         return False
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    width = 0.8 / len(results.servers)
-    figure, axes = plt.subplots(figsize=(8, 4.5))
-    for index, server in enumerate(results.servers):
-        positions = [i + (index - (len(results.servers) - 1) / 2) * width for i in range(len(scenarios))]
-        values = [r.ok_per_s if (r := results.result(s, server)) and r.ok_per_s > 0 else math.nan for s in scenarios]
-        bars = axes.bar(positions, values, width, label=server)
-        axes.bar_label(bars, labels=["" if math.isnan(v) else rate(v) for v in values], fontsize=8)
-    axes.set_xticks(range(len(scenarios)), scenarios)
-    axes.set_yscale("log")
-    axes.set_ylabel("successful requests/s (log scale)")
-    axes.set_title(f"clothes v1 over HTTP, {results.duration_s} s per run, {results.machine.get('CPUs (nproc)', '?')} CPUs")
-    axes.legend()
+    panels = [name for name, present in (("load", scenarios), ("memory", results.memory)) if present]
+    figure, axes = plt.subplots(1, len(panels), figsize=(11 if len(panels) == 1 else 15, 5),
+                                gridspec_kw={"width_ratios": [3, 1][: len(panels)]} if len(panels) == 2 else None, squeeze=False)
+    axes = dict(zip(panels, axes[0]))
+    if "load" in axes:
+        plot_load(axes["load"], results, scenarios)
+    if "memory" in axes:
+        plot_memory(axes["memory"], results)
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=110)
     plt.close(figure)
     return True
+
+
+def plot_load(axes, results: Results, scenarios: list[str]) -> None:
+    servers = [s for s in results.servers if any(results.result(sc, s) for sc in scenarios)]
+    width = 0.8 / max(len(servers), 1)
+    for index, server in enumerate(servers):
+        positions = [i + (index - (len(servers) - 1) / 2) * width for i in range(len(scenarios))]
+        values = [r.ok_per_s if (r := results.result(s, server)) and r.ok_per_s > 0 else math.nan for s in scenarios]
+        bars = axes.bar(positions, values, width, label=server, color=f"C{list(SERVER_ROLES).index(server)}")  # one colour per server in every run
+        axes.bar_label(bars, labels=["" if math.isnan(v) else rate(v) for v in values], fontsize=7, rotation=90, padding=2)
+    axes.set_xticks(range(len(scenarios)), scenarios, rotation=20)
+    axes.set_yscale("log")
+    axes.set_ylim(1, axes.get_ylim()[1] * 4)  # room for the labels above the bars
+    axes.set_ylabel("successful requests/s (log scale)")
+    axes.set_title(f"successful requests/s over HTTP, {results.duration_s} s per run, {results.machine.get('CPUs (nproc)', '?')} CPUs")
+    axes.legend(fontsize=8)
+
+
+def plot_memory(axes, results: Results) -> None:
+    """One stacked bar per served server: its processes' PSS (RSS where PSS is unreadable), in MiB."""
+    import matplotlib
+
+    names = list(results.memory)
+    services = list(dict.fromkeys(service for memory in results.memory.values() for service in memory.by_service()))
+    bottoms = [0.0] * len(names)
+    colours = matplotlib.colormaps["Set2"].colors  # not the load panel's: those colours are servers
+    for index, service in enumerate(services):
+        values = [sum((p.pss or p.rss) for p in memory.by_service().get(service, [])) / 2**20 for memory in results.memory.values()]
+        axes.bar(names, values, 0.6, bottom=bottoms, label=service, color=colours[index % len(colours)])
+        bottoms = [b + v for b, v in zip(bottoms, values)]
+    for index, total in enumerate(bottoms):
+        axes.text(index, total, f"{total:,.0f}", ha="center", va="bottom", fontsize=8)
+    axes.set_ylim(0, max(bottoms) * 1.1)
+    axes.set_ylabel("PSS, MiB")
+    axes.set_title("memory of the served tree")
+    axes.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1))

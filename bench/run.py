@@ -1,14 +1,17 @@
-"""Benchmark the served clothes service against the course's Flask baseline and a bare Starlette floor.
+"""Benchmark the served models (ONNX Runtime and TensorFlow) against the course's Flask baseline and a bare ASGI floor.
 
-    make bench                                                   # all scenarios, 30 s per run
-    .venv/bin/python -m bench.run --quick                        # 5 s per run
-    .venv/bin/python -m bench.run --only json,coldstart --servers served,floor --duration 10
+    make bench                                                   # every scenario and server, 30 s per run
+    .venv/bin/python -m bench.run --quick                        # 5 s per run, one cold start per served server
+    .venv/bin/python -m bench.run --only json,v2-binary-1,coldstart --servers served,floor --duration 10
     .venv/bin/python -m bench.run --connections json=128 --connections batch256=4
 
-Each server is started alone (served, baseline, floor, one after another), receives every selected
-scenario through wrk, and is stopped (with every process it started) before the next starts. Then the
-in-process batch rate and the remaining cold starts are measured. Prints the tables and the targets'
-PASS/FAIL, writes docs/benchmarks.md (between its bench markers) and docs/benchmarks.png. Exits 0.
+Each server is started alone (served, served-tensorflow, baseline, floor, one after another), receives
+every selected scenario it answers through wrk (bench/scenarios.py; the baseline has only clothes v1's
+course route), and is stopped (with every process it started) before the next starts. A served server's
+launch also times its cold start (to /readyz, then to a first prediction) and reads its memory per
+process before the load (``memory``). Then the in-process batch rate of each engine and the remaining
+cold starts are measured. Prints the tables and the targets' PASS/FAIL, writes docs/benchmarks.md
+(between its bench markers) and docs/benchmarks.png. Exits 0.
 """
 
 from __future__ import annotations
@@ -24,17 +27,18 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench import servers
+from bench import memory, servers
 from bench.bodies import write_bodies
 from bench.load import WrkError, run_wrk
 from bench.report import (
-    COLD_START, LOAD_SCENARIOS, Results, machine_description, results_sections, summary_line, targets, targets_table,
-    write_markdown, write_plot,
+    ColdStart, Results, machine_description, results_sections, summary_line, targets, targets_table, write_markdown, write_plot,
 )
+from bench.scenarios import COLD_START, FIRST_PREDICTION, LOAD, MEMORY, NAMES
 
-SCENARIOS = (*LOAD_SCENARIOS, COLD_START)
-DEFAULT_CONNECTIONS = {"json": 64, "png": 64, "batch256": 8}
+SCENARIOS = NAMES
+DEFAULT_CONNECTIONS = {name: scenario.connections for name, scenario in LOAD.items()}
 DEFAULT_REPORT = servers.ROOT / "docs" / "benchmarks.md"
+INPROCESS_SCENARIO = "batch256"  # the in-process rate is measured on this scenario's version and batch
 
 
 def comma_list(choices: tuple[str, ...]):
@@ -50,28 +54,30 @@ def comma_list(choices: tuple[str, ...]):
 
 def connection_override(text: str) -> tuple[str, int]:
     scenario, _, count = text.partition("=")
-    if scenario not in LOAD_SCENARIOS or not count.isdigit() or int(count) < 1:
-        raise argparse.ArgumentTypeError(f"expected SCENARIO=N with SCENARIO one of {', '.join(LOAD_SCENARIOS)}; got {text!r}")
+    if scenario not in LOAD or not count.isdigit() or int(count) < 1:
+        raise argparse.ArgumentTypeError(f"expected SCENARIO=N with SCENARIO one of {', '.join(LOAD)}; got {text!r}")
     return scenario, int(count)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=int, help="seconds per wrk run (default 30, or 5 with --quick)")
-    parser.add_argument("--quick", action="store_true", help="5 s wrk runs")
+    parser.add_argument("--quick", action="store_true", help="5 s wrk runs, one cold start per served server, 2 s in-process")
     parser.add_argument("--only", type=comma_list(SCENARIOS), default=list(SCENARIOS), metavar="SCENARIO[,...]",
                         help=f"scenarios to run, of {', '.join(SCENARIOS)} (default: all)")
     parser.add_argument("--servers", type=comma_list(servers.NAMES), default=list(servers.NAMES), metavar="SERVER[,...]",
                         help=f"servers to measure, of {', '.join(servers.NAMES)} (default: all)")
     parser.add_argument("--connections", type=connection_override, action="append", default=[], metavar="SCENARIO=N",
                         help=f"wrk connections of a scenario (defaults: {DEFAULT_CONNECTIONS})")
-    parser.add_argument("--cold-starts", type=int, default=3, help="launches of `bentoml serve` timed to /readyz (default 3)")
-    parser.add_argument("--inprocess-seconds", type=float, default=5.0, help="duration of the in-process batch measurement")
+    parser.add_argument("--cold-starts", type=int, help="launches of each served server timed to /readyz (default 3, or 1 with --quick)")
+    parser.add_argument("--inprocess-seconds", type=float, help="duration of each in-process batch measurement (default 5, or 2 with --quick)")
     parser.add_argument("--timeout", type=int, default=10, help="wrk's per-request timeout in seconds (default 10)")
     parser.add_argument("--ready-timeout", type=float, default=300, help="seconds a server may take to become ready")
     parser.add_argument("--report", type=Path, default=DEFAULT_REPORT, help="markdown report; the plot goes next to it as .png")
     args = parser.parse_args(argv)
     args.duration = args.duration or (5 if args.quick else 30)
+    args.cold_starts = (1 if args.quick else 3) if args.cold_starts is None else args.cold_starts
+    args.inprocess_seconds = args.inprocess_seconds or (2.0 if args.quick else 5.0)
     if args.duration < 1 or args.cold_starts < 0:
         parser.error("--duration must be >= 1 and --cold-starts >= 0")
     args.connections = {**DEFAULT_CONNECTIONS, **dict(args.connections)}
@@ -79,54 +85,98 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def measure_server(name: str, results: Results, args: argparse.Namespace, log_dir: Path) -> None:
-    """Start one server, run every selected load scenario against it, stop it."""
-    load_scenarios = [s for s in LOAD_SCENARIOS if s in results.scenarios]
-    timing_cold_start = name == "served" and COLD_START in results.scenarios and args.cold_starts > 0
-    if not load_scenarios and not timing_cold_start:
+    """Start one server; time its cold start and read its memory (served servers), run every selected
+    load scenario it answers against it, stop it."""
+    load_scenarios = [s for s in results.load_scenarios if servers.serves(name, LOAD[s])]
+    served = name in servers.ENGINES
+    timing_cold_start = served and COLD_START in results.scenarios and args.cold_starts > 0
+    reading_memory = served and MEMORY in results.scenarios
+    if not load_scenarios and not timing_cold_start and not reading_memory:
         return
     print(f"[{name}] starting", flush=True)
     with servers.launch(name, log_dir, args.ready_timeout) as server:
         print(f"[{name}] ready after {server.ready_after_s:.1f} s on {server.url}", flush=True)
         if timing_cold_start:
-            results.cold_starts_s.append(server.ready_after_s)
+            record_cold_start(server, results)
+        if served:
+            record_engines(server, results)
+        if reading_memory:
+            results.memory[name] = memory.measure(server)
+            print(f"[{name}] memory: {len(results.memory[name].processes)} processes, RSS {memory.mib(results.memory[name].total_rss)} MiB, "
+                  f"PSS {memory.mib(results.memory[name].total_pss)} MiB", flush=True)
         for scenario in load_scenarios:
-            body = results.bodies[scenario]
-            status, answer = servers.probe(server.predict_url, body.path, body.content_type)
-            if status is None or status >= 400:
-                results.notes.append(f"{scenario} on {name}: a probe request got {status}: `{' '.join(answer.split())[:160]}`")
-            try:
-                result = run_wrk(server.predict_url, body, args.connections[scenario], args.duration, args.timeout)
-            except WrkError as exc:
-                results.notes.append(f"{scenario} on {name}: wrk failed: {exc}")
-                continue
-            results.load.setdefault(scenario, {})[name] = result
-            print(f"[{name}] {scenario}: {result.requests_per_s:,.1f} req/s, p99 {result.p99_ms:.1f} ms, "
-                  f"{result.errors} errors ({result.status_text()})", flush=True)
+            run_scenario(server, scenario, results, args)
     if server.killed_after_grace:
         results.notes.append(f"{name}: {server.killed_after_grace} process(es) still running {servers.STOP_GRACE_S} s "
                              "after SIGTERM were killed (SIGKILL)")
 
 
+def run_scenario(server: servers.Server, scenario: str, results: Results, args: argparse.Namespace) -> None:
+    body, url = results.bodies[scenario], server.url + LOAD[scenario].path
+    status, answer = servers.probe(url, body)
+    if status is None or status >= 300:
+        results.notes.append(f"{scenario} on {server.name}: a probe request got {status}: `{' '.join(answer.split())[:160]}`")
+    try:
+        result = run_wrk(url, body, args.connections[scenario], args.duration, args.timeout)
+    except WrkError as exc:
+        results.notes.append(f"{scenario} on {server.name}: wrk failed: {exc}")
+        return
+    results.load.setdefault(scenario, {})[server.name] = result
+    print(f"[{server.name}] {scenario}: {result.requests_per_s:,.1f} req/s, p50 {result.p50_ms:.1f} ms, p99 {result.p99_ms:.1f} ms, "
+          f"{result.errors} errors ({result.status_text()})", flush=True)
+
+
+def record_cold_start(server: servers.Server, results: Results) -> None:
+    scenario = LOAD[FIRST_PREDICTION]
+    first = server.time_first_prediction(scenario.path, results.bodies[FIRST_PREDICTION])
+    if first is None:
+        results.notes.append(f"coldstart on {server.name}: no 2xx answer to {scenario.path} within a minute of /readyz")
+    results.cold_starts.setdefault(server.name, []).append(ColdStart(server.ready_after_s, first))
+    print(f"[{server.name}] cold start {len(results.cold_starts[server.name])}: /readyz after {server.ready_after_s:.1f} s, "
+          f"first prediction after {'-' if first is None else f'{first:.1f}'} s", flush=True)
+
+
+def record_engines(server: servers.Server, results: Results) -> None:
+    """What each runner hosts, and a note for every version not on the server's engine."""
+    try:
+        hosted = memory.hosted_versions(server.url)
+    except OSError as exc:
+        results.notes.append(f"{server.name}: could not list its versions: {exc}")
+        return
+    results.engines[server.name] = hosted
+    engine = servers.ENGINES[server.name]
+    for runner, what in hosted.items():
+        if f"({engine})" not in what:
+            results.notes.append(f"{server.name}: {runner} hosts {what}, not on {engine} (a version without a verified ONNX export runs on TensorFlow)")
+
+
 def measure_cold_starts(results: Results, args: argparse.Namespace, log_dir: Path) -> None:
-    while len(results.cold_starts_s) < args.cold_starts:
-        with servers.launch("served", log_dir, args.ready_timeout) as server:
-            results.cold_starts_s.append(server.ready_after_s)
-        print(f"[served] cold start {len(results.cold_starts_s)}: {server.ready_after_s:.1f} s", flush=True)
+    for name in [s for s in results.servers if s in servers.ENGINES]:
+        while len(results.cold_starts.get(name, [])) < args.cold_starts:
+            with servers.launch(name, log_dir, args.ready_timeout) as server:
+                record_cold_start(server, results)
 
 
 def measure_inprocess(results: Results, args: argparse.Namespace) -> None:
-    command = [sys.executable, "-m", "bench.inprocess", "--seconds", str(args.inprocess_seconds)]
-    print("[in-process] measuring batched inference", flush=True)
-    try:
-        finished = subprocess.run(command, cwd=servers.ROOT, env=servers.server_environment(), capture_output=True,
-                                  text=True, timeout=args.inprocess_seconds + 180)
-    except subprocess.TimeoutExpired:
-        results.notes.append(f"in-process measurement did not finish within {args.inprocess_seconds + 180:.0f} s")
-        return
-    if finished.returncode != 0:
-        results.notes.append(f"in-process measurement failed: {finished.stderr.strip()[-500:]}")
-        return
-    results.inprocess = json.loads(finished.stdout.strip().splitlines()[-1])
+    scenario = LOAD[INPROCESS_SCENARIO]
+    for name in [s for s in results.servers if s in servers.ENGINES]:
+        engine = servers.ENGINES[name]
+        command = [
+            sys.executable, "-m", "bench.inprocess", "--model", scenario.model, "--version", scenario.version, "--engine", engine,
+            "--batch", str(scenario.examples), "--seconds", str(args.inprocess_seconds),
+        ]
+        print(f"[in-process] measuring batched inference on {engine}", flush=True)
+        try:
+            finished = subprocess.run(command, cwd=servers.ROOT, env=servers.server_environment(), capture_output=True,
+                                      text=True, timeout=args.inprocess_seconds + 180)
+        except subprocess.TimeoutExpired:
+            results.notes.append(f"in-process measurement on {engine} did not finish within {args.inprocess_seconds + 180:.0f} s")
+            continue
+        if finished.returncode != 0:
+            results.notes.append(f"in-process measurement on {engine} failed: {finished.stderr.strip()[-500:]}")
+            continue
+        measured = json.loads(finished.stdout.strip().splitlines()[-1])
+        results.inprocess[measured["engine"]] = measured
 
 
 def run(args: argparse.Namespace, results: Results, log_dir: Path) -> None:
@@ -136,14 +186,14 @@ def run(args: argparse.Namespace, results: Results, log_dir: Path) -> None:
         except servers.ServerNotReady as exc:  # the other servers are still measured
             results.notes.append(f"{name} was not measured: {exc}")
             print(f"[{name}] {exc}\n{exc.log_tail}", file=sys.stderr, flush=True)
-    if "batch256" in results.scenarios and "served" in results.servers:
+    if INPROCESS_SCENARIO in results.scenarios:
         measure_inprocess(results, args)
-    if COLD_START in results.scenarios and "served" in results.servers:
+    if COLD_START in results.scenarios:
         try:
             measure_cold_starts(results, args, log_dir)
         except servers.ServerNotReady as exc:
-            results.notes.append(f"cold start {len(results.cold_starts_s) + 1} not measured: {exc}")
-            print(f"[served] {exc}\n{exc.log_tail}", file=sys.stderr, flush=True)
+            results.notes.append(f"a cold start was not measured: {exc}")
+            print(f"[coldstart] {exc}\n{exc.log_tail}", file=sys.stderr, flush=True)
 
 
 def stop_on_sigterm(signum, frame):
@@ -154,12 +204,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     signal.signal(signal.SIGTERM, stop_on_sigterm)
     command = shlex.join([".venv/bin/python", "-m", "bench.run", *(sys.argv[1:] if argv is None else argv)])
-    with tempfile.TemporaryDirectory(prefix="clothes-bench-") as temporary:
+    with tempfile.TemporaryDirectory(prefix="model-server-bench-") as temporary:
         work_dir = Path(temporary)
+        wanted = [s for s in LOAD if s in args.only or (s == FIRST_PREDICTION and COLD_START in args.only)]
         results = Results(
             command=command, started=datetime.datetime.now().astimezone(), scenarios=args.only,
             servers=[name for name in servers.NAMES if name in args.servers], duration_s=args.duration,
-            connections=args.connections, bodies=write_bodies(work_dir), machine=machine_description(),
+            connections=args.connections, bodies=write_bodies(work_dir, [LOAD[s] for s in wanted]), machine=machine_description(),
         )
         run(args, results, work_dir)
     results.machine["load average at end (1, 5, 15 min)"] = ", ".join(f"{load:.2f}" for load in os.getloadavg())

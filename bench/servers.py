@@ -1,12 +1,18 @@
 """Start the benchmarked servers on free loopback ports, wait until they answer, stop their process groups.
 
-    >>> with launch("floor", log_dir) as server:
-    ...     server.ready_after_s, server.predict_url
+    >>> with launch("served-tensorflow", log_dir) as server:
+    ...     server.ready_after_s, server.url + LOAD["json"].path
+
+``served`` and ``served-tensorflow`` are `bentoml serve service:ModelServer` (as `make serve`) with
+the repository's configuration.yaml written to a file of the run (``MODEL_SERVER_CONFIG``), every
+version on one engine: ONNX Runtime (the default) or TensorFlow. ``baseline`` is the course's Flask
+server (clothes v1 only), ``floor`` a bare ASGI app that parses each scenario's body and answers.
 """
 
 from __future__ import annotations
 
 import contextlib
+import http.client
 import os
 import signal
 import socket
@@ -14,18 +20,25 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+import yaml
+
+from bench import baseline_flask
+from bench.bodies import Body
+from bench.scenarios import Scenario
+
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 HOST = "127.0.0.1"
-PREDICT_PATH = "/models/clothes/v1"
 READY_PATH = "/readyz"
-NAMES = ("served", "baseline", "floor")
+ENGINES = {"served": "onnxruntime", "served-tensorflow": "tensorflow"}  # the served servers and their engine
+NAMES = (*ENGINES, "baseline", "floor")
 STOP_GRACE_S = 5
-# Service settings that would make "served" differ from what `make serve` runs.
+# Service settings that would make "served" differ from what the run's configuration file says.
 TUNING_VARIABLES = ("MODEL_SERVER_CONFIG", "BENTOML_CONFIG", "BENTOML_CONFIG_OPTIONS")
 
 
@@ -35,8 +48,41 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def write_config(directory: Path, engine: str = "onnxruntime", changes: dict | None = None) -> Path:
+    """The repository's configuration.yaml with every version on ``engine``, as ``directory``/configuration-<engine>.yaml.
+
+    Per-version engine overrides are dropped, so that every version runs on ``engine`` (a version
+    without a verified ONNX export still runs on TensorFlow: the report names each version's engine).
+    Files are resolved for the new place; monitoring logs go to ``directory``/monitoring. ``changes``
+    replace single keys of top-level sections, e.g. ``{"monitoring": {"enabled": False}}``.
+    """
+    config = yaml.safe_load((ROOT / "configuration.yaml").read_text())
+    config.setdefault("runners", {})["engine"] = engine
+    for model in config["models"].values():
+        if isinstance(model.get("versions"), dict):
+            for overrides in model["versions"].values():
+                (overrides or {}).pop("engine", None)
+    monitor = config.get("entry", {}).get("monitoring", {}).get("options", {})
+    if monitor.get("log_config_file"):
+        monitor["log_config_file"] = str(ROOT / monitor["log_config_file"])
+    if "log_path" in monitor:
+        monitor["log_path"] = str(directory / "monitoring")
+    if config.get("promotion_record"):
+        config["promotion_record"] = str(ROOT / config["promotion_record"])
+    for section, values in (changes or {}).items():
+        config[section] = {**config.get(section, {}), **values}
+    path = directory / f"configuration-{engine}.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+def serves(name: str, scenario: Scenario) -> bool:
+    """Whether a server answers a scenario: the baseline has only the course's clothes v1 route."""
+    return name != "baseline" or scenario.path == baseline_flask.PATH
+
+
 def server_command(name: str, port: int) -> list[str]:
-    if name == "served":  # exactly `make serve`, on loopback and a free port
+    if name in ENGINES:  # exactly `make serve`, on loopback and a free port
         return [str(BIN / "bentoml"), "serve", "service:ModelServer", "--host", HOST, "--port", str(port)]
     if name == "baseline":
         return [str(BIN / "python"), "-m", "bench.baseline_flask", "--host", HOST, "--port", str(port)]
@@ -68,8 +114,8 @@ class Server:
         self.log_path = log_path
         self.port = free_port()
         self.url = f"http://{HOST}:{self.port}"
-        self.predict_url = self.url + PREDICT_PATH
         self.ready_after_s: float | None = None
+        self.first_prediction_s: float | None = None
         self.killed_after_grace = 0
         with log_path.open("w") as log:
             self.process = subprocess.Popen(
@@ -88,6 +134,17 @@ class Server:
                 return self.ready_after_s
             time.sleep(0.1)
         raise ServerNotReady(f"{self.name} not ready after {timeout_s:.0f} s", self.log_tail())
+
+    def time_first_prediction(self, path: str, body: Body, timeout_s: float = 60) -> float | None:
+        """Seconds from launch to the first 2xx answer to ``body`` at ``path`` (None: no 2xx within ``timeout_s``)."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            status, _ = probe(self.url + path, body)
+            if status is not None and status < 300:
+                self.first_prediction_s = time.monotonic() - self.started
+                return self.first_prediction_s
+            time.sleep(0.05)
+        return None
 
     def stop(self, grace_s: float = STOP_GRACE_S) -> None:
         """SIGTERM the launched process group, SIGKILL it and every descendant left after ``grace_s``.
@@ -170,21 +227,27 @@ def get_status(url: str) -> int | None:
         return None
 
 
-def probe(url: str, body_path: Path, content_type: str) -> tuple[int | None, str]:
-    """One POST of a benchmark body: its status and the start of its answer, to explain errors."""
-    request = urllib.request.Request(url, data=body_path.read_bytes(), headers={"Content-Type": content_type})
+def probe(url: str, body: Body, timeout_s: float = 30) -> tuple[int | None, str]:
+    """One POST of a benchmark body, with the headers wrk sends (no Content-Type when the body has none):
+    its status and the start of its answer, to explain errors."""
+    parts = urllib.parse.urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout_s)
     try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, response.read(200).decode(errors="replace")
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read(200).decode(errors="replace")
-    except (OSError, urllib.error.URLError) as exc:
+        connection.request("POST", parts.path, body=body.path.read_bytes(), headers=body.request_headers())
+        response = connection.getresponse()
+        return response.status, response.read(200).decode(errors="replace")
+    except OSError as exc:
         return None, f"{type(exc).__name__}: {exc}"
+    finally:
+        connection.close()
 
 
 @contextlib.contextmanager
 def launch(name: str, log_dir: Path, ready_timeout_s: float = 300, env: dict[str, str] | None = None) -> Iterator[Server]:
-    """A running, ready server (``env``: extra environment); stopped on exit, also on errors."""
+    """A running, ready server (``env``: extra environment, over the served configuration written into
+    ``log_dir``); stopped on exit, also on errors."""
+    if name in ENGINES:
+        env = {"MODEL_SERVER_CONFIG": str(write_config(log_dir, ENGINES[name])), **(env or {})}
     server = Server(name, log_dir / f"{name}-{time.monotonic_ns()}.log", env)
     try:
         server.wait_ready(ready_timeout_s)
