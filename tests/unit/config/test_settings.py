@@ -29,17 +29,24 @@ def load(tmp_path, models=None, **sections) -> Config:
 
 
 def test_the_shipped_configuration_loads(monkeypatch):
+    """configuration.yaml as shipped: every alias and the course's route resolve to a served version."""
     monkeypatch.delenv(CONFIG_ENV, raising=False)
     config = load_config()
     assert config.path == DEFAULT_PATH.resolve()
-    assert config.served() == [("clothes", "v1"), ("clothes", "v2")]
-    clothes = config.models["clothes"]
-    assert clothes.resolve("stable") in clothes.versions and clothes.resolve("latest") == "v2"
-    assert clothes.promotion == PromotionPolicy(alias="stable", min_improvement=0.002, max_class_regression=0.02, max_slice_regression=0.02)
-    options = config.runner("clothes", "v1").bentoml_options()
-    assert options["runner_connection"]["max_requests"] >= 10**6 and "batching" not in options
-    assert config.runner("clothes", "v1").batching.max_batch_size > 0
+    served = set(config.served())
+    assert {name for name, _ in served} == set(config.models) and len(served) >= 2
+    for name, model in config.models.items():
+        for alias in model.aliases:
+            assert (name, model.resolve(alias)) in served, (name, alias)
+        assert model.promotion == PromotionPolicy(alias="stable", min_improvement=0.002, max_class_regression=0.02, max_slice_regression=0.02)
+    project3 = config.course.project3
+    assert (project3.model, config.models[project3.model].resolve(project3.version)) in served
+    for name, version in served:
+        options = config.runner(name, version).bentoml_options()
+        assert options["runner_connection"]["max_requests"] >= 10**6 and "batching" not in options
+        assert config.runner(name, version).engine == "onnxruntime"
     assert config.security.api_token is None and config.strict_readiness is False
+    assert config.live.admin_without_token is False
     assert config.record() is not None and config.record().path == DEFAULT_PATH.parent / "deploy" / "promotions.json"
 
 
