@@ -146,7 +146,7 @@ class SlotWorker:
 
     def describe(self) -> dict:
         """What the runner's ``status`` API answers: the state the entry's probes map, and what it hosts."""
-        model, version = self.hosting or (None, None)
+        model, version = self.hosting or self.status.get("target") or (None, None)
         state = self.status["state"]
         return {
             "status": {"ready": "ready", "failed": "unavailable"}.get(state, "loading"),
@@ -169,14 +169,14 @@ class SlotWorker:
         model, version = desired["model"], desired["version"]
         deaths = self.state.died_loading(generation)
         if deaths >= MAX_DEATHS:
-            self._set(None, None, generation, "failed", f"the runner process died {deaths} times while loading {model}:{version}; not trying again")
+            self._set(None, None, generation, "failed", f"the runner process died {deaths} times while loading {model}:{version}; not trying again", target=(model, version))
             return
-        self._set(None, None, generation, "loading", None)
+        self._set(None, None, generation, "loading", None, target=(model, version))
         try:
             engine = self._load(model, version, desired.get("engine", "onnxruntime"), int(desired.get("threads", 1)))
         except Exception as exc:  # reported; the entry leaves every other version as it was
             log.error("%s could not load %s:%s: %s", self.slot.name, model, version, exc)
-            self._set(None, None, generation, "failed", f"{model}:{version} failed to load: {exc}")
+            self._set(None, None, generation, "failed", f"{model}:{version} failed to load: {exc}", target=(model, version))
             return
         self._set(engine, (model, version), generation, "ready", None)
 
@@ -190,9 +190,10 @@ class SlotWorker:
             log.info("%s: emptied; exiting to return the version's memory", self.slot.name)
             self._exit(0)
 
-    def _set(self, engine, hosting, generation: int, state: str, reason: str | None) -> None:
+    def _set(self, engine, hosting, generation: int, state: str, reason: str | None, target: tuple[str, str] | None = None) -> None:
+        """``target``: the version being loaded, or that failed, so its failure is reported as its own."""
         self.engine, self.hosting = engine, hosting
-        self.status = {"state": state, "reason": reason}
+        self.status = {"state": state, "reason": reason, "target": target}
         model, version = hosting or (None, None)
         self.state.report({"generation": generation, "state": state, "reason": reason, "model": model, "version": version,
                            "engine": getattr(engine, "name", None)})

@@ -63,7 +63,7 @@ def test_a_configured_slot_loads_its_version_then_follows_changes(runtime):
 
 def test_a_spare_starts_empty_and_reports_it(runtime):
     worker = SlotWorker(Slot("spare-1", RunnerSettings(), None), loader([]), exit=pytest.fail)
-    assert worker.engine is None and worker.status == {"state": "empty", "reason": None}
+    assert worker.engine is None and worker.status == {"state": "empty", "reason": None, "target": None}
     assert SlotState(runtime, "spare-1").reports()[os.getpid()]["state"] == "empty"
 
 
@@ -74,6 +74,9 @@ def test_a_failed_load_is_reported_with_its_reason_and_the_worker_goes_on(runtim
     generation = state.assign("clothes", "bad")
     wait_for(lambda: worker.status["state"] == "failed")
     assert worker.status["reason"] == "clothes:bad failed to load: bad is broken" and worker.engine is None
+    # the failure is the failed version's own: the entry marks clothes:bad unavailable, not "loading"
+    assert worker.describe() | {"generation": 0} == {"status": "unavailable", "reason": worker.status["reason"], "engine": None,
+                                                     "model": "clothes", "version": "bad", "state": "failed", "generation": 0}
     assert state.reports()[os.getpid()]["generation"] == generation
     state.assign("clothes", "v2")
     wait_for(lambda: worker.hosting == ("clothes", "v2"))
