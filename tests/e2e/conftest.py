@@ -240,17 +240,18 @@ def corrupt_model(version: str) -> None:
 def wait_for_statuses(srv: Server, expected: dict[str, str], timeout: float = 180) -> None:
     """Wait until /models/clothes lists exactly these version statuses."""
     deadline = time.monotonic() + timeout
+    seen = None
     while time.monotonic() < deadline:
         if srv.process.poll() is not None:
             raise RuntimeError(f"bentoml serve exited with {srv.process.returncode}:\n{srv.log.read_text()[-4000:]}")
         try:
-            versions = requests.get(f"{srv.url}/models/clothes", timeout=5).json()["versions"]
-            if {v["version"]: v["status"] for v in versions} == expected:
+            seen = requests.get(f"{srv.url}/models/clothes", timeout=5).json()["versions"]
+            if {v["version"]: v["status"] for v in seen} == expected:
                 return
         except (requests.RequestException, ValueError, KeyError):
             pass
         time.sleep(0.5)
-    raise RuntimeError(f"statuses never became {expected}:\n{srv.log.read_text()[-4000:]}")
+    raise RuntimeError(f"statuses never became {expected}; last seen {seen}:\n{srv.log.read_text()[-4000:]}")
 
 
 @pytest.fixture(scope="session")

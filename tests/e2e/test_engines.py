@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import requests
+import yaml
 from PIL import Image
 
 from models import store
@@ -27,8 +28,9 @@ def maps_tensorflow(pid: int) -> bool:
 def tf_server(trained_versions, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("tensorflow")
     config = write_config(tmp / "configuration.yaml", {CLOTHES: clothes(trained_versions, {"stable": "v1", "latest": "v2"})})
-    text = config.read_text().replace("runners:\n", "runners:\n  engine: tensorflow\n", 1)
-    config.write_text(text)
+    served = yaml.safe_load(config.read_text())
+    served["runners"]["engine"] = "tensorflow"
+    config.write_text(yaml.safe_dump(served))
     srv = Server(config, free_port(), tmp / "serve.log")
     try:
         srv.wait_ready()

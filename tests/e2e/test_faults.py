@@ -16,6 +16,7 @@ import numpy as np
 import orjson
 import pytest
 import requests
+import yaml
 
 from models import store
 from serving.runner_health import PROBE_INTERVAL_SECONDS, PROBE_TIMEOUT_SECONDS
@@ -212,7 +213,9 @@ def test_sigterm_under_load_answers_requests_in_flight_and_refuses_new_ones_clea
     assert not failed, [(o.status, o.error, o.body[:200]) for o in failed]
     assert after and refused, "no request met the stopped server"
     assert srv.process.returncode == 0, srv.log.read_text()[-3000:]
-    assert "stopping the entry service before its 2 runner service(s)" in srv.log.read_text()  # serving/ordered_stop.py
+    served = yaml.safe_load(config.read_text())
+    runners = len(served["models"][CLOTHES]["versions"]) + served["live"]["spare_runners"]
+    assert f"stopping the entry service before its {runners} runner service(s)" in srv.log.read_text()  # serving/ordered_stop.py
 
 
 def _cause(error: BaseException) -> str:

@@ -116,7 +116,8 @@ def test_import_writes_the_card_from_the_model_itself(imported):
     assert card.number_of_parameters == 3 * 3 * 3 * 4 + 4 + 4 * 3 + 3 and card.architecture == "colour_net"
     assert card.metrics["accuracy"] > 0.8 and card.metrics["test_images"] == 300  # it learned the colours
     assert card.description == "which colour dominates" and card.training["imported_from"] == "colour_net.keras"
-    assert set(card.files) == {"report.html", "reference.json"} and card.slices["images"] == 300
+    assert set(card.files) == {"report.html", "reference.json", "model.onnx"} and card.slices["images"] == 300
+    assert {"tensorflow", "onnxruntime"} <= set(card.engines)  # the import verified an ONNX export too
 
 
 def test_the_imported_model_is_served_next_to_clothes(byo_server):

@@ -9,6 +9,8 @@ from __future__ import annotations
 import numpy as np
 import requests
 
+from tests.e2e.conftest import MISSING_VERSION
+
 
 def test_other_version_serves_through_the_runner_dispatcher(degraded_server):
     response = requests.post(f"{degraded_server.url}/models/clothes/v1", json={"images": np.zeros((5, 28, 28)).tolist()}, timeout=30)
@@ -24,7 +26,8 @@ def test_broken_version_answers_503_with_reason(degraded_server):
 def test_status_lists_the_reason(degraded_server):
     versions = {v["version"]: v for v in requests.get(f"{degraded_server.url}/models/clothes", timeout=30).json()["versions"]}
     assert versions["broken"]["status"] == "unavailable" and "failed to load" in versions["broken"]["reason"]
-    assert versions["v1"] == {"version": "v1", "aliases": ["stable"], "status": "ready", "reason": None}
+    assert versions["v1"] == {"version": "v1", "aliases": ["stable"], "status": "ready", "reason": None, "engine": "onnxruntime"}
+    assert versions["broken"]["engine"] is None and "not in the model store" in versions[MISSING_VERSION]["reason"]
 
 
 def test_readiness_without_strict_readiness_ignores_versions_that_cannot_load(degraded_server):
