@@ -1,7 +1,7 @@
 """The web page (web/, serving/protocols/page.py) in a real browser: Debian's Chromium driven by Playwright.
 
-Against the session's `bentoml serve` of real quickly trained models (``server``): a real test image
-of each served image model is uploaded and its right label shown, a drawing is classified and shown
+Against a `bentoml serve` of real models (``url``: the quickly trained clothes versions and the shipped
+damage ones, trained from the vendored images): a real test image of each served image model is uploaded and its right label shown, a drawing is classified and shown
 as the model sees it, a non-image file shows the server's error, the card, slices, drift, versions
 and report open, every control is reached with the keyboard, and screenshots at a desktop and a
 phone window size are written to docs/ (docs/page-desktop.png, docs/page-phone.png). Against a
@@ -31,7 +31,7 @@ from playwright import sync_api as playwright_api
 from playwright.sync_api import expect
 
 from serving.protocols import page as page_routes
-from tests.e2e.conftest import CLOTHES, ROOT, Server, clothes, free_port, write_config
+from tests.e2e.conftest import CLOTHES, DAMAGE, ROOT, Server, clothes, damage, free_port, write_config
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -46,6 +46,22 @@ WAIT_MS = 30_000
 TOKEN = "page-e2e-token-" + "5" * 20
 TOKEN_ENV = "MODEL_SERVER_PAGE_E2E_TOKEN"
 DAMAGE_DIR = ROOT / "data" / "hurricane-damage"
+
+
+# --- the servers ------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def url(trained_versions, damage_versions, tmp_path_factory):
+    """clothes (quickly trained) and damage (shipped): a grey and a colour model, as users serve them."""
+    tmp = tmp_path_factory.mktemp("page")
+    models = {CLOTHES: clothes(trained_versions, {"stable": "v1", "latest": "v2"}), DAMAGE: damage(damage_versions, {"stable": damage_versions[0]})}
+    server = Server(write_config(tmp / "configuration.yaml", models), free_port(), tmp / "serve.log")
+    try:
+        server.wait_ready()
+        yield server.url
+    finally:
+        server.stop()
 
 
 # --- the browser -------------------------------------------------------------------------------------
@@ -189,7 +205,7 @@ def served_image_models(url: str) -> list[tuple[dict, dict]]:
 def test_a_real_test_image_of_each_model_gets_its_label(tab, url):
     page = tab.open()
     models = served_image_models(url)
-    assert any(listed["name"] == CLOTHES for listed, _ in models)
+    assert {listed["name"] for listed, _ in models} == {CLOTHES, DAMAGE}
     for listed, card in models:
         name, version = listed["name"], listed["default_version"]
         filename, data, mime, label = correctly_classified(url, name, version)
