@@ -6,7 +6,8 @@ directory out (it needs Docker and builds an image), unless MODEL_SERVER_CONTAIN
 - MODEL_SERVER_IMAGE=model-server:<version>: test that image instead of building one with
   scripts/build-container.sh (which reuses an image whose Bento inputs are unchanged).
 - Containers run with `--network host` on a free port of 127.0.0.1 (BENTOML_HOST/BENTOML_PORT), with
-  the e2e test configuration (limits of 1 MB and 64 images, aliases stable->v1, latest->v2) mounted
+  the e2e test configuration (limits of 1 MB and 64 images) for the image's four versions (clothes
+  and damage, v1 and v2, each in its own runner, and the Project 3 routes on damage's stable) mounted
   and named by MODEL_SERVER_CONFIG. Every container started here is removed at the end, by its id.
 """
 
@@ -21,7 +22,7 @@ import pytest
 import yaml
 
 from tests.container.helpers import FIGURES, Container, docker, start_container, store_environment
-from tests.e2e.conftest import CLOTHES, ROOT, clothes, write_config
+from tests.e2e.conftest import CLOTHES, DAMAGE, ROOT, clothes, damage, write_config
 
 HERE = Path(__file__).resolve().parent
 
@@ -78,7 +79,8 @@ BENTO_SOURCE = "/home/bentoml/bento/src"  # the Bento's code and configuration i
 
 @pytest.fixture(scope="session")
 def test_config(tmp_path_factory) -> Path:
-    path = write_config(tmp_path_factory.mktemp("config") / "configuration.yaml", {CLOTHES: clothes(["v1", "v2"], {"stable": "v1", "latest": "v2"})})
+    models = {CLOTHES: clothes(["v1", "v2"], {"stable": "v1", "latest": "v2"}), DAMAGE: damage(["v1", "v2"], {"stable": "v2", "latest": "v2"})}
+    path = write_config(tmp_path_factory.mktemp("config") / "configuration.yaml", models, course={"project3": {"model": DAMAGE, "version": "stable"}})
     # write_config points files at this checkout; inside the container they are the Bento's.
     config = yaml.safe_load(path.read_text())
     monitor = config["entry"]["monitoring"]["options"]
