@@ -174,8 +174,8 @@ class Monitoring(_Section):
     p_value: float = 0.001
     psi: float = 0.2
     log_sample_rate: float = Field(0.01, ge=0, le=1)  # share of predictions written to bentoml.monitor's data log
-    log_max_per_second: int = Field(50, ge=0)  # and at most this many per second and entry worker
-    refresh_seconds: NonNegativeFloat = 1.0  # how often the drift gauges are recomputed
+    log_max_per_second: int = Field(10, ge=0)  # and at most this many per second and entry worker
+    refresh_seconds: NonNegativeFloat = 5.0  # how often the drift gauges are recomputed
 
     @model_validator(mode="after")
     def _window(self):

@@ -119,6 +119,7 @@ class VersionMonitor:
         self._next_refresh = 0.0
         self._log_failed = False
         self._log_second, self._logged_this_second = 0, 0
+        self._until_sample = self._gap() - 1  # examples to skip before the next one goes to the data log
         if reference is not None:
             import scipy.stats  # noqa: F401  (imported now, not on the first request)
 
@@ -134,7 +135,7 @@ class VersionMonitor:
         self.window.add(pixels, confidence, predicted)
         now = time.monotonic()
         if self.settings.log_sample_rate > 0:
-            sampled = np.flatnonzero(self._rng.random(len(pixels)) < self.settings.log_sample_rate)
+            sampled = self._sample(len(pixels))
             if sampled.size:
                 sampled = sampled[: self._log_allowance(now)]
                 self._logged_this_second += sampled.size
@@ -165,6 +166,21 @@ class VersionMonitor:
         for name, share in zip(self.card.labels, report["class_shares"]["window"]):
             CLASS_SHARE.labels(**labels, label=name, source="window").set(share)
         return report
+
+    def _gap(self) -> int:
+        """Examples from one data-log sample to the next: geometric, so each example is sampled with
+        probability ``log_sample_rate``, at one random draw per sample rather than one per request."""
+        rate = self.settings.log_sample_rate
+        return int(self._rng.geometric(rate)) if rate > 0 else 0
+
+    def _sample(self, n: int) -> np.ndarray:
+        """Indices of this request's ``n`` examples that go to the data log."""
+        picked, position = [], self._until_sample
+        while position < n:
+            picked.append(position)
+            position += self._gap()
+        self._until_sample = position - n
+        return np.asarray(picked, dtype=np.intp)
 
     def _log_allowance(self, now: float) -> int:
         """Records the data log may still take this second (each costs ~0.4 ms of the event loop)."""

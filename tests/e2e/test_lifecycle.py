@@ -105,7 +105,7 @@ def test_gate_refuses_records_and_promotes_and_the_server_follows(trained_versio
 @pytest.fixture(scope="module")
 def drift_server(trained_versions, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("drift")
-    monitoring = {**yaml.safe_load((ROOT / "configuration.yaml").read_text())["monitoring"], "log_sample_rate": 0.1}
+    monitoring = {**yaml.safe_load((ROOT / "configuration.yaml").read_text())["monitoring"], "log_sample_rate": 0.1, "log_max_per_second": 1000, "refresh_seconds": 1.0}
     config = write_config(tmp / "configuration.yaml", {MODEL_NAME: clothes(trained_versions, {"stable": "v1"})}, monitoring=monitoring)
     server = Server(config, free_port(), tmp / "serve.log")
     server.monitoring = tmp / "monitoring"

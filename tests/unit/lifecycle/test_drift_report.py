@@ -272,3 +272,18 @@ def test_reads_what_the_service_logs_through_bentoml_monitor(tmp_path, data, mon
     reports = window_reports(records, reference, 1000, THRESHOLDS, card)
     assert reports[0]["statistics"] == monitor.drift()["statistics"]  # the offline report agrees with /drift
     assert len(read_records(tmp_path / "monitoring", other)[0]) == 20
+
+
+@pytest.mark.parametrize("rate", [0.01, 0.1, 0.5])
+def test_the_data_log_samples_each_example_with_the_configured_rate(rate):
+    """Geometric gaps between samples (one random draw per sample): the share sampled is the rate, over
+    requests of any size, and the indices are the request's own."""
+    from config import Monitoring
+    from serving.monitoring import VersionMonitor
+
+    monitor = VersionMonitor(CARD, None, Monitoring(log_sample_rate=rate))
+    sizes = np.random.default_rng(3).integers(1, 65, 4000)
+    picked = [monitor._sample(int(n)) for n in sizes]
+    assert all(((p >= 0) & (p < n)).all() and len(set(p)) == len(p) for p, n in zip(picked, sizes))
+    share = sum(len(p) for p in picked) / sizes.sum()
+    assert share == pytest.approx(rate, rel=0.1), share
