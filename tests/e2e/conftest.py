@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import socket
@@ -9,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -143,16 +145,23 @@ class Server:
                 os.killpg(self.process.pid, 9)
 
 
-@pytest.fixture(scope="session")
-def server(trained_versions, tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("serve")
-    config = write_config(tmp / "configuration.yaml", {CLOTHES: clothes(trained_versions, {"stable": "v1", "latest": "v2"})})
-    srv = Server(config, free_port(), tmp / "serve.log")
+@contextlib.contextmanager
+def ready_server(config: Path, port: int, log: Path) -> Iterator[Server]:
+    """A `bentoml serve` of ``config``, ready (its /readyz 200); stopped on the way out."""
+    srv = Server(config, port, log)
     try:
         srv.wait_ready()
         yield srv
     finally:
         srv.stop()
+
+
+@pytest.fixture(scope="session")
+def server(trained_versions, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("serve")
+    config = write_config(tmp / "configuration.yaml", {CLOTHES: clothes(trained_versions, {"stable": "v1", "latest": "v2"})})
+    with ready_server(config, free_port(), tmp / "serve.log") as srv:
+        yield srv
 
 
 @pytest.fixture(scope="session")

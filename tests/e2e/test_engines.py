@@ -15,7 +15,7 @@ from PIL import Image
 
 from models import store
 from models.recipes.clothes import load_data
-from tests.e2e.conftest import CLOTHES, Server, clothes, free_port, worker_pids, write_config
+from tests.e2e.conftest import CLOTHES, Server, clothes, free_port, ready_server, worker_pids, write_config
 
 TIMEOUT = 30
 
@@ -31,12 +31,8 @@ def tf_server(trained_versions, tmp_path_factory):
     served = yaml.safe_load(config.read_text())
     served["runners"]["engine"] = "tensorflow"
     config.write_text(yaml.safe_dump(served))
-    srv = Server(config, free_port(), tmp / "serve.log")
-    try:
-        srv.wait_ready()
+    with ready_server(config, free_port(), tmp / "serve.log") as srv:
         yield srv
-    finally:
-        srv.stop()
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,7 @@ import yaml
 
 from models import store
 from serving.runner_health import PROBE_INTERVAL_SECONDS, PROBE_TIMEOUT_SECONDS
-from tests.e2e.conftest import CLOTHES, LIMITS, MISSING_VERSION, Server, SteadyLoad, clothes, corrupt_model, free_port, report_figures, worker_pids, write_config
+from tests.e2e.conftest import CLOTHES, LIMITS, MISSING_VERSION, Server, SteadyLoad, clothes, corrupt_model, free_port, ready_server, report_figures, worker_pids, write_config
 
 ONE_IMAGE = orjson.dumps({"image": np.zeros((28, 28), dtype=int).tolist()})
 # A call in flight when its runner dies is cut off within one probe interval plus the probe timeout.
@@ -63,12 +63,8 @@ def strict_server(trained_versions, tmp_path_factory):
     """v1 and v2 with strict readiness: both models are fine, so it starts."""
     tmp = tmp_path_factory.mktemp("faults")
     config = write_config(tmp / "configuration.yaml", {CLOTHES: clothes(trained_versions, {"stable": "v1", "latest": "v2"})}, strict_readiness=True)
-    srv = Server(config, free_port(), tmp / "serve.log")
-    try:
-        srv.wait_ready()
+    with ready_server(config, free_port(), tmp / "serve.log") as srv:
         yield srv
-    finally:
-        srv.stop()
 
 
 def test_a_killed_runner_restarts_and_only_its_version_fails_meanwhile(strict_server):

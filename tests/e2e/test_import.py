@@ -16,7 +16,7 @@ import requests
 from PIL import Image
 
 from models import store
-from tests.e2e.conftest import CLOTHES, ROOT, Server, assert_error, clothes, free_port, write_config
+from tests.e2e.conftest import CLOTHES, ROOT, assert_error, clothes, free_port, ready_server, write_config
 
 TIMEOUT = 30
 NAME = "shapes"
@@ -101,12 +101,8 @@ def imported(keras_file, trained_versions, tmp_path_factory):
 def byo_server(imported, trained_versions, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("byo-serve")
     models = {CLOTHES: clothes(["v1"], {"stable": "v1"}), NAME: {"versions": ["v1"], "aliases": {"stable": "v1"}}}
-    srv = Server(write_config(tmp / "configuration.yaml", models), free_port(), tmp / "serve.log")
-    try:
-        srv.wait_ready()
+    with ready_server(write_config(tmp / "configuration.yaml", models), free_port(), tmp / "serve.log") as srv:
         yield srv
-    finally:
-        srv.stop()
 
 
 def test_import_writes_the_card_from_the_model_itself(imported):

@@ -18,7 +18,7 @@ import requests
 
 from models import store
 from models.recipes.clothes import load_data
-from tests.e2e.conftest import CLOTHES, Server, SteadyLoad, clothes, corrupt_model, free_port, report_figures, worker_pids, write_config
+from tests.e2e.conftest import CLOTHES, Server, SteadyLoad, clothes, corrupt_model, free_port, ready_server, report_figures, worker_pids, write_config
 from tests.e2e.memory import mib, status_bytes
 
 TIMEOUT = 30
@@ -224,12 +224,8 @@ def test_a_runner_killed_during_a_swap_takes_no_other_version_down(fresh_server)
 @pytest.fixture
 def shadow_server(trained_versions, tmp_path):
     config = write_config(tmp_path / "configuration.yaml", {CLOTHES: clothes(["v1", "v2"], {"stable": "v1"})}, live=ADMIN)
-    srv = Server(config, free_port(), tmp_path / "serve.log")
-    try:
-        srv.wait_ready()
+    with ready_server(config, free_port(), tmp_path / "serve.log") as srv:
         yield srv
-    finally:
-        srv.stop()
 
 
 def answered_latencies(url: str, images: np.ndarray) -> list[float]:

@@ -31,7 +31,7 @@ import requests
 from bench.bodies import write_bodies
 from bench.load import THREADS, WrkResult, parse_wrk, run_wrk
 from bench.run import DEFAULT_CONNECTIONS
-from tests.e2e.conftest import CLOTHES, Server, SteadyLoad, clothes, free_port, report_figures, write_config
+from tests.e2e.conftest import CLOTHES, SteadyLoad, clothes, free_port, ready_server, report_figures, write_config
 from tests.e2e.memory import MIB, MemorySampler, mib
 
 BENCH_CONNECTIONS = DEFAULT_CONNECTIONS["json"]  # the benchmark's, for one JSON image per request
@@ -64,12 +64,8 @@ PREDICT = "/models/clothes/v1"
 def overload_server(trained_versions, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("overload")
     config = write_config(tmp / "configuration.yaml", {CLOTHES: clothes(trained_versions, {"stable": "v1", "latest": "v2"})}, limits={"max_requests_in_flight": IN_FLIGHT})
-    server = Server(config, free_port(), tmp / "serve.log")
-    try:
-        server.wait_ready()
+    with ready_server(config, free_port(), tmp / "serve.log") as server:
         yield server
-    finally:
-        server.stop()
 
 
 def run_paced_wrk(url: str, body, connections: int, pause_ms: int, seconds: int) -> WrkResult:

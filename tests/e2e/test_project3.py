@@ -13,7 +13,7 @@ import requests
 
 from models import store
 from models.recipes import damage as recipe
-from tests.e2e.conftest import CLOTHES, DAMAGE, Server, clothes, damage, free_port, report_figures, write_config
+from tests.e2e.conftest import CLOTHES, DAMAGE, clothes, damage, free_port, ready_server, report_figures, write_config
 
 GRADED = 300  # held-out images sent, the course grader's way
 RNG_SEED = 7
@@ -24,12 +24,8 @@ def grader_server(trained_versions, damage_versions, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("project3")
     models = {CLOTHES: clothes(["v1"], {"stable": "v1"}), DAMAGE: damage(damage_versions, {"stable": damage_versions[-1]})}
     config = write_config(tmp / "configuration.yaml", models, course={"project3": {"model": DAMAGE, "version": "stable"}})
-    srv = Server(config, free_port(), tmp / "serve.log")
-    try:
-        srv.wait_ready()
+    with ready_server(config, free_port(), tmp / "serve.log") as srv:
         yield srv
-    finally:
-        srv.stop()
 
 
 @pytest.fixture(scope="module")

@@ -8,10 +8,12 @@ test is everything the entry does around the runner: routing, decoding, errors, 
 from __future__ import annotations
 
 import asyncio
+import io
 
 import numpy as np
 import pytest
 import yaml
+from PIL import Image
 from starlette.testclient import TestClient
 
 from config import load_config
@@ -20,6 +22,23 @@ from serving.dataplane import DataPlane
 from serving.middleware import BodyLimit, ErrorEnvelope
 from serving.protocols import ProtocolRoutes, Router, course
 from serving.registry import ModelRegistry, ServedModel, VersionHandle
+
+def assert_error(response, status: int, *fragments: str) -> dict:
+    """The one error envelope: this status, a body of only ``{"error": ...}`` holding each fragment."""
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert set(body) == {"error"}, body
+    for fragment in fragments:
+        assert fragment in body["error"], body["error"]
+    return body
+
+
+def encoded(pixels: np.ndarray, fmt: str = "PNG") -> bytes:
+    """An image file of these pixels (PIL)."""
+    buffer = io.BytesIO()
+    Image.fromarray(np.asarray(pixels).astype(np.uint8)).save(buffer, format=fmt)
+    return buffer.getvalue()
+
 
 LIMITS = {"max_body_bytes": 200_000, "max_batch_images": 8, "max_queue_images": 64, "body_timeout_seconds": 5}
 

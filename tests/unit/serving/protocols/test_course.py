@@ -7,24 +7,9 @@ import io
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from serving.monitoring import REQUESTS
-
-
-def assert_error(response, status: int, *fragments: str) -> dict:
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert set(body) == {"error"}, body
-    for fragment in fragments:
-        assert fragment in body["error"], body["error"]
-    return body
-
-
-def encoded(pixels: np.ndarray, fmt: str = "PNG") -> bytes:
-    buffer = io.BytesIO()
-    Image.fromarray(pixels.astype(np.uint8)).save(buffer, format=fmt)
-    return buffer.getvalue()
+from tests.unit.serving.conftest import assert_error, encoded
 
 
 def test_list_models_names_every_model_with_versions_and_aliases(client):

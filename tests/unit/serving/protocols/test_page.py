@@ -18,24 +18,9 @@ from serving.auth import ApiToken
 from serving.middleware import BodyLimit, ErrorEnvelope
 from serving.monitoring import REQUESTS
 from serving.protocols import ProtocolRoutes, Router, course, page
-from tests.unit.serving.conftest import make_card, not_found
+from tests.unit.serving.conftest import assert_error, encoded, make_card, not_found
 
 WEB = Path(page.__file__).resolve().parents[2] / "web"
-
-
-def assert_error(response, status: int, *fragments: str) -> dict:
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert set(body) == {"error"}, body
-    for fragment in fragments:
-        assert fragment in body["error"], body["error"]
-    return body
-
-
-def encoded(pixels: np.ndarray, fmt: str = "PNG") -> bytes:
-    buffer = io.BytesIO()
-    Image.fromarray(pixels.astype(np.uint8)).save(buffer, format=fmt)
-    return buffer.getvalue()
 
 
 def decoded(response) -> Image.Image:

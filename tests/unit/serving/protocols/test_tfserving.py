@@ -5,18 +5,16 @@ answer class ``int(mean) % classes`` with 0.9 (conftest)."""
 from __future__ import annotations
 
 import base64
-import io
 
 import numpy as np
 import pytest
-from PIL import Image
 from starlette.testclient import TestClient
 
 from serving.errors import Overloaded
 from serving.middleware import BodyLimit, ErrorEnvelope
 from serving.monitoring import REQUESTS
 from serving.protocols import ProtocolRoutes, Router, course, tfserving, v2
-from tests.unit.serving.conftest import InProcess, make_card, not_found, write_config
+from tests.unit.serving.conftest import InProcess, assert_error, encoded, make_card, not_found, write_config
 
 GREY = np.full((28, 28), 30).tolist()  # mean 30: class 0 ("a") of ten
 GREY_31 = np.full((28, 28), 31).tolist()  # class 1 ("b")
@@ -40,19 +38,8 @@ def tf(served):
         yield client
 
 
-def assert_error(response, status: int, *fragments: str) -> dict:
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert set(body) == {"error"}, body
-    for fragment in fragments:
-        assert fragment in body["error"], body["error"]
-    return body
-
-
 def b64(pixels: np.ndarray, fmt: str = "PNG") -> dict:
-    buffer = io.BytesIO()
-    Image.fromarray(np.asarray(pixels, dtype=np.uint8)).save(buffer, format=fmt)
-    return {"b64": base64.b64encode(buffer.getvalue()).decode()}
+    return {"b64": base64.b64encode(encoded(pixels, fmt)).decode()}
 
 
 def probabilities(winner: int, classes: int) -> list[float]:
