@@ -69,11 +69,7 @@ chromium:
 # The served versions into the BentoML model store: the shipped ones (models/shipped/, seconds), then
 # any still missing trained from their recipes (clothes ~15 min, damage ~30 min on 2 cores).
 models: install data
-	$(PY) train_and_save.py install
-	$(PY) train_and_save.py train clothes v1 --if-missing
-	$(PY) train_and_save.py train clothes v2 --if-missing
-	$(PY) train_and_save.py train damage v1 --if-missing
-	$(PY) train_and_save.py train damage v2 --if-missing
+	$(PY) train_and_save.py install --configured
 
 build: models
 	$(VENV)/bin/bentoml build

@@ -7,6 +7,7 @@
     python train_and_save.py promote clothes v2               # the promotion gate: v2 against clothes' stable version
     python train_and_save.py rollback clothes                 # stable back to the version before the last promotion
     python train_and_save.py install                          # put the shipped models (models/shipped/) missing from the store into it
+    python train_and_save.py install --configured             # and train every configured version still missing (make models)
     python train_and_save.py ship clothes v1                  # the stored clothes:v1 into models/shipped/, for the repository
     python train_and_save.py export-tfserving --name clothes --version v1 --out export   # export/clothes/1/: a SavedModel for TF Serving
 
@@ -96,6 +97,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     install = commands.add_parser("install", help="put the shipped models (models/shipped/) into the store")
     install.add_argument("--force", action="store_true", help="replace versions already in the store")
     install.add_argument("--from", dest="directory", default=str(SHIPPED), help="where the archives are (default: models/shipped)")
+    install.add_argument("--configured", action="store_true",
+                         help="then train every version the configuration serves that is still missing, with its recipe")
 
     ship = commands.add_parser("ship", help="export a stored version into models/shipped/, for the repository")
     ship.add_argument("model")
@@ -300,10 +303,32 @@ def install(args: argparse.Namespace) -> int:
     archives = sorted(Path(args.directory).glob(f"*/*{store.ARCHIVE_SUFFIX}"))
     if not archives:
         print(f"no model archives under {args.directory}")
-        return 0
     for archive in archives:
         tag, imported = store.import_archive(archive, force=args.force)
         print(f"{tag}: {'imported from ' + str(archive) if imported else 'already in the store'}")
+    return train_configured() if args.configured else 0
+
+
+def train_configured() -> int:
+    """Every version the configuration (MODEL_SERVER_CONFIG or configuration.yaml) serves that the store
+    lacks, trained with its recipe; a version without one has to be imported, and this says so."""
+    try:
+        config = load_config()
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    for name, model in config.models.items():
+        for version in model.versions:
+            if store.is_current(name, version):
+                continue
+            if name not in recipes.names() or version not in recipes.get(name).versions:
+                print(f"error: {store.tag(name, version)} is served by the configuration but is not in the store, and no recipe "
+                      f"trains it: import it (train_and_save.py import model.keras --name {name} --version {version} ...)", file=sys.stderr)
+                return 1
+            code = train(argparse.Namespace(model=name, version=version, data_dir=None, no_download=False, epochs=None, seed=None,
+                                            train_limit=None, test_limit=None, force=False, if_missing=True, quiet=False))
+            if code:
+                return code
     return 0
 
 
