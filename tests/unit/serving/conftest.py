@@ -20,6 +20,7 @@ from config import load_config
 from models.card import ImagePreprocessing, InputSpec, ModelCard, OutputSpec
 from serving.dataplane import DataPlane
 from serving.middleware import BodyLimit, ErrorEnvelope
+from serving.monitoring import REQUESTS
 from serving.protocols import ProtocolRoutes, Router, course
 from serving.registry import ModelRegistry, ServedModel, VersionHandle
 
@@ -38,6 +39,15 @@ def encoded(pixels: np.ndarray, fmt: str = "PNG") -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(np.asarray(pixels).astype(np.uint8)).save(buffer, format=fmt)
     return buffer.getvalue()
+
+
+def request_count(**labels) -> float:
+    """serving_requests_total of the first series with these labels (0 before any)."""
+    for metric in REQUESTS.collect():
+        for sample in metric.samples:
+            if sample.name.endswith("_total") and all(sample.labels.get(k) == v for k, v in labels.items()):
+                return sample.value
+    return 0.0
 
 
 LIMITS = {"max_body_bytes": 200_000, "max_batch_images": 8, "max_queue_images": 64, "body_timeout_seconds": 5}

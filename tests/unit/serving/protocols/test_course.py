@@ -8,8 +8,7 @@ import io
 import numpy as np
 import pytest
 
-from serving.monitoring import REQUESTS
-from tests.unit.serving.conftest import assert_error, encoded
+from tests.unit.serving.conftest import assert_error, encoded, request_count
 
 
 def test_list_models_names_every_model_with_versions_and_aliases(client):
@@ -149,21 +148,13 @@ def test_paths_no_route_takes_fall_through(client):
     assert_error(client.get("/elsewhere"), 404, "Not Found")
 
 
-def _count(**labels) -> float:
-    for metric in REQUESTS.collect():
-        for sample in metric.samples:
-            if sample.name.endswith("_total") and all(sample.labels.get(k) == v for k, v in labels.items()):
-                return sample.value
-    return 0.0
-
-
 def test_requests_are_counted_by_model_version_protocol_and_status(client):
-    before = _count(model="grey", version="v1", protocol="course", endpoint="predict", status="200")
-    unknown = _count(model="unknown", version="unknown", protocol="course", endpoint="predict", status="404")
+    before = request_count(model="grey", version="v1", protocol="course", endpoint="predict", status="200")
+    unknown = request_count(model="unknown", version="unknown", protocol="course", endpoint="predict", status="404")
     client.post("/models/grey/stable", json={"image": [[0] * 28] * 28})
     client.post("/models/what/ever", json={"image": [[0] * 28] * 28})
-    assert _count(model="grey", version="v1", protocol="course", endpoint="predict", status="200") == before + 1
-    assert _count(model="unknown", version="unknown", protocol="course", endpoint="predict", status="404") == unknown + 1
+    assert request_count(model="grey", version="v1", protocol="course", endpoint="predict", status="200") == before + 1
+    assert request_count(model="unknown", version="unknown", protocol="course", endpoint="predict", status="404") == unknown + 1
 
 
 # --- Project 3's grader routes ----------------------------------------------------------------------

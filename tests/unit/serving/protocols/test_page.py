@@ -16,9 +16,8 @@ from config import Security
 from models.preprocessing import values_from_image
 from serving.auth import ApiToken
 from serving.middleware import BodyLimit, ErrorEnvelope
-from serving.monitoring import REQUESTS
 from serving.protocols import ProtocolRoutes, Router, course, page
-from tests.unit.serving.conftest import assert_error, encoded, make_card, not_found
+from tests.unit.serving.conftest import assert_error, encoded, make_card, not_found, request_count
 
 WEB = Path(page.__file__).resolve().parents[2] / "web"
 
@@ -191,22 +190,14 @@ def test_errors_are_the_envelope_with_the_status_policy(client):
     assert response.headers["allow"] == "POST"
 
 
-def _count(**labels) -> float:
-    for metric in REQUESTS.collect():
-        for sample in metric.samples:
-            if sample.name.endswith("_total") and all(sample.labels.get(k) == v for k, v in labels.items()):
-                return sample.value
-    return 0.0
-
-
 def test_requests_are_counted_under_the_page_protocol(client):
-    before = _count(model="grey", version="v1", protocol="page", endpoint="input_image", status="200")
-    pages = _count(protocol="page", endpoint="page", status="200")
+    before = request_count(model="grey", version="v1", protocol="page", endpoint="input_image", status="200")
+    pages = request_count(protocol="page", endpoint="page", status="200")
     response = client.post("/models/grey/stable/input.png", json={"image": [[0] * 28] * 28})
     assert response.headers["x-model-version"] == "v1"  # the version whose card decoded it
     client.get("/")
-    assert _count(model="grey", version="v1", protocol="page", endpoint="input_image", status="200") == before + 1
-    assert _count(protocol="page", endpoint="page", status="200") == pages + 1
+    assert request_count(model="grey", version="v1", protocol="page", endpoint="input_image", status="200") == before + 1
+    assert request_count(protocol="page", endpoint="page", status="200") == pages + 1
 
 
 # --- the published document -------------------------------------------------------------------------

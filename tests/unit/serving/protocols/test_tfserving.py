@@ -12,9 +12,8 @@ from starlette.testclient import TestClient
 
 from serving.errors import Overloaded
 from serving.middleware import BodyLimit, ErrorEnvelope
-from serving.monitoring import REQUESTS
 from serving.protocols import ProtocolRoutes, Router, course, tfserving, v2
-from tests.unit.serving.conftest import InProcess, assert_error, encoded, make_card, not_found, write_config
+from tests.unit.serving.conftest import InProcess, assert_error, encoded, make_card, not_found, request_count, write_config
 
 GREY = np.full((28, 28), 30).tolist()  # mean 30: class 0 ("a") of ten
 GREY_31 = np.full((28, 28), 31).tolist()  # class 1 ("b")
@@ -267,24 +266,16 @@ def test_methods_a_route_does_not_offer_are_405(tf):
         assert response.headers["allow"] == allowed
 
 
-def _count(**labels) -> float:
-    for metric in REQUESTS.collect():
-        for sample in metric.samples:
-            if sample.name.endswith("_total") and all(sample.labels.get(k) == v for k, v in labels.items()):
-                return sample.value
-    return 0.0
-
-
 def test_requests_are_counted_with_the_protocol_and_the_version_they_resolved_to(tf):
     labels = {"model": "grey", "protocol": "tfserving", "endpoint": "predict"}
-    before = {v: _count(version=v, status="200", **labels) for v in ("v1", "v2")}
-    invalid = _count(version="v1", status="400", **labels)
+    before = {v: request_count(version=v, status="200", **labels) for v in ("v1", "v2")}
+    invalid = request_count(version="v1", status="400", **labels)
     tf.post("/v1/models/grey/labels/stable:predict", json={"instances": [GREY]})
     tf.post("/v1/models/grey:predict", json={"instances": [GREY]})  # the latest: v2
     tf.post("/v1/models/grey/versions/1:predict", json={"instances": []})
-    assert _count(version="v1", status="200", **labels) == before["v1"] + 1
-    assert _count(version="v2", status="200", **labels) == before["v2"] + 1
-    assert _count(version="v1", status="400", **labels) == invalid + 1
+    assert request_count(version="v1", status="200", **labels) == before["v1"] + 1
+    assert request_count(version="v2", status="200", **labels) == before["v2"] + 1
+    assert request_count(version="v1", status="400", **labels) == invalid + 1
 
 
 # --- the published document -------------------------------------------------------------------------------

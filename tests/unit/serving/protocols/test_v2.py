@@ -15,7 +15,8 @@ from starlette.testclient import TestClient
 from tritonclient.http import InferInput, InferRequestedOutput, InferResult
 from tritonclient.http._utils import _get_inference_request
 
-from tests.unit.serving.protocols.test_tfserving import _count, assert_error, probabilities, protocol_app
+from tests.unit.serving.conftest import assert_error, request_count
+from tests.unit.serving.protocols.test_tfserving import probabilities, protocol_app
 
 GREY = np.full((1, 28, 28, 1), 30, dtype=np.uint8)  # class 0 ("a") of ten
 COLOUR = np.full((2, 32, 32, 3), 1, dtype=np.uint8)  # class 1 of two: no_damage
@@ -242,11 +243,11 @@ def test_hostile_binary_requests_are_fast_400s_with_flat_memory(v2, request_, fr
 
 def test_requests_are_counted_with_the_protocol_and_the_version_they_resolved_to(v2):
     labels = {"model": "grey", "protocol": "v2", "endpoint": "infer"}
-    before = _count(version="v1", status="200", **labels)
+    before = request_count(version="v1", status="200", **labels)
     body, headers = triton_request(GREY)
     v2.post("/v2/models/grey/infer", content=body, headers=headers)  # the default version: the first, v1
     v2.post("/v2/models/grey/versions/stable/infer", content=body, headers=headers)
-    assert _count(version="v1", status="200", **labels) == before + 2
+    assert request_count(version="v1", status="200", **labels) == before + 2
 
 
 # --- property: whatever the JSON, never a 5xx -------------------------------------------------------------
