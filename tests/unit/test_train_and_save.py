@@ -28,9 +28,10 @@ def test_install_configured_takes_the_shipped_versions_and_trains_none(tmp_path,
 
 
 def test_a_configured_version_without_archive_or_recipe_is_an_error_naming_the_import(tmp_path, monkeypatch, capsys):
-    configured(tmp_path, {"shapes": {"versions": ["v1"], "aliases": {"stable": "v1"}}}, monkeypatch)
+    configured(tmp_path, {"no-recipe": {"versions": ["v1"], "aliases": {"stable": "v1"}}}, monkeypatch)
+    assert not store.exists("no-recipe", "v1")
     empty = tmp_path / "shipped"
     empty.mkdir()
     assert train_and_save.main(["install", "--from", str(empty), "--configured"]) == 1
     error = capsys.readouterr().err
-    assert "shapes:v1 is served by the configuration but is not in the store" in error and "train_and_save.py import" in error
+    assert "no-recipe:v1 is served by the configuration but is not in the store" in error and "train_and_save.py import" in error
