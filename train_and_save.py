@@ -325,8 +325,7 @@ def train_configured() -> int:
                 print(f"error: {store.tag(name, version)} is served by the configuration but is not in the store, and no recipe "
                       f"trains it: import it (train_and_save.py import model.keras --name {name} --version {version} ...)", file=sys.stderr)
                 return 1
-            code = train(argparse.Namespace(model=name, version=version, data_dir=None, no_download=False, epochs=None, seed=None,
-                                            train_limit=None, test_limit=None, force=False, if_missing=True, quiet=False))
+            code = train(parse_args(["train", name, version, "--if-missing"]))
             if code:
                 return code
     return 0

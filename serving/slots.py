@@ -135,7 +135,7 @@ class SlotWorker:
         self.state = SlotState(runtime_dir(), slot.name)
         self._load = load
         self.engine = None
-        self.hosting: tuple[str, str] | None = None
+        self.version: tuple[str, str] | None = None  # (model, version) the slot loads, hosts or failed to load
         self.generation = 0
         self.status: dict = {"state": "empty", "reason": None}
         self._stopped = threading.Event()
@@ -146,7 +146,7 @@ class SlotWorker:
 
     def describe(self) -> dict:
         """What the runner's ``status`` API answers: the state the entry's probes map, and what it hosts."""
-        model, version = self.hosting or self.status.get("target") or (None, None)
+        model, version = self.version or (None, None)
         state = self.status["state"]
         return {
             "status": {"ready": "ready", "failed": "unavailable"}.get(state, "loading"),
@@ -154,6 +154,11 @@ class SlotWorker:
             "engine": getattr(self.engine, "name", None),
             "model": model, "version": version, "state": state, "generation": self.generation,
         }
+
+    @property
+    def hosting(self) -> tuple[str, str] | None:
+        """The (model, version) whose engine answers predictions; None unless ready."""
+        return self.version if self.engine is not None else None
 
     def stop(self) -> None:
         self._stopped.set()
@@ -169,14 +174,14 @@ class SlotWorker:
         model, version = desired["model"], desired["version"]
         deaths = self.state.died_loading(generation)
         if deaths >= MAX_DEATHS:
-            self._set(None, None, generation, "failed", f"the runner process died {deaths} times while loading {model}:{version}; not trying again", target=(model, version))
+            self._set(None, (model, version), generation, "failed", f"the runner process died {deaths} times while loading {model}:{version}; not trying again")
             return
-        self._set(None, None, generation, "loading", None, target=(model, version))
+        self._set(None, (model, version), generation, "loading", None)
         try:
             engine = self._load(model, version, desired.get("engine", "onnxruntime"), int(desired.get("threads", 1)))
         except Exception as exc:  # reported; the entry leaves every other version as it was
             log.error("%s could not load %s:%s: %s", self.slot.name, model, version, exc)
-            self._set(None, None, generation, "failed", f"{model}:{version} failed to load: {exc}", target=(model, version))
+            self._set(None, (model, version), generation, "failed", f"{model}:{version} failed to load: {exc}")
             return
         self._set(engine, (model, version), generation, "ready", None)
 
@@ -190,11 +195,11 @@ class SlotWorker:
             log.info("%s: emptied; exiting to return the version's memory", self.slot.name)
             self._exit(0)
 
-    def _set(self, engine, hosting, generation: int, state: str, reason: str | None, target: tuple[str, str] | None = None) -> None:
-        """``target``: the version being loaded, or that failed, so its failure is reported as its own."""
-        self.engine, self.hosting = engine, hosting
-        self.status = {"state": state, "reason": reason, "target": target}
-        model, version = hosting or (None, None)
+    def _set(self, engine, version: tuple[str, str] | None, generation: int, state: str, reason: str | None) -> None:
+        """``version``: what the state is about, loading or failed too, so a failure is reported as that version's."""
+        self.engine, self.version = engine, version
+        self.status = {"state": state, "reason": reason}
+        model, version = version or (None, None)
         self.state.report({"generation": generation, "state": state, "reason": reason, "model": model, "version": version,
                            "engine": getattr(engine, "name", None)})
 

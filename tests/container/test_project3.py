@@ -9,6 +9,7 @@ import requests
 
 from models.recipes import damage as recipe
 from tests.container.helpers import FIGURES, docker
+from tests.e2e.test_project3 import graded
 
 GRADED = 200
 
@@ -18,12 +19,7 @@ def test_the_course_grader_passes_against_the_container(container):
     assert summary["name"] == "damage" and summary["number_of_parameters"] > 0 and summary["description"]
     files = recipe.split().held_out()
     picked = np.random.default_rng(11).choice(len(files), size=GRADED, replace=False)
-    correct = 0
-    for index in picked:
-        path, label = files[index]
-        with open(path, "rb") as image:
-            response = requests.post(f"{container.url}/inference", files={"image": image}, timeout=30)
-        correct += response.status_code < 400 and response.json()["prediction"].lower() == recipe.LABELS[label]
+    correct = graded(container.url, [files[i] for i in picked])
     served = requests.get(f"{container.url}/models/damage/{summary['version']}", timeout=30).json()
     FIGURES["Project 3 grader"] = (f"{correct} of {GRADED} held-out JPEGs right ({correct / GRADED:.3f}) from damage:{summary['version']} "
                                    f"(offline, on its whole held-out split: {served['metrics']['accuracy']:.4f})")

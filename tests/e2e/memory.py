@@ -17,6 +17,7 @@ import threading
 import time
 from pathlib import Path
 
+from bench.memory import proc_bytes
 from bench.servers import descendants
 
 MIB = 1024 * 1024
@@ -25,13 +26,7 @@ SAMPLE_SECONDS = 0.02
 
 def status_bytes(pid: int, field: str) -> int:
     """A ``kB`` field of /proc/<pid>/status (VmRSS, VmHWM) in bytes; 0 once the process is gone."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return 0
+    return proc_bytes(pid, "status", field) or 0
 
 
 def process_tree(pid: int) -> list[int]:

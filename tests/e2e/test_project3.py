@@ -42,14 +42,18 @@ def test_summary_is_a_json_object_naming_the_model(grader_server, damage_version
     assert summary["description"] and summary["number_of_parameters"] == store.load_card(DAMAGE, damage_versions[-1]).number_of_parameters
 
 
-def test_the_grader_scores_the_stable_version_as_offline(grader_server, held_out, damage_versions):
-    base = grader_server.url
+def graded(base: str, files: list[tuple[str, int]]) -> int:
+    """How many of these (path, label index) files the course's grader counts right at ``base``."""
     correct = 0
-    for path, label in held_out:
+    for path, label in files:
         with open(path, "rb") as image:
             response = requests.post(f"{base}/inference", files={"image": image}, timeout=30)  # exactly the grader's call
-        if response.status_code < 400 and response.json()["prediction"].lower() == recipe.LABELS[label]:
-            correct += 1
+        correct += response.status_code < 400 and response.json()["prediction"].lower() == recipe.LABELS[label]
+    return correct
+
+
+def test_the_grader_scores_the_stable_version_as_offline(grader_server, held_out, damage_versions):
+    correct = graded(grader_server.url, held_out)
     accuracy = correct / len(held_out)
     offline = store.load_card(DAMAGE, damage_versions[-1]).metrics["accuracy"]
     report_figures(f"\nProject 3 grader, {len(held_out)} held-out JPEGs through POST /inference: {correct} right ({accuracy:.4f}); "

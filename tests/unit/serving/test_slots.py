@@ -63,7 +63,7 @@ def test_a_configured_slot_loads_its_version_then_follows_changes(runtime):
 
 def test_a_spare_starts_empty_and_reports_it(runtime):
     worker = SlotWorker(Slot("spare-1", RunnerSettings(), None), loader([]), exit=pytest.fail)
-    assert worker.engine is None and worker.status == {"state": "empty", "reason": None, "target": None}
+    assert worker.engine is None and worker.status == {"state": "empty", "reason": None}
     assert SlotState(runtime, "spare-1").reports()[os.getpid()]["state"] == "empty"
 
 
