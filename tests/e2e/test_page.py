@@ -135,9 +135,19 @@ def upload(page, name: str, data: bytes, mime: str) -> None:
 
 
 def wait_for_result(page) -> None:
+    """The page's round trip is over (``#try`` not busy), its result shown and the image as the model
+    sees it decoded. A decode can be cut short when the page swaps in the next image meanwhile (the
+    previous answer's image is still there while a new one loads): then it is awaited again."""
+    expect(page.locator("#try")).to_have_attribute("aria-busy", "false")
     expect(page.locator("#result")).to_be_visible()
     expect(page.locator("#model-image")).to_have_attribute("src", re.compile(r"^blob:"))
-    page.evaluate("() => document.getElementById('model-image').decode()")  # (wait_for_function would need eval: the page's policy refuses it)
+    # (wait_for_function would need eval: the page's policy refuses it)
+    decoded = "() => document.getElementById('model-image').decode().then(() => true, () => false)"
+    for _ in range(20):
+        if page.evaluate(decoded):
+            return
+        page.wait_for_timeout(100)
+    raise AssertionError("the image as the model sees it never decoded")
 
 
 def bars(page) -> list[tuple[str, str]]:
