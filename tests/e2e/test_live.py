@@ -82,6 +82,7 @@ def test_a_swap_under_load_loses_no_request(fresh_server):
     url = fresh_server.url
     stable, latest = f"{url}/models/{CLOTHES}/stable", f"{url}/models/{CLOTHES}/latest"
     marks: dict[str, float] = {}
+    sent: dict[str, float] = {}
     with SteadyLoad([stable, stable, stable, latest], one_image(), seconds=8 * STEP_SECONDS + 60) as load:
         time.sleep(5)
         marks["load"] = time.monotonic()
@@ -91,12 +92,17 @@ def test_a_swap_under_load_loses_no_request(fresh_server):
         put_alias(url, "stable", {"v1": 100, "v3": 0})
         marks["weight 0"] = time.monotonic()
         time.sleep(STEP_SECONDS)
+        # A request was routed under one setting only if it was sent after that change's reply and answered
+        # before the next change was sent: the server applies a change before it replies to it.
+        sent["weight 10"] = time.monotonic()
         put_alias(url, "stable", {"v1": 90, "v3": 10})
         marks["weight 10"] = time.monotonic()
         time.sleep(2 * STEP_SECONDS)
+        sent["weight 100"] = time.monotonic()
         put_alias(url, "stable", {"v1": 0, "v3": 100})
         marks["weight 100"] = time.monotonic()
         time.sleep(STEP_SECONDS)
+        sent["v1 unloaded"] = time.monotonic()
         unloaded = post(url, "/v2/repository/models/clothes/unload", {"parameters": {"version": "v1"}})
         assert unloaded.status_code == 200, unloaded.text
         marks["v1 unloaded"] = time.monotonic()
@@ -117,17 +123,17 @@ def test_a_swap_under_load_loses_no_request(fresh_server):
         window = [o for o in load.outcomes if start <= o.sent < end and o.url == stable]
         shares = {v: round(sum(o.version == v for o in window) / len(window), 3) for v in sorted({o.version for o in window})} if window else {}
         rows.append(f"  {step:12} {end - start:6.1f} s  {len(window):5} stable requests  p99 {p99_ms(window):6.1f} ms  answered by {shares}")
-    split = [o for o in load.outcomes if marks["weight 10"] <= o.sent < marks["weight 100"] and o.url == stable]
+    split = [o for o in load.outcomes if marks["weight 10"] <= o.sent and o.answered < sent["weight 100"] and o.url == stable]
     v3_share = sum(o.version == "v3" for o in split) / len(split)
     report_figures(
         f"\nlive swap under load: {len(load.outcomes)} requests, {len(failed)} failed; load call -> v3 serving "
         f"{loaded.json()['seconds']:.2f} s (reply after {marks['loaded'] - marks['load']:.2f} s); "
         f"stable at 10% answered by v3 {v3_share:.3f} of {len(split)} requests\n" + "\n".join(rows)
     )
-    assert {o.version for o in load.outcomes if marks["weight 0"] <= o.sent < marks["weight 10"] and o.url == stable} == {"v1"}
+    assert {o.version for o in load.outcomes if marks["weight 0"] <= o.sent and o.answered < sent["weight 10"] and o.url == stable} == {"v1"}
     assert 0.05 < v3_share < 0.15
-    assert {o.version for o in load.outcomes if marks["weight 100"] + 1 <= o.sent < marks["v1 unloaded"] and o.url == stable} == {"v3"}
-    assert {o.version for o in load.outcomes if marks["rolled back"] + 1 <= o.sent and o.url == stable} == {"v1"}
+    assert {o.version for o in load.outcomes if marks["weight 100"] <= o.sent and o.answered < sent["v1 unloaded"] and o.url == stable} == {"v3"}
+    assert {o.version for o in load.outcomes if marks["rolled back"] <= o.sent and o.url == stable} == {"v1"}
     assert {o.version for o in load.outcomes if o.url == latest} == {"v2"}
 
 
