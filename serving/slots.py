@@ -199,8 +199,8 @@ class SlotWorker:
         """``version``: what the state is about, loading or failed too, so a failure is reported as that version's."""
         self.engine, self.version = engine, version
         self.status = {"state": state, "reason": reason}
-        model, version = version or (None, None)
-        self.state.report({"generation": generation, "state": state, "reason": reason, "model": model, "version": version,
+        model, number = version or (None, None)
+        self.state.report({"generation": generation, "state": state, "reason": reason, "model": model, "version": number,
                            "engine": getattr(engine, "name", None)})
 
     def _follow_forever(self) -> None:

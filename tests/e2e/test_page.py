@@ -31,7 +31,7 @@ from playwright import sync_api as playwright_api
 from playwright.sync_api import expect
 
 from serving.protocols import page as page_routes
-from tests.e2e.conftest import CLOTHES, DAMAGE, ROOT, Server, clothes, damage, free_port, write_config
+from tests.e2e.conftest import CLOTHES, DAMAGE, ROOT, Server, clothes, damage, free_port, ready_server, write_config
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -56,12 +56,8 @@ def url(trained_versions, damage_versions, tmp_path_factory):
     """clothes (quickly trained) and damage (shipped): a grey and a colour model, as users serve them."""
     tmp = tmp_path_factory.mktemp("page")
     models = {CLOTHES: clothes(trained_versions, {"stable": "v1", "latest": "v2"}), DAMAGE: damage(damage_versions, {"stable": damage_versions[0]})}
-    server = Server(write_config(tmp / "configuration.yaml", models), free_port(), tmp / "serve.log")
-    try:
-        server.wait_ready()
+    with ready_server(write_config(tmp / "configuration.yaml", models), free_port(), tmp / "serve.log") as server:
         yield server.url
-    finally:
-        server.stop()
 
 
 # --- the browser -------------------------------------------------------------------------------------
