@@ -21,7 +21,7 @@ from models.card import ImagePreprocessing, InputSpec, ModelCard, OutputSpec
 from serving.dataplane import DataPlane
 from serving.middleware import BodyLimit, ErrorEnvelope
 from serving.monitoring import REQUESTS
-from serving.protocols import ProtocolRoutes, Router, course
+from serving.protocols import ProtocolRoutes, Router, admin, course, page, repository, tfserving, v2
 from serving.registry import ModelRegistry, ServedModel, VersionHandle
 
 def assert_error(response, status: int, *fragments: str) -> dict:
@@ -96,7 +96,7 @@ def write_config(tmp_path, models: dict, **sections) -> object:
 class InProcess:
     """A served set of cards, with their fake runners, behind the entry's routes (``client``)."""
 
-    def __init__(self, config, cards: dict[tuple[str, str], ModelCard | None], runners: dict | None = None):
+    def __init__(self, config, cards: dict[tuple[str, str], ModelCard | None], runners: dict | None = None, every_protocol: bool = False):
         self.runners = runners or {key: FakeRunner(card.classes if card else 2) for key, card in cards.items()}
         models = {}
         for name, settings in config.models.items():
@@ -108,7 +108,8 @@ class InProcess:
             models[name] = ServedModel(name, handles, dict(settings.aliases), settings.default)
         self.registry = ModelRegistry(models)
         self.plane = DataPlane(self.registry, config)
-        self.router = Router(course.routes(config))
+        tables = (course, admin, repository, page, tfserving, v2) if every_protocol else (course,)
+        self.router = Router([route for table in tables for route in table.routes(config)])
         app = ProtocolRoutes(not_found, self.router, plane=lambda: self.plane)
         app = BodyLimit(app, max_bytes=config.limits.max_body_bytes, max_seconds=config.limits.body_timeout_seconds)
         self.app = ErrorEnvelope(app)
