@@ -33,16 +33,12 @@ from pydantic import BeforeValidator, Field  # noqa: E402
 from config import load_config  # noqa: E402
 from models import store  # noqa: E402
 from models.card import NAME_PATTERN  # noqa: E402
-from models.preprocessing import Invert, values_from_image, values_from_json  # noqa: E402
+from models.preprocessing import Invert  # noqa: E402
 from serving import ordered_stop  # noqa: E402
-from serving.auth import ApiToken  # noqa: E402
-from serving.codecs import check_batch  # noqa: E402
+from serving import app, slots  # noqa: E402
+from serving.core import INPUT, Default, ImageFiles, InferenceRequest, JsonExamples, Named  # noqa: E402
 from serving.dataplane import DataPlane  # noqa: E402
 from serving.errors import as_serving_error  # noqa: E402
-from serving.middleware import BodyLimit, ConcurrencyLimit, Cors, ErrorEnvelope, TypedContentTypes, TypedFormFields  # noqa: E402
-from serving.openapi import OpenAPIDocument  # noqa: E402
-from serving.protocols import ProtocolRoutes, Router, admin, course, page, repository, tfserving, v2  # noqa: E402
-from serving import slots  # noqa: E402
 from serving.live import LiveModels, SlotRef  # noqa: E402
 from serving.registry import ModelRegistry  # noqa: E402
 from serving.shadow import Shadows  # noqa: E402
@@ -201,11 +197,9 @@ class ModelServer:
     ) -> PredictResponse:
         """Classify a batch of examples (BentoML's typed API; the generated clients use it)."""
         try:
-            handle = self.plane.resolve(model, version or self.registry.model(model).default_version)
-            card = handle.available()
-            check_batch(len(images), CONFIG.limits.max_batch_images, "images")
-            values = values_from_json(images, card, field="images", batch=True)
-            return PredictResponse(**prediction_body(card, await self.plane.infer(handle, values)))
+            examples = JsonExamples(images, field="images", batch=True, booleans=False)  # pydantic refused booleans already
+            response = await self.plane.infer(InferenceRequest(model, Named(version) if version else Default(), {INPUT: examples}))
+            return PredictResponse(**prediction_body(response.card, response.probabilities))
         except Exception as exc:
             return _error(exc)
 
@@ -219,10 +213,9 @@ class ModelServer:
     ) -> PredictResponse:
         """Classify one image file of any size, colour or grey (BentoML's typed API)."""
         try:
-            handle = self.plane.resolve(model, version or self.registry.model(model).default_version)
-            card = handle.available()
-            values = values_from_image(image.read_bytes(), card, field="image", invert=invert)
-            return PredictResponse(**prediction_body(card, await self.plane.infer(handle, values)))
+            files = ImageFiles((image.read_bytes(),), ("image",), "image", invert)
+            response = await self.plane.infer(InferenceRequest(model, Named(version) if version else Default(), {INPUT: files}))
+            return PredictResponse(**prediction_body(response.card, response.probabilities))
         except Exception as exc:
             return _error(exc)
 
@@ -239,14 +232,4 @@ for _slot in SLOTS:
     setattr(ModelServer, dependency_name(_slot.name), bentoml.depends(runner_service(_slot)))
 
 ModelServer = bentoml.service(name="model-server", **CONFIG.entry_options())(ModelServer)
-ROUTER = Router([*admin.routes(CONFIG), *repository.routes(CONFIG), *course.routes(CONFIG), *page.routes(CONFIG), *tfserving.routes(CONFIG), *v2.routes(CONFIG)])
-# The first added is the outermost (BentoML hands the list to Starlette in order).
-ModelServer.add_asgi_middleware(ConcurrencyLimit, max_requests=CONFIG.limits.max_requests_in_flight)
-ModelServer.add_asgi_middleware(ErrorEnvelope)
-ModelServer.add_asgi_middleware(Cors)
-ModelServer.add_asgi_middleware(ApiToken, security=CONFIG.security)
-ModelServer.add_asgi_middleware(BodyLimit, max_bytes=CONFIG.limits.max_body_bytes, max_seconds=CONFIG.limits.body_timeout_seconds)
-ModelServer.add_asgi_middleware(TypedContentTypes, accepted={api.route: api.input_spec.mime_type() for api in ModelServer.apis.values()})
-ModelServer.add_asgi_middleware(TypedFormFields, file_fields={api.route: frozenset(api.input_spec.multipart_fields) for api in ModelServer.apis.values() if api.input_spec.multipart_fields})
-ModelServer.add_asgi_middleware(ProtocolRoutes, router=ROUTER, traffic_key_header=CONFIG.live.traffic_key_header)
-ModelServer.add_asgi_middleware(OpenAPIDocument, service=ModelServer, config=CONFIG, router=ROUTER)
+ROUTER = app.install(ModelServer, CONFIG)  # every protocol's routes and the middleware, in one declared order (serving/app.py)

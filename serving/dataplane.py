@@ -1,36 +1,49 @@
-"""The data plane: every protocol's routes call it; it knows no HTTP.
+"""The data plane: one inference core under every protocol; it knows no HTTP and no gRPC.
 
-It resolves names and aliases through the registry, runs inference through each version's batcher
-and runner (recording predictions and drift), and answers listings, model info, reports, drift and
-readiness as plain values. Errors are ``serving.errors`` exceptions carrying their status.
+``infer(request)`` takes a protocol-neutral :class:`~serving.core.InferenceRequest` and does everything
+between a protocol's body and the engine: it resolves the version the request names (a version, an
+alias, a weighted split, sticky per traffic key, a TF Serving number or label, the default or latest
+version), turns each input into values checked against that version's card, sends them through the
+version's batcher and runner (which record predictions and drift), feeds a shadowed alias' candidate
+after the answer, and answers an :class:`~serving.core.InferenceResponse`. It also answers listings,
+model info, status, reports, drift, readiness and the admin operations, as plain values and
+:class:`~serving.core.VersionView` s. Errors are ``serving.errors`` exceptions carrying their status.
 
-A request's :class:`Caller` (a context variable the protocols set) carries its traffic key in, so
-that a split alias answers one caller with one version, and the version that answered out, for the
-response's ``X-Model-Version`` and the metrics. Requests through a shadowed alias are also sent to
-the shadow candidate, after the answer (serving/shadow.py).
+A request's :class:`Caller` (a context variable the protocols set) carries its traffic key in, and
+the version that answered out, for the response's ``X-Model-Version`` and the metrics.
 
     >>> plane = DataPlane(registry, config)
-    >>> handle = plane.resolve("clothes", "stable")
-    >>> probabilities = await plane.infer(handle, values)
-    >>> plane.model_info("clothes", "v1")["number_of_parameters"]
+    >>> response = await plane.infer(InferenceRequest("clothes", Named("stable"), {INPUT: Tensor(values, "inputs[0]")}))
+    >>> response.version, response.probabilities.shape
+    >>> plane.describe("clothes", Label("stable")).card.labels
 """
 
 from __future__ import annotations
 
 import contextvars
 import dataclasses
+import re
+import time
 
 import numpy as np
 
 from config import Config
-from serving.errors import NotFound, Unavailable
-from serving.registry import RETRY_MISSING_SECONDS, ModelRegistry, VersionHandle
+from models.card import ModelCard
+from serving.core import (
+    INPUT, OUTPUT, Default, InferenceRequest, InferenceResponse, Label, Latest, Named, Number, Selector, VersionState, VersionView,
+)
+from serving.errors import BadRequest, NotFound, Unavailable
+from serving.registry import RETRY_MISSING_SECONDS, ModelRegistry, ServedModel, VersionHandle
+
+NUMBER = re.compile(r"0|[1-9][0-9]{0,17}")  # a version number as TF Serving takes it (int64), written canonically
+VERSION_NUMBER = re.compile(rf"v?({NUMBER.pattern})")
 
 
 @dataclasses.dataclass
 class Caller:
     key: str | None = None  # the request's traffic key (live.traffic_key_header)
     alias: str | None = None  # the alias the request named, if it named one
+    resolved: VersionHandle | None = None  # the version the request resolved to
     answered: VersionHandle | None = None  # the version that answered
 
 
@@ -47,6 +60,31 @@ def caller() -> Caller:
         return current
 
 
+def version_number(version: str) -> int | None:
+    """The number of a version named ``v<n>`` or ``<n>`` (TF Serving's versions are numbers), else None."""
+    found = VERSION_NUMBER.fullmatch(version)
+    return int(found.group(1)) if found else None
+
+
+def numbered(model: ServedModel) -> dict[int, str]:
+    """A served model's versions by number; a number two versions share (``v1`` and ``1``) is left out."""
+    by_number: dict[int, list[str]] = {}
+    for version in model.handles:
+        number = version_number(version)
+        if number is not None:
+            by_number.setdefault(number, []).append(version)
+    return {number: names[0] for number, names in by_number.items() if len(names) == 1}
+
+
+def labels(model: ServedModel) -> set[str]:
+    """TF Serving labels of a served model: its aliases, and its versions that have no number."""
+    return {version for version in model.handles if version_number(version) is None} | set(model.aliases)
+
+
+def _listed(values) -> str:
+    return ", ".join(map(str, values)) or "none"
+
+
 class DataPlane:
     def __init__(self, registry: ModelRegistry, config: Config, shadows=None):
         self.registry = registry
@@ -54,20 +92,118 @@ class DataPlane:
         self.shadows = shadows  # serving.shadow.Shadows, or None
         self.live = None  # serving.live.LiveModels: set by the entry service
 
-    def resolve(self, name: str, version_or_alias: str) -> VersionHandle:
+    # --- resolution -------------------------------------------------------------------------------------
+
+    def _resolve(self, name: str, selector: Selector) -> VersionHandle:
+        """The handle a selector names now: a split alias picks by its weights (the caller's key keeps
+        its pick); the caller records the alias, so that a shadowed alias feeds its candidate."""
         current = caller()
         model = self.registry.model(name)
-        current.alias = version_or_alias if version_or_alias in model.aliases else None
-        return model.resolve(version_or_alias, current.key)
+        match selector:
+            case Named(name=wanted):
+                pass
+            case Default():
+                wanted = model.default_version
+            case Label(label=wanted):
+                if wanted not in labels(model):
+                    number = version_number(wanted)
+                    hint = f" ({wanted} is version {number}: /versions/{number})" if number is not None else ""
+                    raise NotFound(f"unknown label {wanted!r} of model {name}{hint}; labels: {_listed(sorted(labels(model)))}")
+            case Number(number=number):
+                by_number = numbered(model)
+                if number not in by_number:
+                    raise NotFound(f"version {number} of model {name} is not served; versions: {_listed(sorted(by_number))}; labels: {_listed(sorted(labels(model)))}")
+                wanted = by_number[number]
+            case Latest():
+                wanted = self._latest(model)
+        current.alias = wanted if wanted in model.aliases else None
+        current.resolved = model.resolve(wanted, current.key)
+        return current.resolved
 
-    async def infer(self, handle: VersionHandle, values: np.ndarray) -> np.ndarray:
-        """Class probabilities (N, classes) for values (N, *shape) already checked against the card."""
+    @staticmethod
+    def _latest(model: ServedModel) -> str:
+        """TF Serving's latest version: the highest number that is ready, else the highest number (its
+        503 says why); a model without numbered versions answers with its default version."""
+        by_number = numbered(model)
+        if not by_number:
+            return model.default_version
+        ready = [n for n, version in by_number.items() if model.handles[version].status["status"] == VersionState.READY]
+        return by_number[max(ready or by_number)]
+
+    def resolve(self, name: str, version_or_alias: str) -> VersionHandle:
+        return self._resolve(name, Named(version_or_alias))
+
+    def view(self, handle: VersionHandle) -> VersionView:
+        status = handle.status
+        model = self.registry.models.get(handle.name)
+        number = version_number(handle.version)
+        unique = model is not None and numbered(model).get(number) == handle.version if number is not None else False
+        return VersionView(
+            handle.name, handle.version, number if unique else None, VersionState(status["status"]), status["reason"], status["engine"],
+            handle.card, tuple(model.aliases_of(handle.version)) if model else (),
+        )
+
+    def describe(self, name: str, selector: Selector, available: bool = False) -> VersionView:
+        """The version a selector names, for metadata and status answers (which say which version
+        answered); ``available``: one that can answer now, else Unavailable (503) with the reason."""
+        handle = self._resolve(name, selector)
+        caller().answered = handle
+        if available:
+            handle.available()
+        return self.view(handle)
+
+    def numbered_versions(self, name: str) -> list[VersionView]:
+        """Every version with a number, the highest first (TF Serving's model status)."""
+        model = self.registry.model(name)
+        views = [self.view(model.handles[version]) for _, version in sorted(numbered(model).items(), reverse=True)]
+        if not views:
+            raise NotFound(f"model {name} has no numbered versions; address its versions by label: {_listed(sorted(labels(model)))}")
+        return views
+
+    def versions(self, name: str) -> list[str]:
+        return list(self.registry.model(name).handles)
+
+    # --- inference --------------------------------------------------------------------------------------
+
+    async def infer(self, request: InferenceRequest) -> InferenceResponse:
+        """Resolve, check the inputs against the answering version's card, run, and feed a shadow."""
         current = caller()
+        if request.traffic_key is not None:
+            current.key = request.traffic_key
+        handle, values, decoded_ms = await self._prepare(request)
+        started = time.perf_counter()
         probabilities = await handle.infer(values)
+        infer_ms = (time.perf_counter() - started) * 1000
         current.answered = handle
         if self.shadows is not None and current.alias is not None:
             self.shadows.after_answer(self.registry.model(handle.name), current.alias, handle, values, probabilities)
-        return probabilities
+        outputs = {OUTPUT: probabilities}
+        if request.outputs is not None:
+            unknown = [name for name in request.outputs if name not in outputs]
+            if unknown:
+                raise BadRequest(f"outputs: unexpected output {unknown[0][:64]!r} for model {handle.name}; its output is {OUTPUT!r}")
+        return InferenceResponse(handle.name, handle.version, handle.card, outputs, current.alias, request.id,
+                                 {"decode_ms": decoded_ms, "infer_ms": infer_ms})
+
+    async def prepare(self, request: InferenceRequest) -> tuple[VersionView, np.ndarray]:
+        """The version a request resolves to and its input values as the model will see them, without inference (the page's preview)."""
+        handle, values, _ = await self._prepare(request)
+        caller().answered = handle  # its card decoded them: X-Model-Version and the metrics name it
+        return self.view(handle), values
+
+    async def _prepare(self, request: InferenceRequest) -> tuple[VersionHandle, np.ndarray, float]:
+        handle = self._resolve(request.model, request.version)
+        card = handle.available()
+        started = time.perf_counter()
+        values = await self._values(request, card)
+        return handle, values, (time.perf_counter() - started) * 1000
+
+    async def _values(self, request: InferenceRequest, card: ModelCard) -> np.ndarray:
+        unexpected = [name for name in request.inputs if name != INPUT]
+        if unexpected or not request.inputs:
+            shown = unexpected[0][:64] if unexpected else "none"
+            raise BadRequest(f"inputs: unexpected input {shown!r} for model {card.name}; its input is {INPUT!r}")
+        return await request.inputs[INPUT].values(card, self.config.limits.max_batch_images)
 
     def list_models(self) -> dict:
         return {
@@ -130,3 +266,41 @@ class DataPlane:
         states = [handle.status["status"] for handle in self.registry.handles()]
         tolerated = {"ready"} if self.config.strict_readiness else {"ready", "unavailable"}
         return "ready" in states and all(state in tolerated for state in states)
+
+    def waiting(self) -> list[VersionView]:
+        """The versions that are not ready, for a readiness answer that says why."""
+        return [self.view(handle) for handle in self.registry.handles() if handle.status["status"] != VersionState.READY]
+
+    def index(self) -> list[dict]:
+        """Every version with its state: what serves, loads, unloads, and what failed to load, with the reason."""
+        if self.live is None:  # a plane without live versions (in-process tests): what the registry serves
+            return [{"name": h.name, "version": h.version, "state": "serving", **h.status} for h in self.registry.handles()]
+        return self.live.index()
+
+    def metric_labels(self, name: str | None, version_or_alias: str | None) -> tuple[str, str]:
+        """Metric labels for a request: served names only, so clients cannot grow the label set."""
+        return self.registry.label(name, version_or_alias)
+
+    # --- admin operations (the protocols check authorization first) -----------------------------------
+
+    async def load(self, name: str, version: str | None) -> dict:
+        return await self._live().load(name, version)
+
+    async def unload(self, name: str, version: str, force: bool = False) -> dict:
+        return await self._live().unload(name, version, force=force)
+
+    def set_alias(self, name: str, alias: str, target: str | dict[str, int]) -> dict:
+        return self._live().set_alias(name, alias, target)
+
+    def set_shadow(self, name: str, shadow: dict | None) -> dict:
+        return self._live().set_shadow(name, shadow)
+
+    def shadow_summary(self, name: str) -> dict:
+        if self.shadows is None:
+            raise NotFound("shadows are not offered by this server")
+        return self.shadows.summary(self.registry.model(name))
+
+    def _live(self):
+        if self.live is None:
+            raise Unavailable("versions cannot change while serving here (no live versions)")
+        return self.live

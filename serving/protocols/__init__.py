@@ -139,7 +139,7 @@ class ProtocolRoutes:
         if current.answered is not None:
             reply.headers.update({"X-Model-Name": current.answered.name, "X-Model-Version": current.answered.version})
         await send_reply(send, reply, head=scope["method"] == "HEAD")
-        model, version = plane.registry.label(params.get("name"), current.answered.version if current.answered else params.get("version"))
+        model, version = plane.metric_labels(params.get("name"), current.answered.version if current.answered else params.get("version"))
         endpoint = handler.__name__ if handler else "method_not_allowed"
         monitoring.record_request(model, version, route.protocol, endpoint, reply.status)
 

@@ -18,7 +18,8 @@ from __future__ import annotations
 from starlette.requests import Request
 
 from config import Config
-from serving import codecs
+from serving.codecs import Body
+from serving.core import INPUT, InferenceRequest, Named
 from serving.dataplane import DataPlane
 from serving.protocols import Reply, Route, json_reply
 from serving.schemas import prediction_body
@@ -39,11 +40,14 @@ async def model_info(plane: DataPlane, request: Request, name: str, version: str
     return json_reply(plane.model_info(name, version))
 
 
+async def classify(plane: DataPlane, request: Request, name: str, version: str) -> dict:
+    """The prediction body for whatever body the request holds (its content type picks the codec)."""
+    response = await plane.infer(InferenceRequest(name, Named(version), {INPUT: await Body.of(request)}))
+    return prediction_body(response.card, response.probabilities)
+
+
 async def predict(plane: DataPlane, request: Request, name: str, version: str) -> Reply:
-    handle = plane.resolve(name, version)
-    card = handle.available()
-    values = await codecs.decode(request, card, plane.config.limits.max_batch_images)
-    return json_reply(prediction_body(card, await plane.infer(handle, values)))
+    return json_reply(await classify(plane, request, name, version))
 
 
 async def summary(plane: DataPlane, request: Request, name: str, version: str) -> Reply:
@@ -53,10 +57,7 @@ async def summary(plane: DataPlane, request: Request, name: str, version: str) -
 async def inference(plane: DataPlane, request: Request, name: str, version: str) -> Reply:
     """The prediction body with ``prediction``: the label when one example was sent, else their list
     (the course's grader reads ``response.json()["prediction"]``)."""
-    handle = plane.resolve(name, version)
-    card = handle.available()
-    values = await codecs.decode(request, card, plane.config.limits.max_batch_images)
-    body = prediction_body(card, await plane.infer(handle, values))
+    body = await classify(plane, request, name, version)
     labels = [p["label"] for p in body["predictions"]]
     return json_reply({"prediction": labels[0] if len(labels) == 1 else labels, **body})
 

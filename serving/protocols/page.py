@@ -25,15 +25,18 @@ import dataclasses
 import hashlib
 import io
 from pathlib import Path
+from typing import Mapping
 
 import numpy as np
+from starlette.datastructures import Headers
 from starlette.requests import Request
 
 from config import Config
 from models.card import ModelCard
 from models.preprocessing import example_text, parse_invert
 from serving import codecs
-from serving.dataplane import DataPlane, caller
+from serving.core import INPUT, InferenceRequest, Input, Named
+from serving.dataplane import DataPlane
 from serving.errors import InvalidInput, NotFound, UnsupportedMediaType
 from serving.openapi import IMAGE_ENCODING, error_responses, ok_response, operation
 from serving.protocols import Reply, Route, documented
@@ -138,24 +141,38 @@ def _describe_input_image(model, config: Config) -> dict:
     )
 
 
+@dataclasses.dataclass(frozen=True)
+class PreviewBody(Input):
+    """One image to show as the model sees it: an image file (multipart) or one JSON example."""
+
+    kind: str
+    body: bytes
+    headers: Headers
+    query: Mapping[str, str]
+    path: str
+
+    async def values(self, card: ModelCard, max_examples: int) -> np.ndarray:
+        if not card.is_image:
+            raise NotFound(f"{card.tag} takes {card.input.kind} values, not images: it has no input image to show")
+        if self.kind not in INPUT_IMAGE_ACCEPTED:
+            raise UnsupportedMediaType(f"content type {self.kind or 'none'} is not accepted by {self.path}; use one of {', '.join(INPUT_IMAGE_ACCEPTED)}")
+        if "invert" in self.query:
+            parse_invert(self.query["invert"])
+        if self.kind == codecs.MULTIPART:
+            values = await codecs.decode_multipart(self.headers, self.query, self.body, card)
+        else:
+            values = codecs.decode_json(self.body, card)
+        if len(values) != 1:
+            raise InvalidInput(f"image: expected one {example_text(card)} image, got {len(values)}")
+        return values
+
+
 @documented(_describe_input_image)
 async def input_image(plane: DataPlane, request: Request, name: str, version: str) -> Reply:
     """One image, decoded exactly as predict decodes it, answered as a PNG at the model's resolution."""
-    handle = plane.resolve(name, version)
-    card = handle.available()
-    if not card.is_image:
-        raise NotFound(f"{card.tag} takes {card.input.kind} values, not images: it has no input image to show")
-    kind = codecs.media_type(request)
-    if kind not in INPUT_IMAGE_ACCEPTED:
-        raise UnsupportedMediaType(f"content type {kind or 'none'} is not accepted by {request.url.path}; use one of {', '.join(INPUT_IMAGE_ACCEPTED)}")
-    if "invert" in request.query_params:
-        parse_invert(request.query_params["invert"])
-    body = await request.body()
-    values = await codecs.decode_multipart(request, body, card) if kind == codecs.MULTIPART else codecs.decode_json(body, card)
-    if len(values) != 1:
-        raise InvalidInput(f"image: expected one {example_text(card)} image, got {len(values)}")
-    caller().answered = handle  # its card decoded it: X-Model-Version and the metrics name it
-    return Reply(encode_png(values[0], card), content_type=PNG, headers={"cache-control": "no-store", "x-content-type-options": "nosniff"})
+    preview = PreviewBody(codecs.media_type(request), await request.body(), request.headers, request.query_params, request.url.path)
+    view, values = await plane.prepare(InferenceRequest(name, Named(version), {INPUT: preview}))
+    return Reply(encode_png(values[0], view.card), content_type=PNG, headers={"cache-control": "no-store", "x-content-type-options": "nosniff"})
 
 
 def encode_png(example: np.ndarray, card: ModelCard) -> bytes:

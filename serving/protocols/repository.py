@@ -59,7 +59,7 @@ async def parameters(request: Request) -> dict:
 async def load(plane: DataPlane, request: Request, name: str) -> Reply:
     allowed(plane.config)
     found = await parameters(request)
-    return json_reply(await plane.live.load(name, found.get("version")))
+    return json_reply(await plane.load(name, found.get("version")))
 
 
 @documented(_describe("unload", "Unload a version: it finishes its requests, then its runner is emptied (admin).", (400, 403, 404, 409)))
@@ -68,7 +68,7 @@ async def unload(plane: DataPlane, request: Request, name: str) -> Reply:
     found = await parameters(request)
     if "version" not in found:
         raise BadRequest("parameters.version: name the version to unload")
-    return json_reply(await plane.live.unload(name, found["version"], force=found.get("force", False)))
+    return json_reply(await plane.unload(name, found["version"], force=found.get("force", False)))
 
 
 def routes(config: Config) -> list[Route]:

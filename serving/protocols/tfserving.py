@@ -31,22 +31,20 @@ from starlette.requests import Request
 from config import Config
 from models.card import ModelCard
 from serving import codecs
-from serving.dataplane import DataPlane
-from serving.errors import BadRequest, InvalidInput, NotFound, Overloaded, UnsupportedMediaType
+from serving.codecs.tensors import numbers
+from serving.core import INPUT, OUTPUT, InferenceRequest, Input, Label, Latest, Number, Selector, VersionState, VersionView, check_batch
+from serving.dataplane import DataPlane, version_number
+from serving.errors import BadRequest, InvalidInput, Overloaded, UnsupportedMediaType
 from serving.openapi import SCHEMAS, error_responses, ok_response, operation
 from serving.protocols import Reply, Route, json_reply, well_formed
-from serving.protocols.tensors import (
-    INPUT, OUTPUT, ResourceExhausted, answered_by, card_values, image_from_b64, is_b64, json_values, labels, numbered, numbers,
-    parse_json_object, parse_number, statuses, variant, version_number,
-)
-from serving.registry import ServedModel, VersionHandle
+from serving.protocols.tensors import ResourceExhausted, card_values, image_from_b64, is_b64, json_values, parse_json_object, parse_number, statuses, variant
 
 PROTOCOL = "tfserving"
 SIGNATURE = "serving_default"
 PREDICT_METHOD = "tensorflow/serving/predict"
 # TF Serving reads any body as JSON; curl -d, as its documentation calls it, sends a form content type.
 JSON_TYPES = ("", "application/json", "application/x-www-form-urlencoded", "text/plain")
-STATES = {"ready": "AVAILABLE", "loading": "LOADING", "unavailable": "END"}
+STATES = {VersionState.READY: "AVAILABLE", VersionState.LOADING: "LOADING", VersionState.UNAVAILABLE: "END"}
 REMAP = {InvalidInput: BadRequest, Overloaded: ResourceExhausted}
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 ADDRESSING = {"latest": "", "version": "/versions/{number}", "label": "/labels/{label}"}
@@ -55,40 +53,19 @@ ADDRESSING = {"latest": "", "version": "/versions/{number}", "label": "/labels/{
 # --- versions -------------------------------------------------------------------------------------
 
 
-def resolve(plane: DataPlane, name: str, number: str | None = None, label: str | None = None) -> VersionHandle:
-    model = plane.registry.model(name)
+def selector(number: str | None, label: str | None) -> Selector:
+    """How the URL names the version: a number, a label, or neither (the latest)."""
     if number is not None:
-        wanted, by_number = parse_number(number), numbered(model)
-        if wanted not in by_number:
-            raise NotFound(f"version {wanted} of model {name} is not served; versions: {_listed(sorted(by_number))}; labels: {_listed(sorted(labels(model)))}")
-        return model.handles[by_number[wanted]]
+        return Number(parse_number(number))
     if label is not None:
         well_formed("version", label)
-        known = labels(model)
-        if label not in known:
-            hint = f" ({label} is version {version_number(label)}: /versions/{version_number(label)})" if version_number(label) is not None else ""
-            raise NotFound(f"unknown label {label!r} of model {name}{hint}; labels: {_listed(sorted(known))}")
-        return model.resolve(known[label])
-    return latest(model)
+        return Label(label)
+    return Latest()
 
 
-def latest(model: ServedModel) -> VersionHandle:
-    """TF Serving's latest version: the highest number that is ready, else the highest number (its
-    503 says why); a model without numbered versions answers with its default version."""
-    by_number = numbered(model)
-    if not by_number:
-        return model.resolve(model.default_version)
-    ready = [n for n, version in by_number.items() if model.handles[version].status["status"] == "ready"]
-    return model.handles[by_number[max(ready or by_number)]]
-
-
-def _listed(values) -> str:
-    return ", ".join(map(str, values)) or "none"
-
-
-def _number(handle: VersionHandle) -> str:
+def _number(version: str) -> str:
     """A version's number as TF Serving writes an int64 in JSON; "0" (the unset value) for one without."""
-    return str(version_number(handle.version) or 0)
+    return str(version_number(version) or 0)
 
 
 # --- handlers -------------------------------------------------------------------------------------
@@ -96,38 +73,31 @@ def _number(handle: VersionHandle) -> str:
 
 @statuses(REMAP)
 async def model_status(plane: DataPlane, request: Request, name: str, number: str | None = None, label: str | None = None) -> Reply:
-    model = plane.registry.model(name)
     if number is None and label is None:
-        handles = [model.handles[version] for _, version in sorted(numbered(model).items(), reverse=True)]
-        if not handles:
-            raise NotFound(f"model {name} has no numbered versions; address its versions by label: {_listed(sorted(labels(model)))}")
+        views = plane.numbered_versions(name)
     else:
-        handles = [resolve(plane, name, number, label)]
-        answered_by(request, handles[0])
-    return json_reply({"model_version_status": [version_status(handle) for handle in handles]})
+        views = [plane.describe(name, selector(number, label))]
+    return json_reply({"model_version_status": [version_status(view) for view in views]})
 
 
-def version_status(handle: VersionHandle) -> dict:
-    status = handle.status
+def version_status(view: VersionView) -> dict:
     code, message = "OK", ""
-    if status["status"] == "unavailable":  # TF Serving reports a version that failed to load as END with the error
-        code, message = ("NOT_FOUND" if handle.failure else "UNKNOWN"), status["reason"] or ""
-    return {"version": _number(handle), "state": STATES[status["status"]], "status": {"error_code": code, "error_message": message}}
+    if view.state is VersionState.UNAVAILABLE:  # TF Serving reports a version that failed to load as END with the error
+        code, message = ("NOT_FOUND" if view.card is None else "UNKNOWN"), view.reason or ""
+    return {"version": _number(view.version), "state": STATES[view.state], "status": {"error_code": code, "error_message": message}}
 
 
 @statuses(REMAP)
 async def model_metadata(plane: DataPlane, request: Request, name: str, number: str | None = None, label: str | None = None) -> Reply:
-    handle = resolve(plane, name, number, label)
-    answered_by(request, handle)
-    card = handle.available()
+    view = plane.describe(name, selector(number, label), available=True)
     return json_reply({
-        "model_spec": {"name": name, "signature_name": "", "version": _number(handle)},
-        "metadata": {"signature_def": {"signature_def": {SIGNATURE: signature_def(card)}}},
+        "model_spec": {"name": name, "signature_name": "", "version": _number(view.version)},
+        "metadata": {"signature_def": {"signature_def": {SIGNATURE: signature_def(view.card)}}},
     })
 
 
 def signature_def(card: ModelCard) -> dict:
-    """The serving signature as TF Serving prints a SavedModel's (models/export.py writes the same one)."""
+    """The serving signature as TF Serving prints a SavedModel's (training/export.py writes the same one)."""
     return {
         "inputs": {INPUT: _tensor_info(f"{SIGNATURE}_{INPUT}:0", card.input.shape)},
         "outputs": {OUTPUT: _tensor_info("StatefulPartitionedCall:0", (card.classes,))},
@@ -141,23 +111,32 @@ def _tensor_info(name: str, shape: tuple[int, ...]) -> dict:
     return {"name": name, "dtype": "DT_FLOAT", "tensor_shape": {"dim": dims, "unknown_rank": False}}
 
 
+class PredictBody(Input):
+    """A ``:predict`` body, read against the answering version's card: the row format
+    (``instances``) or the columnar one (``inputs``), which also picks the answer's key."""
+
+    def __init__(self, kind: str, body: bytes):
+        self.kind, self.body = kind, body
+        self.key = "predictions"
+
+    async def values(self, card: ModelCard, max_examples: int) -> np.ndarray:
+        body, booleans = read_json(self.kind, self.body)
+        check_signature(body)
+        if "instances" in body and "inputs" in body:
+            raise BadRequest("body: expecting only one of 'inputs' or 'instances' keys")
+        if "instances" in body:
+            return rows(body["instances"], card, max_examples, booleans)
+        if "inputs" in body:
+            self.key = "outputs"
+            return columns(body["inputs"], card, max_examples, booleans)
+        raise BadRequest("body: missing 'inputs' or 'instances' key")
+
+
 @statuses(REMAP)
 async def predict(plane: DataPlane, request: Request, name: str, number: str | None = None, label: str | None = None) -> Reply:
-    handle = resolve(plane, name, number, label)
-    answered_by(request, handle)
-    card = handle.available()
-    body, booleans = await read_json(request)
-    check_signature(body)
-    limit = plane.config.limits.max_batch_images
-    if "instances" in body and "inputs" in body:
-        raise BadRequest("body: expecting only one of 'inputs' or 'instances' keys")
-    if "instances" in body:
-        key, values = "predictions", rows(body["instances"], card, limit, booleans)
-    elif "inputs" in body:
-        key, values = "outputs", columns(body["inputs"], card, limit, booleans)
-    else:
-        raise BadRequest("body: missing 'inputs' or 'instances' key")
-    return json_reply({key: await plane.infer(handle, values)})
+    body = PredictBody(codecs.media_type(request), await request.body())
+    response = await plane.infer(InferenceRequest(name, selector(number, label), {INPUT: body}))
+    return json_reply({body.key: response.probabilities})
 
 
 def rows(instances: object, card: ModelCard, limit: int, booleans: bool) -> np.ndarray:
@@ -194,38 +173,44 @@ def columns(inputs: object, card: ModelCard, limit: int, booleans: bool) -> np.n
 
 def checked(values: np.ndarray, limit: int, field: str) -> np.ndarray:
     """Values within the batch limit: counted after their shape is checked, so a malformed body is a 400, not a 413."""
-    codecs.check_batch(len(values), limit, field)
+    check_batch(len(values), limit, field)
     return values
 
 
 def images(values: list, card: ModelCard, field: str, limit: int) -> np.ndarray:
-    codecs.check_batch(len(values), limit, field)  # before decoding any
+    check_batch(len(values), limit, field)  # before decoding any
     return np.concatenate([image_from_b64(value, card, f"{field}[{i}]") for i, value in enumerate(values)])
+
+
+class ClassifyBody(Input):
+    """A ``:classify`` body: examples as tf.Example features, the input a flat list of the card's values or an image file."""
+
+    def __init__(self, kind: str, body: bytes):
+        self.kind, self.body = kind, body
+
+    async def values(self, card: ModelCard, max_examples: int) -> np.ndarray:
+        body, booleans = read_json(self.kind, self.body)
+        check_signature(body)
+        context = body.get("context", {})
+        if not isinstance(context, dict):
+            raise BadRequest("context: expecting an object of features")
+        examples = body.get("examples")
+        if examples is None:
+            raise BadRequest("body: when method is classify, key 'examples' is expected and was not found")
+        if not isinstance(examples, list) or not examples:
+            raise BadRequest("examples: expecting a non-empty list of objects")
+        features = [feature(example, context, f"examples[{i}]") for i, example in enumerate(examples)]
+        if any(map(is_b64, features)):
+            check_batch(len(features), max_examples, "examples")  # before decoding any image file
+        values = [feature_values(value, card, f"examples[{i}].{INPUT}", booleans) for i, value in enumerate(features)]
+        return checked(np.concatenate(values), max_examples, "examples")
 
 
 @statuses(REMAP)
 async def classify(plane: DataPlane, request: Request, name: str, number: str | None = None, label: str | None = None) -> Reply:
-    """Examples as tf.Example features: the input as a flat list of the card's values, or an image file."""
-    handle = resolve(plane, name, number, label)
-    answered_by(request, handle)
-    card = handle.available()
-    body, booleans = await read_json(request)
-    check_signature(body)
-    context = body.get("context", {})
-    if not isinstance(context, dict):
-        raise BadRequest("context: expecting an object of features")
-    examples = body.get("examples")
-    if examples is None:
-        raise BadRequest("body: when method is classify, key 'examples' is expected and was not found")
-    if not isinstance(examples, list) or not examples:
-        raise BadRequest("examples: expecting a non-empty list of objects")
-    limit = plane.config.limits.max_batch_images
-    features = [feature(example, context, f"examples[{i}]") for i, example in enumerate(examples)]
-    if any(map(is_b64, features)):
-        codecs.check_batch(len(features), limit, "examples")  # before decoding any image file
-    values = [feature_values(value, card, f"examples[{i}].{INPUT}", booleans) for i, value in enumerate(features)]
-    probabilities = await plane.infer(handle, checked(np.concatenate(values), limit, "examples"))
-    return json_reply({"results": [list(zip(card.labels, row)) for row in probabilities]})
+    body = ClassifyBody(codecs.media_type(request), await request.body())
+    response = await plane.infer(InferenceRequest(name, selector(number, label), {INPUT: body}))
+    return json_reply({"results": [list(zip(response.card.labels, row)) for row in response.probabilities]})
 
 
 def feature(example: object, context: dict, field: str) -> object:
@@ -253,12 +238,10 @@ def feature_values(value: object, card: ModelCard, field: str, booleans: bool) -
     return card_values(flat.reshape(1, *card.input.shape), card, field)
 
 
-async def read_json(request: Request) -> tuple[dict, bool]:
+def read_json(kind: str, body: bytes) -> tuple[dict, bool]:
     """The JSON body, and whether it may hold true or false (which are not numbers)."""
-    kind = codecs.media_type(request)
     if kind not in JSON_TYPES:
         raise UnsupportedMediaType(f"content type {kind} is not accepted here; send JSON (application/json)")
-    body = await request.body()
     return parse_json_object(body), b"true" in body or b"false" in body
 
 

@@ -40,15 +40,13 @@ from starlette.requests import Request
 from config import Config
 from models.card import ModelCard
 from serving import codecs
+from serving.codecs.tensors import DATATYPES, count, datatype_of, shape_of, tensor_from_bytes, tensor_from_json
+from serving.core import INPUT, OUTPUT, Default, InferenceRequest, Input, Named, Selector, VersionState, check_batch
 from serving.dataplane import DataPlane
 from serving.errors import BadRequest, InvalidInput, Unavailable, UnsupportedMediaType
 from serving.openapi import error_responses, ok_response, operation
 from serving.protocols import Reply, Route, json_reply
-from serving.protocols.tensors import (
-    DATATYPES, INPUT, OUTPUT, answered_by, card_values, count, datatype_of, parse_json_object, shape_of, statuses,
-    tensor_from_bytes, tensor_from_json, variant,
-)
-from serving.registry import VersionHandle
+from serving.protocols.tensors import card_values, parse_json_object, statuses, variant
 
 PROTOCOL = "v2"
 SERVER_NAME = "model-server"
@@ -56,7 +54,7 @@ EXTENSIONS = ["binary_tensor_data", "classification", "model_repository"]  # loa
 BINARY = "application/octet-stream"
 HEADER_LENGTH = "inference-header-content-length"
 ACCEPTED = ("", codecs.JSON, BINARY)  # tritonclient sends binary requests without a content type
-STATES = {"ready": "READY", "loading": "LOADING", "unavailable": "UNAVAILABLE"}
+STATES = {VersionState.READY: "READY", VersionState.LOADING: "LOADING", VersionState.UNAVAILABLE: "UNAVAILABLE"}
 SHARED_MEMORY = ("shared_memory_region", "shared_memory_byte_size", "shared_memory_offset")
 REMAP = {InvalidInput: BadRequest}
 ADDRESSING = {"default": "", "version": "/versions/{version}"}
@@ -68,8 +66,8 @@ class Output:
     classes: int  # 0: the probabilities; k: the top k classes as strings (the classification extension)
 
 
-def resolve(plane: DataPlane, name: str, version: str | None) -> VersionHandle:
-    return plane.resolve(name, version if version is not None else plane.registry.model(name).default_version)
+def selector(version: str | None) -> Selector:
+    return Named(version) if version is not None else Default()
 
 
 # --- server and model metadata, health ---------------------------------------------------------------
@@ -85,20 +83,19 @@ async def server_live(plane: DataPlane, request: Request) -> Reply:
 
 async def server_ready(plane: DataPlane, request: Request) -> Reply:
     if not plane.ready():
-        waiting = [f"{h.tag} ({h.status['status']})" for h in plane.registry.handles() if h.status["status"] != "ready"]
+        waiting = [f"{view.tag} ({view.state.value})" for view in plane.waiting()]
         raise Unavailable(f"not ready: {', '.join(waiting) or 'no version is ready'}")
     return json_reply({"ready": True})
 
 
 @statuses(REMAP)
 async def model_metadata(plane: DataPlane, request: Request, name: str, version: str | None = None) -> Reply:
-    handle = resolve(plane, name, version)
-    answered_by(request, handle)
-    card = handle.available()
+    view = plane.describe(name, selector(version), available=True)
+    card = view.card
     return json_reply({
         "name": name,
-        "versions": list(plane.registry.model(name).handles),
-        "platform": handle.status["engine"] or "keras",
+        "versions": plane.versions(name),
+        "platform": view.engine or "keras",
         "inputs": [{"name": INPUT, "datatype": "FP32", "shape": [-1, *card.input.shape]}],
         "outputs": [{"name": OUTPUT, "datatype": "FP32", "shape": [-1, card.classes]}],
     })
@@ -106,11 +103,9 @@ async def model_metadata(plane: DataPlane, request: Request, name: str, version:
 
 @statuses(REMAP)
 async def model_ready(plane: DataPlane, request: Request, name: str, version: str | None = None) -> Reply:
-    handle = resolve(plane, name, version)
-    answered_by(request, handle)
-    handle.available()  # 503 with the reason when it failed
-    if handle.status["status"] != "ready":
-        raise Unavailable(f"{handle.tag} is not ready: {handle.status['reason'] or handle.status['status']}")
+    view = plane.describe(name, selector(version), available=True)  # 503 with the reason when it failed
+    if view.state is not VersionState.READY:
+        raise Unavailable(f"{view.tag} is not ready: {view.reason or view.state.value}")
     return json_reply({"name": name, "ready": True})
 
 
@@ -123,11 +118,7 @@ async def repository_index(plane: DataPlane, request: Request) -> Reply:
     ready_only = parse_json_object(body, "body").get("ready", False) if body.strip() else False
     if not isinstance(ready_only, bool):
         raise BadRequest("ready: expecting true or false")
-    if plane.live is None:  # a plane without live versions (in-process tests): what the registry serves
-        rows = [{"name": h.name, "version": h.version, "state": "serving", **h.status} for h in plane.registry.handles()]
-    else:  # what serves, loads, unloads, and what failed to load, with the reason
-        rows = plane.live.index()
-    index = [{"name": row["name"], "version": row["version"], "state": index_state(row), "reason": row["reason"] or ""} for row in rows]
+    index = [{"name": row["name"], "version": row["version"], "state": index_state(row), "reason": row["reason"] or ""} for row in plane.index()]
     return json_reply([entry for entry in index if entry["state"] == "READY" or not ready_only])
 
 
@@ -141,31 +132,41 @@ def index_state(row: dict) -> str:
 # --- inference ----------------------------------------------------------------------------------------
 
 
+class InferBody(Input):
+    """A v2 inference request (JSON, or JSON then binary tensor data), read against the answering
+    version's card; it keeps the request's id and the outputs asked for, for the answer."""
+
+    def __init__(self, kind: str, body: bytes, header_length: str | None):
+        self.kind, self.body, self.header_length = kind, body, header_length
+        self.request_id: str | None = None
+        self.outputs: list[Output] = []
+
+    async def values(self, card: ModelCard, max_examples: int) -> np.ndarray:
+        if self.kind not in ACCEPTED:
+            raise UnsupportedMediaType(f"content type {self.kind} is not accepted here; send JSON, or the binary tensor format ({BINARY} or none)")
+        header, binary = split(self.body, self.header_length)
+        payload = parse_json_object(header, "inference request")
+        request_id = payload.get("id")
+        if request_id is not None and not isinstance(request_id, str):
+            raise BadRequest("id: expecting a string")
+        self.request_id = request_id
+        parameters = parameters_of(payload, "parameters")
+        binary_output = flag(parameters, "binary_data_output", "parameters")
+        inputs = payload.get("inputs")
+        if not isinstance(inputs, list) or len(inputs) != 1:
+            raise BadRequest(f"inputs: expecting a list of one input, {INPUT!r} ({card.tag} has one input)")
+        values = input_values(inputs[0], card, binary, b"true" in header or b"false" in header)
+        check_batch(len(values), max_examples, "inputs[0]")
+        self.outputs = requested_outputs(payload.get("outputs"), binary_output, card)
+        return values
+
+
 @statuses(REMAP)
 async def infer(plane: DataPlane, request: Request, name: str, version: str | None = None) -> Reply:
-    handle = resolve(plane, name, version)
-    answered_by(request, handle)
-    card = handle.available()
-    kind = codecs.media_type(request)
-    if kind not in ACCEPTED:
-        raise UnsupportedMediaType(f"content type {kind} is not accepted here; send JSON, or the binary tensor format ({BINARY} or none)")
-    body = await request.body()
-    header, binary = split(body, request.headers.get(HEADER_LENGTH))
-    payload = parse_json_object(header, "inference request")
-    request_id = payload.get("id")
-    if request_id is not None and not isinstance(request_id, str):
-        raise BadRequest("id: expecting a string")
-    parameters = parameters_of(payload, "parameters")
-    binary_output = flag(parameters, "binary_data_output", "parameters")
-    inputs = payload.get("inputs")
-    if not isinstance(inputs, list) or len(inputs) != 1:
-        raise BadRequest(f"inputs: expecting a list of one input, {INPUT!r} ({card.tag} has one input)")
-    values = input_values(inputs[0], card, binary, b"true" in header or b"false" in header)
-    codecs.check_batch(len(values), plane.config.limits.max_batch_images, "inputs[0]")
-    outputs = requested_outputs(payload.get("outputs"), binary_output, card)
-    probabilities = await plane.infer(handle, values)
-    response = {"model_name": name, "model_version": handle.version, **({"id": request_id} if request_id is not None else {})}
-    return infer_reply(response, probabilities, outputs, card)
+    body = InferBody(codecs.media_type(request), await request.body(), request.headers.get(HEADER_LENGTH))
+    response = await plane.infer(InferenceRequest(name, selector(version), {INPUT: body}))
+    head = {"model_name": name, "model_version": response.version, **({"id": body.request_id} if body.request_id is not None else {})}
+    return infer_reply(head, response.probabilities, body.outputs, response.card)
 
 
 def split(body: bytes, header_length: str | None) -> tuple[bytes, memoryview | None]:

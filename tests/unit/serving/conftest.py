@@ -19,9 +19,8 @@ from starlette.testclient import TestClient
 from config import load_config
 from models.card import ImagePreprocessing, InputSpec, ModelCard, OutputSpec
 from serving.dataplane import DataPlane
-from serving.middleware import BodyLimit, ErrorEnvelope
+from serving.app import build, make_router
 from serving.monitoring import REQUESTS
-from serving.protocols import ProtocolRoutes, Router, admin, course, page, repository, tfserving, v2
 from serving.registry import ModelRegistry, ServedModel, VersionHandle
 
 def assert_error(response, status: int, *fragments: str) -> dict:
@@ -96,7 +95,7 @@ def write_config(tmp_path, models: dict, **sections) -> object:
 class InProcess:
     """A served set of cards, with their fake runners, behind the entry's routes (``client``)."""
 
-    def __init__(self, config, cards: dict[tuple[str, str], ModelCard | None], runners: dict | None = None, every_protocol: bool = False):
+    def __init__(self, config, cards: dict[tuple[str, str], ModelCard | None], runners: dict | None = None):
         self.runners = runners or {key: FakeRunner(card.classes if card else 2) for key, card in cards.items()}
         models = {}
         for name, settings in config.models.items():
@@ -108,11 +107,8 @@ class InProcess:
             models[name] = ServedModel(name, handles, dict(settings.aliases), settings.default)
         self.registry = ModelRegistry(models)
         self.plane = DataPlane(self.registry, config)
-        tables = (course, admin, repository, page, tfserving, v2) if every_protocol else (course,)
-        self.router = Router([route for table in tables for route in table.routes(config)])
-        app = ProtocolRoutes(not_found, self.router, plane=lambda: self.plane)
-        app = BodyLimit(app, max_bytes=config.limits.max_body_bytes, max_seconds=config.limits.body_timeout_seconds)
-        self.app = ErrorEnvelope(app)
+        self.router = make_router(config)
+        self.app = build(not_found, config, plane=lambda: self.plane, router=self.router)  # the entry's stack (serving/app.py)
 
     async def probe(self) -> None:
         for handle in self.registry.handles():

@@ -188,7 +188,7 @@ def served_app(tmp_path):
         ("colour", "v1"): make_card("colour", "v1", shape=(32, 32, 3), labels=("damage", "no_damage"), kind="sigmoid"),
         ("vector", "v1"): make_card("vector", "v1", shape=(4,), labels=("x", "y", "z"), tensor=True),
     }
-    return InProcess(config, cards, every_protocol=True)
+    return InProcess(config, cards)
 
 
 def answers(tmp_path) -> list[dict]:

@@ -15,8 +15,7 @@ from starlette.testclient import TestClient
 from config import Security
 from models.preprocessing import values_from_image
 from serving.auth import ApiToken
-from serving.middleware import BodyLimit, ErrorEnvelope
-from serving.protocols import ProtocolRoutes, Router, course, page
+from serving.protocols import Router, page
 from tests.unit.serving.conftest import assert_error, encoded, make_card, not_found, request_count
 
 WEB = Path(page.__file__).resolve().parents[2] / "web"
@@ -32,11 +31,8 @@ def decoded(response) -> Image.Image:
 
 @pytest.fixture
 def client(served):
-    """The course's and the page's routes, as service.py's ROUTER has them."""
-    config = served.plane.config
-    router = Router([*course.routes(config), *page.routes(config)])
-    app = ErrorEnvelope(BodyLimit(ProtocolRoutes(not_found, router, plane=lambda: served.plane), max_bytes=config.limits.max_body_bytes))
-    with TestClient(app) as client:
+    """Every protocol's routes behind the entry's middleware, as service.py serves them (serving/app.py)."""
+    with TestClient(served.app) as client:
         client.portal.call(served.probe)
         yield client
 

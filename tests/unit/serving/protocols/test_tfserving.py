@@ -11,9 +11,8 @@ import pytest
 from starlette.testclient import TestClient
 
 from serving.errors import Overloaded
-from serving.middleware import BodyLimit, ErrorEnvelope
-from serving.protocols import ProtocolRoutes, Router, course, tfserving, v2
-from tests.unit.serving.conftest import InProcess, assert_error, encoded, make_card, not_found, request_count, write_config
+from serving.protocols import Router, tfserving, v2
+from tests.unit.serving.conftest import InProcess, assert_error, encoded, make_card, request_count, write_config
 
 GREY = np.full((28, 28), 30).tolist()  # mean 30: class 0 ("a") of ten
 GREY_31 = np.full((28, 28), 31).tolist()  # class 1 ("b")
@@ -23,11 +22,8 @@ VECTOR = [1.5, -2, 7, 300]  # mean 76.6: class 1 ("y") of three
 
 
 def protocol_app(served: InProcess):
-    """The entry's routes of every protocol over the fixture's data plane, behind the body limit and envelope."""
-    config = served.plane.config
-    router = Router([*course.routes(config), *tfserving.routes(config), *v2.routes(config)])
-    app = ProtocolRoutes(not_found, router, plane=lambda: served.plane)
-    return ErrorEnvelope(BodyLimit(app, max_bytes=config.limits.max_body_bytes, max_seconds=config.limits.body_timeout_seconds))
+    """The entry's routes of every protocol over the fixture's data plane, behind the entry's middleware (serving/app.py)."""
+    return served.app
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""HTTP request -> model input values: body codecs chosen by content type and sized by the model's card.
+"""Body codecs: an HTTP body -> model input values, the codec chosen by content type, sized by the card.
 
 Accepted bodies (anything else is 415; pickle never):
 
@@ -11,16 +11,23 @@ Accepted bodies (anything else is 415; pickle never):
 - ``application/octet-stream`` (image models): raw uint8 values, N x H x W x C row-major, for compact batches;
 - ``application/x-npy``: a NumPy ``.npy`` array of examples, or of one, loaded without pickle.
 
+Each codec is a :class:`BodyCodec` in ``BODY_CODECS`` (media type -> codec): what it accepts, and how it
+decodes. A new one is a class and a ``register`` call; the 415 messages and the OpenAPI document's
+content types follow the registry.
+
     >>> values = await decode(request, card, max_batch=1024)    # (N, *card.input.shape)
+    >>> request = InferenceRequest(name, Named(version), {INPUT: Body.of(request)})   # decoded by the data plane
 """
 
 from __future__ import annotations
 
+import abc
+import dataclasses
 import io
-import itertools
 import json
 import math
 import tokenize
+from typing import Mapping
 
 import numpy as np
 import orjson
@@ -31,18 +38,37 @@ from starlette.requests import Request
 
 from models.card import ModelCard
 from models.preprocessing import Invert, check_values, example_text, parse_invert, range_text, values_from_image, values_from_json
-from serving.errors import BadRequest, InvalidInput, PayloadTooLarge, UnsupportedMediaType
+from serving.core import Input, check_batch, holds_booleans
+from serving.errors import BadRequest, InvalidInput, UnsupportedMediaType
 
 JSON = "application/json"
 MULTIPART = "multipart/form-data"
 RAW = "application/octet-stream"
 NPY = "application/x-npy"
-ACCEPTED = (JSON, MULTIPART, RAW, NPY)
-TENSOR_ACCEPTED = (JSON, NPY)  # a model whose input is not an image takes no image files or raw pixels
+
+
+class BodyCodec(abc.ABC):
+    media_type: str
+    images_only = False  # only image models take it (image files, raw pixels)
+
+    def accepts(self, card: ModelCard) -> bool:
+        return card.is_image or not self.images_only
+
+    @abc.abstractmethod
+    async def decode(self, body: bytes, headers: Headers, query: Mapping[str, str], card: ModelCard) -> np.ndarray:
+        """(N, *card.input.shape) values, or a ServingError naming the field."""
+
+
+BODY_CODECS: dict[str, BodyCodec] = {}
+
+
+def register(codec: BodyCodec) -> BodyCodec:
+    BODY_CODECS[codec.media_type] = codec
+    return codec
 
 
 def accepted(card: ModelCard) -> tuple[str, ...]:
-    return ACCEPTED if card.is_image else TENSOR_ACCEPTED
+    return tuple(kind for kind, codec in BODY_CODECS.items() if codec.accepts(card))
 
 
 def json_fields(card: ModelCard) -> tuple[str, str]:
@@ -60,33 +86,39 @@ def media_type(request: Request) -> str:
     return request.headers.get("content-type", "").split(";")[0].strip().lower()
 
 
+@dataclasses.dataclass(frozen=True)
+class Body(Input):
+    """A whole request body as the course's routes take it, decoded by the codec of its content type
+    once the data plane knows the answering version's card."""
+
+    kind: str  # the media type
+    body: bytes
+    headers: Headers
+    query: Mapping[str, str]
+
+    @classmethod
+    async def of(cls, request: Request) -> Body:
+        return cls(media_type(request), await request.body(), request.headers, request.query_params)
+
+    async def values(self, card: ModelCard, max_examples: int) -> np.ndarray:
+        """Values (N, *shape) as clients sent them (uint8 or float32), or a ServingError.
+
+        The body size limit is enforced before this, for every route, by ``middleware.BodyLimit``.
+        """
+        codec = BODY_CODECS.get(self.kind)
+        if codec is None or not codec.accepts(card):
+            shown = self.kind or "none"
+            raise UnsupportedMediaType(f"content type {shown} is not accepted by {card.tag}; use one of {', '.join(accepted(card))}")
+        if "invert" in self.query:  # refused whatever the body, though only image files use it
+            parse_invert(self.query["invert"])
+        values = await codec.decode(self.body, self.headers, self.query, card)
+        check_batch(len(values), max_examples, json_fields(card)[1])
+        return values
+
+
 async def decode(request: Request, card: ModelCard, max_batch: int) -> np.ndarray:
-    """Values (N, *shape) as clients sent them (uint8 or float32), or a ServingError.
-
-    The body size limit is enforced before this, for every route, by ``middleware.BodyLimit``.
-    """
-    kind = media_type(request)
-    if kind not in accepted(card):
-        shown = kind or "none"
-        raise UnsupportedMediaType(f"content type {shown} is not accepted by {card.tag}; use one of {', '.join(accepted(card))}")
-    if "invert" in request.query_params:  # refused whatever the body, though only image files use it
-        parse_invert(request.query_params["invert"])
-    body = await request.body()
-    if kind == JSON:
-        values = decode_json(body, card)
-    elif kind == MULTIPART:
-        values = await decode_multipart(request, body, card)
-    elif kind == RAW:
-        values = decode_raw(body, card)
-    else:
-        values = decode_npy(body, card)
-    check_batch(len(values), max_batch, json_fields(card)[1])
-    return values
-
-
-def check_batch(count: int, max_batch: int, field: str) -> None:
-    if count > max_batch:
-        raise PayloadTooLarge(f"{field}: {count} examples exceed the limit of {max_batch} per request")
+    """Values (N, *shape) of a request's body, decoded by its content type's codec."""
+    return await (await Body.of(request)).values(card, max_batch)
 
 
 def decode_json(body: bytes, card: ModelCard) -> np.ndarray:
@@ -110,17 +142,6 @@ def decode_json(body: bytes, card: ModelCard) -> np.ndarray:
     if (b"true" in body or b"false" in body) and holds_booleans(payload[field]):
         raise InvalidInput(f"{field}: expected numbers, got true or false")
     return values
-
-
-def holds_booleans(rows: list) -> bool:
-    """Whether regular nested lists (already known to be numbers of one depth) hold a boolean."""
-    depth, first = 1, rows
-    while first and isinstance(first[0], list):
-        depth, first = depth + 1, first[0]
-    leaves = rows
-    for _ in range(depth - 1):
-        leaves = itertools.chain.from_iterable(leaves)
-    return bool in set(map(type, leaves))
 
 
 def lenient_json(body: bytes):
@@ -171,8 +192,8 @@ def _check_npy_size(body: bytes) -> None:
         raise BadRequest(f"invalid .npy body: its header declares {declared} bytes of data ({dtype}, shape {shape}), {present} follow")
 
 
-async def decode_multipart(request: Request, body: bytes, card: ModelCard) -> np.ndarray:
-    form = await parse_form(request.headers, body)
+async def decode_multipart(headers: Headers, query: Mapping[str, str], body: bytes, card: ModelCard) -> np.ndarray:
+    form = await parse_form(headers, body)
     try:
         upload = form.get("image")
         if upload is None:
@@ -183,9 +204,42 @@ async def decode_multipart(request: Request, body: bytes, card: ModelCard) -> np
         if not isinstance(invert, str):
             raise InvalidInput("invert: expected auto, true or false")
         invert = parse_invert(invert)  # checked even when the query's wins
-        return values_from_image(await upload.read(), card, field="image", invert=request.query_params.get("invert", invert))
+        return values_from_image(await upload.read(), card, field="image", invert=query.get("invert", invert))
     finally:
         await form.close()
+
+
+class JsonCodec(BodyCodec):
+    media_type = JSON
+
+    async def decode(self, body, headers, query, card):
+        return decode_json(body, card)
+
+
+class MultipartCodec(BodyCodec):
+    media_type, images_only = MULTIPART, True
+
+    async def decode(self, body, headers, query, card):
+        return await decode_multipart(headers, query, body, card)
+
+
+class RawCodec(BodyCodec):
+    media_type, images_only = RAW, True
+
+    async def decode(self, body, headers, query, card):
+        return decode_raw(body, card)
+
+
+class NpyCodec(BodyCodec):
+    media_type = NPY
+
+    async def decode(self, body, headers, query, card):
+        return decode_npy(body, card)
+
+
+for _codec in (JsonCodec(), MultipartCodec(), RawCodec(), NpyCodec()):
+    register(_codec)
+ACCEPTED = tuple(BODY_CODECS)
 
 
 async def parse_form(headers: Headers, body: bytes) -> FormData:

@@ -1,0 +1,64 @@
+"""The one app factory: every protocol's route table and the middleware in one declared order.
+
+``service.py`` installs it on the BentoML entry service; the in-process tests wrap a stand-in app
+with the same function, so what they test is what serves.
+
+    >>> router = make_router(config)
+    >>> for middleware, options in middleware_stack(config, router, service=ModelServer):
+    ...     ModelServer.add_asgi_middleware(middleware, **options)
+    >>> app = build(not_found, config, plane=lambda: plane)              # in-process, with a data plane of its own
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from config import Config
+from serving.auth import ApiToken
+from serving.middleware import BodyLimit, ConcurrencyLimit, Cors, ErrorEnvelope, TypedContentTypes, TypedFormFields
+from serving.openapi import OpenAPIDocument
+from serving.protocols import ProtocolRoutes, Router, admin, course, current_plane, page, repository, tfserving, v2
+
+# The REST protocols, each a route table over the one data plane (serving/protocols/).
+PROTOCOLS = (admin, repository, course, page, tfserving, v2)
+
+
+def make_router(config: Config) -> Router:
+    return Router([route for protocol in PROTOCOLS for route in protocol.routes(config)])
+
+
+def middleware_stack(config: Config, router: Router, service=None, plane: Callable[[], Any] = current_plane) -> list[tuple[type, dict]]:
+    """The middleware, outermost first. With a BentoML ``service``: its typed APIs' guards and the OpenAPI document too."""
+    limits = config.limits
+    stack: list[tuple[type, dict]] = [
+        (ConcurrencyLimit, {"max_requests": limits.max_requests_in_flight}),
+        (ErrorEnvelope, {}),
+        (Cors, {}),
+        (ApiToken, {"security": config.security}),
+        (BodyLimit, {"max_bytes": limits.max_body_bytes, "max_seconds": limits.body_timeout_seconds}),
+    ]
+    if service is not None:
+        apis = service.apis.values()
+        stack += [
+            (TypedContentTypes, {"accepted": {api.route: api.input_spec.mime_type() for api in apis}}),
+            (TypedFormFields, {"file_fields": {api.route: frozenset(api.input_spec.multipart_fields) for api in apis if api.input_spec.multipart_fields}}),
+        ]
+    stack.append((ProtocolRoutes, {"router": router, "plane": plane, "traffic_key_header": config.live.traffic_key_header}))
+    if service is not None:
+        stack.append((OpenAPIDocument, {"service": service, "config": config, "router": router}))
+    return stack
+
+
+def install(service, config: Config) -> Router:
+    """Put the stack on a BentoML service (BentoML hands the list to Starlette in order: the first added is the outermost)."""
+    router = make_router(config)
+    for middleware, options in middleware_stack(config, router, service=service):
+        service.add_asgi_middleware(middleware, **options)
+    return router
+
+
+def build(app, config: Config, plane: Callable[[], Any] = current_plane, router: Router | None = None):
+    """``app`` wrapped in the stack, as an ASGI app (the in-process tests; no BentoML service)."""
+    for middleware, options in reversed(middleware_stack(config, router or make_router(config), plane=plane)):
+        app = middleware(app, **options)
+    return app

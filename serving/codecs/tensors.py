@@ -1,0 +1,134 @@
+"""Tensor codecs by datatype: how each Open Inference Protocol datatype is held in NumPy, in raw bytes,
+in JSON, in v2 gRPC's typed contents and in a TensorFlow ``TensorProto``.
+
+One registry, ``TENSOR_CODECS`` (the OIP name -> :class:`TensorCodec`), in the order error messages
+list them. The REST and gRPC adapters of v2 and TF Serving, and the OpenAPI document, all read it; a
+new datatype is one ``register`` call.
+
+    >>> codec = TENSOR_CODECS["UINT8"]
+    >>> tensor = tensor_from_bytes(raw, (2, 28, 28, 1), codec.dtype, "inputs[0]")   # no copy
+    >>> codec.tf_dtype, codec.v2_contents, codec.tf_contents
+    (4, 'uint_contents', 'int_val')
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+
+from serving.core import holds_booleans
+from serving.errors import BadRequest
+
+
+@dataclasses.dataclass(frozen=True)
+class TensorCodec:
+    name: str  # the Open Inference Protocol's datatype
+    dtype: np.dtype  # little-endian, as raw tensor bytes are
+    tf_dtype: int  # tensorflow.DataType (types.proto)
+    v2_contents: str  # the field of inference.InferTensorContents holding it
+    tf_contents: str  # the field of tensorflow.TensorProto holding it (typed values)
+
+
+TENSOR_CODECS: dict[str, TensorCodec] = {}
+
+
+def register(codec: TensorCodec) -> TensorCodec:
+    TENSOR_CODECS[codec.name] = codec
+    return codec
+
+
+# The datatypes that hold numbers. BOOL, BYTES and BF16 are refused: a card's input is numbers, and NumPy has no bfloat16.
+for _codec in (
+    TensorCodec("UINT8", np.dtype("u1"), 4, "uint_contents", "int_val"),
+    TensorCodec("UINT16", np.dtype("<u2"), 17, "uint_contents", "int_val"),
+    TensorCodec("UINT32", np.dtype("<u4"), 22, "uint_contents", "uint32_val"),
+    TensorCodec("UINT64", np.dtype("<u8"), 23, "uint64_contents", "uint64_val"),
+    TensorCodec("INT8", np.dtype("i1"), 6, "int_contents", "int_val"),
+    TensorCodec("INT16", np.dtype("<i2"), 5, "int_contents", "int_val"),
+    TensorCodec("INT32", np.dtype("<i4"), 3, "int_contents", "int_val"),
+    TensorCodec("INT64", np.dtype("<i8"), 9, "int64_contents", "int64_val"),
+    TensorCodec("FP16", np.dtype("<f2"), 19, "fp32_contents", "half_val"),
+    TensorCodec("FP32", np.dtype("<f4"), 1, "fp32_contents", "float_val"),
+    TensorCodec("FP64", np.dtype("<f8"), 2, "fp64_contents", "double_val"),
+):
+    register(_codec)
+
+DATATYPES = {name: codec.dtype for name, codec in TENSOR_CODECS.items()}
+BY_TF_DTYPE = {codec.tf_dtype: codec for codec in TENSOR_CODECS.values()}
+
+
+def codec_of(value: object, field: str) -> TensorCodec:
+    if not isinstance(value, str) or value not in TENSOR_CODECS:
+        shown = value if isinstance(value, str) and len(value) <= 16 else json_type(value)
+        raise BadRequest(f"{field}: datatype {shown} is not accepted; use one of {', '.join(TENSOR_CODECS)}")
+    return TENSOR_CODECS[value]
+
+
+def datatype_of(value: object, field: str) -> np.dtype:
+    return codec_of(value, field).dtype
+
+
+def datatype_name(dtype: np.dtype) -> str:
+    return next(name for name, codec in TENSOR_CODECS.items() if codec.dtype == dtype)
+
+
+def count(value: object) -> int | None:
+    """A non-negative whole JSON number (2.0 is one, as JSON Schema's integers), or None; never a boolean."""
+    if type(value) is float and value.is_integer() and value >= 0:
+        return int(value)
+    return value if type(value) is int and value >= 0 else None
+
+
+def shape_of(value: object, field: str) -> tuple[int, ...]:
+    """A tensor shape: non-negative integers. The element count is not computed here (it may be 2**40)."""
+    dims = [count(dim) for dim in value] if isinstance(value, (list, tuple)) else [None]
+    if None in dims:
+        raise BadRequest(f"{field}: expected a list of non-negative integers")
+    return tuple(dims)  # type: ignore[arg-type]
+
+
+def numbers(value: object, field: str, booleans: bool = True) -> np.ndarray:
+    """Nested lists of numbers, not ragged, as an array. ``booleans``: the body may hold true or false
+    (NumPy reads them among numbers as 1 and 0), so look for them."""
+    if not isinstance(value, list):
+        raise BadRequest(f"{field}: expected a list of numbers, got {json_type(value)}")
+    try:
+        array = np.asarray(value)
+    except (ValueError, OverflowError):
+        raise BadRequest(f"{field}: expected equal-length rows of numbers (got ragged or mixed data)") from None
+    if array.dtype == bool or array.dtype.kind not in "uif" or (booleans and array.size and holds_booleans(value)):
+        raise BadRequest(f"{field}: expected numbers only")
+    return array
+
+
+def tensor_from_bytes(data: bytes | memoryview, shape: tuple[int, ...], dtype: np.dtype, field: str) -> np.ndarray:
+    """Raw little-endian values, row-major: exactly the shape's element count of them, without a copy."""
+    expected = math.prod(shape) * dtype.itemsize
+    if len(data) != expected:
+        raise BadRequest(f"{field}: shape {list(shape)} of {dtype.name} needs {expected} bytes, got {len(data)}")
+    return np.frombuffer(data, dtype=dtype).reshape(shape)
+
+
+def tensor_from_json(data: object, shape: tuple[int, ...], dtype: np.dtype, field: str, booleans: bool = True) -> np.ndarray:
+    """JSON tensor data, flat or in the tensor's shape, as ``dtype``: integers must be whole and in range."""
+    return tensor_from_array(numbers(data, field, booleans), shape, dtype, field)
+
+
+def tensor_from_array(array: np.ndarray, shape: tuple[int, ...], dtype: np.dtype, field: str) -> np.ndarray:
+    """Values flat or in ``shape``, as ``dtype``: integers must be whole and in range (JSON data, gRPC typed contents)."""
+    if array.shape != shape and not (array.ndim == 1 and array.size == math.prod(shape)):
+        raise BadRequest(f"{field}: {array.size} values in shape {list(array.shape)} do not fill shape {list(shape)} (flat or in that shape)")
+    if dtype.kind in "ui":
+        if array.size and array.dtype.kind == "f" and not (np.isfinite(array).all() and (array == np.floor(array)).all()):
+            raise BadRequest(f"{field}: {datatype_name(dtype)} values must be whole numbers")
+        info = np.iinfo(dtype)
+        if array.size and (array.min() < info.min or array.max() > info.max):
+            raise BadRequest(f"{field}: {datatype_name(dtype)} values must lie in {info.min}..{info.max}")
+    with np.errstate(over="ignore", invalid="ignore"):
+        return array.astype(dtype).reshape(shape)
+
+
+def json_type(value: object) -> str:
+    return {dict: "an object", str: "a string", bool: "a boolean", type(None): "null", list: "a list"}.get(type(value), "a number")

@@ -1,0 +1,200 @@
+"""The protocol-neutral inference request and response: what every protocol adapter translates to and from.
+
+A protocol (REST or gRPC) reads its body into an :class:`InferenceRequest`: the model, how the client
+named the version (a :data:`Selector`), the caller's traffic key, and named inputs as the protocol
+received them. ``DataPlane.infer(request)`` resolves the version, turns each input into values checked
+against that version's card, runs it, and answers an :class:`InferenceResponse`: named outputs and the
+version that answered. The protocol renders that in its own body, and errors with its own statuses.
+
+    >>> request = InferenceRequest("clothes", Named("stable"), {INPUT: JsonExamples(pixels, field="image")}, traffic_key="user-42")
+    >>> response = await plane.infer(request)
+    >>> response.version, response.outputs[OUTPUT].shape
+    ('v1', (1, 10))
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+import enum
+import itertools
+from typing import Any, Iterable
+
+import numpy as np
+
+from models.card import ModelCard
+from models.preprocessing import Invert, check_values, values_from_image, values_from_json
+from serving.errors import BadRequest, InvalidInput, PayloadTooLarge
+
+# The one input and output tensor of a served version, named alike in every protocol.
+INPUT, OUTPUT = "input", "probabilities"
+
+
+class VersionState(enum.StrEnum):
+    """Whether a served version can answer now."""
+
+    READY = "ready"
+    LOADING = "loading"  # its runner does not answer yet, or hosts another version
+    UNAVAILABLE = "unavailable"  # missing from the store, or failed to load: with the reason
+
+
+# --- how a request names a version ---------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Named:
+    """A version or an alias by name (the course's routes, v2, the typed APIs)."""
+
+    name: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Default:
+    """The model's ``default_version`` (v2 and the typed APIs without a version)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Number:
+    """TF Serving's version number: a version named ``v<n>`` or ``<n>``."""
+
+    number: int
+
+
+@dataclasses.dataclass(frozen=True)
+class Label:
+    """TF Serving's version label: an alias (a split too), or a version without a number."""
+
+    label: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Latest:
+    """TF Serving without a version: the highest number that is ready."""
+
+
+Selector = Named | Default | Number | Label | Latest
+
+
+# --- inputs: as received, turned into values against the answering version's card -----------------------
+
+
+class Input(abc.ABC):
+    """One named input as a protocol received it. The data plane calls :meth:`values` once the version
+    is resolved, so the same request can be checked against whichever version a split picks."""
+
+    @abc.abstractmethod
+    async def values(self, card: ModelCard, max_examples: int) -> np.ndarray:
+        """(N, *card.input.shape) values in the card's range, at most ``max_examples`` of them, or an error naming the field."""
+
+
+def check_batch(count: int, max_examples: int, field: str) -> None:
+    if count > max_examples:
+        raise PayloadTooLarge(f"{field}: {count} examples exceed the limit of {max_examples} per request")
+
+
+@dataclasses.dataclass(frozen=True)
+class Tensor(Input):
+    """A typed tensor, batch first (v2 and gRPC): a grey image may leave out its channel axis."""
+
+    array: np.ndarray
+    field: str
+
+    async def values(self, card: ModelCard, max_examples: int) -> np.ndarray:
+        if self.array.ndim == 0:
+            raise BadRequest(f"{self.field}: expected a batch of examples, got a single number")
+        values = check_values(self.array, card, self.field, batch=True)
+        check_batch(len(values), max_examples, self.field)
+        return values
+
+
+@dataclasses.dataclass(frozen=True)
+class JsonExamples(Input):
+    """Nested JSON lists: one example, or a batch when ``batch`` (the course's ``image``/``images``)."""
+
+    value: object
+    field: str
+    batch: bool = False
+    booleans: bool = True  # whether the body may hold true or false, which are not numbers
+    limit_field: str | None = None  # the field the batch limit names (default: ``field``)
+
+    async def values(self, card: ModelCard, max_examples: int) -> np.ndarray:
+        values = values_from_json(self.value, card, field=self.field, batch=self.batch)
+        if self.booleans and holds_booleans(self.value):
+            raise InvalidInput(f"{self.field}: expected numbers, got true or false")
+        check_batch(len(values), max_examples, self.limit_field or self.field)
+        return values
+
+
+@dataclasses.dataclass(frozen=True)
+class ImageFiles(Input):
+    """Encoded image files (PNG, JPEG, ...), decoded as the card's preprocessing says; counted before decoding."""
+
+    files: tuple[bytes, ...]
+    fields: tuple[str, ...]  # one per file, for error messages
+    field: str  # the field the batch limit names
+    invert: Invert | str = Invert.AUTO
+
+    async def values(self, card: ModelCard, max_examples: int) -> np.ndarray:
+        check_batch(len(self.files), max_examples, self.field)
+        return np.concatenate([values_from_image(data, card, field=field, invert=self.invert) for data, field in zip(self.files, self.fields)])
+
+
+def holds_booleans(rows: object) -> bool:
+    """Whether regular nested lists (already known to be numbers of one depth) hold a boolean: NumPy
+    reads true and false among numbers as 1 and 0."""
+    if not isinstance(rows, list):
+        return isinstance(rows, bool)
+    depth, first = 1, rows
+    while first and isinstance(first[0], list):
+        depth, first = depth + 1, first[0]
+    leaves: Iterable = rows
+    for _ in range(depth - 1):
+        leaves = itertools.chain.from_iterable(leaves)
+    return bool in set(map(type, leaves))
+
+
+# --- the request and the response ------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class InferenceRequest:
+    model: str
+    version: Selector
+    inputs: dict[str, Input]
+    outputs: tuple[str, ...] | None = None  # the outputs asked for; None: every output
+    parameters: dict[str, Any] = dataclasses.field(default_factory=dict)
+    traffic_key: str | None = None  # a split alias answers the same key with the same version
+    id: str | None = None
+
+
+@dataclasses.dataclass
+class InferenceResponse:
+    model: str
+    version: str  # the version that answered (an alias or a split resolved to one)
+    card: ModelCard
+    outputs: dict[str, np.ndarray]
+    alias: str | None = None  # the alias the request named, if any
+    id: str | None = None
+    timings: dict[str, float] = dataclasses.field(default_factory=dict)  # milliseconds: decode, infer
+
+    @property
+    def probabilities(self) -> np.ndarray:
+        return self.outputs[OUTPUT]
+
+
+@dataclasses.dataclass(frozen=True)
+class VersionView:
+    """What a protocol may know of a served version: for metadata, status and readiness answers."""
+
+    model: str
+    version: str
+    number: int | None  # TF Serving's number (v<n> or <n>), unique within the model, else None
+    state: VersionState
+    reason: str | None
+    engine: str | None
+    card: ModelCard | None  # None when the version is missing from the store
+    aliases: tuple[str, ...] = ()
+
+    @property
+    def tag(self) -> str:
+        return f"{self.model}:{self.version}"
