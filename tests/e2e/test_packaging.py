@@ -32,10 +32,11 @@ def test_bento_holds_code_configuration_and_the_models(trained_versions):
     bento = bentoml.get(result.stdout.strip().splitlines()[-1].removeprefix("__tag__:"))
     assert {str(m.tag) for m in bento.info.all_models} >= {"clothes:v1", "clothes:v2"}
     src = bento.path_of("src")
-    for name in ("service.py", "configuration.yaml", "config/settings.py", "models/store.py", "training/recipes/clothes.py", "serving/protocols/course.py",
+    for name in ("service.py", "configuration.yaml", "config/settings.py", "models/store.py", "serving/protocols/course.py",
                  "serving/protocols/page.py", "web/index.html", "web/app.mjs", "web/logic.mjs", "web/page.css", "web/docs.html"):
         assert (ROOT / name).read_bytes() == open(f"{src}/{name}", "rb").read()
     assert not os.path.exists(f"{src}/web/logic.test.mjs")
+    assert not os.path.exists(f"{src}/training")  # training code is no part of the served Bento
     requirements = open(bento.path_of("env/python/requirements.txt")).read()
     # every version here has a verified ONNX export: the Bento serves on ONNX Runtime, without TensorFlow
     assert "bentoml==1.4.40" in requirements and "onnxruntime==1.31.1" in requirements
