@@ -17,7 +17,7 @@ import numpy as np
 from locust import FastHttpUser, between, task
 from PIL import Image
 
-from models.recipes.clothes import load_data
+from training.recipes.clothes import load_data
 
 IMAGES = load_data(allow_download=False).x_test[:2000]
 VERSIONS = ("v1", "v2", "stable", "latest")

@@ -1,6 +1,6 @@
 """Train, import and promote models: everything that puts a version into the BentoML model store.
 
-    python train_and_save.py train clothes v1                 # a recipe's version (models/recipes/), evaluated and stored
+    python train_and_save.py train clothes v1                 # a recipe's version (training/recipes/), evaluated and stored
     python train_and_save.py train clothes v2 --force         # replace clothes:v2
     python train_and_save.py train clothes v1 --epochs 1 --train-limit 2000 --test-limit 500   # seconds, for tests
     python train_and_save.py import net.keras --name shapes --version v1 --labels circle,square,star
@@ -32,13 +32,14 @@ from lifecycle.gate import decide, format_table, write_decision  # noqa: E402
 from lifecycle.reference import REFERENCE_FILE, build_reference  # noqa: E402
 from lifecycle.report import REPORT_FILE, evaluation_report  # noqa: E402
 from lifecycle.slices import default_shifts, evaluate_slices  # noqa: E402
-from models import evaluation, recipes, store, training  # noqa: E402
+from models import store  # noqa: E402
 from models.card import ModelCard  # noqa: E402
-from models.datasets import DatasetError  # noqa: E402
-from models.evaluation import format_report  # noqa: E402
-from models.export import probe_examples, with_onnx  # noqa: E402
-from models.importing import ImportRefused, inspect_keras, load_evaluation, parse_labels  # noqa: E402
 from models.inference import predict_probabilities  # noqa: E402
+from training import evaluation, fit, recipes  # noqa: E402
+from training.datasets import DatasetError  # noqa: E402
+from training.evaluation import format_report  # noqa: E402
+from training.export import probe_examples, with_onnx  # noqa: E402
+from training.importing import ImportRefused, inspect_keras, load_evaluation, parse_labels  # noqa: E402
 
 
 SHIPPED = Path(__file__).resolve().parent / "models" / "shipped"  # the trained models the repository carries
@@ -49,7 +50,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     commands = parser.add_subparsers(dest="command", required=True)
 
     train = commands.add_parser("train", help="train a version of a recipe, evaluate it and store it")
-    train.add_argument("model", choices=recipes.names(), help="the recipe (models/recipes/)")
+    train.add_argument("model", choices=recipes.names(), help="the recipe (training/recipes/)")
     train.add_argument("version", help="the recipe's version to train, stored as <model>:<version>")
     train.add_argument("--data-dir", help="where the recipe's data is (default: the recipe's own search)")
     train.add_argument("--no-download", action="store_true", help="never fall back to a downloader")
@@ -180,9 +181,9 @@ def train(args: argparse.Namespace) -> int:
         return 1
     settings = recipe.training(args.version, epochs=args.epochs, seed=args.seed)
     print(f"Training {tag}: {settings.architecture}, {settings.epochs} epochs, data from {data.source}")
-    run = training.train(recipe, args.version, data, args.train_limit, args.test_limit, verbose=0 if args.quiet else 2, epochs=args.epochs, seed=args.seed)
+    run = fit.train(recipe, args.version, data, args.train_limit, args.test_limit, verbose=0 if args.quiet else 2, epochs=args.epochs, seed=args.seed)
     print(format_report(run.metrics))
-    card = training.card_for(recipe, run, data, slices=None)
+    card = fit.card_for(recipe, run, data, slices=None)
     saved = evaluate_and_save(card, run.model, run.images, run.labels, run.probabilities, recipe.shifts, force=args.force)
     print(f"Saved {saved.tag} ({run.metrics['accuracy']:.4f} held-out accuracy, {run.settings['training_seconds']} s) to {saved.path}")
     return 0
@@ -346,7 +347,7 @@ def export_tfserving(args: argparse.Namespace) -> int:
     import numpy as np
     import tensorflow as tf
 
-    from models.export import SIGNATURE, SIGNATURE_INPUT, SIGNATURE_OUTPUT, tfserving_export
+    from training.export import SIGNATURE, SIGNATURE_INPUT, SIGNATURE_OUTPUT, tfserving_export
     from serving.protocols.tensors import version_number
 
     number = args.number if args.number is not None else version_number(args.version)

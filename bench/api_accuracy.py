@@ -20,7 +20,7 @@ import time
 import numpy as np
 import requests
 
-from models import recipes
+from training import recipes
 
 
 def classify_all(url: str, model: str, version: str, images: np.ndarray, threads: int = 16) -> np.ndarray:

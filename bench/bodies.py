@@ -7,7 +7,7 @@
     {'Inference-Header-Content-Length': '...'}
 
 Examples are the first held-out test examples of the model's recipe (``recipe.load_data``), or for a
-``file`` body the first held-out file of its split (``models.recipes.<name>.split().held_out()``),
+``file`` body the first held-out file of its split (``training.recipes.<name>.split().held_out()``),
 sent as it is. The card (``models.store.load_card``) gives the shape and colour mode.
 """
 
@@ -25,8 +25,9 @@ import numpy as np
 from PIL import Image
 
 from bench.scenarios import LOAD, Scenario
-from models import recipes, store
+from models import store
 from models.card import ModelCard
+from training import recipes
 
 BOUNDARY = "bench-boundary-7MA4YWxkTrZu0gW"
 MULTIPART = f"multipart/form-data; boundary={BOUNDARY}"

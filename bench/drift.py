@@ -32,7 +32,7 @@ import requests
 
 from bench import servers
 from lifecycle.slices import apply_shift
-from models import recipes
+from training import recipes
 
 REPORT = servers.ROOT / "docs" / "lifecycle.md"
 BEGIN, END = "<!-- drift:begin -->", "<!-- drift:end -->"

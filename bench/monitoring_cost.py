@@ -23,7 +23,7 @@ from bench.bodies import write_bodies
 from bench.drift import DEFAULT_MODEL, REPORT, has_markers, markers, write_report
 from bench.load import run_wrk
 from bench.scenarios import Scenario
-from models import recipes
+from training import recipes
 
 
 def main(argv: list[str] | None = None) -> int:

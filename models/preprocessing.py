@@ -125,7 +125,7 @@ def values_from_image(data: bytes, card: ModelCard, field: str = "image", invert
 
 def decode_image(data: bytes, spec: InputSpec, prep: ImagePreprocessing, field: str = "image", invert: Invert | str = Invert.AUTO) -> np.ndarray:
     """An image file as one (1, H, W, C) uint8 example: what serving does to an upload, and what
-    training does to its image files (models/datasets/image_folder.py).
+    training does to its image files (training/datasets/image_folder.py).
 
     Steps: decode with PIL, convert to the colour mode, bring to the input's proportions (pad with the
     border's colour, or centre-crop) unless it stretches, resize with the filter, then invert when

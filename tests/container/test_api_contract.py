@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from models.card import ModelCard
-from models.recipes.clothes import RECIPE, load_data
+from training.recipes.clothes import RECIPE, load_data
 from tests.e2e.test_api import *  # noqa: F403 (the test functions and their fixtures)
 from tests.e2e.test_api import MODEL_NAME, TIMEOUT, post_json
 

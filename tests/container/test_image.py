@@ -8,7 +8,7 @@ import time
 
 import requests
 
-from models.recipes.clothes import load_data
+from training.recipes.clothes import load_data
 from tests.e2e.conftest import CLOTHES as MODEL_NAME
 from tests.container.helpers import FIGURES, docker
 

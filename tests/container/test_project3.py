@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import requests
 
-from models.recipes import damage as recipe
+from training.recipes import damage as recipe
 from tests.container.helpers import FIGURES, docker
 from tests.e2e.test_project3 import graded
 

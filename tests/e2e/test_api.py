@@ -12,8 +12,8 @@ import requests
 from PIL import Image
 
 from models import store
-from models.recipes.clothes import LABELS as CLASS_NAMES
-from models.recipes.clothes import load_data
+from training.recipes.clothes import LABELS as CLASS_NAMES
+from training.recipes.clothes import load_data
 from tests.e2e.conftest import CLOTHES as MODEL_NAME
 from tests.e2e.conftest import assert_error
 

@@ -14,7 +14,7 @@ import yaml
 from PIL import Image
 
 from models import store
-from models.recipes.clothes import load_data
+from training.recipes.clothes import load_data
 from tests.e2e.conftest import CLOTHES, Server, clothes, free_port, ready_server, worker_pids, write_config
 
 TIMEOUT = 30

@@ -13,7 +13,7 @@ import yaml
 
 from bench.drift import DriftProbe
 from lifecycle.slices import apply_shift
-from models.recipes.clothes import RECIPE, load_data
+from training.recipes.clothes import RECIPE, load_data
 
 from tests.e2e.conftest import CLOTHES as MODEL_NAME
 from tests.e2e.conftest import ROOT, Server, clothes, free_port, run_training, write_config

@@ -17,7 +17,7 @@ import pytest
 import requests
 
 from models import store
-from models.recipes.clothes import load_data
+from training.recipes.clothes import load_data
 from tests.e2e.conftest import CLOTHES, Server, SteadyLoad, clothes, corrupt_model, free_port, ready_server, report_figures, worker_pids, write_config
 from tests.e2e.memory import mib, status_bytes
 

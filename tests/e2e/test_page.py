@@ -160,7 +160,7 @@ def png(pixels: np.ndarray) -> bytes:
 
 
 def fashion_mnist_examples(limit: int = 200):
-    from models.recipes.clothes import LABELS, load_data
+    from training.recipes.clothes import LABELS, load_data
 
     data = load_data(allow_download=False)
     for i in range(limit):

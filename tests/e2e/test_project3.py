@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from models import store
-from models.recipes import damage as recipe
+from training.recipes import damage as recipe
 from tests.e2e.conftest import CLOTHES, DAMAGE, clothes, damage, free_port, ready_server, report_figures, write_config
 
 GRADED = 300  # held-out images sent, the course grader's way

@@ -24,7 +24,7 @@ import tritonclient.http as triton
 from PIL import Image
 from tritonclient.utils import InferenceServerException
 
-from models import recipes
+from training import recipes
 from tests.e2e.conftest import ROOT, assert_error, report_figures
 
 IMAGES = 256  # held-out examples per model

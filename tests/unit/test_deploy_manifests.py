@@ -160,7 +160,7 @@ def module_file(module: str) -> Path | None:
 
 def imported_files(start: Path) -> set[Path]:
     """The project's Python files ``start`` imports, directly or not (package __init__ files included),
-    plus every module of a package that imports its modules by name (models/recipes)."""
+    plus every module of a package that imports its modules by name (training/recipes)."""
     seen, todo = set(), [start]
     while todo:
         path = todo.pop()

@@ -8,7 +8,7 @@ from config import DriftThresholds
 from lifecycle.drift import RollingWindow, drift_report, psi
 from lifecycle.reference import build_reference
 from lifecycle.slices import apply_shift
-from models.recipes.clothes import RECIPE, load_data
+from training.recipes.clothes import RECIPE, load_data
 from tests.unit.cards import clothes_card, colour_card, tensor_card
 
 CLOTHES = clothes_card()

@@ -12,7 +12,7 @@ from config import DriftThresholds
 from lifecycle.drift_report import log_files, main, parse_line, read_records, render, window_bounds, window_reports
 from lifecycle.reference import build_reference, feature_view
 from lifecycle.slices import apply_shift
-from models.recipes.clothes import RECIPE, load_data
+from training.recipes.clothes import RECIPE, load_data
 from tests.unit.cards import clothes_card, colour_card
 
 T0 = datetime.datetime(2026, 11, 25, 1, 0, 0)

@@ -7,7 +7,7 @@ import pytest
 
 from lifecycle.report import evaluation_report
 from lifecycle.slices import default_shifts, evaluate_slices
-from models.evaluation import evaluate
+from training.evaluation import evaluate
 from tests.unit.cards import clothes_card, colour_card
 
 

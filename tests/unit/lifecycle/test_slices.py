@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from lifecycle.slices import KINDS, apply_shift, default_shifts, evaluate_slices
-from models.recipes.clothes import LABELS, RECIPE, load_data
+from training.recipes.clothes import LABELS, RECIPE, load_data
 
 ALL_KINDS = {
     **RECIPE.shifts,

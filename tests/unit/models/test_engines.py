@@ -1,4 +1,4 @@
-"""models/engines.py and models/export.py: both engines answer what Keras answers; an ONNX export is
+"""models/engines.py and training/export.py: both engines answer what Keras answers; an ONNX export is
 stored only when it agrees; the configured engine is used where the version can run on it."""
 
 from __future__ import annotations
@@ -9,8 +9,9 @@ import sys
 import numpy as np
 import pytest
 
-from models import engines, export, store
+from models import engines, store
 from models.inference import predict_probabilities
+from training import export
 from tests.unit.cards import colour_card, keras_model_for, sigmoid_card, tensor_card
 
 ROOT = __import__("pathlib").Path(__file__).resolve().parents[3]

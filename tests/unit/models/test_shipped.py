@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from models import engines, store
-from models.architectures import build
-from models.datasets import sha256_of
-from models.recipes import get
+from training.architectures import build
+from training.datasets import sha256_of
+from training.recipes import get
 
 SHIPPED = Path(__file__).resolve().parents[3] / "models" / "shipped"
 ARCHIVES = sorted(SHIPPED.glob(f"*/*{store.ARCHIVE_SUFFIX}"))
@@ -45,7 +45,7 @@ def test_the_card_is_what_its_recipe_trains(card):
 def test_the_card_names_the_data_it_was_trained_on(card):
     recipe = get(card.name)
     if card.name == "damage":
-        from models.recipes.damage import split
+        from training.recipes.damage import split
 
         plan = split()
         assert card.data["sha256"] == {"files": str(len(plan.paths)), "sha256_of_files": plan.fingerprint}

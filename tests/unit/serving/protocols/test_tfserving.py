@@ -331,7 +331,7 @@ def test_the_document_describes_every_route_once_per_model_and_is_valid(served):
     assert not valid("/v2/models/grey/infer", body)
 
 
-# --- the SavedModel export (models/export.py) ----------------------------------------------------------------
+# --- the SavedModel export (training/export.py) ----------------------------------------------------------------
 
 
 @pytest.mark.parametrize("card_name", ["clothes", "sigmoid", "tensor"])
@@ -342,7 +342,7 @@ def test_the_savedmodel_export_has_the_signature_the_metadata_describes(tmp_path
     from google.protobuf import json_format
     from tensorflow.core.protobuf import saved_model_pb2
 
-    from models.export import probe_examples, tfserving_export
+    from training.export import probe_examples, tfserving_export
     from models.inference import predict_probabilities
     from tests.unit.cards import ALL_CARDS, keras_model_for
 

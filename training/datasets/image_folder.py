@@ -21,8 +21,8 @@ from typing import Callable
 import numpy as np
 
 from models.card import ImagePreprocessing, InputSpec
-from models.datasets import Dataset, DatasetError
 from models.preprocessing import InvalidInput, decode_image
+from training.datasets import Dataset, DatasetError
 
 log = logging.getLogger(__name__)
 IMAGE_SUFFIXES = (".jpeg", ".jpg", ".png")

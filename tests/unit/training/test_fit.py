@@ -1,15 +1,15 @@
-"""models/training.py: training from a recipe is reproducible, learns, and writes a truthful card."""
+"""training/fit.py: training from a recipe is reproducible, learns, and writes a truthful card."""
 
 import dataclasses
 
 import numpy as np
 import pytest
 
-from models import training
 from models.card import ModelCard, OutputSpec
-from models.datasets import Dataset
-from models.recipes import Training, get
-from models.recipes.clothes import LABELS, load_data
+from training import fit
+from training.datasets import Dataset
+from training.recipes import Training, get
+from training.recipes.clothes import LABELS, load_data
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +23,7 @@ def recipe():
 
 
 def tiny_run(recipe, data, seed=7):
-    return training.train(recipe, "v1", data, train_limit=600, test_limit=200, verbose=0, epochs=1, seed=seed)
+    return fit.train(recipe, "v1", data, train_limit=600, test_limit=200, verbose=0, epochs=1, seed=seed)
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +39,7 @@ def test_same_seed_same_model_and_metrics(recipe, data, run):
 
 
 def test_the_card_counts_and_describes_the_model(recipe, data, run):
-    card = training.card_for(recipe, run, data, slices={"overall": 0.5})
+    card = fit.card_for(recipe, run, data, slices={"overall": 0.5})
     assert isinstance(card, ModelCard) and card.tag == "clothes:v1"
     assert card.number_of_parameters == 44_426 == run.model.count_params() and card.architecture == "lenet5"
     assert card.labels == LABELS and card.input.shape == (28, 28, 1) and card.preprocessing == recipe.preprocessing
@@ -56,7 +56,7 @@ def test_the_card_counts_and_describes_the_model(recipe, data, run):
 
 def test_training_learns(recipe, data):
     """A tiny run (one epoch, 3,000 images) beats chance (0.1) by far on held-out images."""
-    run = training.train(recipe, "v1", data, train_limit=3000, test_limit=500, verbose=0, epochs=1, seed=3)
+    run = fit.train(recipe, "v1", data, train_limit=3000, test_limit=500, verbose=0, epochs=1, seed=3)
     assert run.metrics["test_images"] == 500
     assert run.metrics["accuracy"] >= 0.4, run.metrics["accuracy"]
     assert (run.probabilities.argmax(axis=1) == data.y_test[:500]).mean() == pytest.approx(run.metrics["accuracy"], abs=1e-6)
@@ -64,11 +64,11 @@ def test_training_learns(recipe, data):
 
 def test_targets():
     recipe = get("clothes")
-    np.testing.assert_array_equal(training.targets(np.array([0, 9]), recipe), np.eye(10)[[0, 9]])
+    np.testing.assert_array_equal(fit.targets(np.array([0, 9]), recipe), np.eye(10)[[0, 9]])
     sigmoid = dataclasses.replace(recipe, output=OutputSpec(kind="sigmoid", labels=("trouser", "other"), positive_label="other"))
-    np.testing.assert_array_equal(training.targets(np.array([0, 1, 1, 0]), sigmoid), [0, 1, 1, 0])
+    np.testing.assert_array_equal(fit.targets(np.array([0, 1, 1, 0]), sigmoid), [0, 1, 1, 0])
     flipped = dataclasses.replace(sigmoid, output=OutputSpec(kind="sigmoid", labels=("trouser", "other"), positive_label="trouser"))
-    np.testing.assert_array_equal(training.targets(np.array([0, 1, 1, 0]), flipped), [1, 0, 0, 1])
+    np.testing.assert_array_equal(fit.targets(np.array([0, 1, 1, 0]), flipped), [1, 0, 0, 1])
 
 
 def test_a_sigmoid_recipe_with_its_own_validation_split_and_augmentation(recipe, data):
@@ -84,10 +84,10 @@ def test_a_sigmoid_recipe_with_its_own_validation_split_and_augmentation(recipe,
         output=OutputSpec(kind="sigmoid", labels=("other", "trouser"), positive_label="trouser"),
         versions={"v1": Training(architecture="lenet5", description="LeNet-5, one sigmoid unit.", epochs=1, batch_size=64, augment=("flip_lr",))},
     )
-    run = training.train(sigmoid, "v1", binary, verbose=0)
+    run = fit.train(sigmoid, "v1", binary, verbose=0)
     assert run.model.output_shape == (None, 1) and run.probabilities.shape == (100, 2)
     np.testing.assert_allclose(run.probabilities.sum(axis=1), 1, atol=1e-6)
     assert run.settings["validation_images"] == 100 and run.settings["loss"] == "binary_crossentropy"
     assert set(run.history) >= {"loss", "val_loss"} and run.metrics["test_images"] == 100
-    card = training.card_for(sigmoid, run, binary, slices=None)
+    card = fit.card_for(sigmoid, run, binary, slices=None)
     assert card.output.kind == "sigmoid" and card.classes == 2 and card.number_of_parameters == run.model.count_params()

@@ -1,4 +1,4 @@
-"""models/importing.py: a .keras file trained elsewhere, checked and described by a card, or refused
+"""training/importing.py: a .keras file trained elsewhere, checked and described by a card, or refused
 with a message that names the problem. The networks are built and saved here."""
 
 import numpy as np
@@ -6,8 +6,8 @@ import pytest
 
 from models import store
 from models.card import ModelCard
-from models.datasets import sha256_of
-from models.importing import ImportRefused, inspect_keras, load_evaluation, parse_labels
+from training.datasets import sha256_of
+from training.importing import ImportRefused, inspect_keras, load_evaluation, parse_labels
 
 LABELS = ["circle", "square", "star"]
 

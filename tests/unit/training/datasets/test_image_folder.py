@@ -1,4 +1,4 @@
-"""models/datasets/image_folder.py: images decoded as serving decodes them, split without leaking a place."""
+"""training/datasets/image_folder.py: images decoded as serving decodes them, split without leaking a place."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ import pytest
 from PIL import Image
 
 from models.card import ImagePreprocessing, InputSpec
-from models.datasets import DatasetError
-from models.datasets.image_folder import load_image_folder
 from models.preprocessing import decode_image
-from models.recipes.damage import coordinates
+from training.datasets import DatasetError
+from training.datasets.image_folder import load_image_folder
+from training.recipes.damage import coordinates
 
 SPEC = InputSpec(kind="image", shape=(8, 8, 3), value_range=(0, 255), divide_by=255)
 PREP = ImagePreprocessing(colour_mode="RGB", aspect="crop", resize="bilinear")

@@ -1,9 +1,9 @@
-"""models/architectures.py: every network sized by the card's input and output."""
+"""training/architectures.py: every network sized by the card's input and output."""
 
 import pytest
 
-from models import recipes
-from models.architectures import ARCHITECTURES, build
+from training import recipes
+from training.architectures import ARCHITECTURES, build
 from tests.unit.cards import clothes_card, colour_card, sigmoid_card
 
 

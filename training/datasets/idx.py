@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from models.datasets import DatasetError
+from training.datasets import DatasetError
 
 _IDX_UBYTE = 0x08
 

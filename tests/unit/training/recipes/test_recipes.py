@@ -1,9 +1,9 @@
-"""models/recipes/__init__.py: recipes found by module name; per-version training settings."""
+"""training/recipes/__init__.py: recipes found by module name; per-version training settings."""
 
 import pytest
 
-from models import recipes
-from models.recipes import clothes
+from training import recipes
+from training.recipes import clothes
 
 
 def test_recipes_are_the_modules_of_the_package():

@@ -2,7 +2,7 @@
 input shape, its labels and how each version is trained.
 
 A recipe module defines ``RECIPE``, a :class:`Recipe`. Adding a model is adding a module here (its
-networks come from ``models.architectures``), training it (``train_and_save.py train NAME VERSION``)
+networks come from ``training.architectures``), training it (``train_and_save.py train NAME VERSION``)
 and listing it in ``configuration.yaml``.
 
     >>> recipe = get("clothes")
@@ -20,14 +20,14 @@ import pkgutil
 from typing import Callable
 
 from models.card import ImagePreprocessing, InputSpec, OutputSpec
-from models.datasets import Dataset
+from training.datasets import Dataset
 
 
 @dataclasses.dataclass(frozen=True)
 class Training:
     """How one version is trained."""
 
-    architecture: str  # a name in models.architectures
+    architecture: str  # a name in training.architectures
     description: str
     epochs: int
     batch_size: int
@@ -37,7 +37,7 @@ class Training:
     weight_decay: float = 0.0  # above 0: AdamW with this decoupled weight decay, else Adam
     validation_split: float = 0.2  # the share of the training data held for validation, when the data has no split of its own
     label_smoothing: float = 0.0
-    # Random changes per example, training only (models/training.py): "flip_lr", "flip_ud", "rot90" (a quarter
+    # Random changes per example, training only (training/fit.py): "flip_lr", "flip_ud", "rot90" (a quarter
     # turn), "brightness:0.3" (a gain in 0.7..1.3), "contrast:0.3" (around the example's mean), "cutout:0.25"
     # (half the examples get a black square of up to a quarter of the side).
     augment: tuple[str, ...] = ()
@@ -71,5 +71,5 @@ def names() -> list[str]:
 
 def get(name: str) -> Recipe:
     if name not in names():
-        raise ValueError(f"no recipe for model {name!r}; known: {', '.join(names())} (models/recipes/)")
+        raise ValueError(f"no recipe for model {name!r}; known: {', '.join(names())} (training/recipes/)")
     return importlib.import_module(f"{__name__}.{name}").RECIPE

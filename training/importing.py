@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 
 from models.card import NAME_PATTERN, ImagePreprocessing, InputSpec, ModelCard, OutputSpec
-from models.datasets import sha256_of
 from models.inference import class_probabilities
 from models.preprocessing import to_model_input
+from training.datasets import sha256_of
 
 PROBABILITY_TOLERANCE = 1e-3  # softmax rows sum to 1 within this
 

@@ -13,9 +13,9 @@ import os
 from pathlib import Path
 
 from models.card import ImagePreprocessing, InputSpec, OutputSpec
-from models.datasets import Dataset
-from models.datasets.image_folder import FolderSplit, load_image_folder, plan_split
-from models.recipes import Recipe, Training
+from training.datasets import Dataset
+from training.datasets.image_folder import FolderSplit, load_image_folder, plan_split
+from training.recipes import Recipe, Training
 
 LABELS = ("no_damage", "damage")
 DATA_DIR = Path(__file__).resolve().parents[2] / "data" / "hurricane-damage"

@@ -12,12 +12,12 @@ import time
 
 import numpy as np
 
-from models import architectures, evaluation
 from models.card import ModelCard
-from models.datasets import Dataset
 from models.inference import predict_probabilities
 from models.preprocessing import to_model_input
-from models.recipes import Recipe, Training
+from training import architectures, evaluation
+from training.datasets import Dataset
+from training.recipes import Recipe, Training
 
 log = logging.getLogger(__name__)
 

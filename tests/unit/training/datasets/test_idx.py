@@ -1,4 +1,4 @@
-"""models/datasets/idx.py: gzip-compressed IDX files of unsigned bytes, checked on read."""
+"""training/datasets/idx.py: gzip-compressed IDX files of unsigned bytes, checked on read."""
 
 import gzip
 import struct
@@ -6,8 +6,8 @@ import struct
 import numpy as np
 import pytest
 
-from models.datasets import DatasetError, sha256_of
-from models.datasets.idx import read_idx
+from training.datasets import DatasetError, sha256_of
+from training.datasets.idx import read_idx
 
 
 def write_idx(path, array: np.ndarray):

@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 
 from models.card import ImagePreprocessing, InputSpec, OutputSpec
-from models.datasets import Dataset, DatasetError, sha256_of
-from models.datasets.idx import read_idx
-from models.recipes import Recipe, Training
+from training.datasets import Dataset, DatasetError, sha256_of
+from training.datasets.idx import read_idx
+from training.recipes import Recipe, Training
 
 log = logging.getLogger(__name__)
 
