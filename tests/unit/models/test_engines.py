@@ -1,4 +1,4 @@
-"""models/engines.py and models/export.py: both engines answer what Keras answers; an ONNX export is
+"""models/engines/ and models/export.py: both engines answer what Keras answers; an ONNX export is
 stored only when it agrees; the configured engine is used where the version can run on it."""
 
 from __future__ import annotations
