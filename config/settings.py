@@ -15,13 +15,14 @@ from __future__ import annotations
 import copy
 import os
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, PositiveFloat, PositiveInt, ValidationError, field_validator, model_validator
 
 
 from config.record import PromotionRecord
+from models import engines
 from models.card import Name
 
 CONFIG_ENV = "MODEL_SERVER_CONFIG"
@@ -50,9 +51,16 @@ class RunnerSettings(BaseModel):
     model_config = ConfigDict(extra="allow", frozen=True)
     batching: Batching = Batching()
     workers: PositiveInt = 1
-    # onnxruntime: the version's verified ONNX export (TensorFlow when it has none); tensorflow: its Keras model
-    engine: Literal["onnxruntime", "tensorflow"] = "onnxruntime"
+    # a registered engine (models/engines/): onnxruntime, the version's verified ONNX export (TensorFlow
+    # when it has none); tensorflow, its Keras model
+    engine: str = engines.DEFAULT
     threads: PositiveInt = 1  # threads of each runner worker's engine: several runners on 2 cores must not oversubscribe them
+
+    @field_validator("engine")
+    @classmethod
+    def _registered(cls, value: str) -> str:
+        engines.get(value)  # ValueError naming the known engines
+        return value
 
     def bentoml_options(self) -> dict:
         return {"workers": self.workers, **(self.model_extra or {})}
