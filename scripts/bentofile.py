@@ -18,6 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from config import load_config  # noqa: E402
+from config.settings import load_yaml  # noqa: E402
 from models import engines, store  # noqa: E402
 
 SERVING = "requirements.txt"
@@ -40,7 +41,7 @@ def tensorflow_versions() -> list[str]:
 
 
 def write(path: Path) -> Path:
-    bentofile = yaml.safe_load((ROOT / "bentofile.yaml").read_text())
+    bentofile = load_yaml((ROOT / "bentofile.yaml").read_text(), ROOT / "bentofile.yaml")
     needed = tensorflow_versions()
     bentofile["python"]["requirements_txt"] = WITH_TENSORFLOW if needed else SERVING  # paths resolve against the build context, ROOT
     path.parent.mkdir(parents=True, exist_ok=True)
