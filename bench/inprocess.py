@@ -54,7 +54,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="clothes")
     parser.add_argument("--version", default="v1")
-    parser.add_argument("--engine", choices=engines.ENGINES, default="onnxruntime")
+    parser.add_argument("--engine", choices=engines.ENGINES, default=engines.DEFAULT)
     parser.add_argument("--batch", type=int, default=256, help="examples per call (default 256)")
     parser.add_argument("--threads", type=int, help="engine threads (default: the configured runner's threads)")
     parser.add_argument("--seconds", type=float, default=5.0)

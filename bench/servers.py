@@ -30,6 +30,7 @@ import yaml
 from bench import baseline_flask
 from bench.bodies import Body
 from bench.scenarios import Scenario
+from config.settings import load_yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -56,7 +57,7 @@ def write_config(directory: Path, engine: str = "onnxruntime", changes: dict | N
     Files are resolved for the new place; monitoring logs go to ``directory``/monitoring. ``changes``
     replace single keys of top-level sections, e.g. ``{"monitoring": {"enabled": False}}``.
     """
-    config = yaml.safe_load((ROOT / "configuration.yaml").read_text())
+    config = load_yaml((ROOT / "configuration.yaml").read_text(), ROOT / "configuration.yaml")
     config.setdefault("runners", {})["engine"] = engine
     for model in config["models"].values():
         if isinstance(model.get("versions"), dict):

@@ -15,13 +15,14 @@ from __future__ import annotations
 import copy
 import os
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, PositiveFloat, PositiveInt, ValidationError, field_validator, model_validator
 
 
 from config.record import PromotionRecord
+from models import engines
 from models.card import Name
 
 CONFIG_ENV = "MODEL_SERVER_CONFIG"
@@ -50,9 +51,16 @@ class RunnerSettings(BaseModel):
     model_config = ConfigDict(extra="allow", frozen=True)
     batching: Batching = Batching()
     workers: PositiveInt = 1
-    # onnxruntime: the version's verified ONNX export (TensorFlow when it has none); tensorflow: its Keras model
-    engine: Literal["onnxruntime", "tensorflow"] = "onnxruntime"
+    # a registered engine (models/engines/): onnxruntime, the version's verified ONNX export (TensorFlow
+    # when it has none); tensorflow, its Keras model
+    engine: str = engines.DEFAULT
     threads: PositiveInt = 1  # threads of each runner worker's engine: several runners on 2 cores must not oversubscribe them
+
+    @field_validator("engine")
+    @classmethod
+    def _registered(cls, value: str) -> str:
+        engines.get(value)  # ValueError naming the known engines
+        return value
 
     def bentoml_options(self) -> dict:
         return {"workers": self.workers, **(self.model_extra or {})}
@@ -256,6 +264,35 @@ def deep_merge(base: dict, override: dict) -> dict:
     return merged
 
 
+class UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing a key given twice in one mapping (PyYAML keeps the last silently)."""
+
+    def construct_mapping(self, node, deep=False):
+        if isinstance(node, yaml.MappingNode):
+            lines: dict = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *defaults`: merged keys may be overridden
+                    continue
+                key, line = self.construct_object(key_node, deep=True), key_node.start_mark.line + 1
+                try:
+                    first = lines.get(key)
+                except TypeError:  # an unhashable key: SafeLoader's own error follows
+                    continue
+                if first is not None:
+                    raise ConfigError(f"duplicate key {key!r} at lines {first} and {line}")
+                lines[key] = line
+        return super().construct_mapping(node, deep)
+
+
+def load_yaml(text: str, path: str | os.PathLike | None = None) -> Any:
+    """A YAML file of ours, parsed safely; a duplicate key at any depth is a ConfigError naming it and
+    both lines. Syntax errors are ``yaml.YAMLError``."""
+    try:
+        return yaml.load(text, Loader=UniqueKeyLoader)  # noqa: S506 (a SafeLoader)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}" if path else str(exc)) from None
+
+
 def config_path() -> Path:
     return Path(os.environ.get(CONFIG_ENV) or DEFAULT_PATH)
 
@@ -264,7 +301,7 @@ def load_config(path: str | os.PathLike | None = None) -> Config:
     """Read and check the configuration; a promotion record's choices override the aliases they move."""
     path = Path(path) if path else config_path()
     try:
-        raw = yaml.safe_load(path.read_text()) or {}
+        raw = load_yaml(path.read_text(), path) or {}
     except (OSError, yaml.YAMLError) as exc:
         raise ConfigError(f"cannot read configuration {path}: {exc}") from None
     if not isinstance(raw, dict):

@@ -1,4 +1,4 @@
-"""Model outputs as class probabilities, by the card: shared by the engines (models/engines.py),
+"""Model outputs as class probabilities, by the card: shared by the engines (models/engines/),
 training, evaluation and import.
 
     >>> class_probabilities(sigmoid_outputs, card.output).shape       # one column per label

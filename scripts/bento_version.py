@@ -15,16 +15,15 @@ import os
 import sys
 from pathlib import Path
 
-import yaml
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from config import load_config  # noqa: E402
+from config.settings import load_yaml  # noqa: E402
 
 
 def inputs(root: Path, bentofile_path: Path) -> list[Path]:
-    bentofile = yaml.safe_load(bentofile_path.read_text())
+    bentofile = load_yaml(bentofile_path.read_text(), bentofile_path)
     files = {bentofile_path, *root.glob("requirements*.txt")}
     for pattern in bentofile.get("include") or ["*"]:
         files.update(p for p in root.glob(pattern) if p.is_file())

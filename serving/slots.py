@@ -125,7 +125,7 @@ class SlotState:
 class SlotWorker:
     """A runner worker's side of its slot: loads what the desired state names, reports, follows changes.
 
-    ``load(model, version, engine, threads)`` returns an engine (models/engines.py); ``self.engine`` is
+    ``load(model, version, engine, threads)`` returns an engine (models/engines/); ``self.engine`` is
     what answers predictions (None while empty, loading or failed) and ``self.report`` why.
     """
 

@@ -204,6 +204,74 @@ def test_unreadable_files_are_configuration_errors(tmp_path, text, message):
         load_config(path)
 
 
+TOP_LEVEL_TWICE = """\
+models:
+  clothes:
+    versions: [v1]
+limits:
+  max_body_bytes: 1000
+models:
+  shoes:
+    versions: [a1]
+"""
+
+NESTED_TWICE = """\
+models:
+  clothes:
+    versions:
+      v1: {}
+      v2:
+        workers: 2
+      v1:
+        workers: 3
+    aliases:
+      stable: v1
+"""
+
+
+@pytest.mark.parametrize(
+    "text,key,lines",
+    [
+        (TOP_LEVEL_TWICE, "models", (1, 6)),
+        (NESTED_TWICE, "v1", (4, 7)),
+        ("models:\n  clothes:\n    versions: [v1]\n    aliases: {stable: v1, stable: v1}\n", "stable", (4, 4)),
+        ("runners:\n  traffic:\n    timeout: 5\n    timeout: 50\nmodels:\n  clothes:\n    versions: [v1]\n", "timeout", (3, 4)),
+    ],
+    ids=["top-level", "nested-versions", "flow-mapping", "runner-option"],
+)
+def test_a_key_given_twice_is_refused_naming_both_lines(tmp_path, text, key, lines):
+    """PyYAML keeps the last of two equal keys silently; the file is refused instead, at any depth."""
+    path = tmp_path / "configuration.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as error:
+        load_config(path)
+    assert str(error.value) == f"{path}: duplicate key {key!r} at lines {lines[0]} and {lines[1]}"
+
+
+def test_equal_keys_in_different_mappings_and_merged_keys_are_fine(tmp_path):
+    path = tmp_path / "configuration.yaml"
+    path.write_text(
+        "runners: &shared\n  workers: 1\n  traffic: {timeout: 5}\n"
+        "models:\n  clothes:\n    versions:\n      v1: {workers: 1}\n      v2:\n        <<: *shared\n        workers: 2\n"
+        "  shoes:\n    versions:\n      v1: {workers: 1}\n"
+    )
+    config = load_config(path)
+    assert config.runner("clothes", "v2").workers == 2 and config.runner("shoes", "v1").workers == 1
+
+
+def test_the_project_reads_its_yaml_files_with_the_same_loader():
+    """Every YAML file a non-test module of the project parses goes through config.settings.load_yaml."""
+    root = DEFAULT_PATH.parent
+    offenders = [
+        f"{path.relative_to(root)}: {line.strip()}"
+        for path in sorted(root.glob("**/*.py"))
+        if not path.relative_to(root).parts[0].startswith((".", "tests"))
+        for line in path.read_text().splitlines()
+        if "yaml.safe_load" in line or ("yaml.load(" in line and "UniqueKeyLoader" not in line)
+    ]
+    assert offenders == []
+
+
 @pytest.mark.parametrize(
     "models",
     [{"clothes": ["v1", "v2"]}, ["clothes"], {"clothes": {"versions": ["v1"], "aliases": None, "promotion": {}}}, {"clothes": {"versions": ["v1"], "promotion": True}}],

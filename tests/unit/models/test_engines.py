@@ -1,4 +1,4 @@
-"""models/engines.py and training/export.py: both engines answer what Keras answers; an ONNX export is
+"""models/engines/ and training/export.py: both engines answer what Keras answers; an ONNX export is
 stored only when it agrees; the configured engine is used where the version can run on it."""
 
 from __future__ import annotations
@@ -82,3 +82,82 @@ def test_loading_a_stored_version_on_onnx_runtime_needs_no_tensorflow():
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.split()[-5:] == ["onnxruntime", "(2,", "3)", "False", "False"], result.stdout
+
+
+# --- the registry -------------------------------------------------------------------------------
+
+
+class FakeEngine(engines.Engine):
+    """An engine that answers a uniform distribution: enough to be named by configuration."""
+
+    name, title = "fake", "Fake"
+    packages = ("requirements-fake.txt",)
+
+    def __init__(self, card):
+        self.card = card
+
+    @classmethod
+    def load(cls, stored, card, threads=1):
+        return cls(card)
+
+    def infer(self, values):
+        return np.full((len(values), self.card.classes), 1 / self.card.classes, np.float32)
+
+
+@pytest.fixture
+def fake_engine():
+    assert "fake" not in engines.ENGINES
+    try:
+        yield engines.register(FakeEngine)
+    finally:
+        engines.ENGINES.pop("fake", None)
+
+
+def test_the_registry_holds_the_shipped_engines():
+    assert list(engines.ENGINES) == ["onnxruntime", "tensorflow"] and engines.DEFAULT in engines.ENGINES
+    assert engines.get("onnxruntime") is engines.OnnxRuntimeEngine and engines.get("tensorflow") is engines.TensorFlowEngine
+    assert engines.OnnxRuntimeEngine.packages == () and engines.TensorFlowEngine.packages == ("requirements-tensorflow.txt",)
+    assert all((ROOT / file).is_file() for cls in engines.ENGINES.values() for file in cls.packages)
+    card = colour_card().model_copy(update={"engines": {"tensorflow": {"file": store.MODEL_FILE}, "onnxruntime": {"file": engines.ONNX_FILE}}})
+    assert engines.OnnxRuntimeEngine.artefact(card) == engines.ONNX_FILE and engines.TensorFlowEngine.artefact(card) == store.MODEL_FILE
+    assert engines.OnnxRuntimeEngine.artefact(colour_card().model_copy(update={"engines": {}})) is None
+
+
+def test_importing_the_engines_imports_no_engine_library():
+    code = "import sys; from models import engines; import config; print(sorted(m for m in ('onnxruntime', 'tensorflow', 'keras') if m in sys.modules))"
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0 and result.stdout.split()[-1] == "[]", (result.stdout, result.stderr[-2000:])
+
+
+def test_a_registered_engine_is_accepted_by_configuration_and_loaded(fake_engine, tmp_path):
+    from config import load_config
+
+    path = tmp_path / "configuration.yaml"
+    path.write_text("runners:\n  engine: fake\nmodels:\n  clothes:\n    versions:\n      v1: {}\n      v2: {engine: tensorflow}\n")
+    config = load_config(path)
+    assert config.runner("clothes", "v1").engine == "fake" and config.runner("clothes", "v2").engine == "tensorflow"
+    card = colour_card()
+    assert engines.choose(card, "fake") == "fake"  # no fallback: the configured engine, file or not
+    engine = engines.load(None, card, "fake")
+    assert isinstance(engine, FakeEngine) and engine(values_for(card)).shape == (5, card.classes) and engine.infer(values_for(card, 1)).shape == (1, card.classes)
+
+
+def test_an_unknown_engine_is_refused_naming_the_known_ones(tmp_path):
+    from config import ConfigError, load_config
+
+    path = tmp_path / "configuration.yaml"
+    path.write_text("models:\n  clothes:\n    versions:\n      v1: {engine: torch}\n")
+    with pytest.raises(ConfigError, match=r"clothes:v1.*engine: Value error, unknown engine 'torch'; known: onnxruntime, tensorflow"):
+        load_config(path)
+    with pytest.raises(ValueError, match=r"unknown engine 'torch'; known: onnxruntime, tensorflow"):
+        engines.get("torch")
+
+
+def test_registering_checks_the_class(fake_engine):
+    assert engines.register(FakeEngine) is FakeEngine  # again: nothing changes
+    with pytest.raises(ValueError, match="'fake' is already registered by FakeEngine"):
+        engines.register(type("OtherFake", (FakeEngine,), {}))
+    with pytest.raises(TypeError, match="not an Engine subclass"):
+        engines.register(object)
+    with pytest.raises(TypeError, match="nstantiate abstract class Incomplete"):
+        type("Incomplete", (engines.Engine,), {"name": "incomplete"})()
