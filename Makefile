@@ -47,6 +47,7 @@ $(VENV)/.installed: requirements.txt requirements-tensorflow.txt requirements-de
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -r requirements-dev.txt
+	$(PY) -m pip install -q --no-deps tensorflow-serving-api==2.21.0
 	touch $@
 
 data:
