@@ -13,7 +13,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export BENTOML_DO_NOT_TRACK := true
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: serve test test-container container bench bench-memory bench-lifecycle promote install data nginx wrk chromium models build clean
+.PHONY: serve test test-container container bench bench-memory bench-lifecycle promote install protos data nginx wrk chromium models build clean
 
 serve: models
 	$(VENV)/bin/bentoml serve service:ModelServer --host 0.0.0.0 --port $(PORT)
@@ -47,7 +47,13 @@ $(VENV)/.installed: requirements.txt requirements-tensorflow.txt requirements-de
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -r requirements-dev.txt
+	$(PY) -m pip install -q --no-deps tensorflow-serving-api==2.21.0
 	touch $@
+
+# serving/protocols/grpc/protos/descriptors.binpb, from the generated modules of the pinned packages
+# (its README.md); tests/unit/serving/protocols/grpc checks that the committed file is current.
+protos: install
+	$(PY) scripts/compile_protos.py
 
 data:
 	@test -f $(DATA_DIR)/train-images-idx3-ubyte.gz || \
