@@ -30,7 +30,7 @@ import grpc
 from config import Config
 from serving import monitoring
 from serving.dataplane import CALLER, Caller, DataPlane
-from serving.errors import ServingError, Unauthorized, as_serving_error
+from serving.errors import BadRequest, ServingError, Unauthorized, as_serving_error
 from serving.protocols.admin import allowed
 from serving.protocols.grpc import messages
 
@@ -103,6 +103,8 @@ class Services:
                     self._authenticate(metadata)
                 if registered.admin:
                     allowed(self.config)
+                if isinstance(request, messages.Malformed):
+                    raise BadRequest(request.message)
                 response = await registered.function(self.plane, request, call)
             except Exception as exc:
                 error = as_serving_error(exc)
