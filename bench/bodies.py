@@ -117,6 +117,10 @@ def scenario_body(scenario: Scenario) -> tuple[bytes, str, dict[str, str]]:
         return payload, "", headers
     if scenario.body == "tfserving-json":
         return json.dumps({"instances": examples.tolist()}).encode(), "application/json", {}
+    if scenario.body in ("grpc-v2-raw", "grpc-tfserving-tensor"):  # the serialized request message, sent by bench/grpc_load.py
+        from bench import grpc_load
+
+        return grpc_load.request_bytes(scenario, examples), grpc_load.CONTENT_TYPE, {}
     raise ValueError(f"{scenario.name}: no body of kind {scenario.body!r}")
 
 

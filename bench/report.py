@@ -17,6 +17,7 @@ import subprocess
 from pathlib import Path
 
 from bench.bodies import Body
+from bench.grpc_load import GrpcResult
 from bench.load import WrkResult
 from bench.memory import SETTLE_S, TreeMemory
 from bench.memory import comparison as memory_comparison
@@ -52,19 +53,20 @@ class Results:
     duration_s: int
     connections: dict[str, int]
     bodies: dict[str, Body]
-    load: dict[str, dict[str, WrkResult]] = dataclasses.field(default_factory=dict)
+    load: dict[str, dict[str, WrkResult | GrpcResult]] = dataclasses.field(default_factory=dict)
     cold_starts: dict[str, list[ColdStart]] = dataclasses.field(default_factory=dict)  # per served server
     inprocess: dict[str, dict] = dataclasses.field(default_factory=dict)  # per engine
     memory: dict[str, TreeMemory] = dataclasses.field(default_factory=dict)  # per served server
     engines: dict[str, dict[str, str]] = dataclasses.field(default_factory=dict)  # served server -> runner -> what it hosts
     notes: list[str] = dataclasses.field(default_factory=list)
     machine: dict[str, str] = dataclasses.field(default_factory=dict)
+    grpc_processes: int = 1  # load generator processes of the gRPC scenarios (bench/grpc_load.py)
 
     @property
     def load_scenarios(self) -> list[str]:
         return [s for s in LOAD if s in self.scenarios]
 
-    def result(self, scenario: str, server: str) -> WrkResult | None:
+    def result(self, scenario: str, server: str) -> WrkResult | GrpcResult | None:
         return self.load.get(scenario, {}).get(server)
 
     def images_per_s(self, scenario: str, server: str) -> float | None:
@@ -74,6 +76,14 @@ class Results:
     def ratio(self, scenario: str, server: str, other: str) -> float | None:
         """Successful requests/s of ``server`` over those of ``other`` in one scenario."""
         mine, theirs = self.result(scenario, server), self.result(scenario, other)
+        if mine is None or theirs is None or theirs.ok_per_s == 0:
+            return None
+        return mine.ok_per_s / theirs.ok_per_s
+
+    def twin_ratio(self, scenario: str, server: str = SERVED) -> float | None:
+        """Successful requests/s of a gRPC scenario over those of its HTTP twin, on one server."""
+        twin = LOAD[scenario].twin
+        mine, theirs = self.result(scenario, server), self.result(twin, server) if twin else None
         if mine is None or theirs is None or theirs.ok_per_s == 0:
             return None
         return mine.ok_per_s / theirs.ok_per_s
@@ -162,9 +172,11 @@ def seconds(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f} s"
 
 
-def errors_text(result: WrkResult) -> str:
+def errors_text(result: WrkResult | GrpcResult) -> str:
     if result.errors == 0:
         return "0"
+    if isinstance(result, GrpcResult):  # by gRPC status code
+        return f"{result.errors} ({', '.join(result.error_parts())})"
     parts = [f"{status}: {count}" for status, count in sorted(result.statuses.items()) if not 200 <= status < 300]
     if result.socket_errors:
         parts.append(f"socket: {result.socket_errors}")
@@ -202,14 +214,50 @@ def scenario_section(results: Results, scenario: str) -> str:
     for server in (SERVED, SERVED_TF):
         if batch and (value := results.inprocess_ratio(server, scenario)) is not None:
             ratios.append(f"{server}/in-process {times(value)} (images/s over {ENGINES[server]}'s in-process rate)")
-    content_type = body.content_type.split(";")[0] or "no content type"
-    title = (
-        f"### {scenario}: {about.model} {about.version}, `POST {about.path}`\n\n"
-        f"{about.about}; {content_type}{', ' + ', '.join(body.headers) if body.headers else ''}; "
-        f"{results.connections[scenario]} connections, {results.duration_s} s."
-    )
+    if about.grpc:
+        ratios += [f"{server} gRPC/HTTP {about.twin} {times(value)}" for server in (SERVED, SERVED_TF)
+                   if (value := results.twin_ratio(scenario, server)) is not None]
+        measured = [r for server in results.servers if isinstance(r := results.result(scenario, server), GrpcResult)]
+        title = (
+            f"### {scenario}: {about.model} {about.version}, gRPC `{about.path.lstrip('/')}`\n\n"
+            f"{about.about}; {results.connections[scenario]} unary calls in flight from {results.grpc_processes} grpc.aio "
+            f"process(es), one channel each, {results.duration_s} s (bench/grpc_load.py)"
+            + (f"; load generator CPU {', '.join(f'{r.client_cpu_share:.2f}' for r in measured)} cores" if measured else "") + "."
+        )
+    else:
+        content_type = body.content_type.split(";")[0] or "no content type"
+        title = (
+            f"### {scenario}: {about.model} {about.version}, `POST {about.path}`\n\n"
+            f"{about.about}; {content_type}{', ' + ', '.join(body.headers) if body.headers else ''}; "
+            f"{results.connections[scenario]} connections, {results.duration_s} s."
+        )
     table = markdown_table(headers, rows, numeric=True) if rows else "Not measured (see the notes)."
     return f"{title}\n\n{table}" + (f"\n\nRatios of successful requests/s: {'; '.join(ratios)}." if ratios else "")
+
+
+def grpc_section(results: Results) -> str:
+    """Each measured gRPC scenario beside its HTTP twin (same version, same examples per request), per served server."""
+    rows = []
+    for scenario in results.load_scenarios:
+        about = LOAD[scenario]
+        if not about.grpc:
+            continue
+        for server in (SERVED, SERVED_TF):
+            grpc, http = results.result(scenario, server), results.result(about.twin, server) if about.twin else None
+            if grpc is None:
+                continue
+            examples = results.bodies[scenario].examples
+            rows.append([
+                scenario, about.twin or "-", server, str(examples), rate(grpc.ok_per_s), rate(http.ok_per_s) if http else "-",
+                times(results.twin_ratio(scenario, server)), rate(grpc.ok_per_s * examples), rate(http.ok_per_s * examples) if http else "-",
+                milliseconds(grpc.p99_ms), milliseconds(http.p99_ms) if http else "-", errors_text(grpc),
+            ])
+    if not rows:
+        return ""
+    headers = ["gRPC scenario", "HTTP twin", "server", "batch", "gRPC ok req/s", "HTTP ok req/s", "gRPC / HTTP",
+               "gRPC images/s", "HTTP images/s", "gRPC p99 ms", "HTTP p99 ms", "gRPC errors"]
+    return ("### gRPC beside HTTP: the same version and batch, successful requests/s\n\n"
+            + markdown_table(headers, rows, numeric=True))
 
 
 def overview_section(results: Results) -> str:
@@ -288,6 +336,7 @@ def targets(results: Results) -> list[Target]:
     png_floor = results.ratio("png", SERVED, "floor")
     batch_ratio = results.inprocess_ratio(SERVED)
     cold_median = results.cold_start_median_s(SERVED)
+    grpc_single, grpc_ratio = results.result("grpc-v2-1", SERVED), results.twin_ratio("grpc-v2-1")
     served_runs = [r for scenario in results.load.values() for server, r in scenario.items() if server in (SERVED, SERVED_TF)]
     served_errors = sum(r.errors for r in served_runs)
     return [
@@ -302,6 +351,8 @@ def targets(results: Results) -> list[Target]:
                None if batch_ratio is None else batch_ratio >= 0.5),
         Target("every scenario", "served and served-tensorflow errors == 0", str(served_errors) if served_runs else "-",
                None if not served_runs else served_errors == 0),
+        Target("grpc-v2-1", "served gRPC ok req/s >= HTTP v2-binary-1's (same run)",
+               "-" if grpc_ratio is None else f"{times(grpc_ratio)}, p99 {grpc_single.p99_ms:.1f} ms", None if grpc_ratio is None else grpc_ratio >= 1),
         Target(COLD_START, "served median to /readyz <= 8 s", seconds(cold_median), None if cold_median is None else cold_median <= 8),
     ]
 
@@ -321,6 +372,7 @@ def summary_line(checked: list[Target]) -> str:
 
 def results_sections(results: Results) -> list[str]:
     sections = [overview_section(results)] if results.load else []
+    sections += [section for section in (grpc_section(results),) if section]
     sections += [scenario_section(results, s) for s in results.load_scenarios]
     if results.inprocess:
         sections.append(inprocess_section(results))
@@ -349,6 +401,8 @@ _Generated by `bench/run.py`; edit outside the `bench:begin`/`bench:end` markers
 - Command: `{results.command}`
 - Load: `wrk --latency -t2`, {results.duration_s} s per run; servers measured one after another on the same
   machine with the same bodies; ok req/s counts 2xx responses only (bench/post.lua counts every status), and ratios and images/s use it.
+  The gRPC scenarios: bench/grpc_load.py, {results.grpc_processes} grpc.aio process(es) with one channel each and the scenario's
+  calls in flight shared among them, every answer checked (status OK, output shape); ok req/s counts OK, well-formed answers.
 
 ## Machine
 
@@ -431,7 +485,7 @@ def plot_load(axes, results: Results, scenarios: list[str]) -> None:
     axes.set_yscale("log")
     axes.set_ylim(1, axes.get_ylim()[1] * 4)  # room for the labels above the bars
     axes.set_ylabel("successful requests/s (log scale)")
-    axes.set_title(f"successful requests/s over HTTP, {results.duration_s} s per run, {results.machine.get('CPUs (nproc)', '?')} CPUs")
+    axes.set_title(f"successful requests/s over HTTP and gRPC, {results.duration_s} s per run, {results.machine.get('CPUs (nproc)', '?')} CPUs")
     axes.legend(fontsize=8)
 
 

@@ -4,14 +4,18 @@
     .venv/bin/python -m bench.run --quick                        # 5 s per run, one cold start per served server
     .venv/bin/python -m bench.run --only json,v2-binary-1,coldstart --servers served,floor --duration 10
     .venv/bin/python -m bench.run --connections json=128 --connections batch256=4
+    # gRPC beside HTTP's binary tensors only, the report outside docs/:
+    .venv/bin/python -m bench.run --only v2-binary-1,grpc-v2-1,v2-binary-256,grpc-v2-256 --servers served --seconds 20 --report /tmp/grpc.md
 
 Each server is started alone (served, served-tensorflow, baseline, floor, one after another), receives
-every selected scenario it answers through wrk (bench/scenarios.py; the baseline has only clothes v1's
-course route), and is stopped (with every process it started) before the next starts. A served server's
-launch also times its cold start (to /readyz, then to a first prediction) and reads its memory per
-process before the load (``memory``). Then the in-process batch rate of each engine and the remaining
-cold starts are measured. Prints the tables and the targets' PASS/FAIL, writes docs/benchmarks.md
-(between its bench markers) and docs/benchmarks.png. Exits 0.
+every selected scenario it answers (bench/scenarios.py; the baseline has only clothes v1's course
+route, only the served servers speak gRPC) through wrk, or bench/grpc_load.py for the gRPC ones (their
+connections being calls in flight, over --grpc-processes processes), and is stopped (with every
+process it started) before the next starts. A served server's launch also times its cold start (to
+/readyz, then to a first prediction) and reads its memory per process before the load (``memory``).
+Then the in-process batch rate of each engine and the remaining cold starts are measured. Prints the
+tables and the targets' PASS/FAIL, writes docs/benchmarks.md (between its bench markers) and
+docs/benchmarks.png. Exits 0.
 """
 
 from __future__ import annotations
@@ -29,9 +33,19 @@ from pathlib import Path
 
 from bench import memory, servers
 from bench.bodies import write_bodies
+from bench.grpc_load import DEFAULT_PROCESSES as DEFAULT_GRPC_PROCESSES
+from bench.grpc_load import GrpcLoadError, run_grpc
 from bench.load import WrkError, run_wrk
 from bench.report import (
-    ColdStart, Results, machine_description, results_sections, summary_line, targets, targets_table, write_markdown, write_plot,
+    ColdStart,
+    Results,
+    machine_description,
+    results_sections,
+    summary_line,
+    targets,
+    targets_table,
+    write_markdown,
+    write_plot,
 )
 from bench.scenarios import COLD_START, FIRST_PREDICTION, LOAD, MEMORY, NAMES
 
@@ -61,25 +75,27 @@ def connection_override(text: str) -> tuple[str, int]:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--duration", type=int, help="seconds per wrk run (default 30, or 5 with --quick)")
+    parser.add_argument("--duration", "--seconds", type=int, help="seconds per load run, wrk or gRPC (default 30, or 5 with --quick)")
     parser.add_argument("--quick", action="store_true", help="5 s wrk runs, one cold start per served server, 2 s in-process")
     parser.add_argument("--only", type=comma_list(SCENARIOS), default=list(SCENARIOS), metavar="SCENARIO[,...]",
                         help=f"scenarios to run, of {', '.join(SCENARIOS)} (default: all)")
     parser.add_argument("--servers", type=comma_list(servers.NAMES), default=list(servers.NAMES), metavar="SERVER[,...]",
                         help=f"servers to measure, of {', '.join(servers.NAMES)} (default: all)")
     parser.add_argument("--connections", type=connection_override, action="append", default=[], metavar="SCENARIO=N",
-                        help=f"wrk connections of a scenario (defaults: {DEFAULT_CONNECTIONS})")
+                        help=f"wrk connections of a scenario, calls in flight of a gRPC one (defaults: {DEFAULT_CONNECTIONS})")
+    parser.add_argument("--grpc-processes", type=int, default=DEFAULT_GRPC_PROCESSES,
+                        help=f"load generator processes of the gRPC scenarios, sharing their calls in flight (default {DEFAULT_GRPC_PROCESSES})")
     parser.add_argument("--cold-starts", type=int, help="launches of each served server timed to /readyz (default 3, or 1 with --quick)")
     parser.add_argument("--inprocess-seconds", type=float, help="duration of each in-process batch measurement (default 5, or 2 with --quick)")
-    parser.add_argument("--timeout", type=int, default=10, help="wrk's per-request timeout in seconds (default 10)")
+    parser.add_argument("--timeout", type=int, default=10, help="wrk's per-request timeout, a gRPC call's deadline, in seconds (default 10)")
     parser.add_argument("--ready-timeout", type=float, default=300, help="seconds a server may take to become ready")
     parser.add_argument("--report", type=Path, default=DEFAULT_REPORT, help="markdown report; the plot goes next to it as .png")
     args = parser.parse_args(argv)
     args.duration = args.duration or (5 if args.quick else 30)
     args.cold_starts = (1 if args.quick else 3) if args.cold_starts is None else args.cold_starts
     args.inprocess_seconds = args.inprocess_seconds or (2.0 if args.quick else 5.0)
-    if args.duration < 1 or args.cold_starts < 0:
-        parser.error("--duration must be >= 1 and --cold-starts >= 0")
+    if args.duration < 1 or args.cold_starts < 0 or args.grpc_processes < 1:
+        parser.error("--duration and --grpc-processes must be >= 1 and --cold-starts >= 0")
     args.connections = {**DEFAULT_CONNECTIONS, **dict(args.connections)}
     return args
 
@@ -112,6 +128,8 @@ def measure_server(name: str, results: Results, args: argparse.Namespace, log_di
 
 
 def run_scenario(server: servers.Server, scenario: str, results: Results, args: argparse.Namespace) -> None:
+    if LOAD[scenario].grpc:
+        return run_grpc_scenario(server, scenario, results, args)
     body, url = results.bodies[scenario], server.url + LOAD[scenario].path
     status, answer = servers.probe(url, body)
     if status is None or status >= 300:
@@ -124,6 +142,23 @@ def run_scenario(server: servers.Server, scenario: str, results: Results, args: 
     results.load.setdefault(scenario, {})[server.name] = result
     print(f"[{server.name}] {scenario}: {result.requests_per_s:,.1f} req/s, p50 {result.p50_ms:.1f} ms, p99 {result.p99_ms:.1f} ms, "
           f"{result.errors} errors ({result.status_text()})", flush=True)
+
+
+def run_grpc_scenario(server: servers.Server, scenario: str, results: Results, args: argparse.Namespace) -> None:
+    """The gRPC load of one scenario on the server's gRPC port; its first worker's warm-up call is the probe."""
+    try:
+        result = run_grpc(server.grpc_target, LOAD[scenario], results.bodies[scenario], args.connections[scenario], args.duration,
+                          args.timeout, args.grpc_processes)
+    except GrpcLoadError as exc:
+        results.notes.append(f"{scenario} on {server.name}: the gRPC load failed: {exc}")
+        return
+    if result.probe != "OK":
+        results.notes.append(f"{scenario} on {server.name}: the warm-up call got {' '.join(result.probe.split())[:160]}")
+    for code, detail in result.details.items():
+        results.notes.append(f"{scenario} on {server.name}: {code}: `{' '.join(detail.split())[:160]}`")
+    results.load.setdefault(scenario, {})[server.name] = result
+    print(f"[{server.name}] {scenario}: {result.requests_per_s:,.1f} req/s, p50 {result.p50_ms:.1f} ms, p99 {result.p99_ms:.1f} ms, "
+          f"{result.errors} errors ({result.status_text()}), client CPU {result.client_cpu_share:.2f} cores", flush=True)
 
 
 def record_cold_start(server: servers.Server, results: Results) -> None:
@@ -210,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
         results = Results(
             command=command, started=datetime.datetime.now().astimezone(), scenarios=args.only,
             servers=[name for name in servers.NAMES if name in args.servers], duration_s=args.duration,
-            connections=args.connections, bodies=write_bodies(work_dir, [LOAD[s] for s in wanted]), machine=machine_description(),
+            connections=args.connections, grpc_processes=args.grpc_processes, bodies=write_bodies(work_dir, [LOAD[s] for s in wanted]), machine=machine_description(),
         )
         run(args, results, work_dir)
     results.machine["load average at end (1, 5, 15 min)"] = ", ".join(f"{load:.2f}" for load in os.getloadavg())

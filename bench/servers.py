@@ -7,6 +7,8 @@
 the repository's configuration.yaml written to a file of the run (``MODEL_SERVER_CONFIG``), every
 version on one engine: ONNX Runtime (the default) or TensorFlow. ``baseline`` is the course's Flask
 server (clothes v1 only), ``floor`` a bare ASGI app that parses each scenario's body and answers.
+A served server's gRPC port (``grpc.port``) is a free one too (``MODEL_SERVER_GRPC_PORT``), at
+``server.grpc_target``; only the served servers answer the gRPC scenarios.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ NAMES = (*ENGINES, "baseline", "floor")
 STOP_GRACE_S = 5
 # Service settings that would make "served" differ from what the run's configuration file says.
 TUNING_VARIABLES = ("MODEL_SERVER_CONFIG", "BENTOML_CONFIG", "BENTOML_CONFIG_OPTIONS")
+GRPC_PORT_ENV = "MODEL_SERVER_GRPC_PORT"  # config/settings.py: overrides grpc.port
 
 
 def free_port() -> int:
@@ -59,6 +62,7 @@ def write_config(directory: Path, engine: str = "onnxruntime", changes: dict | N
     """
     config = load_yaml((ROOT / "configuration.yaml").read_text(), ROOT / "configuration.yaml")
     config.setdefault("runners", {})["engine"] = engine
+    config.setdefault("grpc", {})["host"] = HOST  # on loopback, as the HTTP port (the port comes from GRPC_PORT_ENV)
     for model in config["models"].values():
         if isinstance(model.get("versions"), dict):
             for overrides in model["versions"].values():
@@ -78,7 +82,10 @@ def write_config(directory: Path, engine: str = "onnxruntime", changes: dict | N
 
 
 def serves(name: str, scenario: Scenario) -> bool:
-    """Whether a server answers a scenario: the baseline has only the course's clothes v1 route."""
+    """Whether a server answers a scenario: the baseline has only the course's clothes v1 route, and
+    only the served servers speak gRPC."""
+    if scenario.grpc:
+        return name in ENGINES
     return name != "baseline" or scenario.path == baseline_flask.PATH
 
 
@@ -115,6 +122,10 @@ class Server:
         self.log_path = log_path
         self.port = free_port()
         self.url = f"http://{HOST}:{self.port}"
+        self.grpc_port = next(port for port in iter(free_port, None) if port != self.port) if name in ENGINES else None
+        self.grpc_target = f"{HOST}:{self.grpc_port}" if self.grpc_port else None
+        if self.grpc_port:  # never the configured 8001, which another server on the machine may hold
+            env = {GRPC_PORT_ENV: str(self.grpc_port), **(env or {})}
         self.ready_after_s: float | None = None
         self.first_prediction_s: float | None = None
         self.killed_after_grace = 0
