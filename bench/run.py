@@ -30,9 +30,7 @@ from pathlib import Path
 from bench import memory, servers
 from bench.bodies import write_bodies
 from bench.load import WrkError, run_wrk
-from bench.report import (
-    ColdStart, Results, machine_description, results_sections, summary_line, targets, targets_table, write_markdown, write_plot,
-)
+from bench.report import ColdStart, Results, machine_description, results_sections, summary_line, targets, targets_table, write_markdown, write_plot
 from bench.scenarios import COLD_START, FIRST_PREDICTION, LOAD, MEMORY, NAMES
 
 SCENARIOS = NAMES

@@ -20,7 +20,6 @@ from typing import Annotated, Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, PositiveFloat, PositiveInt, ValidationError, field_validator, model_validator
 
-
 from config.record import PromotionRecord
 from models import engines
 from models.card import Name

@@ -18,7 +18,8 @@ import abc
 import dataclasses
 import enum
 import itertools
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 
@@ -136,7 +137,7 @@ class ImageFiles(Input):
 
     async def values(self, card: ModelCard, max_examples: int) -> np.ndarray:
         check_batch(len(self.files), max_examples, self.field)
-        return np.concatenate([values_from_image(data, card, field=field, invert=self.invert) for data, field in zip(self.files, self.fields)])
+        return np.concatenate([values_from_image(data, card, field=field, invert=self.invert) for data, field in zip(self.files, self.fields, strict=True)])
 
 
 def holds_booleans(rows: object) -> bool:

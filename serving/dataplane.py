@@ -29,9 +29,7 @@ import numpy as np
 
 from config import Config
 from models.card import ModelCard
-from serving.core import (
-    INPUT, OUTPUT, Default, InferenceRequest, InferenceResponse, Label, Latest, Named, Number, Selector, VersionState, VersionView,
-)
+from serving.core import INPUT, OUTPUT, Default, InferenceRequest, InferenceResponse, Label, Latest, Named, Number, Selector, VersionState, VersionView
 from serving.errors import BadRequest, NotFound, Unavailable
 from serving.registry import RETRY_MISSING_SECONDS, ModelRegistry, ServedModel, VersionHandle
 

@@ -29,7 +29,6 @@ from serving.codecs import check_form_fields
 from serving.errors import Overloaded, PayloadTooLarge, RequestTimeout, ServingError, UnsupportedMediaType
 from serving.paths import INFRASTRUCTURE_PATHS
 
-
 # On a refused body: the client should stop sending the rest of it.
 CLOSE = {"Connection": "close"}
 

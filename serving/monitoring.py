@@ -163,7 +163,7 @@ class VersionMonitor:
                 DRIFT_P_VALUE.labels(**labels, statistic=name).set(row["p_value"])
             DRIFT_DETECTED.labels(**labels, statistic=name).set(int(row["drifted"]))
         DRIFT_DETECTED.labels(**labels, statistic="any").set(int(report["drifted"]))
-        for name, share in zip(self.card.labels, report["class_shares"]["window"]):
+        for name, share in zip(self.card.labels, report["class_shares"]["window"], strict=True):
             CLASS_SHARE.labels(**labels, label=name, source="window").set(share)
         return report
 

@@ -18,7 +18,7 @@ import hashlib
 import json
 import logging
 import random
-from typing import Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 import numpy as np
 

@@ -19,7 +19,8 @@ from __future__ import annotations
 import dataclasses
 import logging
 import re
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import bentoml
 import orjson

@@ -24,8 +24,8 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import io
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 import numpy as np
 from starlette.datastructures import Headers

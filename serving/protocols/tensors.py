@@ -26,7 +26,6 @@ from serving.errors import BadRequest, InvalidInput, NotFound, ServingError, as_
 from serving.protocols import Handler
 
 
-
 class ResourceExhausted(ServingError):
     """TF Serving's RESOURCE_EXHAUSTED (its HTTP 429): the version's queue is full."""
 

@@ -210,7 +210,7 @@ class ClassifyBody(Input):
 async def classify(plane: DataPlane, request: Request, name: str, number: str | None = None, label: str | None = None) -> Reply:
     body = ClassifyBody(codecs.media_type(request), await request.body())
     response = await plane.infer(InferenceRequest(name, selector(number, label), {INPUT: body}))
-    return json_reply({"results": [list(zip(response.card.labels, row)) for row in response.probabilities]})
+    return json_reply({"results": [list(zip(response.card.labels, row, strict=True)) for row in response.probabilities]})
 
 
 def feature(example: object, context: dict, field: str) -> object:
