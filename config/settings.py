@@ -131,7 +131,7 @@ class ModelSettings(_Section):
         """A served version for a version or alias (a split: its heaviest version), or None."""
         version = self.aliases.get(version_or_alias, version_or_alias)
         if isinstance(version, dict):
-            version = max(version, key=version.get)
+            version = max(version, key=version.__getitem__)
         return version if version in self.versions else None
 
     def aliases_of(self, version: str) -> list[str]:

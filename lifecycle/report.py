@@ -36,6 +36,8 @@ def evaluation_report(card: ModelCard, images: np.ndarray, labels: np.ndarray, p
 
     matplotlib.use("Agg")
     metrics, slices, names = card.metrics, card.slices, card.labels
+    if metrics is None or slices is None:
+        raise ValueError(f"{card.tag}: the card has no metrics or slices to report (an evaluated version's card has both)")
     images = np.asarray(images).reshape(len(images), *card.input.shape)
     worst = slices["worst"]
     parts = [

@@ -146,15 +146,15 @@ def evaluate_slices(predict: Callable[[np.ndarray], np.ndarray], images: np.ndar
     present = {name for index, name in enumerate(names) if (labels == index).any()}
     measured = {name: rate for name, rate in classes.items() if name in present}
     slices = {**{f"class:{k}": v for k, v in measured.items()}, **{f"shift:{k}": v for k, v in shift_rates.items()}}
-    worst = min(slices, key=slices.get)
+    worst = min(slices, key=slices.__getitem__)
     return {
         "overall": _rate(correct),
         "classes": classes,
         "shifts": shift_rates,
         "shift_specs": shifts,
         "worst": {"slice": worst, "accuracy": slices[worst]},
-        "worst_class": min(measured, key=measured.get),
-        "worst_shift": min(shift_rates, key=shift_rates.get) if shift_rates else None,
+        "worst_class": min(measured, key=measured.__getitem__),
+        "worst_shift": min(shift_rates, key=shift_rates.__getitem__) if shift_rates else None,
         "images": int(len(labels)),
         "seed": seed,
     }

@@ -25,7 +25,7 @@ import numpy as np
 
 from models.card import ModelCard
 from models.preprocessing import Invert, check_values, values_from_image, values_from_json
-from serving.errors import BadRequest, InvalidInput, PayloadTooLarge
+from serving.errors import BadRequest, InvalidInput, PayloadTooLarge, Unavailable
 
 # The one input and output tensor of a served version, named alike in every protocol.
 INPUT, OUTPUT = "input", "probabilities"
@@ -199,3 +199,10 @@ class VersionView:
     @property
     def tag(self) -> str:
         return f"{self.model}:{self.version}"
+
+    @property
+    def available_card(self) -> ModelCard:
+        """The card of a version that can answer (``DataPlane.describe(..., available=True)``, ``DataPlane.prepare``)."""
+        if self.card is None:
+            raise Unavailable(f"{self.tag} is missing from the store")
+        return self.card

@@ -49,7 +49,8 @@ class Batcher:
         return await future
 
     def _take(self) -> list[tuple[np.ndarray, asyncio.Future]]:
-        group, images = [], 0
+        group: list[tuple[np.ndarray, asyncio.Future]] = []
+        images = 0
         while self._queue and (not group or images + len(self._queue[0][0]) <= self._max_batch):
             pixels, future = self._queue.popleft()
             self._queued_images -= len(pixels)

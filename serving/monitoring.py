@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import logging
 import time
+from typing import Any
 
 import bentoml
 import numpy as np
@@ -87,7 +88,7 @@ def record_request(model: str, version: str, protocol: str, endpoint: str, statu
 
 
 @functools.cache
-def _prediction_children(model: str, version: str, labels: tuple[str, ...]) -> tuple[list, object]:
+def _prediction_children(model: str, version: str, labels: tuple[str, ...]) -> tuple[list[Any], Any]:
     """Per-version metric children, resolved once: label lookups cost more than the increments."""
     counters = [PREDICTIONS.labels(model=model, version=version, label=name) for name in labels]
     return counters, CONFIDENCE.labels(model=model, version=version)

@@ -56,7 +56,7 @@ def documented(describe: Callable):
     (serving/openapi.py builds the published document from the route tables)."""
 
     def attach(handler: Handler) -> Handler:
-        handler.openapi = describe
+        handler.openapi = describe  # type: ignore[attr-defined]  # a function attribute, read by serving/openapi.py
         return handler
 
     return attach
