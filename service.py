@@ -38,6 +38,7 @@ from serving import app, ordered_stop, slots  # noqa: E402
 from serving.core import INPUT, Default, ImageFiles, InferenceRequest, JsonExamples, Named  # noqa: E402
 from serving.dataplane import DataPlane  # noqa: E402
 from serving.errors import as_serving_error  # noqa: E402
+from serving.protocols.grpc import server as grpc_server  # noqa: E402
 from serving.live import LiveModels, SlotRef  # noqa: E402
 from serving.registry import ModelRegistry  # noqa: E402
 from serving.schemas import Example, PredictResponse, prediction_body  # noqa: E402
@@ -177,9 +178,13 @@ class ModelServer:
         follow the serving state, and watch the store for the models that ask for it."""
         self.live.start(self.registry.handles())
         self.store_watch = asyncio.get_running_loop().create_task(self.live.watch_store())
+        self.grpc = await grpc_server.start(self.plane, CONFIG) if CONFIG.grpc.enabled else None
 
     @bentoml.on_shutdown
     async def stop_watching_runners(self) -> None:
+        """Drain gRPC calls in flight (HTTP's are drained by uvicorn), then stop following the runners."""
+        if self.grpc is not None:
+            await self.grpc.stop(CONFIG.grpc.grace_seconds)
         self.live.stop()
         self.store_watch.cancel()
 

@@ -25,6 +25,7 @@ from models import engines
 from models.card import Name
 
 CONFIG_ENV = "MODEL_SERVER_CONFIG"
+GRPC_PORT_ENV = "MODEL_SERVER_GRPC_PORT"  # overrides grpc.port
 DEFAULT_PATH = Path(__file__).resolve().parent.parent / "configuration.yaml"
 MIN_TOKEN_CHARS = 16  # a shorter API token is too easy to guess
 
@@ -168,6 +169,15 @@ class Limits(_Section):
     body_timeout_seconds: PositiveFloat = 10  # a body still arriving this long after the request began gets 408
 
 
+class Grpc(_Section):
+    """The gRPC services in the entry process (serving/protocols/grpc/): v2 inference, TF Serving, health."""
+
+    enabled: bool = True
+    host: str = "0.0.0.0"  # the address to listen on
+    port: int = Field(8001, ge=1, le=65535)  # Triton's and KServe's gRPC port; TF Serving uses 8500
+    grace_seconds: PositiveFloat = 10  # on a graceful stop, calls in flight may finish for this long
+
+
 class DriftThresholds(_Section):
     p_value: float = 0.001  # a KS or chi-square test below this is drift
     psi: float = 0.2  # a population stability index above this is drift (0.1 moderate, 0.25 major)
@@ -210,6 +220,7 @@ class Config(_Section):
     live: Live = Live()
     promotion_record: str | None = None
     limits: Limits = Limits()
+    grpc: Grpc = Grpc()
     monitoring: Monitoring = Monitoring()
     security: Security = Security()
     strict_readiness: bool = False
@@ -315,7 +326,13 @@ def load_config(path: str | os.PathLike | None = None) -> Config:
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'top level'}: {e['msg']}" for e in exc.errors())
         raise ConfigError(f"{path}: {problems}") from None
-    return config.model_copy(update={"security": _with_token(config.security, path)})
+    updates: dict[str, Any] = {"security": _with_token(config.security, path)}
+    if os.environ.get(GRPC_PORT_ENV):  # one file, several replicas on one host (as BENTOML_PORT for HTTP)
+        try:
+            updates["grpc"] = Grpc.model_validate({**config.grpc.model_dump(), "port": os.environ[GRPC_PORT_ENV]})
+        except ValidationError:
+            raise ConfigError(f"{GRPC_PORT_ENV}: expected a port number, got {os.environ[GRPC_PORT_ENV]!r}") from None
+    return config.model_copy(update=updates)
 
 
 def _apply_promotions(raw: dict, record: PromotionRecord, path: Path) -> None:

@@ -9,6 +9,9 @@ A stop (`docker stop`, Kubernetes) drains the entry service before its runners: 
 serving/ordered_stop.py when `bentoml serve` loads it, in the container as outside it. Each service
 has circus' graceful timeout (30 s) before SIGKILL, so give a stop 60 s (`docker stop -t 60`,
 terminationGracePeriodSeconds) for both.
+
+`PORT` (Knative, Heroku) sets the HTTP port, BENTOML_PORT, unless it equals MODEL_SERVER_GRPC_PORT
+(the gRPC port): then it names the gRPC port and HTTP keeps BENTOML_PORT.
 """
 
 from __future__ import annotations
@@ -25,7 +28,9 @@ def main(argv: list[str]) -> None:
         if not bento:
             sys.exit(f"not a serve command and no BENTO_PATH: {argv}")
         os.execvp("bash", ["bash", f"{bento}/env/docker/entrypoint.sh", *argv])
-    if "PORT" in os.environ:  # as BentoML's entrypoint does (Heroku-style PORT)
+    # As BentoML's entrypoint does (Heroku-style PORT), except when PORT is the gRPC port: Knative sets
+    # PORT to the container's one port, which for a gRPC predictor (deploy/kserve, port h2c) is gRPC's.
+    if "PORT" in os.environ and os.environ["PORT"] != os.environ.get("MODEL_SERVER_GRPC_PORT"):
         os.environ["BENTOML_PORT"] = os.environ["PORT"]
     from bentoml_cli.cli import cli
 

@@ -39,6 +39,10 @@ class BadRequest(ServingError):
     status = 400
 
 
+class Unauthorized(ServingError):
+    status = 401
+
+
 class Forbidden(ServingError):
     status = 403
 

@@ -84,6 +84,7 @@ def write_config(path: Path, models: dict, runner_dispatcher: bool = False, limi
     base["models"] = models
     base["course"] = {}
     base["limits"] = {**base["limits"], **LIMITS, **(limits or {})}
+    base["grpc"] = {**base.get("grpc", {}), "host": "127.0.0.1"}  # loopback only; each Server picks its own port
     base.update(sections)
     path.write_text(yaml.safe_dump(base, sort_keys=False))
     return path
@@ -116,8 +117,10 @@ def worker_pids(srv: Server, service_name: str) -> list[int]:
 class Server:
     def __init__(self, config: Path, port: int, log: Path):
         self.url = f"http://127.0.0.1:{port}"
+        grpc_port = free_port()
+        self.grpc = f"127.0.0.1:{grpc_port}"  # the gRPC services' address (MODEL_SERVER_GRPC_PORT overrides grpc.port)
         self.log = log
-        env = {**os.environ, "MODEL_SERVER_CONFIG": str(config)}
+        env = {**os.environ, "MODEL_SERVER_CONFIG": str(config), "MODEL_SERVER_GRPC_PORT": str(grpc_port)}
         self.process = subprocess.Popen(
             [sys.executable, "-m", "bentoml", "serve", "service:ModelServer", "--host", "127.0.0.1", "--port", str(port)],
             cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True,

@@ -1,10 +1,11 @@
 """deploy/: the Kubernetes manifests against the API schemas (offline, kubernetes-validate) and the
-Compose file's keys, and both against the image (port, user, probes, monitoring volume); bentofile.yaml
-against service.py (the service it names, the modules it packs)."""
+Compose file's keys, and both against the image (ports, HTTP and gRPC, user, probes, monitoring volume);
+bentofile.yaml against service.py (the service it names, the modules it packs)."""
 
 from __future__ import annotations
 
 import ast
+import os
 import re
 from pathlib import Path
 
@@ -16,6 +17,9 @@ ROOT = Path(__file__).resolve().parents[2]
 KUBE = ROOT / "deploy" / "kubernetes"
 K8S_VERSION = "1.33"  # schemas shipped by kubernetes-validate (requirements-dev.txt)
 PORT = 3000
+# configuration.yaml's grpc.port as written (load_config would apply MODEL_SERVER_GRPC_PORT from the environment)
+GRPC_PORT = yaml.safe_load((ROOT / "configuration.yaml").read_text())["grpc"]["port"]
+GRPC_PORT_ENV = "MODEL_SERVER_GRPC_PORT"
 MONITORING = "/home/bentoml/monitoring"
 SERVICE = ast.parse((ROOT / "service.py").read_text())
 
@@ -68,7 +72,8 @@ def test_deployment_probes_resources_and_shutdown():
     (container,) = pod["containers"]
     assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
     assert container["livenessProbe"]["httpGet"] == {"path": "/livez", "port": "http"}
-    assert container["ports"] == [{"name": "http", "containerPort": PORT, "protocol": "TCP"}]
+    assert container["ports"] == [{"name": "http", "containerPort": PORT, "protocol": "TCP"},
+                                  {"name": "grpc", "containerPort": GRPC_PORT, "protocol": "TCP"}]
     for kind in ("requests", "limits"):
         assert set(container["resources"][kind]) == {"cpu", "memory"}
     # a stop drains the entry service, then the runners: preStop + 2 x 30 s fits in the grace period
@@ -101,6 +106,47 @@ def test_service_and_autoscaler_target_the_deployment():
     assert "cpu" in deployment["spec"]["template"]["spec"]["containers"][0]["resources"]["requests"]
 
 
+def test_grpc_port_matches_the_configuration():
+    """configuration.yaml's grpc.port in the Deployment (port and the environment that would override
+    it), the Service (h2c, so meshes and gateways speak HTTP/2), the image (EXPOSE) and Compose."""
+    from config.settings import GRPC_PORT_ENV as env_name
+
+    assert env_name == GRPC_PORT_ENV
+    docs = manifests()
+    (container,) = docs["Deployment"]["spec"]["template"]["spec"]["containers"]
+    assert {p["name"]: p["containerPort"] for p in container["ports"]}["grpc"] == GRPC_PORT
+    assert {e["name"]: e["value"] for e in container["env"]}[GRPC_PORT_ENV] == str(GRPC_PORT)
+    (port,) = [p for p in docs["Service"]["spec"]["ports"] if p["name"] == "grpc"]
+    assert port == {"name": "grpc", "port": GRPC_PORT, "targetPort": "grpc", "protocol": "TCP", "appProtocol": "kubernetes.io/h2c"}
+    template = (ROOT / "docker" / "Dockerfile.template").read_text()
+    assert re.search(rf"^EXPOSE {GRPC_PORT}$", template, re.MULTILINE)
+    assert compose_service()["environment"][GRPC_PORT_ENV] == str(GRPC_PORT)
+
+
+def test_the_entrypoint_gives_port_to_http_unless_it_is_the_grpc_port(monkeypatch):
+    """Knative sets PORT to the container's one port: HTTP's for the REST predictor, gRPC's (h2c) for
+    the gRPC one, where BENTOML_PORT must stay off the gRPC port."""
+    import importlib.util
+    import sys
+    import types
+
+    spec = importlib.util.spec_from_file_location("docker_entrypoint", ROOT / "docker" / "entrypoint.py")
+    entrypoint = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(entrypoint)
+    cli = types.SimpleNamespace(main=lambda **kwargs: None)
+    monkeypatch.setitem(sys.modules, "bentoml_cli.cli", types.SimpleNamespace(cli=cli))
+    monkeypatch.delenv("BENTO_PATH", raising=False)
+    for port, grpc_port, expected in (("9000", None, "9000"), ("9000", str(GRPC_PORT), "9000"), (str(GRPC_PORT), str(GRPC_PORT), "8080")):
+        monkeypatch.setenv("BENTOML_PORT", "8080")
+        monkeypatch.setenv("PORT", port)
+        if grpc_port is None:
+            monkeypatch.delenv(GRPC_PORT_ENV, raising=False)
+        else:
+            monkeypatch.setenv(GRPC_PORT_ENV, grpc_port)
+        entrypoint.main([])
+        assert os.environ["BENTOML_PORT"] == expected
+
+
 def image_name() -> str:
     """The image scripts/build-container.sh builds (its IMAGE_NAME default)."""
     return re.search(r"IMAGE_NAME=\$\{IMAGE_NAME:-([^}]+)\}", (ROOT / "scripts" / "build-container.sh").read_text()).group(1)
@@ -117,6 +163,7 @@ def test_compose_file():
     service = compose_service()
     assert re.fullmatch(rf"\$\{{[A-Z_]+_IMAGE:-{re.escape(image_name())}:latest\}}", service["image"])
     assert service["network_mode"] == "host" and service["environment"]["BENTOML_PORT"] == str(PORT)
+    assert service["environment"][GRPC_PORT_ENV] == str(GRPC_PORT)
     assert service["restart"] in {"always", "unless-stopped"}
     assert service["mem_limit"] and service["cpus"]
     assert service["stop_grace_period"] == "60s"
@@ -224,6 +271,7 @@ def test_bentofile_packs_the_files_the_configuration_names():
 # --- deploy/kserve: the InferenceService -----------------------------------------------------------
 
 KSERVE = ROOT / "deploy" / "kserve" / "inferenceservice.yaml"
+KSERVE_GRPC = ROOT / "deploy" / "kserve" / "inferenceservice-grpc.yaml"
 # KServe's ComponentExtensionSpec (pkg/apis/serving/v1beta1/component.go), inlined in a predictor next
 # to the PodSpec; anything else in the predictor must be a PodSpec field.
 COMPONENT_EXTENSION = {"minReplicas", "maxReplicas", "scaleTarget", "scaleMetric", "scaleMetricType", "autoScaling", "containerConcurrency",
@@ -231,13 +279,14 @@ COMPONENT_EXTENSION = {"minReplicas", "maxReplicas", "scaleTarget", "scaleMetric
 KNATIVE_PORT = 8080  # Knative's default container port; it sets PORT to it
 
 
-def inference_service() -> dict:
-    (doc,) = yaml.safe_load_all(KSERVE.read_text())
+def inference_service(path: Path = KSERVE) -> dict:
+    (doc,) = yaml.safe_load_all(path.read_text())
     return doc
 
 
-def test_kserve_inference_service_is_a_custom_predictor():
-    isvc = inference_service()
+@pytest.mark.parametrize("path", [KSERVE, KSERVE_GRPC], ids=lambda p: p.name)
+def test_kserve_inference_service_is_a_custom_predictor(path):
+    isvc = inference_service(path)
     assert (isvc["apiVersion"], isvc["kind"]) == ("serving.kserve.io/v1beta1", "InferenceService")
     assert set(isvc["spec"]) == {"predictor"}
     predictor = isvc["spec"]["predictor"]
@@ -265,3 +314,24 @@ def test_kserve_predictor_speaks_v2_on_knatives_port_with_v2_probes():
     assert set(container["resources"]["requests"]) == set(container["resources"]["limits"]) == {"cpu", "memory"}
     assert container["securityContext"]["runAsNonRoot"] is True and container["securityContext"]["runAsUser"] == image_user_uid()
     assert container["securityContext"]["allowPrivilegeEscalation"] is False
+
+
+def test_kserve_grpc_predictor_speaks_grpc_v2_on_an_h2c_port():
+    """Knative routes one port per container; named h2c, it carries HTTP/2 cleartext (gRPC) and PORT is
+    set to it, which docker/entrypoint.py leaves to gRPC since it equals MODEL_SERVER_GRPC_PORT."""
+    (container,) = inference_service(KSERVE_GRPC)["spec"]["predictor"]["containers"]
+    assert container["name"] == "kserve-container" and container["image"] == f"{image_name()}:latest"
+    (port,) = container["ports"]
+    assert port == {"name": "h2c", "containerPort": GRPC_PORT, "protocol": "TCP"}
+    env = {e["name"]: e["value"] for e in container["env"]}
+    assert env["PROTOCOL"] == "grpc-v2" and env[GRPC_PORT_ENV] == str(GRPC_PORT)
+    assert env["BENTOML_PORT"] != str(GRPC_PORT)  # HTTP must not take the gRPC port
+    assert env["BENTOML_CONFIG_OPTIONS"].startswith(f"services.{entry_service()[1]}.monitoring.options.log_path=")
+    # readiness: grpc.health.v1 Check (SERVING under /readyz's rule); liveness: the port accepts connections
+    assert container["readinessProbe"]["grpc"] == {"port": GRPC_PORT}
+    assert container["livenessProbe"]["tcpSocket"] == {"port": GRPC_PORT}
+    assert container["securityContext"]["runAsNonRoot"] is True and container["securityContext"]["runAsUser"] == image_user_uid()
+    rest = inference_service(KSERVE)
+    assert inference_service(KSERVE_GRPC)["metadata"]["name"] != rest["metadata"]["name"]
+    grpc_predictor = {k: v for k, v in inference_service(KSERVE_GRPC)["spec"]["predictor"].items() if k != "containers"}
+    assert grpc_predictor == {k: v for k, v in rest["spec"]["predictor"].items() if k != "containers"}

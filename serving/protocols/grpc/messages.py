@@ -32,7 +32,7 @@ from pathlib import Path
 import grpc
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from google.protobuf.descriptor import ServiceDescriptor
-from google.protobuf.message import Message
+from google.protobuf.message import DecodeError, Message
 
 DESCRIPTORS = Path(__file__).with_name("protos") / "descriptors.binpb"
 TYPE_URL_PREFIX = "type.googleapis.com/"
@@ -84,10 +84,28 @@ def handler(descriptor: ServiceDescriptor | str, functions: Mapping[str, Callabl
         make = _METHOD_HANDLERS[(method.client_streaming, method.server_streaming)]
         handlers[name] = make(
             function,
-            request_deserializer=message(method.input_type.full_name).FromString,
+            request_deserializer=_lenient(message(method.input_type.full_name)),
             response_serializer=message(method.output_type.full_name).SerializeToString,
         )
     return grpc.method_handlers_generic_handler(descriptor.full_name, handlers)
+
+
+class Malformed:
+    """A request whose bytes do not parse as its message: handed to the method, which answers INVALID_ARGUMENT
+    (a deserializer that raises makes grpc answer UNKNOWN)."""
+
+    def __init__(self, type_name: str, error: Exception):
+        self.message = f"request: not a valid {type_name} message ({error})"
+
+
+def _lenient(cls: type[Message]) -> Callable[[bytes], Message | Malformed]:
+    def parse(data: bytes) -> Message | Malformed:
+        try:
+            return cls.FromString(data)
+        except DecodeError as exc:
+            return Malformed(cls.DESCRIPTOR.full_name, exc)
+
+    return parse
 
 
 def pack_any(msg: Message) -> Message:

@@ -1,0 +1,187 @@
+"""The Open Inference Protocol over gRPC: ``inference.GRPCInferenceService``, as tritonclient.grpc calls it.
+
+    ServerLive, ServerReady, ServerMetadata           the server
+    ModelReady, ModelMetadata                         a model's version (its name, an alias, or the default)
+    ModelInfer                                        inference: typed contents or raw_input_contents in,
+                                                      raw_output_contents out (classification parameter too)
+    RepositoryIndex, RepositoryModelLoad/Unload       Triton's repository extension (load and unload: admin)
+
+The answers are those of the REST routes (serving/protocols/v2.py), from the same data plane; the
+answering version is ``model_version`` and trailing metadata ``x-model-version``.
+
+    client = tritonclient.grpc.InferenceServerClient("localhost:8001")
+    tensor = tritonclient.grpc.InferInput("input", [1, 28, 28, 1], "UINT8")
+    tensor.set_data_from_numpy(image)
+    client.infer("clothes", [tensor], model_version="stable").as_numpy("probabilities")
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+
+import bentoml
+import numpy as np
+
+from serving.codecs.tensors import codec_of, shape_of, tensor_from_array, tensor_from_bytes
+from serving.core import INPUT, OUTPUT, Default, InferenceRequest, Named, Selector, Tensor, VersionState
+from serving.dataplane import DataPlane
+from serving.errors import BadRequest
+from serving.protocols import v2 as rest
+from serving.protocols import well_formed
+from serving.protocols.grpc.messages import message
+from serving.protocols.grpc.server import Call, method
+
+SERVICE = "inference.GRPCInferenceService"
+PROTOCOL = "grpc-v2"
+
+
+
+def selector(name: str, version: str) -> Selector:
+    well_formed("name", name)
+    if version:
+        well_formed("version", version)
+        return Named(version)
+    return Default()
+
+
+@method(open=True)
+async def server_live(plane: DataPlane, request, call: Call):
+    return message("inference.ServerLiveResponse")(live=True)
+
+
+@method(open=True)
+async def server_ready(plane: DataPlane, request, call: Call):
+    return message("inference.ServerReadyResponse")(ready=plane.ready())
+
+
+@method()
+async def server_metadata(plane: DataPlane, request, call: Call):
+    return message("inference.ServerMetadataResponse")(name=rest.SERVER_NAME, version=bentoml.__version__, extensions=rest.EXTENSIONS)
+
+
+@method()
+async def model_ready(plane: DataPlane, request, call: Call):
+    call.model = request.name
+    view = plane.describe(request.name, selector(request.name, request.version))
+    return message("inference.ModelReadyResponse")(ready=view.state is VersionState.READY)
+
+
+@method()
+async def model_metadata(plane: DataPlane, request, call: Call):
+    call.model = request.name
+    view = plane.describe(request.name, selector(request.name, request.version), available=True)
+    card = view.card
+    Tensor_ = message("inference.ModelMetadataResponse.TensorMetadata")
+    return message("inference.ModelMetadataResponse")(
+        name=request.name,
+        versions=plane.versions(request.name),
+        platform=view.engine or "keras",
+        inputs=[Tensor_(name=INPUT, datatype="FP32", shape=[-1, *card.input.shape])],
+        outputs=[Tensor_(name=OUTPUT, datatype="FP32", shape=[-1, card.classes])],
+    )
+
+
+@method()
+async def model_infer(plane: DataPlane, request, call: Call):
+    call.model = request.model_name
+    if len(request.inputs) != 1:
+        raise BadRequest(f"inputs: expecting one input, {INPUT!r} (got {len(request.inputs)})")
+    if request.raw_input_contents and len(request.raw_input_contents) != len(request.inputs):
+        raise BadRequest(f"raw_input_contents: {len(request.raw_input_contents)} given for {len(request.inputs)} inputs")
+    item = request.inputs[0]
+    shared = [name for name in rest.SHARED_MEMORY if name in item.parameters]
+    if shared:
+        raise BadRequest(f"inputs[0].parameters: {shared[0]}: shared memory is not supported; send the data in the request")
+    field = "inputs[0]"
+    shape = shape_of(list(item.shape), f"{field}.shape")
+    codec = codec_of(item.datatype, f"{field}.datatype")
+    if request.raw_input_contents:
+        if item.HasField("contents"):
+            raise BadRequest(f"{field}: both contents and raw_input_contents given; send one")
+        array = tensor_from_bytes(request.raw_input_contents[0], shape, codec.dtype, field)
+    else:
+        values = getattr(item.contents, codec.v2_contents)
+        if len(values) != math.prod(shape):  # checked before any conversion: the shape may claim 2**40 elements
+            raise BadRequest(f"{field}: shape {list(shape)} needs {math.prod(shape)} values, {len(values)} given in contents.{codec.v2_contents}")
+        array = tensor_from_array(np.asarray(values), shape, codec.dtype, f"{field}.contents")
+    classes = requested_classes(request)
+    inference = InferenceRequest(request.model_name, selector(request.model_name, request.model_version), {item.name: Tensor(array, field)},
+                                 outputs=tuple(output.name for output in request.outputs) or None, traffic_key=call.metadata.get(plane.config.live.traffic_key_header.lower()),
+                                 id=request.id or None)
+    response = await plane.infer(inference)
+    probabilities = response.probabilities
+    if classes:
+        tensor, datatype = rest.classifications(probabilities, min(classes, response.card.classes), response.card), "BYTES"
+        raw = b"".join(struct.pack("<I", len(text)) + text for text in (value.encode() for value in tensor.flat))
+    else:
+        tensor, datatype = probabilities.astype("<f4", copy=False), "FP32"
+        raw = tensor.tobytes()
+    output = message("inference.ModelInferResponse.InferOutputTensor")(name=OUTPUT, datatype=datatype, shape=list(tensor.shape))
+    return message("inference.ModelInferResponse")(model_name=request.model_name, model_version=response.version, id=request.id,
+                                                    outputs=[output], raw_output_contents=[raw])
+
+
+def requested_classes(request) -> int:
+    """The classification extension's class count asked for the one output (0: the probabilities)."""
+    if len(request.outputs) > 1:
+        raise BadRequest(f"outputs: expecting at most one requested output, {OUTPUT!r}")
+    if not request.outputs:
+        return 0
+    output = request.outputs[0]
+    if output.name != OUTPUT:
+        raise BadRequest(f"outputs[0]: unexpected output {output.name[:64]!r}; the output is {OUTPUT!r}")
+    parameter = output.parameters.get("classification")
+    if parameter is None:
+        return 0
+    if parameter.WhichOneof("parameter_choice") not in ("int64_param", "uint64_param") or getattr(parameter, parameter.WhichOneof("parameter_choice")) < 0:
+        raise BadRequest("outputs[0].parameters.classification: expecting a number of classes")
+    return int(getattr(parameter, parameter.WhichOneof("parameter_choice")))
+
+
+@method()
+async def repository_index(plane: DataPlane, request, call: Call):
+    Index = message("inference.RepositoryIndexResponse.ModelIndex")
+    rows = [Index(name=row["name"], version=row["version"], state=rest.index_state(row), reason=row["reason"] or "") for row in plane.index()]
+    return message("inference.RepositoryIndexResponse")(models=[row for row in rows if row.state == "READY" or not request.ready])
+
+
+def _parameter(request, name: str, kind: str):
+    parameter = request.parameters.get(name)
+    if parameter is None:
+        return None
+    if parameter.WhichOneof("parameter_choice") != kind:
+        raise BadRequest(f"parameters.{name}: expecting a {'string' if kind == 'string_param' else 'boolean'}")
+    return getattr(parameter, kind)
+
+
+@method(admin=True)
+async def repository_model_load(plane: DataPlane, request, call: Call):
+    call.model = request.model_name
+    well_formed("name", request.model_name)
+    await plane.load(request.model_name, _parameter(request, "version", "string_param"))
+    return message("inference.RepositoryModelLoadResponse")()
+
+
+@method(admin=True)
+async def repository_model_unload(plane: DataPlane, request, call: Call):
+    call.model = request.model_name
+    well_formed("name", request.model_name)
+    version = _parameter(request, "version", "string_param")
+    if version is None:
+        raise BadRequest("parameters.version: name the version to unload (a string parameter 'version')")
+    await plane.unload(request.model_name, version, force=bool(_parameter(request, "force", "bool_param")))
+    return message("inference.RepositoryModelUnloadResponse")()
+
+
+METHODS = {
+    "ServerLive": server_live,
+    "ServerReady": server_ready,
+    "ServerMetadata": server_metadata,
+    "ModelReady": model_ready,
+    "ModelMetadata": model_metadata,
+    "ModelInfer": model_infer,
+    "RepositoryIndex": repository_index,
+    "RepositoryModelLoad": repository_model_load,
+    "RepositoryModelUnload": repository_model_unload,
+}
