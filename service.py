@@ -38,8 +38,8 @@ from serving import app, ordered_stop, slots  # noqa: E402
 from serving.core import INPUT, Default, ImageFiles, InferenceRequest, JsonExamples, Named  # noqa: E402
 from serving.dataplane import DataPlane  # noqa: E402
 from serving.errors import as_serving_error  # noqa: E402
-from serving.protocols.grpc import server as grpc_server  # noqa: E402
 from serving.live import LiveModels, SlotRef  # noqa: E402
+from serving.protocols.grpc import server as grpc_server  # noqa: E402
 from serving.registry import ModelRegistry  # noqa: E402
 from serving.schemas import Example, PredictResponse, prediction_body  # noqa: E402
 from serving.shadow import Shadows  # noqa: E402
