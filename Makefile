@@ -1,5 +1,6 @@
 # make serve: set up everything (venv, pinned packages, data set, models) and serve on port 3000.
-# make test:  run the test suite (unit + end-to-end against real `bentoml serve` processes).
+# make test:  lint, then run the test suite (unit + end-to-end against real `bentoml serve` processes).
+# make lint:  ruff and mypy (pyproject.toml), seconds.
 # make bench: the performance benchmark (bench/, results in docs/benchmarks.md); make bench-memory: memory per process only.
 # make promote MODEL=clothes VERSION=v2: the promotion gate; make bench-lifecycle: drift detection and monitoring cost.
 # make container / make test-container: the Docker image and its end-to-end tests (docs/container.md).
@@ -13,13 +14,19 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export BENTOML_DO_NOT_TRACK := true
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: serve test test-container container bench bench-memory bench-lifecycle promote install protos data nginx wrk chromium models build clean
+.PHONY: serve lint test test-container container bench bench-memory bench-lifecycle promote install protos data nginx wrk chromium models build clean
 
 serve: models
 	$(VENV)/bin/bentoml serve service:ModelServer --host 0.0.0.0 --port $(PORT)
 
-test: install data nginx wrk chromium
+test: install data nginx wrk chromium lint
 	$(PY) -m pytest
+
+# ruff over every Python file; mypy over the serving code (pyproject.toml: serving, config, models, service.py).
+# `ruff format` is configured but not yet applied to the tree, so it is not checked here.
+lint: install
+	$(PY) -m ruff check .
+	$(PY) -m mypy
 
 # The performance benchmark (docs/benchmarks.md): every configured version served on ONNX Runtime and on
 # TensorFlow, against the course's naive Flask server and a bare ASGI floor, per scenario (JSON, PNG, raw

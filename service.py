@@ -21,7 +21,7 @@ import logging
 import os
 import re
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -34,17 +34,16 @@ from config import load_config  # noqa: E402
 from models import store  # noqa: E402
 from models.card import NAME_PATTERN  # noqa: E402
 from models.preprocessing import Invert  # noqa: E402
-from serving import ordered_stop  # noqa: E402
-from serving import app, slots  # noqa: E402
+from serving import app, ordered_stop, slots  # noqa: E402
 from serving.core import INPUT, Default, ImageFiles, InferenceRequest, JsonExamples, Named  # noqa: E402
 from serving.dataplane import DataPlane  # noqa: E402
 from serving.errors import as_serving_error  # noqa: E402
-from serving.protocols.grpc import server as grpc_server  # noqa: E402
 from serving.live import LiveModels, SlotRef  # noqa: E402
+from serving.protocols.grpc import server as grpc_server  # noqa: E402
 from serving.registry import ModelRegistry  # noqa: E402
+from serving.schemas import Example, PredictResponse, prediction_body  # noqa: E402
 from serving.shadow import Shadows  # noqa: E402
 from serving.slots import Slot, SlotState, SlotWorker, runtime_dir  # noqa: E402
-from serving.schemas import Example, PredictResponse, prediction_body  # noqa: E402
 
 log = logging.getLogger("model_server")
 CONFIG = load_config()
@@ -155,7 +154,7 @@ def form_text(value):
 # A model, version or alias as the typed APIs take them: malformed names are refused (422) before any lookup.
 ModelName = Annotated[str, BeforeValidator(form_text), Field(pattern=NAME_PATTERN.pattern, description="a served model")]
 VersionName = Annotated[
-    Optional[Annotated[str, BeforeValidator(form_text), Field(pattern=NAME_PATTERN.pattern)]],
+    Annotated[str, BeforeValidator(form_text), Field(pattern=NAME_PATTERN.pattern)] | None,
     Field(description="a served version or alias; default: the model's default_version"),
 ]
 InvertChoice = Annotated[Invert, BeforeValidator(form_text)]
@@ -236,5 +235,5 @@ SLOTS = slots.plan(CONFIG)
 for _slot in SLOTS:
     setattr(ModelServer, dependency_name(_slot.name), bentoml.depends(runner_service(_slot)))
 
-ModelServer = bentoml.service(name="model-server", **CONFIG.entry_options())(ModelServer)
+ModelServer = bentoml.service(name="model-server", **CONFIG.entry_options())(ModelServer)  # type: ignore[misc]  # BentoML's Service wraps the class under its name
 ROUTER = app.install(ModelServer, CONFIG)  # every protocol's routes and the middleware, in one declared order (serving/app.py)

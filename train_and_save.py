@@ -41,7 +41,6 @@ from training.evaluation import format_report  # noqa: E402
 from training.export import probe_examples, with_onnx  # noqa: E402
 from training.importing import ImportRefused, inspect_keras, load_evaluation, parse_labels  # noqa: E402
 
-
 SHIPPED = Path(__file__).resolve().parent / "models" / "shipped"  # the trained models the repository carries
 
 
@@ -292,7 +291,7 @@ def rollback(args: argparse.Namespace) -> int:
     if target is None or target not in settings.versions:
         print(f"error: no version to roll {args.model}:{alias} back to (served: {current}); name one with --to", file=sys.stderr)
         return 2
-    record.append(args.model, {"decided_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    record.append(args.model, {"decided_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
                                "action": "rollback", "from": current, "to": target, "accepted": True}, stable=target)
     print(f"{args.model}:{alias} rolled back from {current} to {target}; recorded in {record.path}")
     move_live(config, args.model, alias, target, args.server)
@@ -347,8 +346,8 @@ def export_tfserving(args: argparse.Namespace) -> int:
     import numpy as np
     import tensorflow as tf
 
-    from training.export import SIGNATURE, SIGNATURE_INPUT, SIGNATURE_OUTPUT, tfserving_export
     from serving.protocols.tensors import version_number
+    from training.export import SIGNATURE, SIGNATURE_INPUT, SIGNATURE_OUTPUT, tfserving_export
 
     number = args.number if args.number is not None else version_number(args.version)
     if number is None or number < 0:

@@ -461,7 +461,7 @@ def write_plot(results: Results, path: Path) -> bool:
     panels = [name for name, present in (("load", scenarios), ("memory", results.memory)) if present]
     figure, axes = plt.subplots(1, len(panels), figsize=(11 if len(panels) == 1 else 15, 5),
                                 gridspec_kw={"width_ratios": [3, 1][: len(panels)]} if len(panels) == 2 else None, squeeze=False)
-    axes = dict(zip(panels, axes[0]))
+    axes = dict(zip(panels, axes[0], strict=True))
     if "load" in axes:
         plot_load(axes["load"], results, scenarios)
     if "memory" in axes:
@@ -500,7 +500,7 @@ def plot_memory(axes, results: Results) -> None:
     for index, service in enumerate(services):
         values = [sum((p.pss or p.rss) for p in memory.by_service().get(service, [])) / 2**20 for memory in results.memory.values()]
         axes.bar(names, values, 0.6, bottom=bottoms, label=service, color=colours[index % len(colours)])
-        bottoms = [b + v for b, v in zip(bottoms, values)]
+        bottoms = [b + v for b, v in zip(bottoms, values, strict=True)]
     for index, total in enumerate(bottoms):
         axes.text(index, total, f"{total:,.0f}", ha="center", va="bottom", fontsize=8)
     axes.set_ylim(0, max(bottoms) * 1.1)

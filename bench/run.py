@@ -36,17 +36,7 @@ from bench.bodies import write_bodies
 from bench.grpc_load import DEFAULT_PROCESSES as DEFAULT_GRPC_PROCESSES
 from bench.grpc_load import GrpcLoadError, run_grpc
 from bench.load import WrkError, run_wrk
-from bench.report import (
-    ColdStart,
-    Results,
-    machine_description,
-    results_sections,
-    summary_line,
-    targets,
-    targets_table,
-    write_markdown,
-    write_plot,
-)
+from bench.report import ColdStart, Results, machine_description, results_sections, summary_line, targets, targets_table, write_markdown, write_plot
 from bench.scenarios import COLD_START, FIRST_PREDICTION, LOAD, MEMORY, NAMES
 
 SCENARIOS = NAMES

@@ -20,7 +20,6 @@ from typing import Annotated, Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, PositiveFloat, PositiveInt, ValidationError, field_validator, model_validator
 
-
 from config.record import PromotionRecord
 from models import engines
 from models.card import Name
@@ -133,7 +132,7 @@ class ModelSettings(_Section):
         """A served version for a version or alias (a split: its heaviest version), or None."""
         version = self.aliases.get(version_or_alias, version_or_alias)
         if isinstance(version, dict):
-            version = max(version, key=version.get)
+            version = max(version, key=version.__getitem__)
         return version if version in self.versions else None
 
     def aliases_of(self, version: str) -> list[str]:

@@ -20,6 +20,8 @@ statistic                    test                             moves when
 
 from __future__ import annotations
 
+from typing import TypedDict
+
 import numpy as np
 
 from config import DriftThresholds
@@ -61,6 +63,7 @@ class RollingWindow:
         if n > self.capacity:
             pixels, confidence, predicted = pixels[-self.capacity :], confidence[-self.capacity :], predicted[-self.capacity :]
             n = self.capacity
+        rows: int | np.ndarray
         if n == 1:  # the common case, without fancy indexing
             rows = self._next
             pixels, confidence, predicted = pixels[0], confidence[0], predicted[0]
@@ -73,7 +76,7 @@ class RollingWindow:
         self.count = min(self.count + n, self.capacity)
         self.seen += added
 
-    def snapshot(self) -> dict[str, np.ndarray]:
+    def snapshot(self) -> WindowSnapshot:
         """The window's features: per-image means, pooled intensity counts, confidences, class counts."""
         means, histograms = image_features(self.images[: self.count], self.card)
         return {
@@ -84,6 +87,13 @@ class RollingWindow:
         }
 
 
+class WindowSnapshot(TypedDict):
+    means: np.ndarray  # per image
+    intensity_counts: np.ndarray | None  # pooled over the window; None when the card gives no value range
+    confidence: np.ndarray
+    class_counts: np.ndarray
+
+
 def psi(expected: np.ndarray, actual: np.ndarray) -> float:
     """Population stability index of two share vectors."""
     e = np.maximum(np.asarray(expected, dtype=np.float64), PSI_FLOOR)
@@ -92,7 +102,7 @@ def psi(expected: np.ndarray, actual: np.ndarray) -> float:
     return float(np.sum((a - e) * np.log(a / e)))
 
 
-def statistics(reference: dict, window: dict[str, np.ndarray], thresholds: DriftThresholds) -> dict[str, dict]:
+def statistics(reference: dict, window: WindowSnapshot, thresholds: DriftThresholds) -> dict[str, dict]:
     """Each drift statistic of a window snapshot against the reference, with threshold and verdict
     (no intensity PSI for a model whose card gives no value range)."""
     from scipy import stats
@@ -126,7 +136,7 @@ def drift_report(reference: dict, window: RollingWindow, thresholds: DriftThresh
     if not enough:
         for row in rows.values():
             row["drifted"] = False
-    shares = snapshot["class_counts"] / max(window.count, 1)
+    shares = np.asarray(snapshot["class_counts"] / max(window.count, 1))
     return {
         "window": {"size": window.count, "capacity": window.capacity, "min_samples": thresholds.min_samples, "predictions_seen": window.seen},
         "drifted": any(row["drifted"] for row in rows.values()),

@@ -24,6 +24,7 @@ import argparse
 import datetime
 import json
 import sys
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -242,7 +243,7 @@ def _statistics_chart(reports: list[dict], thresholds: DriftThresholds):
 
     numbers = [r["number"] for r in reports]
     fig, axes = plt.subplots(1, len(STATISTICS), figsize=(11, 2.9))
-    for ax, (name, label) in zip(axes, STATISTICS.items()):
+    for ax, (name, label) in zip(axes, STATISTICS.items(), strict=True):
         rows = [r["statistics"].get(name) for r in reports]
         if name == "intensity_psi":
             values = [row["value"] if row else np.nan for row in rows]
@@ -254,9 +255,9 @@ def _statistics_chart(reports: list[dict], thresholds: DriftThresholds):
             ax.set_yscale("log")
             ax.set_ylabel(f"p-value (floor {P_FLOOR:g})")
         ax.plot(numbers, values, marker="o", markersize=3, color="#1f77b4")
-        hits = [(n, v) for n, v, row in zip(numbers, values, rows) if row and row["drifted"]]
+        hits = [(n, v) for n, v, row in zip(numbers, values, rows, strict=True) if row and row["drifted"]]
         if hits:
-            ax.scatter(*zip(*hits), color="#d62728", zorder=3, s=18, label="drifted")
+            ax.scatter(*zip(*hits, strict=True), color="#d62728", zorder=3, s=18, label="drifted")
         ax.set_title(label, fontsize=10)
         ax.set_xlabel("window")
         ax.grid(alpha=0.3)
@@ -283,7 +284,7 @@ def _intensity_chart(reference: dict, records: list[dict], card: ModelCard):
     edges = np.linspace(low, high, INTENSITY_BINS + 1)
     fig, ax = plt.subplots(figsize=(11, 3))
     _paired_bars(ax, np.arange(INTENSITY_BINS), reference["intensity"]["shares"], counts / max(counts.sum(), 1), 0.4,
-                 [f"{a:.0f}–{b:.0f}" for a, b in zip(edges[:-1], edges[1:])])
+                 [f"{a:.0f}–{b:.0f}" for a, b in pairwise(edges)])
     ax.set_title("pixel intensity shares", fontsize=10)
     ax.set_yscale("log")  # the dark background bin holds half the pixels; the rest would vanish
     return fig

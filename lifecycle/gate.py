@@ -37,7 +37,7 @@ class Decision:
 
     def as_record(self) -> dict:
         return {
-            "decided_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "decided_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
             "action": "promote",
             "candidate": self.candidate,
             "stable_before": self.stable,

@@ -36,6 +36,8 @@ def evaluation_report(card: ModelCard, images: np.ndarray, labels: np.ndarray, p
 
     matplotlib.use("Agg")
     metrics, slices, names = card.metrics, card.slices, card.labels
+    if metrics is None or slices is None:
+        raise ValueError(f"{card.tag}: the card has no metrics or slices to report (an evaluated version's card has both)")
     images = np.asarray(images).reshape(len(images), *card.input.shape)
     worst = slices["worst"]
     parts = [
@@ -83,7 +85,7 @@ def _per_class_chart(metrics: dict, names: tuple[str, ...]):
 
     fig, ax = plt.subplots(figsize=(11, 3.6))
     x = np.arange(len(names))
-    for offset, key in zip((-0.27, 0, 0.27), ("precision", "recall", "f1")):
+    for offset, key in zip((-0.27, 0, 0.27), ("precision", "recall", "f1"), strict=True):
         ax.bar(x + offset, [metrics["per_class"][c][key] for c in names], width=0.27, label=key)
     ax.set_xticks(x, names, rotation=20)
     ax.set_ylim(0, 1.05)
@@ -112,7 +114,7 @@ def _curves(history: dict):
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.4))
-    for ax, key in zip(axes, ("loss", "accuracy")):
+    for ax, key in zip(axes, ("loss", "accuracy"), strict=True):
         for prefix, label in (("", "training"), ("val_", "validation")):
             values = history.get(prefix + key)
             if values:
@@ -158,7 +160,7 @@ def _shift_examples(images: np.ndarray, shifts: dict[str, dict]):
     fig, axes = plt.subplots(1, len(shifts) + 1, figsize=(11, 1.9))
     _show(axes[0], sample[0])
     axes[0].set_title("original", fontsize=8)
-    for ax, (name, spec) in zip(axes[1:], shifts.items()):
+    for ax, (name, spec) in zip(axes[1:], shifts.items(), strict=True):
         _show(ax, apply_shift(spec, sample)[0])
         ax.set_title(name, fontsize=8)
     for ax in axes:
@@ -176,7 +178,7 @@ def _misclassified(images: np.ndarray, labels: np.ndarray, probabilities: np.nda
     fig, axes = plt.subplots(rows, columns, figsize=(11, 1.6 * rows), squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
-    for ax, index in zip(axes.flat, wrong):
+    for ax, index in zip(axes.flat, wrong, strict=False):  # fewer mistakes than panels: the rest stay blank
         _show(ax, images[index])
         ax.set_title(f"{names[labels[index]]}\n→ {names[predicted[index]]} {probabilities[index].max():.2f}", fontsize=7)
     return fig

@@ -28,7 +28,7 @@ jpeg            ``quality``: re-encoded as JPEG at this quality
 from __future__ import annotations
 
 import io
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
@@ -52,14 +52,14 @@ def _translation(x, rng, max_pixels):
     from scipy import ndimage
 
     offsets = rng.integers(-max_pixels, max_pixels + 1, size=(len(x), 2))
-    return np.stack([ndimage.shift(image, (*offset, 0), order=0, cval=0.0) for image, offset in zip(x, offsets)])
+    return np.stack([ndimage.shift(image, (*offset, 0), order=0, cval=0.0) for image, offset in zip(x, offsets, strict=True)])
 
 
 def _rotation(x, rng, max_degrees):
     from scipy import ndimage
 
     angles = rng.uniform(-max_degrees, max_degrees, size=len(x))
-    return np.stack([ndimage.rotate(image, angle, axes=(1, 0), reshape=False, order=1, cval=0.0) for image, angle in zip(x, angles)])
+    return np.stack([ndimage.rotate(image, angle, axes=(1, 0), reshape=False, order=1, cval=0.0) for image, angle in zip(x, angles, strict=True)])
 
 
 def _noise(x, rng, sigma):
@@ -75,7 +75,7 @@ def _occlusion(x, rng, size, margin=0):
         corners = rng.integers(top_low, top_high + 1, size=(len(x), 2))
     else:
         corners = np.stack([rng.integers(top_low, top_high + 1, size=len(x)), rng.integers(left_low, left_high + 1, size=len(x))], axis=1)
-    for image, (top, left) in zip(out, corners):
+    for image, (top, left) in zip(out, corners, strict=True):
         image[top : top + size, left : left + size] = 0.0
     return out
 
@@ -146,15 +146,15 @@ def evaluate_slices(predict: Callable[[np.ndarray], np.ndarray], images: np.ndar
     present = {name for index, name in enumerate(names) if (labels == index).any()}
     measured = {name: rate for name, rate in classes.items() if name in present}
     slices = {**{f"class:{k}": v for k, v in measured.items()}, **{f"shift:{k}": v for k, v in shift_rates.items()}}
-    worst = min(slices, key=slices.get)
+    worst = min(slices, key=slices.__getitem__)
     return {
         "overall": _rate(correct),
         "classes": classes,
         "shifts": shift_rates,
         "shift_specs": shifts,
         "worst": {"slice": worst, "accuracy": slices[worst]},
-        "worst_class": min(measured, key=measured.get),
-        "worst_shift": min(shift_rates, key=shift_rates.get) if shift_rates else None,
+        "worst_class": min(measured, key=measured.__getitem__),
+        "worst_shift": min(shift_rates, key=shift_rates.__getitem__) if shift_rates else None,
         "images": int(len(labels)),
         "seed": seed,
     }

@@ -63,6 +63,8 @@ def example_text(card: ModelCard) -> str:
 
 
 def range_text(card: ModelCard) -> str:
+    if card.input.value_range is None:
+        return "any finite number"
     low, high = card.input.value_range
     return f"{low:g}..{high:g}"
 

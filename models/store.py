@@ -228,5 +228,5 @@ def check_versions(recorded: dict[str, str], installed: dict[str, str]) -> list[
 
 
 def _major_minor(version: str) -> tuple[int, int]:
-    parts = (version.split(".") + ["0", "0"])[:2]
-    return tuple(int("".join(ch for ch in p if ch.isdigit()) or 0) for p in parts)
+    major, minor = (int("".join(ch for ch in p if ch.isdigit()) or 0) for p in (version.split(".") + ["0", "0"])[:2])
+    return major, minor

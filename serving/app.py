@@ -11,7 +11,8 @@ with the same function, so what they test is what serves.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from config import Config
 from serving.auth import ApiToken

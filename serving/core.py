@@ -18,13 +18,14 @@ import abc
 import dataclasses
 import enum
 import itertools
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 
 from models.card import ModelCard
 from models.preprocessing import Invert, check_values, values_from_image, values_from_json
-from serving.errors import BadRequest, InvalidInput, PayloadTooLarge
+from serving.errors import BadRequest, InvalidInput, PayloadTooLarge, Unavailable
 
 # The one input and output tensor of a served version, named alike in every protocol.
 INPUT, OUTPUT = "input", "probabilities"
@@ -136,7 +137,7 @@ class ImageFiles(Input):
 
     async def values(self, card: ModelCard, max_examples: int) -> np.ndarray:
         check_batch(len(self.files), max_examples, self.field)
-        return np.concatenate([values_from_image(data, card, field=field, invert=self.invert) for data, field in zip(self.files, self.fields)])
+        return np.concatenate([values_from_image(data, card, field=field, invert=self.invert) for data, field in zip(self.files, self.fields, strict=True)])
 
 
 def holds_booleans(rows: object) -> bool:
@@ -198,3 +199,10 @@ class VersionView:
     @property
     def tag(self) -> str:
         return f"{self.model}:{self.version}"
+
+    @property
+    def available_card(self) -> ModelCard:
+        """The card of a version that can answer (``DataPlane.describe(..., available=True)``, ``DataPlane.prepare``)."""
+        if self.card is None:
+            raise Unavailable(f"{self.tag} is missing from the store")
+        return self.card

@@ -24,16 +24,18 @@ import contextvars
 import dataclasses
 import re
 import time
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from config import Config
 from models.card import ModelCard
-from serving.core import (
-    INPUT, OUTPUT, Default, InferenceRequest, InferenceResponse, Label, Latest, Named, Number, Selector, VersionState, VersionView,
-)
+from serving.core import INPUT, OUTPUT, Default, InferenceRequest, InferenceResponse, Label, Latest, Named, Number, Selector, VersionState, VersionView
 from serving.errors import BadRequest, NotFound, Unavailable
 from serving.registry import RETRY_MISSING_SECONDS, ModelRegistry, ServedModel, VersionHandle
+
+if TYPE_CHECKING:
+    from serving.live import LiveModels
 
 NUMBER = re.compile(r"0|[1-9][0-9]{0,17}")  # a version number as TF Serving takes it (int64), written canonically
 VERSION_NUMBER = re.compile(rf"v?({NUMBER.pattern})")
@@ -90,7 +92,7 @@ class DataPlane:
         self.registry = registry
         self.config = config
         self.shadows = shadows  # serving.shadow.Shadows, or None
-        self.live = None  # serving.live.LiveModels: set by the entry service
+        self.live: LiveModels | None = None  # set by the entry service
 
     # --- resolution -------------------------------------------------------------------------------------
 
@@ -175,6 +177,7 @@ class DataPlane:
         probabilities = await handle.infer(values)
         infer_ms = (time.perf_counter() - started) * 1000
         current.answered = handle
+        assert handle.card is not None  # it answered: available() found its card
         if self.shadows is not None and current.alias is not None:
             self.shadows.after_answer(self.registry.model(handle.name), current.alias, handle, values, probabilities)
         outputs = {OUTPUT: probabilities}
@@ -251,7 +254,7 @@ class DataPlane:
             raise NotFound("drift monitoring is disabled (monitoring.enabled in the configuration)")
         if handle.failure:
             raise Unavailable(handle.failure, retry_after=RETRY_MISSING_SECONDS)
-        report = handle.monitor.drift()
+        report = handle.monitor.drift() if handle.monitor is not None else None
         if report is None:
             raise NotFound(f"{handle.tag} has no reference statistics; retrain it, or import it with evaluation data")
         return {"model": handle.name, "version": handle.version, **report}

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from typing import Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 import numpy as np
 
@@ -49,7 +49,8 @@ class Batcher:
         return await future
 
     def _take(self) -> list[tuple[np.ndarray, asyncio.Future]]:
-        group, images = [], 0
+        group: list[tuple[np.ndarray, asyncio.Future]] = []
+        images = 0
         while self._queue and (not group or images + len(self._queue[0][0]) <= self._max_batch):
             pixels, future = self._queue.popleft()
             self._queued_images -= len(pixels)

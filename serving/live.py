@@ -422,4 +422,4 @@ def wanted_versions(stored: list[str], policy: VersionPolicy) -> list[str]:
         return stored
     if policy.latest is not None:
         return stored[-policy.latest :]
-    return [v for v in stored if v in policy.specific]
+    return [v for v in stored if v in (policy.specific or [])]

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import json
 from http import HTTPStatus
+from typing import Any
 
 from bentoml._internal.configuration.containers import BentoMLContainer
 from starlette.datastructures import Headers
@@ -28,7 +29,6 @@ from starlette.middleware.cors import CORSMiddleware
 from serving.codecs import check_form_fields
 from serving.errors import Overloaded, PayloadTooLarge, RequestTimeout, ServingError, UnsupportedMediaType
 from serving.paths import INFRASTRUCTURE_PATHS
-
 
 # On a refused body: the client should stop sending the rest of it.
 CLOSE = {"Connection": "close"}
@@ -56,8 +56,8 @@ class BodyLimit:
             return await self.app(scope, receive, send)
         declared = dict(scope["headers"]).get(b"content-length", b"")
         if declared.isdigit() and int(declared) > self.max_bytes:
-            refusal = PayloadTooLarge(f"body of {int(declared)} bytes exceeds the limit of {self.max_bytes} bytes", CLOSE)
-            return await refusal.to_response()(scope, receive, send)
+            too_large = PayloadTooLarge(f"body of {int(declared)} bytes exceeds the limit of {self.max_bytes} bytes", CLOSE)
+            return await too_large.to_response()(scope, receive, send)
         deadline = asyncio.get_running_loop().time() + self.max_seconds if self.max_seconds else None
         received = 0
         complete = False
@@ -184,7 +184,8 @@ class Cors:
 
     def __init__(self, app):
         enabled = BentoMLContainer.http.cors.enabled.get()
-        self.app = CORSMiddleware(app, **BentoMLContainer.access_control_options.get()) if enabled else app
+        options: dict[str, Any] = BentoMLContainer.access_control_options.get()  # keyword arguments of CORSMiddleware, by BentoML's schema
+        self.app = CORSMiddleware(app, **options) if enabled else app
 
     async def __call__(self, scope, receive, send):
         await self.app(scope, receive, send)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import logging
 import time
+from typing import Any
 
 import bentoml
 import numpy as np
@@ -87,7 +88,7 @@ def record_request(model: str, version: str, protocol: str, endpoint: str, statu
 
 
 @functools.cache
-def _prediction_children(model: str, version: str, labels: tuple[str, ...]) -> tuple[list, object]:
+def _prediction_children(model: str, version: str, labels: tuple[str, ...]) -> tuple[list[Any], Any]:
     """Per-version metric children, resolved once: label lookups cost more than the increments."""
     counters = [PREDICTIONS.labels(model=model, version=version, label=name) for name in labels]
     return counters, CONFIDENCE.labels(model=model, version=version)
@@ -163,7 +164,7 @@ class VersionMonitor:
                 DRIFT_P_VALUE.labels(**labels, statistic=name).set(row["p_value"])
             DRIFT_DETECTED.labels(**labels, statistic=name).set(int(row["drifted"]))
         DRIFT_DETECTED.labels(**labels, statistic="any").set(int(report["drifted"]))
-        for name, share in zip(self.card.labels, report["class_shares"]["window"]):
+        for name, share in zip(self.card.labels, report["class_shares"]["window"], strict=True):
             CLASS_SHARE.labels(**labels, label=name, source="window").set(share)
         return report
 

@@ -16,6 +16,7 @@ import inspect
 import json
 import re
 from http import HTTPStatus
+from typing import Any
 
 from starlette.responses import Response
 
@@ -124,7 +125,7 @@ def route_paths(router, served: list[Served], config: Config) -> dict:
                 describe = getattr(handler, "openapi", None) or DESCRIBE[handler.__name__]
                 item[method.lower()] = describe(model, config)
             own = {p["name"] for operation in item.values() for p in operation.get("parameters", []) if p.get("in") == "path"}
-            if "{version}" in path and "version" not in own:  # the course's versions and aliases; a describer may name its own
+            if model is not None and "{version}" in path and "version" not in own:  # the course's versions and aliases; a describer may name its own
                 item["parameters"] = [_version_parameter(model)]
             paths[path] = item
     return paths
@@ -160,7 +161,7 @@ def _model_info(model, config):
 def _predict(model, config):
     card = model.card
     limit = config.limits.max_batch_images
-    body = {"required": True, "content": {codecs.JSON: {"schema": model.ref("PredictRequest")}}}
+    body: dict[str, Any] = {"required": True, "content": {codecs.JSON: {"schema": model.ref("PredictRequest")}}}
     parameters = []
     if card.is_image:
         shape = "x".join(map(str, card.input.shape))
@@ -269,6 +270,7 @@ def _one_of(forms: list[dict]) -> dict:
 def model_schemas(model: Served, config: Config) -> dict:
     """The components of one model: its requests and answers, sized by its card."""
     card, prefix, limit = model.card, f"{model.name}.", config.limits.max_batch_images
+    assert card is not None, model.name  # only models with a card get schemas (openapi_spec)
     one, many = codecs.json_fields(card)
     classes = card.classes
     shares = {"type": "array", "items": UNIT, "minItems": classes, "maxItems": classes}

@@ -18,7 +18,8 @@ import hashlib
 import json
 import logging
 import random
-from typing import Awaitable, Callable
+from collections.abc import Awaitable
+from typing import Protocol
 
 import numpy as np
 
@@ -39,11 +40,12 @@ RUNNER_RETRIES = 2
 Target = str | dict[str, int]  # an alias's version, or its weighted split of versions
 
 
-class RunnerClient:
+class RunnerClient(Protocol):
     """How the entry reaches one runner slot: ``predict(values)`` and ``status()``, both awaitable."""
 
-    predict: Callable[[np.ndarray], Awaitable[np.ndarray]]
-    status: Callable[[], Awaitable[dict]]
+    def predict(self, values: np.ndarray, /) -> Awaitable[np.ndarray]: ...
+
+    def status(self) -> Awaitable[dict]: ...
 
 
 class VersionHandle:
@@ -97,8 +99,8 @@ class VersionHandle:
 
     def available(self) -> ModelCard:
         """The card of a version that can answer, or Unavailable (503) with the reason."""
-        if self.failure:
-            raise Unavailable(self.failure, retry_after=RETRY_MISSING_SECONDS)
+        if self.failure or self.card is None:
+            raise Unavailable(self.failure or f"{self.tag}: no model card", retry_after=RETRY_MISSING_SECONDS)
         if self.health.status["status"] == "unavailable":  # its model failed to load in the runner
             raise Unavailable(self.health.status["reason"], retry_after=RETRY_MISSING_SECONDS)
         return self.card
@@ -111,22 +113,22 @@ class VersionHandle:
             probabilities = await self.batcher.submit(values)
         finally:
             self.in_flight -= 1
-        self.monitor.observe(values, probabilities)
+        if self.monitor is not None:  # there is one whenever there is a card, which available() checked
+            self.monitor.observe(values, probabilities)
         return probabilities
 
     async def _call_runner(self, values: np.ndarray) -> np.ndarray:
         """One call into the runner. A call that fails in the runner's connection (its worker died) is
         sent again (inference has no side effects), to another worker of the slot when it has several;
         a pooled connection to the dead worker fails at once, hence up to RUNNER_RETRIES sends."""
-        for attempt in range(RUNNER_RETRIES + 1):
+        for _ in range(RUNNER_RETRIES):
             try:
                 return await self.health.call(self.runner.predict, values)
             except (ServingError, asyncio.CancelledError):
                 raise
             except Exception as exc:
-                if attempt == RUNNER_RETRIES:
-                    raise
                 log.warning("%s: a runner call failed (%s: %s); sending it again", self.tag, type(exc).__name__, exc)
+        return await self.health.call(self.runner.predict, values)  # the last send: its failure is the answer
 
     async def _runner_status(self) -> dict:
         """The slot's status, for this version: a slot hosting another version (or none) is not ready for it."""
@@ -197,8 +199,8 @@ class ModelRegistry:
 
     def label(self, name: str | None, version_or_alias: str | None) -> tuple[str, str]:
         """Metric labels for a request: served names only, so clients cannot grow the label set."""
-        model = self.models.get(name or "")
-        if model is None:
+        model = self.models.get(name) if name else None
+        if name is None or model is None:
             return "unknown", "unknown"
         version = version_or_alias if version_or_alias in model.handles else None
         if version is None and version_or_alias in model.aliases:

@@ -6,7 +6,7 @@ its card.
 
 from __future__ import annotations
 
-from typing import Annotated, Union
+from typing import Annotated
 
 import numpy as np
 from pydantic import BaseModel, Field
@@ -16,7 +16,7 @@ from models.card import ModelCard, Name
 # strict: JSON true/false are not numbers (pydantic would read them as 1 and 0).
 Number = Annotated[float, Field(allow_inf_nan=False, strict=True)]
 # One example as JSON: a vector, an H x W grey image, or an H x W x C image (the card says which).
-Example = Union[list[Number], list[list[Number]], list[list[list[Number]]]]
+Example = list[Number] | list[list[Number]] | list[list[list[Number]]]
 
 
 class Prediction(BaseModel):
@@ -41,5 +41,5 @@ def prediction_body(card: ModelCard, probabilities: np.ndarray) -> dict:
         "model": card.name,
         "version": card.version,
         "result": probabilities.tolist(),
-        "predictions": [{"class_id": int(c), "label": labels[c], "confidence": float(p)} for c, p in zip(class_ids, confidences)],
+        "predictions": [{"class_id": int(c), "label": labels[c], "confidence": float(p)} for c, p in zip(class_ids, confidences, strict=True)],
     }

@@ -31,8 +31,8 @@ import shutil
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from config import Config, RunnerSettings, runner_name
 

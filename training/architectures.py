@@ -7,7 +7,7 @@ Keras is imported on first use, not at package import.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from models.card import InputSpec, OutputSpec
 

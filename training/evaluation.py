@@ -31,7 +31,7 @@ def evaluate(y_true: np.ndarray, probabilities: np.ndarray, names: tuple[str, ..
                 "f1": round(float(f), 6),
                 "support": int(s),
             }
-            for name, p, r, f, s in zip(names, precision, recall, f1, support)
+            for name, p, r, f, s in zip(names, precision, recall, f1, support, strict=True)
         },
         "confusion_matrix": confusion_matrix(y_true, y_pred, labels=labels).tolist(),
         "test_images": int(len(y_true)),

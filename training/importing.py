@@ -103,7 +103,7 @@ def inspect_keras(
         architecture=model.name,
         number_of_parameters=int(model.count_params()),
         metrics=None,
-        training={"imported_from": path.name, "imported_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")},
+        training={"imported_from": path.name, "imported_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")},
         data={"source": None, "sha256": {path.name: sha256_of(path)}},
         framework_versions={"tensorflow": _version("tensorflow"), "keras": keras.__version__},
         engines={"tensorflow": {"file": "model.keras"}},

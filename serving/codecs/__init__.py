@@ -5,8 +5,27 @@
 """
 
 from serving.codecs.bodies import (
-    ACCEPTED, BODY_CODECS, JSON, MULTIPART, NPY, RAW, Body, BodyCodec, accepted, check_form_fields, decode, decode_json, decode_multipart,
-    decode_npy, decode_raw, json_fields, json_hint, lenient_json, media_type, parse_form, register,
+    ACCEPTED,
+    BODY_CODECS,
+    JSON,
+    MULTIPART,
+    NPY,
+    RAW,
+    Body,
+    BodyCodec,
+    accepted,
+    check_form_fields,
+    decode,
+    decode_json,
+    decode_multipart,
+    decode_npy,
+    decode_raw,
+    json_fields,
+    json_hint,
+    lenient_json,
+    media_type,
+    parse_form,
+    register,
 )
 from serving.codecs.tensors import TENSOR_CODECS, TensorCodec
 from serving.core import check_batch, holds_booleans

@@ -27,7 +27,7 @@ import io
 import json
 import math
 import tokenize
-from typing import Mapping
+from collections.abc import Mapping
 
 import numpy as np
 import orjson

@@ -19,7 +19,8 @@ from __future__ import annotations
 import dataclasses
 import logging
 import re
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import bentoml
 import orjson
@@ -55,7 +56,7 @@ def documented(describe: Callable):
     (serving/openapi.py builds the published document from the route tables)."""
 
     def attach(handler: Handler) -> Handler:
-        handler.openapi = describe
+        handler.openapi = describe  # type: ignore[attr-defined]  # a function attribute, read by serving/openapi.py
         return handler
 
     return attach

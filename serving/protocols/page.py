@@ -24,8 +24,8 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import io
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 import numpy as np
 from starlette.datastructures import Headers
@@ -109,8 +109,7 @@ def static_handler(static: StaticFile, web_dir: Path = WEB_DIR):
     handler.__name__ = "page" if static.path == "/" else ("swagger_ui" if static.path == "/docs" else "page_file")
     media_type = static.content_type.split(";")[0]
     operation_id = "page" if static.path == "/" else ("swagger_ui" if static.path == "/docs" else "page_" + static.file.replace(".", "_"))
-    handler.openapi = lambda model, config: {**operation(operation_id, static.summary, {200: ok_response({"type": "string"}, media_type)}), "tags": ["Page"]}
-    return handler
+    return documented(lambda model, config: {**operation(operation_id, static.summary, {200: ok_response({"type": "string"}, media_type)}), "tags": ["Page"]})(handler)
 
 
 # --- the image as the model sees it ---------------------------------------------------------------
@@ -172,7 +171,7 @@ async def input_image(plane: DataPlane, request: Request, name: str, version: st
     """One image, decoded exactly as predict decodes it, answered as a PNG at the model's resolution."""
     preview = PreviewBody(codecs.media_type(request), await request.body(), request.headers, request.query_params, request.url.path)
     view, values = await plane.prepare(InferenceRequest(name, Named(version), {INPUT: preview}))
-    return Reply(encode_png(values[0], view.card), content_type=PNG, headers={"cache-control": "no-store", "x-content-type-options": "nosniff"})
+    return Reply(encode_png(values[0], view.available_card), content_type=PNG, headers={"cache-control": "no-store", "x-content-type-options": "nosniff"})
 
 
 def encode_png(example: np.ndarray, card: ModelCard) -> bytes:

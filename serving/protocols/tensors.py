@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import binascii
 import functools
+from collections.abc import Mapping
 
 import numpy as np
 import orjson
@@ -23,8 +24,7 @@ from models.preprocessing import check_values, values_from_image, values_from_js
 from serving import codecs
 from serving.dataplane import NUMBER, caller
 from serving.errors import BadRequest, InvalidInput, NotFound, ServingError, as_serving_error
-from serving.protocols import Handler
-
+from serving.protocols import Handler, documented
 
 
 class ResourceExhausted(ServingError):
@@ -33,7 +33,7 @@ class ResourceExhausted(ServingError):
     status = 429
 
 
-def statuses(remap: dict[type, type]):
+def statuses(remap: Mapping[type, type[ServingError]]):
     """A handler whose errors leave with its protocol's statuses: each ``ServingError`` class in ``remap``
     (and its subclasses, most specific first) becomes the mapped class, message and headers kept."""
 
@@ -65,8 +65,7 @@ def variant(handler: Handler, describe) -> Handler:
     async def bound(plane, request, **params):
         return await handler(plane, request, **params)
 
-    bound.openapi = describe
-    return bound
+    return documented(describe)(bound)
 
 
 def parse_number(text: str) -> int:

@@ -34,7 +34,7 @@ from serving import codecs
 from serving.codecs.tensors import numbers
 from serving.core import INPUT, OUTPUT, InferenceRequest, Input, Label, Latest, Number, Selector, VersionState, VersionView, check_batch
 from serving.dataplane import DataPlane, version_number
-from serving.errors import BadRequest, InvalidInput, Overloaded, UnsupportedMediaType
+from serving.errors import BadRequest, InvalidInput, Overloaded, ServingError, UnsupportedMediaType
 from serving.openapi import SCHEMAS, error_responses, ok_response, operation
 from serving.protocols import Reply, Route, json_reply, well_formed
 from serving.protocols.tensors import ResourceExhausted, card_values, image_from_b64, is_b64, json_values, parse_json_object, parse_number, statuses, variant
@@ -45,7 +45,7 @@ PREDICT_METHOD = "tensorflow/serving/predict"
 # TF Serving reads any body as JSON; curl -d, as its documentation calls it, sends a form content type.
 JSON_TYPES = ("", "application/json", "application/x-www-form-urlencoded", "text/plain")
 STATES = {VersionState.READY: "AVAILABLE", VersionState.LOADING: "LOADING", VersionState.UNAVAILABLE: "END"}
-REMAP = {InvalidInput: BadRequest, Overloaded: ResourceExhausted}
+REMAP: dict[type, type[ServingError]] = {InvalidInput: BadRequest, Overloaded: ResourceExhausted}
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 ADDRESSING = {"latest": "", "version": "/versions/{number}", "label": "/labels/{label}"}
 
@@ -92,7 +92,7 @@ async def model_metadata(plane: DataPlane, request: Request, name: str, number: 
     view = plane.describe(name, selector(number, label), available=True)
     return json_reply({
         "model_spec": {"name": name, "signature_name": "", "version": _number(view.version)},
-        "metadata": {"signature_def": {"signature_def": {SIGNATURE: signature_def(view.card)}}},
+        "metadata": {"signature_def": {"signature_def": {SIGNATURE: signature_def(view.available_card)}}},
     })
 
 
@@ -210,7 +210,7 @@ class ClassifyBody(Input):
 async def classify(plane: DataPlane, request: Request, name: str, number: str | None = None, label: str | None = None) -> Reply:
     body = ClassifyBody(codecs.media_type(request), await request.body())
     response = await plane.infer(InferenceRequest(name, selector(number, label), {INPUT: body}))
-    return json_reply({"results": [list(zip(response.card.labels, row)) for row in response.probabilities]})
+    return json_reply({"results": [list(zip(response.card.labels, row, strict=True)) for row in response.probabilities]})
 
 
 def feature(example: object, context: dict, field: str) -> object:
@@ -298,7 +298,7 @@ def _path_parameters(model, addressing: str) -> list[dict]:
     if addressing == "latest":
         return []
     if addressing == "version":
-        numbers_ = sorted({version_number(v) for v in model.versions} - {None})
+        numbers_ = sorted({n for v in model.versions if (n := version_number(v)) is not None})
         schema = {"type": "string", "enum": [str(n) for n in numbers_]} if numbers_ else {"type": "string", "pattern": r"^[0-9]+$"}
         return [{"name": "number", "in": "path", "required": True, "description": "a version number: v<n> or <n> is version <n>", "schema": schema}]
     known = sorted({v for v in model.versions if version_number(v) is None} | set(model.aliases))

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import dataclasses
 import struct
+from typing import Any
 
 import bentoml
 import numpy as np
@@ -43,7 +44,7 @@ from serving import codecs
 from serving.codecs.tensors import DATATYPES, count, datatype_of, shape_of, tensor_from_bytes, tensor_from_json
 from serving.core import INPUT, OUTPUT, Default, InferenceRequest, Input, Named, Selector, VersionState, check_batch
 from serving.dataplane import DataPlane
-from serving.errors import BadRequest, InvalidInput, Unavailable, UnsupportedMediaType
+from serving.errors import BadRequest, InvalidInput, ServingError, Unavailable, UnsupportedMediaType
 from serving.openapi import error_responses, ok_response, operation
 from serving.protocols import Reply, Route, json_reply
 from serving.protocols.tensors import card_values, parse_json_object, statuses, variant
@@ -56,7 +57,7 @@ HEADER_LENGTH = "inference-header-content-length"
 ACCEPTED = ("", codecs.JSON, BINARY)  # tritonclient sends binary requests without a content type
 STATES = {VersionState.READY: "READY", VersionState.LOADING: "LOADING", VersionState.UNAVAILABLE: "UNAVAILABLE"}
 SHARED_MEMORY = ("shared_memory_region", "shared_memory_byte_size", "shared_memory_offset")
-REMAP = {InvalidInput: BadRequest}
+REMAP: dict[type, type[ServingError]] = {InvalidInput: BadRequest}
 ADDRESSING = {"default": "", "version": "/versions/{version}"}
 
 
@@ -91,7 +92,7 @@ async def server_ready(plane: DataPlane, request: Request) -> Reply:
 @statuses(REMAP)
 async def model_metadata(plane: DataPlane, request: Request, name: str, version: str | None = None) -> Reply:
     view = plane.describe(name, selector(version), available=True)
-    card = view.card
+    card = view.available_card
     return json_reply({
         "name": name,
         "versions": plane.versions(name),
@@ -254,7 +255,7 @@ def infer_reply(response: dict, probabilities: np.ndarray, outputs: list[Output]
             tensor, datatype = classifications(probabilities, output.classes, card), "BYTES"
         else:
             tensor, datatype = probabilities.astype("<f4", copy=False), "FP32"
-        entry = {"name": OUTPUT, "datatype": datatype, "shape": list(tensor.shape)}
+        entry: dict[str, Any] = {"name": OUTPUT, "datatype": datatype, "shape": list(tensor.shape)}
         if output.binary:
             raw = b"".join(struct.pack("<I", len(s)) + s for s in (t.encode() for t in tensor.flat)) if datatype == "BYTES" else tensor.tobytes()
             entry["parameters"] = {"binary_data_size": len(raw)}

@@ -13,9 +13,9 @@ import pytest
 import requests
 
 from models.card import ModelCard
-from training.recipes.clothes import RECIPE, load_data
 from tests.e2e.test_api import *  # noqa: F403 (the test functions and their fixtures)
 from tests.e2e.test_api import MODEL_NAME, TIMEOUT, post_json
+from training.recipes.clothes import RECIPE, load_data
 
 
 @pytest.mark.parametrize("version", ["v1", "v2"])

@@ -8,9 +8,9 @@ import time
 
 import requests
 
-from training.recipes.clothes import load_data
-from tests.e2e.conftest import CLOTHES as MODEL_NAME
 from tests.container.helpers import FIGURES, docker
+from tests.e2e.conftest import CLOTHES as MODEL_NAME
+from training.recipes.clothes import load_data
 
 MAX_IMAGE_BYTES = 0.65e9  # 0.58 GB measured with every version on ONNX Runtime (docs/container.md); TensorFlow alone is 1 GB
 

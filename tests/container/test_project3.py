@@ -7,9 +7,9 @@ from __future__ import annotations
 import numpy as np
 import requests
 
-from training.recipes import damage as recipe
 from tests.container.helpers import FIGURES, docker
 from tests.e2e.test_project3 import graded
+from training.recipes import damage as recipe
 
 GRADED = 200
 

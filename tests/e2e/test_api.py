@@ -12,10 +12,10 @@ import requests
 from PIL import Image
 
 from models import store
-from training.recipes.clothes import LABELS as CLASS_NAMES
-from training.recipes.clothes import load_data
 from tests.e2e.conftest import CLOTHES as MODEL_NAME
 from tests.e2e.conftest import assert_error
+from training.recipes.clothes import LABELS as CLASS_NAMES
+from training.recipes.clothes import load_data
 
 TIMEOUT = 30
 

@@ -14,8 +14,8 @@ import yaml
 from PIL import Image
 
 from models import store
-from training.recipes.clothes import load_data
 from tests.e2e.conftest import CLOTHES, Server, clothes, free_port, ready_server, worker_pids, write_config
+from training.recipes.clothes import load_data
 
 TIMEOUT = 30
 

@@ -51,7 +51,7 @@ def nginx_setting(name: str) -> str:
 def nginx_config(directory: Path, port: int, replica_ports: list[int]) -> Path:
     """The repository's file with this test's ports, inside a minimal nginx.conf writing only to ``directory``."""
     site = NGINX_CONF.read_text()
-    for address, replica_port in zip(REPLICA_ADDRESSES, replica_ports):
+    for address, replica_port in zip(REPLICA_ADDRESSES, replica_ports, strict=True):
         assert site.count(f"server {address} ") == 1, address
         site = site.replace(f"server {address} ", f"server 127.0.0.1:{replica_port} ")
     assert site.count(LISTEN) == 1

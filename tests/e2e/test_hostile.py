@@ -30,8 +30,8 @@ import numpy as np
 import pytest
 import requests
 
-from models.preprocessing import MAX_IMAGE_PIXELS
 from config import load_config
+from models.preprocessing import MAX_IMAGE_PIXELS
 from tests.e2e.conftest import CLOTHES, LIMITS, Server, clothes, free_port, report_figures, write_config
 from tests.e2e.memory import MIB, MemorySampler, mib
 

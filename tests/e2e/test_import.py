@@ -123,7 +123,7 @@ def test_the_imported_model_is_served_next_to_clothes(byo_server):
     assert info["input"]["shape"] == [SIDE, SIDE, 3] and info["output"]["labels"] == LABELS
     images, labels = colour_images(20, seed=9)
     body = requests.post(f"{url}/models/{NAME}/v1", json={"images": images.tolist()}, timeout=TIMEOUT).json()
-    assert np.mean([p["label"] == LABELS[y] for p, y in zip(body["predictions"], labels)]) >= 0.8
+    assert np.mean([p["label"] == LABELS[y] for p, y in zip(body["predictions"], labels, strict=True)]) >= 0.8
     assert requests.post(f"{url}/models/{CLOTHES}/v1", json={"image": [[0] * 28] * 28}, timeout=TIMEOUT).status_code == 200
 
 

@@ -13,10 +13,9 @@ import yaml
 
 from bench.drift import DriftProbe
 from lifecycle.slices import apply_shift
-from training.recipes.clothes import RECIPE, load_data
-
 from tests.e2e.conftest import CLOTHES as MODEL_NAME
 from tests.e2e.conftest import ROOT, Server, clothes, free_port, run_training, write_config
+from training.recipes.clothes import RECIPE, load_data
 
 TIMEOUT = 30
 # Documented in docs/lifecycle.md: drift is flagged within this many shifted requests (one image

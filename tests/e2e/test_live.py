@@ -10,6 +10,7 @@ import signal
 import statistics
 import threading
 import time
+from itertools import pairwise
 
 import numpy as np
 import orjson
@@ -17,9 +18,9 @@ import pytest
 import requests
 
 from models import store
-from training.recipes.clothes import load_data
 from tests.e2e.conftest import CLOTHES, Server, SteadyLoad, clothes, corrupt_model, free_port, ready_server, report_figures, worker_pids, write_config
 from tests.e2e.memory import mib, status_bytes
+from training.recipes.clothes import load_data
 
 TIMEOUT = 30
 ADMIN = {"spare_runners": 1, "admin_without_token": True}
@@ -119,7 +120,7 @@ def test_a_swap_under_load_loses_no_request(fresh_server):
     assert not failed, [(o.url, o.status, o.error, o.body[:200]) for o in failed[:5]]
     steps = list(marks.items())
     rows = []
-    for (step, start), (_, end) in zip(steps, steps[1:]):
+    for (step, start), (_, end) in pairwise(steps):
         window = [o for o in load.outcomes if start <= o.sent < end and o.url == stable]
         shares = {v: round(sum(o.version == v for o in window) / len(window), 3) for v in sorted({o.version for o in window})} if window else {}
         rows.append(f"  {step:12} {end - start:6.1f} s  {len(window):5} stable requests  p99 {p99_ms(window):6.1f} ms  answered by {shares}")

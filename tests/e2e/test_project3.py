@@ -12,8 +12,8 @@ import pytest
 import requests
 
 from models import store
-from training.recipes import damage as recipe
 from tests.e2e.conftest import CLOTHES, DAMAGE, clothes, damage, free_port, ready_server, report_figures, write_config
+from training.recipes import damage as recipe
 
 GRADED = 300  # held-out images sent, the course grader's way
 RNG_SEED = 7

@@ -24,8 +24,8 @@ import tritonclient.http as triton
 from PIL import Image
 from tritonclient.utils import InferenceServerException
 
-from training import recipes
 from tests.e2e.conftest import ROOT, assert_error, report_figures
+from training import recipes
 
 IMAGES = 256  # held-out examples per model
 CHUNK = 64  # conftest.LIMITS' max_batch_images
@@ -151,7 +151,7 @@ def test_tritonclient_classification(client, url, served):
         top = result.as_numpy("probabilities")
         show(f"tritonclient classification (class_count=2) of {name}", [[s.decode() for s in row] for row in top])
         expected = course(url, name, model["default_version"], images[:4])
-        for row, probabilities in zip(top, expected):
+        for row, probabilities in zip(top, expected, strict=True):
             score, index, label = row[0].decode().split(":", 2)
             assert int(index) == probabilities.argmax() and label == model["labels"][int(index)]
             assert float(score) == pytest.approx(float(probabilities.max()), abs=1e-6)
@@ -195,7 +195,7 @@ def test_tfserving_model_status(url, served):
 
 
 def test_tfserving_metadata(url, served):
-    for name, version, number in numbered(served):
+    for name, _version, number in numbered(served):
         metadata = requests.get(f"{url}/v1/models/{name}/versions/{number}/metadata", timeout=TIMEOUT).json()
         if number == "1":
             show(f"GET /v1/models/{name}/versions/1/metadata", metadata)
@@ -234,7 +234,7 @@ def test_tfserving_b64_images_equal_the_course_routes_image_files(url, served):
         response = requests.post(f"{url}/v1/models/{name}/labels/{next(iter(model['aliases']))}:predict", json=body, timeout=TIMEOUT)
         assert response.status_code == 200, response.text
         version = next(iter(model["aliases"].values()))
-        for image, row in zip(images[:4], response.json()["predictions"]):
+        for image, row in zip(images[:4], response.json()["predictions"], strict=True):
             png = base64.b64decode(png_b64(image)["b64"])
             upload = requests.post(f"{url}/models/{name}/{version}", files={"image": ("x.png", png, "image/png")}, timeout=TIMEOUT)
             np.testing.assert_allclose(row, upload.json()["result"][0], atol=1e-7)

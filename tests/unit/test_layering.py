@@ -44,16 +44,16 @@ def test_no_served_module_imports_training():
 
 def test_importing_the_server_loads_neither_training_nor_tensorflow():
     """``import service`` (as `bentoml serve` does) and every served module: no training code, no TensorFlow."""
-    script = """
+    script = f"""
 import importlib, json, pkgutil, sys
 import service
-for package in %r:
+for package in {SERVED!r}:
     module = importlib.import_module(package)
     for info in pkgutil.walk_packages(module.__path__, package + "."):
         importlib.import_module(info.name)
-loaded = sorted(m for m in sys.modules if m.split(".")[0] in %r)
-print(json.dumps({"loaded": loaded, "served": sorted(m for m in sys.modules if m.split(".")[0] in %r + ("lifecycle", "service"))}))
-""" % (SERVED, TRAINING_ONLY, SERVED)
+loaded = sorted(m for m in sys.modules if m.split(".")[0] in {TRAINING_ONLY!r})
+print(json.dumps({{"loaded": loaded, "served": sorted(m for m in sys.modules if m.split(".")[0] in {SERVED!r} + ("lifecycle", "service"))}}))
+"""
     env = {**os.environ, "MODEL_SERVER_CONFIG": str(ROOT / "configuration.yaml")}
     result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]

@@ -15,8 +15,8 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import logging
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -138,7 +138,7 @@ def plan_split(
     train, val, test = rng.permutation(train), rng.permutation(val), rng.permutation(test)
     assert not set(group_ids[test]) & set(group_ids[trainval]) and not set(group_ids[val]) & set(group_ids[train])
 
-    fingerprint = hashlib.sha256("".join(sorted(f"{p.parent.name}/{p.name}:{d}\n" for p, d in zip(paths, digests))).encode()).hexdigest()
+    fingerprint = hashlib.sha256("".join(sorted(f"{p.parent.name}/{p.name}:{d}\n" for p, d in zip(paths, digests, strict=True))).encode()).hexdigest()
     sizes, counts = np.unique(group_ids, return_counts=True)
     summary = {
         "seed": seed,

@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import pkgutil
-from typing import Callable
+from collections.abc import Callable
 
 from models.card import ImagePreprocessing, InputSpec, OutputSpec
 from training.datasets import Dataset

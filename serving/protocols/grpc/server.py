@@ -23,7 +23,8 @@ from __future__ import annotations
 import dataclasses
 import hmac
 import logging
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import grpc
 

@@ -30,7 +30,7 @@ from models.preprocessing import values_from_image
 from serving.codecs.tensors import BY_TF_DTYPE, TENSOR_CODECS, tensor_from_array, tensor_from_bytes
 from serving.core import INPUT, OUTPUT, InferenceRequest, Input, Label, Latest, Number, Selector, Tensor, check_batch
 from serving.dataplane import DataPlane, version_number
-from serving.errors import BadRequest, Overloaded
+from serving.errors import BadRequest, Overloaded, ServingError
 from serving.protocols import tfserving as rest
 from serving.protocols import well_formed
 from serving.protocols.grpc.messages import message, pack_any
@@ -39,7 +39,7 @@ from serving.protocols.grpc.server import Call, method
 PREDICTION_SERVICE = "tensorflow.serving.PredictionService"
 MODEL_SERVICE = "tensorflow.serving.ModelService"
 PROTOCOL = "grpc-tfserving"
-REMAP = {Overloaded: grpc.StatusCode.RESOURCE_EXHAUSTED}
+REMAP: dict[type[ServingError], grpc.StatusCode] = {Overloaded: grpc.StatusCode.RESOURCE_EXHAUSTED}
 FP16 = TENSOR_CODECS["FP16"]
 
 
@@ -167,7 +167,7 @@ async def classify(plane: DataPlane, request, call: Call):
     response = await plane.infer(inference)
     Class = message("tensorflow.serving.Class")
     Classifications = message("tensorflow.serving.Classifications")
-    result = [Classifications(classes=[Class(label=label, score=float(score)) for label, score in zip(response.card.labels, row)]) for row in response.probabilities]
+    result = [Classifications(classes=[Class(label=label, score=float(score)) for label, score in zip(response.card.labels, row, strict=True)]) for row in response.probabilities]
     answer = message("tensorflow.serving.ClassificationResponse")(model_spec=model_spec(request.model_spec.name, response.version))
     answer.result.classifications.extend(result)
     return answer
@@ -181,7 +181,7 @@ async def get_model_metadata(plane: DataPlane, request, call: Call):
         raise BadRequest(f"metadata_field: expecting ['signature_def'] (the only metadata served), got {fields}")
     view = plane.describe(request.model_spec.name, selector(request.model_spec), available=True)
     signatures = message("tensorflow.serving.SignatureDefMap")()
-    json_format.ParseDict(rest.signature_def(view.card), signatures.signature_def[rest.SIGNATURE])
+    json_format.ParseDict(rest.signature_def(view.available_card), signatures.signature_def[rest.SIGNATURE])
     answer = message("tensorflow.serving.GetModelMetadataResponse")(model_spec=model_spec(request.model_spec.name, view.version, signature=False))
     answer.metadata["signature_def"].CopyFrom(pack_any(signatures))
     return answer

@@ -71,7 +71,7 @@ async def model_ready(plane: DataPlane, request, call: Call):
 async def model_metadata(plane: DataPlane, request, call: Call):
     call.model = request.name
     view = plane.describe(request.name, selector(request.name, request.version), available=True)
-    card = view.card
+    card = view.available_card
     Tensor_ = message("inference.ModelMetadataResponse.TensorMetadata")
     return message("inference.ModelMetadataResponse")(
         name=request.name,

@@ -8,8 +8,8 @@ from config import DriftThresholds
 from lifecycle.drift import RollingWindow, drift_report, psi
 from lifecycle.reference import build_reference
 from lifecycle.slices import apply_shift
-from training.recipes.clothes import RECIPE, load_data
 from tests.unit.cards import clothes_card, colour_card, tensor_card
+from training.recipes.clothes import RECIPE, load_data
 
 CLOTHES = clothes_card()
 STATISTICS = {"intensity_psi", "mean_intensity_ks", "confidence_ks", "predicted_class_chi2"}

@@ -12,8 +12,8 @@ from config import DriftThresholds
 from lifecycle.drift_report import log_files, main, parse_line, read_records, render, window_bounds, window_reports
 from lifecycle.reference import build_reference, feature_view
 from lifecycle.slices import apply_shift
-from training.recipes.clothes import RECIPE, load_data
 from tests.unit.cards import clothes_card, colour_card
+from training.recipes.clothes import RECIPE, load_data
 
 T0 = datetime.datetime(2026, 11, 25, 1, 0, 0)
 WINDOW = 300
@@ -284,6 +284,6 @@ def test_the_data_log_samples_each_example_with_the_configured_rate(rate):
     monitor = VersionMonitor(CARD, None, Monitoring(log_sample_rate=rate))
     sizes = np.random.default_rng(3).integers(1, 65, 4000)
     picked = [monitor._sample(int(n)) for n in sizes]
-    assert all(((p >= 0) & (p < n)).all() and len(set(p)) == len(p) for p, n in zip(picked, sizes))
+    assert all(((p >= 0) & (p < n)).all() and len(set(p)) == len(p) for p, n in zip(picked, sizes, strict=True))
     share = sum(len(p) for p in picked) / sizes.sum()
     assert share == pytest.approx(rate, rel=0.1), share

@@ -12,7 +12,7 @@ def test_image_features_match_numpy():
     images = np.random.default_rng(0).integers(0, 256, (50, 28, 28, 1)).astype(np.uint8)
     means, histograms = image_features(feature_view(images, card), card)
     np.testing.assert_allclose(means, images.reshape(50, -1).mean(axis=1))
-    for image, row in zip(images, histograms):
+    for image, row in zip(images, histograms, strict=True):
         np.testing.assert_array_equal(row, np.histogram(image, bins=INTENSITY_BINS, range=(0, 256))[0])
 
 

@@ -7,8 +7,8 @@ import pytest
 
 from lifecycle.report import evaluation_report
 from lifecycle.slices import default_shifts, evaluate_slices
-from training.evaluation import evaluate
 from tests.unit.cards import clothes_card, colour_card
+from training.evaluation import evaluate
 
 
 @pytest.mark.parametrize("make", [clothes_card, colour_card], ids=["grey", "colour"])

@@ -11,8 +11,8 @@ import pytest
 
 from models import engines, store
 from models.inference import predict_probabilities
-from training import export
 from tests.unit.cards import colour_card, keras_model_for, sigmoid_card, tensor_card
+from training import export
 
 ROOT = __import__("pathlib").Path(__file__).resolve().parents[3]
 CARDS = [colour_card(), sigmoid_card(), tensor_card()]

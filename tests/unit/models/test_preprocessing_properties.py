@@ -81,7 +81,7 @@ def model_input_or_invalid(card: ModelCard, function, *args, **kwargs) -> None:
 def arrays(draw, card: ModelCard) -> np.ndarray:
     dtype = draw(DTYPES)
     shape = draw(st.one_of(st.sampled_from(near_shapes(card)), npst.array_shapes(min_dims=0, max_dims=5, min_side=0, max_side=6)))
-    if dtype != object:
+    if dtype != np.dtype(object):
         return draw(npst.arrays(dtype, shape))
     array = np.empty(shape, dtype=object)  # any Python values, lists and dicts included
     for index in np.ndindex(shape):

@@ -18,10 +18,11 @@ from starlette.testclient import TestClient
 
 from config import load_config
 from models.card import ImagePreprocessing, InputSpec, ModelCard, OutputSpec
-from serving.dataplane import DataPlane
 from serving.app import build, make_router
+from serving.dataplane import DataPlane
 from serving.monitoring import REQUESTS
 from serving.registry import ModelRegistry, ServedModel, VersionHandle
+
 
 def assert_error(response, status: int, *fragments: str) -> dict:
     """The one error envelope: this status, a body of only ``{"error": ...}`` holding each fragment."""

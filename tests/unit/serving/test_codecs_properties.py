@@ -187,7 +187,7 @@ def npy_bodies(data, card: ModelCard) -> bytes:
     if data(st.booleans()):  # of a numeric dtype, within 0..255: images, if the shape is right
         dtype = data(st.one_of(npst.integer_dtypes(), npst.floating_dtypes()))
         array = data(npst.arrays(dtype, shape, elements=st.integers(PIXEL_MIN, min(PIXEL_MAX, np.iinfo(dtype).max if dtype.kind in "iu" else PIXEL_MAX))))
-    elif dtype == object:
+    elif dtype == np.dtype(object):
         array = np.empty(shape, dtype=object)
         for index in np.ndindex(shape):
             array[index] = data(JSON_VALUES)
@@ -200,7 +200,7 @@ def npy_bodies(data, card: ModelCard) -> bytes:
     if data(st.booleans()) and str(descr).isascii():  # the header claims another shape than the data has
         claimed = data(st.one_of(SHAPES, st.tuples(st.integers(0, 2**62), *map(st.just, card.input.shape))))
         np.lib.format.write_array_header_1_0(buf, {"descr": descr, "fortran_order": False, "shape": claimed})
-        buf.write(array.tobytes() if dtype != object else b"")
+        buf.write(array.tobytes() if dtype != np.dtype(object) else b"")
     else:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # "stored array in format 3.0" (non-Latin-1 field names)

@@ -2,9 +2,9 @@
 
 import pytest
 
+from tests.unit.cards import clothes_card, colour_card, sigmoid_card
 from training import recipes
 from training.architectures import ARCHITECTURES, build
-from tests.unit.cards import clothes_card, colour_card, sigmoid_card
 
 
 def test_lenet5_has_the_courses_parameter_count():

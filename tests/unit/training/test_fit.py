@@ -33,7 +33,7 @@ def run(recipe, data):
 
 def test_same_seed_same_model_and_metrics(recipe, data, run):
     second = tiny_run(recipe, data)
-    for a, b in zip(run.model.get_weights(), second.model.get_weights()):
+    for a, b in zip(run.model.get_weights(), second.model.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
     assert run.metrics == second.metrics and run.history == second.history
 

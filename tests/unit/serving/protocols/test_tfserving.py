@@ -227,7 +227,7 @@ def test_classify_answers_label_score_pairs_per_example(tf):
     response = tf.post("/v1/models/grey/versions/1:classify", json=body)
     assert response.status_code == 200, response.text
     labels = list("abcdefghij")
-    assert response.json() == {"results": [[list(pair) for pair in zip(labels, probabilities(winner, 10))] for winner in (0, 1)]}
+    assert response.json() == {"results": [[list(pair) for pair in zip(labels, probabilities(winner, 10), strict=True)] for winner in (0, 1)]}
 
 
 def test_classify_with_context_and_image_files(served, tf):
@@ -342,9 +342,9 @@ def test_the_savedmodel_export_has_the_signature_the_metadata_describes(tmp_path
     from google.protobuf import json_format
     from tensorflow.core.protobuf import saved_model_pb2
 
-    from training.export import probe_examples, tfserving_export
     from models.inference import predict_probabilities
     from tests.unit.cards import ALL_CARDS, keras_model_for
+    from training.export import probe_examples, tfserving_export
 
     card = ALL_CARDS[card_name]()
     model = keras_model_for(card)

@@ -4,12 +4,12 @@ import numpy as np
 import pytest
 
 from lifecycle.slices import KINDS
+from tests.unit.cards import clothes_card
+from tests.unit.training.datasets.test_idx import write_idx
 from training.architectures import ARCHITECTURES
 from training.datasets import DatasetError
 from training.recipes import clothes
 from training.recipes.clothes import FILES, LABELS, RECIPE, load_data
-from tests.unit.cards import clothes_card
-from tests.unit.training.datasets.test_idx import write_idx
 
 
 def write_dataset(directory, n_train=12, n_test=6, labels_max=9, image_shape=(28, 28)):
