@@ -57,7 +57,7 @@ class ModelClient(FastHttpUser):
         start = random.randrange(len(IMAGES) - 64)
         headers = {"content-type": "application/octet-stream"}
         version = random.choice(VERSIONS)
-        with self.client.post(f"/models/clothes/{version}", data=IMAGES[start:start + 64].tobytes(), headers=headers, name="raw batch 64", catch_response=True) as r:
+        with self.client.post(f"/models/clothes/{version}", data=IMAGES[start : start + 64].tobytes(), headers=headers, name="raw batch 64", catch_response=True) as r:
             self._check(r, 64)
 
     @task(1)

@@ -66,7 +66,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     imported.add_argument("--name", required=True, help="the model name it is served under")
     imported.add_argument("--version", required=True, help="the version it is stored as")
     imported.add_argument("--labels", required=True, help="class labels in output order: a comma-separated list, or a file with one label per line")
-    imported.add_argument("--scale", choices=["255", "none"], default="255", help="255: clients send 0..255 and the server divides by 255; none: the model rescales itself (default 255)")
+    imported.add_argument(
+        "--scale", choices=["255", "none"], default="255", help="255: clients send 0..255 and the server divides by 255; none: the model rescales itself (default 255)"
+    )
     imported.add_argument("--description", help="what the model does, for its card")
     imported.add_argument("--kind", choices=["image", "tensor"], help="image (H x W x 1 or 3) or tensor; default: image when the input looks like one")
     imported.add_argument("--range", help="tensor inputs: LOW,HIGH of the values clients send (default: any finite number)")
@@ -97,8 +99,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     install = commands.add_parser("install", help="put the shipped models (models/shipped/) into the store")
     install.add_argument("--force", action="store_true", help="replace versions already in the store")
     install.add_argument("--from", dest="directory", default=str(SHIPPED), help="where the archives are (default: models/shipped)")
-    install.add_argument("--configured", action="store_true",
-                         help="then train every version the configuration serves that is still missing, with its recipe")
+    install.add_argument("--configured", action="store_true", help="then train every version the configuration serves that is still missing, with its recipe")
 
     ship = commands.add_parser("ship", help="export a stored version into models/shipped/, for the repository")
     ship.add_argument("model")
@@ -114,8 +115,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 
 def server_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--server", default=os.environ.get("MODEL_SERVER_URL", "http://127.0.0.1:3000"),
-                        help="a running server to move the alias in as well (default: $MODEL_SERVER_URL or %(default)s)")
+    parser.add_argument(
+        "--server",
+        default=os.environ.get("MODEL_SERVER_URL", "http://127.0.0.1:3000"),
+        help="a running server to move the alias in as well (default: $MODEL_SERVER_URL or %(default)s)",
+    )
 
 
 def call_server(url: str, method: str, path: str, body: dict | None = None, token: str | None = None) -> dict | None:
@@ -123,8 +127,12 @@ def call_server(url: str, method: str, path: str, body: dict | None = None, toke
     import urllib.error
     import urllib.request
 
-    request = urllib.request.Request(url.rstrip("/") + path, method=method, data=json.dumps(body).encode() if body is not None else None,
-                                     headers={"content-type": "application/json", **({"authorization": f"Bearer {token}"} if token else {})})
+    request = urllib.request.Request(
+        url.rstrip("/") + path,
+        method=method,
+        data=json.dumps(body).encode() if body is not None else None,
+        headers={"content-type": "application/json", **({"authorization": f"Bearer {token}"} if token else {})},
+    )
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
             return json.loads(response.read() or b"{}")
@@ -197,9 +205,16 @@ def import_model(args: argparse.Namespace) -> int:
         if store.exists(args.name, args.version) and not args.force:
             raise ImportRefused(f"{store.tag(args.name, args.version)} already exists in the store; pass --force to replace it")
         model, card = inspect_keras(
-            args.path, args.name, args.version, labels,
-            divide_by=255.0 if args.scale == "255" else None, description=args.description, kind=args.kind,
-            value_range=value_range, resize=args.resize, positive_label=args.positive_label,
+            args.path,
+            args.name,
+            args.version,
+            labels,
+            divide_by=255.0 if args.scale == "255" else None,
+            description=args.description,
+            kind=args.kind,
+            value_range=value_range,
+            resize=args.resize,
+            positive_label=args.positive_label,
         )
         images = labels_true = None
         if args.eval_data:
@@ -264,8 +279,17 @@ def promote(args: argparse.Namespace) -> int:
         except RuntimeError as exc:
             print(f"error: the shadow of {args.model} could not be read: {exc}", file=sys.stderr)
             return 2
-    decision = decide(args.model, args.candidate, evaluations[args.candidate], stable, evaluations[stable], policy,
-                      shadow=shadow, min_shadow_agreement=args.min_shadow_agreement, min_shadow_examples=args.min_shadow_examples)
+    decision = decide(
+        args.model,
+        args.candidate,
+        evaluations[args.candidate],
+        stable,
+        evaluations[stable],
+        policy,
+        shadow=shadow,
+        min_shadow_agreement=args.min_shadow_agreement,
+        min_shadow_examples=args.min_shadow_examples,
+    )
     print(format_table(decision))
     if not args.dry_run:
         write_decision(config.record(), decision)
@@ -291,8 +315,11 @@ def rollback(args: argparse.Namespace) -> int:
     if target is None or target not in settings.versions:
         print(f"error: no version to roll {args.model}:{alias} back to (served: {current}); name one with --to", file=sys.stderr)
         return 2
-    record.append(args.model, {"decided_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-                               "action": "rollback", "from": current, "to": target, "accepted": True}, stable=target)
+    record.append(
+        args.model,
+        {"decided_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"), "action": "rollback", "from": current, "to": target, "accepted": True},
+        stable=target,
+    )
     print(f"{args.model}:{alias} rolled back from {current} to {target}; recorded in {record.path}")
     move_live(config, args.model, alias, target, args.server)
     return 0
@@ -322,8 +349,11 @@ def train_configured() -> int:
             if store.is_current(name, version):
                 continue
             if name not in recipes.names() or version not in recipes.get(name).versions:
-                print(f"error: {store.tag(name, version)} is served by the configuration but is not in the store, and no recipe "
-                      f"trains it: import it (train_and_save.py import model.keras --name {name} --version {version} ...)", file=sys.stderr)
+                print(
+                    f"error: {store.tag(name, version)} is served by the configuration but is not in the store, and no recipe "
+                    f"trains it: import it (train_and_save.py import model.keras --name {name} --version {version} ...)",
+                    file=sys.stderr,
+                )
                 return 1
             code = train(parse_args(["train", name, version, "--if-missing"]))
             if code:
@@ -370,8 +400,7 @@ def export_tfserving(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    commands = {"train": train, "import": import_model, "promote": promote, "rollback": rollback, "install": install, "ship": ship,
-                "export-tfserving": export_tfserving}
+    commands = {"train": train, "import": import_model, "promote": promote, "rollback": rollback, "install": install, "ship": ship, "export-tfserving": export_tfserving}
     return commands[args.command](args)
 
 

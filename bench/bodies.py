@@ -79,11 +79,7 @@ def image_bytes(image: np.ndarray, card: ModelCard, image_format: str = "PNG") -
 
 
 def multipart_body(field: str, filename: str, content_type: str, payload: bytes) -> bytes:
-    head = (
-        f"--{BOUNDARY}\r\n"
-        f'Content-Disposition: form-data; name="{field}"; filename="{filename}"\r\n'
-        f"Content-Type: {content_type}\r\n\r\n"
-    ).encode()
+    head = (f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="{field}"; filename="{filename}"\r\nContent-Type: {content_type}\r\n\r\n').encode()
     return head + payload + f"\r\n--{BOUNDARY}--\r\n".encode()
 
 

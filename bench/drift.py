@@ -120,8 +120,7 @@ def markdown(results: dict, model: str, version: str, settings) -> str:
         f"**False alarms on clean traffic:** {fa['false_alarms']} of {fa['checks']} checks ({fa['rate']:.1%}), "
         f"one check per 100 images over {fa['images']:,} random held-out test images.",
         "",
-        "**Detection delay** after a full window of clean traffic, one shifted image per request, "
-        "drift read every 10 requests:",
+        "**Detection delay** after a full window of clean traffic, one shifted image per request, drift read every 10 requests:",
         "",
         "| shift | requests until drift | statistics that fired |",
         "|---|---:|---|",

@@ -81,9 +81,11 @@ async def ready(request: Request) -> PlainTextResponse:
     return PlainTextResponse("ok")
 
 
-app = Starlette(routes=[
-    Route("/models/{name}/{version}", course, methods=["POST"]),
-    Route("/v2/models/{name}/versions/{version}/infer", v2_infer, methods=["POST"]),
-    Route("/v1/models/{name}/versions/{number}:predict", tfserving_predict, methods=["POST"]),
-    Route("/readyz", ready),
-])
+app = Starlette(
+    routes=[
+        Route("/models/{name}/{version}", course, methods=["POST"]),
+        Route("/v2/models/{name}/versions/{version}/infer", v2_infer, methods=["POST"]),
+        Route("/v1/models/{name}/versions/{number}:predict", tfserving_predict, methods=["POST"]),
+        Route("/readyz", ready),
+    ]
+)

@@ -144,16 +144,23 @@ def expected_shape(scenario: Scenario, examples: int) -> list[int]:
 # --- the parent ----------------------------------------------------------------------------------------------
 
 
-def run_grpc(target: str, scenario: Scenario, body: Body, in_flight: int, seconds: float, timeout_s: float,
-             processes: int = DEFAULT_PROCESSES, max_calls: int = DEFAULT_MAX_CALLS) -> GrpcResult:
+def run_grpc(
+    target: str, scenario: Scenario, body: Body, in_flight: int, seconds: float, timeout_s: float, processes: int = DEFAULT_PROCESSES, max_calls: int = DEFAULT_MAX_CALLS
+) -> GrpcResult:
     """Load ``target`` (host:port) with this scenario's body from ``processes`` workers sharing ``in_flight`` calls."""
     if not scenario.grpc:
         raise ValueError(f"{scenario.name} is not a gRPC scenario")
     processes = max(1, min(processes, in_flight))
     shares = [in_flight // processes + (i < in_flight % processes) for i in range(processes)]
     spec = {
-        "target": target, "method": scenario.path, "protocol": scenario.protocol, "body": str(body.path),
-        "shape": expected_shape(scenario, body.examples), "seconds": seconds, "timeout_s": timeout_s, "max_calls": max_calls,
+        "target": target,
+        "method": scenario.path,
+        "protocol": scenario.protocol,
+        "body": str(body.path),
+        "shape": expected_shape(scenario, body.examples),
+        "seconds": seconds,
+        "timeout_s": timeout_s,
+        "max_calls": max_calls,
     }
     with tempfile.TemporaryDirectory(prefix="grpc-load-") as temporary:
         workers = [_start_worker({**spec, "in_flight": share}, Path(temporary) / f"worker-{i}.stderr") for i, share in enumerate(shares)]
@@ -172,8 +179,12 @@ def run_grpc(target: str, scenario: Scenario, body: Body, in_flight: int, second
 def _start_worker(spec: dict, stderr_path: Path) -> tuple[subprocess.Popen, Path]:
     with stderr_path.open("wb") as stderr:
         process = subprocess.Popen(
-            [sys.executable, "-m", "bench.grpc_load", "--worker", json.dumps(spec)], cwd=ROOT,
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr, start_new_session=True,
+            [sys.executable, "-m", "bench.grpc_load", "--worker", json.dumps(spec)],
+            cwd=ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            start_new_session=True,
         )
     return process, stderr_path
 
@@ -252,10 +263,20 @@ def _merge(outcomes: list[dict], in_flight: int) -> GrpcResult:
     p50, p90, p99 = (float(v) * 1e3 for v in np.percentile(latencies, [50, 90, 99])) if len(latencies) else (math.nan,) * 3
     requests = int(sum(statuses.values()))
     return GrpcResult(
-        requests=requests, requests_per_s=requests / elapsed if elapsed > 0 else 0.0, p50_ms=p50, p90_ms=p90, p99_ms=p99,
-        non_2xx=requests - statuses.get("OK", 0), socket_errors=0, statuses=dict(statuses), processes=len(outcomes),
-        in_flight=in_flight, seconds=elapsed, client_cpu_share=sum(o["cpu_s"] for o in outcomes) / elapsed if elapsed > 0 else 0.0,
-        probe=outcomes[0]["probe"], details=details,
+        requests=requests,
+        requests_per_s=requests / elapsed if elapsed > 0 else 0.0,
+        p50_ms=p50,
+        p90_ms=p90,
+        p99_ms=p99,
+        non_2xx=requests - statuses.get("OK", 0),
+        socket_errors=0,
+        statuses=dict(statuses),
+        processes=len(outcomes),
+        in_flight=in_flight,
+        seconds=elapsed,
+        client_cpu_share=sum(o["cpu_s"] for o in outcomes) / elapsed if elapsed > 0 else 0.0,
+        probe=outcomes[0]["probe"],
+        details=details,
     )
 
 
@@ -337,8 +358,12 @@ async def _drive(spec: dict) -> dict:
 
         await asyncio.gather(*(lane() for _ in range(spec["in_flight"])))
         return {
-            "latencies": base64.b64encode(latencies.tobytes()).decode(), "statuses": dict(statuses), "details": details,
-            "seconds": finished - started, "cpu_s": time.process_time() - started_cpu, "probe": probe,
+            "latencies": base64.b64encode(latencies.tobytes()).decode(),
+            "statuses": dict(statuses),
+            "details": details,
+            "seconds": finished - started,
+            "cpu_s": time.process_time() - started_cpu,
+            "probe": probe,
         }
 
 
@@ -376,8 +401,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="grpc-load-body-") as temporary:
         body = write_bodies(Path(temporary), [scenario])[scenario.name]
         try:
-            result = run_grpc(args.target, scenario, body, args.in_flight or scenario.connections, args.seconds, args.timeout,
-                              args.processes, args.max_calls)
+            result = run_grpc(args.target, scenario, body, args.in_flight or scenario.connections, args.seconds, args.timeout, args.processes, args.max_calls)
         except GrpcLoadError as exc:
             print(f"{scenario.name}: {exc}", file=sys.stderr)
             return 1
@@ -387,10 +411,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def summary(scenario: Scenario, result: GrpcResult) -> str:
-    return (f"{scenario.name}: {result.requests_per_s:,.1f} req/s ({result.ok_per_s * scenario.examples:,.0f} images/s OK), "
-            f"p50 {result.p50_ms:.1f} ms, p90 {result.p90_ms:.1f} ms, p99 {result.p99_ms:.1f} ms, {result.errors} errors "
-            f"({result.status_text()}); {result.processes} process(es), {result.in_flight} in flight, {result.seconds:.1f} s, "
-            f"client CPU {result.client_cpu_share:.2f} cores; probe {result.probe}")
+    return (
+        f"{scenario.name}: {result.requests_per_s:,.1f} req/s ({result.ok_per_s * scenario.examples:,.0f} images/s OK), "
+        f"p50 {result.p50_ms:.1f} ms, p90 {result.p90_ms:.1f} ms, p99 {result.p99_ms:.1f} ms, {result.errors} errors "
+        f"({result.status_text()}); {result.processes} process(es), {result.in_flight} in flight, {result.seconds:.1f} s, "
+        f"client CPU {result.client_cpu_share:.2f} cores; probe {result.probe}"
+    )
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Run wrk with bench/post.lua against one URL and read its report.
 
-    >>> result = run_wrk("http://127.0.0.1:3000/models/clothes/v1", body, connections=64, seconds=30, timeout_s=10)
-    >>> result.requests_per_s, result.p90_ms, result.errors       # errors: answers other than 2xx, and socket errors
+>>> result = run_wrk("http://127.0.0.1:3000/models/clothes/v1", body, connections=64, seconds=30, timeout_s=10)
+>>> result.requests_per_s, result.p90_ms, result.errors       # errors: answers other than 2xx, and socket errors
 """
 
 from __future__ import annotations
@@ -50,8 +50,19 @@ class WrkResult:
 
 def run_wrk(url: str, body: Body, connections: int, seconds: int, timeout_s: int) -> WrkResult:
     command = [
-        "wrk", "--latency", f"-t{min(THREADS, connections)}", f"-c{connections}", f"-d{seconds}s",
-        "--timeout", f"{timeout_s}s", "-s", str(SCRIPT), url, "--", str(body.path), body.content_type,
+        "wrk",
+        "--latency",
+        f"-t{min(THREADS, connections)}",
+        f"-c{connections}",
+        f"-d{seconds}s",
+        "--timeout",
+        f"{timeout_s}s",
+        "-s",
+        str(SCRIPT),
+        url,
+        "--",
+        str(body.path),
+        body.content_type,
     ]
     try:
         finished = subprocess.run(command, capture_output=True, text=True, timeout=seconds + timeout_s + 30)

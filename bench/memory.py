@@ -179,15 +179,19 @@ def comparison(onnx: TreeMemory, tensorflow: TreeMemory) -> str:
         ratio = f"{fair_mine / fair_theirs:.3g} x" if fair_mine and fair_theirs else "-"
         return [label, mib(mine[0]), mib(mine[1]), mib(theirs[0]), mib(theirs[1]), ratio]
 
-    rows = [row(service, summed(onnx.by_service().get(service, [])), summed(tensorflow.by_service().get(service, [])))
-            for service in dict.fromkeys([*onnx.by_service(), *tensorflow.by_service()])]
+    rows = [
+        row(service, summed(onnx.by_service().get(service, [])), summed(tensorflow.by_service().get(service, [])))
+        for service in dict.fromkeys([*onnx.by_service(), *tensorflow.by_service()])
+    ]
     rows.append(row("a runner hosting a version (mean)", hosting_mean(onnx), hosting_mean(tensorflow)))
     rows.append(row("**total**", (onnx.total_rss, onnx.total_pss), (tensorflow.total_rss, tensorflow.total_pss)))
-    return "ONNX Runtime against TensorFlow, MiB (the ratio is of PSS where readable, else RSS)\n\n" + "\n".join([
-        "| process | ONNX RSS | ONNX PSS | TF RSS | TF PSS | ONNX / TF |",
-        "|---|---:|---:|---:|---:|---:|",
-        *("| " + " | ".join(row) + " |" for row in rows),
-    ])
+    return "ONNX Runtime against TensorFlow, MiB (the ratio is of PSS where readable, else RSS)\n\n" + "\n".join(
+        [
+            "| process | ONNX RSS | ONNX PSS | TF RSS | TF PSS | ONNX / TF |",
+            "|---|---:|---:|---:|---:|---:|",
+            *("| " + " | ".join(row) + " |" for row in rows),
+        ]
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -54,16 +54,18 @@ def main(argv: list[str] | None = None) -> int:
     rate = {name: sum(r.requests_per_s for r in rs) / len(rs) for name, rs in runs.items()}
     p99 = {name: max(r.p99_ms for r in rs) for name, rs in runs.items()}
     cost = rate["off"] / rate["on"] - 1  # extra time per request with monitoring on
-    text = "\n".join([
-        f"Measured by `python -m bench.monitoring_cost`: wrk, {args.model} {args.version}, JSON single images, {args.connections} connections, "
-        f"{args.rounds} alternating rounds of {args.seconds} s per setting.",
-        "",
-        "| monitoring | req/s (mean) | worst p99 ms | errors |",
-        "|---|---:|---:|---:|",
-        *(f"| {name} | {rate[name]:,.0f} | {p99[name]:.1f} | {sum(r.errors for r in runs[name])} |" for name in runs),
-        "",
-        f"**Cost of monitoring per request: {cost:+.1%}** (time per request, on vs off; target <= 10%).",
-    ])
+    text = "\n".join(
+        [
+            f"Measured by `python -m bench.monitoring_cost`: wrk, {args.model} {args.version}, JSON single images, {args.connections} connections, "
+            f"{args.rounds} alternating rounds of {args.seconds} s per setting.",
+            "",
+            "| monitoring | req/s (mean) | worst p99 ms | errors |",
+            "|---|---:|---:|---:|",
+            *(f"| {name} | {rate[name]:,.0f} | {p99[name]:.1f} | {sum(r.errors for r in runs[name])} |" for name in runs),
+            "",
+            f"**Cost of monitoring per request: {cost:+.1%}** (time per request, on vs off; target <= 10%).",
+        ]
+    )
     print(text)
     if not args.no_report:
         write_report(text, begin=begin, end=end)

@@ -1,7 +1,7 @@
 """Tables, target checks, the markdown report and its plot, from the results of one benchmark run.
 
-    >>> print(scenario_section(results, "json"))           # a markdown table, readable in a terminal too
-    >>> write_markdown(results, Path("docs/benchmarks.md"), "benchmarks.png")  # replaces only the part between the markers
+>>> print(scenario_section(results, "json"))           # a markdown table, readable in a terminal too
+>>> write_markdown(results, Path("docs/benchmarks.md"), "benchmarks.png")  # replaces only the part between the markers
 """
 
 from __future__ import annotations
@@ -33,8 +33,7 @@ SERVER_ROLES = {
     "every version on ONNX Runtime (`runners.engine: onnxruntime`, the default)",
     SERVED_TF: "the same configuration with `runners.engine: tensorflow`: every version on TensorFlow",
     "baseline": "the course's way: Flask's threaded dev server, `model.predict` per request, clothes v1 only (bench/baseline_flask.py)",
-    "floor": "bare Starlette on uvicorn, 1 worker: parses each scenario's body into numpy (orjson, multipart, PIL, binary tensors) "
-    "and answers, no model (bench/floor.py)",
+    "floor": "bare Starlette on uvicorn, 1 worker: parses each scenario's body into numpy (orjson, multipart, PIL, binary tensors) and answers, no model (bench/floor.py)",
 }
 
 
@@ -118,9 +117,7 @@ class Target:
 def machine_description() -> dict[str, str]:
     meminfo = dict(line.split(":", 1) for line in Path("/proc/meminfo").read_text().splitlines() if ":" in line)
     cpu_models = [line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")]
-    os_release = dict(
-        line.split("=", 1) for line in Path("/etc/os-release").read_text().splitlines() if "=" in line
-    )
+    os_release = dict(line.split("=", 1) for line in Path("/etc/os-release").read_text().splitlines() if "=" in line)
     wrk_banner = subprocess.run(["wrk", "--version"], capture_output=True, text=True).stdout.splitlines()
     return {
         "CPUs (nproc)": subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip(),
@@ -206,23 +203,31 @@ def scenario_section(results: Results, scenario: str) -> str:
         if result is None:
             continue
         images = [rate(results.images_per_s(scenario, server))] if batch else []
-        rows.append([
-            server, rate(result.requests_per_s), rate(result.ok_per_s), *images,
-            milliseconds(result.p50_ms), milliseconds(result.p90_ms), milliseconds(result.p99_ms), errors_text(result),
-        ])
+        rows.append(
+            [
+                server,
+                rate(result.requests_per_s),
+                rate(result.ok_per_s),
+                *images,
+                milliseconds(result.p50_ms),
+                milliseconds(result.p90_ms),
+                milliseconds(result.p99_ms),
+                errors_text(result),
+            ]
+        )
     ratios = [f"{name} {times(value)}" for name, value in comparable_ratios(results, scenario)]
     for server in (SERVED, SERVED_TF):
         if batch and (value := results.inprocess_ratio(server, scenario)) is not None:
             ratios.append(f"{server}/in-process {times(value)} (images/s over {ENGINES[server]}'s in-process rate)")
     if about.grpc:
-        ratios += [f"{server} gRPC/HTTP {about.twin} {times(value)}" for server in (SERVED, SERVED_TF)
-                   if (value := results.twin_ratio(scenario, server)) is not None]
+        ratios += [f"{server} gRPC/HTTP {about.twin} {times(value)}" for server in (SERVED, SERVED_TF) if (value := results.twin_ratio(scenario, server)) is not None]
         measured = [r for server in results.servers if isinstance(r := results.result(scenario, server), GrpcResult)]
         title = (
             f"### {scenario}: {about.model} {about.version}, gRPC `{about.path.lstrip('/')}`\n\n"
             f"{about.about}; {results.connections[scenario]} unary calls in flight from {results.grpc_processes} grpc.aio "
             f"process(es), one channel each, {results.duration_s} s (bench/grpc_load.py)"
-            + (f"; load generator CPU {', '.join(f'{r.client_cpu_share:.2f}' for r in measured)} cores" if measured else "") + "."
+            + (f"; load generator CPU {', '.join(f'{r.client_cpu_share:.2f}' for r in measured)} cores" if measured else "")
+            + "."
         )
     else:
         content_type = body.content_type.split(";")[0] or "no content type"
@@ -247,17 +252,39 @@ def grpc_section(results: Results) -> str:
             if grpc is None:
                 continue
             examples = results.bodies[scenario].examples
-            rows.append([
-                scenario, about.twin or "-", server, str(examples), rate(grpc.ok_per_s), rate(http.ok_per_s) if http else "-",
-                times(results.twin_ratio(scenario, server)), rate(grpc.ok_per_s * examples), rate(http.ok_per_s * examples) if http else "-",
-                milliseconds(grpc.p99_ms), milliseconds(http.p99_ms) if http else "-", errors_text(grpc),
-            ])
+            rows.append(
+                [
+                    scenario,
+                    about.twin or "-",
+                    server,
+                    str(examples),
+                    rate(grpc.ok_per_s),
+                    rate(http.ok_per_s) if http else "-",
+                    times(results.twin_ratio(scenario, server)),
+                    rate(grpc.ok_per_s * examples),
+                    rate(http.ok_per_s * examples) if http else "-",
+                    milliseconds(grpc.p99_ms),
+                    milliseconds(http.p99_ms) if http else "-",
+                    errors_text(grpc),
+                ]
+            )
     if not rows:
         return ""
-    headers = ["gRPC scenario", "HTTP twin", "server", "batch", "gRPC ok req/s", "HTTP ok req/s", "gRPC / HTTP",
-               "gRPC images/s", "HTTP images/s", "gRPC p99 ms", "HTTP p99 ms", "gRPC errors"]
-    return ("### gRPC beside HTTP: the same version and batch, successful requests/s\n\n"
-            + markdown_table(headers, rows, numeric=True))
+    headers = [
+        "gRPC scenario",
+        "HTTP twin",
+        "server",
+        "batch",
+        "gRPC ok req/s",
+        "HTTP ok req/s",
+        "gRPC / HTTP",
+        "gRPC images/s",
+        "HTTP images/s",
+        "gRPC p99 ms",
+        "HTTP p99 ms",
+        "gRPC errors",
+    ]
+    return "### gRPC beside HTTP: the same version and batch, successful requests/s\n\n" + markdown_table(headers, rows, numeric=True)
 
 
 def overview_section(results: Results) -> str:
@@ -269,28 +296,32 @@ def overview_section(results: Results) -> str:
     rows = []
     for scenario in results.load_scenarios:
         served, tensorflow = results.result(scenario, SERVED), results.result(scenario, SERVED_TF)
-        rows.append([
-            scenario,
-            *(rate(r.ok_per_s) if (r := results.result(scenario, s)) else "-" for s in servers),
-            times(results.ratio(scenario, SERVED, SERVED_TF)),
-            times(results.ratio(scenario, SERVED, "floor")),
-            times(results.ratio(scenario, SERVED, "baseline")),
-            milliseconds(served.p99_ms) if served else "-",
-            milliseconds(tensorflow.p99_ms) if tensorflow else "-",
-        ])
+        rows.append(
+            [
+                scenario,
+                *(rate(r.ok_per_s) if (r := results.result(scenario, s)) else "-" for s in servers),
+                times(results.ratio(scenario, SERVED, SERVED_TF)),
+                times(results.ratio(scenario, SERVED, "floor")),
+                times(results.ratio(scenario, SERVED, "baseline")),
+                milliseconds(served.p99_ms) if served else "-",
+                milliseconds(tensorflow.p99_ms) if tensorflow else "-",
+            ]
+        )
     return "### Overview: successful requests/s\n\n" + markdown_table(headers, rows, numeric=True)
 
 
 def cold_start_section(results: Results) -> str:
     rows = []
     for server, samples in results.cold_starts.items():
-        rows.append([
-            server,
-            ", ".join(seconds(s.ready_s) for s in samples),
-            seconds(results.cold_start_median_s(server)),
-            ", ".join(seconds(s.first_prediction_s) for s in samples),
-            seconds(results.cold_start_median_s(server, "first_prediction_s")),
-        ])
+        rows.append(
+            [
+                server,
+                ", ".join(seconds(s.ready_s) for s in samples),
+                seconds(results.cold_start_median_s(server)),
+                ", ".join(seconds(s.first_prediction_s) for s in samples),
+                seconds(results.cold_start_median_s(server, "first_prediction_s")),
+            ]
+        )
     table = markdown_table(["server", "to /readyz 200", "median", f"to the first prediction ({LOAD[FIRST_PREDICTION].path})", "median"], rows) if rows else "Not measured."
     return (
         "### coldstart: `bentoml serve` launch to the first 200 on /readyz, and to the first prediction\n\n"
@@ -301,8 +332,7 @@ def cold_start_section(results: Results) -> str:
 
 def inprocess_section(results: Results) -> str:
     rows = [
-        [m["engine"], f"{m['model']} {m['version']}", str(m["threads"]), str(m["batch_images"]), str(m["calls"]), str(m["seconds"]),
-         str(m["ms_per_call"]), rate(m["images_per_s"])]
+        [m["engine"], f"{m['model']} {m['version']}", str(m["threads"]), str(m["batch_images"]), str(m["calls"]), str(m["seconds"]), str(m["ms_per_call"]), rate(m["images_per_s"])]
         for m in results.inprocess.values()
     ]
     onnx, tensorflow = results.inprocess.get("onnxruntime"), results.inprocess.get("tensorflow")
@@ -317,11 +347,13 @@ def inprocess_section(results: Results) -> str:
 def memory_section(results: Results) -> str:
     """A row per process (workers of one service summed): both engines side by side when both were
     measured, else the one measured."""
-    parts = ["### memory: RSS and PSS per process, every configured version loaded (`python -m bench.memory`)\n\n"
-             f"Read from /proc {SETTLE_S:g} s after /readyz is 200 (and after the cold start's first prediction when "
-             "coldstart runs too), before the load runs. "
-             "PSS splits shared pages between the processes mapping them: its total is what the tree costs; "
-             "RSS counts shared libraries in every process."]
+    parts = [
+        "### memory: RSS and PSS per process, every configured version loaded (`python -m bench.memory`)\n\n"
+        f"Read from /proc {SETTLE_S:g} s after /readyz is 200 (and after the cold start's first prediction when "
+        "coldstart runs too), before the load runs. "
+        "PSS splits shared pages between the processes mapping them: its total is what the tree costs; "
+        "RSS counts shared libraries in every process."
+    ]
     if SERVED in results.memory and SERVED_TF in results.memory:
         parts.append(memory_comparison(results.memory[SERVED], results.memory[SERVED_TF]))
     else:
@@ -340,19 +372,19 @@ def targets(results: Results) -> list[Target]:
     served_runs = [r for scenario in results.load.values() for server, r in scenario.items() if server in (SERVED, SERVED_TF)]
     served_errors = sum(r.errors for r in served_runs)
     return [
-        Target("json", "served errors == 0", "-" if json_served is None else str(json_served.errors),
-               None if json_served is None else json_served.errors == 0),
-        Target("json", "served p99 <= 100 ms", "-" if json_served is None else f"{json_served.p99_ms:.1f} ms",
-               None if json_served is None else json_served.p99_ms <= 100),
+        Target("json", "served errors == 0", "-" if json_served is None else str(json_served.errors), None if json_served is None else json_served.errors == 0),
+        Target("json", "served p99 <= 100 ms", "-" if json_served is None else f"{json_served.p99_ms:.1f} ms", None if json_served is None else json_served.p99_ms <= 100),
         Target("json", "served >= 0.30 x floor", times(json_floor), None if json_floor is None else json_floor >= 0.30),
         Target("json", "served >= 40 x baseline", times(json_baseline), None if json_baseline is None else json_baseline >= 40),
         Target("png", "served >= 0.20 x floor", times(png_floor), None if png_floor is None else png_floor >= 0.20),
-        Target("batch256", "served images/s >= 0.5 x in-process (ONNX Runtime)", times(batch_ratio),
-               None if batch_ratio is None else batch_ratio >= 0.5),
-        Target("every scenario", "served and served-tensorflow errors == 0", str(served_errors) if served_runs else "-",
-               None if not served_runs else served_errors == 0),
-        Target("grpc-v2-1", "served gRPC ok req/s >= HTTP v2-binary-1's (same run)",
-               "-" if grpc_ratio is None else f"{times(grpc_ratio)}, p99 {grpc_single.p99_ms:.1f} ms", None if grpc_ratio is None else grpc_ratio >= 1),
+        Target("batch256", "served images/s >= 0.5 x in-process (ONNX Runtime)", times(batch_ratio), None if batch_ratio is None else batch_ratio >= 0.5),
+        Target("every scenario", "served and served-tensorflow errors == 0", str(served_errors) if served_runs else "-", None if not served_runs else served_errors == 0),
+        Target(
+            "grpc-v2-1",
+            "served gRPC ok req/s >= HTTP v2-binary-1's (same run)",
+            "-" if grpc_ratio is None else f"{times(grpc_ratio)}, p99 {grpc_single.p99_ms:.1f} ms",
+            None if grpc_ratio is None else grpc_ratio >= 1,
+        ),
         Target(COLD_START, "served median to /readyz <= 8 s", seconds(cold_median), None if cold_median is None else cold_median <= 8),
     ]
 
@@ -459,8 +491,9 @@ def write_plot(results: Results, path: Path) -> bool:
     import matplotlib.pyplot as plt
 
     panels = [name for name, present in (("load", scenarios), ("memory", results.memory)) if present]
-    figure, axes = plt.subplots(1, len(panels), figsize=(11 if len(panels) == 1 else 15, 5),
-                                gridspec_kw={"width_ratios": [3, 1][: len(panels)]} if len(panels) == 2 else None, squeeze=False)
+    figure, axes = plt.subplots(
+        1, len(panels), figsize=(11 if len(panels) == 1 else 15, 5), gridspec_kw={"width_ratios": [3, 1][: len(panels)]} if len(panels) == 2 else None, squeeze=False
+    )
     axes = dict(zip(panels, axes[0], strict=True))
     if "load" in axes:
         plot_load(axes["load"], results, scenarios)

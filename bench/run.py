@@ -67,14 +67,24 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", "--seconds", type=int, help="seconds per load run, wrk or gRPC (default 30, or 5 with --quick)")
     parser.add_argument("--quick", action="store_true", help="5 s wrk runs, one cold start per served server, 2 s in-process")
-    parser.add_argument("--only", type=comma_list(SCENARIOS), default=list(SCENARIOS), metavar="SCENARIO[,...]",
-                        help=f"scenarios to run, of {', '.join(SCENARIOS)} (default: all)")
-    parser.add_argument("--servers", type=comma_list(servers.NAMES), default=list(servers.NAMES), metavar="SERVER[,...]",
-                        help=f"servers to measure, of {', '.join(servers.NAMES)} (default: all)")
-    parser.add_argument("--connections", type=connection_override, action="append", default=[], metavar="SCENARIO=N",
-                        help=f"wrk connections of a scenario, calls in flight of a gRPC one (defaults: {DEFAULT_CONNECTIONS})")
-    parser.add_argument("--grpc-processes", type=int, default=DEFAULT_GRPC_PROCESSES,
-                        help=f"load generator processes of the gRPC scenarios, sharing their calls in flight (default {DEFAULT_GRPC_PROCESSES})")
+    parser.add_argument("--only", type=comma_list(SCENARIOS), default=list(SCENARIOS), metavar="SCENARIO[,...]", help=f"scenarios to run, of {', '.join(SCENARIOS)} (default: all)")
+    parser.add_argument(
+        "--servers", type=comma_list(servers.NAMES), default=list(servers.NAMES), metavar="SERVER[,...]", help=f"servers to measure, of {', '.join(servers.NAMES)} (default: all)"
+    )
+    parser.add_argument(
+        "--connections",
+        type=connection_override,
+        action="append",
+        default=[],
+        metavar="SCENARIO=N",
+        help=f"wrk connections of a scenario, calls in flight of a gRPC one (defaults: {DEFAULT_CONNECTIONS})",
+    )
+    parser.add_argument(
+        "--grpc-processes",
+        type=int,
+        default=DEFAULT_GRPC_PROCESSES,
+        help=f"load generator processes of the gRPC scenarios, sharing their calls in flight (default {DEFAULT_GRPC_PROCESSES})",
+    )
     parser.add_argument("--cold-starts", type=int, help="launches of each served server timed to /readyz (default 3, or 1 with --quick)")
     parser.add_argument("--inprocess-seconds", type=float, help="duration of each in-process batch measurement (default 5, or 2 with --quick)")
     parser.add_argument("--timeout", type=int, default=10, help="wrk's per-request timeout, a gRPC call's deadline, in seconds (default 10)")
@@ -108,13 +118,15 @@ def measure_server(name: str, results: Results, args: argparse.Namespace, log_di
             record_engines(server, results)
         if reading_memory:
             results.memory[name] = memory.measure(server)
-            print(f"[{name}] memory: {len(results.memory[name].processes)} processes, RSS {memory.mib(results.memory[name].total_rss)} MiB, "
-                  f"PSS {memory.mib(results.memory[name].total_pss)} MiB", flush=True)
+            print(
+                f"[{name}] memory: {len(results.memory[name].processes)} processes, RSS {memory.mib(results.memory[name].total_rss)} MiB, "
+                f"PSS {memory.mib(results.memory[name].total_pss)} MiB",
+                flush=True,
+            )
         for scenario in load_scenarios:
             run_scenario(server, scenario, results, args)
     if server.killed_after_grace:
-        results.notes.append(f"{name}: {server.killed_after_grace} process(es) still running {servers.STOP_GRACE_S} s "
-                             "after SIGTERM were killed (SIGKILL)")
+        results.notes.append(f"{name}: {server.killed_after_grace} process(es) still running {servers.STOP_GRACE_S} s after SIGTERM were killed (SIGKILL)")
 
 
 def run_scenario(server: servers.Server, scenario: str, results: Results, args: argparse.Namespace) -> None:
@@ -130,15 +142,16 @@ def run_scenario(server: servers.Server, scenario: str, results: Results, args: 
         results.notes.append(f"{scenario} on {server.name}: wrk failed: {exc}")
         return
     results.load.setdefault(scenario, {})[server.name] = result
-    print(f"[{server.name}] {scenario}: {result.requests_per_s:,.1f} req/s, p50 {result.p50_ms:.1f} ms, p99 {result.p99_ms:.1f} ms, "
-          f"{result.errors} errors ({result.status_text()})", flush=True)
+    print(
+        f"[{server.name}] {scenario}: {result.requests_per_s:,.1f} req/s, p50 {result.p50_ms:.1f} ms, p99 {result.p99_ms:.1f} ms, {result.errors} errors ({result.status_text()})",
+        flush=True,
+    )
 
 
 def run_grpc_scenario(server: servers.Server, scenario: str, results: Results, args: argparse.Namespace) -> None:
     """The gRPC load of one scenario on the server's gRPC port; its first worker's warm-up call is the probe."""
     try:
-        result = run_grpc(server.grpc_target, LOAD[scenario], results.bodies[scenario], args.connections[scenario], args.duration,
-                          args.timeout, args.grpc_processes)
+        result = run_grpc(server.grpc_target, LOAD[scenario], results.bodies[scenario], args.connections[scenario], args.duration, args.timeout, args.grpc_processes)
     except GrpcLoadError as exc:
         results.notes.append(f"{scenario} on {server.name}: the gRPC load failed: {exc}")
         return
@@ -147,8 +160,11 @@ def run_grpc_scenario(server: servers.Server, scenario: str, results: Results, a
     for code, detail in result.details.items():
         results.notes.append(f"{scenario} on {server.name}: {code}: `{' '.join(detail.split())[:160]}`")
     results.load.setdefault(scenario, {})[server.name] = result
-    print(f"[{server.name}] {scenario}: {result.requests_per_s:,.1f} req/s, p50 {result.p50_ms:.1f} ms, p99 {result.p99_ms:.1f} ms, "
-          f"{result.errors} errors ({result.status_text()}), client CPU {result.client_cpu_share:.2f} cores", flush=True)
+    print(
+        f"[{server.name}] {scenario}: {result.requests_per_s:,.1f} req/s, p50 {result.p50_ms:.1f} ms, p99 {result.p99_ms:.1f} ms, "
+        f"{result.errors} errors ({result.status_text()}), client CPU {result.client_cpu_share:.2f} cores",
+        flush=True,
+    )
 
 
 def record_cold_start(server: servers.Server, results: Results) -> None:
@@ -157,8 +173,11 @@ def record_cold_start(server: servers.Server, results: Results) -> None:
     if first is None:
         results.notes.append(f"coldstart on {server.name}: no 2xx answer to {scenario.path} within a minute of /readyz")
     results.cold_starts.setdefault(server.name, []).append(ColdStart(server.ready_after_s, first))
-    print(f"[{server.name}] cold start {len(results.cold_starts[server.name])}: /readyz after {server.ready_after_s:.1f} s, "
-          f"first prediction after {'-' if first is None else f'{first:.1f}'} s", flush=True)
+    print(
+        f"[{server.name}] cold start {len(results.cold_starts[server.name])}: /readyz after {server.ready_after_s:.1f} s, "
+        f"first prediction after {'-' if first is None else f'{first:.1f}'} s",
+        flush=True,
+    )
 
 
 def record_engines(server: servers.Server, results: Results) -> None:
@@ -187,13 +206,23 @@ def measure_inprocess(results: Results, args: argparse.Namespace) -> None:
     for name in [s for s in results.servers if s in servers.ENGINES]:
         engine = servers.ENGINES[name]
         command = [
-            sys.executable, "-m", "bench.inprocess", "--model", scenario.model, "--version", scenario.version, "--engine", engine,
-            "--batch", str(scenario.examples), "--seconds", str(args.inprocess_seconds),
+            sys.executable,
+            "-m",
+            "bench.inprocess",
+            "--model",
+            scenario.model,
+            "--version",
+            scenario.version,
+            "--engine",
+            engine,
+            "--batch",
+            str(scenario.examples),
+            "--seconds",
+            str(args.inprocess_seconds),
         ]
         print(f"[in-process] measuring batched inference on {engine}", flush=True)
         try:
-            finished = subprocess.run(command, cwd=servers.ROOT, env=servers.server_environment(), capture_output=True,
-                                      text=True, timeout=args.inprocess_seconds + 180)
+            finished = subprocess.run(command, cwd=servers.ROOT, env=servers.server_environment(), capture_output=True, text=True, timeout=args.inprocess_seconds + 180)
         except subprocess.TimeoutExpired:
             results.notes.append(f"in-process measurement on {engine} did not finish within {args.inprocess_seconds + 180:.0f} s")
             continue
@@ -233,9 +262,15 @@ def main(argv: list[str] | None = None) -> int:
         work_dir = Path(temporary)
         wanted = [s for s in LOAD if s in args.only or (s == FIRST_PREDICTION and COLD_START in args.only)]
         results = Results(
-            command=command, started=datetime.datetime.now().astimezone(), scenarios=args.only,
-            servers=[name for name in servers.NAMES if name in args.servers], duration_s=args.duration,
-            connections=args.connections, grpc_processes=args.grpc_processes, bodies=write_bodies(work_dir, [LOAD[s] for s in wanted]), machine=machine_description(),
+            command=command,
+            started=datetime.datetime.now().astimezone(),
+            scenarios=args.only,
+            servers=[name for name in servers.NAMES if name in args.servers],
+            duration_s=args.duration,
+            connections=args.connections,
+            grpc_processes=args.grpc_processes,
+            bodies=write_bodies(work_dir, [LOAD[s] for s in wanted]),
+            machine=machine_description(),
         )
         run(args, results, work_dir)
     results.machine["load average at end (1, 5, 15 min)"] = ", ".join(f"{load:.2f}" for load in os.getloadavg())

@@ -66,23 +66,51 @@ def tfserving_number(version: str) -> int:
     return int(found.group(1))
 
 
-LOAD = {s.name: s for s in (
-    Scenario("json", "clothes", "v1", "course", "json", 1, 64, "one image as the course's JSON, `{\"image\": [[...]]}`"),
-    Scenario("png", "clothes", "v1", "course", "png", 1, 64, "one test image as a PNG upload (multipart, field `image`)"),
-    Scenario("batch256", "clothes", "v1", "course", "raw", 256, 8, "256 images as raw uint8 bytes (`application/octet-stream`)"),
-    Scenario("damage-jpeg", "damage", "v2", "course", "file", 1, 32, "one held-out JPEG of data/hurricane-damage as an upload (Project 3's call)"),
-    Scenario("v2-binary-1", "clothes", "v1", "v2", "v2-binary", 1, 64, "one image as tritonclient sends it: binary UINT8 tensor after the JSON header"),
-    Scenario("grpc-v2-1", "clothes", "v1", "grpc-v2", "grpc-v2-raw", 1, 64,
-             "one image over gRPC as tritonclient.grpc sends it: a UINT8 1x28x28x1 tensor in `raw_input_contents`, "
-             "the probabilities back in `raw_output_contents`", twin="v2-binary-1"),
-    Scenario("v2-binary-256", "clothes", "v1", "v2", "v2-binary", 256, 8, "256 images as one binary UINT8 tensor, as tritonclient sends it"),
-    Scenario("grpc-v2-256", "clothes", "v1", "grpc-v2", "grpc-v2-raw", 256, 8,
-             "256 images over gRPC as one UINT8 tensor in `raw_input_contents`, as tritonclient.grpc sends it", twin="v2-binary-256"),
-    Scenario("tfserving-predict", "clothes", "v1", "tfserving", "tfserving-json", 1, 64, "one image as TF Serving's row format, `{\"instances\": [...]}`"),
-    Scenario("grpc-tfserving-predict", "clothes", "v1", "grpc-tfserving", "grpc-tfserving-tensor", 1, 64,
-             "one image over gRPC as TF Serving's Predict: a DT_UINT8 TensorProto (`tensor_content`) as input `input`",
-             twin="tfserving-predict"),
-)}
+LOAD = {
+    s.name: s
+    for s in (
+        Scenario("json", "clothes", "v1", "course", "json", 1, 64, 'one image as the course\'s JSON, `{"image": [[...]]}`'),
+        Scenario("png", "clothes", "v1", "course", "png", 1, 64, "one test image as a PNG upload (multipart, field `image`)"),
+        Scenario("batch256", "clothes", "v1", "course", "raw", 256, 8, "256 images as raw uint8 bytes (`application/octet-stream`)"),
+        Scenario("damage-jpeg", "damage", "v2", "course", "file", 1, 32, "one held-out JPEG of data/hurricane-damage as an upload (Project 3's call)"),
+        Scenario("v2-binary-1", "clothes", "v1", "v2", "v2-binary", 1, 64, "one image as tritonclient sends it: binary UINT8 tensor after the JSON header"),
+        Scenario(
+            "grpc-v2-1",
+            "clothes",
+            "v1",
+            "grpc-v2",
+            "grpc-v2-raw",
+            1,
+            64,
+            "one image over gRPC as tritonclient.grpc sends it: a UINT8 1x28x28x1 tensor in `raw_input_contents`, the probabilities back in `raw_output_contents`",
+            twin="v2-binary-1",
+        ),
+        Scenario("v2-binary-256", "clothes", "v1", "v2", "v2-binary", 256, 8, "256 images as one binary UINT8 tensor, as tritonclient sends it"),
+        Scenario(
+            "grpc-v2-256",
+            "clothes",
+            "v1",
+            "grpc-v2",
+            "grpc-v2-raw",
+            256,
+            8,
+            "256 images over gRPC as one UINT8 tensor in `raw_input_contents`, as tritonclient.grpc sends it",
+            twin="v2-binary-256",
+        ),
+        Scenario("tfserving-predict", "clothes", "v1", "tfserving", "tfserving-json", 1, 64, 'one image as TF Serving\'s row format, `{"instances": [...]}`'),
+        Scenario(
+            "grpc-tfserving-predict",
+            "clothes",
+            "v1",
+            "grpc-tfserving",
+            "grpc-tfserving-tensor",
+            1,
+            64,
+            "one image over gRPC as TF Serving's Predict: a DT_UINT8 TensorProto (`tensor_content`) as input `input`",
+            twin="tfserving-predict",
+        ),
+    )
+}
 COLD_START = "coldstart"  # `bentoml serve` launch to the first 200 on /readyz, and to the first prediction
 MEMORY = "memory"  # RSS and PSS per process of a served tree (bench/memory.py)
 NAMES = (*LOAD, COLD_START, MEMORY)

@@ -96,8 +96,17 @@ def server_command(name: str, port: int) -> list[str]:
         return [str(BIN / "python"), "-m", "bench.baseline_flask", "--host", HOST, "--port", str(port)]
     if name == "floor":
         return [
-            str(BIN / "python"), "-m", "uvicorn", "bench.floor:app", "--host", HOST, "--port", str(port),
-            "--no-access-log", "--log-level", "warning",
+            str(BIN / "python"),
+            "-m",
+            "uvicorn",
+            "bench.floor:app",
+            "--host",
+            HOST,
+            "--port",
+            str(port),
+            "--no-access-log",
+            "--log-level",
+            "warning",
         ]
     raise ValueError(f"unknown server {name!r}; known: {', '.join(NAMES)}")
 
@@ -131,8 +140,13 @@ class Server:
         self.killed_after_grace = 0
         with log_path.open("w") as log:
             self.process = subprocess.Popen(
-                server_command(name, self.port), cwd=ROOT, env={**server_environment(), **(env or {})},
-                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                server_command(name, self.port),
+                cwd=ROOT,
+                env={**server_environment(), **(env or {})},
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
         self.started = time.monotonic()
 

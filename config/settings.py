@@ -351,7 +351,9 @@ def _apply_promotions(raw: dict, record: PromotionRecord, path: Path) -> None:
             continue
         versions = model.get("versions") or []
         if stable not in versions:
-            raise ConfigError(f"{path}: promotion record {record.path} makes {stable!r} {name}'s {promotion.get('alias', 'stable')}, but {stable!r} is not a served version of {name}")
+            raise ConfigError(
+                f"{path}: promotion record {record.path} makes {stable!r} {name}'s {promotion.get('alias', 'stable')}, but {stable!r} is not a served version of {name}"
+            )
         if not isinstance(model.get("aliases"), dict):
             model["aliases"] = {}
         model["aliases"][promotion.get("alias", "stable")] = stable

@@ -147,13 +147,15 @@ def window_reports(records: list[dict], reference: dict, window: int, thresholds
     for number, (start, stop) in enumerate(window_bounds(len(records), window, thresholds.min_samples), 1):
         rolling = RollingWindow(stop - start, card)
         rolling.add_views(*features(records[start:stop]))
-        reports.append({
-            "number": number,
-            "start": _time(records[start]["timestamp"]),
-            "end": _time(records[stop - 1]["timestamp"]),
-            "rows": [start, stop],
-            **drift_report(reference, rolling, thresholds),
-        })
+        reports.append(
+            {
+                "number": number,
+                "start": _time(records[start]["timestamp"]),
+                "end": _time(records[stop - 1]["timestamp"]),
+                "rows": [start, stop],
+                **drift_report(reference, rolling, thresholds),
+            }
+        )
     return reports
 
 
@@ -283,8 +285,7 @@ def _intensity_chart(reference: dict, records: list[dict], card: ModelCard):
     low, high = card.input.value_range
     edges = np.linspace(low, high, INTENSITY_BINS + 1)
     fig, ax = plt.subplots(figsize=(11, 3))
-    _paired_bars(ax, np.arange(INTENSITY_BINS), reference["intensity"]["shares"], counts / max(counts.sum(), 1), 0.4,
-                 [f"{a:.0f}–{b:.0f}" for a, b in pairwise(edges)])
+    _paired_bars(ax, np.arange(INTENSITY_BINS), reference["intensity"]["shares"], counts / max(counts.sum(), 1), 0.4, [f"{a:.0f}–{b:.0f}" for a, b in pairwise(edges)])
     ax.set_title("pixel intensity shares", fontsize=10)
     ax.set_yscale("log")  # the dark background bin holds half the pixels; the rest would vanish
     return fig
@@ -385,8 +386,7 @@ def main(argv: list[str] | None = None) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(render(card, records, reports, reference, thresholds, skipped=skipped, details=details), encoding="utf-8")
     drifted = sum(r["verdict"] == "drift" for r in reports)
-    print(f"{len(records)} records ({skipped} unparsable lines skipped), {len(reports)} windows of {window}, "
-          f"{drifted} drifted (last: {reports[-1]['verdict']}) -> {out}")
+    print(f"{len(records)} records ({skipped} unparsable lines skipped), {len(reports)} windows of {window}, {drifted} drifted (last: {reports[-1]['verdict']}) -> {out}")
     return 0
 
 

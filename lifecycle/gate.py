@@ -49,8 +49,17 @@ class Decision:
         }
 
 
-def decide(model: str, candidate: str, candidate_eval: dict, stable: str, stable_eval: dict, policy: PromotionPolicy,
-           shadow: dict | None = None, min_shadow_agreement: float | None = None, min_shadow_examples: int = 200) -> Decision:
+def decide(
+    model: str,
+    candidate: str,
+    candidate_eval: dict,
+    stable: str,
+    stable_eval: dict,
+    policy: PromotionPolicy,
+    shadow: dict | None = None,
+    min_shadow_agreement: float | None = None,
+    min_shadow_examples: int = 200,
+) -> Decision:
     """Compare two ``evaluate_slices`` results under ``policy``; with ``min_shadow_agreement``, also the
     server's shadow summary of ``candidate`` (``shadow``, None when there is none)."""
     rows = [_row("overall", stable_eval["overall"], candidate_eval["overall"], f">= +{policy.min_improvement:g}", policy.min_improvement)]
@@ -62,9 +71,7 @@ def decide(model: str, candidate: str, candidate_eval: dict, stable: str, stable
     reasons = []
     for row in rows:
         if not row["ok"]:
-            reasons.append(
-                f"{row['slice']}: {row['candidate']:.4f} vs {row['stable']:.4f} ({row['delta']:+.4f}), required {row['required']}"
-            )
+            reasons.append(f"{row['slice']}: {row['candidate']:.4f} vs {row['stable']:.4f} ({row['delta']:+.4f}), required {row['required']}")
     return Decision(model, candidate, stable, not reasons, reasons, rows, policy, int(candidate_eval["images"]))
 
 
@@ -87,9 +94,7 @@ def format_table(decision: Decision) -> str:
     header = f"{'slice':<22} {decision.stable:>9} {decision.candidate:>9} {'delta':>8}  {'required':<9} ok"
     lines = [header, "-" * len(header)]
     for row in decision.rows:
-        lines.append(
-            f"{row['slice']:<22} {row['stable']:>9.4f} {row['candidate']:>9.4f} {row['delta']:>+8.4f}  {row['required']:<9} {'yes' if row['ok'] else 'NO'}"
-        )
+        lines.append(f"{row['slice']:<22} {row['stable']:>9.4f} {row['candidate']:>9.4f} {row['delta']:>+8.4f}  {row['required']:<9} {'yes' if row['ok'] else 'NO'}")
     verdict = "PROMOTED" if decision.accepted else "REFUSED"
     lines.append(
         f"{verdict}: {decision.model}:{decision.candidate} {'replaces' if decision.accepted else 'does not replace'} "

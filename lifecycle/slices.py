@@ -130,8 +130,9 @@ def apply_shift(spec: dict, images: np.ndarray, seed: int = SEED) -> np.ndarray:
     return np.clip(shifted, 0, LEVELS).astype(np.float32)
 
 
-def evaluate_slices(predict: Callable[[np.ndarray], np.ndarray], images: np.ndarray, labels: np.ndarray, names: tuple[str, ...],
-                    shifts: dict[str, dict], shape: tuple[int, ...], seed: int = SEED) -> dict:
+def evaluate_slices(
+    predict: Callable[[np.ndarray], np.ndarray], images: np.ndarray, labels: np.ndarray, names: tuple[str, ...], shifts: dict[str, dict], shape: tuple[int, ...], seed: int = SEED
+) -> dict:
     """Accuracy overall, per class, and under each shift (images only); the worst slice of all.
 
     ``predict`` maps (N, *shape) client values to class probabilities; ``shape`` is the card's input shape.

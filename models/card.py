@@ -56,9 +56,7 @@ class ImagePreprocessing(_Frozen):
     colour_mode: Literal["L", "RGB"] = Field(description="PIL mode the file is converted to: L (grey) or RGB")
     aspect: Literal["pad", "stretch", "crop"] = Field(description="pad to a square with the border colour, stretch, or centre-crop to a square")
     resize: Literal["nearest", "box", "bilinear", "hamming", "bicubic", "lanczos"] = Field(description="PIL resampling filter")
-    invert: Literal["auto", "never"] = Field(
-        "never", description="auto: invert the levels when the image's border is light (the model was trained on dark backgrounds)"
-    )
+    invert: Literal["auto", "never"] = Field("never", description="auto: invert the levels when the image's border is light (the model was trained on dark backgrounds)")
 
 
 class OutputSpec(_Frozen):

@@ -1,8 +1,8 @@
 """The BentoML model store: a model's files and its card, saved together, read back safely.
 
-    >>> saved = save(card, keras_model, files={"report.html": html})   # <name>:<version>, holding model.keras
-    >>> card = load_card("clothes", "v1")                             # no TensorFlow needed
-    >>> model = load_keras("clothes", "v1")                           # checks TF/Keras versions first
+>>> saved = save(card, keras_model, files={"report.html": html})   # <name>:<version>, holding model.keras
+>>> card = load_card("clothes", "v1")                             # no TensorFlow needed
+>>> model = load_keras("clothes", "v1")                           # checks TF/Keras versions first
 """
 
 from __future__ import annotations
@@ -219,8 +219,7 @@ def check_versions(recorded: dict[str, str], installed: dict[str, str]) -> list[
         run_major, run_minor = _major_minor(running)
         if saved_major != run_major:
             raise VersionMismatch(
-                f"model saved with {framework} {saved_with} cannot be loaded by {framework} {running}: "
-                f"major versions differ; retrain it or install {framework}=={saved_with}"
+                f"model saved with {framework} {saved_with} cannot be loaded by {framework} {running}: major versions differ; retrain it or install {framework}=={saved_with}"
             )
         if saved_minor != run_minor:
             warnings.append(f"model saved with {framework} {saved_with}, running {running}: minor versions differ")

@@ -43,7 +43,9 @@ def requirements(used: dict[str, list[str]]) -> str:
     """The one requirements file that covers every engine in ``used`` (BentoML takes one)."""
     files = sorted({file for engine in used for file in engines.get(engine).packages})
     if len(files) > 1:
-        sys.exit(f"the served versions' engines need {', '.join(files)}, and a Bento installs one requirements file: write one that includes them (-r) and name it in the engines' packages")
+        sys.exit(
+            f"the served versions' engines need {', '.join(files)}, and a Bento installs one requirements file: write one that includes them (-r) and name it in the engines' packages"
+        )
     return files[0] if files else SERVING
 
 
@@ -55,7 +57,10 @@ def write(path: Path) -> Path:
     path.write_text(yaml.safe_dump(bentofile, sort_keys=False))
     extra = [f"{engines.get(engine).title} for {', '.join(versions)}" for engine, versions in used.items() if engines.get(engine).packages]
     unused = [cls.title for cls in engines.ENGINES.values() if cls.packages and cls.name not in used]
-    why = "; ".join(extra) or f"no {', '.join(unused) or 'packages beyond ' + SERVING}: every served version runs on {', '.join(engines.get(engine).title for engine in used) or engines.get(engines.DEFAULT).title}"
+    why = (
+        "; ".join(extra)
+        or f"no {', '.join(unused) or 'packages beyond ' + SERVING}: every served version runs on {', '.join(engines.get(engine).title for engine in used) or engines.get(engines.DEFAULT).title}"
+    )
     print(f"{path}: {why}", file=sys.stderr)
     return path
 

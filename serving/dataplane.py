@@ -141,8 +141,14 @@ class DataPlane:
         number = version_number(handle.version)
         unique = model is not None and numbered(model).get(number) == handle.version if number is not None else False
         return VersionView(
-            handle.name, handle.version, number if unique else None, VersionState(status["status"]), status["reason"], status["engine"],
-            handle.card, tuple(model.aliases_of(handle.version)) if model else (),
+            handle.name,
+            handle.version,
+            number if unique else None,
+            VersionState(status["status"]),
+            status["reason"],
+            status["engine"],
+            handle.card,
+            tuple(model.aliases_of(handle.version)) if model else (),
         )
 
     def describe(self, name: str, selector: Selector, available: bool = False) -> VersionView:
@@ -185,8 +191,7 @@ class DataPlane:
             unknown = [name for name in request.outputs if name not in outputs]
             if unknown:
                 raise BadRequest(f"outputs: unexpected output {unknown[0][:64]!r} for model {handle.name}; its output is {OUTPUT!r}")
-        return InferenceResponse(handle.name, handle.version, handle.card, outputs, current.alias, request.id,
-                                 {"decode_ms": decoded_ms, "infer_ms": infer_ms})
+        return InferenceResponse(handle.name, handle.version, handle.card, outputs, current.alias, request.id, {"decode_ms": decoded_ms, "infer_ms": infer_ms})
 
     async def prepare(self, request: InferenceRequest) -> tuple[VersionView, np.ndarray]:
         """The version a request resolves to and its input values as the model will see them, without inference (the page's preview)."""
@@ -211,8 +216,7 @@ class DataPlane:
     def list_models(self) -> dict:
         return {
             "models": [
-                {"name": name, "versions": list(model.handles), "aliases": model.aliases, "default_version": model.default_version}
-                for name, model in self.registry.models.items()
+                {"name": name, "versions": list(model.handles), "aliases": model.aliases, "default_version": model.default_version} for name, model in self.registry.models.items()
             ]
         }
 
@@ -221,8 +225,7 @@ class DataPlane:
         (a split as its weights) and the shadow, if any."""
         model = self.registry.model(name)
         versions = [{"version": v, "aliases": model.aliases_of(v), **h.status} for v, h in model.handles.items()]
-        versions += [{"version": v, "aliases": [], "status": "unavailable", "reason": reason, "engine": None}
-                     for v, reason in model.failures.items() if v not in model.handles]
+        versions += [{"version": v, "aliases": [], "status": "unavailable", "reason": reason, "engine": None} for v, reason in model.failures.items() if v not in model.handles]
         return {"name": name, "versions": versions, "aliases": model.aliases, "default_version": model.default_version, "shadow": model.shadow}
 
     def model_info(self, name: str, version_or_alias: str) -> dict:

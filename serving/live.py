@@ -140,7 +140,8 @@ class LiveModels:
         for name, entry in state["models"].items():
             handles = {
                 version: VersionHandle.from_store(name, version, self.config, self.slots[info["slot"]].client, settings=self.slots[info["slot"]].slot.settings, slot=info["slot"])
-                for version, info in entry["versions"].items() if info["state"] == "serving"
+                for version, info in entry["versions"].items()
+                if info["state"] == "serving"
             }
             model = self.registry.models[name] = ServedModel(name, handles, entry["aliases"], entry["default_version"])
             model.failures, model.shadow = entry["failures"], entry["shadow"]

@@ -155,7 +155,11 @@ def _list_versions(model, config):
 
 
 def _model_info(model, config):
-    return operation(f"model_info_{model.name}", f"The card of a version of {model.name}: input, labels, metrics, how it was made.", {200: ok_response(model.ref("ModelInfo")), **error_responses(404)})
+    return operation(
+        f"model_info_{model.name}",
+        f"The card of a version of {model.name}: input, labels, metrics, how it was made.",
+        {200: ok_response(model.ref("ModelInfo")), **error_responses(404)},
+    )
 
 
 def _predict(model, config):
@@ -167,12 +171,25 @@ def _predict(model, config):
         shape = "x".join(map(str, card.input.shape))
         binary = {"type": "string", "format": "binary"}
         body["content"][codecs.MULTIPART] = {"schema": model.ref("Upload"), "encoding": IMAGE_ENCODING}
-        body["content"][codecs.RAW] = {"schema": binary | {"description": f"raw uint8 values, N x {shape} row-major: a multiple of {card.example_bytes} bytes, at most {limit} images"}}
-        parameters.append({
-            "name": "invert", "in": "query", "required": False, "schema": {"$ref": SCHEMAS + "Invert"},
-            "description": "image files only: invert the levels (auto: as the model's card says)",
-        })
-    body["content"][codecs.NPY] = {"schema": {"type": "string", "format": "binary", "description": f"a NumPy .npy array of shape (N, {', '.join(map(str, card.input.shape))}) or one example, no pickled objects"}}
+        body["content"][codecs.RAW] = {
+            "schema": binary | {"description": f"raw uint8 values, N x {shape} row-major: a multiple of {card.example_bytes} bytes, at most {limit} images"}
+        }
+        parameters.append(
+            {
+                "name": "invert",
+                "in": "query",
+                "required": False,
+                "schema": {"$ref": SCHEMAS + "Invert"},
+                "description": "image files only: invert the levels (auto: as the model's card says)",
+            }
+        )
+    body["content"][codecs.NPY] = {
+        "schema": {
+            "type": "string",
+            "format": "binary",
+            "description": f"a NumPy .npy array of shape (N, {', '.join(map(str, card.input.shape))}) or one example, no pickled objects",
+        }
+    }
     return operation(
         f"predict_{model.name}",
         f"Classify one {example_text(card)} example of {model.name} or a batch of at most {limit}.",
@@ -199,7 +216,9 @@ def _report(model, config):
 
 
 def _drift(model, config):
-    return operation(f"drift_{model.name}", "Drift of the version's recent traffic against its training reference.", {200: ok_response(model.ref("DriftReport")), **error_responses(404)})
+    return operation(
+        f"drift_{model.name}", "Drift of the version's recent traffic against its training reference.", {200: ok_response(model.ref("DriftReport")), **error_responses(404)}
+    )
 
 
 DESCRIBE = {
@@ -373,7 +392,12 @@ def model_schemas(model: Served, config: Config) -> dict:
                 "window": {
                     "type": "object",
                     "required": ["size", "capacity", "min_samples", "predictions_seen"],
-                    "properties": {"size": COUNT, "capacity": {"const": config.monitoring.window}, "min_samples": {"const": config.monitoring.min_samples}, "predictions_seen": COUNT},
+                    "properties": {
+                        "size": COUNT,
+                        "capacity": {"const": config.monitoring.window},
+                        "min_samples": {"const": config.monitoring.min_samples},
+                        "predictions_seen": COUNT,
+                    },
                 },
                 "drifted": {"type": "boolean"},
                 "verdict": {"type": "string"},

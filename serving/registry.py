@@ -49,9 +49,20 @@ class RunnerClient(Protocol):
 
 
 class VersionHandle:
-    def __init__(self, name: str, version: str, config: Config, runner: RunnerClient, card: ModelCard | None = None,
-                 created: str | None = None, report: bytes | None = None, reference: dict | None = None, failure: str | None = None,
-                 settings: RunnerSettings | None = None, slot: str | None = None):
+    def __init__(
+        self,
+        name: str,
+        version: str,
+        config: Config,
+        runner: RunnerClient,
+        card: ModelCard | None = None,
+        created: str | None = None,
+        report: bytes | None = None,
+        reference: dict | None = None,
+        failure: str | None = None,
+        settings: RunnerSettings | None = None,
+        slot: str | None = None,
+    ):
         self.name, self.version = name, version
         self.card = card
         self.created = created
@@ -78,7 +89,11 @@ class VersionHandle:
             return cls(name, version, config, runner, failure=str(exc), **kwargs)
         reference = store.read_file(stored, REFERENCE_FILE)
         return cls(
-            name, version, config, runner, card,
+            name,
+            version,
+            config,
+            runner,
+            card,
             created=stored.info.creation_time.isoformat(),
             report=store.read_file(stored, REPORT_FILE),
             reference=json.loads(reference) if reference else None,

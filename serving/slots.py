@@ -152,7 +152,10 @@ class SlotWorker:
             "status": {"ready": "ready", "failed": "unavailable"}.get(state, "loading"),
             "reason": self.status["reason"] or (f"runner {self.slot.name} is {state}" if state != "ready" else None),
             "engine": getattr(self.engine, "name", None),
-            "model": model, "version": version, "state": state, "generation": self.generation,
+            "model": model,
+            "version": version,
+            "state": state,
+            "generation": self.generation,
         }
 
     @property
@@ -200,8 +203,7 @@ class SlotWorker:
         self.engine, self.version = engine, version
         self.status = {"state": state, "reason": reason}
         model, number = version or (None, None)
-        self.state.report({"generation": generation, "state": state, "reason": reason, "model": model, "version": number,
-                           "engine": getattr(engine, "name", None)})
+        self.state.report({"generation": generation, "state": state, "reason": reason, "model": model, "version": number, "engine": getattr(engine, "name", None)})
 
     def _follow_forever(self) -> None:
         while not self._stopped.wait(FOLLOW_SECONDS):
@@ -231,5 +233,3 @@ def _alive(pid: int) -> bool:
     except (ProcessLookupError, PermissionError, OverflowError):
         return False
     return True
-
-

@@ -15,9 +15,7 @@ def evaluate(y_true: np.ndarray, probabilities: np.ndarray, names: tuple[str, ..
 
     y_pred = np.asarray(probabilities).argmax(axis=1)
     labels = list(range(len(names)))
-    precision, recall, f1, support = precision_recall_fscore_support(
-        y_true, y_pred, labels=labels, zero_division=0
-    )
+    precision, recall, f1, support = precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)
     macro = precision_recall_fscore_support(y_true, y_pred, labels=labels, average="macro", zero_division=0)
     return {
         "accuracy": round(float(accuracy_score(y_true, y_pred)), 6),
@@ -42,8 +40,7 @@ def format_report(metrics: dict) -> str:
     """A plain-text table for the console."""
     width = max(12, *map(len, metrics["per_class"]))
     lines = [
-        f"accuracy {metrics['accuracy']:.4f}  macro precision {metrics['macro_precision']:.4f}  "
-        f"macro recall {metrics['macro_recall']:.4f}  macro F1 {metrics['macro_f1']:.4f}",
+        f"accuracy {metrics['accuracy']:.4f}  macro precision {metrics['macro_precision']:.4f}  macro recall {metrics['macro_recall']:.4f}  macro F1 {metrics['macro_f1']:.4f}",
         f"{'class':<{width}} {'precision':>9} {'recall':>7} {'f1':>7} {'support':>8}",
     ]
     for name, row in metrics["per_class"].items():

@@ -1,7 +1,7 @@
 """Train one version from its recipe, evaluate it on the held-out data, and write its card.
 
-    >>> run = train(recipe, "v1", recipe.load_data())
-    >>> card = card_for(recipe, run, data, slices)
+>>> run = train(recipe, "v1", recipe.load_data())
+>>> card = card_for(recipe, run, data, slices)
 """
 
 from __future__ import annotations
@@ -44,8 +44,7 @@ def targets(labels: np.ndarray, recipe: Recipe) -> np.ndarray:
     return keras.utils.to_categorical(labels, len(recipe.output.labels))
 
 
-def train(recipe: Recipe, version: str, data: Dataset, train_limit: int | None = None, test_limit: int | None = None,
-          verbose: int = 1, **overrides) -> TrainingRun:
+def train(recipe: Recipe, version: str, data: Dataset, train_limit: int | None = None, test_limit: int | None = None, verbose: int = 1, **overrides) -> TrainingRun:
     """Fit the version's network on the training data and evaluate it on the held-out data."""
     import keras
     import tensorflow as tf
@@ -65,16 +64,17 @@ def train(recipe: Recipe, version: str, data: Dataset, train_limit: int | None =
     if settings.cosine_decay:
         warmup = min(settings.warmup_epochs, settings.epochs - 1) * steps_per_epoch  # a short run (tests) skips it
         learning_rate = keras.optimizers.schedules.CosineDecay(
-            0.0 if warmup else settings.learning_rate, decay_steps=settings.epochs * steps_per_epoch - warmup,
-            warmup_target=settings.learning_rate if warmup else None, warmup_steps=warmup,
+            0.0 if warmup else settings.learning_rate,
+            decay_steps=settings.epochs * steps_per_epoch - warmup,
+            warmup_target=settings.learning_rate if warmup else None,
+            warmup_steps=warmup,
         )
     loss = (
         keras.losses.BinaryCrossentropy(label_smoothing=settings.label_smoothing)
         if recipe.output.kind == "sigmoid"
         else keras.losses.CategoricalCrossentropy(label_smoothing=settings.label_smoothing)
     )
-    optimizer = (keras.optimizers.AdamW(learning_rate, weight_decay=settings.weight_decay) if settings.weight_decay
-                 else keras.optimizers.Adam(learning_rate=learning_rate))
+    optimizer = keras.optimizers.AdamW(learning_rate, weight_decay=settings.weight_decay) if settings.weight_decay else keras.optimizers.Adam(learning_rate=learning_rate)
     model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"])
     started = time.perf_counter()
     x, y = to_model_input(x_train, recipe.input), targets(y_train, recipe)

@@ -39,21 +39,40 @@ def _body(schema: dict) -> dict:
 
 def _describe_alias(model, config):
     parameter = {"name": "alias", "in": "path", "required": True, "schema": VERSION}
-    body = _body({"oneOf": [
-        {"type": "object", "required": ["version"], "properties": {"version": VERSION}},
-        {"type": "object", "required": ["weights"], "properties": {"weights": {"type": "object", "minProperties": 1, "additionalProperties": {"type": "integer", "minimum": 0, "maximum": 100}}}},
-    ]})
-    return operation(f"set_alias_{model.name}", f"Point an alias of {model.name} at a serving version, or split it by weights (admin).",
-                      {200: ok_response({"type": "object"}), **error_responses(400, 403, 404, 409)}, parameters=[parameter], requestBody=body)
+    body = _body(
+        {
+            "oneOf": [
+                {"type": "object", "required": ["version"], "properties": {"version": VERSION}},
+                {
+                    "type": "object",
+                    "required": ["weights"],
+                    "properties": {"weights": {"type": "object", "minProperties": 1, "additionalProperties": {"type": "integer", "minimum": 0, "maximum": 100}}},
+                },
+            ]
+        }
+    )
+    return operation(
+        f"set_alias_{model.name}",
+        f"Point an alias of {model.name} at a serving version, or split it by weights (admin).",
+        {200: ok_response({"type": "object"}), **error_responses(400, 403, 404, 409)},
+        parameters=[parameter],
+        requestBody=body,
+    )
 
 
 def _describe_shadow_summary(model, config):
-    return operation(f"shadow_{model.name}", f"The shadow of {model.name}: its setting, agreement, latency, errors.", {200: ok_response({"type": "object"}), **error_responses(404)})
+    return operation(
+        f"shadow_{model.name}", f"The shadow of {model.name}: its setting, agreement, latency, errors.", {200: ok_response({"type": "object"}), **error_responses(404)}
+    )
 
 
 def _describe_set_shadow(model, config):
-    return operation(f"set_shadow_{model.name}", f"Send a share of an alias's requests of {model.name} to a candidate too (admin).",
-                      {200: ok_response({"type": "object"}), **error_responses(400, 403, 404, 409)}, requestBody=_body(SHADOW))
+    return operation(
+        f"set_shadow_{model.name}",
+        f"Send a share of an alias's requests of {model.name} to a candidate too (admin).",
+        {200: ok_response({"type": "object"}), **error_responses(400, 403, 404, 409)},
+        requestBody=_body(SHADOW),
+    )
 
 
 def _describe_stop_shadow(model, config):

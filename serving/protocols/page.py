@@ -49,17 +49,19 @@ LEVELS = 255
 CONTENT_TYPES = {".html": "text/html; charset=utf-8", ".mjs": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}
 # The page's own origin only; blob: and data: are what the page makes itself (previews, the report's frame and figures).
 # Inline styles: the report's <style> (its frame inherits this policy) and the bars' widths.
-PAGE_POLICY = "; ".join([
-    "default-src 'none'",
-    "script-src 'self'",
-    "style-src 'self' 'unsafe-inline'",
-    "img-src 'self' blob: data:",
-    "connect-src 'self'",
-    "frame-src blob:",
-    "form-action 'none'",
-    "base-uri 'none'",
-    "frame-ancestors 'none'",
-])
+PAGE_POLICY = "; ".join(
+    [
+        "default-src 'none'",
+        "script-src 'self'",
+        "style-src 'self' 'unsafe-inline'",
+        "img-src 'self' blob: data:",
+        "connect-src 'self'",
+        "frame-src blob:",
+        "form-action 'none'",
+        "base-uri 'none'",
+        "frame-ancestors 'none'",
+    ]
+)
 COMMON_HEADERS = {"cache-control": "no-cache", "x-content-type-options": "nosniff", "referrer-policy": "no-referrer"}
 
 
@@ -77,8 +79,12 @@ class StaticFile:
 
 # The files the page is made of, and nothing else of web/ (its tests stay unserved).
 STATIC_FILES = (
-    StaticFile("/", "index.html", "This web page: try any served model with an image, see its card, report, drift and versions.",
-               {"content-security-policy": PAGE_POLICY, "x-frame-options": "DENY"}),
+    StaticFile(
+        "/",
+        "index.html",
+        "This web page: try any served model with an image, see its card, report, drift and versions.",
+        {"content-security-policy": PAGE_POLICY, "x-frame-options": "DENY"},
+    ),
     StaticFile("/page/app.mjs", "app.mjs", "The page's script (a JavaScript module)."),
     StaticFile("/page/logic.mjs", "logic.mjs", "The page's logic without the DOM (a JavaScript module)."),
     StaticFile("/page/page.css", "page.css", "The page's styles."),
@@ -127,10 +133,15 @@ def _describe_input_image(model, config: Config) -> dict:
             codecs.JSON: {"schema": {"type": "object", "required": ["image"], "properties": {"image": model.ref("Example")}}},
         },
     }
-    parameters = [{
-        "name": "invert", "in": "query", "required": False, "schema": {"$ref": "#/components/schemas/Invert"},
-        "description": "image files only: invert the levels (auto: as the model's card says)",
-    }]
+    parameters = [
+        {
+            "name": "invert",
+            "in": "query",
+            "required": False,
+            "schema": {"$ref": "#/components/schemas/Invert"},
+            "description": "image files only: invert the levels (auto: as the model's card says)",
+        }
+    ]
     return operation(
         f"input_image_{model.name}",
         f"The image as {model.name} sees it: an image file after the card's preprocessing (or one JSON example), as a {shape} PNG.",

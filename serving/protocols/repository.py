@@ -38,8 +38,13 @@ PARAMETERS = {
 
 def _describe(action: str, summary: str, statuses: tuple[int, ...]):
     def describe(model, config):
-        return operation(f"repository_{action}_{model.name}", summary, {200: ok_response({"type": "object"}), **error_responses(*statuses)},
-                          requestBody={"required": False, "content": {"application/json": {"schema": PARAMETERS}}})
+        return operation(
+            f"repository_{action}_{model.name}",
+            summary,
+            {200: ok_response({"type": "object"}), **error_responses(*statuses)},
+            requestBody={"required": False, "content": {"application/json": {"schema": PARAMETERS}}},
+        )
+
     return describe
 
 

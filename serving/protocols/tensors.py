@@ -118,5 +118,3 @@ def card_values(array: np.ndarray, card: ModelCard, field: str) -> np.ndarray:
     if array.ndim == 0:
         raise BadRequest(f"{field}: expected a batch of examples, got a single number")
     return check_values(array, card, field, batch=True)
-
-

@@ -90,10 +90,12 @@ def version_status(view: VersionView) -> dict:
 @statuses(REMAP)
 async def model_metadata(plane: DataPlane, request: Request, name: str, number: str | None = None, label: str | None = None) -> Reply:
     view = plane.describe(name, selector(number, label), available=True)
-    return json_reply({
-        "model_spec": {"name": name, "signature_name": "", "version": _number(view.version)},
-        "metadata": {"signature_def": {"signature_def": {SIGNATURE: signature_def(view.available_card)}}},
-    })
+    return json_reply(
+        {
+            "model_spec": {"name": name, "signature_name": "", "version": _number(view.version)},
+            "metadata": {"signature_def": {"signature_def": {SIGNATURE: signature_def(view.available_card)}}},
+        }
+    )
 
 
 def signature_def(card: ModelCard) -> dict:
@@ -276,20 +278,38 @@ def _describe(kind: str, addressing: str):
         parameters = _path_parameters(model, addressing)
         operation_id = f"tfserving_{kind}_{model.name}_{addressing}"
         if kind == "status":
-            return operation(operation_id, f"TF Serving: status of {'every numbered version' if addressing == 'latest' else which} of {model.name}.",
-                              {200: ok_response(STATUS_SCHEMA), **error_responses(404)}, parameters=parameters)
+            return operation(
+                operation_id,
+                f"TF Serving: status of {'every numbered version' if addressing == 'latest' else which} of {model.name}.",
+                {200: ok_response(STATUS_SCHEMA), **error_responses(404)},
+                parameters=parameters,
+            )
         if kind == "metadata":
-            return operation(operation_id, f"TF Serving: the serving signature of {which} of {model.name}.",
-                              {200: ok_response(_metadata_schema(model)), **error_responses(404)}, parameters=parameters)
+            return operation(
+                operation_id,
+                f"TF Serving: the serving signature of {which} of {model.name}.",
+                {200: ok_response(_metadata_schema(model)), **error_responses(404)},
+                parameters=parameters,
+            )
         errors = {**error_responses(400, 404, 413, 415), "429": _too_many()}
         if kind == "predict":
             body = {"required": True, "content": {codecs.JSON: {"schema": _predict_request(model)}}}
-            return operation(operation_id, f"TF Serving: class probabilities from {which} of {model.name}, at most {limit} examples "
-                              '(an image file may be sent as {"b64": "<base64>"} in place of an example).',
-                              {200: ok_response(_predict_response(card, limit)), **errors}, parameters=parameters, requestBody=body)
+            return operation(
+                operation_id,
+                f"TF Serving: class probabilities from {which} of {model.name}, at most {limit} examples "
+                '(an image file may be sent as {"b64": "<base64>"} in place of an example).',
+                {200: ok_response(_predict_response(card, limit)), **errors},
+                parameters=parameters,
+                requestBody=body,
+            )
         body = {"required": True, "content": {codecs.JSON: {"schema": _classify_request(model)}}}
-        return operation(operation_id, f"TF Serving: [label, score] of every class from {which} of {model.name}, at most {limit} examples.",
-                          {200: ok_response(_classify_response(card, limit)), **errors}, parameters=parameters, requestBody=body)
+        return operation(
+            operation_id,
+            f"TF Serving: [label, score] of every class from {which} of {model.name}, at most {limit} examples.",
+            {200: ok_response(_classify_response(card, limit)), **errors},
+            parameters=parameters,
+            requestBody=body,
+        )
 
     return describe
 
@@ -364,10 +384,18 @@ def _predict_request(model) -> dict:
     named_columns = {"type": "object", "required": [INPUT], "properties": {INPUT: batch}, "additionalProperties": False}
     return {
         "oneOf": [
-            {"type": "object", "required": ["instances"], "not": {"required": ["inputs"]},
-             "properties": {"signature_name": _signature_name(), "instances": {"anyOf": [batch, named_rows]}}},
-            {"type": "object", "required": ["inputs"], "not": {"required": ["instances"]},
-             "properties": {"signature_name": _signature_name(), "inputs": {"anyOf": [batch, named_columns]}}},
+            {
+                "type": "object",
+                "required": ["instances"],
+                "not": {"required": ["inputs"]},
+                "properties": {"signature_name": _signature_name(), "instances": {"anyOf": [batch, named_rows]}},
+            },
+            {
+                "type": "object",
+                "required": ["inputs"],
+                "not": {"required": ["instances"]},
+                "properties": {"signature_name": _signature_name(), "inputs": {"anyOf": [batch, named_columns]}},
+            },
         ]
     }
 
@@ -379,10 +407,12 @@ def _probabilities(card: ModelCard, limit: int) -> dict:
 
 def _predict_response(card: ModelCard, limit: int) -> dict:
     rows_ = _probabilities(card, limit)
-    return {"oneOf": [
-        {"type": "object", "required": ["predictions"], "properties": {"predictions": rows_}, "additionalProperties": False},
-        {"type": "object", "required": ["outputs"], "properties": {"outputs": rows_}, "additionalProperties": False},
-    ]}
+    return {
+        "oneOf": [
+            {"type": "object", "required": ["predictions"], "properties": {"predictions": rows_}, "additionalProperties": False},
+            {"type": "object", "required": ["outputs"], "properties": {"outputs": rows_}, "additionalProperties": False},
+        ]
+    }
 
 
 def _classify_request(model) -> dict:
@@ -390,13 +420,24 @@ def _classify_request(model) -> dict:
     card = model.card
     low, high = card.input.value_range or (-FLOAT32_MAX, FLOAT32_MAX)
     size = math.prod(card.input.shape)
-    flat = {"type": "array", "items": {"type": "number", "minimum": low, "maximum": high}, "minItems": size, "maxItems": size,
-            "description": f"{'x'.join(map(str, card.input.shape))} values, row-major"}
+    flat = {
+        "type": "array",
+        "items": {"type": "number", "minimum": low, "maximum": high},
+        "minItems": size,
+        "maxItems": size,
+        "description": f"{'x'.join(map(str, card.input.shape))} values, row-major",
+    }
     without = {"type": "object", "not": {"required": [INPUT]}}
-    in_examples = {"type": "object", "required": ["examples"], "properties": {
-        "context": without, "examples": {"type": "array", "items": {"type": "object", "required": [INPUT], "properties": {INPUT: flat}}, "minItems": 1}}}
-    in_context = {"type": "object", "required": ["examples", "context"], "properties": {
-        "context": {"type": "object", "required": [INPUT], "properties": {INPUT: flat}}, "examples": {"type": "array", "items": without, "minItems": 1}}}
+    in_examples = {
+        "type": "object",
+        "required": ["examples"],
+        "properties": {"context": without, "examples": {"type": "array", "items": {"type": "object", "required": [INPUT], "properties": {INPUT: flat}}, "minItems": 1}},
+    }
+    in_context = {
+        "type": "object",
+        "required": ["examples", "context"],
+        "properties": {"context": {"type": "object", "required": [INPUT], "properties": {INPUT: flat}}, "examples": {"type": "array", "items": without, "minItems": 1}},
+    }
     return {
         "allOf": [{"type": "object", "properties": {"signature_name": _signature_name()}}, {"oneOf": [in_examples, in_context]}],
         "description": f'tf.Example features: "{INPUT}" a flat list of values, or an image file as {{"b64": "<base64>"}}; other features are ignored',
@@ -404,7 +445,12 @@ def _classify_request(model) -> dict:
 
 
 def _classify_response(card: ModelCard, limit: int) -> dict:
-    pair = {"type": "array", "items": {"anyOf": [{"enum": list(card.labels)}, {"type": "number", "minimum": 0, "maximum": 1}]}, "minItems": 2, "maxItems": 2,
-            "description": "[label, score]"}
+    pair = {
+        "type": "array",
+        "items": {"anyOf": [{"enum": list(card.labels)}, {"type": "number", "minimum": 0, "maximum": 1}]},
+        "minItems": 2,
+        "maxItems": 2,
+        "description": "[label, score]",
+    }
     example = {"type": "array", "items": pair, "minItems": card.classes, "maxItems": card.classes}
     return {"type": "object", "required": ["results"], "properties": {"results": {"type": "array", "items": example, "minItems": 1, "maxItems": limit}}}

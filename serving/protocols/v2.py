@@ -93,13 +93,15 @@ async def server_ready(plane: DataPlane, request: Request) -> Reply:
 async def model_metadata(plane: DataPlane, request: Request, name: str, version: str | None = None) -> Reply:
     view = plane.describe(name, selector(version), available=True)
     card = view.available_card
-    return json_reply({
-        "name": name,
-        "versions": plane.versions(name),
-        "platform": view.engine or "keras",
-        "inputs": [{"name": INPUT, "datatype": "FP32", "shape": [-1, *card.input.shape]}],
-        "outputs": [{"name": OUTPUT, "datatype": "FP32", "shape": [-1, card.classes]}],
-    })
+    return json_reply(
+        {
+            "name": name,
+            "versions": plane.versions(name),
+            "platform": view.engine or "keras",
+            "inputs": [{"name": INPUT, "datatype": "FP32", "shape": [-1, *card.input.shape]}],
+            "outputs": [{"name": OUTPUT, "datatype": "FP32", "shape": [-1, card.classes]}],
+        }
+    )
 
 
 @statuses(REMAP)
@@ -299,8 +301,11 @@ def routes(config: Config) -> list[Route]:
 
 
 def _describe_server(model, config: Config) -> dict:
-    schema = {"type": "object", "required": ["name", "version", "extensions"],
-              "properties": {"name": {"const": SERVER_NAME}, "version": {"type": "string"}, "extensions": {"const": EXTENSIONS}}}
+    schema = {
+        "type": "object",
+        "required": ["name", "version", "extensions"],
+        "properties": {"name": {"const": SERVER_NAME}, "version": {"type": "string"}, "extensions": {"const": EXTENSIONS}},
+    }
     return operation("v2_server_metadata", "Open Inference Protocol: the server's name, version and extensions.", {200: ok_response(schema)})
 
 
@@ -315,11 +320,21 @@ def _describe_health(kind: str):
 
 
 def _describe_index(model, config: Config) -> dict:
-    entry = {"type": "object", "required": ["name", "version", "state", "reason"],
-             "properties": {"name": {"type": "string"}, "version": {"type": "string"}, "state": {"enum": list(STATES.values())}, "reason": {"type": "string"}}}
-    body = {"required": False, "content": {codecs.JSON: {"schema": {"type": "object", "properties": {"ready": {"type": "boolean", "description": "only the versions ready for inference"}}}}}}
-    return operation("v2_repository_index", "Open Inference Protocol (model repository extension): every served version and its state.",
-                      {200: ok_response({"type": "array", "items": entry}), **error_responses(400, 415)}, requestBody=body)
+    entry = {
+        "type": "object",
+        "required": ["name", "version", "state", "reason"],
+        "properties": {"name": {"type": "string"}, "version": {"type": "string"}, "state": {"enum": list(STATES.values())}, "reason": {"type": "string"}},
+    }
+    body = {
+        "required": False,
+        "content": {codecs.JSON: {"schema": {"type": "object", "properties": {"ready": {"type": "boolean", "description": "only the versions ready for inference"}}}}},
+    }
+    return operation(
+        "v2_repository_index",
+        "Open Inference Protocol (model repository extension): every served version and its state.",
+        {200: ok_response({"type": "array", "items": entry}), **error_responses(400, 415)},
+        requestBody=body,
+    )
 
 
 def _describe(kind: str, addressing: str):
@@ -328,20 +343,26 @@ def _describe(kind: str, addressing: str):
         which = "the default version" if addressing == "default" else "a version"
         operation_id = f"v2_{kind}_{model.name}_{addressing}"
         if kind == "metadata":
-            return operation(operation_id, f"Open Inference Protocol: the inputs and outputs of {which} of {model.name}.",
-                              {200: ok_response(_metadata_schema(model)), **error_responses(404)})
+            return operation(
+                operation_id, f"Open Inference Protocol: the inputs and outputs of {which} of {model.name}.", {200: ok_response(_metadata_schema(model)), **error_responses(404)}
+            )
         if kind == "ready":
             schema = {"type": "object", "required": ["name", "ready"], "properties": {"name": {"const": model.name}, "ready": {"const": True}}}
-            return operation(operation_id, f"Open Inference Protocol: 200 when {which} of {model.name} can answer (503 otherwise).",
-                              {200: ok_response(schema), **error_responses(404)})
+            return operation(
+                operation_id, f"Open Inference Protocol: 200 when {which} of {model.name} can answer (503 otherwise).", {200: ok_response(schema), **error_responses(404)}
+            )
         body = {"required": True, "content": {codecs.JSON: {"schema": _infer_request(card)}}}
         ok = ok_response(_infer_response(model, config))
         ok["content"][BINARY] = {"schema": {"type": "string", "format": "binary", "description": "the JSON response, then the binary outputs (Inference-Header-Content-Length)"}}
         ok["headers"] = {HEADER_LENGTH.title(): {"description": "binary responses: the JSON part's length", "schema": {"type": "string", "pattern": r"^\d+$"}}}
-        return operation(operation_id, f"Open Inference Protocol: inference with {which} of {model.name}, at most "
-                          f"{config.limits.max_batch_images} examples. The binary tensor data extension is taken too "
-                          "(Inference-Header-Content-Length and binary_data_size), though not described here.",
-                          {200: ok, **error_responses(400, 404, 413, 415)}, requestBody=body)
+        return operation(
+            operation_id,
+            f"Open Inference Protocol: inference with {which} of {model.name}, at most "
+            f"{config.limits.max_batch_images} examples. The binary tensor data extension is taken too "
+            "(Inference-Header-Content-Length and binary_data_size), though not described here.",
+            {200: ok, **error_responses(400, 404, 413, 415)},
+            requestBody=body,
+        )
 
     return describe
 
@@ -395,17 +416,19 @@ def _infer_request(card: ModelCard) -> dict:
         size = int(np.prod(shape))
         for bounds, datatypes in groups.items():
             value = dict(bounds)
-            variants.append({
-                "type": "object",
-                "required": ["name", "shape", "datatype", "data"],
-                "properties": {
-                    "name": {"const": INPUT},
-                    "shape": {"const": list(shape)},
-                    "datatype": {"enum": datatypes},
-                    "data": {"anyOf": [_nested(value, shape), {"type": "array", "items": value, "minItems": size, "maxItems": size}]},
-                    "parameters": parameters,
-                },
-            })
+            variants.append(
+                {
+                    "type": "object",
+                    "required": ["name", "shape", "datatype", "data"],
+                    "properties": {
+                        "name": {"const": INPUT},
+                        "shape": {"const": list(shape)},
+                        "datatype": {"enum": datatypes},
+                        "data": {"anyOf": [_nested(value, shape), {"type": "array", "items": value, "minItems": size, "maxItems": size}]},
+                        "parameters": parameters,
+                    },
+                }
+            )
     output_parameters = {
         "type": "object",
         "additionalProperties": scalar,
@@ -417,24 +440,41 @@ def _infer_request(card: ModelCard) -> dict:
         "required": ["inputs"],
         "properties": {
             "id": {"type": "string", "description": "echoed in the response"},
-            "parameters": {"type": "object", "additionalProperties": scalar, "properties": {"binary_data_output": {"type": "boolean"}},
-                           "not": {"anyOf": [{"required": [name]} for name in SHARED_MEMORY]}},
+            "parameters": {
+                "type": "object",
+                "additionalProperties": scalar,
+                "properties": {"binary_data_output": {"type": "boolean"}},
+                "not": {"anyOf": [{"required": [name]} for name in SHARED_MEMORY]},
+            },
             "inputs": {"type": "array", "items": {"anyOf": variants}, "minItems": 1, "maxItems": 1},
-            "outputs": {"type": "array", "maxItems": 1, "items": {
-                "type": "object", "required": ["name"], "properties": {"name": {"const": OUTPUT}, "parameters": output_parameters}}},
+            "outputs": {
+                "type": "array",
+                "maxItems": 1,
+                "items": {"type": "object", "required": ["name"], "properties": {"name": {"const": OUTPUT}, "parameters": output_parameters}},
+            },
         },
     }
 
 
 def _infer_response(model, config: Config) -> dict:
     card, limit = model.card, config.limits.max_batch_images
-    probabilities = {"type": "object", "required": ["name", "datatype", "shape"], "properties": {
-        "name": {"const": OUTPUT}, "datatype": {"enum": ["FP32", "BYTES"]},
-        "shape": {"type": "array", "items": {"type": "integer", "minimum": 1, "maximum": max(limit, card.classes)}, "minItems": 2, "maxItems": 2,
-                  "description": f"[examples, classes] (classes: {card.classes}, or the classification count)"},
-        "data": {"type": "array", "items": {"anyOf": [{"type": "number", "minimum": 0, "maximum": 1}, {"type": "string", "pattern": r"^[^:]+:\d+:"}]}},
-        "parameters": {"type": "object", "properties": {"binary_data_size": {"type": "integer", "minimum": 0}}},
-    }}
+    probabilities = {
+        "type": "object",
+        "required": ["name", "datatype", "shape"],
+        "properties": {
+            "name": {"const": OUTPUT},
+            "datatype": {"enum": ["FP32", "BYTES"]},
+            "shape": {
+                "type": "array",
+                "items": {"type": "integer", "minimum": 1, "maximum": max(limit, card.classes)},
+                "minItems": 2,
+                "maxItems": 2,
+                "description": f"[examples, classes] (classes: {card.classes}, or the classification count)",
+            },
+            "data": {"type": "array", "items": {"anyOf": [{"type": "number", "minimum": 0, "maximum": 1}, {"type": "string", "pattern": r"^[^:]+:\d+:"}]}},
+            "parameters": {"type": "object", "properties": {"binary_data_size": {"type": "integer", "minimum": 0}}},
+        },
+    }
     return {
         "type": "object",
         "required": ["model_name", "model_version", "outputs"],

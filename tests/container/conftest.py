@@ -62,8 +62,13 @@ def image(tmp_path_factory) -> str:
         started = time.monotonic()
         with log.open("w") as err:
             result = subprocess.run(
-                ["bash", str(ROOT / "scripts" / "build-container.sh")], cwd=ROOT, env=store_environment(),
-                stdout=subprocess.PIPE, stderr=err, text=True, timeout=3600,
+                ["bash", str(ROOT / "scripts" / "build-container.sh")],
+                cwd=ROOT,
+                env=store_environment(),
+                stdout=subprocess.PIPE,
+                stderr=err,
+                text=True,
+                timeout=3600,
             )
         if result.returncode != 0:
             pytest.fail(f"scripts/build-container.sh failed ({result.returncode}):\n{log.read_text()[-4000:]}")

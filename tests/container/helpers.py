@@ -72,9 +72,19 @@ def start_container(image: str, config: Path) -> Container:
     port = free_port()
     started = time.monotonic()
     result = docker(
-        "run", "-d", "--network", "host",
-        "-e", f"BENTOML_PORT={port}", "-e", "BENTOML_HOST=127.0.0.1",
-        "-e", f"MODEL_SERVER_CONFIG={CONFIG_IN_CONTAINER}", "-v", f"{config}:{CONFIG_IN_CONTAINER}:ro",
-        image, "serve",
+        "run",
+        "-d",
+        "--network",
+        "host",
+        "-e",
+        f"BENTOML_PORT={port}",
+        "-e",
+        "BENTOML_HOST=127.0.0.1",
+        "-e",
+        f"MODEL_SERVER_CONFIG={CONFIG_IN_CONTAINER}",
+        "-v",
+        f"{config}:{CONFIG_IN_CONTAINER}:ro",
+        image,
+        "serve",
     )
     return Container(result.stdout.strip(), port, started)

@@ -35,7 +35,7 @@ def test_server_scales_inputs_like_training(url):
     images, labels = data.x_test[:count], data.y_test[:count]
     predicted = []
     for start in range(0, len(images), 64):
-        body = post_json(url, "v1", {"images": images[start:start + 64].tolist()}).json()
+        body = post_json(url, "v1", {"images": images[start : start + 64].tolist()}).json()
         predicted.extend(p["class_id"] for p in body["predictions"])
     api_accuracy = float(np.mean(np.asarray(predicted) == labels))
     assert api_accuracy == pytest.approx(metrics["accuracy"], abs=1e-9)

@@ -22,15 +22,21 @@ def container_exec(container, command: str) -> str:
 def test_image_is_lean(image):
     size = int(docker("image", "inspect", image, "--format", "{{.Size}}").stdout)
     assert size <= MAX_IMAGE_BYTES, f"{image} is {size / 1e9:.2f} GB (limit {MAX_IMAGE_BYTES / 1e9} GB): see docs/container.md"
-    probe = (
-        "for tool in gcc cc g++ make git curl uv; do command -v $tool; done; "
-        "ls -d /app/.venv/lib/python3*/site-packages/tensorflow/include 2>/dev/null; true"
-    )
+    probe = "for tool in gcc cc g++ make git curl uv; do command -v $tool; done; ls -d /app/.venv/lib/python3*/site-packages/tensorflow/include 2>/dev/null; true"
     found = docker("run", "--rm", "--network", "none", "--entrypoint", "sh", image, "-c", probe).stdout.split()
     assert found == [], f"build tools or build-only files in the image: {found}"
     # every version here runs on ONNX Runtime: scripts/bentofile.py leaves TensorFlow out of the image
-    engines = docker("run", "--rm", "--network", "none", "--entrypoint", "python", image, "-c",
-                     "import importlib.util as u; print(u.find_spec('onnxruntime') is not None, u.find_spec('tensorflow') is not None)").stdout.split()
+    engines = docker(
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--entrypoint",
+        "python",
+        image,
+        "-c",
+        "import importlib.util as u; print(u.find_spec('onnxruntime') is not None, u.find_spec('tensorflow') is not None)",
+    ).stdout.split()
     assert engines == ["True", "False"], engines
 
 

@@ -21,8 +21,10 @@ def test_the_course_grader_passes_against_the_container(container):
     picked = np.random.default_rng(11).choice(len(files), size=GRADED, replace=False)
     correct = graded(container.url, [files[i] for i in picked])
     served = requests.get(f"{container.url}/models/damage/{summary['version']}", timeout=30).json()
-    FIGURES["Project 3 grader"] = (f"{correct} of {GRADED} held-out JPEGs right ({correct / GRADED:.3f}) from damage:{summary['version']} "
-                                   f"(offline, on its whole held-out split: {served['metrics']['accuracy']:.4f})")
+    FIGURES["Project 3 grader"] = (
+        f"{correct} of {GRADED} held-out JPEGs right ({correct / GRADED:.3f}) from damage:{summary['version']} "
+        f"(offline, on its whole held-out split: {served['metrics']['accuracy']:.4f})"
+    )
     assert correct / GRADED >= 0.95
 
 

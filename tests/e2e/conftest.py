@@ -33,7 +33,11 @@ def free_port() -> int:
 def run_training(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, str(ROOT / "train_and_save.py"), *args],
-        cwd=ROOT, capture_output=True, text=True, timeout=600, env={**os.environ, **(env or {})},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, **(env or {})},
     )
 
 
@@ -123,7 +127,11 @@ class Server:
         env = {**os.environ, "MODEL_SERVER_CONFIG": str(config), "MODEL_SERVER_GRPC_PORT": str(grpc_port)}
         self.process = subprocess.Popen(
             [sys.executable, "-m", "bentoml", "serve", "service:ModelServer", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True,
+            cwd=ROOT,
+            env=env,
+            stdout=log.open("w"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
 
     def wait_ready(self, timeout: float = 180) -> float:
@@ -198,8 +206,9 @@ class SteadyLoad:
     ``bodies`` gives some URLs a body (and content type) of their own.
     """
 
-    def __init__(self, urls: list[str], body: bytes, seconds: float, content_type: str = "application/json", timeout: float = 30,
-                 bodies: dict[str, tuple[bytes, str]] | None = None):
+    def __init__(
+        self, urls: list[str], body: bytes, seconds: float, content_type: str = "application/json", timeout: float = 30, bodies: dict[str, tuple[bytes, str]] | None = None
+    ):
         self.urls, self.body, self.content_type, self.timeout = urls, body, content_type, timeout
         self.bodies = bodies or {}
         self.deadline = time.monotonic() + seconds
@@ -227,8 +236,9 @@ class SteadyLoad:
                 sent = time.monotonic()
                 try:
                     response = session.post(url, data=body, headers={"content-type": content_type}, timeout=self.timeout)
-                    outcome = Outcome(url, sent, time.monotonic(), response.status_code, response.headers.get("Retry-After"), response.content,
-                                      version=response.headers.get("X-Model-Version"))
+                    outcome = Outcome(
+                        url, sent, time.monotonic(), response.status_code, response.headers.get("Retry-After"), response.content, version=response.headers.get("X-Model-Version")
+                    )
                 except requests.RequestException as exc:
                     outcome = Outcome(url, sent, time.monotonic(), None, error=exc)
                 self.outcomes.append(outcome)  # list.append is atomic

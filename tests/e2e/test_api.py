@@ -114,7 +114,7 @@ def test_server_scales_inputs_like_training(url, test_images, trained_versions):
     images, labels = data.x_test[:500], data.y_test[:500]
     predicted = []
     for start in range(0, len(images), 64):
-        body = post_json(url, "v1", {"images": images[start:start + 64].tolist()}).json()
+        body = post_json(url, "v1", {"images": images[start : start + 64].tolist()}).json()
         predicted.extend(p["class_id"] for p in body["predictions"])
     api_accuracy = float(np.mean(np.asarray(predicted) == labels))
     offline = store.load_card(MODEL_NAME, "v1").metrics["accuracy"]
@@ -142,9 +142,7 @@ def test_invert_handles_dark_garment_on_light_background(url, test_images):
     images, _ = test_images
     photo = png_bytes(255 - images[5])  # a "photo": dark garment, white background
     auto = requests.post(f"{url}/models/{MODEL_NAME}/v1", files={"image": ("p.png", photo)}, timeout=TIMEOUT).json()
-    forced_off = requests.post(
-        f"{url}/models/{MODEL_NAME}/v1?invert=false", files={"image": ("p.png", photo)}, timeout=TIMEOUT
-    ).json()
+    forced_off = requests.post(f"{url}/models/{MODEL_NAME}/v1?invert=false", files={"image": ("p.png", photo)}, timeout=TIMEOUT).json()
     original = post_json(url, "v1", {"image": images[5].tolist()}).json()
     assert np.allclose(auto["result"], original["result"], atol=1e-5)
     assert not np.allclose(forced_off["result"], original["result"], atol=1e-3)
@@ -179,17 +177,13 @@ def test_bad_json_fields(url, body, status, fragments):
 def test_non_finite_values(url, literal):
     row = "[" + ",".join([literal] + ["0"] * 27) + "]"
     body = '{"image": [' + ",".join([row] * 28) + "]}"
-    response = requests.post(
-        f"{url}/models/{MODEL_NAME}/v1", data=body, headers={"content-type": "application/json"}, timeout=TIMEOUT
-    )
+    response = requests.post(f"{url}/models/{MODEL_NAME}/v1", data=body, headers={"content-type": "application/json"}, timeout=TIMEOUT)
     assert_error(response, 422, "image", "finite")
 
 
 @pytest.mark.parametrize("data,fragment", [(b"", "empty body"), (b"{not json", "invalid JSON"), (b"[" * 100_000, "invalid JSON")])
 def test_unreadable_json(url, data, fragment):
-    response = requests.post(
-        f"{url}/models/{MODEL_NAME}/v1", data=data, headers={"content-type": "application/json"}, timeout=TIMEOUT
-    )
+    response = requests.post(f"{url}/models/{MODEL_NAME}/v1", data=data, headers={"content-type": "application/json"}, timeout=TIMEOUT)
     assert_error(response, 400, fragment)
 
 
@@ -211,23 +205,17 @@ def test_bad_invert_value(url, test_images):
 
 @pytest.mark.parametrize("content_type", ["application/vnd.bentoml+pickle", "application/python-pickle", "text/plain", ""])
 def test_unsupported_content_types(url, content_type):
-    response = requests.post(
-        f"{url}/models/{MODEL_NAME}/v1", data=pickle.dumps(np.zeros((28, 28))), headers={"content-type": content_type}, timeout=TIMEOUT
-    )
+    response = requests.post(f"{url}/models/{MODEL_NAME}/v1", data=pickle.dumps(np.zeros((28, 28))), headers={"content-type": content_type}, timeout=TIMEOUT)
     assert_error(response, 415, "not accepted", "application/json", "application/octet-stream")
 
 
 def test_pickle_refused_on_typed_api_too(url):
-    response = requests.post(
-        f"{url}/classify", data=pickle.dumps({"images": []}), headers={"content-type": "application/vnd.bentoml+pickle"}, timeout=TIMEOUT
-    )
+    response = requests.post(f"{url}/classify", data=pickle.dumps({"images": []}), headers={"content-type": "application/vnd.bentoml+pickle"}, timeout=TIMEOUT)
     assert_error(response, 415, "pickle")
 
 
 def test_body_over_limit(url):
-    response = requests.post(
-        f"{url}/models/{MODEL_NAME}/v1", data=b"{" + b" " * 2_000_000 + b"}", headers={"content-type": "application/json"}, timeout=TIMEOUT
-    )
+    response = requests.post(f"{url}/models/{MODEL_NAME}/v1", data=b"{" + b" " * 2_000_000 + b"}", headers={"content-type": "application/json"}, timeout=TIMEOUT)
     assert_error(response, 413, "exceeds the limit of 1000000 bytes")
 
 
@@ -240,7 +228,9 @@ def test_body_over_limit_without_content_length(url):
     assert_error(response, 413, "exceeds the limit")
 
 
-@pytest.mark.parametrize("path,fragments", [("/models/clothes/v9", ["v9", "v1", "v2", "stable", "latest"]), ("/models/shoes/v1", ["shoes", "clothes"]), ("/models/shoes", ["shoes"])])
+@pytest.mark.parametrize(
+    "path,fragments", [("/models/clothes/v9", ["v9", "v1", "v2", "stable", "latest"]), ("/models/shoes/v1", ["shoes", "clothes"]), ("/models/shoes", ["shoes"])]
+)
 def test_unknown_model_or_version(url, path, fragments):
     assert_error(requests.get(f"{url}{path}", timeout=TIMEOUT), 404, *fragments)
 
@@ -345,8 +335,10 @@ def test_errors_do_not_kill_workers(url, test_images):
 def test_raw_uint8_batch_equals_json(url, test_images):
     images, _ = test_images
     response = requests.post(
-        f"{url}/models/{MODEL_NAME}/v1", data=images[:16].astype(np.uint8).tobytes(),
-        headers={"content-type": "application/octet-stream"}, timeout=TIMEOUT,
+        f"{url}/models/{MODEL_NAME}/v1",
+        data=images[:16].astype(np.uint8).tobytes(),
+        headers={"content-type": "application/octet-stream"},
+        timeout=TIMEOUT,
     )
     assert response.status_code == 200, response.text
     from_json = post_json(url, "v1", {"images": images[:16].tolist()}).json()["result"]
@@ -356,31 +348,23 @@ def test_raw_uint8_batch_equals_json(url, test_images):
 def test_npy_batch(url, test_images):
     buf = io.BytesIO()
     np.save(buf, test_images[0][:5].astype(np.float32))
-    response = requests.post(
-        f"{url}/models/{MODEL_NAME}/v2", data=buf.getvalue(), headers={"content-type": "application/x-npy"}, timeout=TIMEOUT
-    )
+    response = requests.post(f"{url}/models/{MODEL_NAME}/v2", data=buf.getvalue(), headers={"content-type": "application/x-npy"}, timeout=TIMEOUT)
     assert response.status_code == 200 and len(response.json()["predictions"]) == 5
 
 
 def test_npy_with_pickled_objects_is_refused(url):
     buf = io.BytesIO()
     np.save(buf, np.array([{"a": 1}], dtype=object), allow_pickle=True)
-    response = requests.post(
-        f"{url}/models/{MODEL_NAME}/v1", data=buf.getvalue(), headers={"content-type": "application/x-npy"}, timeout=TIMEOUT
-    )
+    response = requests.post(f"{url}/models/{MODEL_NAME}/v1", data=buf.getvalue(), headers={"content-type": "application/x-npy"}, timeout=TIMEOUT)
     assert_error(response, 400, ".npy")
 
 
 @pytest.mark.parametrize("size", [0, 783, 785])
 def test_raw_body_must_be_whole_images(url, size):
-    response = requests.post(
-        f"{url}/models/{MODEL_NAME}/v1", data=b"\x00" * size, headers={"content-type": "application/octet-stream"}, timeout=TIMEOUT
-    )
+    response = requests.post(f"{url}/models/{MODEL_NAME}/v1", data=b"\x00" * size, headers={"content-type": "application/octet-stream"}, timeout=TIMEOUT)
     assert_error(response, 422, "multiple of 784 bytes")
 
 
 def test_raw_batch_over_limit(url):
-    response = requests.post(
-        f"{url}/models/{MODEL_NAME}/v1", data=b"\x00" * 784 * 65, headers={"content-type": "application/octet-stream"}, timeout=TIMEOUT
-    )
+    response = requests.post(f"{url}/models/{MODEL_NAME}/v1", data=b"\x00" * 784 * 65, headers={"content-type": "application/octet-stream"}, timeout=TIMEOUT)
     assert_error(response, 413, "65 examples")

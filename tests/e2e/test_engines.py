@@ -65,7 +65,7 @@ def test_both_engines_answer_alike_and_as_offline(server, tf_server, images, ver
     for name, srv in (("onnxruntime", server), ("tensorflow", tf_server)):
         rows = []
         for start in range(0, len(x), 64):
-            response = requests.post(f"{srv.url}/models/{CLOTHES}/{version}", json={"images": x[start:start + 64].tolist()}, timeout=TIMEOUT)
+            response = requests.post(f"{srv.url}/models/{CLOTHES}/{version}", json={"images": x[start : start + 64].tolist()}, timeout=TIMEOUT)
             assert response.status_code == 200, response.text
             rows.extend(response.json()["result"])
         answers[name] = np.asarray(rows)
@@ -91,7 +91,9 @@ def test_image_files_and_raw_batches_alike_on_both_engines(server, tf_server, im
 
 def test_a_version_without_a_verified_export_runs_on_tensorflow(trained_versions, tmp_path):
     card = store.load_card(CLOTHES, "v1")
-    unverified = card.model_copy(update={"version": "no-onnx", "engines": {"tensorflow": card.engines["tensorflow"], "onnxruntime": {"reason": "the ONNX export disagrees with Keras"}}})
+    unverified = card.model_copy(
+        update={"version": "no-onnx", "engines": {"tensorflow": card.engines["tensorflow"], "onnxruntime": {"reason": "the ONNX export disagrees with Keras"}}}
+    )
     store.save(unverified, store.load_keras(CLOTHES, "v1"), force=True)
     config = write_config(tmp_path / "configuration.yaml", {CLOTHES: clothes(["v1", "no-onnx"], {"stable": "v1"})})
     srv = Server(config, free_port(), tmp_path / "serve.log")

@@ -86,7 +86,8 @@ def running_nginx(directory: Path, port: int, replica_ports: list[int]):
     assert check.returncode == 0, check.stderr
     process = subprocess.Popen(
         [nginx_binary(), "-p", str(directory), "-c", str(config), "-g", "daemon off;"],
-        stdout=subprocess.DEVNULL, stderr=(directory / "stderr.log").open("w"),
+        stdout=subprocess.DEVNULL,
+        stderr=(directory / "stderr.log").open("w"),
     )
     try:
         deadline = time.monotonic() + 10

@@ -1,6 +1,6 @@
 """Faults of a real `bentoml serve`: a runner killed under load, bad models at start-up, SIGTERM under load.
 
-    .venv/bin/python -m pytest tests/e2e/test_faults.py -s      # -s prints the measured figures
+.venv/bin/python -m pytest tests/e2e/test_faults.py -s      # -s prints the measured figures
 """
 
 from __future__ import annotations

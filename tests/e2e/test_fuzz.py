@@ -67,8 +67,9 @@ def binary_strategies(card_input: dict) -> None:
 
     count = st.integers(1, 3)
     schemathesis.openapi.media_type(RAW, count.flatmap(lambda n: st.binary(min_size=n * size, max_size=n * size)))
-    schemathesis.openapi.media_type(NPY, st.tuples(count, st.integers(0, 2**32 - 1)).map(
-        lambda seed: npy(np.random.default_rng(seed[1]).integers(0, 256, (seed[0], *shape)).astype(np.uint8))))
+    schemathesis.openapi.media_type(
+        NPY, st.tuples(count, st.integers(0, 2**32 - 1)).map(lambda seed: npy(np.random.default_rng(seed[1]).integers(0, 256, (seed[0], *shape)).astype(np.uint8)))
+    )
 
 
 @pytest.fixture(scope="module")
@@ -126,8 +127,10 @@ def test_document_covers_the_tfserving_and_v2_routes(document):
 
 def test_every_answer_is_documented(api_schema, session, url, trained_versions, subtests, capsys):
     """Fuzz every operation in both modes, then check the server is still ready and predicting."""
-    cards = {m["name"]: requests.get(f"{url}/models/{m['name']}/{m['default_version']}", timeout=TIMEOUT).json()["input"]
-             for m in requests.get(f"{url}/models", timeout=TIMEOUT).json()["models"]}
+    cards = {
+        m["name"]: requests.get(f"{url}/models/{m['name']}/{m['default_version']}", timeout=TIMEOUT).json()["input"]
+        for m in requests.get(f"{url}/models", timeout=TIMEOUT).json()["models"]
+    }
     sent = collections.Counter()  # (operation, status) of every request
     for result in api_schema.get_all_operations():
         operation = result.ok()

@@ -87,8 +87,9 @@ class Hostile:
         lines = [f"{'payload':62} {'status':>6} {'seconds':>8} {'peak RSS growth':>16} {'VmHWM growth':>13}  note"]
         for r in self.rows:
             lines.append(f"{r.payload:62} {r.status:>6} {r.seconds:8.3f} {mib(r.rss_growth):>16} {mib(r.hwm_growth):>13}  {r.note}")
-        lines.append(f"served tree: {len(self.memory.pids)} processes, idle RSS {mib(self.memory.baseline)}, "
-                     f"peak {mib(self.memory.peak)} (+{mib(self.memory.peak - self.memory.baseline)})")
+        lines.append(
+            f"served tree: {len(self.memory.pids)} processes, idle RSS {mib(self.memory.baseline)}, peak {mib(self.memory.peak)} (+{mib(self.memory.peak - self.memory.baseline)})"
+        )
         return "\n".join(lines)
 
 
@@ -162,9 +163,9 @@ def inflated_size(png: bytes) -> int:
     """Bytes the PNG's image data inflates to, streamed 16 MiB at a time; raises if the stream is broken."""
     data, position = b"", 8
     while position < len(png):
-        (length,) = struct.unpack(">I", png[position:position + 4])
-        if png[position + 4:position + 8] == b"IDAT":
-            data += png[position + 8:position + 8 + length]
+        (length,) = struct.unpack(">I", png[position : position + 4])
+        if png[position + 4 : position + 8] == b"IDAT":
+            data += png[position + 8 : position + 8 + length]
         position += 12 + length
     inflate, size = zlib.decompressobj(), 0
     size += len(inflate.decompress(data, 16 * MIB))
@@ -313,7 +314,7 @@ class SlowClients:
                 if sock in self.closed:
                     continue
                 try:
-                    sock.send(self.HEAD[second:second + 1] if sock in self.headers else b"[")
+                    sock.send(self.HEAD[second : second + 1] if sock in self.headers else b"[")
                 except OSError:
                     self.closed.add(sock)
             self._collect(until=self.started + second + 1)
@@ -372,8 +373,9 @@ def test_slow_clients_are_bounded_and_do_not_slow_others(hostile):
     answered_bodies = [slow.answers[s] for s in slow.bodies if s in slow.answers]
     headers_open = sum(s not in slow.closed for s in slow.headers)
     last_408 = max((at for at, _ in answered_bodies), default=0.0)
-    hostile.rows.append(Row(window.label, "408", last_408, window.rss_growth, window.hwm_growth,
-                            f"{len(answered_bodies)} bodies answered 408; {headers_open} slow headers still open"))
+    hostile.rows.append(
+        Row(window.label, "408", last_408, window.rss_growth, window.hwm_growth, f"{len(answered_bodies)} bodies answered 408; {headers_open} slow headers still open")
+    )
     hostile.rows.append(Row(f"  normal requests meanwhile: {len(latencies)}; p99 latency", ",".join(sorted({str(s) for s in statuses})), p99, 0, 0))
 
     assert set(statuses) == {200}, statuses

@@ -45,12 +45,15 @@ def keras_file(tmp_path_factory) -> tuple:
     keras.utils.set_random_seed(3)
     tmp = tmp_path_factory.mktemp("byo")
     x, y = colour_images(1200, seed=1)
-    model = keras.Sequential([
-        keras.Input((SIDE, SIDE, 3)),
-        keras.layers.Conv2D(4, 3, activation="relu"),
-        keras.layers.GlobalAveragePooling2D(),
-        keras.layers.Dense(3, activation="softmax"),
-    ], name="colour_net")
+    model = keras.Sequential(
+        [
+            keras.Input((SIDE, SIDE, 3)),
+            keras.layers.Conv2D(4, 3, activation="relu"),
+            keras.layers.GlobalAveragePooling2D(),
+            keras.layers.Dense(3, activation="softmax"),
+        ],
+        name="colour_net",
+    )
     model.compile(optimizer=keras.optimizers.Adam(0.01), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     model.fit(x / 255.0, y, epochs=4, batch_size=64, verbose=0)
     path = tmp / "colour_net.keras"
@@ -91,8 +94,22 @@ def imported(keras_file, trained_versions, tmp_path_factory):
     path, evaluation, _ = keras_file
     labels = tmp_path_factory.mktemp("labels") / "labels.txt"
     labels.write_text("\n".join(LABELS) + "\n")
-    result = import_model(str(path), "--name", NAME, "--version", "v1", "--labels", str(labels), "--scale", "255",
-                          "--description", "which colour dominates", "--eval-data", str(evaluation), "--force")
+    result = import_model(
+        str(path),
+        "--name",
+        NAME,
+        "--version",
+        "v1",
+        "--labels",
+        str(labels),
+        "--scale",
+        "255",
+        "--description",
+        "which colour dominates",
+        "--eval-data",
+        str(evaluation),
+        "--force",
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     return result
 

@@ -31,6 +31,7 @@ def data():
 
 # --- evaluation report ---------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("version", ["v1", "v2", "latest"])
 def test_report_page_is_served_and_linked_from_the_model_info(url, version):
     info = requests.get(f"{url}/models/{MODEL_NAME}/{version}", timeout=TIMEOUT).json()
@@ -71,6 +72,7 @@ def test_report_and_drift_routes_refuse_with_the_error_envelope(url, method, pat
 
 # --- promotion gate -------------------------------------------------------------------------------
 
+
 def test_gate_refuses_records_and_promotes_and_the_server_follows(trained_versions, tmp_path):
     config = write_config(tmp_path / "configuration.yaml", {MODEL_NAME: clothes(trained_versions, {"stable": "v1", "latest": "v2"})})
     env = {"MODEL_SERVER_CONFIG": str(config)}
@@ -100,6 +102,7 @@ def test_gate_refuses_records_and_promotes_and_the_server_follows(trained_versio
 
 
 # --- drift monitoring -----------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def drift_server(trained_versions, tmp_path_factory):

@@ -194,8 +194,10 @@ def test_a_version_with_two_workers_loses_nothing_when_one_is_killed(two_workers
         load.stop()
     failed = [o for o in load.outcomes if o.status != 200]
     around = [o for o in load.outcomes if killed - 1 <= o.sent <= killed + 3]
-    report_figures(f"\nkill -9 of one of clothes:v1's two workers under load: {len(load.outcomes)} requests, {len(failed)} failed; "
-                   f"slowest answer within 3 s of the kill {max(o.answered - o.sent for o in around) * 1000:.0f} ms")
+    report_figures(
+        f"\nkill -9 of one of clothes:v1's two workers under load: {len(load.outcomes)} requests, {len(failed)} failed; "
+        f"slowest answer within 3 s of the kill {max(o.answered - o.sent for o in around) * 1000:.0f} ms"
+    )
     assert not failed, [(o.status, o.error, o.body[:200]) for o in failed[:5]]
     assert len(worker_pids(two_workers, f"{CLOTHES}-v1")) == 2  # BentoML restarted the killed one
 
@@ -222,8 +224,10 @@ def test_a_runner_killed_during_a_swap_takes_no_other_version_down(fresh_server)
         load.stop()
     failed = [o for o in load.outcomes if o.status != 200]
     response = result["response"]
-    report_figures(f"\nkill -9 of a runner during a load (swap): the load answered {response.status_code} after {window:.1f} s; "
-                   f"the other versions: {len(load.outcomes)} requests, {len(failed)} failed")
+    report_figures(
+        f"\nkill -9 of a runner during a load (swap): the load answered {response.status_code} after {window:.1f} s; "
+        f"the other versions: {len(load.outcomes)} requests, {len(failed)} failed"
+    )
     assert not failed, [(o.url, o.status, o.error) for o in failed[:5]]
     assert response.status_code in (200, 400), response.text  # loaded by its restarted worker, or failed with a reason
 
@@ -283,8 +287,7 @@ def test_shadow_traffic_is_compared_and_a_slow_shadow_slows_nothing(shadow_serve
     report_figures(
         f"\nshadow clothes v2 behind stable v1 on {summary['examples']} test images: agreement {summary['agreement']:.3f} "
         f"(offline accuracy v1 {offline[0]:.3f}, v2 {offline[1]:.3f}), candidate latency p50 {summary['latency_ms']['p50']:.1f} ms "
-        f"p99 {summary['latency_ms']['p99']:.1f} ms; answered median latency: "
-        + ", ".join(f"{name} {value:.2f} ms" for name, value in med.items())
+        f"p99 {summary['latency_ms']['p99']:.1f} ms; answered median latency: " + ", ".join(f"{name} {value:.2f} ms" for name, value in med.items())
     )
     assert med["slow shadow"] < med["no shadow"] * 1.5 + 2, med
     assert slow_summary["shadow"] is None

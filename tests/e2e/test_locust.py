@@ -11,9 +11,31 @@ from tests.e2e.conftest import ROOT
 
 def test_locustfile_mixed_load(url, tmp_path):
     result = subprocess.run(
-        [sys.executable, "-m", "locust", "-f", "locustfile.py", "--headless", "-u", "3", "-r", "3", "-t", "8s",
-         "--host", url, "--csv", str(tmp_path / "run"), "--only-summary", "--stop-timeout", "5"],
-        cwd=ROOT, capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "locust",
+            "-f",
+            "locustfile.py",
+            "--headless",
+            "-u",
+            "3",
+            "-r",
+            "3",
+            "-t",
+            "8s",
+            "--host",
+            url,
+            "--csv",
+            str(tmp_path / "run"),
+            "--only-summary",
+            "--stop-timeout",
+            "5",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     rows = {row["Name"]: row for row in csv.DictReader(open(tmp_path / "run_stats.csv"))}

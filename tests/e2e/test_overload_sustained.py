@@ -71,8 +71,20 @@ def overload_server(trained_versions, tmp_path_factory):
 def run_paced_wrk(url: str, body, connections: int, pause_ms: int, seconds: int) -> WrkResult:
     """wrk with bench/post.lua's body and status counts, each connection pausing ``pause_ms`` between requests."""
     command = [
-        "wrk", "--latency", f"-t{THREADS}", f"-c{connections}", f"-d{seconds}s", "--timeout", f"{WRK_TIMEOUT_S}s",
-        "-s", str(PACED_SCRIPT), url, "--", str(body.path), body.content_type, str(pause_ms),
+        "wrk",
+        "--latency",
+        f"-t{THREADS}",
+        f"-c{connections}",
+        f"-d{seconds}s",
+        "--timeout",
+        f"{WRK_TIMEOUT_S}s",
+        "-s",
+        str(PACED_SCRIPT),
+        url,
+        "--",
+        str(body.path),
+        body.content_type,
+        str(pause_ms),
     ]
     finished = subprocess.run(command, capture_output=True, text=True, timeout=seconds + WRK_TIMEOUT_S + 30)
     assert finished.returncode == 0, finished.stderr

@@ -21,7 +21,10 @@ def test_saving_over_an_existing_version_needs_force(trained_versions):
 def test_missing_data_names_the_install_command(tmp_path):
     result = subprocess.run(
         [sys.executable, "-c", "import training.recipes.clothes as c, pathlib; c.DEBIAN_DIR = pathlib.Path('/nonexistent'); c.load_data(allow_download=False)"],
-        cwd=ROOT, capture_output=True, text=True, env={"PATH": "/usr/bin:/bin", "FASHION_MNIST_DIR": str(tmp_path)},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin", "FASHION_MNIST_DIR": str(tmp_path)},
     )
     assert result.returncode != 0 and "apt-get install dataset-fashion-mnist" in result.stderr
 
@@ -32,8 +35,19 @@ def test_bento_holds_code_configuration_and_the_models(trained_versions):
     bento = bentoml.get(result.stdout.strip().splitlines()[-1].removeprefix("__tag__:"))
     assert {str(m.tag) for m in bento.info.all_models} >= {"clothes:v1", "clothes:v2"}
     src = bento.path_of("src")
-    for name in ("service.py", "configuration.yaml", "config/settings.py", "models/store.py", "serving/protocols/course.py",
-                 "serving/protocols/page.py", "web/index.html", "web/app.mjs", "web/logic.mjs", "web/page.css", "web/docs.html"):
+    for name in (
+        "service.py",
+        "configuration.yaml",
+        "config/settings.py",
+        "models/store.py",
+        "serving/protocols/course.py",
+        "serving/protocols/page.py",
+        "web/index.html",
+        "web/app.mjs",
+        "web/logic.mjs",
+        "web/page.css",
+        "web/docs.html",
+    ):
         assert (ROOT / name).read_bytes() == open(f"{src}/{name}", "rb").read()
     assert not os.path.exists(f"{src}/web/logic.test.mjs")
     assert not os.path.exists(f"{src}/training")  # training code is no part of the served Bento

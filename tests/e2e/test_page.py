@@ -35,8 +35,14 @@ from tests.e2e.conftest import CLOTHES, DAMAGE, ROOT, Server, clothes, damage, f
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 DESKTOP = {"width": 1280, "height": 960}
 PHONE = {"width": 390, "height": 844}
@@ -318,8 +324,18 @@ def test_card_slices_drift_versions_and_report(tab, url):
     card = requests.get(f"{url}/models/{CLOTHES}/stable", timeout=TIMEOUT).json()
     wait_for_card(page, card["tag"])
     text = page.inner_text("#card")
-    for fragment in ("28×28 grey image", f"{card['number_of_parameters']:,}", "Labels (10)", "T-shirt/top", "Ankle boot", "accuracy",
-                     f"{card['metrics']['accuracy']:.4f}", "epochs", str(card["training"]["batch_size"]), card["architecture"]):
+    for fragment in (
+        "28×28 grey image",
+        f"{card['number_of_parameters']:,}",
+        "Labels (10)",
+        "T-shirt/top",
+        "Ankle boot",
+        "accuracy",
+        f"{card['metrics']['accuracy']:.4f}",
+        "epochs",
+        str(card["training"]["batch_size"]),
+        card["architecture"],
+    ):
         assert fragment in text, fragment
 
     page.click("#slices-section summary")
@@ -374,8 +390,21 @@ def test_keyboard_reaches_every_control_and_every_control_has_a_name(tab, url):
     for _ in range(40):
         page.keyboard.press("Tab")
         reached.append(page.evaluate("() => { const e = document.activeElement; return e.id || (e.tagName === 'SUMMARY' ? e.textContent.trim() : e.tagName); }"))
-    for control in ("model", "version", "file", "invert", "canvas", "brush", "classify-drawing", "clear-drawing",
-                    "Model card", "Worst slices", "Drift", "Versions, aliases and traffic", "Evaluation report"):
+    for control in (
+        "model",
+        "version",
+        "file",
+        "invert",
+        "canvas",
+        "brush",
+        "classify-drawing",
+        "clear-drawing",
+        "Model card",
+        "Worst slices",
+        "Drift",
+        "Versions, aliases and traffic",
+        "Evaluation report",
+    ):
         assert control in reached, (control, reached)
     page.focus("#file")
     with page.expect_file_chooser() as chooser:
@@ -451,7 +480,7 @@ def token_tab(browser, url: str) -> Tab:
         def with_token(route):
             route.continue_(headers={**route.request.headers, "authorization": f"Bearer {TOKEN}"})
 
-        tab.context.route(lambda u: u.startswith(url) and u[len(url):].split("?")[0] in page_routes.STATIC_PATHS, with_token)
+        tab.context.route(lambda u: u.startswith(url) and u[len(url) :].split("?")[0] in page_routes.STATIC_PATHS, with_token)
     return tab
 
 
@@ -517,21 +546,28 @@ def fakes(tmp_path_factory):
     from tests.unit.serving.conftest import InProcess, make_card, not_found
 
     path = tmp_path_factory.mktemp("page-fakes") / "configuration.yaml"
-    path.write_text(yaml.safe_dump({
-        "models": {
-            "grey": {"versions": ["v1", "v2"], "aliases": {"stable": "v1", "canary": {"v1": 90, "v2": 10}}},
-            "colour": {"versions": ["v1"]},
-            "vector": {"versions": ["v1"]},
-        },
-        "limits": {"max_body_bytes": 1_000_000, "max_batch_images": 8, "max_queue_images": 64, "body_timeout_seconds": 5},
-    }))
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "models": {
+                    "grey": {"versions": ["v1", "v2"], "aliases": {"stable": "v1", "canary": {"v1": 90, "v2": 10}}},
+                    "colour": {"versions": ["v1"]},
+                    "vector": {"versions": ["v1"]},
+                },
+                "limits": {"max_body_bytes": 1_000_000, "max_batch_images": 8, "max_queue_images": 64, "body_timeout_seconds": 5},
+            }
+        )
+    )
     config = load_config(path)
-    served = InProcess(config, {
-        ("grey", "v1"): make_card("grey", "v1", labels=tuple("abcdefghij"), invert="auto"),
-        ("grey", "v2"): make_card("grey", "v2", labels=tuple("abcdefghij"), invert="auto"),
-        ("colour", "v1"): make_card("colour", "v1", shape=(32, 32, 3), labels=("damage", "no_damage"), kind="sigmoid"),
-        ("vector", "v1"): make_card("vector", "v1", shape=(4,), labels=("x", "y", "z"), tensor=True),
-    })
+    served = InProcess(
+        config,
+        {
+            ("grey", "v1"): make_card("grey", "v1", labels=tuple("abcdefghij"), invert="auto"),
+            ("grey", "v2"): make_card("grey", "v2", labels=tuple("abcdefghij"), invert="auto"),
+            ("colour", "v1"): make_card("colour", "v1", shape=(32, 32, 3), labels=("damage", "no_damage"), kind="sigmoid"),
+            ("vector", "v1"): make_card("vector", "v1", shape=(4,), labels=("x", "y", "z"), tensor=True),
+        },
+    )
     served.registry.model("grey").shadow = {"alias": "stable", "candidate": "v2", "share": 0.25}
     router = Router([*course.routes(config), *page_routes.routes(config)])
     app = ErrorEnvelope(BodyLimit(ProtocolRoutes(not_found, router, plane=lambda: served.plane), max_bytes=config.limits.max_body_bytes))

@@ -56,8 +56,10 @@ def test_the_grader_scores_the_stable_version_as_offline(grader_server, held_out
     correct = graded(grader_server.url, held_out)
     accuracy = correct / len(held_out)
     offline = store.load_card(DAMAGE, damage_versions[-1]).metrics["accuracy"]
-    report_figures(f"\nProject 3 grader, {len(held_out)} held-out JPEGs through POST /inference: {correct} right ({accuracy:.4f}); "
-                   f"{DAMAGE}:{damage_versions[-1]} offline on its whole held-out split: {offline:.4f}")
+    report_figures(
+        f"\nProject 3 grader, {len(held_out)} held-out JPEGs through POST /inference: {correct} right ({accuracy:.4f}); "
+        f"{DAMAGE}:{damage_versions[-1]} offline on its whole held-out split: {offline:.4f}"
+    )
     assert accuracy >= 0.95
 
 

@@ -275,8 +275,13 @@ def test_savedmodel_export_answers_what_the_server_answers(url, served, tmp_path
 
     figures = []
     for name, version, number in numbered(served):
-        result = subprocess.run([sys.executable, str(ROOT / "train_and_save.py"), "export-tfserving", "--name", name, "--version", version, "--out", str(tmp_path)],
-                                cwd=ROOT, capture_output=True, text=True, timeout=600)
+        result = subprocess.run(
+            [sys.executable, str(ROOT / "train_and_save.py"), "export-tfserving", "--name", name, "--version", version, "--out", str(tmp_path)],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         assert result.returncode == 0, result.stderr[-3000:]
         path = tmp_path / name / number
         assert (path / "saved_model.pb").is_file() and (path / "variables").is_dir()
@@ -287,7 +292,9 @@ def test_savedmodel_export_answers_what_the_server_answers(url, served, tmp_path
         difference = float(np.abs(exported[:CHUNK] - served_rows).max())
         assert difference < 1e-5 and (exported[:CHUNK].argmax(axis=1) == served_rows.argmax(axis=1)).all()
         np.testing.assert_allclose(exported, course(url, name, version, images), atol=1e-5)
-        figures.append(f"  {name}:{version} -> {path.relative_to(tmp_path)}: largest |difference| from the served probabilities {difference:.2g} "
-                       f"on {CHUNK} held-out images; {result.stdout.strip().splitlines()[0]}")
+        figures.append(
+            f"  {name}:{version} -> {path.relative_to(tmp_path)}: largest |difference| from the served probabilities {difference:.2g} "
+            f"on {CHUNK} held-out images; {result.stdout.strip().splitlines()[0]}"
+        )
     assert figures
     report_figures("SavedModel export (tf.saved_model.load) against the server:\n" + "\n".join(figures))

@@ -272,9 +272,20 @@ def guarded(trained_versions, tmp_path_factory):
 
 
 PROTECTED = [
-    ("GET", "/models"), ("GET", "/models/clothes"), ("GET", "/models/clothes/v1"), ("POST", "/models/clothes/v1"),
-    ("GET", "/models/clothes/v1/report"), ("GET", "/models/clothes/v1/drift"), ("POST", "/classify"), ("POST", "/classify_image"),
-    ("GET", "/docs.json"), ("GET", "/schema.json"), ("GET", "/docs"), ("POST", "/"), ("POST", "/models/clothes/v1/input.png"), ("GET", "/nowhere"),
+    ("GET", "/models"),
+    ("GET", "/models/clothes"),
+    ("GET", "/models/clothes/v1"),
+    ("POST", "/models/clothes/v1"),
+    ("GET", "/models/clothes/v1/report"),
+    ("GET", "/models/clothes/v1/drift"),
+    ("POST", "/classify"),
+    ("POST", "/classify_image"),
+    ("GET", "/docs.json"),
+    ("GET", "/schema.json"),
+    ("GET", "/docs"),
+    ("POST", "/"),
+    ("POST", "/models/clothes/v1/input.png"),
+    ("GET", "/nowhere"),
 ]
 
 

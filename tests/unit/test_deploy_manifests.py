@@ -72,8 +72,7 @@ def test_deployment_probes_resources_and_shutdown():
     (container,) = pod["containers"]
     assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
     assert container["livenessProbe"]["httpGet"] == {"path": "/livez", "port": "http"}
-    assert container["ports"] == [{"name": "http", "containerPort": PORT, "protocol": "TCP"},
-                                  {"name": "grpc", "containerPort": GRPC_PORT, "protocol": "TCP"}]
+    assert container["ports"] == [{"name": "http", "containerPort": PORT, "protocol": "TCP"}, {"name": "grpc", "containerPort": GRPC_PORT, "protocol": "TCP"}]
     for kind in ("requests", "limits"):
         assert set(container["resources"][kind]) == {"cpu", "memory"}
     # a stop drains the entry service, then the runners: preStop + 2 x 30 s fits in the grace period
@@ -274,8 +273,22 @@ KSERVE = ROOT / "deploy" / "kserve" / "inferenceservice.yaml"
 KSERVE_GRPC = ROOT / "deploy" / "kserve" / "inferenceservice-grpc.yaml"
 # KServe's ComponentExtensionSpec (pkg/apis/serving/v1beta1/component.go), inlined in a predictor next
 # to the PodSpec; anything else in the predictor must be a PodSpec field.
-COMPONENT_EXTENSION = {"minReplicas", "maxReplicas", "scaleTarget", "scaleMetric", "scaleMetricType", "autoScaling", "containerConcurrency",
-                       "timeout", "canaryTrafficPercent", "logger", "batcher", "labels", "annotations", "deploymentStrategy"}
+COMPONENT_EXTENSION = {
+    "minReplicas",
+    "maxReplicas",
+    "scaleTarget",
+    "scaleMetric",
+    "scaleMetricType",
+    "autoScaling",
+    "containerConcurrency",
+    "timeout",
+    "canaryTrafficPercent",
+    "logger",
+    "batcher",
+    "labels",
+    "annotations",
+    "deploymentStrategy",
+}
 KNATIVE_PORT = 8080  # Knative's default container port; it sets PORT to it
 
 

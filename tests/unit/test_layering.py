@@ -37,8 +37,7 @@ def imported_names(path: Path) -> list[tuple[int, str]]:
 def test_no_served_module_imports_training():
     files = served_files()
     assert len(files) > 20 and ROOT / "models" / "card.py" in files and ROOT / "serving" / "dataplane.py" in files
-    offending = [f"{path.relative_to(ROOT)}:{line}: {name}" for path in files for line, name in imported_names(path)
-                 if name == "training" or name.startswith("training.")]
+    offending = [f"{path.relative_to(ROOT)}:{line}: {name}" for path in files for line, name in imported_names(path) if name == "training" or name.startswith("training.")]
     assert offending == []
 
 

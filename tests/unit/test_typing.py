@@ -33,9 +33,15 @@ def check(tmp_path: Path, source: str) -> tuple[str, int]:
     snippet = tmp_path / "snippet.py"
     snippet.write_text(source)
     # The project's settings, on the snippet alone (it imports serving from ROOT); no cache beside the tree.
-    stdout, stderr, status = mypy_api.run([
-        "--config-file", str(ROOT / "pyproject.toml"), "--cache-dir", str(tmp_path / "mypy_cache"), str(snippet),
-    ])
+    stdout, stderr, status = mypy_api.run(
+        [
+            "--config-file",
+            str(ROOT / "pyproject.toml"),
+            "--cache-dir",
+            str(tmp_path / "mypy_cache"),
+            str(snippet),
+        ]
+    )
     return stdout + stderr, status
 
 

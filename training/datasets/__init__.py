@@ -1,7 +1,7 @@
 """Training and evaluation data, as arrays of client values (what a client would send) and label indices.
 
-    >>> data = recipe.load_data()                 # a Dataset, from the recipe's own source
-    >>> data.x_train.shape, data.y_test[:3]
+>>> data = recipe.load_data()                 # a Dataset, from the recipe's own source
+>>> data.x_train.shape, data.y_test[:3]
 """
 
 from __future__ import annotations

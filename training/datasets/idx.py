@@ -1,8 +1,8 @@
 """Gzip-compressed IDX files of unsigned bytes (the MNIST family's format), checked on read.
 
-    >>> images = read_idx(Path("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz"))
-    >>> images.shape
-    (10000, 28, 28)
+>>> images = read_idx(Path("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz"))
+>>> images.shape
+(10000, 28, 28)
 """
 
 from __future__ import annotations

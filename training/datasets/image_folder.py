@@ -146,8 +146,10 @@ def plan_split(
         "groups": int(len(sizes)),
         "largest_group": int(counts.max()),
         "links": linked,
-        **{name: {"examples": int(len(part)), "shares": {labels[k]: round(float(np.mean(y[part] == k)), 4) for k in range(len(labels))}}
-           for name, part in (("train", train), ("validation", val), ("test", test))},
+        **{
+            name: {"examples": int(len(part)), "shares": {labels[k]: round(float(np.mean(y[part] == k)), 4) for k in range(len(labels))}}
+            for name, part in (("train", train), ("validation", val), ("test", test))
+        },
     }
     log.info("%s: %d images in %d groups; train %d, validation %d, test %d", root, len(paths), len(sizes), len(train), len(val), len(test))
     return FolderSplit(paths, y, contents, train, val, test, fingerprint, summary)
@@ -165,7 +167,13 @@ def load_image_folder(root: str | Path, labels: tuple[str, ...], spec: InputSpec
             raise DatasetError(str(exc)) from None
 
     return Dataset(
-        x_train=decode(plan.train), y_train=plan.labels[plan.train], x_test=decode(plan.test), y_test=plan.labels[plan.test],
-        x_val=decode(plan.validation), y_val=plan.labels[plan.validation],
-        source=source or str(root), fingerprint={"files": str(len(plan.paths)), "sha256_of_files": plan.fingerprint}, split=plan.summary,
+        x_train=decode(plan.train),
+        y_train=plan.labels[plan.train],
+        x_test=decode(plan.test),
+        y_test=plan.labels[plan.test],
+        x_val=decode(plan.validation),
+        y_val=plan.labels[plan.validation],
+        source=source or str(root),
+        fingerprint={"files": str(len(plan.paths)), "sha256_of_files": plan.fingerprint},
+        split=plan.summary,
     )

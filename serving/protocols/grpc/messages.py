@@ -110,6 +110,4 @@ def _lenient(cls: type[Message]) -> Callable[[bytes], Message | Malformed]:
 
 def pack_any(msg: Message) -> Message:
     """A ``google.protobuf.Any`` (this pool's class) holding this message, type URL ``type.googleapis.com/<full name>``."""
-    return message("google.protobuf.Any")(
-        type_url=TYPE_URL_PREFIX + msg.DESCRIPTOR.full_name, value=msg.SerializeToString(deterministic=True)
-    )
+    return message("google.protobuf.Any")(type_url=TYPE_URL_PREFIX + msg.DESCRIPTOR.full_name, value=msg.SerializeToString(deterministic=True))

@@ -156,12 +156,14 @@ async def start(plane: DataPlane, config: Config) -> grpc.aio.Server:
     ]
     server = grpc.aio.server(options=options, maximum_concurrent_rpcs=config.limits.max_requests_in_flight)
     services = Services(plane, config)
-    server.add_generic_rpc_handlers([
-        services.handler(v2.SERVICE, v2.PROTOCOL, v2.METHODS),
-        services.handler(tfserving.PREDICTION_SERVICE, tfserving.PROTOCOL, tfserving.PREDICTION_METHODS),
-        services.handler(tfserving.MODEL_SERVICE, tfserving.PROTOCOL, tfserving.MODEL_METHODS),
-        services.handler(health.SERVICE, health.PROTOCOL, health.METHODS),
-    ])
+    server.add_generic_rpc_handlers(
+        [
+            services.handler(v2.SERVICE, v2.PROTOCOL, v2.METHODS),
+            services.handler(tfserving.PREDICTION_SERVICE, tfserving.PROTOCOL, tfserving.PREDICTION_METHODS),
+            services.handler(tfserving.MODEL_SERVICE, tfserving.PROTOCOL, tfserving.MODEL_METHODS),
+            services.handler(health.SERVICE, health.PROTOCOL, health.METHODS),
+        ]
+    )
     address = f"{config.grpc.host}:{config.grpc.port}"
     server.add_insecure_port(address)  # raises when the port is taken
     await server.start()

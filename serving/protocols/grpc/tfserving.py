@@ -113,8 +113,12 @@ async def predict(plane: DataPlane, request, call: Call):
     unknown = [name for name in request.output_filter if name != OUTPUT]
     if unknown:
         raise BadRequest(f"output_filter: {unknown[0][:64]!r} is not an output of the signature; its output is {OUTPUT!r}")
-    inference = InferenceRequest(request.model_spec.name, selector(request.model_spec), {INPUT: Tensor(ndarray(request.inputs[INPUT], "inputs['input']"), "inputs['input']")},
-                                 traffic_key=call.metadata.get(plane.config.live.traffic_key_header.lower()))
+    inference = InferenceRequest(
+        request.model_spec.name,
+        selector(request.model_spec),
+        {INPUT: Tensor(ndarray(request.inputs[INPUT], "inputs['input']"), "inputs['input']")},
+        traffic_key=call.metadata.get(plane.config.live.traffic_key_header.lower()),
+    )
     response = await plane.infer(inference)
     answer = message("tensorflow.serving.PredictResponse")(model_spec=model_spec(request.model_spec.name, response.version))
     answer.outputs[OUTPUT].CopyFrom(tensor_proto(response.probabilities))
@@ -162,8 +166,12 @@ async def classify(plane: DataPlane, request, call: Call):
         raise BadRequest("input: expecting example_list or example_list_with_context")
     examples = getattr(request.input, kind)
     context = examples.context if kind == "example_list_with_context" else None
-    inference = InferenceRequest(request.model_spec.name, selector(request.model_spec), {INPUT: Examples(list(examples.examples), context)},
-                                 traffic_key=call.metadata.get(plane.config.live.traffic_key_header.lower()))
+    inference = InferenceRequest(
+        request.model_spec.name,
+        selector(request.model_spec),
+        {INPUT: Examples(list(examples.examples), context)},
+        traffic_key=call.metadata.get(plane.config.live.traffic_key_header.lower()),
+    )
     response = await plane.infer(inference)
     Class = message("tensorflow.serving.Class")
     Classifications = message("tensorflow.serving.Classifications")

@@ -36,7 +36,6 @@ SERVICE = "inference.GRPCInferenceService"
 PROTOCOL = "grpc-v2"
 
 
-
 def selector(name: str, version: str) -> Selector:
     well_formed("name", name)
     if version:
@@ -106,9 +105,14 @@ async def model_infer(plane: DataPlane, request, call: Call):
             raise BadRequest(f"{field}: shape {list(shape)} needs {math.prod(shape)} values, {len(values)} given in contents.{codec.v2_contents}")
         array = tensor_from_array(np.asarray(values), shape, codec.dtype, f"{field}.contents")
     classes = requested_classes(request)
-    inference = InferenceRequest(request.model_name, selector(request.model_name, request.model_version), {item.name: Tensor(array, field)},
-                                 outputs=tuple(output.name for output in request.outputs) or None, traffic_key=call.metadata.get(plane.config.live.traffic_key_header.lower()),
-                                 id=request.id or None)
+    inference = InferenceRequest(
+        request.model_name,
+        selector(request.model_name, request.model_version),
+        {item.name: Tensor(array, field)},
+        outputs=tuple(output.name for output in request.outputs) or None,
+        traffic_key=call.metadata.get(plane.config.live.traffic_key_header.lower()),
+        id=request.id or None,
+    )
     response = await plane.infer(inference)
     probabilities = response.probabilities
     if classes:
@@ -118,8 +122,7 @@ async def model_infer(plane: DataPlane, request, call: Call):
         tensor, datatype = probabilities.astype("<f4", copy=False), "FP32"
         raw = tensor.tobytes()
     output = message("inference.ModelInferResponse.InferOutputTensor")(name=OUTPUT, datatype=datatype, shape=list(tensor.shape))
-    return message("inference.ModelInferResponse")(model_name=request.model_name, model_version=response.version, id=request.id,
-                                                    outputs=[output], raw_output_contents=[raw])
+    return message("inference.ModelInferResponse")(model_name=request.model_name, model_version=response.version, id=request.id, outputs=[output], raw_output_contents=[raw])
 
 
 def requested_classes(request) -> int:

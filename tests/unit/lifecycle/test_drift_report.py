@@ -19,6 +19,8 @@ T0 = datetime.datetime(2026, 11, 25, 1, 0, 0)
 WINDOW = 300
 THRESHOLDS = DriftThresholds()  # p 0.001, PSI 0.2, min_samples 200
 CARD = clothes_card(name="drift-clothes")
+
+
 def synthetic_probabilities(labels: np.ndarray, seed: int) -> np.ndarray:
     """Softmax outputs of a plausible classifier: mostly right, with varied confidence."""
     rng = np.random.default_rng(seed)
@@ -40,17 +42,19 @@ def data():
 
 def log_line(i: int, pixels: np.ndarray, probabilities: np.ndarray, version: str = "v1", model: str = CARD.name) -> str:
     """One record exactly as BentoML's DefaultMonitor writes it for serving/monitoring.py."""
-    return json.dumps({
-        "model": model,
-        "version": version,
-        "pixels": np.clip(pixels, 0, 255).astype(np.uint8).ravel().tolist(),
-        "mean_intensity": round(float(pixels.mean()), 3),
-        "predicted_class": int(probabilities.argmax()),
-        "confidence": round(float(probabilities.max()), 5),
-        "timestamp": (T0 + datetime.timedelta(milliseconds=10 * i)).isoformat(),
-        "request_id": str(i),
-        "trace_id": "0",
-    })
+    return json.dumps(
+        {
+            "model": model,
+            "version": version,
+            "pixels": np.clip(pixels, 0, 255).astype(np.uint8).ravel().tolist(),
+            "mean_intensity": round(float(pixels.mean()), 3),
+            "predicted_class": int(probabilities.argmax()),
+            "confidence": round(float(probabilities.max()), 5),
+            "timestamp": (T0 + datetime.timedelta(milliseconds=10 * i)).isoformat(),
+            "request_id": str(i),
+            "trace_id": "0",
+        }
+    )
 
 
 def write_logs(log_dir, version, images, probabilities):
@@ -118,7 +122,6 @@ def test_clean_traffic_does_not_drift_and_inverted_images_do(tmp_path, data):
     assert reports[0]["start"] == "2026-11-25 01:00:00.000" and reports[0]["window"]["size"] == WINDOW
     for report in reports[2:]:
         assert report["statistics"]["intensity_psi"]["drifted"] and report["statistics"]["mean_intensity_ks"]["drifted"]
-
 
 
 def test_too_few_records_give_no_verdict(tmp_path, data):

@@ -21,12 +21,14 @@ def test_the_report_of_a_version(make):
     probabilities[np.arange(30), labels[:30]] += 2  # right on half of them
     probabilities /= probabilities.sum(axis=1, keepdims=True)
     slices = evaluate_slices(lambda x: probabilities, images, labels, card.labels, default_shifts(card.input.shape), card.input.shape)
-    card = card.model_copy(update={
-        "metrics": evaluate(labels, probabilities, card.labels),
-        "slices": slices,
-        "history": {"loss": [1.0, 0.5], "val_loss": [1.1, 0.7], "accuracy": [0.5, 0.7], "val_accuracy": [0.4, 0.6]},
-        "description": "a <b>bold</b> model",
-    })
+    card = card.model_copy(
+        update={
+            "metrics": evaluate(labels, probabilities, card.labels),
+            "slices": slices,
+            "history": {"loss": [1.0, 0.5], "val_loss": [1.1, 0.7], "accuracy": [0.5, 0.7], "val_accuracy": [0.4, 0.6]},
+            "description": "a <b>bold</b> model",
+        }
+    )
 
     html = evaluation_report(card, images, labels, probabilities)
 

@@ -41,7 +41,12 @@ def test_every_shift_keeps_shape_range_and_is_deterministic(test_images, colour_
         np.testing.assert_array_equal(shifted, apply_shift(ALL_KINDS[name], images))
         assert not np.array_equal(shifted, images)
     assert not np.array_equal(apply_shift(ALL_KINDS[name], images, seed=1), apply_shift(ALL_KINDS[name], images, seed=2)) or name in (
-        "brightness", "contrast", "inverted", "blur", "jpeg")  # the deterministic kinds ignore the seed
+        "brightness",
+        "contrast",
+        "inverted",
+        "blur",
+        "jpeg",
+    )  # the deterministic kinds ignore the seed
 
 
 def test_shifts_do_what_they_say(test_images):

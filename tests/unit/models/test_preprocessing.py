@@ -278,7 +278,8 @@ def test_resizing_uses_the_cards_filter(resize):
 @pytest.mark.parametrize("aspect", ["pad", "crop"])
 def test_an_image_already_in_a_non_square_cards_proportions_is_not_distorted(aspect):
     card = make_card(
-        "portrait", "v1",
+        "portrait",
+        "v1",
         clothes_card().input.model_copy(update={"shape": (32, 16, 1)}),
         clothes_card().preprocessing.model_copy(update={"aspect": aspect, "invert": "never"}),
         clothes_card().output,

@@ -61,9 +61,19 @@ def make_card(name: str, version: str, shape=(28, 28, 1), labels=("a", "b", "c")
         prep = ImagePreprocessing(colour_mode="RGB" if shape[-1] == 3 else "L", aspect="pad", resize="bilinear", invert=invert)
     output = OutputSpec(kind=kind, labels=labels, positive_label=labels[1] if kind == "sigmoid" else None)
     return ModelCard(
-        name=name, version=version, description=f"{name} for tests", task="classification" if tensor else "image-classification",
-        input=spec, preprocessing=prep, output=output, architecture="fake", number_of_parameters=1, metrics={"accuracy": 0.5},
-        training={}, data={"source": "tests"}, framework_versions={},
+        name=name,
+        version=version,
+        description=f"{name} for tests",
+        task="classification" if tensor else "image-classification",
+        input=spec,
+        preprocessing=prep,
+        output=output,
+        architecture="fake",
+        number_of_parameters=1,
+        metrics={"accuracy": 0.5},
+        training={},
+        data={"source": "tests"},
+        framework_versions={},
     )
 
 
@@ -129,11 +139,15 @@ async def not_found(scope, receive, send):
 @pytest.fixture
 def served(tmp_path):
     """clothes-like grey 28x28 (v1, v2; v3 missing from the store), a colour 32x32x3 model, a tensor model."""
-    config = write_config(tmp_path, {
-        "grey": {"versions": ["v1", "v2", "v3"], "aliases": {"stable": "v1"}},
-        "colour": {"versions": ["v1"]},
-        "vector": {"versions": ["v1"]},
-    }, course={"project3": {"model": "colour", "version": "v1"}})
+    config = write_config(
+        tmp_path,
+        {
+            "grey": {"versions": ["v1", "v2", "v3"], "aliases": {"stable": "v1"}},
+            "colour": {"versions": ["v1"]},
+            "vector": {"versions": ["v1"]},
+        },
+        course={"project3": {"model": "colour", "version": "v1"}},
+    )
     cards = {
         ("grey", "v1"): make_card("grey", "v1", labels=tuple("abcdefghij"), invert="auto"),
         ("grey", "v2"): make_card("grey", "v2", labels=tuple("abcdefghij"), invert="auto"),

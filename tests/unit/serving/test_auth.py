@@ -68,10 +68,28 @@ def assert_refused(response: Answer, message: str, error: str | None = None):
     assert response.headers["content-type"] == "application/json"
 
 
-PROTECTED = ["/models", "/models/clothes", "/models/clothes/v1", "/models/clothes/v1/report", "/models/clothes/v1/drift",
-             "/models/colours/stable", "/summary", "/inference", "/classify", "/classify_image", SPEC_PATH, "/docs", "/schema.json",
-             "/page/logic.test.mjs", "/page/", "/models/clothes/v1/input.png",
-             "/livez/", "/LIVEZ", "/metrics/", "/nowhere"]
+PROTECTED = [
+    "/models",
+    "/models/clothes",
+    "/models/clothes/v1",
+    "/models/clothes/v1/report",
+    "/models/clothes/v1/drift",
+    "/models/colours/stable",
+    "/summary",
+    "/inference",
+    "/classify",
+    "/classify_image",
+    SPEC_PATH,
+    "/docs",
+    "/schema.json",
+    "/page/logic.test.mjs",
+    "/page/",
+    "/models/clothes/v1/input.png",
+    "/livez/",
+    "/LIVEZ",
+    "/metrics/",
+    "/nowhere",
+]
 
 
 @pytest.mark.parametrize("path", PROTECTED)

@@ -81,17 +81,20 @@ def test_tensor_bodies_use_input_and_inputs():
         decode_json(b'{"image": [1, 2, 3, 4]}', TENSOR)
 
 
-@pytest.mark.parametrize("body,error,message", [
-    (b"", BadRequest, "empty body"),
-    (b"   ", BadRequest, "empty body"),
-    (b"{", BadRequest, "invalid JSON"),
-    (b"[" * 50_000 + b"]" * 50_000, BadRequest, "invalid JSON"),
-    (b"3", InvalidInput, "expected JSON"),
-    (b'{"img": 1}', InvalidInput, "missing field 'image' or 'images'"),
-    (b'{"image": [[NaN]]}', InvalidValues, "image: expected 28x28 per image"),
-    (b'{"image": ' + json.dumps([[float("nan")] * 28] * 28).encode() + b"}", InvalidValues, "image: values must be finite"),
-    (b'{"image": ' + json.dumps([[0] * 28] * 28).replace("0,", "true,", 1).encode() + b"}", InvalidInput, "got true or false"),
-])
+@pytest.mark.parametrize(
+    "body,error,message",
+    [
+        (b"", BadRequest, "empty body"),
+        (b"   ", BadRequest, "empty body"),
+        (b"{", BadRequest, "invalid JSON"),
+        (b"[" * 50_000 + b"]" * 50_000, BadRequest, "invalid JSON"),
+        (b"3", InvalidInput, "expected JSON"),
+        (b'{"img": 1}', InvalidInput, "missing field 'image' or 'images'"),
+        (b'{"image": [[NaN]]}', InvalidValues, "image: expected 28x28 per image"),
+        (b'{"image": ' + json.dumps([[float("nan")] * 28] * 28).encode() + b"}", InvalidValues, "image: values must be finite"),
+        (b'{"image": ' + json.dumps([[0] * 28] * 28).replace("0,", "true,", 1).encode() + b"}", InvalidInput, "got true or false"),
+    ],
+)
 def test_refusals(body, error, message):
     with pytest.raises(error, match=message):
         decode_json(body, CLOTHES)

@@ -108,6 +108,7 @@ def test_a_loaded_version_serves_in_a_spare_and_an_alias_moves_to_it(live):
         assert (await live.load(NAME, "v3"))["loaded"] is False  # loading it again changes nothing
         rows = {row["version"]: row for row in live.index()}
         assert rows["v3"]["runner"] == "spare-1" and rows["v3"]["status"] == "ready"
+
     run(scenario())
 
 
@@ -118,6 +119,7 @@ def test_a_split_alias_is_sticky_per_caller_and_weighted(live):
         assert len({(await answer(live, "stable", key="alice"))[0] for _ in range(20)}) == 1
         seen = [live.registry.resolve(NAME, "stable", key=f"user-{i}").version for i in range(2000)]
         assert 0.86 < seen.count("v1") / len(seen) < 0.94
+
     run(scenario())
 
 
@@ -135,6 +137,7 @@ def test_unloading_the_last_version_of_an_alias_needs_force(live):
         with pytest.raises(NotFound):
             live.registry.resolve(NAME, "v1")
         assert (await live.load(NAME, "v1"))["runner"] in ("livegrey-v1", "spare-1")  # back, in a free slot
+
     run(scenario())
 
 
@@ -148,6 +151,7 @@ def test_an_unloaded_version_finishes_its_requests_in_flight(live):
         await asyncio.sleep(0.05)
         await live.unload(NAME, "v1")
         assert await in_flight == ("v1", 1)
+
     run(scenario())
 
 
@@ -161,6 +165,7 @@ def test_a_failed_load_is_reported_and_changes_nothing_else(live):
         assert {row["version"]: row["state"] for row in live.index()}["v6"] == "failed"
         assert await answer(live, "stable") == ("v1", 1) and await answer(live, "latest") == ("v2", 2)
         assert (await live.load(NAME, "v3"))["runner"] == "spare-1"  # the spare was emptied again
+
     run(scenario())
 
 
@@ -172,6 +177,7 @@ def test_loads_need_a_stored_version_and_a_free_runner(live):
         await live.load(NAME, "v3")
         with pytest.raises(Unavailable, match="no free runner"):
             await live.load(NAME, "v6")
+
     run(scenario())
 
 
@@ -183,6 +189,7 @@ def test_an_alias_moves_only_to_a_serving_version(live):
         with pytest.raises(Conflict, match="is a version"):
             live.set_alias(NAME, "v2", "v1")
         assert live.registry.model(NAME).aliases["stable"] == "v1"
+
     run(scenario())
 
 

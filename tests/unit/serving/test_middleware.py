@@ -33,6 +33,7 @@ def test_our_envelope_keeps_its_status_and_message():
 
 # --- the ASGI middleware, driven with ASGI messages -----------------------------------------------
 
+
 def call(app, path="/models/m/v1", chunks=(b"{}",), headers=(), method="POST"):
     """Run one request through ``app``; the (status, headers, body) it answered."""
     scope = {"type": "http", "method": method, "path": path, "headers": list(headers), "query_string": b""}

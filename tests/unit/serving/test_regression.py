@@ -140,12 +140,31 @@ def corpus() -> list[dict]:
     add("v2 model ready", "GET", "/v2/models/grey/versions/v2/ready")
     add("v2 model ready missing", "GET", "/v2/models/grey/versions/v3/ready")
     add("v2 unknown model", "GET", "/v2/models/nope")
-    add("v2 infer json", "POST", "/v2/models/grey/infer", js({"id": "r-1", "inputs": [{"name": "input", "shape": [1, 28, 28, 1], "datatype": "UINT8", "data": np.full(784, 30).tolist()}]}))
+    add(
+        "v2 infer json",
+        "POST",
+        "/v2/models/grey/infer",
+        js({"id": "r-1", "inputs": [{"name": "input", "shape": [1, 28, 28, 1], "datatype": "UINT8", "data": np.full(784, 30).tolist()}]}),
+    )
     add("v2 infer json fp32 shaped", "POST", "/v2/models/vector/versions/v1/infer", js({"inputs": [{"name": "input", "shape": [1, 4], "datatype": "FP32", "data": [VECTOR]}]}))
     add("v2 infer binary", "POST", "/v2/models/grey/versions/v1/infer", *binary_v2(np.full((2, 28, 28, 1), 31, np.uint8), "UINT8"))
-    add("v2 infer binary output", "POST", "/v2/models/colour/infer", *binary_v2(np.full((1, 32, 32, 3), 1, np.uint8), "UINT8", [{"name": "probabilities", "parameters": {"binary_data": True}}]))
-    add("v2 infer classification", "POST", "/v2/models/grey/infer", js({"inputs": [{"name": "input", "shape": [1, 28, 28], "datatype": "INT32", "data": np.full(784, 31).tolist()}],
-                                                                        "outputs": [{"name": "probabilities", "parameters": {"classification": 3}}]}))
+    add(
+        "v2 infer binary output",
+        "POST",
+        "/v2/models/colour/infer",
+        *binary_v2(np.full((1, 32, 32, 3), 1, np.uint8), "UINT8", [{"name": "probabilities", "parameters": {"binary_data": True}}]),
+    )
+    add(
+        "v2 infer classification",
+        "POST",
+        "/v2/models/grey/infer",
+        js(
+            {
+                "inputs": [{"name": "input", "shape": [1, 28, 28], "datatype": "INT32", "data": np.full(784, 31).tolist()}],
+                "outputs": [{"name": "probabilities", "parameters": {"classification": 3}}],
+            }
+        ),
+    )
     add("v2 infer wrong input name", "POST", "/v2/models/grey/infer", js({"inputs": [{"name": "x", "shape": [1, 28, 28], "datatype": "UINT8", "data": [0]}]}))
     add("v2 infer wrong datatype", "POST", "/v2/models/grey/infer", js({"inputs": [{"name": "input", "shape": [1, 28, 28], "datatype": "BYTES", "data": ["a"]}]}))
     add("v2 infer lying shape", "POST", "/v2/models/grey/infer", *binary_v2_lying())
@@ -176,11 +195,15 @@ def binary_v2_lying() -> tuple[bytes, dict]:
 
 def served_app(tmp_path):
     """The fixture's models (conftest ``served``) behind every protocol's routes, as the entry serves them."""
-    config = write_config(tmp_path, {
-        "grey": {"versions": ["v1", "v2", "v3"], "aliases": {"stable": "v1"}},
-        "colour": {"versions": ["v1"]},
-        "vector": {"versions": ["v1"], "aliases": {"stable": "v1"}},
-    }, course={"project3": {"model": "colour", "version": "v1"}})
+    config = write_config(
+        tmp_path,
+        {
+            "grey": {"versions": ["v1", "v2", "v3"], "aliases": {"stable": "v1"}},
+            "colour": {"versions": ["v1"]},
+            "vector": {"versions": ["v1"], "aliases": {"stable": "v1"}},
+        },
+        course={"project3": {"model": "colour", "version": "v1"}},
+    )
     cards = {
         ("grey", "v1"): make_card("grey", "v1", labels=tuple("abcdefghij"), invert="auto"),
         ("grey", "v2"): make_card("grey", "v2", labels=tuple("abcdefghij"), invert="auto"),
@@ -198,12 +221,14 @@ def answers(tmp_path) -> list[dict]:
         client.portal.call(served.probe)
         for case in corpus():
             response = client.request(case["method"], case["path"], content=case["body"], headers=case["headers"])
-            found.append({
-                "name": case["name"],
-                "status": response.status_code,
-                "headers": {name: response.headers[name] for name in HEADERS if name in response.headers},
-                "body": base64.b64encode(response.content).decode(),
-            })
+            found.append(
+                {
+                    "name": case["name"],
+                    "status": response.status_code,
+                    "headers": {name: response.headers[name] for name in HEADERS if name in response.headers},
+                    "body": base64.b64encode(response.content).decode(),
+                }
+            )
     return found
 
 

@@ -41,6 +41,7 @@ def loader(calls, fail=()):
         if version in fail:
             raise RuntimeError(f"{version} is broken")
         return Engine(f"{model}:{version}")
+
     return load
 
 
@@ -54,8 +55,16 @@ def test_a_configured_slot_loads_its_version_then_follows_changes(runtime):
     generation = state.assign("clothes", "v3", engine="tensorflow", threads=1)
     wait_for(lambda: worker.hosting == ("clothes", "v3"))
     assert calls[-1] == ("clothes", "v3", "tensorflow", 1)
-    assert state.reports()[os.getpid()] | {"at": 0} == {"generation": generation, "state": "ready", "reason": None, "model": "clothes", "version": "v3",
-                                                         "engine": "onnxruntime", "pid": os.getpid(), "at": 0}
+    assert state.reports()[os.getpid()] | {"at": 0} == {
+        "generation": generation,
+        "state": "ready",
+        "reason": None,
+        "model": "clothes",
+        "version": "v3",
+        "engine": "onnxruntime",
+        "pid": os.getpid(),
+        "at": 0,
+    }
     state.assign(None, None)
     wait_for(lambda: exits == [0])  # a worker that hosted a version exits when emptied: a fresh one returns its memory
     assert worker.status["state"] == "empty" and worker.engine is None and worker.hosting is None
@@ -75,8 +84,15 @@ def test_a_failed_load_is_reported_with_its_reason_and_the_worker_goes_on(runtim
     wait_for(lambda: worker.status["state"] == "failed")
     assert worker.status["reason"] == "clothes:bad failed to load: bad is broken" and worker.engine is None
     # the failure is the failed version's own: the entry marks clothes:bad unavailable, not "loading"
-    assert worker.describe() | {"generation": 0} == {"status": "unavailable", "reason": worker.status["reason"], "engine": None,
-                                                     "model": "clothes", "version": "bad", "state": "failed", "generation": 0}
+    assert worker.describe() | {"generation": 0} == {
+        "status": "unavailable",
+        "reason": worker.status["reason"],
+        "engine": None,
+        "model": "clothes",
+        "version": "bad",
+        "state": "failed",
+        "generation": 0,
+    }
     assert state.reports()[os.getpid()]["generation"] == generation
     state.assign("clothes", "v2")
     wait_for(lambda: worker.hosting == ("clothes", "v2"))
@@ -99,4 +115,8 @@ def test_the_plan_has_a_slot_per_configured_version_and_the_spares(tmp_path):
     config = write_config(tmp_path, {"grey": {"versions": {"v1": {"workers": 2}, "v2": {}}}}, live={"spare_runners": 2})
     planned = slots.plan(config)
     assert [(s.name, s.initial, s.settings.workers) for s in planned] == [
-        ("grey-v1", ("grey", "v1"), 2), ("grey-v2", ("grey", "v2"), 1), ("spare-1", None, 1), ("spare-2", None, 1)]
+        ("grey-v1", ("grey", "v1"), 2),
+        ("grey-v2", ("grey", "v2"), 1),
+        ("spare-1", None, 1),
+        ("spare-2", None, 1),
+    ]

@@ -75,8 +75,14 @@ def test_a_sigmoid_recipe_with_its_own_validation_split_and_augmentation(recipe,
     """Trousers or not: one sigmoid unit, a validation split given by the data, random flips."""
     is_trouser = lambda y: (y == 1).astype(np.uint8)  # noqa: E731
     binary = Dataset(
-        data.x_train[:400], is_trouser(data.y_train[:400]), data.x_test[:100], is_trouser(data.y_test[:100]),
-        source="fashion-mnist, trousers", fingerprint={}, x_val=data.x_train[400:500], y_val=is_trouser(data.y_train[400:500]),
+        data.x_train[:400],
+        is_trouser(data.y_train[:400]),
+        data.x_test[:100],
+        is_trouser(data.y_test[:100]),
+        source="fashion-mnist, trousers",
+        fingerprint={},
+        x_val=data.x_train[400:500],
+        y_val=is_trouser(data.y_train[400:500]),
     )
     sigmoid = dataclasses.replace(
         recipe,

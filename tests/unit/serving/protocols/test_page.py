@@ -145,11 +145,14 @@ def test_inversion_as_predict_does_it(client):
     assert np.asarray(field).min() == 250
 
 
-@pytest.mark.parametrize("image", [
-    [[r * 9 for _ in range(28)] for r in range(28)],
-    [[[r * 9] for _ in range(28)] for r in range(28)],
-    [[r * 9 + 0.4 for _ in range(28)] for r in range(28)],
-])
+@pytest.mark.parametrize(
+    "image",
+    [
+        [[r * 9 for _ in range(28)] for r in range(28)],
+        [[[r * 9] for _ in range(28)] for r in range(28)],
+        [[r * 9 + 0.4 for _ in range(28)] for r in range(28)],
+    ],
+)
 def test_a_json_example_is_shown_as_its_levels(client, image):
     shown = np.asarray(decoded(client.post("/models/grey/v1/input.png", json={"image": image})))
     assert shown.shape == (28, 28) and shown[:, 0].tolist() == [r * 9 for r in range(28)]

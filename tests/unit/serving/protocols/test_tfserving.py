@@ -48,11 +48,13 @@ def probabilities(winner: int, classes: int) -> list[float]:
 
 
 def test_status_lists_every_numbered_version_latest_first(tf):
-    assert tf.get("/v1/models/grey").json() == {"model_version_status": [
-        {"version": "3", "state": "END", "status": {"error_code": "NOT_FOUND", "error_message": "grey:v3 is not in the model store"}},
-        {"version": "2", "state": "AVAILABLE", "status": {"error_code": "OK", "error_message": ""}},
-        {"version": "1", "state": "AVAILABLE", "status": {"error_code": "OK", "error_message": ""}},
-    ]}
+    assert tf.get("/v1/models/grey").json() == {
+        "model_version_status": [
+            {"version": "3", "state": "END", "status": {"error_code": "NOT_FOUND", "error_message": "grey:v3 is not in the model store"}},
+            {"version": "2", "state": "AVAILABLE", "status": {"error_code": "OK", "error_message": ""}},
+            {"version": "1", "state": "AVAILABLE", "status": {"error_code": "OK", "error_message": ""}},
+        ]
+    }
 
 
 def test_status_of_one_version_by_number_or_label(tf):
@@ -98,16 +100,19 @@ def test_without_a_version_the_latest_ready_one_answers(served, tf):
     assert len(served.runners["grey", "v1"].calls) == 1 and not served.runners["grey", "v2"].calls
 
 
-@pytest.mark.parametrize("path,fragments", [
-    ("/v1/models/nope", ["unknown model 'nope'", "grey, colour, vector"]),
-    ("/v1/models/grey/versions/9", ["version 9 of model grey is not served", "versions: 1, 2, 3", "labels: stable"]),
-    ("/v1/models/grey/versions/v1", ["versions are numbers in this API"]),
-    ("/v1/models/grey/versions/01", ["versions are numbers in this API"]),
-    ("/v1/models/grey/labels/latest", ["unknown label 'latest' of model grey", "labels: stable"]),
-    ("/v1/models/grey/labels/-x", ["no such version"]),
-    ("/v1/models/GREY/metadata", ["no such model"]),
-    ("/v1/models/grey/versions/9/metadata", ["version 9 of model grey is not served"]),
-])
+@pytest.mark.parametrize(
+    "path,fragments",
+    [
+        ("/v1/models/nope", ["unknown model 'nope'", "grey, colour, vector"]),
+        ("/v1/models/grey/versions/9", ["version 9 of model grey is not served", "versions: 1, 2, 3", "labels: stable"]),
+        ("/v1/models/grey/versions/v1", ["versions are numbers in this API"]),
+        ("/v1/models/grey/versions/01", ["versions are numbers in this API"]),
+        ("/v1/models/grey/labels/latest", ["unknown label 'latest' of model grey", "labels: stable"]),
+        ("/v1/models/grey/labels/-x", ["no such version"]),
+        ("/v1/models/GREY/metadata", ["no such model"]),
+        ("/v1/models/grey/versions/9/metadata", ["version 9 of model grey is not served"]),
+    ],
+)
 def test_unknown_models_versions_and_labels_are_404(tf, path, fragments):
     assert_error(tf.get(path), 404, *fragments)
 
@@ -123,12 +128,18 @@ def _dims(*sizes):
 def test_metadata_is_the_serving_signature_from_the_card(tf, model, shape, classes):
     assert tf.get(f"/v1/models/{model}/versions/1/metadata").json() == {
         "model_spec": {"name": model, "signature_name": "", "version": "1"},
-        "metadata": {"signature_def": {"signature_def": {"serving_default": {
-            "inputs": {"input": {"name": "serving_default_input:0", "dtype": "DT_FLOAT", "tensor_shape": _dims(-1, *shape)}},
-            "outputs": {"probabilities": {"name": "StatefulPartitionedCall:0", "dtype": "DT_FLOAT", "tensor_shape": _dims(-1, classes)}},
-            "method_name": "tensorflow/serving/predict",
-            "defaults": {},
-        }}}},
+        "metadata": {
+            "signature_def": {
+                "signature_def": {
+                    "serving_default": {
+                        "inputs": {"input": {"name": "serving_default_input:0", "dtype": "DT_FLOAT", "tensor_shape": _dims(-1, *shape)}},
+                        "outputs": {"probabilities": {"name": "StatefulPartitionedCall:0", "dtype": "DT_FLOAT", "tensor_shape": _dims(-1, classes)}},
+                        "method_name": "tensorflow/serving/predict",
+                        "defaults": {},
+                    }
+                }
+            }
+        },
     }
 
 
@@ -169,21 +180,24 @@ def test_b64_image_files_in_every_format(served, tf):
     assert served.runners["grey", "v1"].calls[-1].max() == 5  # the card's invert=auto: a light background inverts
 
 
-@pytest.mark.parametrize("body,fragments", [
-    ({"instances": [{"b64": "not base64!"}]}, ["instances[0]", "not valid base64"]),
-    ({"instances": [{"b64": base64.b64encode(b"not an image").decode()}]}, ["instances[0]", "not a decodable image"]),
-    ({"instances": [GREY], "inputs": [GREY]}, ["only one of 'inputs' or 'instances'"]),
-    ({"signature_name": "serving_default"}, ["missing 'inputs' or 'instances'"]),
-    ({"instances": []}, ["instances: no values"]),
-    ({"instances": [1, 2]}, ["instances", "28x28"]),
-    ({"instances": [GREY, {"input": GREY}]}, ["not a mix"]),
-    ({"instances": [{"image": GREY}]}, ["exactly the key 'input'"]),
-    ({"inputs": {"image": [GREY]}}, ["missing named input 'input'"]),
-    ({"instances": [[[300] * 28] * 28]}, ["instances", "0..255"]),
-    ({"instances": [[[True] * 28] * 28]}, ["instances", "numbers"]),
-    ({"instances": [[[1] * 28] * 27]}, ["instances", "28x28"]),
-    ({"instances": [[1, [2]]]}, ["instances", "ragged"]),
-])
+@pytest.mark.parametrize(
+    "body,fragments",
+    [
+        ({"instances": [{"b64": "not base64!"}]}, ["instances[0]", "not valid base64"]),
+        ({"instances": [{"b64": base64.b64encode(b"not an image").decode()}]}, ["instances[0]", "not a decodable image"]),
+        ({"instances": [GREY], "inputs": [GREY]}, ["only one of 'inputs' or 'instances'"]),
+        ({"signature_name": "serving_default"}, ["missing 'inputs' or 'instances'"]),
+        ({"instances": []}, ["instances: no values"]),
+        ({"instances": [1, 2]}, ["instances", "28x28"]),
+        ({"instances": [GREY, {"input": GREY}]}, ["not a mix"]),
+        ({"instances": [{"image": GREY}]}, ["exactly the key 'input'"]),
+        ({"inputs": {"image": [GREY]}}, ["missing named input 'input'"]),
+        ({"instances": [[[300] * 28] * 28]}, ["instances", "0..255"]),
+        ({"instances": [[[True] * 28] * 28]}, ["instances", "numbers"]),
+        ({"instances": [[[1] * 28] * 27]}, ["instances", "28x28"]),
+        ({"instances": [[1, [2]]]}, ["instances", "ragged"]),
+    ],
+)
 def test_invalid_arguments_are_400(tf, body, fragments):
     assert_error(tf.post("/v1/models/grey/versions/1:predict", json=body), 400, *fragments)
 
@@ -238,16 +252,19 @@ def test_classify_with_context_and_image_files(served, tf):
     assert served.runners["colour", "v1"].calls[-1].shape == (2, 32, 32, 3)
 
 
-@pytest.mark.parametrize("body,fragments", [
-    ({"instances": [GREY]}, ["key 'examples' is expected"]),
-    ({"examples": []}, ["non-empty list"]),
-    ({"examples": [[0] * 784]}, ["examples[0]", "object of features"]),
-    ({"examples": [{"pixels": [0] * 784}]}, ["feature 'input' is required"]),
-    ({"examples": [{"input": GREY}]}, ["a feature is a flat list", "784 values"]),
-    ({"examples": [{"input": [0] * 783}]}, ["784 values"]),
-    ({"examples": [{"input": [0] * 784}], "context": {"input": [0] * 784}}, ["must not appear in examples: input"]),
-    ({"examples": [{"input": [999] * 784}]}, ["examples[0].input", "0..255"]),
-])
+@pytest.mark.parametrize(
+    "body,fragments",
+    [
+        ({"instances": [GREY]}, ["key 'examples' is expected"]),
+        ({"examples": []}, ["non-empty list"]),
+        ({"examples": [[0] * 784]}, ["examples[0]", "object of features"]),
+        ({"examples": [{"pixels": [0] * 784}]}, ["feature 'input' is required"]),
+        ({"examples": [{"input": GREY}]}, ["a feature is a flat list", "784 values"]),
+        ({"examples": [{"input": [0] * 783}]}, ["784 values"]),
+        ({"examples": [{"input": [0] * 784}], "context": {"input": [0] * 784}}, ["must not appear in examples: input"]),
+        ({"examples": [{"input": [999] * 784}]}, ["examples[0].input", "0..255"]),
+    ],
+)
 def test_classify_errors(tf, body, fragments):
     assert_error(tf.post("/v1/models/grey/versions/1:classify", json=body), 400, *fragments)
 
@@ -256,7 +273,11 @@ def test_classify_errors(tf, body, fragments):
 
 
 def test_methods_a_route_does_not_offer_are_405(tf):
-    for method, path, allowed in (("POST", "/v1/models/grey", "GET, HEAD"), ("GET", "/v1/models/grey:predict", "POST"), ("PUT", "/v1/models/grey/labels/stable/metadata", "GET, HEAD")):
+    for method, path, allowed in (
+        ("POST", "/v1/models/grey", "GET, HEAD"),
+        ("GET", "/v1/models/grey:predict", "POST"),
+        ("PUT", "/v1/models/grey/labels/stable/metadata", "GET, HEAD"),
+    ):
         response = tf.request(method, path)
         assert_error(response, 405, method)
         assert response.headers["allow"] == allowed
@@ -299,9 +320,12 @@ def document(served) -> dict:
     for model in models:
         schemas.update(model_schemas(model, config))
     header = {"description": "", "required": True, "schema": {"type": "string"}}
-    spec = {"openapi": "3.1.0", "info": {"title": "protocols", "version": "1"},
-            "paths": route_paths(Router([*tfserving.routes(config), *v2.routes(config)]), models, config),
-            "components": {"schemas": schemas, "headers": {"Retry-After": header, "WWW-Authenticate": header, "Allow": header}}}
+    spec = {
+        "openapi": "3.1.0",
+        "info": {"title": "protocols", "version": "1"},
+        "paths": route_paths(Router([*tfserving.routes(config), *v2.routes(config)]), models, config),
+        "components": {"schemas": schemas, "headers": {"Retry-After": header, "WWW-Authenticate": header, "Allow": header}},
+    }
     _add_middleware_responses(spec, config)
     return spec
 
@@ -317,6 +341,7 @@ def test_the_document_describes_every_route_once_per_model_and_is_valid(served):
     assert spec["paths"]["/v1/models/grey/versions/{number}"]["get"]["parameters"][0]["schema"]["enum"] == ["1", "2", "3"]
     assert spec["paths"]["/v1/models/grey/labels/{label}:predict"]["post"]["parameters"][0]["schema"]["enum"] == ["stable"]
     assert spec["paths"]["/v2/models/grey/versions/{version}/infer"]["parameters"][0]["schema"]["enum"] == ["v1", "v2", "v3", "stable"]
+
     # The bodies these tests send are the documented ones; their broken twins are not.
     def valid(path: str, body: dict) -> bool:
         schema = spec["paths"][path]["post"]["requestBody"]["content"]["application/json"]["schema"]
@@ -325,7 +350,11 @@ def test_the_document_describes_every_route_once_per_model_and_is_valid(served):
     assert valid("/v1/models/grey:predict", {"instances": [GREY, GREY_31]}) and valid("/v1/models/vector:predict", {"inputs": {"input": [VECTOR]}})
     assert not valid("/v1/models/grey:predict", {"instances": [GREY], "inputs": [GREY]})
     assert valid("/v1/models/grey:classify", {"examples": [{"input": [30] * 784}]}) and not valid("/v1/models/grey:classify", {"examples": [{"input": GREY}]})
-    body = {"id": "1", "inputs": [{"name": "input", "shape": [1, 28, 28], "datatype": "UINT8", "data": [30] * 784}], "outputs": [{"name": "probabilities", "parameters": {"classification": 2}}]}
+    body = {
+        "id": "1",
+        "inputs": [{"name": "input", "shape": [1, 28, 28], "datatype": "UINT8", "data": [30] * 784}],
+        "outputs": [{"name": "probabilities", "parameters": {"classification": 2}}],
+    }
     assert valid("/v2/models/grey/infer", body)
     body["inputs"][0]["datatype"] = "BOOL"
     assert not valid("/v2/models/grey/infer", body)

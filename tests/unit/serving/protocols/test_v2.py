@@ -86,11 +86,14 @@ def test_model_ready_by_version_or_alias(served, v2):
     assert_error(v2.get("/v2/models/grey/versions/v2/ready"), 503, "grey:v2 is not ready", "loading")
 
 
-@pytest.mark.parametrize("path,fragments", [
-    ("/v2/models/nope", ["unknown model 'nope'"]),
-    ("/v2/models/grey/versions/v9/ready", ["unknown version 'v9' of model grey", "v1, v2, v3, stable"]),
-    ("/v2/models/grey/versions/V1", ["no such version"]),
-])
+@pytest.mark.parametrize(
+    "path,fragments",
+    [
+        ("/v2/models/nope", ["unknown model 'nope'"]),
+        ("/v2/models/grey/versions/v9/ready", ["unknown version 'v9' of model grey", "v1, v2, v3, stable"]),
+        ("/v2/models/grey/versions/V1", ["no such version"]),
+    ],
+)
 def test_unknown_models_and_versions_are_404(v2, path, fragments):
     assert_error(v2.get(path), 404, *fragments)
 
@@ -98,7 +101,12 @@ def test_unknown_models_and_versions_are_404(v2, path, fragments):
 def test_repository_index(v2):
     body = v2.post("/v2/repository/index").json()  # tritonclient sends an empty body
     assert {(e["name"], e["version"]): e["state"] for e in body} == {
-        ("grey", "v1"): "READY", ("grey", "v2"): "READY", ("grey", "v3"): "UNAVAILABLE", ("colour", "v1"): "READY", ("vector", "v1"): "READY"}
+        ("grey", "v1"): "READY",
+        ("grey", "v2"): "READY",
+        ("grey", "v3"): "UNAVAILABLE",
+        ("colour", "v1"): "READY",
+        ("vector", "v1"): "READY",
+    }
     assert next(e for e in body if e["version"] == "v3")["reason"] == "grey:v3 is not in the model store"
     assert len(v2.post("/v2/repository/index", json={"ready": True}).json()) == 4
     assert_error(v2.post("/v2/repository/index", json={"ready": "yes"}), 400, "ready")
@@ -111,8 +119,12 @@ def test_repository_index(v2):
 def test_json_tensors_flat_or_shaped_with_the_id_echoed(served, v2):
     body = {"id": "42", "inputs": [{"name": "input", "shape": [1, 28, 28, 1], "datatype": "UINT8", "data": GREY.reshape(-1).tolist()}]}
     answer = v2.post("/v2/models/grey/versions/v1/infer", json=body).json()
-    assert answer == {"model_name": "grey", "model_version": "v1", "id": "42",
-                      "outputs": [{"name": "probabilities", "datatype": "FP32", "shape": [1, 10], "data": probabilities(0, 10)}]}
+    assert answer == {
+        "model_name": "grey",
+        "model_version": "v1",
+        "id": "42",
+        "outputs": [{"name": "probabilities", "datatype": "FP32", "shape": [1, 10], "data": probabilities(0, 10)}],
+    }
     assert served.runners["grey", "v1"].calls[-1].dtype == np.uint8  # UINT8 stays compact on its way to the runner
     body["inputs"][0] |= {"shape": [1, 28, 28], "data": GREY[..., 0].tolist()}  # grey without its channel axis, nested
     assert v2.post("/v2/models/grey/infer", json=body).json()["outputs"][0]["data"] == probabilities(0, 10)
@@ -162,28 +174,31 @@ def v2_body(**changes) -> dict:
     return body | changes
 
 
-@pytest.mark.parametrize("body,fragments", [
-    (v2_body(input={"name": "x"}), ["unexpected input 'x' for model vector", "its input is 'input'"]),
-    (v2_body(input={"datatype": "BOOL"}), ["datatype BOOL is not accepted", "UINT8"]),
-    (v2_body(input={"datatype": "BF16"}), ["datatype BF16"]),
-    (v2_body(input={"datatype": "FLOAT"}), ["datatype FLOAT is not accepted"]),
-    (v2_body(input={"shape": [3, 4]}), ["8 values in shape [8] do not fill shape [3, 4]"]),
-    (v2_body(input={"shape": [2, -4]}), ["shape: expected a list of non-negative integers"]),
-    (v2_body(input={"shape": [2, 4], "data": [[1, 2, 3, 4, 5, 6, 7, 8]]}), ["do not fill shape [2, 4]"]),
-    (v2_body(input={"shape": [2, 2, 2]}), ["expected 4 per example, got 2x2"]),
-    (v2_body(input={"datatype": "INT32"}), ["INT32 values must be whole numbers"]),
-    (v2_body(input={"datatype": "UINT8", "data": [1, 2, 3, 4, 5, 6, 7, 256]}), ["UINT8 values must lie in 0..255"]),
-    (v2_body(input={"data": [True] * 8}), ["expected numbers only"]),
-    (v2_body(input={"parameters": {"binary_data_size": 32}}), ["no binary part"]),
-    (v2_body(input={"parameters": {"shared_memory_region": "r"}}), ["shared memory is not supported"]),
-    (v2_body(inputs=[]), ["a list of one input"]),
-    (v2_body(id=42), ["id: expecting a string"]),
-    (v2_body(parameters={"binary_data_output": "yes"}), ["binary_data_output: expecting true or false"]),
-    (v2_body(parameters=[]), ["parameters: expecting an object"]),
-    (v2_body(outputs=[{"name": "scores"}]), ["unexpected output 'scores'", "its output is 'probabilities'"]),
-    (v2_body(outputs=[{"name": "probabilities", "parameters": {"classification": -1}}]), ["classification: expecting a number of classes"]),
-    (v2_body(outputs=[{"name": "probabilities", "parameters": {"binary_data": 1}}]), ["binary_data: expecting true or false"]),
-])
+@pytest.mark.parametrize(
+    "body,fragments",
+    [
+        (v2_body(input={"name": "x"}), ["unexpected input 'x' for model vector", "its input is 'input'"]),
+        (v2_body(input={"datatype": "BOOL"}), ["datatype BOOL is not accepted", "UINT8"]),
+        (v2_body(input={"datatype": "BF16"}), ["datatype BF16"]),
+        (v2_body(input={"datatype": "FLOAT"}), ["datatype FLOAT is not accepted"]),
+        (v2_body(input={"shape": [3, 4]}), ["8 values in shape [8] do not fill shape [3, 4]"]),
+        (v2_body(input={"shape": [2, -4]}), ["shape: expected a list of non-negative integers"]),
+        (v2_body(input={"shape": [2, 4], "data": [[1, 2, 3, 4, 5, 6, 7, 8]]}), ["do not fill shape [2, 4]"]),
+        (v2_body(input={"shape": [2, 2, 2]}), ["expected 4 per example, got 2x2"]),
+        (v2_body(input={"datatype": "INT32"}), ["INT32 values must be whole numbers"]),
+        (v2_body(input={"datatype": "UINT8", "data": [1, 2, 3, 4, 5, 6, 7, 256]}), ["UINT8 values must lie in 0..255"]),
+        (v2_body(input={"data": [True] * 8}), ["expected numbers only"]),
+        (v2_body(input={"parameters": {"binary_data_size": 32}}), ["no binary part"]),
+        (v2_body(input={"parameters": {"shared_memory_region": "r"}}), ["shared memory is not supported"]),
+        (v2_body(inputs=[]), ["a list of one input"]),
+        (v2_body(id=42), ["id: expecting a string"]),
+        (v2_body(parameters={"binary_data_output": "yes"}), ["binary_data_output: expecting true or false"]),
+        (v2_body(parameters=[]), ["parameters: expecting an object"]),
+        (v2_body(outputs=[{"name": "scores"}]), ["unexpected output 'scores'", "its output is 'probabilities'"]),
+        (v2_body(outputs=[{"name": "probabilities", "parameters": {"classification": -1}}]), ["classification: expecting a number of classes"]),
+        (v2_body(outputs=[{"name": "probabilities", "parameters": {"binary_data": 1}}]), ["binary_data: expecting true or false"]),
+    ],
+)
 def test_invalid_requests_are_400_naming_the_field(v2, body, fragments):
     assert_error(v2.post("/v2/models/vector/infer", json=body), 400, *fragments)
 
@@ -255,17 +270,44 @@ def test_requests_are_counted_with_the_protocol_and_the_version_they_resolved_to
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-JSON_VALUES = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=5),
-                           lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=5), children, max_size=3), max_leaves=8)
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=5),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=5), children, max_size=3),
+    max_leaves=8,
+)
 DATATYPES = st.sampled_from(["FP32", "FP64", "FP16", "UINT8", "INT8", "INT32", "INT64", "UINT64", "BOOL", "BYTES", "BF16"]) | JSON_VALUES
 SHAPES = st.lists(st.integers(-2, 6), max_size=4) | JSON_VALUES
-DATA = st.lists(st.floats(allow_nan=True, allow_infinity=True) | st.integers(-(2**70), 2**70), max_size=40) | st.lists(st.lists(st.integers(0, 300), max_size=4), max_size=10) | JSON_VALUES
-PARAMETERS = st.fixed_dictionaries({}, optional={"binary_data_size": JSON_VALUES | st.integers(-5, 64), "classification": JSON_VALUES | st.integers(-2, 5),
-                                                  "binary_data": JSON_VALUES, "binary_data_output": JSON_VALUES}) | JSON_VALUES
+DATA = (
+    st.lists(st.floats(allow_nan=True, allow_infinity=True) | st.integers(-(2**70), 2**70), max_size=40)
+    | st.lists(st.lists(st.integers(0, 300), max_size=4), max_size=10)
+    | JSON_VALUES
+)
+PARAMETERS = (
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "binary_data_size": JSON_VALUES | st.integers(-5, 64),
+            "classification": JSON_VALUES | st.integers(-2, 5),
+            "binary_data": JSON_VALUES,
+            "binary_data_output": JSON_VALUES,
+        },
+    )
+    | JSON_VALUES
+)
 TENSORS = st.fixed_dictionaries({"name": st.sampled_from(["input", "x"]) | JSON_VALUES}, optional={"shape": SHAPES, "datatype": DATATYPES, "data": DATA, "parameters": PARAMETERS})
-BODIES = st.fixed_dictionaries({}, optional={"id": JSON_VALUES, "inputs": st.lists(TENSORS, max_size=2) | JSON_VALUES, "parameters": PARAMETERS,
-                                             "outputs": st.lists(st.fixed_dictionaries({"name": st.sampled_from(["probabilities", "y"]) | JSON_VALUES},
-                                                                                       optional={"parameters": PARAMETERS}), max_size=2) | JSON_VALUES}) | JSON_VALUES
+BODIES = (
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "id": JSON_VALUES,
+            "inputs": st.lists(TENSORS, max_size=2) | JSON_VALUES,
+            "parameters": PARAMETERS,
+            "outputs": st.lists(st.fixed_dictionaries({"name": st.sampled_from(["probabilities", "y"]) | JSON_VALUES}, optional={"parameters": PARAMETERS}), max_size=2)
+            | JSON_VALUES,
+        },
+    )
+    | JSON_VALUES
+)
 
 
 @settings(max_examples=400, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])

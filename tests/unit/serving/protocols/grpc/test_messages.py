@@ -30,9 +30,18 @@ def test_services_and_messages_load_into_a_private_pool():
     from google.protobuf import descriptor_pool
 
     methods = {
-        "inference.GRPCInferenceService": {"ServerLive", "ServerReady", "ModelReady", "ServerMetadata", "ModelMetadata",
-                                           "ModelInfer", "ModelStreamInfer", "RepositoryIndex", "RepositoryModelLoad",
-                                           "RepositoryModelUnload"},
+        "inference.GRPCInferenceService": {
+            "ServerLive",
+            "ServerReady",
+            "ModelReady",
+            "ServerMetadata",
+            "ModelMetadata",
+            "ModelInfer",
+            "ModelStreamInfer",
+            "RepositoryIndex",
+            "RepositoryModelLoad",
+            "RepositoryModelUnload",
+        },
         "tensorflow.serving.PredictionService": {"Classify", "Regress", "Predict", "MultiInference", "GetModelMetadata"},
         "tensorflow.serving.ModelService": {"GetModelStatus", "HandleReloadConfigRequest"},
         "grpc.health.v1.Health": {"Check", "Watch"},
@@ -82,7 +91,7 @@ def test_stock_generated_modules_import_beside_ours(ours_first):
     ours = "from serving.protocols.grpc import messages"
     stock = "import tritonclient.grpc\nfrom tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc"
     code = textwrap.dedent(f"""
-        {'{}'}
+        {"{}"}
         from google.protobuf import descriptor_pool
         from tritonclient.grpc import service_pb2
         assert messages.message("inference.ModelInferRequest") is not service_pb2.ModelInferRequest
@@ -124,11 +133,13 @@ def test_predict_request_round_trips_with_tensorflow_serving():
     stock.model_spec.name = "clothes"
     stock.model_spec.signature_name = "serving_default"
     stock.model_spec.version.value = 2
-    stock.inputs["image"].CopyFrom(tensor_pb2.TensorProto(
-        dtype=types_pb2.DT_FLOAT,
-        tensor_shape=tensor_shape_pb2.TensorShapeProto(dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=d) for d in (1, 2, 2)]),
-        float_val=[0.0, 0.25, 0.5, 1.0],
-    ))
+    stock.inputs["image"].CopyFrom(
+        tensor_pb2.TensorProto(
+            dtype=types_pb2.DT_FLOAT,
+            tensor_shape=tensor_shape_pb2.TensorShapeProto(dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=d) for d in (1, 2, 2)]),
+            float_val=[0.0, 0.25, 0.5, 1.0],
+        )
+    )
 
     ours = messages.message("tensorflow.serving.PredictRequest").FromString(stock.SerializeToString())
     assert (ours.model_spec.name, ours.model_spec.signature_name, ours.model_spec.version.value) == ("clothes", "serving_default", 2)

@@ -26,10 +26,12 @@ async def server_live(request, context):
 async def serve_and_call() -> tuple[int, bool]:
     """Start the server on an ephemeral loopback port, call it with both stock clients, stop it."""
     server = grpc.aio.server()
-    server.add_generic_rpc_handlers([
-        messages.handler("grpc.health.v1.Health", {"Check": check}),
-        messages.handler("inference.GRPCInferenceService", {"ServerLive": server_live}),
-    ])
+    server.add_generic_rpc_handlers(
+        [
+            messages.handler("grpc.health.v1.Health", {"Check": check}),
+            messages.handler("inference.GRPCInferenceService", {"ServerLive": server_live}),
+        ]
+    )
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
     try:

@@ -27,8 +27,15 @@ from serving.protocols.grpc import server as grpc_server
 from tests.unit.serving.conftest import FakeRunner, InProcess, make_card, request_count, write_config
 
 GREY = np.full((2, 28, 28, 1), 31, dtype=np.uint8)  # class 1 ("b") of ten
-CLIENT_ERRORS = {grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND, grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.UNAVAILABLE,
-                 grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED}
+CLIENT_ERRORS = {
+    grpc.StatusCode.INVALID_ARGUMENT,
+    grpc.StatusCode.NOT_FOUND,
+    grpc.StatusCode.RESOURCE_EXHAUSTED,
+    grpc.StatusCode.UNAVAILABLE,
+    grpc.StatusCode.FAILED_PRECONDITION,
+    grpc.StatusCode.UNAUTHENTICATED,
+    grpc.StatusCode.PERMISSION_DENIED,
+}
 TOKEN = "a-token-of-sixteen-chars"
 
 
@@ -51,8 +58,13 @@ class Served:
     def __init__(self, tmp_path, token: bool = False):
         aliases = {"stable": "v1", "split": {"v1": 50, "v2": 50}}
         security = {"security": {"api_token_env": "GRPC_TEST_TOKEN"}} if token else {}
-        self.config = write_config(tmp_path, {"grey": {"versions": ["v1", "v2", "v3"], "aliases": aliases}, "vector": {"versions": ["v1"]}},
-                                   grpc={"host": "127.0.0.1", "port": free_port()}, live={"admin_without_token": False}, **security)
+        self.config = write_config(
+            tmp_path,
+            {"grey": {"versions": ["v1", "v2", "v3"], "aliases": aliases}, "vector": {"versions": ["v1"]}},
+            grpc={"host": "127.0.0.1", "port": free_port()},
+            live={"admin_without_token": False},
+            **security,
+        )
         cards = {
             ("grey", "v1"): make_card("grey", "v1", labels=tuple("abcdefghij")),
             ("grey", "v2"): make_card("grey", "v2", labels=tuple("abcdefghij")),
@@ -76,8 +88,7 @@ class Served:
         """A unary call with our message classes; the response type is found from the descriptor."""
         service, method = service_method.rsplit("/", 1)
         output = messages.service(service).methods_by_name[method].output_type.full_name
-        stub = self.channel.unary_unary(f"/{service}/{method}", request_serializer=lambda m: m.SerializeToString(),
-                                        response_deserializer=messages.message(output).FromString)
+        stub = self.channel.unary_unary(f"/{service}/{method}", request_serializer=lambda m: m.SerializeToString(), response_deserializer=messages.message(output).FromString)
         return stub.with_call(request, metadata=metadata, timeout=10)
 
     def raw(self, service_method: str, data: bytes):
@@ -136,8 +147,7 @@ def test_server_and_model_metadata_as_rest_answers_them(triton_client, rest):
         rest_answer = rest.get(f"/v2/models/grey{'/versions/' + version if version else ''}").json()
         assert grpc_answer["versions"] == rest_answer["versions"]
         for kind in ("inputs", "outputs"):
-            assert [(t["name"], t["datatype"], [int(s) for s in t["shape"]]) for t in grpc_answer[kind]] == \
-                   [(t["name"], t["datatype"], t["shape"]) for t in rest_answer[kind]]
+            assert [(t["name"], t["datatype"], [int(s) for s in t["shape"]]) for t in grpc_answer[kind]] == [(t["name"], t["datatype"], t["shape"]) for t in rest_answer[kind]]
     assert triton_client.is_model_ready("grey", "v2") and not triton_client.is_model_ready("grey", "v3")
 
 
@@ -166,9 +176,14 @@ def test_a_split_is_sticky_per_traffic_key_on_grpc_and_rest_alike(triton_client,
     for key in map(str, range(24)):
         result = triton_client.infer("grey", [triton_input(GREY)], model_version="split", headers={"x-traffic-key": key})
         answered = result.get_response().model_version
-        assert rest.post("/v2/models/grey/versions/split/infer", content=json.dumps(
-            {"inputs": [{"name": "input", "shape": [2, 28, 28, 1], "datatype": "UINT8", "data": GREY.reshape(-1).tolist()}]}),
-            headers={"X-Traffic-Key": key}).headers["x-model-version"] == answered
+        assert (
+            rest.post(
+                "/v2/models/grey/versions/split/infer",
+                content=json.dumps({"inputs": [{"name": "input", "shape": [2, 28, 28, 1], "datatype": "UINT8", "data": GREY.reshape(-1).tolist()}]}),
+                headers={"X-Traffic-Key": key},
+            ).headers["x-model-version"]
+            == answered
+        )
         seen.add(answered)
     assert seen == {"v1", "v2"}
 
@@ -179,17 +194,23 @@ def test_grpc_calls_are_counted_by_protocol_and_method(triton_client):
     assert request_count(protocol="grpc-v2", endpoint="ModelInfer", model="grey", version="v1", status="OK") == before + 1
 
 
-@pytest.mark.parametrize("call, code, fragment", [
-    (lambda c: c.infer("nope", [triton_input(GREY)]), "StatusCode.NOT_FOUND", "unknown model 'nope'"),
-    (lambda c: c.infer("grey", [triton_input(GREY)], model_version="v9"), "StatusCode.NOT_FOUND", "unknown version 'v9'"),
-    (lambda c: c.infer("grey", [triton_input(GREY)], model_version="v3"), "StatusCode.UNAVAILABLE", "not in the model store"),
-    (lambda c: c.infer("grey", [triton_input(np.full((2, 5), 1, np.uint8))]), "StatusCode.INVALID_ARGUMENT", "expected 28x28"),
-    (lambda c: c.infer("grey", [triton_input(np.full((9, 28, 28), 1, np.uint8))]), "StatusCode.RESOURCE_EXHAUSTED", "exceed the limit of 8"),
-    (lambda c: c.infer("grey", [triton_input(np.full((1, 28, 28), 300, np.int32), "INT32")]), "StatusCode.INVALID_ARGUMENT", "0..255"),
-    (lambda c: c.infer("grey", [triton_input(np.full((1, 28, 28), 1, np.uint8))], outputs=[triton.InferRequestedOutput("logits")]),
-     "StatusCode.INVALID_ARGUMENT", "unexpected output 'logits'"),
-    (lambda c: c.load_model("grey"), "StatusCode.PERMISSION_DENIED", "admin operations are off"),
-])
+@pytest.mark.parametrize(
+    "call, code, fragment",
+    [
+        (lambda c: c.infer("nope", [triton_input(GREY)]), "StatusCode.NOT_FOUND", "unknown model 'nope'"),
+        (lambda c: c.infer("grey", [triton_input(GREY)], model_version="v9"), "StatusCode.NOT_FOUND", "unknown version 'v9'"),
+        (lambda c: c.infer("grey", [triton_input(GREY)], model_version="v3"), "StatusCode.UNAVAILABLE", "not in the model store"),
+        (lambda c: c.infer("grey", [triton_input(np.full((2, 5), 1, np.uint8))]), "StatusCode.INVALID_ARGUMENT", "expected 28x28"),
+        (lambda c: c.infer("grey", [triton_input(np.full((9, 28, 28), 1, np.uint8))]), "StatusCode.RESOURCE_EXHAUSTED", "exceed the limit of 8"),
+        (lambda c: c.infer("grey", [triton_input(np.full((1, 28, 28), 300, np.int32), "INT32")]), "StatusCode.INVALID_ARGUMENT", "0..255"),
+        (
+            lambda c: c.infer("grey", [triton_input(np.full((1, 28, 28), 1, np.uint8))], outputs=[triton.InferRequestedOutput("logits")]),
+            "StatusCode.INVALID_ARGUMENT",
+            "unexpected output 'logits'",
+        ),
+        (lambda c: c.load_model("grey"), "StatusCode.PERMISSION_DENIED", "admin operations are off"),
+    ],
+)
 def test_errors_carry_their_grpc_status_and_the_message(triton_client, call, code, fragment):
     with pytest.raises(InferenceServerException) as raised:
         call(triton_client)
@@ -232,11 +253,14 @@ def predict_request(spec: dict, array: np.ndarray = GREY[:1]):
     return request
 
 
-@pytest.mark.parametrize("spec, rest_path", [
-    ({"name": "grey", "version": 2}, "/v1/models/grey/versions/2:predict"),
-    ({"name": "grey", "label": "stable"}, "/v1/models/grey/labels/stable:predict"),
-    ({"name": "grey"}, "/v1/models/grey:predict"),
-])
+@pytest.mark.parametrize(
+    "spec, rest_path",
+    [
+        ({"name": "grey", "version": 2}, "/v1/models/grey/versions/2:predict"),
+        ({"name": "grey", "label": "stable"}, "/v1/models/grey/labels/stable:predict"),
+        ({"name": "grey"}, "/v1/models/grey:predict"),
+    ],
+)
 def test_tfserving_predict_equals_rest(served, rest, spec, rest_path):
     response, call = served.call("tensorflow.serving.PredictionService/Predict", predict_request(spec))
     output = response.outputs["probabilities"]
@@ -250,8 +274,7 @@ def test_tfserving_predict_equals_rest(served, rest, spec, rest_path):
 def test_a_tfserving_label_naming_a_weighted_split_answers_on_both_protocols(served, rest):
     """The bug the redesign was for: REST answered 500 for a label that names a split."""
     for key in map(str, range(16)):
-        response, call = served.call("tensorflow.serving.PredictionService/Predict", predict_request({"name": "grey", "label": "split"}),
-                                     metadata=[("x-traffic-key", key)])
+        response, call = served.call("tensorflow.serving.PredictionService/Predict", predict_request({"name": "grey", "label": "split"}), metadata=[("x-traffic-key", key)])
         via_rest = rest.post("/v1/models/grey/labels/split:predict", json={"instances": GREY[:1].tolist()}, headers={"X-Traffic-Key": key})
         assert via_rest.status_code == 200, via_rest.text
         assert dict(call.trailing_metadata())["x-model-version"] == via_rest.headers["x-model-version"]
@@ -289,8 +312,15 @@ def test_tfserving_classify_equals_rest(served, rest):
 # --- hostile input: never INTERNAL or UNKNOWN ----------------------------------------------------------------
 
 
-@pytest.mark.parametrize("method", ["/inference.GRPCInferenceService/ModelInfer", "/tensorflow.serving.PredictionService/Predict",
-                                    "/tensorflow.serving.PredictionService/Classify", "/inference.GRPCInferenceService/ModelMetadata"])
+@pytest.mark.parametrize(
+    "method",
+    [
+        "/inference.GRPCInferenceService/ModelInfer",
+        "/tensorflow.serving.PredictionService/Predict",
+        "/tensorflow.serving.PredictionService/Classify",
+        "/inference.GRPCInferenceService/ModelMetadata",
+    ],
+)
 @pytest.mark.parametrize("data", [b"\xff\xff\xff", b"\x0a\xff\xff\xff\xff\x0f", bytes(range(256)), b"\x12\x04grey"])
 def test_garbage_bytes_are_client_errors(served, method, data):
     try:
