@@ -376,7 +376,7 @@ def export_tfserving(args: argparse.Namespace) -> int:
     import numpy as np
     import tensorflow as tf
 
-    from serving.protocols.tensors import version_number
+    from serving.dataplane import version_number
     from training.export import SIGNATURE, SIGNATURE_INPUT, SIGNATURE_OUTPUT, tfserving_export
 
     number = args.number if args.number is not None else version_number(args.version)
