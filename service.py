@@ -35,7 +35,7 @@ from models import store  # noqa: E402
 from models.card import NAME_PATTERN  # noqa: E402
 from models.preprocessing import Invert  # noqa: E402
 from serving import app, ordered_stop, slots  # noqa: E402
-from serving.core import INPUT, Default, ImageFiles, InferenceRequest, JsonExamples, Named  # noqa: E402
+from serving.core import INPUT, Default, ImageFiles, InferenceRequest, Input, JsonExamples, Named  # noqa: E402
 from serving.dataplane import DataPlane  # noqa: E402
 from serving.errors import as_serving_error  # noqa: E402
 from serving.live import LiveModels, SlotRef  # noqa: E402
@@ -197,31 +197,34 @@ class ModelServer:
         self,
         images: Annotated[list[Example], Field(min_length=1, description="examples in the model card's shape and range (images: H x W grey or H x W x 3)")],
         model: ModelName,
+        ctx: bentoml.Context,
         version: VersionName = None,
     ) -> PredictResponse:
         """Classify a batch of examples (BentoML's typed API; the generated clients use it)."""
-        try:
-            examples = JsonExamples(images, field="images", batch=True, booleans=False)  # pydantic refused booleans already
-            response = await self.plane.infer(InferenceRequest(model, Named(version) if version else Default(), {INPUT: examples}))
-            return PredictResponse(**prediction_body(response.card, response.probabilities))
-        except Exception as exc:
-            return _error(exc)
+        examples = JsonExamples(images, field="images", batch=True, booleans=False)  # pydantic refused booleans already
+        return await self._classify(ctx, model, version, examples)
 
     @bentoml.api(route="/classify_image")
     async def classify_image(
         self,
         image: Annotated[Path, ContentType("image/*")],
         model: ModelName,
+        ctx: bentoml.Context,
         version: VersionName = None,
         invert: InvertChoice = Invert.AUTO,
     ) -> PredictResponse:
         """Classify one image file of any size, colour or grey (BentoML's typed API)."""
+        return await self._classify(ctx, model, version, ImageFiles((image.read_bytes(),), ("image",), "image", invert))
+
+    async def _classify(self, ctx: bentoml.Context, model: str, version: str | None, examples: Input) -> PredictResponse:
+        """The typed APIs over the data plane, with the caller's traffic key in and the answering version out, as every route."""
         try:
-            files = ImageFiles((image.read_bytes(),), ("image",), "image", invert)
-            response = await self.plane.infer(InferenceRequest(model, Named(version) if version else Default(), {INPUT: files}))
-            return PredictResponse(**prediction_body(response.card, response.probabilities))
+            key = ctx.request.headers.get(CONFIG.live.traffic_key_header)
+            response = await self.plane.infer(InferenceRequest(model, Named(version) if version else Default(), {INPUT: examples}, traffic_key=key))
         except Exception as exc:
             return _error(exc)
+        ctx.response.headers.update({"X-Model-Name": response.model, "X-Model-Version": response.version})
+        return PredictResponse(**prediction_body(response.card, response.probabilities))
 
 
 def _error(exc: Exception):

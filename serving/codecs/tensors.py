@@ -81,12 +81,22 @@ def count(value: object) -> int | None:
     return value if type(value) is int and value >= 0 else None
 
 
+MAX_RANK = 32  # NumPy takes at most 64 axes; no served input has nearly so many
+MAX_EXTENT = 2**56  # the product of a shape's nonzero sizes: beyond it NumPy cannot describe the array, even an empty one
+
+
 def shape_of(value: object, field: str) -> tuple[int, ...]:
-    """A tensor shape: non-negative integers. The element count is not computed here (it may be 2**40)."""
+    """A tensor shape: non-negative integers, at most MAX_RANK of them. The element count is checked
+    against the data later (it may be 2**40); shapes NumPy cannot describe at all are refused here."""
     dims = [count(dim) for dim in value] if isinstance(value, (list, tuple)) else [None]
     if None in dims:
         raise BadRequest(f"{field}: expected a list of non-negative integers")
-    return tuple(dims)  # type: ignore[arg-type]
+    shape: tuple[int, ...] = tuple(dims)  # type: ignore[arg-type]
+    if len(shape) > MAX_RANK:
+        raise BadRequest(f"{field}: {len(shape)} dimensions; at most {MAX_RANK} are accepted")
+    if math.prod(max(size, 1) for size in shape) > MAX_EXTENT:
+        raise BadRequest(f"{field}: shape {list(shape)} is too large to describe (its nonzero sizes multiply past 2**56)")
+    return shape
 
 
 def numbers(value: object, field: str, booleans: bool = True) -> np.ndarray:

@@ -20,7 +20,7 @@ import requests
 import tritonclient.grpc as triton
 from google.protobuf import json_format
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from prometheus_client.parser import text_string_to_metric_families
 from tritonclient.grpc import service_pb2
@@ -48,8 +48,7 @@ PREDICT = "/tensorflow.serving.PredictionService/Predict"
 @pytest.fixture(scope="module")
 def srv(trained_versions, tmp_path_factory) -> Server:
     tmp = tmp_path_factory.mktemp("grpc")
-    config = write_config(tmp / "configuration.yaml", {CLOTHES: clothes(trained_versions, {"stable": "v1", "latest": "v2"})},
-                          security={"api_token_env": TOKEN_ENV})
+    config = write_config(tmp / "configuration.yaml", {CLOTHES: clothes(trained_versions, {"stable": "v1", "latest": "v2"})}, security={"api_token_env": TOKEN_ENV})
     with pytest.MonkeyPatch.context() as env:
         env.setenv(TOKEN_ENV, TOKEN)  # the server's environment only
         server = Server(config, free_port(), tmp / "serve.log")
@@ -87,9 +86,19 @@ def tf_serving():
         prediction_service_pb2_grpc,
     )
 
-    return dict(example_pb2=example_pb2, feature_pb2=feature_pb2, tensor_pb2=tensor_pb2, types_pb2=types_pb2, classification_pb2=classification_pb2,
-                get_model_metadata_pb2=get_model_metadata_pb2, get_model_status_pb2=get_model_status_pb2, input_pb2=input_pb2,
-                model_service_pb2_grpc=model_service_pb2_grpc, predict_pb2=predict_pb2, prediction_service_pb2_grpc=prediction_service_pb2_grpc)
+    return dict(
+        example_pb2=example_pb2,
+        feature_pb2=feature_pb2,
+        tensor_pb2=tensor_pb2,
+        types_pb2=types_pb2,
+        classification_pb2=classification_pb2,
+        get_model_metadata_pb2=get_model_metadata_pb2,
+        get_model_status_pb2=get_model_status_pb2,
+        input_pb2=input_pb2,
+        model_service_pb2_grpc=model_service_pb2_grpc,
+        predict_pb2=predict_pb2,
+        prediction_service_pb2_grpc=prediction_service_pb2_grpc,
+    )
 
 
 @functools.cache
@@ -102,8 +111,7 @@ def images() -> np.ndarray:
 
 def rest_raw(srv: Server, version: str, batch: np.ndarray) -> tuple[np.ndarray, str]:
     """The course route's probabilities for raw uint8 bytes, and its X-Model-Version."""
-    response = requests.post(f"{srv.url}/models/{CLOTHES}/{version}", data=batch.tobytes(),
-                             headers={"content-type": "application/octet-stream", **HTTP_AUTH}, timeout=TIMEOUT)
+    response = requests.post(f"{srv.url}/models/{CLOTHES}/{version}", data=batch.tobytes(), headers={"content-type": "application/octet-stream", **HTTP_AUTH}, timeout=TIMEOUT)
     assert response.status_code == 200, response.text
     return np.asarray(response.json()["result"], dtype=np.float32), response.headers["X-Model-Version"]
 
@@ -176,11 +184,12 @@ def test_infer_raw_equals_rest(client, srv, version):
 
 def test_classification_equals_rest_v2(client, srv):
     batch = images()[:8]
-    result = client.infer(CLOTHES, [triton_input(batch)], model_version="v1", outputs=[triton.InferRequestedOutput("probabilities", class_count=3)],
-                          headers=AUTH)
+    result = client.infer(CLOTHES, [triton_input(batch)], model_version="v1", outputs=[triton.InferRequestedOutput("probabilities", class_count=3)], headers=AUTH)
     top = [[value.decode() for value in row] for row in result.as_numpy("probabilities")]
-    body = {"inputs": [{"name": "input", "shape": list(batch.shape), "datatype": "UINT8", "data": batch.reshape(-1).tolist()}],
-            "outputs": [{"name": "probabilities", "parameters": {"classification": 3}}]}
+    body = {
+        "inputs": [{"name": "input", "shape": list(batch.shape), "datatype": "UINT8", "data": batch.reshape(-1).tolist()}],
+        "outputs": [{"name": "probabilities", "parameters": {"classification": 3}}],
+    }
     rest = requests.post(f"{srv.url}/v2/models/{CLOTHES}/versions/v1/infer", json=body, headers=HTTP_AUTH, timeout=TIMEOUT)
     assert rest.status_code == 200, rest.text
     output = rest.json()["outputs"][0]
@@ -192,9 +201,13 @@ def test_classification_equals_rest_v2(client, srv):
 
 
 def test_without_the_token_unauthenticated(client, channel):
-    for call in (lambda: client.get_server_metadata(), lambda: client.infer(CLOTHES, [triton_input(images()[:1])]),
-                 lambda: client.load_model(CLOTHES), lambda: client.get_model_repository_index(),
-                 lambda: client.infer(CLOTHES, [triton_input(images()[:1])], headers={"authorization": f"Bearer {TOKEN[:-1]}x"})):
+    for call in (
+        lambda: client.get_server_metadata(),
+        lambda: client.infer(CLOTHES, [triton_input(images()[:1])]),
+        lambda: client.load_model(CLOTHES),
+        lambda: client.get_model_repository_index(),
+        lambda: client.infer(CLOTHES, [triton_input(images()[:1])], headers={"authorization": f"Bearer {TOKEN[:-1]}x"}),
+    ):
         with pytest.raises(InferenceServerException) as raised:
             call()
         assert raised.value.status() == "StatusCode.UNAUTHENTICATED", raised.value
@@ -244,8 +257,7 @@ def test_load_newest_stored_then_unload(client, srv):
 @pytest.fixture(scope="module")
 def tf(channel):
     modules = tf_serving()
-    return {**modules, "predict": modules["prediction_service_pb2_grpc"].PredictionServiceStub(channel),
-            "models": modules["model_service_pb2_grpc"].ModelServiceStub(channel)}
+    return {**modules, "predict": modules["prediction_service_pb2_grpc"].PredictionServiceStub(channel), "models": modules["model_service_pb2_grpc"].ModelServiceStub(channel)}
 
 
 def spec(message, version: int | None = None, label: str | None = None):
@@ -346,9 +358,15 @@ def test_health(channel):
 
 def requests_counted(srv: Server, protocol: str, endpoint: str) -> float:
     text = requests.get(f"{srv.url}/metrics", timeout=TIMEOUT).text
-    return sum(sample.value for family in text_string_to_metric_families(text) for sample in family.samples
-               if sample.name == "serving_requests_total" and sample.labels.get("protocol") == protocol
-               and sample.labels.get("endpoint") == endpoint and sample.labels.get("status") == "OK")
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == "serving_requests_total"
+        and sample.labels.get("protocol") == protocol
+        and sample.labels.get("endpoint") == endpoint
+        and sample.labels.get("status") == "OK"
+    )
 
 
 def test_metrics_count_grpc_calls(client, tf, srv):
@@ -367,8 +385,12 @@ def test_metrics_count_grpc_calls(client, tf, srv):
     assert after[("grpc-tfserving", "Predict")] - before[("grpc-tfserving", "Predict")] == 2
     assert after[("grpc-v2", "ModelMetadata")] - before[("grpc-v2", "ModelMetadata")] == 1
     text = requests.get(f"{srv.url}/metrics", timeout=TIMEOUT).text
-    assert any(s.labels == {"model": CLOTHES, "version": "v1", "protocol": "grpc-v2", "endpoint": "ModelInfer", "status": "OK"}
-               for f in text_string_to_metric_families(text) for s in f.samples if s.name == "serving_requests_total")
+    assert any(
+        s.labels == {"model": CLOTHES, "version": "v1", "protocol": "grpc-v2", "endpoint": "ModelInfer", "status": "OK"}
+        for f in text_string_to_metric_families(text)
+        for s in f.samples
+        if s.name == "serving_requests_total"
+    )
 
 
 # --- hostile input ------------------------------------------------------------------------------------------
@@ -486,47 +508,37 @@ def test_hostile_messages_refused_fast_and_memory_flat(channel, srv):
             peak = max(peak, tree_rss(pids))
     assert srv.process.poll() is None
     grown = {pid: (status_bytes(pid, "VmRSS") - rss) / MIB for pid, rss in by_pid.items()}
-    report_figures(f"\ngRPC hostile messages: {len(cases)} kinds x 3, each refused in under {max(s for _, _, s in seen.values()) * 1000:.0f} ms; "
-                   f"server tree RSS {before / MIB:.0f} MiB, peak growth {(peak - before) / MIB:.1f} MiB")
+    report_figures(
+        f"\ngRPC hostile messages: {len(cases)} kinds x 3, each refused in under {max(s for _, _, s in seen.values()) * 1000:.0f} ms; "
+        f"server tree RSS {before / MIB:.0f} MiB, peak growth {(peak - before) / MIB:.1f} MiB"
+    )
     assert peak - before < 50 * MIB, f"RSS grew {(peak - before) / MIB:.1f} MiB; by process (MiB): {grown}"
     assert seen["ModelInfer: unknown fields"][0] == "OK" and seen["Predict: unknown fields"][0] == "OK"
 
 
-RANK_BUG = pytest.mark.xfail(strict=True, reason=(
-    "server bug: a tensor shape of more than 64 dimensions (ModelInfer inputs[0].shape, Predict tensor_shape) reaches numpy's "
-    "reshape in serving/codecs/tensors.py tensor_from_bytes (ValueError: maximum supported dimension for an ndarray is currently 64) "
-    "and answers INTERNAL instead of INVALID_ARGUMENT"))
-ZERO_BUG = pytest.mark.xfail(strict=True, reason=(
-    "server bug: a shape with a 0 dimension beside dimensions whose product overflows (e.g. [0, 2**31, 2**31]) needs 0 values, "
-    "so the size checks pass with empty contents, then numpy's reshape raises ValueError ('array is too big') in "
-    "serving/codecs/tensors.py: INTERNAL instead of INVALID_ARGUMENT"))
-OVERFLOWING_EMPTY = [0, 2**31, 2**31]
+OVERFLOWING_EMPTY = [0, 2**31, 2**31]  # needs 0 values, but NumPy cannot describe it: refused as too large
 
 
-def known_bug(shape: list[int], item_size: int) -> bool:
-    """Shapes of the two bugs the xfail tests below document (the fuzz leaves them to those tests)."""
-    nonzero = int(np.prod([d for d in shape if d], dtype=object)) if shape else 1
-    return len(shape) > 64 or (0 in shape and nonzero * item_size >= 2**62)
-
-
-def known_bug_cases():
+def degenerate_cases():
     DT = tf_serving()["types_pb2"]
     return {
         "ModelInfer rank 65": (MODEL_INFER, infer_request([1] * 65, raw=bytes(1)).SerializeToString()),
         "Predict rank 65": (PREDICT, predict_request(tensor_proto(DT.DT_UINT8, [1] * 65, bytes(1)))),
         "ModelInfer [0, 2**31, 2**31] raw": (MODEL_INFER, infer_request(OVERFLOWING_EMPTY, "UINT16", raw=b"").SerializeToString()),
         "ModelInfer [0, 2**31, 2**31] typed": (MODEL_INFER, infer_request(OVERFLOWING_EMPTY, "FP32").SerializeToString()),
-        "Predict [0, 2**31, 2**31] content": (PREDICT, predict_request(tensor_proto(DT.DT_HALF, OVERFLOWING_EMPTY, b"")),),
+        "Predict [0, 2**31, 2**31] content": (
+            PREDICT,
+            predict_request(tensor_proto(DT.DT_HALF, OVERFLOWING_EMPTY, b"")),
+        ),
     }
 
 
-@pytest.mark.parametrize("case", [
-    pytest.param("ModelInfer rank 65", marks=RANK_BUG), pytest.param("Predict rank 65", marks=RANK_BUG),
-    pytest.param("ModelInfer [0, 2**31, 2**31] raw", marks=ZERO_BUG), pytest.param("ModelInfer [0, 2**31, 2**31] typed", marks=ZERO_BUG),
-    pytest.param("Predict [0, 2**31, 2**31] content", marks=ZERO_BUG),
-])
+@pytest.mark.parametrize(
+    "case", ["ModelInfer rank 65", "Predict rank 65", "ModelInfer [0, 2**31, 2**31] raw", "ModelInfer [0, 2**31, 2**31] typed", "Predict [0, 2**31, 2**31] content"]
+)
 def test_degenerate_shapes_are_invalid_argument(channel, case):
-    code, details, seconds = raw_call(channel, *known_bug_cases()[case])
+    """Shapes NumPy cannot describe (more than 64 axes; a zero beside sizes whose product overflows) once answered INTERNAL."""
+    code, details, seconds = raw_call(channel, *degenerate_cases()[case])
     assert code == "INVALID_ARGUMENT", (code, details)
 
 
@@ -543,20 +555,28 @@ def test_garbage_bytes_are_invalid_argument_and_the_server_keeps_serving(channel
 
 DATATYPES = ["BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64", "FP16", "FP32", "FP64", "BYTES", "BF16"]
 FUZZ_ACCEPTED = {"OK", "INVALID_ARGUMENT", "NOT_FOUND", "RESOURCE_EXHAUSTED", "UNAVAILABLE", "FAILED_PRECONDITION", "UNAUTHENTICATED"}
-ITEM_SIZE = {"BOOL": 1, "UINT8": 1, "INT8": 1, "UINT16": 2, "INT16": 2, "FP16": 2, "BF16": 2, "UINT32": 4, "INT32": 4, "FP32": 4,
-             "UINT64": 8, "INT64": 8, "FP64": 8, "BYTES": 1}
+ITEM_SIZE = {"BOOL": 1, "UINT8": 1, "INT8": 1, "UINT16": 2, "INT16": 2, "FP16": 2, "BF16": 2, "UINT32": 4, "INT32": 4, "FP32": 4, "UINT64": 8, "INT64": 8, "FP64": 8, "BYTES": 1}
 
 names = st.one_of(st.sampled_from([CLOTHES, "", "nope", "Clothes", "clothes/v1", "../clothes", "x" * 64]), st.text(max_size=80))
 versions = st.one_of(st.sampled_from(["", "v1", "v2", "stable", "latest", "v3", "1", "V1", "-v1", "a" * 70]), st.text(max_size=70))
-shapes = st.one_of(st.just([1, 28, 28, 1]), st.just([2, 28, 28]), st.lists(st.integers(min_value=0, max_value=40), max_size=6),
-                   st.lists(st.sampled_from([0, 1, 2, 28, 784, 2**31, 2**40]), max_size=5))
+shapes = st.one_of(
+    st.just([1, 28, 28, 1]),
+    st.just([2, 28, 28]),
+    st.lists(st.integers(min_value=0, max_value=40), max_size=6),
+    st.lists(st.sampled_from([0, 1, 2, 28, 784, 2**31, 2**40]), max_size=5),
+)
 
 
 @st.composite
 def parameters(draw):
     kind = draw(st.sampled_from(["bool_param", "int64_param", "string_param", "uint64_param", "double_param"]))
-    value = {"bool_param": st.booleans(), "int64_param": st.integers(-2**63, 2**63 - 1), "string_param": st.text(max_size=20),
-             "uint64_param": st.integers(0, 2**64 - 1), "double_param": st.floats(allow_nan=True)}[kind]
+    value = {
+        "bool_param": st.booleans(),
+        "int64_param": st.integers(-(2**63), 2**63 - 1),
+        "string_param": st.text(max_size=20),
+        "uint64_param": st.integers(0, 2**64 - 1),
+        "double_param": st.floats(allow_nan=True),
+    }[kind]
     return kind, draw(value)
 
 
@@ -565,8 +585,7 @@ def set_parameters(target, values: dict) -> None:
         setattr(target[key], kind, value)
 
 
-parameter_maps = st.dictionaries(st.one_of(st.sampled_from(["classification", "shared_memory_region", "binary_data", "priority"]), st.text(max_size=10)),
-                                 parameters(), max_size=3)
+parameter_maps = st.dictionaries(st.one_of(st.sampled_from(["classification", "shared_memory_region", "binary_data", "priority"]), st.text(max_size=10)), parameters(), max_size=3)
 
 
 @st.composite
@@ -578,17 +597,24 @@ def fuzzed_requests(draw):
         tensor = request.inputs.add(name=draw(st.one_of(st.just("input"), st.text(max_size=10))), datatype=datatype, shape=shape)
         set_parameters(tensor.parameters, draw(parameter_maps))
         how = draw(st.sampled_from(["exact raw", "random raw", "typed", "none"]))
-        assume(not known_bug(shape, ITEM_SIZE.get(datatype, 1)))  # documented by test_degenerate_shapes_are_invalid_argument
         size = int(np.prod(shape, dtype=object)) if shape else 1
         if how == "exact raw" and size * ITEM_SIZE.get(datatype, 1) <= 200_000:
-            request.raw_input_contents.append(draw(st.binary(min_size=size * ITEM_SIZE.get(datatype, 1), max_size=size * ITEM_SIZE.get(datatype, 1)))
-                                              if size * ITEM_SIZE.get(datatype, 1) <= 64 else bytes(size * ITEM_SIZE.get(datatype, 1)))
+            request.raw_input_contents.append(
+                draw(st.binary(min_size=size * ITEM_SIZE.get(datatype, 1), max_size=size * ITEM_SIZE.get(datatype, 1)))
+                if size * ITEM_SIZE.get(datatype, 1) <= 64
+                else bytes(size * ITEM_SIZE.get(datatype, 1))
+            )
         elif how == "random raw":
             request.raw_input_contents.append(draw(st.binary(max_size=4000)))
         elif how == "typed":
             field = draw(st.sampled_from(["fp32_contents", "uint_contents", "int64_contents", "fp64_contents", "bool_contents"]))
-            values = {"fp32_contents": st.floats(width=32, allow_nan=True), "uint_contents": st.integers(0, 2**32 - 1),
-                      "int64_contents": st.integers(-2**63, 2**63 - 1), "fp64_contents": st.floats(), "bool_contents": st.booleans()}[field]
+            values = {
+                "fp32_contents": st.floats(width=32, allow_nan=True),
+                "uint_contents": st.integers(0, 2**32 - 1),
+                "int64_contents": st.integers(-(2**63), 2**63 - 1),
+                "fp64_contents": st.floats(),
+                "bool_contents": st.booleans(),
+            }[field]
             count = draw(st.sampled_from([size if size <= 2000 else 0, 0, 1, 7]))
             getattr(tensor.contents, field).extend(draw(st.lists(values, min_size=count, max_size=count)) if count <= 50 else [draw(values)] * count)
     for _ in range(draw(st.integers(0, 2))):

@@ -50,8 +50,10 @@ def table():
     if not RESULTS:
         return
     width = max(len(p) for p in PROTOCOLS)
-    lines = [f"protocol x addressing matrix (clothes; stable->v1, split v1:50/v2:50, shadowed->v1 with shadow v2; cells: versions that answered)",
-             f"  {'':{width}}  " + "  ".join(f"{a:17}" for a in ADDRESSINGS)]
+    lines = [
+        "protocol x addressing matrix (clothes; stable->v1, split v1:50/v2:50, shadowed->v1 with shadow v2; cells: versions that answered)",
+        f"  {'':{width}}  " + "  ".join(f"{a:17}" for a in ADDRESSINGS),
+    ]
     for protocol in PROTOCOLS:
         lines.append(f"  {protocol:{width}}  " + "  ".join(f"{RESULTS.get((protocol, a), '-'):17}" for a in ADDRESSINGS))
     report_figures("\n" + "\n".join(lines))
@@ -133,7 +135,8 @@ def call(srv: Server, clients, protocol: str, target: str | None, key: str | Non
     if protocol == "typed API":
         body = {"images": images.tolist(), "model": CLOTHES, **({"version": target} if target else {})}
         response = checked(requests.post(f"{srv.url}/classify", json=body, headers=headers, timeout=TIMEOUT))
-        return np.asarray(response.json()["result"], np.float32), response.json()["version"]  # BentoML's own route: the version in the body
+        assert response.headers["X-Model-Version"] == response.json()["version"]
+        return np.asarray(response.json()["result"], np.float32), response.headers["X-Model-Version"]
     if protocol == "v2 gRPC":
         tensor = triton.InferInput("input", list(images.shape), "UINT8")
         tensor.set_data_from_numpy(images)
@@ -164,14 +167,9 @@ def shadow_requests(srv: Server) -> int:
 
 
 CELLS = [(p, a) for p in PROTOCOLS for a in ADDRESSINGS if not (p == "course REST" and a == "default")]  # the course's route always names a version
-TYPED_KEY_BUG = pytest.mark.xfail(strict=True, reason=(
-    "server bug: BentoML's typed API (POST /classify) ignores the X-Traffic-Key header: its route is not behind "
-    "serving.protocols.ProtocolRoutes, which is what reads the key into the Caller, so a split alias picks at random per request"))
 
 
-@pytest.mark.parametrize("protocol,addressing", [
-    pytest.param(p, a, marks=TYPED_KEY_BUG) if (p, a) == ("typed API", "sticky split") else (p, a) for p, a in CELLS
-])
+@pytest.mark.parametrize("protocol,addressing", CELLS)
 def test_cell(srv, triton_client, tf_stub, protocol, addressing):
     clients = {"triton": triton_client, "tf": tf_stub}
     target = target_of(protocol, addressing)
@@ -221,9 +219,6 @@ def test_cell(srv, triton_client, tf_stub, protocol, addressing):
         assert set(answered) <= expected
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "server bug: BentoML's typed API answers (POST /classify) carry no X-Model-Version (nor X-Model-Name) header, unlike every "
-    "other REST route (serving.protocols.ProtocolRoutes adds them; the typed API is not behind it); the version is only in the body"))
 def test_typed_api_reports_the_version_in_a_header(srv):
     response = checked(requests.post(f"{srv.url}/classify", json={"images": batch().tolist(), "model": CLOTHES, "version": "stable"}, timeout=TIMEOUT))
     assert response.headers.get("X-Model-Version") == response.json()["version"] == "v1"

@@ -27,7 +27,7 @@ from google.protobuf import json_format
 
 from models.card import ModelCard
 from models.preprocessing import values_from_image
-from serving.codecs.tensors import BY_TF_DTYPE, TENSOR_CODECS, tensor_from_array, tensor_from_bytes
+from serving.codecs.tensors import BY_TF_DTYPE, TENSOR_CODECS, shape_of, tensor_from_array, tensor_from_bytes
 from serving.core import INPUT, OUTPUT, InferenceRequest, Input, Label, Latest, Number, Selector, Tensor, check_batch
 from serving.dataplane import DataPlane, version_number
 from serving.errors import BadRequest, Overloaded, ServingError
@@ -75,9 +75,10 @@ def ndarray(tensor, field: str) -> np.ndarray:
         raise BadRequest(f"{field}.dtype: {tensor.dtype} is not accepted; use one of {', '.join(f'DT_{name}' for name in _tf_names())}")
     if tensor.tensor_shape.unknown_rank:
         raise BadRequest(f"{field}.tensor_shape: the rank must be known")
-    shape = tuple(dim.size for dim in tensor.tensor_shape.dim)
-    if any(size < 0 for size in shape):
-        raise BadRequest(f"{field}.tensor_shape: sizes must be known (non-negative), got {list(shape)}")
+    sizes = [dim.size for dim in tensor.tensor_shape.dim]
+    if any(size < 0 for size in sizes):
+        raise BadRequest(f"{field}.tensor_shape: sizes must be known (non-negative), got {sizes}")
+    shape = shape_of(sizes, f"{field}.tensor_shape")
     if tensor.tensor_content:
         return tensor_from_bytes(tensor.tensor_content, shape, codec.dtype, field)
     values = getattr(tensor, codec.tf_contents)

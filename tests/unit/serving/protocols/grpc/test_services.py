@@ -227,6 +227,16 @@ def test_shapes_that_lie_about_raw_contents_are_refused_before_any_allocation(se
     assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "needs 1099511627776 bytes, got 16" in raised.value.details()
 
 
+@pytest.mark.parametrize("shape, raw, fragment", [([1] * 65, bytes(1), "65 dimensions; at most 32"), ([0, 2**31, 2**31], b"", "too large to describe")])
+def test_shapes_numpy_cannot_describe_are_invalid_argument(served, shape, raw, fragment):
+    request = messages.message("inference.ModelInferRequest")(model_name="grey")
+    request.inputs.add(name="input", datatype="UINT16", shape=shape)
+    request.raw_input_contents.append(raw)
+    with pytest.raises(grpc.RpcError) as raised:
+        served.call("inference.GRPCInferenceService/ModelInfer", request)
+    assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT and fragment in raised.value.details()
+
+
 def test_health_check(served):
     stub = health_pb2_grpc.HealthStub(served.channel)
     assert stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=10).status == health_pb2.HealthCheckResponse.SERVING
