@@ -196,7 +196,7 @@ def test_classification_equals_rest_v2(client, srv):
     assert output["datatype"] == "BYTES" and output["shape"] == [8, 3]
     assert top == np.asarray(output["data"]).reshape(8, 3).tolist()
     probabilities, _ = rest_raw(srv, "v1", batch)
-    for row, expected in zip(top, probabilities):
+    for row, expected in zip(top, probabilities, strict=True):
         assert [int(text.split(":")[1]) for text in row] == list(np.argsort(-expected, kind="stable")[:3])
 
 
