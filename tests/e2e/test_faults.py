@@ -218,3 +218,60 @@ def _cause(error: BaseException) -> str:
     """What a client error says happened: refused, closed without an answer, reset, or its type."""
     text = str(error)
     return next((cause for cause in ("Connection refused", "RemoteDisconnected", "Connection reset") if cause in text), type(error).__name__)
+
+
+def test_sigterm_under_grpc_load_drains_calls_in_flight(trained_versions, tmp_path):
+    """The same for gRPC (serving/protocols/grpc/server.py stops with grace): calls sent before SIGTERM are
+    answered OK; calls sent after it are answered or refused UNAVAILABLE, never cut off with another status."""
+    import tritonclient.grpc as triton
+    from tritonclient.utils import InferenceServerException
+
+    config = write_config(tmp_path / "configuration.yaml", {CLOTHES: clothes(trained_versions, {"stable": "v1", "latest": "v2"})})
+    srv = Server(config, free_port(), tmp_path / "serve.log")
+    batch = np.random.default_rng(0).integers(0, 256, (LIMITS["max_batch_images"], 28, 28, 1), dtype=np.uint8)
+    outcomes: list[tuple[float, float, str]] = []  # sent, answered, status code name
+    stop = threading.Event()
+
+    def client(version: str) -> None:
+        with triton.InferenceServerClient(srv.grpc) as grpc_client:
+            deadline = time.monotonic() + 60
+            while not stop.is_set() and time.monotonic() < deadline:
+                tensor = triton.InferInput("input", list(batch.shape), "UINT8")
+                tensor.set_data_from_numpy(batch)
+                sent = time.monotonic()
+                try:
+                    grpc_client.infer(CLOTHES, [tensor], model_version=version, client_timeout=30)
+                    code = "OK"
+                except InferenceServerException as exc:
+                    code = str(exc.status()).removeprefix("StatusCode.")
+                outcomes.append((sent, time.monotonic(), code))
+                if code != "OK":
+                    time.sleep(0.05)
+
+    threads = [threading.Thread(target=client, args=(version,)) for version in ("v1", "v2") * 3]
+    try:
+        srv.wait_ready()
+        for thread in threads:
+            thread.start()
+        time.sleep(3)
+        sigterm_at = time.monotonic()
+        os.kill(srv.process.pid, signal.SIGTERM)
+        srv.process.wait(timeout=60)
+        time.sleep(1)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=60)
+        srv.stop()
+
+    before = [o for o in outcomes if o[0] < sigterm_at]
+    in_flight = [o for o in before if o[1] > sigterm_at]
+    after = [o for o in outcomes if o[0] >= sigterm_at]
+    report_figures(
+        f"\nSIGTERM under gRPC load: {len(in_flight)} calls in flight, {sum(o[2] == 'OK' for o in in_flight)} completed; "
+        f"after it {dict(Counter(o[2] for o in after))}; exit code {srv.process.returncode}"
+    )
+    assert len(before) >= 10 and in_flight, "no call was in flight at SIGTERM"
+    assert all(o[2] == "OK" for o in before), Counter(o[2] for o in before)
+    assert after and all(o[2] in ("OK", "UNAVAILABLE") for o in after), Counter(o[2] for o in after)
+    assert srv.process.returncode == 0, srv.log.read_text()[-3000:]
