@@ -42,6 +42,11 @@ class Container:
     id: str
     port: int
     started: float  # time.monotonic() just before `docker run`
+    grpc_port: int = 0  # the gRPC services' port (MODEL_SERVER_GRPC_PORT)
+
+    @property
+    def grpc(self) -> str:
+        return f"127.0.0.1:{self.grpc_port}"
 
     @property
     def url(self) -> str:
@@ -69,7 +74,7 @@ class Container:
 
 
 def start_container(image: str, config: Path) -> Container:
-    port = free_port()
+    port, grpc_port = free_port(), free_port()
     started = time.monotonic()
     result = docker(
         "run",
@@ -81,10 +86,12 @@ def start_container(image: str, config: Path) -> Container:
         "-e",
         "BENTOML_HOST=127.0.0.1",
         "-e",
+        f"MODEL_SERVER_GRPC_PORT={grpc_port}",
+        "-e",
         f"MODEL_SERVER_CONFIG={CONFIG_IN_CONTAINER}",
         "-v",
         f"{config}:{CONFIG_IN_CONTAINER}:ro",
         image,
         "serve",
     )
-    return Container(result.stdout.strip(), port, started)
+    return Container(result.stdout.strip(), port, started, grpc_port)
