@@ -239,4 +239,4 @@ for _slot in SLOTS:
     setattr(ModelServer, dependency_name(_slot.name), bentoml.depends(runner_service(_slot)))
 
 ModelServer = bentoml.service(name="model-server", **CONFIG.entry_options())(ModelServer)  # type: ignore[misc]  # BentoML's Service wraps the class under its name
-ROUTER = app.install(ModelServer, CONFIG)  # every protocol's routes and the middleware, in one declared order (serving/app.py)
+app.install(ModelServer, CONFIG)  # every protocol's routes and the middleware, in one declared order (serving/app.py)
