@@ -23,15 +23,21 @@ from bench.memory import SETTLE_S, TreeMemory
 from bench.memory import comparison as memory_comparison
 from bench.memory import table as memory_table
 from bench.scenarios import COLD_START, FIRST_PREDICTION, LOAD, MEMORY
-from bench.servers import ENGINES
+from bench.servers import ENGINES, HANDWRITTEN, serves
 
 BEGIN = "<!-- bench:begin -->"
 END = "<!-- bench:end -->"
 SERVED, SERVED_TF = "served", "served-tensorflow"
+HANDWRITTEN_1, HANDWRITTEN_2 = HANDWRITTEN  # the hand-written peers, 1 and 2 uvicorn workers
+NOT_SERVED = "n/a"  # a server without the scenario's route or protocol
 SERVER_ROLES = {
     SERVED: "the real service, `bentoml serve service:ModelServer` with the repository's configuration.yaml (as `make serve`), "
     "every version on ONNX Runtime (`runners.engine: onnxruntime`, the default)",
     SERVED_TF: "the same configuration with `runners.engine: tensorflow`: every version on TensorFlow",
+    HANDWRITTEN_1: "the hand-written peer, as a user would write it (bench/handwritten.py): Starlette on uvicorn, 1 worker, "
+    "onnxruntime (intra_op_num_threads=1) on clothes v1's stored model.onnx, orjson; the course's route only (JSON, raw uint8 batches, "
+    "image uploads grey-resized with PIL), no validation, inference on the event loop; n/a in the other scenarios",
+    HANDWRITTEN_2: "the same hand-written peer on `uvicorn --workers 2`: one model session per worker process",
     "baseline": "the course's way: Flask's threaded dev server, `model.predict` per request, clothes v1 only (bench/baseline_flask.py)",
     "floor": "bare Starlette on uvicorn, 1 worker: parses each scenario's body into numpy (orjson, multipart, PIL, binary tensors) and answers, no model (bench/floor.py)",
 }
@@ -181,9 +187,9 @@ def errors_text(result: WrkResult | GrpcResult) -> str:
 
 
 def comparable_ratios(results: Results, scenario: str) -> list[tuple[str, float]]:
-    """Every ratio of successful requests/s this scenario measured: each served server over the floor
-    and the baseline, and ONNX Runtime over TensorFlow."""
-    pairs = [(s, other) for s in (SERVED, SERVED_TF) for other in ("floor", "baseline")] + [(SERVED, SERVED_TF)]
+    """Every ratio of successful requests/s this scenario measured: each served server over the
+    hand-written peers, the floor and the baseline, and ONNX Runtime over TensorFlow."""
+    pairs = [(s, other) for s in (SERVED, SERVED_TF) for other in (HANDWRITTEN_1, HANDWRITTEN_2, "floor", "baseline")] + [(SERVED, SERVED_TF)]
     found = []
     for server, other in pairs:
         value = results.ratio(scenario, server, other)
@@ -201,6 +207,8 @@ def scenario_section(results: Results, scenario: str) -> str:
     for server in results.servers:
         result = results.result(scenario, server)
         if result is None:
+            if not serves(server, about):  # said, not left out
+                rows.append([server, *[NOT_SERVED] * (len(headers) - 2), f"{NOT_SERVED}: {'no gRPC' if about.grpc else 'no such route'}"])
             continue
         images = [rate(results.images_per_s(scenario, server))] if batch else []
         rows.append(
@@ -292,15 +300,27 @@ def overview_section(results: Results) -> str:
     servers = [s for s in results.servers if any(results.result(sc, s) for sc in results.load_scenarios)]
     if not servers:
         return ""
-    headers = ["scenario", *servers, "ONNX / TF", "served / floor", "served / baseline", "served p99 ms", "TF p99 ms"]
+    headers = [
+        "scenario",
+        *servers,
+        "ONNX / TF",
+        "served / hand-written 1-worker",
+        "served / hand-written 2-worker",
+        "served / floor",
+        "served / baseline",
+        "served p99 ms",
+        "TF p99 ms",
+    ]
     rows = []
     for scenario in results.load_scenarios:
         served, tensorflow = results.result(scenario, SERVED), results.result(scenario, SERVED_TF)
         rows.append(
             [
                 scenario,
-                *(rate(r.ok_per_s) if (r := results.result(scenario, s)) else "-" for s in servers),
+                *(rate(r.ok_per_s) if (r := results.result(scenario, s)) else "-" if serves(s, LOAD[scenario]) else NOT_SERVED for s in servers),
                 times(results.ratio(scenario, SERVED, SERVED_TF)),
+                peer_ratio(results, scenario, HANDWRITTEN_1),
+                peer_ratio(results, scenario, HANDWRITTEN_2),
                 times(results.ratio(scenario, SERVED, "floor")),
                 times(results.ratio(scenario, SERVED, "baseline")),
                 milliseconds(served.p99_ms) if served else "-",
@@ -308,6 +328,11 @@ def overview_section(results: Results) -> str:
             ]
         )
     return "### Overview: successful requests/s\n\n" + markdown_table(headers, rows, numeric=True)
+
+
+def peer_ratio(results: Results, scenario: str, peer: str) -> str:
+    """served over a hand-written peer in one scenario; n/a where the peer has no route for it."""
+    return times(results.ratio(scenario, SERVED, peer)) if serves(peer, LOAD[scenario]) else NOT_SERVED
 
 
 def cold_start_section(results: Results) -> str:
@@ -365,6 +390,7 @@ def targets(results: Results) -> list[Target]:
     json_served = results.result("json", SERVED)
     json_floor = results.ratio("json", SERVED, "floor")
     json_baseline = results.ratio("json", SERVED, "baseline")
+    json_peer_1, json_peer_2 = results.ratio("json", SERVED, HANDWRITTEN_1), results.ratio("json", SERVED, HANDWRITTEN_2)
     png_floor = results.ratio("png", SERVED, "floor")
     batch_ratio = results.inprocess_ratio(SERVED)
     cold_median = results.cold_start_median_s(SERVED)
@@ -376,6 +402,14 @@ def targets(results: Results) -> list[Target]:
         Target("json", "served p99 <= 100 ms", "-" if json_served is None else f"{json_served.p99_ms:.1f} ms", None if json_served is None else json_served.p99_ms <= 100),
         Target("json", "served >= 0.30 x floor", times(json_floor), None if json_floor is None else json_floor >= 0.30),
         Target("json", "served >= 40 x baseline", times(json_baseline), None if json_baseline is None else json_baseline >= 40),
+        Target("json", "served / hand-written 1-worker >= 1.0", times(json_peer_1), None if json_peer_1 is None else json_peer_1 >= 1.0),
+        Target("json", "served / hand-written 2-worker >= 0.8", times(json_peer_2), None if json_peer_2 is None else json_peer_2 >= 0.8),
+        Target(
+            "json",
+            "served p99 <= 30 ms (beside the hand-written peers)",
+            "-" if json_served is None else f"{json_served.p99_ms:.1f} ms",
+            None if json_served is None else json_served.p99_ms <= 30,
+        ),
         Target("png", "served >= 0.20 x floor", times(png_floor), None if png_floor is None else png_floor >= 0.20),
         Target("batch256", "served images/s >= 0.5 x in-process (ONNX Runtime)", times(batch_ratio), None if batch_ratio is None else batch_ratio >= 0.5),
         Target("every scenario", "served and served-tensorflow errors == 0", str(served_errors) if served_runs else "-", None if not served_runs else served_errors == 0),

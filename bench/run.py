@@ -1,15 +1,18 @@
-"""Benchmark the served models (ONNX Runtime and TensorFlow) against the course's Flask baseline and a bare ASGI floor.
+"""Benchmark the served models (ONNX Runtime and TensorFlow) against hand-written peers, the course's Flask baseline and a bare ASGI floor.
 
     make bench                                                   # every scenario and server, 30 s per run
     .venv/bin/python -m bench.run --quick                        # 5 s per run, one cold start per served server
     .venv/bin/python -m bench.run --only json,v2-binary-1,coldstart --servers served,floor --duration 10
     .venv/bin/python -m bench.run --connections json=128 --connections batch256=4
+    # the served service beside the hand-written peers, single JSON images only:
+    .venv/bin/python -m bench.run --only json --servers served,handwritten-1,handwritten-2 --seconds 5 --report /tmp/peers.md
     # gRPC beside HTTP's binary tensors only, the report outside docs/:
     .venv/bin/python -m bench.run --only v2-binary-1,grpc-v2-1,v2-binary-256,grpc-v2-256 --servers served --seconds 20 --report /tmp/grpc.md
 
-Each server is started alone (served, served-tensorflow, baseline, floor, one after another), receives
-every selected scenario it answers (bench/scenarios.py; the baseline has only clothes v1's course
-route, only the served servers speak gRPC) through wrk, or bench/grpc_load.py for the gRPC ones (their
+Each server is started alone (served, served-tensorflow, handwritten-1, handwritten-2, baseline, floor,
+one after another), receives every selected scenario it answers (bench/scenarios.py; the hand-written
+peers of bench/handwritten.py, on 1 and 2 uvicorn workers, and the baseline have only clothes v1's
+course route, only the served servers speak gRPC; the report's rows say n/a elsewhere) through wrk, or bench/grpc_load.py for the gRPC ones (their
 connections being calls in flight, over --grpc-processes processes), and is stopped (with every
 process it started) before the next starts. A served server's launch also times its cold start (to
 /readyz, then to a first prediction) and reads its memory per process before the load (``memory``).

@@ -7,6 +7,9 @@
 the repository's configuration.yaml written to a file of the run (``MODEL_SERVER_CONFIG``), every
 version on one engine: ONNX Runtime (the default) or TensorFlow. ``baseline`` is the course's Flask
 server (clothes v1 only), ``floor`` a bare ASGI app that parses each scenario's body and answers.
+``handwritten-1`` and ``handwritten-2`` are the hand-written peers (bench/handwritten.py: Starlette,
+onnxruntime and orjson on clothes v1's stored model.onnx, at the course's route only) on uvicorn with
+1 and 2 workers; a multi-worker peer is ready once every worker has answered /readyz.
 A served server's gRPC port (``grpc.port``) is a free one too (``MODEL_SERVER_GRPC_PORT``), at
 ``server.grpc_target``; only the served servers answer the gRPC scenarios.
 """
@@ -39,7 +42,10 @@ BIN = Path(sys.executable).parent
 HOST = "127.0.0.1"
 READY_PATH = "/readyz"
 ENGINES = {"served": "onnxruntime", "served-tensorflow": "tensorflow"}  # the served servers and their engine
-NAMES = (*ENGINES, "baseline", "floor")
+HANDWRITTEN = {"handwritten-1": 1, "handwritten-2": 2}  # the hand-written peers and their uvicorn workers
+HANDWRITTEN_PATH = baseline_flask.PATH  # bench/handwritten.py serves the course's clothes v1 route, as the baseline
+NAMES = (*ENGINES, *HANDWRITTEN, "baseline", "floor")
+WORKERS_READY_TIMEOUT_S = 30  # how long a multi-worker peer's other workers may take after the first answered
 STOP_GRACE_S = 5
 # Service settings that would make "served" differ from what the run's configuration file says.
 TUNING_VARIABLES = ("MODEL_SERVER_CONFIG", "BENTOML_CONFIG", "BENTOML_CONFIG_OPTIONS")
@@ -82,10 +88,12 @@ def write_config(directory: Path, engine: str = "onnxruntime", changes: dict | N
 
 
 def serves(name: str, scenario: Scenario) -> bool:
-    """Whether a server answers a scenario: the baseline has only the course's clothes v1 route, and
-    only the served servers speak gRPC."""
+    """Whether a server answers a scenario: the baseline and the hand-written peers have only the
+    course's clothes v1 route (JSON, raw bytes, image uploads), and only the served servers speak gRPC."""
     if scenario.grpc:
         return name in ENGINES
+    if name in HANDWRITTEN:
+        return scenario.path == HANDWRITTEN_PATH
     return name != "baseline" or scenario.path == baseline_flask.PATH
 
 
@@ -94,16 +102,18 @@ def server_command(name: str, port: int) -> list[str]:
         return [str(BIN / "bentoml"), "serve", "service:ModelServer", "--host", HOST, "--port", str(port)]
     if name == "baseline":
         return [str(BIN / "python"), "-m", "bench.baseline_flask", "--host", HOST, "--port", str(port)]
-    if name == "floor":
+    if name == "floor" or name in HANDWRITTEN:
+        workers = ["--workers", str(HANDWRITTEN[name])] if HANDWRITTEN.get(name, 1) > 1 else []
         return [
             str(BIN / "python"),
             "-m",
             "uvicorn",
-            "bench.floor:app",
+            "bench.floor:app" if name == "floor" else "bench.handwritten:app",
             "--host",
             HOST,
             "--port",
             str(port),
+            *workers,
             "--no-access-log",
             "--log-level",
             "warning",
@@ -157,9 +167,21 @@ class Server:
                 raise ServerNotReady(f"{self.name} exited with {self.process.returncode} before ready", self.log_tail())
             if get_status(self.url + READY_PATH) == 200:
                 self.ready_after_s = time.monotonic() - self.started
+                self.wait_workers()
                 return self.ready_after_s
             time.sleep(0.1)
         raise ServerNotReady(f"{self.name} not ready after {timeout_s:.0f} s", self.log_tail())
+
+    def wait_workers(self) -> None:
+        """A multi-worker peer: poll /readyz (its answer is the worker's process id) until every worker has
+        answered, for at most WORKERS_READY_TIMEOUT_S, so that its load does not start on one worker."""
+        workers, answered = HANDWRITTEN.get(self.name, 1), set()
+        deadline = time.monotonic() + WORKERS_READY_TIMEOUT_S
+        while workers > 1 and len(answered) < workers and time.monotonic() < deadline:
+            with contextlib.suppress(OSError):
+                with urllib.request.urlopen(self.url + READY_PATH, timeout=2) as response:
+                    answered.add(response.read())
+            time.sleep(0.05)
 
     def time_first_prediction(self, path: str, body: Body, timeout_s: float = 60) -> float | None:
         """Seconds from launch to the first 2xx answer to ``body`` at ``path`` (None: no 2xx within ``timeout_s``)."""
