@@ -222,7 +222,9 @@ class ModelServer:
             key = ctx.request.headers.get(CONFIG.live.traffic_key_header)
             response = await self.plane.infer(InferenceRequest(model, Named(version) if version else Default(), {INPUT: examples}, traffic_key=key))
         except Exception as exc:
-            return _error(exc)
+            response = _error(exc)
+            ctx.response.status_code = response.status_code  # BentoML answers with the context's status when the API takes one
+            return response
         ctx.response.headers.update({"X-Model-Name": response.model, "X-Model-Version": response.version})
         return PredictResponse(**prediction_body(response.card, response.probabilities))
 
