@@ -98,7 +98,7 @@ def runner_service(slot: Slot):
 
         @bentoml.api
         def status(self) -> dict:
-            return self.slot.describe()
+            return dict(self.slot.describe())  # BentoML serialises a plain dict (its values: plain strings over the wire)
 
     return Runner
 

@@ -19,7 +19,7 @@ import dataclasses
 import enum
 import itertools
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 
@@ -37,6 +37,25 @@ class VersionState(enum.StrEnum):
     READY = "ready"
     LOADING = "loading"  # its runner does not answer yet, or hosts another version
     UNAVAILABLE = "unavailable"  # missing from the store, or failed to load: with the reason
+
+
+class VersionStatus(TypedDict):
+    """A served version's status (``VersionHandle.status``, ``RunnerHealth.status``): listed as is by
+    ``GET /models/<name>`` and the repository index, so its values serialise as the plain strings."""
+
+    status: VersionState
+    reason: str | None  # why it is not ready (None when it is)
+    engine: str | None  # the engine its runner runs it on; None until the runner has loaded it
+
+
+def version_status(answer: dict) -> VersionStatus:
+    """A runner's ``status`` answer (plain strings over the wire) as a typed status; an unknown state is
+    taken as loading (the runner answers, but not in a way the entry knows)."""
+    try:
+        state = VersionState(answer["status"])
+    except (KeyError, ValueError):
+        state = VersionState.LOADING
+    return {"status": state, "reason": answer.get("reason"), "engine": answer.get("engine")}
 
 
 # --- how a request names a version ---------------------------------------------------------------------

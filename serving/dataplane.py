@@ -32,6 +32,7 @@ from config import Config
 from models.card import ModelCard
 from serving.core import INPUT, OUTPUT, Default, InferenceRequest, InferenceResponse, Label, Latest, Named, Number, Selector, VersionState, VersionView
 from serving.errors import BadRequest, NotFound, Unavailable
+from serving.live import IndexRow, ServingState
 from serving.registry import RETRY_MISSING_SECONDS, ModelRegistry, ServedModel, VersionHandle
 
 if TYPE_CHECKING:
@@ -144,7 +145,7 @@ class DataPlane:
             handle.name,
             handle.version,
             number if unique else None,
-            VersionState(status["status"]),
+            status["status"],
             status["reason"],
             status["engine"],
             handle.card,
@@ -225,7 +226,9 @@ class DataPlane:
         (a split as its weights) and the shadow, if any."""
         model = self.registry.model(name)
         versions = [{"version": v, "aliases": model.aliases_of(v), **h.status} for v, h in model.handles.items()]
-        versions += [{"version": v, "aliases": [], "status": "unavailable", "reason": reason, "engine": None} for v, reason in model.failures.items() if v not in model.handles]
+        versions += [
+            {"version": v, "aliases": [], "status": VersionState.UNAVAILABLE, "reason": reason, "engine": None} for v, reason in model.failures.items() if v not in model.handles
+        ]
         return {"name": name, "versions": versions, "aliases": model.aliases, "default_version": model.default_version, "shadow": model.shadow}
 
     def model_info(self, name: str, version_or_alias: str) -> dict:
@@ -270,17 +273,20 @@ class DataPlane:
         does not answer (loading, killed, restarting) always makes the service unready.
         """
         states = [handle.status["status"] for handle in self.registry.handles()]
-        tolerated = {"ready"} if self.config.strict_readiness else {"ready", "unavailable"}
-        return "ready" in states and all(state in tolerated for state in states)
+        tolerated = {VersionState.READY} if self.config.strict_readiness else {VersionState.READY, VersionState.UNAVAILABLE}
+        return VersionState.READY in states and all(state in tolerated for state in states)
 
     def waiting(self) -> list[VersionView]:
         """The versions that are not ready, for a readiness answer that says why."""
         return [self.view(handle) for handle in self.registry.handles() if handle.status["status"] != VersionState.READY]
 
-    def index(self) -> list[dict]:
+    def index(self) -> list[IndexRow]:
         """Every version with its state: what serves, loads, unloads, and what failed to load, with the reason."""
         if self.live is None:  # a plane without live versions (in-process tests): what the registry serves
-            return [{"name": h.name, "version": h.version, "state": "serving", **h.status} for h in self.registry.handles()]
+            return [
+                {"name": h.name, "version": h.version, "state": ServingState.SERVING, "status": h.status["status"], "reason": h.status["reason"], "runner": h.slot}
+                for h in self.registry.handles()
+            ]
         return self.live.index()
 
     def metric_labels(self, name: str | None, version_or_alias: str | None) -> tuple[str, str]:

@@ -25,6 +25,7 @@ import asyncio
 import contextlib
 import copy
 import dataclasses
+import enum
 import fcntl
 import json
 import logging
@@ -32,19 +33,72 @@ import os
 import signal
 import time
 from pathlib import Path
+from typing import TypedDict
 
 import bentoml
 
 from config import Config, VersionPolicy
 from models import store
 from models.card import NAME_PATTERN
+from serving.core import VersionState
 from serving.errors import BadRequest, Conflict, NotFound, Unavailable
-from serving.registry import ModelRegistry, RunnerClient, ServedModel, VersionHandle, targets
-from serving.slots import Slot, SlotState, runtime_dir
+from serving.registry import ModelRegistry, RunnerClient, ServedModel, Target, VersionHandle, targets
+from serving.slots import Slot, SlotPhase, SlotState, runtime_dir
 
 log = logging.getLogger(__name__)
 RECONCILE_SECONDS = 0.5  # how often an entry worker looks at the shared serving state
 EMPTY_TIMEOUT_SECONDS = 60  # a slot's workers report empty (or restart) within this after an unload
+
+
+class ServingState(enum.StrEnum):
+    """Where a version is in its life while serving: in the shared serving state (its ``versions``),
+    the repository index's rows and the load and unload answers."""
+
+    LOADING = "loading"  # its slot loads it; nothing routes to it yet
+    SERVING = "serving"  # routed to
+    UNLOADING = "unloading"  # out of the routing, finishing its requests; then its slot empties
+    FAILED = "failed"  # its load failed (the model's ``failures``, with the reason): index rows only
+    UNLOADED = "unloaded"  # gone, its slot empty: the unload answer only
+
+
+class LoadOutcome(enum.StrEnum):
+    """The ``outcome`` of ``serving_version_loads_total``."""
+
+    LOADED = "loaded"
+    FAILED = "failed"
+    UNLOADED = "unloaded"
+
+
+class VersionEntry(TypedDict):
+    slot: str  # the runner slot hosting it (serving/slots.py)
+    state: ServingState  # loading, serving or unloading
+
+
+class ModelEntry(TypedDict):
+    versions: dict[str, VersionEntry]
+    aliases: dict[str, Target]
+    default_version: str
+    failures: dict[str, str]  # versions whose load failed, with the reason
+    shadow: dict | None  # {"alias", "candidate", "share"}: serving/shadow.py
+
+
+class ServingFile(TypedDict):
+    """``runtime/serving.json``: what every entry worker serves (as JSON: the states as plain strings)."""
+
+    generation: int
+    models: dict[str, ModelEntry]
+
+
+class IndexRow(TypedDict):
+    """A row of the repository index: a version with where it is, its status and its runner."""
+
+    name: str
+    version: str
+    state: ServingState
+    status: VersionState
+    reason: str | None
+    runner: str | None
+
 
 LOADS = bentoml.metrics.Counter(
     name="serving_version_loads",
@@ -87,13 +141,13 @@ class LiveModels:
 
     # --- the shared state -------------------------------------------------------------------------
 
-    def initial_state(self) -> dict:
+    def initial_state(self) -> ServingFile:
         """What configuration.yaml (with the promotion record's aliases) serves."""
         return {
             "generation": 0,
             "models": {
                 name: {
-                    "versions": {version: {"slot": f"{name}-{version}", "state": "serving"} for version in settings.versions},
+                    "versions": {version: {"slot": f"{name}-{version}", "state": ServingState.SERVING} for version in settings.versions},
                     "aliases": copy.deepcopy(settings.aliases),
                     "default_version": settings.default,
                     "failures": {},
@@ -113,10 +167,14 @@ class LiveModels:
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
-    def _read(self) -> dict:
-        return json.loads(self.path.read_text())
+    def _read(self) -> ServingFile:
+        state = json.loads(self.path.read_text())
+        for entry in state["models"].values():
+            for info in entry["versions"].values():
+                info["state"] = ServingState(info["state"])
+        return state
 
-    def _write(self, state: dict) -> None:
+    def _write(self, state: ServingFile) -> None:
         state["generation"] += 1
         temporary = self.path.with_suffix(f".{os.getpid()}.tmp")
         temporary.write_text(json.dumps(state))
@@ -141,7 +199,7 @@ class LiveModels:
             handles = {
                 version: VersionHandle.from_store(name, version, self.config, self.slots[info["slot"]].client, settings=self.slots[info["slot"]].slot.settings, slot=info["slot"])
                 for version, info in entry["versions"].items()
-                if info["state"] == "serving"
+                if info["state"] == ServingState.SERVING
             }
             model = self.registry.models[name] = ServedModel(name, handles, entry["aliases"], entry["default_version"])
             model.failures, model.shadow = entry["failures"], entry["shadow"]
@@ -156,7 +214,7 @@ class LiveModels:
             model = self.registry.models.get(name)
             if model is None:
                 model = self.registry.models[name] = ServedModel(name, {}, {}, entry["default_version"])
-            serving = {version: info for version, info in entry["versions"].items() if info["state"] == "serving"}
+            serving = {version: info for version, info in entry["versions"].items() if info["state"] == ServingState.SERVING}
             for version, info in serving.items():
                 if version not in model.handles:
                     model.handles[version] = await self._handle(name, version, info["slot"])
@@ -220,14 +278,14 @@ class LiveModels:
                 if version in entry["versions"]:
                     return {"model": name, "version": version, "state": entry["versions"][version]["state"], "loaded": False}
                 slot = self._free_slot(state)
-                entry["versions"][version] = {"slot": slot, "state": "loading"}
+                entry["versions"][version] = {"slot": slot, "state": ServingState.LOADING}
                 entry["failures"].pop(version, None)
             ref = self.slots[slot]
             configured = self.config.models.get(name)
             settings = self.config.runner(name, version) if configured and version in configured.versions else ref.slot.settings
             generation = ref.state.assign(name, version, settings.engine, settings.threads)
             log.info("loading %s into runner %s (%s)", card.tag, slot, settings.engine)
-            failure = await self._wait(ref, generation, "ready", self.config.live.load_timeout_seconds)
+            failure = await self._wait(ref, generation, SlotPhase.READY, self.config.live.load_timeout_seconds)
             if failure is not None:
                 await self._empty(ref, kill=failure.startswith("no answer"))
                 with self._change() as state:
@@ -237,17 +295,17 @@ class LiveModels:
                     if not entry["versions"]:  # a model that never served: nothing left of it but the failure
                         entry["default_version"] = entry.get("default_version") or version
                 await self.reconcile()
-                LOADS.labels(model=name, version=version, outcome="failed").inc()
+                LOADS.labels(model=name, version=version, outcome=LoadOutcome.FAILED).inc()
                 log.error("loading %s failed: %s; everything that served still serves", card.tag, failure)
                 raise LoadFailed(f"{card.tag} could not be loaded: {failure}")
             with self._change() as state:
-                state["models"][name]["versions"][version]["state"] = "serving"
+                state["models"][name]["versions"][version]["state"] = ServingState.SERVING
             await self.reconcile()
             seconds = time.monotonic() - started
-            LOADS.labels(model=name, version=version, outcome="loaded").inc()
+            LOADS.labels(model=name, version=version, outcome=LoadOutcome.LOADED).inc()
             LOAD_SECONDS.labels(model=name).observe(seconds)
             log.info("%s serves, %.1f s after its load call, in runner %s", card.tag, seconds, slot)
-            return {"model": name, "version": version, "state": "serving", "runner": slot, "seconds": round(seconds, 3), "loaded": True}
+            return {"model": name, "version": version, "state": ServingState.SERVING, "runner": slot, "seconds": round(seconds, 3), "loaded": True}
 
     async def unload(self, name: str, version: str, force: bool = False) -> dict:
         """Take a version out of the routing, let it finish what it holds, then empty its runner."""
@@ -257,7 +315,7 @@ class LiveModels:
                 if entry is None or version not in entry["versions"]:
                     raise NotFound(f"{name}:{version} is not loaded")
                 _detach(entry, name, version, force)
-                entry["versions"][version]["state"] = "unloading"
+                entry["versions"][version]["state"] = ServingState.UNLOADING
                 slot = entry["versions"][version]["slot"]
             await self.reconcile()  # out of the routing in this worker; the others follow within RECONCILE_SECONDS
             await asyncio.sleep(RECONCILE_SECONDS * 2)
@@ -268,9 +326,9 @@ class LiveModels:
             with self._change() as state:
                 state["models"][name]["versions"].pop(version, None)
             await self.reconcile()
-            LOADS.labels(model=name, version=version, outcome="unloaded").inc()
+            LOADS.labels(model=name, version=version, outcome=LoadOutcome.UNLOADED).inc()
             log.info("%s:%s unloaded; runner %s is empty", name, version, slot)
-            return {"model": name, "version": version, "state": "unloaded", "runner": slot}
+            return {"model": name, "version": version, "state": ServingState.UNLOADED, "runner": slot}
 
     def set_alias(self, name: str, alias: str, target: str | dict[str, int]) -> dict:
         """Point an alias at a serving version, or split it by weights: {"v1": 90, "v2": 10}."""
@@ -283,7 +341,7 @@ class LiveModels:
             raise Conflict(f"{alias!r} is a version of {name}, not an alias")
         for version in wanted:
             handle = model.handles.get(version)
-            if handle is None or handle.status["status"] != "ready":
+            if handle is None or handle.status["status"] != VersionState.READY:
                 raise Conflict(f"{name}:{version} does not serve (load it first); {alias} stays {model.aliases.get(alias)}")
         with self._change() as state:
             state["models"][name]["aliases"][alias] = target
@@ -306,16 +364,20 @@ class LiveModels:
         model.shadow = shadow
         return {"model": name, "shadow": shadow}
 
-    def index(self) -> list[dict]:
-        """Every version served, loading, unloading or failed, with its state and reason."""
-        rows = []
+    def index(self) -> list[IndexRow]:
+        """Every version served, loading, unloading or failed, with its state and reason. A version this
+        worker routes nothing to (loading, unloading, or serving but not followed yet) is not ready here:
+        loading, or unavailable once it is unloading."""
+        rows: list[IndexRow] = []
         for name, entry in self._read()["models"].items():
             model = self.registry.models.get(name)
             for version, info in entry["versions"].items():
                 handle = model.handles.get(version) if model else None
-                status = handle.status if handle else {"status": info["state"], "reason": None}
-                rows.append({"name": name, "version": version, "state": info["state"], "status": status["status"], "reason": status["reason"], "runner": info["slot"]})
-            rows += [{"name": name, "version": v, "state": "failed", "status": "unavailable", "reason": r, "runner": None} for v, r in entry["failures"].items()]
+                status, reason = (handle.status["status"], handle.status["reason"]) if handle else (not_routed(info["state"]), None)
+                rows.append({"name": name, "version": version, "state": info["state"], "status": status, "reason": reason, "runner": info["slot"]})
+            rows += [
+                {"name": name, "version": v, "state": ServingState.FAILED, "status": VersionState.UNAVAILABLE, "reason": r, "runner": None} for v, r in entry["failures"].items()
+            ]
         return rows
 
     async def watch_store(self) -> None:
@@ -336,20 +398,21 @@ class LiveModels:
 
     async def _apply_policy(self, name: str, policy: VersionPolicy, tried: set[tuple[str, str]]) -> None:
         wanted = set(wanted_versions(store.versions(name), policy))
-        entry = self._read()["models"].get(name, {"versions": {}})
-        for version in sorted(wanted - set(entry["versions"])):
+        entry = self._read()["models"].get(name)
+        served = set(entry["versions"]) if entry else set()
+        for version in sorted(wanted - served):
             if (name, version) in tried:
                 continue  # a failed load is not retried every poll: unload or retrain it
             tried.add((name, version))
             with contextlib.suppress(LoadFailed, Unavailable, NotFound):
                 await self.load(name, version)
-        for version in sorted(set(entry["versions"]) - wanted):
+        for version in sorted(served - wanted):
             with contextlib.suppress(Conflict, NotFound):  # the last version of an alias stays
                 await self.unload(name, version)
 
     # --- helpers ----------------------------------------------------------------------------------
 
-    def _free_slot(self, state: dict) -> str:
+    def _free_slot(self, state: ServingFile) -> str:
         used = {info["slot"] for entry in state["models"].values() for info in entry["versions"].values()}
         free = [name for name, ref in self.slots.items() if name not in used]
         if not free:
@@ -357,18 +420,19 @@ class LiveModels:
         return sorted(free, key=lambda slot: (not slot.startswith("spare-"), slot))[0]
 
     def _newest_unserved(self, name: str) -> str:
-        served = set(self._read()["models"].get(name, {"versions": {}})["versions"])
+        entry = self._read()["models"].get(name)
+        served = set(entry["versions"]) if entry else set()
         candidates = [v for v in store.versions(name) if v not in served]
         if not candidates:
             raise NotFound(f"no stored version of {name} that is not served; name one in parameters.version")
         return candidates[-1]
 
-    async def _wait(self, ref: SlotRef, generation: int, wanted: str, timeout: float) -> str | None:
+    async def _wait(self, ref: SlotRef, generation: int, wanted: SlotPhase, timeout: float) -> str | None:
         """None once every worker of the slot reports ``wanted`` for ``generation``, else why not."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             reports = [r for r in ref.state.reports().values() if r.get("generation") == generation]
-            failed = [r for r in reports if r["state"] == "failed"]
+            failed = [r for r in reports if r["state"] == SlotPhase.FAILED]
             if failed:
                 return failed[0]["reason"]
             if len([r for r in reports if r["state"] == wanted]) >= ref.slot.settings.workers:
@@ -383,7 +447,12 @@ class LiveModels:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
         generation = ref.state.assign(None, None)
-        await self._wait(ref, generation, "empty", EMPTY_TIMEOUT_SECONDS)
+        await self._wait(ref, generation, SlotPhase.EMPTY, EMPTY_TIMEOUT_SECONDS)
+
+
+def not_routed(state: ServingState) -> VersionState:
+    """The status of a version in the serving state that this worker has no handle for."""
+    return VersionState.UNAVAILABLE if state == ServingState.UNLOADING else VersionState.LOADING
 
 
 async def drain(handle: VersionHandle, timeout: float) -> None:
@@ -393,7 +462,7 @@ async def drain(handle: VersionHandle, timeout: float) -> None:
         await asyncio.sleep(0.05)
 
 
-def _detach(entry: dict, name: str, version: str, force: bool) -> None:
+def _detach(entry: ModelEntry, name: str, version: str, force: bool) -> None:
     """Take ``version`` out of the aliases and the shadow before it is unloaded; refuse (409) to leave an
     alias without a version, or the model without its default, unless ``force`` (the alias then goes)."""
     for alias, target in list(entry["aliases"].items()):

@@ -28,6 +28,7 @@ from lifecycle.reference import REFERENCE_FILE
 from lifecycle.report import REPORT_FILE
 from models import store
 from models.card import ModelCard
+from serving.core import VersionState, VersionStatus
 from serving.dispatch import Batcher
 from serving.errors import ModelNotFound, ServingError, Unavailable, VersionNotFound
 from serving.monitoring import VersionMonitor
@@ -105,19 +106,19 @@ class VersionHandle:
         return f"{self.name}:{self.version}"
 
     @property
-    def status(self) -> dict:
+    def status(self) -> VersionStatus:
         """ready, loading (its runner does not answer yet) or unavailable (with the reason), and the
         engine its runner runs it on (None until the runner has loaded it)."""
         if self.failure:
-            return {"status": "unavailable", "reason": self.failure, "engine": None}
-        return {"status": self.health.status["status"], "reason": self.health.status["reason"], "engine": self.health.status.get("engine")}
+            return {"status": VersionState.UNAVAILABLE, "reason": self.failure, "engine": None}
+        return {"status": self.health.status["status"], "reason": self.health.status["reason"], "engine": self.health.status["engine"]}
 
     def available(self) -> ModelCard:
         """The card of a version that can answer, or Unavailable (503) with the reason."""
         if self.failure or self.card is None:
             raise Unavailable(self.failure or f"{self.tag}: no model card", retry_after=RETRY_MISSING_SECONDS)
-        if self.health.status["status"] == "unavailable":  # its model failed to load in the runner
-            raise Unavailable(self.health.status["reason"], retry_after=RETRY_MISSING_SECONDS)
+        if self.health.status["status"] == VersionState.UNAVAILABLE:  # its model failed to load in the runner
+            raise Unavailable(self.health.status["reason"] or f"{self.tag} failed to load", retry_after=RETRY_MISSING_SECONDS)
         return self.card
 
     async def infer(self, values: np.ndarray) -> np.ndarray:
@@ -146,11 +147,12 @@ class VersionHandle:
         return await self.health.call(self.runner.predict, values)  # the last send: its failure is the answer
 
     async def _runner_status(self) -> dict:
-        """The slot's status, for this version: a slot hosting another version (or none) is not ready for it."""
+        """The slot's status answer, for this version: a slot hosting another version (or none) is not
+        ready for it. RunnerHealth.probe types the answer (its values are plain strings)."""
         status = await self.runner.status()
         hosting = (status.get("model"), status.get("version"))
         if self.slot is not None and "model" in status and hosting != (self.name, self.version):
-            return {"status": "loading", "reason": f"its runner {self.slot} hosts {':'.join(map(str, hosting)) if hosting[0] else 'nothing'}", "engine": None}
+            return {"status": VersionState.LOADING, "reason": f"its runner {self.slot} hosts {':'.join(map(str, hosting)) if hosting[0] else 'nothing'}", "engine": None}
         return status
 
 

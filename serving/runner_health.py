@@ -19,6 +19,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+from serving.core import VersionState, VersionStatus, version_status
 from serving.errors import Unavailable
 
 log = logging.getLogger(__name__)
@@ -40,13 +41,13 @@ class RunnerHealth:
         self.interval = interval
         self.timeout = timeout
         self._probe = probe
-        self.status: dict[str, Any] = {"status": "loading", "reason": f"the runner of {version} has not answered yet"}
+        self.status: VersionStatus = {"status": VersionState.LOADING, "reason": f"the runner of {version} has not answered yet", "engine": None}
         self._calls: set[asyncio.Task] = set()
         self._cut_off: set[asyncio.Task] = set()
 
     @property
     def ready(self) -> bool:
-        return self.status["status"] == "ready"
+        return self.status["status"] == VersionState.READY
 
     def unavailable(self) -> Unavailable:
         return Unavailable(self.status["reason"] or f"version {self.version} is not ready", retry_after=RETRY_AFTER_SECONDS)
@@ -73,8 +74,9 @@ class RunnerHealth:
             self.update(await self.probe())
             await asyncio.sleep(self.interval)
 
-    async def probe(self) -> dict:
-        """The runner's own status, or "loading" when it does not answer within ``timeout``.
+    async def probe(self) -> VersionStatus:
+        """The runner's own status (typed: :func:`~serving.core.version_status`), or loading when it does
+        not answer within ``timeout``.
 
         A probe that fails at once (a pooled connection to a worker that just died) is sent again
         within the same ``timeout``: a runner with another live worker is still up.
@@ -83,14 +85,15 @@ class RunnerHealth:
         while True:
             try:
                 async with asyncio.timeout_at(deadline):
-                    return await self._probe()
+                    return version_status(await self._probe())
             except Exception as exc:
                 if asyncio.get_running_loop().time() < deadline - 0.05 and not isinstance(exc, TimeoutError):
                     await asyncio.sleep(0.01)
                     continue
-                return {"status": "loading", "reason": f"the runner of {self.version} is not answering (restarting or loading): {type(exc).__name__}"}
+                reason = f"the runner of {self.version} is not answering (restarting or loading): {type(exc).__name__}"
+                return {"status": VersionState.LOADING, "reason": reason, "engine": None}
 
-    def update(self, status: dict) -> None:
+    def update(self, status: VersionStatus) -> None:
         was_ready = self.ready
         self.status = status
         if was_ready and not self.ready:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import dataclasses
+import enum
 import json
 import logging
 import os
@@ -33,8 +34,10 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypedDict
 
 from config import Config, RunnerSettings, runner_name
+from serving.core import VersionState
 
 log = logging.getLogger(__name__)
 RUNTIME_ENV = "MODEL_SERVER_RUNTIME"
@@ -49,6 +52,40 @@ def runtime_dir() -> Path:
         os.environ[RUNTIME_ENV] = tempfile.mkdtemp(prefix="model-server-")
         atexit.register(shutil.rmtree, os.environ[RUNTIME_ENV], ignore_errors=True)
     return Path(os.environ[RUNTIME_ENV])
+
+
+class SlotPhase(enum.StrEnum):
+    """What a runner worker does with its slot's desired state (its reports' ``state``)."""
+
+    EMPTY = "empty"  # hosts nothing
+    LOADING = "loading"  # loads the version the desired state names (a worker dead in this phase: a death while loading)
+    READY = "ready"  # its engine answers predictions
+    FAILED = "failed"  # the load failed, or killed the worker MAX_DEATHS times: with the reason
+
+    @property
+    def version_state(self) -> VersionState:
+        """The state the entry gives the version the slot is about (ready, unavailable, else loading)."""
+        return {SlotPhase.READY: VersionState.READY, SlotPhase.FAILED: VersionState.UNAVAILABLE}.get(self, VersionState.LOADING)
+
+
+class SlotStatus(TypedDict):
+    """A worker's phase, and why it is not ready (None when there is nothing to say)."""
+
+    state: SlotPhase
+    reason: str | None
+
+
+class RunnerStatus(TypedDict):
+    """A slot runner's ``status`` answer (service.py): the version's status the entry's probes read
+    (serving/registry.py), what the slot is about and its phase. Plain strings once over the wire."""
+
+    status: VersionState
+    reason: str | None
+    engine: str | None
+    model: str | None
+    version: str | None
+    state: SlotPhase
+    generation: int
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,12 +135,13 @@ class SlotState:
         _write(self.reports_dir / f"{os.getpid()}.json", {**state, "pid": os.getpid(), "at": time.time()})
 
     def reports(self) -> dict[int, dict]:
-        """The reports of the slot's workers that are alive."""
+        """The reports of the slot's workers that are alive (their ``state`` a :class:`SlotPhase`)."""
         found = {}
         for path in self.reports_dir.glob("*.json"):
             try:
                 report = json.loads(path.read_text())
-            except (OSError, ValueError):
+                report["state"] = SlotPhase(report["state"])
+            except (OSError, ValueError, KeyError, TypeError):
                 continue
             if _alive(report.get("pid", 0)):  # a dead worker's last report stays: it tells a death while loading
                 found[report["pid"]] = report
@@ -117,7 +155,7 @@ class SlotState:
                 report = json.loads(path.read_text())
             except (OSError, ValueError):
                 continue
-            if report.get("generation") == generation and report.get("state") == "loading" and not _alive(report.get("pid", 0)):
+            if report.get("generation") == generation and report.get("state") == SlotPhase.LOADING and not _alive(report.get("pid", 0)):
                 deaths += 1
         return deaths
 
@@ -137,20 +175,20 @@ class SlotWorker:
         self.engine = None
         self.version: tuple[str, str] | None = None  # (model, version) the slot loads, hosts or failed to load
         self.generation = 0
-        self.status: dict = {"state": "empty", "reason": None}
+        self.status: SlotStatus = {"state": SlotPhase.EMPTY, "reason": None}
         self._stopped = threading.Event()
         desired = self.state.ensure(slot.initial, slot.settings.engine, slot.settings.threads)
-        self._set(None, None, 0, "empty", None)
+        self._set(None, None, 0, SlotPhase.EMPTY, None)
         self.follow(desired)  # the initial version loads before BentoML reports this worker started
         threading.Thread(target=self._follow_forever, name=f"slot-{slot.name}", daemon=True).start()
 
-    def describe(self) -> dict:
+    def describe(self) -> RunnerStatus:
         """What the runner's ``status`` API answers: the state the entry's probes map, and what it hosts."""
         model, version = self.version or (None, None)
         state = self.status["state"]
         return {
-            "status": {"ready": "ready", "failed": "unavailable"}.get(state, "loading"),
-            "reason": self.status["reason"] or (f"runner {self.slot.name} is {state}" if state != "ready" else None),
+            "status": state.version_state,
+            "reason": self.status["reason"] or (f"runner {self.slot.name} is {state}" if state != SlotPhase.READY else None),
             "engine": getattr(self.engine, "name", None),
             "model": model,
             "version": version,
@@ -177,20 +215,20 @@ class SlotWorker:
         model, version = desired["model"], desired["version"]
         deaths = self.state.died_loading(generation)
         if deaths >= MAX_DEATHS:
-            self._set(None, (model, version), generation, "failed", f"the runner process died {deaths} times while loading {model}:{version}; not trying again")
+            self._set(None, (model, version), generation, SlotPhase.FAILED, f"the runner process died {deaths} times while loading {model}:{version}; not trying again")
             return
-        self._set(None, (model, version), generation, "loading", None)
+        self._set(None, (model, version), generation, SlotPhase.LOADING, None)
         try:
             engine = self._load(model, version, desired.get("engine", "onnxruntime"), int(desired.get("threads", 1)))
         except Exception as exc:  # reported; the entry leaves every other version as it was
             log.error("%s could not load %s:%s: %s", self.slot.name, model, version, exc)
-            self._set(None, (model, version), generation, "failed", f"{model}:{version} failed to load: {exc}")
+            self._set(None, (model, version), generation, SlotPhase.FAILED, f"{model}:{version} failed to load: {exc}")
             return
-        self._set(engine, (model, version), generation, "ready", None)
+        self._set(engine, (model, version), generation, SlotPhase.READY, None)
 
     def _empty(self, generation: int) -> None:
         had_engine = self.engine is not None
-        self._set(None, None, generation, "empty", None)
+        self._set(None, None, generation, SlotPhase.EMPTY, None)
         if had_engine:
             # What a loaded version leaves behind (the engine's library, its arenas, TensorFlow's whole
             # runtime) stays in a process: a fresh one gives it all back. BentoML restarts the worker,
@@ -198,7 +236,7 @@ class SlotWorker:
             log.info("%s: emptied; exiting to return the version's memory", self.slot.name)
             self._exit(0)
 
-    def _set(self, engine, version: tuple[str, str] | None, generation: int, state: str, reason: str | None) -> None:
+    def _set(self, engine, version: tuple[str, str] | None, generation: int, state: SlotPhase, reason: str | None) -> None:
         """``version``: what the state is about, loading or failed too, so a failure is reported as that version's."""
         self.engine, self.version = engine, version
         self.status = {"state": state, "reason": reason}

@@ -45,6 +45,7 @@ from serving.codecs.tensors import DATATYPES, count, datatype_of, shape_of, tens
 from serving.core import INPUT, OUTPUT, Default, InferenceRequest, Input, Named, Selector, VersionState, check_batch
 from serving.dataplane import DataPlane
 from serving.errors import BadRequest, InvalidInput, ServingError, Unavailable, UnsupportedMediaType
+from serving.live import IndexRow, ServingState
 from serving.openapi import error_responses, ok_response, operation
 from serving.protocols import Reply, Route, json_reply
 from serving.protocols.tensors import card_values, parse_json_object, statuses, variant
@@ -125,11 +126,11 @@ async def repository_index(plane: DataPlane, request: Request) -> Reply:
     return json_reply([entry for entry in index if entry["state"] == "READY" or not ready_only])
 
 
-def index_state(row: dict) -> str:
+def index_state(row: IndexRow) -> str:
     """The repository index's state of a version: READY, LOADING, UNLOADING or UNAVAILABLE."""
-    if row["state"] == "serving":
+    if row["state"] == ServingState.SERVING:
         return STATES[row["status"]]
-    return {"loading": "LOADING", "unloading": "UNLOADING"}.get(row["state"], "UNAVAILABLE")
+    return {ServingState.LOADING: "LOADING", ServingState.UNLOADING: "UNLOADING"}.get(row["state"], "UNAVAILABLE")
 
 
 # --- inference ----------------------------------------------------------------------------------------
