@@ -10,8 +10,9 @@ Each method is a plain ``async def method(plane, request, call) -> response`` re
 the API token (``authorization: Bearer <token>`` metadata; health checks are open), admin
 authorization, the caller's traffic key, errors as gRPC statuses with the message of the one error
 hierarchy, the answering version in trailing metadata (``x-model-name``, ``x-model-version``), and
-``serving_requests_total`` with the protocol and method. The server takes the limits: message size
-(``limits.max_body_bytes``) and calls in flight (``limits.max_requests_in_flight``); a graceful stop
+``serving_requests_total`` with the protocol and method. The limits: message size (``limits.max_body_bytes``,
+grpc refuses larger ones) and calls in flight (``limits.max_requests_in_flight``, refused at once with
+RESOURCE_EXHAUSTED, health checks aside); a graceful stop
 lets calls in flight finish (``grpc.grace_seconds``).
 
     server = await start(plane, config)        # in the entry service's on_startup
@@ -53,6 +54,13 @@ STATUS_CODES = {
     503: grpc.StatusCode.UNAVAILABLE,
 }
 
+
+class TooManyCalls(ServingError):
+    """Past ``limits.max_requests_in_flight``: refused at once, as HTTP's 503, rather than queued."""
+
+    status = 429  # RESOURCE_EXHAUSTED
+
+
 Method = Callable[[DataPlane, Any, "Call"], Awaitable[Any]]
 
 
@@ -88,6 +96,8 @@ class Services:
         self.plane, self.config = plane, config
         self.token = config.security.api_token.encode() if config.security.api_token else None
         self.key_header = config.live.traffic_key_header.lower()
+        self.in_flight = 0  # calls being answered now, health checks aside
+        self.max_in_flight = config.limits.max_requests_in_flight
 
     def handler(self, service: str, protocol: str, methods: dict[str, Registered]) -> grpc.GenericRpcHandler:
         return messages.handler(service, {name: self._wrap(protocol, name, registered) for name, registered in methods.items()})
@@ -99,7 +109,11 @@ class Services:
             CALLER.set(current)
             call = Call(metadata)
             code = grpc.StatusCode.OK
+            counted = not registered.open
+            self.in_flight += counted
             try:
+                if counted and self.in_flight > self.max_in_flight:
+                    raise TooManyCalls(f"{self.in_flight - 1} calls in flight, the limit (limits.max_requests_in_flight); retry shortly")
                 if not registered.open:
                     self._authenticate(metadata)
                 if registered.admin:
@@ -116,6 +130,8 @@ class Services:
                 self._answered(context, current, error.headers)
                 self._count(call, current, protocol, name, code)
                 await context.abort(code, error.message)
+            finally:
+                self.in_flight -= counted
             self._answered(context, current, {})
             self._count(call, current, protocol, name, code)
             return response
@@ -154,7 +170,7 @@ async def start(plane: DataPlane, config: Config) -> grpc.aio.Server:
         ("grpc.max_receive_message_length", config.limits.max_body_bytes),
         ("grpc.so_reuseport", 1 if workers > 1 else 0),  # one port for every worker; a second server on it fails to start
     ]
-    server = grpc.aio.server(options=options, maximum_concurrent_rpcs=config.limits.max_requests_in_flight)
+    server = grpc.aio.server(options=options)  # its maximum_concurrent_rpcs queues calls past the limit: Services refuses them instead
     services = Services(plane, config)
     server.add_generic_rpc_handlers(
         [

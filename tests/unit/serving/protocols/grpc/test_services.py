@@ -55,7 +55,7 @@ class Shifted(FakeRunner):
 class Served:
     """The conftest's models (grey v1..v3 with a missing v3, colour, vector) and a split alias, on REST and gRPC."""
 
-    def __init__(self, tmp_path, token: bool = False):
+    def __init__(self, tmp_path, token: bool = False, delay: float = 0.0, limits: dict | None = None):
         aliases = {"stable": "v1", "split": {"v1": 50, "v2": 50}}
         security = {"security": {"api_token_env": "GRPC_TEST_TOKEN"}} if token else {}
         self.config = write_config(
@@ -65,14 +65,16 @@ class Served:
             live={"admin_without_token": False},
             **security,
         )
+        if limits:
+            self.config = self.config.model_copy(update={"limits": self.config.limits.model_copy(update=limits)})
         cards = {
             ("grey", "v1"): make_card("grey", "v1", labels=tuple("abcdefghij")),
             ("grey", "v2"): make_card("grey", "v2", labels=tuple("abcdefghij")),
             ("grey", "v3"): None,
             ("vector", "v1"): make_card("vector", "v1", shape=(4,), labels=("x", "y", "z"), tensor=True),
         }
-        runners = {key: FakeRunner(card.classes if card else 2) for key, card in cards.items()}
-        runners["grey", "v2"] = Shifted(10)  # v2 answers otherwise than v1, so a test can tell which answered
+        runners = {key: FakeRunner(card.classes if card else 2, delay=delay) for key, card in cards.items()}
+        runners["grey", "v2"] = Shifted(10, delay=delay)  # v2 answers otherwise than v1, so a test can tell which answered
         self.rest = InProcess(self.config, cards, runners)
         self.loop = asyncio.new_event_loop()
         threading.Thread(target=self.loop.run_forever, daemon=True).start()
@@ -377,5 +379,27 @@ def test_the_token_is_required_in_metadata_except_for_health(tmp_path, monkeypat
         assert response.name == "model-server"
         health = health_pb2_grpc.HealthStub(served.channel).Check(health_pb2.HealthCheckRequest(), timeout=10)
         assert health.status == health_pb2.HealthCheckResponse.SERVING
+    finally:
+        served.close()
+
+
+def test_calls_past_the_limit_in_flight_are_refused_at_once(tmp_path):
+    """limits.max_requests_in_flight bounds the calls in flight (grpc's maximum_concurrent_rpcs): more are RESOURCE_EXHAUSTED, not queued."""
+    served = Served(tmp_path, delay=0.5, limits={"max_requests_in_flight": 2})
+    try:
+        request = messages.message("inference.ModelInferRequest")(model_name="grey", model_version="v1")
+        request.inputs.add(name="input", datatype="UINT8", shape=[1, 28, 28, 1])
+        request.raw_input_contents.append(bytes(784))
+        stub = served.channel.unary_unary("/inference.GRPCInferenceService/ModelInfer", request_serializer=lambda m: m.SerializeToString(), response_deserializer=bytes)
+        futures = [stub.future(request, timeout=10) for _ in range(8)]
+        codes = []
+        for future in futures:
+            try:
+                future.result()
+                codes.append(grpc.StatusCode.OK)
+            except grpc.RpcError as error:
+                codes.append(error.code())
+        assert codes.count(grpc.StatusCode.OK) >= 1 and codes.count(grpc.StatusCode.RESOURCE_EXHAUSTED) >= 4, codes
+        assert set(codes) <= {grpc.StatusCode.OK, grpc.StatusCode.RESOURCE_EXHAUSTED}, codes
     finally:
         served.close()
