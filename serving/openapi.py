@@ -6,7 +6,11 @@ ahead of its router), and it documents errors its middleware never lets out: eve
 ``{"error": "..."}`` (``serving.errors``), validation errors as 422. :func:`build_spec` starts from
 BentoML's document, corrects its responses and adds every route of the route tables, once per
 served model, with the request bodies and answers that model's card gives it (shape, value range,
-labels). Limits and names come from the configuration, so the document describes the deployment it
+labels). Every JSON answer's schema is a pydantic model of ``serving.schemas``, published once as a
+component (:func:`components`) and narrowed per served model by a small overlay on it
+(:func:`narrowed`: the card's labels, class count, shapes, the model's name and versions). Request
+bodies' media types come from the body codecs (``BodyCodec.openapi_media``), datatypes from the tensor
+codecs. Limits and names come from the configuration, so the document describes the deployment it
 is served with. ``tests/e2e/test_fuzz.py`` fuzzes the running service from this document.
 """
 
@@ -18,13 +22,16 @@ import re
 from http import HTTPStatus
 from typing import Any
 
+from pydantic import BaseModel
+from pydantic.json_schema import GenerateJsonSchema
 from starlette.responses import Response
 
 from config import Config
 from models import store
 from models.card import ModelCard
 from models.preprocessing import Invert, example_text
-from serving import codecs, errors
+from serving import codecs, errors, schemas
+from serving.codecs.bodies import IMAGE_ENCODING
 from serving.paths import HEALTH_PATHS, INFRASTRUCTURE_PATHS, METRICS_PATH, PAGE_PATHS, SPEC_PATH
 
 OPENAPI_VERSION = "3.1.0"  # JSON Schema 2020-12, as pydantic writes it
@@ -35,9 +42,6 @@ HTML = "text/html"
 STATUS_POLICY = {int(code): text for code, text in re.findall(r"^- (\d{3}): (.+?)[;.]?$", errors.__doc__, re.M)}
 UNIT = {"type": "number", "minimum": 0, "maximum": 1}
 FLOAT32_MAX = 3.4028234663852886e38
-# The file part of an upload: an image file (any format PIL reads; these are the common ones).
-IMAGE_ENCODING = {"image": {"contentType": "image/png, image/jpeg, image/gif, image/webp"}}
-COUNT = {"type": "integer", "minimum": 0}
 
 
 class OpenAPIDocument:
@@ -147,7 +151,8 @@ def _version_parameter(model: Served) -> dict:
 
 
 def _list_models(model, config):
-    return operation("list_models", "Models served, with their versions and aliases.", {200: ok_response({"$ref": SCHEMAS + "ModelList"})})
+    names = narrowed(schemas.ModelList, {"properties": {"models": {"items": {"properties": {"name": {"enum": list(config.models)}}}}}})
+    return operation("list_models", "Models served, with their versions and aliases.", {200: ok_response(names)})
 
 
 def _list_versions(model, config):
@@ -165,15 +170,10 @@ def _model_info(model, config):
 def _predict(model, config):
     card = model.card
     limit = config.limits.max_batch_images
-    body: dict[str, Any] = {"required": True, "content": {codecs.JSON: {"schema": model.ref("PredictRequest")}}}
+    content = {kind: codecs.BODY_CODECS[kind].openapi_media(card, limit) for kind in codecs.accepted(card)}
+    body: dict[str, Any] = {"required": True, "content": content}
     parameters = []
     if card.is_image:
-        shape = "x".join(map(str, card.input.shape))
-        binary = {"type": "string", "format": "binary"}
-        body["content"][codecs.MULTIPART] = {"schema": model.ref("Upload"), "encoding": IMAGE_ENCODING}
-        body["content"][codecs.RAW] = {
-            "schema": binary | {"description": f"raw uint8 values, N x {shape} row-major: a multiple of {card.example_bytes} bytes, at most {limit} images"}
-        }
         parameters.append(
             {
                 "name": "invert",
@@ -183,13 +183,6 @@ def _predict(model, config):
                 "description": "image files only: invert the levels (auto: as the model's card says)",
             }
         )
-    body["content"][codecs.NPY] = {
-        "schema": {
-            "type": "string",
-            "format": "binary",
-            "description": f"a NumPy .npy array of shape (N, {', '.join(map(str, card.input.shape))}) or one example, no pickled objects",
-        }
-    }
     return operation(
         f"predict_{model.name}",
         f"Classify one {example_text(card)} example of {model.name} or a batch of at most {limit}.",
@@ -236,37 +229,36 @@ DESCRIBE = {
 # --- schemas ------------------------------------------------------------------------------------
 
 
+class _Generator(GenerateJsonSchema):
+    """pydantic's JSON Schema without a title on every field (the models keep theirs)."""
+
+    def field_title_should_be_set(self, schema) -> bool:
+        return False
+
+
+def components(models: tuple[type[BaseModel], ...] = schemas.RESPONSES) -> dict:
+    """The answers' schemas as components: each model's, and the models it uses, by class name."""
+    found: dict[str, dict] = {}
+    for model in models:
+        schema = model.model_json_schema(ref_template=SCHEMAS + "{model}", schema_generator=_Generator, mode="serialization")
+        found.update(schema.pop("$defs", {}))
+        found[model.__name__] = schema
+    return found
+
+
+def ref(model: type[BaseModel]) -> dict:
+    return {"$ref": SCHEMAS + model.__name__}
+
+
+def narrowed(model: type[BaseModel], overlay: dict) -> dict:
+    """A model's component as one served model answers it: the overlay adds what its card and the
+    configuration say (it may only narrow: both must hold)."""
+    return {"allOf": [ref(model)], **overlay}
+
+
 def shared_schemas(served: list[Served]) -> dict:
-    names = [m.name for m in served]
-    return {
-        "Error": {
-            "type": "object",
-            "description": "Every error: the field that is wrong and what was expected.",
-            "required": ["error"],
-            "properties": {"error": {"type": "string", "minLength": 1}},
-            "additionalProperties": False,
-        },
-        "Invert": {"type": "string", "enum": [i.value for i in Invert], "default": Invert.AUTO.value},
-        "ModelList": {
-            "type": "object",
-            "required": ["models"],
-            "properties": {
-                "models": {
-                    "type": "array",
-                    "items": {
-                        "type": "object",
-                        "required": ["name", "versions", "aliases", "default_version"],
-                        "properties": {
-                            "name": {"enum": names},
-                            "versions": {"type": "array", "items": {"type": "string"}},
-                            "aliases": {"type": "object", "additionalProperties": {"type": "string"}},
-                            "default_version": {"type": "string"},
-                        },
-                    },
-                }
-            },
-        },
-    }
+    """Every answer's component, and the invert choices; each served model's own come from :func:`model_schemas`."""
+    return {**components(), "Invert": {"type": "string", "enum": [i.value for i in Invert], "default": Invert.AUTO.value}}
 
 
 def example_forms(card: ModelCard) -> list[dict]:
@@ -291,11 +283,11 @@ def model_schemas(model: Served, config: Config) -> dict:
     card, prefix, limit = model.card, f"{model.name}.", config.limits.max_batch_images
     assert card is not None, model.name  # only models with a card get schemas (openapi_spec)
     one, many = codecs.json_fields(card)
-    classes = card.classes
+    classes, labels = card.classes, {"enum": list(card.labels)}
     shares = {"type": "array", "items": UNIT, "minItems": classes, "maxItems": classes}
     forms = example_forms(card)
     batch_note = f"at most {limit}; more get 413"
-    schemas = {
+    own = {
         "Example": _one_of(forms),
         # A batch holds examples of one form: rows of equal depth (NumPy reads it as one array).
         "Batch": _one_of([{"type": "array", "items": form, "minItems": 1, "description": batch_note} for form in forms]),
@@ -313,109 +305,61 @@ def model_schemas(model: Served, config: Config) -> dict:
                 },
             ]
         },
-        "Prediction": {
-            "type": "object",
-            "required": ["class_id", "label", "confidence"],
-            "properties": {"class_id": {"type": "integer", "minimum": 0, "maximum": classes - 1}, "label": {"enum": list(card.labels)}, "confidence": UNIT},
-        },
-        "PredictResponse": {
-            "type": "object",
-            "required": ["model", "version", "result", "predictions"],
-            "properties": {
-                "model": {"const": model.name},
-                "version": {"enum": model.versions},
-                "result": _batch(shares, limit) | {"description": "one row of class probabilities per example, as model.predict(...).tolist()"},
-                "predictions": _batch(model.ref("Prediction"), limit),
+        "Prediction": narrowed(schemas.Prediction, {"properties": {"class_id": {"maximum": classes - 1}, "label": labels}}),
+        "PredictResponse": narrowed(
+            schemas.PredictResponse,
+            {
+                "properties": {
+                    "model": {"const": model.name},
+                    "version": {"enum": model.versions},
+                    "result": _batch(shares, limit),
+                    "predictions": _batch(model.ref("Prediction"), limit),
+                }
             },
-        },
+        ),
         "InferenceResponse": {
-            "allOf": [model.ref("PredictResponse")],
-            "type": "object",
-            "required": ["prediction"],
-            "properties": {"prediction": {"anyOf": [{"enum": list(card.labels)}, {"type": "array", "items": {"enum": list(card.labels)}, "minItems": 2}]}},
+            "allOf": [ref(schemas.InferenceResponse), model.ref("PredictResponse")],
+            "properties": {"prediction": {"anyOf": [labels, {"type": "array", "items": labels, "minItems": 2}]}},
         },
-        "VersionList": {
-            "type": "object",
-            "required": ["name", "versions", "aliases", "default_version"],
-            "properties": {
-                "name": {"const": model.name},
-                "versions": {
-                    "type": "array",
-                    "items": {
-                        "type": "object",
-                        "required": ["version", "aliases", "status", "reason", "engine"],
-                        "properties": {
-                            "version": {"enum": model.versions},
-                            "aliases": {"type": "array", "items": {"enum": list(model.aliases)}},
-                            "status": {"enum": ["ready", "loading", "unavailable"]},
-                            "reason": {"type": ["string", "null"]},
-                            "engine": {"enum": ["onnxruntime", "tensorflow", None]},
-                        },
-                    },
-                },
-                "aliases": {"type": "object", "additionalProperties": {"enum": model.versions}},
-                "default_version": {"enum": model.names},
+        "VersionList": narrowed(
+            schemas.VersionList,
+            {
+                "properties": {
+                    "name": {"const": model.name},
+                    "versions": {"items": {"properties": {"version": {"enum": model.versions}, "aliases": {"items": {"enum": list(model.aliases)}}}}},
+                    "aliases": {"additionalProperties": _alias_target(model)},
+                    "default_version": {"enum": model.names},
+                }
             },
-        },
-        "ModelInfo": {
-            "type": "object",
-            "description": "The version's card from the model store, with its tag, aliases and endpoints.",
-            "required": ["name", "version", "tag", "created", "description", "input", "output", "number_of_parameters", "aliases", "endpoints"],
-            "properties": {
-                "name": {"const": model.name},
-                "version": {"enum": model.versions},
-                "tag": {"type": "string", "pattern": f"^{re.escape(model.name)}:"},
-                "created": {"type": "string", "format": "date-time"},
-                "description": {"type": "string"},
-                "input": {
-                    "type": "object",
-                    "required": ["kind", "shape", "value_range", "divide_by"],
-                    "properties": {"kind": {"const": card.input.kind}, "shape": {"const": list(card.input.shape)}},
-                },
-                "output": {"type": "object", "required": ["kind", "labels"], "properties": {"labels": {"const": list(card.labels)}}},
-                "number_of_parameters": {"type": "integer", "minimum": 1},
-                "metrics": {"type": ["object", "null"]},
-                "aliases": {"type": "array", "items": {"enum": list(model.aliases)}},
-                "endpoints": {
-                    "type": "object",
-                    "required": ["predict", "report", "drift"],
-                    "additionalProperties": {"type": "string", "pattern": f"^/models/{re.escape(model.name)}/"},
-                },
+        ),
+        "ModelInfo": narrowed(
+            schemas.ModelInfo,
+            {
+                "properties": {
+                    "name": {"const": model.name},
+                    "version": {"enum": model.versions},
+                    "tag": {"pattern": f"^{re.escape(model.name)}:"},
+                    "input": {"properties": {"kind": {"const": card.input.kind}, "shape": {"const": list(card.input.shape)}}},
+                    "output": {"properties": {"labels": {"const": list(card.labels)}}},
+                    "aliases": {"items": {"enum": list(model.aliases)}},
+                    "endpoints": {"additionalProperties": {"type": "string", "pattern": f"^/models/{re.escape(model.name)}/"}},
+                }
             },
-        },
-        "DriftReport": {
-            "type": "object",
-            "required": ["model", "version", "window", "drifted", "verdict", "statistics", "class_shares", "reference_images"],
-            "properties": {
-                "model": {"const": model.name},
-                "version": {"enum": model.versions},
-                "window": {
-                    "type": "object",
-                    "required": ["size", "capacity", "min_samples", "predictions_seen"],
-                    "properties": {
-                        "size": COUNT,
-                        "capacity": {"const": config.monitoring.window},
-                        "min_samples": {"const": config.monitoring.min_samples},
-                        "predictions_seen": COUNT,
-                    },
-                },
-                "drifted": {"type": "boolean"},
-                "verdict": {"type": "string"},
-                "statistics": {
-                    "type": "object",
-                    "additionalProperties": {
-                        "type": "object",
-                        "required": ["test", "value", "drifted"],
-                        "properties": {"test": {"type": "string"}, "value": {"type": "number"}, "p_value": UNIT, "drifted": {"type": "boolean"}},
-                    },
-                },
-                "class_shares": {"type": "object", "required": ["window", "reference"], "properties": {"window": shares, "reference": shares}},
-                "reference_images": COUNT,
+        ),
+        "DriftReport": narrowed(
+            schemas.DriftReport,
+            {
+                "properties": {
+                    "model": {"const": model.name},
+                    "version": {"enum": model.versions},
+                    "window": {"properties": {"capacity": {"const": config.monitoring.window}, "min_samples": {"const": config.monitoring.min_samples}}},
+                    "class_shares": {"properties": {"window": shares, "reference": shares}},
+                }
             },
-        },
+        ),
     }
     if card.is_image:
-        schemas["Upload"] = {
+        own["Upload"] = {
             "type": "object",
             "required": ["image"],
             "properties": {
@@ -423,7 +367,12 @@ def model_schemas(model: Served, config: Config) -> dict:
                 "invert": {"$ref": SCHEMAS + "Invert"},
             },
         }
-    return {prefix + name: schema for name, schema in schemas.items()}
+    return {prefix + name: schema for name, schema in own.items()}
+
+
+def _alias_target(model: Served) -> dict:
+    """What an alias of the model points at: a version, or a split between versions by weight."""
+    return {"anyOf": [{"enum": model.versions}, {"type": "object", "propertyNames": {"enum": model.versions}}]}
 
 
 # --- BentoML's own routes and the middleware ------------------------------------------------------
@@ -434,7 +383,7 @@ def _fix_typed_api(operation: dict, served: list[Served], config: Config) -> Non
     body per served model. BentoML's schema takes any nested lists; each model's card sizes them, so the
     JSON body is one variant per model. The multipart body (an image file, any size) is one schema for
     every image model: a version another model has is a 404."""
-    operation["responses"] = {"200": ok_response({"$ref": SCHEMAS + "TypedPredictResponse"}), **error_responses(400, 404, 413, 415, 422)}
+    operation["responses"] = {"200": ok_response(ref(schemas.PredictResponse)), **error_responses(400, 404, 413, 415, 422)}
     operation["requestBody"]["required"] = True
     for media_type, content in operation["requestBody"]["content"].items():
         base = content["schema"]
@@ -470,16 +419,6 @@ def _add_middleware_responses(spec: dict, config: Config) -> None:
     """
     security = config.security
     open_paths = (HEALTH_PATHS if security.protect_metrics else HEALTH_PATHS | {METRICS_PATH}) | PAGE_PATHS
-    spec["components"]["schemas"]["TypedPredictResponse"] = {
-        "type": "object",
-        "required": ["model", "version", "result", "predictions"],
-        "properties": {
-            "model": {"type": "string"},
-            "version": {"type": "string"},
-            "result": {"type": "array", "items": {"type": "array", "items": UNIT}},
-            "predictions": {"type": "array", "items": {"type": "object", "required": ["class_id", "label", "confidence"]}},
-        },
-    }
     if security.api_token:
         spec["components"]["securitySchemes"] = {"token": {"type": "http", "scheme": "bearer", "description": "the API token (serving/auth.py)"}}
         spec["security"] = [{"token": []}]

@@ -1,17 +1,25 @@
-"""The prediction body every course route and typed API answers, and the typed APIs' shapes (pydantic).
+"""Every JSON answer's schema, in pydantic, grouped by protocol; the prediction body the course's routes
+and the typed APIs answer, and the typed APIs' shapes.
 
-Sized by no model: the published OpenAPI document (serving/openapi.py) narrows them per model from
-its card.
+Sized by no model: the published OpenAPI document (serving/openapi.py) publishes each answer's
+schema as a component and narrows it per model from its card. Enums come from the registries and
+maps they describe: the datatypes from ``TENSOR_CODECS``, the engines from ``ENGINES``, the states
+from ``VersionState``.
 """
 
 from __future__ import annotations
 
-from typing import Annotated
+import datetime
+from collections.abc import Iterable
+from typing import Annotated, Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, RootModel, create_model
 
 from models.card import ModelCard, Name
+from models.engines import ENGINES
+from serving.codecs.tensors import TENSOR_CODECS
+from serving.core import VersionState
 
 # strict: JSON true/false are not numbers (pydantic would read them as 1 and 0).
 Number = Annotated[float, Field(allow_inf_nan=False, strict=True)]
@@ -43,3 +51,316 @@ def prediction_body(card: ModelCard, probabilities: np.ndarray) -> dict:
         "result": probabilities.tolist(),
         "predictions": [{"class_id": int(c), "label": labels[c], "confidence": float(p)} for c, p in zip(class_ids, confidences, strict=True)],
     }
+
+
+# --- the answers' schemas, written once: the OpenAPI document (serving/openapi.py) publishes each as a
+# component, ``Model.model_json_schema(ref_template=...)``, and narrows it per served model from its card.
+# Nothing here builds an answer: the handlers write their JSON, and these describe it.
+
+
+def enum_of(values: Iterable[Any], **extra: Any) -> Any:
+    """A field whose values are those of a registry or map (read when the module loads)."""
+    return Field(json_schema_extra={"enum": list(values)}, **extra)
+
+
+Unit = Annotated[float, Field(ge=0, le=1)]
+Count = Annotated[int, Field(ge=0)]
+# An alias points at a version, or splits between versions by weight (serving/live.py).
+AliasTarget = str | dict[str, Annotated[int, Field(ge=0, le=100)]]
+TFSERVING_STATES = {VersionState.READY: "AVAILABLE", VersionState.LOADING: "LOADING", VersionState.UNAVAILABLE: "END"}
+V2_STATES = {VersionState.READY: "READY", VersionState.LOADING: "LOADING", VersionState.UNAVAILABLE: "UNAVAILABLE"}
+V2_INDEX_STATES = [*V2_STATES.values(), "UNLOADING"]  # a version being unloaded is in the index too
+V2_CLASSIFICATION = "BYTES"  # the classification extension's output datatype
+
+
+class Error(BaseModel):
+    """Every error: the field that is wrong and what was expected."""
+
+    model_config = ConfigDict(extra="forbid")
+    error: str = Field(min_length=1)
+
+
+# --- the course's routes --------------------------------------------------------------------------------
+
+
+class ModelEntry(BaseModel):
+    name: Name
+    versions: list[str]
+    aliases: dict[str, AliasTarget]
+    default_version: str
+
+
+class ModelList(BaseModel):
+    models: list[ModelEntry]
+
+
+class VersionEntry(BaseModel):
+    version: str
+    aliases: list[str]
+    status: VersionState
+    reason: str | None
+    engine: str | None = enum_of([*ENGINES, None])
+
+
+class Shadow(BaseModel):
+    alias: Name
+    candidate: Name
+    share: float = Field(gt=0, le=1)
+
+
+class VersionList(BaseModel):
+    model_config = ConfigDict(json_schema_serialization_defaults_required=True)
+    name: Name
+    versions: list[VersionEntry]
+    aliases: dict[str, AliasTarget]
+    default_version: str
+    shadow: Shadow | None = None
+
+
+class Endpoints(BaseModel):
+    predict: str
+    report: str
+    drift: str
+
+
+# The card's fields, written once in models/card.py, with what the store and the served model add.
+ModelInfo = create_model(
+    "ModelInfo",
+    __config__=ConfigDict(json_schema_serialization_defaults_required=True),  # model_dump writes every field
+    __doc__="The version's card from the model store, with its tag, aliases and endpoints.",
+    **{name: (field.annotation, field) for name, field in ModelCard.model_fields.items()},  # type: ignore[call-overload]
+    tag=(str, ...),
+    created=(datetime.datetime, ...),
+    aliases=(list[str], ...),
+    endpoints=(Endpoints, ...),
+)
+
+
+class DriftWindow(BaseModel):
+    size: Count
+    capacity: Count
+    min_samples: Count
+    predictions_seen: Count
+
+
+class DriftStatistic(BaseModel):
+    test: str
+    value: float
+    p_value: Unit | None = None
+    drifted: bool
+
+
+class ClassShares(BaseModel):
+    window: list[Unit]
+    reference: list[Unit]
+
+
+class DriftReport(BaseModel):
+    model: Name
+    version: Name
+    window: DriftWindow
+    drifted: bool
+    verdict: str
+    statistics: dict[str, DriftStatistic]
+    class_shares: ClassShares
+    reference_images: Count
+
+
+class InferenceResponse(PredictResponse):
+    """Project 3's answer: the prediction body with ``prediction``, the label (a list of them for several examples)."""
+
+    prediction: str | list[str]
+
+
+# --- admin: traffic, shadows, live versions --------------------------------------------------------------
+
+
+class AliasAnswer(BaseModel):
+    model: Name
+    alias: Name
+    target: AliasTarget
+
+
+class ShadowAnswer(BaseModel):
+    model: Name
+    shadow: Shadow | None
+
+
+class Latency(BaseModel):
+    p50: float = Field(ge=0)
+    p99: float = Field(ge=0)
+
+
+class ShadowSummary(BaseModel):
+    """The shadow setting and what its candidate did so far (all but ``shadow`` only while one is set)."""
+
+    shadow: Shadow | None
+    requests: Count | None = None
+    examples: Count | None = None
+    agreement: Unit | None = None
+    errors: Count | None = None
+    skipped: Count | None = None
+    latency_ms: Latency | None = None
+
+
+class LoadAnswer(BaseModel):
+    """A load: ``loaded`` false when the version was loaded already (with its state then)."""
+
+    model: Name
+    version: Name
+    state: str
+    loaded: bool
+    runner: str | None = None
+    seconds: float | None = Field(None, ge=0)
+
+
+class UnloadAnswer(BaseModel):
+    model: Name
+    version: Name
+    state: Literal["unloaded"]
+    runner: str
+
+
+# --- TensorFlow Serving's REST API --------------------------------------------------------------------
+
+VersionNumber = Annotated[str, Field(pattern=r"^[0-9]+$")]  # an int64 as TF Serving writes one in JSON
+
+
+class TFServingErrorStatus(BaseModel):
+    error_code: str = enum_of(["OK", "NOT_FOUND", "UNKNOWN"])
+    error_message: str
+
+
+class TFServingVersionStatus(BaseModel):
+    version: VersionNumber
+    state: str = enum_of(TFSERVING_STATES.values())
+    status: TFServingErrorStatus
+
+
+class TFServingStatus(BaseModel):
+    model_version_status: list[TFServingVersionStatus]
+
+
+class TFServingModelSpec(BaseModel):
+    name: Name
+    signature_name: Literal[""]
+    version: VersionNumber
+
+
+class TFServingMetadata(BaseModel):
+    model_spec: TFServingModelSpec
+    metadata: dict[str, Any] = Field(description='{"signature_def": {"signature_def": {"serving_default": <the SignatureDef>}}}')
+
+
+class TFServingRows(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    predictions: list[list[Unit]] = Field(min_length=1, description="one row of class probabilities per example")
+
+
+class TFServingColumns(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    outputs: list[list[Unit]] = Field(min_length=1, description="one row of class probabilities per example")
+
+
+class TFServingPredictResponse(RootModel[TFServingRows | TFServingColumns]):
+    """The row format answers ``predictions``, the columnar ``outputs``."""
+
+
+class TFServingClassifyResponse(BaseModel):
+    results: list[list[tuple[str, Unit]]] = Field(min_length=1, description="per example, [label, score] of every class")
+
+
+# --- the Open Inference Protocol (v2) -------------------------------------------------------------------
+
+
+class V2ServerMetadata(BaseModel):
+    name: str
+    version: str
+    extensions: list[str]
+
+
+class V2Live(BaseModel):
+    live: Literal[True]
+
+
+class V2Ready(BaseModel):
+    ready: Literal[True]
+
+
+class V2ModelReady(BaseModel):
+    name: Name
+    ready: Literal[True]
+
+
+class V2TensorMetadata(BaseModel):
+    name: str
+    datatype: str = enum_of(TENSOR_CODECS)
+    shape: list[Annotated[int, Field(ge=-1)]]
+
+
+class V2ModelMetadata(BaseModel):
+    name: Name
+    versions: list[str]
+    platform: str
+    inputs: list[V2TensorMetadata]
+    outputs: list[V2TensorMetadata]
+
+
+class V2OutputParameters(BaseModel):
+    binary_data_size: Count | None = None
+
+
+class V2Output(BaseModel):
+    """An output: its data in JSON, or its byte count when it follows the JSON as binary data."""
+
+    name: str
+    datatype: str = enum_of([*TENSOR_CODECS, V2_CLASSIFICATION])
+    shape: list[Annotated[int, Field(ge=1)]]
+    data: list[Unit | Annotated[str, Field(pattern=r"^[^:]+:\d+:")]] | None = Field(None, description='numbers, or with the classification parameter "<score>:<index>:<label>"')
+    parameters: V2OutputParameters | None = None
+
+
+class V2InferResponse(BaseModel):
+    model_name: Name
+    model_version: Name
+    id: str | None = Field(None, description="the request's id, when it had one")
+    outputs: list[V2Output] = Field(min_length=1)
+
+
+class V2IndexEntry(BaseModel):
+    name: Name
+    version: Name
+    state: str = enum_of(V2_INDEX_STATES)
+    reason: str
+
+
+class V2RepositoryIndex(RootModel[list[V2IndexEntry]]):
+    """Every served version with its state (``ready``: only those ready for inference)."""
+
+
+# Every answer's schema, in the components of the document.
+RESPONSES: tuple[type[BaseModel], ...] = (
+    Error,
+    ModelList,
+    VersionList,
+    ModelInfo,
+    PredictResponse,
+    InferenceResponse,
+    DriftReport,
+    AliasAnswer,
+    ShadowAnswer,
+    ShadowSummary,
+    LoadAnswer,
+    UnloadAnswer,
+    TFServingStatus,
+    TFServingMetadata,
+    TFServingPredictResponse,
+    TFServingClassifyResponse,
+    V2ServerMetadata,
+    V2Live,
+    V2Ready,
+    V2ModelReady,
+    V2ModelMetadata,
+    V2InferResponse,
+    V2RepositoryIndex,
+)

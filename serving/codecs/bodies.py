@@ -11,9 +11,9 @@ Accepted bodies (anything else is 415; pickle never):
 - ``application/octet-stream`` (image models): raw uint8 values, N x H x W x C row-major, for compact batches;
 - ``application/x-npy``: a NumPy ``.npy`` array of examples, or of one, loaded without pickle.
 
-Each codec is a :class:`BodyCodec` in ``BODY_CODECS`` (media type -> codec): what it accepts, and how it
-decodes. A new one is a class and a ``register`` call; the 415 messages and the OpenAPI document's
-content types follow the registry.
+Each codec is a :class:`BodyCodec` in ``BODY_CODECS`` (media type -> codec): what it accepts, how it
+decodes, and how the OpenAPI document describes it (``openapi_media``). A new one is a class and a
+``register`` call; the 415 messages and the OpenAPI document's content types follow the registry.
 
     >>> values = await decode(request, card, max_batch=1024)    # (N, *card.input.shape)
     >>> request = InferenceRequest(name, Named(version), {INPUT: Body.of(request)})   # decoded by the data plane
@@ -45,6 +45,9 @@ JSON = "application/json"
 MULTIPART = "multipart/form-data"
 RAW = "application/octet-stream"
 NPY = "application/x-npy"
+SCHEMAS = "#/components/schemas/"  # the OpenAPI document's components (serving/openapi.py)
+# The file part of an upload: an image file (any format PIL reads; these are the common ones).
+IMAGE_ENCODING = {"image": {"contentType": "image/png, image/jpeg, image/gif, image/webp"}}
 
 
 class BodyCodec(abc.ABC):
@@ -57,6 +60,11 @@ class BodyCodec(abc.ABC):
     @abc.abstractmethod
     async def decode(self, body: bytes, headers: Headers, query: Mapping[str, str], card: ModelCard) -> np.ndarray:
         """(N, *card.input.shape) values, or a ServingError naming the field."""
+
+    @abc.abstractmethod
+    def openapi_media(self, card: ModelCard, limit: int) -> dict:
+        """The OpenAPI media type object of a body for ``card``'s model, at most ``limit`` examples (serving/openapi.py).
+        It may refer to the model's components: ``#/components/schemas/<model>.PredictRequest``, ``.Upload``."""
 
 
 BODY_CODECS: dict[str, BodyCodec] = {}
@@ -215,12 +223,18 @@ class JsonCodec(BodyCodec):
     async def decode(self, body, headers, query, card):
         return decode_json(body, card)
 
+    def openapi_media(self, card, limit):
+        return {"schema": {"$ref": f"{SCHEMAS}{card.name}.PredictRequest"}}
+
 
 class MultipartCodec(BodyCodec):
     media_type, images_only = MULTIPART, True
 
     async def decode(self, body, headers, query, card):
         return await decode_multipart(headers, query, body, card)
+
+    def openapi_media(self, card, limit):
+        return {"schema": {"$ref": f"{SCHEMAS}{card.name}.Upload"}, "encoding": IMAGE_ENCODING}
 
 
 class RawCodec(BodyCodec):
@@ -229,12 +243,21 @@ class RawCodec(BodyCodec):
     async def decode(self, body, headers, query, card):
         return decode_raw(body, card)
 
+    def openapi_media(self, card, limit):
+        shape = "x".join(map(str, card.input.shape))
+        described = f"raw uint8 values, N x {shape} row-major: a multiple of {card.example_bytes} bytes, at most {limit} images"
+        return {"schema": {"type": "string", "format": "binary", "description": described}}
+
 
 class NpyCodec(BodyCodec):
     media_type = NPY
 
     async def decode(self, body, headers, query, card):
         return decode_npy(body, card)
+
+    def openapi_media(self, card, limit):
+        described = f"a NumPy .npy array of shape (N, {', '.join(map(str, card.input.shape))}) or one example, no pickled objects"
+        return {"schema": {"type": "string", "format": "binary", "description": described}}
 
 
 for _codec in (JsonCodec(), MultipartCodec(), RawCodec(), NpyCodec()):

@@ -19,9 +19,10 @@ import orjson
 from starlette.requests import Request
 
 from config import Config
+from serving import schemas
 from serving.dataplane import DataPlane
 from serving.errors import BadRequest, Forbidden
-from serving.openapi import error_responses, ok_response, operation
+from serving.openapi import error_responses, ok_response, operation, ref
 from serving.protocols import Reply, Route, documented, json_reply
 
 PROTOCOL = "admin"
@@ -54,7 +55,7 @@ def _describe_alias(model, config):
     return operation(
         f"set_alias_{model.name}",
         f"Point an alias of {model.name} at a serving version, or split it by weights (admin).",
-        {200: ok_response({"type": "object"}), **error_responses(400, 403, 404, 409)},
+        {200: ok_response(ref(schemas.AliasAnswer)), **error_responses(400, 403, 404, 409)},
         parameters=[parameter],
         requestBody=body,
     )
@@ -62,7 +63,7 @@ def _describe_alias(model, config):
 
 def _describe_shadow_summary(model, config):
     return operation(
-        f"shadow_{model.name}", f"The shadow of {model.name}: its setting, agreement, latency, errors.", {200: ok_response({"type": "object"}), **error_responses(404)}
+        f"shadow_{model.name}", f"The shadow of {model.name}: its setting, agreement, latency, errors.", {200: ok_response(ref(schemas.ShadowSummary)), **error_responses(404)}
     )
 
 
@@ -70,13 +71,13 @@ def _describe_set_shadow(model, config):
     return operation(
         f"set_shadow_{model.name}",
         f"Send a share of an alias's requests of {model.name} to a candidate too (admin).",
-        {200: ok_response({"type": "object"}), **error_responses(400, 403, 404, 409)},
+        {200: ok_response(ref(schemas.ShadowAnswer)), **error_responses(400, 403, 404, 409)},
         requestBody=_body(SHADOW),
     )
 
 
 def _describe_stop_shadow(model, config):
-    return operation(f"stop_shadow_{model.name}", f"Stop shadowing {model.name} (admin).", {200: ok_response({"type": "object"}), **error_responses(403, 404)})
+    return operation(f"stop_shadow_{model.name}", f"Stop shadowing {model.name} (admin).", {200: ok_response(ref(schemas.ShadowAnswer)), **error_responses(403, 404)})
 
 
 def allowed(config: Config) -> None:

@@ -38,7 +38,7 @@ from serving import codecs
 from serving.core import INPUT, InferenceRequest, Input, Named
 from serving.dataplane import DataPlane
 from serving.errors import InvalidInput, NotFound, UnsupportedMediaType
-from serving.openapi import IMAGE_ENCODING, error_responses, ok_response, operation
+from serving.openapi import error_responses, ok_response, operation
 from serving.protocols import Reply, Route, documented
 
 PROTOCOL = "page"
@@ -129,7 +129,7 @@ def _describe_input_image(model, config: Config) -> dict:
     body = {
         "required": True,
         "content": {
-            codecs.MULTIPART: {"schema": model.ref("Upload"), "encoding": IMAGE_ENCODING},
+            codecs.MULTIPART: codecs.BODY_CODECS[codecs.MULTIPART].openapi_media(card, config.limits.max_batch_images),
             codecs.JSON: {"schema": {"type": "object", "required": ["image"], "properties": {"image": model.ref("Example")}}},
         },
     }

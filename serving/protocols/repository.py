@@ -18,9 +18,10 @@ from __future__ import annotations
 from starlette.requests import Request
 
 from config import Config
+from serving import schemas
 from serving.dataplane import DataPlane
 from serving.errors import BadRequest
-from serving.openapi import error_responses, ok_response, operation
+from serving.openapi import error_responses, ok_response, operation, ref
 from serving.protocols import Reply, Route, documented, json_reply
 from serving.protocols.admin import allowed, json_body
 
@@ -37,11 +38,13 @@ PARAMETERS = {
 
 
 def _describe(action: str, summary: str, statuses: tuple[int, ...]):
+    answer = schemas.LoadAnswer if action == "load" else schemas.UnloadAnswer
+
     def describe(model, config):
         return operation(
             f"repository_{action}_{model.name}",
             summary,
-            {200: ok_response({"type": "object"}), **error_responses(*statuses)},
+            {200: ok_response(ref(answer)), **error_responses(*statuses)},
             requestBody={"required": False, "content": {"application/json": {"schema": PARAMETERS}}},
         )
 

@@ -30,12 +30,12 @@ from starlette.requests import Request
 
 from config import Config
 from models.card import ModelCard
-from serving import codecs
+from serving import codecs, schemas
 from serving.codecs.tensors import numbers
 from serving.core import INPUT, OUTPUT, InferenceRequest, Input, Label, Latest, Number, Selector, VersionState, VersionView, check_batch
 from serving.dataplane import DataPlane, version_number
 from serving.errors import BadRequest, InvalidInput, Overloaded, ServingError, UnsupportedMediaType
-from serving.openapi import SCHEMAS, error_responses, ok_response, operation
+from serving.openapi import SCHEMAS, error_responses, narrowed, ok_response, operation, ref
 from serving.protocols import Reply, Route, json_reply, well_formed
 from serving.protocols.tensors import ResourceExhausted, card_values, image_from_b64, is_b64, json_values, parse_json_object, parse_number, statuses, variant
 
@@ -44,7 +44,7 @@ SIGNATURE = "serving_default"
 PREDICT_METHOD = "tensorflow/serving/predict"
 # TF Serving reads any body as JSON; curl -d, as its documentation calls it, sends a form content type.
 JSON_TYPES = ("", "application/json", "application/x-www-form-urlencoded", "text/plain")
-STATES = {VersionState.READY: "AVAILABLE", VersionState.LOADING: "LOADING", VersionState.UNAVAILABLE: "END"}
+STATES = schemas.TFSERVING_STATES  # VersionState -> TF Serving's ModelVersionStatus.State
 REMAP: dict[type, type[ServingError]] = {InvalidInput: BadRequest, Overloaded: ResourceExhausted}
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 ADDRESSING = {"latest": "", "version": "/versions/{number}", "label": "/labels/{label}"}
@@ -281,7 +281,7 @@ def _describe(kind: str, addressing: str):
             return operation(
                 operation_id,
                 f"TF Serving: status of {'every numbered version' if addressing == 'latest' else which} of {model.name}.",
-                {200: ok_response(STATUS_SCHEMA), **error_responses(404)},
+                {200: ok_response(ref(schemas.TFServingStatus)), **error_responses(404)},
                 parameters=parameters,
             )
         if kind == "metadata":
@@ -333,44 +333,12 @@ def _too_many() -> dict:
     return response
 
 
-STATUS_SCHEMA = {
-    "type": "object",
-    "required": ["model_version_status"],
-    "properties": {
-        "model_version_status": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "required": ["version", "state", "status"],
-                "properties": {
-                    "version": {"type": "string", "pattern": r"^[0-9]+$"},
-                    "state": {"enum": list(STATES.values())},
-                    "status": {
-                        "type": "object",
-                        "required": ["error_code", "error_message"],
-                        "properties": {"error_code": {"enum": ["OK", "NOT_FOUND", "UNKNOWN"]}, "error_message": {"type": "string"}},
-                    },
-                },
-            },
-        }
-    },
-}
-
-
 def _metadata_schema(model) -> dict:
     signature = signature_def(model.card)
-    return {
-        "type": "object",
-        "required": ["model_spec", "metadata"],
-        "properties": {
-            "model_spec": {
-                "type": "object",
-                "required": ["name", "signature_name", "version"],
-                "properties": {"name": {"const": model.name}, "signature_name": {"const": ""}, "version": {"type": "string", "pattern": r"^[0-9]+$"}},
-            },
-            "metadata": {"const": {"signature_def": {"signature_def": {SIGNATURE: signature}}}},
-        },
-    }
+    return narrowed(
+        schemas.TFServingMetadata,
+        {"properties": {"model_spec": {"properties": {"name": {"const": model.name}}}, "metadata": {"const": {"signature_def": {"signature_def": {SIGNATURE: signature}}}}}},
+    )
 
 
 def _signature_name() -> dict:
@@ -407,12 +375,7 @@ def _probabilities(card: ModelCard, limit: int) -> dict:
 
 def _predict_response(card: ModelCard, limit: int) -> dict:
     rows_ = _probabilities(card, limit)
-    return {
-        "oneOf": [
-            {"type": "object", "required": ["predictions"], "properties": {"predictions": rows_}, "additionalProperties": False},
-            {"type": "object", "required": ["outputs"], "properties": {"outputs": rows_}, "additionalProperties": False},
-        ]
-    }
+    return narrowed(schemas.TFServingPredictResponse, {"properties": {"predictions": rows_, "outputs": rows_}})
 
 
 def _classify_request(model) -> dict:
@@ -445,12 +408,6 @@ def _classify_request(model) -> dict:
 
 
 def _classify_response(card: ModelCard, limit: int) -> dict:
-    pair = {
-        "type": "array",
-        "items": {"anyOf": [{"enum": list(card.labels)}, {"type": "number", "minimum": 0, "maximum": 1}]},
-        "minItems": 2,
-        "maxItems": 2,
-        "description": "[label, score]",
-    }
-    example = {"type": "array", "items": pair, "minItems": card.classes, "maxItems": card.classes}
-    return {"type": "object", "required": ["results"], "properties": {"results": {"type": "array", "items": example, "minItems": 1, "maxItems": limit}}}
+    pair = {"prefixItems": [{"enum": list(card.labels)}, {"type": "number", "minimum": 0, "maximum": 1}], "description": "[label, score]"}
+    example = {"items": pair, "minItems": card.classes, "maxItems": card.classes}
+    return narrowed(schemas.TFServingClassifyResponse, {"properties": {"results": {"items": example, "maxItems": limit}}})

@@ -40,13 +40,13 @@ from starlette.requests import Request
 
 from config import Config
 from models.card import ModelCard
-from serving import codecs
+from serving import codecs, schemas
 from serving.codecs.tensors import DATATYPES, count, datatype_of, shape_of, tensor_from_bytes, tensor_from_json
 from serving.core import INPUT, OUTPUT, Default, InferenceRequest, Input, Named, Selector, VersionState, check_batch
 from serving.dataplane import DataPlane
 from serving.errors import BadRequest, InvalidInput, ServingError, Unavailable, UnsupportedMediaType
 from serving.live import IndexRow, ServingState
-from serving.openapi import error_responses, ok_response, operation
+from serving.openapi import error_responses, narrowed, ok_response, operation, ref
 from serving.protocols import Reply, Route, json_reply
 from serving.protocols.tensors import card_values, parse_json_object, statuses, variant
 
@@ -56,7 +56,7 @@ EXTENSIONS = ["binary_tensor_data", "classification", "model_repository"]  # loa
 BINARY = "application/octet-stream"
 HEADER_LENGTH = "inference-header-content-length"
 ACCEPTED = ("", codecs.JSON, BINARY)  # tritonclient sends binary requests without a content type
-STATES = {VersionState.READY: "READY", VersionState.LOADING: "LOADING", VersionState.UNAVAILABLE: "UNAVAILABLE"}
+STATES = schemas.V2_STATES  # VersionState -> the Open Inference Protocol's model states
 SHARED_MEMORY = ("shared_memory_region", "shared_memory_byte_size", "shared_memory_offset")
 REMAP: dict[type, type[ServingError]] = {InvalidInput: BadRequest}
 ADDRESSING = {"default": "", "version": "/versions/{version}"}
@@ -302,17 +302,13 @@ def routes(config: Config) -> list[Route]:
 
 
 def _describe_server(model, config: Config) -> dict:
-    schema = {
-        "type": "object",
-        "required": ["name", "version", "extensions"],
-        "properties": {"name": {"const": SERVER_NAME}, "version": {"type": "string"}, "extensions": {"const": EXTENSIONS}},
-    }
+    schema = narrowed(schemas.V2ServerMetadata, {"properties": {"name": {"const": SERVER_NAME}, "extensions": {"const": EXTENSIONS}}})
     return operation("v2_server_metadata", "Open Inference Protocol: the server's name, version and extensions.", {200: ok_response(schema)})
 
 
 def _describe_health(kind: str):
     def describe(model, config: Config) -> dict:
-        schema = {"type": "object", "required": [kind], "properties": {kind: {"const": True}}}
+        schema = ref(schemas.V2Live if kind == "live" else schemas.V2Ready)
         errors = error_responses(503) if kind == "ready" else {}
         summary = "the server answers" if kind == "live" else "every served version that has a model can answer (503 until then)"
         return operation(f"v2_server_{kind}", f"Open Inference Protocol: {summary}.", {200: ok_response(schema), **errors})
@@ -321,11 +317,6 @@ def _describe_health(kind: str):
 
 
 def _describe_index(model, config: Config) -> dict:
-    entry = {
-        "type": "object",
-        "required": ["name", "version", "state", "reason"],
-        "properties": {"name": {"type": "string"}, "version": {"type": "string"}, "state": {"enum": list(STATES.values())}, "reason": {"type": "string"}},
-    }
     body = {
         "required": False,
         "content": {codecs.JSON: {"schema": {"type": "object", "properties": {"ready": {"type": "boolean", "description": "only the versions ready for inference"}}}}},
@@ -333,7 +324,7 @@ def _describe_index(model, config: Config) -> dict:
     return operation(
         "v2_repository_index",
         "Open Inference Protocol (model repository extension): every served version and its state.",
-        {200: ok_response({"type": "array", "items": entry}), **error_responses(400, 415)},
+        {200: ok_response(ref(schemas.V2RepositoryIndex)), **error_responses(400, 415)},
         requestBody=body,
     )
 
@@ -348,7 +339,7 @@ def _describe(kind: str, addressing: str):
                 operation_id, f"Open Inference Protocol: the inputs and outputs of {which} of {model.name}.", {200: ok_response(_metadata_schema(model)), **error_responses(404)}
             )
         if kind == "ready":
-            schema = {"type": "object", "required": ["name", "ready"], "properties": {"name": {"const": model.name}, "ready": {"const": True}}}
+            schema = narrowed(schemas.V2ModelReady, {"properties": {"name": {"const": model.name}}})
             return operation(
                 operation_id, f"Open Inference Protocol: 200 when {which} of {model.name} can answer (503 otherwise).", {200: ok_response(schema), **error_responses(404)}
             )
@@ -371,17 +362,17 @@ def _describe(kind: str, addressing: str):
 def _metadata_schema(model) -> dict:
     card = model.card
     tensor = lambda name, shape: {"const": [{"name": name, "datatype": "FP32", "shape": shape}]}  # noqa: E731
-    return {
-        "type": "object",
-        "required": ["name", "versions", "platform", "inputs", "outputs"],
-        "properties": {
-            "name": {"const": model.name},
-            "versions": {"const": model.versions},
-            "platform": {"type": "string"},
-            "inputs": tensor(INPUT, [-1, *card.input.shape]),
-            "outputs": tensor(OUTPUT, [-1, card.classes]),
+    return narrowed(
+        schemas.V2ModelMetadata,
+        {
+            "properties": {
+                "name": {"const": model.name},
+                "versions": {"const": model.versions},
+                "inputs": tensor(INPUT, [-1, *card.input.shape]),
+                "outputs": tensor(OUTPUT, [-1, card.classes]),
+            }
         },
-    }
+    )
 
 
 def _value_bounds(card: ModelCard, dtype: np.dtype) -> dict:
@@ -459,30 +450,19 @@ def _infer_request(card: ModelCard) -> dict:
 
 def _infer_response(model, config: Config) -> dict:
     card, limit = model.card, config.limits.max_batch_images
-    probabilities = {
-        "type": "object",
-        "required": ["name", "datatype", "shape"],
+    output = {
         "properties": {
             "name": {"const": OUTPUT},
-            "datatype": {"enum": ["FP32", "BYTES"]},
+            "datatype": {"enum": ["FP32", schemas.V2_CLASSIFICATION]},
             "shape": {
-                "type": "array",
-                "items": {"type": "integer", "minimum": 1, "maximum": max(limit, card.classes)},
+                "items": {"maximum": max(limit, card.classes)},
                 "minItems": 2,
                 "maxItems": 2,
                 "description": f"[examples, classes] (classes: {card.classes}, or the classification count)",
             },
-            "data": {"type": "array", "items": {"anyOf": [{"type": "number", "minimum": 0, "maximum": 1}, {"type": "string", "pattern": r"^[^:]+:\d+:"}]}},
-            "parameters": {"type": "object", "properties": {"binary_data_size": {"type": "integer", "minimum": 0}}},
-        },
+        }
     }
-    return {
-        "type": "object",
-        "required": ["model_name", "model_version", "outputs"],
-        "properties": {
-            "model_name": {"const": model.name},
-            "model_version": {"enum": model.versions},
-            "id": {"type": "string"},
-            "outputs": {"type": "array", "items": probabilities, "minItems": 1, "maxItems": 1},
-        },
-    }
+    return narrowed(
+        schemas.V2InferResponse,
+        {"properties": {"model_name": {"const": model.name}, "model_version": {"enum": model.versions}, "outputs": {"items": output, "maxItems": 1}}},
+    )

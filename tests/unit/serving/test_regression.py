@@ -254,3 +254,56 @@ if __name__ == "__main__" and "--record" in sys.argv:
     with tempfile.TemporaryDirectory() as tmp:
         GOLDEN.write_text(json.dumps(answers(Path(tmp)), indent=1) + "\n")
     print(f"recorded {len(corpus())} answers in {GOLDEN}")
+
+
+# --- the published document describes these answers -------------------------------------------------------
+
+
+class Described:
+    """A served model as serving/openapi.py's ``Served`` is one: name, versions, aliases, card."""
+
+    def __init__(self, model):
+        self.name, self.versions, self.aliases = model.name, list(model.handles), dict(model.aliases)
+        self.names = [*self.versions, *self.aliases]
+        self.card = next((h.card for h in model.handles.values() if h.card), None)
+
+    def ref(self, schema: str) -> dict:
+        return {"$ref": f"#/components/schemas/{self.name}.{schema}"}
+
+
+def test_every_recorded_json_answer_is_one_the_document_describes(tmp_path):
+    """Each answer's schema (serving/schemas.py, narrowed per model by serving/openapi.py) holds for what the
+    handlers answered when the golden file was recorded: successes and errors alike."""
+    import re
+
+    from jsonschema import Draft202012Validator
+
+    from serving.openapi import _add_middleware_responses, model_schemas, route_paths, shared_schemas
+
+    served = served_app(tmp_path)
+    config = served.plane.config
+    models = [Described(model) for model in served.registry.models.values()]
+    schemas = shared_schemas(models)
+    for model in models:
+        schemas.update(model_schemas(model, config))
+    header = {"description": "", "required": True, "schema": {"type": "string"}}
+    spec = {
+        "paths": route_paths(served.router, models, config),
+        "components": {"schemas": schemas, "headers": {"Retry-After": header, "WWW-Authenticate": header, "Allow": header}},
+    }
+    _add_middleware_responses(spec, config)
+    by_fixed_first = sorted(spec["paths"].items(), key=lambda pair: pair[0].count("{"))  # /models/grey/shadow before /models/grey/{version}
+    templates = [(re.compile("^" + re.sub(r"\\\{\w+\\\}", "[^/:]+", re.escape(path)) + "/?$"), item) for path, item in by_fixed_first]
+    checked = 0
+    for case, golden in zip(corpus(), json.loads(GOLDEN.read_text()), strict=True):
+        if golden["headers"].get("content-type") != "application/json":
+            continue
+        item = next((item for pattern, item in templates if pattern.match(case["path"].split("?")[0])), None)
+        responses = item.get(case["method"].lower(), {}).get("responses", {}) if item else {}
+        if str(golden["status"]) not in responses:
+            continue  # a status the document does not promise for this route (the fuzz test holds the server to it)
+        schema = responses[str(golden["status"])]["content"]["application/json"]["schema"]
+        errors = [e.message[:200] for e in Draft202012Validator({**schema, "components": spec["components"]}).iter_errors(json.loads(base64.b64decode(golden["body"])))]
+        assert not errors, (golden["name"], errors)
+        checked += 1
+    assert checked > 60, checked
