@@ -51,6 +51,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from bench.load import WrkResult
 from bench.scenarios import LOAD, Scenario, tfserving_number
 
 if TYPE_CHECKING:  # a worker imports neither the bodies' recipes nor the model store
@@ -72,34 +73,16 @@ class GrpcLoadError(RuntimeError):
 
 
 @dataclasses.dataclass(frozen=True)
-class GrpcResult:
-    requests: int  # finished calls, whatever their status
-    requests_per_s: float
-    p50_ms: float
-    p90_ms: float
-    p99_ms: float
-    non_2xx: int  # calls that are not OK answers: other statuses and invalid answers (wrk's name, for the report)
-    socket_errors: int  # always 0: a broken connection is a gRPC status
-    statuses: dict[str, int]  # calls by status code name, INVALID_ANSWER for OK answers failing the check
+class GrpcResult(WrkResult):
+    """A wrk result's fields (rates, latencies, errors, ``statuses`` by gRPC status code name, with
+    INVALID_ANSWER for OK answers failing the check), and what only a gRPC run has."""
+
     processes: int
     in_flight: int
     seconds: float  # the measured time: first call sent to the last answer (the longest worker's)
     client_cpu_share: float  # the workers' CPU seconds over the measured time (1.0: one core)
     probe: str  # the status (and detail) of the warm-up call of the first worker
     details: dict[str, str] = dataclasses.field(default_factory=dict)  # a message per non-OK status
-
-    @property
-    def errors(self) -> int:
-        return self.non_2xx + self.socket_errors
-
-    @property
-    def ok_per_s(self) -> float:
-        if self.requests == 0:
-            return 0.0
-        return self.requests_per_s * (self.requests - self.non_2xx) / self.requests
-
-    def status_text(self) -> str:
-        return ", ".join(f"{code}: {count}" for code, count in sorted(self.statuses.items()))
 
     def error_parts(self) -> list[str]:
         return [f"{code}: {count}" for code, count in sorted(self.statuses.items()) if code != "OK"]

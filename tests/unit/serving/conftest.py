@@ -138,13 +138,17 @@ async def not_found(scope, receive, send):
 
 @pytest.fixture
 def served(tmp_path):
+    return served_models(tmp_path)
+
+
+def served_models(tmp_path, vector_aliases: dict | None = None) -> InProcess:
     """clothes-like grey 28x28 (v1, v2; v3 missing from the store), a colour 32x32x3 model, a tensor model."""
     config = write_config(
         tmp_path,
         {
             "grey": {"versions": ["v1", "v2", "v3"], "aliases": {"stable": "v1"}},
             "colour": {"versions": ["v1"]},
-            "vector": {"versions": ["v1"]},
+            "vector": {"versions": ["v1"], **({"aliases": vector_aliases} if vector_aliases else {})},
         },
         course={"project3": {"model": "colour", "version": "v1"}},
     )

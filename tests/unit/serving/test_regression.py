@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 from starlette.testclient import TestClient
 
-from tests.unit.serving.conftest import InProcess, encoded, make_card, write_config
+from tests.unit.serving.conftest import encoded, served_models
 
 GOLDEN = Path(__file__).with_name("golden.json")
 HEADERS = ("content-type", "x-model-name", "x-model-version", "retry-after", "allow", "inference-header-content-length", "www-authenticate")
@@ -194,24 +194,8 @@ def binary_v2_lying() -> tuple[bytes, dict]:
 
 
 def served_app(tmp_path):
-    """The fixture's models (conftest ``served``) behind every protocol's routes, as the entry serves them."""
-    config = write_config(
-        tmp_path,
-        {
-            "grey": {"versions": ["v1", "v2", "v3"], "aliases": {"stable": "v1"}},
-            "colour": {"versions": ["v1"]},
-            "vector": {"versions": ["v1"], "aliases": {"stable": "v1"}},
-        },
-        course={"project3": {"model": "colour", "version": "v1"}},
-    )
-    cards = {
-        ("grey", "v1"): make_card("grey", "v1", labels=tuple("abcdefghij"), invert="auto"),
-        ("grey", "v2"): make_card("grey", "v2", labels=tuple("abcdefghij"), invert="auto"),
-        ("grey", "v3"): None,
-        ("colour", "v1"): make_card("colour", "v1", shape=(32, 32, 3), labels=("damage", "no_damage"), kind="sigmoid"),
-        ("vector", "v1"): make_card("vector", "v1", shape=(4,), labels=("x", "y", "z"), tensor=True),
-    }
-    return InProcess(config, cards)
+    """The fixture's models (conftest ``served``, the tensor model with an alias too) behind every protocol's routes."""
+    return served_models(tmp_path, vector_aliases={"stable": "v1"})
 
 
 def answers(tmp_path) -> list[dict]:
