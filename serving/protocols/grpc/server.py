@@ -69,6 +69,7 @@ class Call:
     """What a method may know of its call besides the request message."""
 
     metadata: dict[str, str]
+    traffic_key: str | None = None  # the caller's key (live.traffic_key_header, lower-case, as metadata): a split answers it with one version
     model: str | None = None  # the model the request names, for the metrics
 
 
@@ -105,9 +106,9 @@ class Services:
     def _wrap(self, protocol: str, name: str, registered: Registered):
         async def serve(request, context: grpc.aio.ServicerContext):
             metadata = {key: value for key, value in context.invocation_metadata() or () if isinstance(value, str)}
-            current = Caller(key=metadata.get(self.key_header))
+            call = Call(metadata, metadata.get(self.key_header))
+            current = Caller(key=call.traffic_key)
             CALLER.set(current)
-            call = Call(metadata)
             code = grpc.StatusCode.OK
             counted = not registered.open
             self.in_flight += counted

@@ -118,7 +118,7 @@ async def predict(plane: DataPlane, request, call: Call):
         request.model_spec.name,
         selector(request.model_spec),
         {INPUT: Tensor(ndarray(request.inputs[INPUT], "inputs['input']"), "inputs['input']")},
-        traffic_key=call.metadata.get(plane.config.live.traffic_key_header.lower()),
+        traffic_key=call.traffic_key,
     )
     response = await plane.infer(inference)
     answer = message("tensorflow.serving.PredictResponse")(model_spec=model_spec(request.model_spec.name, response.version))
@@ -171,7 +171,7 @@ async def classify(plane: DataPlane, request, call: Call):
         request.model_spec.name,
         selector(request.model_spec),
         {INPUT: Examples(list(examples.examples), context)},
-        traffic_key=call.metadata.get(plane.config.live.traffic_key_header.lower()),
+        traffic_key=call.traffic_key,
     )
     response = await plane.infer(inference)
     Class = message("tensorflow.serving.Class")

@@ -110,7 +110,7 @@ async def model_infer(plane: DataPlane, request, call: Call):
         selector(request.model_name, request.model_version),
         {item.name: Tensor(array, field)},
         outputs=tuple(output.name for output in request.outputs) or None,
-        traffic_key=call.metadata.get(plane.config.live.traffic_key_header.lower()),
+        traffic_key=call.traffic_key,
         id=request.id or None,
     )
     response = await plane.infer(inference)
