@@ -89,15 +89,41 @@ def _pattern(template: str) -> re.Pattern:
 
 
 class Router:
+    """Path -> route by table lookup: a path without parameters is one dict lookup; others are tried only
+    among the templates of the same number of segments and first segment (a few, not all 40), in table
+    order, so the first template that matches wins as in a scan."""
+
     def __init__(self, routes: list[Route]):
         self.routes = [(_pattern(route.path), route) for route in routes]
+        self.exact: dict[str, Route] = {}
+        self.buckets: dict[tuple[int, str], list[tuple[int, re.Pattern, Route]]] = {}
+        for index, (pattern, route) in enumerate(self.routes):
+            count, first = _shape(route.path)
+            if "{" not in route.path:
+                shadowed = any(earlier.match(route.path) for earlier, _ in self.routes[:index])
+                if not shadowed:
+                    self.exact.setdefault(route.path.rstrip("/") or "/", route)
+                    continue
+            self.buckets.setdefault((count, "{" if "{" in first else first), []).append((index, pattern, route))
 
     def match(self, path: str) -> tuple[Route, dict[str, str]] | None:
-        for pattern, route in self.routes:
+        route = self.exact.get(path.rstrip("/") or "/")
+        if route is not None:
+            return route, dict(route.params)
+        count, first = _shape(path)
+        candidates = self.buckets.get((count, first), [])
+        wildcards = self.buckets.get((count, "{"))
+        for _, pattern, candidate in sorted(candidates + wildcards) if wildcards else candidates:
             found = pattern.match(path)
             if found:
-                return route, {**route.params, **found.groupdict()}
+                return candidate, {**candidate.params, **found.groupdict()}
         return None
+
+
+def _shape(path: str) -> tuple[int, str]:
+    """(number of segments, first segment) of a path or template; a trailing '/' is not a segment."""
+    segments = path.strip("/").split("/")
+    return len(segments), segments[0]
 
 
 def current_plane():
