@@ -51,6 +51,10 @@ def test_the_default_engine_is_onnx_runtime_and_its_runners_never_load_tensorflo
         pids = worker_pids(server, f"{CLOTHES}-{version}")
         assert pids, f"no runner process of {version}"
         assert not any(maps_tensorflow(pid) for pid in pids), f"a runner of {version} mapped TensorFlow's library"
+    from bench.servers import descendants
+
+    tree = [server.process.pid, *descendants(server.process.pid)]  # `bentoml serve`, the entry (and its gRPC), runners, spares
+    assert len(tree) >= 4 and not [pid for pid in tree if maps_tensorflow(pid)], "a process of the ONNX Runtime server mapped TensorFlow"
 
 
 def test_a_tensorflow_runner_is_what_the_configuration_asks(tf_server):
