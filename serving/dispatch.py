@@ -6,7 +6,9 @@ while calls are in flight wait and leave together in the next call. It adds no d
 and bounds the queue: past ``max_queue_images`` it refuses at once (503 with Retry-After) instead
 of letting requests time out.
 
-    batcher = Batcher(runner_call, max_batch_images=1024, max_queue_images=8192)
+Monitoring (``on_answer``) sees each group once, after its requests have their answers.
+
+    batcher = Batcher(runner_call, max_batch_images=1024, max_queue_images=8192, on_answer=monitor.observe)
     probabilities = await batcher.submit(pixels)        # pixels: float32 (N, 28, 28)
 """
 
@@ -24,11 +26,13 @@ from serving.errors import Overloaded, ServingError, Unavailable
 log = logging.getLogger(__name__)
 
 RunnerCall = Callable[[np.ndarray], Awaitable[np.ndarray]]
+AnswerHook = Callable[[np.ndarray, np.ndarray], None]  # (a group's inputs, its answers): monitoring, once per group
 
 
 class Batcher:
-    def __init__(self, call: RunnerCall, max_batch_images: int, max_queue_images: int, max_inflight: int = 2):
+    def __init__(self, call: RunnerCall, max_batch_images: int, max_queue_images: int, max_inflight: int = 2, on_answer: AnswerHook | None = None):
         self._call = call
+        self._on_answer = on_answer
         self._max_batch = max_batch_images
         self._max_queue = max_queue_images
         self._max_inflight = max_inflight
@@ -81,6 +85,8 @@ class Batcher:
                         if not future.done():
                             future.set_result(result[start:end])
                         start = end
+                    if self._on_answer is not None:  # after the waiting requests resume: off their path
+                        asyncio.get_running_loop().call_soon(self._on_answer, batch, result)
         finally:
             self._inflight -= 1
 

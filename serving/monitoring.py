@@ -128,7 +128,8 @@ class VersionMonitor:
                 CLASS_SHARE.labels(**self.labels, label=name, source="reference").set(reference["classes"]["shares"][index])
 
     def observe(self, pixels: np.ndarray, probabilities: np.ndarray) -> None:
-        """One request's examples (N, *shape) as clients sent them, and the class probabilities answered."""
+        """Examples (N, *shape) as clients sent them, and the class probabilities answered: a group of requests
+        the batcher sent together (serving/dispatch.py), after they were answered."""
         predicted, confidence = probabilities.argmax(axis=1), probabilities.max(axis=1)
         record_predictions(self.card, predicted, confidence)
         if not self.settings.enabled:

@@ -75,8 +75,10 @@ class VersionHandle:
         self.in_flight = 0  # requests in it now: an unloaded version finishes them first
         self.health = RunnerHealth(f"{name}:{version}", self._runner_status)
         settings = settings or config.runner(name, version)
-        self.batcher = Batcher(self._call_runner, settings.batching.max_batch_size, config.limits.max_queue_images)
         self.monitor = VersionMonitor(card, reference, config.monitoring) if card else None
+        # Monitoring sees each group the batcher sends once, after its requests have their answers.
+        on_answer = self.monitor.observe if self.monitor is not None else None
+        self.batcher = Batcher(self._call_runner, settings.batching.max_batch_size, config.limits.max_queue_images, on_answer=on_answer)
 
     @classmethod
     def from_store(cls, name: str, version: str, config: Config, runner: RunnerClient, **kwargs) -> VersionHandle:
@@ -129,8 +131,6 @@ class VersionHandle:
             probabilities = await self.batcher.submit(values)
         finally:
             self.in_flight -= 1
-        if self.monitor is not None:  # there is one whenever there is a card, which available() checked
-            self.monitor.observe(values, probabilities)
         return probabilities
 
     async def _call_runner(self, values: np.ndarray) -> np.ndarray:
