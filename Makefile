@@ -22,6 +22,10 @@ serve: models
 test: install data nginx wrk chromium lint
 	$(PY) -m pytest
 
+# The fast inner loop: lint, then the unit and in-process tests (fake runners, real gRPC on loopback); about 2 minutes.
+test-unit: install lint
+	$(PY) -m pytest tests/unit
+
 # ruff over every Python file; mypy over the serving code (pyproject.toml: serving, config, models, service.py).
 # `ruff format --check`: the tree is formatted (line length 180, pyproject.toml).
 lint: install
