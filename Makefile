@@ -14,7 +14,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export BENTOML_DO_NOT_TRACK := true
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: serve lint test test-container container bench bench-memory bench-lifecycle promote install protos data nginx wrk chromium models build clean
+.PHONY: serve lint test test-unit test-container container bench bench-memory bench-lifecycle promote install protos data nginx wrk chromium models build clean
 
 serve: models
 	$(VENV)/bin/bentoml serve service:ModelServer --host 0.0.0.0 --port $(PORT)
