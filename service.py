@@ -1,16 +1,18 @@
-"""The model server as BentoML services: one entry service for HTTP, one runner per served version.
+"""The model server as BentoML services: one entry service for HTTP and gRPC, and each served version's engine
+inside it or in a runner process of its own.
 
     bentoml serve                      # reads bentofile.yaml; what it serves comes from configuration.yaml
     curl localhost:3000/models
     curl localhost:3000/models/clothes/v1
     curl -X POST localhost:3000/models/clothes/v1 -H 'content-type: application/json' -d '{"image": [[0, ...], ...]}'
 
-- A runner per served version (``<model>-<version>``: ``clothes-v1``, ``clothes-v2``, ...): its own
-  process, loaded model and settings (``runners`` in ``configuration.yaml``, overridable per
-  version). Runners listen on internal sockets only; clients never reach them.
+- A runner slot per served version (``<model>-<version>``: ``clothes-v1``, ``clothes-v2``, ...) with its
+  settings (``runners`` in ``configuration.yaml``, overridable per version). ``placement: inprocess``
+  puts its engine in every entry worker (serving/inprocess.py: no hop); ``placement: process`` in a
+  BentoML runner service of its own, listening on internal sockets only.
 - ``ModelServer`` (the entry service): the protocols' routes, decoding, validation, errors, metrics,
   over one data plane (serving/dataplane.py). It groups concurrent requests per version and
-  dispatches them to that version's runner.
+  dispatches them to that version's engine.
 """
 
 from __future__ import annotations
@@ -30,11 +32,11 @@ import numpy as np  # noqa: E402
 from bentoml.validators import ContentType  # noqa: E402
 from pydantic import BeforeValidator, Field  # noqa: E402
 
-from config import load_config  # noqa: E402
+from config import Placement, load_config  # noqa: E402
 from models import store  # noqa: E402
 from models.card import NAME_PATTERN  # noqa: E402
 from models.preprocessing import Invert  # noqa: E402
-from serving import app, ordered_stop, slots  # noqa: E402
+from serving import app, inprocess, ordered_stop, slots  # noqa: E402
 from serving.core import INPUT, Default, ImageFiles, InferenceRequest, Input, JsonExamples, Named  # noqa: E402
 from serving.dataplane import DataPlane  # noqa: E402
 from serving.errors import as_serving_error  # noqa: E402
@@ -56,25 +58,33 @@ class StartupRefused(RuntimeError):
     """Strict readiness: a served version cannot be served, so `bentoml serve` must not start."""
 
 
+def declared_model(slot: Slot):
+    """The BentoModel a slot's initial version is declared as (`bentoml build` packs it), or None.
+
+    A configured version missing from the store gets no declaration (BentoML refuses to start on a
+    missing one): its slot reports why. With ``strict_readiness`` a missing or visibly broken model
+    stops start-up here, at import in `bentoml serve`, before anything listens.
+    """
+    if slot.initial is None:
+        return None
+    model, version = slot.initial
+    if CONFIG.strict_readiness:
+        try:
+            store.check(model, version)
+        except store.ModelStoreError as exc:
+            raise StartupRefused(f"{exc} (strict_readiness is true: not starting)") from None
+    if CONFIG.strict_readiness or store.exists(model, version):
+        return bentoml.models.BentoModel(store.tag(model, version))
+    return None
+
+
 def runner_service(slot: Slot):
-    """The runner service of one slot: a configured version's (loaded at start), or a spare (empty).
+    """The runner service of a ``process`` slot: a configured version's (loaded at start), or a spare (empty).
 
     The version a slot hosts can change while serving (serving/slots.py: every worker follows the
-    slot's desired state). A configured version missing from the store gets no BentoModel
-    declaration (BentoML refuses to start on a missing one): its runner reports why. With
-    ``strict_readiness`` a missing or visibly broken model stops start-up here, at import in
-    `bentoml serve`, before anything listens.
+    slot's desired state).
     """
-    declared = None
-    if slot.initial is not None:
-        model, version = slot.initial
-        if CONFIG.strict_readiness:
-            try:
-                store.check(model, version)
-            except store.ModelStoreError as exc:
-                raise StartupRefused(f"{exc} (strict_readiness is true: not starting)") from None
-        if CONFIG.strict_readiness or store.exists(model, version):
-            declared = store.tag(model, version)
+    declared = declared_model(slot)
     # The entry already groups requests per version; BentoML's dispatcher on top is optional
     # (configuration.yaml says why it is off by default).
     batching = slot.settings.batching
@@ -83,7 +93,7 @@ def runner_service(slot: Slot):
     @bentoml.service(name=slot.name, **slot.settings.bentoml_options())
     class Runner:
         # `bentoml build` packs the models declared here (`make build` puts missing versions in the store first).
-        stored = bentoml.models.BentoModel(declared) if declared else None
+        stored = declared
 
         def __init__(self) -> None:
             self.slot = SlotWorker(slot, load_engine)
@@ -125,6 +135,15 @@ def freeze_startup_heap() -> None:
     gc.set_threshold(GC_YOUNG_THRESHOLD, 20, 100)
 
 
+def in_process(slot: Slot) -> bool:
+    return slot.settings.placement == Placement.INPROCESS
+
+
+def entry_workers() -> int:
+    workers = CONFIG.entry.get("workers", 1)
+    return os.cpu_count() or 1 if workers == "cpu_count" else int(workers)
+
+
 def dependency_name(slot: str) -> str:
     return "runner_" + re.sub(r"\W", "_", slot)
 
@@ -164,7 +183,14 @@ class ModelServer:
     """Keras models by configuration, every version side by side in its own runner, behind the course's routes."""
 
     def __init__(self) -> None:
-        slots = {slot.name: SlotRef(slot, SlotState(RUNTIME, slot.name), RunnerClient(getattr(self, dependency_name(slot.name)))) for slot in SLOTS}
+        self.local = local = {slot.name: inprocess.InProcessRunner(slot, load_engine) for slot in SLOTS if in_process(slot)}
+        inprocess.start(local.values())
+        slots = {
+            slot.name: SlotRef(slot, SlotState(RUNTIME, slot.name), local[slot.name], entry_workers())
+            if slot.name in local
+            else SlotRef(slot, SlotState(RUNTIME, slot.name), RunnerClient(getattr(self, dependency_name(slot.name))))
+            for slot in SLOTS
+        }
         self.registry = ModelRegistry({})
         self.live = LiveModels(CONFIG, self.registry, slots)
         self.live.build()
@@ -187,6 +213,8 @@ class ModelServer:
             await self.grpc.stop(CONFIG.grpc.grace_seconds)
         self.live.stop()
         self.store_watch.cancel()
+        for runner in self.local.values():
+            runner.stop()
 
     async def __is_ready__(self) -> bool:
         """Replaces BentoML's runner probe (``runner_probe``), which waits ~35 s on a loading runner."""
@@ -238,7 +266,10 @@ def _error(exc: Exception):
 
 SLOTS = slots.plan(CONFIG)
 for _slot in SLOTS:
-    setattr(ModelServer, dependency_name(_slot.name), bentoml.depends(runner_service(_slot)))
+    if in_process(_slot):  # its engine lives in the entry, which declares its model for `bentoml build`
+        setattr(ModelServer, "model_" + dependency_name(_slot.name), declared_model(_slot))
+    else:
+        setattr(ModelServer, dependency_name(_slot.name), bentoml.depends(runner_service(_slot)))
 
 ModelServer = bentoml.service(name="model-server", **CONFIG.entry_options())(ModelServer)  # type: ignore[misc]  # BentoML's Service wraps the class under its name
 app.install(ModelServer, CONFIG)  # every protocol's routes and the middleware, in one declared order (serving/app.py)

@@ -34,6 +34,8 @@ SERVER_ROLES = {
     SERVED: "the real service, `bentoml serve service:ModelServer` with the repository's configuration.yaml (as `make serve`), "
     "every version on ONNX Runtime (`runners.engine: onnxruntime`, the default)",
     SERVED_TF: "the same configuration with `runners.engine: tensorflow`: every version on TensorFlow",
+    "served-process": "the same configuration with `runners.placement: process`: every version in a runner process of its own, an HTTP hop per call",
+    "served-2": "the same configuration with `entry.workers: 2`: two entry workers, each with every version's engine in process",
     HANDWRITTEN_1: "the hand-written peer, as a user would write it (bench/handwritten.py): Starlette on uvicorn, 1 worker, "
     "onnxruntime (intra_op_num_threads=1) on clothes v1's stored model.onnx, orjson; the course's route only (JSON, raw uint8 batches, "
     "image uploads grey-resized with PIL), no validation, inference on the event loop; n/a in the other scenarios",

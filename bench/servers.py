@@ -5,7 +5,8 @@
 
 ``served`` and ``served-tensorflow`` are `bentoml serve service:ModelServer` (as `make serve`) with
 the repository's configuration.yaml written to a file of the run (``MODEL_SERVER_CONFIG``), every
-version on one engine: ONNX Runtime (the default) or TensorFlow. ``baseline`` is the course's Flask
+version on one engine: ONNX Runtime (the default) or TensorFlow. ``served-process`` puts every version
+in a runner process (``placement: process``), ``served-2`` runs two entry workers. ``baseline`` is the course's Flask
 server (clothes v1 only), ``floor`` a bare ASGI app that parses each scenario's body and answers.
 ``handwritten-1`` and ``handwritten-2`` are the hand-written peers (bench/handwritten.py: Starlette,
 onnxruntime and orjson on clothes v1's stored model.onnx, at the course's route only) on uvicorn with
@@ -41,7 +42,12 @@ ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 HOST = "127.0.0.1"
 READY_PATH = "/readyz"
-ENGINES = {"served": "onnxruntime", "served-tensorflow": "tensorflow"}  # the served servers and their engine
+# The served servers and their engine; those in SERVED_CHANGES change single settings of configuration.yaml.
+ENGINES = {"served": "onnxruntime", "served-process": "onnxruntime", "served-2": "onnxruntime", "served-tensorflow": "tensorflow"}
+SERVED_CHANGES = {
+    "served-process": {"runners": {"placement": "process"}},  # every version in a runner process of its own
+    "served-2": {"entry": {"workers": 2}},  # two entry workers, every in-process engine in each
+}
 HANDWRITTEN = {"handwritten-1": 1, "handwritten-2": 2}  # the hand-written peers and their uvicorn workers
 HANDWRITTEN_PATH = baseline_flask.PATH  # bench/handwritten.py serves the course's clothes v1 route, as the baseline
 NAMES = (*ENGINES, *HANDWRITTEN, "baseline", "floor")
@@ -58,7 +64,7 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def write_config(directory: Path, engine: str = "onnxruntime", changes: dict | None = None) -> Path:
+def write_config(directory: Path, engine: str = "onnxruntime", changes: dict | None = None, name: str | None = None) -> Path:
     """The repository's configuration.yaml with every version on ``engine``, as ``directory``/configuration-<engine>.yaml.
 
     Per-version engine overrides are dropped, so that every version runs on ``engine`` (a version
@@ -82,7 +88,7 @@ def write_config(directory: Path, engine: str = "onnxruntime", changes: dict | N
         config["promotion_record"] = str(ROOT / config["promotion_record"])
     for section, values in (changes or {}).items():
         config[section] = {**config.get(section, {}), **values}
-    path = directory / f"configuration-{engine}.yaml"
+    path = directory / f"configuration-{name or engine}.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     return path
 
@@ -295,7 +301,7 @@ def launch(name: str, log_dir: Path, ready_timeout_s: float = 300, env: dict[str
     """A running, ready server (``env``: extra environment, over the served configuration written into
     ``log_dir``); stopped on exit, also on errors."""
     if name in ENGINES:
-        env = {"MODEL_SERVER_CONFIG": str(write_config(log_dir, ENGINES[name])), **(env or {})}
+        env = {"MODEL_SERVER_CONFIG": str(write_config(log_dir, ENGINES[name], SERVED_CHANGES.get(name), name)), **(env or {})}
     server = Server(name, log_dir / f"{name}-{time.monotonic_ns()}.log", env)
     try:
         server.wait_ready(ready_timeout_s)

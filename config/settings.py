@@ -13,6 +13,7 @@ Adding a model or a version is a few lines under ``models``; nothing else names 
 from __future__ import annotations
 
 import copy
+import enum
 import os
 from pathlib import Path
 from typing import Annotated, Any
@@ -44,13 +45,21 @@ class Batching(_Section):
     max_latency_ms: PositiveInt = 10_000  # the dispatcher's budget when enabled
 
 
+class Placement(enum.StrEnum):
+    """Where a version's engine runs (docs/architecture.md: the trade-offs, measured)."""
+
+    INPROCESS = "inprocess"  # inside every entry worker, as Triton's instance groups: no hop; a crash takes the worker down
+    PROCESS = "process"  # its own runner process: a hop per call; a crash takes down that version only
+
+
 class RunnerSettings(BaseModel):
-    """One runner's settings: ours (``batching``, ``engine``, ``threads``) and BentoML's
-    ``@bentoml.service`` options (the rest)."""
+    """One runner's settings: ours (``placement``, ``batching``, ``engine``, ``threads``) and BentoML's
+    ``@bentoml.service`` options (the rest, for ``process`` placement)."""
 
     model_config = ConfigDict(extra="allow", frozen=True)
+    placement: Placement = Placement.INPROCESS
     batching: Batching = Batching()
-    workers: PositiveInt = 1
+    workers: PositiveInt = 1  # runner processes (process placement); in-process engines have one per entry worker
     # a registered engine (models/engines/): onnxruntime, the version's verified ONNX export (TensorFlow
     # when it has none); tensorflow, its Keras model
     engine: str = engines.DEFAULT

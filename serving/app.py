@@ -15,27 +15,33 @@ from collections.abc import Callable
 from typing import Any
 
 from config import Config
-from serving.auth import ApiToken
-from serving.middleware import BodyLimit, ConcurrencyLimit, Cors, ErrorEnvelope, TypedContentTypes, TypedFormFields
+from serving.frontdoor import FrontDoor
+from serving.middleware import BodyLimit, ErrorEnvelope, TypedContentTypes, TypedFormFields, cors
 from serving.openapi import OpenAPIDocument
-from serving.protocols import ProtocolRoutes, Router, admin, course, current_plane, page, repository, tfserving, v2
+from serving.paths import SPEC_PATH
+from serving.protocols import ProtocolRoutes, Router, admin, course, current_plane, page, prometheus, repository, tfserving, v2
 
-# The REST protocols, each a route table over the one data plane (serving/protocols/).
-PROTOCOLS = (admin, repository, course, page, tfserving, v2)
+# The REST protocols, each a route table over the one data plane (serving/protocols/), and Prometheus's scrape.
+PROTOCOLS = (admin, repository, course, page, tfserving, v2, prometheus)
+# BentoML's own routes, counted by path in /metrics (any other path not ours: "other").
+BENTOML_PATHS = frozenset({"/docs", SPEC_PATH, "/schema.json", "/livez", "/readyz", "/healthz"})
 
 
 def make_router(config: Config) -> Router:
     return Router([route for protocol in PROTOCOLS for route in protocol.routes(config)])
 
 
-def middleware_stack(config: Config, router: Router, service=None, plane: Callable[[], Any] = current_plane) -> list[tuple[type, dict]]:
-    """The middleware, outermost first. With a BentoML ``service``: its typed APIs' guards and the OpenAPI document too."""
+def middleware_stack(config: Config, router: Router, service=None, plane: Callable[[], Any] = current_plane) -> list[tuple[Callable, dict]]:
+    """The middleware, outermost first: CORS (when on), the front door (shedding, the token, the protocol
+    routes), then what only the other routes pay for. With a BentoML ``service``: its typed APIs'
+    guards and the OpenAPI document too."""
+    routes = ProtocolRoutes(router, plane=plane, traffic_key_header=config.live.traffic_key_header)
+    known = BENTOML_PATHS | ({api.route for api in service.apis.values()} if service is not None else set())
     limits = config.limits
-    stack: list[tuple[type, dict]] = [
-        (ConcurrencyLimit, {"max_requests": limits.max_requests_in_flight}),
+    stack: list[tuple[Callable, dict]] = [
+        (cors, {}),
+        (FrontDoor, {"routes": routes, "limits": limits, "security": config.security, "known_paths": frozenset(known)}),
         (ErrorEnvelope, {}),
-        (Cors, {}),
-        (ApiToken, {"security": config.security}),
         (BodyLimit, {"max_bytes": limits.max_body_bytes, "max_seconds": limits.body_timeout_seconds}),
     ]
     if service is not None:
@@ -43,10 +49,8 @@ def middleware_stack(config: Config, router: Router, service=None, plane: Callab
         stack += [
             (TypedContentTypes, {"accepted": {api.route: api.input_spec.mime_type() for api in apis}}),
             (TypedFormFields, {"file_fields": {api.route: frozenset(api.input_spec.multipart_fields) for api in apis if api.input_spec.multipart_fields}}),
+            (OpenAPIDocument, {"service": service, "config": config, "router": router}),
         ]
-    stack.append((ProtocolRoutes, {"router": router, "plane": plane, "traffic_key_header": config.live.traffic_key_header}))
-    if service is not None:
-        stack.append((OpenAPIDocument, {"service": service, "config": config, "router": router}))
     return stack
 
 

@@ -31,29 +31,32 @@ from serving.paths import HEALTH_PATHS, METRICS_PATH, PAGE_PATHS
 REALM = 'Bearer realm="model-server"'
 
 
-class ApiToken:
-    """Refuses requests without the configured bearer token with 401 and ``WWW-Authenticate``."""
+class TokenCheck:
+    """Whether a request may pass: None, or the refusal to answer with (401 and ``WWW-Authenticate``)."""
 
-    def __init__(self, app, security):
-        self.app = app
+    def __init__(self, security):
         self.token = security.api_token.encode() if security.api_token else None
         self.open_paths = HEALTH_PATHS if security.protect_metrics else HEALTH_PATHS | {METRICS_PATH}
 
-    async def __call__(self, scope, receive, send):
+    def refusal(self, scope):
         if self.token is None or scope["type"] not in ("http", "websocket") or scope["path"] in self.open_paths:
-            return await self.app(scope, receive, send)
+            return None
         if scope["type"] == "http" and scope["path"] in PAGE_PATHS and scope["method"] in ("GET", "HEAD"):
-            return await self.app(scope, receive, send)
+            return None
         presented = bearer_token(scope["headers"])
         if presented is not None and hmac.compare_digest(presented, self.token):
-            return await self.app(scope, receive, send)
+            return None
         if scope["type"] == "websocket":
-            return await send({"type": "websocket.close", "code": 1008})  # policy violation
+            return _close_policy_violation
         if presented is None:
             message, challenge = "missing API token; send the header Authorization: Bearer <token>", REALM
         else:
             message, challenge = "invalid API token", f'{REALM}, error="invalid_token"'
-        await error_response(401, message, {"WWW-Authenticate": challenge})(scope, receive, send)
+        return error_response(401, message, {"WWW-Authenticate": challenge})
+
+
+async def _close_policy_violation(scope, receive, send):
+    await send({"type": "websocket.close", "code": 1008})
 
 
 def bearer_token(headers: list[tuple[bytes, bytes]]) -> bytes | None:

@@ -18,7 +18,9 @@ Status policy:
 
 from __future__ import annotations
 
-from starlette.responses import JSONResponse
+import json
+
+from starlette.responses import Response
 
 from models.preprocessing import InvalidInput as InvalidPixels
 
@@ -31,7 +33,7 @@ class ServingError(Exception):
         self.message = message
         self.headers = headers or {}
 
-    def to_response(self) -> JSONResponse:
+    def to_response(self) -> Response:
         return error_response(self.status, self.message, self.headers)
 
 
@@ -103,8 +105,13 @@ class Overloaded(Unavailable):
     """The version's queue is full: shed at once rather than time out."""
 
 
-def error_response(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status, headers=headers)
+def error_body(message: str) -> bytes:
+    """The one envelope's bytes, the same from every layer that answers an error."""
+    return json.dumps({"error": message}).encode()
+
+
+def error_response(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
+    return Response(error_body(message), status_code=status, headers=headers, media_type="application/json")
 
 
 def as_serving_error(exc: Exception) -> ServingError:

@@ -37,7 +37,7 @@ from typing import TypedDict
 
 import bentoml
 
-from config import Config, VersionPolicy
+from config import Config, Placement, VersionPolicy
 from models import store
 from models.card import NAME_PATTERN
 from serving.core import VersionState
@@ -122,6 +122,14 @@ class SlotRef:
     slot: Slot
     state: SlotState
     client: RunnerClient
+    workers: int = 0  # the processes hosting it: its runner's workers, or every entry worker for an in-process slot
+
+    def __post_init__(self) -> None:
+        self.workers = self.workers or self.slot.settings.workers
+
+    @property
+    def in_process(self) -> bool:
+        return self.slot.settings.placement == Placement.INPROCESS
 
 
 class LiveModels:
@@ -435,13 +443,17 @@ class LiveModels:
             failed = [r for r in reports if r["state"] == SlotPhase.FAILED]
             if failed:
                 return failed[0]["reason"]
-            if len([r for r in reports if r["state"] == wanted]) >= ref.slot.settings.workers:
+            if len([r for r in reports if r["state"] == wanted]) >= ref.workers:
                 return None
             await asyncio.sleep(0.1)
         return f"no answer within {timeout:g} s (the runner hung or kept dying while loading)"
 
     async def _empty(self, ref: SlotRef, kill: bool = False) -> None:
-        """Empty a slot; a hung one has its workers killed (BentoML restarts them empty)."""
+        """Empty a slot; a hung runner has its workers killed (BentoML restarts them empty). A hung
+        in-process load cannot be killed without its entry worker: the slot empties once it returns."""
+        if kill and ref.in_process:
+            ref.state.assign(None, None)
+            return
         if kill:
             for pid in ref.state.reports():
                 with contextlib.suppress(ProcessLookupError):

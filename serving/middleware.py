@@ -2,7 +2,6 @@
 
 - :class:`BodyLimit` refuses bodies over the configured size with 413 (BentoML sets no limit), and
   bodies still arriving after the configured time with 408.
-- :class:`ConcurrencyLimit` sheds requests past the configured number in flight: 503 with Retry-After.
 - :class:`ErrorEnvelope` turns every error BentoML renders by itself (pydantic errors as a
   ``detail`` list, ``InvalidArgument`` as a one-element array, plain-text 404s) into the one
   ``{"error": "..."}`` envelope. Validation errors of the native APIs become 422, as ours are.
@@ -12,7 +11,9 @@
 - :class:`TypedFormFields` checks the fields of a multipart body on a typed API route before
   BentoML reads it: a broken body is 400, a plain value where a file goes or a file where a value
   goes is 422 (BentoML answered these with 500, and fetched a plain value for a file as a URL).
-- :class:`Cors` applies BentoML's own ``http.cors`` settings ahead of every route (off by default).
+- :func:`cors` applies BentoML's own ``http.cors`` settings ahead of every route (off by default).
+- :func:`read_body` reads a protocol route's body for the front door (serving/frontdoor.py), with
+  the limits :class:`BodyLimit` applies to the other routes.
 """
 
 from __future__ import annotations
@@ -27,8 +28,7 @@ from starlette.datastructures import Headers
 from starlette.middleware.cors import CORSMiddleware
 
 from serving.codecs import check_form_fields
-from serving.errors import Overloaded, PayloadTooLarge, RequestTimeout, ServingError, UnsupportedMediaType
-from serving.paths import INFRASTRUCTURE_PATHS
+from serving.errors import PayloadTooLarge, RequestTimeout, ServingError, UnsupportedMediaType, error_body
 
 # On a refused body: the client should stop sending the rest of it.
 CLOSE = {"Connection": "close"}
@@ -93,32 +93,29 @@ class BodyLimit:
             await refusal.to_response()(scope, receive, send)
 
 
-class ConcurrencyLimit:
-    """At most ``max_requests`` requests in flight in this worker; past it, 503 with Retry-After at once.
-
-    Instead of BentoML's ``traffic.max_concurrency``, whose refusal is a 429 without Retry-After and
-    sits outside the service's middleware, out of ErrorEnvelope's reach. Health checks and metrics
-    are never refused, so probes see an overloaded replica as alive and ready.
-    """
-
-    EXEMPT = INFRASTRUCTURE_PATHS
-
-    def __init__(self, app, max_requests: int):
-        self.app = app
-        self.max_requests = max_requests
-        self.in_flight = 0
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http" or scope["path"] in self.EXEMPT:
-            return await self.app(scope, receive, send)
-        if self.in_flight >= self.max_requests:
-            refusal = Overloaded(f"overloaded: {self.in_flight} requests in flight, the limit of this server", retry_after=1)
-            return await refusal.to_response()(scope, receive, send)
-        self.in_flight += 1
-        try:
-            await self.app(scope, receive, send)
-        finally:
-            self.in_flight -= 1
+async def read_body(scope, receive, max_bytes: int, max_seconds: float | None) -> bytes:
+    """A request's whole body, refused past ``max_bytes`` (413) or ``max_seconds`` after the request
+    began (408), both closing the connection: the front door's reading of a protocol route's body."""
+    declared = next((value for name, value in scope["headers"] if name == b"content-length"), b"")
+    if declared.isdigit() and int(declared) > max_bytes:
+        raise PayloadTooLarge(f"body of {int(declared)} bytes exceeds the limit of {max_bytes} bytes", CLOSE)
+    chunks: list[bytes] = []
+    received = 0
+    try:
+        async with asyncio.timeout(max_seconds):
+            while True:
+                message = await receive()
+                if message["type"] != "http.request":
+                    return b""  # the client went away; nothing will read the answer
+                chunk = message.get("body", b"")
+                received += len(chunk)
+                if received > max_bytes:
+                    raise PayloadTooLarge(f"body exceeds the limit of {max_bytes} bytes", CLOSE)
+                chunks.append(chunk)
+                if not message.get("more_body", False):
+                    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    except TimeoutError:
+        raise RequestTimeout(f"body not received within {max_seconds:g} seconds", CLOSE) from None
 
 
 class TypedContentTypes:
@@ -173,22 +170,19 @@ class TypedFormFields:
         await self.app(scope, replay, send)
 
 
-class Cors:
-    """BentoML's CORS settings (``http.cors`` of the entry service, BentoML's schema), ahead of every route.
+def cors(app):
+    """BentoML's CORS settings (``http.cors`` of the entry service, BentoML's schema), ahead of every
+    route; ``app`` itself when CORS is off (the default), so that it costs nothing.
 
     BentoML puts its own CORS middleware inside the service's middleware, where the course's routes
-    (answered by ``ProtocolRoutes``) and the API token check keep requests from reaching it: preflights
+    (answered by the front door) and the API token check keep requests from reaching it: preflights
     to ``/models/...`` were refused with 405 and answers carried no grant. This applies the same
     settings outside them; BentoML's inner copy then only repeats the headers on its own routes.
     """
-
-    def __init__(self, app):
-        enabled = BentoMLContainer.http.cors.enabled.get()
-        options: dict[str, Any] = BentoMLContainer.access_control_options.get()  # keyword arguments of CORSMiddleware, by BentoML's schema
-        self.app = CORSMiddleware(app, **options) if enabled else app
-
-    async def __call__(self, scope, receive, send):
-        await self.app(scope, receive, send)
+    if not BentoMLContainer.http.cors.enabled.get():
+        return app
+    options: dict[str, Any] = BentoMLContainer.access_control_options.get()  # keyword arguments of CORSMiddleware, by BentoML's schema
+    return CORSMiddleware(app, **options)
 
 
 class ErrorEnvelope:
@@ -232,12 +226,12 @@ def envelope(status: int, body: bytes) -> tuple[int, bytes]:
         problems = "; ".join(_problem(item) for item in payload["detail"])
         # A body that is not JSON at all (syntax, nesting too deep) stays 400, as on our own routes.
         unreadable = all(isinstance(item, dict) and item.get("type") == "json_invalid" for item in payload["detail"])
-        return status if unreadable else 422 if status == 400 else status, _dump(f"invalid input: {problems}")
+        return status if unreadable else 422 if status == 400 else status, error_body(f"invalid input: {problems}")
     if isinstance(payload, dict) and "error" in payload:
-        return status, _dump(str(payload["error"]))
+        return status, error_body(str(payload["error"]))
     if isinstance(payload, dict) and "detail" in payload:
-        return status, _dump(str(payload["detail"]))
-    return status, _dump(str(payload) if payload else HTTPStatus(status).phrase)
+        return status, error_body(str(payload["detail"]))
+    return status, error_body(str(payload) if payload else HTTPStatus(status).phrase)
 
 
 def _problem(item) -> str:
@@ -245,7 +239,3 @@ def _problem(item) -> str:
         return str(item)
     where = ".".join(str(part) for part in item.get("loc", ()) if part != "body") or "body"
     return f"{where}: {item.get('msg', 'invalid')}"
-
-
-def _dump(message: str) -> bytes:
-    return json.dumps({"error": message}).encode()

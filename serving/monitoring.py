@@ -32,6 +32,12 @@ REQUESTS = bentoml.metrics.Counter(
     documentation="Model API requests by model, version, protocol, endpoint and HTTP status",
     labelnames=["model", "version", "protocol", "endpoint", "status"],
 )
+REQUEST_SECONDS = bentoml.metrics.Histogram(
+    name="serving_request_seconds",
+    documentation="Seconds from a request's body read to its answer sent, by model, version, protocol and endpoint",
+    labelnames=["model", "version", "protocol", "endpoint"],
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
 PREDICTIONS = bentoml.metrics.Counter(
     name="serving_predictions",
     documentation="Examples classified, by model, version and predicted class",
@@ -82,9 +88,17 @@ def _request_counter(model: str, version: str, protocol: str, endpoint: str, sta
     return REQUESTS.labels(model=model, version=version, protocol=protocol, endpoint=endpoint, status=str(status))
 
 
-def record_request(model: str, version: str, protocol: str, endpoint: str, status: int) -> None:
-    """Count one request; ``model`` and ``version`` are served names or "unknown" (clients cannot grow the label set)."""
+@functools.cache
+def _request_histogram(model: str, version: str, protocol: str, endpoint: str):
+    return REQUEST_SECONDS.labels(model=model, version=version, protocol=protocol, endpoint=endpoint)
+
+
+def record_request(model: str, version: str, protocol: str, endpoint: str, status: int, seconds: float | None = None) -> None:
+    """Count one request (and its duration); ``model`` and ``version`` are served names or "unknown",
+    ``endpoint`` a handler or route name (clients cannot grow the label set)."""
     _request_counter(model, version, protocol, endpoint, status).inc()
+    if seconds is not None:
+        _request_histogram(model, version, protocol, endpoint).observe(seconds)
 
 
 @functools.cache

@@ -164,10 +164,12 @@ class SlotWorker:
     """A runner worker's side of its slot: loads what the desired state names, reports, follows changes.
 
     ``load(model, version, engine, threads)`` returns an engine (models/engines/); ``self.engine`` is
-    what answers predictions (None while empty, loading or failed) and ``self.report`` why.
+    what answers predictions (None while empty, loading or failed) and ``self.report`` why. ``exit``
+    ends a runner process emptied of its version (its memory goes back with it); None for a slot
+    hosted in an entry worker (serving/inprocess.py), which only drops the engine.
     """
 
-    def __init__(self, slot: Slot, load: Callable[[str, str, str, int], object], exit: Callable[[int], None] = os._exit):
+    def __init__(self, slot: Slot, load: Callable[[str, str, str, int], object], exit: Callable[[int], None] | None = os._exit):
         self.slot = slot
         self._exit = exit
         self.state = SlotState(runtime_dir(), slot.name)
@@ -229,7 +231,7 @@ class SlotWorker:
     def _empty(self, generation: int) -> None:
         had_engine = self.engine is not None
         self._set(None, None, generation, SlotPhase.EMPTY, None)
-        if had_engine:
+        if had_engine and self._exit is not None:
             # What a loaded version leaves behind (the engine's library, its arenas, TensorFlow's whole
             # runtime) stays in a process: a fresh one gives it all back. BentoML restarts the worker,
             # empty, and it follows the slot from there.

@@ -1,17 +1,18 @@
 """The protocols the entry service speaks: each module is a table of routes over the one data plane.
 
 A :class:`Route` maps a path template and its methods to handlers ``handler(plane, request,
-**params) -> Reply``; :class:`ProtocolRoutes` (ASGI middleware) answers every route of the tables
-ahead of BentoML's router, renders errors as ``{"error": "..."}`` with their status (405s with
-``Allow``), and counts every request in ``/metrics`` with its protocol and endpoint. Any other path
-goes on to BentoML's app.
+**params) -> Reply``; :class:`ProtocolRoutes` answers every route of the tables ahead of BentoML's
+router (the front door, serving/frontdoor.py, hands it what matches), renders errors as
+``{"error": "..."}`` with their status (405s with ``Allow``), and counts every request in
+``/metrics`` with its protocol, endpoint and duration. Any other path goes on to BentoML's app.
 
 BentoML's own API routes are POST-only, and every request through them pays for its router,
 request context and schema handling; these routes are the hot path, so they are matched here, with
 responses serialised by orjson.
 
     >>> router = Router([*course.routes(config), ...])
-    >>> Service.add_asgi_middleware(ProtocolRoutes, router=router)
+    >>> routes = ProtocolRoutes(router, plane=lambda: plane)
+    >>> await routes.answer(scope, receive, send, *router.match(scope["path"]), body=b"...")
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import re
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -29,7 +31,7 @@ from starlette.requests import Request
 from models.card import NAME_PATTERN
 from serving import monitoring
 from serving.dataplane import CALLER, Caller
-from serving.errors import MethodNotAllowed, NotFound, ServingError, as_serving_error
+from serving.errors import MethodNotAllowed, NotFound, ServingError, as_serving_error, error_body
 
 log = logging.getLogger(__name__)
 JSON = "application/json"
@@ -132,25 +134,23 @@ def current_plane():
 
 
 class ProtocolRoutes:
-    """ASGI middleware: the routes of ``router`` over a data plane (by default the entry service's;
-    in-process tests pass their own).
+    """The routes of ``router`` answered over a data plane (by default the entry service's; in-process
+    tests pass their own). The front door (serving/frontdoor.py) hands it the requests it matched,
+    their bodies read.
 
     Every request gets a :class:`~serving.dataplane.Caller` with its traffic key (the header named by
     ``traffic_key_header``); an answer a version gave says which in ``X-Model-Version`` (and
     ``X-Model-Name``), whatever the protocol.
     """
 
-    def __init__(self, app, router: Router, plane: Callable[[], Any] = current_plane, traffic_key_header: str = "X-Traffic-Key"):
-        self.app = app
+    def __init__(self, router: Router, plane: Callable[[], Any] = current_plane, traffic_key_header: str = "X-Traffic-Key"):
         self.router = router
         self.plane = plane
         self.key_header = traffic_key_header.lower().encode()
 
-    async def __call__(self, scope, receive, send):
-        found = self.router.match(scope["path"]) if scope["type"] == "http" else None
-        if found is None:
-            return await self.app(scope, receive, send)
-        route, params = found
+    async def answer(self, scope, receive, send, route: Route, params: dict[str, str], body: bytes | None, started: float | None = None) -> None:
+        """``body``: read already (None: not read, as for a GET); ``started``: when the request came in (``time.perf_counter``)."""
+        started = started or time.perf_counter()
         plane = self.plane()
         handler = None
         key = next((value.decode("latin-1") for name, value in scope["headers"] if name == self.key_header), None)
@@ -160,7 +160,10 @@ class ProtocolRoutes:
             handler = route.handler(scope["method"])
             for name in NAME_PARAMETERS:
                 well_formed(name, params.get(name))
-            reply = await handler(plane, Request(scope, receive), **params)
+            request = Request(scope, receive)
+            if body is not None:
+                request._body = body  # read by the front door; Starlette's body(), stream() and form() use it
+            reply = await handler(plane, request, **params)
         except Exception as exc:
             reply = error_reply(exc, scope)
         if current.answered is not None:
@@ -168,7 +171,7 @@ class ProtocolRoutes:
         await send_reply(send, reply, head=scope["method"] == "HEAD")
         model, version = plane.metric_labels(params.get("name"), current.answered.version if current.answered else params.get("version"))
         endpoint = handler.__name__ if handler else "method_not_allowed"
-        monitoring.record_request(model, version, route.protocol, endpoint, reply.status)
+        monitoring.record_request(model, version, route.protocol, endpoint, reply.status, time.perf_counter() - started)
 
 
 def well_formed(kind: str, name: str | None) -> None:
@@ -182,7 +185,7 @@ def error_reply(exc: Exception, scope) -> Reply:
     error = as_serving_error(exc)
     if not isinstance(exc, ServingError) and error.status >= 500:
         log.exception("unexpected error on %s %s", scope["method"], scope["path"])
-    return json_reply({"error": error.message}, error.status, error.headers)
+    return Reply(error_body(error.message), error.status, JSON, dict(error.headers))
 
 
 async def send_reply(send, reply: Reply, head: bool = False) -> None:

@@ -1,4 +1,5 @@
-"""The API token middleware, driven by ASGI messages over a stand-in app that answers every path.
+"""The API token, checked by the front door (serving/frontdoor.py) before any route, driven by ASGI
+messages over a stand-in app that answers every path.
 (Where the token comes from, ``security`` in the configuration: tests/unit/config/test_settings.py.)"""
 
 from __future__ import annotations
@@ -9,9 +10,11 @@ from dataclasses import dataclass
 
 import pytest
 
-from config import Security
-from serving.auth import ApiToken, bearer_token
+from config import Limits, Security
+from serving.auth import bearer_token
+from serving.frontdoor import FrontDoor
 from serving.paths import HEALTH_PATHS, INFRASTRUCTURE_PATHS, METRICS_PATH, PAGE_PATHS, SPEC_PATH
+from serving.protocols import ProtocolRoutes, Router
 
 TOKEN = "s3cret-token-0123456789"
 MISSING = "missing API token; send the header Authorization: Bearer <token>"
@@ -37,7 +40,7 @@ class Answer:
 
 class Client:
     def __init__(self, token: str | None = TOKEN, protect_metrics: bool = False):
-        self.app = ApiToken(reached, Security(api_token=token, protect_metrics=protect_metrics))
+        self.app = FrontDoor(reached, ProtocolRoutes(Router([])), Limits(), Security(api_token=token, protect_metrics=protect_metrics))
 
     def request(self, path: str, method: str = "GET", authorization: str | None = None, kind: str = "http") -> list[dict]:
         headers = [(b"authorization", authorization.encode())] if authorization is not None else []

@@ -6,8 +6,7 @@ import json
 import pytest
 
 from serving.errors import MethodNotAllowed
-from serving.middleware import BodyLimit, ConcurrencyLimit, ErrorEnvelope, envelope
-from serving.paths import INFRASTRUCTURE_PATHS
+from serving.middleware import BodyLimit, ErrorEnvelope, envelope
 
 
 @pytest.mark.parametrize(
@@ -71,46 +70,6 @@ def test_body_limit_by_declared_length_and_by_what_arrives():
     assert status == 413 and headers["connection"] == "close" and json.loads(body) == {"error": "body of 11 bytes exceeds the limit of 10 bytes"}
     status, headers, body = call(app, chunks=(b"123456", b"789012"))  # no length declared: counted as it arrives
     assert status == 413 and "exceeds the limit of 10 bytes" in json.loads(body)["error"]
-
-
-def test_concurrency_limit_sheds_all_but_the_infrastructure_paths():
-    async def main():
-        gate = asyncio.Event()
-
-        async def slow(scope, receive, send):
-            if scope["path"] == "/slow":
-                await gate.wait()
-            await send({"type": "http.response.start", "status": 200, "headers": []})
-            await send({"type": "http.response.body", "body": b"ok"})
-
-        app = ConcurrencyLimit(slow, max_requests=1)
-        answers = {}
-
-        async def run(path):
-            sent = []
-
-            async def receive():
-                return {"type": "http.request", "body": b"", "more_body": False}
-
-            async def send(message):
-                sent.append(message)
-
-            await app({"type": "http", "method": "GET", "path": path, "headers": []}, receive, send)
-            answers[path] = (sent[0]["status"], dict(sent[0]["headers"]))
-
-        held = asyncio.ensure_future(run("/slow"))
-        await asyncio.sleep(0.01)
-        await run("/models/m/v1")
-        for path in INFRASTRUCTURE_PATHS:
-            await run(path)
-        gate.set()
-        await held
-        return answers
-
-    answers = asyncio.run(main())
-    status, headers = answers["/models/m/v1"]
-    assert status == 503 and headers[b"retry-after"] == b"1"
-    assert all(answers[path][0] == 200 for path in INFRASTRUCTURE_PATHS) and answers["/slow"][0] == 200
 
 
 def test_the_envelope_keeps_the_headers_an_error_carries():

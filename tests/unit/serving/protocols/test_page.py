@@ -14,9 +14,9 @@ from starlette.testclient import TestClient
 
 from config import Security
 from models.preprocessing import values_from_image
-from serving.auth import ApiToken
+from serving.auth import TokenCheck
 from serving.protocols import Router, page
-from tests.unit.serving.conftest import assert_error, encoded, make_card, not_found, request_count
+from tests.unit.serving.conftest import assert_error, encoded, make_card, request_count
 
 WEB = Path(page.__file__).resolve().parents[2] / "web"
 
@@ -105,7 +105,7 @@ def test_a_missing_file_stops_start_up(tmp_path, served):
 def test_the_page_files_open_together_or_not_at_all():
     """With the API token on, the page's own files (no data) may be left open by the deployment's
     allow-list (serving/paths.py), all of them or none; Swagger UI and every data route never are."""
-    token = ApiToken(not_found, Security(api_token="t0ken", protect_metrics=False))
+    token = TokenCheck(Security(api_token="t0ken", protect_metrics=False))
     opened = page.STATIC_PATHS & token.open_paths
     assert opened in (frozenset(), page.STATIC_PATHS)
     assert "/docs" not in token.open_paths and "/docs" not in page.STATIC_PATHS
