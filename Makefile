@@ -1,5 +1,6 @@
 # make serve: set up everything (venv, pinned packages, data set, models) and serve on port 3000.
-# make test:  lint, then run the test suite (unit + end-to-end against real `bentoml serve` processes).
+# make test:  lint, then run the test suite (unit + end-to-end against real `bentoml serve` processes, under
+#             both placements of the engines: in process, then in runner processes).
 # make lint:  ruff and mypy (pyproject.toml), seconds.
 # make bench: the performance benchmark (bench/, results in docs/benchmarks.md); make bench-memory: memory per process only.
 # make promote MODEL=clothes VERSION=v2: the promotion gate; make bench-lifecycle: drift detection and monitoring cost.
@@ -19,8 +20,10 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 serve: models
 	$(VENV)/bin/bentoml serve service:ModelServer --host 0.0.0.0 --port $(PORT)
 
+# The end-to-end suite twice: engines in the entry workers (the default placement), then in runner processes.
 test: install data nginx wrk chromium lint
 	$(PY) -m pytest
+	E2E_PLACEMENT=process $(PY) -m pytest tests/e2e
 
 # The fast inner loop: lint, then the unit and in-process tests (fake runners, real gRPC on loopback); about 2 minutes.
 test-unit: install lint

@@ -20,6 +20,7 @@ statistic                    test                             moves when
 
 from __future__ import annotations
 
+import time
 from typing import TypedDict
 
 import numpy as np
@@ -49,6 +50,7 @@ class RollingWindow:
         self.images = np.zeros((capacity, probe.shape[1]), dtype=probe.dtype)
         self.confidence = np.zeros(capacity)
         self.predicted = np.zeros(capacity, dtype=np.int16)
+        self.times = np.zeros(capacity)  # when each row was added (epoch seconds): windows of several workers merge by it
         self.count = 0  # predictions in the window
         self.seen = 0  # predictions ever added
         self._next = 0
@@ -72,9 +74,28 @@ class RollingWindow:
         self.images[rows] = pixels
         self.confidence[rows] = confidence
         self.predicted[rows] = predicted
+        self.times[rows] = time.time()
         self._next = (self._next + n) % self.capacity
         self.count = min(self.count + n, self.capacity)
         self.seen += added
+
+    def rows(self) -> dict[str, np.ndarray]:
+        """The window's rows as arrays (for another worker to merge), and how many predictions it ever saw."""
+        n = self.count
+        return {"images": self.images[:n], "confidence": self.confidence[:n], "predicted": self.predicted[:n], "times": self.times[:n], "seen": np.asarray(self.seen)}
+
+    @classmethod
+    def merged(cls, parts: list[dict[str, np.ndarray]], capacity: int, card: ModelCard) -> RollingWindow:
+        """One window of the newest ``capacity`` rows of several windows' :meth:`rows` (several entry workers')."""
+        window = cls(capacity, card)
+        times = np.concatenate([part["times"] for part in parts])
+        newest = np.argsort(times, kind="stable")[-capacity:]
+        window.count = len(newest)
+        for name in ("images", "confidence", "predicted", "times"):
+            getattr(window, name)[: window.count] = np.concatenate([part[name] for part in parts])[newest]
+        window._next = window.count % capacity
+        window.seen = int(sum(int(part["seen"]) for part in parts))
+        return window
 
     def snapshot(self) -> WindowSnapshot:
         """The window's features: per-image means, pooled intensity counts, confidences, class counts."""

@@ -17,7 +17,7 @@ model info, the image as the model sees it), the typed APIs ``/classify`` and ``
 and the docs (``/docs``, ``/docs.json``, ``/schema.json``). Open paths are an allow-list, so a route added later is protected by default, and
 a caller without the token learns nothing of the deployment, not even which versions it serves.
 
-CORS preflights never reach this check when CORS is on: ``middleware.Cors`` answers them outside it
+CORS preflights never reach this check when CORS is on: ``middleware.cors`` answers them outside it
 (browsers send no credentials in a preflight).
 """
 

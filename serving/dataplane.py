@@ -301,11 +301,11 @@ class DataPlane:
     async def unload(self, name: str, version: str, force: bool = False) -> dict:
         return await self._live().unload(name, version, force=force)
 
-    def set_alias(self, name: str, alias: str, target: str | dict[str, int]) -> dict:
-        return self._live().set_alias(name, alias, target)
+    async def set_alias(self, name: str, alias: str, target: str | dict[str, int]) -> dict:
+        return await self._live().set_alias(name, alias, target)
 
-    def set_shadow(self, name: str, shadow: dict | None) -> dict:
-        return self._live().set_shadow(name, shadow)
+    async def set_shadow(self, name: str, shadow: dict | None) -> dict:
+        return await self._live().set_shadow(name, shadow)
 
     def shadow_summary(self, name: str) -> dict:
         if self.shadows is None:

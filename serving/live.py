@@ -9,13 +9,16 @@ and is reported with its reason (listings, the repository index, TF Serving's st
 ``serving_version_loads_total``).
 
 What is served now is a small shared file (``runtime/serving.json``) that every entry worker
-follows (:meth:`LiveModels.reconcile`), so a change made through one worker reaches all of them. A
+follows (:meth:`LiveModels.reconcile`), so a change made through one worker reaches all of them:
+each worker acknowledges the generation it applied (``runtime/entry/<pid>.json``), and an admin
+call answers once every live entry worker has applied its change (or ``ACK_TIMEOUT_SECONDS`` passed,
+named in the log), so that a request sent after the answer meets the change whichever worker takes it. A
 fresh start begins from configuration.yaml (and the promotion record): changes made while serving
 are not written back; promotions and rollbacks are, through the promotion record.
 
     >>> live = LiveModels(config, registry, slots, shadows)
     >>> await live.load("clothes", "v3")                     # into a spare slot; returns when it serves
-    >>> live.set_alias("clothes", "stable", {"v1": 90, "v3": 10})
+    >>> await live.set_alias("clothes", "stable", {"v1": 90, "v3": 10})
     >>> await live.unload("clothes", "v1")                   # 409 while an alias serves only v1
 """
 
@@ -43,10 +46,11 @@ from models.card import NAME_PATTERN
 from serving.core import VersionState
 from serving.errors import BadRequest, Conflict, NotFound, Unavailable
 from serving.registry import ModelRegistry, RunnerClient, ServedModel, Target, VersionHandle, targets
-from serving.slots import Slot, SlotPhase, SlotState, runtime_dir
+from serving.slots import Slot, SlotPhase, SlotState, alive, runtime_dir
 
 log = logging.getLogger(__name__)
-RECONCILE_SECONDS = 0.5  # how often an entry worker looks at the shared serving state
+RECONCILE_SECONDS = 0.1  # how often an entry worker looks at the shared serving state (a stat; read when it changed)
+ACK_TIMEOUT_SECONDS = 5.0  # an admin call waits this long at most for the other entry workers to apply its change
 EMPTY_TIMEOUT_SECONDS = 60  # a slot's workers report empty (or restart) within this after an unload
 
 
@@ -139,7 +143,10 @@ class LiveModels:
         self.slots = slots
         self.path = (runtime or runtime_dir()) / "serving.json"
         self.lock_path = self.path.with_suffix(".lock")
+        self.acks = self.path.parent / "entry"  # each entry worker's applied generation
         self.generation = -1
+        self.written = 0  # the generation this worker's last change wrote
+        self._seen_mtime = 0
         self.operation = asyncio.Lock()  # one admin operation at a time in this worker
         self.watches: dict[tuple[str, str], asyncio.Task] = {}  # each serving handle's runner probe
         self.retiring: dict[tuple[str, str], VersionHandle] = {}  # out of the routing, finishing their requests
@@ -187,6 +194,37 @@ class LiveModels:
         temporary = self.path.with_suffix(f".{os.getpid()}.tmp")
         temporary.write_text(json.dumps(state))
         os.replace(temporary, self.path)
+        self.written = state["generation"]
+
+    def _acknowledge(self) -> None:
+        """Tell the other entry workers which generation this one serves."""
+        self.acks.mkdir(parents=True, exist_ok=True)
+        temporary = self.acks / f"{os.getpid()}.tmp"
+        temporary.write_text(json.dumps({"generation": self.generation}))
+        os.replace(temporary, self.acks / f"{os.getpid()}.json")
+
+    async def _applied_everywhere(self) -> None:
+        """Apply this worker's last change here, then wait until every live entry worker has applied it."""
+        await self.reconcile()
+        generation, deadline = self.written, time.monotonic() + ACK_TIMEOUT_SECONDS
+        while True:
+            behind = [pid for pid, applied in self._applied().items() if applied < generation]
+            if not behind:
+                return
+            if time.monotonic() > deadline:
+                log.warning("entry worker(s) %s did not apply serving generation %d within %g s", behind, generation, ACK_TIMEOUT_SECONDS)
+                return
+            await asyncio.sleep(0.02)
+
+    def _applied(self) -> dict[int, int]:
+        """pid -> the generation each live entry worker applied."""
+        applied = {}
+        for path in self.acks.glob("*.json"):
+            with contextlib.suppress(OSError, ValueError, KeyError):
+                pid = int(path.stem)
+                if alive(pid):
+                    applied[pid] = json.loads(path.read_text())["generation"]
+        return applied
 
     @contextlib.contextmanager
     def _change(self):
@@ -203,6 +241,7 @@ class LiveModels:
         the runners are probed from ``start`` on."""
         state = self._read()
         self.generation = state["generation"]
+        self._acknowledge()
         for name, entry in state["models"].items():
             handles = {
                 version: VersionHandle.from_store(name, version, self.config, self.slots[info["slot"]].client, settings=self.slots[info["slot"]].slot.settings, slot=info["slot"])
@@ -214,10 +253,13 @@ class LiveModels:
 
     async def reconcile(self) -> None:
         """Make this worker's registry what the shared state says: handles for serving versions, aliases, shadows."""
+        mtime = self.path.stat().st_mtime_ns
+        if mtime == self._seen_mtime:
+            return
         state = self._read()
+        self._seen_mtime = mtime
         if state["generation"] == self.generation:
             return
-        self.generation = state["generation"]
         for name, entry in state["models"].items():
             model = self.registry.models.get(name)
             if model is None:
@@ -234,6 +276,8 @@ class LiveModels:
             model.default_version = entry["default_version"]
             model.failures = entry["failures"]
             model.shadow = entry["shadow"]
+        self.generation = state["generation"]
+        self._acknowledge()
 
     async def _handle(self, name: str, version: str, slot: str) -> VersionHandle:
         ref = self.slots[slot]
@@ -302,13 +346,13 @@ class LiveModels:
                     entry["failures"][version] = failure
                     if not entry["versions"]:  # a model that never served: nothing left of it but the failure
                         entry["default_version"] = entry.get("default_version") or version
-                await self.reconcile()
+                await self._applied_everywhere()
                 LOADS.labels(model=name, version=version, outcome=LoadOutcome.FAILED).inc()
                 log.error("loading %s failed: %s; everything that served still serves", card.tag, failure)
                 raise LoadFailed(f"{card.tag} could not be loaded: {failure}")
             with self._change() as state:
                 state["models"][name]["versions"][version]["state"] = ServingState.SERVING
-            await self.reconcile()
+            await self._applied_everywhere()
             seconds = time.monotonic() - started
             LOADS.labels(model=name, version=version, outcome=LoadOutcome.LOADED).inc()
             LOAD_SECONDS.labels(model=name).observe(seconds)
@@ -325,20 +369,19 @@ class LiveModels:
                 _detach(entry, name, version, force)
                 entry["versions"][version]["state"] = ServingState.UNLOADING
                 slot = entry["versions"][version]["slot"]
-            await self.reconcile()  # out of the routing in this worker; the others follow within RECONCILE_SECONDS
-            await asyncio.sleep(RECONCILE_SECONDS * 2)
+            await self._applied_everywhere()  # out of the routing in every entry worker
             handle = self.retiring.get((name, version))
             if handle is not None:
                 await drain(handle, self.config.live.drain_timeout_seconds)
             await self._empty(self.slots[slot])
             with self._change() as state:
                 state["models"][name]["versions"].pop(version, None)
-            await self.reconcile()
+            await self._applied_everywhere()
             LOADS.labels(model=name, version=version, outcome=LoadOutcome.UNLOADED).inc()
             log.info("%s:%s unloaded; runner %s is empty", name, version, slot)
             return {"model": name, "version": version, "state": ServingState.UNLOADED, "runner": slot}
 
-    def set_alias(self, name: str, alias: str, target: str | dict[str, int]) -> dict:
+    async def set_alias(self, name: str, alias: str, target: str | dict[str, int]) -> dict:
         """Point an alias at a serving version, or split it by weights: {"v1": 90, "v2": 10}."""
         _check_name(alias)
         model = self.registry.model(name)
@@ -353,11 +396,11 @@ class LiveModels:
                 raise Conflict(f"{name}:{version} does not serve (load it first); {alias} stays {model.aliases.get(alias)}")
         with self._change() as state:
             state["models"][name]["aliases"][alias] = target
-        model.aliases = {**model.aliases, alias: target}  # this worker at once; the others within RECONCILE_SECONDS
+        await self._applied_everywhere()
         log.info("%s alias %s -> %s", name, alias, target)
         return {"model": name, "alias": alias, "target": target}
 
-    def set_shadow(self, name: str, shadow: dict | None) -> dict:
+    async def set_shadow(self, name: str, shadow: dict | None) -> dict:
         """Send ``share`` of ``alias``'s requests to ``candidate`` too (None: stop)."""
         model = self.registry.model(name)
         if shadow is not None:
@@ -369,7 +412,7 @@ class LiveModels:
                 raise BadRequest("share: expected a number in (0, 1]")
         with self._change() as state:
             state["models"][name]["shadow"] = shadow
-        model.shadow = shadow
+        await self._applied_everywhere()
         return {"model": name, "shadow": shadow}
 
     def index(self) -> list[IndexRow]:

@@ -182,7 +182,7 @@ def cors(app):
     if not BentoMLContainer.http.cors.enabled.get():
         return app
     options: dict[str, Any] = BentoMLContainer.access_control_options.get()  # keyword arguments of CORSMiddleware, by BentoML's schema
-    return CORSMiddleware(app, **options)
+    return ErrorEnvelope(CORSMiddleware(app, **options))  # its refusals (a plain-text 400) in the one envelope too
 
 
 class ErrorEnvelope:

@@ -4,7 +4,8 @@
   appear on the service's ``/metrics`` (labels ``model``, ``version``; requests also ``protocol``).
 - :class:`VersionMonitor` keeps each version's rolling window of prediction features
   (lifecycle/drift.py), answers ``GET /models/<name>/<version>/drift`` and refreshes the
-  ``serving_drift_*`` gauges at most once per ``refresh_seconds``.
+  ``serving_drift_*`` gauges at most once per ``refresh_seconds``. With several entry workers, each
+  publishes its window at each refresh (serving/workers.py) and reports merge the newest rows of all.
 - A sample of inputs and outputs goes to BentoML's data-collection log (``bentoml.monitor``,
   ``monitoring/predictions/data/``, one record per example with its ``model`` and ``version``),
   which ``python -m lifecycle.drift_report`` reads. One monitor serves every version: BentoML's
@@ -24,6 +25,7 @@ import numpy as np
 from lifecycle.drift import MONITOR_NAME, RollingWindow, drift_report
 from lifecycle.reference import feature_view
 from models.card import ModelCard
+from serving.workers import Board
 
 log = logging.getLogger(__name__)
 
@@ -124,8 +126,10 @@ def record_predictions(card: ModelCard, predicted: np.ndarray, confidence: np.nd
 class VersionMonitor:
     """Metrics, drift window and data-log sampling of one served version."""
 
-    def __init__(self, card: ModelCard, reference: dict | None, settings) -> None:
+    def __init__(self, card: ModelCard, reference: dict | None, settings, board: Board | None = None) -> None:
         self.card = card
+        self.board = board or Board("drift")
+        self.key = f"{card.name}+{card.version}"
         self.labels = {"model": card.name, "version": card.version}
         self.reference = reference
         self.settings = settings
@@ -159,13 +163,23 @@ class VersionMonitor:
                     self._log_samples(pixels[sampled], predicted[sampled], confidence[sampled])
         if self.reference is not None and now >= self._next_refresh:
             self._next_refresh = now + self.settings.refresh_seconds
+            self.publish()
             self.refresh_gauges()
 
     def drift(self) -> dict | None:
         """The drift report of the current window, or None without a stored reference."""
         if self.reference is None or not self.settings.enabled:
             return None
-        return drift_report(self.reference, self.window, self.settings.thresholds)
+        others = self.board.others_arrays(self.key)
+        window = RollingWindow.merged([self.window.rows(), *others], self.settings.window, self.card) if others else self.window
+        return drift_report(self.reference, window, self.settings.thresholds)
+
+    def publish(self) -> None:
+        """This worker's window, for the other entry workers' reports."""
+        try:
+            self.board.publish_arrays(self.key, self.window.rows())
+        except OSError as exc:
+            log.warning("could not publish the drift window of %s: %s", self.key, exc)
 
     def refresh_gauges(self) -> dict | None:
         report = self.drift()

@@ -5,6 +5,7 @@ that answered (the same top class), how long it took and whether it failed, per 
 ``/metrics`` (``serving_shadow_*``) and at ``GET /models/<name>/shadow``. A shadow call starts only
 once the caller has its answer and runs as a task of its own, at most ``live.shadow_max_in_flight``
 at a time per model (more are skipped and counted), so it never slows or fails the answered request.
+With several entry workers, each publishes its counts (serving/workers.py) and the summary merges them.
 
     >>> shadows = Shadows(max_in_flight=16)
     >>> model.shadow = {"alias": "stable", "candidate": "v2", "share": 0.1}
@@ -23,6 +24,8 @@ import time
 
 import bentoml
 import numpy as np
+
+from serving.workers import PUBLISH_SECONDS, Board
 
 log = logging.getLogger(__name__)
 LATENCIES_KEPT = 2000  # the latest candidate latencies, for the summary's percentiles
@@ -51,18 +54,38 @@ SHADOW_SECONDS = bentoml.metrics.Histogram(
 
 
 class ShadowStats:
+    COUNTS = ("requests", "examples", "agreed", "errors", "skipped")
+
     def __init__(self, candidate: str):
         self.candidate = candidate
         self.requests = self.examples = self.agreed = self.errors = self.skipped = 0
         self.latencies: collections.deque[float] = collections.deque(maxlen=LATENCIES_KEPT)
 
+    def snapshot(self) -> dict:
+        return {"candidate": self.candidate, **{name: getattr(self, name) for name in self.COUNTS}, "latencies": list(self.latencies)}
+
 
 class Shadows:
-    def __init__(self, max_in_flight: int = 16):
+    def __init__(self, max_in_flight: int = 16, board: Board | None = None):
         self.max_in_flight = max_in_flight
         self.stats: dict[str, ShadowStats] = {}
         self.in_flight: dict[str, int] = collections.defaultdict(int)
         self.tasks: set[asyncio.Task] = set()
+        self.board = board or Board("shadow")
+        self._publishing: set[str] = set()  # models with a publication scheduled
+
+    def _counted(self, name: str) -> None:
+        """Publish the model's counts for the other entry workers, at most every PUBLISH_SECONDS."""
+        if name not in self._publishing:
+            self._publishing.add(name)
+            asyncio.get_running_loop().call_later(PUBLISH_SECONDS, self._publish, name)
+
+    def _publish(self, name: str) -> None:
+        self._publishing.discard(name)
+        try:
+            self.board.publish(name, self.stats[name].snapshot())
+        except OSError as exc:  # the summary then misses this worker's latest counts; serving goes on
+            log.warning("could not publish the shadow counts of %s: %s", name, exc)
 
     def after_answer(self, model, alias: str, answered, values: np.ndarray, probabilities: np.ndarray) -> None:
         """Maybe send the request to the model's shadow candidate (the data plane calls this with the answer)."""
@@ -76,6 +99,7 @@ class Shadows:
         if self.in_flight[model.name] >= self.max_in_flight:
             stats.skipped += 1
             SHADOW_SKIPPED.labels(model=model.name, candidate=candidate.version).inc()
+            self._counted(model.name)
             return
         self.in_flight[model.name] += 1
         task = asyncio.get_running_loop().create_task(self._shadow(model.name, candidate, answered, values, probabilities.argmax(axis=1), stats))
@@ -90,6 +114,7 @@ class Shadows:
             stats.errors += 1
             SHADOW_ERRORS.labels(model=name, candidate=candidate.version).inc()
             log.debug("shadow %s failed: %s", candidate.tag, exc)
+            self._counted(name)
             return
         finally:
             self.in_flight[name] -= 1
@@ -99,6 +124,7 @@ class Shadows:
         stats.examples += len(classes)
         stats.agreed += agreed
         stats.latencies.append(seconds)
+        self._counted(name)
         SHADOW_SECONDS.labels(model=name, candidate=candidate.version).observe(seconds)
         for outcome, count in (("true", agreed), ("false", len(classes) - agreed)):
             if count:
@@ -111,18 +137,20 @@ class Shadows:
         return stats
 
     def summary(self, model) -> dict:
-        """The model's shadow setting and what its candidate did so far."""
+        """The model's shadow setting and what its candidate did so far, in every entry worker."""
         shadow = model.shadow
         if not shadow:
             return {"shadow": None}
-        stats = self._stats(model.name, shadow["candidate"])
-        latencies = np.asarray(stats.latencies) * 1000
+        snapshots = [self._stats(model.name, shadow["candidate"]).snapshot()]
+        snapshots += [other for other in self.board.others(model.name) if other.get("candidate") == shadow["candidate"]]
+        counts = {name: sum(int(snapshot[name]) for snapshot in snapshots) for name in ShadowStats.COUNTS}
+        latencies = np.asarray([value for snapshot in snapshots for value in snapshot["latencies"]]) * 1000
         return {
             "shadow": shadow,
-            "requests": stats.requests,
-            "examples": stats.examples,
-            "agreement": round(stats.agreed / stats.examples, 6) if stats.examples else None,
-            "errors": stats.errors,
-            "skipped": stats.skipped,
+            "requests": counts["requests"],
+            "examples": counts["examples"],
+            "agreement": round(counts["agreed"] / counts["examples"], 6) if counts["examples"] else None,
+            "errors": counts["errors"],
+            "skipped": counts["skipped"],
             "latency_ms": {"p50": round(float(np.percentile(latencies, 50)), 3), "p99": round(float(np.percentile(latencies, 99)), 3)} if len(latencies) else None,
         }

@@ -143,7 +143,7 @@ class SlotState:
                 report["state"] = SlotPhase(report["state"])
             except (OSError, ValueError, KeyError, TypeError):
                 continue
-            if _alive(report.get("pid", 0)):  # a dead worker's last report stays: it tells a death while loading
+            if alive(report.get("pid", 0)):  # a dead worker's last report stays: it tells a death while loading
                 found[report["pid"]] = report
         return found
 
@@ -155,7 +155,7 @@ class SlotState:
                 report = json.loads(path.read_text())
             except (OSError, ValueError):
                 continue
-            if report.get("generation") == generation and report.get("state") == SlotPhase.LOADING and not _alive(report.get("pid", 0)):
+            if report.get("generation") == generation and report.get("state") == SlotPhase.LOADING and not alive(report.get("pid", 0)):
                 deaths += 1
         return deaths
 
@@ -267,7 +267,7 @@ def _write_new(path: Path, content: dict) -> None:
         f.write(json.dumps(content))
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except (ProcessLookupError, PermissionError, OverflowError):

@@ -106,7 +106,7 @@ async def set_alias(plane: DataPlane, request: Request, name: str, alias: str) -
         target = body["weights"]
     else:
         raise BadRequest('expected {"version": "<version>"} or {"weights": {"<version>": <0..100>, ...}}')
-    return json_reply(plane.set_alias(name, alias, target))
+    return json_reply(await plane.set_alias(name, alias, target))
 
 
 @documented(_describe_shadow_summary)
@@ -121,13 +121,13 @@ async def set_shadow(plane: DataPlane, request: Request, name: str) -> Reply:
     alias, candidate, share = body.get("alias"), body.get("candidate"), body.get("share")
     if not isinstance(alias, str) or not isinstance(candidate, str) or not isinstance(share, (int, float)) or isinstance(share, bool):
         raise BadRequest('expected {"alias": "<alias>", "candidate": "<version>", "share": <0..1>}')
-    return json_reply(plane.set_shadow(name, {"alias": alias, "candidate": candidate, "share": float(share)}))
+    return json_reply(await plane.set_shadow(name, {"alias": alias, "candidate": candidate, "share": float(share)}))
 
 
 @documented(_describe_stop_shadow)
 async def stop_shadow(plane: DataPlane, request: Request, name: str) -> Reply:
     allowed(plane.config)
-    return json_reply(plane.set_shadow(name, None))
+    return json_reply(await plane.set_shadow(name, None))
 
 
 def routes(config: Config) -> list[Route]:

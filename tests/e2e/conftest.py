@@ -1,4 +1,10 @@
-"""A real `bentoml serve` of service.py, with quickly trained real models in a temporary store."""
+"""A real `bentoml serve` of service.py, with quickly trained real models in a temporary store.
+
+The suite runs under one placement of the versions' engines, ``E2E_PLACEMENT`` (``inprocess``, the
+default, or ``process``): `make test` runs it in process, `make test-e2e-process` again with every
+version in a runner process. Tests about what only one placement has (a runner process killed, an
+entry worker killed) ask for theirs in their configuration, per version.
+"""
 
 from __future__ import annotations
 
@@ -22,6 +28,8 @@ TINY = ["--epochs", "1", "--train-limit", "3000", "--test-limit", "500", "--quie
 CLOTHES = "clothes"
 DAMAGE = "damage"
 LIMITS = {"max_body_bytes": 1_000_000, "max_batch_images": 64, "max_queue_images": 256}
+PLACEMENT = os.environ.get("E2E_PLACEMENT", "inprocess")
+ENTRY = "model-server"  # the entry service's name: its worker processes run the in-process engines
 
 
 def free_port() -> int:
@@ -72,9 +80,9 @@ def clothes(versions: list[str], aliases: dict[str, str], **settings) -> dict:
     return {**base, "versions": list(versions), "aliases": aliases, "default_version": next(iter(aliases), versions[0]), **settings}
 
 
-def write_config(path: Path, models: dict, runner_dispatcher: bool = False, limits: dict | None = None, **sections) -> Path:
+def write_config(path: Path, models: dict, runner_dispatcher: bool = False, limits: dict | None = None, placement: str = PLACEMENT, **sections) -> Path:
     """The repository's configuration serving ``models`` (the ``models`` section), with test limits;
-    files resolved for ``path``.
+    files resolved for ``path``. ``placement``: every version's, unless its own settings say.
 
     Monitoring logs go next to ``path`` (``monitoring/``), and the promotion record too; ``sections``
     replace top-level sections; ``limits`` overrides single limits, over ``LIMITS`` over the repository's.
@@ -85,6 +93,7 @@ def write_config(path: Path, models: dict, runner_dispatcher: bool = False, limi
     monitor["log_path"] = str(path.parent / "monitoring")
     base["promotion_record"] = str(path.parent / "promotions.json")
     base["runners"]["batching"] = {**base["runners"].get("batching", {}), "enabled": runner_dispatcher}
+    base["runners"]["placement"] = placement
     base["models"] = models
     base["course"] = {}
     base["limits"] = {**base["limits"], **LIMITS, **(limits or {})}
@@ -116,6 +125,11 @@ def worker_pids(srv: Server, service_name: str) -> list[int]:
         if b"--service-name" in args and args[args.index(b"--service-name") + 1] == service_name.encode():
             pids.append(pid)
     return pids
+
+
+def engine_pids(srv: Server, slot: str, placement: str = PLACEMENT) -> list[int]:
+    """The processes running a slot's engine: every entry worker (in process), or the slot's runner workers."""
+    return worker_pids(srv, ENTRY if placement == "inprocess" else slot)
 
 
 class Server:

@@ -14,7 +14,7 @@ import yaml
 from PIL import Image
 
 from models import store
-from tests.e2e.conftest import CLOTHES, Server, clothes, free_port, ready_server, worker_pids, write_config
+from tests.e2e.conftest import CLOTHES, Server, clothes, engine_pids, free_port, ready_server, write_config
 from training.recipes.clothes import load_data
 
 TIMEOUT = 30
@@ -45,21 +45,26 @@ def engines_of(url: str) -> dict[str, str]:
     return {v["version"]: v["engine"] for v in requests.get(f"{url}/models/{CLOTHES}", timeout=TIMEOUT).json()["versions"]}
 
 
-def test_the_default_engine_is_onnx_runtime_and_its_runners_never_load_tensorflow(server):
+def maps_onnxruntime(pid: int) -> bool:
+    return "onnxruntime_pybind11_state" in Path(f"/proc/{pid}/maps").read_text()
+
+
+def test_the_default_engine_is_onnx_runtime_and_no_served_process_loads_tensorflow(server):
     assert engines_of(server.url) == {"v1": "onnxruntime", "v2": "onnxruntime"}
     for version in ("v1", "v2"):
-        pids = worker_pids(server, f"{CLOTHES}-{version}")
-        assert pids, f"no runner process of {version}"
-        assert not any(maps_tensorflow(pid) for pid in pids), f"a runner of {version} mapped TensorFlow's library"
+        pids = engine_pids(server, f"{CLOTHES}-{version}")
+        assert pids, f"no process runs the engine of {version}"
+        assert all(maps_onnxruntime(pid) for pid in pids), f"a process running {version} has no ONNX Runtime"
+        assert not any(maps_tensorflow(pid) for pid in pids), f"a process running {version} mapped TensorFlow's library"
     from bench.servers import descendants
 
-    tree = [server.process.pid, *descendants(server.process.pid)]  # `bentoml serve`, the entry (and its gRPC), runners, spares
-    assert len(tree) >= 4 and not [pid for pid in tree if maps_tensorflow(pid)], "a process of the ONNX Runtime server mapped TensorFlow"
+    tree = [server.process.pid, *descendants(server.process.pid)]  # `bentoml serve`, the entry workers (and their gRPC), runners, spares
+    assert len(tree) >= 3 and not [pid for pid in tree if maps_tensorflow(pid)], "a process of the ONNX Runtime server mapped TensorFlow"
 
 
 def test_a_tensorflow_runner_is_what_the_configuration_asks(tf_server):
     assert engines_of(tf_server.url) == {"v1": "tensorflow", "v2": "tensorflow"}
-    assert all(maps_tensorflow(pid) for pid in worker_pids(tf_server, f"{CLOTHES}-v1"))
+    assert all(maps_tensorflow(pid) for pid in engine_pids(tf_server, f"{CLOTHES}-v1"))
 
 
 @pytest.mark.parametrize("version", ["v1", "v2"])

@@ -20,7 +20,22 @@ import yaml
 
 from models import store
 from serving.runner_health import PROBE_INTERVAL_SECONDS, PROBE_TIMEOUT_SECONDS
-from tests.e2e.conftest import CLOTHES, LIMITS, MISSING_VERSION, Server, SteadyLoad, clothes, corrupt_model, free_port, ready_server, report_figures, worker_pids, write_config
+from tests.e2e.conftest import (
+    CLOTHES,
+    ENTRY,
+    LIMITS,
+    MISSING_VERSION,
+    PLACEMENT,
+    Server,
+    SteadyLoad,
+    clothes,
+    corrupt_model,
+    free_port,
+    ready_server,
+    report_figures,
+    worker_pids,
+    write_config,
+)
 
 ONE_IMAGE = orjson.dumps({"image": np.zeros((28, 28), dtype=int).tolist()})
 # A call in flight when its runner dies is cut off within one probe interval plus the probe timeout.
@@ -60,9 +75,11 @@ class ReadinessPoll(threading.Thread):
 
 @pytest.fixture(scope="module")
 def strict_server(trained_versions, tmp_path_factory):
-    """v1 and v2 with strict readiness: both models are fine, so it starts."""
+    """v1 and v2 with strict readiness: both models are fine, so it starts. v1 runs in a runner process of
+    its own (killed below); v2 where the suite's placement puts it."""
     tmp = tmp_path_factory.mktemp("faults")
-    config = write_config(tmp / "configuration.yaml", {CLOTHES: clothes(trained_versions, {"stable": "v1", "latest": "v2"})}, strict_readiness=True)
+    models = {CLOTHES: clothes(trained_versions, {"stable": "v1", "latest": "v2"}) | {"versions": {"v1": {"placement": "process"}, "v2": {}}}}
+    config = write_config(tmp / "configuration.yaml", models, strict_readiness=True)
     with ready_server(config, free_port(), tmp / "serve.log") as srv:
         yield srv
 
@@ -210,8 +227,9 @@ def test_sigterm_under_load_answers_requests_in_flight_and_refuses_new_ones_clea
     assert after and refused, "no request met the stopped server"
     assert srv.process.returncode == 0, srv.log.read_text()[-3000:]
     served = yaml.safe_load(config.read_text())
-    runners = len(served["models"][CLOTHES]["versions"]) + served["live"]["spare_runners"]
-    assert f"stopping the entry service before its {runners} runner service(s)" in srv.log.read_text()  # serving/ordered_stop.py
+    if PLACEMENT == "process":
+        runners = len(served["models"][CLOTHES]["versions"]) + served["live"]["spare_runners"]
+        assert f"stopping the entry service before its {runners} runner service(s)" in srv.log.read_text()  # serving/ordered_stop.py
 
 
 def _cause(error: BaseException) -> str:
@@ -276,3 +294,53 @@ def test_sigterm_under_grpc_load_drains_calls_in_flight(trained_versions, tmp_pa
     # A call that reaches the port while grpc shuts down may be CANCELLED by it rather than refused UNAVAILABLE: both mean not served.
     assert after and all(o[2] in ("OK", "UNAVAILABLE", "CANCELLED") for o in after), Counter(o[2] for o in after)
     assert srv.process.returncode == 0, srv.log.read_text()[-3000:]
+
+
+@pytest.fixture
+def two_entry_workers(trained_versions, tmp_path):
+    """Every version in process, in each of two entry workers (the default placement and workers, said here)."""
+    config = write_config(tmp_path / "configuration.yaml", {CLOTHES: clothes(trained_versions, {"stable": "v1", "latest": "v2"})}, placement="inprocess")
+    served = yaml.safe_load(config.read_text())
+    served["entry"]["workers"] = 2
+    config.write_text(yaml.safe_dump(served, sort_keys=False))
+    with ready_server(config, free_port(), tmp_path / "serve.log") as srv:
+        yield srv
+
+
+def test_a_killed_entry_worker_fails_only_its_requests_in_flight_and_is_replaced(two_entry_workers):
+    """kill -9 of one of two entry workers under load: at most the requests in flight on it fail (each
+    client has one in flight at a time), none sent a second after the kill does, the other worker
+    serves on, and BentoML starts a new one, which serves too."""
+    srv = two_entry_workers
+    clients = 8
+    urls = [f"{srv.url}/models/{CLOTHES}/{v}" for v in ("v1", "v2") * (clients // 2)]
+    workers = worker_pids(srv, ENTRY)
+    assert len(workers) == 2, workers
+    with SteadyLoad(urls, ONE_IMAGE, seconds=40) as load:
+        time.sleep(4)
+        killed_at = time.monotonic()
+        os.kill(workers[0], signal.SIGKILL)
+        deadline = time.monotonic() + RESTART_BOUND_SECONDS
+        while time.monotonic() < deadline and not (len(now := worker_pids(srv, ENTRY)) == 2 and workers[0] not in now):
+            time.sleep(0.2)
+        replaced = worker_pids(srv, ENTRY)
+        assert len(replaced) == 2 and workers[0] not in replaced, f"the killed entry worker was not replaced: {replaced}"
+        replacement = next(pid for pid in replaced if pid not in workers)
+        while time.monotonic() < deadline and requests.get(f"{srv.url}/readyz", timeout=5).status_code != 200:
+            time.sleep(0.2)
+        replaced_at = time.monotonic()
+        time.sleep(6)  # both workers serve again
+        load.stop()
+    failed = [o for o in load.outcomes if o.status != 200]
+    late = [o for o in failed if o.sent > killed_at + 1]
+    after = [o for o in load.outcomes if o.sent > replaced_at]
+    report_figures(
+        f"\nkill -9 of one of two entry workers (in-process engines) under load from {clients} clients: {len(load.outcomes)} requests, "
+        f"{len(failed)} failed ({dict(Counter(str(o.status) if o.status else _cause(o.error) for o in failed))}), all in flight at the kill; "
+        f"replaced by pid {replacement} within {replaced_at - killed_at:.1f} s; {len(after)} answered after, "
+        f"{sum(o.status == 200 for o in after)} of them 200"
+    )
+    assert len(failed) <= clients and not late, [(o.sent - killed_at, o.status, o.error) for o in failed]
+    assert after and all(o.status == 200 for o in after)
+    grpc_ready = requests.get(f"{srv.url}/v2/health/ready", timeout=5)
+    assert grpc_ready.status_code == 200

@@ -18,7 +18,7 @@ import pytest
 import requests
 
 from models import store
-from tests.e2e.conftest import CLOTHES, Server, SteadyLoad, clothes, corrupt_model, free_port, ready_server, report_figures, worker_pids, write_config
+from tests.e2e.conftest import CLOTHES, PLACEMENT, Server, SteadyLoad, clothes, corrupt_model, free_port, ready_server, report_figures, worker_pids, write_config
 from tests.e2e.memory import mib, status_bytes
 from training.recipes.clothes import load_data
 
@@ -54,11 +54,12 @@ def one_image() -> bytes:
     return orjson.dumps({"image": load_data(allow_download=False).x_test[0].tolist()})
 
 
-def live(tmp, versions=None) -> Server:
-    """A server of clothes v1 and v2 (or ``versions``, with their runner overrides) and one spare runner, admin on."""
+def live(tmp, versions=None, placement: str = PLACEMENT) -> Server:
+    """A server of clothes v1 and v2 (or ``versions``, with their runner overrides) and one spare slot, admin on;
+    ``placement``: the versions' and the spare's unless their overrides say."""
     copy_version("v2", "v3")
     models = {CLOTHES: clothes(["v1", "v2"], {"stable": "v1", "latest": "v2"}) | ({"versions": versions} if versions else {})}
-    srv = Server(write_config(tmp / "configuration.yaml", models, live=ADMIN), free_port(), tmp / "serve.log")
+    srv = Server(write_config(tmp / "configuration.yaml", models, live=ADMIN, placement=placement), free_port(), tmp / "serve.log")
     srv.wait_ready()
     return srv
 
@@ -74,6 +75,14 @@ def live_server(trained_versions, tmp_path_factory):
 @pytest.fixture
 def fresh_server(trained_versions, tmp_path):
     srv = live(tmp_path)
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def process_server(trained_versions, tmp_path):
+    """Every version and the spare in runner processes: what only that placement has (a process per version to kill, to empty)."""
+    srv = live(tmp_path, placement="process")
     yield srv
     srv.stop()
 
@@ -161,9 +170,9 @@ def test_the_last_version_of_an_alias_is_not_unloaded_without_force(live_server)
     assert response.status_code == 409 and "latest serves only clothes:v2" in response.json()["error"]
 
 
-def test_unloading_gives_the_memory_back(fresh_server):
-    url = fresh_server.url
-    pid = worker_pids(fresh_server, "spare-1")[0]
+def test_unloading_gives_the_memory_back(process_server):
+    url = process_server.url
+    pid = worker_pids(process_server, "spare-1")[0]
     before = status_bytes(pid, "VmRSS")
     assert post(url, "/v2/repository/models/clothes/load", {"parameters": {"version": "v3"}}).status_code == 200
     for _ in range(50):  # warm it with traffic
@@ -177,7 +186,7 @@ def test_unloading_gives_the_memory_back(fresh_server):
 
 @pytest.fixture
 def two_workers(trained_versions, tmp_path):
-    srv = live(tmp_path, versions={"v1": {"workers": 2}, "v2": {}})
+    srv = live(tmp_path, versions={"v1": {"workers": 2, "placement": "process"}, "v2": {}})
     yield srv
     srv.stop()
 
@@ -202,8 +211,8 @@ def test_a_version_with_two_workers_loses_nothing_when_one_is_killed(two_workers
     assert len(worker_pids(two_workers, f"{CLOTHES}-v1")) == 2  # BentoML restarted the killed one
 
 
-def test_a_runner_killed_during_a_swap_takes_no_other_version_down(fresh_server):
-    url = fresh_server.url
+def test_a_runner_killed_during_a_swap_takes_no_other_version_down(process_server):
+    url = process_server.url
     others = [f"{url}/models/{CLOTHES}/latest", f"{url}/models/{CLOTHES}/stable"]
     result: dict = {}
 
@@ -212,7 +221,7 @@ def test_a_runner_killed_during_a_swap_takes_no_other_version_down(fresh_server)
 
     with SteadyLoad(others * 2, one_image(), seconds=60) as load:
         time.sleep(2)
-        victim = worker_pids(fresh_server, "spare-1")[0]  # where a fresh server loads a version
+        victim = worker_pids(process_server, "spare-1")[0]  # where a fresh server loads a version
         started = time.monotonic()
         loader = threading.Thread(target=load_v3)
         loader.start()
@@ -234,7 +243,9 @@ def test_a_runner_killed_during_a_swap_takes_no_other_version_down(fresh_server)
 
 @pytest.fixture
 def shadow_server(trained_versions, tmp_path):
-    config = write_config(tmp_path / "configuration.yaml", {CLOTHES: clothes(["v1", "v2"], {"stable": "v1"})}, live=ADMIN)
+    """v1 as configured; v2, the shadow, in a runner process of its own: it is slowed down (SIGSTOP) on its own."""
+    models = {CLOTHES: clothes(["v1", "v2"], {"stable": "v1"}) | {"versions": {"v1": {}, "v2": {"placement": "process"}}}}
+    config = write_config(tmp_path / "configuration.yaml", models, live=ADMIN)
     with ready_server(config, free_port(), tmp_path / "serve.log") as srv:
         yield srv
 

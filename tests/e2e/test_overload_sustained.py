@@ -3,7 +3,7 @@
 The server's own limit does the shedding: ``max_requests_in_flight: 64``. The benchmark's 64
 connections already reach the service's full throughput (docs/benchmarks.md), so more requests in
 flight would only queue and add latency; past 64 the entry answers 503 with Retry-After at once
-(middleware.ConcurrencyLimit). The per-version image queue (``max_queue_images``, 256 here) never
+(the front door, serving/frontdoor.py). The per-version image queue (``max_queue_images``, 256 here) never
 fills with at most 64 single images in flight: tests/e2e/test_overload.py covers it with batches.
 
 The load is wrk on loopback with 8 x the benchmark's connections, each pausing between requests
@@ -27,6 +27,7 @@ from pathlib import Path
 
 import pytest
 import requests
+import yaml
 
 from bench.bodies import write_bodies
 from bench.load import THREADS, WrkResult, parse_wrk, run_wrk
@@ -64,6 +65,10 @@ PREDICT = "/models/clothes/v1"
 def overload_server(trained_versions, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("overload")
     config = write_config(tmp / "configuration.yaml", {CLOTHES: clothes(trained_versions, {"stable": "v1", "latest": "v2"})}, limits={"max_requests_in_flight": IN_FLIGHT})
+    # One entry worker: with two, its capacity is more than wrk on the same two cores can offer 1.5 times over.
+    served = yaml.safe_load(config.read_text())
+    served["entry"]["workers"] = 1
+    config.write_text(yaml.safe_dump(served, sort_keys=False))
     with ready_server(config, free_port(), tmp / "serve.log") as server:
         yield server
 

@@ -541,8 +541,8 @@ def fakes(tmp_path_factory):
     import uvicorn
 
     from config import load_config
-    from serving.middleware import BodyLimit, ErrorEnvelope
-    from serving.protocols import ProtocolRoutes, Router, course
+    from serving.app import build
+    from serving.protocols import Router, course
     from tests.unit.serving.conftest import InProcess, make_card, not_found
 
     path = tmp_path_factory.mktemp("page-fakes") / "configuration.yaml"
@@ -570,7 +570,7 @@ def fakes(tmp_path_factory):
     )
     served.registry.model("grey").shadow = {"alias": "stable", "candidate": "v2", "share": 0.25}
     router = Router([*course.routes(config), *page_routes.routes(config)])
-    app = ErrorEnvelope(BodyLimit(ProtocolRoutes(not_found, router, plane=lambda: served.plane), max_bytes=config.limits.max_body_bytes))
+    app = build(not_found, config, plane=lambda: served.plane, router=router)
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
 

@@ -20,6 +20,7 @@ import pytest
 import requests
 import tritonclient.grpc as triton
 
+from serving.workers import PUBLISH_SECONDS
 from tests.e2e.conftest import CLOTHES, Server, clothes, free_port, ready_server, report_figures, write_config
 
 TIMEOUT = 60
@@ -205,6 +206,7 @@ def test_cell(srv, triton_client, tf_stub, protocol, addressing):
         before = shadow_requests(srv)
         for _ in range(SHADOW_CALLS):
             one()
+        time.sleep(2 * PUBLISH_SECONDS)  # each entry worker publishes its counts for the others' summaries at most this late
         deadline = time.monotonic() + 10
         while shadow_requests(srv) < before + SHADOW_CALLS and time.monotonic() < deadline:
             time.sleep(0.1)

@@ -1,20 +1,22 @@
-"""serving/live.py in-process: versions loaded into and unloaded from slots whose workers run in this
-process (serving/slots.py's SlotWorker, with fake engines), aliases split and moved, a failed load
-leaving everything else serving. The cards come from the real model store."""
+"""serving/live.py in-process: versions loaded into and unloaded from in-process slots (serving/inprocess.py,
+the placement served by default, with fake engines), aliases split and moved, a failed load leaving
+everything else serving. The cards come from the real model store."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 
 import numpy as np
 import pytest
 
 from models import store
-from serving import slots
+from serving import inprocess, slots
 from serving.errors import Conflict, NotFound, Unavailable
+from serving.inprocess import InProcessRunner
 from serving.live import LiveModels, LoadFailed, SlotRef, wanted_versions
 from serving.registry import ModelRegistry
-from serving.slots import SlotState, SlotWorker
+from serving.slots import SlotState
 from tests.unit.cards import clothes_card, keras_model_for
 from tests.unit.serving.conftest import write_config
 
@@ -26,28 +28,13 @@ class FakeEngine:
 
     def __init__(self, version: str):
         self.klass = int(version[1:]) % 10  # v3 answers class 3
+        self.delay = 0.3 if version == "v1" else 0.0  # v1 answers slowly: requests are in flight when it is unloaded
 
     def __call__(self, values):
+        time.sleep(self.delay)
         probabilities = np.zeros((len(values), 10), np.float32)
         probabilities[:, self.klass] = 1
         return probabilities
-
-
-class InProcessRunner:
-    """A RunnerClient over a slot worker of this process (what service.py's Runner serves over HTTP)."""
-
-    def __init__(self, worker: SlotWorker, delay: float = 0.0):
-        self.worker, self.delay = worker, delay
-
-    async def predict(self, values):
-        if self.delay:
-            await asyncio.sleep(self.delay)
-        if self.worker.engine is None:
-            raise RuntimeError(self.worker.describe()["reason"])
-        return self.worker.engine(values)
-
-    async def status(self):
-        return self.worker.describe()
 
 
 def load_fake(model, version, engine, threads):
@@ -69,17 +56,15 @@ def live(stored, tmp_path, monkeypatch):
     monkeypatch.setenv(slots.RUNTIME_ENV, str(tmp_path))
     monkeypatch.setattr(slots, "FOLLOW_SECONDS", 0.02)
     config = write_config(tmp_path, {NAME: {"versions": ["v1", "v2"], "aliases": {"stable": "v1", "latest": "v2"}}}, live={"spare_runners": 1})
-    workers, refs = [], {}
-    for slot in slots.plan(config):
-        worker = SlotWorker(slot, load_fake, exit=lambda code: None)  # a real worker exits (and restarts) when emptied
-        workers.append(worker)
-        refs[slot.name] = SlotRef(slot, SlotState(tmp_path, slot.name), InProcessRunner(worker, delay=0.3 if slot.name.endswith("v1") else 0))
+    runners = {slot.name: InProcessRunner(slot, load_fake) for slot in slots.plan(config)}
+    inprocess.start(runners.values())
+    refs = {name: SlotRef(runner.slot, SlotState(tmp_path, name), runner) for name, runner in runners.items()}
     live = LiveModels(config, ModelRegistry({}), refs, tmp_path)
     live.build()
     yield live
     live.stop()
-    for worker in workers:
-        worker.stop()
+    for runner in runners.values():
+        runner.stop()
 
 
 def run(coroutine):
@@ -103,7 +88,7 @@ def test_a_loaded_version_serves_in_a_spare_and_an_alias_moves_to_it(live):
         result = await live.load(NAME, "v3")
         assert result["runner"] == "spare-1" and result["loaded"] and result["state"] == "serving"
         assert await answer(live, "v3") == ("v3", 3)
-        live.set_alias(NAME, "stable", {"v1": 0, "v3": 100})
+        await live.set_alias(NAME, "stable", {"v1": 0, "v3": 100})
         assert await answer(live, "stable") == ("v3", 3)
         assert (await live.load(NAME, "v3"))["loaded"] is False  # loading it again changes nothing
         rows = {row["version"]: row for row in live.index()}
@@ -115,7 +100,7 @@ def test_a_loaded_version_serves_in_a_spare_and_an_alias_moves_to_it(live):
 def test_a_split_alias_is_sticky_per_caller_and_weighted(live):
     async def scenario():
         await started(live)
-        live.set_alias(NAME, "stable", {"v1": 90, "v2": 10})
+        await live.set_alias(NAME, "stable", {"v1": 90, "v2": 10})
         assert len({(await answer(live, "stable", key="alice"))[0] for _ in range(20)}) == 1
         seen = [live.registry.resolve(NAME, "stable", key=f"user-{i}").version for i in range(2000)]
         assert 0.86 < seen.count("v1") / len(seen) < 0.94
@@ -129,7 +114,7 @@ def test_unloading_the_last_version_of_an_alias_needs_force(live):
         with pytest.raises(Conflict, match="stable serves only livegrey:v1"):
             await live.unload(NAME, "v1")
         assert await answer(live, "stable") == ("v1", 1)  # nothing changed
-        live.set_alias(NAME, "stable", "v2")
+        await live.set_alias(NAME, "stable", "v2")
         with live._change() as state:
             state["models"][NAME]["default_version"] = "latest"
         result = await live.unload(NAME, "v1")
@@ -144,7 +129,7 @@ def test_unloading_the_last_version_of_an_alias_needs_force(live):
 def test_an_unloaded_version_finishes_its_requests_in_flight(live):
     async def scenario():
         await started(live)
-        live.set_alias(NAME, "stable", "v2")
+        await live.set_alias(NAME, "stable", "v2")
         with live._change() as state:
             state["models"][NAME]["default_version"] = "latest"
         in_flight = asyncio.create_task(answer(live, "v1"))  # its runner takes 0.3 s
@@ -185,9 +170,9 @@ def test_an_alias_moves_only_to_a_serving_version(live):
     async def scenario():
         await started(live)
         with pytest.raises(Conflict, match="livegrey:v3 does not serve"):
-            live.set_alias(NAME, "stable", "v3")
+            await live.set_alias(NAME, "stable", "v3")
         with pytest.raises(Conflict, match="is a version"):
-            live.set_alias(NAME, "v2", "v1")
+            await live.set_alias(NAME, "v2", "v1")
         assert live.registry.model(NAME).aliases["stable"] == "v1"
 
     run(scenario())
