@@ -15,7 +15,9 @@
 from __future__ import annotations
 
 import functools
+import importlib
 import logging
+import threading
 import time
 from typing import Any
 
@@ -123,6 +125,18 @@ def record_predictions(card: ModelCard, predicted: np.ndarray, confidence: np.nd
         histogram.observe(value)
 
 
+@functools.cache
+def _import_scipy_in_background() -> None:
+    """scipy.stats (the drift tests) takes half a second to import: in a thread of its own, so that readiness
+    does not wait for it and the first drift report rarely does (an import in progress makes it wait).
+
+    scipy.sparse first, here: BentoML's model metadata check looks it up in ``sys.modules`` whenever the
+    store is read, and fails on a module another thread is still initialising.
+    """
+    importlib.import_module("scipy.sparse")
+    threading.Thread(target=importlib.import_module, args=("scipy.stats",), name="import-scipy", daemon=True).start()
+
+
 class VersionMonitor:
     """Metrics, drift window and data-log sampling of one served version."""
 
@@ -140,8 +154,7 @@ class VersionMonitor:
         self._log_second, self._logged_this_second = 0, 0
         self._until_sample = self._gap() - 1  # examples to skip before the next one goes to the data log
         if reference is not None:
-            import scipy.stats  # noqa: F401  (imported now, not on the first request)
-
+            _import_scipy_in_background()
             for index, name in enumerate(card.labels):
                 CLASS_SHARE.labels(**self.labels, label=name, source="reference").set(reference["classes"]["shares"][index])
 

@@ -8,19 +8,23 @@ accepting and answers what it holds while the runners still run; then the runner
 
 service.py installs this at import: `bentoml serve` imports it before it starts its circus arbiter,
 so the stop is ordered for a plain `bentoml serve` too (workers import it as well; they run no
-arbiter, so the patch is inert there); the container's `bentoml serve` loads it the same way. Should a later BentoML name its watchers differently, no watcher matches and the stop is
+arbiter, so they skip it); the container's `bentoml serve` loads it the same way. Should a later BentoML name its watchers differently, no watcher matches and the stop is
 BentoML's own; tests/unit/serving/test_ordered_stop.py checks the pinned BentoML and circus.
 """
 
 from __future__ import annotations
 
 import logging
+import sys
 
 ENTRY_WATCHER = "service"  # bentoml 1.4.40, _bentoml_impl/server/serving.py: create_watcher(name="service")
 log = logging.getLogger("bentoml.serve")
 
 
 def install() -> None:
+    main = getattr(sys.modules.get("__main__"), "__spec__", None)
+    if main is not None and main.name.startswith("_bentoml_impl.worker"):
+        return  # a worker runs no arbiter: circus's import (80 ms) would only slow its start
     from circus.arbiter import Arbiter
     from tornado import gen
 
