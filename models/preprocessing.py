@@ -69,6 +69,9 @@ def range_text(card: ModelCard) -> str:
     return f"{low:g}..{high:g}"
 
 
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
 def check_values(array: np.ndarray, card: ModelCard, field: str, batch: bool | None = None) -> np.ndarray:
     """Validate one example (``batch`` False), a batch (True) or either (None) against the card;
     return (N, *shape), uint8 kept, anything else as float32."""
@@ -92,9 +95,11 @@ def check_values(array: np.ndarray, card: ModelCard, field: str, batch: bool | N
         if array.min() < low or array.max() > high:
             raise InvalidInput(field, f"values must lie in {range_text(card)}")
     if array.dtype != np.uint8:
+        bounded = card.input.value_range is not None and max(map(abs, card.input.value_range)) < FLOAT32_MAX
         with np.errstate(over="ignore"):
             array = array.astype(np.float32, copy=False)
-        if not np.isfinite(array).all():  # beyond float32's range: the model would see infinity
+        # Within a float32 range checked above, nothing can overflow: the test is for unbounded inputs only.
+        if not bounded and not np.isfinite(array).all():  # beyond float32's range: the model would see infinity
             raise InvalidInput(field, "values must be finite 32-bit numbers (at most about 3.4e38 in size)")
     return array.reshape(len(array), *shape)
 
@@ -104,12 +109,10 @@ def values_from_json(value: object, card: ModelCard, field: str, batch: bool = F
     want = f"a list of {example_text(card)} {_example(card)}s" if batch else f"a {example_text(card)} {_example(card)}"
     if not isinstance(value, list):
         raise InvalidInput(field, f"expected {want} of numbers, got {_json_type(value)}")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            array = np.asarray(value)
-        except (ValueError, OverflowError):
-            raise InvalidInput(field, "expected equal-length rows of numbers (got ragged or mixed data)") from None
+    try:
+        array = np.asarray(value)  # ragged rows raise ValueError (NumPy >= 1.24), integers past 64 bits OverflowError
+    except (ValueError, OverflowError):
+        raise InvalidInput(field, "expected equal-length rows of numbers (got ragged or mixed data)") from None
     if array.dtype == bool or array.dtype == object or array.dtype.kind in "USV":
         raise InvalidInput(field, "expected numbers only")
     ranks = {len(card.input.shape)} | ({2} if card.is_image and card.input.channels == 1 else set())

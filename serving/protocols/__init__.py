@@ -145,8 +145,14 @@ class ProtocolRoutes:
 
     def __init__(self, router: Router, plane: Callable[[], Any] = current_plane, traffic_key_header: str = "X-Traffic-Key"):
         self.router = router
-        self.plane = plane
+        self._plane = plane
+        self._resolved = None  # the plane, once found: one per worker, for its life
         self.key_header = traffic_key_header.lower().encode()
+
+    def plane(self):
+        if self._resolved is None:
+            self._resolved = self._plane()
+        return self._resolved
 
     async def answer(self, scope, receive, send, route: Route, params: dict[str, str], body: bytes | None, started: float | None = None) -> None:
         """``body``: read already (None: not read, as for a GET); ``started``: when the request came in (``time.perf_counter``)."""

@@ -270,3 +270,18 @@ def test_typed_api_form_check(form):
             asyncio.run(check_form_fields(Headers({"content-type": content_type}), body, frozenset({"image"})))
         except ServingError as exc:
             assert exc.status in (400, 422) and exc.message
+
+
+def test_a_npy_header_with_a_bytes_key_is_a_400_not_a_500():
+    """Found by test_npy_bodies: NumPy sorts the header's keys, and a bytes key among str ones raised TypeError."""
+    import struct
+
+    from serving.codecs.bodies import decode_npy
+    from serving.errors import BadRequest
+    from tests.unit.cards import clothes_card
+
+    header = b"{'descr': '|b1', b'fortran_order': False, 'shape': (28, 28, 1), }"
+    header += b" " * (-(10 + len(header) + 1) % 64) + b"\n"
+    body = b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header + bytes(784)
+    with pytest.raises(BadRequest, match="invalid .npy body"):
+        decode_npy(body, clothes_card())
