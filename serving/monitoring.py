@@ -4,7 +4,7 @@
   appear on the service's ``/metrics`` (labels ``model``, ``version``; requests also ``protocol``).
 - :class:`VersionMonitor` keeps each version's rolling window of prediction features
   (lifecycle/drift.py), answers ``GET /models/<name>/<version>/drift`` and refreshes the
-  ``serving_drift_*`` gauges at most once per ``refresh_seconds``. With several entry workers, each
+  ``serving_drift_*`` gauges at most once per ``refresh_seconds``, on a thread of their own. With several entry workers, each
   publishes its window at each refresh (serving/workers.py) and reports merge the newest rows of all.
 - A sample of inputs and outputs goes to BentoML's data-collection log (``bentoml.monitor``,
   ``monitoring/predictions/data/``, one record per example with its ``model`` and ``version``),
@@ -19,6 +19,7 @@ import importlib
 import logging
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import bentoml
@@ -125,6 +126,9 @@ def record_predictions(card: ModelCard, predicted: np.ndarray, confidence: np.nd
         histogram.observe(value)
 
 
+REFRESHER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="drift-refresh")  # one at a time, whatever the versions
+
+
 @functools.cache
 def _import_scipy_in_background() -> None:
     """scipy.stats (the drift tests) takes half a second to import: in a thread of its own, so that readiness
@@ -150,6 +154,7 @@ class VersionMonitor:
         self.window = RollingWindow(settings.window, card)
         self._rng = np.random.default_rng()
         self._next_refresh = 0.0
+        self._refreshing = False
         self._log_failed = False
         self._log_second, self._logged_this_second = 0, 0
         self._until_sample = self._gap() - 1  # examples to skip before the next one goes to the data log
@@ -174,28 +179,41 @@ class VersionMonitor:
                 self._logged_this_second += sampled.size
                 if sampled.size:
                     self._log_samples(pixels[sampled], predicted[sampled], confidence[sampled])
-        if self.reference is not None and now >= self._next_refresh:
+        if self.reference is not None and now >= self._next_refresh and not self._refreshing:
             self._next_refresh = now + self.settings.refresh_seconds
-            self.publish()
-            self.refresh_gauges()
+            self._refreshing = True
+            rows = {name: array.copy() for name, array in self.window.rows().items()}  # the loop goes on adding to the window
+            REFRESHER.submit(self._refresh, rows)
 
-    def drift(self) -> dict | None:
-        """The drift report of the current window, or None without a stored reference."""
+    def _refresh(self, rows: dict[str, np.ndarray]) -> None:
+        """Publish the window and refresh the gauges, on the refresher's thread: a report takes ~10 ms of
+        scipy, which on the event loop was every request's p99 once per ``refresh_seconds``."""
+        try:
+            self.publish(rows)
+            self.refresh_gauges(rows)
+        except Exception:  # the next refresh tries again; serving goes on
+            log.exception("refreshing the drift gauges of %s failed", self.key)
+        finally:
+            self._refreshing = False
+
+    def drift(self, rows: dict[str, np.ndarray] | None = None) -> dict | None:
+        """The drift report of this worker's window (or ``rows`` of it) with the other workers' published
+        ones, or None without a stored reference."""
         if self.reference is None or not self.settings.enabled:
             return None
-        others = self.board.others_arrays(self.key)
-        window = RollingWindow.merged([self.window.rows(), *others], self.settings.window, self.card) if others else self.window
+        parts = [rows if rows is not None else self.window.rows(), *self.board.others_arrays(self.key)]
+        window = RollingWindow.merged(parts, self.settings.window, self.card) if len(parts) > 1 or rows is not None else self.window
         return drift_report(self.reference, window, self.settings.thresholds)
 
-    def publish(self) -> None:
+    def publish(self, rows: dict[str, np.ndarray] | None = None) -> None:
         """This worker's window, for the other entry workers' reports."""
         try:
-            self.board.publish_arrays(self.key, self.window.rows())
+            self.board.publish_arrays(self.key, rows if rows is not None else self.window.rows())
         except OSError as exc:
             log.warning("could not publish the drift window of %s: %s", self.key, exc)
 
-    def refresh_gauges(self) -> dict | None:
-        report = self.drift()
+    def refresh_gauges(self, rows: dict[str, np.ndarray] | None = None) -> dict | None:
+        report = self.drift(rows)
         if report is None:
             return None
         labels = self.labels
