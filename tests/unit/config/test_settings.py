@@ -123,6 +123,16 @@ def test_a_version_overrides_the_shared_runner_settings_key_by_key(tmp_path):
     assert config.runners == runners  # the shared block is not changed by a merge
 
 
+def test_placement_is_in_process_unless_the_runners_or_a_version_say_process(tmp_path):
+    config = load(tmp_path, {"clothes": {"versions": {"v1": {}, "v2": {"placement": "process", "workers": 2}}}})
+    v1, v2 = config.runner("clothes", "v1"), config.runner("clothes", "v2")
+    assert (v1.placement, v2.placement) == ("inprocess", "process")
+    assert v2.bentoml_options() == {"workers": 2}  # placement is ours, not a BentoML option
+    assert load(tmp_path, runners={"placement": "process"}).runner("clothes", "v1").placement == "process"
+    with pytest.raises(ConfigError, match="clothes:v1.*placement: Input should be 'inprocess' or 'process'"):
+        load(tmp_path, {"clothes": {"versions": {"v1": {"placement": "in-process"}}}})
+
+
 def test_runner_defaults(tmp_path):
     runner = load(tmp_path).runner("clothes", "v1")
     assert runner.workers == 1 and runner.batching.enabled is False and runner.batching.max_batch_size == 1024
