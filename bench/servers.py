@@ -54,7 +54,7 @@ NAMES = (*ENGINES, *HANDWRITTEN, "baseline", "floor")
 WORKERS_READY_TIMEOUT_S = 30  # how long a multi-worker peer's other workers may take after the first answered
 STOP_GRACE_S = 5
 # Service settings that would make "served" differ from what the run's configuration file says.
-TUNING_VARIABLES = ("MODEL_SERVER_CONFIG", "BENTOML_CONFIG", "BENTOML_CONFIG_OPTIONS")
+TUNING_VARIABLES = ("MODEL_SERVER_CONFIG", "BENTOML_CONFIG", "BENTOML_CONFIG_OPTIONS", "MODEL_SERVER_RUNTIME")  # the last: each server its own
 GRPC_PORT_ENV = "MODEL_SERVER_GRPC_PORT"  # config/settings.py: overrides grpc.port
 
 

@@ -16,6 +16,7 @@ latest snapshot with its own. A snapshot is at most ``PUBLISH_SECONDS`` old.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 from pathlib import Path
@@ -30,7 +31,13 @@ PUBLISH_SECONDS = 0.2
 
 class Board:
     def __init__(self, name: str, runtime: Path | None = None):
-        self.dir = (runtime or runtime_dir()) / "entry" / name
+        self.name = name
+        self._runtime = runtime
+
+    @functools.cached_property
+    def dir(self) -> Path:
+        """Resolved on first use: a process that never publishes (a test, a tool) makes no runtime directory."""
+        return (self._runtime or runtime_dir()) / "entry" / self.name
 
     def _path(self, key: str, suffix: str, pid: int | None = None) -> Path:
         return self.dir / f"{pid or os.getpid()}@{key}{suffix}"

@@ -23,6 +23,8 @@ import pytest
 import requests
 import yaml
 
+from serving.slots import RUNTIME_ENV
+
 ROOT = Path(__file__).resolve().parents[2]
 TINY = ["--epochs", "1", "--train-limit", "3000", "--test-limit", "500", "--quiet", "--no-download"]
 CLOTHES = "clothes"
@@ -139,6 +141,9 @@ class Server:
         self.grpc = f"127.0.0.1:{grpc_port}"  # the gRPC services' address (MODEL_SERVER_GRPC_PORT overrides grpc.port)
         self.log = log
         env = {**os.environ, "MODEL_SERVER_CONFIG": str(config), "MODEL_SERVER_GRPC_PORT": str(grpc_port)}
+        # Each server makes its own runtime directory: one this process made (an in-process test's data
+        # plane asks for it) would be shared by every server started after it.
+        env.pop(RUNTIME_ENV, None)
         self.process = subprocess.Popen(
             [sys.executable, "-m", "bentoml", "serve", "service:ModelServer", "--host", "127.0.0.1", "--port", str(port)],
             cwd=ROOT,
