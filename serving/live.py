@@ -46,7 +46,7 @@ from models.card import NAME_PATTERN
 from serving.core import VersionState
 from serving.errors import BadRequest, Conflict, NotFound, Unavailable
 from serving.registry import ModelRegistry, RunnerClient, ServedModel, Target, VersionHandle, targets
-from serving.slots import Slot, SlotPhase, SlotState, alive, runtime_dir
+from serving.slots import Slot, SlotPhase, SlotState, alive, runtime_dir, write_json
 
 log = logging.getLogger(__name__)
 RECONCILE_SECONDS = 0.1  # how often an entry worker looks at the shared serving state (a stat; read when it changed)
@@ -198,10 +198,7 @@ class LiveModels:
 
     def _acknowledge(self) -> None:
         """Tell the other entry workers which generation this one serves."""
-        self.acks.mkdir(parents=True, exist_ok=True)
-        temporary = self.acks / f"{os.getpid()}.tmp"
-        temporary.write_text(json.dumps({"generation": self.generation}))
-        os.replace(temporary, self.acks / f"{os.getpid()}.json")
+        write_json(self.acks / f"{os.getpid()}.json", {"generation": self.generation})
 
     async def _applied_everywhere(self) -> None:
         """Apply this worker's last change here, then wait until every live entry worker has applied it."""

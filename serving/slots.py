@@ -128,11 +128,11 @@ class SlotState:
     def assign(self, model: str | None, version: str | None, engine: str = "onnxruntime", threads: int = 1) -> int:
         """Host ``model:version`` from now on (None: nothing); returns the new generation."""
         generation = self.desired()["generation"] + 1
-        _write(self.path, {"generation": generation, "model": model, "version": version, "engine": engine, "threads": threads})
+        write_json(self.path, {"generation": generation, "model": model, "version": version, "engine": engine, "threads": threads})
         return generation
 
     def report(self, state: dict) -> None:
-        _write(self.reports_dir / f"{os.getpid()}.json", {**state, "pid": os.getpid(), "at": time.time()})
+        write_json(self.reports_dir / f"{os.getpid()}.json", {**state, "pid": os.getpid(), "at": time.time()})
 
     def reports(self) -> dict[int, dict]:
         """The reports of the slot's workers that are alive (their ``state`` a :class:`SlotPhase`)."""
@@ -253,7 +253,7 @@ class SlotWorker:
                 log.exception("%s: following its desired state failed", self.slot.name)
 
 
-def _write(path: Path, content: dict) -> None:
+def write_json(path: Path, content: dict) -> None:
     """Written whole and renamed into place: readers never see half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as f:

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from serving.slots import runtime_dir
+from serving.slots import runtime_dir, write_json
 
 PUBLISH_SECONDS = 0.2
 
@@ -43,7 +43,7 @@ class Board:
         return self.dir / f"{pid or os.getpid()}@{key}{suffix}"
 
     def publish(self, key: str, snapshot: dict[str, Any]) -> None:
-        self._replace(self._path(key, ".json"), json.dumps(snapshot).encode())
+        write_json(self._path(key, ".json"), snapshot)
 
     def others(self, key: str) -> list[dict[str, Any]]:
         """The other workers' snapshots under ``key``; a worker that died keeps what it counted."""
@@ -70,9 +70,3 @@ class Board:
     def _theirs(self, key: str, suffix: str) -> list[Path]:
         mine = self._path(key, suffix).name
         return [path for path in self.dir.glob(f"*@{key}{suffix}") if path.name != mine]
-
-    def _replace(self, path: Path, content: bytes) -> None:
-        self.dir.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_suffix(".tmp")
-        temporary.write_bytes(content)
-        os.replace(temporary, path)
