@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 import zipfile
 import zlib
 
@@ -19,6 +20,11 @@ log = logging.getLogger(__name__)
 
 MODEL_FILE = "model.keras"
 KERAS_ARCHIVE_MEMBERS = {"metadata.json", "config.json", "model.weights.h5"}  # what keras.saving writes
+
+# BentoML's reading of a model.yaml (cattrs structuring, its metadata check looking modules up in
+# sys.modules) is not known to be safe from several threads at once, and versions load in parallel
+# (serving/inprocess.py): one read at a time, a few milliseconds each.
+_READ_LOCK = threading.Lock()
 
 
 class ModelStoreError(RuntimeError):
@@ -42,9 +48,20 @@ def get(name: str, version: str):
     import bentoml
 
     try:
-        return bentoml.models.get(tag(name, version))
+        with _READ_LOCK:
+            return bentoml.models.get(tag(name, version))
     except bentoml.exceptions.NotFound:
         raise ModelStoreError(not_in_store(name, version)) from None
+    except ExceptionGroup as exc:  # cattrs' "While structuring ModelInfo (1 sub-exception)" names no cause
+        raise ModelStoreError(f"{tag(name, version)}: its model.yaml cannot be read: {leaf_messages(exc)}") from exc
+
+
+def leaf_messages(group: BaseExceptionGroup) -> str:
+    """Every exception a group holds, by type and message: what the group's own text leaves out."""
+    leaves = []
+    for exc in group.exceptions:
+        leaves.append(leaf_messages(exc) if isinstance(exc, BaseExceptionGroup) else f"{type(exc).__name__}: {exc}")
+    return f"{group.message}: " + "; ".join(leaves)
 
 
 def exists(name: str, version: str) -> bool:
@@ -60,7 +77,8 @@ def versions(name: str) -> list[str]:
     import bentoml
 
     try:
-        stored = [m for m in bentoml.models.list(name) if m.tag.name == name]
+        with _READ_LOCK:
+            stored = [m for m in bentoml.models.list(name) if m.tag.name == name]
     except bentoml.exceptions.NotFound:
         return []
     return [str(m.tag.version) for m in sorted(stored, key=lambda m: m.info.creation_time)]

@@ -42,10 +42,6 @@ class InProcessRunner:
         engine = self.worker.engine if self.worker is not None else None
         if engine is None:
             raise Unavailable(self._why_not(), retry_after=RETRY_AFTER_SECONDS)
-        import os
-
-        if os.environ.get("INLINE"):
-            return engine(values)
         return await asyncio.get_running_loop().run_in_executor(self._executor, engine, values)
 
     async def status(self) -> dict:

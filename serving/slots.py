@@ -223,7 +223,7 @@ class SlotWorker:
         try:
             engine = self._load(model, version, desired.get("engine", "onnxruntime"), int(desired.get("threads", 1)))
         except Exception as exc:  # reported; the entry leaves every other version as it was
-            log.error("%s could not load %s:%s: %s", self.slot.name, model, version, exc)
+            log.exception("%s could not load %s:%s", self.slot.name, model, version)
             self._set(None, (model, version), generation, SlotPhase.FAILED, f"{model}:{version} failed to load: {exc}")
             return
         self._set(engine, (model, version), generation, SlotPhase.READY, None)

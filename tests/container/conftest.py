@@ -25,6 +25,7 @@ from tests.container.helpers import FIGURES, Container, docker, start_container,
 from tests.e2e.conftest import CLOTHES, DAMAGE, ROOT, clothes, damage, write_config
 
 HERE = Path(__file__).resolve().parent
+LOG_LINES = 150
 
 
 def _wanted(config) -> bool:
@@ -43,11 +44,23 @@ def pytest_ignore_collect(collection_path, config):
     return None
 
 
+LOGS: dict[str, str] = {}  # each container's log, kept when it is removed: printed when a test failed
+
+
 def pytest_terminal_summary(terminalreporter):
     if FIGURES:
         terminalreporter.section("container figures")
         for name, value in FIGURES.items():
             terminalreporter.write_line(f"{name}: {value}")
+    if terminalreporter.stats.get("failed") or terminalreporter.stats.get("error"):
+        for name, log in LOGS.items():
+            terminalreporter.section(f"log of {name}")
+            terminalreporter.write_line(log)
+
+
+def removed(container: Container, name: str) -> None:
+    LOGS[name] = container.logs(LOG_LINES)
+    container.remove()
 
 
 @pytest.fixture(scope="session")
@@ -110,8 +123,8 @@ def new_container(image, test_config):
         return container
 
     yield start
-    for container in started:
-        container.remove()
+    for number, container in enumerate(started, 1):
+        removed(container, f"extra container {number}")
 
 
 @pytest.fixture(scope="session")
@@ -123,7 +136,7 @@ def container(image, test_config):
         FIGURES["cold start"] = f"{seconds:.1f} s (docker run -> /readyz 200)"
         yield running
     finally:
-        running.remove()
+        removed(running, "the contract tests' container")
 
 
 @pytest.fixture(scope="session")

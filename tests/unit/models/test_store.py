@@ -1,6 +1,9 @@
 """models/store.py: a model and its card saved together in BentoML's store, checked and read back."""
 
 import json
+import re
+import subprocess
+import sys
 import zipfile
 
 import bentoml
@@ -11,6 +14,7 @@ from models import store
 from models.card import ModelCard
 from models.engines import TensorFlowEngine
 from models.preprocessing import to_model_input
+from tests.conftest import ROOT
 from tests.unit.cards import clothes_card, colour_card, keras_model_for, sigmoid_card
 
 
@@ -122,3 +126,24 @@ def test_the_card_is_stored_as_json_in_the_metadata():
     card, _ = saved(colour_card(name="store-test", version="metadata", metrics=None))
     metadata = bentoml.models.get("store-test:metadata").info.metadata
     assert ModelCard.model_validate_json(metadata["card"]) == card and metadata["card_format"] == card.format
+
+
+def test_an_unreadable_model_yaml_names_its_cause():
+    """BentoML's own error says only "While structuring ModelInfo (1 sub-exception)"; ours names the cause.
+
+    Read in a fresh process: this one's BentoML keeps the info of the model it just created."""
+    with bentoml.models.create("store-test:bad-yaml", metadata={"card_format": 1}):
+        pass
+    yaml_path = bentoml.models.get("store-test:bad-yaml").path_of("model.yaml")
+    with open(yaml_path) as f:
+        text = f.read()
+    with open(yaml_path, "w") as f:
+        f.write(re.sub(r"(?m)^creation_time:.*$", "creation_time: yesterday", text))
+    read = subprocess.run(
+        [sys.executable, "-c", "from models import store\ntry:\n    store.get('store-test', 'bad-yaml')\nexcept store.ModelStoreError as exc:\n    print(exc)"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
+    assert read.stdout.strip() == "store-test:bad-yaml: its model.yaml cannot be read: While structuring ModelInfo: ValueError: Invalid isoformat string: 'yesterday'", read.stderr
