@@ -27,6 +27,7 @@ import numpy as np
 
 from config import DriftThresholds
 from lifecycle.reference import CONFIDENCE_DECIMALS, MEAN_DECIMALS, feature_view, image_features
+from models import store
 from models.card import ModelCard
 
 MONITOR_NAME = "predictions"  # the service's bentoml.monitor: samples of every model and version, <log_path>/predictions/data/
@@ -115,6 +116,15 @@ class WindowSnapshot(TypedDict):
     class_counts: np.ndarray
 
 
+def scipy_stats():
+    """scipy.stats, imported on first use (half a second): scipy.sparse first, while no model.yaml is
+    being read (models/store.py says why)."""
+    store.import_module("scipy.sparse")
+    from scipy import stats
+
+    return stats
+
+
 def psi(expected: np.ndarray, actual: np.ndarray) -> float:
     """Population stability index of two share vectors."""
     e = np.maximum(np.asarray(expected, dtype=np.float64), PSI_FLOOR)
@@ -126,7 +136,7 @@ def psi(expected: np.ndarray, actual: np.ndarray) -> float:
 def statistics(reference: dict, window: WindowSnapshot, thresholds: DriftThresholds) -> dict[str, dict]:
     """Each drift statistic of a window snapshot against the reference, with threshold and verdict
     (no intensity PSI for a model whose card gives no value range)."""
-    from scipy import stats
+    stats = scipy_stats()
 
     rows = {}
     if window["intensity_counts"] is not None and reference["intensity"]["shares"] is not None:

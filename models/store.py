@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import logging
 import os
@@ -54,6 +55,16 @@ def get(name: str, version: str):
         raise ModelStoreError(not_in_store(name, version)) from None
     except ExceptionGroup as exc:  # cattrs' "While structuring ModelInfo (1 sub-exception)" names no cause
         raise ModelStoreError(f"{tag(name, version)}: its model.yaml cannot be read: {leaf_messages(exc)}") from exc
+
+
+def import_module(name: str):
+    """``name`` imported while no model.yaml is being read in this process.
+
+    BentoML's metadata check looks scipy.sparse up in ``sys.modules`` on every read and fails on a
+    module another thread is still initialising ("While structuring ModelInfo").
+    """
+    with _READ_LOCK:
+        return importlib.import_module(name)
 
 
 def leaf_messages(group: BaseExceptionGroup) -> str:

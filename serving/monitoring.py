@@ -15,7 +15,6 @@
 from __future__ import annotations
 
 import functools
-import importlib
 import logging
 import threading
 import time
@@ -25,7 +24,7 @@ from typing import Any
 import bentoml
 import numpy as np
 
-from lifecycle.drift import MONITOR_NAME, RollingWindow, drift_report
+from lifecycle.drift import MONITOR_NAME, RollingWindow, drift_report, scipy_stats
 from lifecycle.reference import feature_view
 from models.card import ModelCard
 from serving.workers import Board
@@ -130,15 +129,10 @@ REFRESHER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="drift-refresh"
 
 
 @functools.cache
-def _import_scipy_in_background() -> None:
-    """scipy.stats (the drift tests) takes half a second to import: in a thread of its own, so that readiness
-    does not wait for it and the first drift report rarely does (an import in progress makes it wait).
-
-    scipy.sparse first, here: BentoML's model metadata check looks it up in ``sys.modules`` whenever the
-    store is read, and fails on a module another thread is still initialising.
-    """
-    importlib.import_module("scipy.sparse")
-    threading.Thread(target=importlib.import_module, args=("scipy.stats",), name="import-scipy", daemon=True).start()
+def import_scipy_in_background() -> None:
+    """scipy.stats (the drift tests, half a second to import) on a thread of its own, started once the
+    versions are loaded: neither readiness nor, mostly, the first drift report waits for it."""
+    threading.Thread(target=scipy_stats, name="import-scipy", daemon=True).start()
 
 
 class VersionMonitor:
@@ -159,7 +153,6 @@ class VersionMonitor:
         self._log_second, self._logged_this_second = 0, 0
         self._until_sample = self._gap() - 1  # examples to skip before the next one goes to the data log
         if reference is not None:
-            _import_scipy_in_background()
             for index, name in enumerate(card.labels):
                 CLASS_SHARE.labels(**self.labels, label=name, source="reference").set(reference["classes"]["shares"][index])
 
