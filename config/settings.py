@@ -26,6 +26,7 @@ from models import engines
 from models.card import Name
 
 CONFIG_ENV = "MODEL_SERVER_CONFIG"
+BENTOML_DEFAULT_TIMEOUT = 60.0  # traffic.timeout in BentoML's default configuration
 GRPC_PORT_ENV = "MODEL_SERVER_GRPC_PORT"  # overrides grpc.port
 DEFAULT_PATH = Path(__file__).resolve().parent.parent / "configuration.yaml"
 MIN_TOKEN_CHARS = 16  # a shorter API token is too easy to guess
@@ -258,6 +259,10 @@ class Config(_Section):
     def runner(self, model: str, version: str) -> RunnerSettings:
         """The runner settings of one version: the shared ``runners`` block with the version's overrides."""
         return RunnerSettings.model_validate(deep_merge(self.runners, self.models[model].versions[version]))
+
+    def request_timeout(self) -> float:
+        """Seconds a request may take in the entry (``entry.traffic.timeout``; BentoML's default is 60)."""
+        return float((self.entry.get("traffic") or {}).get("timeout") or BENTOML_DEFAULT_TIMEOUT)
 
     def entry_options(self) -> dict:
         """The entry service's ``@bentoml.service`` options, file paths resolved against this file."""

@@ -35,7 +35,7 @@ def middleware_stack(config: Config, router: Router, service=None, plane: Callab
     """The middleware, outermost first: CORS (when on), the front door (shedding, the token, the protocol
     routes), then what only the other routes pay for. With a BentoML ``service``: its typed APIs'
     guards and the OpenAPI document too."""
-    routes = ProtocolRoutes(router, plane=plane, traffic_key_header=config.live.traffic_key_header)
+    routes = ProtocolRoutes(router, plane=plane, traffic_key_header=config.live.traffic_key_header, timeout=config.request_timeout())
     known = BENTOML_PATHS | ({api.route for api in service.apis.values()} if service is not None else set())
     limits = config.limits
     stack: list[tuple[Callable, dict]] = [
@@ -55,11 +55,38 @@ def middleware_stack(config: Config, router: Router, service=None, plane: Callab
 
 
 def install(service, config: Config) -> Router:
-    """Put the stack on a BentoML service (BentoML hands the list to Starlette in order: the first added is the outermost)."""
+    """Put the stack on a BentoML service (BentoML hands the list to Starlette in order: the first added is
+    the outermost), the front door before BentoML's own layers."""
     router = make_router(config)
     for middleware, options in middleware_stack(config, router, service=service):
         service.add_asgi_middleware(middleware, **options)
+    front_door_first(OUTERMOST)
     return router
+
+
+OUTERMOST = (cors, FrontDoor)
+
+
+def front_door_first(outermost: tuple) -> None:
+    """Put ``outermost`` (CORS and the front door) before the layers BentoML adds to every request.
+
+    BentoML puts its OpenTelemetry and timeout middleware ahead of a service's and has no setting to
+    drop them (``traffic.timeout`` must be positive): per request a task, a future, a timer and a URL
+    check (docs/benchmarks.md). The protocol routes need neither: the front door answers them, with
+    their deadline (``ProtocolRoutes.timeout``); every other path still goes through both.
+    """
+    from _bentoml_impl.server.app import ServiceAppFactory
+
+    built = ServiceAppFactory.middlewares
+    if getattr(built.fget, "outermost", None) == outermost:
+        return
+
+    def middlewares(factory) -> list:
+        stack = built.fget(factory)
+        return [m for m in stack if m.cls in outermost] + [m for m in stack if m.cls not in outermost]
+
+    middlewares.outermost = outermost  # type: ignore[attr-defined]
+    ServiceAppFactory.middlewares = property(middlewares)
 
 
 def build(app, config: Config, plane: Callable[[], Any] = current_plane, router: Router | None = None):

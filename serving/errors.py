@@ -105,6 +105,12 @@ class Overloaded(Unavailable):
     """The version's queue is full: shed at once rather than time out."""
 
 
+class GatewayTimeout(ServingError):
+    """Not answered within the entry's ``traffic.timeout``."""
+
+    status = 504
+
+
 def error_body(message: str) -> bytes:
     """The one envelope's bytes, the same from every layer that answers an error."""
     return json.dumps({"error": message}).encode()

@@ -19,13 +19,14 @@ protocol routes are the hot path (docs/benchmarks.md: the hot path, measured).
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 from config import Limits, Security
 from serving import monitoring
 from serving.auth import TokenCheck
-from serving.errors import Overloaded, ServingError
-from serving.middleware import read_body
+from serving.errors import Overloaded, RequestTimeout, ServingError
+from serving.middleware import CLOSE, read_body
 from serving.paths import INFRASTRUCTURE_PATHS
 from serving.protocols import ProtocolRoutes
 
@@ -68,13 +69,25 @@ class FrontDoor:
             body = None
             if scope["method"] in BODY_METHODS:
                 try:
-                    body = await read_body(scope, receive, self.max_body_bytes, self.body_seconds)
+                    body = await self._read_body(scope, receive, started)
                 except ServingError as exc:
                     await exc.to_response()(scope, receive, send)
                     return monitoring.record_request(UNKNOWN, UNKNOWN, found[0].protocol, "refused", exc.status)
             await self.routes.answer(scope, receive, send, *found, body=body, started=started)
         finally:
             self.in_flight -= 1
+
+    async def _read_body(self, scope, receive, started: float) -> bytes:
+        deadlines = self.routes.deadlines
+        task = deadlines.set(started + self.body_seconds)
+        try:
+            return await read_body(scope, receive, self.max_body_bytes)
+        except asyncio.CancelledError:
+            if not deadlines.expired(task):
+                raise
+            raise RequestTimeout(f"body not received within {self.body_seconds:g} seconds", CLOSE) from None
+        finally:
+            deadlines.clear(task)
 
     async def _inner(self, scope, receive, send, started: float) -> None:
         status = 500

@@ -93,29 +93,25 @@ class BodyLimit:
             await refusal.to_response()(scope, receive, send)
 
 
-async def read_body(scope, receive, max_bytes: int, max_seconds: float | None) -> bytes:
-    """A request's whole body, refused past ``max_bytes`` (413) or ``max_seconds`` after the request
-    began (408), both closing the connection: the front door's reading of a protocol route's body."""
+async def read_body(scope, receive, max_bytes: int) -> bytes:
+    """A request's whole body, refused past ``max_bytes`` (413, closing the connection): the front
+    door's reading of a protocol route's body (its deadline is the front door's)."""
     declared = next((value for name, value in scope["headers"] if name == b"content-length"), b"")
     if declared.isdigit() and int(declared) > max_bytes:
         raise PayloadTooLarge(f"body of {int(declared)} bytes exceeds the limit of {max_bytes} bytes", CLOSE)
     chunks: list[bytes] = []
     received = 0
-    try:
-        async with asyncio.timeout(max_seconds):
-            while True:
-                message = await receive()
-                if message["type"] != "http.request":
-                    return b""  # the client went away; nothing will read the answer
-                chunk = message.get("body", b"")
-                received += len(chunk)
-                if received > max_bytes:
-                    raise PayloadTooLarge(f"body exceeds the limit of {max_bytes} bytes", CLOSE)
-                chunks.append(chunk)
-                if not message.get("more_body", False):
-                    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
-    except TimeoutError:
-        raise RequestTimeout(f"body not received within {max_seconds:g} seconds", CLOSE) from None
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return b""  # the client went away; nothing will read the answer
+        chunk = message.get("body", b"")
+        received += len(chunk)
+        if received > max_bytes:
+            raise PayloadTooLarge(f"body exceeds the limit of {max_bytes} bytes", CLOSE)
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 class TypedContentTypes:

@@ -17,6 +17,7 @@ responses serialised by orjson.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 import re
@@ -31,7 +32,8 @@ from starlette.requests import Request
 from models.card import NAME_PATTERN
 from serving import monitoring
 from serving.dataplane import CALLER, Caller
-from serving.errors import MethodNotAllowed, NotFound, ServingError, as_serving_error, error_body
+from serving.deadlines import Deadlines
+from serving.errors import GatewayTimeout, MethodNotAllowed, NotFound, ServingError, as_serving_error, error_body
 
 log = logging.getLogger(__name__)
 JSON = "application/json"
@@ -143,8 +145,10 @@ class ProtocolRoutes:
     ``X-Model-Name``), whatever the protocol.
     """
 
-    def __init__(self, router: Router, plane: Callable[[], Any] = current_plane, traffic_key_header: str = "X-Traffic-Key"):
+    def __init__(self, router: Router, plane: Callable[[], Any] = current_plane, traffic_key_header: str = "X-Traffic-Key", timeout: float | None = None):
         self.router = router
+        self.timeout = timeout  # seconds a request may take (entry.traffic.timeout): then 504
+        self.deadlines = Deadlines()  # the front door's body deadlines too
         self._plane = plane
         self._resolved = None  # the plane, once found: one per worker, for its life
         self.key_header = traffic_key_header.lower().encode()
@@ -159,6 +163,7 @@ class ProtocolRoutes:
         started = started or time.perf_counter()
         plane = self.plane()
         handler = None
+        task = self.deadlines.set(started + self.timeout) if self.timeout else None
         key = next((value.decode("latin-1") for name, value in scope["headers"] if name == self.key_header), None)
         current = Caller(key=key)
         CALLER.set(current)
@@ -170,8 +175,15 @@ class ProtocolRoutes:
             if body is not None:
                 request._body = body  # read by the front door; Starlette's body(), stream() and form() use it
             reply = await handler(plane, request, **params)
+        except asyncio.CancelledError:
+            if task is None or not self.deadlines.expired(task):
+                raise
+            reply = error_reply(GatewayTimeout(f"not answered within {self.timeout:g} s (entry.traffic.timeout)"), scope)
         except Exception as exc:
             reply = error_reply(exc, scope)
+        finally:
+            if task is not None:
+                self.deadlines.clear(task)
         if current.answered is not None:
             reply.headers.update({"X-Model-Name": current.answered.name, "X-Model-Version": current.answered.version})
         await send_reply(send, reply, head=scope["method"] == "HEAD")

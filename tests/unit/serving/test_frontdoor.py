@@ -122,3 +122,25 @@ def test_paths_no_route_has_are_counted_as_other_so_clients_cannot_grow_the_labe
     livez = count(protocol="bentoml", endpoint="/livez")
     run(app, "/livez", method="GET")
     assert count(protocol="bentoml", endpoint="/livez") == livez + 1
+
+
+def test_a_protocol_route_not_answered_within_the_timeout_gets_504_and_the_door_goes_on():
+    async def never(plane, request):
+        await asyncio.sleep(3600)
+
+    router = Router([Route("/never", {"GET": never}, "course"), Route("/models/{name}/{version}", {"POST": echo_length}, "course")])
+    limits = Limits(max_requests_in_flight=4, max_body_bytes=10, body_timeout_seconds=1)
+    app = FrontDoor(not_ours, ProtocolRoutes(router, plane=Plane, timeout=0.05), limits, Security())
+    status, _, body = run(app, "/never", method="GET")
+    assert (status, json.loads(body)) == (504, {"error": "not answered within 0.05 s (entry.traffic.timeout)"})
+    assert app.in_flight == 0
+    assert run(app, "/models/clothes/v1", chunks=(b"abc",))[0] == 200
+
+
+def test_a_timeout_the_handler_raises_itself_is_not_the_deadline():
+    async def times_out(plane, request):
+        raise TimeoutError("the runner did not answer")
+
+    routes = ProtocolRoutes(Router([Route("/slow", {"GET": times_out}, "course")]), plane=Plane, timeout=10)
+    status, _, _ = run(FrontDoor(not_ours, routes, Limits(), Security()), "/slow", method="GET")
+    assert status == 500
