@@ -15,13 +15,13 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export BENTOML_DO_NOT_TRACK := true
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: serve lint test test-unit test-container container bench bench-memory bench-lifecycle promote install protos data nginx wrk chromium models build clean
+.PHONY: serve lint test test-unit test-container container bench bytecode bench-memory bench-lifecycle promote install protos data nginx wrk chromium models build clean
 
-serve: models
+serve: models bytecode
 	$(VENV)/bin/bentoml serve service:ModelServer --host 0.0.0.0 --port $(PORT)
 
 # The end-to-end suite twice: engines in the entry workers (the default placement), then in runner processes.
-test: install data nginx wrk chromium lint
+test: install data nginx wrk chromium lint bytecode
 	$(PY) -m pytest
 	E2E_PLACEMENT=process $(PY) -m pytest tests/e2e
 
@@ -39,7 +39,7 @@ lint: install
 # The performance benchmark (docs/benchmarks.md): every configured version served on ONNX Runtime and on
 # TensorFlow, against the course's naive Flask server and a bare ASGI floor, per scenario (JSON, PNG, raw
 # batches, a damage JPEG, v2 binary tensors, TF Serving predict), plus cold start and memory per process.
-bench: models wrk
+bench: models wrk bytecode
 	$(PY) -m bench.run
 
 # Memory per process (RSS, PSS) of the served tree, every configured version loaded, on each engine.
@@ -57,6 +57,11 @@ promote: models
 	$(PY) train_and_save.py promote $(MODEL) $(VERSION)
 
 install: $(VENV)/.installed
+
+# The project's modules compiled once (__pycache__): with PYTHONDONTWRITEBYTECODE set (as on this
+# machine) every process would compile them again at import, 60 ms of each server process's start.
+bytecode: install
+	$(PY) -m compileall -q config models serving lifecycle training service.py train_and_save.py > /dev/null
 
 $(VENV)/.installed: requirements.txt requirements-tensorflow.txt requirements-dev.txt
 	test -x $(PY) || python3 -m venv $(VENV)

@@ -41,7 +41,6 @@ from serving.core import INPUT, Default, ImageFiles, InferenceRequest, Input, Js
 from serving.dataplane import DataPlane  # noqa: E402
 from serving.errors import as_serving_error  # noqa: E402
 from serving.live import LiveModels, SlotRef  # noqa: E402
-from serving.protocols.grpc import server as grpc_server  # noqa: E402
 from serving.registry import ModelRegistry  # noqa: E402
 from serving.schemas import Example, PredictResponse, prediction_body  # noqa: E402
 from serving.shadow import Shadows  # noqa: E402
@@ -130,8 +129,7 @@ def freeze_startup_heap() -> None:
     2,500 req/s). Frozen, the start-up heap is never walked again; the higher thresholds make full
     collections of what remains rare.
     """
-    gc.collect()
-    gc.freeze()
+    gc.freeze()  # no collection first: at this point it found a few dozen objects and took 40 to 100 ms of the start
     gc.set_threshold(GC_YOUNG_THRESHOLD, 20, 100)
 
 
@@ -204,6 +202,9 @@ class ModelServer:
         follow the serving state, and watch the store for the models that ask for it."""
         self.live.start(self.registry.handles())
         self.store_watch = asyncio.get_running_loop().create_task(self.live.watch_store())
+        # Imported here, in the workers: `bentoml serve` imports this file too, and needs no gRPC (130 ms).
+        from serving.protocols.grpc import server as grpc_server
+
         self.grpc = await grpc_server.start(self.plane, CONFIG) if CONFIG.grpc.enabled else None
         monitoring.import_scipy_in_background()  # the drift tests' half second of imports, after the versions loaded
 

@@ -19,6 +19,7 @@ from serving.frontdoor import FrontDoor
 from serving.middleware import BodyLimit, ErrorEnvelope, TypedContentTypes, TypedFormFields, cors
 from serving.openapi import OpenAPIDocument
 from serving.paths import SPEC_PATH
+from serving.process import is_arbiter
 from serving.protocols import ProtocolRoutes, Router, admin, course, current_plane, page, prometheus, repository, tfserving, v2
 
 # The REST protocols, each a route table over the one data plane (serving/protocols/), and Prometheus's scrape.
@@ -75,6 +76,8 @@ def front_door_first(outermost: tuple) -> None:
     check (docs/benchmarks.md). The protocol routes need neither: the front door answers them, with
     their deadline (``ProtocolRoutes.timeout``); every other path still goes through both.
     """
+    if is_arbiter():
+        return  # it builds no app: BentoML's app module (150 ms of imports) would only slow its start
     from _bentoml_impl.server.app import ServiceAppFactory
 
     built = ServiceAppFactory.middlewares

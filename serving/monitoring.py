@@ -125,6 +125,7 @@ def record_predictions(card: ModelCard, predicted: np.ndarray, confidence: np.nd
         histogram.observe(value)
 
 
+SCIPY_IMPORT_DELAY_SECONDS = 1.0
 REFRESHER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="drift-refresh")  # one at a time, whatever the versions
 
 
@@ -132,7 +133,10 @@ REFRESHER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="drift-refresh"
 def import_scipy_in_background() -> None:
     """scipy.stats (the drift tests, half a second to import) on a thread of its own, started once the
     versions are loaded: neither readiness nor, mostly, the first drift report waits for it."""
-    threading.Thread(target=scipy_stats, name="import-scipy", daemon=True).start()
+    # A moment after the start: an import holds the GIL, and the worker is answering its first probes.
+    importer = threading.Timer(SCIPY_IMPORT_DELAY_SECONDS, scipy_stats)
+    importer.name, importer.daemon = "import-scipy", True
+    importer.start()
 
 
 class VersionMonitor:

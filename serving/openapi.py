@@ -49,7 +49,14 @@ class OpenAPIDocument:
 
     def __init__(self, app, service, config: Config, router):
         self.app = app
-        self.body = json.dumps(build_spec(service, config, router)).encode()
+        self._sources = (service, config, router)
+        self._body: bytes | None = None  # built on the first request: not on every worker's start-up path
+
+    @property
+    def body(self) -> bytes:
+        if self._body is None:
+            self._body = json.dumps(build_spec(*self._sources)).encode()
+        return self._body
 
     async def __call__(self, scope, receive, send):
         if scope["type"] == "http" and scope["path"] == SPEC_PATH and scope["method"] in ("GET", "HEAD"):

@@ -15,15 +15,15 @@ BentoML's own; tests/unit/serving/test_ordered_stop.py checks the pinned BentoML
 from __future__ import annotations
 
 import logging
-import sys
+
+from serving.process import is_worker
 
 ENTRY_WATCHER = "service"  # bentoml 1.4.40, _bentoml_impl/server/serving.py: create_watcher(name="service")
 log = logging.getLogger("bentoml.serve")
 
 
 def install() -> None:
-    main = getattr(sys.modules.get("__main__"), "__spec__", None)
-    if main is not None and main.name.startswith("_bentoml_impl.worker"):
+    if is_worker():
         return  # a worker runs no arbiter: circus's import (80 ms) would only slow its start
     from circus.arbiter import Arbiter
     from tornado import gen

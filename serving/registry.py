@@ -22,6 +22,7 @@ from collections.abc import Awaitable
 from typing import Protocol
 
 import numpy as np
+import orjson
 
 from config import Config, RunnerSettings
 from lifecycle.reference import REFERENCE_FILE
@@ -99,7 +100,7 @@ class VersionHandle:
             card,
             created=stored.info.creation_time.isoformat(),
             report=store.read_file(stored, REPORT_FILE),
-            reference=json.loads(reference) if reference else None,
+            reference=read_reference(reference) if reference else None,
             **kwargs,
         )
 
@@ -223,3 +224,12 @@ class ModelRegistry:
         if version is None and version_or_alias in model.aliases:
             version = version_or_alias  # an alias not resolved (an error before inference): count it under its name
         return name, version or "unknown"
+
+
+def read_reference(content: bytes) -> dict:
+    """A version's reference statistics: orjson, ~4x the standard library on the start-up path; the
+    standard library for a file written with NaN or infinity (orjson refuses them)."""
+    try:
+        return orjson.loads(content)
+    except orjson.JSONDecodeError:
+        return json.loads(content)
