@@ -26,6 +26,10 @@ from pathlib import Path
 from typing import Annotated
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# glibc's malloc keeps an arena per thread that allocates (event loop, engines, loaders, followers):
+# two bound what they hold. Read when a process starts: `bentoml serve` sets it here for the workers
+# it starts (32 MiB less PSS over the tree, docs/benchmarks.md); the image sets it for every process.
+os.environ.setdefault("MALLOC_ARENA_MAX", "2")
 
 import bentoml  # noqa: E402
 import numpy as np  # noqa: E402
