@@ -262,9 +262,16 @@ def write_json(path: Path, content: dict) -> None:
 
 
 def _write_new(path: Path, content: dict) -> None:
+    """Written whole, then linked into place unless the file exists (FileExistsError): a reader never
+    sees an empty or half-written file. (Opened with "x" and then written, the two entry workers that
+    create a slot's state at the same moment raced: one read the other's empty file as "host nothing".)"""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "x") as f:
+    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as f:
         f.write(json.dumps(content))
+    try:
+        os.link(f.name, path)
+    finally:
+        os.unlink(f.name)
 
 
 def alive(pid: int) -> bool:

@@ -120,3 +120,27 @@ def test_the_plan_has_a_slot_per_configured_version_and_the_spares(tmp_path):
         ("spare-1", None, 1),
         ("spare-2", None, 1),
     ]
+
+
+def _ensure_at_once(runtime, barrier, results):
+    barrier.wait()
+    results.put(SlotState(runtime, "clothes-v1").ensure(("clothes", "v1"), "onnxruntime", 1))
+
+
+def test_workers_creating_a_slots_state_at_the_same_moment_all_read_the_initial_version(tmp_path):
+    """Two entry workers start together and both create the slot's desired state: neither may read the
+    other's file empty or half-written (which said "host nothing": the container's v2 answered 503)."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork")
+    for attempt in range(20):
+        runtime = tmp_path / str(attempt)
+        barrier, results = context.Barrier(6), context.Queue()
+        processes = [context.Process(target=_ensure_at_once, args=(runtime, barrier, results)) for _ in range(6)]
+        for process in processes:
+            process.start()
+        states = [results.get(timeout=30) for _ in processes]
+        for process in processes:
+            process.join(timeout=30)
+        assert all(state["generation"] == 1 and (state["model"], state["version"]) == ("clothes", "v1") for state in states), states
+        assert sorted(p.name for p in (runtime / "slots").iterdir()) == ["clothes-v1", "clothes-v1.json"]  # no temporary file left
