@@ -61,7 +61,8 @@ def install(service, config: Config) -> Router:
     router = make_router(config)
     for middleware, options in middleware_stack(config, router, service=service):
         service.add_asgi_middleware(middleware, **options)
-    front_door_first(OUTERMOST)
+    if not is_arbiter():  # it builds no app: BentoML's app module (150 ms of imports) would only slow its start
+        front_door_first(OUTERMOST)
     return router
 
 
@@ -76,8 +77,6 @@ def front_door_first(outermost: tuple) -> None:
     check (docs/benchmarks.md). The protocol routes need neither: the front door answers them, with
     their deadline (``ProtocolRoutes.timeout``); every other path still goes through both.
     """
-    if is_arbiter():
-        return  # it builds no app: BentoML's app module (150 ms of imports) would only slow its start
     from _bentoml_impl.server.app import ServiceAppFactory
 
     built = ServiceAppFactory.middlewares

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import sys
 
+SERVE_COMMANDS = frozenset({"serve", "serve-http"})  # bentoml_cli 1.4.40
+
 
 def is_worker() -> bool:
     """A BentoML service worker (``python -m _bentoml_impl.worker.service``)."""
@@ -14,5 +16,12 @@ def is_worker() -> bool:
 
 
 def is_arbiter() -> bool:
-    """The `bentoml serve` process (``bentoml_cli``'s entry point), not a worker, a test or a script."""
-    return not is_worker() and "bentoml_cli" in sys.modules and sys.argv[1:2] == ["serve"]
+    """The `bentoml serve` process (the command line, or the image's entrypoint calling it), not a
+    worker, a test or a script: it imports service.py inside click's ``serve`` command."""
+    click = sys.modules.get("click")
+    context = click.get_current_context(silent=True) if click is not None and not is_worker() else None
+    while context is not None:
+        if context.command.name in SERVE_COMMANDS:
+            return True
+        context = context.parent
+    return False
