@@ -40,7 +40,7 @@ from config import Placement, load_config  # noqa: E402
 from models import store  # noqa: E402
 from models.card import NAME_PATTERN  # noqa: E402
 from models.preprocessing import Invert  # noqa: E402
-from serving import app, inprocess, monitoring, ordered_stop, slots  # noqa: E402
+from serving import app, inprocess, ordered_stop, slots  # noqa: E402
 from serving.core import INPUT, Default, ImageFiles, InferenceRequest, Input, JsonExamples, Named  # noqa: E402
 from serving.dataplane import DataPlane  # noqa: E402
 from serving.errors import as_serving_error  # noqa: E402
@@ -210,7 +210,6 @@ class ModelServer:
         from serving.protocols.grpc import server as grpc_server
 
         self.grpc = await grpc_server.start(self.plane, CONFIG) if CONFIG.grpc.enabled else None
-        monitoring.import_scipy_in_background()  # the drift tests' half second of imports, after the versions loaded
 
     @bentoml.on_shutdown
     async def stop_watching_runners(self) -> None:

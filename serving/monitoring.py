@@ -131,8 +131,8 @@ REFRESHER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="drift-refresh"
 
 @functools.cache
 def import_scipy_in_background() -> None:
-    """scipy.stats (the drift tests, half a second to import) on a thread of its own, started once the
-    versions are loaded: neither readiness nor, mostly, the first drift report waits for it."""
+    """scipy.stats (the drift tests, half a second to import) on a thread of its own, a second after the
+    first version with a drift reference: neither readiness nor, mostly, the first drift report waits for it."""
     # A moment after the start: an import holds the GIL, and the worker is answering its first probes.
     importer = threading.Timer(SCIPY_IMPORT_DELAY_SECONDS, scipy_stats)
     importer.name, importer.daemon = "import-scipy", True
@@ -157,6 +157,8 @@ class VersionMonitor:
         self._log_second, self._logged_this_second = 0, 0
         self._until_sample = self._gap() - 1  # examples to skip before the next one goes to the data log
         if reference is not None:
+            if settings.enabled:
+                import_scipy_in_background()
             for index, name in enumerate(card.labels):
                 CLASS_SHARE.labels(**self.labels, label=name, source="reference").set(reference["classes"]["shares"][index])
 

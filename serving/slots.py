@@ -122,7 +122,7 @@ class SlotState:
         if not self.path.exists() and initial is not None:
             state = {"generation": 1, "model": initial[0], "version": initial[1], "engine": engine, "threads": threads}
             with contextlib.suppress(FileExistsError):  # another worker was first: both wrote the same
-                _write_new(self.path, state)
+                write_json(self.path, state, replace=False)
         return self.desired()
 
     def assign(self, model: str | None, version: str | None, engine: str = "onnxruntime", threads: int = 1) -> int:
@@ -253,21 +253,17 @@ class SlotWorker:
                 log.exception("%s: following its desired state failed", self.slot.name)
 
 
-def write_json(path: Path, content: dict) -> None:
-    """Written whole and renamed into place: readers never see half a file."""
+def write_json(path: Path, content: dict, replace: bool = True) -> None:
+    """Written whole, then put in place: renamed over what is there, or (``replace`` False) linked
+    unless the file exists (FileExistsError). Readers never see an empty or half-written file (the two
+    entry workers creating a slot's state at the same moment once read each other's empty file as
+    "host nothing")."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as f:
         f.write(json.dumps(content))
-    os.replace(f.name, path)
-
-
-def _write_new(path: Path, content: dict) -> None:
-    """Written whole, then linked into place unless the file exists (FileExistsError): a reader never
-    sees an empty or half-written file. (Opened with "x" and then written, the two entry workers that
-    create a slot's state at the same moment raced: one read the other's empty file as "host nothing".)"""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as f:
-        f.write(json.dumps(content))
+    if replace:
+        os.replace(f.name, path)
+        return
     try:
         os.link(f.name, path)
     finally:
