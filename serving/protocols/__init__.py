@@ -186,10 +186,11 @@ class ProtocolRoutes:
                 self.deadlines.clear(task)
         if current.answered is not None:
             reply.headers.update({"X-Model-Name": current.answered.name, "X-Model-Version": current.answered.version})
-        await send_reply(send, reply, head=scope["method"] == "HEAD")
         model, version = plane.metric_labels(params.get("name"), current.answered.version if current.answered else params.get("version"))
         endpoint = handler.__name__ if handler else "method_not_allowed"
+        # Counted before it is sent: a client reading /metrics right after its answer sees it counted.
         monitoring.record_request(model, version, route.protocol, endpoint, reply.status, time.perf_counter() - started)
+        await send_reply(send, reply, head=scope["method"] == "HEAD")
 
 
 def well_formed(kind: str, name: str | None) -> None:
