@@ -15,18 +15,18 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export BENTOML_DO_NOT_TRACK := true
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: serve lint test test-unit test-container container bench bytecode bench-memory bench-lifecycle promote install protos data nginx wrk chromium models build clean
+.PHONY: serve lint test test-unit test-container container bench bytecode bench-memory bench-lifecycle promote install protos data nginx redis wrk chromium models build clean
 
 serve: models bytecode
 	$(VENV)/bin/bentoml serve service:ModelServer --host 0.0.0.0 --port $(PORT)
 
 # The end-to-end suite twice: engines in the entry workers (the default placement), then in runner processes.
-test: install data nginx wrk chromium lint bytecode
+test: install data nginx redis wrk chromium lint bytecode
 	$(PY) -m pytest
 	E2E_PLACEMENT=process $(PY) -m pytest tests/e2e
 
 # The fast inner loop: lint, then the unit and in-process tests (fake runners, real gRPC on loopback); about 2 minutes.
-test-unit: install lint
+test-unit: install redis lint
 	$(PY) -m pytest tests/unit
 
 # ruff over every Python file; mypy over the serving code (pyproject.toml: serving, config, models, service.py).
@@ -82,6 +82,11 @@ data:
 # nginx, for tests/e2e/test_failover.py (two replicas behind deploy/nginx/model-server.conf).
 nginx:
 	@test -x /usr/sbin/nginx || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq nginx-light; }
+
+# Debian's Redis 7, the fleet's desired-state backend in tests/e2e/test_fleet.py and tests/unit/serving/fleet/
+# (the tests start their own redis-server on a free loopback port; the package's own service is not used).
+redis:
+	@test -x /usr/bin/redis-server || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq redis-server; }
 
 # wrk, the HTTP load generator of bench/ and tests/e2e/test_overload_sustained.py.
 wrk:

@@ -17,7 +17,6 @@ inside it or in a runner process of its own.
 
 from __future__ import annotations
 
-import asyncio
 import gc
 import logging
 import os
@@ -44,6 +43,8 @@ from serving import app, inprocess, ordered_stop, slots  # noqa: E402
 from serving.core import INPUT, Default, ImageFiles, InferenceRequest, Input, JsonExamples, Named  # noqa: E402
 from serving.dataplane import DataPlane  # noqa: E402
 from serving.errors import as_serving_error  # noqa: E402
+from serving.fleet.backends import open_backend  # noqa: E402
+from serving.fleet.replica import Fleet  # noqa: E402
 from serving.live import LiveModels, SlotRef  # noqa: E402
 from serving.registry import ModelRegistry  # noqa: E402
 from serving.schemas import Example, PredictResponse, prediction_body  # noqa: E402
@@ -198,14 +199,16 @@ class ModelServer:
         self.live.build()
         self.plane = DataPlane(self.registry, CONFIG, Shadows(CONFIG.live.shadow_max_in_flight))
         self.plane.live = self.live
+        self.plane.fleet = self.fleet = Fleet(CONFIG, self.live, open_backend(CONFIG, RUNTIME), RUNTIME)
+        self.fleet.ready_check, self.fleet.drift_counts = self.plane.ready, self.plane.drift_counts
         freeze_startup_heap()
 
     @bentoml.on_startup
     async def watch_runners(self) -> None:
         """Probe every runner from now on (a dead one fails its calls at once: serving/runner_health.py),
-        follow the serving state, and watch the store for the models that ask for it."""
+        follow the serving state and the desired state, and watch the store for the models that ask for it."""
         self.live.start(self.registry.handles())
-        self.store_watch = asyncio.get_running_loop().create_task(self.live.watch_store())
+        self.fleet.start()
         # Imported here, in the workers: `bentoml serve` imports this file too, and needs no gRPC (130 ms).
         from serving.protocols.grpc import server as grpc_server
 
@@ -217,7 +220,7 @@ class ModelServer:
         if self.grpc is not None:
             await self.grpc.stop(CONFIG.grpc.grace_seconds)
         self.live.stop()
-        self.store_watch.cancel()
+        await self.fleet.stop()
         for runner in self.local.values():
             runner.stop()
 

@@ -9,6 +9,7 @@
     python train_and_save.py install                          # put the shipped models (models/shipped/) missing from the store into it
     python train_and_save.py install --configured             # and train every configured version still missing (make models)
     python train_and_save.py ship clothes v1                  # the stored clothes:v1 into models/shipped/, for the repository
+    python train_and_save.py publish clothes v3               # into the shared model repository (repository.path) every replica fetches from
     python train_and_save.py export-tfserving --name clothes --version v1 --out export   # export/clothes/1/: a SavedModel for TF Serving
 
 Every stored version carries its card (models/card.py). Training and an import with evaluation data
@@ -32,7 +33,7 @@ from lifecycle.gate import decide, format_table, write_decision  # noqa: E402
 from lifecycle.reference import REFERENCE_FILE, build_reference  # noqa: E402
 from lifecycle.report import REPORT_FILE, evaluation_report  # noqa: E402
 from lifecycle.slices import default_shifts, evaluate_slices  # noqa: E402
-from models import store  # noqa: E402
+from models import repository, store  # noqa: E402
 from models.card import ModelCard  # noqa: E402
 from models.inference import predict_probabilities  # noqa: E402
 from training import evaluation, fit, recipes  # noqa: E402
@@ -105,6 +106,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     ship.add_argument("model")
     ship.add_argument("version")
     ship.add_argument("--to", dest="directory", default=str(SHIPPED), help="where to write the archive (default: models/shipped)")
+
+    publish_parser = commands.add_parser("publish", help="put a stored version into the shared model repository every replica fetches from")
+    publish_parser.add_argument("model")
+    publish_parser.add_argument("version")
+    publish_parser.add_argument("--to", dest="directory", help="the repository (default: repository.path of the configuration)")
 
     tfserving = commands.add_parser("export-tfserving", help="write a stored version as a SavedModel TF Serving loads (<out>/<name>/<n>/)")
     tfserving.add_argument("--name", required=True, help="the stored model")
@@ -361,6 +367,25 @@ def train_configured() -> int:
     return 0
 
 
+def publish(args: argparse.Namespace) -> int:
+    """A stored version into the shared repository (models/repository.py): its archive, then its checksum."""
+    try:
+        directory = args.directory or load_config().repository_dir()
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    if directory is None:
+        print("error: no repository: set repository.path in the configuration, or give --to", file=sys.stderr)
+        return 1
+    try:
+        path = repository.publish(directory, args.model, args.version)
+    except store.ModelStoreError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"{store.tag(args.model, args.version)} -> {path} ({os.path.getsize(path) / 1e6:.1f} MB, sha256 beside it); replicas fetch it when told to load it")
+    return 0
+
+
 def ship(args: argparse.Namespace) -> int:
     try:
         path = store.export_archive(args.model, args.version, args.directory)
@@ -400,7 +425,16 @@ def export_tfserving(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    commands = {"train": train, "import": import_model, "promote": promote, "rollback": rollback, "install": install, "ship": ship, "export-tfserving": export_tfserving}
+    commands = {
+        "train": train,
+        "import": import_model,
+        "promote": promote,
+        "rollback": rollback,
+        "install": install,
+        "ship": ship,
+        "publish": publish,
+        "export-tfserving": export_tfserving,
+    }
     return commands[args.command](args)
 
 

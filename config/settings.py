@@ -6,6 +6,8 @@
                 default version, promotion policy
     course:     which model answers the course's Project 3 routes (``/summary``, ``/inference``)
     promotion_record, limits, monitoring, security, strict_readiness: shared by every model
+    state:      where the desired state lives (this server alone, a durable file, or Redis for a fleet)
+    repository: a shared directory of published versions every replica fetches from
 
 Adding a model or a version is a few lines under ``models``; nothing else names it.
 """
@@ -28,6 +30,8 @@ from models.card import Name
 CONFIG_ENV = "MODEL_SERVER_CONFIG"
 BENTOML_DEFAULT_TIMEOUT = 60.0  # traffic.timeout in BentoML's default configuration
 GRPC_PORT_ENV = "MODEL_SERVER_GRPC_PORT"  # overrides grpc.port
+STATE_URL_ENV = "MODEL_SERVER_STATE_URL"  # overrides state.url (a Redis URL may carry a password: keep it out of the file)
+REPLICA_ENV = "MODEL_SERVER_REPLICA"  # overrides state.replica (Kubernetes: the pod's name)
 DEFAULT_PATH = Path(__file__).resolve().parent.parent / "configuration.yaml"
 MIN_TOKEN_CHARS = 16  # a shorter API token is too easy to guess
 
@@ -171,6 +175,43 @@ class Live(_Section):
     shadow_max_in_flight: PositiveInt = 16  # shadow requests at once per model; more are skipped (never queued)
 
 
+class StateBackendKind(enum.StrEnum):
+    """Where the desired state lives (serving/fleet/backends/)."""
+
+    LOCAL = "local"  # this server's runtime directory: a fresh start serves configuration.yaml again (one machine)
+    FILE = "file"  # a durable file (``path``): a restart serves the last desired state (one machine, or a shared disk)
+    REDIS = "redis"  # a Redis server (``url``): a fleet of replicas follows one desired state
+
+
+class State(_Section):
+    """The desired state every replica follows: versions, aliases, splits, shadows, promotions (serving/fleet/)."""
+
+    backend: StateBackendKind = StateBackendKind.LOCAL
+    path: str | None = None  # file: the state file (relative to this file)
+    url: str | None = Field(None, repr=False)  # redis: redis://host:port/db (MODEL_SERVER_STATE_URL overrides it)
+    key: Name = "model-server"  # redis: the prefix of this fleet's keys (one fleet per prefix)
+    replica: str | None = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")  # this replica's name; default: the host's name
+    poll_seconds: PositiveFloat = 2.0  # changes arrive at once (pub/sub, file watch); this poll is the safety net
+    report_seconds: PositiveFloat = 2.0  # how often a replica reports what it serves (GET /fleet); gone after 3 missed reports
+    timeout_seconds: PositiveFloat = 2.0  # a backend call not answered by then: the backend is unreachable (admin calls get 503)
+
+    @model_validator(mode="after")
+    def _backend(self):
+        if self.backend == StateBackendKind.FILE and not self.path:
+            raise ValueError("backend file needs path: the state file")
+        if self.backend == StateBackendKind.REDIS and not (self.url or os.environ.get(STATE_URL_ENV)):
+            raise ValueError(f"backend redis needs url (redis://host:port/db) or {STATE_URL_ENV}")
+        if self.url and not self.url.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("url: expected redis://host:port/db, rediss://... or unix://...")
+        return self
+
+
+class Repository(_Section):
+    """Versions published once where every replica fetches them (serving/fleet/repository.py)."""
+
+    path: str | None = None  # a shared directory (volume): <model>/<version>.bentomodel with its .sha256; relative to this file
+
+
 class Limits(_Section):
     max_body_bytes: PositiveInt = 10 * 1024 * 1024  # larger bodies get 413
     max_batch_images: PositiveInt = 1024  # examples per request; more get 413
@@ -233,6 +274,8 @@ class Config(_Section):
     grpc: Grpc = Grpc()
     monitoring: Monitoring = Monitoring()
     security: Security = Security()
+    state: State = State()
+    repository: Repository = Repository()
     strict_readiness: bool = False
 
     @model_validator(mode="after")
@@ -271,6 +314,13 @@ class Config(_Section):
         if monitor.get("log_config_file"):
             monitor["log_config_file"] = str((self.path.parent / monitor["log_config_file"]).resolve())
         return options
+
+    def state_file(self) -> Path | None:
+        """The file backend's state file, resolved against this file."""
+        return self.path.parent / self.state.path if self.state.path else None
+
+    def repository_dir(self) -> Path | None:
+        return self.path.parent / self.repository.path if self.repository.path else None
 
     def record(self) -> PromotionRecord | None:
         return PromotionRecord(self.path.parent / self.promotion_record) if self.promotion_record else None
@@ -346,6 +396,12 @@ def load_config(path: str | os.PathLike | None = None) -> Config:
             updates["grpc"] = Grpc.model_validate({**config.grpc.model_dump(), "port": os.environ[GRPC_PORT_ENV]})
         except ValidationError:
             raise ConfigError(f"{GRPC_PORT_ENV}: expected a port number, got {os.environ[GRPC_PORT_ENV]!r}") from None
+    state = {key: os.environ[env] for key, env in (("url", STATE_URL_ENV), ("replica", REPLICA_ENV)) if os.environ.get(env)}
+    if state:
+        try:
+            updates["state"] = State.model_validate({**config.state.model_dump(), **state})
+        except ValidationError as exc:
+            raise ConfigError(f"{', '.join(sorted(state))} from {STATE_URL_ENV} / {REPLICA_ENV}: {exc.errors()[0]['msg']}") from None
     return config.model_copy(update=updates)
 
 

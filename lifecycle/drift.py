@@ -161,20 +161,57 @@ def statistics(reference: dict, window: WindowSnapshot, thresholds: DriftThresho
 
 def drift_report(reference: dict, window: RollingWindow, thresholds: DriftThresholds) -> dict:
     """The drift verdict of a window: its size, every statistic and whether any drifted."""
-    snapshot = window.snapshot()
-    enough = window.count >= thresholds.min_samples
-    rows = statistics(reference, snapshot, thresholds) if window.count >= 2 else {}
+    return report_of(reference, window.snapshot(), window.capacity, window.seen, thresholds)
+
+
+def report_of(reference: dict, snapshot: WindowSnapshot, capacity: int, seen: int, thresholds: DriftThresholds) -> dict:
+    """The drift verdict of a window's snapshot (one window's, or several replicas' pooled counts)."""
+    size = int(snapshot["class_counts"].sum())
+    enough = size >= thresholds.min_samples
+    rows = statistics(reference, snapshot, thresholds) if size >= 2 else {}
     if not enough:
         for row in rows.values():
             row["drifted"] = False
-    shares = np.asarray(snapshot["class_counts"] / max(window.count, 1))
+    shares = np.asarray(snapshot["class_counts"] / max(size, 1))
     return {
-        "window": {"size": window.count, "capacity": window.capacity, "min_samples": thresholds.min_samples, "predictions_seen": window.seen},
+        "window": {"size": size, "capacity": capacity, "min_samples": thresholds.min_samples, "predictions_seen": seen},
         "drifted": any(row["drifted"] for row in rows.values()),
         "verdict": "drift" if enough and any(r["drifted"] for r in rows.values()) else ("no drift" if enough else "too few predictions"),
         "statistics": rows,
         "class_shares": {"window": shares.round(4).tolist(), "reference": reference["classes"]["shares"]},
         "reference_images": reference["images"],
+    }
+
+
+def window_counts(window: RollingWindow) -> dict:
+    """A window as histogram counts (JSON): each per-image mean and confidence rounded as the tests round
+    them, with its count; the pooled intensity counts and the class counts. Several replicas' counts add
+    up (:func:`pooled_snapshot`), and the drift of the sum is the drift of their windows pooled."""
+    snapshot = window.snapshot()
+    means = np.unique(np.round(snapshot["means"], MEAN_DECIMALS), return_counts=True)
+    confidence = np.unique(np.round(snapshot["confidence"], CONFIDENCE_DECIMALS), return_counts=True)
+    intensity = snapshot["intensity_counts"]
+    return {
+        "seen": window.seen,
+        "means": [means[0].tolist(), means[1].tolist()],
+        "confidence": [confidence[0].tolist(), confidence[1].tolist()],
+        "intensity_counts": intensity.tolist() if intensity is not None else None,
+        "class_counts": snapshot["class_counts"].tolist(),
+    }
+
+
+def pooled_snapshot(parts: list[dict]) -> WindowSnapshot:
+    """One snapshot of several windows' :func:`window_counts`."""
+
+    def values(field: str) -> np.ndarray:
+        return np.concatenate([np.repeat(np.asarray(part[field][0], dtype=np.float64), part[field][1]) for part in parts])
+
+    intensity = [part["intensity_counts"] for part in parts if part["intensity_counts"] is not None]
+    return {
+        "means": values("means"),
+        "intensity_counts": np.sum(intensity, axis=0) if intensity else None,
+        "confidence": values("confidence"),
+        "class_counts": np.sum([part["class_counts"] for part in parts], axis=0),
     }
 
 

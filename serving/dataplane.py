@@ -36,6 +36,7 @@ from serving.live import IndexRow, ServingState
 from serving.registry import RETRY_MISSING_SECONDS, ModelRegistry, ServedModel, VersionHandle
 
 if TYPE_CHECKING:
+    from serving.fleet.replica import Fleet
     from serving.live import LiveModels
 
 NUMBER = re.compile(r"0|[1-9][0-9]{0,17}")  # a version number as TF Serving takes it (int64), written canonically
@@ -94,12 +95,15 @@ class DataPlane:
         self.config = config
         self.shadows = shadows  # serving.shadow.Shadows, or None
         self.live: LiveModels | None = None  # set by the entry service
+        self.fleet: Fleet | None = None  # the desired state's side of this replica: admin operations go through it
 
     # --- resolution -------------------------------------------------------------------------------------
 
     def _resolve(self, name: str, selector: Selector) -> VersionHandle:
         """The handle a selector names now: a split alias picks by its weights (the caller's key keeps
         its pick); the caller records the alias, so that a shadowed alias feeds its candidate."""
+        if self.fleet is not None and not self.fleet.caught_up():
+            raise Unavailable("this replica is catching up with the desired state (serving/fleet/): not serving yet", retry_after=1)
         current = caller()
         model = self.registry.model(name)
         match selector:
@@ -272,6 +276,8 @@ class DataPlane:
         the others back (it answers 503 itself); at least one version must be ready. A runner that
         does not answer (loading, killed, restarting) always makes the service unready.
         """
+        if self.fleet is not None and not self.fleet.caught_up():
+            return False  # it must serve the desired state first, not configuration.yaml
         states = [handle.status["status"] for handle in self.registry.handles()]
         tolerated = {VersionState.READY} if self.config.strict_readiness else {VersionState.READY, VersionState.UNAVAILABLE}
         return VersionState.READY in states and all(state in tolerated for state in states)
@@ -295,24 +301,50 @@ class DataPlane:
 
     # --- admin operations (the protocols check authorization first) -----------------------------------
 
-    async def load(self, name: str, version: str | None) -> dict:
-        return await self._live().load(name, version)
+    async def load(self, name: str, version: str | None, based_on: int | None = None) -> dict:
+        return await self._fleet().load(name, version, based_on=based_on)
 
-    async def unload(self, name: str, version: str, force: bool = False) -> dict:
-        return await self._live().unload(name, version, force=force)
+    async def unload(self, name: str, version: str, force: bool = False, based_on: int | None = None) -> dict:
+        return await self._fleet().unload(name, version, force=force, based_on=based_on)
 
-    async def set_alias(self, name: str, alias: str, target: str | dict[str, int]) -> dict:
-        return await self._live().set_alias(name, alias, target)
+    async def set_alias(self, name: str, alias: str, target: str | dict[str, int], based_on: int | None = None) -> dict:
+        return await self._fleet().set_alias(name, alias, target, based_on=based_on)
 
-    async def set_shadow(self, name: str, shadow: dict | None) -> dict:
-        return await self._live().set_shadow(name, shadow)
+    async def set_shadow(self, name: str, shadow: dict | None, based_on: int | None = None) -> dict:
+        return await self._fleet().set_shadow(name, shadow, based_on=based_on)
+
+    async def promote(self, name: str, version: str, based_on: int | None = None) -> dict:
+        return await self._fleet().promote(name, version, based_on=based_on)
+
+    async def rollback(self, name: str, based_on: int | None = None) -> dict:
+        return await self._fleet().rollback(name, based_on=based_on)
+
+    async def fleet_status(self) -> dict:
+        """The desired state, every replica's report, and each version's drift over every replica's window."""
+        status = await self._fleet().fleet()
+        status["drift"] = {}
+        for handle in self.registry.handles():
+            parts = [r["drift"][handle.name][handle.version] for r in status["replicas"] if handle.version in r["drift"].get(handle.name, {})]
+            report = handle.monitor.fleet_drift(parts) if handle.monitor is not None else None
+            if report is not None:
+                status["drift"].setdefault(handle.name, {})[handle.version] = {"replicas": len(parts), **report}
+        return status
+
+    def drift_counts(self) -> dict:
+        """Each monitored version's drift window as counts, for this replica's report."""
+        counts: dict[str, dict] = {}
+        for handle in self.registry.handles():
+            window = handle.monitor.counts() if handle.monitor is not None else None
+            if window is not None:
+                counts.setdefault(handle.name, {})[handle.version] = window
+        return counts
 
     def shadow_summary(self, name: str) -> dict:
         if self.shadows is None:
             raise NotFound("shadows are not offered by this server")
         return self.shadows.summary(self.registry.model(name))
 
-    def _live(self):
-        if self.live is None:
+    def _fleet(self) -> Fleet:
+        if self.fleet is None:
             raise Unavailable("versions cannot change while serving here (no live versions)")
-        return self.live
+        return self.fleet

@@ -1,25 +1,23 @@
-"""Versions that come and go while the server runs: load, unload, aliases (weighted splits), shadows.
+"""What this replica serves while it runs: versions loaded into runner slots and unloaded, aliases
+(weighted splits), shadows. The desired state (serving/fleet/) says what should serve; this module does it here.
 
 Availability first. A version loads into a free runner slot (serving/slots.py) and answers its
 warm-up in every worker of the slot before anything routes to it; an alias moves only to versions
 that serve; an unloaded version leaves the routing at once, finishes its requests in flight, and
-only then is its slot emptied (its memory returned); the last version an alias serves is not
-unloaded without ``force``. A load that fails or hangs leaves everything that was serving as it was
-and is reported with its reason (listings, the repository index, TF Serving's status, a log line,
-``serving_version_loads_total``).
+only then is its slot emptied (its memory returned). A load that fails or hangs leaves everything
+that was serving as it was and is reported with its reason (listings, the repository index, TF
+Serving's status, a log line, ``serving_version_loads_total``).
 
 What is served now is a small shared file (``runtime/serving.json``) that every entry worker
 follows (:meth:`LiveModels.reconcile`), so a change made through one worker reaches all of them:
-each worker acknowledges the generation it applied (``runtime/entry/<pid>.json``), and an admin
-call answers once every live entry worker has applied its change (or ``ACK_TIMEOUT_SECONDS`` passed,
-named in the log), so that a request sent after the answer meets the change whichever worker takes it. A
-fresh start begins from configuration.yaml (and the promotion record): changes made while serving
-are not written back; promotions and rollbacks are, through the promotion record.
+each worker acknowledges the generation it applied (``runtime/entry/<pid>.json``), and a change
+returns once every live entry worker has applied it (or ``ACK_TIMEOUT_SECONDS`` passed, named in
+the log), so that a request sent after an admin call's answer meets the change whichever worker takes it.
 
-    >>> live = LiveModels(config, registry, slots, shadows)
+    >>> live = LiveModels(config, registry, slots)
     >>> await live.load("clothes", "v3")                     # into a spare slot; returns when it serves
-    >>> await live.set_alias("clothes", "stable", {"v1": 90, "v3": 10})
-    >>> await live.unload("clothes", "v1")                   # 409 while an alias serves only v1
+    >>> await live.route("clothes", {"stable": {"v1": 90, "v3": 10}}, "stable", None)
+    >>> await live.unload("clothes", "v1", force=True)
 """
 
 from __future__ import annotations
@@ -44,8 +42,9 @@ from config import Config, Placement, VersionPolicy
 from models import store
 from models.card import NAME_PATTERN
 from serving.core import VersionState
-from serving.errors import BadRequest, Conflict, NotFound, Unavailable
-from serving.registry import ModelRegistry, RunnerClient, ServedModel, Target, VersionHandle, targets
+from serving.errors import BadRequest, NotFound, Unavailable
+from serving.fleet.desired import detach
+from serving.registry import ModelRegistry, RunnerClient, ServedModel, Target, VersionHandle
 from serving.slots import Slot, SlotPhase, SlotState, alive, runtime_dir, write_json
 
 log = logging.getLogger(__name__)
@@ -182,6 +181,10 @@ class LiveModels:
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
+    def state(self) -> ServingFile:
+        """What this replica serves now (every entry worker follows it)."""
+        return self._read()
+
     def _read(self) -> ServingFile:
         state = json.loads(self.path.read_text())
         for entry in state["models"].values():
@@ -312,11 +315,10 @@ class LiveModels:
 
     # --- operations -------------------------------------------------------------------------------
 
-    async def load(self, name: str, version: str | None = None) -> dict:
-        """Load a stored version (the newest one not served, without ``version``); returns once it serves."""
+    async def load(self, name: str, version: str) -> dict:
+        """Load a stored version here; returns once it serves."""
         async with self.operation:
-            version = version or self._newest_unserved(name)
-            _check_name(version)
+            check_name(version)
             try:
                 card = store.load_card(name, version)
             except store.ModelStoreError as exc:
@@ -363,7 +365,7 @@ class LiveModels:
                 entry = state["models"].get(name)
                 if entry is None or version not in entry["versions"]:
                     raise NotFound(f"{name}:{version} is not loaded")
-                _detach(entry, name, version, force)
+                detach(entry, name, version, force)
                 entry["versions"][version]["state"] = ServingState.UNLOADING
                 slot = entry["versions"][version]["slot"]
             await self._applied_everywhere()  # out of the routing in every entry worker
@@ -378,39 +380,16 @@ class LiveModels:
             log.info("%s:%s unloaded; runner %s is empty", name, version, slot)
             return {"model": name, "version": version, "state": ServingState.UNLOADED, "runner": slot}
 
-    async def set_alias(self, name: str, alias: str, target: str | dict[str, int]) -> dict:
-        """Point an alias at a serving version, or split it by weights: {"v1": 90, "v2": 10}."""
-        _check_name(alias)
-        model = self.registry.model(name)
-        wanted = targets(target)
-        if not wanted:
-            raise BadRequest(f"alias {alias}: a split needs a version of weight above 0")
-        if alias in model.handles:
-            raise Conflict(f"{alias!r} is a version of {name}, not an alias")
-        for version in wanted:
-            handle = model.handles.get(version)
-            if handle is None or handle.status["status"] != VersionState.READY:
-                raise Conflict(f"{name}:{version} does not serve (load it first); {alias} stays {model.aliases.get(alias)}")
+    async def route(self, name: str, aliases: dict[str, Target], default_version: str, shadow: dict | None) -> None:
+        """Aliases, default version and shadow of a model, as the desired state has them for what serves
+        here (serving/fleet/replica.py checked that)."""
+        entry = self._read()["models"].get(name)
+        if entry is None or (entry["aliases"], entry["default_version"], entry["shadow"]) == (aliases, default_version, shadow):
+            return
         with self._change() as state:
-            state["models"][name]["aliases"][alias] = target
+            entry = state["models"][name]
+            entry["aliases"], entry["default_version"], entry["shadow"] = copy.deepcopy(aliases), default_version, shadow
         await self._applied_everywhere()
-        log.info("%s alias %s -> %s", name, alias, target)
-        return {"model": name, "alias": alias, "target": target}
-
-    async def set_shadow(self, name: str, shadow: dict | None) -> dict:
-        """Send ``share`` of ``alias``'s requests to ``candidate`` too (None: stop)."""
-        model = self.registry.model(name)
-        if shadow is not None:
-            if shadow["alias"] not in model.aliases:
-                raise Conflict(f"{name} has no alias {shadow['alias']!r}")
-            if shadow["candidate"] not in model.handles:
-                raise Conflict(f"{name}:{shadow['candidate']} does not serve (load it first)")
-            if not 0 < shadow["share"] <= 1:
-                raise BadRequest("share: expected a number in (0, 1]")
-        with self._change() as state:
-            state["models"][name]["shadow"] = shadow
-        await self._applied_everywhere()
-        return {"model": name, "shadow": shadow}
 
     def index(self) -> list[IndexRow]:
         """Every version served, loading, unloading or failed, with its state and reason. A version this
@@ -428,36 +407,6 @@ class LiveModels:
             ]
         return rows
 
-    async def watch_store(self) -> None:
-        """Load and unload the watched models' stored versions by their policies (one entry worker does it)."""
-        watched = {name: settings.watch for name, settings in self.config.models.items() if settings.watch}
-        if not watched:
-            return
-        with open(self.lock_path.with_name("watch.lock"), "a") as lock:
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                return  # another entry worker watches
-            tried: set[tuple[str, str]] = set()
-            while True:
-                for name, watch in watched.items():
-                    await self._apply_policy(name, watch.policy, tried)
-                await asyncio.sleep(min(w.poll_seconds for w in watched.values()))
-
-    async def _apply_policy(self, name: str, policy: VersionPolicy, tried: set[tuple[str, str]]) -> None:
-        wanted = set(wanted_versions(store.versions(name), policy))
-        entry = self._read()["models"].get(name)
-        served = set(entry["versions"]) if entry else set()
-        for version in sorted(wanted - served):
-            if (name, version) in tried:
-                continue  # a failed load is not retried every poll: unload or retrain it
-            tried.add((name, version))
-            with contextlib.suppress(LoadFailed, Unavailable, NotFound):
-                await self.load(name, version)
-        for version in sorted(served - wanted):
-            with contextlib.suppress(Conflict, NotFound):  # the last version of an alias stays
-                await self.unload(name, version)
-
     # --- helpers ----------------------------------------------------------------------------------
 
     def _free_slot(self, state: ServingFile) -> str:
@@ -466,14 +415,6 @@ class LiveModels:
         if not free:
             raise Unavailable("no free runner: unload a version first, or raise live.spare_runners", retry_after=10)
         return sorted(free, key=lambda slot: (not slot.startswith("spare-"), slot))[0]
-
-    def _newest_unserved(self, name: str) -> str:
-        entry = self._read()["models"].get(name)
-        served = set(entry["versions"]) if entry else set()
-        candidates = [v for v in store.versions(name) if v not in served]
-        if not candidates:
-            raise NotFound(f"no stored version of {name} that is not served; name one in parameters.version")
-        return candidates[-1]
 
     async def _wait(self, ref: SlotRef, generation: int, wanted: SlotPhase, timeout: float) -> str | None:
         """None once every worker of the slot reports ``wanted`` for ``generation``, else why not."""
@@ -514,26 +455,7 @@ async def drain(handle: VersionHandle, timeout: float) -> None:
         await asyncio.sleep(0.05)
 
 
-def _detach(entry: ModelEntry, name: str, version: str, force: bool) -> None:
-    """Take ``version`` out of the aliases and the shadow before it is unloaded; refuse (409) to leave an
-    alias without a version, or the model without its default, unless ``force`` (the alias then goes)."""
-    for alias, target in list(entry["aliases"].items()):
-        if version not in targets(target):
-            continue
-        remaining = {v: w for v, w in target.items() if v != version} if isinstance(target, dict) else {}
-        if any(remaining.values()):
-            entry["aliases"][alias] = remaining
-        elif force:
-            del entry["aliases"][alias]
-        else:
-            raise Conflict(f"{alias} serves only {name}:{version}: move {alias} to another version first, or unload with force")
-    if entry["default_version"] == version and not force:
-        raise Conflict(f"{version} is {name}'s default version: set another (configuration) or unload with force")
-    if entry["shadow"] and entry["shadow"]["candidate"] == version:
-        entry["shadow"] = None
-
-
-def _check_name(name: str) -> None:
+def check_name(name: str) -> None:
     if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
         raise BadRequest(f"{name!r} is not a version or alias name: 1 to 63 characters of a-z, 0-9, '.', '_', '-'")
 

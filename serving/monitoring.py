@@ -24,7 +24,7 @@ from typing import Any
 import bentoml
 import numpy as np
 
-from lifecycle.drift import MONITOR_NAME, RollingWindow, drift_report, scipy_stats
+from lifecycle.drift import MONITOR_NAME, RollingWindow, drift_report, pooled_snapshot, report_of, scipy_stats, window_counts
 from lifecycle.reference import feature_view
 from models.card import ModelCard
 from serving.workers import Board
@@ -200,9 +200,23 @@ class VersionMonitor:
         ones, or None without a stored reference."""
         if self.reference is None or not self.settings.enabled:
             return None
+        return drift_report(self.reference, self._replica_window(rows), self.settings.thresholds)
+
+    def _replica_window(self, rows: dict[str, np.ndarray] | None = None) -> RollingWindow:
         parts = [rows if rows is not None else self.window.rows(), *self.board.others_arrays(self.key)]
-        window = RollingWindow.merged(parts, self.settings.window, self.card) if len(parts) > 1 or rows is not None else self.window
-        return drift_report(self.reference, window, self.settings.thresholds)
+        return RollingWindow.merged(parts, self.settings.window, self.card) if len(parts) > 1 or rows is not None else self.window
+
+    def counts(self) -> dict | None:
+        """This replica's window (every entry worker's) as histogram counts, for the fleet's drift."""
+        if self.reference is None or not self.settings.enabled:
+            return None
+        return window_counts(self._replica_window())
+
+    def fleet_drift(self, parts: list[dict]) -> dict | None:
+        """The drift of several replicas' windows, from their counts (:meth:`counts`)."""
+        if self.reference is None or not self.settings.enabled or not parts:
+            return None
+        return report_of(self.reference, pooled_snapshot(parts), self.settings.window * len(parts), sum(part["seen"] for part in parts), self.settings.thresholds)
 
     def publish(self, rows: dict[str, np.ndarray] | None = None) -> None:
         """This worker's window, for the other entry workers' reports."""

@@ -179,11 +179,49 @@ class AliasAnswer(BaseModel):
     model: Name
     alias: Name
     target: AliasTarget
+    generation: int = Field(ge=0, description="the desired state's generation this change made (If-Match takes it)")
 
 
 class ShadowAnswer(BaseModel):
     model: Name
     shadow: Shadow | None
+    generation: int = Field(ge=0)
+
+
+class PromotionAnswer(BaseModel):
+    """A promotion or rollback, as recorded in the desired state."""
+
+    model: Name
+    action: Literal["promote", "rollback"]
+    alias: Name
+    version: str
+    previous: AliasTarget | None
+    time: float
+    generation: int = Field(ge=0)
+    undoes: int | None = Field(None, description="a rollback: the generation of the promotion it undid")
+
+
+class ReplicaReport(BaseModel):
+    replica: str
+    generation: int = Field(ge=0, description="the desired generation it applied")
+    in_sync: bool = Field(description="it applied the current generation and serves all of it")
+    ready: bool | None
+    models: dict[str, dict]
+    failures: dict[str, str]
+    divergence: list[str]
+    drift: dict
+    time: float
+    age_seconds: float
+
+
+class FleetStatus(BaseModel):
+    """The desired state and what every replica reports serving (GET /fleet)."""
+
+    backend: str
+    generation: int = Field(ge=0)
+    desired: dict
+    replicas: list[ReplicaReport]
+    drift: dict = Field(description="per model and version: drift over every replica's window, from their counts")
 
 
 class Latency(BaseModel):
@@ -212,13 +250,15 @@ class LoadAnswer(BaseModel):
     loaded: bool
     runner: str | None = None
     seconds: float | None = Field(None, ge=0)
+    generation: int = Field(ge=0)
 
 
 class UnloadAnswer(BaseModel):
     model: Name
     version: Name
     state: Literal["unloaded"]
-    runner: str
+    runner: str | None = Field(description="the runner slot it left here (None: it did not serve here)")
+    generation: int = Field(ge=0)
 
 
 # --- TensorFlow Serving's REST API --------------------------------------------------------------------

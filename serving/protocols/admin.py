@@ -1,9 +1,17 @@
-"""Admin routes: traffic, shadows and live versions of a running server (serving/live.py does the work).
+"""Admin routes: traffic, shadows, promotions and the fleet of a running server (serving/fleet/ does the work).
 
     PUT    /models/{name}/aliases/{alias}     {"version": "v2"}, or a split: {"weights": {"v1": 90, "v2": 10}}
     GET    /models/{name}/shadow              the shadow setting and what the candidate did so far
     PUT    /models/{name}/shadow              {"alias": "stable", "candidate": "v2", "share": 0.1}
     DELETE /models/{name}/shadow              stop shadowing
+    POST   /models/{name}/promote             {"version": "v2"}: the promoted alias (promotion.alias) serves it, recorded
+    POST   /models/{name}/rollback            the promoted alias serves what it served before its last promotion
+    GET    /fleet                             the desired state, and what each replica serves
+
+Every change is written to the desired state that every replica follows, and answers with the
+generation it made. A client that sends ``If-Match: <generation>`` gets 409 (with the current
+generation) when the state has moved on since; without it, concurrent changes are applied one after
+the other, none lost.
 
 Loading and unloading are the Open Inference Protocol's repository extension (serving/protocols/v2.py).
 Every route here but the shadow summary changes what the server serves: with an API token configured
@@ -80,6 +88,42 @@ def _describe_stop_shadow(model, config):
     return operation(f"stop_shadow_{model.name}", f"Stop shadowing {model.name} (admin).", {200: ok_response(ref(schemas.ShadowAnswer)), **error_responses(403, 404)})
 
 
+def _describe_promote(model, config):
+    body = _body({"type": "object", "required": ["version"], "properties": {"version": VERSION}})
+    return operation(
+        f"promote_{model.name}",
+        f"Make a serving version what {model.name}'s promoted alias serves, recorded for a rollback (admin).",
+        {200: ok_response(ref(schemas.PromotionAnswer)), **error_responses(400, 403, 404, 409)},
+        requestBody=body,
+    )
+
+
+def _describe_rollback(model, config):
+    return operation(
+        f"rollback_{model.name}",
+        f"Give {model.name}'s promoted alias back what it served before its last promotion (admin).",
+        {200: ok_response(ref(schemas.PromotionAnswer)), **error_responses(403, 404, 409)},
+    )
+
+
+def _describe_fleet(model, config):
+    return {
+        **operation("fleet", "The desired state, and what each replica serves, with its health and drift.", {200: ok_response(ref(schemas.FleetStatus)), **error_responses(503)}),
+        "tags": ["Infrastructure"],
+    }
+
+
+def based_on(request: Request) -> int | None:
+    """The generation a change is based on, from ``If-Match`` (an ETag, quoted or not), or None."""
+    header = request.headers.get("if-match")
+    if header is None:
+        return None
+    value = header.strip().removeprefix("W/").strip('"')
+    if not value.isdigit() or len(value) > 18:
+        raise BadRequest(f"If-Match: expected a generation of the desired state (a number), got {header!r}")
+    return int(value)
+
+
 def allowed(config: Config) -> None:
     """Admin operations: with a token (the middleware checked it), or where the configuration turns them on."""
     if not (config.security.api_token or config.live.admin_without_token):
@@ -106,7 +150,7 @@ async def set_alias(plane: DataPlane, request: Request, name: str, alias: str) -
         target = body["weights"]
     else:
         raise BadRequest('expected {"version": "<version>"} or {"weights": {"<version>": <0..100>, ...}}')
-    return json_reply(await plane.set_alias(name, alias, target))
+    return json_reply(await plane.set_alias(name, alias, target, based_on=based_on(request)))
 
 
 @documented(_describe_shadow_summary)
@@ -121,17 +165,40 @@ async def set_shadow(plane: DataPlane, request: Request, name: str) -> Reply:
     alias, candidate, share = body.get("alias"), body.get("candidate"), body.get("share")
     if not isinstance(alias, str) or not isinstance(candidate, str) or not isinstance(share, (int, float)) or isinstance(share, bool):
         raise BadRequest('expected {"alias": "<alias>", "candidate": "<version>", "share": <0..1>}')
-    return json_reply(await plane.set_shadow(name, {"alias": alias, "candidate": candidate, "share": float(share)}))
+    return json_reply(await plane.set_shadow(name, {"alias": alias, "candidate": candidate, "share": float(share)}, based_on=based_on(request)))
 
 
 @documented(_describe_stop_shadow)
 async def stop_shadow(plane: DataPlane, request: Request, name: str) -> Reply:
     allowed(plane.config)
-    return json_reply(await plane.set_shadow(name, None))
+    return json_reply(await plane.set_shadow(name, None, based_on=based_on(request)))
+
+
+@documented(_describe_promote)
+async def promote(plane: DataPlane, request: Request, name: str) -> Reply:
+    allowed(plane.config)
+    version = (await json_body(request)).get("version")
+    if not isinstance(version, str):
+        raise BadRequest('expected {"version": "<version>"}')
+    return json_reply(await plane.promote(name, version, based_on=based_on(request)))
+
+
+@documented(_describe_rollback)
+async def rollback(plane: DataPlane, request: Request, name: str) -> Reply:
+    allowed(plane.config)
+    return json_reply(await plane.rollback(name, based_on=based_on(request)))
+
+
+@documented(_describe_fleet)
+async def fleet(plane: DataPlane, request: Request) -> Reply:
+    return json_reply(await plane.fleet_status())
 
 
 def routes(config: Config) -> list[Route]:
     return [
         Route("/models/{name}/aliases/{alias}", {"PUT": set_alias}, PROTOCOL),
         Route("/models/{name}/shadow", {"GET": get_shadow, "PUT": set_shadow, "DELETE": stop_shadow}, PROTOCOL),
+        Route("/models/{name}/promote", {"POST": promote}, PROTOCOL),
+        Route("/models/{name}/rollback", {"POST": rollback}, PROTOCOL),
+        Route("/fleet", {"GET": fleet}, PROTOCOL),
     ]

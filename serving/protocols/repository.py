@@ -23,7 +23,7 @@ from serving.dataplane import DataPlane
 from serving.errors import BadRequest
 from serving.openapi import error_responses, ok_response, operation, ref
 from serving.protocols import Reply, Route, documented, json_reply
-from serving.protocols.admin import allowed, json_body
+from serving.protocols.admin import allowed, based_on, json_body
 
 PROTOCOL = "v2"
 PARAMETERS = {
@@ -67,7 +67,7 @@ async def parameters(request: Request) -> dict:
 async def load(plane: DataPlane, request: Request, name: str) -> Reply:
     allowed(plane.config)
     found = await parameters(request)
-    return json_reply(await plane.load(name, found.get("version")))
+    return json_reply(await plane.load(name, found.get("version"), based_on=based_on(request)))
 
 
 @documented(_describe("unload", "Unload a version: it finishes its requests, then its runner is emptied (admin).", (400, 403, 404, 409)))
@@ -76,7 +76,7 @@ async def unload(plane: DataPlane, request: Request, name: str) -> Reply:
     found = await parameters(request)
     if "version" not in found:
         raise BadRequest("parameters.version: name the version to unload")
-    return json_reply(await plane.unload(name, found["version"], force=found.get("force", False)))
+    return json_reply(await plane.unload(name, found["version"], force=found.get("force", False), based_on=based_on(request)))
 
 
 def routes(config: Config) -> list[Route]:

@@ -135,12 +135,13 @@ def engine_pids(srv: Server, slot: str, placement: str = PLACEMENT) -> list[int]
 
 
 class Server:
-    def __init__(self, config: Path, port: int, log: Path):
+    def __init__(self, config: Path, port: int, log: Path, env: dict[str, str] | None = None):
         self.url = f"http://127.0.0.1:{port}"
+        self.port = port
         grpc_port = free_port()
         self.grpc = f"127.0.0.1:{grpc_port}"  # the gRPC services' address (MODEL_SERVER_GRPC_PORT overrides grpc.port)
         self.log = log
-        env = {**os.environ, "MODEL_SERVER_CONFIG": str(config), "MODEL_SERVER_GRPC_PORT": str(grpc_port)}
+        env = {**os.environ, "MODEL_SERVER_CONFIG": str(config), "MODEL_SERVER_GRPC_PORT": str(grpc_port), **(env or {})}
         # Each server makes its own runtime directory: one this process made (an in-process test's data
         # plane asks for it) would be shared by every server started after it.
         env.pop(RUNTIME_ENV, None)
@@ -148,7 +149,7 @@ class Server:
             [sys.executable, "-m", "bentoml", "serve", "service:ModelServer", "--host", "127.0.0.1", "--port", str(port)],
             cwd=ROOT,
             env=env,
-            stdout=log.open("w"),
+            stdout=log.open("a"),  # a replica started again appends
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )

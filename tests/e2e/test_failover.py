@@ -49,11 +49,13 @@ def nginx_setting(name: str) -> str:
 
 
 def nginx_config(directory: Path, port: int, replica_ports: list[int]) -> Path:
-    """The repository's file with this test's ports, inside a minimal nginx.conf writing only to ``directory``."""
+    """The repository's file with this test's ports (a server line per replica, as the file writes its
+    first), inside a minimal nginx.conf writing only to ``directory``."""
     site = NGINX_CONF.read_text()
-    for address, replica_port in zip(REPLICA_ADDRESSES, replica_ports, strict=True):
-        assert site.count(f"server {address} ") == 1, address
-        site = site.replace(f"server {address} ", f"server 127.0.0.1:{replica_port} ")
+    lines = [line for line in site.splitlines() if any(f"server {address} " in line for address in REPLICA_ADDRESSES)]
+    assert len(lines) == len(REPLICA_ADDRESSES), lines
+    servers = "\n".join(lines[0].replace(REPLICA_ADDRESSES[0], f"127.0.0.1:{replica_port}") for replica_port in replica_ports)
+    site = site.replace(lines[0], servers).replace(lines[1] + "\n", "")
     assert site.count(LISTEN) == 1
     site = site.replace(LISTEN, f"listen 127.0.0.1:{port};")
     (directory / "model-server.conf").write_text(site)

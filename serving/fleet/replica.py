@@ -1,0 +1,427 @@
+"""One replica's side of the desired state: admin operations write it, and the replica serves it.
+
+Every admin operation, through any replica and any protocol, is a compare-and-set write of the desired
+state (serving/fleet/desired.py) through the configured backend; then the replica that took the call
+applies it (:meth:`Fleet.apply`) and answers once it serves the change. Every other replica learns of
+the change at once (the backend's notice; a poll every ``state.poll_seconds`` as the safety net) and
+applies it too. Applying is local work done by serving/live.py, one pass at a time per replica (a lock
+in the runtime directory, shared by its entry workers): first load what is missing (fetched from the
+model repository when the store lacks it), then set aliases, default and shadow to what serves here,
+then unload what is no longer wanted. What could not be applied is reported, never guessed.
+
+A replica answers /readyz only once it has applied the desired state it found at start. When the
+backend is unreachable, replicas serve what they applied last, admin calls answer 503, and the replicas
+catch up when it is back. Each replica reports what it serves (``GET /fleet``).
+
+    >>> fleet = Fleet(config, live, open_backend(config, runtime), runtime)
+    >>> await fleet.load("clothes", "v3")                   # desired everywhere; returns once it serves here
+    >>> await fleet.set_alias("clothes", "stable", {"v1": 90, "v3": 10}, based_on=7)   # 409 unless generation 7 is current
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import json
+import logging
+import socket
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypedDict
+
+from config import Config, VersionPolicy
+from models import repository, store
+from serving.errors import BadRequest, Conflict, NotFound, ServingError, Unavailable
+from serving.fleet import desired
+from serving.fleet.backends import BackendUnreachable, StaleState, StateBackend
+from serving.fleet.desired import DesiredModel, DesiredState
+from serving.live import LiveModels, LoadFailed, ServingState, check_name, wanted_versions
+from serving.registry import Target, targets
+from serving.slots import write_json
+
+log = logging.getLogger(__name__)
+WRITE_ATTEMPTS = 20  # read-change-write rounds lost to other writers before an admin call gives up (503)
+LOCK_POLL_SECONDS = 0.02
+
+
+class Applied(TypedDict):
+    """``runtime/fleet.json``: what this replica applied, shared by its entry workers."""
+
+    generation: int  # the desired generation applied (0: none yet)
+    failures: dict[str, str]  # "model:version" -> why it could not be loaded here
+    divergence: list[str]  # what of the desired state this replica does not serve, and why
+    time: float
+
+
+class Fleet:
+    def __init__(self, config: Config, live: LiveModels, backend: StateBackend, runtime: Path):
+        self.config, self.live, self.backend = config, live, backend
+        self.replica = config.state.replica or socket.gethostname()
+        self.applied_path = runtime / "fleet.json"
+        self.lock_path = runtime / "fleet.lock"
+        self.repository = config.repository_dir()
+        self.first_seen: int | None = None  # the desired generation this worker found first: ready once it is applied
+        self._caught_up = False
+        self.seen = 0  # the newest desired generation this worker read
+        self.unreachable: str | None = None  # why the backend did not answer, while it does not
+        self.tasks: list[asyncio.Task] = []
+        self.load_errors: dict[tuple[str, str], Exception] = {}  # the last failed load of each version in this worker
+        self.ready_check: Callable[[], bool] | None = None  # the data plane's readiness, for the reports
+        self.drift_counts: Callable[[], dict] | None = None  # the data plane's drift windows as counts, for the reports
+
+    # --- reading and writing the desired state -----------------------------------------------------
+
+    async def desired(self) -> DesiredState:
+        """The desired state; an empty backend is seeded from configuration.yaml first."""
+        state = await self.backend.read()
+        if state is None:
+            with contextlib.suppress(StaleState):  # another replica seeded it first
+                await self.backend.write(desired.seed(self.config), 0)
+            state = await self.backend.read()
+            assert state is not None
+        self.seen = max(self.seen, state["generation"])
+        return state
+
+    async def change(self, operation: Callable[[DesiredState], Any], based_on: int | None = None) -> tuple[int, Any]:
+        """Apply ``operation`` to the current state and write it: (the generation written, its result).
+
+        Without ``based_on`` a lost race is retried on the newer state, so concurrent admins lose nothing;
+        with it (the client's ``If-Match``), a state that moved on is a 409 naming the current generation.
+        An operation that returns False changed nothing: nothing is written.
+        """
+        for _ in range(WRITE_ATTEMPTS):
+            state = await self.desired()
+            if based_on is not None and state["generation"] != based_on:
+                raise StaleState(based_on, state["generation"])
+            result = operation(state)
+            if result is False:
+                return state["generation"], result
+            try:
+                return await self.backend.write(state, state["generation"]), result
+            except StaleState:
+                if based_on is not None:
+                    raise
+        raise Unavailable(f"the desired state changed under this call {WRITE_ATTEMPTS} times; retry", retry_after=1)
+
+    # --- applying it here ----------------------------------------------------------------------------
+
+    def applied(self) -> Applied:
+        try:
+            return json.loads(self.applied_path.read_text())
+        except (OSError, ValueError):
+            return {"generation": 0, "failures": {}, "divergence": [], "time": 0.0}
+
+    def caught_up(self) -> bool:
+        """This replica serves the desired state it found at start (or a later one): until then it is not
+        ready, and answers no prediction (503: a load balancer retries elsewhere) rather than answer with
+        what configuration.yaml serves. Once true, true for good: a plain attribute on the request path."""
+        if not self._caught_up:
+            self._caught_up = self.first_seen is not None and self.applied()["generation"] >= self.first_seen
+        return self._caught_up
+
+    @contextlib.asynccontextmanager
+    async def _replica_lock(self):
+        with open(self.lock_path, "a") as lock:
+            while True:
+                try:
+                    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    await asyncio.sleep(LOCK_POLL_SECONDS)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    async def apply(self, retry: frozenset[tuple[str, str]] = frozenset()) -> Applied:
+        """Serve the current desired state here (a version that failed here is tried again only when in ``retry``)."""
+        async with self._replica_lock():
+            state = await self.desired()
+            done: Applied = self.applied()
+            if state["generation"] <= done["generation"] and not retry:
+                return done
+            failures = {key: reason for key, reason in done["failures"].items() if _version(key) not in retry}
+            for name, entry in state["models"].items():
+                for version in entry["versions"]:
+                    if version in self._local_versions(name) or f"{name}:{version}" in failures:
+                        continue
+                    try:
+                        if await asyncio.to_thread(repository.ensure_local, self.repository, name, version):
+                            log.info("%s fetched from the repository %s", store.tag(name, version), self.repository)
+                        await self.live.load(name, version)
+                    except (store.ModelStoreError, LoadFailed, NotFound, Unavailable) as exc:
+                        self.load_errors[name, version] = exc
+                        failures[f"{name}:{version}"] = getattr(exc, "message", str(exc))
+                        log.error("desired generation %d: %s:%s cannot be served here: %s", state["generation"], name, version, failures[f"{name}:{version}"])
+            divergence = []
+            for name, entry in state["models"].items():
+                divergence += await self._route(name, entry)
+            for name in list(self.live.state()["models"]):
+                wanted = desired.versions(state, name)
+                for version in [v for v in self._local_versions(name, every=True) if v not in wanted]:
+                    with contextlib.suppress(NotFound):
+                        await self.live.unload(name, version, force=True)
+            failures = {key: reason for key, reason in failures.items() if _wanted(state, key)}
+            done = {"generation": state["generation"], "failures": failures, "divergence": divergence, "time": time.time()}
+            write_json(self.applied_path, dict(done))
+            with contextlib.suppress(BackendUnreachable):  # /fleet shows the change now, not at the next report
+                await self.put_report()
+            log.info("desired generation %d applied%s", state["generation"], f"; diverging: {'; '.join(divergence)}" if divergence else "")
+            return done
+
+    def _local_versions(self, name: str, every: bool = False) -> set[str]:
+        entry = self.live.state()["models"].get(name)
+        if entry is None:
+            return set()
+        return {v for v, info in entry["versions"].items() if every or info["state"] == ServingState.SERVING}
+
+    async def _route(self, name: str, entry: DesiredModel) -> list[str]:
+        """Aliases, default and shadow as desired, for what serves here; what cannot be is left out, and said."""
+        serving, divergence = self._local_versions(name), []
+        aliases: dict[str, Target] = {}
+        for alias, target in entry["aliases"].items():
+            missing = [v for v in targets(target) if v not in serving]
+            if missing:
+                divergence.append(f"{name} alias {alias} -> {target}: {', '.join(missing)} not served here")
+            else:
+                aliases[alias] = target
+        shadow = entry["shadow"]
+        if shadow and (shadow["candidate"] not in serving or shadow["alias"] not in aliases):
+            divergence.append(f"{name} shadow of {shadow['alias']} by {shadow['candidate']}: not served here")
+            shadow = None
+        await self.live.route(name, aliases, entry["default_version"], shadow)
+        return divergence
+
+    # --- following it -------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self.tasks = [loop.create_task(self._follow()), loop.create_task(self._report())]
+        if any(settings.watch for settings in self.config.models.values()):
+            self.tasks.append(loop.create_task(self.watch_store()))
+
+    async def stop(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        with contextlib.suppress(Exception):
+            await self.backend.close()
+
+    async def _follow(self) -> None:
+        while True:
+            try:
+                await self.backend.wait_change(self.config.state.poll_seconds)
+                state = await self.desired()
+                if self.unreachable:
+                    log.warning("the state backend answers again (%s): desired generation %d", self.backend.describe(), state["generation"])
+                self.unreachable = None
+                if self.first_seen is None:
+                    self.first_seen = state["generation"]
+                if state["generation"] > self.applied()["generation"]:
+                    await self.apply()
+            except BackendUnreachable as exc:
+                if self.unreachable is None:
+                    log.error("%s; serving generation %d until it is back", exc.message, self.applied()["generation"])
+                self.unreachable = exc.message
+                await asyncio.sleep(min(1.0, self.config.state.poll_seconds))
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the next round tries again; serving goes on as it was
+                log.exception("following the desired state failed")
+                await asyncio.sleep(1.0)
+
+    async def _report(self) -> None:
+        """One entry worker per replica reports what the replica serves, every ``state.report_seconds``."""
+        with open(self.lock_path.with_name("fleet-report.lock"), "a") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return  # another entry worker reports
+            period = self.config.state.report_seconds
+            while True:
+                with contextlib.suppress(BackendUnreachable):
+                    await self.put_report()
+                await asyncio.sleep(period)
+
+    async def put_report(self) -> None:
+        report = await asyncio.to_thread(self.report)  # the drift windows' counts take milliseconds: off the event loop
+        await self.backend.put_report(self.replica, report, ttl=3 * self.config.state.report_seconds)
+
+    def report(self) -> dict:
+        """What this replica serves now: applied generation, versions with their status, routing, health."""
+        done, local = self.applied(), self.live.state()
+        rows = self.live.index()
+        return {
+            "replica": self.replica,
+            "generation": done["generation"],
+            "ready": bool(self.ready_check()) if self.ready_check else None,
+            "models": {
+                name: {
+                    "versions": {row["version"]: row["status"] for row in rows if row["name"] == name},
+                    "aliases": entry["aliases"],
+                    "default_version": entry["default_version"],
+                    "shadow": entry["shadow"],
+                }
+                for name, entry in local["models"].items()
+            },
+            "failures": done["failures"],
+            "divergence": done["divergence"],
+            "drift": self.drift_counts() if self.drift_counts else {},
+            "time": round(time.time(), 3),
+        }
+
+    # --- admin operations -------------------------------------------------------------------------
+
+    async def load(self, name: str, version: str | None = None, based_on: int | None = None) -> dict:
+        """Serve a stored or published version everywhere (the newest not served, without ``version``);
+        returns once it serves here. A version that fails here is taken out again, and the call fails."""
+        version = version or await self._newest_unserved(name)
+        check_name(version)
+        if not store.exists(name, version) and not repository.published(self.repository, name, version):
+            raise NotFound(store.not_in_store(name, version) + (f", nor published in {self.repository}" if self.repository else ""))
+        started = time.monotonic()
+        self.load_errors.pop((name, version), None)
+        generation, added = await self.change(lambda state: desired.add_version(state, name, version), based_on)
+        done = await self.apply(retry=frozenset({(name, version)}))
+        failure = done["failures"].get(f"{name}:{version}")
+        if failure is not None:
+            if added:
+                with contextlib.suppress(Conflict, NotFound):  # an alias set meanwhile keeps it: reported, not forced
+                    await self.change(lambda state: desired.remove_version(state, name, version))
+                await self.apply()
+            error = self.load_errors.pop((name, version), None)  # as this worker met it (503 for no free runner), else as reported
+            raise error if isinstance(error, ServingError) else LoadFailed(failure)
+        info = self.live.state()["models"][name]["versions"][version]
+        answer = {"model": name, "version": version, "state": info["state"], "runner": info["slot"], "loaded": added, "generation": generation}
+        return {**answer, "seconds": round(time.monotonic() - started, 3)} if added else answer
+
+    async def unload(self, name: str, version: str, force: bool = False, based_on: int | None = None) -> dict:
+        """Stop serving a version everywhere; returns once it is unloaded here (its requests finished)."""
+        entry = self.live.state()["models"].get(name)
+        slot = entry["versions"][version]["slot"] if entry and version in entry["versions"] else None
+        generation, _ = await self.change(lambda state: desired.remove_version(state, name, version, force), based_on)
+        await self.apply()
+        return {"model": name, "version": version, "state": ServingState.UNLOADED, "runner": slot, "generation": generation}
+
+    async def set_alias(self, name: str, alias: str, target: Target, based_on: int | None = None) -> dict:
+        """Point an alias at serving versions everywhere, or split it by weights: {"v1": 90, "v2": 10}."""
+        check_name(alias)
+
+        def operation(state: DesiredState):
+            self._serve_here(name, targets(target))
+            return desired.set_alias(state, name, alias, target)
+
+        generation, _ = await self.change(operation, based_on)
+        await self.apply()
+        log.info("%s alias %s -> %s (generation %d)", name, alias, target, generation)
+        return {"model": name, "alias": alias, "target": target, "generation": generation}
+
+    async def set_shadow(self, name: str, shadow: dict | None, based_on: int | None = None) -> dict:
+        """Send ``share`` of ``alias``'s requests to ``candidate`` too, everywhere (None: stop)."""
+
+        def operation(state: DesiredState):
+            if shadow is not None:
+                self._serve_here(name, [shadow["candidate"]])
+            return desired.set_shadow(state, name, shadow)
+
+        generation, _ = await self.change(operation, based_on)
+        await self.apply()
+        return {"model": name, "shadow": shadow, "generation": generation}
+
+    async def promote(self, name: str, version: str, based_on: int | None = None) -> dict:
+        """Make ``version`` what the model's promoted alias serves (promotion.alias, else stable), recorded."""
+        alias = self._promoted_alias(name)
+        check_name(version)
+
+        def operation(state: DesiredState):
+            self._serve_here(name, [version])
+            return desired.promote(state, name, alias, version)
+
+        generation, event = await self.change(operation, based_on)
+        await self.apply()
+        log.info("%s: %s promoted to %s (was %s; generation %d)", name, version, alias, event["previous"], generation)
+        return {"model": name, **event, "generation": generation}
+
+    async def rollback(self, name: str, based_on: int | None = None) -> dict:
+        """Give the promoted alias back what it served before its last promotion."""
+        alias = self._promoted_alias(name)
+        generation, event = await self.change(lambda state: desired.rollback(state, name, alias), based_on)
+        await self.apply()
+        log.info("%s: %s rolled back to %s (generation %d)", name, alias, event["version"], generation)
+        return {"model": name, **event, "generation": generation}
+
+    async def fleet(self) -> dict:
+        """The desired state and every replica's report, with whether each serves the current generation."""
+        state, reports = await self.desired(), await self.backend.reports()
+        now = time.time()
+        replicas = [
+            {**report, "in_sync": report["generation"] == state["generation"] and not report["divergence"], "age_seconds": round(now - report["time"], 3)}
+            for _, report in sorted(reports.items())
+        ]
+        return {"backend": self.backend.describe(), "generation": state["generation"], "desired": state, "replicas": replicas}
+
+    def _serve_here(self, name: str, versions: list[str]) -> None:
+        failures = self.applied()["failures"]
+        for version in versions:
+            if f"{name}:{version}" in failures:
+                raise Conflict(f"{name}:{version} does not serve on replica {self.replica}: {failures[f'{name}:{version}']}")
+
+    def _promoted_alias(self, name: str) -> str:
+        settings = self.config.models.get(name)
+        return settings.promotion.alias if settings and settings.promotion else "stable"
+
+    async def _newest_unserved(self, name: str) -> str:
+        served = set(desired.versions((await self.desired()), name))
+        candidates = sorted({*store.versions(name), *repository.versions(self.repository, name)} - served, key=_version_order)
+        if not candidates:
+            raise NotFound(f"no stored or published version of {name} that is not served; name one in parameters.version")
+        return candidates[-1]
+
+    # --- the store's watched models -------------------------------------------------------------------
+
+    async def watch_store(self) -> None:
+        """Load and unload the watched models' stored versions by their policies (one entry worker per replica;
+        every replica may: the desired state takes each change once)."""
+        watched = {name: settings.watch for name, settings in self.config.models.items() if settings.watch}
+        with open(self.lock_path.with_name("watch.lock"), "a") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return  # another entry worker watches
+            tried: set[tuple[str, str]] = set()
+            while True:
+                for name, watch in watched.items():
+                    assert watch is not None
+                    with contextlib.suppress(BackendUnreachable):
+                        await self._apply_policy(name, watch.policy, tried)
+                await asyncio.sleep(min(w.poll_seconds for w in watched.values() if w))
+
+    async def _apply_policy(self, name: str, policy: VersionPolicy, tried: set[tuple[str, str]]) -> None:
+        wanted = set(wanted_versions(store.versions(name), policy))
+        served = set(desired.versions((await self.desired()), name))
+        for version in sorted(wanted - served):
+            if (name, version) in tried:
+                continue  # a failed load is not retried every poll: unload or retrain it
+            tried.add((name, version))
+            with contextlib.suppress(LoadFailed, Unavailable, NotFound, BadRequest):
+                await self.load(name, version)
+        for version in sorted(served - wanted):
+            with contextlib.suppress(Conflict, NotFound):  # the last version of an alias stays
+                await self.unload(name, version)
+
+
+def _version(key: str) -> tuple[str, str]:
+    name, version = key.split(":", 1)
+    return name, version
+
+
+def _wanted(state: DesiredState, key: str) -> bool:
+    name, version = _version(key)
+    return version in desired.versions(state, name)
+
+
+def _version_order(version: str) -> tuple[int, str]:
+    """Versions as the store orders them: v2 before v10."""
+    digits = "".join(ch for ch in version if ch.isdigit())
+    return (int(digits) if digits else -1, version)
