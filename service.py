@@ -208,7 +208,7 @@ class ModelServer:
         """Probe every runner from now on (a dead one fails its calls at once: serving/runner_health.py),
         follow the serving state and the desired state, and watch the store for the models that ask for it."""
         self.live.start(self.registry.handles())
-        self.fleet.start()
+        await self.fleet.start()
         # Imported here, in the workers: `bentoml serve` imports this file too, and needs no gRPC (130 ms).
         from serving.protocols.grpc import server as grpc_server
 

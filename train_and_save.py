@@ -148,10 +148,14 @@ def call_server(url: str, method: str, path: str, body: dict | None = None, toke
         return None
 
 
-def move_live(config, model: str, alias: str, version: str, server: str) -> None:
-    """Move the alias in the running server too (the record keeps it for the next start)."""
+def move_live(config, model: str, alias: str, version: str, server: str, promotion: bool = False) -> None:
+    """Move the alias in the running server too (the record keeps it for the next start). A promotion goes
+    through the server's promote route, so that its desired state records it (and can roll it back)."""
     try:
-        moved = call_server(server, "PUT", f"/models/{model}/aliases/{alias}", {"version": version}, config.security.api_token)
+        if promotion:
+            moved = call_server(server, "POST", f"/models/{model}/promote", {"version": version}, config.security.api_token)
+        else:
+            moved = call_server(server, "PUT", f"/models/{model}/aliases/{alias}", {"version": version}, config.security.api_token)
     except RuntimeError as exc:
         print(f"the server at {server} refused to move {alias}: {exc}; it moves at the next start", file=sys.stderr)
         return
@@ -301,7 +305,7 @@ def promote(args: argparse.Namespace) -> int:
         write_decision(config.record(), decision)
         print(f"decision recorded in {config.record().path}")
         if decision.accepted:
-            move_live(config, args.model, policy.alias, args.candidate, args.server)
+            move_live(config, args.model, policy.alias, args.candidate, args.server, promotion=True)
     return 0 if decision.accepted else 1
 
 

@@ -30,8 +30,10 @@ from models.card import Name
 CONFIG_ENV = "MODEL_SERVER_CONFIG"
 BENTOML_DEFAULT_TIMEOUT = 60.0  # traffic.timeout in BentoML's default configuration
 GRPC_PORT_ENV = "MODEL_SERVER_GRPC_PORT"  # overrides grpc.port
+STATE_BACKEND_ENV = "MODEL_SERVER_STATE_BACKEND"  # overrides state.backend: one image, one configuration, a fleet by its environment
 STATE_URL_ENV = "MODEL_SERVER_STATE_URL"  # overrides state.url (a Redis URL may carry a password: keep it out of the file)
 REPLICA_ENV = "MODEL_SERVER_REPLICA"  # overrides state.replica (Kubernetes: the pod's name)
+REPOSITORY_ENV = "MODEL_SERVER_REPOSITORY"  # overrides repository.path (where the shared volume is mounted)
 DEFAULT_PATH = Path(__file__).resolve().parent.parent / "configuration.yaml"
 MIN_TOKEN_CHARS = 16  # a shorter API token is too easy to guess
 
@@ -396,12 +398,17 @@ def load_config(path: str | os.PathLike | None = None) -> Config:
             updates["grpc"] = Grpc.model_validate({**config.grpc.model_dump(), "port": os.environ[GRPC_PORT_ENV]})
         except ValidationError:
             raise ConfigError(f"{GRPC_PORT_ENV}: expected a port number, got {os.environ[GRPC_PORT_ENV]!r}") from None
-    state = {key: os.environ[env] for key, env in (("url", STATE_URL_ENV), ("replica", REPLICA_ENV)) if os.environ.get(env)}
-    if state:
-        try:
-            updates["state"] = State.model_validate({**config.state.model_dump(), **state})
-        except ValidationError as exc:
-            raise ConfigError(f"{', '.join(sorted(state))} from {STATE_URL_ENV} / {REPLICA_ENV}: {exc.errors()[0]['msg']}") from None
+    for section, model, overrides in (
+        ("state", State, {"backend": STATE_BACKEND_ENV, "url": STATE_URL_ENV, "replica": REPLICA_ENV}),
+        ("repository", Repository, {"path": REPOSITORY_ENV}),
+    ):
+        given = {key: os.environ[env] for key, env in overrides.items() if os.environ.get(env)}
+        if given:
+            try:
+                updates[section] = model.model_validate({**getattr(config, section).model_dump(), **given})
+            except ValidationError as exc:
+                names = ", ".join(overrides[key] for key in given)
+                raise ConfigError(f"{section} from the environment ({names}): {exc.errors()[0]['msg']}") from None
     return config.model_copy(update=updates)
 
 

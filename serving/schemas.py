@@ -389,6 +389,8 @@ RESPONSES: tuple[type[BaseModel], ...] = (
     DriftReport,
     AliasAnswer,
     ShadowAnswer,
+    PromotionAnswer,
+    FleetStatus,
     ShadowSummary,
     LoadAnswer,
     UnloadAnswer,

@@ -211,6 +211,7 @@ async function selectVersion(choice) {
   if ($("drift-section").open) loadDrift();
   else $("drift").replaceChildren(el("p", { class: "note", text: "Open this section to read the drift statistics." }));
   if ($("report-section").open) loadReport();
+  if ($("fleet-section").open) loadFleet();
 }
 
 // --- trying the model ----------------------------------------------------------------------------
@@ -560,6 +561,26 @@ async function refreshVersions() {
   }
 }
 
+async function loadFleet() {
+  const model = state.model;
+  $("fleet").setAttribute("aria-busy", "true");
+  try {
+    const status = await getJSON("/fleet");
+    const rows = L.fleetRows(status, model);
+    const drift = L.fleetDriftLines(status, model);
+    $("fleet").replaceChildren(
+      el("p", { class: "note", text: `Desired state: generation ${status.generation}, in ${status.backend}. Every replica follows it.` }),
+      table(`Replicas serving ${model}`, ["replica", "applied", "state", "health", "versions", "not applied here"],
+        rows.map((r) => [r.replica, r.generation, r.sync, r.ready, r.versions, r.notes || "–"])),
+      drift.length ? el("p", {}, el("strong", { text: "Drift over every replica: " }), drift.join("; "), ".") : "",
+    );
+  } catch (error) {
+    $("fleet").replaceChildren(el("p", { class: "note", text: `No fleet status: ${error.message}` }));
+  } finally {
+    $("fleet").removeAttribute("aria-busy");
+  }
+}
+
 function resetReport() {
   const frame = $("report");
   frame.hidden = true;
@@ -648,6 +669,8 @@ function bindEvents() {
   $("drift-section").addEventListener("toggle", () => { if ($("drift-section").open) loadDrift(); });
   $("refresh-drift").addEventListener("click", loadDrift);
   $("report-section").addEventListener("toggle", () => { if ($("report-section").open) loadReport(); });
+  $("fleet-section").addEventListener("toggle", () => { if ($("fleet-section").open) loadFleet(); });
+  $("refresh-fleet").addEventListener("click", loadFleet);
   $("forget-token").addEventListener("click", () => {
     tokens.clear();
     updateTokenButton();

@@ -296,3 +296,22 @@ export function classShareRows(drift, labels) {
   if (!shares) return [];
   return (shares.reference ?? []).map((reference, i) => ({ label: labels?.[i] ?? `class ${i}`, window: shares.window?.[i] ?? null, reference }));
 }
+
+/** The fleet table of one model (GET /fleet): each replica's applied generation, whether it serves the
+ * desired state, its health, what it serves of the model, and what it could not apply. */
+export function fleetRows(status, model) {
+  return status.replicas.map((r) => ({
+    replica: r.replica,
+    generation: `${r.generation} of ${status.generation}`,
+    sync: r.in_sync ? "in sync" : (r.generation < status.generation ? "behind" : "diverging"),
+    ready: r.ready === null || r.ready === undefined ? "–" : (r.ready ? "ready" : "not ready"),
+    versions: Object.entries(r.models?.[model]?.versions ?? {}).map(([version, s]) => (s === "ready" ? version : `${version} (${s})`)).join(", ") || "–",
+    notes: [...Object.entries(r.failures ?? {}).map(([key, why]) => `${key}: ${why}`), ...(r.divergence ?? [])].join("; "),
+  }));
+}
+
+/** One line per version of the fleet-wide drift of a model: its verdict over every replica's window. */
+export function fleetDriftLines(status, model) {
+  return Object.entries(status.drift?.[model] ?? {}).map(([version, d]) =>
+    `${version}: ${d.verdict}, over ${d.replicas} ${d.replicas === 1 ? "replica" : "replicas"} (${formatNumber(d.window.size)} recent predictions)`);
+}

@@ -44,6 +44,8 @@ from serving.slots import write_json
 log = logging.getLogger(__name__)
 WRITE_ATTEMPTS = 20  # read-change-write rounds lost to other writers before an admin call gives up (503)
 LOCK_POLL_SECONDS = 0.02
+RETRY_FAILED_SECONDS = 60.0  # a version that could not be loaded here is tried again after this long
+STARTUP_SECONDS = 10.0  # a starting worker catches up with the desired state for this long before it takes requests
 
 
 class Applied(TypedDict):
@@ -51,6 +53,7 @@ class Applied(TypedDict):
 
     generation: int  # the desired generation applied (0: none yet)
     failures: dict[str, str]  # "model:version" -> why it could not be loaded here
+    failed_at: dict[str, float]  # "model:version" -> when (a follower tries it again RETRY_FAILED_SECONDS later)
     divergence: list[str]  # what of the desired state this replica does not serve, and why
     time: float
 
@@ -111,7 +114,7 @@ class Fleet:
         try:
             return json.loads(self.applied_path.read_text())
         except (OSError, ValueError):
-            return {"generation": 0, "failures": {}, "divergence": [], "time": 0.0}
+            return {"generation": 0, "failures": {}, "failed_at": {}, "divergence": [], "time": 0.0}
 
     def caught_up(self) -> bool:
         """This replica serves the desired state it found at start (or a later one): until then it is not
@@ -143,6 +146,7 @@ class Fleet:
             if state["generation"] <= done["generation"] and not retry:
                 return done
             failures = {key: reason for key, reason in done["failures"].items() if _version(key) not in retry}
+            failed_at = {key: at for key, at in done.get("failed_at", {}).items() if key in failures}
             for name, entry in state["models"].items():
                 for version in entry["versions"]:
                     if version in self._local_versions(name) or f"{name}:{version}" in failures:
@@ -154,6 +158,7 @@ class Fleet:
                     except (store.ModelStoreError, LoadFailed, NotFound, Unavailable) as exc:
                         self.load_errors[name, version] = exc
                         failures[f"{name}:{version}"] = getattr(exc, "message", str(exc))
+                        failed_at[f"{name}:{version}"] = time.time()
                         log.error("desired generation %d: %s:%s cannot be served here: %s", state["generation"], name, version, failures[f"{name}:{version}"])
             divergence = []
             for name, entry in state["models"].items():
@@ -164,7 +169,8 @@ class Fleet:
                     with contextlib.suppress(NotFound):
                         await self.live.unload(name, version, force=True)
             failures = {key: reason for key, reason in failures.items() if _wanted(state, key)}
-            done = {"generation": state["generation"], "failures": failures, "divergence": divergence, "time": time.time()}
+            failed_at = {key: at for key, at in failed_at.items() if key in failures}
+            done = {"generation": state["generation"], "failures": failures, "failed_at": failed_at, "divergence": divergence, "time": time.time()}
             write_json(self.applied_path, dict(done))
             with contextlib.suppress(BackendUnreachable):  # /fleet shows the change now, not at the next report
                 await self.put_report()
@@ -196,11 +202,23 @@ class Fleet:
 
     # --- following it -------------------------------------------------------------------------------
 
-    def start(self) -> None:
+    async def start(self) -> None:
+        """Follow the desired state from now on. At a worker's start (before it takes requests) it first
+        catches up with it, for up to ``STARTUP_SECONDS`` (then in the background, not ready meanwhile):
+        usually there is nothing to load, and the worker answers from the desired state from its first request."""
         loop = asyncio.get_running_loop()
-        self.tasks = [loop.create_task(self._follow()), loop.create_task(self._report())]
+        catching_up = loop.create_task(self._catch_up())
+        await asyncio.wait([catching_up], timeout=STARTUP_SECONDS)  # not cancelled after: a load must not be cut in half
+        self.tasks = [catching_up, loop.create_task(self._follow()), loop.create_task(self._report())]
         if any(settings.watch for settings in self.config.models.values()):
             self.tasks.append(loop.create_task(self.watch_store()))
+
+    async def _catch_up(self) -> None:
+        with contextlib.suppress(BackendUnreachable):  # the follower keeps trying, and says so
+            state = await self.desired()
+            self.first_seen = state["generation"] if self.first_seen is None else self.first_seen
+            if state["generation"] > self.applied()["generation"]:
+                await self.apply()
 
     async def stop(self) -> None:
         for task in self.tasks:
@@ -218,8 +236,10 @@ class Fleet:
                 self.unreachable = None
                 if self.first_seen is None:
                     self.first_seen = state["generation"]
-                if state["generation"] > self.applied()["generation"]:
-                    await self.apply()
+                done = self.applied()
+                due = frozenset(_version(key) for key, at in done.get("failed_at", {}).items() if time.time() - at > RETRY_FAILED_SECONDS)
+                if state["generation"] > done["generation"] or due:
+                    await self.apply(retry=due)  # a version that failed here is tried again now and then: the cause may be gone
             except BackendUnreachable as exc:
                 if self.unreachable is None:
                     log.error("%s; serving generation %d until it is back", exc.message, self.applied()["generation"])

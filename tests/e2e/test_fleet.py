@@ -146,6 +146,15 @@ def test_a_fleet_behind_nginx_follows_one_desired_state_through_every_fault(flee
             report_figures(f"fleet: stable split 90/10 through nginx: v3 answered {share:.3f} of {len(answered)} requests (0.1 +- {tolerance:.3f})")
             assert abs(share - 0.1) < tolerance and set(answered) == {"v1", "v3"}
 
+        def flips():
+            """Ten changes of one alias, each through the next replica: convergence measured each time."""
+            for i in range(10):
+                target = ("v2", "v3")[i % 2]
+                response = fleet.admin(NAMES[i % 3], "PUT", f"/models/{CLOTHES}/aliases/canary", {"version": target})
+                assert response.status_code == 200, response.text
+                fleet.converge("alias canary moved (10 times, through a, b, c in turn)", lambda b, t=target: b["aliases"].get("canary") == t, time.monotonic())
+            assert max(fleet.convergence["alias canary moved (10 times, through a, b, c in turn)"]) < CONVERGE_SECONDS
+
         def shadow():
             response = fleet.admin("c", "PUT", f"/models/{CLOTHES}/shadow", {"alias": "stable", "candidate": "v2", "share": 0.5})
             assert response.status_code == 200, response.text
@@ -206,6 +215,7 @@ def test_a_fleet_behind_nginx_follows_one_desired_state_through_every_fault(flee
 
         step("load v3 through a (fetched from the repository)", load_v3)
         step("split stable 90/10 through b", split)
+        step("an alias moved 10 times through a, b, c in turn", flips)
         step("shadow through c", shadow)
         step("promote v3 through a", promote)
         step("roll back through b", rollback)
@@ -218,6 +228,18 @@ def test_a_fleet_behind_nginx_follows_one_desired_state_through_every_fault(flee
     assert {r["replica"] for r in status["replicas"]} == set(NAMES) and all(r["in_sync"] for r in status["replicas"]), status["replicas"]
     for name in NAMES:  # each replica fetched v3 into its own store
         assert (fleet.homes[name] / "models" / CLOTHES / "v3").is_dir(), name
+        assert f'replica="{name}"' in requests.get(f"{fleet.replicas[name].url}/metrics", timeout=10).text
+    # Drift over the fleet: every replica's window of v3 (stable under load), from their counts.
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        status = fleet.admin("c", "GET", "/fleet").json()
+        if status["drift"].get(CLOTHES, {}).get("v3", {}).get("replicas") == 3:
+            break
+        time.sleep(0.5)
+    fleet_drift = status["drift"][CLOTHES]["v3"]
+    own = [requests.get(f"{fleet.replicas[name].url}/models/{CLOTHES}/v3/drift", timeout=10).json()["window"]["size"] for name in NAMES]
+    assert fleet_drift["replicas"] == 3 and abs(fleet_drift["window"]["size"] - sum(own)) <= 3 * 50, (fleet_drift["window"], own)  # reports lag by at most a report period
+    report_figures(f"fleet drift of v3: {fleet_drift['verdict']} over {fleet_drift['window']['size']} predictions of 3 replicas ({', '.join(map(str, own))} each)")
     report_figures("fleet steps (requests through nginx, failed): " + "; ".join(f"{name}: {count}, {failed}" for name, count, failed in steps))
     for name, seconds in fleet.convergence.items():
         report_figures(f"fleet convergence, {name}: median {statistics.median(seconds):.2f} s, worst {max(seconds):.2f} s over {len(seconds)}")

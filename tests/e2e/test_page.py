@@ -355,6 +355,15 @@ def test_card_slices_drift_versions_and_report(tab, url):
     for alias, target in listing["aliases"].items():
         expect(page.locator("#alias-table tbody tr", has_text=alias)).to_contain_text(target)
 
+    page.click("#fleet-section summary")
+    fleet = requests.get(f"{url}/fleet", timeout=TIMEOUT).json()
+    (replica,) = fleet["replicas"]  # one server: the local backend's one replica
+    row = page.locator("#fleet tbody tr", has_text=replica["replica"])
+    expect(row).to_contain_text(f"{replica['generation']} of {fleet['generation']}")
+    expect(row).to_contain_text("in sync")
+    for version in listing["versions"]:
+        expect(row).to_contain_text(version["version"])
+
     page.click("#report-section summary")
     report = page.frame_locator("#report")
     expect(report.locator("h1")).to_have_text(f"{card['tag']} evaluation report")

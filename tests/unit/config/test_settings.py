@@ -390,3 +390,51 @@ def test_misconfigured_security_stops_the_service(tmp_path, monkeypatch, securit
 def test_a_token_of_exactly_the_minimum_length_is_taken(tmp_path, monkeypatch):
     monkeypatch.setenv(ENV, "y" * MIN_TOKEN_CHARS)
     assert load(tmp_path, security={"api_token_env": ENV}).security.api_token == "y" * MIN_TOKEN_CHARS
+
+
+@pytest.mark.parametrize(
+    "state,message",
+    [
+        ({"backend": "file"}, "backend file needs path"),
+        ({"backend": "redis"}, "backend redis needs url"),
+        ({"backend": "redis", "url": "http://localhost:6379"}, "expected redis://"),
+        ({"backend": "etcd"}, "state.backend"),
+        ({"replica": "a b"}, "state.replica"),
+        ({"poll_seconds": 0}, "state.poll_seconds"),
+        ({"backend": "redis", "url": "redis://x", "keys": "y"}, "state.keys"),
+    ],
+)
+def test_a_state_section_with_mistakes_is_refused_naming_the_key(tmp_path, monkeypatch, state, message):
+    monkeypatch.delenv("MODEL_SERVER_STATE_URL", raising=False)
+    with pytest.raises(ConfigError, match=message):
+        load(tmp_path, state=state)
+
+
+def test_the_state_defaults_to_this_server_alone_and_paths_resolve_against_the_file(tmp_path):
+    config = load(tmp_path)
+    assert config.state.backend == "local" and config.state_file() is None and config.repository_dir() is None
+    config = load(tmp_path, state={"backend": "file", "path": "state/desired.json"}, repository={"path": "shared"})
+    assert config.state_file() == tmp_path / "state" / "desired.json" and config.repository_dir() == tmp_path / "shared"
+
+
+def test_the_environment_gives_the_redis_url_and_the_replica_name(tmp_path, monkeypatch):
+    monkeypatch.setenv("MODEL_SERVER_STATE_URL", "redis://:pw@redis:6379/1")
+    monkeypatch.setenv("MODEL_SERVER_REPLICA", "model-server-7d9f-abc12")
+    config = load(tmp_path, state={"backend": "redis"})
+    assert config.state.url == "redis://:pw@redis:6379/1" and config.state.replica == "model-server-7d9f-abc12"
+    assert "pw" not in repr(config.state)  # the URL may hold a password: kept out of reprs and logs
+    monkeypatch.setenv("MODEL_SERVER_REPLICA", "not a name")
+    with pytest.raises(ConfigError, match="MODEL_SERVER_REPLICA"):
+        load(tmp_path, state={"backend": "redis"})
+
+
+def test_the_environment_makes_a_fleet_of_the_shipped_file(tmp_path, monkeypatch):
+    """One image, one configuration.yaml: a deployment turns it into a fleet replica by its environment."""
+    monkeypatch.setenv("MODEL_SERVER_STATE_BACKEND", "redis")
+    monkeypatch.setenv("MODEL_SERVER_STATE_URL", "redis://model-server-redis:6379/0")
+    monkeypatch.setenv("MODEL_SERVER_REPOSITORY", "/models-repository")
+    config = load(tmp_path)
+    assert (config.state.backend, config.state.url, config.repository_dir()) == ("redis", "redis://model-server-redis:6379/0", tmp_path / "/models-repository")
+    monkeypatch.delenv("MODEL_SERVER_STATE_URL")
+    with pytest.raises(ConfigError, match="MODEL_SERVER_STATE_BACKEND.*backend redis needs url"):
+        load(tmp_path)

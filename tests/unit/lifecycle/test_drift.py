@@ -1,11 +1,13 @@
 """lifecycle/drift.py: the rolling window of live predictions against the reference, for grey, colour and
 tensor cards."""
 
+import json
+
 import numpy as np
 import pytest
 
 from config import DriftThresholds
-from lifecycle.drift import RollingWindow, drift_report, psi
+from lifecycle.drift import RollingWindow, drift_report, pooled_snapshot, psi, report_of, window_counts
 from lifecycle.reference import build_reference
 from lifecycle.slices import apply_shift
 from tests.unit.cards import clothes_card, colour_card, tensor_card
@@ -141,3 +143,22 @@ def test_a_tensor_card_without_a_range_has_no_intensity_psi():
     assert set(clean["statistics"]) == STATISTICS - {"intensity_psi"} and clean["verdict"] == "no drift"
     moved = drift_report(reference, window_of(rng.normal(3, 1, (500, 4)).astype(np.float32), probabilities_for(labels[1500:], 3, seed=2), card), DriftThresholds())
     assert moved["statistics"]["mean_intensity_ks"]["drifted"] and moved["verdict"] == "drift"
+
+
+@pytest.mark.parametrize("shift", [None, "inverted"])
+def test_replicas_counts_pooled_give_the_drift_of_their_windows_pooled(data, reference, shift):
+    """The fleet's drift (GET /fleet) from each replica's exported counts equals the drift of one window
+    holding every replica's predictions."""
+    x, y = data
+    images = apply_shift(RECIPE.shifts[shift], x[5000:5900]) if shift else x[5000:5900]
+    probabilities = probabilities_for(y[5000:5900], seed=3)
+    parts = [window_of(images[i::3], probabilities[i::3]) for i in range(3)]  # three replicas' windows
+    counts = [json.loads(json.dumps(window_counts(window))) for window in parts]  # as they travel through the backend
+    pooled = report_of(reference, pooled_snapshot(counts), 3000, 900, DriftThresholds())
+    whole = drift_report(reference, window_of(images, probabilities), DriftThresholds())
+    assert pooled["window"]["size"] == whole["window"]["size"] == 900
+    assert pooled["verdict"] == whole["verdict"] == ("drift" if shift else "no drift")
+    for name, row in whole["statistics"].items():
+        assert pooled["statistics"][name]["value"] == pytest.approx(row["value"], abs=1e-6), name
+        if "p_value" in row:
+            assert pooled["statistics"][name]["p_value"] == pytest.approx(row["p_value"], rel=1e-6, abs=1e-300), name

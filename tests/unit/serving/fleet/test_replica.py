@@ -41,8 +41,11 @@ class FakeEngine:
         return probabilities
 
 
+BROKEN = {"v6"}  # versions whose model file is damaged (a test may mend one)
+
+
 def load_fake(model, version, engine, threads):
-    if version == "v6":
+    if version in BROKEN:
         raise RuntimeError("model.keras is damaged")
     store.get(model, version)
     return FakeEngine(version)
@@ -217,6 +220,32 @@ def test_a_change_based_on_a_stale_generation_is_refused_and_concurrent_ones_all
         aliases = (await fleet.desired())["models"][NAME]["aliases"]
         assert {f"team-{i}" for i in range(8)} <= set(aliases) and aliases["canary"] == "v2"
         assert set(fleet.live.registry.model(NAME).aliases) >= set(aliases)
+
+    run(scenario())
+
+
+def test_a_version_that_failed_here_is_tried_again_by_the_follower(fleet, monkeypatch):
+    """A desired version this replica could not load (its cause since gone) serves after RETRY_FAILED_SECONDS."""
+    from serving.fleet import desired, replica
+
+    monkeypatch.setattr(replica, "RETRY_FAILED_SECONDS", 0.3)
+
+    async def scenario():
+        await started(fleet)
+        await fleet.change(lambda state: desired.add_version(state, NAME, "v6"))  # as another replica's admin call would
+        done = await fleet.apply()
+        assert "damaged" in done["failures"][f"{NAME}:v6"] and "v6" not in fleet.live.registry.model(NAME).handles
+        BROKEN.discard("v6")  # mended (say, published again)
+        try:
+            fleet.first_seen = done["generation"]
+            follower = asyncio.get_running_loop().create_task(fleet._follow())
+            deadline = time.monotonic() + 10
+            while "v6" not in fleet.live.registry.model(NAME).handles and time.monotonic() < deadline:
+                await asyncio.sleep(0.1)
+            follower.cancel()
+            assert "v6" in fleet.live.registry.model(NAME).handles and fleet.applied()["failures"] == {}
+        finally:
+            BROKEN.add("v6")
 
     run(scenario())
 

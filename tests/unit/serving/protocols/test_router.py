@@ -40,3 +40,17 @@ def test_every_template_and_junk_resolves_as_a_scan_does(tmp_path):
     check()
     for path in ["/", "//", "/models", "/models/", "/v2", "/v2/", "/nope", "/v1/models/a:predict/", "/v1/models/a/versions/1:classify", "/summary/"]:
         assert router.match(path) == scan(router, path), path
+
+
+def test_every_sample_of_the_exposition_carries_the_replica_label():
+    from serving.protocols.prometheus import with_label
+
+    exposition = b'# HELP x_total X.\n# TYPE x_total counter\nx_total{a="1",b="2"} 3.0\ny 2.0\nz{} 1.0\n'
+    assert with_label(exposition, "replica", "a-1").split(b"\n") == [
+        b"# HELP x_total X.",
+        b"# TYPE x_total counter",
+        b'x_total{replica="a-1",a="1",b="2"} 3.0',
+        b'y{replica="a-1"} 2.0',
+        b'z{replica="a-1"} 1.0',
+        b"",
+    ]
