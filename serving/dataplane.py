@@ -322,12 +322,22 @@ class DataPlane:
     async def fleet_status(self) -> dict:
         """The desired state, every replica's report, and each version's drift over every replica's window."""
         status = await self._fleet().fleet()
+        counts = {r["replica"]: r.pop("drift") for r in status["replicas"]}  # the reports' transport, replaced by verdicts
         status["drift"] = {}
+        for replica in status["replicas"]:
+            replica["drift"] = {}
         for handle in self.registry.handles():
-            parts = [r["drift"][handle.name][handle.version] for r in status["replicas"] if handle.version in r["drift"].get(handle.name, {})]
-            report = handle.monitor.fleet_drift(parts) if handle.monitor is not None else None
-            if report is not None:
-                status["drift"].setdefault(handle.name, {})[handle.version] = {"replicas": len(parts), **report}
+            if handle.monitor is None:
+                continue
+            parts = {name: held[handle.name][handle.version] for name, held in counts.items() if handle.version in held.get(handle.name, {})}
+            report = handle.monitor.fleet_drift(list(parts.values()))
+            if report is None:
+                continue
+            status["drift"].setdefault(handle.name, {})[handle.version] = {"replicas": len(parts), **report}
+            for replica in status["replicas"]:
+                if replica["replica"] in parts:
+                    own = handle.monitor.fleet_drift([parts[replica["replica"]]]) or {}
+                    replica["drift"].setdefault(handle.name, {})[handle.version] = {"verdict": own.get("verdict"), "drifted": own.get("drifted"), "window": own.get("window", {}).get("size")}
         return status
 
     def drift_counts(self) -> dict:

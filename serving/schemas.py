@@ -209,7 +209,7 @@ class ReplicaReport(BaseModel):
     models: dict[str, dict]
     failures: dict[str, str]
     divergence: list[str]
-    drift: dict
+    drift: dict = Field(description="per model and version: this replica's drift verdict and window size")
     time: float
     age_seconds: float
 

@@ -570,8 +570,8 @@ async function loadFleet() {
     const drift = L.fleetDriftLines(status, model);
     $("fleet").replaceChildren(
       el("p", { class: "note", text: `Desired state: generation ${status.generation}, in ${status.backend}. Every replica follows it.` }),
-      table(`Replicas serving ${model}`, ["replica", "applied", "state", "health", "versions", "not applied here"],
-        rows.map((r) => [r.replica, r.generation, r.sync, r.ready, r.versions, r.notes || "–"])),
+      table(`Replicas serving ${model}`, ["replica", "applied", "state", "health", "versions", "drift", "not applied here"],
+        rows.map((r) => [r.replica, r.generation, r.sync, r.ready, r.versions, r.drift, r.notes || "–"])),
       drift.length ? el("p", {}, el("strong", { text: "Drift over every replica: " }), drift.join("; "), ".") : "",
     );
   } catch (error) {

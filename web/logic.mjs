@@ -306,6 +306,7 @@ export function fleetRows(status, model) {
     sync: r.in_sync ? "in sync" : (r.generation < status.generation ? "behind" : "diverging"),
     ready: r.ready === null || r.ready === undefined ? "–" : (r.ready ? "ready" : "not ready"),
     versions: Object.entries(r.models?.[model]?.versions ?? {}).map(([version, s]) => (s === "ready" ? version : `${version} (${s})`)).join(", ") || "–",
+    drift: Object.entries(r.drift?.[model] ?? {}).map(([version, d]) => `${version}: ${d.verdict}`).join(", ") || "–",
     notes: [...Object.entries(r.failures ?? {}).map(([key, why]) => `${key}: ${why}`), ...(r.divergence ?? [])].join("; "),
   }));
 }

@@ -226,16 +226,16 @@ test("fleetRows and fleetDriftLines describe each replica and the fleet-wide dri
   const status = {
     generation: 7,
     replicas: [
-      { replica: "a", generation: 7, in_sync: true, ready: true, models: { clothes: { versions: { v1: "ready", v3: "ready" } } }, failures: {}, divergence: [] },
+      { replica: "a", generation: 7, in_sync: true, ready: true, models: { clothes: { versions: { v1: "ready", v3: "ready" } } }, failures: {}, divergence: [], drift: { clothes: { v1: { verdict: "no drift", window: 900 } } } },
       { replica: "b", generation: 6, in_sync: false, ready: true, models: { clothes: { versions: { v1: "ready", v3: "loading" } } }, failures: {}, divergence: [] },
       { replica: "c", generation: 7, in_sync: false, ready: false, models: {}, failures: { "clothes:v3": "no free runner" }, divergence: ["clothes alias stable -> v3: v3 not served here"] },
     ],
     drift: { clothes: { v1: { replicas: 2, verdict: "no drift", window: { size: 1500 } }, v3: { replicas: 1, verdict: "too few predictions", window: { size: 20 } } } },
   };
   assert.deepEqual(L.fleetRows(status, "clothes"), [
-    { replica: "a", generation: "7 of 7", sync: "in sync", ready: "ready", versions: "v1, v3", notes: "" },
-    { replica: "b", generation: "6 of 7", sync: "behind", ready: "ready", versions: "v1, v3 (loading)", notes: "" },
-    { replica: "c", generation: "7 of 7", sync: "diverging", ready: "not ready", versions: "–", notes: "clothes:v3: no free runner; clothes alias stable -> v3: v3 not served here" },
+    { replica: "a", generation: "7 of 7", sync: "in sync", ready: "ready", versions: "v1, v3", drift: "v1: no drift", notes: "" },
+    { replica: "b", generation: "6 of 7", sync: "behind", ready: "ready", versions: "v1, v3 (loading)", drift: "–", notes: "" },
+    { replica: "c", generation: "7 of 7", sync: "diverging", ready: "not ready", versions: "–", drift: "–", notes: "clothes:v3: no free runner; clothes alias stable -> v3: v3 not served here" },
   ]);
   assert.deepEqual(L.fleetDriftLines(status, "clothes"), ["v1: no drift, over 2 replicas (1,500 recent predictions)", "v3: too few predictions, over 1 replica (20 recent predictions)"]);
   assert.deepEqual(L.fleetDriftLines(status, "damage"), []);

@@ -73,14 +73,18 @@ class Container:
         docker("rm", "-f", "-v", self.id, check=False, timeout=60)
 
 
-def start_container(image: str, config: Path) -> Container:
+def start_container(image: str, config: Path, env: dict[str, str] | None = None, volumes: dict[str, str] | None = None) -> Container:
+    """A container of ``image`` serving ``config`` on free loopback ports, with more environment and volumes."""
     port, grpc_port = free_port(), free_port()
     started = time.monotonic()
+    extra = [arg for key, value in (env or {}).items() for arg in ("-e", f"{key}={value}")]
+    extra += [arg for host, inside in (volumes or {}).items() for arg in ("-v", f"{host}:{inside}")]
     result = docker(
         "run",
         "-d",
         "--network",
         "host",
+        *extra,
         "-e",
         f"BENTOML_PORT={port}",
         "-e",

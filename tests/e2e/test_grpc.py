@@ -11,6 +11,7 @@ memory stays flat; a hypothesis fuzz over ModelInferRequest holds the same line.
 from __future__ import annotations
 
 import functools
+import socket
 import time
 
 import grpc
@@ -386,7 +387,7 @@ def test_metrics_count_grpc_calls(client, tf, srv):
     assert after[("grpc-v2", "ModelMetadata")] - before[("grpc-v2", "ModelMetadata")] == 1
     text = requests.get(f"{srv.url}/metrics", timeout=TIMEOUT).text
     assert any(
-        s.labels == {"model": CLOTHES, "version": "v1", "protocol": "grpc-v2", "endpoint": "ModelInfer", "status": "OK"}
+        s.labels == {"model": CLOTHES, "version": "v1", "protocol": "grpc-v2", "endpoint": "ModelInfer", "status": "OK", "replica": socket.gethostname()}  # state.replica's default
         for f in text_string_to_metric_families(text)
         for s in f.samples
         if s.name == "serving_requests_total"

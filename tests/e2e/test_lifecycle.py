@@ -136,7 +136,11 @@ def test_shifted_traffic_raises_drift_within_the_documented_requests(drift_serve
     time.sleep(1.1)  # the gauges refresh at most once a second, on a prediction
     probe.send(shifted[:1])
     # ... after its answer, off the request's path: another entry worker may answer /metrics before that refresh ends
-    drifted, window = r'serving_drift_detected\{model="clothes",[^}]*statistic="any",version="v1"\} 1\.0', r'serving_drift_window_size\{model="clothes",[^}]*version="v1"\} 1000\.0'
+    # every sample also carries the replica's name (serving/protocols/prometheus.py), first
+    drifted, window = (
+        r'serving_drift_detected\{replica="[^"]+",model="clothes",[^}]*statistic="any",version="v1"\} 1\.0',
+        r'serving_drift_window_size\{replica="[^"]+",model="clothes",[^}]*version="v1"\} 1000\.0',
+    )
     deadline = time.monotonic() + 5
     while not (re.search(drifted, metrics := requests.get(f"{drift_server.url}/metrics", timeout=TIMEOUT).text) and re.search(window, metrics)) and time.monotonic() < deadline:
         time.sleep(0.1)

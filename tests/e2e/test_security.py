@@ -404,7 +404,7 @@ def test_monitoring_logs_stay_bounded_under_a_flood(tiny_rotation):
         largest_data = max(largest_data, size_of(data))
         largest_all = max(largest_all, size_of(monitoring))
     assert logged >= FLOOD_IMAGES, f"only {logged} images in 120 s"
-    kept = sorted(f.name for f in data.iterdir())
+    kept = settled(data)
     logs = {name.split(".log")[0] for name in kept}  # one data.<worker>.log per worker
     assert len(logs) == workers and kept == sorted(f"{log}.log{suffix}" for log in logs for suffix in ["", ".1", ".2"]), kept  # rotated, no more
     records = [len(line) + 1 for f in data.iterdir() for line in f.read_bytes().splitlines()]
@@ -412,6 +412,22 @@ def test_monitoring_logs_stay_bounded_under_a_flood(tiny_rotation):
     assert logged * min(records) > 2 * workers * per_worker, "the flood must write well past what is kept"
     assert largest_data <= workers * per_worker, (largest_data, per_worker)
     assert largest_all <= 2 * workers * per_worker, (largest_all, per_worker)  # with the schema log, rotated the same way
+
+
+def settled(directory: Path, quiet: float = 0.5, timeout: float = 10) -> list[str]:
+    """The file names in ``directory`` once the log writer's thread is done: it writes (and rotates) after the
+    answers, so a listing taken mid-rotation can miss the file being renamed."""
+    deadline, seen = time.monotonic() + timeout, None
+    while time.monotonic() < deadline:
+        try:
+            listing = sorted((f.name, f.stat().st_size) for f in directory.iterdir())
+        except FileNotFoundError:  # renamed between the listing and its stat: rotating now
+            listing = None
+        if listing is not None and listing == seen:
+            break
+        seen = listing
+        time.sleep(quiet)
+    return [name for name, _ in seen or []]
 
 
 def size_of(directory: Path) -> int:
