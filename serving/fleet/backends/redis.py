@@ -16,6 +16,7 @@ retries: an unreachable Redis makes admin calls answer 503 at once, and replicas
 from __future__ import annotations
 
 import json
+import urllib.parse
 
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
@@ -47,8 +48,9 @@ class RedisBackend(StateBackend):
         self.pubsub: aioredis.client.PubSub | None = None
 
     def describe(self) -> str:
-        host = self.url.split("@")[-1]  # no password in messages
-        return f"redis {host} key {self.key}"
+        parts = urllib.parse.urlsplit(self.url)  # no password in messages
+        where = parts.path if parts.scheme == "unix" else f"{parts.hostname}:{parts.port or 6379}{parts.path or '/0'}"
+        return f"redis {where} key {self.key}"
 
     async def read(self) -> DesiredState | None:
         try:

@@ -116,7 +116,7 @@ def test_an_unreachable_redis_is_a_503_naming_it_without_its_password():
         for call in (store.read(), store.write(STATE, 0), store.put_report("a", {}, 1), store.reports(), store.wait_change(1)):
             with pytest.raises(BackendUnreachable) as refused:
                 await call
-            assert refused.value.status == 503 and "redis 127.0.0.1" in refused.value.message and "secret" not in refused.value.message
+            assert refused.value.status == 503 and "redis 127.0.0.1:" in refused.value.message and "secret" not in refused.value.message
         assert time.monotonic() - started < 5  # no retries, no hanging
         await store.close()
 
@@ -146,3 +146,11 @@ def test_redis_keeps_the_state_across_a_restart(tmp_path):
         assert run(read())["generation"] == 1
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize(
+    "url,where",
+    [("redis://127.0.0.1:6380/2", "redis 127.0.0.1:6380/2 key k"), ("redis://:pw@redis", "redis redis:6379/0 key k"), ("unix:///run/redis.sock", "redis /run/redis.sock key k")],
+)
+def test_the_redis_backend_names_where_it_is_without_secrets(url, where):
+    assert RedisBackend(url, "k", timeout=1.0).describe() == where
