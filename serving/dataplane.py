@@ -46,6 +46,7 @@ VERSION_NUMBER = re.compile(rf"v?({NUMBER.pattern})")
 @dataclasses.dataclass
 class Caller:
     key: str | None = None  # the request's traffic key (live.traffic_key_header)
+    request_id: str | None = None  # the request's id (serving/request_ids.py): in its answer and its data-log records
     alias: str | None = None  # the alias the request named, if it named one
     resolved: VersionHandle | None = None  # the version the request resolved to
     answered: VersionHandle | None = None  # the version that answered
@@ -185,7 +186,7 @@ class DataPlane:
             current.key = request.traffic_key
         handle, values, decoded_ms = await self._prepare(request)
         started = time.perf_counter()
-        probabilities = await handle.infer(values)
+        probabilities = await handle.infer(values, current.request_id)
         infer_ms = (time.perf_counter() - started) * 1000
         current.answered = handle
         assert handle.card is not None  # it answered: available() found its card
@@ -196,7 +197,9 @@ class DataPlane:
             unknown = [name for name in request.outputs if name not in outputs]
             if unknown:
                 raise BadRequest(f"outputs: unexpected output {unknown[0][:64]!r} for model {handle.name}; its output is {OUTPUT!r}")
-        return InferenceResponse(handle.name, handle.version, handle.card, outputs, current.alias, request.id, {"decode_ms": decoded_ms, "infer_ms": infer_ms})
+        return InferenceResponse(
+            handle.name, handle.version, handle.card, outputs, current.alias, request.id or current.request_id, {"decode_ms": decoded_ms, "infer_ms": infer_ms}
+        )
 
     async def prepare(self, request: InferenceRequest) -> tuple[VersionView, np.ndarray]:
         """The version a request resolves to and its input values as the model will see them, without inference (the page's preview)."""
@@ -337,7 +340,11 @@ class DataPlane:
             for replica in status["replicas"]:
                 if replica["replica"] in parts:
                     own = handle.monitor.fleet_drift([parts[replica["replica"]]]) or {}
-                    replica["drift"].setdefault(handle.name, {})[handle.version] = {"verdict": own.get("verdict"), "drifted": own.get("drifted"), "window": own.get("window", {}).get("size")}
+                    replica["drift"].setdefault(handle.name, {})[handle.version] = {
+                        "verdict": own.get("verdict"),
+                        "drifted": own.get("drifted"),
+                        "window": own.get("window", {}).get("size"),
+                    }
         return status
 
     def drift_counts(self) -> dict:

@@ -6,7 +6,8 @@ while calls are in flight wait and leave together in the next call. It adds no d
 and bounds the queue: past ``max_queue_images`` it refuses at once (503 with Retry-After) instead
 of letting requests time out.
 
-Monitoring (``on_answer``) sees each group once, after its requests have their answers.
+Monitoring (``on_answer``) sees each group once, after its requests have their answers, with each
+request's id and example count.
 
     batcher = Batcher(runner_call, max_batch_images=1024, max_queue_images=8192, on_answer=monitor.observe)
     probabilities = await batcher.submit(pixels)        # pixels: float32 (N, 28, 28)
@@ -26,7 +27,8 @@ from serving.errors import Overloaded, ServingError, Unavailable
 log = logging.getLogger(__name__)
 
 RunnerCall = Callable[[np.ndarray], Awaitable[np.ndarray]]
-AnswerHook = Callable[[np.ndarray, np.ndarray], None]  # (a group's inputs, its answers): monitoring, once per group
+RequestIds = list[tuple[str | None, int]]  # a group's requests in order: (request id, examples)
+AnswerHook = Callable[[np.ndarray, np.ndarray, RequestIds], None]  # (a group's inputs, its answers, its requests): monitoring, once per group
 
 
 class Batcher:
@@ -36,31 +38,31 @@ class Batcher:
         self._max_batch = max_batch_images
         self._max_queue = max_queue_images
         self._max_inflight = max_inflight
-        self._queue: deque[tuple[np.ndarray, asyncio.Future]] = deque()
+        self._queue: deque[tuple[np.ndarray, asyncio.Future, str | None]] = deque()
         self._queued_images = 0
         self._inflight = 0
 
-    async def submit(self, pixels: np.ndarray) -> np.ndarray:
+    async def submit(self, pixels: np.ndarray, request_id: str | None = None) -> np.ndarray:
         count = len(pixels)
         if self._queued_images + count > self._max_queue:
             raise Overloaded(f"overloaded: {self._queued_images} images already queued for this version", retry_after=1)
         future = asyncio.get_running_loop().create_future()
-        self._queue.append((pixels, future))
+        self._queue.append((pixels, future, request_id))
         self._queued_images += count
         if self._inflight < self._max_inflight:
             self._inflight += 1
             asyncio.get_running_loop().create_task(self._drain())
         return await future
 
-    def _take(self) -> list[tuple[np.ndarray, asyncio.Future]]:
-        group: list[tuple[np.ndarray, asyncio.Future]] = []
+    def _take(self) -> list[tuple[np.ndarray, asyncio.Future, str | None]]:
+        group: list[tuple[np.ndarray, asyncio.Future, str | None]] = []
         images = 0
         while self._queue and (not group or images + len(self._queue[0][0]) <= self._max_batch):
-            pixels, future = self._queue.popleft()
+            pixels, future, request_id = self._queue.popleft()
             self._queued_images -= len(pixels)
             if future.done():  # the client went away
                 continue
-            group.append((pixels, future))
+            group.append((pixels, future, request_id))
             images += len(pixels)
         return group
 
@@ -71,7 +73,7 @@ class Batcher:
                 if not group:
                     continue
                 try:
-                    batch = group[0][0] if len(group) == 1 else np.concatenate([p for p, _ in group])
+                    batch = group[0][0] if len(group) == 1 else np.concatenate([p for p, _, _ in group])
                     result = await self._call(batch)
                 except ServingError as exc:
                     _fail(group, exc)
@@ -80,18 +82,18 @@ class Batcher:
                     _fail(group, Unavailable(f"runner unavailable: {type(exc).__name__}: {exc}", retry_after=2))
                 else:
                     start = 0
-                    for pixels, future in group:
+                    for pixels, future, _ in group:
                         end = start + len(pixels)
                         if not future.done():
                             future.set_result(result[start:end])
                         start = end
                     if self._on_answer is not None:  # after the waiting requests resume: off their path
-                        asyncio.get_running_loop().call_soon(self._on_answer, batch, result)
+                        asyncio.get_running_loop().call_soon(self._on_answer, batch, result, [(request_id, len(pixels)) for pixels, _, request_id in group])
         finally:
             self._inflight -= 1
 
 
 def _fail(group, exc: Exception) -> None:
-    for _, future in group:
+    for _, future, _ in group:
         if not future.done():
             future.set_exception(exc)

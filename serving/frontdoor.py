@@ -11,6 +11,8 @@
    stack (serving/app.py: the error envelope, the body limit, the typed APIs' guards), counted under
    bounded labels: its route, or "other".
 
+Every answer carries the request's id, ``X-Request-Id`` (serving/request_ids.py).
+
 One layer, because each ASGI layer costs every request a call and a wrapped ``send``, and the
 protocol routes are the hot path (docs/benchmarks.md: the hot path, measured).
 
@@ -25,10 +27,12 @@ import time
 from config import Limits, Security
 from serving import monitoring
 from serving.auth import TokenCheck
+from serving.dataplane import CALLER, Caller
 from serving.errors import Overloaded, RequestTimeout, ServingError
 from serving.middleware import CLOSE, read_body
 from serving.paths import INFRASTRUCTURE_PATHS
-from serving.protocols import ProtocolRoutes
+from serving.protocols import REQUEST_ID_HEADER, ProtocolRoutes
+from serving.request_ids import request_id
 
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 OTHER = "other"  # the endpoint label of a path no route has: clients cannot grow the label set
@@ -91,11 +95,15 @@ class FrontDoor:
 
     async def _inner(self, scope, receive, send, started: float) -> None:
         status = 500
+        given = next((value.decode("latin-1") for name, value in scope["headers"] if name == REQUEST_ID_HEADER), None)
+        rid = request_id(given)
+        CALLER.set(Caller(request_id=rid))  # BentoML's typed APIs reach the data plane with it
 
         async def noting_send(message):
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+                message["headers"] = [*message.get("headers", []), (REQUEST_ID_HEADER, rid.encode())]
             await send(message)
 
         try:

@@ -139,6 +139,13 @@ def import_scipy_in_background() -> None:
     importer.start()
 
 
+def example_ids(requests: list[tuple[str | None, int]] | None, examples: int) -> np.ndarray:
+    """Each example's request id (None where unknown), from a group's (request id, examples) in order."""
+    if not requests:
+        return np.full(examples, None, dtype=object)
+    return np.repeat(np.asarray([request_id for request_id, _ in requests], dtype=object), [count for _, count in requests])
+
+
 class VersionMonitor:
     """Metrics, drift window and data-log sampling of one served version."""
 
@@ -162,9 +169,10 @@ class VersionMonitor:
             for index, name in enumerate(card.labels):
                 CLASS_SHARE.labels(**self.labels, label=name, source="reference").set(reference["classes"]["shares"][index])
 
-    def observe(self, pixels: np.ndarray, probabilities: np.ndarray) -> None:
+    def observe(self, pixels: np.ndarray, probabilities: np.ndarray, requests: list[tuple[str | None, int]] | None = None) -> None:
         """Examples (N, *shape) as clients sent them, and the class probabilities answered: a group of requests
-        the batcher sent together (serving/dispatch.py), after they were answered."""
+        the batcher sent together (serving/dispatch.py), after they were answered, with each request's id
+        and number of examples (the sampled records carry the id)."""
         predicted, confidence = probabilities.argmax(axis=1), probabilities.max(axis=1)
         record_predictions(self.card, predicted, confidence)
         if not self.settings.enabled:
@@ -177,7 +185,7 @@ class VersionMonitor:
                 sampled = sampled[: self._log_allowance(now)]
                 self._logged_this_second += sampled.size
                 if sampled.size:
-                    self._log_samples(pixels[sampled], predicted[sampled], confidence[sampled])
+                    self._log_samples(pixels[sampled], predicted[sampled], confidence[sampled], example_ids(requests, len(pixels))[sampled])
         if self.reference is not None and now >= self._next_refresh and not self._refreshing:
             self._next_refresh = now + self.settings.refresh_seconds
             self._refreshing = True
@@ -263,19 +271,21 @@ class VersionMonitor:
             self._log_second, self._logged_this_second = second, 0
         return max(self.settings.log_max_per_second - self._logged_this_second, 0)
 
-    def _log_samples(self, pixels: np.ndarray, predicted: np.ndarray, confidence: np.ndarray) -> None:
+    def _log_samples(self, pixels: np.ndarray, predicted: np.ndarray, confidence: np.ndarray, request_ids: np.ndarray) -> None:
         """Write samples to the data log; a failing log (bad path, full disk) never fails a prediction."""
         try:
-            self._write_samples(pixels, predicted, confidence)
+            self._write_samples(pixels, predicted, confidence, request_ids)
         except Exception as exc:
             LOG_FAILURES.labels(**self.labels).inc()
             if not self._log_failed:
                 log.error("the monitoring data log failed; predictions go on without it: %s: %s", type(exc).__name__, exc)
                 self._log_failed = True
 
-    def _write_samples(self, pixels: np.ndarray, predicted: np.ndarray, confidence: np.ndarray) -> None:
+    def _write_samples(self, pixels: np.ndarray, predicted: np.ndarray, confidence: np.ndarray, request_ids: np.ndarray) -> None:
         means = pixels.reshape(len(pixels), -1).mean(axis=1)
         with bentoml.monitor(MONITOR_NAME) as monitor:
+            # "request_id" is BentoML's own column (its tracing id, "None" here): ours is the X-Request-Id of the answer
+            monitor.log_batch(request_ids.tolist(), "x_request_id", "feature", "categorical")
             monitor.log_batch([self.card.name] * len(pixels), "model", "feature", "categorical")
             monitor.log_batch([self.card.version] * len(pixels), "version", "feature", "categorical")
             monitor.log_batch(feature_view(pixels, self.card).tolist(), "pixels", "feature", "numerical_sequence")

@@ -124,12 +124,12 @@ class VersionHandle:
             raise Unavailable(self.health.status["reason"] or f"{self.tag} failed to load", retry_after=RETRY_MISSING_SECONDS)
         return self.card
 
-    async def infer(self, values: np.ndarray) -> np.ndarray:
+    async def infer(self, values: np.ndarray, request_id: str | None = None) -> np.ndarray:
         """Class probabilities (N, classes); Unavailable (503) when the version cannot answer now."""
         self.available()
         self.in_flight += 1
         try:
-            probabilities = await self.batcher.submit(values)
+            probabilities = await self.batcher.submit(values, request_id)
         finally:
             self.in_flight -= 1
         return probabilities

@@ -30,10 +30,11 @@ import orjson
 from starlette.requests import Request
 
 from models.card import NAME_PATTERN
-from serving import monitoring
+from serving import monitoring, request_ids
 from serving.dataplane import CALLER, Caller
 from serving.deadlines import Deadlines
 from serving.errors import GatewayTimeout, MethodNotAllowed, NotFound, ServingError, as_serving_error, error_body
+from serving.request_ids import request_id
 
 log = logging.getLogger(__name__)
 JSON = "application/json"
@@ -135,13 +136,17 @@ def current_plane():
     return bentoml.get_current_service().plane
 
 
+REQUEST_ID_HEADER = request_ids.HEADER.lower().encode()
+
+
 class ProtocolRoutes:
     """The routes of ``router`` answered over a data plane (by default the entry service's; in-process
     tests pass their own). The front door (serving/frontdoor.py) hands it the requests it matched,
     their bodies read.
 
     Every request gets a :class:`~serving.dataplane.Caller` with its traffic key (the header named by
-    ``traffic_key_header``); an answer a version gave says which in ``X-Model-Version`` (and
+    ``traffic_key_header``) and its id (``X-Request-Id``, kept when well formed: serving/request_ids.py);
+    every answer carries the id, and an answer a version gave says which in ``X-Model-Version`` (and
     ``X-Model-Name``), whatever the protocol.
     """
 
@@ -164,8 +169,14 @@ class ProtocolRoutes:
         plane = self.plane()
         handler = None
         task = self.deadlines.set(started + self.timeout) if self.timeout else None
-        key = next((value.decode("latin-1") for name, value in scope["headers"] if name == self.key_header), None)
-        current = Caller(key=key)
+        key = given = None
+        for name, value in scope["headers"]:
+            if name == self.key_header:
+                key = value.decode("latin-1")
+            elif name == REQUEST_ID_HEADER:
+                given = value.decode("latin-1")
+        rid = request_id(given)
+        current = Caller(key=key, request_id=rid)
         CALLER.set(current)
         try:
             handler = route.handler(scope["method"])
@@ -184,6 +195,7 @@ class ProtocolRoutes:
         finally:
             if task is not None:
                 self.deadlines.clear(task)
+        reply.headers[request_ids.HEADER] = rid
         if current.answered is not None:
             reply.headers.update({"X-Model-Name": current.answered.name, "X-Model-Version": current.answered.version})
         model, version = plane.metric_labels(params.get("name"), current.answered.version if current.answered else params.get("version"))

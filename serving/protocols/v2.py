@@ -169,7 +169,7 @@ class InferBody(Input):
 async def infer(plane: DataPlane, request: Request, name: str, version: str | None = None) -> Reply:
     body = InferBody(codecs.media_type(request), await request.body(), request.headers.get(HEADER_LENGTH))
     response = await plane.infer(InferenceRequest(name, selector(version), {INPUT: body}))
-    head = {"model_name": name, "model_version": response.version, **({"id": body.request_id} if body.request_id is not None else {})}
+    head = {"model_name": name, "model_version": response.version, "id": body.request_id if body.request_id is not None else response.id}
     return infer_reply(head, response.probabilities, body.outputs, response.card)
 
 

@@ -157,3 +157,21 @@ def test_samples_of_inputs_and_outputs_reach_the_data_log(drift_server, data):
     record = records[-1]
     assert len(record["pixels"]) == 784 and 0 <= record["predicted_class"] < 10 and 0 < record["confidence"] <= 1
     assert record["mean_intensity"] == pytest.approx(np.mean(record["pixels"]), abs=0.01)
+
+
+def test_sampled_records_carry_the_request_id_of_their_answer(drift_server, data):
+    """Every record in the data log names the request it came from: the X-Request-Id its answer carried."""
+    url = f"{drift_server.url}/models/{MODEL_NAME}/v2"
+    sent = set()
+    with requests.Session() as session:
+        for index in range(300):
+            response = session.post(url, json={"images": [data.x_test[1000 + index].tolist()]}, headers={"X-Request-Id": f"lifecycle-{index}"}, timeout=TIMEOUT)
+            assert response.status_code == 200 and response.headers["X-Request-Id"] == f"lifecycle-{index}"
+            sent.add(f"lifecycle-{index}")
+    logs = list((drift_server.monitoring / "predictions" / "data").glob("data.*.log"))
+    records = [json.loads(line) for path in logs for line in path.read_text().splitlines()]
+    ours = [r for r in records if str(r.get("x_request_id", "")).startswith("lifecycle-")]
+    assert 10 <= len(ours) <= 100 and all(r["x_request_id"] in sent for r in ours), len(ours)  # log_sample_rate 0.1
+    for record in ours:
+        index = int(record["x_request_id"].split("-")[1])
+        assert record["mean_intensity"] == pytest.approx(float(np.mean(data.x_test[1000 + index])), abs=0.01)

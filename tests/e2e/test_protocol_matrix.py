@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import time
+import uuid
 
 import grpc
 import numpy as np
@@ -110,14 +111,17 @@ def expected_versions(protocol: str, addressing: str) -> set[str]:
 
 def checked(response: requests.Response) -> requests.Response:
     assert response.status_code == 200, response.text
+    assert response.headers["X-Request-Id"] == response.request.headers.get("X-Request-Id", response.headers["X-Request-Id"])
     return response
 
 
 def call(srv: Server, clients, protocol: str, target: str | None, key: str | None = None) -> tuple[np.ndarray, str]:
-    """One request of the batch: the probabilities and the version the answer reports."""
+    """One request of the batch: the probabilities and the version the answer reports. Each carries an
+    id of its own (X-Request-Id, gRPC metadata), which its answer must carry back."""
     images = batch()
-    headers = {"X-Traffic-Key": key} if key else {}
-    metadata = (("x-traffic-key", key),) if key else ()
+    rid = f"matrix-{uuid.uuid4().hex[:12]}"
+    headers = {"X-Request-Id": rid, **({"X-Traffic-Key": key} if key else {})}
+    metadata = (("x-request-id", rid), *((("x-traffic-key", key),) if key else ()))
     if protocol == "course REST":
         response = checked(requests.post(f"{srv.url}/models/{CLOTHES}/{target}", json={"images": images.tolist()}, headers=headers, timeout=TIMEOUT))
         assert response.json()["version"] == response.headers["X-Model-Version"]
@@ -131,7 +135,7 @@ def call(srv: Server, clients, protocol: str, target: str | None, key: str | Non
         body = {"inputs": [{"name": "input", "shape": list(images.shape), "datatype": "UINT8", "data": images.reshape(-1).tolist()}]}
         response = checked(requests.post(f"{srv.url}/v2/models/{CLOTHES}{path}/infer", json=body, headers=headers, timeout=TIMEOUT))
         answer = response.json()
-        assert answer["model_version"] == response.headers["X-Model-Version"]
+        assert answer["model_version"] == response.headers["X-Model-Version"] and answer["id"] == rid
         return np.asarray(answer["outputs"][0]["data"], np.float32).reshape(len(images), -1), response.headers["X-Model-Version"]
     if protocol == "typed API":
         body = {"images": images.tolist(), "model": CLOTHES, **({"version": target} if target else {})}
@@ -141,7 +145,8 @@ def call(srv: Server, clients, protocol: str, target: str | None, key: str | Non
     if protocol == "v2 gRPC":
         tensor = triton.InferInput("input", list(images.shape), "UINT8")
         tensor.set_data_from_numpy(images)
-        result = clients["triton"].infer(CLOTHES, [tensor], model_version=target or "", headers=dict(metadata) or None)
+        result = clients["triton"].infer(CLOTHES, [tensor], model_version=target or "", headers=dict(metadata))
+        assert result.get_response().id == rid
         return result.as_numpy("probabilities"), result.get_response().model_version
     if protocol == "TF Serving gRPC":
         import tensorflow as tf
@@ -156,6 +161,7 @@ def call(srv: Server, clients, protocol: str, target: str | None, key: str | Non
         request.inputs["input"].CopyFrom(tf.make_tensor_proto(images))
         response, rpc = clients["tf"].Predict.with_call(request, metadata=metadata, timeout=TIMEOUT)
         version = dict(rpc.trailing_metadata())["x-model-version"]
+        assert dict(rpc.trailing_metadata())["x-request-id"] == rid
         assert response.model_spec.version.value == int(version[1:])
         return tf.make_ndarray(response.outputs["probabilities"]), version
     raise AssertionError(protocol)

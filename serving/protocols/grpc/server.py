@@ -9,7 +9,8 @@ Each method is a plain ``async def method(plane, request, call) -> response`` re
 :func:`method`, which does what every call needs around it, as the REST middleware does for HTTP:
 the API token (``authorization: Bearer <token>`` metadata; health checks are open), admin
 authorization, the caller's traffic key, errors as gRPC statuses with the message of the one error
-hierarchy, the answering version in trailing metadata (``x-model-name``, ``x-model-version``), and
+hierarchy, the request's id (``x-request-id``, the caller's when well formed) and the answering version in
+trailing metadata (``x-model-name``, ``x-model-version``), and
 ``serving_requests_total`` with the protocol and method. The limits: message size (``limits.max_body_bytes``,
 grpc refuses larger ones) and calls in flight (``limits.max_requests_in_flight``, refused at once with
 RESOURCE_EXHAUSTED, health checks aside); a graceful stop
@@ -30,11 +31,12 @@ from typing import Any
 import grpc
 
 from config import Config
-from serving import monitoring
+from serving import monitoring, request_ids
 from serving.dataplane import CALLER, Caller, DataPlane
 from serving.errors import BadRequest, ServingError, Unauthorized, as_serving_error
 from serving.protocols.admin import allowed
 from serving.protocols.grpc import messages
+from serving.request_ids import request_id
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +109,7 @@ class Services:
         async def serve(request, context: grpc.aio.ServicerContext):
             metadata = {key: value for key, value in context.invocation_metadata() or () if isinstance(value, str)}
             call = Call(metadata, metadata.get(self.key_header))
-            current = Caller(key=call.traffic_key)
+            current = Caller(key=call.traffic_key, request_id=request_id(metadata.get(request_ids.METADATA)))
             CALLER.set(current)
             code = grpc.StatusCode.OK
             counted = not registered.open
@@ -150,11 +152,10 @@ class Services:
 
     @staticmethod
     def _answered(context: grpc.aio.ServicerContext, current: Caller, headers: dict[str, str]) -> None:
-        trailing = [(name.lower(), value) for name, value in headers.items()]
+        trailing = [(name.lower(), value) for name, value in headers.items()] + [(request_ids.METADATA, current.request_id or "")]
         if current.answered is not None:
             trailing += [("x-model-name", current.answered.name), ("x-model-version", current.answered.version)]
-        if trailing:
-            context.set_trailing_metadata(trailing)
+        context.set_trailing_metadata(trailing)
 
     def _count(self, call: Call, current: Caller, protocol: str, name: str, code: grpc.StatusCode) -> None:
         answered = current.answered.version if current.answered else None

@@ -122,7 +122,7 @@ async def model_infer(plane: DataPlane, request, call: Call):
         tensor, datatype = probabilities.astype("<f4", copy=False), "FP32"
         raw = tensor.tobytes()
     output = message("inference.ModelInferResponse.InferOutputTensor")(name=OUTPUT, datatype=datatype, shape=list(tensor.shape))
-    return message("inference.ModelInferResponse")(model_name=request.model_name, model_version=response.version, id=request.id, outputs=[output], raw_output_contents=[raw])
+    return message("inference.ModelInferResponse")(model_name=request.model_name, model_version=response.version, id=response.id or "", outputs=[output], raw_output_contents=[raw])
 
 
 def requested_classes(request) -> int:

@@ -86,3 +86,22 @@ def test_recovers_after_failure():
         return await batcher.submit(images(3))
 
     assert (asyncio.run(main()) == 6).all()
+
+
+def test_monitoring_sees_each_groups_request_ids_with_their_example_counts():
+    from serving.monitoring import example_ids
+
+    runner, seen = SlowRunner(), []
+
+    async def main():
+        batcher = Batcher(runner, max_batch_images=64, max_queue_images=1000, on_answer=lambda batch, result, requests: seen.append((len(batch), requests)))
+        await asyncio.gather(*(batcher.submit(images(i, n=1 + i % 3), f"r{i}") for i in range(12)))
+        await asyncio.sleep(0)  # the hook runs just after the answers
+
+    asyncio.run(main())
+    assert sum(examples for examples, _ in seen) == sum(1 + i % 3 for i in range(12))
+    for examples, requests in seen:
+        assert sum(count for _, count in requests) == examples
+    assert sorted(request_id for _, requests in seen for request_id, _ in requests) == sorted(f"r{i}" for i in range(12))
+    assert example_ids([("a", 2), (None, 1), ("b", 3)], 6).tolist() == ["a", "a", None, "b", "b", "b"]
+    assert example_ids(None, 2).tolist() == [None, None]

@@ -144,3 +144,30 @@ def test_a_timeout_the_handler_raises_itself_is_not_the_deadline():
     routes = ProtocolRoutes(Router([Route("/slow", {"GET": times_out}, "course")]), plane=Plane, timeout=10)
     status, _, _ = run(FrontDoor(not_ours, routes, Limits(), Security()), "/slow", method="GET")
     assert status == 500
+
+
+# --- request ids ----------------------------------------------------------------------------------------
+
+
+GREY_BODY = {"image": [[30] * 28] * 28}  # class 0 of ten on the fake runner
+
+
+def test_every_answer_carries_a_request_id_the_clients_when_well_formed(client):
+    body = GREY_BODY
+    kept = client.post("/models/grey/v1", json=body, headers={"X-Request-Id": "order-7:try-1"})
+    assert kept.status_code == 200 and kept.headers["x-request-id"] == "order-7:try-1"
+    for bad in ("has spaces", "x" * 129, "-starts-with-a-dash", "semi;colon"):
+        replaced = client.post("/models/grey/v1", json=body, headers={"X-Request-Id": bad})
+        assert replaced.headers["x-request-id"] != bad and len(replaced.headers["x-request-id"]) == 32
+    ids = {client.post("/models/grey/v1", json=body).headers["x-request-id"] for _ in range(20)}
+    assert len(ids) == 20  # a new one per request
+    assert client.get("/models/nothing", headers={"X-Request-Id": "e-1"}).headers["x-request-id"] == "e-1"  # errors too
+    assert client.get("/no/such/route", headers={"X-Request-Id": "e-2"}).headers["x-request-id"] == "e-2"  # past the protocol routes too
+
+
+def test_the_v2_answer_id_is_the_body_s_id_or_the_request_id(client):
+    tensor = {"name": "input", "shape": [1, 28, 28], "datatype": "UINT8", "data": [GREY_BODY["image"]]}
+    echoed = client.post("/v2/models/grey/versions/v1/infer", json={"id": "my own", "inputs": [tensor]}, headers={"X-Request-Id": "header-id"})
+    assert echoed.json()["id"] == "my own" and echoed.headers["x-request-id"] == "header-id"
+    given = client.post("/v2/models/grey/versions/v1/infer", json={"inputs": [tensor]})
+    assert given.json()["id"] == given.headers["x-request-id"]

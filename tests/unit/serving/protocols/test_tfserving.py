@@ -224,7 +224,7 @@ def test_limits_and_unavailable_versions(tf):
 
 
 def test_a_full_queue_is_resource_exhausted_429(served, tf, monkeypatch):
-    async def full(values):
+    async def full(values, request_id=None):
         raise Overloaded("overloaded: 64 images already queued for this version", retry_after=1)
 
     monkeypatch.setattr(served.registry.resolve("grey", "v1").batcher, "submit", full)

@@ -403,3 +403,31 @@ def test_calls_past_the_limit_in_flight_are_refused_at_once(tmp_path):
         assert set(codes) <= {grpc.StatusCode.OK, grpc.StatusCode.RESOURCE_EXHAUSTED}, codes
     finally:
         served.close()
+
+
+# --- request ids ----------------------------------------------------------------------------------------
+
+
+def test_every_grpc_answer_carries_a_request_id_the_callers_when_well_formed(served):
+    request = predict_request({"name": "grey", "version": 1})
+    _, call = served.call("tensorflow.serving.PredictionService/Predict", request, metadata=[("x-request-id", "order-7:try-1")])
+    assert dict(call.trailing_metadata())["x-request-id"] == "order-7:try-1"
+    _, call = served.call("tensorflow.serving.PredictionService/Predict", request, metadata=[("x-request-id", "no spaces allowed")])
+    generated = dict(call.trailing_metadata())["x-request-id"]
+    assert len(generated) == 32 and int(generated, 16) >= 0
+    with pytest.raises(grpc.RpcError) as refused:  # an error carries it too
+        served.call("tensorflow.serving.PredictionService/Predict", predict_request({"name": "nothing"}), metadata=[("x-request-id", "failed-1")])
+    assert dict(refused.value.trailing_metadata())["x-request-id"] == "failed-1"
+
+
+def test_a_v2_grpc_answer_echoes_the_request_id_field_or_gives_the_call_s(served):
+    infer = messages.message("inference.ModelInferRequest")
+    request = infer(model_name="grey", model_version="v1", id="client-id")
+    tensor = request.inputs.add(name="input", datatype="UINT8", shape=[1, 28, 28])
+    request.raw_input_contents.append(GREY[:1].tobytes())
+    assert tensor.name == "input"
+    response, _ = served.call("inference.GRPCInferenceService/ModelInfer", request)
+    assert response.id == "client-id"
+    request.id = ""
+    response, call = served.call("inference.GRPCInferenceService/ModelInfer", request, metadata=[("x-request-id", "from-metadata")])
+    assert response.id == "from-metadata" == dict(call.trailing_metadata())["x-request-id"]
