@@ -183,11 +183,12 @@ def report_of(reference: dict, snapshot: WindowSnapshot, capacity: int, seen: in
     }
 
 
-def window_counts(window: RollingWindow) -> dict:
+def window_counts(window: RollingWindow, snapshot: WindowSnapshot | None = None) -> dict:
     """A window as histogram counts (JSON): each per-image mean and confidence rounded as the tests round
     them, with its count; the pooled intensity counts and the class counts. Several replicas' counts add
-    up (:func:`pooled_snapshot`), and the drift of the sum is the drift of their windows pooled."""
-    snapshot = window.snapshot()
+    up (:func:`pooled_snapshot`), and the drift of the sum is the drift of their windows pooled.
+    ``snapshot``: the window's, when taken already (it costs the features of every row)."""
+    snapshot = snapshot if snapshot is not None else window.snapshot()
     means = np.unique(np.round(snapshot["means"], MEAN_DECIMALS), return_counts=True)
     confidence = np.unique(np.round(snapshot["confidence"], CONFIDENCE_DECIMALS), return_counts=True)
     intensity = snapshot["intensity_counts"]

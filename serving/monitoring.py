@@ -24,7 +24,7 @@ from typing import Any
 import bentoml
 import numpy as np
 
-from lifecycle.drift import MONITOR_NAME, RollingWindow, drift_report, pooled_snapshot, report_of, scipy_stats, window_counts
+from lifecycle.drift import MONITOR_NAME, RollingWindow, pooled_snapshot, report_of, scipy_stats, window_counts
 from lifecycle.reference import feature_view
 from models.card import ModelCard
 from serving.workers import Board
@@ -157,6 +157,7 @@ class VersionMonitor:
         self.reference = reference
         self.settings = settings
         self.window = RollingWindow(settings.window, card)
+        self.last_counts: dict | None = None  # the window as counts, as of the last drift report
         self._rng = np.random.default_rng()
         self._next_refresh = 0.0
         self._refreshing = False
@@ -208,17 +209,20 @@ class VersionMonitor:
         ones, or None without a stored reference."""
         if self.reference is None or not self.settings.enabled:
             return None
-        return drift_report(self.reference, self._replica_window(rows), self.settings.thresholds)
+        window = self._replica_window(rows)
+        snapshot = window.snapshot()
+        self.last_counts = window_counts(window, snapshot)  # for the replica's report (GET /fleet): no second pass over the rows
+        return report_of(self.reference, snapshot, window.capacity, window.seen, self.settings.thresholds)
 
     def _replica_window(self, rows: dict[str, np.ndarray] | None = None) -> RollingWindow:
         parts = [rows if rows is not None else self.window.rows(), *self.board.others_arrays(self.key)]
         return RollingWindow.merged(parts, self.settings.window, self.card) if len(parts) > 1 or rows is not None else self.window
 
     def counts(self) -> dict | None:
-        """This replica's window (every entry worker's) as histogram counts, for the fleet's drift."""
-        if self.reference is None or not self.settings.enabled:
-            return None
-        return window_counts(self._replica_window())
+        """This replica's window (every entry worker's) as histogram counts, for the fleet's drift: as of the
+        last drift report (the gauges' refresh, every ``monitoring.refresh_seconds`` while predictions
+        arrive), so a replica's report costs nothing more."""
+        return self.last_counts
 
     def fleet_drift(self, parts: list[dict]) -> dict | None:
         """The drift of several replicas' windows, from their counts (:meth:`counts`)."""
