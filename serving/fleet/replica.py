@@ -184,15 +184,24 @@ class Fleet:
         return {v for v, info in entry["versions"].items() if every or info["state"] == ServingState.SERVING}
 
     async def _route(self, name: str, entry: DesiredModel) -> list[str]:
-        """Aliases, default and shadow as desired, for what serves here; what cannot be is left out, and said."""
+        """Aliases, default and shadow as desired, for what serves here; what cannot be is said. An alias
+        whose versions do not all serve here keeps answering with those that do (a split narrowed to
+        them), else with what it answered here before, else it is left out."""
         serving, divergence = self._local_versions(name), []
+        here = self.live.state()["models"].get(name)
+        before: dict[str, Target] = here["aliases"] if here else {}
         aliases: dict[str, Target] = {}
         for alias, target in entry["aliases"].items():
             missing = [v for v in targets(target) if v not in serving]
-            if missing:
-                divergence.append(f"{name} alias {alias} -> {target}: {', '.join(missing)} not served here")
-            else:
+            if not missing:
                 aliases[alias] = target
+                continue
+            narrowed = {v: w for v, w in target.items() if v in serving and w > 0} if isinstance(target, dict) else {}
+            kept = before.get(alias)
+            fallback: Target | None = narrowed or (kept if kept is not None and all(v in serving for v in targets(kept)) else None)
+            if fallback is not None:
+                aliases[alias] = fallback
+            divergence.append(f"{name} alias {alias} -> {target}: {', '.join(missing)} not served here; here it answers {fallback or 'nothing'}")
         shadow = entry["shadow"]
         if shadow and (shadow["candidate"] not in serving or shadow["alias"] not in aliases):
             divergence.append(f"{name} shadow of {shadow['alias']} by {shadow['candidate']}: not served here")

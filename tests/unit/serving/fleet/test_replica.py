@@ -250,6 +250,28 @@ def test_a_version_that_failed_here_is_tried_again_by_the_follower(fleet, monkey
     run(scenario())
 
 
+def test_an_alias_whose_version_fails_here_keeps_answering_with_what_serves_here(fleet):
+    from serving.fleet import desired
+
+    async def scenario():
+        await started(fleet)
+
+        def split_with_a_broken_version(state):
+            desired.add_version(state, NAME, "v6")
+            state["models"][NAME]["aliases"]["stable"] = {"v1": 50, "v6": 50}
+            state["models"][NAME]["aliases"]["latest"] = "v6"
+
+        await fleet.change(split_with_a_broken_version)  # as another replica, where v6 loads, would write it
+        done = await fleet.apply()
+        aliases = fleet.live.registry.model(NAME).aliases
+        assert aliases["stable"] == {"v1": 50} and aliases["latest"] == "v2"  # narrowed; kept as it was
+        assert await answer(fleet, "stable") == ("v1", 1)
+        assert any("alias stable" in line and "v6 not served here" in line for line in done["divergence"]), done["divergence"]
+        assert fleet.report()["divergence"] == done["divergence"]  # what /fleet shows of this replica
+
+    run(scenario())
+
+
 @pytest.mark.parametrize(
     "policy,expected",
     [({"latest": 2}, ["v2", "v3"]), ({"all": True}, ["v1", "v2", "v3"]), ({"specific": ["v1", "v9"]}, ["v1"])],
