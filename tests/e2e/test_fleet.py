@@ -10,6 +10,7 @@ Each replica has a model store of its own; clothes v3 exists only in the shared 
 
 from __future__ import annotations
 
+import re
 import shutil
 import statistics
 import threading
@@ -23,13 +24,14 @@ import yaml
 from models import repository
 from tests.conftest import SESSION_HOME
 from tests.e2e.conftest import CLOTHES, Server, SteadyLoad, clothes, free_port, report_figures, write_config
-from tests.e2e.test_failover import kill_replica, running_nginx
+from tests.e2e.test_failover import NGINX_CONF, kill_replica, running_nginx
 from tests.e2e.test_live import copy_version, one_image
 from tests.redis_server import RedisServer
 
 NAMES = ("a", "b", "c")
 CONVERGE_SECONDS = 2.0  # every replica serves a change within this of its admin answer
 OUTAGE_SECONDS = 20
+NGINX_FAIL_TIMEOUT = int(re.search(r"fail_timeout=(\d+)s", NGINX_CONF.read_text()).group(1))  # nginx skips a failed replica this long
 TIMEOUT = 60
 
 
@@ -208,9 +210,12 @@ def test_a_fleet_behind_nginx_follows_one_desired_state_through_every_fault(flee
             report_figures(f"fleet: Redis stopped {OUTAGE_SECONDS} s: {refusals} admin calls answered 503, serving went on")
 
         def rolling_restart():
+            """One replica at a time, the next only once nginx uses the restarted one again: a replica that
+            refused connections while it restarted is skipped for fail_timeout (deploy/nginx/model-server.conf)."""
             for name in NAMES:
                 fleet.replicas[name].stop()
                 fleet.start(name, fleet.replicas[name].port).wait_ready()
+                time.sleep(NGINX_FAIL_TIMEOUT + 1)
             fleet.converge("rolling restart", lambda b: versions(b) == {"v2", "v3"} and stable(b) == "v3" and b["aliases"]["latest"] == "v3", time.monotonic())
 
         step("load v3 through a (fetched from the repository)", load_v3)
