@@ -45,11 +45,12 @@ def published(directory: str | os.PathLike | None, name: str, version: str) -> b
 
 
 def versions(directory: str | os.PathLike | None, name: str) -> list[str]:
-    """The published versions of ``name``, oldest name first (as the store lists them)."""
+    """The published versions of ``name``, oldest first (by when they were published), as the store lists its own."""
     if directory is None:
         return []
     suffix = store.ARCHIVE_SUFFIX + CHECKSUM_SUFFIX
-    return sorted(path.name.removesuffix(suffix) for path in (Path(directory) / name).glob(f"*{suffix}"))
+    published = sorted((path.stat().st_mtime_ns, path.name.removesuffix(suffix)) for path in (Path(directory) / name).glob(f"*{suffix}"))
+    return [version for _, version in published]
 
 
 def publish(directory: str | os.PathLike, name: str, version: str) -> Path:

@@ -401,8 +401,11 @@ class Fleet:
         return settings.promotion.alias if settings and settings.promotion else "stable"
 
     async def _newest_unserved(self, name: str) -> str:
-        served = set(desired.versions((await self.desired()), name))
-        candidates = sorted({*store.versions(name), *repository.versions(self.repository, name)} - served, key=_version_order)
+        """The newest version in this replica's store that is not served; else the newest published one."""
+        served = set(desired.versions(await self.desired(), name))
+        stored = [v for v in store.versions(name) if v not in served]  # oldest first
+        published = [v for v in repository.versions(self.repository, name) if v not in served]  # oldest first
+        candidates = stored or published
         if not candidates:
             raise NotFound(f"no stored or published version of {name} that is not served; name one in parameters.version")
         return candidates[-1]
@@ -448,9 +451,3 @@ def _version(key: str) -> tuple[str, str]:
 def _wanted(state: DesiredState, key: str) -> bool:
     name, version = _version(key)
     return version in desired.versions(state, name)
-
-
-def _version_order(version: str) -> tuple[int, str]:
-    """Versions as the store orders them: v2 before v10."""
-    digits = "".join(ch for ch in version if ch.isdigit())
-    return (int(digits) if digits else -1, version)
