@@ -3,18 +3,13 @@ directory of the test's: stopped, killed and started again on the same data by t
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import time
 from pathlib import Path
 
 import redis
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.e2e.conftest import free_port
 
 
 class RedisServer:

@@ -67,7 +67,6 @@ class Fleet:
         self.repository = config.repository_dir()
         self.first_seen: int | None = None  # the desired generation this worker found first: ready once it is applied
         self._caught_up = False
-        self.seen = 0  # the newest desired generation this worker read
         self.unreachable: str | None = None  # why the backend did not answer, while it does not
         self.tasks: list[asyncio.Task] = []
         self.load_errors: dict[tuple[str, str], Exception] = {}  # the last failed load of each version in this worker
@@ -84,7 +83,6 @@ class Fleet:
                 await self.backend.write(desired.seed(self.config), 0)
             state = await self.backend.read()
             assert state is not None
-        self.seen = max(self.seen, state["generation"])
         return state
 
     async def change(self, operation: Callable[[DesiredState], Any], based_on: int | None = None) -> tuple[int, Any]:
@@ -148,8 +146,9 @@ class Fleet:
             failures = {key: reason for key, reason in done["failures"].items() if _version(key) not in retry}
             failed_at = {key: at for key, at in done.get("failed_at", {}).items() if key in failures}
             for name, entry in state["models"].items():
+                here = self._local_versions(name)  # read once: the loads below add only the versions they load
                 for version in entry["versions"]:
-                    if version in self._local_versions(name) or f"{name}:{version}" in failures:
+                    if version in here or f"{name}:{version}" in failures:
                         continue
                     try:
                         if await asyncio.to_thread(repository.ensure_local, self.repository, name, version):

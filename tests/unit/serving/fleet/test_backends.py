@@ -13,7 +13,8 @@ from serving.fleet import desired
 from serving.fleet.backends import BackendUnreachable, StaleState
 from serving.fleet.backends.files import FileBackend
 from serving.fleet.backends.redis import RedisBackend
-from tests.redis_server import RedisServer, free_port
+from tests.e2e.conftest import free_port
+from tests.redis_server import RedisServer
 
 STATE = {"generation": 0, "models": {"m": {"versions": ["v1"], "aliases": {}, "default_version": "v1", "shadow": None, "promotions": []}}}
 
