@@ -156,10 +156,10 @@ def decode_image(data: bytes, spec: InputSpec, prep: ImagePreprocessing, field: 
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):  # PIL's guard, from the header alone
         raise InvalidInput(field, f"more than {MAX_IMAGE_PIXELS} pixels, refused before decoding") from None
-    except UnidentifiedImageError as exc:
-        raise InvalidInput(field, f"not a decodable image ({type(exc).__name__})") from None
-    except (OSError, ValueError, SyntaxError, EOFError) as exc:
-        raise InvalidInput(field, f"not a decodable image ({exc})") from None
+    except UnidentifiedImageError:  # its text names the BytesIO object, of no use to a client
+        raise InvalidInput(field, f"not a decodable image (the formats read are {', '.join(IMAGE_FORMATS)})") from None
+    except (OSError, ValueError, SyntaxError, EOFError) as exc:  # a damaged file of a known format: PIL's words say how
+        raise InvalidInput(field, f"not a decodable image ({exc})" if str(exc).strip() else "not a decodable image (a damaged file)") from None
     height, width, channels = spec.shape
     resized = _to_aspect(converted, prep.aspect, width / height).resize((width, height), Image.Resampling[prep.resize.upper()])
     pixels = np.asarray(resized, dtype=np.uint8).reshape(height, width, channels)
