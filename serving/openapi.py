@@ -16,7 +16,6 @@ is served with. ``tests/e2e/test_fuzz.py`` fuzzes the running service from this 
 
 from __future__ import annotations
 
-import inspect
 import json
 import re
 from http import HTTPStatus
@@ -38,8 +37,61 @@ OPENAPI_VERSION = "3.1.0"  # JSON Schema 2020-12, as pydantic writes it
 SCHEMAS = "#/components/schemas/"
 TEXT = "text/plain"
 HTML = "text/html"
+SOURCE_REFERENCE = re.compile(r"\s*\((?:see )?[\w/]+\.py\)")  # "(serving/auth.py)": for the code's readers, not the API's
+
+
+def public_text(text: str) -> str:
+    """Text of the code's docstrings as the API's readers see it: Markdown code (`x`, not RST's ``x``),
+    without references to source files."""
+    return SOURCE_REFERENCE.sub("", text).replace("``", "`")
+
+
 # "- 400: the body cannot be read ..." lines of the status policy in serving/errors.py
-STATUS_POLICY = {int(code): text for code, text in re.findall(r"^- (\d{3}): (.+?)[;.]?$", errors.__doc__, re.M)}
+STATUS_POLICY = {int(code): public_text(text) for code, text in re.findall(r"^- (\d{3}): (.+?)[;.]?$", errors.__doc__, re.M)}
+TITLE = "Model server API"
+SUMMARY_MAX = 90  # Swagger UI shows a summary on the operation's one line; more goes in its description
+TAGS = [
+    {
+        "name": "Models",
+        "description": "What is served, each version's card, report and drift, and classifying with it; TF Serving's REST API and the Open Inference Protocol v2 too.",
+    },
+    {"name": "Service APIs", "description": "The typed API that BentoML's Python client (`bentoml.SyncHTTPClient`) calls."},
+    {"name": "Page", "description": "The web page at `/` and this documentation."},
+    {"name": "Infrastructure", "description": "Health checks, metrics and this document."},
+]
+# BentoML's own operations, in words for the API's readers (BentoML gives its Python docstrings, or none).
+BENTOML_OPERATIONS = {
+    "/classify": (
+        "Classify examples with a model (BentoML's client)",
+        "What `client.classify(images=[...], model=..., version=...)` of BentoML's Python client calls: examples in the "
+        "model card's shape and value range, answered as `POST /models/{name}/{version}` answers. Without a version, the "
+        "model's default version answers.",
+    ),
+    "/classify_image": (
+        "Classify one image file with a model (BentoML's client)",
+        "What `client.classify_image(image=Path(...), model=..., version=...)` calls: an image file of any size, colour or "
+        "grey, converted as the model card's preprocessing says (`invert`: grey models only).",
+    ),
+    "/healthz": ("Health check (deprecated: use /livez)", "200 while the server process answers."),
+    "/livez": ("Liveness: the server process answers", "200 while the server process answers; for Kubernetes' liveness probe."),
+    "/readyz": ("Readiness: the served versions can answer", "200 once every served version can answer, 503 until then; for Kubernetes' readiness probe."),
+}
+
+
+def api_description(served: list[Served], config: Config) -> str:
+    """The document's description (Markdown): what the API does, where to start, and its errors."""
+    names = ", ".join(f"`{m.name}`" for m in served) or "none"
+    statuses = "\n".join(f"- {code}: {text}" for code, text in sorted(STATUS_POLICY.items()))
+    return (
+        f"Trained Keras classifiers, every version side by side (served here: {names}).\n\n"
+        "Start with `GET /models` (what is served), `GET /models/{name}/{version}` (a version's card: its input, labels "
+        "and metrics) and `POST /models/{name}/{version}` (classify one example, a batch, or an image file). A version "
+        "may be named by an alias (`stable`). The same models answer TF Serving's REST API (`/v1/...`) and the Open "
+        "Inference Protocol v2 (`/v2/...`). The web page at `/` tries them in a browser.\n\n"
+        f'Every error answers `{{"error": "..."}}`, naming the field and what was expected:\n\n{statuses}.'
+    )
+
+
 UNIT = {"type": "number", "minimum": 0, "maximum": 1}
 FLOAT32_MAX = 3.4028234663852886e38
 
@@ -92,12 +144,12 @@ def build_spec(service, config: Config, router) -> dict:
     """The published document: BentoML's for ``service``, corrected, plus every protocol route."""
     spec = service.openapi_spec.asdict()
     spec["openapi"] = OPENAPI_VERSION
-    spec["info"] = {
-        "title": service.name,
-        "version": str(service.bento.tag.version) if service.bento else "dev",  # the Bento's version once built
-        "description": "\n\n".join(inspect.cleandoc(doc) for doc in (service.inner.__doc__, codecs.__doc__, errors.__doc__) if doc),
-    }
     served = [Served(name, config) for name in config.models]
+    spec["info"] = {
+        "title": TITLE,
+        "version": str(service.bento.tag.version) if service.bento else "dev",  # the Bento's version once built
+        "description": api_description(served, config),
+    }
     for path, item in spec["paths"].items():
         for operation in item.values():
             if "x-bentoml-name" in operation:
@@ -117,9 +169,63 @@ def build_spec(service, config: Config, router) -> dict:
         if model.card is not None:
             spec["components"]["schemas"].update(model_schemas(model, config))
     spec["paths"].update(route_paths(router, served, config))
-    spec["paths"][SPEC_PATH] = {"get": {"tags": ["Infrastructure"], "summary": "This document.", "responses": {"200": ok_response({"type": "object"})}}}
+    spec["paths"][SPEC_PATH] = {"get": {"tags": ["Infrastructure"], "summary": "This document (OpenAPI 3.1).", "responses": {"200": ok_response({"type": "object"})}}}
     _add_middleware_responses(spec, config)
+    spec["tags"] = TAGS
+    for path, (summary, description) in BENTOML_OPERATIONS.items():
+        for method, operation in spec["paths"].get(path, {}).items():
+            if method != "parameters":
+                operation["summary"], operation["description"] = summary, description
+    readable(spec)
     return spec
+
+
+def readable(spec: dict) -> None:
+    """Every operation with a short summary (one line in Swagger UI; a longer one moves whole into the
+    description), and every description in the API's words (:func:`public_text`)."""
+    for path, item in spec["paths"].items():
+        for method, operation in item.items():
+            if method == "parameters":
+                continue
+            full = public_text(operation.get("summary") or "").strip()
+            summary = full.rstrip(".")
+            description = public_text(operation.get("description") or "")
+            if len(summary) > SUMMARY_MAX:
+                description = f"{full}\n\n{description}".strip()
+                summary = short_summary(full)
+            operation["summary"] = summary or f"{method.upper()} {path}"
+            if description:
+                operation["description"] = description
+            else:
+                operation.pop("description", None)
+
+    def walk(node) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key == "description" and isinstance(value, str):
+                    node[key] = public_text(value)
+                else:
+                    walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(spec.get("components", {}))
+
+
+def short_summary(text: str) -> str:
+    """At most SUMMARY_MAX characters of ``text``: its first sentence, without its asides in brackets when
+    too long, else up to the last clause that fits."""
+    first = re.split(r"(?<=\.)\s+", text.strip(), maxsplit=1)[0].rstrip(".")
+    if len(first) <= SUMMARY_MAX:
+        return first
+    first = re.sub(r"\s*\([^()]*\)", "", first)
+    if len(first) <= SUMMARY_MAX:
+        return first
+    cuts = [m.start() for m in re.finditer(r" \(|; |, ", first) if 0 < m.start() <= SUMMARY_MAX]
+    if cuts:
+        return first[: cuts[-1]]
+    return first[: first.rfind(" ", 0, SUMMARY_MAX - 1)] + "…"
 
 
 def route_paths(router, served: list[Served], config: Config) -> dict:
@@ -217,7 +323,9 @@ def _report(model, config):
 
 def _drift(model, config):
     return operation(
-        f"drift_{model.name}", "Drift of the version's recent traffic against its training reference.", {200: ok_response(model.ref("DriftReport")), **error_responses(404)}
+        f"drift_{model.name}",
+        "Drift of the version's recent traffic against its reference (its predictions on held-out images).",
+        {200: ok_response(model.ref("DriftReport")), **error_responses(404)},
     )
 
 

@@ -71,6 +71,7 @@ class StaticFile:
     file: str  # under web/
     summary: str
     headers: dict[str, str] = dataclasses.field(default_factory=dict)
+    description: str = ""  # more than the summary's one line, in the API documentation
 
     @property
     def content_type(self) -> str:
@@ -82,13 +83,14 @@ STATIC_FILES = (
     StaticFile(
         "/",
         "index.html",
-        "This web page: try any served model with an image, see its card, report, drift and versions.",
+        "The web page: try a model in a browser",
         {"content-security-policy": PAGE_POLICY, "x-frame-options": "DENY"},
+        "Try any served model with an image file or a drawing, and read its card, worst slices, drift, versions and evaluation report.",
     ),
-    StaticFile("/page/app.mjs", "app.mjs", "The page's script (a JavaScript module)."),
-    StaticFile("/page/logic.mjs", "logic.mjs", "The page's logic without the DOM (a JavaScript module)."),
-    StaticFile("/page/page.css", "page.css", "The page's styles."),
-    StaticFile("/docs", "docs.html", "Swagger UI over this document (/docs.json)."),
+    StaticFile("/page/app.mjs", "app.mjs", "The page's script (a JavaScript module)"),
+    StaticFile("/page/logic.mjs", "logic.mjs", "The page's logic without the DOM (a JavaScript module)"),
+    StaticFile("/page/page.css", "page.css", "The page's styles"),
+    StaticFile("/docs", "docs.html", "This documentation (Swagger UI over /docs.json)"),
 )
 # What a deployment may leave open with the API token on (serving/paths.py): the page and its own
 # files, which hold no data. Not /docs: it is the API's description.
@@ -115,7 +117,8 @@ def static_handler(static: StaticFile, web_dir: Path = WEB_DIR):
     handler.__name__ = "page" if static.path == "/" else ("swagger_ui" if static.path == "/docs" else "page_file")
     media_type = static.content_type.split(";")[0]
     operation_id = "page" if static.path == "/" else ("swagger_ui" if static.path == "/docs" else "page_" + static.file.replace(".", "_"))
-    return documented(lambda model, config: {**operation(operation_id, static.summary, {200: ok_response({"type": "string"}, media_type)}), "tags": ["Page"]})(handler)
+    extra = {"description": static.description} if static.description else {}
+    return documented(lambda model, config: {**operation(operation_id, static.summary, {200: ok_response({"type": "string"}, media_type)}, **extra), "tags": ["Page"]})(handler)
 
 
 # --- the image as the model sees it ---------------------------------------------------------------
@@ -124,7 +127,7 @@ def static_handler(static: StaticFile, web_dir: Path = WEB_DIR):
 def _describe_input_image(model, config: Config) -> dict:
     card = model.card
     if not card.is_image:
-        return operation(f"input_image_{model.name}", f"{model.name} takes {card.input.kind} values, not images: 404.", {**error_responses(404)})
+        return operation(f"input_image_{model.name}", f"{model.name} takes {card.input.kind} values, not images (404)", {**error_responses(404)})
     shape = "x".join(map(str, card.input.shape))
     body = {
         "required": True,
@@ -144,8 +147,12 @@ def _describe_input_image(model, config: Config) -> dict:
     ]
     return operation(
         f"input_image_{model.name}",
-        f"The image as {model.name} sees it: an image file after the card's preprocessing (or one JSON example), as a {shape} PNG.",
+        f"The image as {model.name} sees it, as a PNG",
         {200: ok_response({"type": "string", "format": "binary"}, PNG), **error_responses(400, 404, 413, 415, 422)},
+        description=(
+            f"An image file (as predict takes it) after the card's preprocessing, or one JSON example, as a {shape} PNG: "
+            "what the model's input looks like. The web page shows it beside the answer."
+        ),
         parameters=parameters,
         requestBody=body,
     )
