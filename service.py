@@ -43,9 +43,11 @@ from serving import app, inprocess, ordered_stop, slots  # noqa: E402
 from serving.core import INPUT, Default, ImageFiles, InferenceRequest, Input, JsonExamples, Named  # noqa: E402
 from serving.dataplane import DataPlane  # noqa: E402
 from serving.errors import as_serving_error  # noqa: E402
+from serving.feedback import Journal  # noqa: E402
 from serving.fleet.backends import open_backend  # noqa: E402
 from serving.fleet.replica import Fleet  # noqa: E402
 from serving.live import LiveModels, SlotRef  # noqa: E402
+from serving.monitoring import LiveGauges  # noqa: E402
 from serving.registry import ModelRegistry  # noqa: E402
 from serving.schemas import Example, PredictResponse, prediction_body  # noqa: E402
 from serving.shadow import Shadows  # noqa: E402
@@ -201,6 +203,9 @@ class ModelServer:
         self.plane.live = self.live
         self.plane.fleet = self.fleet = Fleet(CONFIG, self.live, open_backend(CONFIG, RUNTIME), RUNTIME)
         self.fleet.ready_check, self.fleet.drift_counts = self.plane.ready, self.plane.drift_counts
+        if CONFIG.feedback.enabled:
+            self.plane.journal = Journal(CONFIG.feedback, RUNTIME, labels_of=self.registry.labels_of)
+            self.plane.journal.on_outcomes.append(LiveGauges(self.plane.journal, self.registry, CONFIG.monitoring.refresh_seconds, CONFIG.feedback.series_seconds))
         freeze_startup_heap()
 
     @bentoml.on_startup
@@ -208,6 +213,8 @@ class ModelServer:
         """Probe every runner from now on (a dead one fails its calls at once: serving/runner_health.py),
         follow the serving state and the desired state, and watch the store for the models that ask for it."""
         self.live.start(self.registry.handles())
+        if self.plane.journal is not None:
+            self.plane.journal.start()
         await self.fleet.start()
         # Imported here, in the workers: `bentoml serve` imports this file too, and needs no gRPC (130 ms).
         from serving.protocols.grpc import server as grpc_server
@@ -221,6 +228,8 @@ class ModelServer:
             await self.grpc.stop(CONFIG.grpc.grace_seconds)
         self.live.stop()
         await self.fleet.stop()
+        if self.plane.journal is not None:
+            self.plane.journal.stop()
         for runner in self.local.values():
             runner.stop()
 

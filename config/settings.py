@@ -6,6 +6,7 @@
                 default version, promotion policy
     course:     which model answers the course's Project 3 routes (``/summary``, ``/inference``)
     promotion_record, limits, monitoring, security, strict_readiness: shared by every model
+    feedback:   ground truth joined to answered predictions: live accuracy per version, alias and slice
     state:      where the desired state lives (this server alone, a durable file, or Redis for a fleet)
     repository: a shared directory of published versions every replica fetches from
 
@@ -258,6 +259,20 @@ class Monitoring(_Section):
         return DriftThresholds(p_value=self.p_value, psi=self.psi, min_samples=self.min_samples)
 
 
+class FeedbackSettings(_Section):
+    """Ground truth joined to answered predictions (serving/feedback.py), for live accuracy."""
+
+    enabled: bool = True  # false: predictions are not recorded, and feedback is refused (404)
+    window_seconds: PositiveFloat = 3600  # feedback may name a prediction this old; outcomes older are dropped
+    max_predictions: PositiveInt = 100_000  # examples each entry worker holds for the join (~30 bytes each)
+    max_outcomes: PositiveInt = 200_000  # joined examples kept per replica (SQLite in the runtime directory)
+    max_items: PositiveInt = 10_000  # labels per feedback call; more get 413
+    join_seconds: PositiveFloat = 0.5  # how often each worker joins new feedback (a feedback call waits at most a few of these)
+    series_seconds: PositiveFloat = 60  # the live accuracy's time series: one point per this many seconds
+    label_header: str = "X-Label"  # a request's own ground truth: one label per example, comma-separated
+    slice_header: str = "X-Slice"  # a request's slice (a name the client chooses): live accuracy per slice
+
+
 class Security(_Section):
     api_token_env: str | None = None  # the environment variable holding the token; None: no token
     protect_metrics: bool = False  # true: /metrics needs the token too
@@ -275,6 +290,7 @@ class Config(_Section):
     limits: Limits = Limits()
     grpc: Grpc = Grpc()
     monitoring: Monitoring = Monitoring()
+    feedback: FeedbackSettings = FeedbackSettings()
     security: Security = Security()
     state: State = State()
     repository: Repository = Repository()

@@ -20,10 +20,10 @@ from serving.middleware import BodyLimit, ErrorEnvelope, TypedContentTypes, Type
 from serving.openapi import OpenAPIDocument
 from serving.paths import SPEC_PATH
 from serving.process import is_arbiter
-from serving.protocols import ProtocolRoutes, Router, admin, course, current_plane, page, prometheus, repository, tfserving, v2
+from serving.protocols import ProtocolRoutes, Router, admin, course, current_plane, feedback, page, prometheus, repository, tfserving, v2
 
 # The REST protocols, each a route table over the one data plane (serving/protocols/), and Prometheus's scrape.
-PROTOCOLS = (admin, repository, course, page, tfserving, v2, prometheus)
+PROTOCOLS = (admin, feedback, repository, course, page, tfserving, v2, prometheus)
 # BentoML's own routes, counted by path in /metrics (any other path not ours: "other").
 BENTOML_PATHS = frozenset({"/docs", SPEC_PATH, "/schema.json", "/livez", "/readyz", "/healthz"})
 
@@ -36,7 +36,14 @@ def middleware_stack(config: Config, router: Router, service=None, plane: Callab
     """The middleware, outermost first: CORS (when on), the front door (shedding, the token, the protocol
     routes), then what only the other routes pay for. With a BentoML ``service``: its typed APIs'
     guards and the OpenAPI document too."""
-    routes = ProtocolRoutes(router, plane=plane, traffic_key_header=config.live.traffic_key_header, timeout=config.request_timeout())
+    routes = ProtocolRoutes(
+        router,
+        plane=plane,
+        traffic_key_header=config.live.traffic_key_header,
+        timeout=config.request_timeout(),
+        label_header=config.feedback.label_header,
+        slice_header=config.feedback.slice_header,
+    )
     known = BENTOML_PATHS | ({api.route for api in service.apis.values()} if service is not None else set())
     limits = config.limits
     stack: list[tuple[Callable, dict]] = [

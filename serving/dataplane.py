@@ -20,6 +20,7 @@ the version that answered out, for the response's ``X-Model-Version`` and the me
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import dataclasses
 import re
@@ -29,9 +30,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from config import Config
+from lifecycle.outcomes import live_report
 from models.card import ModelCard
 from serving.core import INPUT, OUTPUT, Default, InferenceRequest, InferenceResponse, Label, Latest, Named, Number, Selector, VersionState, VersionView
-from serving.errors import BadRequest, NotFound, Unavailable
+from serving.errors import BadRequest, NotFound, PayloadTooLarge, Unavailable
+from serving.feedback import SLICE, Item, Journal, label_name, truth_of
 from serving.live import IndexRow, ServingState
 from serving.registry import RETRY_MISSING_SECONDS, ModelRegistry, ServedModel, VersionHandle
 
@@ -47,6 +50,8 @@ VERSION_NUMBER = re.compile(rf"v?({NUMBER.pattern})")
 class Caller:
     key: str | None = None  # the request's traffic key (live.traffic_key_header)
     request_id: str | None = None  # the request's id (serving/request_ids.py): in its answer and its data-log records
+    truth: str | None = None  # the request's own ground truth (feedback.label_header): one label per example
+    slice: str | None = None  # the request's slice (feedback.slice_header), for live accuracy per slice
     alias: str | None = None  # the alias the request named, if it named one
     resolved: VersionHandle | None = None  # the version the request resolved to
     answered: VersionHandle | None = None  # the version that answered
@@ -97,6 +102,7 @@ class DataPlane:
         self.shadows = shadows  # serving.shadow.Shadows, or None
         self.live: LiveModels | None = None  # set by the entry service
         self.fleet: Fleet | None = None  # the desired state's side of this replica: admin operations go through it
+        self.journal: Journal | None = None  # answered predictions, for feedback (serving/feedback.py); None: not recorded
 
     # --- resolution -------------------------------------------------------------------------------------
 
@@ -185,11 +191,16 @@ class DataPlane:
         if request.traffic_key is not None:
             current.key = request.traffic_key
         handle, values, decoded_ms = await self._prepare(request)
+        assert handle.card is not None  # available() found its card
+        truth = truth_of(current.truth, handle.card.labels, len(values), self.config.feedback.label_header) if current.truth is not None else None
+        if current.slice is not None and not SLICE.fullmatch(current.slice):
+            raise BadRequest(f"{self.config.feedback.slice_header}: a slice is 1 to 64 characters of letters, digits and '._:-', starting with a letter or digit")
         started = time.perf_counter()
         probabilities = await handle.infer(values, current.request_id)
         infer_ms = (time.perf_counter() - started) * 1000
         current.answered = handle
-        assert handle.card is not None  # it answered: available() found its card
+        if self.journal is not None:
+            self.journal.record(handle.name, handle.version, current.alias, current.request_id, probabilities, truth, current.slice)
         if self.shadows is not None and current.alias is not None:
             self.shadows.after_answer(self.registry.model(handle.name), current.alias, handle, values, probabilities)
         outputs = {OUTPUT: probabilities}
@@ -301,6 +312,49 @@ class DataPlane:
     def metric_labels(self, name: str | None, version_or_alias: str | None) -> tuple[str, str]:
         """Metric labels for a request: served names only, so clients cannot grow the label set."""
         return self.registry.label(name, version_or_alias)
+
+    # --- ground truth and live accuracy ---------------------------------------------------------------
+
+    async def feedback(self, name: str, given: list[dict]) -> dict:
+        """Ground truth for answered requests, by request id: ``[{"id", "label" | "labels", "example"?, "slice"?}]``
+        (checked by serving/schemas.py); what joined, and the ids no worker knew."""
+        journal = self._journal()
+        model = self.registry.model(name)
+        known = self._labels(model)
+        items: list[Item] = []
+        for index, entry in enumerate(given):
+            field = f"feedback[{index}]"
+            labels = entry["labels"] if entry.get("labels") is not None else [entry["label"]]
+            first = entry.get("example") or 0
+            for offset, label in enumerate(labels):
+                items.append(Item(entry["id"], first + offset, label_name(label, known, f"{field}.label{'s' if entry.get('labels') is not None else ''}"), entry.get("slice")))
+            if len(items) > self.config.feedback.max_items:
+                raise PayloadTooLarge(f"feedback: more than {self.config.feedback.max_items} labels in one call (feedback.max_items)")
+        return await asyncio.to_thread(journal.submit, name, items)
+
+    async def live_accuracy(self, name: str, version_or_alias: str) -> dict:
+        """A version's live accuracy from the feedback joined so far, beside its offline accuracy."""
+        journal = self._journal()
+        handle = self.resolve(name, version_or_alias)
+        card = handle.available()
+        rows = await asyncio.to_thread(journal.outcomes, handle.name, handle.version)
+        report = await asyncio.to_thread(live_report, rows, card.labels, self.config.feedback.series_seconds)
+        offline = (card.metrics or {}).get("accuracy")
+        settings = self.config.feedback
+        return {"model": handle.name, "version": handle.version, "offline": {"accuracy": offline}, "window_seconds": settings.window_seconds, **report}
+
+    @staticmethod
+    def _labels(model: ServedModel) -> tuple[str, ...]:
+        """The labels feedback may name: the default version's (class indices are read against them), then any other version's."""
+        cards = [handle.card for handle in [model.handles.get(model.default_version), *model.handles.values()] if handle is not None and handle.card is not None]
+        if not cards:
+            raise Unavailable(f"no version of {model.name} can read labels now (none has a card)", retry_after=RETRY_MISSING_SECONDS)
+        return tuple(dict.fromkeys(label for card in cards for label in card.labels))
+
+    def _journal(self) -> Journal:
+        if self.journal is None:
+            raise NotFound("feedback is off (feedback.enabled in the configuration)")
+        return self.journal
 
     # --- admin operations (the protocols check authorization first) -----------------------------------
 

@@ -80,6 +80,56 @@ CLASS_SHARE = bentoml.metrics.Gauge(
 )
 
 
+# Live accuracy (serving/feedback.py): every entry worker reads the same joined rows, so the most recent value is the value.
+LIVE_ACCURACY = bentoml.metrics.Gauge(
+    name="serving_live_accuracy",
+    documentation="Accuracy on the examples given ground truth within feedback.window_seconds, with its 95% Wilson interval (bound=value, low, high)",
+    labelnames=["model", "version", "bound"],
+    multiprocess_mode="mostrecent",
+)
+LIVE_EXAMPLES = bentoml.metrics.Gauge(
+    name="serving_live_examples",
+    documentation="Examples given ground truth and joined to their prediction, within feedback.window_seconds",
+    labelnames=["model", "version"],
+    multiprocess_mode="mostrecent",
+)
+LIVE_CALIBRATION_ERROR = bentoml.metrics.Gauge(
+    name="serving_live_calibration_error",
+    documentation="Expected calibration error of the examples given ground truth (10 confidence bins)",
+    labelnames=["model", "version"],
+    multiprocess_mode="mostrecent",
+)
+
+
+class LiveGauges:
+    """The live-accuracy gauges, refreshed after new outcomes, at most once per ``every`` seconds (called
+    after each pass of the journal's thread with the outcomes it wrote)."""
+
+    def __init__(self, journal, registry, every: float, series_seconds: float):
+        self.journal, self.registry, self.every, self.series_seconds = journal, registry, every, series_seconds
+        self._next = 0.0
+        self._stale = True  # the first pass sets them: another worker's outcomes count too
+
+    def __call__(self, written: int) -> None:
+        self._stale = self._stale or written > 0
+        now = time.monotonic()
+        if not self._stale or now < self._next:
+            return
+        self._next, self._stale = now + self.every, False
+        from lifecycle.outcomes import live_report
+
+        for handle in self.registry.handles():
+            if handle.card is None:
+                continue
+            report = live_report(self.journal.outcomes(handle.name, handle.version), handle.card.labels, self.series_seconds)
+            labels = {"model": handle.name, "version": handle.version}
+            LIVE_EXAMPLES.labels(**labels).set(report["examples"])
+            if report["examples"]:
+                for bound in ("value", "low", "high"):
+                    LIVE_ACCURACY.labels(**labels, bound=bound).set(report["accuracy"][bound])
+                LIVE_CALIBRATION_ERROR.labels(**labels).set(report["calibration"]["ece"])
+
+
 LOG_FAILURES = bentoml.metrics.Counter(
     name="serving_monitoring_log_failures",
     documentation="Samples that could not be written to the monitoring data log",

@@ -212,6 +212,12 @@ class ModelRegistry:
     def resolve(self, name: str, version_or_alias: str, key: str | None = None) -> VersionHandle:
         return self.model(name).resolve(version_or_alias, key)
 
+    def labels_of(self, name: str, version: str) -> tuple[str, ...] | None:
+        """A served version's labels (its card's), None when it does not serve or has no card."""
+        model = self.models.get(name)
+        handle = model.handles.get(version) if model is not None else None
+        return handle.card.labels if handle is not None and handle.card is not None else None
+
     def handles(self) -> list[VersionHandle]:
         return [handle for model in self.models.values() for handle in model.handles.values()]
 

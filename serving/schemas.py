@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from typing import Annotated, Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, RootModel, create_model
+from pydantic import BaseModel, ConfigDict, Field, RootModel, create_model, model_validator
 
 from models.card import ModelCard, Name
 from models.engines import ENGINES
@@ -164,6 +164,92 @@ class DriftReport(BaseModel):
     statistics: dict[str, DriftStatistic]
     class_shares: ClassShares
     reference_images: Count
+
+
+# --- ground truth and live accuracy -------------------------------------------------------------------
+
+RequestId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$", description="the X-Request-Id of the answer (gRPC: trailing x-request-id)")]
+LabelValue = Annotated[str, Field(min_length=1, max_length=256)] | Annotated[int, Field(ge=0, strict=True)]
+SliceName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")]
+
+
+class FeedbackItem(BaseModel):
+    """One answered request's ground truth: ``label`` for one example (``example``, default 0), or ``labels`` for each."""
+
+    model_config = ConfigDict(extra="forbid")
+    id: RequestId
+    label: LabelValue | None = Field(None, description="the true label's name, or its class index")
+    labels: list[LabelValue] | None = Field(None, min_length=1, description="every example's true label, in order")
+    example: int = Field(0, ge=0, le=1_000_000, description="the example ``label`` is for (``labels`` start here)")
+    slice: SliceName | None = Field(None, description="a slice to count it under (overrides the request's X-Slice)")
+
+    @model_validator(mode="after")
+    def _one_of(self):
+        if (self.label is None) == (self.labels is None):
+            raise ValueError("give either label or labels")
+        return self
+
+
+class FeedbackRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    feedback: list[FeedbackItem] = Field(min_length=1)
+
+
+class FeedbackAnswer(BaseModel):
+    model: Name
+    accepted: Count = Field(description="labelled examples received")
+    joined: Count = Field(description="of those, joined to a prediction this server answered (within feedback.window_seconds)")
+    unknown: list[str] = Field(description="up to 20 ids no entry worker answered (expired, or never answered here)")
+    unknown_ids: Count
+
+
+class LiveProportion(BaseModel):
+    value: Unit | None
+    low: Unit | None = Field(description="the 95% Wilson interval")
+    high: Unit | None
+    examples: Count
+    correct: Count
+
+
+class LiveClass(BaseModel):
+    label: str
+    recall: Unit | None
+    low: Unit | None
+    high: Unit | None
+    examples: Count
+
+
+class CalibrationBin(BaseModel):
+    low: Unit
+    high: Unit
+    examples: Count
+    confidence: Unit
+    accuracy: Unit
+
+
+class Calibration(BaseModel):
+    ece: Unit | None = Field(description="expected calibration error")
+    bins: list[CalibrationBin]
+
+
+class LivePoint(LiveProportion):
+    start: float = Field(description="the bucket's start (epoch seconds of the predictions)")
+
+
+class LiveReport(BaseModel):
+    model: Name
+    version: Name
+    offline: dict[str, float | None] = Field(description="the card's held-out accuracy, for comparison")
+    window_seconds: float
+    examples: Count
+    accuracy: LiveProportion
+    classes: list[LiveClass]
+    calibration: Calibration
+    aliases: dict[str, LiveProportion]
+    slices: dict[str, LiveProportion]
+    series: list[LivePoint]
+    first: float | None
+    last: float | None
 
 
 class InferenceResponse(PredictResponse):
@@ -387,6 +473,9 @@ RESPONSES: tuple[type[BaseModel], ...] = (
     PredictResponse,
     InferenceResponse,
     DriftReport,
+    FeedbackRequest,  # a request body, published beside the answers
+    FeedbackAnswer,
+    LiveReport,
     AliasAnswer,
     ShadowAnswer,
     PromotionAnswer,

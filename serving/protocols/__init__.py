@@ -145,18 +145,28 @@ class ProtocolRoutes:
     their bodies read.
 
     Every request gets a :class:`~serving.dataplane.Caller` with its traffic key (the header named by
-    ``traffic_key_header``) and its id (``X-Request-Id``, kept when well formed: serving/request_ids.py);
+    ``traffic_key_header``), its id (``X-Request-Id``, kept when well formed: serving/request_ids.py), and
+    its own ground truth and slice when it carries them (``feedback.label_header``, ``feedback.slice_header``);
     every answer carries the id, and an answer a version gave says which in ``X-Model-Version`` (and
     ``X-Model-Name``), whatever the protocol.
     """
 
-    def __init__(self, router: Router, plane: Callable[[], Any] = current_plane, traffic_key_header: str = "X-Traffic-Key", timeout: float | None = None):
+    def __init__(
+        self,
+        router: Router,
+        plane: Callable[[], Any] = current_plane,
+        traffic_key_header: str = "X-Traffic-Key",
+        timeout: float | None = None,
+        label_header: str = "X-Label",
+        slice_header: str = "X-Slice",
+    ):
         self.router = router
         self.timeout = timeout  # seconds a request may take (entry.traffic.timeout): then 504
         self.deadlines = Deadlines()  # the front door's body deadlines too
         self._plane = plane
         self._resolved = None  # the plane, once found: one per worker, for its life
         self.key_header = traffic_key_header.lower().encode()
+        self.label_header, self.slice_header = label_header.lower().encode(), slice_header.lower().encode()
 
     def plane(self):
         if self._resolved is None:
@@ -169,14 +179,18 @@ class ProtocolRoutes:
         plane = self.plane()
         handler = None
         task = self.deadlines.set(started + self.timeout) if self.timeout else None
-        key = given = None
+        key = given = truth = slice_name = None
         for name, value in scope["headers"]:
             if name == self.key_header:
                 key = value.decode("latin-1")
             elif name == REQUEST_ID_HEADER:
                 given = value.decode("latin-1")
+            elif name == self.label_header:
+                truth = value.decode("latin-1")
+            elif name == self.slice_header:
+                slice_name = value.decode("latin-1")
         rid = request_id(given)
-        current = Caller(key=key, request_id=rid)
+        current = Caller(key=key, request_id=rid, truth=truth, slice=slice_name)
         CALLER.set(current)
         try:
             handler = route.handler(scope["method"])

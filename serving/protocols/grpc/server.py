@@ -99,6 +99,7 @@ class Services:
         self.plane, self.config = plane, config
         self.token = config.security.api_token.encode() if config.security.api_token else None
         self.key_header = config.live.traffic_key_header.lower()
+        self.label_header, self.slice_header = config.feedback.label_header.lower(), config.feedback.slice_header.lower()
         self.in_flight = 0  # calls being answered now, health checks aside
         self.max_in_flight = config.limits.max_requests_in_flight
 
@@ -109,7 +110,9 @@ class Services:
         async def serve(request, context: grpc.aio.ServicerContext):
             metadata = {key: value for key, value in context.invocation_metadata() or () if isinstance(value, str)}
             call = Call(metadata, metadata.get(self.key_header))
-            current = Caller(key=call.traffic_key, request_id=request_id(metadata.get(request_ids.METADATA)))
+            current = Caller(
+                key=call.traffic_key, request_id=request_id(metadata.get(request_ids.METADATA)), truth=metadata.get(self.label_header), slice=metadata.get(self.slice_header)
+            )
             CALLER.set(current)
             code = grpc.StatusCode.OK
             counted = not registered.open

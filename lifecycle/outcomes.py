@@ -1,0 +1,110 @@
+"""Live accuracy: predictions joined to their ground truth, as statistics with confidence intervals.
+
+The server joins feedback to the predictions it answered (serving/feedback.py); this module turns the
+joined rows of one version into what an operator reads: accuracy with a 95% Wilson interval (scipy's
+``binomtest(...).proportion_ci``: exact enough at small counts, where a normal interval leaves [0, 1]),
+recall per true class, calibration (expected calibration error over equal-width confidence bins, with
+each bin's confidence against its accuracy), the same accuracy per alias and per slice, and a time
+series of it.
+
+    >>> rows = {"label": labels, "predicted": predicted, "confidence": confidence, "time": times, "alias": aliases, "slice": slices}
+    >>> live_report(rows, card.labels, series_seconds=60)["accuracy"]
+    {'value': 0.91, 'low': 0.89, 'high': 0.93, 'examples': 1000, 'correct': 910}
+"""
+
+from __future__ import annotations
+
+from typing import TypedDict
+
+import numpy as np
+
+from lifecycle.drift import scipy_stats
+
+CONFIDENCE_LEVEL = 0.95
+CALIBRATION_BINS = 10
+MAX_SERIES_POINTS = 120
+
+
+class Proportion(TypedDict):
+    value: float | None
+    low: float | None
+    high: float | None
+    examples: int
+    correct: int
+
+
+def proportion(correct: int, examples: int) -> Proportion:
+    """A share with its 95% Wilson interval; no value without examples."""
+    if examples == 0:
+        return {"value": None, "low": None, "high": None, "examples": 0, "correct": 0}
+    interval = scipy_stats().binomtest(correct, examples).proportion_ci(confidence_level=CONFIDENCE_LEVEL, method="wilson")
+    return {"value": round(correct / examples, 6), "low": round(float(interval.low), 6), "high": round(float(interval.high), 6), "examples": examples, "correct": correct}
+
+
+def calibration(confidence: np.ndarray, correct: np.ndarray, bins: int = CALIBRATION_BINS) -> dict:
+    """Expected calibration error (the examples' share-weighted gap between confidence and accuracy per
+    bin) and the bins that hold examples."""
+    if len(confidence) == 0:
+        return {"ece": None, "bins": []}
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    which = np.clip(np.digitize(confidence, edges[1:-1]), 0, bins - 1)
+    rows, gap = [], 0.0
+    for index in range(bins):
+        members = which == index
+        count = int(members.sum())
+        if count == 0:
+            continue
+        mean_confidence, accuracy = float(confidence[members].mean()), float(correct[members].mean())
+        gap += count * abs(mean_confidence - accuracy)
+        rows.append(
+            {
+                "low": round(float(edges[index]), 2),
+                "high": round(float(edges[index + 1]), 2),
+                "examples": count,
+                "confidence": round(mean_confidence, 6),
+                "accuracy": round(accuracy, 6),
+            }
+        )
+    return {"ece": round(gap / len(confidence), 6), "bins": rows}
+
+
+def _by(groups: np.ndarray, correct: np.ndarray) -> dict[str, Proportion]:
+    names = sorted({str(name) for name in groups if name})
+    return {name: proportion(int(correct[groups == name].sum()), int((groups == name).sum())) for name in names}
+
+
+def series(times: np.ndarray, correct: np.ndarray, seconds: float) -> list[dict]:
+    """Accuracy per ``seconds`` of prediction time, oldest first (at most the last MAX_SERIES_POINTS buckets)."""
+    if len(times) == 0:
+        return []
+    buckets = np.floor(times / seconds).astype(np.int64)
+    points = []
+    for bucket in np.unique(buckets)[-MAX_SERIES_POINTS:]:
+        members = buckets == bucket
+        points.append({"start": float(bucket * seconds), **proportion(int(correct[members].sum()), int(members.sum()))})
+    return points
+
+
+def live_report(rows: dict[str, np.ndarray], labels: tuple[str, ...], series_seconds: float) -> dict:
+    """The live statistics of one version's joined rows: ``label`` and ``predicted`` (class indices),
+    ``confidence`` (of the predicted class), ``time`` (of the prediction, epoch seconds), ``alias`` and
+    ``slice`` (strings, empty where none)."""
+    label, predicted = rows["label"].astype(np.int64), rows["predicted"].astype(np.int64)
+    correct = label == predicted
+    classes = []
+    for index, name in enumerate(labels):
+        members = label == index
+        recall = proportion(int(correct[members].sum()), int(members.sum()))
+        classes.append({"label": name, "recall": recall["value"], "low": recall["low"], "high": recall["high"], "examples": recall["examples"]})
+    times = rows["time"].astype(np.float64)
+    return {
+        "examples": int(len(label)),
+        "accuracy": proportion(int(correct.sum()), int(len(label))),
+        "classes": classes,
+        "calibration": calibration(rows["confidence"].astype(np.float64), correct),
+        "aliases": _by(rows["alias"], correct),
+        "slices": _by(rows["slice"], correct),
+        "series": series(times, correct, series_seconds),
+        "first": float(times.min()) if len(times) else None,
+        "last": float(times.max()) if len(times) else None,
+    }

@@ -1,0 +1,68 @@
+"""Live accuracy statistics (lifecycle/outcomes.py) against scipy and sklearn computed apart."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import stats
+from sklearn.metrics import accuracy_score, recall_score
+
+from lifecycle.outcomes import calibration, live_report, proportion
+
+LABELS = ("a", "b", "c")
+
+
+def rows(label, predicted, confidence=None, times=None, alias=None, slices=None):
+    n = len(label)
+    return {
+        "label": np.asarray(label),
+        "predicted": np.asarray(predicted),
+        "confidence": np.asarray(confidence if confidence is not None else [0.9] * n, dtype=float),
+        "time": np.asarray(times if times is not None else [1000.0] * n, dtype=float),
+        "alias": np.asarray(alias if alias is not None else [""] * n, dtype=object),
+        "slice": np.asarray(slices if slices is not None else [""] * n, dtype=object),
+    }
+
+
+def test_accuracy_and_recall_equal_sklearn_with_wilson_intervals():
+    rng = np.random.default_rng(0)
+    label = rng.integers(0, 3, 500)
+    predicted = np.where(rng.random(500) < 0.8, label, rng.integers(0, 3, 500))
+    report = live_report(rows(label, predicted), LABELS, 60)
+    assert report["accuracy"]["value"] == pytest.approx(accuracy_score(label, predicted), abs=1e-6)
+    interval = stats.binomtest(int((label == predicted).sum()), 500).proportion_ci(method="wilson")
+    assert (report["accuracy"]["low"], report["accuracy"]["high"]) == pytest.approx((interval.low, interval.high), abs=1e-6)
+    assert report["accuracy"]["low"] < report["accuracy"]["value"] < report["accuracy"]["high"]
+    recalls = recall_score(label, predicted, average=None)
+    assert [c["recall"] for c in report["classes"]] == pytest.approx(recalls, abs=1e-6)
+    assert sum(c["examples"] for c in report["classes"]) == 500
+
+
+def test_no_examples_give_no_values():
+    report = live_report(rows([], []), LABELS, 60)
+    assert report["accuracy"] == {"value": None, "low": None, "high": None, "examples": 0, "correct": 0}
+    assert report["calibration"] == {"ece": None, "bins": []} and report["series"] == [] and report["first"] is None
+    assert proportion(0, 0)["value"] is None
+
+
+def test_calibration_error_of_a_perfectly_and_a_badly_calibrated_model():
+    confidence = np.full(1000, 0.75)
+    correct = np.arange(1000) < 750
+    assert calibration(confidence, correct)["ece"] == pytest.approx(0.0, abs=1e-9)
+    overconfident = calibration(np.full(1000, 0.95), np.arange(1000) < 500)
+    assert overconfident["ece"] == pytest.approx(0.45, abs=1e-9)
+    assert overconfident["bins"] == [{"low": 0.9, "high": 1.0, "examples": 1000, "confidence": 0.95, "accuracy": 0.5}]
+
+
+def test_aliases_slices_and_series_split_the_same_examples():
+    label = [0, 0, 1, 1, 2, 2]
+    predicted = [0, 1, 1, 1, 2, 0]
+    report = live_report(
+        rows(label, predicted, times=[0, 10, 59, 60, 61, 200], alias=["stable", "stable", "", "latest", "latest", ""], slices=["night", "", "night", "", "", ""]),
+        LABELS,
+        60,
+    )
+    assert report["aliases"]["stable"]["value"] == 0.5 and report["aliases"]["latest"]["value"] == 1.0
+    assert set(report["aliases"]) == {"stable", "latest"} and set(report["slices"]) == {"night"}
+    assert report["slices"]["night"]["examples"] == 2 and report["slices"]["night"]["correct"] == 2
+    assert [(p["start"], p["examples"], p["correct"]) for p in report["series"]] == [(0.0, 3, 2), (60.0, 2, 2), (180.0, 1, 0)]

@@ -1,0 +1,103 @@
+"""The feedback join (serving/feedback.py): two journals over one runtime directory stand for two entry
+workers; predictions recorded in one are joined by feedback sent to the other, exactly, within bounds."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from config import FeedbackSettings
+from serving.errors import BadRequest
+from serving.feedback import Item, Journal, Ring, key_of, label_name, truth_of
+
+LABELS = ("cat", "dog", "bird")
+
+
+def one_hot(classes, confidence=0.9):
+    probabilities = np.full((len(classes), 3), (1 - confidence) / 2, dtype=np.float32)
+    probabilities[np.arange(len(classes)), classes] = confidence
+    return probabilities
+
+
+@pytest.fixture
+def workers(tmp_path):
+    settings = FeedbackSettings(join_seconds=0.05, max_predictions=1000)
+    journals = [Journal(settings, tmp_path, labels_of=lambda model, version: LABELS, worker=worker) for worker in (1, 2)]
+    for journal in journals:
+        journal.start()
+    yield journals
+    for journal in journals:
+        journal.stop()
+
+
+def test_feedback_sent_to_another_worker_joins_exactly(workers):
+    first, second = workers
+    rng = np.random.default_rng(1)
+    predicted = rng.integers(0, 3, 200)
+    truth = np.where(rng.random(200) < 0.7, predicted, (predicted + 1) % 3)
+    for index, cls in enumerate(predicted):
+        (first if index % 2 else second).record("pets", "v1", "stable" if index < 100 else None, f"req-{index}", one_hot([cls]), None, None)
+    answer = second.submit("pets", [Item(f"req-{i}", 0, LABELS[t]) for i, t in enumerate(truth)] + [Item("never-answered", 0, "cat")])
+    assert answer == {"model": "pets", "accepted": 201, "joined": 200, "unknown": ["never-answered"], "unknown_ids": 1}
+    rows = first.outcomes("pets", "v1")
+    assert len(rows["label"]) == 200
+    assert (rows["label"] == rows["predicted"]).mean() == pytest.approx((truth == predicted).mean())
+    assert (rows["alias"] == "stable").sum() == 100
+
+
+def test_a_batch_joins_per_example_and_carried_labels_need_no_feedback(workers):
+    first, second = workers
+    first.record("pets", "v2", None, "batch-1", one_hot([0, 1, 2]), None, "night")
+    first.record("pets", "v2", None, "carried", one_hot([2, 2]), [2, 0], None)
+    answer = second.submit("pets", [Item("batch-1", 0, "cat"), Item("batch-1", 2, "dog", "day")])
+    assert answer["joined"] == 2
+    rows = second.outcomes("pets", "v2")
+    table = sorted(zip(rows["label"].tolist(), rows["predicted"].tolist(), rows["slice"].tolist(), strict=True))
+    assert table == [(0, 0, "night"), (0, 2, ""), (1, 2, "day"), (2, 2, "")]
+
+
+def test_feedback_for_an_expired_prediction_does_not_join(tmp_path):
+    journal = Journal(FeedbackSettings(window_seconds=0.2, join_seconds=0.05), tmp_path, labels_of=lambda model, version: LABELS)
+    journal.start()
+    try:
+        journal.record("pets", "v1", None, "old", one_hot([1]), None, None)
+        journal.join()
+        time.sleep(0.3)
+        assert journal.submit("pets", [Item("old", 0, "dog")])["joined"] == 0
+    finally:
+        journal.stop()
+
+
+def test_the_ring_keeps_the_newest_predictions_only():
+    ring = Ring(4)
+    for index in range(6):
+        ring.add(key_of("m", f"r{index}"), 0, np.asarray([index % 3]), np.asarray([0.5]), 100.0 + index)
+    keys = np.asarray([key_of("m", f"r{index}") for index in range(6)], dtype=np.uint64)
+    found = ring.find(keys, since=0)
+    assert (found[:2] == -1).all() and (found[2:] >= 0).all()
+    assert (ring.find(keys, since=104.5) >= 0).tolist() == [False, False, False, False, False, True]
+
+
+def test_outcomes_are_bounded(tmp_path):
+    journal = Journal(FeedbackSettings(max_outcomes=50), tmp_path, labels_of=lambda model, version: LABELS)
+    for index in range(120):
+        journal.record("pets", "v1", None, f"r{index}", one_hot([0]), [0], None)
+    journal.join()
+    journal._prune(journal._connect(), time.time())
+    assert len(journal.outcomes("pets")["label"]) <= 51
+    journal.stop()
+
+
+def test_labels_are_names_or_indices_and_mistakes_name_the_field():
+    assert label_name("dog", LABELS, "f") == "dog" and label_name(2, LABELS, "f") == "bird"
+    assert truth_of("cat, 2", LABELS, 2, "X-Label") == [0, 2]
+    with pytest.raises(BadRequest, match=r"X-Label: 1 label for 2 examples"):
+        truth_of("cat", LABELS, 2, "X-Label")
+    with pytest.raises(BadRequest, match=r"f: unknown label 'horse'; labels: cat, dog, bird"):
+        label_name("horse", LABELS, "f")
+    with pytest.raises(BadRequest, match="out of range"):
+        label_name(3, LABELS, "f")
+    with pytest.raises(BadRequest, match="got true"):
+        label_name(True, LABELS, "f")
