@@ -5,16 +5,46 @@ export const TOKEN_KEY = "model-server-api-token";
 export const DRAW_MAX_SIDE = 64; // draw only on small grey inputs (clothes: 28x28): a pixel is still a visible square
 export const TOP_CLASSES = 5;
 
-/** The server's message from an error answer ({"error": "..."}), or what the status says. */
+/** The server's message from an error answer ({"error": "..."}), or what the status says; never a
+ * programming language's exception name (plainMessage). */
 export function errorMessage(status, text) {
   try {
     const body = JSON.parse(text);
-    if (body && typeof body.error === "string" && body.error) return body.error;
+    if (body && typeof body.error === "string" && body.error) return plainMessage(body.error) || STATUS_TEXT[status] || `The server refused the request (HTTP ${status}).`;
   } catch {
     // not JSON: a proxy's page, or nothing
   }
-  const snippet = String(text || "").replace(/<[^>]*>/g, " ").replace(/\s+/g, " ").trim().slice(0, 200);
+  const snippet = plainMessage(String(text || "").replace(/<[^>]*>/g, " ").replace(/\s+/g, " ").trim().slice(0, 200));
   return snippet ? `HTTP ${status}: ${snippet}` : `HTTP ${status}`;
+}
+
+const STATUS_TEXT = {
+  400: "The server could not read the request.",
+  422: "The server could not use this input.",
+  500: "The server failed on this request; its log says why.",
+  503: "The model cannot answer right now; try again in a moment.",
+};
+
+// A Python (or JavaScript) exception's class name: UnidentifiedImageError, ValueError, PIL.UnidentifiedImageError
+const EXCEPTION_NAME = String.raw`(?:[A-Za-z_][\w]*\.)*[A-Z][A-Za-z0-9]*(?:Error|Exception|Warning)`;
+
+/** A message without exception class names: "x (ValueError)" -> "x", "ValueError: bad" -> "bad";
+ * a message that was only a class name becomes "" (the caller says something in words instead). */
+export function plainMessage(message) {
+  return String(message ?? "")
+    .replace(new RegExp(String.raw`\s*\(${EXCEPTION_NAME}\)`, "g"), "")
+    .replace(new RegExp(String.raw`(^|[:;,]\s*)${EXCEPTION_NAME}:\s*`, "g"), "$1") // "ValueError: detail"
+    .replace(new RegExp(String.raw`(?:^|:\s*)${EXCEPTION_NAME}(?=\s*(?:[;,.]|$))`, "g"), "") // "detail: TimeoutError; more", "ValueError"
+    .replace(/[:;,]\s*$/, "")
+    .trim();
+}
+
+/** What went wrong with a request the page made, in words: the server's own message (an API error),
+ * or what a failed fetch or an unreadable answer means. */
+export function failureText(error) {
+  if (error?.name === "TypeError" && /fetch|network|load failed/i.test(error.message ?? "")) return "The server could not be reached: check that it is running and try again.";
+  if (error?.name === "SyntaxError") return "The server's answer could not be read.";
+  return plainMessage(error?.message) || "Something went wrong; try again.";
 }
 
 /** The k most probable classes: [{classId, label, probability}], most probable first (ties: lower id first). */
@@ -74,6 +104,12 @@ export function canDraw(card) {
   if (!isImageCard(card)) return false;
   const [height, width, channels] = card.input.shape;
   return channels === 1 && height <= DRAW_MAX_SIDE && width <= DRAW_MAX_SIDE;
+}
+
+/** Inverting the levels is a choice for grey images only (light garments on black, or the reverse). */
+export function canInvert(card) {
+  if (!isImageCard(card)) return false;
+  return card.input.shape[2] === 1 || card.preprocessing?.colour_mode === "L";
 }
 
 /** "28×28 grey image, values 0..255 (divided by 255)", "a tensor of 4 values" */
@@ -171,11 +207,42 @@ export function sliceRows(slices) {
     .sort((a, b) => a.accuracy - b.accuracy || a.slice.localeCompare(b.slice));
 }
 
-/** A drift report's statistics as rows, drifted ones first. */
+/** Whether a drift report judged its statistics: not while its window holds fewer predictions than
+ * it needs (its verdict is then "too few predictions", and every statistic's drifted is false). */
+export function driftJudged(drift) {
+  const w = drift?.window;
+  if (w && Number.isFinite(w.size) && Number.isFinite(w.min_samples) && w.size < w.min_samples) return false;
+  return Boolean(drift) && drift.verdict !== "too few predictions";
+}
+
+/** A drift report's statistics as rows, drifted ones first; `status` is "yes", "no" or, before the
+ * window holds enough predictions, "not judged yet". */
 export function driftRows(drift) {
+  const judged = driftJudged(drift);
   return Object.entries(drift?.statistics ?? {})
-    .map(([name, s]) => ({ name, test: s.test ?? "", value: s.value, pValue: s.p_value ?? null, threshold: s.threshold ?? null, drifted: Boolean(s.drifted) }))
+    .map(([name, s]) => {
+      const drifted = judged && Boolean(s.drifted);
+      return { name, test: s.test ?? "", value: s.value, pValue: s.p_value ?? null, threshold: s.threshold ?? null, drifted, judged, status: judged ? (drifted ? "yes" : "no") : "not judged yet" };
+    })
     .sort((a, b) => Number(b.drifted) - Number(a.drifted) || a.name.localeCompare(b.name));
+}
+
+/** A statistic's threshold in words: a PSI's "> 0.2", a test's "p < 0.001". */
+export function thresholdText(threshold) {
+  if (typeof threshold === "number") return `> ${formatNumber(threshold)}`;
+  if (threshold && typeof threshold === "object" && typeof threshold.p_value === "number" && Object.keys(threshold).length === 1) return `p < ${formatNumber(threshold.p_value)}`;
+  return valueText(threshold);
+}
+
+/** The drift report's first line after its verdict: "clothes v1; drifted: no" (or "not judged yet"). */
+export function driftSummary(drift) {
+  const judged = driftJudged(drift);
+  return `${drift.model} ${drift.version}; drifted: ${judged ? (drift.drifted ? "yes" : "no") : "not judged yet"}`;
+}
+
+/** Where the reference statistics come from, in words. */
+export function referenceText(drift) {
+  return `reference: ${formatNumber(drift?.reference_images)} held-out images (the evaluation set, never trained on)`;
 }
 
 export function windowText(drift) {
@@ -258,15 +325,33 @@ export function isBlank(levels) {
   return levels.every((level) => level === 0);
 }
 
-// --- the address: #model/version -------------------------------------------------------------
+// --- the address: #model/version/section ------------------------------------------------------
 
-export function parseHash(hash) {
-  const [model = "", version = ""] = decodeURIComponent(String(hash || "").replace(/^#/, "")).split("/");
-  return { model, version };
+/** The sections about the model, each a tab (its panel: #panel-<section>); the first is the default. */
+export const SECTIONS = ["card", "slices", "drift", "versions", "replicas", "report"];
+
+/** "#clothes/stable/drift" -> {model, version, section}; a section alone ("#drift") is a section when it
+ * is one and no model has its name (`models`: the served models' names, when known). */
+export function parseHash(hash, models = []) {
+  const parts = decodeURIComponent(String(hash || "").replace(/^#/, "")).split("/");
+  if (parts.length === 1 && SECTIONS.includes(parts[0]) && !models.includes(parts[0])) return { model: "", version: "", section: parts[0] };
+  const [model = "", version = "", section = ""] = parts;
+  return { model, version, section: SECTIONS.includes(section) ? section : "" };
 }
 
-export function makeHash(model, version) {
-  return `#${encodeURIComponent(model)}/${encodeURIComponent(version)}`;
+/** The address of a choice: the default section is left out ("#clothes/stable"). */
+export function makeHash(model, version, section = SECTIONS[0]) {
+  const tail = section && section !== SECTIONS[0] ? `/${encodeURIComponent(section)}` : "";
+  return `#${encodeURIComponent(model)}/${encodeURIComponent(version)}${tail}`;
+}
+
+/** The tab a key moves to in a tablist of `count` tabs (arrows wrap, Home and End), or null for another key. */
+export function tabAfterKey(index, key, count) {
+  if (key === "ArrowRight" || key === "ArrowDown") return (index + 1) % count;
+  if (key === "ArrowLeft" || key === "ArrowUp") return (index - 1 + count) % count;
+  if (key === "Home") return 0;
+  if (key === "End") return count - 1;
+  return null;
 }
 
 // --- the API token, kept for this browser session only (sessionStorage) ------------------------------
@@ -290,7 +375,7 @@ export function withToken(headers, token) {
   return token ? { ...headers, Authorization: `Bearer ${token}` } : { ...headers };
 }
 
-/** Class shares in the drift window against the training reference: [{label, window, reference}]. */
+/** Class shares in the drift window against the reference (predictions on held-out images): [{label, window, reference}]. */
 export function classShareRows(drift, labels) {
   const shares = drift?.class_shares;
   if (!shares) return [];

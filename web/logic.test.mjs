@@ -9,11 +9,28 @@ const colour = { name: "damage", input: { kind: "image", shape: [128, 128, 3], v
 const tensor = { name: "vector", input: { kind: "tensor", shape: [4], value_range: null, divide_by: null }, preprocessing: null, output: { kind: "softmax", labels: ["x", "y"] } };
 
 test("errorMessage shows the server's message, or the status and a short text", () => {
-  assert.equal(L.errorMessage(422, '{"error": "image: not a decodable image (UnidentifiedImageError)"}'), "image: not a decodable image (UnidentifiedImageError)");
+  assert.equal(L.errorMessage(422, '{"error": "image: not a decodable image (the formats read are PNG, JPEG)"}'), "image: not a decodable image (the formats read are PNG, JPEG)");
+  // never an exception's class name: an older server said "(UnidentifiedImageError)"
+  assert.equal(L.errorMessage(422, '{"error": "image: not a decodable image (UnidentifiedImageError)"}'), "image: not a decodable image");
+  assert.equal(L.errorMessage(500, '{"error": "ValueError"}'), "The server failed on this request; its log says why.");
+  assert.equal(L.errorMessage(418, '{"error": "KeyError"}'), "The server refused the request (HTTP 418).");
   assert.equal(L.errorMessage(502, "<html><body><h1>Bad gateway</h1></body></html>"), "HTTP 502: Bad gateway");
   assert.equal(L.errorMessage(500, ""), "HTTP 500");
   assert.equal(L.errorMessage(400, '{"detail": "x"}'), 'HTTP 400: {"detail": "x"}');
   assert.equal(L.errorMessage(503, "x".repeat(500)).length, "HTTP 503: ".length + 200);
+});
+
+test("plainMessage drops exception class names, failureText says what a failed request means", () => {
+  assert.equal(L.plainMessage("runner unavailable: ConnectionRefusedError: [Errno 111] refused"), "runner unavailable: [Errno 111] refused");
+  assert.equal(L.plainMessage("ValueError: bad shape"), "bad shape");
+  assert.equal(L.plainMessage("x (PIL.UnidentifiedImageError)"), "x");
+  assert.equal(L.plainMessage("the state backend is unreachable: TimeoutError; serving goes on"), "the state backend is unreachable; serving goes on");
+  assert.equal(L.plainMessage("no Error here, nor in ValueErrors"), "no Error here, nor in ValueErrors");
+  assert.equal(L.plainMessage(undefined), "");
+  assert.equal(L.failureText(new TypeError("Failed to fetch")), "The server could not be reached: check that it is running and try again.");
+  assert.equal(L.failureText(new SyntaxError("Unexpected token < in JSON at position 0")), "The server's answer could not be read.");
+  assert.equal(L.failureText(new Error("missing API token")), "missing API token");
+  assert.equal(L.failureText(new Error("TypeError")), "Something went wrong; try again.");
 });
 
 test("topClasses sorts by probability, keeps class ids, breaks ties by id and cuts at k", () => {
@@ -63,6 +80,14 @@ test("the card decides: drawing for small grey images only, no image inputs for 
   assert.equal(L.canDraw(null), false);
   assert.equal(L.isImageCard(colour), true);
   assert.equal(L.isImageCard(tensor), false);
+});
+
+test("inverting the levels is offered for grey image cards only", () => {
+  assert.equal(L.canInvert(grey), true);
+  assert.equal(L.canInvert({ ...grey, input: { ...grey.input, shape: [96, 96, 1] } }), true); // too large to draw, still grey
+  assert.equal(L.canInvert(colour), false); // satellite photos: "inverted" means nothing
+  assert.equal(L.canInvert(tensor), false);
+  assert.equal(L.canInvert(null), false);
 });
 
 test("summaries of input, preprocessing and output", () => {
@@ -144,12 +169,36 @@ test("drift rows, window text and class shares", () => {
     class_shares: { window: [0.5, 0.5], reference: [0.9, 0.1] },
   };
   const rows = L.driftRows(drift);
-  assert.deepEqual(rows.map((r) => [r.name, r.drifted, r.pValue]), [["class_shares", true, null], ["mean_level", false, 0.5]]);
-  assert.equal(L.valueText(rows[1].threshold), "p_value=0.01");
+  assert.deepEqual(rows.map((r) => [r.name, r.drifted, r.pValue, r.status]), [["class_shares", true, null, "yes"], ["mean_level", false, 0.5, "no"]]);
+  assert.equal(L.thresholdText(rows[1].threshold), "p < 0.01");
+  assert.equal(L.thresholdText(rows[0].threshold), "> 0.2");
+  assert.equal(L.thresholdText({ p_value: 0.01, other: 1 }), "p_value=0.01, other=1");
+  assert.equal(L.driftJudged(drift), true);
+  assert.equal(L.driftSummary({ ...drift, model: "clothes", version: "v1" }), "clothes v1; drifted: yes");
+  assert.equal(L.referenceText({ reference_images: 3194 }), "reference: 3,194 held-out images (the evaluation set, never trained on)");
   assert.equal(L.windowText(drift), "250 of 1,000 recent examples in the window (at least 200 needed); 300 predictions seen");
   assert.deepEqual(L.classShareRows(drift, ["a", "b"]), [{ label: "a", window: 0.5, reference: 0.9 }, { label: "b", window: 0.5, reference: 0.1 }]);
   assert.deepEqual(L.driftRows({}), []);
   assert.deepEqual(L.classShareRows(null, []), []);
+});
+
+test("before the window holds enough predictions, no statistic is said to be drifted or not", () => {
+  // What lifecycle/drift.py's report_of answers then: statistics computed, every drifted false.
+  const early = {
+    model: "damage",
+    version: "v2",
+    window: { size: 12, capacity: 1000, min_samples: 200, predictions_seen: 12 },
+    drifted: false,
+    verdict: "too few predictions",
+    statistics: { confidence_ks: { test: "ks_2samp", value: 0.9, p_value: 3e-6, threshold: { p_value: 0.001 }, drifted: false } },
+  };
+  assert.equal(L.driftJudged(early), false);
+  assert.deepEqual(L.driftRows(early).map((r) => [r.status, r.drifted, r.judged]), [["not judged yet", false, false]]);
+  assert.equal(L.driftSummary(early), "damage v2; drifted: not judged yet");
+  // the verdict alone decides when a report has no window (an older or pooled form)
+  assert.equal(L.driftJudged({ verdict: "too few predictions", statistics: {} }), false);
+  assert.equal(L.driftJudged({ verdict: "no drift" }), true);
+  assert.equal(L.driftJudged(null), false);
 });
 
 test("metricRows keeps the scalar metrics", () => {
@@ -198,12 +247,31 @@ test("drawing: rows for JSON, RGBA for the canvas, blank check, pointer mapping"
   assert.deepEqual(L.pointToPixel(150, 80, { left: 10, top: 10, width: 280, height: 280 }, 28, 28), { x: 14, y: 7 });
 });
 
-test("the address holds the model and version", () => {
-  assert.deepEqual(L.parseHash("#clothes/stable"), { model: "clothes", version: "stable" });
-  assert.deepEqual(L.parseHash(""), { model: "", version: "" });
-  assert.deepEqual(L.parseHash("#damage"), { model: "damage", version: "" });
+test("the address holds the model, the version and the section shown", () => {
+  assert.deepEqual(L.parseHash("#clothes/stable"), { model: "clothes", version: "stable", section: "" });
+  assert.deepEqual(L.parseHash(""), { model: "", version: "", section: "" });
+  assert.deepEqual(L.parseHash("#damage"), { model: "damage", version: "", section: "" });
+  assert.deepEqual(L.parseHash("#clothes/stable/drift"), { model: "clothes", version: "stable", section: "drift" });
+  assert.deepEqual(L.parseHash("#clothes/stable/nonsense"), { model: "clothes", version: "stable", section: "" });
+  assert.deepEqual(L.parseHash("#slices"), { model: "", version: "", section: "slices" }); // an anchor to a section
+  assert.deepEqual(L.parseHash("#slices", ["slices"]), { model: "slices", version: "", section: "" }); // unless a model has its name
+  assert.deepEqual(L.parseHash("#try"), { model: "try", version: "", section: "" }); // not a section: the page ignores it
   assert.equal(L.makeHash("clothes", "v1"), "#clothes/v1");
-  assert.deepEqual(L.parseHash(L.makeHash("a.b", "v-1")), { model: "a.b", version: "v-1" });
+  assert.equal(L.makeHash("clothes", "v1", "card"), "#clothes/v1"); // the first section is the default
+  assert.equal(L.makeHash("clothes", "v1", "report"), "#clothes/v1/report");
+  assert.deepEqual(L.parseHash(L.makeHash("a.b", "v-1", "versions")), { model: "a.b", version: "v-1", section: "versions" });
+  assert.equal(L.SECTIONS[0], "card");
+});
+
+test("tabs: arrows move and wrap, Home and End jump, other keys do nothing", () => {
+  assert.equal(L.tabAfterKey(0, "ArrowRight", 6), 1);
+  assert.equal(L.tabAfterKey(5, "ArrowRight", 6), 0);
+  assert.equal(L.tabAfterKey(0, "ArrowLeft", 6), 5);
+  assert.equal(L.tabAfterKey(2, "ArrowDown", 6), 3);
+  assert.equal(L.tabAfterKey(2, "ArrowUp", 6), 1);
+  assert.equal(L.tabAfterKey(3, "Home", 6), 0);
+  assert.equal(L.tabAfterKey(3, "End", 6), 5);
+  assert.equal(L.tabAfterKey(3, "Enter", 6), null);
 });
 
 test("the token is kept in the given storage, and sent as a bearer header", () => {
