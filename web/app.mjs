@@ -16,6 +16,7 @@ const state = {
   drawing: null, // {width, height, levels, cursor}
   reportUrl: null,
   previewUrl: null,
+  section: L.SECTIONS[0], // the tab shown about the model
 };
 
 class ApiError extends Error {
@@ -108,17 +109,53 @@ function svg(tag, attributes = {}, ...children) {
   return node;
 }
 
-function table(caption, headers, rows, numeric = []) {
-  return el("div", { class: "table-wrap" },
-    el("table", {},
-      caption ? el("caption", { text: caption }) : null,
-      el("thead", {}, el("tr", {}, headers.map((h, i) => el("th", { scope: "col", class: numeric.includes(i) ? "n" : null, text: h })))),
-      el("tbody", {}, rows.map((row) => {
-        const cells = row.cells ?? row;
-        return el("tr", { class: row.class ?? null }, cells.map((c, i) => (i === 0
-          ? el("th", { scope: "row", text: c })
-          : el("td", { class: numeric.includes(i) ? "n" : null, text: c }))));
-      }))));
+/** A table in a box that scrolls sideways when it is wider than the page, and then says so: a hint
+ * above it, shadows at the edges that hide more columns, and focus (so the keyboard can scroll it).
+ * A cell is text, or a node (e.g. a name with a note under it). Columns: `numeric` ones right-aligned
+ * and never split; `keep` ones never wrapped; `anywhere` ones (hashes, paths) may break inside a word. */
+function table(caption, headers, rows, numeric = [], { keep = [], anywhere = [], ...attributes } = {}) {
+  const kind = (i) => (numeric.includes(i) ? "n" : keep.includes(i) ? "keep" : anywhere.includes(i) ? "anywhere" : null);
+  const cell = (tag, c, props) => (c instanceof Node ? el(tag, props, c) : el(tag, { ...props, text: c }));
+  return scrollBox(el("table", attributes,
+    el("thead", {}, el("tr", {}, headers.map((h, i) => el("th", { scope: "col", class: kind(i), text: h })))),
+    el("tbody", {}, rows.map((row) => {
+      const cells = row.cells ?? row;
+      return el("tr", { class: row.class ?? null }, cells.map((c, i) => (i === 0
+        ? cell("th", c, { scope: "row", class: kind(i) })
+        : cell("td", c, { class: kind(i) }))));
+    }))), caption);
+}
+
+const scrollWatch = new ResizeObserver((entries) => entries.forEach((entry) => markScrolling(entry.target)));
+let tableCount = 0;
+
+/** A table's box: its title (outside the part that scrolls, so it stays readable), the hint, the table. */
+function scrollBox(tableNode, title) {
+  const id = `table-title-${++tableCount}`;
+  if (title) tableNode.setAttribute("aria-labelledby", id);
+  const label = title || Array.from(tableNode.querySelectorAll("thead th"), (th) => th.textContent).filter(Boolean).join(", ");
+  const wrap = el("div", { class: "table-wrap", role: "region", "aria-label": `Table: ${label}` }, tableNode);
+  const box = el("div", { class: "table-box" },
+    title ? el("p", { class: "table-title", id, text: title }) : null,
+    el("p", { class: "scroll-hint", hidden: true, text: "Scroll sideways for more columns →" }),
+    wrap);
+  scrollWatch.observe(wrap);
+  return box;
+}
+
+/** A table box that needs sideways scrolling shows its hint and takes focus; one that fits does neither. */
+function markScrolling(wrap) {
+  const scrolls = wrap.isConnected && wrap.scrollWidth > wrap.clientWidth + 1;
+  wrap.classList.toggle("scrolls", scrolls);
+  if (scrolls) wrap.tabIndex = 0;
+  else wrap.removeAttribute("tabindex");
+  wrap.previousElementSibling.hidden = !scrolls;
+  if (!wrap.isConnected) scrollWatch.unobserve(wrap);
+}
+
+/** A name with a short note under it, in one cell. */
+function noted(name, note) {
+  return note ? el("span", {}, name, el("span", { class: "cell-note", text: note })) : name;
 }
 
 function facts(pairs) {
@@ -143,7 +180,7 @@ async function start() {
   try {
     state.listing = await getJSON("/models");
   } catch (error) {
-    show("load-error", `Cannot list the models: ${error.message}`);
+    show("load-error", `Cannot list the models: ${L.failureText(error)}`);
     return;
   }
   const select = $("model");
@@ -153,8 +190,9 @@ async function start() {
     show("load-error", "This server serves no models.");
     return;
   }
-  const wanted = L.parseHash(location.hash);
+  const wanted = L.parseHash(location.hash, state.listing.models.map((m) => m.name));
   const model = state.listing.models.some((m) => m.name === wanted.model) ? wanted.model : state.listing.models[0].name;
+  if (wanted.section) selectSection(wanted.section, { scroll: true });
   await selectModel(model, wanted.version);
 }
 
@@ -167,7 +205,7 @@ async function selectModel(name, version) {
   try {
     versions = await getJSON(modelPath(name));
   } catch (error) {
-    if (seq === state.seq) show("load-error", `Cannot list the versions of ${name}: ${error.message}`);
+    if (seq === state.seq) show("load-error", `Cannot list the versions of ${name}: ${L.failureText(error)}`);
     return;
   }
   if (seq !== state.seq) return;
@@ -185,8 +223,7 @@ async function selectVersion(choice) {
   const seq = ++state.seq;
   state.choice = choice;
   $("version").value = choice;
-  const hash = L.makeHash(state.model, choice);
-  if (location.hash !== hash) history.replaceState(null, "", hash);
+  updateHash();
   clearResult();
   resetReport();
   let card;
@@ -195,7 +232,7 @@ async function selectVersion(choice) {
   } catch (error) {
     if (seq !== state.seq) return;
     state.card = null;
-    show("load-error", `Cannot read the card of ${state.model} ${choice}: ${error.message}`);
+    show("load-error", `Cannot read the card of ${state.model} ${choice}: ${L.failureText(error)}`);
     $("card").replaceChildren();
     $("slices").replaceChildren();
     setUpTry(null);
@@ -208,10 +245,54 @@ async function selectVersion(choice) {
   renderCard(card);
   renderSlices(card);
   setUpTry(card);
-  if ($("drift-section").open) loadDrift();
-  else $("drift").replaceChildren(el("p", { class: "note", text: "Open this section to read the drift statistics." }));
-  if ($("report-section").open) loadReport();
-  if ($("fleet-section").open) loadFleet();
+  $("drift").replaceChildren();
+  loadSection();
+}
+
+function updateHash() {
+  if (!state.model || !state.choice) return;
+  const hash = L.makeHash(state.model, state.choice, state.section);
+  if (location.hash !== hash) history.replaceState(null, "", hash);
+}
+
+// --- the sections about the model: tabs ------------------------------------------------------------
+
+/** Show one section (a tab and its panel), load what it shows, and keep it in the address. */
+function selectSection(section, { focus = false, scroll = false } = {}) {
+  if (!L.SECTIONS.includes(section)) return;
+  state.section = section;
+  for (const name of L.SECTIONS) {
+    const selected = name === section;
+    const tab = $(`tab-${name}`);
+    tab.setAttribute("aria-selected", String(selected));
+    tab.tabIndex = selected ? 0 : -1;
+    $(`panel-${name}`).hidden = !selected;
+  }
+  if (focus) $(`tab-${section}`).focus();
+  if (scroll) $("about").scrollIntoView({ block: "start" });
+  updateHash();
+  loadSection();
+}
+
+/** What the shown section needs from the server, asked when it is shown (drift, replicas, report). */
+function loadSection() {
+  if (!state.card) return;
+  if (state.section === "drift") loadDrift();
+  else if (state.section === "report") loadReport();
+  else if (state.section === "replicas") loadFleet();
+}
+
+function bindTabs() {
+  for (const name of L.SECTIONS) {
+    const tab = $(`tab-${name}`);
+    tab.addEventListener("click", () => selectSection(name));
+    tab.addEventListener("keydown", (event) => {
+      const next = L.tabAfterKey(L.SECTIONS.indexOf(name), event.key, L.SECTIONS.length);
+      if (next === null) return;
+      event.preventDefault();
+      selectSection(L.SECTIONS[next], { focus: true });
+    });
+  }
 }
 
 // --- trying the model ----------------------------------------------------------------------------
@@ -223,6 +304,7 @@ function setUpTry(card) {
   if (card && !image) {
     $("not-image").textContent = `${card.name} takes ${L.inputSummary(card)}, not images: there is nothing to upload here. Send it values through the API (see the API documentation); its card is beside this.`;
   }
+  $("invert-field").hidden = !L.canInvert(card); // grey images only: "inverting" a colour photo means nothing
   const draw = L.canDraw(card);
   $("draw").hidden = !draw;
   if (draw) setUpCanvas(card.input.shape[1], card.input.shape[0]);
@@ -234,9 +316,10 @@ function clearResult() {
   show("try-error", "");
 }
 
-function showPreview(url, pixelated) {
+function showPreview(url, pixelated, caption) {
   if (state.previewUrl) URL.revokeObjectURL(state.previewUrl);
   state.previewUrl = url.startsWith("blob:") ? url : null;
+  $("sent-image-caption").textContent = caption;
   const img = $("sent-image");
   img.closest("figure").hidden = false;
   img.classList.toggle("pixelated", Boolean(pixelated));
@@ -249,11 +332,18 @@ async function classifyFile(file) {
   const form = () => {
     const body = new FormData();
     body.append("image", file, file.name || "pasted-image");
-    body.append("invert", $("invert").value);
+    if (L.canInvert(state.card)) body.append("invert", $("invert").value);
     return body;
   };
-  showPreview(URL.createObjectURL(file), false);
-  await classify(form, {});
+  showPreview(URL.createObjectURL(file), false, file.name ? `Your file: ${file.name}` : "Your image");
+  // Answered: the drawing, if any, is not what the answer is about any more.
+  await classify(form, {}, clearDrawing);
+}
+
+function clearDrawing() {
+  if (!state.drawing) return;
+  state.drawing.levels.fill(0);
+  paint();
 }
 
 async function classifyDrawing() {
@@ -264,13 +354,15 @@ async function classifyDrawing() {
     $("result").hidden = true;
     return;
   }
-  showPreview($("canvas").toDataURL("image/png"), true);
+  showPreview($("canvas").toDataURL("image/png"), true, "Your drawing");
   const body = () => JSON.stringify({ image: L.levelsToRows(d.levels, d.width, d.height) });
   await classify(body, { "Content-Type": "application/json" });
 }
 
-/** POST the example for a prediction, then for the image as the model sees it. */
-async function classify(makeBody, headers) {
+/** POST the example for a prediction, then for the image as the model sees it; `answered` runs once
+ * the prediction is shown. The image given is shown beside the answer (showPreview, before this), so
+ * an earlier drawing or file never stays next to a newer answer. */
+async function classify(makeBody, headers, answered = () => {}) {
   const seq = state.seq;
   const { model, choice, card } = state;
   const base = modelPath(model, choice);
@@ -289,6 +381,7 @@ async function classify(makeBody, headers) {
     }
     const answer = JSON.parse(text);
     renderPrediction(answer, card, choice, elapsed);
+    answered();
     const seen = await api(`${base}/input.png`, { method: "POST", body: makeBody(), headers });
     if (seq !== state.seq) return;
     const img = $("model-image");
@@ -302,9 +395,12 @@ async function classify(makeBody, headers) {
       img.hidden = true;
       $("model-image-caption").textContent = `Cannot show it as the model sees it: ${L.errorMessage(seen.status, await seen.text())}`;
     }
-    if ($("drift-section").open) loadDrift();
+    if (state.section === "drift") loadDrift();
   } catch (error) {
-    if (seq === state.seq) show("try-error", error.message);
+    if (seq === state.seq) {
+      $("result").hidden = true;
+      show("try-error", L.failureText(error));
+    }
   } finally {
     setBusy(false);
   }
@@ -443,9 +539,9 @@ function renderCard(card) {
   } else {
     parts.push(el("p", { class: "note", text: "No held-out evaluation: the model was imported without evaluation data." }));
   }
-  parts.push(el("h3", { text: "Training" }), table(null, ["setting", "value"], L.settingsRows(card.training)));
+  parts.push(el("h3", { text: "Training" }), table(null, ["setting", "value"], L.settingsRows(card.training), [], { anywhere: [1] }));
   if (card.history && Object.keys(card.history).length) parts.push(historyCharts(card.history));
-  parts.push(el("details", {}, el("summary", { text: "Data" }), table(null, ["field", "value"], L.settingsRows(card.data))));
+  parts.push(el("details", {}, el("summary", { text: "Data" }), table(null, ["field", "value"], L.settingsRows(card.data), [], { anywhere: [1] })));
   $("card").replaceChildren(...parts);
 }
 
@@ -480,8 +576,8 @@ function renderSlices(card) {
   const worst = card.slices.worst;
   $("slices").replaceChildren(
     el("p", { text: `Accuracy overall ${L.percent(card.slices.overall)} on ${L.formatNumber(card.slices.images)} held-out images; the worst slice: ${worst.slice} at ${L.percent(worst.accuracy)}.` }),
-    table("Accuracy by class and under shifts, worst first", ["slice", "accuracy", "what"],
-      rows.map((r) => ({ cells: [r.worst ? `${r.slice} (worst)` : r.slice, L.percent(r.accuracy), r.about], class: r.worst ? "worst" : null })), [1]),
+    table("Accuracy by class and under shifts, worst first", ["slice", "accuracy"],
+      rows.map((r) => ({ cells: [noted(r.worst ? `${r.slice} (worst)` : r.slice, r.about), L.percent(r.accuracy)], class: r.worst ? "worst" : null })), [1]),
   );
 }
 
@@ -493,21 +589,22 @@ async function loadDrift() {
   try {
     const drift = await getJSON(`${modelPath(model, choice)}/drift`);
     if (seq !== state.seq) return;
-    const verdictClass = drift.drifted ? "verdict drift" : (drift.verdict === "no drift" ? "verdict ok" : "verdict");
+    const judged = L.driftJudged(drift);
+    const verdictClass = judged && drift.drifted ? "verdict drift" : (drift.verdict === "no drift" ? "verdict ok" : "verdict");
     const shares = L.classShareRows(drift, state.card?.output?.labels);
     const rows = L.driftRows(drift);
     $("drift").replaceChildren(
-      el("p", {}, el("span", { class: verdictClass, text: `Verdict: ${drift.verdict}` }), ` (${drift.model} ${drift.version}; drifted: ${drift.drifted ? "yes" : "no"})`),
-      el("p", { class: "note", text: `${L.windowText(drift)}; reference: ${L.formatNumber(drift.reference_images)} training images.` }),
+      el("p", {}, el("span", { class: verdictClass, text: `Verdict: ${drift.verdict}` }), ` (${L.driftSummary(drift)})`),
+      el("p", { class: "note", text: `${L.windowText(drift)}; ${L.referenceText(drift)}.` }),
       rows.length
-        ? table("Statistics, drifted first", ["statistic", "test", "value", "p-value", "threshold", "drifted"],
-          rows.map((r) => ({ cells: [r.name, r.test, L.formatNumber(r.value), r.pValue === null ? "–" : L.formatNumber(r.pValue), L.valueText(r.threshold), r.drifted ? "yes" : "no"], class: r.drifted ? "worst" : null })), [2, 3])
+        ? table(judged ? "Statistics, drifted first" : "Statistics so far, not judged until the window holds enough predictions", ["statistic", "value", "p-value", "threshold", "drifted"],
+          rows.map((r) => ({ cells: [noted(r.name, r.test), L.formatNumber(r.value), r.pValue === null ? "–" : L.formatNumber(r.pValue), L.thresholdText(r.threshold), r.status], class: r.drifted ? "worst" : null })), [1, 2, 3], { keep: [4] })
         : el("p", { class: "note", text: "No statistics yet: they are computed once the window holds enough predictions." }),
-      shares.length ? table("Class shares: recent predictions against the training data", ["label", "recent", "training"],
+      shares.length ? table("Class shares: the version's recent predictions against its predictions on the held-out images", ["label", "recent", "held-out"],
         shares.map((s) => [s.label, s.window === null ? "–" : L.percent(s.window), L.percent(s.reference)]), [1, 2]) : "",
     );
   } catch (error) {
-    if (seq === state.seq) $("drift").replaceChildren(el("p", { class: "note", text: `No drift statistics: ${error.message}` }));
+    if (seq === state.seq) $("drift").replaceChildren(el("p", { class: "note", text: `No drift statistics: ${L.failureText(error)}` }));
   } finally {
     $("drift").removeAttribute("aria-busy");
   }
@@ -524,20 +621,18 @@ function renderVersions(listing) {
     return el("div", {}, bar, el("span", { class: "visually-hidden", text: L.splitText(split) }));
   };
   const aliasTable = aliases.length
-    ? el("div", { class: "table-wrap" }, el("table", { id: "alias-table" },
-      el("caption", { text: "Aliases and their traffic" }),
+    ? scrollBox(el("table", { id: "alias-table" },
       el("thead", {}, el("tr", {}, el("th", { scope: "col", text: "alias" }), el("th", { scope: "col", text: "version(s)" }), el("th", { scope: "col", text: "traffic" }))),
-      el("tbody", {}, aliases.map(({ alias, split }) => el("tr", {}, el("th", { scope: "row", text: alias }), el("td", { text: L.splitText(split) }), el("td", {}, splitBar(split)))))))
+      el("tbody", {}, aliases.map(({ alias, split }) => el("tr", {}, el("th", { scope: "row", text: alias }), el("td", { text: L.splitText(split) }), el("td", {}, splitBar(split)))))), "Aliases and their traffic")
     : el("p", { class: "note", text: "No aliases." });
-  const versionTable = el("div", { class: "table-wrap" }, el("table", { id: "version-table" },
-    el("caption", { text: `Versions of ${listing.name}` }),
+  const versionTable = scrollBox(el("table", { id: "version-table" },
     el("thead", {}, el("tr", {}, ["version", "status", "engine", "aliases", "reason"].map((h) => el("th", { scope: "col", text: h })))),
     el("tbody", {}, listing.versions.map((v) => el("tr", {},
       el("th", { scope: "row", text: v.version }),
       el("td", { class: `status-${v.status}`, text: v.status }),
       el("td", { text: v.engine ?? "–" }),
       el("td", { text: v.aliases?.length ? v.aliases.join(", ") : "–" }),
-      el("td", { text: v.reason ?? "" }))))));
+      el("td", { text: v.reason ?? "" }))))), `Versions of ${listing.name}`);
   const shadow = L.shadowText(listing.shadow);
   $("versions").replaceChildren(
     el("p", { text: `Default: ${listing.default_version}.` }),
@@ -557,7 +652,7 @@ async function refreshVersions() {
       renderVersions(listing);
     }
   } catch (error) {
-    $("versions").prepend(el("p", { class: "error", role: "alert", text: error.message }));
+    $("versions").prepend(el("p", { class: "error", role: "alert", text: L.failureText(error) }));
   }
 }
 
@@ -575,7 +670,7 @@ async function loadFleet() {
       drift.length ? el("p", {}, el("strong", { text: "Drift over every replica: " }), drift.join("; "), ".") : "",
     );
   } catch (error) {
-    $("fleet").replaceChildren(el("p", { class: "note", text: `No fleet status: ${error.message}` }));
+    $("fleet").replaceChildren(el("p", { class: "note", text: `No fleet status: ${L.failureText(error)}` }));
   } finally {
     $("fleet").removeAttribute("aria-busy");
   }
@@ -588,7 +683,7 @@ function resetReport() {
   $("report-open").hidden = true;
   if (state.reportUrl) URL.revokeObjectURL(state.reportUrl);
   state.reportUrl = null;
-  $("report-status").textContent = "Open this section to load the report.";
+  $("report-status").textContent = "The report loads when this section is shown.";
 }
 
 async function loadReport() {
@@ -613,7 +708,7 @@ async function loadReport() {
     link.hidden = false;
     $("report-status").textContent = `The evaluation report of ${model} ${choice}.`;
   } catch (error) {
-    if (seq === state.seq) $("report-status").textContent = `No report: ${error.message}`;
+    if (seq === state.seq) $("report-status").textContent = `No report: ${L.failureText(error)}`;
   }
 }
 
@@ -627,8 +722,16 @@ function bindEvents() {
   $("model").addEventListener("change", (event) => selectModel(event.target.value));
   $("version").addEventListener("change", (event) => selectVersion(event.target.value));
   window.addEventListener("hashchange", () => {
-    const { model, version } = L.parseHash(location.hash);
-    if (model && (model !== state.model || version !== state.choice) && state.listing?.models.some((m) => m.name === model)) {
+    const names = state.listing?.models.map((m) => m.name) ?? [];
+    const { model, version, section } = L.parseHash(location.hash, names);
+    const known = names.includes(model);
+    if (!known && !section) {
+      updateHash(); // another anchor (the skip link): the address keeps the choice
+      return;
+    }
+    const wanted = section || L.SECTIONS[0]; // "#clothes/stable" is the first section's address
+    if (wanted !== state.section || (section && !model)) selectSection(wanted, { scroll: Boolean(section) });
+    if (known && (model !== state.model || version !== state.choice)) {
       if (model === state.model) selectVersion(version);
       else selectModel(model, version);
     }
@@ -660,16 +763,10 @@ function bindEvents() {
     }
   });
   $("classify-drawing").addEventListener("click", classifyDrawing);
-  $("clear-drawing").addEventListener("click", () => {
-    if (!state.drawing) return;
-    state.drawing.levels.fill(0);
-    paint();
-  });
+  $("clear-drawing").addEventListener("click", clearDrawing);
   bindCanvas();
-  $("drift-section").addEventListener("toggle", () => { if ($("drift-section").open) loadDrift(); });
+  bindTabs();
   $("refresh-drift").addEventListener("click", loadDrift);
-  $("report-section").addEventListener("toggle", () => { if ($("report-section").open) loadReport(); });
-  $("fleet-section").addEventListener("toggle", () => { if ($("fleet-section").open) loadFleet(); });
   $("refresh-fleet").addEventListener("click", loadFleet);
   $("forget-token").addEventListener("click", () => {
     tokens.clear();

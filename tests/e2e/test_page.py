@@ -2,9 +2,12 @@
 
 Against a `bentoml serve` of real models (``url``: the quickly trained clothes versions and the shipped
 damage ones, trained from the vendored images): a real test image of each served image model is uploaded and its right label shown, a drawing is classified and shown
-as the model sees it, a non-image file shows the server's error, the card, slices, drift, versions
-and report open, every control is reached with the keyboard, and screenshots at a desktop and a
-phone window size are written to docs/ (docs/page-desktop.png, docs/page-phone.png). Against a
+as the model sees it (and cleared once a file is answered), a non-image file shows the server's error in words (no
+exception class), the card, slices, drift, versions and report each show in their tab (arrows move between
+tabs, the address names the tab, a link opens it), every control is reached with the keyboard, and at a
+desktop and a phone size (a touch screen) no table cell overflows or splits a number, a table that scrolls
+sideways says so and takes focus, the phone gets no paste hint, and screenshots are written to docs/
+(docs/page-desktop.png, docs/page-phone.png). Against a
 server with the API token on (``guarded``): the page asks for the token once and keeps it for the
 session only. Against an in-process server of fake runners (``fakes``): the page follows any card (a
 colour sigmoid model, a model whose input is not an image) and shows a weighted alias's traffic split.
@@ -123,7 +126,7 @@ def wait_for_card(page, tag: str) -> None:
 
 def choose(page, model: str, version: str, tag: str) -> None:
     """Select a model and a version once the page has settled on its first card."""
-    page.wait_for_selector("#card dd")
+    page.wait_for_selector("#card dd", state="attached")  # the card's tab may not be the one shown
     if page.locator("#model").input_value() != model:
         page.select_option("#model", model)
         expect(page.locator("#card dd").first).to_have_text(re.compile(rf"^{re.escape(model)}:"))
@@ -150,6 +153,9 @@ def wait_for_result(page) -> None:
             return
         page.wait_for_timeout(100)
     raise AssertionError("the image as the model sees it never decoded")
+
+
+EXCEPTION_NAME = re.compile(r"\b[A-Z][A-Za-z0-9]*(Error|Exception|Warning)\b")
 
 
 def bars(page) -> list[tuple[str, str]]:
@@ -287,10 +293,24 @@ def test_drawing_on_the_canvas_is_classified_as_drawn(tab, url):
     assert compared["same"], "the image as the model sees it differs from the drawing"
     answer = requests.post(f"{url}/models/{CLOTHES}/stable", json={"image": compared["rows"]}, timeout=TIMEOUT).json()
     assert bars(page)[0][0] == answer["predictions"][0]["label"]
+    expect(page.locator("#sent-image-caption")).to_have_text("Your drawing")
+
+    # A file answered after the drawing: the drawing goes, so it never stands beside the file's answer.
+    _, data, mime, label = correctly_classified(url, CLOTHES, "stable")
+    upload(page, "garment.png", data, mime)
+    wait_for_result(page)
+    expect(page.locator("#sent-image-caption")).to_have_text("Your file: garment.png")
+    assert bars(page)[0][0] == label
+    assert page.evaluate(lit) == 0, "the old drawing stays beside the file's answer"
+
+    canvas.focus()  # draw again
+    page.keyboard.press("Shift+ArrowDown")
+    assert page.evaluate(lit) > 0
     page.click("#clear-drawing")
     assert page.evaluate(lit) == 0
     page.click("#classify-drawing")
     expect(page.locator("#try-error")).to_have_text("The canvas is empty: draw something first.")
+    expect(page.locator("#result")).to_be_hidden()
 
 
 def test_a_file_that_is_not_an_image_shows_the_servers_message(tab, url):
@@ -302,6 +322,8 @@ def test_a_file_that_is_not_an_image_shows_the_servers_message(tab, url):
     upload(page, "labels.csv", data, "text/csv")
     expect(page.locator("#try-error")).to_have_text(expected.json()["error"])
     expect(page.locator("#result")).to_be_hidden()
+    shown = page.inner_text("#try-error")
+    assert "not a decodable image" in shown and not EXCEPTION_NAME.search(shown), shown  # words, not "UnidentifiedImageError"
 
 
 def test_drop_and_paste_classify_too(tab, url):
@@ -338,16 +360,29 @@ def test_card_slices_drift_versions_and_report(tab, url):
     ):
         assert fragment in text, fragment
 
-    page.click("#slices-section summary")
+    page.click("#tab-slices")
+    expect(page.locator("#panel-slices")).to_be_visible()
+    expect(page.locator("#panel-card")).to_be_hidden()
+    assert page.url.endswith(f"#{CLOTHES}/stable/slices")
     worst = page.locator("#slices tr.worst")
     expect(worst).to_have_count(1)
     assert worst.inner_text().startswith(f"{card['slices']['worst']['slice']} (worst)")
+    shift = next(name for name in card["slices"]["shifts"])  # a shift's description sits under its name
+    expect(page.locator("#slices tr", has_text=f"shift:{shift}")).to_contain_text(card["slices"]["shift_specs"][shift]["about"])
 
-    page.click("#drift-section summary")
+    for _ in range(3):  # a few predictions: statistics are computed from two, judged from min_samples
+        requests.post(f"{url}/models/{CLOTHES}/stable", json={"image": [[40 * (r % 5) for r in range(28)]] * 28}, timeout=TIMEOUT)
+    page.click("#tab-drift")
     drift = requests.get(f"{url}/models/{CLOTHES}/stable/drift", timeout=TIMEOUT).json()
     expect(page.locator("#drift .verdict")).to_have_text(f"Verdict: {drift['verdict']}")
+    note = page.inner_text("#drift .note")
+    assert f"reference: {drift['reference_images']:,} held-out images" in note and "training" not in note, note
+    statuses = [row.locator("td").last.inner_text() for row in page.locator("#drift tbody tr").all()[: len(drift["statistics"])]]
+    if drift["verdict"] == "too few predictions":  # computed, but not judged: never "drifted: no"
+        assert set(statuses) <= {"not judged yet"}, statuses
+        expect(page.locator("#drift p").first).to_contain_text("drifted: not judged yet")
 
-    page.click("#versions-section summary")
+    page.click("#tab-versions")
     listing = requests.get(f"{url}/models/{CLOTHES}", timeout=TIMEOUT).json()
     for v in listing["versions"]:
         row = page.locator("#version-table tbody tr").filter(has=page.locator("th", has_text=re.compile(f"^{re.escape(v['version'])}$")))
@@ -355,7 +390,7 @@ def test_card_slices_drift_versions_and_report(tab, url):
     for alias, target in listing["aliases"].items():
         expect(page.locator("#alias-table tbody tr", has_text=alias)).to_contain_text(target)
 
-    page.click("#fleet-section summary")
+    page.click("#tab-replicas")
     fleet = requests.get(f"{url}/fleet", timeout=TIMEOUT).json()
     (replica,) = fleet["replicas"]  # one server: the local backend's one replica
     row = page.locator("#fleet tbody tr", has_text=replica["replica"])
@@ -364,7 +399,7 @@ def test_card_slices_drift_versions_and_report(tab, url):
     for version in listing["versions"]:
         expect(row).to_contain_text(version["version"])
 
-    page.click("#report-section summary")
+    page.click("#tab-report")
     report = page.frame_locator("#report")
     expect(report.locator("h1")).to_have_text(f"{card['tag']} evaluation report")
     with tab.context.expect_page() as opened:
@@ -378,7 +413,17 @@ def test_card_slices_drift_versions_and_report(tab, url):
 
 def test_swagger_ui_is_at_docs(tab, url):
     page = tab.open("/docs")
+    expect(page.locator(".swagger-ui .info .title")).to_contain_text("Model server API")
+    expect(page.locator(".swagger-ui .info .title")).to_be_visible()
     expect(page.locator('.opblock-summary-path[data-path="/models"]').first).to_be_visible()
+    info = page.inner_text(".swagger-ui .info")
+    assert ">>>" not in info and ".py" not in info and "GET /models" in info, info[:500]
+    summaries = [s.strip() for s in page.locator(".opblock-summary-description").all_inner_texts()]
+    paths = page.locator(".opblock-summary-path").all_inner_texts()
+    assert len(summaries) == len(paths) and all(summaries), [p for p, s in zip(paths, summaries, strict=False) if not s]  # every operation says what it does
+    assert all(len(s) <= 90 for s in summaries), [s for s in summaries if len(s) > 90]
+    page.locator('.opblock-summary-path[data-path="/classify"]').first.click()
+    expect(page.locator(".opblock-description-wrapper").first).to_contain_text("client.classify(")
     expect(page.locator(f'.opblock-summary-path[data-path="/models/{CLOTHES}/{{version}}/input.png"]').first).to_be_visible()
     assert any(u.endswith("/docs.json") for u in tab.requests)
     assert "Swagger" not in requests.get(f"{url}/", timeout=TIMEOUT).text
@@ -408,22 +453,93 @@ def test_keyboard_reaches_every_control_and_every_control_has_a_name(tab, url):
         "brush",
         "classify-drawing",
         "clear-drawing",
-        "Model card",
-        "Worst slices",
-        "Drift",
-        "Versions, aliases and traffic",
-        "Evaluation report",
+        "tab-card",  # the tabs: one stop (the shown one); arrows move between them
     ):
         assert control in reached, (control, reached)
+    assert not {"tab-slices", "tab-drift", "tab-report"} & set(reached), reached
     page.focus("#file")
     with page.expect_file_chooser() as chooser:
         page.keyboard.press("Space")  # the hidden-looking file input opens its chooser from the keyboard
     assert chooser.value is not None
 
 
-def test_screenshots_at_a_desktop_and_a_phone_size(browser, url):
+def test_tabs_move_with_the_arrows_and_the_address_names_the_tab(tab, url):
+    page = tab.open(f"/#{CLOTHES}/stable/drift")  # a link to a section opens it
+    expect(page.locator("#tab-drift")).to_have_attribute("aria-selected", "true")
+    expect(page.locator("#panel-drift")).to_be_visible()
+    expect(page.locator("#drift .verdict")).to_be_visible()
+    expect(page.locator("#panel-card")).to_be_hidden()
+    tabs = page.locator("[role=tablist] [role=tab]")
+    expect(tabs).to_have_count(6)
+    for one in tabs.all():  # each tab controls its panel, which is labelled by it
+        panel = page.locator(f"#{one.get_attribute('aria-controls')}")
+        assert panel.get_attribute("role") == "tabpanel" and panel.get_attribute("aria-labelledby") == one.get_attribute("id")
+    assert [t.get_attribute("tabindex") for t in tabs.all()].count("0") <= 1  # one stop for Tab: the shown one
+
+    page.focus("#tab-drift")
+    for key, section in (("ArrowRight", "versions"), ("End", "report"), ("Home", "card"), ("ArrowLeft", "report"), ("ArrowRight", "card")):
+        page.keyboard.press(key)
+        expect(page.locator(f"#tab-{section}")).to_be_focused()
+        expect(page.locator(f"#tab-{section}")).to_have_attribute("aria-selected", "true")
+        expect(page.locator(f"#panel-{section}")).to_be_visible()
+        suffix = "" if section == "card" else f"/{section}"  # the first section is the address without one
+        expect(page).to_have_url(re.compile(rf"#{CLOTHES}/stable{re.escape(suffix)}$"))
+    page.keyboard.press("Tab")  # from the tabs into the shown panel
+    expect(page.locator("#panel-card")).to_be_focused()
+
+    page.click("#tab-report")
+    expect(page.frame_locator("#report").locator("h1")).to_be_visible()
+    page.click("#tab-slices")
+    expect(page.locator("#slices tr.worst")).to_have_count(1)
+
+    other = tab.context.new_page()  # a short anchor (#versions) works too, and the address becomes the full one
+    tab.watch(other)
+    other.goto(f"{url}/#versions")
+    expect(other.locator("#panel-versions")).to_be_visible()
+    expect(other.locator("#version-table")).to_be_visible()
+    expect(other).to_have_url(re.compile(rf"#{CLOTHES}/stable/versions$"))
+    other.close()
+
+
+# Every visible table cell: none wider than its box, no number on two lines; a table box that scrolls
+# sideways says so (a hint, shadows) and takes focus; the page itself never scrolls sideways. (A table
+# the page has just drawn is measured once a frame has passed: its box learns its size from a ResizeObserver.)
+LAYOUT = """async () => {
+    await new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)));  // boxes are measured after layout
+    const shown = (e) => e.checkVisibility();
+    const cells = Array.from(document.querySelectorAll('td, th')).filter(shown);
+    const lines = (c) => { const r = document.createRange(); r.selectNodeContents(c);
+        return new Set(Array.from(r.getClientRects()).filter(x => x.width > 0).map(x => Math.round(x.top))).size; };
+    const wraps = Array.from(document.querySelectorAll('.table-wrap')).filter(shown);
+    const scrolling = wraps.filter(w => w.scrollWidth > w.clientWidth + 1);
+    const cued = (w) => { const hint = w.parentElement.querySelector('.scroll-hint');
+        return w.tabIndex === 0 && hint !== null && hint.checkVisibility() && hint.getBoundingClientRect().height > 0
+            && getComputedStyle(w).backgroundImage.includes('gradient'); };
+    return {
+        cells: cells.length,
+        overflowing: cells.filter(c => c.scrollWidth > c.clientWidth + 1).map(c => c.textContent.trim()),
+        split: cells.filter(c => c.classList.contains('n') && lines(c) > 1).map(c => c.textContent.trim()),
+        uncued: scrolling.filter(w => !cued(w)).map(w => w.getAttribute('aria-label')),
+        scrolling: scrolling.length,
+        sideways: document.documentElement.scrollWidth > window.innerWidth,
+    };
+}"""
+
+
+def check_layout(page, where: str) -> dict:
+    found = page.evaluate(LAYOUT)
+    assert not found["overflowing"], f"{where}: text overflows its cell: {found['overflowing']}"
+    assert not found["split"], f"{where}: a number split over two lines: {found['split']}"
+    assert not found["uncued"], f"{where}: a table scrolls sideways without a cue: {found['uncued']}"
+    assert not found["sideways"], f"{where}: the page scrolls sideways"
+    return found
+
+
+def test_layout_at_a_desktop_and_a_phone_size_and_the_screenshots(browser, url):
     _, data, mime, _ = correctly_classified(url, CLOTHES, "stable")
     tag = requests.get(f"{url}/models/{CLOTHES}/stable", timeout=TIMEOUT).json()["tag"]
+    for _ in range(3):  # drift statistics to show (computed from two predictions in the window)
+        requests.post(f"{url}/models/{CLOTHES}/stable", files={"image": ("garment.png", data, mime)}, timeout=TIMEOUT)
     shots = {"desktop": (DESKTOP, {}), "phone": (PHONE, {"device_scale_factor": 2, "is_mobile": True, "has_touch": True})}
     for name, (viewport, options) in shots.items():
         tab = Tab(browser, url, viewport=viewport, **options)
@@ -432,22 +548,67 @@ def test_screenshots_at_a_desktop_and_a_phone_size(browser, url):
             wait_for_card(page, tag)
             upload(page, "garment.png", data, mime)
             wait_for_result(page)
-            page.click("#slices-section summary")
-            assert page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth"), f"{name}: the page scrolls sideways"
+            drop_zone = page.locator("#drop-zone")
+            if name == "phone":  # a touch screen: nothing to paste or drop with
+                expect(drop_zone).not_to_contain_text("Ctrl+V", use_inner_text=True)
+                expect(page.locator(".hint.for-touch")).to_be_visible()
+            else:
+                expect(drop_zone).to_contain_text("paste one (Ctrl+V", use_inner_text=True)
             page.evaluate("() => window.scrollTo(0, 0)")
             try_box, about_box = page.locator("#try").bounding_box(), page.locator("#about").bounding_box()
             if name == "desktop":
                 assert about_box["x"] >= try_box["x"] + try_box["width"], "desktop: two columns side by side"
+                expect(page.locator("nav.jump")).to_be_hidden()  # the tabs are in sight: no links to them
+                assert page.locator("#tab-report").bounding_box()["y"] < viewport["height"] / 2, "desktop: the sections' tabs in the first half screen"
                 page.screenshot(path=SCREENSHOTS / "page-desktop.png")
             else:
                 assert about_box["y"] >= try_box["y"] + try_box["height"], "phone: one column"
-                page.screenshot(path=SCREENSHOTS / "page-phone.png", full_page=True, clip={"x": 0, "y": 0, "width": viewport["width"], "height": 1500})
+                expect(page.locator("nav.jump")).to_be_visible()
+
+            found = {"cells": 0, "scrolling": 0}
+            for section in ("card", "slices", "drift", "versions", "replicas", "report"):
+                if name == "phone":  # the links at the top jump to a section, shown in the window
+                    page.evaluate("() => window.scrollTo(0, 0)")
+                    page.click(f"nav.jump a[href='#{section}']")
+                    expect(page.locator(f"#tab-{section}")).to_have_attribute("aria-selected", "true")
+                    expect(page.locator(f"#panel-{section}")).to_be_in_viewport()
+                else:
+                    page.click(f"#tab-{section}")
+                panel = page.locator(f"#panel-{section}")
+                expect(panel).to_be_visible()
+                ready = {"drift": "#drift .verdict", "replicas": "#fleet tbody tr", "versions": "#version-table", "slices": "#slices tr.worst"}
+                if section in ready:
+                    expect(page.locator(ready[section]).first).to_be_visible()
+                if section == "report":
+                    expect(page.frame_locator("#report").locator("h1")).to_be_visible()
+                if section == "card":  # its folded tables too: per-class figures, the confusion matrix, the data
+                    for summary in panel.locator("details > summary").all():
+                        summary.click()
+                for key, value in check_layout(page, f"{name} {section}").items():
+                    if key in found:
+                        found[key] += value
+            assert found["cells"] > 100, found
+            if name == "phone":
+                assert found["scrolling"] > 0, "the phone should have a table wider than the screen (the confusion matrix)"
+                page.click("#tab-card")
+                page.set_viewport_size({"width": viewport["width"], "height": 1500})  # not full_page: it drops the touch emulation
+                page.evaluate("() => window.scrollTo(0, 0)")
+                page.screenshot(path=SCREENSHOTS / "page-phone.png")
             tab.assert_only_this_origin()
         finally:
             tab.close()
     for name in ("desktop", "phone"):
         with Image.open(SCREENSHOTS / f"page-{name}.png") as shot:
             assert shot.width >= 390 and shot.height >= 800
+
+
+def test_inverting_is_offered_for_grey_models_only(tab, url):
+    page = tab.open()
+    for listed, card in served_image_models(url):
+        choose(page, listed["name"], listed["default_version"], card["tag"])
+        grey = card["input"]["shape"][2] == 1
+        (expect(page.locator("#invert")).to_be_visible if grey else expect(page.locator("#invert")).to_be_hidden)()
+        assert grey == (listed["name"] == CLOTHES), listed["name"]  # damage: colour satellite photos, no invert
 
 
 # --- with the API token on -------------------------------------------------------------------------------
@@ -512,9 +673,9 @@ def test_the_page_asks_for_the_token_once_and_keeps_it_for_the_session(browser, 
         _, data, mime, label = correctly_classified(url, CLOTHES, "v1")  # the same model, v1, on the open server
         upload(page, "garment.png", data, mime)
         wait_for_result(page)
-        page.click("#report-section summary")
+        page.click("#tab-report")
         expect(page.frame_locator("#report").locator("h1")).to_have_text(f"{CLOTHES}:v1 evaluation report")
-        page.click("#drift-section summary")
+        page.click("#tab-drift")
         expect(page.locator("#drift .verdict")).to_be_visible()
         assert page.evaluate("window.__dialogs") == ["token-dialog", "token-dialog"]  # missing, then invalid; never again
         assert page.evaluate("sessionStorage.getItem('model-server-api-token')") == TOKEN
@@ -606,6 +767,7 @@ def test_the_page_follows_any_card(browser, fakes):
         wait_for_card(page, "colour:v1")
         expect(page.locator("#file")).to_be_attached()
         expect(page.locator("#draw")).to_be_hidden()  # colour: no drawing
+        expect(page.locator("#invert")).to_be_hidden()  # nor inverting
         assert "one sigmoid unit" in page.inner_text("#card")
         photo = np.zeros((40, 60, 3), dtype=np.uint8)
         photo[..., 2] = 200
@@ -618,12 +780,12 @@ def test_the_page_follows_any_card(browser, fakes):
         expect(page.locator("#not-image")).to_contain_text("takes a tensor of shape 4, any finite values, not images")
         expect(page.locator("#image-inputs")).to_be_hidden()
         expect(page.locator("#result")).to_be_hidden()
-        page.click("#report-section summary")
+        page.click("#tab-report")
         expect(page.locator("#report-status")).to_have_text("No report: vector:v1 has no evaluation report; retrain it, or import it with evaluation data")
 
         choose(page, "grey", "v1", "grey:v1")
         expect(page.locator("#draw")).to_be_visible()
-        page.click("#versions-section summary")
+        page.click("#tab-versions")
         canary = page.locator("#alias-table tr", has_text="canary")
         expect(canary).to_contain_text("v1 90% · v2 10%")
         expect(page.locator("#version option", has_text="canary")).to_have_text("canary → v1 90% · v2 10%")
