@@ -112,6 +112,23 @@ class Watch(_Section):
     poll_seconds: PositiveFloat = 10.0
 
 
+class OodSettings(_Section):
+    """The model's out-of-distribution score (lifecycle/ood.py: measured by bench/ood.py, docs/lifecycle.md)."""
+
+    enabled: bool = True  # every answer's predictions carry ood_score
+    score: str = "pixel_distance"  # a score of lifecycle/ood.py's SCORES
+    abstain_above: PositiveFloat | None = None  # an example scoring past this is answered with an abstention, not a label
+
+    @field_validator("score")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        from lifecycle.ood import SCORES
+
+        if value not in SCORES:
+            raise ValueError(f"unknown score {value!r}; scores: {', '.join(SCORES)}")
+        return value
+
+
 class ModelSettings(_Section):
     versions: dict[Name, dict[str, Any]] = Field(min_length=1)  # version -> runner settings it overrides
     # alias -> a version, or a weighted split of versions: {stable: v1} or {stable: {v1: 90, v2: 10}}
@@ -119,6 +136,7 @@ class ModelSettings(_Section):
     watch: Watch | None = None  # load and unload stored versions by a policy while serving
     default_version: Name | None = None  # the typed APIs' default; None: the first version
     promotion: PromotionPolicy | None = None
+    ood: OodSettings = OodSettings()
 
     @field_validator("versions", mode="before")
     @classmethod

@@ -196,6 +196,8 @@ class InferenceResponse:
     alias: str | None = None  # the alias the request named, if any
     id: str | None = None
     timings: dict[str, float] = dataclasses.field(default_factory=dict)  # milliseconds: decode, infer
+    ood_scores: np.ndarray | None = None  # each example's out-of-distribution score (lifecycle/ood.py), when the version has one
+    abstained: np.ndarray | None = None  # each example past the model's ood.abstain_above, when it has one
 
     @property
     def probabilities(self) -> np.ndarray:

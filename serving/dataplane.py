@@ -36,6 +36,7 @@ from serving.core import INPUT, OUTPUT, Default, InferenceRequest, InferenceResp
 from serving.errors import BadRequest, NotFound, PayloadTooLarge, Unavailable
 from serving.feedback import SLICE, Item, Journal, label_name, truth_of
 from serving.live import IndexRow, ServingState
+from serving.monitoring import record_ood
 from serving.registry import RETRY_MISSING_SECONDS, ModelRegistry, ServedModel, VersionHandle
 
 if TYPE_CHECKING:
@@ -199,6 +200,10 @@ class DataPlane:
         probabilities = await handle.infer(values, current.request_id)
         infer_ms = (time.perf_counter() - started) * 1000
         current.answered = handle
+        ood_scores = abstained = None
+        if handle.ood is not None:
+            ood_scores, abstained = handle.ood(values, probabilities)
+            record_ood(handle.name, handle.version, ood_scores, abstained)
         if self.journal is not None:
             self.journal.record(handle.name, handle.version, current.alias, current.request_id, probabilities, truth, current.slice)
         if self.shadows is not None and current.alias is not None:
@@ -209,7 +214,15 @@ class DataPlane:
             if unknown:
                 raise BadRequest(f"outputs: unexpected output {unknown[0][:64]!r} for model {handle.name}; its output is {OUTPUT!r}")
         return InferenceResponse(
-            handle.name, handle.version, handle.card, outputs, current.alias, request.id or current.request_id, {"decode_ms": decoded_ms, "infer_ms": infer_ms}
+            handle.name,
+            handle.version,
+            handle.card,
+            outputs,
+            current.alias,
+            request.id or current.request_id,
+            {"decode_ms": decoded_ms, "infer_ms": infer_ms},
+            ood_scores,
+            abstained,
         )
 
     async def prepare(self, request: InferenceRequest) -> tuple[VersionView, np.ndarray]:

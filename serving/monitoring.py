@@ -80,6 +80,32 @@ CLASS_SHARE = bentoml.metrics.Gauge(
 )
 
 
+OOD_SCORE = bentoml.metrics.Histogram(
+    name="serving_ood_score",
+    documentation="Out-of-distribution score of each example answered (lifecycle/ood.py; the model's ood.score), by model version",
+    labelnames=["model", "version"],
+    buckets=(0.25, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10, 25, 100),
+)
+ABSTENTIONS = bentoml.metrics.Counter(
+    name="serving_abstentions",
+    documentation="Examples answered with an abstention: their out-of-distribution score was past the model's ood.abstain_above",
+    labelnames=["model", "version"],
+)
+
+
+@functools.cache
+def _ood_children(model: str, version: str) -> tuple[Any, Any]:
+    return OOD_SCORE.labels(model=model, version=version), ABSTENTIONS.labels(model=model, version=version)
+
+
+def record_ood(model: str, version: str, scores: np.ndarray, abstained: np.ndarray | None) -> None:
+    histogram, abstentions = _ood_children(model, version)
+    for score in scores.tolist():
+        histogram.observe(score)
+    if abstained is not None and abstained.any():
+        abstentions.inc(int(abstained.sum()))
+
+
 # Live accuracy (serving/feedback.py): every entry worker reads the same joined rows, so the most recent value is the value.
 LIVE_ACCURACY = bentoml.metrics.Gauge(
     name="serving_live_accuracy",

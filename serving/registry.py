@@ -25,6 +25,7 @@ import numpy as np
 import orjson
 
 from config import Config, RunnerSettings
+from lifecycle import ood
 from lifecycle.reference import REFERENCE_FILE
 from lifecycle.report import REPORT_FILE
 from models import store
@@ -77,6 +78,8 @@ class VersionHandle:
         self.health = RunnerHealth(f"{name}:{version}", self._runner_status)
         settings = settings or config.runner(name, version)
         self.monitor = VersionMonitor(card, reference, config.monitoring) if card else None
+        model_settings = config.models.get(name)
+        self.ood = OodScorer.of(card, reference, model_settings.ood) if card is not None and model_settings is not None else None
         # Monitoring sees each group the batcher sends once, after its requests have their answers.
         on_answer = self.monitor.observe if self.monitor is not None else None
         self.batcher = Batcher(self._call_runner, settings.batching.max_batch_size, config.limits.max_queue_images, on_answer=on_answer)
@@ -155,6 +158,29 @@ class VersionHandle:
         if self.slot is not None and "model" in status and hosting != (self.name, self.version):
             return {"status": VersionState.LOADING, "reason": f"its runner {self.slot} hosts {':'.join(map(str, hosting)) if hosting[0] else 'nothing'}", "engine": None}
         return status
+
+
+class OodScorer:
+    """A version's out-of-distribution score per example (lifecycle/ood.py) and its abstention threshold."""
+
+    def __init__(self, name: str, score, reference: dict | None, abstain_above: float | None):
+        self.name, self._score, self._reference, self.abstain_above = name, score, reference, abstain_above
+
+    @classmethod
+    def of(cls, card: ModelCard, stored_reference: dict | None, settings) -> OodScorer | None:
+        """The configured score, or None when it is off or the version lacks what it needs (logged)."""
+        if not settings.enabled:
+            return None
+        reference = ood.reference_of(stored_reference, card)
+        if ood.needs_reference(settings.score) and (reference is None or "mean" not in reference):
+            log.warning("%s:%s has no reference statistics: its answers carry no %s score (retrain it, or import it with evaluation data)", card.name, card.version, settings.score)
+            return None
+        return cls(settings.score, ood.SCORES[settings.score], reference, settings.abstain_above)
+
+    def __call__(self, values: np.ndarray, probabilities: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """(scores, abstained): abstained is None without a threshold."""
+        scores = self._score(values, probabilities, self._reference)
+        return scores, (scores > self.abstain_above if self.abstain_above is not None else None)
 
 
 class ServedModel:

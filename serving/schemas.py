@@ -28,9 +28,11 @@ Example = list[Number] | list[list[Number]] | list[list[list[Number]]]
 
 
 class Prediction(BaseModel):
-    class_id: int = Field(ge=0)
-    label: str
+    class_id: int | None = Field(ge=0, description="null when the model abstained")
+    label: str | None = Field(description="null when the model abstained")
     confidence: float = Field(ge=0, le=1)
+    ood_score: float | None = Field(None, description="how unlike the held-out data the example is (the model's ood.score; higher is less familiar)")
+    abstained: bool | None = Field(None, description="true: its ood_score was past the model's ood.abstain_above, so no label is given")
 
 
 class PredictResponse(BaseModel):
@@ -40,17 +42,23 @@ class PredictResponse(BaseModel):
     predictions: list[Prediction]
 
 
-def prediction_body(card: ModelCard, probabilities: np.ndarray) -> dict:
-    """The JSON body for a prediction: the course's ``result`` plus readable predictions."""
+def prediction_body(card: ModelCard, probabilities: np.ndarray, ood_scores: np.ndarray | None = None, abstained: np.ndarray | None = None) -> dict:
+    """The JSON body for a prediction: the course's ``result`` plus readable predictions, each with its
+    out-of-distribution score when the version has one; an example past the model's ``ood.abstain_above``
+    is an abstention (no class, no label)."""
     rows = probabilities.tolist()
     labels = card.labels
-    return {
-        "model": card.name,
-        "version": card.version,
-        "result": rows,
-        # Python's floats of the rows: a third of the time NumPy's indexing took for one image.
-        "predictions": [{"class_id": c, "label": labels[c], "confidence": row[c]} for row, c in zip(rows, probabilities.argmax(axis=1).tolist(), strict=True)],
-    }
+    # Python's floats of the rows: a third of the time NumPy's indexing took for one image.
+    predictions = [{"class_id": c, "label": labels[c], "confidence": row[c]} for row, c in zip(rows, probabilities.argmax(axis=1).tolist(), strict=True)]
+    if ood_scores is not None:
+        for prediction, score in zip(predictions, ood_scores.tolist(), strict=True):
+            prediction["ood_score"] = round(score, 6)
+    if abstained is not None:
+        for prediction, abstains in zip(predictions, abstained.tolist(), strict=True):
+            prediction["abstained"] = abstains
+            if abstains:
+                prediction["class_id"] = prediction["label"] = None
+    return {"model": card.name, "version": card.version, "result": rows, "predictions": predictions}
 
 
 # --- the answers' schemas, written once: the OpenAPI document (serving/openapi.py) publishes each as a

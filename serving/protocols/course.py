@@ -43,7 +43,7 @@ async def model_info(plane: DataPlane, request: Request, name: str, version: str
 async def classify(plane: DataPlane, request: Request, name: str, version: str) -> dict:
     """The prediction body for whatever body the request holds (its content type picks the codec)."""
     response = await plane.infer(InferenceRequest(name, Named(version), {INPUT: await Body.of(request)}))
-    return prediction_body(response.card, response.probabilities)
+    return prediction_body(response.card, response.probabilities, response.ood_scores, response.abstained)
 
 
 async def predict(plane: DataPlane, request: Request, name: str, version: str) -> Reply:

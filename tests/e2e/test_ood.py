@@ -1,0 +1,76 @@
+"""Out-of-distribution scores through a real `bentoml serve`: every course answer's predictions carry
+``ood_score``; with ``abstain_above`` set at the score that flags 1% of one clean held-out split, a
+second clean split is abstained on at about that rate, and hurricane-damage photos sent to the clothes
+model (as JPEG files, the way a client would) are mostly abstained on, without a label."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import requests
+
+from lifecycle.ood import SCORES, reference_of
+from models import store
+from tests.e2e.conftest import CLOTHES, ROOT, clothes, free_port, ready_server, report_figures, write_config
+from training.recipes.clothes import load_data
+
+TIMEOUT = 30
+FALSE_POSITIVE_RATE = 0.01
+DAMAGE_PHOTOS = sorted((ROOT / "data" / "hurricane-damage").rglob("*.jpeg"))[::100]
+
+
+@pytest.fixture(scope="module")
+def images():
+    data = load_data(allow_download=False)
+    return data.x_test[2000:3000].astype(np.uint8), data.x_test[3000:3600].astype(np.uint8)
+
+
+@pytest.fixture(scope="module")
+def threshold(trained_versions, images) -> float:
+    """The pixel_distance of v1 that 1% of the calibration split exceeds, computed here from the stored reference."""
+    card = store.load_card(CLOTHES, "v1")
+    reference = reference_of(json.loads(store.read_file(store.get(CLOTHES, "v1"), "reference.json")), card)
+    calibration = SCORES["pixel_distance"](images[0], np.zeros((len(images[0]), card.classes)), reference)
+    return float(np.quantile(calibration, 1 - FALSE_POSITIVE_RATE))
+
+
+@pytest.fixture(scope="module")
+def srv(trained_versions, threshold, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("ood")
+    models = {CLOTHES: clothes(trained_versions, {"stable": "v1"}, ood={"score": "pixel_distance", "abstain_above": threshold})}
+    with ready_server(write_config(tmp / "configuration.yaml", models), free_port(), tmp / "serve.log") as server:
+        yield server
+
+
+def test_clean_images_are_rarely_abstained_on_and_damage_photos_mostly(srv, images, threshold):
+    clean = images[1]
+    answers = []
+    for start in range(0, len(clean), 50):
+        response = requests.post(f"{srv.url}/models/{CLOTHES}/v1", json={"images": clean[start : start + 50].tolist()}, timeout=TIMEOUT)
+        assert response.status_code == 200, response.text
+        answers += response.json()["predictions"]
+    assert all(isinstance(p["ood_score"], float) for p in answers)
+    clean_rate = np.mean([p["abstained"] for p in answers])
+    assert all(p["label"] is None and p["class_id"] is None for p in answers if p["abstained"])
+    assert all(p["label"] is not None for p in answers if not p["abstained"])
+
+    photos = []
+    for path in DAMAGE_PHOTOS:
+        response = requests.post(f"{srv.url}/models/{CLOTHES}/v1", files={"image": (path.name, path.read_bytes(), "image/jpeg")}, timeout=TIMEOUT)
+        assert response.status_code == 200, response.text
+        photos.append(response.json()["predictions"][0])
+    photo_rate = np.mean([p["abstained"] for p in photos])
+    report_figures(
+        f"OOD (pixel_distance, abstain_above {threshold:.3f} = 1% of a clean calibration split): clean held-out abstained {clean_rate:.1%} of {len(answers)}, "
+        f"damage photos {photo_rate:.1%} of {len(photos)}"
+    )
+    assert clean_rate <= 3 * FALSE_POSITIVE_RATE
+    assert photo_rate >= 0.7
+    assert min(p["ood_score"] for p in photos) > np.median([p["ood_score"] for p in answers])
+
+    metrics = requests.get(f"{srv.url}/metrics", timeout=TIMEOUT).text
+    abstained = sum(p["abstained"] for p in answers + photos)
+    counted = [line for line in metrics.splitlines() if line.startswith("serving_abstentions_total") and 'version="v1"' in line]
+    assert counted and float(counted[0].rsplit(" ", 1)[1]) == abstained
