@@ -1,5 +1,5 @@
-// The page's logic without the DOM: formatting, the card, traffic splits, drift, and the drawing
-// canvas's pixels. app.mjs puts it on the page; logic.test.mjs tests it (node --test web/).
+// The page's logic without the DOM: formatting, the card, traffic splits, drift, live accuracy,
+// answers (abstentions, ground truth) and the drawing canvas's pixels. app.mjs puts it on the page; logic.test.mjs tests it (node --test web/).
 
 export const TOKEN_KEY = "model-server-api-token";
 export const DRAW_MAX_SIDE = 64; // draw only on small grey inputs (clothes: 28x28): a pixel is still a visible square
@@ -328,7 +328,7 @@ export function isBlank(levels) {
 // --- the address: #model/version/section ------------------------------------------------------
 
 /** The sections about the model, each a tab (its panel: #panel-<section>); the first is the default. */
-export const SECTIONS = ["card", "slices", "drift", "versions", "replicas", "report"];
+export const SECTIONS = ["card", "slices", "drift", "live", "versions", "replicas", "report"];
 
 /** "#clothes/stable/drift" -> {model, version, section}; a section alone ("#drift") is a section when it
  * is one and no model has its name (`models`: the served models' names, when known). */
@@ -400,4 +400,181 @@ export function fleetRows(status, model) {
 export function fleetDriftLines(status, model) {
   return Object.entries(status.drift?.[model] ?? {}).map(([version, d]) =>
     `${version}: ${d.verdict}, over ${d.replicas} ${d.replicas === 1 ? "replica" : "replicas"} (${formatNumber(d.window.size)} recent predictions)`);
+}
+
+// --- an answer: its label, or an abstention, and its out-of-distribution score ---------------------------
+
+/** A prediction of an answer in words: {abstained, label, score, text}. An abstention has no label
+ * (class_id and label null): the model declines, its input being unlike its held-out data. */
+export function predictionSummary(prediction) {
+  const score = typeof prediction?.ood_score === "number" && Number.isFinite(prediction.ood_score) ? prediction.ood_score : null;
+  const abstained = prediction?.abstained === true || (prediction?.label === null && prediction?.class_id === null);
+  const label = abstained ? null : (prediction?.label ?? null);
+  return { abstained, label, score, text: abstained ? "no label (the model abstains)" : (label ?? "–") };
+}
+
+/** "The model abstains: this input looks unlike its held-out data (score 0.1)." */
+export function abstentionText(score) {
+  return `The model abstains: this input looks unlike its held-out data (score ${score === null || score === undefined ? "–" : formatNumber(score)}).`;
+}
+
+/** "Out-of-distribution score: 0.61 (higher: less like the held-out data)", or "" without one. */
+export function oodText(score) {
+  return typeof score === "number" && Number.isFinite(score) ? `Out-of-distribution score: ${formatNumber(score)} (higher: less like the held-out data).` : "";
+}
+
+/** The line under an answer: "Answered by clothes v1 (through stable) in 12 ms: Sneaker." */
+export function answeredText(answer, choice, elapsedMs) {
+  const through = choice !== answer.version ? ` (through ${choice})` : "";
+  return `Answered by ${answer.model} ${answer.version}${through} in ${Math.round(elapsedMs)} ms: ${predictionSummary(answer.predictions?.[0]).text}.`;
+}
+
+// --- ground truth for an answer: POST /models/<name>/feedback ---------------------------------------------
+
+/** The feedback call's body: the first example of request `requestId` has the true label `label`. */
+export function feedbackBody(requestId, label) {
+  return { feedback: [{ id: requestId, label }] };
+}
+
+/** The labels "no, it is ..." offers: every label but the one the model gave (all of them after an abstention). */
+export function correctionChoices(labels, given) {
+  return (labels ?? []).filter((label) => label !== given);
+}
+
+/** The feedback call's answer in words (FeedbackAnswer: accepted, joined, unknown ids). */
+export function feedbackResultText(answer, label) {
+  if (answer?.joined > 0) return `Joined: the server counts “${label}” as this answer's true label in its live accuracy.`;
+  return "Not joined: no worker of this server remembers answering this request (too old, or answered by another replica).";
+}
+
+// --- live accuracy: GET /models/<name>/<version>/live ----------------------------------------------------------
+
+/** "91.0% (95% interval 89.0–93.0%)", "–" without a value. */
+export function intervalText(value, low, high) {
+  if (typeof value !== "number") return "–";
+  return `${percent(value)} (95% interval ${rangeText(low, high)})`;
+}
+
+/** "89.0–93.0%" */
+export function rangeText(low, high) {
+  if (typeof low !== "number" || typeof high !== "number") return "–";
+  return `${(low * 100).toFixed(1)}–${percent(high)}`;
+}
+
+/** "12 of 13" */
+export function countText(correct, examples) {
+  return `${formatNumber(correct)} of ${formatNumber(examples)}`;
+}
+
+/** A window in words: 3600 -> "1 h", 90 -> "1.5 min", 45 -> "45 s". */
+export function durationText(seconds) {
+  if (!Number.isFinite(seconds)) return "–";
+  if (seconds >= 3600) return `${formatNumber(Number((seconds / 3600).toFixed(1)))} h`;
+  if (seconds >= 60) return `${formatNumber(Number((seconds / 60).toFixed(1)))} min`;
+  return `${formatNumber(seconds)} s`;
+}
+
+/** The live accuracy beside the held-out one: {live, offline, difference} texts, and whether there are examples. */
+export function liveSummary(report) {
+  const a = report?.accuracy ?? {};
+  const offline = report?.offline?.accuracy;
+  const has = Boolean(report?.examples) && typeof a.value === "number";
+  let difference = "";
+  if (has && typeof offline === "number") {
+    const inside = a.low <= offline && offline <= a.high;
+    difference = inside
+      ? "The held-out accuracy is inside the live interval: no evidence the model does worse live."
+      : (offline > a.high
+        ? "The held-out accuracy is above the live interval: the model does worse on live traffic than on its held-out images."
+        : "The held-out accuracy is below the live interval: the model does better on live traffic than on its held-out images.");
+  }
+  return {
+    has,
+    live: has ? percent(a.value) : "–",
+    interval: has ? `95% interval ${rangeText(a.low, a.high)}` : "no examples with ground truth yet",
+    counts: has ? `${countText(a.correct, a.examples)} right` : "",
+    offline: typeof offline === "number" ? percent(offline) : "–",
+    difference,
+  };
+}
+
+/** Accuracy per alias or per slice ({name: {value, low, high, examples, correct}}): rows, worst first. */
+export function proportionRows(groups) {
+  return Object.entries(groups ?? {})
+    .map(([name, p]) => ({ name, value: p.value, accuracy: percent(p.value ?? NaN), interval: rangeText(p.low, p.high), counts: countText(p.correct, p.examples) }))
+    .sort((a, b) => (a.value ?? 2) - (b.value ?? 2) || a.name.localeCompare(b.name));
+}
+
+/** Recall per true class: rows [label, recall, interval, examples], classes with examples first, worst first. */
+export function classRecallRows(classes) {
+  return (classes ?? [])
+    .map((c) => ({ label: c.label, value: c.recall, recall: percent(c.recall ?? NaN), interval: rangeText(c.low, c.high), examples: formatNumber(c.examples) }))
+    .sort((a, b) => (a.value === null) - (b.value === null) || (a.value ?? 0) - (b.value ?? 0) || a.label.localeCompare(b.label));
+}
+
+/** Calibration bins as rows: confidence range, examples, mean confidence, accuracy, and their gap. */
+export function calibrationRows(calibration) {
+  return (calibration?.bins ?? []).map((b) => ({
+    bin: `${percent(b.low, 0)}–${percent(b.high, 0)}`,
+    examples: formatNumber(b.examples),
+    confidence: percent(b.confidence),
+    accuracy: percent(b.accuracy),
+    gap: `${b.accuracy >= b.confidence ? "+" : "−"}${(Math.abs(b.accuracy - b.confidence) * 100).toFixed(1)} pt`,
+  }));
+}
+
+/** "ECE 0.034: on average the confidence is 3.4 points from the accuracy" */
+export function eceText(calibration) {
+  const ece = calibration?.ece;
+  if (typeof ece !== "number") return "No calibration yet: no examples with ground truth.";
+  return `Expected calibration error ${formatNumber(Number(ece.toFixed(4)))}: weighted by examples, the confidence is ${(ece * 100).toFixed(1)} points away from the accuracy.`;
+}
+
+/** The series' bucket in seconds: the smallest gap between its points' starts (60 with one point). */
+export function bucketSeconds(series, fallback = 60) {
+  const gaps = (series ?? []).slice(1).map((p, i) => p.start - series[i].start).filter((gap) => gap > 0);
+  return gaps.length ? Math.min(...gaps) : fallback;
+}
+
+/** "14:05" (local time) of an epoch in seconds. */
+export function clockText(epochSeconds) {
+  const d = new Date(epochSeconds * 1000);
+  return `${String(d.getHours()).padStart(2, "0")}:${String(d.getMinutes()).padStart(2, "0")}`;
+}
+
+/**
+ * The live accuracy's time series as a chart in a width x height box (y downwards), inside `pad`
+ * ({top, right, bottom, left}): each point's position by its bucket's start in time and its accuracy,
+ * its 95% interval as a band (a polygon over the highs, back under the lows), the held-out accuracy as a
+ * line when given, and the y axis's ticks. The y axis spans 0..100% rounded out to tenths around what it shows.
+ */
+export function seriesChart(series, { width, height, pad = { top: 10, right: 12, bottom: 26, left: 46 }, offline = null, bucketSeconds = 60 }) {
+  const points = (series ?? []).filter((p) => typeof p.value === "number");
+  if (!points.length) return null;
+  const shown = points.flatMap((p) => [p.value, p.low ?? p.value, p.high ?? p.value]);
+  if (typeof offline === "number") shown.push(offline);
+  const yLow = Math.max(0, Math.floor(Math.min(...shown) * 10 + 1e-9) / 10);
+  const yHigh = Math.min(1, Math.ceil(Math.max(...shown) * 10 - 1e-9) / 10) || 1;
+  const span = yHigh - yLow || 1;
+  const first = points[0].start;
+  const last = points.at(-1).start + bucketSeconds;
+  const innerWidth = width - pad.left - pad.right;
+  const innerHeight = height - pad.top - pad.bottom;
+  const x = (t) => round2(pad.left + (points.length === 1 ? innerWidth / 2 : ((t - first) / (last - first)) * innerWidth));
+  const y = (v) => round2(pad.top + (1 - (v - yLow) / span) * innerHeight);
+  const centre = (p) => p.start + bucketSeconds / 2;
+  const placed = points.map((p) => ({ x: x(points.length === 1 ? first : centre(p)), y: y(p.value), low: y(p.low ?? p.value), high: y(p.high ?? p.value), point: p }));
+  const ticks = [];
+  const step = span > 0.5 ? 0.2 : 0.1;
+  for (let v = yLow; v <= yHigh + 1e-9; v += step) ticks.push({ y: y(v), text: percent(Math.round(v * 100) / 100, 0) });
+  return {
+    points: placed,
+    line: placed.map((p) => `${p.x},${p.y}`).join(" "),
+    band: [...placed.map((p) => `${p.x},${p.high}`), ...placed.slice().reverse().map((p) => `${p.x},${p.low}`)].join(" "),
+    offlineY: typeof offline === "number" ? y(offline) : null,
+    ticks,
+    xLabels: [{ x: pad.left, text: clockText(first), anchor: "start" }, { x: width - pad.right, text: clockText(last), anchor: "end" }],
+    yLow,
+    yHigh,
+  };
 }

@@ -308,3 +308,98 @@ test("fleetRows and fleetDriftLines describe each replica and the fleet-wide dri
   assert.deepEqual(L.fleetDriftLines(status, "clothes"), ["v1: no drift, over 2 replicas (1,500 recent predictions)", "v3: too few predictions, over 1 replica (20 recent predictions)"]);
   assert.deepEqual(L.fleetDriftLines(status, "damage"), []);
 });
+
+test("an answer: its label, or an abstention with its score; a null label is never shown as text", () => {
+  const given = { class_id: 7, label: "Sneaker", confidence: 0.9, ood_score: 0.61, abstained: false };
+  assert.deepEqual(L.predictionSummary(given), { abstained: false, label: "Sneaker", score: 0.61, text: "Sneaker" });
+  const abstained = { class_id: null, label: null, confidence: 0.9, ood_score: 0.1, abstained: true };
+  assert.deepEqual(L.predictionSummary(abstained), { abstained: true, label: null, score: 0.1, text: "no label (the model abstains)" });
+  assert.equal(L.predictionSummary({ class_id: null, label: null, confidence: 0.5 }).abstained, true); // no flag, still no label
+  assert.deepEqual(L.predictionSummary({ class_id: 1, label: "b", confidence: 0.5 }), { abstained: false, label: "b", score: null, text: "b" }); // an older server: no score
+  assert.equal(L.abstentionText(0.1), "The model abstains: this input looks unlike its held-out data (score 0.1).");
+  assert.equal(L.abstentionText(null), "The model abstains: this input looks unlike its held-out data (score –).");
+  assert.equal(L.oodText(0.612345), "Out-of-distribution score: 0.6123 (higher: less like the held-out data).");
+  assert.equal(L.oodText(undefined), "");
+  const answer = { model: "clothes", version: "v1", predictions: [given] };
+  assert.equal(L.answeredText(answer, "stable", 12.4), "Answered by clothes v1 (through stable) in 12 ms: Sneaker.");
+  assert.equal(L.answeredText({ ...answer, predictions: [abstained] }, "v1", 3), "Answered by clothes v1 in 3 ms: no label (the model abstains).");
+});
+
+test("ground truth for an answer: the feedback body, the labels offered, the server's answer in words", () => {
+  assert.deepEqual(L.feedbackBody("3f2a", "Bag"), { feedback: [{ id: "3f2a", label: "Bag" }] });
+  assert.deepEqual(L.correctionChoices(["a", "b", "c"], "b"), ["a", "c"]);
+  assert.deepEqual(L.correctionChoices(["a", "b"], null), ["a", "b"]); // after an abstention: any label
+  assert.match(L.feedbackResultText({ accepted: 1, joined: 1, unknown: [], unknown_ids: 0 }, "Bag"), /^Joined: .*“Bag”/);
+  assert.match(L.feedbackResultText({ accepted: 1, joined: 0, unknown: ["x"], unknown_ids: 1 }, "Bag"), /^Not joined: /);
+});
+
+const live = {
+  model: "clothes", version: "v1", offline: { accuracy: 0.85 }, window_seconds: 3600, examples: 20,
+  accuracy: { value: 0.6, low: 0.3866, high: 0.7812, examples: 20, correct: 12 },
+  classes: [
+    { label: "Bag", recall: 1, low: 0.5, high: 1, examples: 3 },
+    { label: "Coat", recall: null, low: null, high: null, examples: 0 },
+    { label: "Shirt", recall: 0.25, low: 0.05, high: 0.7, examples: 4 },
+  ],
+  calibration: { ece: 0.3, bins: [{ low: 0.9, high: 1, examples: 20, confidence: 0.9, accuracy: 0.6 }] },
+  aliases: { stable: { value: 0.7, low: 0.4, high: 0.9, examples: 10, correct: 7 }, canary: { value: 0.5, low: 0.2, high: 0.8, examples: 10, correct: 5 } },
+  slices: {},
+  series: [
+    { start: 600, value: 0.5, low: 0.2, high: 0.8, examples: 10, correct: 5 },
+    { start: 720, value: 0.7, low: 0.4, high: 0.9, examples: 10, correct: 7 },
+  ],
+  first: 601, last: 750,
+};
+
+test("live accuracy beside the held-out one, with its interval and what their difference says", () => {
+  assert.deepEqual(L.liveSummary(live), {
+    has: true, live: "60.0%", interval: "95% interval 38.7–78.1%", counts: "12 of 20 right", offline: "85.0%",
+    difference: "The held-out accuracy is above the live interval: the model does worse on live traffic than on its held-out images.",
+  });
+  assert.match(L.liveSummary({ ...live, offline: { accuracy: 0.7 } }).difference, /inside the live interval/);
+  const empty = L.liveSummary({ ...live, examples: 0, accuracy: { value: null, low: null, high: null, examples: 0, correct: 0 }, offline: { accuracy: null } });
+  assert.deepEqual(empty, { has: false, live: "–", interval: "no examples with ground truth yet", counts: "", offline: "–", difference: "" });
+  assert.equal(L.intervalText(0.6, 0.3866, 0.7812), "60.0% (95% interval 38.7–78.1%)");
+  assert.equal(L.intervalText(null, null, null), "–");
+  assert.equal(L.durationText(3600), "1 h");
+  assert.equal(L.durationText(90), "1.5 min");
+  assert.equal(L.durationText(45), "45 s");
+});
+
+test("live tables: classes and groups worst first, classes without examples last, calibration bins", () => {
+  assert.deepEqual(L.classRecallRows(live.classes).map((c) => [c.label, c.recall, c.interval, c.examples]), [
+    ["Shirt", "25.0%", "5.0–70.0%", "4"],
+    ["Bag", "100.0%", "50.0–100.0%", "3"],
+    ["Coat", "–", "–", "0"],
+  ]);
+  assert.deepEqual(L.proportionRows(live.aliases).map((r) => [r.name, r.accuracy, r.interval, r.counts]), [
+    ["canary", "50.0%", "20.0–80.0%", "5 of 10"],
+    ["stable", "70.0%", "40.0–90.0%", "7 of 10"],
+  ]);
+  assert.deepEqual(L.proportionRows({}), []);
+  assert.deepEqual(L.calibrationRows(live.calibration), [{ bin: "90%–100%", examples: "20", confidence: "90.0%", accuracy: "60.0%", gap: "−30.0 pt" }]);
+  assert.match(L.eceText(live.calibration), /^Expected calibration error 0\.3: .* 30\.0 points/);
+  assert.match(L.eceText({ ece: null, bins: [] }), /^No calibration yet/);
+});
+
+test("the live series as a chart: points by time, the interval as a band, the held-out line, ticks", () => {
+  assert.equal(L.bucketSeconds(live.series), 120);
+  assert.equal(L.bucketSeconds(live.series.slice(0, 1)), 60);
+  const pad = { top: 10, right: 10, bottom: 30, left: 50 };
+  const chart = L.seriesChart(live.series, { width: 460, height: 240, pad, offline: 0.85, bucketSeconds: 120 });
+  assert.equal(chart.yLow, 0.2); // rounded out to tenths around the lows, the highs and the held-out line
+  assert.equal(chart.yHigh, 0.9);
+  assert.deepEqual(chart.points.map((p) => [p.x, p.y]), [[150, 124.29], [350, 67.14]]); // bucket centres: 660 and 780 of 600..840
+  assert.equal(chart.line, "150,124.29 350,67.14");
+  assert.equal(chart.band, "150,38.57 350,10 350,152.86 150,210"); // over the highs, back under the lows
+  assert.ok(chart.points.every((p) => p.high <= p.y && p.y <= p.low)); // the band holds each point
+  assert.ok(Math.abs(chart.offlineY - (10 + (1 - (0.85 - 0.2) / 0.7) * 200)) < 0.01);
+  assert.deepEqual(chart.ticks.map((t) => t.text), ["20%", "40%", "60%", "80%"]);
+  assert.equal(chart.ticks[0].y, 210); // the bottom of the plot
+  assert.deepEqual(chart.xLabels.map((l) => l.anchor), ["start", "end"]);
+  assert.match(chart.xLabels[0].text, /^\d\d:\d\d$/);
+  const one = L.seriesChart(live.series.slice(0, 1), { width: 460, height: 240, pad });
+  assert.equal(one.points[0].x, 250); // one point: in the middle
+  assert.equal(L.seriesChart([], { width: 450, height: 240 }), null);
+  assert.equal(L.seriesChart([{ start: 0, value: null, low: null, high: null }], { width: 450, height: 240 }), null);
+});
