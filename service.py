@@ -203,8 +203,9 @@ class ModelServer:
         self.plane.live = self.live
         self.plane.fleet = self.fleet = Fleet(CONFIG, self.live, open_backend(CONFIG, RUNTIME), RUNTIME)
         self.fleet.ready_check, self.fleet.drift_counts = self.plane.ready, self.plane.drift_counts
+        self.fleet.stats = self.plane.stats
         if CONFIG.feedback.enabled:
-            self.plane.journal = Journal(CONFIG.feedback, RUNTIME, labels_of=self.registry.labels_of)
+            self.fleet.journal = self.plane.journal = Journal(CONFIG.feedback, RUNTIME, labels_of=self.registry.labels_of)
             self.plane.journal.on_outcomes.append(LiveGauges(self.plane.journal, self.registry, CONFIG.monitoring.refresh_seconds, CONFIG.feedback.series_seconds))
         freeze_startup_heap()
 

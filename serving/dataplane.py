@@ -33,8 +33,9 @@ from config import Config
 from lifecycle.outcomes import live_report
 from models.card import ModelCard
 from serving.core import INPUT, OUTPUT, Default, InferenceRequest, InferenceResponse, Label, Latest, Named, Number, Selector, VersionState, VersionView
-from serving.errors import BadRequest, NotFound, PayloadTooLarge, Unavailable
+from serving.errors import BadRequest, NotFound, PayloadTooLarge, ServingError, Unavailable
 from serving.feedback import SLICE, Item, Journal, label_name, truth_of
+from serving.fleet.rollouts import VersionStats
 from serving.live import IndexRow, ServingState
 from serving.monitoring import record_ood
 from serving.registry import RETRY_MISSING_SECONDS, ModelRegistry, ServedModel, VersionHandle
@@ -104,6 +105,7 @@ class DataPlane:
         self.live: LiveModels | None = None  # set by the entry service
         self.fleet: Fleet | None = None  # the desired state's side of this replica: admin operations go through it
         self.journal: Journal | None = None  # answered predictions, for feedback (serving/feedback.py); None: not recorded
+        self.stats = VersionStats()  # this worker's answers per version, for rollouts' gates (serving/fleet/rollouts.py)
 
     # --- resolution -------------------------------------------------------------------------------------
 
@@ -197,13 +199,19 @@ class DataPlane:
         if current.slice is not None and not SLICE.fullmatch(current.slice):
             raise BadRequest(f"{self.config.feedback.slice_header}: a slice is 1 to 64 characters of letters, digits and '._:-', starting with a letter or digit")
         started = time.perf_counter()
-        probabilities = await handle.infer(values, current.request_id)
+        try:
+            probabilities = await handle.infer(values, current.request_id)
+        except Exception as exc:
+            if not isinstance(exc, ServingError) or exc.status >= 500:  # the version failed it (a rollout's error rate)
+                self.stats.record(handle.name, handle.version, False, time.perf_counter() - started)
+            raise
         infer_ms = (time.perf_counter() - started) * 1000
         current.answered = handle
         ood_scores = abstained = None
         if handle.ood is not None:
             ood_scores, abstained = handle.ood(values, probabilities)
             record_ood(handle.name, handle.version, ood_scores, abstained)
+        self.stats.record(handle.name, handle.version, True, infer_ms / 1000, ood_scores)
         if self.journal is not None:
             self.journal.record(handle.name, handle.version, current.alias, current.request_id, probabilities, truth, current.slice)
         if self.shadows is not None and current.alias is not None:
@@ -388,6 +396,16 @@ class DataPlane:
 
     async def rollback(self, name: str, based_on: int | None = None) -> dict:
         return await self._fleet().rollback(name, based_on=based_on)
+
+    async def start_rollout(self, name: str, plan: dict, based_on: int | None = None) -> dict:
+        return await self._fleet().start_rollout(name, plan, based_on=based_on)
+
+    async def rollout_action(self, name: str, alias: str, action: str, based_on: int | None = None) -> dict:
+        return await self._fleet().rollout_action(name, alias, action, based_on=based_on)
+
+    async def rollouts(self, name: str) -> dict:
+        self.registry.model(name)  # 404 for a model this server does not serve
+        return await self._fleet().rollouts(name)
 
     async def fleet_status(self) -> dict:
         """The desired state, every replica's report, and each version's drift over every replica's window."""

@@ -260,6 +260,70 @@ class LiveReport(BaseModel):
     last: float | None
 
 
+# --- rollouts (serving/fleet/rollouts.py) -----------------------------------------------------------------
+
+
+class RolloutGates(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    max_error_rate: float | None = Field(0.01, ge=0, le=1, description="the candidate's share of failed (5xx) requests in a step")
+    max_p99_ms: float | None = Field(None, gt=0, description="the candidate's 99th percentile latency in a step")
+    max_accuracy_drop: float | None = Field(0.02, ge=0, le=1, description="how much lower the candidate's live accuracy may be (its 95% upper bound against the baseline's)")
+    min_labelled: int = Field(0, ge=0, description="labelled examples of each version a step needs (0: accuracy is not gated)")
+    max_ood_increase: float | None = Field(None, ge=0, description="how much higher the candidate's mean OOD score may be")
+
+
+class RolloutPlan(BaseModel):
+    """A rollout to start: the candidate's share of the alias's requests goes up ``steps`` while the gates hold."""
+
+    model_config = ConfigDict(extra="forbid")
+    alias: Name = Field("stable", description="an alias serving one version: the baseline")
+    candidate: Name
+    steps: list[Annotated[int, Field(ge=1, le=100)]] = Field([5, 25, 50, 100], min_length=1, description="percentages, rising, ending at 100")
+    min_dwell_seconds: float = Field(30, ge=0)
+    min_requests: int = Field(100, ge=1, description="the candidate's requests a step needs before it may advance")
+    gates: RolloutGates = RolloutGates()
+
+    @model_validator(mode="after")
+    def _rising(self):
+        if any(b <= a for a, b in zip(self.steps, self.steps[1:], strict=False)) or self.steps[-1] != 100:
+            raise ValueError("steps must rise and end at 100")
+        return self
+
+
+class RolloutEvent(BaseModel):
+    action: Literal["start", "advance", "complete", "rollback", "pause", "resume", "abort"]
+    step: Count
+    share: int = Field(ge=0, le=100)
+    reason: str
+    gates: dict[str, Any]
+    time: float
+    generation: Count
+
+
+class Rollout(BaseModel):
+    alias: Name
+    candidate: Name
+    baseline: Name
+    steps: list[int]
+    step: Count
+    status: Literal["running", "paused", "completed", "rolled_back", "aborted"]
+    min_dwell_seconds: float
+    min_requests: int
+    gates: dict[str, Any]
+    step_started: float
+    events: list[RolloutEvent]
+
+
+class RolloutAnswer(Rollout):
+    model: Name
+    generation: Count
+
+
+class RolloutList(BaseModel):
+    model: Name
+    rollouts: list[Rollout]
+
+
 class InferenceResponse(PredictResponse):
     """Project 3's answer: the prediction body with ``prediction``, the label (a list of them for several examples)."""
 
@@ -487,6 +551,9 @@ RESPONSES: tuple[type[BaseModel], ...] = (
     AliasAnswer,
     ShadowAnswer,
     PromotionAnswer,
+    RolloutPlan,  # a request body, published beside the answers
+    RolloutAnswer,
+    RolloutList,
     FleetStatus,
     ShadowSummary,
     LoadAnswer,

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import copy
 import time
-from typing import TypedDict
+from typing import NotRequired, TypedDict
 
 from config import Config
 from serving.errors import BadRequest, Conflict, NotFound
@@ -29,12 +29,40 @@ class PromotionEvent(TypedDict):
     undoes: int | None  # a rollback: the generation of the promotion it undid
 
 
+class RolloutEvent(TypedDict):
+    action: str  # start, advance, complete, rollback, pause, resume, abort
+    step: int  # the step it left the rollout at (an index into steps)
+    share: int  # the candidate's percentage of the alias's requests after it
+    reason: str
+    gates: dict  # the gate values it was decided on (advance, complete, rollback)
+    time: float
+    generation: int
+
+
+class Rollout(TypedDict):
+    """A progressive delivery of ``candidate`` through ``alias``: its share of the alias's requests goes up
+    ``steps`` (percentages) while the gates hold; serving/fleet/rollouts.py decides, these functions record."""
+
+    alias: str
+    candidate: str
+    baseline: str  # what the alias served when it started, and serves again after a rollback or an abort
+    steps: list[int]
+    step: int
+    status: str  # running, paused, completed, rolled_back, aborted
+    min_dwell_seconds: float
+    min_requests: int
+    gates: dict  # max_error_rate, max_p99_ms, max_accuracy_drop, min_labelled, max_ood_increase (None: not gated)
+    step_started: float
+    events: list[RolloutEvent]
+
+
 class DesiredModel(TypedDict):
     versions: list[str]
     aliases: dict[str, Target]
     default_version: str
     shadow: dict | None  # {"alias", "candidate", "share"}: serving/shadow.py
     promotions: list[PromotionEvent]  # oldest first
+    rollouts: NotRequired[dict[str, Rollout]]  # by alias, the last one of each (states older than rollouts have none)
 
 
 class DesiredState(TypedDict):
@@ -53,6 +81,7 @@ def seed(config: Config) -> DesiredState:
                 "default_version": settings.default,
                 "shadow": None,
                 "promotions": [],
+                "rollouts": {},
             }
             for name, settings in config.models.items()
         },
@@ -179,3 +208,108 @@ def _record(entry: DesiredModel, action: str, alias: str, version: str, previous
     }
     entry["promotions"].append(event)
     return event
+
+
+# --- rollouts ---------------------------------------------------------------------------------------------
+
+ACTIVE = ("running", "paused")
+
+
+def rollouts(entry: DesiredModel) -> dict[str, Rollout]:
+    return entry.setdefault("rollouts", {})
+
+
+def start_rollout(state: DesiredState, name: str, plan: dict, now: float) -> Rollout:
+    """Start moving ``plan["alias"]`` to ``plan["candidate"]``: its first step's share at once."""
+    entry = model(state, name)
+    alias, candidate, steps = plan["alias"], plan["candidate"], plan["steps"]
+    existing = rollouts(entry).get(alias)
+    if existing is not None and existing["status"] in ACTIVE:
+        raise Conflict(f"{name}'s {alias} is in a rollout of {existing['candidate']} ({existing['status']}): abort it first")
+    current = entry["aliases"].get(alias)
+    if not isinstance(current, str):
+        raise Conflict(f"{name}'s {alias} must serve one version to start a rollout (it is {current or 'not an alias'})")
+    if current == candidate:
+        raise Conflict(f"{name}'s {alias} already serves {candidate}")
+    if candidate not in entry["versions"]:
+        raise Conflict(f"{name}:{candidate} does not serve (load it first)")
+    rollout: Rollout = {
+        "alias": alias,
+        "candidate": candidate,
+        "baseline": current,
+        "steps": list(steps),
+        "step": 0,
+        "status": "running",
+        "min_dwell_seconds": plan["min_dwell_seconds"],
+        "min_requests": plan["min_requests"],
+        "gates": dict(plan["gates"]),
+        "step_started": now,
+        "events": [],
+    }
+    rollouts(entry)[alias] = rollout
+    _share(entry, rollout)
+    _event(state, rollout, "start", f"{candidate} takes {steps[0]}% of {alias} (from {current})", {}, now)
+    return rollout
+
+
+def advance_rollout(state: DesiredState, name: str, alias: str, step: int, gates: dict, now: float) -> Rollout | bool:
+    """The next step (the last makes the candidate what the alias serves, recorded as a promotion);
+    False when the rollout is no longer at ``step`` or no longer running (another replica decided)."""
+    entry = model(state, name)
+    rollout = rollouts(entry).get(alias)
+    if rollout is None or rollout["status"] != "running" or rollout["step"] != step:
+        return False
+    if step + 1 >= len(rollout["steps"]):
+        rollout["status"] = "completed"
+        entry["aliases"][alias] = rollout["candidate"]
+        _record(entry, "promote", alias, rollout["candidate"], rollout["baseline"], state["generation"] + 1)
+        _event(state, rollout, "complete", f"{rollout['candidate']} serves all of {alias}", gates, now)
+        return rollout
+    rollout["step"] = step + 1
+    rollout["step_started"] = now
+    _share(entry, rollout)
+    _event(state, rollout, "advance", f"gates held for {rollout['steps'][step]}%: {rollout['steps'][step + 1]}% now", gates, now)
+    return rollout
+
+
+def end_rollout(state: DesiredState, name: str, alias: str, action: str, reason: str, gates: dict, now: float, step: int | None = None) -> Rollout | bool:
+    """Roll back (a gate broke) or abort (an admin): the alias serves its baseline again. False when the
+    rollout is not active (or no longer at ``step``, when given)."""
+    entry = model(state, name)
+    rollout = rollouts(entry).get(alias)
+    if rollout is None or rollout["status"] not in ACTIVE or (step is not None and rollout["step"] != step):
+        if action == "abort":
+            raise Conflict(f"{name}'s {alias} has no rollout in progress")
+        return False
+    if rollout["baseline"] not in entry["versions"]:
+        raise Conflict(f"{name}:{rollout['baseline']} no longer serves: load it, then abort")
+    rollout["status"] = "rolled_back" if action == "rollback" else "aborted"
+    entry["aliases"][alias] = rollout["baseline"]
+    _event(state, rollout, action, reason, gates, now)
+    return rollout
+
+
+def pause_rollout(state: DesiredState, name: str, alias: str, paused: bool, now: float) -> Rollout:
+    """Hold a rollout at its step (no advance, no gate: its share stays), or let it go on."""
+    entry = model(state, name)
+    rollout = rollouts(entry).get(alias)
+    wanted_before = "running" if paused else "paused"
+    if rollout is None or rollout["status"] != wanted_before:
+        raise Conflict(f"{name}'s {alias} has no {wanted_before} rollout")
+    rollout["status"] = "paused" if paused else "running"
+    if not paused:
+        rollout["step_started"] = now  # the dwell starts again: what happened while paused was not judged
+    _event(state, rollout, "pause" if paused else "resume", "by an admin", {}, now)
+    return rollout
+
+
+def _share(entry: DesiredModel, rollout: Rollout) -> None:
+    share = rollout["steps"][rollout["step"]]
+    entry["aliases"][rollout["alias"]] = rollout["candidate"] if share >= 100 else {rollout["baseline"]: 100 - share, rollout["candidate"]: share}
+
+
+def _event(state: DesiredState, rollout: Rollout, action: str, reason: str, gates: dict, now: float) -> None:
+    share = 0 if action in ("rollback", "abort") else rollout["steps"][rollout["step"]]
+    rollout["events"].append(
+        {"action": action, "step": rollout["step"], "share": share, "reason": reason, "gates": gates, "time": round(now, 3), "generation": state["generation"] + 1}
+    )

@@ -29,17 +29,22 @@ import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from config import Config, VersionPolicy
 from models import repository, store
 from serving.errors import BadRequest, Conflict, NotFound, ServingError, Unavailable
 from serving.fleet import desired
 from serving.fleet.backends import BackendUnreachable, StaleState, StateBackend
-from serving.fleet.desired import DesiredModel, DesiredState
+from serving.fleet.desired import DesiredModel, DesiredState, Rollout
+from serving.fleet.rollouts import PUBLISH_SECONDS, TICK_SECONDS, Counts, Decision, VersionStats, judge, merged
 from serving.live import LiveModels, LoadFailed, ServingState, check_name, wanted_versions
 from serving.registry import Target, targets
 from serving.slots import write_json
+from serving.workers import Board
+
+if TYPE_CHECKING:
+    from serving.feedback import Journal
 
 log = logging.getLogger(__name__)
 WRITE_ATTEMPTS = 20  # read-change-write rounds lost to other writers before an admin call gives up (503)
@@ -72,6 +77,10 @@ class Fleet:
         self.load_errors: dict[tuple[str, str], Exception] = {}  # the last failed load of each version in this worker
         self.ready_check: Callable[[], bool] | None = None  # the data plane's readiness, for the reports
         self.drift_counts: Callable[[], dict] | None = None  # the data plane's drift windows as counts, for the reports
+        self.stats: VersionStats = VersionStats()  # the data plane's answers per version (its own), for rollouts
+        self.journal: Journal | None = None  # the data plane's feedback join: live accuracy for rollouts
+        self.board = Board("rollout", runtime)
+        self._step_baselines: dict[tuple, tuple[Counts, Counts]] = {}  # (model, alias, step, step_started) -> the counts when the driver first saw it
 
     # --- reading and writing the desired state -----------------------------------------------------
 
@@ -218,6 +227,7 @@ class Fleet:
         catching_up = loop.create_task(self._catch_up())
         await asyncio.wait([catching_up], timeout=STARTUP_SECONDS)  # not cancelled after: a load must not be cut in half
         self.tasks = [catching_up, loop.create_task(self._follow()), loop.create_task(self._report())]
+        self.tasks += [loop.create_task(self._publish_stats()), loop.create_task(self._drive_rollouts())]
         if any(settings.watch for settings in self.config.models.values()):
             self.tasks.append(loop.create_task(self.watch_store()))
 
@@ -408,6 +418,109 @@ class Fleet:
         if not candidates:
             raise NotFound(f"no stored or published version of {name} that is not served; name one in parameters.version")
         return candidates[-1]
+
+    # --- rollouts ----------------------------------------------------------------------------------------
+
+    async def start_rollout(self, name: str, plan: dict, based_on: int | None = None) -> dict:
+        """Start a rollout (serving/fleet/rollouts.py): the candidate takes the first step's share at once."""
+        check_name(plan["alias"])
+        check_name(plan["candidate"])
+
+        def operation(state: DesiredState):
+            self._serve_here(name, [plan["candidate"]])
+            return desired.start_rollout(state, name, plan, time.time())
+
+        generation, rollout = await self.change(operation, based_on)
+        await self.apply()
+        log.info("%s: rollout of %s through %s started at %d%% (generation %d)", name, plan["candidate"], plan["alias"], plan["steps"][0], generation)
+        return {"model": name, **rollout, "generation": generation}
+
+    async def rollout_action(self, name: str, alias: str, action: str, based_on: int | None = None) -> dict:
+        """pause, resume or abort a rollout (abort: the alias serves its baseline again)."""
+        now = time.time()
+
+        def operation(state: DesiredState):
+            if action == "abort":
+                return desired.end_rollout(state, name, alias, "abort", "aborted by an admin", {}, now)
+            return desired.pause_rollout(state, name, alias, action == "pause", now)
+
+        generation, rollout = await self.change(operation, based_on)
+        await self.apply()
+        return {"model": name, **rollout, "generation": generation}
+
+    async def rollouts(self, name: str) -> dict:
+        entry = desired.model(await self.desired(), name)
+        return {"model": name, "rollouts": list(desired.rollouts(entry).values())}
+
+    async def _publish_stats(self) -> None:
+        """Every entry worker: its answers per version, for the replica's rollout driver."""
+        while True:
+            await asyncio.sleep(PUBLISH_SECONDS)
+            with contextlib.suppress(OSError):
+                await asyncio.to_thread(self.board.publish, "stats", self.stats.snapshot())
+
+    def replica_counts(self) -> dict[str, Counts]:
+        """Every entry worker's answers per version, summed (this one's live, the others' as published)."""
+        return merged([self.stats.snapshot(), *self.board.others("stats")])
+
+    async def _drive_rollouts(self) -> None:
+        """One entry worker per replica judges the running rollouts every TICK_SECONDS."""
+        with open(self.lock_path.with_name("rollouts.lock"), "a") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return  # another entry worker drives them
+            while True:
+                await asyncio.sleep(TICK_SECONDS)
+                try:
+                    await self.drive_once()
+                except (BackendUnreachable, Conflict, StaleState):
+                    pass  # the next tick tries again
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("driving the rollouts failed")
+
+    async def drive_once(self) -> list[tuple[str, str, str]]:
+        """Judge each running rollout's step and write what it calls for: [(model, alias, action)] written."""
+        state, now, done = await self.desired(), time.time(), []
+        counts = await asyncio.to_thread(self.replica_counts)
+        for name, entry in state["models"].items():
+            for alias, rollout in desired.rollouts(entry).items():
+                if rollout["status"] != "running":
+                    continue
+                key = (name, alias, rollout["step"], rollout["step_started"])
+                candidate_now, baseline_now = counts.get(f"{name}+{rollout['candidate']}", Counts()), counts.get(f"{name}+{rollout['baseline']}", Counts())
+                before = self._step_baselines.setdefault(key, (candidate_now, baseline_now))
+                accuracy = await asyncio.to_thread(self._accuracy, name, rollout)
+                decision = judge(rollout, candidate_now.minus(before[0]), baseline_now.minus(before[1]), accuracy, now)
+                if rollout["candidate"] not in entry["versions"]:
+                    decision = Decision("rollback", f"{name}:{rollout['candidate']} no longer serves", decision.gates)
+                if decision.action == "wait":
+                    continue
+                step = rollout["step"]
+                if decision.action == "advance":
+                    operation = lambda state, n=name, a=alias, st=step, g=decision.gates: desired.advance_rollout(state, n, a, st, g, time.time())  # noqa: E731
+                else:
+                    operation = lambda state, n=name, a=alias, st=step, d=decision: desired.end_rollout(state, n, a, "rollback", d.reason, d.gates, time.time(), step=st)  # noqa: E731
+                generation, result = await self.change(operation)
+                if result is not False:
+                    log.info("%s %s rollout of %s: %s at step %d (%s; generation %d)", name, alias, rollout["candidate"], decision.action, step, decision.reason, generation)
+                    done.append((name, alias, decision.action))
+                    await self.apply()
+        return done
+
+    def _accuracy(self, name: str, rollout: Rollout) -> dict[str, tuple[int, int]]:
+        """(correct, labelled) of the candidate in this step and of the baseline since the rollout began."""
+        if self.journal is None:
+            return {}
+        began = rollout["events"][0]["time"] if rollout["events"] else rollout["step_started"]
+        found = {}
+        for role, version, since in (("candidate", rollout["candidate"], rollout["step_started"]), ("baseline", rollout["baseline"], began)):
+            rows = self.journal.outcomes(name, version)
+            recent = rows["time"] >= since
+            found[role] = (int((rows["label"][recent] == rows["predicted"][recent]).sum()), int(recent.sum()))
+        return found
 
     # --- the store's watched models -------------------------------------------------------------------
 

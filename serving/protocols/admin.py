@@ -6,6 +6,9 @@
     DELETE /models/{name}/shadow              stop shadowing
     POST   /models/{name}/promote             {"version": "v2"}: the promoted alias (promotion.alias) serves it, recorded
     POST   /models/{name}/rollback            the promoted alias serves what it served before its last promotion
+    POST   /models/{name}/rollouts            {"alias": "stable", "candidate": "v2", "steps": [5, 25, 50, 100], ...}: a rollout
+    GET    /models/{name}/rollouts            every alias's last rollout, with each step and decision
+    POST   /models/{name}/rollouts/{alias}/pause|resume|abort
     GET    /fleet                             the desired state, and what each replica serves
 
 Every change is written to the desired state that every replica follows, and answers with the
@@ -24,12 +27,13 @@ says otherwise, since anyone who reaches the port could then move traffic.
 from __future__ import annotations
 
 import orjson
+from pydantic import ValidationError
 from starlette.requests import Request
 
 from config import Config
 from serving import schemas
 from serving.dataplane import DataPlane
-from serving.errors import BadRequest, Forbidden
+from serving.errors import BadRequest, Forbidden, NotFound
 from serving.openapi import error_responses, ok_response, operation, ref
 from serving.protocols import Reply, Route, documented, json_reply
 
@@ -113,6 +117,39 @@ def _describe_fleet(model, config):
     }
 
 
+def _describe_start_rollout(model, config):
+    return operation(
+        f"start_rollout_{model.name}",
+        f"Start moving an alias of {model.name} to a candidate step by step while its gates hold (admin).",
+        {200: ok_response(ref(schemas.RolloutAnswer)), **error_responses(400, 403, 404, 409)},
+        requestBody={"required": True, "content": {"application/json": {"schema": ref(schemas.RolloutPlan)}}},
+    )
+
+
+def _describe_rollouts(model, config):
+    return operation(
+        f"rollouts_{model.name}",
+        f"Every alias's last rollout of {model.name}: steps, gates and each decision.",
+        {200: ok_response(ref(schemas.RolloutList)), **error_responses(404)},
+    )
+
+
+def _describe_rollout_action(model, config):
+    parameters = [
+        {"name": "alias", "in": "path", "required": True, "schema": VERSION},
+        {"name": "action", "in": "path", "required": True, "schema": {"type": "string", "enum": list(ROLLOUT_ACTIONS)}},
+    ]
+    return operation(
+        f"rollout_action_{model.name}",
+        f"Pause, resume or abort a rollout of {model.name} (abort: the alias serves its baseline again; admin).",
+        {200: ok_response(ref(schemas.RolloutAnswer)), **error_responses(403, 404, 409)},
+        parameters=parameters,
+    )
+
+
+ROLLOUT_ACTIONS = ("pause", "resume", "abort")
+
+
 def based_on(request: Request) -> int | None:
     """The generation a change is based on, from ``If-Match`` (an ETag, quoted or not), or None."""
     header = request.headers.get("if-match")
@@ -189,6 +226,30 @@ async def rollback(plane: DataPlane, request: Request, name: str) -> Reply:
     return json_reply(await plane.rollback(name, based_on=based_on(request)))
 
 
+@documented(_describe_start_rollout)
+async def start_rollout(plane: DataPlane, request: Request, name: str) -> Reply:
+    allowed(plane.config)
+    try:
+        plan = schemas.RolloutPlan.model_validate(await json_body(request))
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in exc.errors()[:5])
+        raise BadRequest(f'expected {{"candidate": "<version>", "alias"?, "steps"?, "min_dwell_seconds"?, "min_requests"?, "gates"?}}: {problems}') from None
+    return json_reply(await plane.start_rollout(name, plan.model_dump(), based_on=based_on(request)))
+
+
+@documented(_describe_rollouts)
+async def get_rollouts(plane: DataPlane, request: Request, name: str) -> Reply:
+    return json_reply(await plane.rollouts(name))
+
+
+@documented(_describe_rollout_action)
+async def rollout_action(plane: DataPlane, request: Request, name: str, alias: str, action: str) -> Reply:
+    allowed(plane.config)
+    if action not in ROLLOUT_ACTIONS:
+        raise NotFound(f"no rollout action {action[:32]!r}: {', '.join(ROLLOUT_ACTIONS)}")
+    return json_reply(await plane.rollout_action(name, alias, action, based_on=based_on(request)))
+
+
 @documented(_describe_fleet)
 async def fleet(plane: DataPlane, request: Request) -> Reply:
     return json_reply(await plane.fleet_status())
@@ -200,5 +261,7 @@ def routes(config: Config) -> list[Route]:
         Route("/models/{name}/shadow", {"GET": get_shadow, "PUT": set_shadow, "DELETE": stop_shadow}, PROTOCOL),
         Route("/models/{name}/promote", {"POST": promote}, PROTOCOL),
         Route("/models/{name}/rollback", {"POST": rollback}, PROTOCOL),
+        Route("/models/{name}/rollouts", {"GET": get_rollouts, "POST": start_rollout}, PROTOCOL),
+        Route("/models/{name}/rollouts/{alias}/{action}", {"POST": rollout_action}, PROTOCOL),
         Route("/fleet", {"GET": fleet}, PROTOCOL),
     ]

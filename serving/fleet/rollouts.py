@@ -1,0 +1,189 @@
+"""Progressive delivery: a rollout moves an alias to a candidate step by step while its gates hold, and
+back to its baseline at once when one breaks. The rollout lives in the desired state
+(serving/fleet/desired.py), so every replica routes its shares and a restart resumes it.
+
+Gates, over the current step (the candidate's requests since the step began, against the baseline's):
+
+=======================  ==========================================================================
+gate                     breaks when
+=======================  ==========================================================================
+``max_error_rate``       the candidate's share of failed requests (5xx) is above it
+``max_p99_ms``           the candidate's 99th percentile latency is above it
+``max_accuracy_drop``    with ``min_labelled`` labelled examples of each (feedback, serving/feedback.py):
+                         the candidate's live accuracy is confidently lower, its 95% upper bound below
+                         the baseline's accuracy minus the drop
+``max_ood_increase``     the candidate's mean out-of-distribution score exceeds the baseline's by more
+=======================  ==========================================================================
+
+A step advances once it has lasted ``min_dwell_seconds``, the candidate answered ``min_requests`` in
+it, and no gate broke (with ``min_labelled`` set, once both have that many labelled examples). Every
+decision is an event with the gate values it was made on (``GET /models/<name>/rollouts``).
+
+Each entry worker counts its answers per version (:class:`VersionStats`) and publishes them for the
+replica's rollout driver (one entry worker per replica, serving/fleet/replica.py). In a fleet each
+replica's driver judges its own traffic: any of them rolls back for all, and a step advances once one
+of them has its evidence; the desired state's compare-and-set takes each decision once.
+
+    >>> decision = judge(rollout, candidate_stats, baseline_stats, accuracy, now)
+    >>> decision.action, decision.reason
+    ('rollback', 'error rate 0.0312 > 0.01 over 320 requests')
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING, Any
+
+from lifecycle.outcomes import proportion
+
+if TYPE_CHECKING:
+    from serving.fleet.desired import Rollout
+
+LATENCY_EDGES_MS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10_000, 30_000)
+PUBLISH_SECONDS = 0.5
+TICK_SECONDS = 0.5
+DEFAULT_GATES: dict[str, Any] = {"max_error_rate": 0.01, "max_p99_ms": None, "max_accuracy_drop": 0.02, "min_labelled": 0, "max_ood_increase": None}
+
+
+@dataclasses.dataclass
+class Counts:
+    """What one version answered: requests, failures, latencies in LATENCY_EDGES_MS buckets, OOD scores."""
+
+    requests: int = 0
+    errors: int = 0
+    latency: list[int] = dataclasses.field(default_factory=lambda: [0] * (len(LATENCY_EDGES_MS) + 1))
+    ood_sum: float = 0.0
+    ood_count: int = 0
+
+    def minus(self, earlier: Counts) -> Counts:
+        return Counts(
+            self.requests - earlier.requests,
+            self.errors - earlier.errors,
+            [a - b for a, b in zip(self.latency, earlier.latency, strict=True)],
+            self.ood_sum - earlier.ood_sum,
+            self.ood_count - earlier.ood_count,
+        )
+
+    def plus(self, other: Counts) -> Counts:
+        return Counts(
+            self.requests + other.requests,
+            self.errors + other.errors,
+            [a + b for a, b in zip(self.latency, other.latency, strict=True)],
+            self.ood_sum + other.ood_sum,
+            self.ood_count + other.ood_count,
+        )
+
+    def p99_ms(self) -> float | None:
+        """The upper edge of the bucket holding the 99th percentile (None without requests; inf past the last edge)."""
+        total = sum(self.latency)
+        if total == 0:
+            return None
+        seen = 0
+        for edge, count in zip((*LATENCY_EDGES_MS, float("inf")), self.latency, strict=True):
+            seen += count
+            if seen >= 0.99 * total:
+                return float(edge)
+        return float("inf")
+
+    def error_rate(self) -> float | None:
+        return self.errors / self.requests if self.requests else None
+
+    def ood_mean(self) -> float | None:
+        return self.ood_sum / self.ood_count if self.ood_count else None
+
+
+class VersionStats:
+    """This entry worker's answers per (model, version), cumulative: the rollout driver takes differences."""
+
+    def __init__(self) -> None:
+        self.counts: dict[str, Counts] = {}
+
+    def record(self, model: str, version: str, ok: bool, seconds: float, ood_scores=None) -> None:
+        counts = self.counts.get(f"{model}+{version}")
+        if counts is None:
+            counts = self.counts[f"{model}+{version}"] = Counts()
+        counts.requests += 1
+        counts.errors += not ok
+        milliseconds = seconds * 1000
+        bucket = next((i for i, edge in enumerate(LATENCY_EDGES_MS) if milliseconds <= edge), len(LATENCY_EDGES_MS))
+        counts.latency[bucket] += 1
+        if ood_scores is not None:
+            counts.ood_sum += float(ood_scores.sum())
+            counts.ood_count += len(ood_scores)
+
+    def snapshot(self) -> dict[str, dict]:
+        return {key: dataclasses.asdict(counts) for key, counts in self.counts.items()}
+
+
+def merged(snapshots: list[dict[str, dict]]) -> dict[str, Counts]:
+    """Several workers' snapshots summed per version."""
+    total: dict[str, Counts] = {}
+    for snapshot in snapshots:
+        for key, values in snapshot.items():
+            total[key] = total.get(key, Counts()).plus(Counts(**values))
+    return total
+
+
+@dataclasses.dataclass(frozen=True)
+class Decision:
+    action: str  # wait, advance, rollback
+    reason: str
+    gates: dict
+
+
+def judge(rollout: Rollout, candidate: Counts, baseline: Counts, accuracy: dict[str, tuple[int, int]], now: float) -> Decision:
+    """What a running rollout's current step calls for: ``candidate`` and ``baseline`` are their answers
+    in this step; ``accuracy`` their labelled (correct, examples): the candidate's in this step, the
+    baseline's since the rollout began (it may have no traffic left at the last step)."""
+    gates = {**DEFAULT_GATES, **rollout["gates"]}
+    values: dict[str, Any] = {
+        "requests": candidate.requests,
+        "baseline_requests": baseline.requests,
+        "error_rate": _round(candidate.error_rate()),
+        "baseline_error_rate": _round(baseline.error_rate()),
+        "p99_ms": candidate.p99_ms(),
+        "baseline_p99_ms": baseline.p99_ms(),
+        "ood_mean": _round(candidate.ood_mean()),
+        "baseline_ood_mean": _round(baseline.ood_mean()),
+        "dwell_seconds": round(now - rollout["step_started"], 3),
+    }
+    labelled = {name: proportion(*accuracy.get(name, (0, 0))) for name in ("candidate", "baseline")}
+    values["accuracy"] = labelled["candidate"]["value"]
+    values["accuracy_high"] = labelled["candidate"]["high"]
+    values["labelled"] = labelled["candidate"]["examples"]
+    values["baseline_accuracy"] = labelled["baseline"]["value"]
+    values["baseline_labelled"] = labelled["baseline"]["examples"]
+
+    broken = []
+    limit = gates["max_error_rate"]
+    if limit is not None and candidate.requests and candidate.errors > limit * max(candidate.requests, rollout["min_requests"]):
+        broken.append(f"error rate {candidate.error_rate():.4f} > {limit} over {candidate.requests} requests")
+    enough = candidate.requests >= rollout["min_requests"]
+    if gates["max_p99_ms"] is not None and enough and (values["p99_ms"] or 0) > gates["max_p99_ms"]:
+        broken.append(f"p99 {values['p99_ms']:g} ms > {gates['max_p99_ms']:g} ms over {candidate.requests} requests")
+    ood, baseline_ood = candidate.ood_mean(), baseline.ood_mean()
+    if gates["max_ood_increase"] is not None and enough and ood is not None and baseline_ood is not None and ood - baseline_ood > gates["max_ood_increase"]:
+        broken.append(f"mean OOD score {ood:.4g} > the baseline's {baseline_ood:.4g} + {gates['max_ood_increase']:g}")
+    min_labelled, drop = gates["min_labelled"], gates["max_accuracy_drop"]
+    judged_accuracy = min_labelled and drop is not None and values["labelled"] >= min_labelled and values["baseline_labelled"] >= min_labelled
+    if judged_accuracy and values["accuracy_high"] < values["baseline_accuracy"] - drop:
+        broken.append(
+            f"live accuracy {values['accuracy']:.4f} (95% upper bound {values['accuracy_high']:.4f}) < the baseline's {values['baseline_accuracy']:.4f} - {drop:g},"
+            f" over {values['labelled']} labelled examples"
+        )
+    if broken:
+        return Decision("rollback", "; ".join(broken), values)
+    waiting = []
+    if values["dwell_seconds"] < rollout["min_dwell_seconds"]:
+        waiting.append(f"dwell {values['dwell_seconds']:.1f} of {rollout['min_dwell_seconds']:g} s")
+    if not enough:
+        waiting.append(f"{candidate.requests} of {rollout['min_requests']} requests")
+    if min_labelled and drop is not None and not judged_accuracy:
+        waiting.append(f"labelled {values['labelled']} (baseline {values['baseline_labelled']}) of {min_labelled}")
+    if waiting:
+        return Decision("wait", "; ".join(waiting), values)
+    return Decision("advance", "gates held", values)
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 6)
