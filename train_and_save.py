@@ -90,6 +90,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     promote.add_argument("--dry-run", action="store_true", help="print the decision without recording it")
     promote.add_argument("--min-shadow-agreement", type=float, help="also require this agreement with stable's answers on live traffic, as its shadow")
     promote.add_argument("--min-shadow-examples", type=int, default=200, help="shadowed examples that agreement needs (default %(default)s)")
+    promote.add_argument("--min-live-examples", type=int, help="also require live accuracy from feedback on the server: this many labelled examples of each version")
     server_option(promote)
 
     rollback = commands.add_parser("rollback", help="move a model's promoted alias back to the version it served before")
@@ -289,6 +290,14 @@ def promote(args: argparse.Namespace) -> int:
         except RuntimeError as exc:
             print(f"error: the shadow of {args.model} could not be read: {exc}", file=sys.stderr)
             return 2
+    live = {}
+    if args.min_live_examples is not None:
+        for version in (stable, args.candidate):
+            try:
+                live[version] = call_server(args.server, "GET", f"/models/{args.model}/{version}/live", token=config.security.api_token)
+            except RuntimeError as exc:
+                print(f"error: the live accuracy of {args.model}:{version} could not be read: {exc}", file=sys.stderr)
+                return 2
     decision = decide(
         args.model,
         args.candidate,
@@ -299,6 +308,8 @@ def promote(args: argparse.Namespace) -> int:
         shadow=shadow,
         min_shadow_agreement=args.min_shadow_agreement,
         min_shadow_examples=args.min_shadow_examples,
+        live=live,
+        min_live_examples=args.min_live_examples,
     )
     print(format_table(decision))
     if not args.dry_run:

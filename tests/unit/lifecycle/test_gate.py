@@ -94,3 +94,19 @@ def test_a_refused_candidate_leaves_the_alias(tmp_path):
     loaded = load_config(config(tmp_path, {}))
     write_decision(loaded.record(), decide("clothes", "v2", evaluation(overall=0.5), "v1", evaluation(), PromotionPolicy()))
     assert load_config(config(tmp_path, {})).models["clothes"].resolve("stable") == "v1"
+
+
+def live(value: float, examples: int) -> dict:
+    return {"accuracy": {"value": value, "examples": examples}}
+
+
+def test_live_evidence_when_asked_needs_labelled_examples_of_both_and_no_loss_past_the_allowance():
+    better = (evaluation(overall=0.93), "v1", evaluation(), PromotionPolicy())
+    accepted = decide("clothes", "v2", *better, live={"v1": live(0.90, 300), "v2": live(0.89, 250)}, min_live_examples=200)
+    assert accepted.accepted and accepted.rows[-1]["slice"] == "live:accuracy" and accepted.rows[-1]["delta"] == -0.01
+    too_few = decide("clothes", "v2", *better, live={"v1": live(0.90, 300), "v2": live(0.95, 50)}, min_live_examples=200)
+    assert not too_few.accepted and "(labelled: 300 / 50)" in too_few.reasons[0]
+    worse = decide("clothes", "v2", *better, live={"v1": live(0.90, 300), "v2": live(0.85, 300)}, min_live_examples=200)
+    assert not worse.accepted and worse.reasons[0].startswith("live:accuracy: 0.8500 vs 0.9000 (-0.0500)")
+    assert not decide("clothes", "v2", *better, live={}, min_live_examples=1).accepted  # the server had no live report
+    assert all(row["slice"] != "live:accuracy" for row in decide("clothes", "v2", *better).rows)
