@@ -1,5 +1,6 @@
 // The page: choose a served model and version, try it with an image (a file, a drop, a paste or a
-// drawing), and read its card, slices, drift, versions and report. Everything it shows comes from
+// drawing), tell the server whether its answer was right, and read its card, slices, drift, live
+// accuracy, versions and report. Everything it shows comes from
 // the server's API (GET /models..., POST /models/<name>/<version>[/input.png]); logic.mjs holds the
 // logic that needs no DOM. Text from the server is always set as text, never as HTML.
 import * as L from "./logic.mjs";
@@ -17,6 +18,7 @@ const state = {
   reportUrl: null,
   previewUrl: null,
   section: L.SECTIONS[0], // the tab shown about the model
+  answer: null, // the answer shown: {model, requestId, label} for its "Right?" controls
 };
 
 class ApiError extends Error {
@@ -278,6 +280,7 @@ function selectSection(section, { focus = false, scroll = false } = {}) {
 function loadSection() {
   if (!state.card) return;
   if (state.section === "drift") loadDrift();
+  else if (state.section === "live") loadLive();
   else if (state.section === "report") loadReport();
   else if (state.section === "replicas") loadFleet();
 }
@@ -314,6 +317,7 @@ function setUpTry(card) {
 function clearResult() {
   $("result").hidden = true;
   show("try-error", "");
+  setUpRight(null);
 }
 
 function showPreview(url, pixelated, caption) {
@@ -380,7 +384,7 @@ async function classify(makeBody, headers, answered = () => {}) {
       return;
     }
     const answer = JSON.parse(text);
-    renderPrediction(answer, card, choice, elapsed);
+    renderPrediction(answer, card, choice, elapsed, response.headers.get("X-Request-Id"));
     answered();
     const seen = await api(`${base}/input.png`, { method: "POST", body: makeBody(), headers });
     if (seq !== state.seq) return;
@@ -411,7 +415,7 @@ function setBusy(busy) {
   for (const id of ["classify-drawing", "file"]) $(id).disabled = busy;
 }
 
-function renderPrediction(answer, card, choice, elapsed) {
+function renderPrediction(answer, card, choice, elapsed, requestId) {
   const probabilities = answer.result[0];
   const rows = L.topClasses(probabilities, card.output.labels);
   $("classes").replaceChildren(...rows.map((row) => {
@@ -422,10 +426,50 @@ function renderPrediction(answer, card, choice, elapsed) {
       el("div", { class: "track", "aria-hidden": "true" }, fill),
       el("span", { class: "value", text: L.percent(row.probability) }));
   }));
-  const through = choice !== answer.version ? ` (through ${choice})` : "";
-  $("answered").textContent = `Answered by ${answer.model} ${answer.version}${through} in ${Math.round(elapsed)} ms: ${answer.predictions[0].label}.`;
+  const first = L.predictionSummary(answer.predictions?.[0]);
+  $("answered").textContent = L.answeredText(answer, choice, elapsed);
+  show("abstained", first.abstained ? L.abstentionText(first.score) : "");
+  show("ood", first.abstained ? "" : L.oodText(first.score));
+  setUpRight(requestId ? { model: answer.model, requestId, label: first.label, labels: card.output.labels } : null);
   $("result").hidden = false;
   $("result").scrollIntoView({ block: "nearest" });
+}
+
+// --- "Right?": the answer's ground truth, by its request id -------------------------------------------
+
+function setUpRight(answer) {
+  state.answer = answer;
+  $("right").hidden = !answer;
+  $("right-answer").textContent = "";
+  if (!answer) return;
+  $("right-yes").hidden = answer.label === null; // an abstention gave no label to confirm
+  $("right-yes").textContent = answer.label === null ? "Yes" : `Yes, it is ${answer.label}`;
+  $("right-label").replaceChildren(...L.correctionChoices(answer.labels, answer.label).map((label) => el("option", { value: label, text: label })));
+  $("right-label").previousElementSibling.textContent = answer.label === null ? "It is" : "No, it is";
+  for (const id of ["right-yes", "right-send"]) $(id).disabled = false;
+}
+
+async function sendRight(label) {
+  const answer = state.answer;
+  if (!answer || label === null || label === undefined) return;
+  const out = $("right-answer");
+  for (const id of ["right-yes", "right-send"]) $(id).disabled = true;
+  out.textContent = "Sending…";
+  try {
+    const response = await api(`${modelPath(answer.model)}/feedback`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(L.feedbackBody(answer.requestId, label)),
+    });
+    const text = await response.text();
+    if (state.answer !== answer) return;
+    out.textContent = response.ok ? L.feedbackResultText(JSON.parse(text), label) : `Not sent: ${L.errorMessage(response.status, text)}`;
+    if (response.ok && state.section === "live") loadLive();
+  } catch (error) {
+    if (state.answer === answer) out.textContent = `Not sent: ${L.failureText(error)}`;
+  } finally {
+    if (state.answer === answer) for (const id of ["right-yes", "right-send"]) $(id).disabled = false;
+  }
 }
 
 // --- the drawing canvas --------------------------------------------------------------------------
@@ -610,6 +654,111 @@ async function loadDrift() {
   }
 }
 
+// --- live accuracy: GET /models/<name>/<version>/live -----------------------------------------------
+
+async function loadLive() {
+  const seq = state.seq;
+  const { model, choice, card } = state;
+  if (!model || !choice) return;
+  $("live").setAttribute("aria-busy", "true");
+  try {
+    const report = await getJSON(`${modelPath(model, choice)}/live`);
+    if (seq !== state.seq) return;
+    renderLive(report, card);
+  } catch (error) {
+    if (seq !== state.seq) return;
+    const off = error.status === 404 && /feedback/.test(error.message);
+    $("live").replaceChildren(el("p", { class: "note", text: off
+      ? `No live accuracy: ${L.failureText(error)}. This server records no answers for ground truth.`
+      : `No live accuracy: ${L.failureText(error)}` }));
+  } finally {
+    $("live").removeAttribute("aria-busy");
+  }
+}
+
+function renderLive(report, card) {
+  const summary = L.liveSummary(report);
+  const figure = (id, title, value, ...notes) => el("div", { class: "figure" },
+    el("span", { class: "figure-title", text: title }),
+    el("span", { class: "figure-value", id, text: value }),
+    notes.filter(Boolean).map((note) => el("span", { class: "figure-note", text: note })));
+  const versionText = report.version === state.choice ? report.version : `${report.version} (through ${state.choice})`;
+  const parts = [
+    el("div", { class: "figures" },
+      figure("live-accuracy", "Live accuracy", summary.live, summary.interval, summary.counts),
+      figure("offline-accuracy", "Held-out accuracy", summary.offline, "on the evaluation set, never trained on")),
+    el("p", { class: "note", text: `${report.model} ${versionText}: predictions answered in the last ${L.durationText(report.window_seconds)} whose true label the server was told (feedback.window_seconds).` }),
+  ];
+  if (!summary.has) {
+    parts.push(liveHelp(report.model));
+    $("live").replaceChildren(...parts);
+    return;
+  }
+  if (summary.difference) parts.push(el("p", { text: summary.difference }));
+  parts.push(seriesFigure(report));
+  const classes = L.classRecallRows(report.classes);
+  parts.push(table("Recall per true class, worst first", ["true label", "recall", "95% interval", "examples"],
+    classes.map((c) => [c.label, c.recall, c.interval, c.examples]), [1, 2, 3]));
+  parts.push(el("h4", { text: "Calibration" }), el("p", { text: L.eceText(report.calibration) }));
+  const bins = L.calibrationRows(report.calibration);
+  if (bins.length) {
+    parts.push(table("Confidence against accuracy, per bin of confidence", ["confidence", "examples", "mean confidence", "accuracy", "accuracy − confidence"],
+      bins.map((b) => [b.bin, b.examples, b.confidence, b.accuracy, b.gap]), [1, 2, 3, 4], { keep: [0] }));
+  }
+  const groups = (title, rows, empty) => (rows.length
+    ? table(title, ["name", "accuracy", "95% interval", "right"], rows.map((r) => [r.name, r.accuracy, r.interval, r.counts]), [1, 2, 3])
+    : el("p", { class: "note", text: empty }));
+  parts.push(groups("Per alias the requests came through", L.proportionRows(report.aliases), "No request came through an alias (by its version's name only)."));
+  parts.push(groups("Per slice (X-Slice on the request)", L.proportionRows(report.slices),
+    "No slices: a request with X-Slice: <name> (a name you choose, e.g. a client or a camera) is counted under that slice."));
+  parts.push(el("details", {}, el("summary", { text: "How to send ground truth" }), liveHelp(report.model, false)));
+  $("live").replaceChildren(...parts);
+}
+
+/** How a client tells the server the true labels, in words and examples. */
+function liveHelp(model, empty = true) {
+  const id = state.answer?.requestId ?? "<X-Request-Id of the answer>";
+  return el("div", { class: "live-help" },
+    el("p", { text: `${empty ? "No answer has a known true label yet. " : ""}Tell the server the true labels, and this tab shows how often the model is right on live traffic:` }),
+    el("ul", {},
+      el("li", { text: "here: after an answer, under “Right?”, say yes or pick the true label;" }),
+      el("li", {}, "after the fact, by the answer's request id (its X-Request-Id response header): ",
+        el("code", { text: `POST /models/${model}/feedback {"feedback": [{"id": "${id}", "label": "<label>"}]}` })),
+      el("li", {}, "with the request itself: ", el("code", { text: "X-Label: <label>" }), " (one label per example, comma-separated).")));
+}
+
+/** The accuracy per bucket of time with its 95% band and the held-out accuracy, as an SVG (its size in
+ * CSS pixels: the text stays readable on a phone), and the same figures as a table under it. */
+function seriesFigure(report) {
+  const width = Math.max(280, Math.min(720, Math.round($("live").clientWidth || 600)));
+  const height = 220;
+  const offline = report.offline?.accuracy ?? null;
+  const bucket = L.bucketSeconds(report.series);
+  const chart = L.seriesChart(report.series, { width, height, offline, bucketSeconds: bucket });
+  if (!chart) return el("p", { class: "note", text: "No time series yet." });
+  const node = svg("svg", { class: "live-chart", viewBox: `0 0 ${width} ${height}`, width: String(width), height: String(height), role: "img",
+    "aria-label": `Live accuracy over time: ${report.series.length} ${report.series.length === 1 ? "point" : "points"}, from ${L.percent(Math.min(...report.series.map((p) => p.value)))} to ${L.percent(Math.max(...report.series.map((p) => p.value)))}; the table below has the figures.` },
+    ...chart.ticks.flatMap((t) => [
+      svg("line", { class: "grid", x1: "46", x2: String(width - 12), y1: String(t.y), y2: String(t.y) }),
+      svg("text", { class: "tick", x: "40", y: String(t.y + 4), "text-anchor": "end" }, t.text)]),
+    svg("polygon", { class: "band", points: chart.band }),
+    chart.offlineY === null ? "" : svg("line", { class: "offline", x1: "46", x2: String(width - 12), y1: String(chart.offlineY), y2: String(chart.offlineY) }),
+    svg("polyline", { class: "line", points: chart.line }),
+    ...chart.points.map((p) => svg("line", { class: "whisker", x1: String(p.x), x2: String(p.x), y1: String(p.high), y2: String(p.low) })),
+    ...chart.points.map((p) => svg("circle", { class: "point", cx: String(p.x), cy: String(p.y), r: "3.5" },
+      svg("title", {}, `${L.clockText(p.point.start)}: ${L.intervalText(p.point.value, p.point.low, p.point.high)}, ${L.countText(p.point.correct, p.point.examples)} right`))),
+    ...chart.xLabels.map((l) => svg("text", { class: "tick", x: String(l.x), y: String(height - 6), "text-anchor": l.anchor }, l.text)));
+  const legend = el("ul", { class: "legend" },
+    el("li", {}, el("i", { class: "swatch-line", "aria-hidden": "true" }), "live accuracy"),
+    el("li", {}, el("i", { class: "swatch-band", "aria-hidden": "true" }), "its 95% interval"),
+    offline === null ? "" : el("li", {}, el("i", { class: "swatch-offline", "aria-hidden": "true" }), `held-out accuracy (${L.percent(offline)})`));
+  const rows = report.series.map((p) => [L.clockText(p.start), L.percent(p.value), L.rangeText(p.low, p.high), L.countText(p.correct, p.examples)]);
+  return el("figure", { class: "live-series" },
+    el("figcaption", { text: `Accuracy per ${L.durationText(bucket)} of predictions (feedback.series_seconds)` }),
+    node, legend,
+    el("details", {}, el("summary", { text: "The series as a table" }), table(null, ["from", "accuracy", "95% interval", "right"], rows, [1, 2, 3])));
+}
+
 function renderVersions(listing) {
   const aliases = L.aliasRows(listing);
   const splitBar = (split) => {
@@ -768,6 +917,9 @@ function bindEvents() {
   bindTabs();
   $("refresh-drift").addEventListener("click", loadDrift);
   $("refresh-fleet").addEventListener("click", loadFleet);
+  $("refresh-live").addEventListener("click", loadLive);
+  $("right-yes").addEventListener("click", () => sendRight(state.answer?.label));
+  $("right-send").addEventListener("click", () => sendRight($("right-label").value));
   $("forget-token").addEventListener("click", () => {
     tokens.clear();
     updateTokenButton();

@@ -85,7 +85,7 @@ STATIC_FILES = (
         "index.html",
         "The web page: try a model in a browser",
         {"content-security-policy": PAGE_POLICY, "x-frame-options": "DENY"},
-        "Try any served model with an image file or a drawing, and read its card, worst slices, drift, versions and evaluation report.",
+        "Try any served model with an image file or a drawing, tell it whether its answer was right, and read its card, worst slices, drift, live accuracy, versions and evaluation report.",
     ),
     StaticFile("/page/app.mjs", "app.mjs", "The page's script (a JavaScript module)"),
     StaticFile("/page/logic.mjs", "logic.mjs", "The page's logic without the DOM (a JavaScript module)"),
