@@ -3,14 +3,17 @@
 Against a `bentoml serve` of real models (``url``: the quickly trained clothes versions and the shipped
 damage ones, trained from the vendored images): a real test image of each served image model is uploaded and its right label shown, a drawing is classified and shown
 as the model sees it (and cleared once a file is answered), a non-image file shows the server's error in words (no
-exception class), the card, slices, drift, versions and report each show in their tab (arrows move between
-tabs, the address names the tab, a link opens it), every control is reached with the keyboard, and at a
+exception class), the card, slices, drift, live accuracy, versions and report each show in their tab (arrows
+move between tabs, the address names the tab, a link opens it), the live accuracy tab shows what
+``/live`` answers after labelled predictions (figures, the series drawn, the tables) and the page's own
+"Right?" control adds one joined example, every control is reached with the keyboard, and at a
 desktop and a phone size (a touch screen) no table cell overflows or splits a number, a table that scrolls
 sideways says so and takes focus, the phone gets no paste hint, and screenshots are written to docs/
-(docs/page-desktop.png, docs/page-phone.png). Against a
+(docs/page-desktop.png, docs/page-phone.png, docs/page-live.png). Against a
 server with the API token on (``guarded``): the page asks for the token once and keeps it for the
-session only. Against an in-process server of fake runners (``fakes``): the page follows any card (a
-colour sigmoid model, a model whose input is not an image) and shows a weighted alias's traffic split.
+session only, and sends it with its feedback. Against an in-process server of fake runners (``fakes``):
+the page follows any card (a colour sigmoid model, a model whose input is not an image), shows a weighted
+alias's traffic split, and an abstention (a model with ``ood.abstain_above``) as one, without a label.
 
 Chromium comes from Debian (`make chromium`); Playwright only drives it (``playwright install``
 cannot download browsers here). Its background networking is off: the machine reaches no other host.
@@ -23,6 +26,7 @@ import io
 import re
 import threading
 import time
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 import numpy as np
@@ -206,6 +210,49 @@ def correctly_classified(url: str, model: str, version: str):
         if answer.json()["predictions"][0]["label"] == label:
             return name, data, mime, label
     pytest.fail(f"{model} {version} labels none of its real test images rightly")
+
+
+def live(url: str, version: str = "stable") -> dict:
+    """GET /models/clothes/<version>/live: the server's own live accuracy."""
+    answer = requests.get(f"{url}/models/{CLOTHES}/{version}/live", timeout=TIMEOUT)
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+def wait_for_examples(url: str, at_least: int) -> dict:
+    """/live once it holds ``at_least`` joined examples (a request's own labels join on the next pass)."""
+    deadline = time.monotonic() + 15
+    while True:
+        report = live(url)
+        if report["examples"] >= at_least:
+            return report
+        assert time.monotonic() < deadline, f"live accuracy holds {report['examples']} examples, not {at_least}"
+        time.sleep(0.2)
+
+
+def send_labelled(url: str, count: int, slice_name: str | None = None) -> dict:
+    """``count`` real test images of clothes through stable, each with its true label (X-Label; X-Slice
+    too when given): the server joins them itself. /live once they have joined."""
+    before = live(url)["examples"]
+    for name, data, mime, label in fashion_mnist_examples(count):
+        headers = {"X-Label": label, **({"X-Slice": slice_name} if slice_name else {})}
+        answer = requests.post(f"{url}/models/{CLOTHES}/stable", files={"image": (name, data, mime)}, headers=headers, timeout=TIMEOUT)
+        assert answer.status_code == 200, answer.text
+    return wait_for_examples(url, before + count)
+
+
+def js_percent(share: float) -> str:
+    """A share as the page writes it (logic.mjs percent: toFixed(1), which rounds half up the float's exact value)."""
+    return f"{Decimal(share * 100).quantize(Decimal('0.1'), ROUND_HALF_UP)}%"
+
+
+def js_range(low: float, high: float) -> str:
+    return f"{Decimal(low * 100).quantize(Decimal('0.1'), ROUND_HALF_UP)}–{js_percent(high)}"
+
+
+def row_of(table, name: str):
+    """The row of ``table`` whose header cell is ``name`` exactly."""
+    return table.locator("tbody tr").filter(has=table.page.locator("th", has_text=re.compile(rf"^{re.escape(name)}$")))
 
 
 def served_image_models(url: str) -> list[tuple[dict, dict]]:
@@ -411,6 +458,71 @@ def test_card_slices_drift_versions_and_report(tab, url):
     new.close()
 
 
+def test_the_live_accuracy_tab_shows_what_the_server_measured(tab, url):
+    report = send_labelled(url, 8, slice_name="e2e-camera")
+    assert report["accuracy"]["value"] is not None and report["series"], report
+    page = tab.open(f"/#{CLOTHES}/stable/live")
+    expect(page.locator("#tab-live")).to_have_attribute("aria-selected", "true")
+    accuracy = report["accuracy"]
+    expect(page.locator("#live-accuracy")).to_have_text(js_percent(accuracy["value"]))
+    figure = page.locator("#live .figure").first
+    expect(figure).to_contain_text(f"95% interval {js_range(accuracy['low'], accuracy['high'])}")
+    expect(figure).to_contain_text(f"{accuracy['correct']:,} of {accuracy['examples']:,} right")
+    expect(page.locator("#offline-accuracy")).to_have_text(js_percent(report["offline"]["accuracy"]))
+
+    chart = page.locator("#live svg.live-chart")  # drawn: a point per bucket, the line through them, the band
+    expect(chart.locator("circle.point")).to_have_count(len(report["series"]))
+    assert chart.locator("polyline.line").get_attribute("points")
+    assert len(chart.locator("polygon.band").get_attribute("points").split()) == 2 * len(report["series"])
+    assert chart.get_attribute("role") == "img" and chart.get_attribute("aria-label")
+
+    classes = page.get_by_role("table", name="Recall per true class, worst first")
+    expect(classes.locator("tbody tr")).to_have_count(len(report["classes"]))
+    for c in report["classes"]:
+        expect(row_of(classes, c["label"])).to_contain_text(js_percent(c["recall"]) if c["examples"] else "–")
+    ece = round(report["calibration"]["ece"], 4)
+    expect(page.locator("#live")).to_contain_text(f"Expected calibration error {ece:g}")
+    bins = page.get_by_role("table", name="Confidence against accuracy, per bin of confidence")
+    expect(bins.locator("tbody tr")).to_have_count(len(report["calibration"]["bins"]))
+    aliases = page.get_by_role("table", name="Per alias the requests came through")
+    expect(row_of(aliases, "stable")).to_contain_text(js_percent(report["aliases"]["stable"]["value"]))
+    slices = page.get_by_role("table", name="Per slice (X-Slice on the request)")
+    camera = report["slices"]["e2e-camera"]
+    expect(row_of(slices, "e2e-camera")).to_contain_text(f"{camera['correct']} of {camera['examples']}")
+    for summary in page.locator("#panel-live details > summary").all():  # the series as a table, how to send ground truth
+        summary.click()
+    expect(page.locator("#live .live-help code").first).to_contain_text(f"POST /models/{CLOTHES}/feedback")
+    check_layout(page, "desktop live")
+
+
+def test_the_right_control_adds_one_joined_example(tab, url):
+    page = tab.open(f"/#{CLOTHES}/stable/live")
+    expect(page.locator("#live-accuracy")).to_be_visible()
+    _, data, mime, label = correctly_classified(url, CLOTHES, "stable")
+    labels = requests.get(f"{url}/models/{CLOTHES}/stable", timeout=TIMEOUT).json()["output"]["labels"]
+    upload(page, "garment.png", data, mime)
+    wait_for_result(page)
+    right = page.get_by_role("group", name="Right?")
+    expect(right).to_be_visible()
+    expect(page.locator("#right-yes")).to_have_text(f"Yes, it is {label}")
+    options = page.locator("#right-label option").all_inner_texts()
+    assert label not in options and len(options) == len(labels) - 1, options
+    before = live(url)
+    truth = next(other for other in labels if other != label)  # the model is wrong here: a correction
+    page.select_option("#right-label", truth)
+    page.click("#right-send")
+    expect(page.locator("#right-answer")).to_have_text(re.compile(rf"^Joined: .*“{re.escape(truth)}”"))
+    after = live(url)
+    assert after["examples"] == before["examples"] + 1
+    assert after["accuracy"]["correct"] == before["accuracy"]["correct"]
+    examples = lambda report: next(c["examples"] for c in report["classes"] if c["label"] == truth)  # noqa: E731
+    assert examples(after) == examples(before) + 1
+    # the tab shown follows: the live accuracy now counts it
+    expect(page.locator("#live .figure").first).to_contain_text(f"of {after['examples']:,} right")
+    page.evaluate("() => window.scrollTo(0, 0)")
+    page.screenshot(path=SCREENSHOTS / "page-live.png", full_page=True)
+
+
 def test_swagger_ui_is_at_docs(tab, url):
     page = tab.open("/docs")
     expect(page.locator(".swagger-ui .info .title")).to_contain_text("Model server API")
@@ -470,14 +582,14 @@ def test_tabs_move_with_the_arrows_and_the_address_names_the_tab(tab, url):
     expect(page.locator("#drift .verdict")).to_be_visible()
     expect(page.locator("#panel-card")).to_be_hidden()
     tabs = page.locator("[role=tablist] [role=tab]")
-    expect(tabs).to_have_count(6)
+    expect(tabs).to_have_count(7)
     for one in tabs.all():  # each tab controls its panel, which is labelled by it
         panel = page.locator(f"#{one.get_attribute('aria-controls')}")
         assert panel.get_attribute("role") == "tabpanel" and panel.get_attribute("aria-labelledby") == one.get_attribute("id")
     assert [t.get_attribute("tabindex") for t in tabs.all()].count("0") <= 1  # one stop for Tab: the shown one
 
     page.focus("#tab-drift")
-    for key, section in (("ArrowRight", "versions"), ("End", "report"), ("Home", "card"), ("ArrowLeft", "report"), ("ArrowRight", "card")):
+    for key, section in (("ArrowRight", "live"), ("ArrowRight", "versions"), ("End", "report"), ("Home", "card"), ("ArrowLeft", "report"), ("ArrowRight", "card")):
         page.keyboard.press(key)
         expect(page.locator(f"#tab-{section}")).to_be_focused()
         expect(page.locator(f"#tab-{section}")).to_have_attribute("aria-selected", "true")
@@ -538,8 +650,7 @@ def check_layout(page, where: str) -> dict:
 def test_layout_at_a_desktop_and_a_phone_size_and_the_screenshots(browser, url):
     _, data, mime, _ = correctly_classified(url, CLOTHES, "stable")
     tag = requests.get(f"{url}/models/{CLOTHES}/stable", timeout=TIMEOUT).json()["tag"]
-    for _ in range(3):  # drift statistics to show (computed from two predictions in the window)
-        requests.post(f"{url}/models/{CLOTHES}/stable", files={"image": ("garment.png", data, mime)}, timeout=TIMEOUT)
+    send_labelled(url, 3)  # drift statistics to show (computed from two predictions in the window), live accuracy too
     shots = {"desktop": (DESKTOP, {}), "phone": (PHONE, {"device_scale_factor": 2, "is_mobile": True, "has_touch": True})}
     for name, (viewport, options) in shots.items():
         tab = Tab(browser, url, viewport=viewport, **options)
@@ -566,7 +677,7 @@ def test_layout_at_a_desktop_and_a_phone_size_and_the_screenshots(browser, url):
                 expect(page.locator("nav.jump")).to_be_visible()
 
             found = {"cells": 0, "scrolling": 0}
-            for section in ("card", "slices", "drift", "versions", "replicas", "report"):
+            for section in ("card", "slices", "drift", "live", "versions", "replicas", "report"):
                 if name == "phone":  # the links at the top jump to a section, shown in the window
                     page.evaluate("() => window.scrollTo(0, 0)")
                     page.click(f"nav.jump a[href='#{section}']")
@@ -576,14 +687,23 @@ def test_layout_at_a_desktop_and_a_phone_size_and_the_screenshots(browser, url):
                     page.click(f"#tab-{section}")
                 panel = page.locator(f"#panel-{section}")
                 expect(panel).to_be_visible()
-                ready = {"drift": "#drift .verdict", "replicas": "#fleet tbody tr", "versions": "#version-table", "slices": "#slices tr.worst"}
+                ready = {
+                    "drift": "#drift .verdict",
+                    "live": "#live svg.live-chart circle",
+                    "replicas": "#fleet tbody tr",
+                    "versions": "#version-table",
+                    "slices": "#slices tr.worst",
+                }
                 if section in ready:
                     expect(page.locator(ready[section]).first).to_be_visible()
                 if section == "report":
                     expect(page.frame_locator("#report").locator("h1")).to_be_visible()
-                if section == "card":  # its folded tables too: per-class figures, the confusion matrix, the data
+                if section in ("card", "live"):  # their folded tables too: per-class figures, the confusion matrix, the data, the series
                     for summary in panel.locator("details > summary").all():
                         summary.click()
+                if section == "live":
+                    chart = page.locator("#live svg.live-chart").bounding_box()
+                    assert chart["x"] + chart["width"] <= viewport["width"], f"{name}: the live chart is wider than the screen"
                 for key, value in check_layout(page, f"{name} {section}").items():
                     if key in found:
                         found[key] += value
@@ -673,6 +793,8 @@ def test_the_page_asks_for_the_token_once_and_keeps_it_for_the_session(browser, 
         _, data, mime, label = correctly_classified(url, CLOTHES, "v1")  # the same model, v1, on the open server
         upload(page, "garment.png", data, mime)
         wait_for_result(page)
+        page.click("#right-yes")  # the feedback call carries the token too
+        expect(page.locator("#right-answer")).to_have_text(re.compile(r"^Joined: "))
         page.click("#tab-report")
         expect(page.frame_locator("#report").locator("h1")).to_have_text(f"{CLOTHES}:v1 evaluation report")
         page.click("#tab-drift")
@@ -706,13 +828,14 @@ def test_the_page_asks_for_the_token_once_and_keeps_it_for_the_session(browser, 
 
 @pytest.fixture(scope="module")
 def fakes(tmp_path_factory):
-    """The page's and the course's routes over the unit tests' fakes (grey 28x28, colour 32x32x3 sigmoid,
-    a tensor of 4), served by uvicorn on 127.0.0.1; grey has a weighted alias and a shadow."""
+    """The page's, the course's and feedback's routes over the unit tests' fakes (grey 28x28, colour 32x32x3
+    sigmoid, a tensor of 4, and wary: grey again, whose answers abstain), served by uvicorn on 127.0.0.1;
+    grey has a weighted alias and a shadow. Feedback is off (no journal): /live answers 404."""
     import uvicorn
 
     from config import load_config
     from serving.app import build
-    from serving.protocols import Router, course
+    from serving.protocols import Router, course, feedback
     from tests.unit.serving.conftest import InProcess, make_card, not_found
 
     path = tmp_path_factory.mktemp("page-fakes") / "configuration.yaml"
@@ -723,6 +846,8 @@ def fakes(tmp_path_factory):
                     "grey": {"versions": ["v1", "v2"], "aliases": {"stable": "v1", "canary": {"v1": 90, "v2": 10}}},
                     "colour": {"versions": ["v1"]},
                     "vector": {"versions": ["v1"]},
+                    # max_softmax needs no reference: a fake runner's 0.9 scores 0.1, past 0.05
+                    "wary": {"versions": ["v1"], "ood": {"score": "max_softmax", "abstain_above": 0.05}},
                 },
                 "limits": {"max_body_bytes": 1_000_000, "max_batch_images": 8, "max_queue_images": 64, "body_timeout_seconds": 5},
             }
@@ -736,10 +861,11 @@ def fakes(tmp_path_factory):
             ("grey", "v2"): make_card("grey", "v2", labels=tuple("abcdefghij"), invert="auto"),
             ("colour", "v1"): make_card("colour", "v1", shape=(32, 32, 3), labels=("damage", "no_damage"), kind="sigmoid"),
             ("vector", "v1"): make_card("vector", "v1", shape=(4,), labels=("x", "y", "z"), tensor=True),
+            ("wary", "v1"): make_card("wary", "v1", labels=tuple("abcdefghij")),
         },
     )
     served.registry.model("grey").shadow = {"alias": "stable", "candidate": "v2", "share": 0.25}
-    router = Router([*course.routes(config), *page_routes.routes(config)])
+    router = Router([*feedback.routes(config), *course.routes(config), *page_routes.routes(config)])  # feedback's first, as serving/app.py
     app = build(not_found, config, plane=lambda: served.plane, router=router)
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
@@ -795,6 +921,39 @@ def test_the_page_follows_any_card(browser, fakes):
         upload(page, "grey.png", png(np.full((28, 28), 30, dtype=np.uint8)), "image/png")
         wait_for_result(page)
         expect(page.locator("#answered")).to_have_text(re.compile(r"^Answered by grey v[12] \(through canary\) in \d+ ms: a\.$"))
+        tab.assert_only_this_origin()
+    finally:
+        tab.close()
+
+
+def test_an_abstention_is_shown_as_one(browser, fakes):
+    tab = Tab(browser, fakes)
+    try:
+        page = tab.open("/#wary/v1")
+        wait_for_card(page, "wary:v1")
+        image = png(np.full((28, 28), 30, dtype=np.uint8))
+        (given,) = requests.post(f"{fakes}/models/wary/v1", files={"image": ("grey.png", image, "image/png")}, timeout=TIMEOUT).json()["predictions"]
+        assert given["abstained"] is True and given["label"] is None and given["class_id"] is None and given["ood_score"] == 0.1, given
+        upload(page, "grey.png", image, "image/png")
+        wait_for_result(page)
+        expect(page.locator("#abstained")).to_have_text("The model abstains: this input looks unlike its held-out data (score 0.1).")
+        expect(page.locator("#answered")).to_have_text(re.compile(r"^Answered by wary v1 in \d+ ms: no label \(the model abstains\)\.$"))
+        assert "null" not in page.inner_text("#result")
+        assert len(bars(page)) == 5  # the probabilities still show
+        expect(page.locator("#ood")).to_be_hidden()  # the abstention says the score
+        expect(page.locator("#right-yes")).to_be_hidden()  # no label to confirm; the true one may still be told
+        expect(page.locator("label[for=right-label]")).to_have_text("It is")
+        expect(page.locator("#right-label option")).to_have_count(10)
+        page.click("#right-send")  # feedback is off here: the server's answer, in words
+        expect(page.locator("#right-answer")).to_have_text("Not sent: feedback is off (feedback.enabled in the configuration)")
+        page.click("#tab-live")
+        expect(page.locator("#live")).to_contain_text("No live accuracy: feedback is off")
+
+        choose(page, "grey", "v1", "grey:v1")  # a model without a threshold: a label, no abstention
+        upload(page, "grey.png", image, "image/png")
+        wait_for_result(page)
+        expect(page.locator("#abstained")).to_be_hidden()
+        expect(page.locator("#answered")).to_have_text(re.compile(r": a\.$"))
         tab.assert_only_this_origin()
     finally:
         tab.close()
