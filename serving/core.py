@@ -29,6 +29,8 @@ from serving.errors import BadRequest, InvalidInput, PayloadTooLarge, Unavailabl
 
 # The one input and output tensor of a served version, named alike in every protocol.
 INPUT, OUTPUT = "input", "probabilities"
+# Outputs besides it, where the version has them (models.<name>.ood): each example's score, and whether it abstained.
+OOD_OUTPUT, ABSTAINED_OUTPUT = "ood_score", "abstained"
 
 
 class VersionState(enum.StrEnum):
@@ -216,6 +218,7 @@ class VersionView:
     engine: str | None
     card: ModelCard | None  # None when the version is missing from the store
     aliases: tuple[str, ...] = ()
+    outputs: tuple[str, ...] = (OUTPUT,)  # its output tensors: the probabilities, then OOD_OUTPUT and ABSTAINED_OUTPUT where it has them
 
     @property
     def tag(self) -> str:

@@ -32,7 +32,22 @@ import numpy as np
 from config import Config
 from lifecycle.outcomes import live_report
 from models.card import ModelCard
-from serving.core import INPUT, OUTPUT, Default, InferenceRequest, InferenceResponse, Label, Latest, Named, Number, Selector, VersionState, VersionView
+from serving.core import (
+    ABSTAINED_OUTPUT,
+    INPUT,
+    OOD_OUTPUT,
+    OUTPUT,
+    Default,
+    InferenceRequest,
+    InferenceResponse,
+    Label,
+    Latest,
+    Named,
+    Number,
+    Selector,
+    VersionState,
+    VersionView,
+)
 from serving.errors import BadRequest, NotFound, PayloadTooLarge, ServingError, Unavailable
 from serving.feedback import SLICE, Item, Journal, label_name, truth_of
 from serving.fleet.rollouts import VersionStats
@@ -91,6 +106,13 @@ def numbered(model: ServedModel) -> dict[int, str]:
 def labels(model: ServedModel) -> set[str]:
     """TF Serving labels of a served model: its aliases, and its versions that have no number."""
     return {version for version in model.handles if version_number(version) is None} | set(model.aliases)
+
+
+def outputs_of(handle: VersionHandle) -> tuple[str, ...]:
+    """A version's output tensors: the probabilities, its OOD score and abstentions where it has them."""
+    if handle.ood is None:
+        return (OUTPUT,)
+    return (OUTPUT, OOD_OUTPUT, *((ABSTAINED_OUTPUT,) if handle.ood.abstain_above is not None else ()))
 
 
 def _listed(values) -> str:
@@ -164,6 +186,7 @@ class DataPlane:
             status["engine"],
             handle.card,
             tuple(model.aliases_of(handle.version)) if model else (),
+            outputs_of(handle),
         )
 
     def describe(self, name: str, selector: Selector, available: bool = False) -> VersionView:
@@ -217,10 +240,14 @@ class DataPlane:
         if self.shadows is not None and current.alias is not None:
             self.shadows.after_answer(self.registry.model(handle.name), current.alias, handle, values, probabilities)
         outputs = {OUTPUT: probabilities}
+        if ood_scores is not None:
+            outputs[OOD_OUTPUT] = ood_scores
+        if abstained is not None:
+            outputs[ABSTAINED_OUTPUT] = abstained
         if request.outputs is not None:
             unknown = [name for name in request.outputs if name not in outputs]
             if unknown:
-                raise BadRequest(f"outputs: unexpected output {unknown[0][:64]!r} for model {handle.name}; its output is {OUTPUT!r}")
+                raise BadRequest(f"outputs: unexpected output {unknown[0][:64]!r} for {handle.tag}; its outputs: {', '.join(outputs)}")
         return InferenceResponse(
             handle.name,
             handle.version,

@@ -492,7 +492,7 @@ class V2ModelReady(BaseModel):
 
 class V2TensorMetadata(BaseModel):
     name: str
-    datatype: str = enum_of(TENSOR_CODECS)
+    datatype: str = enum_of([*TENSOR_CODECS, "BOOL"])
     shape: list[Annotated[int, Field(ge=-1)]]
 
 
@@ -512,9 +512,11 @@ class V2Output(BaseModel):
     """An output: its data in JSON, or its byte count when it follows the JSON as binary data."""
 
     name: str
-    datatype: str = enum_of([*TENSOR_CODECS, V2_CLASSIFICATION])
+    datatype: str = enum_of([*TENSOR_CODECS, V2_CLASSIFICATION, "BOOL"])
     shape: list[Annotated[int, Field(ge=1)]]
-    data: list[Unit | Annotated[str, Field(pattern=r"^[^:]+:\d+:")]] | None = Field(None, description='numbers, or with the classification parameter "<score>:<index>:<label>"')
+    data: list[Annotated[float, Field(ge=0)] | bool | Annotated[str, Field(pattern=r"^[^:]+:\d+:")]] | None = Field(
+        None, description='numbers (ood_score: any non-negative one), booleans (abstained), or with the classification parameter "<score>:<index>:<label>"'
+    )
     parameters: V2OutputParameters | None = None
 
 

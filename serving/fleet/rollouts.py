@@ -31,6 +31,7 @@ of them has its evidence; the desired state's compare-and-set takes each decisio
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 from typing import TYPE_CHECKING, Any
 
@@ -104,9 +105,7 @@ class VersionStats:
             counts = self.counts[f"{model}+{version}"] = Counts()
         counts.requests += 1
         counts.errors += not ok
-        milliseconds = seconds * 1000
-        bucket = next((i for i, edge in enumerate(LATENCY_EDGES_MS) if milliseconds <= edge), len(LATENCY_EDGES_MS))
-        counts.latency[bucket] += 1
+        counts.latency[bisect.bisect_left(LATENCY_EDGES_MS, seconds * 1000)] += 1
         if ood_scores is not None:
             counts.ood_sum += float(ood_scores.sum())
             counts.ood_count += len(ood_scores)

@@ -42,7 +42,7 @@ from config import Config
 from models.card import ModelCard
 from serving import codecs, schemas
 from serving.codecs.tensors import DATATYPES, count, datatype_of, shape_of, tensor_from_bytes, tensor_from_json
-from serving.core import INPUT, OUTPUT, Default, InferenceRequest, Input, Named, Selector, VersionState, check_batch
+from serving.core import ABSTAINED_OUTPUT, INPUT, OOD_OUTPUT, OUTPUT, Default, InferenceRequest, Input, Named, Selector, VersionState, check_batch
 from serving.dataplane import DataPlane
 from serving.errors import BadRequest, InvalidInput, ServingError, Unavailable, UnsupportedMediaType
 from serving.live import IndexRow, ServingState
@@ -65,7 +65,16 @@ ADDRESSING = {"default": "", "version": "/versions/{version}"}
 @dataclasses.dataclass(frozen=True)
 class Output:
     binary: bool
-    classes: int  # 0: the probabilities; k: the top k classes as strings (the classification extension)
+    classes: int = 0  # 0: the probabilities; k: the top k classes as strings (the classification extension)
+    name: str = OUTPUT
+
+
+# Each output tensor a version may have: its datatype and its shape after the examples' axis.
+OUTPUT_TENSORS = {OUTPUT: "FP32", OOD_OUTPUT: "FP32", ABSTAINED_OUTPUT: "BOOL"}
+
+
+def output_metadata(name: str, card: ModelCard) -> dict:
+    return {"name": name, "datatype": OUTPUT_TENSORS[name], "shape": [-1, card.classes] if name == OUTPUT else [-1]}
 
 
 def selector(version: str | None) -> Selector:
@@ -100,7 +109,7 @@ async def model_metadata(plane: DataPlane, request: Request, name: str, version:
             "versions": plane.versions(name),
             "platform": view.engine or "keras",
             "inputs": [{"name": INPUT, "datatype": "FP32", "shape": [-1, *card.input.shape]}],
-            "outputs": [{"name": OUTPUT, "datatype": "FP32", "shape": [-1, card.classes]}],
+            "outputs": [output_metadata(name, card) for name in view.outputs],
         }
     )
 
@@ -143,7 +152,8 @@ class InferBody(Input):
     def __init__(self, kind: str, body: bytes, header_length: str | None):
         self.kind, self.body, self.header_length = kind, body, header_length
         self.request_id: str | None = None
-        self.outputs: list[Output] = []
+        self.outputs: list[Output] | None = None  # None: every output the answering version has
+        self.binary_output = False
 
     async def values(self, card: ModelCard, max_examples: int) -> np.ndarray:
         if self.kind not in ACCEPTED:
@@ -161,7 +171,7 @@ class InferBody(Input):
             raise BadRequest(f"inputs: expecting a list of one input, {INPUT!r} ({card.tag} has one input)")
         values = input_values(inputs[0], card, binary, b"true" in header or b"false" in header)
         check_batch(len(values), max_examples, "inputs[0]")
-        self.outputs = requested_outputs(payload.get("outputs"), binary_output, card)
+        self.outputs, self.binary_output = requested_outputs(payload.get("outputs"), binary_output, card), binary_output
         return values
 
 
@@ -170,7 +180,11 @@ async def infer(plane: DataPlane, request: Request, name: str, version: str | No
     body = InferBody(codecs.media_type(request), await request.body(), request.headers.get(HEADER_LENGTH))
     response = await plane.infer(InferenceRequest(name, selector(version), {INPUT: body}))
     head = {"model_name": name, "model_version": response.version, "id": body.request_id if body.request_id is not None else response.id}
-    return infer_reply(head, response.probabilities, body.outputs, response.card)
+    outputs = body.outputs if body.outputs is not None else [Output(body.binary_output, 0, output) for output in response.outputs]
+    for output in outputs:
+        if output.name not in response.outputs:
+            raise BadRequest(f"outputs: {response.card.tag} has no output {output.name!r}; its outputs: {', '.join(response.outputs)}")
+    return infer_reply(head, response.outputs, outputs, response.card)
 
 
 def split(body: bytes, header_length: str | None) -> tuple[bytes, memoryview | None]:
@@ -234,37 +248,48 @@ def input_values(item: object, card: ModelCard, binary: memoryview | None, boole
     return card_values(tensor, card, field)
 
 
-def requested_outputs(outputs: object, binary_output: bool, card: ModelCard) -> list[Output]:
+def requested_outputs(outputs: object, binary_output: bool, card: ModelCard) -> list[Output] | None:
+    """The outputs a request asks for (None: every output the version has), each at most once."""
     if outputs is None or outputs == []:
-        return [Output(binary_output, 0)]
-    if not isinstance(outputs, list) or len(outputs) != 1 or not isinstance(outputs[0], dict):
-        raise BadRequest(f"outputs: expecting a list of one requested output, {OUTPUT!r} ({card.tag} has one output)")
-    field = "outputs[0]"
-    if outputs[0].get("name") != OUTPUT:
-        shown = outputs[0].get("name") if isinstance(outputs[0].get("name"), str) else None
-        raise BadRequest(f"{field}: unexpected output {shown[:64] if shown else 'without a name'!r} for model {card.name}; its output is {OUTPUT!r}")
-    parameters = parameters_of(outputs[0], f"{field}.parameters")
-    binary = flag(parameters, "binary_data", f"{field}.parameters") if "binary_data" in parameters else binary_output
-    classes = count(parameters.get("classification", 0))
-    if classes is None:
-        raise BadRequest(f"{field}.parameters.classification: expecting a number of classes")
-    return [Output(binary, min(classes, card.classes))]
+        return None
+    if not isinstance(outputs, list) or not all(isinstance(output, dict) for output in outputs):
+        raise BadRequest(f'outputs: expecting a list of requested outputs, each {{"name": ...}}: {", ".join(OUTPUT_TENSORS)}')
+    requested: list[Output] = []
+    for index, output in enumerate(outputs):
+        field = f"outputs[{index}]"
+        name = output.get("name")
+        if name not in OUTPUT_TENSORS:
+            shown = name if isinstance(name, str) else None
+            raise BadRequest(f"{field}: unexpected output {shown[:64] if shown else 'without a name'!r} for model {card.name}; outputs: {', '.join(OUTPUT_TENSORS)}")
+        if any(earlier.name == name for earlier in requested):
+            raise BadRequest(f"{field}: {name} is asked for twice")
+        parameters = parameters_of(output, f"{field}.parameters")
+        binary = flag(parameters, "binary_data", f"{field}.parameters") if "binary_data" in parameters else binary_output
+        classes = count(parameters.get("classification", 0))
+        if classes is None:
+            raise BadRequest(f"{field}.parameters.classification: expecting a number of classes")
+        if classes and name != OUTPUT:
+            raise BadRequest(f"{field}.parameters.classification: only {OUTPUT} has classes")
+        requested.append(Output(binary, min(classes, card.classes), name))
+    return requested
 
 
-def infer_reply(response: dict, probabilities: np.ndarray, outputs: list[Output], card: ModelCard) -> Reply:
+def infer_reply(response: dict, tensors: dict[str, np.ndarray], outputs: list[Output], card: ModelCard) -> Reply:
     described, chunks = [], []
     for output in outputs:
         if output.classes:
-            tensor, datatype = classifications(probabilities, output.classes, card), "BYTES"
+            tensor, datatype = classifications(tensors[OUTPUT], output.classes, card), "BYTES"
+        elif OUTPUT_TENSORS[output.name] == "BOOL":
+            tensor, datatype = np.asarray(tensors[output.name], dtype=bool), "BOOL"
         else:
-            tensor, datatype = probabilities.astype("<f4", copy=False), "FP32"
-        entry: dict[str, Any] = {"name": OUTPUT, "datatype": datatype, "shape": list(tensor.shape)}
+            tensor, datatype = tensors[output.name].astype("<f4", copy=False), "FP32"
+        entry: dict[str, Any] = {"name": output.name, "datatype": datatype, "shape": list(tensor.shape)}
         if output.binary:
             raw = b"".join(struct.pack("<I", len(s)) + s for s in (t.encode() for t in tensor.flat)) if datatype == "BYTES" else tensor.tobytes()
             entry["parameters"] = {"binary_data_size": len(raw)}
             chunks.append(raw)
         else:
-            entry["data"] = tensor.reshape(-1).tolist() if datatype == "BYTES" else tensor.reshape(-1)
+            entry["data"] = tensor.reshape(-1).tolist() if datatype in ("BYTES", "BOOL") else tensor.reshape(-1)
         described.append(entry)
     response = {**response, "outputs": described}
     if not chunks:
@@ -336,14 +361,16 @@ def _describe(kind: str, addressing: str):
         operation_id = f"v2_{kind}_{model.name}_{addressing}"
         if kind == "metadata":
             return operation(
-                operation_id, f"Open Inference Protocol: the inputs and outputs of {which} of {model.name}.", {200: ok_response(_metadata_schema(model)), **error_responses(404)}
+                operation_id,
+                f"Open Inference Protocol: the inputs and outputs of {which} of {model.name}.",
+                {200: ok_response(_metadata_schema(model, config)), **error_responses(404)},
             )
         if kind == "ready":
             schema = narrowed(schemas.V2ModelReady, {"properties": {"name": {"const": model.name}}})
             return operation(
                 operation_id, f"Open Inference Protocol: 200 when {which} of {model.name} can answer (503 otherwise).", {200: ok_response(schema), **error_responses(404)}
             )
-        body = {"required": True, "content": {codecs.JSON: {"schema": _infer_request(card)}}}
+        body = {"required": True, "content": {codecs.JSON: {"schema": _infer_request(card, model_outputs(config, model.name))}}}
         ok = ok_response(_infer_response(model, config))
         ok["content"][BINARY] = {"schema": {"type": "string", "format": "binary", "description": "the JSON response, then the binary outputs (Inference-Header-Content-Length)"}}
         ok["headers"] = {HEADER_LENGTH.title(): {"description": "binary responses: the JSON part's length", "schema": {"type": "string", "pattern": r"^\d+$"}}}
@@ -359,17 +386,26 @@ def _describe(kind: str, addressing: str):
     return describe
 
 
-def _metadata_schema(model) -> dict:
+def model_outputs(config: Config, name: str) -> tuple[str, ...]:
+    """The outputs a model's versions may have: the probabilities, and its OOD score and abstentions as configured."""
+    settings = config.models.get(name)
+    ood = settings.ood if settings is not None else None
+    if ood is None or not ood.enabled:
+        return (OUTPUT,)
+    return (OUTPUT, OOD_OUTPUT, *((ABSTAINED_OUTPUT,) if ood.abstain_above is not None else ()))
+
+
+def _metadata_schema(model, config: Config) -> dict:
     card = model.card
-    tensor = lambda name, shape: {"const": [{"name": name, "datatype": "FP32", "shape": shape}]}  # noqa: E731
+    possible = model_outputs(config, model.name)
     return narrowed(
         schemas.V2ModelMetadata,
         {
             "properties": {
                 "name": {"const": model.name},
                 "versions": {"const": model.versions},
-                "inputs": tensor(INPUT, [-1, *card.input.shape]),
-                "outputs": tensor(OUTPUT, [-1, card.classes]),
+                "inputs": {"const": [{"name": INPUT, "datatype": "FP32", "shape": [-1, *card.input.shape]}]},
+                "outputs": {"minItems": 1, "maxItems": len(possible), "items": {"enum": [output_metadata(name, card) for name in possible]}},
             }
         },
     )
@@ -392,7 +428,7 @@ def _nested(item: dict, shape: tuple[int, ...]) -> dict:
     return item
 
 
-def _infer_request(card: ModelCard) -> dict:
+def _infer_request(card: ModelCard, possible: tuple[str, ...]) -> dict:
     """One example per request in the document (JSON Schema cannot tie the data's length to the shape's
     first dimension); the server takes any batch up to the limit."""
     shapes = [(1, *card.input.shape)]
@@ -427,6 +463,12 @@ def _infer_request(card: ModelCard) -> dict:
         "properties": {"binary_data": {"type": "boolean"}, "classification": {"type": "integer", "minimum": 0, "description": "the top k classes as strings"}},
         "not": {"anyOf": [{"required": [name]} for name in SHARED_MEMORY]},
     }
+    plain_parameters = {
+        "type": "object",
+        "additionalProperties": scalar,
+        "properties": {"binary_data": {"type": "boolean"}},
+        "not": {"anyOf": [{"required": [name]} for name in ("classification", *SHARED_MEMORY)]},
+    }
     return {
         "type": "object",
         "required": ["inputs"],
@@ -441,8 +483,14 @@ def _infer_request(card: ModelCard) -> dict:
             "inputs": {"type": "array", "items": {"anyOf": variants}, "minItems": 1, "maxItems": 1},
             "outputs": {
                 "type": "array",
-                "maxItems": 1,
-                "items": {"type": "object", "required": ["name"], "properties": {"name": {"const": OUTPUT}, "parameters": output_parameters}},
+                "maxItems": len(possible),
+                "uniqueItems": True,
+                "items": {
+                    "anyOf": [
+                        {"type": "object", "required": ["name"], "properties": {"name": {"const": OUTPUT}, "parameters": output_parameters}},
+                        *({"type": "object", "required": ["name"], "properties": {"name": {"const": name}, "parameters": plain_parameters}} for name in possible[1:]),
+                    ]
+                },
             },
         },
     }
@@ -450,7 +498,8 @@ def _infer_request(card: ModelCard) -> dict:
 
 def _infer_response(model, config: Config) -> dict:
     card, limit = model.card, config.limits.max_batch_images
-    output = {
+    possible = model_outputs(config, model.name)
+    probabilities = {
         "properties": {
             "name": {"const": OUTPUT},
             "datatype": {"enum": ["FP32", schemas.V2_CLASSIFICATION]},
@@ -462,7 +511,17 @@ def _infer_response(model, config: Config) -> dict:
             },
         }
     }
+    per_example = [
+        {"properties": {"name": {"const": name}, "datatype": {"const": OUTPUT_TENSORS[name]}, "shape": {"items": {"maximum": limit}, "minItems": 1, "maxItems": 1}}}
+        for name in possible[1:]
+    ]
     return narrowed(
         schemas.V2InferResponse,
-        {"properties": {"model_name": {"const": model.name}, "model_version": {"enum": model.versions}, "outputs": {"items": output, "maxItems": 1}}},
+        {
+            "properties": {
+                "model_name": {"const": model.name},
+                "model_version": {"enum": model.versions},
+                "outputs": {"items": {"anyOf": [probabilities, *per_example]}, "maxItems": len(possible)},
+            }
+        },
     )

@@ -152,8 +152,9 @@ def test_model_metadata_by_version_and_alias(client, srv, version):
     rest = requests.get(f"{srv.url}/v2/models/{CLOTHES}{path}", headers=HTTP_AUTH, timeout=TIMEOUT).json()
     assert metadata["name"] == CLOTHES and metadata["versions"] == ["v1", "v2"]
     assert metadata["inputs"] == [{"name": "input", "datatype": "FP32", "shape": ["-1", "28", "28", "1"]}]  # int64 in JSON: strings
-    assert metadata["outputs"] == [{"name": "probabilities", "datatype": "FP32", "shape": ["-1", "10"]}]
+    assert metadata["outputs"] == [{"name": "probabilities", "datatype": "FP32", "shape": ["-1", "10"]}, {"name": "ood_score", "datatype": "FP32", "shape": ["-1"]}]
     assert [[int(s) for s in t["shape"]] for t in metadata["inputs"]] == [t["shape"] for t in rest["inputs"]]
+    assert [[int(s) for s in t["shape"]] for t in metadata["outputs"]] == [t["shape"] for t in rest["outputs"]]
     assert metadata["platform"] == rest["platform"]
     assert client.is_model_ready(CLOTHES, version, headers=AUTH)
 

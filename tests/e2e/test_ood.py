@@ -74,3 +74,27 @@ def test_clean_images_are_rarely_abstained_on_and_damage_photos_mostly(srv, imag
     abstained = sum(p["abstained"] for p in answers + photos)
     counted = [line for line in metrics.splitlines() if line.startswith("serving_abstentions_total") and 'version="v1"' in line]
     assert counted and float(counted[0].rsplit(" ", 1)[1]) == abstained
+
+
+def test_stock_v2_clients_read_the_score_and_the_abstentions(srv, images):
+    """tritonclient over HTTP and gRPC: the default answer carries ood_score and abstained beside the
+    probabilities, equal to what the course's answer says for the same images."""
+    import tritonclient.grpc as triton_grpc
+    import tritonclient.http as triton_http
+
+    batch = np.concatenate([images[1][:4], np.full((2, 28, 28), 255, dtype=np.uint8)])  # four clean, two all-white
+    course = requests.post(f"{srv.url}/models/{CLOTHES}/v1", json={"images": batch.tolist()}, timeout=TIMEOUT).json()["predictions"]
+    expected_scores = np.asarray([p["ood_score"] for p in course])
+    expected_abstained = [p["abstained"] for p in course]
+    assert expected_abstained[-2:] == [True, True]
+    for module, address in ((triton_http, srv.url.removeprefix("http://")), (triton_grpc, srv.grpc)):
+        with module.InferenceServerClient(address) as client:
+            tensor = module.InferInput("input", list(batch.shape), "UINT8")
+            tensor.set_data_from_numpy(batch)
+            result = client.infer(CLOTHES, [tensor], model_version="v1")
+            assert result.as_numpy("ood_score") == pytest.approx(expected_scores, abs=1e-5)
+            assert result.as_numpy("abstained").tolist() == expected_abstained
+            assert result.as_numpy("probabilities").shape == (6, 10)
+            metadata = client.get_model_metadata(CLOTHES, "v1")
+            names = [o["name"] for o in metadata["outputs"]] if isinstance(metadata, dict) else [o.name for o in metadata.outputs]
+            assert names == ["probabilities", "ood_score", "abstained"]

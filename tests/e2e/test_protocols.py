@@ -94,7 +94,8 @@ def test_tritonclient_model_metadata_and_readiness(client, served):
         metadata = client.get_model_metadata(name)
         show(f"tritonclient get_model_metadata({name!r})", metadata)
         assert metadata["inputs"] == [{"name": "input", "datatype": "FP32", "shape": [-1, *model["input"]["shape"]]}]
-        assert metadata["outputs"] == [{"name": "probabilities", "datatype": "FP32", "shape": [-1, len(model["labels"])]}]
+        # every served version has held-out statistics: its answers carry an OOD score (models.<name>.ood)
+        assert metadata["outputs"] == [{"name": "probabilities", "datatype": "FP32", "shape": [-1, len(model["labels"])]}, {"name": "ood_score", "datatype": "FP32", "shape": [-1]}]
         assert metadata["versions"] == model["versions"] and metadata["platform"] in ("onnxruntime", "tensorflow")
         for version in [*model["versions"], *model["aliases"]]:
             assert client.get_model_metadata(name, version)["inputs"] == metadata["inputs"]

@@ -77,7 +77,7 @@ async def model_metadata(plane: DataPlane, request, call: Call):
         versions=plane.versions(request.name),
         platform=view.engine or "keras",
         inputs=[Tensor_(name=INPUT, datatype="FP32", shape=[-1, *card.input.shape])],
-        outputs=[Tensor_(name=OUTPUT, datatype="FP32", shape=[-1, card.classes])],
+        outputs=[Tensor_(**rest.output_metadata(name, card)) for name in view.outputs],
     )
 
 
@@ -104,42 +104,52 @@ async def model_infer(plane: DataPlane, request, call: Call):
         if len(values) != math.prod(shape):  # checked before any conversion: the shape may claim 2**40 elements
             raise BadRequest(f"{field}: shape {list(shape)} needs {math.prod(shape)} values, {len(values)} given in contents.{codec.v2_contents}")
         array = tensor_from_array(np.asarray(values), shape, codec.dtype, f"{field}.contents")
-    classes = requested_classes(request)
+    requested = requested_outputs(request)
     inference = InferenceRequest(
         request.model_name,
         selector(request.model_name, request.model_version),
         {item.name: Tensor(array, field)},
-        outputs=tuple(output.name for output in request.outputs) or None,
+        outputs=tuple(name for name, _ in requested) or None,
         traffic_key=call.traffic_key,
         id=request.id or None,
     )
     response = await plane.infer(inference)
-    probabilities = response.probabilities
-    if classes:
-        tensor, datatype = rest.classifications(probabilities, min(classes, response.card.classes), response.card), "BYTES"
-        raw = b"".join(struct.pack("<I", len(text)) + text for text in (value.encode() for value in tensor.flat))
-    else:
-        tensor, datatype = probabilities.astype("<f4", copy=False), "FP32"
-        raw = tensor.tobytes()
-    output = message("inference.ModelInferResponse.InferOutputTensor")(name=OUTPUT, datatype=datatype, shape=list(tensor.shape))
-    return message("inference.ModelInferResponse")(model_name=request.model_name, model_version=response.version, id=response.id or "", outputs=[output], raw_output_contents=[raw])
+    Output = message("inference.ModelInferResponse.InferOutputTensor")
+    outputs, raws = [], []
+    for name, classes in requested or [(name, 0) for name in response.outputs]:
+        if classes:
+            tensor, datatype = rest.classifications(response.probabilities, min(classes, response.card.classes), response.card), "BYTES"
+            raw = b"".join(struct.pack("<I", len(text)) + text for text in (value.encode() for value in tensor.flat))
+        elif rest.OUTPUT_TENSORS[name] == "BOOL":
+            tensor, datatype = np.asarray(response.outputs[name], dtype=bool), "BOOL"
+            raw = tensor.tobytes()
+        else:
+            tensor, datatype = response.outputs[name].astype("<f4", copy=False), "FP32"
+            raw = tensor.tobytes()
+        outputs.append(Output(name=name, datatype=datatype, shape=list(tensor.shape)))
+        raws.append(raw)
+    return message("inference.ModelInferResponse")(model_name=request.model_name, model_version=response.version, id=response.id or "", outputs=outputs, raw_output_contents=raws)
 
 
-def requested_classes(request) -> int:
-    """The classification extension's class count asked for the one output (0: the probabilities)."""
-    if len(request.outputs) > 1:
-        raise BadRequest(f"outputs: expecting at most one requested output, {OUTPUT!r}")
-    if not request.outputs:
-        return 0
-    output = request.outputs[0]
-    if output.name != OUTPUT:
-        raise BadRequest(f"outputs[0]: unexpected output {output.name[:64]!r}; the output is {OUTPUT!r}")
-    parameter = output.parameters.get("classification")
-    if parameter is None:
-        return 0
-    if parameter.WhichOneof("parameter_choice") not in ("int64_param", "uint64_param") or getattr(parameter, parameter.WhichOneof("parameter_choice")) < 0:
-        raise BadRequest("outputs[0].parameters.classification: expecting a number of classes")
-    return int(getattr(parameter, parameter.WhichOneof("parameter_choice")))
+def requested_outputs(request) -> list[tuple[str, int]]:
+    """The outputs asked for, each with the classification extension's class count (0: the values); none: every output."""
+    requested: list[tuple[str, int]] = []
+    for index, output in enumerate(request.outputs):
+        field = f"outputs[{index}]"
+        if output.name not in rest.OUTPUT_TENSORS:
+            raise BadRequest(f"{field}: unexpected output {output.name[:64]!r}; outputs: {', '.join(rest.OUTPUT_TENSORS)}")
+        if any(name == output.name for name, _ in requested):
+            raise BadRequest(f"{field}: {output.name} is asked for twice")
+        parameter = output.parameters.get("classification")
+        classes = 0
+        if parameter is not None:
+            if output.name != OUTPUT:
+                raise BadRequest(f"{field}.parameters.classification: only {OUTPUT} has classes")
+            if parameter.WhichOneof("parameter_choice") not in ("int64_param", "uint64_param") or getattr(parameter, parameter.WhichOneof("parameter_choice")) < 0:
+                raise BadRequest(f"{field}.parameters.classification: expecting a number of classes")
+            classes = int(getattr(parameter, parameter.WhichOneof("parameter_choice")))
+        requested.append((output.name, classes))
+    return requested
 
 
 @method()

@@ -194,7 +194,7 @@ def v2_body(**changes) -> dict:
         (v2_body(id=42), ["id: expecting a string"]),
         (v2_body(parameters={"binary_data_output": "yes"}), ["binary_data_output: expecting true or false"]),
         (v2_body(parameters=[]), ["parameters: expecting an object"]),
-        (v2_body(outputs=[{"name": "scores"}]), ["unexpected output 'scores'", "its output is 'probabilities'"]),
+        (v2_body(outputs=[{"name": "scores"}]), ["unexpected output 'scores'", "outputs: probabilities, ood_score, abstained"]),
         (v2_body(outputs=[{"name": "probabilities", "parameters": {"classification": -1}}]), ["classification: expecting a number of classes"]),
         (v2_body(outputs=[{"name": "probabilities", "parameters": {"binary_data": 1}}]), ["binary_data: expecting true or false"]),
     ],
