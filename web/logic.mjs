@@ -578,3 +578,181 @@ export function seriesChart(series, { width, height, pad = { top: 10, right: 12,
     yHigh,
   };
 }
+
+// --- rollouts: GET /models/<name>/rollouts (each alias's last one), and the admin routes that move them ---------
+
+/** How often the page asks again while a rollout is running and its tab is shown. */
+export const ROLLOUT_REFRESH_MS = 2000;
+export const DEFAULT_STEPS = [5, 25, 50, 100];
+const ROLLOUT_STATUS = { running: "Running", paused: "Paused", completed: "Completed", rolled_back: "Rolled back", aborted: "Aborted" };
+const ROLLOUT_ACTION = { start: "started", advance: "advanced", complete: "completed", rollback: "rolled back", pause: "paused", resume: "resumed", abort: "aborted" };
+
+/** A rollout's status in words: "Running", "Rolled back" (never "rolled_back"). */
+export function rolloutStatusText(status) {
+  return ROLLOUT_STATUS[status] ?? String(status ?? "–").replaceAll("_", " ");
+}
+
+/** An event's action in words: "advanced", "rolled back". */
+export function rolloutActionText(action) {
+  return ROLLOUT_ACTION[action] ?? String(action ?? "–").replaceAll("_", " ");
+}
+
+/** Whether a rollout can still move (pause, resume, abort): running or paused. */
+export function rolloutActive(rollout) {
+  return rollout?.status === "running" || rollout?.status === "paused";
+}
+
+/** The candidate's percentage of the alias's requests now: its last event's share (0 after a rollback or an abort). */
+export function rolloutShare(rollout) {
+  const last = rollout?.events?.at(-1);
+  if (last && Number.isFinite(last.share)) return last.share;
+  if (rollout?.status === "completed") return 100;
+  if (rollout?.status === "rolled_back" || rollout?.status === "aborted") return 0;
+  return rollout?.steps?.[rollout.step] ?? 0;
+}
+
+/** A rollout in one sentence: where it is, and who answers the alias's requests. */
+export function rolloutLine(rollout) {
+  const { alias, candidate, baseline, steps = [], step = 0, status } = rollout;
+  const share = rolloutShare(rollout);
+  const at = `step ${step + 1} of ${steps.length} (${steps[step]}%)`;
+  const split = `${candidate} gets ${share}% of ${alias}'s requests, ${baseline} the other ${100 - share}%`;
+  if (status === "running") return `Running, at ${at}: ${split}.`;
+  if (status === "paused") return `Paused at ${at}: ${split}; no step advances and no gate is judged until it resumes.`;
+  if (status === "completed") return `Completed: ${candidate} serves all of ${alias}'s requests (recorded as a promotion, which a rollback undoes).`;
+  if (status === "rolled_back") return `Rolled back at ${at}: a gate broke, and ${alias} serves ${baseline} again.`;
+  if (status === "aborted") return `Aborted at ${at}: ${alias} serves ${baseline} again.`;
+  return `${rolloutStatusText(status)} at ${at}.`;
+}
+
+/** The steps as a list: [{share, text, state}], state "done", "current", "next", "broke" (rolled back
+ * there) or "stopped" (aborted there); every step is done once completed. */
+export function rolloutSteps(rollout) {
+  const { steps = [], step = 0, status } = rollout ?? {};
+  const here = { running: "current", paused: "current", rolled_back: "broke", aborted: "stopped" }[status] ?? "current";
+  const words = { done: "done", current: status === "paused" ? "current, paused" : "current", next: "not reached", broke: "rolled back here", stopped: "aborted here" };
+  return steps.map((share, i) => {
+    const state = status === "completed" || i < step ? "done" : (i === step ? here : "next");
+    return { share, text: `${share}%`, state, label: `${share}%: ${words[state]}` };
+  });
+}
+
+/** A rollout's gates in words (a gate set to null is not judged). */
+export function gatesText(gates) {
+  const g = gates ?? {};
+  const points = (x) => `${Number((x * 100).toFixed(2))}`;
+  const parts = [];
+  if (typeof g.max_error_rate === "number") parts.push(`failed requests at most ${points(g.max_error_rate)}%`);
+  if (typeof g.max_p99_ms === "number") parts.push(`p99 latency at most ${formatNumber(g.max_p99_ms)} ms`);
+  if (typeof g.max_accuracy_drop === "number" && g.min_labelled > 0) {
+    parts.push(`live accuracy at most ${points(g.max_accuracy_drop)} points below the baseline's (judged over ${formatNumber(g.min_labelled)} labelled examples of each)`);
+  } else {
+    parts.push("live accuracy not judged (min_labelled 0)");
+  }
+  if (typeof g.max_ood_increase === "number") parts.push(`mean OOD score at most ${formatNumber(g.max_ood_increase)} above the baseline's`);
+  return parts.join("; ");
+}
+
+/** What a step needs before it advances: "30 s and 100 requests of v2". */
+export function advanceText(rollout) {
+  return `${durationText(rollout.min_dwell_seconds)} and ${formatNumber(rollout.min_requests)} ${rollout.min_requests === 1 ? "request" : "requests"} of ${rollout.candidate} in the step, with no gate broken`;
+}
+
+/** Time since the rollout started: "+0 s", "+12.3 s", "+4.5 min", "+1.2 h". */
+export function elapsedText(seconds) {
+  if (!Number.isFinite(seconds)) return "–";
+  const s = Math.max(0, seconds);
+  if (s >= 3600) return `+${Number((s / 3600).toFixed(1))} h`;
+  if (s >= 60) return `+${Number((s / 60).toFixed(1))} min`;
+  return `+${Number(s.toFixed(1))} s`;
+}
+
+const present = (v) => v !== null && v !== undefined;
+const vsText = (value, baseline, format) => (present(value) ? (present(baseline) ? `${format(value)} vs ${format(baseline)}` : format(value)) : (present(baseline) ? `– vs ${format(baseline)}` : "–"));
+
+/** The gate values the timeline shows, each a column only when some event has a value for it. */
+export const TIMELINE_GATES = [
+  { key: "requests", title: "requests", has: (g) => present(g.requests), text: (g) => formatNumber(g.requests) },
+  { key: "error_rate", title: "error rate", has: (g) => present(g.error_rate), text: (g) => percent(g.error_rate, 2) },
+  { key: "p99_ms", title: "p99", has: (g) => present(g.p99_ms), text: (g) => `≤ ${formatNumber(g.p99_ms)} ms` }, // the upper edge of its latency bucket
+  { key: "accuracy", title: "accuracy vs baseline", has: (g) => present(g.accuracy) || present(g.baseline_accuracy), text: (g) => vsText(g.accuracy, g.baseline_accuracy, (v) => percent(v)) },
+  { key: "labelled", title: "labelled", has: (g) => present(g.accuracy) || present(g.baseline_accuracy) || g.labelled > 0, text: (g) => formatNumber(g.labelled ?? 0) },
+  { key: "ood_mean", title: "OOD vs baseline", has: (g) => present(g.ood_mean) || present(g.baseline_ood_mean), text: (g) => vsText(g.ood_mean, g.baseline_ood_mean, (v) => formatNumber(Number(v.toPrecision(3)))) },
+];
+
+/** A rollout's events as a timeline: {columns: the gate columns with values, rows: [{after, action,
+ * share, reason, gates: [text per column], event}]}, oldest first, times from the first event. An
+ * event decided without gate values (start, pause, resume, abort) shows "–" in their columns. */
+export function rolloutTimeline(rollout) {
+  const events = rollout?.events ?? [];
+  const start = events[0]?.time;
+  const columns = TIMELINE_GATES.filter((c) => events.some((e) => c.has(e.gates ?? {})));
+  const rows = events.map((e) => {
+    const g = e.gates ?? {};
+    return {
+      after: elapsedText(e.time - start),
+      action: rolloutActionText(e.action),
+      share: `${e.share}%`,
+      reason: e.reason ?? "",
+      gates: columns.map((c) => (c.has(g) ? c.text(g) : "–")),
+      event: e,
+    };
+  });
+  return { columns, rows };
+}
+
+/** The rollouts shown: running and paused ones first, then the most recent. */
+export function sortRollouts(rollouts) {
+  const last = (r) => r.events?.at(-1)?.time ?? r.step_started ?? 0;
+  return [...(rollouts ?? [])].sort((a, b) => Number(rolloutActive(b)) - Number(rolloutActive(a)) || last(b) - last(a) || a.alias.localeCompare(b.alias));
+}
+
+/** "5, 25, 50, 100" (or "5 25 50 100%") -> {steps}, or {error} in words: whole percentages, rising, ending at 100. */
+export function parseSteps(text) {
+  const parts = String(text ?? "").split(/[\s,;%]+/).filter(Boolean);
+  const steps = parts.map(Number);
+  const error = "Steps: whole percentages from 1 to 100, rising, ending at 100 (e.g. 5, 25, 50, 100).";
+  if (!steps.length || steps.some((s) => !Number.isInteger(s) || s < 1 || s > 100)) return { error };
+  if (steps.some((s, i) => i > 0 && s <= steps[i - 1]) || steps.at(-1) !== 100) return { error };
+  return { steps };
+}
+
+/** The body of POST /models/<name>/rollouts (a RolloutPlan); empty numbers are left to the server's defaults. */
+export function rolloutPlan({ alias, candidate, steps, minDwellSeconds, minRequests }) {
+  const plan = { alias, candidate, steps };
+  if (minDwellSeconds !== "" && minDwellSeconds !== null && minDwellSeconds !== undefined) plan.min_dwell_seconds = Number(minDwellSeconds);
+  if (minRequests !== "" && minRequests !== null && minRequests !== undefined) plan.min_requests = Number(minRequests);
+  return plan;
+}
+
+/** The aliases a rollout can start from: those serving one version (its baseline), [{alias, version}]. */
+export function startableAliases(listing) {
+  return Object.entries(listing?.aliases ?? {}).filter(([, target]) => typeof target === "string").map(([alias, version]) => ({ alias, version }));
+}
+
+/** The versions that can be a candidate for an alias now serving `baseline`: ready ones, not the baseline. */
+export function candidateVersions(listing, baseline) {
+  return (listing?.versions ?? []).filter((v) => v.version !== baseline && (v.status ?? "ready") === "ready").map((v) => v.version);
+}
+
+/** The curl that starts a rollout, for the empty state (the token as $TOKEN, never its value). */
+export function rolloutCurl(origin, model, alias, candidate, withToken = false) {
+  const auth = withToken ? ` -H "Authorization: Bearer $TOKEN"` : "";
+  const plan = JSON.stringify({ alias, candidate, steps: DEFAULT_STEPS }).replaceAll(",", ", ").replaceAll(":", ": ");
+  return `curl -X POST ${origin}/models/${model}/rollouts -H 'content-type: application/json'${auth} -d '${plan}'`;
+}
+
+/** An admin call's answer in words: what happened, or why not (the server's message, a 403 explained). */
+export function rolloutActionResult(action, answer) {
+  const through = `The rollout of ${answer.candidate} through ${answer.alias}`;
+  if (action === "start") return `Started: ${answer.candidate} takes ${answer.steps[0]}% of ${answer.alias}'s requests (${answer.baseline} the rest).`;
+  if (action === "abort") return `${through} is aborted: ${answer.alias} serves ${answer.baseline} again.`;
+  return `${through} is ${rolloutActionText(action)}.`;
+}
+
+/** Why an admin call was refused, in words: a 403 means this server allows no admin operations from here. */
+export function adminRefusal(status, message) {
+  if (status === 403) return `Not allowed: ${message}.`;
+  if (status === 401) return `Not allowed without the API token: ${message}.`;
+  return `Not done: ${message}`;
+}

@@ -403,3 +403,87 @@ test("the live series as a chart: points by time, the interval as a band, the he
   assert.equal(L.seriesChart([], { width: 450, height: 240 }), null);
   assert.equal(L.seriesChart([{ start: 0, value: null, low: null, high: null }], { width: 450, height: 240 }), null);
 });
+
+// A rollout as GET /models/<name>/rollouts gives it (serving/fleet/desired.py, gate values from serving/fleet/rollouts.py judge)
+const gates = { max_error_rate: 0.01, max_p99_ms: null, max_accuracy_drop: 0.02, min_labelled: 0, max_ood_increase: null };
+const judged = { requests: 120, baseline_requests: 2280, error_rate: 0.008333, baseline_error_rate: 0, p99_ms: 20, baseline_p99_ms: 10, ood_mean: 0.41234, baseline_ood_mean: 0.40111, dwell_seconds: 30.5, accuracy: 0.9, accuracy_high: 0.95, labelled: 40, baseline_accuracy: 0.92, baseline_labelled: 400 };
+const rollout = {
+  alias: "stable", candidate: "v2", baseline: "v1", steps: [5, 25, 50, 100], step: 1, status: "running", min_dwell_seconds: 30, min_requests: 100, gates, step_started: 1000.5,
+  events: [
+    { action: "start", step: 0, share: 5, reason: "v2 takes 5% of stable (from v1)", gates: {}, time: 970, generation: 3 },
+    { action: "advance", step: 1, share: 25, reason: "gates held for 5%: 25% now", gates: judged, time: 1000.5, generation: 4 },
+  ],
+};
+
+test("a rollout's status, share and line in words", () => {
+  assert.deepEqual(["running", "paused", "completed", "rolled_back", "aborted", "odd_one"].map(L.rolloutStatusText), ["Running", "Paused", "Completed", "Rolled back", "Aborted", "odd one"]);
+  assert.deepEqual(["start", "advance", "complete", "rollback", "pause", "resume", "abort"].map(L.rolloutActionText), ["started", "advanced", "completed", "rolled back", "paused", "resumed", "aborted"]);
+  assert.equal(L.rolloutShare(rollout), 25);
+  assert.equal(L.rolloutLine(rollout), "Running, at step 2 of 4 (25%): v2 gets 25% of stable's requests, v1 the other 75%.");
+  const rolledBack = { ...rollout, status: "rolled_back", events: [...rollout.events, { action: "rollback", step: 1, share: 0, reason: "error rate 0.0312 > 0.01 over 320 requests", gates: judged, time: 1010, generation: 5 }] };
+  assert.equal(L.rolloutShare(rolledBack), 0);
+  assert.equal(L.rolloutLine(rolledBack), "Rolled back at step 2 of 4 (25%): a gate broke, and stable serves v1 again.");
+  assert.match(L.rolloutLine({ ...rollout, status: "paused" }), /^Paused at step 2 of 4 \(25%\): .*until it resumes\.$/);
+  assert.match(L.rolloutLine({ ...rollout, status: "completed", step: 3, events: [] }), /^Completed: v2 serves all of stable's requests/);
+  assert.equal(L.rolloutShare({ ...rollout, status: "completed", events: [] }), 100);
+  assert.equal(L.rolloutShare({ ...rollout, events: [] }), 25); // no event yet: its step's share
+  assert.ok(L.rolloutActive(rollout) && L.rolloutActive({ status: "paused" }) && !L.rolloutActive({ status: "aborted" }));
+});
+
+test("a rollout's steps: done, current, not reached; where it broke or stopped", () => {
+  assert.deepEqual(L.rolloutSteps(rollout).map((s) => [s.text, s.state]), [["5%", "done"], ["25%", "current"], ["50%", "next"], ["100%", "next"]]);
+  assert.equal(L.rolloutSteps(rollout)[2].label, "50%: not reached");
+  assert.deepEqual(L.rolloutSteps({ ...rollout, status: "rolled_back" }).map((s) => s.state), ["done", "broke", "next", "next"]);
+  assert.deepEqual(L.rolloutSteps({ ...rollout, status: "aborted", step: 0 }).map((s) => s.label), ["5%: aborted here", "25%: not reached", "50%: not reached", "100%: not reached"]);
+  assert.deepEqual(L.rolloutSteps({ ...rollout, status: "completed", step: 3 }).map((s) => s.state), ["done", "done", "done", "done"]);
+  assert.equal(L.rolloutSteps({ ...rollout, status: "paused" })[1].label, "25%: current, paused");
+});
+
+test("a rollout's gates and what a step needs, in words", () => {
+  assert.equal(L.gatesText(gates), "failed requests at most 1%; live accuracy not judged (min_labelled 0)");
+  assert.equal(L.gatesText({ max_error_rate: 0.005, max_p99_ms: 50, max_accuracy_drop: 0.02, min_labelled: 200, max_ood_increase: 0.1 }),
+    "failed requests at most 0.5%; p99 latency at most 50 ms; live accuracy at most 2 points below the baseline's (judged over 200 labelled examples of each); mean OOD score at most 0.1 above the baseline's");
+  assert.equal(L.advanceText(rollout), "30 s and 100 requests of v2 in the step, with no gate broken");
+  assert.equal(L.advanceText({ ...rollout, min_dwell_seconds: 3600, min_requests: 1 }), "1 h and 1 request of v2 in the step, with no gate broken");
+});
+
+test("a rollout's timeline: times from its start, actions in words, gate columns only where there are values", () => {
+  assert.deepEqual([0, 12.34, 90, 5400, -1, NaN].map(L.elapsedText), ["+0 s", "+12.3 s", "+1.5 min", "+1.5 h", "+0 s", "–"]);
+  const { columns, rows } = L.rolloutTimeline(rollout);
+  assert.deepEqual(columns.map((c) => c.title), ["requests", "error rate", "p99", "accuracy vs baseline", "labelled", "OOD vs baseline"]);
+  assert.deepEqual(rows.map((r) => [r.after, r.action, r.share, r.reason]), [
+    ["+0 s", "started", "5%", "v2 takes 5% of stable (from v1)"],
+    ["+30.5 s", "advanced", "25%", "gates held for 5%: 25% now"],
+  ]);
+  assert.deepEqual(rows[0].gates, ["–", "–", "–", "–", "–", "–"]); // started: no gate values
+  assert.deepEqual(rows[1].gates, ["120", "0.83%", "≤ 20 ms", "90.0% vs 92.0%", "40", "0.412 vs 0.401"]);
+  // values may be null: a column with none is left out, a missing one is "–"
+  const bare = { ...rollout, events: [rollout.events[0], { ...rollout.events[1], gates: { requests: 3, error_rate: 0, p99_ms: null, ood_mean: null, baseline_ood_mean: 0.2, accuracy: null, baseline_accuracy: null, labelled: 0 } }] };
+  const t = L.rolloutTimeline(bare);
+  assert.deepEqual(t.columns.map((c) => c.key), ["requests", "error_rate", "ood_mean"]);
+  assert.deepEqual(t.rows[1].gates, ["3", "0.00%", "– vs 0.2"]);
+  assert.deepEqual(L.rolloutTimeline({ events: [] }), { columns: [], rows: [] });
+});
+
+test("rollouts sorted, steps parsed, the plan, the form's choices, the curl, admin answers in words", () => {
+  const done = { ...rollout, alias: "legacy", status: "completed", events: [{ ...rollout.events[0], time: 5000 }] };
+  assert.deepEqual(L.sortRollouts([done, rollout]).map((r) => r.alias), ["stable", "legacy"]); // the active one first
+  assert.deepEqual(L.parseSteps("5, 25, 50, 100"), { steps: [5, 25, 50, 100] });
+  assert.deepEqual(L.parseSteps(" 10% 100% "), { steps: [10, 100] });
+  assert.deepEqual(L.parseSteps("100"), { steps: [100] });
+  for (const bad of ["", "5, 25", "25, 5, 100", "0, 100", "5.5, 100", "5, 5, 100", "five, 100", "5, 101"]) assert.match(L.parseSteps(bad).error, /^Steps: whole percentages/, bad);
+  assert.deepEqual(L.rolloutPlan({ alias: "stable", candidate: "v2", steps: [5, 100], minDwellSeconds: "60", minRequests: "" }), { alias: "stable", candidate: "v2", steps: [5, 100], min_dwell_seconds: 60 });
+  const listing = { aliases: { stable: "v1", canary: { v1: 90, v2: 10 } }, versions: [{ version: "v1", status: "ready" }, { version: "v2", status: "ready" }, { version: "v3", status: "loading" }] };
+  assert.deepEqual(L.startableAliases(listing), [{ alias: "stable", version: "v1" }]); // a split alias cannot start one
+  assert.deepEqual(L.candidateVersions(listing, "v1"), ["v2"]);
+  assert.equal(L.rolloutCurl("http://localhost:3000", "clothes", "stable", "v2"),
+    `curl -X POST http://localhost:3000/models/clothes/rollouts -H 'content-type: application/json' -d '{"alias": "stable", "candidate": "v2", "steps": [5, 25, 50, 100]}'`);
+  assert.match(L.rolloutCurl("http://x", "clothes", "stable", "v2", true), / -H "Authorization: Bearer \$TOKEN" -d /);
+  const answer = { ...rollout, model: "clothes", generation: 6 };
+  assert.equal(L.rolloutActionResult("start", answer), "Started: v2 takes 5% of stable's requests (v1 the rest).");
+  assert.equal(L.rolloutActionResult("pause", answer), "The rollout of v2 through stable is paused.");
+  assert.equal(L.rolloutActionResult("abort", answer), "The rollout of v2 through stable is aborted: stable serves v1 again.");
+  const off = L.errorMessage(403, '{"error": "admin operations are off: configure an API token (security.api_token_env), or set live.admin_without_token"}');
+  assert.equal(L.adminRefusal(403, off), "Not allowed: admin operations are off: configure an API token (security.api_token_env), or set live.admin_without_token.");
+  assert.equal(L.adminRefusal(409, "clothes's stable has no running rollout"), "Not done: clothes's stable has no running rollout");
+});
