@@ -206,7 +206,7 @@ class ModelServer:
         self.fleet.stats = self.plane.stats
         if CONFIG.feedback.enabled:
             self.fleet.journal = self.plane.journal = Journal(CONFIG.feedback, RUNTIME, labels_of=self.registry.labels_of)
-            self.plane.journal.on_outcomes.append(LiveGauges(self.plane.journal, self.registry, CONFIG.monitoring.refresh_seconds, CONFIG.feedback.series_seconds))
+            self.plane.journal.on_outcomes.append(LiveGauges(self.plane.journal, self.registry, CONFIG.monitoring.refresh_seconds))
         freeze_startup_heap()
 
     @bentoml.on_startup

@@ -142,6 +142,18 @@ class Ring:
         self.count = min(self.count + n, self.capacity)
         self._order = None
 
+    def add_many(self, keys: np.ndarray, tags: np.ndarray, examples: np.ndarray, predicted: np.ndarray, confidence: np.ndarray, times: np.ndarray) -> None:
+        """Many examples at once, in order; only the last ``capacity`` of them when there are more."""
+        if len(keys) > self.capacity:
+            keys, tags, examples, predicted, confidence, times = (a[-self.capacity :] for a in (keys, tags, examples, predicted, confidence, times))
+        n = len(keys)
+        slots = (self._next + np.arange(n)) % self.capacity
+        self.keys[slots], self.tags[slots], self.example[slots] = keys, tags, examples
+        self.predicted[slots], self.confidence[slots], self.times[slots] = predicted, confidence, times
+        self._next = (self._next + n) % self.capacity
+        self.count = min(self.count + n, self.capacity)
+        self._order = None
+
     def find(self, keys: np.ndarray, since: float) -> np.ndarray:
         """Each key's slot in the ring (-1 where absent, or older than ``since``)."""
         if self.count == 0 or len(keys) == 0:
@@ -235,18 +247,35 @@ class Journal:
         return written
 
     def _drain(self) -> list[tuple]:
-        """The buffered answers into the ring; the rows of those that carried their labels."""
-        carried = []
+        """The buffered answers into the ring, as arrays at once (per class count: models differ); the
+        rows of those that carried their labels."""
+        taken = [self._buffer.popleft() for _ in range(len(self._buffer))]
+        by_width: dict[int, list[tuple]] = {}
+        for entry in taken:
+            by_width.setdefault(entry[5].shape[1], []).append(entry)
+        carried: list[tuple] = []
+        for group in by_width.values():
+            carried += self._add(group)
+        return carried
+
+    def _add(self, taken: list[tuple]) -> list[tuple]:
         ring = self.ring
-        while self._buffer:
-            when, model, version, alias, request_id, probabilities, truth, slice_name = self._buffer.popleft()
-            predicted, confidence = probabilities.argmax(axis=1), probabilities.max(axis=1)
-            ring.add(key_of(model, request_id), ring.tag(model, version, alias, slice_name), predicted, confidence, when)
+        probabilities = np.concatenate([entry[5] for entry in taken]) if len(taken) > 1 else taken[0][5]
+        predicted, confidence = probabilities.argmax(axis=1), probabilities.max(axis=1)
+        counts = np.fromiter((len(entry[5]) for entry in taken), dtype=np.int64, count=len(taken))
+        examples = np.arange(len(predicted)) - np.repeat(np.cumsum(counts) - counts, counts)
+        keys = np.repeat(np.fromiter((key_of(entry[1], entry[4]) for entry in taken), dtype=np.uint64, count=len(taken)), counts) + examples.astype(np.uint64)
+        tags = np.repeat(np.fromiter((ring.tag(entry[1], entry[2], entry[3], entry[7]) for entry in taken), dtype=np.int32, count=len(taken)), counts)
+        times = np.repeat(np.fromiter((entry[0] for entry in taken), dtype=np.float64, count=len(taken)), counts)
+        ring.add_many(keys, tags, examples, predicted, confidence, times)
+        carried, start, joined_at = [], 0, time.time()
+        for (when, model, version, alias, request_id, _, truth, slice_name), count in zip(taken, counts.tolist(), strict=True):
             if truth is not None:
                 carried += [
-                    (model, request_id, example, version, alias, slice_name, label, int(predicted[example]), float(confidence[example]), when, time.time())
+                    (model, request_id, example, version, alias, slice_name, label, int(predicted[start + example]), float(confidence[start + example]), when, joined_at)
                     for example, label in enumerate(truth)
                 ]
+            start += count
         return carried
 
     @staticmethod
@@ -343,6 +372,29 @@ class Journal:
                 values = [value for item in chunk for value in (item.request_id, item.example)]
                 found |= set(db.execute(f"select request_id, example from outcomes where model = ? and (request_id, example) in (values {marks})", [model, *values]).fetchall())
         return [(item.request_id, item.example) in found for item in items]
+
+    def tally(self, model: str, version: str, since: float = 0.0) -> tuple[int, int]:
+        """(correct, labelled) of a version's joined examples predicted at ``since`` or later: a SQL count, no rows read."""
+        with self._lock:
+            correct, labelled = (
+                self._connect()
+                .execute("select coalesce(sum(label = predicted), 0), count(*) from outcomes where model = ? and version = ? and time >= ?", (model, version, since))
+                .fetchone()
+            )
+        return int(correct), int(labelled)
+
+    def calibration_tally(self, model: str, version: str, bins: int) -> list[tuple[int, int, float, int]]:
+        """Per confidence bin (index, examples, sum of confidence, correct) of a version's joined examples: SQL aggregates."""
+        with self._lock:
+            return (
+                self._connect()
+                .execute(
+                    "select min(cast(confidence * ? as integer), ? - 1), count(*), sum(confidence), sum(label = predicted) from outcomes"
+                    " where model = ? and version = ? group by 1",
+                    (bins, bins, model, version),
+                )
+                .fetchall()
+            )
 
     def outcomes(self, model: str, version: str | None = None) -> dict[str, np.ndarray]:
         """The joined examples of a model (one version of it), as columns for lifecycle/outcomes.py."""

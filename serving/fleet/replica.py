@@ -515,12 +515,10 @@ class Fleet:
         if self.journal is None:
             return {}
         began = rollout["events"][0]["time"] if rollout["events"] else rollout["step_started"]
-        found = {}
-        for role, version, since in (("candidate", rollout["candidate"], rollout["step_started"]), ("baseline", rollout["baseline"], began)):
-            rows = self.journal.outcomes(name, version)
-            recent = rows["time"] >= since
-            found[role] = (int((rows["label"][recent] == rows["predicted"][recent]).sum()), int(recent.sum()))
-        return found
+        return {
+            "candidate": self.journal.tally(name, rollout["candidate"], rollout["step_started"]),
+            "baseline": self.journal.tally(name, rollout["baseline"], began),
+        }
 
     # --- the store's watched models -------------------------------------------------------------------
 

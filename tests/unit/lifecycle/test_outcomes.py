@@ -7,7 +7,7 @@ import pytest
 from scipy import stats
 from sklearn.metrics import accuracy_score, recall_score
 
-from lifecycle.outcomes import calibration, live_report, proportion
+from lifecycle.outcomes import calibration, calibration_of, live_report, proportion
 
 LABELS = ("a", "b", "c")
 
@@ -66,3 +66,22 @@ def test_aliases_slices_and_series_split_the_same_examples():
     assert set(report["aliases"]) == {"stable", "latest"} and set(report["slices"]) == {"night"}
     assert report["slices"]["night"]["examples"] == 2 and report["slices"]["night"]["correct"] == 2
     assert [(p["start"], p["examples"], p["correct"]) for p in report["series"]] == [(0.0, 3, 2), (60.0, 2, 2), (180.0, 1, 0)]
+
+
+@pytest.mark.parametrize(("correct", "examples"), [(0, 1), (1, 1), (7, 10), (990, 1000), (0, 50), (50, 50), (1234, 5000)])
+def test_the_wilson_interval_equals_scipys(correct, examples):
+    interval = stats.binomtest(correct, examples).proportion_ci(method="wilson")
+    found = proportion(correct, examples)
+    assert (found["low"], found["high"]) == pytest.approx((interval.low, interval.high), abs=2e-6)
+
+
+def test_calibration_from_bin_sums_equals_calibration_from_rows():
+    rng = np.random.default_rng(3)
+    confidence = rng.random(2000)
+    correct = rng.random(2000) < confidence
+    which = np.minimum((confidence * 10).astype(int), 9)
+    sums = [(b, int((which == b).sum()), float(confidence[which == b].sum()), int(correct[which == b].sum())) for b in range(10) if (which == b).any()]
+    from_sums, from_rows = calibration_of(sums), calibration(confidence, correct)
+    assert from_sums["ece"] == pytest.approx(from_rows["ece"], abs=1e-6)
+    assert [(b["low"], b["examples"]) for b in from_sums["bins"]] == [(b["low"], b["examples"]) for b in from_rows["bins"]]
+    assert [b["accuracy"] for b in from_sums["bins"]] == pytest.approx([b["accuracy"] for b in from_rows["bins"]], abs=1e-6)
