@@ -19,9 +19,13 @@ answers how many examples joined and which ids no worker knew (expired, or never
 
     >>> journal = Journal(config.feedback, runtime_dir(), labels_of=lambda model, version: card.labels)
     >>> journal.record("clothes", "v1", "stable", "req-1", probabilities, truth=None, slice_name=None)
-    >>> journal.submit("clothes", [Item("req-1", 0, "Sneaker", None)], labels=card.labels)
-    {'accepted': 1, 'joined': 1, 'unknown': [], ...}
+    >>> journal.submit("clothes", [Item("req-1", 0, "Sneaker")])
+    {'model': 'clothes', 'accepted': 1, 'joined': 1, 'unknown': [], 'unknown_ids': 0}
     >>> journal.outcomes("clothes", "v1")           # arrays for lifecycle/outcomes.py
+    >>> journal.tally("clothes", "v1", since=t)     # (correct, labelled): a SQL count, for gauges and rollout gates
+
+The SQLite file is in the runtime directory: one replica's, gone when it stops (live accuracy is about
+recent traffic). Each replica joins the answers it gave itself.
 """
 
 from __future__ import annotations
