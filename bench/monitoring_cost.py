@@ -29,6 +29,7 @@ from bench.bodies import write_bodies
 from bench.drift import DEFAULT_MODEL, REPORT, has_markers, markers, write_report
 from bench.load import run_wrk
 from bench.scenarios import Scenario
+from config.settings import load_yaml
 from training import recipes
 
 # feature -> (its markers in docs/lifecycle.md, its target cost per request)
@@ -40,7 +41,7 @@ def turned_off(directory: Path, feature: str) -> Path:
     if feature != "ood":
         return servers.write_config(directory, changes={feature: {"enabled": False}})
     path = servers.write_config(directory)
-    config = yaml.safe_load(path.read_text())
+    config = load_yaml(path.read_text(), path)
     for model in config["models"].values():
         model["ood"] = {**model.get("ood", {}), "enabled": False}
     path.write_text(yaml.safe_dump(config, sort_keys=False))
