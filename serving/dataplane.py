@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from config import Config
-from lifecycle.outcomes import live_report
+from lifecycle.outcomes import Proportion, live_report, proportion
 from models.card import ModelCard
 from serving.core import (
     ABSTAINED_OUTPUT,
@@ -106,6 +106,17 @@ def numbered(model: ServedModel) -> dict[int, str]:
 def labels(model: ServedModel) -> set[str]:
     """TF Serving labels of a served model: its aliases, and its versions that have no number."""
     return {version for version in model.handles if version_number(version) is None} | set(model.aliases)
+
+
+def fleet_live(replicas: list[dict]) -> dict[str, dict[str, Proportion]]:
+    """Live accuracy per model and version over every replica's joined feedback (their reports' tallies)."""
+    totals: dict[str, dict[str, list[int]]] = {}
+    for replica in replicas:
+        for model, versions in (replica.get("live") or {}).items():
+            for version, (correct, labelled) in versions.items():
+                total = totals.setdefault(model, {}).setdefault(version, [0, 0])
+                total[0], total[1] = total[0] + correct, total[1] + labelled
+    return {model: {version: proportion(*total) for version, total in versions.items()} for model, versions in totals.items()}
 
 
 def outputs_of(handle: VersionHandle) -> tuple[str, ...]:
@@ -378,7 +389,9 @@ class DataPlane:
                 items.append(Item(entry["id"], first + offset, label_name(label, known, f"{field}.label{'s' if entry.get('labels') is not None else ''}"), entry.get("slice")))
             if len(items) > self.config.feedback.max_items:
                 raise PayloadTooLarge(f"feedback: more than {self.config.feedback.max_items} labels in one call (feedback.max_items)")
-        return await asyncio.to_thread(journal.submit, name, items)
+        answer = await asyncio.to_thread(journal.submit, name, items)
+        answer["shared"] = await self.fleet.share_feedback(name, items) if self.fleet is not None else False
+        return answer
 
     async def live_accuracy(self, name: str, version_or_alias: str) -> dict:
         """A version's live accuracy from the feedback joined so far, beside its offline accuracy."""
@@ -437,6 +450,7 @@ class DataPlane:
     async def fleet_status(self) -> dict:
         """The desired state, every replica's report, and each version's drift over every replica's window."""
         status = await self._fleet().fleet()
+        status["live"] = fleet_live(status["replicas"])
         counts = {r["replica"]: r.pop("drift") for r in status["replicas"]}  # the reports' transport, replaced by verdicts
         status["drift"] = {}
         for replica in status["replicas"]:

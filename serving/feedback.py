@@ -339,8 +339,8 @@ class Journal:
 
     # --- feedback calls and reports (worker threads, off the event loop) ------------------------------
 
-    def submit(self, model: str, items: list[Item]) -> dict:
-        """Store the ground truth, join it now here and within a pass in every other worker; what joined."""
+    def store(self, model: str, items: list[Item]) -> int:
+        """Store ground truth for every worker to join on its next pass; the last feedback row written."""
         received = time.time()
         with self._lock:
             db = self._connect()
@@ -348,6 +348,11 @@ class Journal:
             db.executemany("insert into feedback values (?, ?, ?, ?, ?, ?)", [(model, item.request_id, item.example, item.label, item.slice, received) for item in items])
             (last,) = db.execute("select coalesce(max(rowid), 0) from feedback").fetchone()
             db.execute("commit")
+        return last
+
+    def submit(self, model: str, items: list[Item]) -> dict:
+        """Store the ground truth, join it now here and within a pass in every other worker; what joined."""
+        last = self.store(model, items)
         self.join()
         self._wait_for_workers(last)
         joined = self._joined(model, items)

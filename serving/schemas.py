@@ -207,8 +207,9 @@ class FeedbackAnswer(BaseModel):
     model: Name
     accepted: Count = Field(description="labelled examples received")
     joined: Count = Field(description="of those, joined to a prediction this server answered (within feedback.window_seconds)")
-    unknown: list[str] = Field(description="up to 20 ids no entry worker answered (expired, or never answered here)")
+    unknown: list[str] = Field(description="up to 20 ids no entry worker of this replica answered (expired, or never answered here)")
     unknown_ids: Count
+    shared: bool = Field(description="sent on to every other replica of the fleet (a Redis state backend), which join the answers they gave")
 
 
 class LiveProportion(BaseModel):
@@ -368,6 +369,7 @@ class ReplicaReport(BaseModel):
     failures: dict[str, str]
     divergence: list[str]
     drift: dict = Field(description="per model and version: this replica's drift verdict and window size")
+    live: dict = Field(default_factory=dict, description="per model and version: [correct, labelled] of the feedback this replica joined")
     time: float
     age_seconds: float
 
@@ -380,6 +382,7 @@ class FleetStatus(BaseModel):
     desired: dict
     replicas: list[ReplicaReport]
     drift: dict = Field(description="per model and version: drift over every replica's window, from their counts")
+    live: dict = Field(default_factory=dict, description="per model and version: live accuracy over every replica's joined feedback, with its 95% interval")
 
 
 class Latency(BaseModel):

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import fcntl
 import json
 import logging
@@ -34,6 +35,7 @@ from typing import TYPE_CHECKING, Any, TypedDict
 from config import Config, VersionPolicy
 from models import repository, store
 from serving.errors import BadRequest, Conflict, NotFound, ServingError, Unavailable
+from serving.feedback import Item
 from serving.fleet import desired
 from serving.fleet.backends import BackendUnreachable, StaleState, StateBackend
 from serving.fleet.desired import DesiredModel, DesiredState, Rollout
@@ -228,6 +230,8 @@ class Fleet:
         await asyncio.wait([catching_up], timeout=STARTUP_SECONDS)  # not cancelled after: a load must not be cut in half
         self.tasks = [catching_up, loop.create_task(self._follow()), loop.create_task(self._report())]
         self.tasks += [loop.create_task(self._publish_stats()), loop.create_task(self._drive_rollouts())]
+        if self.backend.shares_feedback:
+            self.tasks.append(loop.create_task(self._receive_feedback()))
         if any(settings.watch for settings in self.config.models.values()):
             self.tasks.append(loop.create_task(self.watch_store()))
 
@@ -306,8 +310,18 @@ class Fleet:
             "failures": done["failures"],
             "divergence": done["divergence"],
             "drift": self.drift_counts() if self.drift_counts else {},
+            "live": self._live_tallies(rows),
             "time": round(time.time(), 3),
         }
+
+    def _live_tallies(self, rows) -> dict[str, dict[str, list[int]]]:
+        """Each served version's (correct, labelled) joined here: GET /fleet adds them up over the replicas."""
+        if self.journal is None:
+            return {}
+        tallies: dict[str, dict[str, list[int]]] = {}
+        for row in rows:
+            tallies.setdefault(row["name"], {})[row["version"]] = list(self.journal.tally(row["name"], row["version"]))
+        return tallies
 
     # --- admin operations -------------------------------------------------------------------------
 
@@ -519,6 +533,42 @@ class Fleet:
             "candidate": self.journal.tally(name, rollout["candidate"], rollout["step_started"]),
             "baseline": self.journal.tally(name, rollout["baseline"], began),
         }
+
+    # --- feedback across the fleet -------------------------------------------------------------------
+
+    async def share_feedback(self, model: str, items: list[Item]) -> bool:
+        """Send feedback this replica took to the others, which join the answers they gave; False where
+        the backend shares none (one replica) or is unreachable (this replica joined its own)."""
+        if not self.backend.shares_feedback:
+            return False
+        try:
+            await self.backend.put_feedback(self.replica, model, [dataclasses.asdict(item) for item in items])
+        except BackendUnreachable as exc:
+            log.warning("feedback for %s not shared with the fleet: %s", model, exc.message)
+            return False
+        return True
+
+    async def _receive_feedback(self) -> None:
+        """One entry worker per replica takes the feedback other replicas took, into this replica's join."""
+        with open(self.lock_path.with_name("feedback-relay.lock"), "a") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return  # another entry worker receives it
+            cursor: str | None = None
+            while True:
+                try:
+                    cursor, entries = await self.backend.feedback_since(cursor)
+                    for entry in entries:
+                        if entry["origin"] != self.replica and self.journal is not None:
+                            await asyncio.to_thread(self.journal.store, entry["model"], [Item(**item) for item in entry["items"]])
+                except BackendUnreachable:
+                    pass  # feedback sent meanwhile is read when it is back (the stream keeps it)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("receiving the fleet's feedback failed")
+                await asyncio.sleep(self.config.feedback.join_seconds)
 
     # --- the store's watched models -------------------------------------------------------------------
 

@@ -127,4 +127,4 @@ def test_live_accuracy_equals_the_offline_accuracy_of_the_stream(srv, stream):
 def test_feedback_for_ids_never_answered_is_reported_not_joined(srv):
     answer = requests.post(f"{srv.url}/models/{CLOTHES}/feedback", json={"feedback": [{"id": "never-1", "label": 0}, {"id": "never-2", "labels": [1, 2]}]}, timeout=TIMEOUT)
     assert answer.status_code == 200, answer.text
-    assert answer.json() == {"model": CLOTHES, "accepted": 3, "joined": 0, "unknown": ["never-1", "never-2"], "unknown_ids": 2}
+    assert answer.json() == {"model": CLOTHES, "accepted": 3, "joined": 0, "unknown": ["never-1", "never-2"], "unknown_ids": 2, "shared": False}

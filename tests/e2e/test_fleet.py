@@ -296,3 +296,30 @@ def test_two_admins_at_once_lose_no_update_and_a_stale_one_gets_409(fleet):
     assert stale.status_code == 409 and stale.headers["X-State-Generation"] == str(current + 1), stale.text
     assert f"current one is {current + 1}" in stale.json()["error"]
     fleet.converge("If-Match", lambda b: b["aliases"].get("team-c") == "v2", time.monotonic())
+
+
+def test_feedback_through_one_replica_joins_where_each_prediction_was_answered(fleet):
+    """Predictions spread over the replicas by nginx; their labels sent to replica a alone reach the
+    others through Redis, each joins the answers it gave, and GET /fleet adds them up exactly."""
+    names = requests.get(f"{fleet.nginx}/models/{CLOTHES}/v1", timeout=TIMEOUT).json()["output"]["labels"]
+    labels, expected = [], 0
+    for index in range(30):
+        image = [[(index * 7 + row) % 256 for _ in range(28)] for row in range(28)]
+        answer = requests.post(f"{fleet.nginx}/models/{CLOTHES}/stable", json={"image": image}, headers={"X-Request-Id": f"spread-{index}"}, timeout=TIMEOUT)
+        assert answer.status_code == 200, answer.text
+        predicted = answer.json()["predictions"][0]["label"]
+        truth = predicted if index % 2 == 0 else next(name for name in names if name != predicted)
+        expected += truth == predicted
+        labels.append({"id": f"spread-{index}", "label": truth})
+    sent = fleet.admin("a", "POST", f"/models/{CLOTHES}/feedback", {"feedback": labels})
+    assert sent.status_code == 200 and sent.json()["shared"] is True and sent.json()["accepted"] == 30, sent.text
+    assert sent.json()["joined"] < 30  # nginx spread the predictions: a answered only some
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        live = fleet.admin("b", "GET", "/fleet").json()["live"].get(CLOTHES, {}).get("v1", {})
+        if live.get("examples") == 30:
+            break
+        time.sleep(0.25)
+    assert live.get("examples") == 30 and live["correct"] == expected, live
+    per_replica = {r["replica"]: r["live"][CLOTHES]["v1"][1] for r in fleet.admin("c", "GET", "/fleet").json()["replicas"]}
+    assert sum(per_replica.values()) == 30 and sum(1 for count in per_replica.values() if count) >= 2, per_replica

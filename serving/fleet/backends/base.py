@@ -55,5 +55,14 @@ class StateBackend(abc.ABC):
     async def reports(self) -> dict[str, dict]:
         """Every replica's unexpired report, by name."""
 
+    shares_feedback: ClassVar[bool] = False  # whether feedback sent to one replica reaches the others
+
+    async def put_feedback(self, origin: str, model: str, items: list[dict]) -> None:  # noqa: B027 (optional)
+        """Send feedback one replica took to every other one (a backend of one replica has nothing to do)."""
+
+    async def feedback_since(self, cursor: str | None) -> tuple[str | None, list[dict]]:
+        """Feedback sent after ``cursor`` (None: from now on): (the new cursor, [{"origin", "model", "items"}])."""
+        return cursor, []
+
     async def close(self) -> None:  # noqa: B027 (optional)
         """Release connections."""

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import urllib.parse
+from typing import Any
 
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
@@ -96,6 +97,29 @@ class RedisBackend(StateBackend):
         except RedisError as exc:
             raise BackendUnreachable(self, exc) from None
         return {key[len(prefix) :]: json.loads(value) for key, value in zip(keys, values, strict=True) if value}
+
+    shares_feedback = True
+    FEEDBACK_KEPT = 10_000  # feedback calls kept in the stream (each up to feedback.max_items labels)
+
+    async def put_feedback(self, origin: str, model: str, items: list[dict]) -> None:
+        try:
+            await self.client.xadd(f"{self.key}:feedback", {"origin": origin, "model": model, "items": json.dumps(items)}, maxlen=self.FEEDBACK_KEPT, approximate=True)
+        except RedisError as exc:
+            raise BackendUnreachable(self, exc) from None
+
+    async def feedback_since(self, cursor: str | None) -> tuple[str | None, list[dict]]:
+        stream = f"{self.key}:feedback"
+        try:
+            if cursor is None:  # from now on: the newest entry's id, else the stream's beginning
+                newest: Any = await self.client.xrevrange(stream, count=1)
+                return (str(newest[0][0]) if newest else "0-0"), []
+            found: Any = await self.client.xread({stream: cursor}, count=100)
+        except RedisError as exc:
+            raise BackendUnreachable(self, exc) from None
+        entries = [entry for _, batch in found for entry in batch]
+        if not entries:
+            return cursor, []
+        return str(entries[-1][0]), [{"origin": fields["origin"], "model": fields["model"], "items": json.loads(fields["items"])} for _, fields in entries]
 
     async def close(self) -> None:
         if self.pubsub is not None:

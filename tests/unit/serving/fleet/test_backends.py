@@ -155,3 +155,28 @@ def test_redis_keeps_the_state_across_a_restart(tmp_path):
 )
 def test_the_redis_backend_names_where_it_is_without_secrets(url, where):
     assert RedisBackend(url, "k", timeout=1.0).describe() == where
+
+
+def test_feedback_sent_through_redis_reaches_a_reader_from_its_cursor_on(backend):
+    """Redis relays feedback between replicas (from the moment a reader starts); the file backend, one
+    replica's, relays none."""
+
+    async def scenario():
+        store = backend()
+        try:
+            cursor, nothing = await store.feedback_since(None)
+            await store.put_feedback("a", "clothes", [{"request_id": "r-1", "example": 0, "label": "Bag", "slice": None}])
+            await store.put_feedback("b", "clothes", [{"request_id": "r-2", "example": 1, "label": "Coat", "slice": "night"}])
+            cursor, entries = await store.feedback_since(cursor)
+            again = await store.feedback_since(cursor)
+            return store.shares_feedback, nothing, entries, again[1]
+        finally:
+            await store.close()
+
+    shares, nothing, entries, again = run(scenario())
+    assert nothing == [] and again == []
+    if shares:
+        assert [(e["origin"], e["items"][0]["request_id"]) for e in entries] == [("a", "r-1"), ("b", "r-2")]
+        assert entries[1]["items"][0] == {"request_id": "r-2", "example": 1, "label": "Coat", "slice": "night"}
+    else:
+        assert entries == []

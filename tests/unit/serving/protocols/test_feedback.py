@@ -42,7 +42,7 @@ def test_live_accuracy_equals_the_accuracy_of_the_labels_sent(client):
         truths.append(index % 3 if index % 2 == 0 else (index + 1) % 3)
     answer = client.post("/models/vector/feedback", json={"feedback": [{"id": f"r-{i}", "label": t} for i, t in enumerate(truths)] + [{"id": "nobody", "label": "x"}]})
     assert answer.status_code == 200, answer.text
-    assert answer.json() == {"model": "vector", "accepted": 31, "joined": 30, "unknown": ["nobody"], "unknown_ids": 1}
+    assert answer.json() == {"model": "vector", "accepted": 31, "joined": 30, "unknown": ["nobody"], "unknown_ids": 1, "shared": False}
     live = client.get(f"{VECTOR}/live").json()
     assert live["examples"] == 30 and live["accuracy"]["value"] == 0.5 and live["accuracy"]["correct"] == 15
     assert live["accuracy"]["low"] < 0.5 < live["accuracy"]["high"]
