@@ -670,35 +670,37 @@ export function elapsedText(seconds) {
 const present = (v) => v !== null && v !== undefined;
 const vsText = (value, baseline, format) => (present(value) ? (present(baseline) ? `${format(value)} vs ${format(baseline)}` : format(value)) : (present(baseline) ? `– vs ${format(baseline)}` : "–"));
 
-/** The gate values the timeline shows, each a column only when some event has a value for it. */
-export const TIMELINE_GATES = [
-  { key: "requests", title: "requests", has: (g) => present(g.requests), text: (g) => formatNumber(g.requests) },
-  { key: "error_rate", title: "error rate", has: (g) => present(g.error_rate), text: (g) => percent(g.error_rate, 2) },
-  { key: "p99_ms", title: "p99", has: (g) => present(g.p99_ms), text: (g) => `≤ ${formatNumber(g.p99_ms)} ms` }, // the upper edge of its latency bucket
-  { key: "accuracy", title: "accuracy vs baseline", has: (g) => present(g.accuracy) || present(g.baseline_accuracy), text: (g) => vsText(g.accuracy, g.baseline_accuracy, (v) => percent(v)) },
-  { key: "labelled", title: "labelled", has: (g) => present(g.accuracy) || present(g.baseline_accuracy) || g.labelled > 0, text: (g) => formatNumber(g.labelled ?? 0) },
-  { key: "ood_mean", title: "OOD vs baseline", has: (g) => present(g.ood_mean) || present(g.baseline_ood_mean), text: (g) => vsText(g.ood_mean, g.baseline_ood_mean, (v) => formatNumber(Number(v.toPrecision(3)))) },
-];
+/** The gate values an event was decided on, in words, each kept whole on one line: [{key, text}];
+ * null values are left out (e.g. no accuracy before any labelled example). p99 is the upper edge of
+ * the latency bucket holding it, hence "≤". */
+export function gateValues(gates) {
+  const g = gates ?? {};
+  const ood = (v) => formatNumber(Number(v.toPrecision(3)));
+  const items = [];
+  if (present(g.requests)) items.push({ key: "requests", text: `${formatNumber(g.requests)} ${g.requests === 1 ? "request" : "requests"}` });
+  if (present(g.error_rate)) items.push({ key: "error_rate", text: `error rate ${percent(g.error_rate, 2)}` });
+  if (present(g.p99_ms)) items.push({ key: "p99_ms", text: `p99 ≤ ${formatNumber(g.p99_ms)} ms` });
+  if (present(g.accuracy) || present(g.baseline_accuracy)) {
+    items.push({ key: "accuracy", text: `accuracy ${vsText(g.accuracy, g.baseline_accuracy, (v) => percent(v))} (${formatNumber(g.labelled ?? 0)} labelled)` });
+  }
+  if (present(g.ood_mean) || present(g.baseline_ood_mean)) items.push({ key: "ood_mean", text: `OOD ${vsText(g.ood_mean, g.baseline_ood_mean, ood)}` });
+  if (present(g.dwell_seconds)) items.push({ key: "dwell_seconds", text: `after ${durationText(Number(g.dwell_seconds.toFixed(1)))} in the step` });
+  return items;
+}
 
-/** A rollout's events as a timeline: {columns: the gate columns with values, rows: [{after, action,
- * share, reason, gates: [text per column], event}]}, oldest first, times from the first event. An
- * event decided without gate values (start, pause, resume, abort) shows "–" in their columns. */
+/** A rollout's events as a timeline, oldest first: [{after, action, share, reason, gates, event}], times
+ * from the first event, gates as gateValues (none for start, pause, resume, abort: nothing was judged). */
 export function rolloutTimeline(rollout) {
   const events = rollout?.events ?? [];
   const start = events[0]?.time;
-  const columns = TIMELINE_GATES.filter((c) => events.some((e) => c.has(e.gates ?? {})));
-  const rows = events.map((e) => {
-    const g = e.gates ?? {};
-    return {
-      after: elapsedText(e.time - start),
-      action: rolloutActionText(e.action),
-      share: `${e.share}%`,
-      reason: e.reason ?? "",
-      gates: columns.map((c) => (c.has(g) ? c.text(g) : "–")),
-      event: e,
-    };
-  });
-  return { columns, rows };
+  return events.map((e) => ({
+    after: elapsedText(e.time - start),
+    action: rolloutActionText(e.action),
+    share: `${e.share}%`,
+    reason: e.reason ?? "",
+    gates: gateValues(e.gates),
+    event: e,
+  }));
 }
 
 /** The rollouts shown: running and paused ones first, then the most recent. */

@@ -447,22 +447,20 @@ test("a rollout's gates and what a step needs, in words", () => {
   assert.equal(L.advanceText({ ...rollout, min_dwell_seconds: 3600, min_requests: 1 }), "1 h and 1 request of v2 in the step, with no gate broken");
 });
 
-test("a rollout's timeline: times from its start, actions in words, gate columns only where there are values", () => {
+test("a rollout's timeline: times from its start, actions in words, the gate values it was decided on", () => {
   assert.deepEqual([0, 12.34, 90, 5400, -1, NaN].map(L.elapsedText), ["+0 s", "+12.3 s", "+1.5 min", "+1.5 h", "+0 s", "–"]);
-  const { columns, rows } = L.rolloutTimeline(rollout);
-  assert.deepEqual(columns.map((c) => c.title), ["requests", "error rate", "p99", "accuracy vs baseline", "labelled", "OOD vs baseline"]);
+  const rows = L.rolloutTimeline(rollout);
   assert.deepEqual(rows.map((r) => [r.after, r.action, r.share, r.reason]), [
     ["+0 s", "started", "5%", "v2 takes 5% of stable (from v1)"],
     ["+30.5 s", "advanced", "25%", "gates held for 5%: 25% now"],
   ]);
-  assert.deepEqual(rows[0].gates, ["–", "–", "–", "–", "–", "–"]); // started: no gate values
-  assert.deepEqual(rows[1].gates, ["120", "0.83%", "≤ 20 ms", "90.0% vs 92.0%", "40", "0.412 vs 0.401"]);
-  // values may be null: a column with none is left out, a missing one is "–"
-  const bare = { ...rollout, events: [rollout.events[0], { ...rollout.events[1], gates: { requests: 3, error_rate: 0, p99_ms: null, ood_mean: null, baseline_ood_mean: 0.2, accuracy: null, baseline_accuracy: null, labelled: 0 } }] };
-  const t = L.rolloutTimeline(bare);
-  assert.deepEqual(t.columns.map((c) => c.key), ["requests", "error_rate", "ood_mean"]);
-  assert.deepEqual(t.rows[1].gates, ["3", "0.00%", "– vs 0.2"]);
-  assert.deepEqual(L.rolloutTimeline({ events: [] }), { columns: [], rows: [] });
+  assert.deepEqual(rows[0].gates, []); // started: nothing judged
+  assert.deepEqual(rows[1].gates.map((g) => g.text), ["120 requests", "error rate 0.83%", "p99 ≤ 20 ms", "accuracy 90.0% vs 92.0% (40 labelled)", "OOD 0.412 vs 0.401", "after 30.5 s in the step"]);
+  // values may be null: left out, or "–" beside the baseline's
+  assert.deepEqual(L.gateValues({ requests: 1, error_rate: 0, p99_ms: null, ood_mean: null, baseline_ood_mean: 0.2, accuracy: null, baseline_accuracy: null, labelled: 0 }).map((g) => g.text),
+    ["1 request", "error rate 0.00%", "OOD – vs 0.2"]);
+  assert.deepEqual(L.gateValues({}), []);
+  assert.deepEqual(L.rolloutTimeline({ events: [] }), []);
 });
 
 test("rollouts sorted, steps parsed, the plan, the form's choices, the curl, admin answers in words", () => {
