@@ -1,6 +1,7 @@
 // The page: choose a served model and version, try it with an image (a file, a drop, a paste or a
 // drawing), tell the server whether its answer was right, and read its card, slices, drift, live
-// accuracy, versions and report. Everything it shows comes from
+// accuracy, versions and rollouts (pausing, resuming, aborting and starting one where admin routes
+// answer) and report. Everything it shows comes from
 // the server's API (GET /models..., POST /models/<name>/<version>[/input.png]); logic.mjs holds the
 // logic that needs no DOM. Text from the server is always set as text, never as HTML.
 import * as L from "./logic.mjs";
@@ -19,6 +20,9 @@ const state = {
   previewUrl: null,
   section: L.SECTIONS[0], // the tab shown about the model
   answer: null, // the answer shown: {model, requestId, label} for its "Right?" controls
+  rollouts: null, // {model, json, list}: GET /models/<model>/rollouts as last shown
+  rolloutTimer: null, // the next refresh while a rollout runs and the versions tab is shown
+  admin: null, // {allowed, reason}: whether this page may call admin routes (asked once; again after the token changes)
 };
 
 class ApiError extends Error {
@@ -88,6 +92,7 @@ function askToken(reason) {
 
 function updateTokenButton() {
   $("forget-token").hidden = !tokens.get();
+  state.admin = null; // with another token (or none), ask again whether admin routes answer
 }
 
 // --- DOM helpers -----------------------------------------------------------------------------
@@ -283,6 +288,7 @@ function loadSection() {
   else if (state.section === "live") loadLive();
   else if (state.section === "report") loadReport();
   else if (state.section === "replicas") loadFleet();
+  else if (state.section === "versions") loadRollouts();
 }
 
 function bindTabs() {
@@ -790,7 +796,11 @@ function renderVersions(listing) {
     shadow ? el("p", { id: "shadow", text: `Shadow: ${shadow}.` }) : "",
     el("div", { class: "buttons" }, el("button", { type: "button", id: "refresh-versions", text: "Refresh the versions" })),
   );
-  $("refresh-versions").addEventListener("click", refreshVersions);
+  $("refresh-versions").addEventListener("click", () => {
+    refreshVersions();
+    loadRollouts();
+  });
+  fillRolloutForm(listing);
 }
 
 async function refreshVersions() {
@@ -803,6 +813,179 @@ async function refreshVersions() {
   } catch (error) {
     $("versions").prepend(el("p", { class: "error", role: "alert", text: L.failureText(error) }));
   }
+}
+
+// --- rollouts: GET /models/<name>/rollouts; pause, resume, abort and start are admin routes -------------
+
+/** Whether the page may call admin routes: with a token, yes (the server checked it on every call so
+ * far); without one, a POST of an empty plan says, changing nothing: 400 (the plan is incomplete) where
+ * admin routes answer, 403 where they are off (its message says why). */
+async function adminAccess(model) {
+  if (tokens.get()) return { allowed: true, reason: "" };
+  if (state.admin) return state.admin;
+  try {
+    const response = await fetch(`${modelPath(model)}/rollouts`, { method: "POST", headers: { "Content-Type": "application/json" }, body: "{}" });
+    const text = await response.text();
+    state.admin = response.status === 400 ? { allowed: true, reason: "" } : { allowed: false, reason: L.errorMessage(response.status, text) };
+  } catch (error) {
+    return { allowed: false, reason: L.failureText(error) };
+  }
+  return state.admin;
+}
+
+/** Show the model's rollouts (again only when they changed, so that focus and the form stay), and ask
+ * again in ROLLOUT_REFRESH_MS while one runs and this tab is shown. */
+async function loadRollouts() {
+  clearTimeout(state.rolloutTimer);
+  const model = state.model;
+  if (!model || state.section !== "versions") return;
+  const [answer, admin] = await Promise.all([
+    getJSON(`${modelPath(model)}/rollouts`).then((body) => ({ body }), (error) => ({ error })),
+    adminAccess(model),
+  ]);
+  if (model !== state.model) return;
+  const json = answer.error ? `error:${answer.error.message}` : JSON.stringify(answer.body.rollouts);
+  const changed = !state.rollouts || state.rollouts.model !== model || state.rollouts.json !== json || state.rollouts.admin !== admin.allowed;
+  if (changed) {
+    const before = state.rollouts?.model === model ? state.rollouts.json : null;
+    state.rollouts = { model, json, admin: admin.allowed, list: answer.error ? [] : L.sortRollouts(answer.body.rollouts) };
+    if (answer.error) {
+      $("rollouts").replaceChildren(el("p", { class: "note", text: `No rollouts: ${L.failureText(answer.error)}` }));
+    } else {
+      renderRollouts(model, state.rollouts.list, admin.allowed);
+      if (before !== null && !before.startsWith("error:")) refreshVersions(); // a step moved the alias's split
+    }
+  }
+  $("admin-note").hidden = admin.allowed;
+  $("admin-note").textContent = admin.allowed ? "" : `Pausing, resuming, aborting and starting rollouts are admin operations, not available here: ${admin.reason}`;
+  $("rollout-form").hidden = !admin.allowed || Boolean(answer.error);
+  if (state.rollouts.list.some((r) => r.status === "running") && state.section === "versions") {
+    state.rolloutTimer = setTimeout(loadRollouts, L.ROLLOUT_REFRESH_MS);
+  }
+}
+
+function renderRollouts(model, rollouts, admin) {
+  if (!rollouts.length) {
+    const start = L.startableAliases(state.versions)[0];
+    const candidate = start ? (L.candidateVersions(state.versions, start.version)[0] ?? "<version>") : "<version>";
+    $("rollouts").replaceChildren(
+      el("p", { id: "rollouts-empty", text: `No rollout of ${model} yet. A rollout moves an alias to a candidate version step by step while its gates (failed requests, latency, live accuracy, OOD score) hold, and back to what it served at once when one breaks.` }),
+      el("p", { class: "live-help" }, admin ? "Start one with the form below, or through the API: " : "Start one through the API (an admin operation): ", el("code", { text: L.rolloutCurl(location.origin, model, start?.alias ?? "stable", candidate, Boolean(tokens.get())) })),
+    );
+    return;
+  }
+  $("rollouts").replaceChildren(...rollouts.map((r) => rolloutCard(model, r, admin)));
+}
+
+function rolloutCard(model, rollout, admin) {
+  const { alias, candidate, baseline } = rollout;
+  const share = L.rolloutShare(rollout);
+  const titleId = `rollout-title-${alias}`;
+  const bar = el("div", { class: "split rollout-bar", role: "img", "aria-label": `${candidate} ${share}%, ${baseline} ${100 - share}%` },
+    share > 0 ? el("span", { class: "candidate", text: `${candidate} ${share}%` }) : "",
+    share < 100 ? el("span", { class: "baseline", text: `${baseline} ${100 - share}%` }) : "");
+  for (const [part, value] of [[bar.querySelector(".candidate"), share], [bar.querySelector(".baseline"), 100 - share]]) if (part) part.style.flex = `${value} 1 0`;
+  const steps = el("ol", { class: "steps", "aria-label": `Steps of the rollout through ${alias}` }, L.rolloutSteps(rollout).map((s) => el("li", {
+    class: `step step-${s.state}`, "aria-current": s.state === "current" ? "step" : null, title: s.label,
+  }, el("span", { "aria-hidden": "true", text: s.text }), el("span", { class: "visually-hidden", text: s.label }))));
+  const timeline = L.rolloutTimeline(rollout);
+  const buttons = admin && L.rolloutActive(rollout) ? el("div", { class: "buttons" },
+    rollout.status === "running"
+      ? el("button", { type: "button", class: "rollout-pause", "aria-label": `Pause the rollout through ${alias}`, text: "Pause" })
+      : el("button", { type: "button", class: "rollout-resume", "aria-label": `Resume the rollout through ${alias}`, text: "Resume" }),
+    el("button", { type: "button", class: "rollout-abort danger", "aria-label": `Abort the rollout through ${alias}`, text: "Abort" })) : "";
+  const card = el("article", { class: `rollout rollout-${rollout.status}`, id: `rollout-${alias}`, "aria-labelledby": titleId },
+    el("h4", { id: titleId, tabindex: "-1" }, `${alias}: ${candidate} replacing ${baseline} `, el("span", { class: `badge badge-${rollout.status}`, text: L.rolloutStatusText(rollout.status) })),
+    el("p", { class: "rollout-line", text: L.rolloutLine(rollout) }),
+    steps,
+    bar,
+    facts([
+      ["A step advances after", L.advanceText(rollout)],
+      ["Gates", L.gatesText(rollout.gates)],
+      ["This step began", L.clockText(rollout.step_started)],
+    ]),
+    buttons,
+    table(`Timeline of the rollout through ${alias}`, ["after start", "share", "what happened", "gate values"],
+      timeline.map((r) => [r.after, r.share, noted(el("strong", { text: r.action }), r.reason),
+        r.gates.length ? el("ul", { class: "gate-values" }, r.gates.map((g) => el("li", { class: `gate-${g.key}`, text: g.text }))) : "–"]),
+      [0, 1], { class: "rollout-timeline" }));
+  if (buttons) {
+    buttons.querySelector(".rollout-pause")?.addEventListener("click", () => rolloutAction(model, rollout, "pause"));
+    buttons.querySelector(".rollout-resume")?.addEventListener("click", () => rolloutAction(model, rollout, "resume"));
+    buttons.querySelector(".rollout-abort").addEventListener("click", () => {
+      if (window.confirm(`Abort the rollout of ${candidate} through ${alias}? ${alias} serves ${baseline} again at once.`)) rolloutAction(model, rollout, "abort");
+    });
+  }
+  return card;
+}
+
+/** An admin call of the rollouts (start, pause, resume, abort); its answer, or why not, in words. */
+async function rolloutCall(path, body, out, action) {
+  out.textContent = "Sending…";
+  try {
+    const response = await api(path, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+    const text = await response.text();
+    if (!response.ok) {
+      out.textContent = L.adminRefusal(response.status, L.errorMessage(response.status, text));
+      return null;
+    }
+    const answer = JSON.parse(text);
+    out.textContent = L.rolloutActionResult(action, answer);
+    return answer;
+  } catch (error) {
+    out.textContent = `Not done: ${L.failureText(error)}`;
+    return null;
+  }
+}
+
+async function rolloutAction(model, rollout, action) {
+  const card = $(`rollout-${rollout.alias}`);
+  card?.querySelectorAll("button").forEach((b) => { b.disabled = true; });
+  const answer = await rolloutCall(`${modelPath(model)}/rollouts/${encodeURIComponent(rollout.alias)}/${action}`, {}, $("rollout-answer"), action);
+  if (model !== state.model) return;
+  card?.querySelectorAll("button").forEach((b) => { b.disabled = false; });
+  if (answer) {
+    await loadRollouts(); // and the versions, when it changed: the alias's split
+    $(`rollout-title-${rollout.alias}`)?.focus(); // its buttons changed: focus stays on the rollout
+  }
+}
+
+/** The form's choices from the model's listing: aliases serving one version, and the other ready versions. */
+function fillRolloutForm(listing) {
+  const aliasSelect = $("rollout-alias");
+  const aliases = L.startableAliases(listing);
+  const keptAlias = aliasSelect.value;
+  aliasSelect.replaceChildren(...aliases.map((a) => el("option", { value: a.alias, text: `${a.alias} → ${a.version}` })));
+  if (aliases.some((a) => a.alias === keptAlias)) aliasSelect.value = keptAlias;
+  fillCandidates(listing);
+  $("rollout-start").disabled = !aliases.length;
+}
+
+function fillCandidates(listing = state.versions) {
+  const select = $("rollout-candidate");
+  const kept = select.value;
+  const baseline = L.startableAliases(listing).find((a) => a.alias === $("rollout-alias").value)?.version;
+  const versions = L.candidateVersions(listing, baseline);
+  select.replaceChildren(...versions.map((v) => el("option", { value: v, text: v })));
+  if (versions.includes(kept)) select.value = kept;
+}
+
+async function startRollout(event) {
+  event.preventDefault();
+  const model = state.model;
+  const out = $("rollout-form-answer");
+  const parsed = L.parseSteps($("rollout-steps").value);
+  if (parsed.error) {
+    out.textContent = parsed.error;
+    $("rollout-steps").focus();
+    return;
+  }
+  const plan = L.rolloutPlan({ alias: $("rollout-alias").value, candidate: $("rollout-candidate").value, steps: parsed.steps,
+    minDwellSeconds: $("rollout-dwell").value, minRequests: $("rollout-requests").value });
+  $("rollout-start").disabled = true;
+  const answer = await rolloutCall(`${modelPath(model)}/rollouts`, plan, out, "start");
+  $("rollout-start").disabled = false;
+  if (answer && model === state.model) await loadRollouts();
 }
 
 async function loadFleet() {
@@ -918,6 +1101,8 @@ function bindEvents() {
   $("refresh-drift").addEventListener("click", loadDrift);
   $("refresh-fleet").addEventListener("click", loadFleet);
   $("refresh-live").addEventListener("click", loadLive);
+  $("rollout-form").addEventListener("submit", startRollout);
+  $("rollout-alias").addEventListener("change", () => fillCandidates());
   $("right-yes").addEventListener("click", () => sendRight(state.answer?.label));
   $("right-send").addEventListener("click", () => sendRight($("right-label").value));
   $("forget-token").addEventListener("click", () => {
