@@ -6,10 +6,12 @@ as the model sees it (and cleared once a file is answered), a non-image file sho
 exception class), the card, slices, drift, live accuracy, versions and report each show in their tab (arrows
 move between tabs, the address names the tab, a link opens it), the live accuracy tab shows what
 ``/live`` answers after labelled predictions (figures, the series drawn, the tables) and the page's own
-"Right?" control adds one joined example, every control is reached with the keyboard, and at a
+"Right?" control adds one joined example, a rollout started with the page's form shows running with the
+API's events, follows a pause made through the API by itself, and is paused, resumed and aborted from
+the page (the alias then serves its baseline again), every control is reached with the keyboard, and at a
 desktop and a phone size (a touch screen) no table cell overflows or splits a number, a table that scrolls
 sideways says so and takes focus, the phone gets no paste hint, and screenshots are written to docs/
-(docs/page-desktop.png, docs/page-phone.png, docs/page-live.png). Against a
+(docs/page-desktop.png, docs/page-phone.png, docs/page-live.png, docs/page-rollouts.png). Against a
 server with the API token on (``guarded``): the page asks for the token once and keeps it for the
 session only, and sends it with its feedback. Against an in-process server of fake runners (``fakes``):
 the page follows any card (a colour sigmoid model, a model whose input is not an image), shows a weighted
@@ -66,10 +68,12 @@ DAMAGE_DIR = ROOT / "data" / "hurricane-damage"
 
 @pytest.fixture(scope="module")
 def url(trained_versions, damage_versions, tmp_path_factory):
-    """clothes (quickly trained) and damage (shipped): a grey and a colour model, as users serve them."""
+    """clothes (quickly trained) and damage (shipped): a grey and a colour model, as users serve them;
+    admin routes open without a token (live.admin_without_token), for the page's rollout controls."""
     tmp = tmp_path_factory.mktemp("page")
     models = {CLOTHES: clothes(trained_versions, {"stable": "v1", "latest": "v2"}), DAMAGE: damage(damage_versions, {"stable": damage_versions[0]})}
-    with ready_server(write_config(tmp / "configuration.yaml", models), free_port(), tmp / "serve.log") as server:
+    live = {**yaml.safe_load((ROOT / "configuration.yaml").read_text())["live"], "admin_without_token": True}
+    with ready_server(write_config(tmp / "configuration.yaml", models, live=live), free_port(), tmp / "serve.log") as server:
         yield server.url
 
 
@@ -523,6 +527,136 @@ def test_the_right_control_adds_one_joined_example(tab, url):
     page.screenshot(path=SCREENSHOTS / "page-live.png", full_page=True)
 
 
+def rollouts_of(url: str) -> dict[str, dict]:
+    """GET /models/clothes/rollouts: each alias's last rollout, by alias."""
+    answer = requests.get(f"{url}/models/{CLOTHES}/rollouts", timeout=TIMEOUT)
+    assert answer.status_code == 200, answer.text
+    return {r["alias"]: r for r in answer.json()["rollouts"]}
+
+
+def wait_for_rollout(url: str, alias: str, done, what: str) -> dict:
+    deadline = time.monotonic() + 20
+    while True:
+        rollout = rollouts_of(url).get(alias)
+        if rollout is not None and done(rollout):
+            return rollout
+        assert time.monotonic() < deadline, f"{what}: {rollout}"
+        time.sleep(0.2)
+
+
+def js_fixed(value: float, digits: int) -> str:
+    """Number(value.toFixed(digits)) as JavaScript writes it (half up on the float's exact value, no trailing zeros)."""
+    text = str(Decimal(value).quantize(Decimal(1).scaleb(-digits), ROUND_HALF_UP))
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+ACTIONS = {"start": "started", "advance": "advanced", "complete": "completed", "rollback": "rolled back", "pause": "paused", "resume": "resumed", "abort": "aborted"}
+
+
+def expected_timeline(rollout: dict) -> list[list[str]]:
+    """The timeline as the page should write it from the API's events: the time since the first event,
+    the share, the action in words, its reason, and the candidate's requests (an event decided on gates)."""
+    start = rollout["events"][0]["time"]
+    rows = []
+    for event in rollout["events"]:
+        after = event["time"] - start
+        assert after < 60, "the page would write minutes"
+        requests_text = f"{event['gates']['requests']:,} request{'s' if event['gates']['requests'] != 1 else ''}" if "requests" in event["gates"] else "–"
+        rows.append([f"+{js_fixed(after, 1)} s", f"{event['share']}%", ACTIONS[event["action"]], event["reason"], requests_text])
+    return rows
+
+
+def shown_timeline(page, alias: str) -> list[list[str]]:
+    """The page's timeline of ``alias``, in the same terms."""
+    timeline = page.locator(f"#rollout-{alias} table.rollout-timeline")
+    assert [h.strip() for h in timeline.locator("thead th").all_inner_texts()] == ["after start", "share", "what happened", "gate values"]
+    rows = []
+    for row in timeline.locator("tbody tr").all():
+        after, share, happened, gates = row.locator("th, td").all()
+        requests_item = gates.locator("li.gate-requests")
+        rows.append(
+            [
+                after.inner_text().strip(),
+                share.inner_text().strip(),
+                happened.locator("strong").inner_text().strip(),
+                happened.locator(".cell-note").inner_text().strip(),
+                requests_item.inner_text().strip() if requests_item.count() else gates.inner_text().strip(),
+            ]
+        )
+    return rows
+
+
+def test_a_rollout_started_from_the_page_shows_its_steps_and_events_and_aborts(tab, browser, url):
+    """The Versions tab's rollouts: one started with the page's form (an hour's dwell: it stays at its
+    first step) shows running at 5% with the API's events; paused through the API, the page, left alone,
+    follows; resumed and aborted from the page, the API says so and the alias serves its baseline again."""
+    alias, candidate, baseline = "latest", "v1", "v2"
+    assert alias not in rollouts_of(url) or rollouts_of(url)[alias]["status"] not in ("running", "paused")
+    page = tab.open(f"/#{CLOTHES}/stable/versions")
+    expect(page.locator("#rollout-form")).to_be_visible()  # admin routes answer here (live.admin_without_token)
+    expect(page.locator("#admin-note")).to_be_hidden()
+    page.select_option("#rollout-alias", alias)
+    page.select_option("#rollout-candidate", candidate)
+    page.fill("#rollout-steps", "5, 25, 50, 100")
+    page.fill("#rollout-dwell", "3600")
+    page.fill("#rollout-requests", "100")
+    page.click("#rollout-start")
+    expect(page.locator("#rollout-form-answer")).to_have_text(f"Started: {candidate} takes 5% of {alias}'s requests ({baseline} the rest).")
+    rollout = rollouts_of(url)[alias]
+    assert (rollout["status"], rollout["step"], rollout["candidate"], rollout["baseline"], rollout["steps"]) == ("running", 0, candidate, baseline, [5, 25, 50, 100])
+    assert (rollout["min_dwell_seconds"], rollout["min_requests"]) == (3600, 100)
+    card = page.locator(f"#rollout-{alias}")
+    expect(card.locator("h4 .badge")).to_have_text("Running")
+    expect(card.locator(".rollout-line")).to_have_text(f"Running, at step 1 of 4 (5%): {candidate} gets 5% of {alias}'s requests, {baseline} the other 95%.")
+    expect(card.locator(".steps [aria-current=step]")).to_contain_text("5%")
+    expect(card.locator(".rollout-bar")).to_have_attribute("aria-label", f"{candidate} 5%, {baseline} 95%")
+    expect(card).to_contain_text("1 h and 100 requests of v1 in the step")
+    assert shown_timeline(page, alias) == expected_timeline(rollout)
+    expect(row_of(page.locator("#alias-table"), alias)).to_contain_text(f"{baseline} 95% · {candidate} 5%")
+    check_layout(page, "desktop rollouts")
+    page.locator("#about").screenshot(path=SCREENSHOTS / "page-rollouts.png")
+
+    phone = Tab(browser, url, viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True)
+    try:
+        small = phone.open(f"/#{CLOTHES}/stable/versions")
+        expect(small.locator(f"#rollout-{alias} table.rollout-timeline tbody tr")).to_have_count(1)
+        check_layout(small, "phone rollouts")  # a timeline wider than the screen scrolls in its box, and says so
+        phone.assert_only_this_origin()
+    finally:
+        phone.close()
+
+    # Paused through the API: the page asks again every 2 s while a rollout runs, and follows by itself.
+    assert requests.post(f"{url}/models/{CLOTHES}/rollouts/{alias}/pause", timeout=TIMEOUT).status_code == 200
+    expect(card.locator("h4 .badge")).to_have_text("Paused", timeout=10_000)
+    expect(card.locator(".rollout-line")).to_contain_text("Paused at step 1 of 4 (5%)")
+    card.get_by_role("button", name=f"Resume the rollout through {alias}").click()
+    expect(page.locator("#rollout-answer")).to_have_text(f"The rollout of {candidate} through {alias} is resumed.")
+    expect(card.locator("h4 .badge")).to_have_text("Running")
+    assert rollouts_of(url)[alias]["status"] == "running"
+    card.get_by_role("button", name=f"Pause the rollout through {alias}").click()
+    expect(page.locator("#rollout-answer")).to_have_text(f"The rollout of {candidate} through {alias} is paused.")
+    assert rollouts_of(url)[alias]["status"] == "paused"
+
+    page.once("dialog", lambda dialog: dialog.accept())  # "Abort the rollout of v1 through latest? ..."
+    card.get_by_role("button", name=f"Abort the rollout through {alias}").click()
+    expect(page.locator("#rollout-answer")).to_have_text(f"The rollout of {candidate} through {alias} is aborted: {alias} serves {baseline} again.")
+    rollout = rollouts_of(url)[alias]
+    assert rollout["status"] == "aborted" and [e["action"] for e in rollout["events"]] == ["start", "pause", "resume", "pause", "abort"], rollout
+    assert requests.get(f"{url}/models/{CLOTHES}", timeout=TIMEOUT).json()["aliases"][alias] == baseline
+    image = {"image": [[40 * (r % 5) for r in range(28)]] * 28}
+    for _ in range(8):  # the alias serves its baseline again, all of it
+        answer = requests.post(f"{url}/models/{CLOTHES}/{alias}", json=image, timeout=TIMEOUT)
+        assert answer.status_code == 200 and answer.json()["version"] == baseline, answer.text
+    expect(card.locator("h4 .badge")).to_have_text("Aborted")
+    expect(card.locator(".rollout-line")).to_have_text(f"Aborted at step 1 of 4 (5%): {alias} serves {baseline} again.")
+    expect(card.locator(".steps .step-stopped")).to_contain_text("5%")
+    expect(card.locator("button")).to_have_count(0)  # nothing left to pause or abort
+    expect(card.locator("h4")).to_be_focused()
+    assert shown_timeline(page, alias) == expected_timeline(rollout)
+    expect(row_of(page.locator("#alias-table"), alias).locator("td").first).to_have_text(baseline)
+    check_layout(page, "desktop rollouts, aborted")
+
+
 def test_swagger_ui_is_at_docs(tab, url):
     page = tab.open("/docs")
     expect(page.locator(".swagger-ui .info .title")).to_contain_text("Model server API")
@@ -799,6 +933,11 @@ def test_the_page_asks_for_the_token_once_and_keeps_it_for_the_session(browser, 
         expect(page.frame_locator("#report").locator("h1")).to_have_text(f"{CLOTHES}:v1 evaluation report")
         page.click("#tab-drift")
         expect(page.locator("#drift .verdict")).to_be_visible()
+        page.click("#tab-versions")  # with the token the rollout controls show; no rollout has run here
+        expect(page.locator("#rollouts-empty")).to_have_text(re.compile(rf"^No rollout of {CLOTHES} yet\. "))
+        expect(page.locator("#rollouts code")).to_contain_text(f"/models/{CLOTHES}/rollouts -H 'content-type: application/json' -H \"Authorization: Bearer $TOKEN\"")
+        assert TOKEN not in page.inner_text("#rollouts")
+        expect(page.locator("#rollout-form")).to_be_visible()
         assert page.evaluate("window.__dialogs") == ["token-dialog", "token-dialog"]  # missing, then invalid; never again
         assert page.evaluate("sessionStorage.getItem('model-server-api-token')") == TOKEN
         assert page.evaluate("localStorage.length") == 0
@@ -828,14 +967,16 @@ def test_the_page_asks_for_the_token_once_and_keeps_it_for_the_session(browser, 
 
 @pytest.fixture(scope="module")
 def fakes(tmp_path_factory):
-    """The page's, the course's and feedback's routes over the unit tests' fakes (grey 28x28, colour 32x32x3
-    sigmoid, a tensor of 4, and wary: grey again, whose answers abstain), served by uvicorn on 127.0.0.1;
-    grey has a weighted alias and a shadow. Feedback is off (no journal): /live answers 404."""
+    """The page's, the course's, feedback's and the admin routes over the unit tests' fakes (grey 28x28, colour
+    32x32x3 sigmoid, a tensor of 4, and wary: grey again, whose answers abstain), served by uvicorn on
+    127.0.0.1; grey has a weighted alias and a shadow. Feedback is off (no journal): /live answers 404.
+    Admin operations are off (no token, no live.admin_without_token: 403), and there are no live versions
+    (the rollouts answer 503)."""
     import uvicorn
 
     from config import load_config
     from serving.app import build
-    from serving.protocols import Router, course, feedback
+    from serving.protocols import Router, admin, course, feedback
     from tests.unit.serving.conftest import InProcess, make_card, not_found
 
     path = tmp_path_factory.mktemp("page-fakes") / "configuration.yaml"
@@ -865,7 +1006,7 @@ def fakes(tmp_path_factory):
         },
     )
     served.registry.model("grey").shadow = {"alias": "stable", "candidate": "v2", "share": 0.25}
-    router = Router([*feedback.routes(config), *course.routes(config), *page_routes.routes(config)])  # feedback's first, as serving/app.py
+    router = Router([*admin.routes(config), *feedback.routes(config), *course.routes(config), *page_routes.routes(config)])  # in serving/app.py's order
     app = build(not_found, config, plane=lambda: served.plane, router=router)
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
@@ -916,11 +1057,19 @@ def test_the_page_follows_any_card(browser, fakes):
         expect(canary).to_contain_text("v1 90% · v2 10%")
         expect(page.locator("#version option", has_text="canary")).to_have_text("canary → v1 90% · v2 10%")
         expect(page.locator("#shadow")).to_have_text("Shadow: 25% of the requests through stable also go to v2 in the shadow (its answers are compared, never returned).")
+        # No rollouts here (no live versions), and no admin controls (admin operations are off): both in the server's words
+        expect(page.locator("#rollouts")).to_have_text("No rollouts: versions cannot change while serving here (no live versions)")
+        expect(page.locator("#admin-note")).to_have_text(
+            "Pausing, resuming, aborting and starting rollouts are admin operations, not available here:"
+            " admin operations are off: configure an API token (security.api_token_env), or set live.admin_without_token"
+        )
+        expect(page.locator("#rollout-form")).to_be_hidden()
         page.select_option("#version", "canary")  # a split answers with either version
         expect(page.locator("#card dd").first).to_have_text(re.compile(r"^grey:v[12]$"))
         upload(page, "grey.png", png(np.full((28, 28), 30, dtype=np.uint8)), "image/png")
         wait_for_result(page)
         expect(page.locator("#answered")).to_have_text(re.compile(r"^Answered by grey v[12] \(through canary\) in \d+ ms: a\.$"))
+        tab.errors = [e for e in tab.errors if "status of 503" not in e]  # the browser logs the rollouts' 503: expected here
         tab.assert_only_this_origin()
     finally:
         tab.close()
