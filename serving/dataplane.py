@@ -237,7 +237,7 @@ class DataPlane:
             probabilities = await handle.infer(values, current.request_id)
         except Exception as exc:
             if not isinstance(exc, ServingError) or exc.status >= 500:  # the version failed it (a rollout's error rate)
-                self.stats.record(handle.name, handle.version, False, time.perf_counter() - started)
+                self.stats.record(handle.name, handle.version, current.alias, False, time.perf_counter() - started)
             raise
         infer_ms = (time.perf_counter() - started) * 1000
         current.answered = handle
@@ -245,7 +245,7 @@ class DataPlane:
         if handle.ood is not None:
             ood_scores, abstained = handle.ood(values, probabilities)
             record_ood(handle.name, handle.version, ood_scores, abstained)
-        self.stats.record(handle.name, handle.version, True, infer_ms / 1000, ood_scores)
+        self.stats.record(handle.name, handle.version, current.alias, True, infer_ms / 1000, ood_scores)
         if self.journal is not None:
             self.journal.record(handle.name, handle.version, current.alias, current.request_id, probabilities, truth, current.slice)
         if self.shadows is not None and current.alias is not None:

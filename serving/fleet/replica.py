@@ -21,6 +21,7 @@ catch up when it is back. Each replica reports what it serves (``GET /fleet``).
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import dataclasses
 import fcntl
@@ -39,7 +40,7 @@ from serving.feedback import Item
 from serving.fleet import desired
 from serving.fleet.backends import BackendUnreachable, StaleState, StateBackend
 from serving.fleet.desired import DesiredModel, DesiredState, Rollout
-from serving.fleet.rollouts import PUBLISH_SECONDS, TICK_SECONDS, Counts, Decision, VersionStats, judge, merged
+from serving.fleet.rollouts import HISTORY_TICKS, PUBLISH_SECONDS, TICK_SECONDS, Counts, Decision, VersionStats, judge, merged, stats_key
 from serving.live import LiveModels, LoadFailed, ServingState, check_name, wanted_versions
 from serving.registry import Target, targets
 from serving.slots import write_json
@@ -82,7 +83,8 @@ class Fleet:
         self.stats: VersionStats = VersionStats()  # the data plane's answers per version (its own), for rollouts
         self.journal: Journal | None = None  # the data plane's feedback join: live accuracy for rollouts
         self.board = Board("rollout", runtime)
-        self._step_baselines: dict[tuple, tuple[Counts, Counts]] = {}  # (model, alias, step, step_started) -> the counts when the driver first saw it
+        self._step_baselines: dict[tuple, tuple[Counts, Counts]] = {}  # (model, alias, step, step_started) -> (candidate, baseline) counts as it began
+        self._history: collections.deque[tuple[float, dict[str, Counts]]] = collections.deque(maxlen=HISTORY_TICKS)  # the driver's recent counts
 
     # --- reading and writing the desired state -----------------------------------------------------
 
@@ -499,13 +501,19 @@ class Fleet:
         """Judge each running rollout's step and write what it calls for: [(model, alias, action)] written."""
         state, now, done = await self.desired(), time.time(), []
         counts = await asyncio.to_thread(self.replica_counts)
+        self._history.append((now, counts))
         for name, entry in state["models"].items():
             for alias, rollout in desired.rollouts(entry).items():
                 if rollout["status"] != "running":
                     continue
                 key = (name, alias, rollout["step"], rollout["step_started"])
-                candidate_now, baseline_now = counts.get(f"{name}+{rollout['candidate']}", Counts()), counts.get(f"{name}+{rollout['baseline']}", Counts())
-                before = self._step_baselines.setdefault(key, (candidate_now, baseline_now))
+                keys = stats_key(name, rollout["candidate"], alias), stats_key(name, rollout["baseline"], alias)
+                candidate_now, baseline_now = counts.get(keys[0], Counts()), counts.get(keys[1], Counts())
+                if key not in self._step_baselines:  # the counts as the step began (from this driver's history), else as now
+                    found = self._counts_at(rollout["step_started"])
+                    at = counts if found is None else found
+                    self._step_baselines[key] = (at.get(keys[0], Counts()), at.get(keys[1], Counts()))
+                before = self._step_baselines[key]
                 accuracy = await asyncio.to_thread(self._accuracy, name, rollout)
                 decision = judge(rollout, candidate_now.minus(before[0]), baseline_now.minus(before[1]), accuracy, now)
                 if rollout["candidate"] not in entry["versions"]:
@@ -523,6 +531,15 @@ class Fleet:
                     done.append((name, alias, decision.action))
                     await self.apply()
         return done
+
+    def _counts_at(self, when: float) -> dict[str, Counts] | None:
+        """The replica's counts as of the last tick at or before ``when``; None when this driver has none that old."""
+        found = None
+        for at, counts in self._history:
+            if at > when:
+                break
+            found = counts
+        return found
 
     def _accuracy(self, name: str, rollout: Rollout) -> dict[str, tuple[int, int]]:
         """(correct, labelled) of the candidate in this step and of the baseline since the rollout began."""

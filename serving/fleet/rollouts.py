@@ -2,7 +2,8 @@
 back to its baseline at once when one breaks. The rollout lives in the desired state
 (serving/fleet/desired.py), so every replica routes its shares and a restart resumes it.
 
-Gates, over the current step (the candidate's requests since the step began, against the baseline's):
+Gates, over the current step (the candidate's requests through the alias since the step began, against
+the baseline's through it):
 
 =======================  ==========================================================================
 gate                     breaks when
@@ -20,7 +21,8 @@ it, and no gate broke (with ``min_labelled`` set, once both have that many label
 decision is an event with the gate values it was made on (``GET /models/<name>/rollouts``).
 
 Each entry worker counts its answers per version (:class:`VersionStats`) and publishes them for the
-replica's rollout driver (one entry worker per replica, serving/fleet/replica.py). In a fleet each
+replica's rollout driver (one entry worker per replica, serving/fleet/replica.py), which keeps two
+minutes of them, so a step counts from its start (after a restart: from the driver's first tick). In a fleet each
 replica's driver judges its own traffic: any of them rolls back for all, and a step advances once one
 of them has its evidence; the desired state's compare-and-set takes each decision once.
 
@@ -43,6 +45,7 @@ if TYPE_CHECKING:
 LATENCY_EDGES_MS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10_000, 30_000)
 PUBLISH_SECONDS = 0.5
 TICK_SECONDS = 0.5
+HISTORY_TICKS = 240  # the driver keeps two minutes of counts: a step counts its requests from its start, not from when the driver saw it
 DEFAULT_GATES: dict[str, Any] = {"max_error_rate": 0.01, "max_p99_ms": None, "max_accuracy_drop": 0.02, "min_labelled": 0, "max_ood_increase": None}
 
 
@@ -93,16 +96,22 @@ class Counts:
         return self.ood_sum / self.ood_count if self.ood_count else None
 
 
+def stats_key(model: str, version: str, alias: str | None) -> str:
+    return f"{model}+{version}@{alias or ''}"
+
+
 class VersionStats:
-    """This entry worker's answers per (model, version), cumulative: the rollout driver takes differences."""
+    """This entry worker's answers per (model, version, the alias the request named), cumulative: the
+    rollout driver takes differences, through the rollout's alias only."""
 
     def __init__(self) -> None:
         self.counts: dict[str, Counts] = {}
 
-    def record(self, model: str, version: str, ok: bool, seconds: float, ood_scores=None) -> None:
-        counts = self.counts.get(f"{model}+{version}")
+    def record(self, model: str, version: str, alias: str | None, ok: bool, seconds: float, ood_scores=None) -> None:
+        key = stats_key(model, version, alias)
+        counts = self.counts.get(key)
         if counts is None:
-            counts = self.counts[f"{model}+{version}"] = Counts()
+            counts = self.counts[key] = Counts()
         counts.requests += 1
         counts.errors += not ok
         counts.latency[bisect.bisect_left(LATENCY_EDGES_MS, seconds * 1000)] += 1

@@ -28,7 +28,7 @@ from training.recipes.clothes import load_data
 
 TIMEOUT = 30
 NOISE = "noise"
-ALIASES = {"stable": "v1", "legacy": "v2", "third": "v2"}
+ALIASES = {"stable": "v1", "legacy": "v2", "third": "v2", "fourth": "v2"}
 
 
 @pytest.fixture(scope="module")
@@ -187,6 +187,17 @@ def test_a_better_candidate_reaches_every_step_and_is_promoted(srv, stream):
     assert aliases(srv.url)["legacy"] == "v1" and traffic.failed == 0
     promotions = requests.get(f"{srv.url}/fleet", timeout=TIMEOUT).json()["desired"]["models"][CLOTHES]["promotions"]
     assert promotions[-1]["alias"] == "legacy" and promotions[-1]["version"] == "v1" and promotions[-1]["previous"] == "v2"
+
+
+def test_requests_right_after_a_step_begins_count_for_it(srv, stream):
+    """A step counts the candidate's answers from its start, not from when the judging worker first
+    looked (up to half a second later): five requests sent at once, and no more, complete it."""
+    start(srv.url, {"alias": "fourth", "candidate": "v1", "steps": [100], "min_dwell_seconds": 1, "min_requests": 5, "gates": {}})
+    for index in range(5):
+        response = requests.post(f"{srv.url}/models/{CLOTHES}/fourth", json={"image": stream[0][index].tolist()}, timeout=TIMEOUT)
+        assert response.status_code == 200 and response.headers["X-Model-Version"] == "v1", response.text
+    rollout = wait_for(srv.url, "fourth", {"rolled_back", "completed"}, timeout=20)
+    assert rollout["status"] == "completed" and rollout["events"][-1]["gates"]["requests"] == 5, rollout["events"]
 
 
 def test_a_restart_in_the_middle_of_a_rollout_resumes_it(srv, setup, stream):

@@ -19,8 +19,8 @@ def state() -> desired.DesiredState:
 def counts(requests: int, errors: int = 0, milliseconds: float = 3.0, ood: float | None = None) -> Counts:
     stats = VersionStats()
     for index in range(requests):
-        stats.record("m", "v", index >= errors, milliseconds / 1000, None)
-    found = stats.counts.get("m+v", Counts())
+        stats.record("m", "v", "stable", index >= errors, milliseconds / 1000, None)
+    found = stats.counts.get("m+v@stable", Counts())
     if ood is not None:
         found.ood_sum, found.ood_count = ood * requests, requests
     return found
@@ -103,8 +103,9 @@ def test_ood_gate_and_counts_merge_across_workers():
     judged = judge(rollout(max_ood_increase=0.5), counts(150, ood=2.0), counts(150, ood=1.0), {}, now=10)
     assert judged.action == "rollback" and "mean OOD score 2" in judged.reason
     first, second = VersionStats(), VersionStats()
-    first.record("m", "v1", True, 0.001)
-    second.record("m", "v1", False, 50.0)
-    total = merged([first.snapshot(), second.snapshot()])["m+v1"]
+    first.record("m", "v1", "stable", True, 0.001)
+    second.record("m", "v1", "stable", False, 50.0)
+    second.record("m", "v1", None, True, 0.001)  # named by its version: not the alias's
+    total = merged([first.snapshot(), second.snapshot()])["m+v1@stable"]
     assert (total.requests, total.errors, total.p99_ms()) == (2, 1, float("inf"))
     assert len(total.latency) == len(LATENCY_EDGES_MS) + 1
