@@ -320,9 +320,15 @@ class RolloutAnswer(Rollout):
     generation: Count
 
 
+class AdminAccess(BaseModel):
+    allowed: bool = Field(description="whether this caller may start, pause, resume and abort rollouts here")
+    reason: str | None = Field(description="why not, when not")
+
+
 class RolloutList(BaseModel):
     model: Name
     rollouts: list[Rollout]
+    admin: AdminAccess
 
 
 class InferenceResponse(PredictResponse):

@@ -22,7 +22,6 @@ const state = {
   answer: null, // the answer shown: {model, requestId, label} for its "Right?" controls
   rollouts: null, // {model, json, list}: GET /models/<model>/rollouts as last shown
   rolloutTimer: null, // the next refresh while a rollout runs and the versions tab is shown
-  admin: null, // {allowed, reason}: whether this page may call admin routes (asked once; again after the token changes)
 };
 
 class ApiError extends Error {
@@ -92,7 +91,7 @@ function askToken(reason) {
 
 function updateTokenButton() {
   $("forget-token").hidden = !tokens.get();
-  state.admin = null; // with another token (or none), ask again whether admin routes answer
+  state.rollouts = null; // with another token (or none), the rollouts' answer says anew whether admin routes answer
 }
 
 // --- DOM helpers -----------------------------------------------------------------------------
@@ -817,33 +816,16 @@ async function refreshVersions() {
 
 // --- rollouts: GET /models/<name>/rollouts; pause, resume, abort and start are admin routes -------------
 
-/** Whether the page may call admin routes: with a token, yes (the server checked it on every call so
- * far); without one, a POST of an empty plan says, changing nothing: 400 (the plan is incomplete) where
- * admin routes answer, 403 where they are off (its message says why). */
-async function adminAccess(model) {
-  if (tokens.get()) return { allowed: true, reason: "" };
-  if (state.admin) return state.admin;
-  try {
-    const response = await fetch(`${modelPath(model)}/rollouts`, { method: "POST", headers: { "Content-Type": "application/json" }, body: "{}" });
-    const text = await response.text();
-    state.admin = response.status === 400 ? { allowed: true, reason: "" } : { allowed: false, reason: L.errorMessage(response.status, text) };
-  } catch (error) {
-    return { allowed: false, reason: L.failureText(error) };
-  }
-  return state.admin;
-}
-
 /** Show the model's rollouts (again only when they changed, so that focus and the form stay), and ask
  * again in ROLLOUT_REFRESH_MS while one runs and this tab is shown. */
 async function loadRollouts() {
   clearTimeout(state.rolloutTimer);
   const model = state.model;
   if (!model || state.section !== "versions") return;
-  const [answer, admin] = await Promise.all([
-    getJSON(`${modelPath(model)}/rollouts`).then((body) => ({ body }), (error) => ({ error })),
-    adminAccess(model),
-  ]);
+  const answer = await getJSON(`${modelPath(model)}/rollouts`).then((body) => ({ body }), (error) => ({ error }));
   if (model !== state.model) return;
+  // The answer says whether this caller may call the admin routes (a token, or live.admin_without_token), and why not.
+  const admin = answer.error ? { allowed: false, reason: L.failureText(answer.error) } : { allowed: answer.body.admin.allowed, reason: answer.body.admin.reason ?? "" };
   const json = answer.error ? `error:${answer.error.message}` : JSON.stringify(answer.body.rollouts);
   const changed = !state.rollouts || state.rollouts.model !== model || state.rollouts.json !== json || state.rollouts.admin !== admin.allowed;
   if (changed) {

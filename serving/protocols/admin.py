@@ -239,7 +239,13 @@ async def start_rollout(plane: DataPlane, request: Request, name: str) -> Reply:
 
 @documented(_describe_rollouts)
 async def get_rollouts(plane: DataPlane, request: Request, name: str) -> Reply:
-    return json_reply(await plane.rollouts(name))
+    answer = await plane.rollouts(name)
+    try:
+        allowed(plane.config)
+        answer["admin"] = {"allowed": True, "reason": None}
+    except Forbidden as exc:
+        answer["admin"] = {"allowed": False, "reason": exc.message}
+    return json_reply(answer)
 
 
 @documented(_describe_rollout_action)

@@ -1057,11 +1057,10 @@ def test_the_page_follows_any_card(browser, fakes):
         expect(canary).to_contain_text("v1 90% · v2 10%")
         expect(page.locator("#version option", has_text="canary")).to_have_text("canary → v1 90% · v2 10%")
         expect(page.locator("#shadow")).to_have_text("Shadow: 25% of the requests through stable also go to v2 in the shadow (its answers are compared, never returned).")
-        # No rollouts here (no live versions), and no admin controls (admin operations are off): both in the server's words
+        # No rollouts here (no live versions), so no admin controls either: in the server's words
         expect(page.locator("#rollouts")).to_have_text("No rollouts: versions cannot change while serving here (no live versions)")
         expect(page.locator("#admin-note")).to_have_text(
-            "Pausing, resuming, aborting and starting rollouts are admin operations, not available here:"
-            " admin operations are off: configure an API token (security.api_token_env), or set live.admin_without_token"
+            "Pausing, resuming, aborting and starting rollouts are admin operations, not available here: versions cannot change while serving here (no live versions)"
         )
         expect(page.locator("#rollout-form")).to_be_hidden()
         page.select_option("#version", "canary")  # a split answers with either version

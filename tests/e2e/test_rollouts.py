@@ -130,6 +130,11 @@ def start(url: str, plan: dict) -> dict:
     return response.json()
 
 
+def test_the_rollouts_answer_says_whether_this_caller_may_change_them(srv):
+    answer = requests.get(f"{srv.url}/models/{CLOTHES}/rollouts", timeout=TIMEOUT).json()
+    assert answer["admin"] == {"allowed": True, "reason": None}  # live.admin_without_token here
+
+
 def rollout_of(url: str, alias: str) -> dict:
     return next(r for r in requests.get(f"{url}/models/{CLOTHES}/rollouts", timeout=TIMEOUT).json()["rollouts"] if r["alias"] == alias)
 
