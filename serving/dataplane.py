@@ -52,7 +52,7 @@ from serving.errors import BadRequest, NotFound, PayloadTooLarge, ServingError, 
 from serving.feedback import SLICE, Item, Journal, label_name, truth_of
 from serving.fleet.rollouts import VersionStats
 from serving.live import IndexRow, ServingState
-from serving.monitoring import record_ood
+from serving.monitoring import record_abstentions
 from serving.registry import RETRY_MISSING_SECONDS, ModelRegistry, ServedModel, VersionHandle
 
 if TYPE_CHECKING:
@@ -234,17 +234,16 @@ class DataPlane:
             raise BadRequest(f"{self.config.feedback.slice_header}: a slice is 1 to 64 characters of letters, digits and '._:-', starting with a letter or digit")
         started = time.perf_counter()
         try:
-            probabilities = await handle.infer(values, current.request_id)
+            probabilities, ood_scores = await handle.infer(values, current.request_id)
         except Exception as exc:
             if not isinstance(exc, ServingError) or exc.status >= 500:  # the version failed it (a rollout's error rate)
                 self.stats.record(handle.name, handle.version, current.alias, False, time.perf_counter() - started)
             raise
         infer_ms = (time.perf_counter() - started) * 1000
         current.answered = handle
-        ood_scores = abstained = None
-        if handle.ood is not None:
-            ood_scores, abstained = handle.ood(values, probabilities)
-            record_ood(handle.name, handle.version, ood_scores, abstained)
+        abstained = handle.ood.abstained(ood_scores) if handle.ood is not None and ood_scores is not None else None
+        if abstained is not None:
+            record_abstentions(handle.name, handle.version, abstained)
         self.stats.record(handle.name, handle.version, current.alias, True, infer_ms / 1000, ood_scores)
         if self.journal is not None:
             self.journal.record(handle.name, handle.version, current.alias, current.request_id, probabilities, truth, current.slice)

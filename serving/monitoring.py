@@ -80,11 +80,11 @@ CLASS_SHARE = bentoml.metrics.Gauge(
 )
 
 
-OOD_SCORE = bentoml.metrics.Histogram(
-    name="serving_ood_score",
-    documentation="Out-of-distribution score of each example answered (lifecycle/ood.py; the model's ood.score), by model version",
+OOD_SCORE_MEAN = bentoml.metrics.Gauge(
+    name="serving_ood_score_mean",
+    documentation="Mean out-of-distribution score (lifecycle/ood.py; the model's ood.score) of the examples answered since the previous refresh, by model version",
     labelnames=["model", "version"],
-    buckets=(0.25, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10, 25, 100),
+    multiprocess_mode="mostrecent",
 )
 ABSTENTIONS = bentoml.metrics.Counter(
     name="serving_abstentions",
@@ -94,16 +94,14 @@ ABSTENTIONS = bentoml.metrics.Counter(
 
 
 @functools.cache
-def _ood_children(model: str, version: str) -> tuple[Any, Any]:
-    return OOD_SCORE.labels(model=model, version=version), ABSTENTIONS.labels(model=model, version=version)
+def _abstentions(model: str, version: str) -> Any:
+    return ABSTENTIONS.labels(model=model, version=version)
 
 
-def record_ood(model: str, version: str, scores: np.ndarray, abstained: np.ndarray | None) -> None:
-    histogram, abstentions = _ood_children(model, version)
-    for score in scores.tolist():
-        histogram.observe(score)
-    if abstained is not None and abstained.any():
-        abstentions.inc(int(abstained.sum()))
+def record_abstentions(model: str, version: str, abstained: np.ndarray) -> None:
+    """Count abstentions (per request only when there are some: a score per example would cost every request a metric write)."""
+    if abstained.any():
+        _abstentions(model, version).inc(int(abstained.sum()))
 
 
 # Live accuracy (serving/feedback.py): every entry worker reads the same joined rows, so the most recent value is the value.
@@ -239,6 +237,7 @@ class VersionMonitor:
         self._next_refresh = 0.0
         self._refreshing = False
         self._log_failed = False
+        self._ood_sum, self._ood_count = 0.0, 0  # OOD scores since the last refresh: the mean's gauge
         self._log_second, self._logged_this_second = 0, 0
         self._until_sample = self._gap() - 1  # examples to skip before the next one goes to the data log
         if reference is not None:
@@ -247,12 +246,14 @@ class VersionMonitor:
             for index, name in enumerate(card.labels):
                 CLASS_SHARE.labels(**self.labels, label=name, source="reference").set(reference["classes"]["shares"][index])
 
-    def observe(self, pixels: np.ndarray, probabilities: np.ndarray, requests: list[tuple[str | None, int]] | None = None) -> None:
+    def observe(self, pixels: np.ndarray, probabilities: np.ndarray, requests: list[tuple[str | None, int]] | None = None, scores: np.ndarray | None = None) -> None:
         """Examples (N, *shape) as clients sent them, and the class probabilities answered: a group of requests
         the batcher sent together (serving/dispatch.py), after they were answered, with each request's id
         and number of examples (the sampled records carry the id)."""
         predicted, confidence = probabilities.argmax(axis=1), probabilities.max(axis=1)
         record_predictions(self.card, predicted, confidence)
+        if scores is not None:
+            self._ood_sum, self._ood_count = self._ood_sum + float(scores.sum()), self._ood_count + len(scores)
         if not self.settings.enabled:
             return
         self.window.add(pixels, confidence, predicted)
@@ -273,6 +274,9 @@ class VersionMonitor:
     def _refresh(self, rows: dict[str, np.ndarray]) -> None:
         """Publish the window and refresh the gauges, on the refresher's thread: a report takes ~10 ms of
         scipy, which on the event loop was every request's p99 once per ``refresh_seconds``."""
+        if self._ood_count:
+            OOD_SCORE_MEAN.labels(**self.labels).set(self._ood_sum / self._ood_count)
+            self._ood_sum, self._ood_count = 0.0, 0
         try:
             self.publish(rows)
             self.refresh_gauges(rows)

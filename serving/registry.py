@@ -8,7 +8,7 @@ versions, sticky per caller key. Versions come and go while serving (serving/liv
 
     >>> registry = ModelRegistry({...})
     >>> handle = registry.resolve("clothes", "stable", key="user-42")   # ModelNotFound / VersionNotFound
-    >>> probabilities = await handle.infer(values)
+    >>> probabilities, ood_scores = await handle.infer(values)
 """
 
 from __future__ import annotations
@@ -82,7 +82,9 @@ class VersionHandle:
         self.ood = OodScorer.of(card, reference, model_settings.ood) if card is not None and model_settings is not None else None
         # Monitoring sees each group the batcher sends once, after its requests have their answers.
         on_answer = self.monitor.observe if self.monitor is not None else None
-        self.batcher = Batcher(self._call_runner, settings.batching.max_batch_size, config.limits.max_queue_images, on_answer=on_answer)
+        self.batcher = Batcher(
+            self._call_runner, settings.batching.max_batch_size, config.limits.max_queue_images, on_answer=on_answer, score=self.ood.scores if self.ood is not None else None
+        )
 
     @classmethod
     def from_store(cls, name: str, version: str, config: Config, runner: RunnerClient, **kwargs) -> VersionHandle:
@@ -127,15 +129,15 @@ class VersionHandle:
             raise Unavailable(self.health.status["reason"] or f"{self.tag} failed to load", retry_after=RETRY_MISSING_SECONDS)
         return self.card
 
-    async def infer(self, values: np.ndarray, request_id: str | None = None) -> np.ndarray:
-        """Class probabilities (N, classes); Unavailable (503) when the version cannot answer now."""
+    async def infer(self, values: np.ndarray, request_id: str | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+        """Class probabilities (N, classes) and each example's OOD score (None without one); Unavailable
+        (503) when the version cannot answer now."""
         self.available()
         self.in_flight += 1
         try:
-            probabilities = await self.batcher.submit(values, request_id)
+            return await self.batcher.submit_scored(values, request_id)
         finally:
             self.in_flight -= 1
-        return probabilities
 
     async def _call_runner(self, values: np.ndarray) -> np.ndarray:
         """One call into the runner. A call that fails in the runner's connection (its worker died) is
@@ -177,10 +179,18 @@ class OodScorer:
             return None
         return cls(settings.score, ood.SCORES[settings.score], reference, settings.abstain_above)
 
+    def scores(self, values: np.ndarray, probabilities: np.ndarray) -> np.ndarray:
+        """Each example's score (the batcher calls it once per group)."""
+        return self._score(values, probabilities, self._reference)
+
+    def abstained(self, scores: np.ndarray) -> np.ndarray | None:
+        """Which examples are past the threshold; None without one."""
+        return scores > self.abstain_above if self.abstain_above is not None else None
+
     def __call__(self, values: np.ndarray, probabilities: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        """(scores, abstained): abstained is None without a threshold."""
-        scores = self._score(values, probabilities, self._reference)
-        return scores, (scores > self.abstain_above if self.abstain_above is not None else None)
+        """(scores, abstained) of examples scored alone."""
+        scores = self.scores(values, probabilities)
+        return scores, self.abstained(scores)
 
 
 class ServedModel:

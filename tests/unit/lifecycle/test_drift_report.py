@@ -262,6 +262,11 @@ def test_reads_what_the_service_logs_through_bentoml_monitor(tmp_path, data, mon
     card = CARD.model_copy(update={"version": "log-test"})
     other = clothes_card(name="drift-other", version="log-test")
     monkeypatch.chdir(tmp_path)  # BentoML's default log_path, "monitoring", is relative to the working directory
+    # BentoML keeps one monitor per name for the process, its log path fixed at its first record: an
+    # earlier test's sampled prediction would have sent these records to that test's directory.
+    from bentoml._internal.monitoring import api as monitoring_api
+
+    monkeypatch.setattr(monitoring_api, "_MONITOR_INSTANCES", {})
     settings = Monitoring(window=1000, log_sample_rate=1.0, log_max_per_second=10_000)
     monitor = VersionMonitor(card, reference, settings)
     monitor.observe(images[:150], probabilities[:150])

@@ -94,7 +94,7 @@ def test_monitoring_sees_each_groups_request_ids_with_their_example_counts():
     runner, seen = SlowRunner(), []
 
     async def main():
-        batcher = Batcher(runner, max_batch_images=64, max_queue_images=1000, on_answer=lambda batch, result, requests: seen.append((len(batch), requests)))
+        batcher = Batcher(runner, max_batch_images=64, max_queue_images=1000, on_answer=lambda batch, result, requests, scores: seen.append((len(batch), requests)))
         await asyncio.gather(*(batcher.submit(images(i, n=1 + i % 3), f"r{i}") for i in range(12)))
         await asyncio.sleep(0)  # the hook runs just after the answers
 

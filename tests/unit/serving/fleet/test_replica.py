@@ -90,7 +90,7 @@ async def started(fleet):
 
 async def answer(fleet, alias, key=None):
     handle = fleet.live.registry.resolve(NAME, alias, key)
-    return handle.version, int((await handle.infer(np.zeros((1, 28, 28, 1), np.uint8))).argmax())
+    return handle.version, int((await handle.infer(np.zeros((1, 28, 28, 1), np.uint8)))[0].argmax())
 
 
 def test_a_loaded_version_serves_in_a_spare_and_an_alias_moves_to_it(fleet):

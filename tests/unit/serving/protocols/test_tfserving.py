@@ -227,7 +227,7 @@ def test_a_full_queue_is_resource_exhausted_429(served, tf, monkeypatch):
     async def full(values, request_id=None):
         raise Overloaded("overloaded: 64 images already queued for this version", retry_after=1)
 
-    monkeypatch.setattr(served.registry.resolve("grey", "v1").batcher, "submit", full)
+    monkeypatch.setattr(served.registry.resolve("grey", "v1").batcher, "submit_scored", full)
     response = tf.post("/v1/models/grey/versions/1:predict", json={"instances": [GREY]})
     assert_error(response, 429, "overloaded")
     assert response.headers["retry-after"] == "1"
