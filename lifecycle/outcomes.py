@@ -77,28 +77,10 @@ def calibration_of(rows: list[tuple[int, int, float, int]], bins: int = CALIBRAT
 def calibration(confidence: np.ndarray, correct: np.ndarray, bins: int = CALIBRATION_BINS) -> dict:
     """Expected calibration error (the examples' share-weighted gap between confidence and accuracy per
     bin) and the bins that hold examples."""
-    if len(confidence) == 0:
-        return {"ece": None, "bins": []}
     edges = np.linspace(0.0, 1.0, bins + 1)
     which = np.clip(np.digitize(confidence, edges[1:-1]), 0, bins - 1)
-    rows, gap = [], 0.0
-    for index in range(bins):
-        members = which == index
-        count = int(members.sum())
-        if count == 0:
-            continue
-        mean_confidence, accuracy = float(confidence[members].mean()), float(correct[members].mean())
-        gap += count * abs(mean_confidence - accuracy)
-        rows.append(
-            {
-                "low": round(float(edges[index]), 2),
-                "high": round(float(edges[index + 1]), 2),
-                "examples": count,
-                "confidence": round(mean_confidence, 6),
-                "accuracy": round(accuracy, 6),
-            }
-        )
-    return {"ece": round(gap / len(confidence), 6), "bins": rows}
+    sums = [(index, int(members.sum()), float(confidence[members].sum()), int(correct[members].sum())) for index in range(bins) if (members := which == index).any()]
+    return calibration_of(sums, bins)
 
 
 def _by(groups: np.ndarray, correct: np.ndarray) -> dict[str, Proportion]:

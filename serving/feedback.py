@@ -137,14 +137,10 @@ class Ring:
         return found
 
     def add(self, key: int, tag: int, predicted: np.ndarray, confidence: np.ndarray, when: float) -> None:
+        """One request's examples (key, key + 1, ...)."""
         n = len(predicted)
-        keys = (np.uint64(key) + np.arange(n, dtype=np.uint64)) if n > 1 else np.asarray([key], dtype=np.uint64)
-        slots = (self._next + np.arange(n)) % self.capacity
-        self.keys[slots], self.tags[slots], self.example[slots] = keys, tag, np.arange(n)
-        self.predicted[slots], self.confidence[slots], self.times[slots] = predicted, confidence, when
-        self._next = (self._next + n) % self.capacity
-        self.count = min(self.count + n, self.capacity)
-        self._order = None
+        examples = np.arange(n)
+        self.add_many(np.uint64(key) + examples.astype(np.uint64), np.full(n, tag, dtype=np.int32), examples, predicted, confidence, np.full(n, when))
 
     def add_many(self, keys: np.ndarray, tags: np.ndarray, examples: np.ndarray, predicted: np.ndarray, confidence: np.ndarray, times: np.ndarray) -> None:
         """Many examples at once, in order; only the last ``capacity`` of them when there are more."""

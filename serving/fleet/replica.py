@@ -149,6 +149,18 @@ class Fleet:
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
+    @contextlib.contextmanager
+    def _elected(self, name: str):
+        """True for the one entry worker of this replica that holds the lock ``name`` (for as long as the
+        block runs), False for the others: a replica's reporter, rollout driver, feedback relay, store watch."""
+        with open(self.lock_path.with_name(name), "a") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield False
+                return
+            yield True
+
     async def apply(self, retry: frozenset[tuple[str, str]] = frozenset()) -> Applied:
         """Serve the current desired state here (a version that failed here is tried again only when in ``retry``)."""
         async with self._replica_lock():
@@ -277,10 +289,8 @@ class Fleet:
 
     async def _report(self) -> None:
         """One entry worker per replica reports what the replica serves, every ``state.report_seconds``."""
-        with open(self.lock_path.with_name("fleet-report.lock"), "a") as lock:
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
+        with self._elected("fleet-report.lock") as elected:
+            if not elected:
                 return  # another entry worker reports
             period = self.config.state.report_seconds
             while True:
@@ -481,10 +491,8 @@ class Fleet:
 
     async def _drive_rollouts(self) -> None:
         """One entry worker per replica judges the running rollouts every TICK_SECONDS."""
-        with open(self.lock_path.with_name("rollouts.lock"), "a") as lock:
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
+        with self._elected("rollouts.lock") as elected:
+            if not elected:
                 return  # another entry worker drives them
             while True:
                 await asyncio.sleep(TICK_SECONDS)
@@ -567,10 +575,8 @@ class Fleet:
 
     async def _receive_feedback(self) -> None:
         """One entry worker per replica takes the feedback other replicas took, into this replica's join."""
-        with open(self.lock_path.with_name("feedback-relay.lock"), "a") as lock:
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
+        with self._elected("feedback-relay.lock") as elected:
+            if not elected:
                 return  # another entry worker receives it
             cursor: str | None = None
             while True:
@@ -593,10 +599,8 @@ class Fleet:
         """Load and unload the watched models' stored versions by their policies (one entry worker per replica;
         every replica may: the desired state takes each change once)."""
         watched = {name: settings.watch for name, settings in self.config.models.items() if settings.watch}
-        with open(self.lock_path.with_name("watch.lock"), "a") as lock:
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
+        with self._elected("watch.lock") as elected:
+            if not elected:
                 return  # another entry worker watches
             tried: set[tuple[str, str]] = set()
             while True:
