@@ -139,6 +139,8 @@ class DataPlane:
         self.fleet: Fleet | None = None  # the desired state's side of this replica: admin operations go through it
         self.journal: Journal | None = None  # answered predictions, for feedback (serving/feedback.py); None: not recorded
         self.stats = VersionStats()  # this worker's answers per version, for rollouts' gates (serving/fleet/rollouts.py)
+        if shadows is not None:
+            shadows.version_stats = self.stats
 
     # --- resolution -------------------------------------------------------------------------------------
 

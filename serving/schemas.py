@@ -271,6 +271,11 @@ class RolloutGates(BaseModel):
     max_accuracy_drop: float | None = Field(0.02, ge=0, le=1, description="how much lower the candidate's live accuracy may be (its 95% upper bound against the baseline's)")
     min_labelled: int = Field(0, ge=0, description="labelled examples of each version a step needs (0: accuracy is not gated)")
     max_ood_increase: float | None = Field(None, ge=0, description="how much higher the candidate's mean OOD score may be")
+    min_shadow_agreement: float | None = Field(
+        None, ge=0, le=1, description="the candidate's least share of the same top class as the baseline, on the baseline's requests mirrored to it (null: not gated)"
+    )
+    min_shadow_examples: int = Field(100, ge=1, description="compared examples a step needs before agreement lets it advance")
+    shadow_share: float = Field(0.2, gt=0, le=1, description="the share of the baseline's requests mirrored to the candidate while agreement is gated")
 
 
 class RolloutPlan(BaseModel):

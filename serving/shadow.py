@@ -73,6 +73,7 @@ class Shadows:
         self.tasks: set[asyncio.Task] = set()
         self.board = board or Board("shadow")
         self._publishing: set[str] = set()  # models with a publication scheduled
+        self.version_stats = None  # the data plane's VersionStats: agreement per candidate and alias, for rollouts' gate
 
     def _counted(self, name: str) -> None:
         """Publish the model's counts for the other entry workers, at most every PUBLISH_SECONDS."""
@@ -102,11 +103,11 @@ class Shadows:
             self._counted(model.name)
             return
         self.in_flight[model.name] += 1
-        task = asyncio.get_running_loop().create_task(self._shadow(model.name, candidate, answered, values, probabilities.argmax(axis=1), stats))
+        task = asyncio.get_running_loop().create_task(self._shadow(model.name, alias, candidate, answered, values, probabilities.argmax(axis=1), stats))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
-    async def _shadow(self, name: str, candidate, answered, values: np.ndarray, classes: np.ndarray, stats: ShadowStats) -> None:
+    async def _shadow(self, name: str, alias: str, candidate, answered, values: np.ndarray, classes: np.ndarray, stats: ShadowStats) -> None:
         started = time.perf_counter()
         try:
             probabilities = await candidate.batcher.submit(values)  # no monitor: the shadow is not traffic of the candidate
@@ -124,6 +125,8 @@ class Shadows:
         stats.examples += len(classes)
         stats.agreed += agreed
         stats.latencies.append(seconds)
+        if self.version_stats is not None:
+            self.version_stats.record_shadow(name, candidate.version, alias, len(classes), agreed)
         self._counted(name)
         SHADOW_SECONDS.labels(model=name, candidate=candidate.version).observe(seconds)
         for outcome, count in (("true", agreed), ("false", len(classes) - agreed)):

@@ -650,6 +650,10 @@ export function gatesText(gates) {
     parts.push("live accuracy not judged (min_labelled 0)");
   }
   if (typeof g.max_ood_increase === "number") parts.push(`mean OOD score at most ${formatNumber(g.max_ood_increase)} above the baseline's`);
+  if (typeof g.min_shadow_agreement === "number") {
+    const share = typeof g.shadow_share === "number" ? `${points(g.shadow_share)}% of ` : "";
+    parts.push(`the same answer as the baseline on at least ${points(g.min_shadow_agreement)}% of ${share}its requests, mirrored (judged over ${formatNumber(g.min_shadow_examples ?? 100)} examples per step)`);
+  }
   return parts.join("; ");
 }
 
@@ -684,6 +688,7 @@ export function gateValues(gates) {
     items.push({ key: "accuracy", text: `accuracy ${vsText(g.accuracy, g.baseline_accuracy, (v) => percent(v))} (${formatNumber(g.labelled ?? 0)} labelled)` });
   }
   if (present(g.ood_mean) || present(g.baseline_ood_mean)) items.push({ key: "ood_mean", text: `OOD ${vsText(g.ood_mean, g.baseline_ood_mean, ood)}` });
+  if (present(g.shadow_agreement)) items.push({ key: "shadow_agreement", text: `agreement ${percent(g.shadow_agreement)} (${formatNumber(g.shadow_examples ?? 0)} compared)` });
   if (present(g.dwell_seconds)) items.push({ key: "dwell_seconds", text: `after ${durationText(Number(g.dwell_seconds.toFixed(1)))} in the step` });
   return items;
 }

@@ -443,6 +443,8 @@ test("a rollout's gates and what a step needs, in words", () => {
   assert.equal(L.gatesText(gates), "failed requests at most 1%; live accuracy not judged (min_labelled 0)");
   assert.equal(L.gatesText({ max_error_rate: 0.005, max_p99_ms: 50, max_accuracy_drop: 0.02, min_labelled: 200, max_ood_increase: 0.1 }),
     "failed requests at most 0.5%; p99 latency at most 50 ms; live accuracy at most 2 points below the baseline's (judged over 200 labelled examples of each); mean OOD score at most 0.1 above the baseline's");
+  assert.equal(L.gatesText({ ...gates, min_shadow_agreement: 0.95, min_shadow_examples: 200, shadow_share: 0.2 }),
+    "failed requests at most 1%; live accuracy not judged (min_labelled 0); the same answer as the baseline on at least 95% of 20% of its requests, mirrored (judged over 200 examples per step)");
   assert.equal(L.advanceText(rollout), "30 s and 100 requests of v2 in the step, with no gate broken");
   assert.equal(L.advanceText({ ...rollout, min_dwell_seconds: 3600, min_requests: 1 }), "1 h and 1 request of v2 in the step, with no gate broken");
 });
@@ -459,6 +461,7 @@ test("a rollout's timeline: times from its start, actions in words, the gate val
   // values may be null: left out, or "–" beside the baseline's
   assert.deepEqual(L.gateValues({ requests: 1, error_rate: 0, p99_ms: null, ood_mean: null, baseline_ood_mean: 0.2, accuracy: null, baseline_accuracy: null, labelled: 0 }).map((g) => g.text),
     ["1 request", "error rate 0.00%", "OOD – vs 0.2"]);
+  assert.deepEqual(L.gateValues({ requests: 3, shadow_agreement: 0.912, shadow_examples: 250 }).map((g) => g.text), ["3 requests", "agreement 91.2% (250 compared)"]);
   assert.deepEqual(L.gateValues({}), []);
   assert.deepEqual(L.rolloutTimeline({ events: [] }), []);
 });

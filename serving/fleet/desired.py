@@ -51,7 +51,7 @@ class Rollout(TypedDict):
     status: str  # running, paused, completed, rolled_back, aborted
     min_dwell_seconds: float
     min_requests: int
-    gates: dict  # max_error_rate, max_p99_ms, max_accuracy_drop, min_labelled, max_ood_increase (None: not gated)
+    gates: dict  # serving/fleet/rollouts.py DEFAULT_GATES (None: not gated)
     step_started: float
     events: list[RolloutEvent]
 
@@ -166,7 +166,23 @@ def set_shadow(state: DesiredState, name: str, shadow: dict | None) -> None:
             raise Conflict(f"{name}:{shadow['candidate']} does not serve (load it first)")
         if not 0 < shadow["share"] <= 1:
             raise BadRequest("share: expected a number in (0, 1]")
+        mirrored = rollout_shadow(entry)
+        if mirrored and (mirrored["alias"], mirrored["candidate"]) != (shadow["alias"], shadow["candidate"]):
+            raise Conflict(f"{name}'s rollout mirrors {mirrored['alias']} to {mirrored['candidate']} to gate their agreement; a model has one shadow: wait for it or abort it")
     entry["shadow"] = shadow
+
+
+def rollout_shadow(entry: DesiredModel) -> dict | None:
+    """The shadow a running rollout gated on agreement needs: the baseline's requests through its alias mirrored to the candidate."""
+    for alias, rollout in rollouts(entry).items():
+        if rollout["status"] == "running" and rollout["gates"].get("min_shadow_agreement") is not None:
+            return {"alias": alias, "candidate": rollout["candidate"], "share": rollout["gates"].get("shadow_share", 0.2)}
+    return None
+
+
+def effective_shadow(entry: DesiredModel) -> dict | None:
+    """The shadow a model runs: the one set (serving/shadow.py), else the one its rollout needs."""
+    return entry["shadow"] or rollout_shadow(entry)
 
 
 def promote(state: DesiredState, name: str, alias: str, version: str) -> PromotionEvent:
@@ -233,6 +249,9 @@ def start_rollout(state: DesiredState, name: str, plan: dict, now: float) -> Rol
         raise Conflict(f"{name}'s {alias} already serves {candidate}")
     if candidate not in entry["versions"]:
         raise Conflict(f"{name}:{candidate} does not serve (load it first)")
+    shadow = entry["shadow"]
+    if plan["gates"].get("min_shadow_agreement") is not None and shadow and (shadow["alias"], shadow["candidate"]) != (alias, candidate):
+        raise Conflict(f"{name} shadows {shadow['alias']} by {shadow['candidate']}; a model has one shadow, and gating agreement mirrors {alias} to {candidate}: stop that shadow first")
     rollout: Rollout = {
         "alias": alias,
         "candidate": candidate,

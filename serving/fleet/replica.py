@@ -226,7 +226,7 @@ class Fleet:
             if fallback is not None:
                 aliases[alias] = fallback
             divergence.append(f"{name} alias {alias} -> {target}: {', '.join(missing)} not served here; here it answers {fallback or 'nothing'}")
-        shadow = entry["shadow"]
+        shadow = desired.effective_shadow(entry)
         if shadow and (shadow["candidate"] not in serving or shadow["alias"] not in aliases):
             divergence.append(f"{name} shadow of {shadow['alias']} by {shadow['candidate']}: not served here")
             shadow = None

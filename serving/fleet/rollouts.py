@@ -14,10 +14,15 @@ gate                     breaks when
                          the candidate's live accuracy is confidently lower, its 95% upper bound below
                          the baseline's accuracy minus the drop
 ``max_ood_increase``     the candidate's mean out-of-distribution score exceeds the baseline's by more
+``min_shadow_agreement`` the candidate is confidently less often of one mind with the baseline: the 95%
+                         upper bound of its agreement (the same top class) on the baseline's requests,
+                         mirrored to it at ``shadow_share`` (serving/shadow.py), is below it
 =======================  ==========================================================================
 
 A step advances once it has lasted ``min_dwell_seconds``, the candidate answered ``min_requests`` in
-it, and no gate broke (with ``min_labelled`` set, once both have that many labelled examples). Every
+it, and no gate broke (with ``min_labelled`` set, once both have that many labelled examples; with
+``min_shadow_agreement`` set, once ``min_shadow_examples`` were compared and the agreement reaches it; the
+100% step has no baseline answers to compare, so agreement gates the steps before it). Every
 decision is an event with the gate values it was made on (``GET /models/<name>/rollouts``).
 
 Each entry worker counts its answers per version (:class:`VersionStats`) and publishes them for the
@@ -46,36 +51,43 @@ LATENCY_EDGES_MS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10_000
 PUBLISH_SECONDS = 0.5
 TICK_SECONDS = 0.5
 HISTORY_TICKS = 240  # the driver keeps two minutes of counts: a step counts its requests from its start, not from when the driver saw it
-DEFAULT_GATES: dict[str, Any] = {"max_error_rate": 0.01, "max_p99_ms": None, "max_accuracy_drop": 0.02, "min_labelled": 0, "max_ood_increase": None}
+DEFAULT_GATES: dict[str, Any] = {
+    "max_error_rate": 0.01,
+    "max_p99_ms": None,
+    "max_accuracy_drop": 0.02,
+    "min_labelled": 0,
+    "max_ood_increase": None,
+    "min_shadow_agreement": None,
+    "min_shadow_examples": 100,
+    "shadow_share": 0.2,
+}
 
 
 @dataclasses.dataclass
 class Counts:
-    """What one version answered: requests, failures, latencies in LATENCY_EDGES_MS buckets, OOD scores."""
+    """What one version answered: requests, failures, latencies in LATENCY_EDGES_MS buckets, OOD scores,
+    and as a shadow, how many examples it compared with the answered version and agreed on."""
 
     requests: int = 0
     errors: int = 0
     latency: list[int] = dataclasses.field(default_factory=lambda: [0] * (len(LATENCY_EDGES_MS) + 1))
     ood_sum: float = 0.0
     ood_count: int = 0
+    shadow_examples: int = 0
+    shadow_agreed: int = 0
 
     def minus(self, earlier: Counts) -> Counts:
-        return Counts(
-            self.requests - earlier.requests,
-            self.errors - earlier.errors,
-            [a - b for a, b in zip(self.latency, earlier.latency, strict=True)],
-            self.ood_sum - earlier.ood_sum,
-            self.ood_count - earlier.ood_count,
-        )
+        return self._combined(earlier, -1)
 
     def plus(self, other: Counts) -> Counts:
-        return Counts(
-            self.requests + other.requests,
-            self.errors + other.errors,
-            [a + b for a, b in zip(self.latency, other.latency, strict=True)],
-            self.ood_sum + other.ood_sum,
-            self.ood_count + other.ood_count,
-        )
+        return self._combined(other, 1)
+
+    def _combined(self, other: Counts, sign: int) -> Counts:
+        values = {}
+        for field in dataclasses.fields(self):
+            mine, theirs = getattr(self, field.name), getattr(other, field.name)
+            values[field.name] = [a + sign * b for a, b in zip(mine, theirs, strict=True)] if isinstance(mine, list) else mine + sign * theirs
+        return Counts(**values)
 
     def p99_ms(self) -> float | None:
         """The upper edge of the bucket holding the 99th percentile (None without requests; inf past the last edge)."""
@@ -119,6 +131,12 @@ class VersionStats:
             counts.ood_sum += float(ood_scores.sum())
             counts.ood_count += len(ood_scores)
 
+    def record_shadow(self, model: str, version: str, alias: str, examples: int, agreed: int) -> None:
+        """``version`` answered ``examples`` of ``alias``'s requests as a shadow, ``agreed`` of them like the answered version."""
+        counts = self.counts.setdefault(stats_key(model, version, alias), Counts())
+        counts.shadow_examples += examples
+        counts.shadow_agreed += agreed
+
     def snapshot(self) -> dict[str, dict]:
         return {key: dataclasses.asdict(counts) for key, counts in self.counts.items()}
 
@@ -161,6 +179,10 @@ def judge(rollout: Rollout, candidate: Counts, baseline: Counts, accuracy: dict[
     values["labelled"] = labelled["candidate"]["examples"]
     values["baseline_accuracy"] = labelled["baseline"]["value"]
     values["baseline_labelled"] = labelled["baseline"]["examples"]
+    agreement = proportion(candidate.shadow_agreed, candidate.shadow_examples)
+    values["shadow_agreement"] = agreement["value"]
+    values["shadow_agreement_high"] = agreement["high"]
+    values["shadow_examples"] = agreement["examples"]
 
     broken = []
     limit = gates["max_error_rate"]
@@ -179,6 +201,13 @@ def judge(rollout: Rollout, candidate: Counts, baseline: Counts, accuracy: dict[
             f"live accuracy {values['accuracy']:.4f} (95% upper bound {values['accuracy_high']:.4f}) < the baseline's {values['baseline_accuracy']:.4f} - {drop:g},"
             f" over {values['labelled']} labelled examples"
         )
+    min_agreement = gates["min_shadow_agreement"]
+    compares = min_agreement is not None and rollout["steps"][rollout["step"]] < 100
+    if compares and values["shadow_examples"] and values["shadow_agreement_high"] < min_agreement:
+        broken.append(
+            f"shadow agreement {values['shadow_agreement']:.4f} (95% upper bound {values['shadow_agreement_high']:.4f}) < {min_agreement:g},"
+            f" over {values['shadow_examples']} compared examples"
+        )
     if broken:
         return Decision("rollback", "; ".join(broken), values)
     waiting = []
@@ -188,6 +217,10 @@ def judge(rollout: Rollout, candidate: Counts, baseline: Counts, accuracy: dict[
         waiting.append(f"{candidate.requests} of {rollout['min_requests']} requests")
     if min_labelled and drop is not None and not judged_accuracy:
         waiting.append(f"labelled {values['labelled']} (baseline {values['baseline_labelled']}) of {min_labelled}")
+    if compares and values["shadow_examples"] < gates["min_shadow_examples"]:
+        waiting.append(f"{values['shadow_examples']} of {gates['min_shadow_examples']} compared examples")
+    elif compares and values["shadow_agreement"] < min_agreement:
+        waiting.append(f"shadow agreement {values['shadow_agreement']:.4f} below {min_agreement:g}, not yet confidently")
     if waiting:
         return Decision("wait", "; ".join(waiting), values)
     return Decision("advance", "gates held", values)

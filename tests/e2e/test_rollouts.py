@@ -84,8 +84,9 @@ def stream():
 class Traffic:
     """Labelled requests to one alias from two threads until stopped: every status is kept."""
 
-    def __init__(self, url: str, alias: str, stream):
+    def __init__(self, url: str, alias: str, stream, labelled: bool = True):
         self.url, self.alias, (self.images, self.truth) = url, alias, stream
+        self.labelled = labelled
         self.labels = store.load_card(CLOTHES, "v1").labels
         self.statuses: list[int] = []
         self.versions: list[str] = []
@@ -109,7 +110,9 @@ class Traffic:
                 at = index % len(self.images)
                 try:
                     response = session.post(
-                        f"{self.url}/models/{CLOTHES}/{self.alias}", json={"image": self.images[at].tolist()}, headers={"X-Label": self.labels[self.truth[at]]}, timeout=TIMEOUT
+                        f"{self.url}/models/{CLOTHES}/{self.alias}", json={"image": self.images[at].tolist()},
+                        headers={"X-Label": self.labels[self.truth[at]]} if self.labelled else {},
+                        timeout=TIMEOUT,
                     )
                     self.statuses.append(response.status_code)
                     self.versions.append(response.headers.get("X-Model-Version", "?"))
@@ -154,7 +157,7 @@ def timeline(title: str, rollout: dict) -> str:
     lines = [f"{title}: {rollout['candidate']} through {rollout['alias']} (baseline {rollout['baseline']}), steps {rollout['steps']}"]
     for event in rollout["events"]:
         gates = event["gates"]
-        shown = ", ".join(f"{k} {gates[k]}" for k in ("requests", "labelled", "accuracy", "baseline_accuracy", "error_rate", "p99_ms") if gates.get(k) is not None)
+        shown = ", ".join(f"{k} {gates[k]}" for k in ("requests", "labelled", "accuracy", "baseline_accuracy", "shadow_examples", "shadow_agreement", "error_rate", "p99_ms") if gates.get(k) is not None and (gates.get("shadow_examples") or not k.startswith("shadow")))
         lines.append(f"  +{event['time'] - began:6.2f} s  {event['action']:<8} share {event['share']:>3}%  {event['reason']}{f'  [{shown}]' if shown else ''}")
     return "\n".join(lines)
 
@@ -178,6 +181,26 @@ def test_a_candidate_that_answers_noise_is_rolled_back_within_its_first_step(srv
     assert [e["action"] for e in rollout["events"]] == ["start", "rollback"]
     assert aliases(srv.url)["stable"] == "v1" and traffic.failed == 0 and NOISE in traffic.versions
     assert traffic.versions[-1] == "v1"
+
+
+def test_a_candidate_that_disagrees_with_its_baseline_is_rolled_back_on_shadow_agreement_without_labels(srv, stream):
+    """No ground truth needed: the baseline's requests are mirrored to the candidate while agreement is gated."""
+    requests.put(f"{srv.url}/models/{CLOTHES}/shadow", json={"alias": "legacy", "candidate": NOISE, "share": 0.5}, timeout=TIMEOUT).raise_for_status()
+    gates = {"min_shadow_agreement": 0.8, "min_shadow_examples": 30, "shadow_share": 0.5}
+    plan = {"alias": "stable", "candidate": NOISE, "steps": [20, 100], "min_dwell_seconds": 1, "min_requests": 20, "gates": gates}
+    refused = requests.post(f"{srv.url}/models/{CLOTHES}/rollouts", json=plan, timeout=TIMEOUT)
+    assert refused.status_code == 409 and "one shadow" in refused.json()["error"], refused.text  # the model shadows another alias
+    requests.delete(f"{srv.url}/models/{CLOTHES}/shadow", timeout=TIMEOUT).raise_for_status()
+    with Traffic(srv.url, "stable", stream, labelled=False) as traffic:
+        start(srv.url, plan)
+        rollout = wait_for(srv.url, "stable", {"rolled_back", "completed"})
+        time.sleep(0.5)
+    report_figures(timeline("disagreeing candidate, no labels", rollout))
+    last = rollout["events"][-1]
+    assert rollout["status"] == "rolled_back" and last["step"] == 0 and "shadow agreement" in last["reason"], rollout["events"]
+    assert last["gates"]["labelled"] == 0 and last["gates"]["shadow_examples"] > 0 and last["gates"]["shadow_agreement_high"] < 0.8
+    assert traffic.failed == 0 and aliases(srv.url)["stable"] == "v1"
+    assert requests.get(f"{srv.url}/models/{CLOTHES}/shadow", timeout=TIMEOUT).json()["shadow"] is None  # mirrored only while it ran
 
 
 def test_a_better_candidate_reaches_every_step_and_is_promoted(srv, stream):

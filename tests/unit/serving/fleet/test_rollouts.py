@@ -109,3 +109,45 @@ def test_ood_gate_and_counts_merge_across_workers():
     total = merged([first.snapshot(), second.snapshot()])["m+v1@stable"]
     assert (total.requests, total.errors, total.p99_ms()) == (2, 1, float("inf"))
     assert len(total.latency) == len(LATENCY_EDGES_MS) + 1
+
+
+def agreeing(examples: int, agreed: int, requests: int = 150) -> Counts:
+    found = counts(requests)
+    stats = VersionStats()
+    stats.record_shadow("m", "v", "stable", examples, agreed)
+    found.shadow_examples, found.shadow_agreed = stats.counts["m+v@stable"].shadow_examples, stats.counts["m+v@stable"].shadow_agreed
+    return found
+
+
+def test_shadow_agreement_breaks_only_when_confidently_low_and_is_not_judged_at_100_percent():
+    gated = rollout(min_shadow_agreement=0.9, min_shadow_examples=100)
+    noise = judge(gated, agreeing(60, 6), counts(600), {}, now=10)
+    assert noise.action == "rollback" and "shadow agreement 0.1000" in noise.reason and noise.gates["shadow_examples"] == 60
+    few = judge(gated, agreeing(40, 38), counts(600), {}, now=10)
+    assert few.action == "wait" and "40 of 100 compared examples" in few.reason
+    unsure = judge(gated, agreeing(200, 176), counts(600), {}, now=10)  # 0.88: below 0.9, but its upper bound is not
+    assert unsure.action == "wait" and "not yet confidently" in unsure.reason
+    assert judge(gated, agreeing(200, 190), counts(600), {}, now=10).action == "advance"
+    last = rollout(min_shadow_agreement=0.9) | {"step": 2}  # 100%: the baseline answers nothing to compare
+    assert judge(last, agreeing(0, 0), counts(0), {}, now=10).action == "advance"
+    assert judge(rollout(), agreeing(60, 6), counts(600), {}, now=10).action == "advance"  # not gated
+
+
+def test_a_rollout_gated_on_agreement_mirrors_its_alias_and_keeps_one_shadow_per_model():
+    current = state()
+    plan = {**PLAN, "gates": {"min_shadow_agreement": 0.9, "shadow_share": 0.3}}
+    desired.start_rollout(current, "m", plan, now=0)
+    entry = current["models"]["m"]
+    assert desired.effective_shadow(entry) == {"alias": "stable", "candidate": "v2", "share": 0.3}
+    desired.set_shadow(current, "m", {"alias": "stable", "candidate": "v2", "share": 0.5})  # the same pair: its share wins
+    assert desired.effective_shadow(entry)["share"] == 0.5
+    entry["aliases"]["beta"] = "v1"
+    with pytest.raises(Conflict, match="one shadow"):
+        desired.set_shadow(current, "m", {"alias": "beta", "candidate": "v2", "share": 0.5})
+    desired.set_shadow(current, "m", None)
+    desired.end_rollout(current, "m", "stable", "rollback", "agreement", {}, now=1, step=0)
+    assert desired.effective_shadow(entry) is None  # mirrored only while the rollout runs
+    desired.set_shadow(current, "m", {"alias": "beta", "candidate": "v2", "share": 0.5})
+    with pytest.raises(Conflict, match="stop that shadow first"):
+        desired.start_rollout(current, "m", plan, now=2)
+    assert desired.start_rollout(current, "m", PLAN, now=3)["status"] == "running"  # not gated on agreement: the shadow stays
