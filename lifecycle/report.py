@@ -62,8 +62,8 @@ def evaluation_report(card: ModelCard, images: np.ndarray, labels: np.ndarray, p
         figure_html(_slices_chart(slices)),
         _slices_table(slices),
         figure_html(_shift_examples(images, slices["shift_specs"])) if slices["shift_specs"] else "",
-        "<h2>Misclassified test images</h2>",
-        figure_html(_misclassified(images, labels, probabilities, names)),
+        "<h2>Misclassified test images</h2>" if card.is_image else "<h2>Misclassified test examples</h2>",
+        figure_html(_misclassified(images, labels, probabilities, names)) if card.is_image else _misclassified_table(labels, probabilities, names),
         "<h2>Training settings</h2>",
         _key_values({**card.training, **card.framework_versions}),
     ]
@@ -182,6 +182,17 @@ def _misclassified(images: np.ndarray, labels: np.ndarray, probabilities: np.nda
         _show(ax, images[index])
         ax.set_title(f"{names[labels[index]]}\n→ {names[predicted[index]]} {probabilities[index].max():.2f}", fontsize=7)
     return fig
+
+
+def _misclassified_table(labels: np.ndarray, probabilities: np.ndarray, names: tuple[str, ...]) -> str:
+    """Examples that are not images (a tabular model's rows): which ones, true and predicted class."""
+    predicted = probabilities.argmax(axis=1)
+    wrong = np.flatnonzero(predicted != labels)[:MISCLASSIFIED_SHOWN]
+    rows = "".join(
+        f"<tr><td class=n>{index}</td><td>{_e(names[labels[index]])}</td><td>{_e(names[predicted[index]])}</td><td class=n>{probabilities[index].max():.2f}</td></tr>"
+        for index in wrong
+    )
+    return "<table><tr><th>example</th><th>true</th><th>predicted</th><th>probability</th></tr>" + rows + "</table>"
 
 
 def _per_class_table(metrics: dict) -> str:

@@ -7,7 +7,7 @@ import pytest
 
 from lifecycle.report import evaluation_report
 from lifecycle.slices import default_shifts, evaluate_slices
-from tests.unit.cards import clothes_card, colour_card
+from tests.unit.cards import clothes_card, colour_card, tensor_card
 from training.evaluation import evaluate
 
 
@@ -37,3 +37,16 @@ def test_the_report_of_a_version(make):
     assert "a &lt;b&gt;bold&lt;/b&gt; model" in html  # the card's text is escaped
     assert f"{card.metrics['accuracy']:.4f}" in html and slices["worst"]["slice"] in html
     assert all(html_escape(label) in html for label in card.labels)
+
+
+def test_the_report_of_a_tabular_model_lists_its_misclassified_examples():
+    card = tensor_card()
+    rng = np.random.default_rng(0)
+    rows, labels = rng.normal(0, 1, (40, *card.input.shape)).astype(np.float32), rng.integers(0, card.classes, 40)
+    probabilities = np.eye(card.classes)[(labels + (np.arange(40) % 4 == 0)) % card.classes]  # every fourth one wrong
+    slices = evaluate_slices(lambda x: probabilities, rows, labels, card.labels, {}, card.input.shape)
+    card = card.model_copy(update={"metrics": evaluate(labels, probabilities, card.labels), "slices": slices})
+
+    html = evaluation_report(card, rows, labels, probabilities)  # was a TypeError: a row of 4 values is no image
+
+    assert "Misclassified test examples" in html and html.count("<tr><td class=n>") == 10
