@@ -1,6 +1,7 @@
 """The BentoML model store: a model's files and its card, saved together, read back safely.
 
 >>> saved = save(card, keras_model, files={"report.html": html})   # <name>:<version>, holding model.keras
+>>> saved = save(card, None, files={"model.onnx": onnx_bytes})     # an imported ONNX or scikit-learn model
 >>> card = load_card("clothes", "v1")                             # no TensorFlow needed
 >>> model = load_keras("clothes", "v1")                           # checks TF/Keras versions first
 """
@@ -20,6 +21,7 @@ from models.card import CARD_FORMAT, ModelCard
 log = logging.getLogger(__name__)
 
 MODEL_FILE = "model.keras"
+ONNX_FILE = "model.onnx"  # a version's ONNX file: a verified export (training/export.py) or the imported model itself
 KERAS_ARCHIVE_MEMBERS = {"metadata.json", "config.json", "model.weights.h5"}  # what keras.saving writes
 
 # BentoML's reading of a model.yaml (cattrs structuring, its metadata check looking modules up in
@@ -143,17 +145,21 @@ def installed_framework_versions() -> dict[str, str]:
 
 
 def save(card: ModelCard, model, files: dict[str, str | bytes] | None = None, force: bool = False):
-    """Save ``model`` (Keras) as <name>:<version> with its card and ``files`` next to it; refuse to
-    overwrite unless ``force``."""
+    """Save ``model`` (Keras; None for a version that is its ONNX file alone) as <name>:<version> with
+    its card and ``files`` next to it; refuse to overwrite unless ``force``."""
     import bentoml
 
+    if model is None and ONNX_FILE not in (files or {}):
+        raise ModelStoreError(f"{card.tag}: a version holds a Keras model or an ONNX file ({ONNX_FILE}); got neither")
     if exists(card.name, card.version):
         if not force:
             raise ModelStoreError(f"{card.tag} already exists in the store; pass --force to replace it")
         bentoml.models.delete(card.tag)
     card = card.model_copy(update={"files": tuple(sorted(files or {}))})
-    with bentoml.models.create(card.tag, labels={"framework": "keras", "task": card.task}, metadata=card.to_metadata()) as stored:
-        model.save(stored.path_of(MODEL_FILE))
+    framework = "keras" if model is not None else card.training.get("framework", "onnx")
+    with bentoml.models.create(card.tag, labels={"framework": framework, "task": card.task}, metadata=card.to_metadata()) as stored:
+        if model is not None:
+            model.save(stored.path_of(MODEL_FILE))
         for filename, content in (files or {}).items():
             with open(stored.path_of(filename), "wb") as f:
                 f.write(content.encode() if isinstance(content, str) else content)
@@ -171,6 +177,9 @@ def check(name: str, version: str) -> ModelCard:
     stored = get(name, version)
     card = load_card(name, version, stored)
     label = tag(name, version)
+    if not has_keras(card):
+        _check_onnx(label, card, stored)
+        return card
     try:
         with zipfile.ZipFile(stored.path_of(MODEL_FILE)) as archive:
             damaged = archive.testzip()
@@ -184,6 +193,26 @@ def check(name: str, version: str) -> ModelCard:
         raise ModelStoreError(f"{label} cannot be loaded: {MODEL_FILE} is damaged: {problem}")
     check_versions(card.framework_versions, installed_framework_versions())
     return card
+
+
+def has_keras(card: ModelCard) -> bool:
+    """The version holds a Keras model (trained here, or imported from .keras; cards from before engines
+    were recorded list none); else only its ONNX file (imported as ONNX or from scikit-learn)."""
+    return "tensorflow" in card.engines or "onnxruntime" not in card.engines
+
+
+def _check_onnx(label: str, card: ModelCard, stored) -> None:
+    """An ONNX-only version's file is there and, when the card records its checksum, intact."""
+    import hashlib
+
+    entry = card.engines.get("onnxruntime", {})
+    try:
+        with open(stored.path_of(ONNX_FILE), "rb") as f:
+            digest = hashlib.file_digest(f, "sha256").hexdigest()
+    except OSError as exc:
+        raise ModelStoreError(f"{label} cannot be loaded: {ONNX_FILE} is missing or unreadable: {exc}") from None
+    if entry.get("sha256") and digest != entry["sha256"]:
+        raise ModelStoreError(f"{label} cannot be loaded: {ONNX_FILE} is damaged (its sha256 is not the card's); import it again")
 
 
 def load_keras(name: str, version: str, stored=None):

@@ -76,7 +76,7 @@ def can_run(card: ModelCard, engine: str) -> bool:
 def choose(card: ModelCard, preferred: str) -> str:
     """The engine a runner uses: the configured one, or its fallback when the version has no verified
     file for it (ONNX Runtime -> TensorFlow: a version trained or imported before there were exports,
-    or whose export disagreed)."""
+    or whose export disagreed; TensorFlow -> ONNX Runtime: a version imported as ONNX or from scikit-learn)."""
     engine = get(preferred)
     if engine.fallback and not engine.can_run(card):
         fallback = get(engine.fallback)

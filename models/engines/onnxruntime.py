@@ -1,6 +1,11 @@
-"""ONNX Runtime: a version's verified ONNX export (models/export.py). Never imports TensorFlow: a runner
-on it starts in a fraction of the time and memory. ONNX Runtime itself is imported when an engine is
-made, not with this module."""
+"""ONNX Runtime: a version's verified ONNX export (training/export.py), or the ONNX file it was imported as
+(an ONNX model, a converted scikit-learn estimator: training/onnx_import.py, training/sklearn_import.py).
+Never imports TensorFlow: a runner on it starts in a fraction of the time and memory. ONNX Runtime
+itself is imported when an engine is made, not with this module.
+
+The card's ``engines.onnxruntime`` entry may name the graph's ``input`` and ``output`` (the class
+probabilities of a converted classifier are its second output, after the labels); the first of each
+otherwise."""
 
 from __future__ import annotations
 
@@ -11,8 +16,7 @@ from models.engines import register
 from models.engines.base import Engine
 from models.inference import class_probabilities
 from models.preprocessing import to_model_input
-
-ONNX_FILE = "model.onnx"
+from models.store import ONNX_FILE
 
 
 @register
@@ -30,7 +34,9 @@ class OnnxRuntimeEngine(Engine):
         options.inter_op_num_threads = 1
         options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
         self.session = onnxruntime.InferenceSession(path, options, providers=["CPUExecutionProvider"])
-        self.input_name = self.session.get_inputs()[0].name
+        entry = card.engines.get(self.name, {})
+        self.input_name = entry.get("input") or self.session.get_inputs()[0].name
+        self.outputs = [entry.get("output") or self.session.get_outputs()[0].name]
         self.card = card
 
     @classmethod
@@ -38,5 +44,5 @@ class OnnxRuntimeEngine(Engine):
         return cls(stored.path_of(cls.artefact(card)), card, threads)
 
     def infer(self, values: np.ndarray) -> np.ndarray:
-        outputs = self.session.run(None, {self.input_name: to_model_input(values, self.card.input)})[0]
+        outputs = self.session.run(self.outputs, {self.input_name: to_model_input(values, self.card.input)})[0]
         return class_probabilities(outputs, self.card.output)

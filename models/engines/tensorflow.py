@@ -24,6 +24,7 @@ class TensorFlowEngine(Engine):
     name = "tensorflow"
     title = "TensorFlow"
     packages = ("requirements-tensorflow.txt",)
+    fallback = "onnxruntime"  # a version imported as an ONNX file (or converted from scikit-learn) has no Keras model
 
     def __init__(self, model, card: ModelCard, threads: int | None = None):
         import tensorflow as tf

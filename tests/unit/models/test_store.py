@@ -147,3 +147,25 @@ def test_an_unreadable_model_yaml_names_its_cause():
         cwd=ROOT,
     )
     assert read.stdout.strip() == "store-test:bad-yaml: its model.yaml cannot be read: While structuring ModelInfo: ValueError: Invalid isoformat string: 'yesterday'", read.stderr
+
+
+def test_a_version_that_is_its_onnx_file_alone_is_saved_checked_and_run_without_keras(tmp_path):
+    from tests.unit.training.test_onnx_import import linear
+    from training.onnx_import import inspect_onnx
+
+    card, content = inspect_onnx(linear(tmp_path / "net.onnx"), "store-test", "onnx-only", ["a", "b", "c"])
+    with pytest.raises(store.ModelStoreError, match="a Keras model or an ONNX file"):
+        store.save(card, None, {}, force=True)
+    stored = store.save(card, None, {store.ONNX_FILE: content}, force=True)
+    assert not store.has_keras(card) and store.check("store-test", "onnx-only") == card.model_copy(update={"files": (store.ONNX_FILE,)})
+    assert stored.info.labels["framework"] == "onnx" and not (tmp_path / stored.path_of(store.MODEL_FILE)).exists()
+    from models import engines
+
+    assert engines.choose(card, "tensorflow") == "onnxruntime"  # configured for TensorFlow: it has no Keras model
+    engine = engines.load(stored, card, preferred="tensorflow")
+    assert engine.name == "onnxruntime" and engine(np.zeros((2, 4), np.float32)).shape == (2, 3)
+    with open(stored.path_of(store.ONNX_FILE), "r+b") as f:
+        f.seek(10)
+        f.write(b"\xff")
+    with pytest.raises(store.ModelStoreError, match="model.onnx is damaged.*import it again"):
+        store.check("store-test", "onnx-only")

@@ -1,0 +1,85 @@
+"""scikit-learn imports (training/sklearn_import.py): real estimators fitted here on scikit-learn's own
+data sets, converted with skl2onnx, verified against predict_proba; the refusals and their messages."""
+
+from __future__ import annotations
+
+import joblib
+import numpy as np
+import onnxruntime
+import pytest
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.datasets import load_digits, load_iris
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.linear_model import LinearRegression, LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from training.importing import ImportRefused
+from training.sklearn_import import inspect_sklearn
+
+
+class Custom(ClassifierMixin, BaseEstimator):
+    """A classifier skl2onnx has no converter for."""
+
+    def fit(self, x, y):
+        self.classes_, self.n_features_in_ = np.unique(y), x.shape[1]
+        return self
+
+    def predict_proba(self, x):
+        return np.full((len(x), len(self.classes_)), 1 / len(self.classes_))
+
+
+@pytest.fixture(scope="module")
+def iris(tmp_path_factory):
+    x, y = load_iris(return_X_y=True)
+    path = tmp_path_factory.mktemp("sklearn") / "iris.joblib"
+    joblib.dump(make_pipeline(StandardScaler(), LogisticRegression(max_iter=500)).fit(x, y), path)
+    return path, x.astype(np.float32), y
+
+
+def test_a_pipeline_is_converted_verified_and_described_by_its_card(iris):
+    path, x, y = iris
+    names = list(load_iris().target_names)
+    card, content, predict = inspect_sklearn(path, "iris", "v1", labels=names, trusted=True, evaluation=(x, y))
+    assert card.input.shape == (4,) and card.input.kind == "tensor" and card.input.divide_by is None
+    assert card.labels == tuple(names) and card.output.kind == "softmax" and card.architecture == "Pipeline(StandardScaler, LogisticRegression)"
+    entry = card.engines["onnxruntime"]
+    assert set(card.engines) == {"onnxruntime"} and entry["output"] == "probabilities" and entry["verification"]["examples"] == 150
+    assert entry["verification"]["max_abs_diff"] <= 1e-5 and entry["verification"]["top1_agreement"] == 1.0
+    assert card.training["framework"] == "scikit-learn" and card.training["estimator_classes"] == ["0", "1", "2"]
+    session = onnxruntime.InferenceSession(content, providers=["CPUExecutionProvider"])
+    served = session.run(["probabilities"], {entry["input"]: x})[0]
+    np.testing.assert_allclose(served, predict(x), atol=1e-5)
+
+
+def test_a_random_forest_keeps_its_classes_as_labels(tmp_path):
+    x, y = load_digits(return_X_y=True)
+    path = tmp_path / "forest.pkl"
+    joblib.dump(RandomForestClassifier(n_estimators=10, max_depth=6, random_state=0).fit(x, y), path)
+    card, _, _ = inspect_sklearn(path, "digits", "v1", trusted=True, value_range=(0, 16))
+    assert card.labels == tuple(str(d) for d in range(10)) and card.input.value_range == (0, 16)
+    assert card.engines["onnxruntime"]["verification"]["max_abs_diff"] <= 1e-5 and card.number_of_parameters > 1000
+
+
+def test_refusals_name_the_cause_and_what_to_do(iris, tmp_path):
+    path, x, y = iris
+    with pytest.raises(ImportRefused, match="runs code from the file.*--trust-pickle.*never the pickle"):
+        inspect_sklearn(path, "iris", "v1")
+    with pytest.raises(ImportRefused, match="3 classes.*2 labels"):
+        inspect_sklearn(path, "iris", "v1", labels=["a", "b"], trusted=True)
+    with pytest.raises(ImportRefused, match="--name"):
+        inspect_sklearn(path, "Iris!", "v1", trusted=True)
+    regressor = tmp_path / "regressor.joblib"
+    joblib.dump(LinearRegression().fit(x, y), regressor)
+    with pytest.raises(ImportRefused, match="not a fitted classifier with predict_proba"):
+        inspect_sklearn(regressor, "r", "v1", trusted=True)
+    custom = tmp_path / "custom.joblib"
+    joblib.dump(Custom().fit(x, y), custom)
+    with pytest.raises(ImportRefused, match="skl2onnx cannot convert Custom.*update_registered_converter"):
+        inspect_sklearn(custom, "c", "v1", trusted=True)
+    garbage = tmp_path / "garbage.pkl"
+    garbage.write_bytes(b"not a pickle")
+    with pytest.raises(ImportRefused, match="not a scikit-learn model"):
+        inspect_sklearn(garbage, "g", "v1", trusted=True)
+    with pytest.raises(ImportRefused, match="no such file"):
+        inspect_sklearn(tmp_path / "missing.joblib", "m", "v1", trusted=True)

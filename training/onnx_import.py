@@ -1,0 +1,170 @@
+"""Bring an ONNX classifier (exported from PyTorch, built with onnx's helper API, ...): checked, run and stored as it is.
+
+The file must parse and pass onnx's checker, take one float tensor whose dimensions are fixed apart
+from the batch axis, and answer class probabilities: one output of one unit per label (softmax) or
+one unit for two labels (sigmoid), named with ``output`` when the graph has several. ONNX Runtime
+must load it (an unsupported operator is refused here, naming it) and answer probabilities on probe
+examples. The stored file is the imported one, byte for byte, with its sha256 on the card.
+
+    >>> card, content = inspect_onnx("net.onnx", name="shapes", version="v1", labels=["circle", "square"], value_range=None)
+    >>> card.engines["onnxruntime"]["file"], card.input.kind
+    ('model.onnx', 'tensor')
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+
+from models.card import NAME_PATTERN, ImagePreprocessing, InputSpec, ModelCard, OutputSpec
+from models.inference import class_probabilities
+from models.preprocessing import to_model_input
+from models.store import ONNX_FILE
+from training.datasets import sha256_of
+from training.importing import PROBABILITY_TOLERANCE, ImportRefused
+
+FLOAT_TYPES = {1: "float32"}  # onnx.TensorProto.FLOAT: the one input type a card describes so far
+
+
+def check_names(name: str, version: str) -> None:
+    for what, value in (("--name", name), ("--version", version)):
+        if not NAME_PATTERN.fullmatch(value):
+            raise ImportRefused(f"{what} {value!r}: names are 1 to 63 characters of a-z, 0-9, '.', '_', '-', starting and ending with a letter or digit")
+
+
+def package_version(package: str) -> str:
+    from importlib import metadata
+
+    for name in (package, f"{package}-cpu"):
+        try:
+            return metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return "unknown"
+
+
+def inspect_onnx(
+    path: str | Path,
+    name: str,
+    version: str,
+    labels: list[str],
+    output: str | None = None,
+    kind: str | None = None,
+    value_range: tuple[float, float] | None = None,
+    divide_by: float | None = None,
+    positive_label: str | None = None,
+    description: str | None = None,
+) -> tuple[ModelCard, bytes]:
+    """Check and describe an ONNX file: (card without metrics, its bytes). Raises ImportRefused."""
+    import onnx
+
+    check_names(name, version)
+    path = Path(path)
+    if not path.is_file():
+        raise ImportRefused(f"{path}: no such file")
+    content = path.read_bytes()
+    try:
+        model = onnx.load_from_string(content)
+        onnx.checker.check_model(model)
+    except Exception as exc:
+        raise ImportRefused(f"{path} is not an ONNX model onnx {onnx.__version__} accepts: {type(exc).__name__}: {exc}") from None
+    initializers = {tensor.name for tensor in model.graph.initializer}
+    inputs = [tensor for tensor in model.graph.input if tensor.name not in initializers]
+    if len(inputs) != 1:
+        raise ImportRefused(f"the graph takes {len(inputs)} inputs ({', '.join(t.name for t in inputs)}); one input tensor is served")
+    graph_input = inputs[0]
+    dims, elem_type = _shape(graph_input)
+    if elem_type not in FLOAT_TYPES:
+        raise ImportRefused(f"input {graph_input.name!r} is of ONNX type {onnx.TensorProto.DataType.Name(elem_type)}; a float (float32) input is served")
+    if not dims or any(d is None for d in dims):
+        raise ImportRefused(f"input {graph_input.name!r} has the shape {['N', *dims]}: every dimension but the batch must be fixed (export with a fixed example shape)")
+    outputs = {tensor.name: tensor for tensor in model.graph.output}
+    chosen = output or (next(iter(outputs)) if len(outputs) == 1 else None)
+    if chosen is None:
+        raise ImportRefused(f"the graph has {len(outputs)} outputs ({', '.join(outputs)}): name the class probabilities with --output")
+    if chosen not in outputs:
+        raise ImportRefused(f"--output {chosen!r}: the graph's outputs are {', '.join(outputs)}")
+    units = _shape(outputs[chosen])[0]
+    if len(units) != 1 or units[0] is None:
+        raise ImportRefused(f"output {chosen!r} has the shape {['N', *units]}, not one vector of class scores per example")
+    output_spec = _output_spec(units[0], labels, positive_label)
+    is_image = kind == "image" or (kind is None and len(dims) == 3 and dims[2] in (1, 3))
+    if is_image:
+        if not (len(dims) == 3 and dims[2] in (1, 3)):
+            raise ImportRefused(f"an image input has the shape [height, width, 1 or 3]; the graph takes {list(dims)}")
+        spec = InputSpec(kind="image", shape=tuple(dims), value_range=value_range or (0, 255), divide_by=divide_by)
+        preprocessing = ImagePreprocessing(colour_mode="RGB" if dims[2] == 3 else "L", aspect="pad", resize="bilinear", invert="never")
+    else:
+        spec = InputSpec(kind="tensor", shape=tuple(dims), value_range=value_range, divide_by=divide_by)
+        preprocessing = None
+    verification = _run(content, graph_input.name, chosen, spec, output_spec)
+    card = ModelCard(
+        name=name,
+        version=version,
+        description=description or f"{model.graph.name or 'an ONNX graph'}, imported from {path.name}",
+        task="image-classification" if is_image else "classification",
+        input=spec,
+        preprocessing=preprocessing,
+        output=output_spec,
+        architecture=model.graph.name or "onnx",
+        number_of_parameters=max(sum(int(np.prod(t.dims)) for t in model.graph.initializer), 1),
+        metrics=None,
+        training={
+            "imported_from": path.name,
+            "framework": "onnx",
+            "producer": f"{model.producer_name} {model.producer_version}".strip() or None,
+            "opset": {entry.domain or "ai.onnx": entry.version for entry in model.opset_import},
+            "imported_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        },
+        data={"source": None, "sha256": {path.name: sha256_of(path)}},
+        framework_versions={"onnx": package_version("onnx")},
+        engines={"onnxruntime": {"file": ONNX_FILE, "input": graph_input.name, "output": chosen, "sha256": hashlib.sha256(content).hexdigest(), "verification": verification}},
+    )
+    return card, content
+
+
+def _shape(value_info) -> tuple[list[int | None], int]:
+    """A tensor's dimensions after the batch axis (None: dynamic) and its element type."""
+    tensor = value_info.type.tensor_type
+    dims = [d.dim_value if d.HasField("dim_value") else None for d in tensor.shape.dim]
+    return dims[1:], tensor.elem_type
+
+
+def _output_spec(units: int, labels: list[str], positive_label: str | None) -> OutputSpec:
+    if units == len(labels):
+        return OutputSpec(kind="softmax", labels=tuple(labels))
+    if units == 1 and len(labels) == 2:
+        positive = positive_label or labels[1]
+        if positive not in labels:
+            raise ImportRefused(f"--positive-label {positive!r} is not one of the labels {labels}")
+        return OutputSpec(kind="sigmoid", labels=tuple(labels), positive_label=positive)
+    raise ImportRefused(f"the output has {units} unit(s), but {len(labels)} labels were given (one unit per label, or one sigmoid unit for two labels)")
+
+
+def _run(content: bytes, input_name: str, output: str, spec: InputSpec, output_spec: OutputSpec) -> dict:
+    """Load it in ONNX Runtime and answer probe examples: the figures, or ImportRefused naming the cause."""
+    import onnxruntime
+
+    from training.export import probe_examples
+
+    try:
+        session = onnxruntime.InferenceSession(content, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # an operator or opset this ONNX Runtime lacks, a type it cannot run
+        raise ImportRefused(f"ONNX Runtime {onnxruntime.__version__} cannot load the graph: {exc}") from None
+    examples = probe_examples(SimpleNamespace(input=spec))
+    try:
+        raw = session.run([output], {input_name: to_model_input(examples, spec)})[0]
+    except Exception as exc:
+        raise ImportRefused(f"one inference on {len(examples)} probe examples failed in ONNX Runtime: {exc}") from None
+    if raw.shape != (len(examples), output_spec.units):
+        raise ImportRefused(f"output {output!r} answered the shape {list(raw.shape)} for {len(examples)} examples; expected {[len(examples), output_spec.units]}")
+    probabilities = class_probabilities(raw, output_spec)
+    if not np.isfinite(probabilities).all() or probabilities.min() < 0 or probabilities.max() > 1:
+        raise ImportRefused(f"output {output!r} is not probabilities in 0..1 on probe examples (end the graph with a Softmax or Sigmoid)")
+    if output_spec.kind == "softmax" and np.abs(raw.sum(axis=1) - 1).max() > PROBABILITY_TOLERANCE:
+        raise ImportRefused(f"output {output!r} does not sum to 1 on probe examples (logits?): end the graph with a Softmax")
+    return {"examples": int(len(examples)), "onnxruntime": onnxruntime.__version__, "against": "the imported file itself (stored unchanged)"}

@@ -1,0 +1,176 @@
+"""Bring a scikit-learn classifier: a joblib or pickle file, converted to ONNX at import time.
+
+Loading a pickle runs code from the file, so the import asks for ``trusted=True`` (``--trust-pickle``)
+and says so. What is stored and served is the ONNX conversion (skl2onnx, which scikit-learn's own
+documentation points to for deployment): the server never unpickles anything. The conversion is run
+with ONNX Runtime on the evaluation examples (or on generated ones) and kept only when its
+probabilities equal ``predict_proba``'s within the export tolerance; the figures go on the card.
+
+    >>> card, onnx_bytes, predict = inspect_sklearn("iris.joblib", name="iris", version="v1", trusted=True)
+    >>> card.input.shape, card.labels
+    ((4,), ('setosa', 'versicolor', 'virginica'))
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+from collections.abc import Callable
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+
+from models.card import InputSpec, ModelCard, OutputSpec
+from models.store import ONNX_FILE
+from training.datasets import sha256_of
+from training.export import ONNX_TOLERANCE, probe_examples
+from training.importing import ImportRefused
+from training.onnx_import import check_names, package_version
+
+PROBABILITIES = "probabilities"  # skl2onnx's name for a classifier's predict_proba output (zipmap off)
+
+
+def load_estimator(path: str | Path, trusted: bool):
+    """The estimator in a joblib or pickle file, loaded only when the caller trusts it."""
+    path = Path(path)
+    if not path.is_file():
+        raise ImportRefused(f"{path}: no such file")
+    if not trusted:
+        raise ImportRefused(
+            f"{path.name} is a pickle: loading it runs code from the file. Import only a file you trust, with --trust-pickle;"
+            " the import converts it to ONNX and the server stores and runs only that, never the pickle"
+        )
+    import joblib
+    import sklearn
+
+    try:
+        return joblib.load(path)
+    except Exception as exc:  # a pickle can fail in any way: a missing module, another scikit-learn, not a pickle at all
+        raise ImportRefused(f"{path} is not a scikit-learn model this scikit-learn ({sklearn.__version__}) can load: {type(exc).__name__}: {exc}") from None
+
+
+def inspect_sklearn(
+    path: str | Path,
+    name: str,
+    version: str,
+    labels: list[str] | None = None,
+    trusted: bool = False,
+    value_range: tuple[float, float] | None = None,
+    description: str | None = None,
+    evaluation: tuple[np.ndarray, np.ndarray] | None = None,
+) -> tuple[ModelCard, bytes, Callable[[np.ndarray], np.ndarray]]:
+    """Load, convert and verify a classifier: (card without metrics, the ONNX file, its ``predict_proba``
+    on client values). ``labels`` name the classes in the order of the estimator's ``classes_``
+    (default: those classes as text). Raises ImportRefused."""
+    check_names(name, version)
+    path = Path(path)
+    estimator = load_estimator(path, trusted)
+    if not hasattr(estimator, "predict_proba") or not hasattr(estimator, "classes_"):
+        raise ImportRefused(f"{type(estimator).__name__} is not a fitted classifier with predict_proba; a classifier (or a pipeline ending in one) is imported")
+    features = getattr(estimator, "n_features_in_", None)
+    if not isinstance(features, int | np.integer) or features < 1:
+        raise ImportRefused(f"{type(estimator).__name__} does not say how many features it takes (n_features_in_): fit it on an array, not a list of dicts or text")
+    classes = [str(c) for c in estimator.classes_]
+    if labels is not None and len(labels) != len(classes):
+        raise ImportRefused(f"--labels: the estimator has {len(classes)} classes {classes}, but {len(labels)} labels were given (one per class, in that order)")
+    spec = InputSpec(kind="tensor", shape=(int(features),), value_range=value_range, divide_by=None)
+    output = OutputSpec(kind="softmax", labels=tuple(labels or classes))
+    content, input_name = _convert(estimator, int(features))
+    examples = evaluation[0] if evaluation is not None else probe_examples(SimpleNamespace(input=spec))
+
+    def predict(values: np.ndarray) -> np.ndarray:
+        return np.asarray(estimator.predict_proba(np.asarray(values, np.float32).reshape(len(values), -1)), dtype=np.float32)
+
+    verification = verify(content, input_name, examples.reshape(len(examples), -1), predict)
+    card = ModelCard(
+        name=name,
+        version=version,
+        description=description or f"{describe(estimator)}, imported from {path.name}",
+        task="classification",
+        input=spec,
+        preprocessing=None,
+        output=output,
+        architecture=describe(estimator),
+        number_of_parameters=max(_parameters(content), 1),
+        metrics=None,
+        training={
+            "imported_from": path.name,
+            "framework": "scikit-learn",
+            "converted_with": f"skl2onnx {package_version('skl2onnx')}",
+            "estimator_classes": classes,
+            "imported_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        },
+        data={"source": None, "sha256": {path.name: sha256_of(path)}},
+        framework_versions={"scikit-learn": package_version("scikit-learn"), "skl2onnx": package_version("skl2onnx"), "onnx": package_version("onnx")},
+        engines={
+            "onnxruntime": {
+                "file": ONNX_FILE,
+                "input": input_name,
+                "output": PROBABILITIES,
+                "sha256": hashlib.sha256(content).hexdigest(),
+                "verification": verification,
+            }
+        },
+    )
+    return card, content, predict
+
+
+def describe(estimator) -> str:
+    """``Pipeline(StandardScaler, LogisticRegression)``, or the estimator's class name."""
+    steps = getattr(estimator, "steps", None)
+    if steps:
+        return f"{type(estimator).__name__}({', '.join(type(step).__name__ for _, step in steps)})"
+    return type(estimator).__name__
+
+
+def _convert(estimator, features: int) -> tuple[bytes, str]:
+    """The estimator as ONNX (float32 input, probabilities as a tensor) and its input's name."""
+    from skl2onnx import to_onnx
+
+    try:
+        onnx_model = to_onnx(estimator, np.zeros((1, features), np.float32), options={"zipmap": False})
+    except Exception as exc:  # skl2onnx raises its own errors and plain ones for estimators it has no converter for
+        raise ImportRefused(
+            f"skl2onnx cannot convert {describe(estimator)}: {type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
+            " A custom estimator needs a converter registered with skl2onnx (update_registered_converter), or export it to ONNX yourself and import the .onnx"
+        ) from None
+    names = [output.name for output in onnx_model.graph.output]
+    if PROBABILITIES not in names:
+        raise ImportRefused(f"the ONNX conversion of {describe(estimator)} has no {PROBABILITIES!r} output (it has {names})")
+    return onnx_model.SerializeToString(), onnx_model.graph.input[0].name
+
+
+def verify(content: bytes, input_name: str, examples: np.ndarray, predict: Callable[[np.ndarray], np.ndarray]) -> dict:
+    """Run the conversion with ONNX Runtime against ``predict_proba``: the figures, or ImportRefused."""
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(content, providers=["CPUExecutionProvider"])
+    values = np.asarray(examples, np.float32)
+    converted = session.run([PROBABILITIES], {input_name: values})[0]
+    expected = predict(values)
+    figures = {
+        "examples": int(len(values)),
+        "max_abs_diff": float(np.abs(converted - expected).max()),
+        "top1_agreement": float((converted.argmax(axis=1) == expected.argmax(axis=1)).mean()),
+        "tolerance": ONNX_TOLERANCE,
+        "onnxruntime": onnxruntime.__version__,
+        "against": "predict_proba",
+    }
+    if not figures["max_abs_diff"] <= ONNX_TOLERANCE:
+        raise ImportRefused(
+            f"the ONNX conversion disagrees with predict_proba on {len(values)} examples: max |difference| {figures['max_abs_diff']:.3g}"
+            f" (tolerance {ONNX_TOLERANCE}), top class agreement {figures['top1_agreement']:.4f}; nothing was converted that serves the same answers"
+        )
+    return figures
+
+
+def _parameters(content: bytes) -> int:
+    """Numbers the ONNX graph holds: its initializers' and its nodes' numeric attributes (a tree ensemble keeps its trees there)."""
+    import onnx
+
+    model = onnx.load_from_string(content)
+    count = sum(int(np.prod(tensor.dims)) for tensor in model.graph.initializer)
+    for node in model.graph.node:
+        count += sum(len(attribute.floats) + len(attribute.ints) for attribute in node.attribute)
+    return count
