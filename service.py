@@ -272,7 +272,7 @@ class ModelServer:
             ctx.response.status_code = response.status_code  # BentoML answers with the context's status when the API takes one
             return response
         ctx.response.headers.update({"X-Model-Name": response.model, "X-Model-Version": response.version})
-        return PredictResponse(**prediction_body(response.card, response.probabilities, response.ood_scores, response.abstained))
+        return PredictResponse(**prediction_body(response.card, response.answers, response.ood_scores, response.abstained))
 
 
 def _error(exc: Exception):

@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, model_serializer, model_validator
 
 # Model names and versions appear in URLs, store tags and service names: BentoML's tag alphabet.
 NAME_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9._-]{0,61}[a-z0-9])?$")
@@ -59,35 +59,100 @@ class ImagePreprocessing(_Frozen):
     invert: Literal["auto", "never"] = Field("never", description="auto: invert the levels when the image's border is light (the model was trained on dark backgrounds)")
 
 
-class OutputSpec(_Frozen):
-    """What the model answers: a softmax over the labels, or one sigmoid unit for the positive label."""
+class Target(_Frozen):
+    """One value a regressor answers per example."""
 
-    kind: Literal["softmax", "sigmoid"]
-    labels: tuple[str, ...] = Field(min_length=2)
+    name: str = Field(min_length=1, max_length=64)
+    unit: str | None = Field(None, max_length=32, description="e.g. USD, kg, degrees C; null: none")
+
+
+OUTPUT_TENSORS = {"softmax": "probabilities", "sigmoid": "probabilities", "multilabel": "probabilities", "regression": "values", "embedding": "embedding", "tensor": "output"}
+
+
+class OutputSpec(_Frozen):
+    """What the model answers per example, by task: one class (a softmax over the labels, or one sigmoid
+    unit for the positive label), several labels at once (one sigmoid per label, each with its
+    threshold), regression targets, an embedding, or a tensor as it is."""
+
+    kind: Literal["softmax", "sigmoid", "multilabel", "regression", "embedding", "tensor"]
+    labels: tuple[str, ...] = Field((), description="softmax, sigmoid, multilabel: the labels, in the order of the model's units")
     positive_label: str | None = Field(None, description="sigmoid: the label its output is the probability of")
+    thresholds: tuple[float, ...] | None = Field(None, description="multilabel: each label is given when its probability reaches its threshold")
+    targets: tuple[Target, ...] = Field((), description="regression: what each output unit is, with its unit")
+    shape: tuple[PositiveInt, ...] | None = Field(None, description="embedding and tensor: one example's output shape")
 
     @model_validator(mode="after")
     def _consistent(self):
+        kind = self.kind
         if len(set(self.labels)) != len(self.labels):
             raise ValueError(f"labels must be distinct, got {list(self.labels)}")
-        if self.kind == "sigmoid":
+        if kind in ("softmax", "sigmoid") and len(self.labels) < 2:
+            raise ValueError(f"a {kind} output has at least two labels")
+        if kind == "multilabel" and (not self.labels or self.thresholds is None or len(self.thresholds) != len(self.labels) or not all(0 < t < 1 for t in self.thresholds)):
+            raise ValueError("a multilabel output has labels and one threshold in (0, 1) per label")
+        if kind not in ("softmax", "sigmoid", "multilabel") and self.labels:
+            raise ValueError(f"a {kind} output has no labels")
+        if kind != "multilabel" and self.thresholds is not None:
+            raise ValueError("thresholds apply to a multilabel output only")
+        if kind == "sigmoid":
             if len(self.labels) != 2 or self.positive_label not in self.labels:
                 raise ValueError("a sigmoid output has two labels, one of them the positive_label")
         elif self.positive_label is not None:
             raise ValueError("positive_label applies to a sigmoid output only")
+        if (kind == "regression") != bool(self.targets):
+            raise ValueError("a regression output has its targets, other outputs none")
+        if len({t.name for t in self.targets}) != len(self.targets):
+            raise ValueError("target names must be distinct")
+        if (kind in ("embedding", "tensor")) != (self.shape is not None) or (kind == "embedding" and len(self.shape or ()) != 1):
+            raise ValueError("an embedding output has a shape [size], a tensor output its shape, other outputs none")
         return self
+
+    @model_serializer(mode="wrap")
+    def _without_other_tasks(self, handler):
+        # A classifier's card reads as it did before other tasks existed: their fields only where they apply.
+        data = handler(self)
+        for field, empty in (("thresholds", None), ("targets", []), ("shape", None)):
+            if field in data and data[field] in (empty, ()):
+                del data[field]
+        return data
 
     @property
     def units(self) -> int:
         """Width of the network's last layer."""
-        return 1 if self.kind == "sigmoid" else len(self.labels)
+        if self.kind == "sigmoid":
+            return 1
+        if self.kind == "regression":
+            return len(self.targets)
+        if self.shape is not None:
+            size = 1
+            for dim in self.shape:
+                size *= dim
+            return size
+        return len(self.labels)
+
+    @property
+    def answer_shape(self) -> tuple[int, ...]:
+        """One example's answer as the server gives it: a sigmoid unit becomes two probabilities."""
+        if self.kind == "sigmoid":
+            return (2,)
+        return self.shape if self.kind == "tensor" and self.shape is not None else (self.units,)
+
+    @property
+    def tensor(self) -> str:
+        """The output tensor's name in every protocol: probabilities, values, embedding or output."""
+        return OUTPUT_TENSORS[self.kind]
+
+    @property
+    def single_label(self) -> bool:
+        """One class per example (softmax or sigmoid): labels, top-k, OOD scores, drift of classes, live accuracy."""
+        return self.kind in ("softmax", "sigmoid")
 
 
 class ModelCard(_Frozen):
     name: Name
     version: Name
     description: str
-    task: Literal["image-classification", "classification"]
+    task: Literal["image-classification", "classification", "multilabel-classification", "regression", "embedding", "tensors"]
     input: InputSpec
     preprocessing: ImagePreprocessing | None = Field(description="image inputs only")
     output: OutputSpec
@@ -111,6 +176,15 @@ class ModelCard(_Frozen):
             raise ValueError(f"colour mode {self.preprocessing.colour_mode} does not match {self.input.channels} input channel(s)")
         return self
 
+    @model_validator(mode="after")
+    def _task(self):
+        expected = {"multilabel": "multilabel-classification", "regression": "regression", "embedding": "embedding", "tensor": "tensors"}.get(self.output.kind)
+        if expected is not None and self.task != expected:
+            raise ValueError(f"a {self.output.kind} output is the task {expected}, not {self.task}")
+        if expected is None and self.task not in ("image-classification", "classification"):
+            raise ValueError(f"a {self.output.kind} output is a classification task, not {self.task}")
+        return self
+
     @property
     def tag(self) -> str:
         return f"{self.name}:{self.version}"
@@ -122,6 +196,11 @@ class ModelCard(_Frozen):
     @property
     def classes(self) -> int:
         return len(self.output.labels)
+
+    @property
+    def is_classifier(self) -> bool:
+        """Answers one class per example: what labels, top-k, OOD scores, class drift and live accuracy need."""
+        return self.output.single_label
 
     @property
     def is_image(self) -> bool:

@@ -1,5 +1,6 @@
-"""Model outputs as class probabilities, by the card: shared by the engines (models/engines/),
-training, evaluation and import.
+"""Model outputs as the server's answers, by the card: shared by the engines (models/engines/),
+training, evaluation and import. A classifier's answer is one probability per label (a sigmoid unit
+becomes two columns); any other output is the model's own values, one row per example.
 
     >>> class_probabilities(sigmoid_outputs, card.output).shape       # one column per label
     (N, 2)
@@ -15,10 +16,11 @@ from models.preprocessing import to_model_input
 
 
 def class_probabilities(outputs: np.ndarray, output: OutputSpec) -> np.ndarray:
-    """The network's outputs as one probability per label: a sigmoid unit becomes two columns."""
+    """The network's outputs as the answer: a sigmoid unit becomes two columns (one probability per
+    label); any other output is its values, shaped (N, *output.answer_shape)."""
     outputs = np.asarray(outputs, dtype=np.float32)
-    if output.kind == "softmax":
-        return outputs
+    if output.kind != "sigmoid":
+        return outputs.reshape(len(outputs), *output.answer_shape)
     positive = outputs.reshape(len(outputs), 1)
     columns = [1.0 - positive, positive] if output.labels.index(output.positive_label) == 1 else [positive, 1.0 - positive]
     return np.concatenate(columns, axis=1)
@@ -27,10 +29,11 @@ def class_probabilities(outputs: np.ndarray, output: OutputSpec) -> np.ndarray:
 def warm_up(forward, card: ModelCard) -> np.ndarray:
     """One inference on a blank example, checked: the first client request pays no tracing cost."""
     low = card.input.value_range[0] if card.input.value_range else 0
-    probabilities = forward(np.full((1, *card.input.shape), low, dtype=np.float32))
-    if probabilities.shape != (1, card.classes) or not np.isfinite(probabilities).all():
-        raise RuntimeError(f"warm-up inference returned shape {probabilities.shape} (expected (1, {card.classes})) or non-finite values")
-    return probabilities
+    answers = forward(np.full((1, *card.input.shape), low, dtype=np.float32))
+    expected = (1, *card.output.answer_shape)
+    if answers.shape != expected or not np.isfinite(answers).all():
+        raise RuntimeError(f"warm-up inference returned shape {answers.shape} (expected {expected}) or non-finite values")
+    return answers
 
 
 def predict_probabilities(model, values: np.ndarray, card) -> np.ndarray:

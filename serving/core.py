@@ -205,6 +205,11 @@ class InferenceResponse:
     def probabilities(self) -> np.ndarray:
         return self.outputs[OUTPUT]
 
+    @property
+    def answers(self) -> np.ndarray:
+        """The model's output tensor: a classifier's probabilities, a regressor's values, an embedding, ..."""
+        return self.outputs[self.card.output.tensor]
+
 
 @dataclasses.dataclass(frozen=True)
 class VersionView:

@@ -120,10 +120,11 @@ def fleet_live(replicas: list[dict]) -> dict[str, dict[str, Proportion]]:
 
 
 def outputs_of(handle: VersionHandle) -> tuple[str, ...]:
-    """A version's output tensors: the probabilities, its OOD score and abstentions where it has them."""
+    """A version's output tensors: its answer (the probabilities of a classifier), its OOD score and abstentions where it has them."""
+    answer = handle.card.output.tensor if handle.card is not None else OUTPUT
     if handle.ood is None:
-        return (OUTPUT,)
-    return (OUTPUT, OOD_OUTPUT, *((ABSTAINED_OUTPUT,) if handle.ood.abstain_above is not None else ()))
+        return (answer,)
+    return (answer, OOD_OUTPUT, *((ABSTAINED_OUTPUT,) if handle.ood.abstain_above is not None else ()))
 
 
 def _listed(values) -> str:
@@ -231,6 +232,9 @@ class DataPlane:
             current.key = request.traffic_key
         handle, values, decoded_ms = await self._prepare(request)
         assert handle.card is not None  # available() found its card
+        classifier = handle.card.is_classifier
+        if current.truth is not None and not classifier:
+            raise BadRequest(f"{self.config.feedback.label_header}: {handle.tag} answers {handle.card.task}, not classes: its requests carry no labels")
         truth = truth_of(current.truth, handle.card.labels, len(values), self.config.feedback.label_header) if current.truth is not None else None
         if current.slice is not None and not SLICE.fullmatch(current.slice):
             raise BadRequest(f"{self.config.feedback.slice_header}: a slice is 1 to 64 characters of letters, digits and '._:-', starting with a letter or digit")
@@ -247,11 +251,11 @@ class DataPlane:
         if abstained is not None:
             record_abstentions(handle.name, handle.version, abstained)
         self.stats.record(handle.name, handle.version, current.alias, True, infer_ms / 1000, ood_scores)
-        if self.journal is not None:
+        if self.journal is not None and classifier:
             self.journal.record(handle.name, handle.version, current.alias, current.request_id, probabilities, truth, current.slice)
-        if self.shadows is not None and current.alias is not None:
+        if self.shadows is not None and current.alias is not None and classifier:
             self.shadows.after_answer(self.registry.model(handle.name), current.alias, handle, values, probabilities)
-        outputs = {OUTPUT: probabilities}
+        outputs = {handle.card.output.tensor: probabilities}
         if ood_scores is not None:
             outputs[OOD_OUTPUT] = ood_scores
         if abstained is not None:

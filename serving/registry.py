@@ -77,9 +77,11 @@ class VersionHandle:
         self.in_flight = 0  # requests in it now: an unloaded version finishes them first
         self.health = RunnerHealth(f"{name}:{version}", self._runner_status)
         settings = settings or config.runner(name, version)
-        self.monitor = VersionMonitor(card, reference, config.monitoring) if card else None
+        # Drift, OOD scores and the prediction counters read classes: a version of another task has none yet.
+        classifier = card is not None and card.is_classifier
+        self.monitor = VersionMonitor(card, reference, config.monitoring) if classifier else None
         model_settings = config.models.get(name)
-        self.ood = OodScorer.of(card, reference, model_settings.ood) if card is not None and model_settings is not None else None
+        self.ood = OodScorer.of(card, reference, model_settings.ood) if classifier and model_settings is not None else None
         # Monitoring sees each group the batcher sends once, after its requests have their answers.
         on_answer = self.monitor.observe if self.monitor is not None else None
         self.batcher = Batcher(
@@ -130,7 +132,7 @@ class VersionHandle:
         return self.card
 
     async def infer(self, values: np.ndarray, request_id: str | None = None) -> tuple[np.ndarray, np.ndarray | None]:
-        """Class probabilities (N, classes) and each example's OOD score (None without one); Unavailable
+        """The answers (class probabilities (N, classes) for a classifier) and each example's OOD score (None without one); Unavailable
         (503) when the version cannot answer now."""
         self.available()
         self.in_flight += 1
@@ -252,7 +254,7 @@ class ModelRegistry:
         """A served version's labels (its card's), None when it does not serve or has no card."""
         model = self.models.get(name)
         handle = model.handles.get(version) if model is not None else None
-        return handle.card.labels if handle is not None and handle.card is not None else None
+        return handle.card.labels if handle is not None and handle.card is not None and handle.card.is_classifier else None
 
     def handles(self) -> list[VersionHandle]:
         return [handle for model in self.models.values() for handle in model.handles.values()]

@@ -35,17 +35,31 @@ class Prediction(BaseModel):
     abstained: bool | None = Field(None, description="true: its ood_score was past the model's ood.abstain_above, so no label is given")
 
 
+class RegressionPrediction(BaseModel):
+    values: dict[str, float] = Field(description="each target's value, by its name (the card gives units)")
+
+
+class MultilabelPrediction(BaseModel):
+    labels: list[str] = Field(description="the labels whose probability reached its threshold")
+    scores: dict[str, float] = Field(description="each label's probability")
+
+
 class PredictResponse(BaseModel):
     model: Name
     version: Name
-    result: list[list[float]] = Field(description="one row of class probabilities per example, as model.predict(...).tolist()")
-    predictions: list[Prediction]
+    result: list[Any] = Field(description="one row per example, as model.predict(...).tolist(): a classifier's class probabilities, a regressor's values, ...")
+    predictions: list[Prediction] | list[RegressionPrediction] | list[MultilabelPrediction] | None = Field(
+        None, description="each example read by the model's task: its class, its values by target, its labels; null for embeddings and plain tensors"
+    )
 
 
 def prediction_body(card: ModelCard, probabilities: np.ndarray, ood_scores: np.ndarray | None = None, abstained: np.ndarray | None = None) -> dict:
     """The JSON body for a prediction: the course's ``result`` plus readable predictions, each with its
     out-of-distribution score when the version has one; an example past the model's ``ood.abstain_above``
-    is an abstention (no class, no label)."""
+    is an abstention (no class, no label). A model of another task answers its values in ``result`` and
+    reads them by target or label where it can."""
+    if not card.is_classifier:
+        return {"model": card.name, "version": card.version, "result": probabilities.tolist(), "predictions": readings(card, probabilities)}
     rows = probabilities.tolist()
     labels = card.labels
     # Python's floats of the rows: a third of the time NumPy's indexing took for one image.
@@ -59,6 +73,21 @@ def prediction_body(card: ModelCard, probabilities: np.ndarray, ood_scores: np.n
             if abstains:
                 prediction["class_id"] = prediction["label"] = None
     return {"model": card.name, "version": card.version, "result": rows, "predictions": predictions}
+
+
+def readings(card: ModelCard, answers: np.ndarray) -> list[dict] | None:
+    """Each example of a model of another task than one class, read: values by target, labels past their thresholds."""
+    output = card.output
+    if output.kind == "regression":
+        names = [target.name for target in output.targets]
+        return [{"values": dict(zip(names, row, strict=True))} for row in answers.tolist()]
+    if output.kind == "multilabel":
+        given = answers >= np.asarray(output.thresholds, dtype=answers.dtype)
+        return [
+            {"labels": [label for label, on in zip(output.labels, flags, strict=True) if on], "scores": dict(zip(output.labels, row, strict=True))}
+            for row, flags in zip(answers.tolist(), given.tolist(), strict=True)
+        ]
+    return None
 
 
 # --- the answers' schemas, written once: the OpenAPI document (serving/openapi.py) publishes each as a

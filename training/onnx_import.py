@@ -1,10 +1,11 @@
-"""Bring an ONNX classifier (exported from PyTorch, built with onnx's helper API, ...): checked, run and stored as it is.
+"""Bring an ONNX model (exported from PyTorch, built with onnx's helper API, ...): checked, run and stored as it is.
 
-The file must parse and pass onnx's checker, take one float tensor whose dimensions are fixed apart
-from the batch axis, and answer class probabilities: one output of one unit per label (softmax) or
-one unit for two labels (sigmoid), named with ``output`` when the graph has several. ONNX Runtime
-must load it (an unsupported operator is refused here, naming it) and answer probabilities on probe
-examples. The stored file is the imported one, byte for byte, with its sha256 on the card.
+The file must parse and pass onnx's checker and take one float tensor whose dimensions are fixed apart
+from the batch axis. Its output (named with ``output`` when the graph has several) is what ``task``
+says (training/tasks.py): class probabilities, multi-label sigmoids, regression targets, an embedding
+or a tensor. ONNX Runtime must load it (an unsupported operator is refused here, naming it) and answer
+probe examples: finite values, probabilities for a classifier. The stored file is the imported one,
+byte for byte, with its sha256 on the card.
 
     >>> card, content = inspect_onnx("net.onnx", name="shapes", version="v1", labels=["circle", "square"], value_range=None)
     >>> card.engines["onnxruntime"]["file"], card.input.kind
@@ -26,6 +27,7 @@ from models.preprocessing import to_model_input
 from models.store import ONNX_FILE
 from training.datasets import sha256_of
 from training.importing import PROBABILITY_TOLERANCE, ImportRefused
+from training.tasks import card_task, output_for
 
 FLOAT_TYPES = {1: "float32"}  # onnx.TensorProto.FLOAT: the one input type a card describes so far
 
@@ -51,8 +53,11 @@ def inspect_onnx(
     path: str | Path,
     name: str,
     version: str,
-    labels: list[str],
+    labels: list[str] | None,
     output: str | None = None,
+    task: str = "classification",
+    targets=None,
+    threshold: float = 0.5,
     kind: str | None = None,
     value_range: tuple[float, float] | None = None,
     divide_by: float | None = None,
@@ -88,10 +93,7 @@ def inspect_onnx(
         raise ImportRefused(f"the graph has {len(outputs)} outputs ({', '.join(outputs)}): name the class probabilities with --output")
     if chosen not in outputs:
         raise ImportRefused(f"--output {chosen!r}: the graph's outputs are {', '.join(outputs)}")
-    units = _shape(outputs[chosen])[0]
-    if len(units) != 1 or units[0] is None:
-        raise ImportRefused(f"output {chosen!r} has the shape {['N', *units]}, not one vector of class scores per example")
-    output_spec = _output_spec(units[0], labels, positive_label)
+    output_spec = output_for(task, tuple(_shape(outputs[chosen])[0]), labels, targets, threshold, positive_label)
     is_image = kind == "image" or (kind is None and len(dims) == 3 and dims[2] in (1, 3))
     if is_image:
         if not (len(dims) == 3 and dims[2] in (1, 3)):
@@ -106,7 +108,7 @@ def inspect_onnx(
         name=name,
         version=version,
         description=description or f"{model.graph.name or 'an ONNX graph'}, imported from {path.name}",
-        task="image-classification" if is_image else "classification",
+        task=card_task(output_spec, is_image),
         input=spec,
         preprocessing=preprocessing,
         output=output_spec,
@@ -134,17 +136,6 @@ def _shape(value_info) -> tuple[list[int | None], int]:
     return dims[1:], tensor.elem_type
 
 
-def _output_spec(units: int, labels: list[str], positive_label: str | None) -> OutputSpec:
-    if units == len(labels):
-        return OutputSpec(kind="softmax", labels=tuple(labels))
-    if units == 1 and len(labels) == 2:
-        positive = positive_label or labels[1]
-        if positive not in labels:
-            raise ImportRefused(f"--positive-label {positive!r} is not one of the labels {labels}")
-        return OutputSpec(kind="sigmoid", labels=tuple(labels), positive_label=positive)
-    raise ImportRefused(f"the output has {units} unit(s), but {len(labels)} labels were given (one unit per label, or one sigmoid unit for two labels)")
-
-
 def _run(content: bytes, input_name: str, output: str, spec: InputSpec, output_spec: OutputSpec) -> dict:
     """Load it in ONNX Runtime and answer probe examples: the figures, or ImportRefused naming the cause."""
     import onnxruntime
@@ -160,10 +151,15 @@ def _run(content: bytes, input_name: str, output: str, spec: InputSpec, output_s
         raw = session.run([output], {input_name: to_model_input(examples, spec)})[0]
     except Exception as exc:
         raise ImportRefused(f"one inference on {len(examples)} probe examples failed in ONNX Runtime: {exc}") from None
-    if raw.shape != (len(examples), output_spec.units):
-        raise ImportRefused(f"output {output!r} answered the shape {list(raw.shape)} for {len(examples)} examples; expected {[len(examples), output_spec.units]}")
-    probabilities = class_probabilities(raw, output_spec)
-    if not np.isfinite(probabilities).all() or probabilities.min() < 0 or probabilities.max() > 1:
+    expected = (len(examples), *(output_spec.shape if output_spec.kind == "tensor" and output_spec.shape else (output_spec.units,)))
+    if raw.shape != expected:
+        raise ImportRefused(f"output {output!r} answered the shape {list(raw.shape)} for {len(examples)} examples; expected {list(expected)}")
+    answers = class_probabilities(raw, output_spec)
+    if not np.isfinite(answers).all():
+        raise ImportRefused(f"output {output!r} answered values that are not finite (NaN or infinity) on probe examples")
+    if not output_spec.labels:
+        return {"examples": int(len(examples)), "onnxruntime": onnxruntime.__version__, "against": "the imported file itself (stored unchanged)"}
+    if answers.min() < 0 or answers.max() > 1:
         raise ImportRefused(f"output {output!r} is not probabilities in 0..1 on probe examples (end the graph with a Softmax or Sigmoid)")
     if output_spec.kind == "softmax" and np.abs(raw.sum(axis=1) - 1).max() > PROBABILITY_TOLERANCE:
         raise ImportRefused(f"output {output!r} does not sum to 1 on probe examples (logits?): end the graph with a Softmax")

@@ -1,10 +1,11 @@
-"""Bring a scikit-learn classifier: a joblib or pickle file, converted to ONNX at import time.
+"""Bring a scikit-learn classifier or regressor: a joblib or pickle file, converted to ONNX at import time.
 
 Loading a pickle runs code from the file, so the import asks for ``trusted=True`` (``--trust-pickle``)
 and says so. What is stored and served is the ONNX conversion (skl2onnx, which scikit-learn's own
 documentation points to for deployment): the server never unpickles anything. The conversion is run
-with ONNX Runtime on the evaluation examples (or on generated ones) and kept only when its
-probabilities equal ``predict_proba``'s within the export tolerance; the figures go on the card.
+with ONNX Runtime on the evaluation examples (or on generated ones) and kept only when its answers
+equal the estimator's (``predict_proba`` of a classifier, ``predict`` of a regressor) within the export
+tolerance, relative to the values' size for a regressor; the figures go on the card.
 
     >>> card, onnx_bytes, predict = inspect_sklearn("iris.joblib", name="iris", version="v1", trusted=True)
     >>> card.input.shape, card.labels
@@ -21,12 +22,13 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from models.card import InputSpec, ModelCard, OutputSpec
+from models.card import InputSpec, ModelCard, OutputSpec, Target
 from models.store import ONNX_FILE
 from training.datasets import sha256_of
 from training.export import ONNX_TOLERANCE, probe_examples
 from training.importing import ImportRefused
 from training.onnx_import import check_names, package_version
+from training.tasks import output_for
 
 PROBABILITIES = "probabilities"  # skl2onnx's name for a classifier's predict_proba output (zipmap off)
 
@@ -56,38 +58,51 @@ def inspect_sklearn(
     version: str,
     labels: list[str] | None = None,
     trusted: bool = False,
+    targets: tuple[Target, ...] | None = None,
     value_range: tuple[float, float] | None = None,
     description: str | None = None,
     evaluation: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[ModelCard, bytes, Callable[[np.ndarray], np.ndarray]]:
-    """Load, convert and verify a classifier: (card without metrics, the ONNX file, its ``predict_proba``
-    on client values). ``labels`` name the classes in the order of the estimator's ``classes_``
-    (default: those classes as text). Raises ImportRefused."""
+    """Load, convert and verify a classifier or a regressor: (card without metrics, the ONNX file, the
+    estimator's answers on client values: ``predict_proba``, or ``predict`` as (N, targets)). ``labels``
+    name a classifier's classes in the order of its ``classes_`` (default: those classes as text);
+    ``targets`` a regressor's outputs (default: value, or value_0, value_1, ...). Raises ImportRefused."""
+    from sklearn.base import is_regressor
+
     check_names(name, version)
     path = Path(path)
     estimator = load_estimator(path, trusted)
-    if not hasattr(estimator, "predict_proba") or not hasattr(estimator, "classes_"):
-        raise ImportRefused(f"{type(estimator).__name__} is not a fitted classifier with predict_proba; a classifier (or a pipeline ending in one) is imported")
+    classifier = hasattr(estimator, "predict_proba") and hasattr(estimator, "classes_")
+    if not classifier and not is_regressor(estimator):
+        raise ImportRefused(
+            f"{type(estimator).__name__} is neither a fitted classifier with predict_proba nor a regressor; a classifier or a regressor (or a pipeline ending in one) is imported"
+        )
     features = getattr(estimator, "n_features_in_", None)
     if not isinstance(features, int | np.integer) or features < 1:
         raise ImportRefused(f"{type(estimator).__name__} does not say how many features it takes (n_features_in_): fit it on an array, not a list of dicts or text")
-    classes = [str(c) for c in estimator.classes_]
-    if labels is not None and len(labels) != len(classes):
-        raise ImportRefused(f"--labels: the estimator has {len(classes)} classes {classes}, but {len(labels)} labels were given (one per class, in that order)")
     spec = InputSpec(kind="tensor", shape=(int(features),), value_range=value_range, divide_by=None)
-    output = OutputSpec(kind="softmax", labels=tuple(labels or classes))
-    content, input_name = _convert(estimator, int(features))
+    content, input_name, output_name = _convert(estimator, int(features), classifier)
     examples = evaluation[0] if evaluation is not None else probe_examples(SimpleNamespace(input=spec))
 
     def predict(values: np.ndarray) -> np.ndarray:
-        return np.asarray(estimator.predict_proba(np.asarray(values, np.float32).reshape(len(values), -1)), dtype=np.float32)
+        rows = np.asarray(values, np.float32).reshape(len(values), -1)
+        answers = estimator.predict_proba(rows) if classifier else estimator.predict(rows)
+        return np.asarray(answers, dtype=np.float32).reshape(len(rows), -1)
 
-    verification = verify(content, input_name, examples.reshape(len(examples), -1), predict)
+    if classifier:
+        classes = [str(c) for c in estimator.classes_]
+        if labels is not None and len(labels) != len(classes):
+            raise ImportRefused(f"--labels: the estimator has {len(classes)} classes {classes}, but {len(labels)} labels were given (one per class, in that order)")
+        output = OutputSpec(kind="softmax", labels=tuple(labels or classes))
+    else:
+        classes = None
+        output = output_for("regression", (predict(examples[:1]).shape[1],), targets=targets)
+    verification = verify(content, input_name, output_name, examples.reshape(len(examples), -1), predict, relative=not classifier)
     card = ModelCard(
         name=name,
         version=version,
         description=description or f"{describe(estimator)}, imported from {path.name}",
-        task="classification",
+        task="classification" if classifier else "regression",
         input=spec,
         preprocessing=None,
         output=output,
@@ -98,7 +113,7 @@ def inspect_sklearn(
             "imported_from": path.name,
             "framework": "scikit-learn",
             "converted_with": f"skl2onnx {package_version('skl2onnx')}",
-            "estimator_classes": classes,
+            **({"estimator_classes": classes} if classifier else {}),
             "imported_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         },
         data={"source": None, "sha256": {path.name: sha256_of(path)}},
@@ -107,7 +122,7 @@ def inspect_sklearn(
             "onnxruntime": {
                 "file": ONNX_FILE,
                 "input": input_name,
-                "output": PROBABILITIES,
+                "output": output_name,
                 "sha256": hashlib.sha256(content).hexdigest(),
                 "verification": verification,
             }
@@ -124,43 +139,45 @@ def describe(estimator) -> str:
     return type(estimator).__name__
 
 
-def _convert(estimator, features: int) -> tuple[bytes, str]:
-    """The estimator as ONNX (float32 input, probabilities as a tensor) and its input's name."""
+def _convert(estimator, features: int, classifier: bool) -> tuple[bytes, str, str]:
+    """The estimator as ONNX (float32 input; a classifier's probabilities as a tensor), its input's and its answer's names."""
     from skl2onnx import to_onnx
 
     try:
-        onnx_model = to_onnx(estimator, np.zeros((1, features), np.float32), options={"zipmap": False})
+        onnx_model = to_onnx(estimator, np.zeros((1, features), np.float32), options={"zipmap": False} if classifier else None)
     except Exception as exc:  # skl2onnx raises its own errors and plain ones for estimators it has no converter for
         raise ImportRefused(
             f"skl2onnx cannot convert {describe(estimator)}: {type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
             " A custom estimator needs a converter registered with skl2onnx (update_registered_converter), or export it to ONNX yourself and import the .onnx"
         ) from None
     names = [output.name for output in onnx_model.graph.output]
-    if PROBABILITIES not in names:
+    if classifier and PROBABILITIES not in names:
         raise ImportRefused(f"the ONNX conversion of {describe(estimator)} has no {PROBABILITIES!r} output (it has {names})")
-    return onnx_model.SerializeToString(), onnx_model.graph.input[0].name
+    return onnx_model.SerializeToString(), onnx_model.graph.input[0].name, PROBABILITIES if classifier else names[0]
 
 
-def verify(content: bytes, input_name: str, examples: np.ndarray, predict: Callable[[np.ndarray], np.ndarray]) -> dict:
-    """Run the conversion with ONNX Runtime against ``predict_proba``: the figures, or ImportRefused."""
+def verify(content: bytes, input_name: str, output_name: str, examples: np.ndarray, predict: Callable[[np.ndarray], np.ndarray], relative: bool = False) -> dict:
+    """Run the conversion with ONNX Runtime against the estimator: the figures, or ImportRefused. A
+    regressor's values (``relative``) are compared relative to their size, at least 1: float32 holds
+    about seven digits of a large value."""
     import onnxruntime
 
     session = onnxruntime.InferenceSession(content, providers=["CPUExecutionProvider"])
     values = np.asarray(examples, np.float32)
-    converted = session.run([PROBABILITIES], {input_name: values})[0]
+    converted = session.run([output_name], {input_name: values})[0].reshape(len(values), -1)
     expected = predict(values)
-    figures = {
-        "examples": int(len(values)),
-        "max_abs_diff": float(np.abs(converted - expected).max()),
-        "top1_agreement": float((converted.argmax(axis=1) == expected.argmax(axis=1)).mean()),
-        "tolerance": ONNX_TOLERANCE,
-        "onnxruntime": onnxruntime.__version__,
-        "against": "predict_proba",
-    }
-    if not figures["max_abs_diff"] <= ONNX_TOLERANCE:
+    difference = np.abs(converted - expected)
+    figures: dict = {"examples": int(len(values)), "max_abs_diff": float(difference.max()), "tolerance": ONNX_TOLERANCE, "onnxruntime": onnxruntime.__version__}
+    if relative:
+        figures |= {"max_rel_diff": float((difference / np.maximum(np.abs(expected), 1.0)).max()), "against": "predict"}
+        judged = figures["max_rel_diff"]
+    else:
+        figures |= {"top1_agreement": float((converted.argmax(axis=1) == expected.argmax(axis=1)).mean()), "against": "predict_proba"}
+        judged = figures["max_abs_diff"]
+    if not judged <= ONNX_TOLERANCE:
         raise ImportRefused(
-            f"the ONNX conversion disagrees with predict_proba on {len(values)} examples: max |difference| {figures['max_abs_diff']:.3g}"
-            f" (tolerance {ONNX_TOLERANCE}), top class agreement {figures['top1_agreement']:.4f}; nothing was converted that serves the same answers"
+            f"the ONNX conversion disagrees with {figures['against']} on {len(values)} examples: max {'relative ' if relative else ''}|difference| {judged:.3g}"
+            f" (tolerance {ONNX_TOLERANCE}); nothing was converted that serves the same answers"
         )
     return figures
 

@@ -64,8 +64,9 @@ def get(name: str) -> type[Engine]:
 
 
 # The engines: each module registers its class.
-from models.engines.onnxruntime import ONNX_FILE, OnnxRuntimeEngine  # noqa: E402
+from models.engines.onnxruntime import OnnxRuntimeEngine  # noqa: E402
 from models.engines.tensorflow import TensorFlowEngine  # noqa: E402
+from models.store import ONNX_FILE  # noqa: E402
 
 
 def can_run(card: ModelCard, engine: str) -> bool:

@@ -53,7 +53,7 @@ class Engine(abc.ABC):
 
     @abc.abstractmethod
     def infer(self, values: np.ndarray) -> np.ndarray:
-        """Class probabilities, shape (N, card.classes), float32."""
+        """The answers, shape (N, *card.output.answer_shape), float32: one probability per label for a classifier."""
 
     def __call__(self, values: np.ndarray) -> np.ndarray:
         return self.infer(values)

@@ -16,7 +16,6 @@ from models.engines import register
 from models.engines.base import Engine
 from models.inference import class_probabilities
 from models.preprocessing import to_model_input
-from models.store import ONNX_FILE
 
 
 @register

@@ -251,7 +251,9 @@ def start_rollout(state: DesiredState, name: str, plan: dict, now: float) -> Rol
         raise Conflict(f"{name}:{candidate} does not serve (load it first)")
     shadow = entry["shadow"]
     if plan["gates"].get("min_shadow_agreement") is not None and shadow and (shadow["alias"], shadow["candidate"]) != (alias, candidate):
-        raise Conflict(f"{name} shadows {shadow['alias']} by {shadow['candidate']}; a model has one shadow, and gating agreement mirrors {alias} to {candidate}: stop that shadow first")
+        raise Conflict(
+            f"{name} shadows {shadow['alias']} by {shadow['candidate']}; a model has one shadow, and gating agreement mirrors {alias} to {candidate}: stop that shadow first"
+        )
     rollout: Rollout = {
         "alias": alias,
         "candidate": candidate,

@@ -43,7 +43,7 @@ async def model_info(plane: DataPlane, request: Request, name: str, version: str
 async def classify(plane: DataPlane, request: Request, name: str, version: str) -> dict:
     """The prediction body for whatever body the request holds (its content type picks the codec)."""
     response = await plane.infer(InferenceRequest(name, Named(version), {INPUT: await Body.of(request)}))
-    return prediction_body(response.card, response.probabilities, response.ood_scores, response.abstained)
+    return prediction_body(response.card, response.answers, response.ood_scores, response.abstained)
 
 
 async def predict(plane: DataPlane, request: Request, name: str, version: str) -> Reply:
@@ -58,8 +58,18 @@ async def inference(plane: DataPlane, request: Request, name: str, version: str)
     """The prediction body with ``prediction``: the label when one example was sent, else their list
     (the course's grader reads ``response.json()["prediction"]``)."""
     body = await classify(plane, request, name, version)
-    labels = [p["label"] for p in body["predictions"]]
-    return json_reply({"prediction": labels[0] if len(labels) == 1 else labels, **body})
+    if body["predictions"] is None:  # an embedding or a tensor: its values are the answer
+        return json_reply(body)
+    readings = [reading(p) for p in body["predictions"]]
+    return json_reply({"prediction": readings[0] if len(readings) == 1 else readings, **body})
+
+
+def reading(prediction: dict):
+    """One example's answer in a word: its label; a regressor's value (its values by target, for several); a tagger's labels."""
+    if "values" in prediction:
+        values = prediction["values"]
+        return next(iter(values.values())) if len(values) == 1 else values
+    return prediction["labels"] if "labels" in prediction else prediction["label"]
 
 
 async def report(plane: DataPlane, request: Request, name: str, version: str) -> Reply:

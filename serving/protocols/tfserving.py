@@ -32,7 +32,7 @@ from config import Config
 from models.card import ModelCard
 from serving import codecs, schemas
 from serving.codecs.tensors import numbers
-from serving.core import INPUT, OUTPUT, InferenceRequest, Input, Label, Latest, Number, Selector, VersionState, VersionView, check_batch
+from serving.core import INPUT, InferenceRequest, Input, Label, Latest, Number, Selector, VersionState, VersionView, check_batch
 from serving.dataplane import DataPlane, version_number
 from serving.errors import BadRequest, InvalidInput, Overloaded, ServingError, UnsupportedMediaType
 from serving.openapi import SCHEMAS, error_responses, narrowed, ok_response, operation, ref
@@ -102,7 +102,7 @@ def signature_def(card: ModelCard) -> dict:
     """The serving signature as TF Serving prints a SavedModel's (training/export.py writes the same one)."""
     return {
         "inputs": {INPUT: _tensor_info(f"{SIGNATURE}_{INPUT}:0", card.input.shape)},
-        "outputs": {OUTPUT: _tensor_info("StatefulPartitionedCall:0", (card.classes,))},
+        "outputs": {card.output.tensor: _tensor_info("StatefulPartitionedCall:0", card.output.answer_shape)},
         "method_name": PREDICT_METHOD,
         "defaults": {},
     }
@@ -138,7 +138,7 @@ class PredictBody(Input):
 async def predict(plane: DataPlane, request: Request, name: str, number: str | None = None, label: str | None = None) -> Reply:
     body = PredictBody(codecs.media_type(request), await request.body())
     response = await plane.infer(InferenceRequest(name, selector(number, label), {INPUT: body}))
-    return json_reply({body.key: response.probabilities})
+    return json_reply({body.key: response.answers})
 
 
 def rows(instances: object, card: ModelCard, limit: int, booleans: bool) -> np.ndarray:
@@ -212,7 +212,14 @@ class ClassifyBody(Input):
 async def classify(plane: DataPlane, request: Request, name: str, number: str | None = None, label: str | None = None) -> Reply:
     body = ClassifyBody(codecs.media_type(request), await request.body())
     response = await plane.infer(InferenceRequest(name, selector(number, label), {INPUT: body}))
-    return json_reply({"results": [list(zip(response.card.labels, row, strict=True)) for row in response.probabilities]})
+    return json_reply({"results": [list(zip(response.card.labels, row, strict=True)) for row in labelled(response)]})
+
+
+def labelled(response) -> np.ndarray:
+    """The answer of a model whose answer is a probability per label; BadRequest for another task (``:classify`` needs labels)."""
+    if not response.card.output.labels:
+        raise BadRequest(f"{response.card.tag} answers {response.card.task}, not classes: call :predict")
+    return response.answers
 
 
 def feature(example: object, context: dict, field: str) -> object:
@@ -369,6 +376,10 @@ def _predict_request(model) -> dict:
 
 
 def _probabilities(card: ModelCard, limit: int) -> dict:
+    if not card.output.labels:
+        width = card.output.units
+        row = {"type": "array", "items": {"type": "number"}, "minItems": width, "maxItems": width} if card.output.kind != "tensor" else {"type": "array"}
+        return {"type": "array", "items": row, "minItems": 1, "maxItems": limit, "description": f"one row of {card.output.tensor} per example"}
     row = {"type": "array", "items": {"type": "number", "minimum": 0, "maximum": 1}, "minItems": card.classes, "maxItems": card.classes}
     return {"type": "array", "items": row, "minItems": 1, "maxItems": limit, "description": f"one row of class probabilities per example: {', '.join(card.labels)}"}
 

@@ -39,6 +39,7 @@ import orjson
 from starlette.requests import Request
 
 from config import Config
+from models.card import OUTPUT_TENSORS as ANSWER_TENSORS
 from models.card import ModelCard
 from serving import codecs, schemas
 from serving.codecs.tensors import DATATYPES, count, datatype_of, shape_of, tensor_from_bytes, tensor_from_json
@@ -65,16 +66,25 @@ ADDRESSING = {"default": "", "version": "/versions/{version}"}
 @dataclasses.dataclass(frozen=True)
 class Output:
     binary: bool
-    classes: int = 0  # 0: the probabilities; k: the top k classes as strings (the classification extension)
+    classes: int = 0  # 0: the values; k: the top k classes as strings (the classification extension)
     name: str = OUTPUT
 
 
-# Each output tensor a version may have: its datatype and its shape after the examples' axis.
-OUTPUT_TENSORS = {OUTPUT: "FP32", OOD_OUTPUT: "FP32", ABSTAINED_OUTPUT: "BOOL"}
+# The output tensors a version may have, with their datatypes: its answer (named by its task: the
+# probabilities of a classifier, a regressor's values, ...), then per example its OOD score and abstention.
+PER_EXAMPLE = {OOD_OUTPUT: "FP32", ABSTAINED_OUTPUT: "BOOL"}
+OUTPUT_TENSORS = {**dict.fromkeys(ANSWER_TENSORS.values(), "FP32"), **PER_EXAMPLE}
 
 
 def output_metadata(name: str, card: ModelCard) -> dict:
-    return {"name": name, "datatype": OUTPUT_TENSORS[name], "shape": [-1, card.classes] if name == OUTPUT else [-1]}
+    if name in PER_EXAMPLE:
+        return {"name": name, "datatype": PER_EXAMPLE[name], "shape": [-1]}
+    return {"name": name, "datatype": "FP32", "shape": [-1, *card.output.answer_shape]}
+
+
+def has_classes(card: ModelCard) -> bool:
+    """The classification extension applies: the answer is a probability per label."""
+    return bool(card.output.labels)
 
 
 def selector(version: str | None) -> Selector:
@@ -255,12 +265,13 @@ def requested_outputs(outputs: object, binary_output: bool, card: ModelCard) -> 
     if not isinstance(outputs, list) or not all(isinstance(output, dict) for output in outputs):
         raise BadRequest(f'outputs: expecting a list of requested outputs, each {{"name": ...}}: {", ".join(OUTPUT_TENSORS)}')
     requested: list[Output] = []
+    possible = (card.output.tensor, *PER_EXAMPLE)
     for index, output in enumerate(outputs):
         field = f"outputs[{index}]"
         name = output.get("name")
-        if name not in OUTPUT_TENSORS:
+        if name not in possible:
             shown = name if isinstance(name, str) else None
-            raise BadRequest(f"{field}: unexpected output {shown[:64] if shown else 'without a name'!r} for model {card.name}; outputs: {', '.join(OUTPUT_TENSORS)}")
+            raise BadRequest(f"{field}: unexpected output {shown[:64] if shown else 'without a name'!r} for model {card.name}; outputs: {', '.join(possible)}")
         if any(earlier.name == name for earlier in requested):
             raise BadRequest(f"{field}: {name} is asked for twice")
         parameters = parameters_of(output, f"{field}.parameters")
@@ -268,8 +279,8 @@ def requested_outputs(outputs: object, binary_output: bool, card: ModelCard) -> 
         classes = count(parameters.get("classification", 0))
         if classes is None:
             raise BadRequest(f"{field}.parameters.classification: expecting a number of classes")
-        if classes and name != OUTPUT:
-            raise BadRequest(f"{field}.parameters.classification: only {OUTPUT} has classes")
+        if classes and (name != card.output.tensor or not has_classes(card)):
+            raise BadRequest(f"{field}.parameters.classification: only {OUTPUT} has classes{'' if has_classes(card) else f' ({card.tag} answers {card.task})'}")
         requested.append(Output(binary, min(classes, card.classes), name))
     return requested
 
@@ -278,7 +289,7 @@ def infer_reply(response: dict, tensors: dict[str, np.ndarray], outputs: list[Ou
     described, chunks = [], []
     for output in outputs:
         if output.classes:
-            tensor, datatype = classifications(tensors[OUTPUT], output.classes, card), "BYTES"
+            tensor, datatype = classifications(tensors[card.output.tensor], output.classes, card), "BYTES"
         elif OUTPUT_TENSORS[output.name] == "BOOL":
             tensor, datatype = np.asarray(tensors[output.name], dtype=bool), "BOOL"
         else:
@@ -370,7 +381,7 @@ def _describe(kind: str, addressing: str):
             return operation(
                 operation_id, f"Open Inference Protocol: 200 when {which} of {model.name} can answer (503 otherwise).", {200: ok_response(schema), **error_responses(404)}
             )
-        body = {"required": True, "content": {codecs.JSON: {"schema": _infer_request(card, model_outputs(config, model.name))}}}
+        body = {"required": True, "content": {codecs.JSON: {"schema": _infer_request(card, model_outputs(config, model.card))}}}
         ok = ok_response(_infer_response(model, config))
         ok["content"][BINARY] = {"schema": {"type": "string", "format": "binary", "description": "the JSON response, then the binary outputs (Inference-Header-Content-Length)"}}
         ok["headers"] = {HEADER_LENGTH.title(): {"description": "binary responses: the JSON part's length", "schema": {"type": "string", "pattern": r"^\d+$"}}}
@@ -386,18 +397,18 @@ def _describe(kind: str, addressing: str):
     return describe
 
 
-def model_outputs(config: Config, name: str) -> tuple[str, ...]:
-    """The outputs a model's versions may have: the probabilities, and its OOD score and abstentions as configured."""
-    settings = config.models.get(name)
+def model_outputs(config: Config, card: ModelCard) -> tuple[str, ...]:
+    """The outputs a model's versions may have: its answer, and a classifier's OOD score and abstentions as configured."""
+    settings = config.models.get(card.name)
     ood = settings.ood if settings is not None else None
-    if ood is None or not ood.enabled:
-        return (OUTPUT,)
-    return (OUTPUT, OOD_OUTPUT, *((ABSTAINED_OUTPUT,) if ood.abstain_above is not None else ()))
+    if ood is None or not ood.enabled or not card.is_classifier:
+        return (card.output.tensor,)
+    return (card.output.tensor, OOD_OUTPUT, *((ABSTAINED_OUTPUT,) if ood.abstain_above is not None else ()))
 
 
 def _metadata_schema(model, config: Config) -> dict:
     card = model.card
-    possible = model_outputs(config, model.name)
+    possible = model_outputs(config, model.card)
     return narrowed(
         schemas.V2ModelMetadata,
         {
@@ -487,7 +498,11 @@ def _infer_request(card: ModelCard, possible: tuple[str, ...]) -> dict:
                 "uniqueItems": True,
                 "items": {
                     "anyOf": [
-                        {"type": "object", "required": ["name"], "properties": {"name": {"const": OUTPUT}, "parameters": output_parameters}},
+                        {
+                            "type": "object",
+                            "required": ["name"],
+                            "properties": {"name": {"const": possible[0]}, "parameters": output_parameters if has_classes(card) else plain_parameters},
+                        },
                         *({"type": "object", "required": ["name"], "properties": {"name": {"const": name}, "parameters": plain_parameters}} for name in possible[1:]),
                     ]
                 },
@@ -498,19 +513,24 @@ def _infer_request(card: ModelCard, possible: tuple[str, ...]) -> dict:
 
 def _infer_response(model, config: Config) -> dict:
     card, limit = model.card, config.limits.max_batch_images
-    possible = model_outputs(config, model.name)
-    probabilities = {
-        "properties": {
-            "name": {"const": OUTPUT},
-            "datatype": {"enum": ["FP32", schemas.V2_CLASSIFICATION]},
-            "shape": {
-                "items": {"maximum": max(limit, card.classes)},
-                "minItems": 2,
-                "maxItems": 2,
-                "description": f"[examples, classes] (classes: {card.classes}, or the classification count)",
-            },
+    possible = model_outputs(config, model.card)
+    if has_classes(card):
+        answer = {
+            "properties": {
+                "name": {"const": possible[0]},
+                "datatype": {"enum": ["FP32", schemas.V2_CLASSIFICATION]},
+                "shape": {
+                    "items": {"maximum": max(limit, card.classes)},
+                    "minItems": 2,
+                    "maxItems": 2,
+                    "description": f"[examples, classes] (classes: {card.classes}, or the classification count)",
+                },
+            }
         }
-    }
+    else:
+        answer = {
+            "properties": {"name": {"const": possible[0]}, "datatype": {"const": "FP32"}, "shape": {"description": f"[examples, {', '.join(map(str, card.output.answer_shape))}]"}}
+        }
     per_example = [
         {"properties": {"name": {"const": name}, "datatype": {"const": OUTPUT_TENSORS[name]}, "shape": {"items": {"maximum": limit}, "minItems": 1, "maxItems": 1}}}
         for name in possible[1:]
@@ -521,7 +541,7 @@ def _infer_response(model, config: Config) -> dict:
             "properties": {
                 "model_name": {"const": model.name},
                 "model_version": {"enum": model.versions},
-                "outputs": {"items": {"anyOf": [probabilities, *per_example]}, "maxItems": len(possible)},
+                "outputs": {"items": {"anyOf": [answer, *per_example]}, "maxItems": len(possible)},
             }
         },
     )

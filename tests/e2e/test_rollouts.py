@@ -110,7 +110,8 @@ class Traffic:
                 at = index % len(self.images)
                 try:
                     response = session.post(
-                        f"{self.url}/models/{CLOTHES}/{self.alias}", json={"image": self.images[at].tolist()},
+                        f"{self.url}/models/{CLOTHES}/{self.alias}",
+                        json={"image": self.images[at].tolist()},
                         headers={"X-Label": self.labels[self.truth[at]]} if self.labelled else {},
                         timeout=TIMEOUT,
                     )
@@ -157,7 +158,11 @@ def timeline(title: str, rollout: dict) -> str:
     lines = [f"{title}: {rollout['candidate']} through {rollout['alias']} (baseline {rollout['baseline']}), steps {rollout['steps']}"]
     for event in rollout["events"]:
         gates = event["gates"]
-        shown = ", ".join(f"{k} {gates[k]}" for k in ("requests", "labelled", "accuracy", "baseline_accuracy", "shadow_examples", "shadow_agreement", "error_rate", "p99_ms") if gates.get(k) is not None and (gates.get("shadow_examples") or not k.startswith("shadow")))
+        shown = ", ".join(
+            f"{k} {gates[k]}"
+            for k in ("requests", "labelled", "accuracy", "baseline_accuracy", "shadow_examples", "shadow_agreement", "error_rate", "p99_ms")
+            if gates.get(k) is not None and (gates.get("shadow_examples") or not k.startswith("shadow"))
+        )
         lines.append(f"  +{event['time'] - began:6.2f} s  {event['action']:<8} share {event['share']:>3}%  {event['reason']}{f'  [{shown}]' if shown else ''}")
     return "\n".join(lines)
 

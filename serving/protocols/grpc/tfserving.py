@@ -25,6 +25,7 @@ import grpc
 import numpy as np
 from google.protobuf import json_format
 
+from models.card import OUTPUT_TENSORS as ANSWER_TENSORS
 from models.card import ModelCard
 from models.preprocessing import values_from_image
 from serving.codecs.tensors import BY_TF_DTYPE, TENSOR_CODECS, shape_of, tensor_from_array, tensor_from_bytes
@@ -111,7 +112,7 @@ async def predict(plane: DataPlane, request, call: Call):
     if names != [INPUT]:
         shown = ", ".join(repr(name[:64]) for name in names) or "none"
         raise BadRequest(f"inputs: expecting one input, {INPUT!r} (the signature's one input); got {shown}")
-    unknown = [name for name in request.output_filter if name != OUTPUT]
+    unknown = [name for name in request.output_filter if name not in ANSWER_TENSORS.values()]
     if unknown:
         raise BadRequest(f"output_filter: {unknown[0][:64]!r} is not an output of the signature; its output is {OUTPUT!r}")
     inference = InferenceRequest(
@@ -122,7 +123,10 @@ async def predict(plane: DataPlane, request, call: Call):
     )
     response = await plane.infer(inference)
     answer = message("tensorflow.serving.PredictResponse")(model_spec=model_spec(request.model_spec.name, response.version))
-    answer.outputs[OUTPUT].CopyFrom(tensor_proto(response.probabilities))
+    tensor = response.card.output.tensor
+    if any(name != tensor for name in request.output_filter):
+        raise BadRequest(f"output_filter: {response.card.tag}'s signature has one output, {tensor!r}")
+    answer.outputs[tensor].CopyFrom(tensor_proto(response.answers))
     return answer
 
 
@@ -176,7 +180,7 @@ async def classify(plane: DataPlane, request, call: Call):
     response = await plane.infer(inference)
     Class = message("tensorflow.serving.Class")
     Classifications = message("tensorflow.serving.Classifications")
-    result = [Classifications(classes=[Class(label=label, score=float(score)) for label, score in zip(response.card.labels, row, strict=True)]) for row in response.probabilities]
+    result = [Classifications(classes=[Class(label=label, score=float(score)) for label, score in zip(response.card.labels, row, strict=True)]) for row in rest.labelled(response)]
     answer = message("tensorflow.serving.ClassificationResponse")(model_spec=model_spec(request.model_spec.name, response.version))
     answer.result.classifications.extend(result)
     return answer

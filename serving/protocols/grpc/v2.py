@@ -118,7 +118,9 @@ async def model_infer(plane: DataPlane, request, call: Call):
     outputs, raws = [], []
     for name, classes in requested or [(name, 0) for name in response.outputs]:
         if classes:
-            tensor, datatype = rest.classifications(response.probabilities, min(classes, response.card.classes), response.card), "BYTES"
+            if not rest.has_classes(response.card):
+                raise BadRequest(f"parameters.classification: {response.card.tag} answers {response.card.task}, not classes")
+            tensor, datatype = rest.classifications(response.answers, min(classes, response.card.classes), response.card), "BYTES"
             raw = b"".join(struct.pack("<I", len(text)) + text for text in (value.encode() for value in tensor.flat))
         elif rest.OUTPUT_TENSORS[name] == "BOOL":
             tensor, datatype = np.asarray(response.outputs[name], dtype=bool), "BOOL"

@@ -45,7 +45,7 @@ def test_value_range_is_low_then_high(value_range):
     "labels,positive,message",
     [
         (("a", "b", "c"), "a", "two labels"),
-        (("a",), "a", "at least 2"),
+        (("a",), "a", "at least two labels"),
         (("a", "b"), None, "positive_label"),
         (("a", "b"), "c", "positive_label"),
     ],

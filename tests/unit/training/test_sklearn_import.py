@@ -8,7 +8,7 @@ import numpy as np
 import onnxruntime
 import pytest
 from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.datasets import load_digits, load_iris
+from sklearn.datasets import load_diabetes, load_digits, load_iris
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.pipeline import make_pipeline
@@ -16,6 +16,7 @@ from sklearn.preprocessing import StandardScaler
 
 from training.importing import ImportRefused
 from training.sklearn_import import inspect_sklearn
+from training.tasks import parse_targets
 
 
 class Custom(ClassifierMixin, BaseEstimator):
@@ -69,10 +70,10 @@ def test_refusals_name_the_cause_and_what_to_do(iris, tmp_path):
         inspect_sklearn(path, "iris", "v1", labels=["a", "b"], trusted=True)
     with pytest.raises(ImportRefused, match="--name"):
         inspect_sklearn(path, "Iris!", "v1", trusted=True)
-    regressor = tmp_path / "regressor.joblib"
-    joblib.dump(LinearRegression().fit(x, y), regressor)
-    with pytest.raises(ImportRefused, match="not a fitted classifier with predict_proba"):
-        inspect_sklearn(regressor, "r", "v1", trusted=True)
+    scaler = tmp_path / "scaler.joblib"
+    joblib.dump(StandardScaler().fit(x), scaler)
+    with pytest.raises(ImportRefused, match="neither a fitted classifier with predict_proba nor a regressor"):
+        inspect_sklearn(scaler, "s", "v1", trusted=True)
     custom = tmp_path / "custom.joblib"
     joblib.dump(Custom().fit(x, y), custom)
     with pytest.raises(ImportRefused, match="skl2onnx cannot convert Custom.*update_registered_converter"):
@@ -83,3 +84,18 @@ def test_refusals_name_the_cause_and_what_to_do(iris, tmp_path):
         inspect_sklearn(garbage, "g", "v1", trusted=True)
     with pytest.raises(ImportRefused, match="no such file"):
         inspect_sklearn(tmp_path / "missing.joblib", "m", "v1", trusted=True)
+
+
+def test_a_regressor_answers_its_targets_as_predict_does(tmp_path):
+    x, y = load_diabetes(return_X_y=True)
+    path = tmp_path / "diabetes.joblib"
+    joblib.dump(make_pipeline(StandardScaler(), LinearRegression()).fit(x, y), path)
+    card, content, predict = inspect_sklearn(path, "diabetes", "v1", trusted=True, targets=parse_targets("progression"), evaluation=(x.astype(np.float32), y))
+    assert card.task == "regression" and card.output.kind == "regression" and [t.name for t in card.output.targets] == ["progression"]
+    entry = card.engines["onnxruntime"]
+    assert entry["verification"]["against"] == "predict" and entry["verification"]["max_rel_diff"] <= 1e-5
+    served = onnxruntime.InferenceSession(content, providers=["CPUExecutionProvider"]).run([entry["output"]], {entry["input"]: x.astype(np.float32)})[0]
+    np.testing.assert_allclose(served.reshape(-1, 1), predict(x), rtol=1e-5, atol=1e-3)
+    two = tmp_path / "two.joblib"
+    joblib.dump(LinearRegression().fit(x, np.stack([y, -y], axis=1)), two)
+    assert [t.name for t in inspect_sklearn(two, "two", "v1", trusted=True)[0].output.targets] == ["value_0", "value_1"]
