@@ -205,7 +205,7 @@ class ModelServer:
         self.fleet.ready_check, self.fleet.drift_counts = self.plane.ready, self.plane.drift_counts
         self.fleet.stats = self.plane.stats
         if CONFIG.feedback.enabled:
-            self.fleet.journal = self.plane.journal = Journal(CONFIG.feedback, RUNTIME, labels_of=self.registry.labels_of)
+            self.fleet.journal = self.plane.journal = Journal(CONFIG.feedback, RUNTIME, labels_of=self.registry.labels_of, targets_of=self.registry.targets_of)
             self.plane.journal.on_outcomes.append(LiveGauges(self.plane.journal, self.registry, CONFIG.monitoring.refresh_seconds))
         freeze_startup_heap()
 

@@ -1,4 +1,4 @@
-"""Live accuracy: predictions joined to their ground truth, as statistics with confidence intervals.
+"""Live accuracy (a regressor's live error): predictions joined to their ground truth, as statistics with confidence intervals.
 
 The server joins feedback to the predictions it answered (serving/feedback.py); this module turns the
 joined rows of one version into what an operator reads: accuracy with a 95% Wilson interval (scipy's
@@ -6,6 +6,8 @@ joined rows of one version into what an operator reads: accuracy with a 95% Wils
 recall per true class, calibration (expected calibration error over equal-width confidence bins, with
 each bin's confidence against its accuracy), the same accuracy per alias and per slice, and a time
 series of it. ``calibration_of`` gives the calibration from per-bin sums (a SQL aggregate), for the gauges.
+A regressor's joined rows give ``regression_report``: MAE and RMSE per target with 95% intervals (normal
+approximations of the mean absolute and mean squared error), the bias, per alias and slice, and a series.
 
     >>> rows = {"label": labels, "predicted": predicted, "confidence": confidence, "time": times, "alias": aliases, "slice": slices}
     >>> live_report(rows, card.labels, series_seconds=60)["accuracy"]
@@ -120,6 +122,70 @@ def live_report(rows: dict[str, np.ndarray], labels: tuple[str, ...], series_sec
         "aliases": _by(rows["alias"], correct),
         "slices": _by(rows["slice"], correct),
         "series": series(times, correct, series_seconds),
+        "first": float(times.min()) if len(times) else None,
+        "last": float(times.max()) if len(times) else None,
+    }
+
+
+class ErrorInterval(TypedDict):
+    value: float | None
+    low: float | None
+    high: float | None
+
+
+def mean_interval(values: np.ndarray) -> ErrorInterval:
+    """A mean with its 95% interval from the normal approximation (the errors' spread over sqrt(n)); no interval from one value."""
+    if len(values) == 0:
+        return {"value": None, "low": None, "high": None}
+    mean = float(values.mean())
+    if len(values) < 2:
+        return {"value": round(mean, 6), "low": None, "high": None}
+    half = _z() * float(values.std(ddof=1)) / math.sqrt(len(values))
+    return {"value": round(mean, 6), "low": round(mean - half, 6), "high": round(mean + half, 6)}
+
+
+def errors(truth: np.ndarray, predicted: np.ndarray) -> dict:
+    """MAE and RMSE with 95% intervals (RMSE's: the square roots of the mean squared error's bounds), the mean error (bias), the examples."""
+    error = predicted - truth
+    mae = mean_interval(np.abs(error))
+    squared = mean_interval(error**2)
+    root = {key: (round(math.sqrt(max(value, 0.0)), 6) if value is not None else None) for key, value in squared.items()}
+    return {"examples": int(len(error)), "mae": mae, "rmse": root, "bias": round(float(error.mean()), 6) if len(error) else None}
+
+
+def regression_report(rows: dict[str, np.ndarray], targets: list[dict], series_seconds: float) -> dict:
+    """The live error of one regressor's joined rows (one per example and target): ``target`` (index),
+    ``truth``, ``predicted``, ``time``, ``alias`` and ``slice``; per target, per alias and per slice, and a
+    series of each target's MAE."""
+    target = rows["target"].astype(np.int64)
+    truth, predicted, times = rows["truth"].astype(np.float64), rows["predicted"].astype(np.float64), rows["time"].astype(np.float64)
+
+    def per_target(members: np.ndarray) -> dict:
+        return {spec["name"]: errors(truth[members & (target == index)], predicted[members & (target == index)]) for index, spec in enumerate(targets)}
+
+    groups = {}
+    for column in ("alias", "slice"):
+        names = sorted({str(name) for name in rows[column] if name})
+        groups[column] = {name: per_target(rows[column] == name) for name in names}
+    points = []
+    if len(times):
+        buckets = np.floor(times / series_seconds).astype(np.int64)
+        for bucket in np.unique(buckets)[-MAX_SERIES_POINTS:]:
+            members = buckets == bucket
+            points.append(
+                {
+                    "start": float(bucket * series_seconds),
+                    "examples": int((members & (target == 0)).sum()),
+                    "mae": {name: errors_of["mae"]["value"] for name, errors_of in per_target(members).items()},
+                }
+            )
+    return {
+        "task": "regression",
+        "examples": int((target == 0).sum()),
+        "targets": [{**spec, **errors(truth[target == index], predicted[target == index])} for index, spec in enumerate(targets)],
+        "aliases": groups["alias"],
+        "slices": groups["slice"],
+        "series": points,
         "first": float(times.min()) if len(times) else None,
         "last": float(times.max()) if len(times) else None,
     }

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from config import Config
-from lifecycle.outcomes import Proportion, live_report, proportion
+from lifecycle.outcomes import Proportion, live_report, proportion, regression_report
 from models.card import ModelCard
 from serving.core import (
     ABSTAINED_OUTPUT,
@@ -49,7 +49,7 @@ from serving.core import (
     VersionView,
 )
 from serving.errors import BadRequest, NotFound, PayloadTooLarge, ServingError, Unavailable
-from serving.feedback import SLICE, Item, Journal, label_name, truth_of
+from serving.feedback import SLICE, Item, Journal, label_name, truth_of, values_of
 from serving.fleet.rollouts import VersionStats
 from serving.live import IndexRow, ServingState
 from serving.monitoring import record_abstentions
@@ -232,10 +232,16 @@ class DataPlane:
             current.key = request.traffic_key
         handle, values, decoded_ms = await self._prepare(request)
         assert handle.card is not None  # available() found its card
-        classifier = handle.card.is_classifier
-        if current.truth is not None and not classifier:
-            raise BadRequest(f"{self.config.feedback.label_header}: {handle.tag} answers {handle.card.task}, not classes: its requests carry no labels")
-        truth = truth_of(current.truth, handle.card.labels, len(values), self.config.feedback.label_header) if current.truth is not None else None
+        card = handle.card
+        classifier, regressor = card.is_classifier, card.output.kind == "regression"
+        truth: list | None = None
+        if current.truth is not None:
+            if regressor:
+                truth = values_of(current.truth, len(card.output.targets), len(values), self.config.feedback.label_header)
+            elif classifier:
+                truth = truth_of(current.truth, card.labels, len(values), self.config.feedback.label_header)
+            else:
+                raise BadRequest(f"{self.config.feedback.label_header}: {handle.tag} answers {card.task}, neither classes nor values: its requests carry no ground truth")
         if current.slice is not None and not SLICE.fullmatch(current.slice):
             raise BadRequest(f"{self.config.feedback.slice_header}: a slice is 1 to 64 characters of letters, digits and '._:-', starting with a letter or digit")
         started = time.perf_counter()
@@ -251,8 +257,8 @@ class DataPlane:
         if abstained is not None:
             record_abstentions(handle.name, handle.version, abstained)
         self.stats.record(handle.name, handle.version, current.alias, True, infer_ms / 1000, ood_scores)
-        if self.journal is not None and classifier:
-            self.journal.record(handle.name, handle.version, current.alias, current.request_id, probabilities, truth, current.slice)
+        if self.journal is not None and (classifier or regressor):
+            self.journal.record(handle.name, handle.version, current.alias, current.request_id, probabilities, truth, current.slice, regression=regressor)
         if self.shadows is not None and current.alias is not None and classifier:
             self.shadows.after_answer(self.registry.model(handle.name), current.alias, handle, values, probabilities)
         outputs = {handle.card.output.tensor: probabilities}
@@ -380,18 +386,30 @@ class DataPlane:
     # --- ground truth and live accuracy ---------------------------------------------------------------
 
     async def feedback(self, name: str, given: list[dict]) -> dict:
-        """Ground truth for answered requests, by request id: ``[{"id", "label" | "labels", "example"?, "slice"?}]``
-        (checked by serving/schemas.py); what joined, and the ids no worker knew."""
+        """Ground truth for answered requests, by request id: ``[{"id", "label" | "labels" | "value" | "values",
+        "example"?, "slice"?}]`` (checked by serving/schemas.py); what joined, and the ids no worker knew."""
         journal = self._journal()
         model = self.registry.model(name)
-        known = self._labels(model)
         items: list[Item] = []
+        known: tuple[str, ...] | None = None
         for index, entry in enumerate(given):
             field = f"feedback[{index}]"
-            labels = entry["labels"] if entry.get("labels") is not None else [entry["label"]]
             first = entry.get("example") or 0
-            for offset, label in enumerate(labels):
-                items.append(Item(entry["id"], first + offset, label_name(label, known, f"{field}.label{'s' if entry.get('labels') is not None else ''}"), entry.get("slice")))
+            if entry.get("value") is not None or entry.get("values") is not None:
+                rows = entry["values"] if entry.get("values") is not None else [entry["value"]]
+                targets = self._targets(model, f"{field}.value{'s' if entry.get('values') is not None else ''}")
+                for offset, row in enumerate(rows):
+                    values = tuple(row) if isinstance(row, list) else (row,)
+                    if len(values) != targets:
+                        raise BadRequest(
+                            f"{field}: {len(values)} value{'s' if len(values) != 1 else ''} for an example of {name}, which has {targets} target{'s' if targets != 1 else ''}"
+                        )
+                    items.append(Item(entry["id"], first + offset, None, entry.get("slice"), values))
+            else:
+                known = known or self._labels(model)
+                labels = entry["labels"] if entry.get("labels") is not None else [entry["label"]]
+                for offset, label in enumerate(labels):
+                    items.append(Item(entry["id"], first + offset, label_name(label, known, f"{field}.label{'s' if entry.get('labels') is not None else ''}"), entry.get("slice")))
             if len(items) > self.config.feedback.max_items:
                 raise PayloadTooLarge(f"feedback: more than {self.config.feedback.max_items} labels in one call (feedback.max_items)")
         answer = await asyncio.to_thread(journal.submit, name, items)
@@ -399,14 +417,22 @@ class DataPlane:
         return answer
 
     async def live_accuracy(self, name: str, version_or_alias: str) -> dict:
-        """A version's live accuracy from the feedback joined so far, beside its offline accuracy."""
+        """A version's live accuracy from the feedback joined so far, beside its offline accuracy (a regressor's live error)."""
         journal = self._journal()
         handle = self.resolve(name, version_or_alias)
         card = handle.available()
+        settings = self.config.feedback
+        if card.output.kind == "regression":
+            residuals = await asyncio.to_thread(journal.residuals, handle.name, handle.version)
+            targets = [target.model_dump() for target in card.output.targets]
+            report = await asyncio.to_thread(regression_report, residuals, targets, settings.series_seconds)
+            offline = {key: (card.metrics or {}).get(key) for key in ("mae", "rmse")}
+            return {"model": handle.name, "version": handle.version, "offline": offline, "window_seconds": settings.window_seconds, **report}
+        if not card.is_classifier:
+            raise BadRequest(f"{handle.tag} answers {card.task}: live accuracy needs one class per example, live error a regressor")
         rows = await asyncio.to_thread(journal.outcomes, handle.name, handle.version)
         report = await asyncio.to_thread(live_report, rows, card.labels, self.config.feedback.series_seconds)
         offline = (card.metrics or {}).get("accuracy")
-        settings = self.config.feedback
         return {"model": handle.name, "version": handle.version, "offline": {"accuracy": offline}, "window_seconds": settings.window_seconds, **report}
 
     @staticmethod
@@ -416,6 +442,16 @@ class DataPlane:
         if not cards:
             raise Unavailable(f"no version of {model.name} can read labels now (none has a card)", retry_after=RETRY_MISSING_SECONDS)
         return tuple(dict.fromkeys(label for card in cards for label in card.labels))
+
+    @staticmethod
+    def _targets(model: ServedModel, field: str) -> int:
+        """The number of targets values in feedback give: the default version's, when it is a regressor."""
+        cards = [handle.card for handle in [model.handles.get(model.default_version), *model.handles.values()] if handle is not None and handle.card is not None]
+        if not cards:
+            raise Unavailable(f"no version of {model.name} can read values now (none has a card)", retry_after=RETRY_MISSING_SECONDS)
+        if cards[0].output.kind != "regression":
+            raise BadRequest(f"{field}: {model.name} answers {cards[0].task}, not values: send labels")
+        return len(cards[0].output.targets)
 
     def _journal(self) -> Journal:
         if self.journal is None:

@@ -6,9 +6,14 @@ appends it to this worker's buffer, and a thread of its own moves the buffer int
 
 Ground truth arrives two ways:
 
-- ``POST /models/<name>/feedback`` with labels by request id, for requests answered earlier;
+- ``POST /models/<name>/feedback`` with labels by request id (a regressor's true values), for
+  requests answered earlier;
 - the request itself, with ``X-Label`` (one label per example, comma-separated; names or class
-  indices), so a labelled set replayed through the server is an evaluation stream.
+  indices; a regressor's values, its targets separated by ``;``), so a labelled set replayed
+  through the server is an evaluation stream.
+
+A regressor's answers are kept in the ring too (its first MAX_TARGETS targets), and its joined examples
+are ``residuals``, one row per target, for the live error (lifecycle/outcomes.py ``regression_report``).
 
 Entry workers share one SQLite database in the runtime directory (``entry/feedback.sqlite3``): feedback
 rows go in there, every worker joins the new ones against its own ring on its next pass (a prediction
@@ -33,6 +38,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
+import json
 import logging
 import os
 import re
@@ -53,7 +59,7 @@ log = logging.getLogger(__name__)
 SCHEMA = """
 create table if not exists feedback (
     model text not null, request_id text not null, example integer not null,
-    label text not null, slice text, received real not null);
+    label text not null, slice text, received real not null, truth_values text);
 create table if not exists outcomes (
     model text not null, request_id text not null, example integer not null,
     version text not null, alias text, slice text,
@@ -61,8 +67,16 @@ create table if not exists outcomes (
     time real not null, joined real not null,
     primary key (model, request_id, example)) without rowid;
 create index if not exists outcomes_by_version on outcomes (model, version, time);
+create table if not exists residuals (
+    model text not null, request_id text not null, example integer not null, target integer not null,
+    version text not null, alias text, slice text,
+    truth real not null, predicted real not null,
+    time real not null, joined real not null,
+    primary key (model, request_id, example, target)) without rowid;
+create index if not exists residuals_by_version on residuals (model, version, time);
 create table if not exists workers (pid integer primary key, checked integer not null, seen real not null);
 """
+MAX_TARGETS = 8  # a regressor's targets the ring keeps (and feedback joins)
 PRUNE_SECONDS = 10.0
 MAX_TAGS = 4096  # (model, version, alias, slice) combinations a worker tells apart: clients name slices
 OTHER_SLICE = "other"
@@ -71,12 +85,14 @@ WAIT_FOR_WORKERS_SECONDS = 3.0
 
 @dataclasses.dataclass(frozen=True)
 class Item:
-    """One example's ground truth: the request's id, the example's index in it, the true label's name."""
+    """One example's ground truth: the request's id, the example's index in it, the true label's name
+    (a regressor's: ``values``, one per target, and no label)."""
 
     request_id: str
     example: int
-    label: str
+    label: str | None
     slice: str | None = None
+    values: tuple[float, ...] | None = None
 
 
 SLICE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")  # a slice's name, as clients send it
@@ -103,6 +119,23 @@ def truth_of(text: str, labels: tuple[str, ...], examples: int, field: str) -> l
     return [labels.index(label_name(int(part) if part.isdigit() else part, labels, field)) for part in parts]
 
 
+def values_of(text: str, targets: int, examples: int, field: str) -> list[tuple[float, ...]]:
+    """A regressor's request's own ground truth (``X-Label: 3.5`` or ``X-Label: 3.5;120,4.1;95``): per example, one value per target."""
+    parts = [part.strip() for part in text.split(",")]
+    if len(parts) != examples:
+        raise BadRequest(f"{field}: {len(parts)} value{'s' if len(parts) != 1 else ''} for {examples} example{'s' if examples != 1 else ''}; send one per example, comma-separated")
+    rows = []
+    for part in parts:
+        try:
+            row = tuple(float(value) for value in part.split(";"))
+        except ValueError:
+            raise BadRequest(f"{field}: expected numbers, one per target separated by ';', got {part[:64]!r}") from None
+        if len(row) != targets or not all(np.isfinite(row)):
+            raise BadRequest(f"{field}: expected {targets} finite number{'s' if targets != 1 else ''} per example (one per target, separated by ';'), got {part[:64]!r}")
+        rows.append(row)
+    return rows
+
+
 def key_of(model: str, request_id: str) -> int:
     """A request's 64-bit key (its examples are key + index): fixed width for the ring, the same in every process."""
     return int.from_bytes(hashlib.blake2b(f"{model}\0{request_id}".encode(), digest_size=8).digest(), "little")
@@ -119,6 +152,7 @@ class Ring:
         self.predicted = np.zeros(capacity, dtype=np.int16)
         self.confidence = np.zeros(capacity, dtype=np.float32)
         self.times = np.zeros(capacity)
+        self.values: np.ndarray | None = None  # a regressor's answers (capacity, MAX_TARGETS), NaN elsewhere; made at its first
         self.count = 0
         self._next = 0
         self.names: list[tuple[str, str, str | None, str | None]] = []
@@ -142,14 +176,25 @@ class Ring:
         examples = np.arange(n)
         self.add_many(np.uint64(key) + examples.astype(np.uint64), np.full(n, tag, dtype=np.int32), examples, predicted, confidence, np.full(n, when))
 
-    def add_many(self, keys: np.ndarray, tags: np.ndarray, examples: np.ndarray, predicted: np.ndarray, confidence: np.ndarray, times: np.ndarray) -> None:
-        """Many examples at once, in order; only the last ``capacity`` of them when there are more."""
+    def add_many(
+        self, keys: np.ndarray, tags: np.ndarray, examples: np.ndarray, predicted: np.ndarray, confidence: np.ndarray, times: np.ndarray, values: np.ndarray | None = None
+    ) -> None:
+        """Many examples at once, in order; only the last ``capacity`` of them when there are more.
+        ``values``: a regressor's answers (n, targets), kept up to MAX_TARGETS."""
         if len(keys) > self.capacity:
             keys, tags, examples, predicted, confidence, times = (a[-self.capacity :] for a in (keys, tags, examples, predicted, confidence, times))
+            values = values[-self.capacity :] if values is not None else None
         n = len(keys)
         slots = (self._next + np.arange(n)) % self.capacity
         self.keys[slots], self.tags[slots], self.example[slots] = keys, tags, examples
         self.predicted[slots], self.confidence[slots], self.times[slots] = predicted, confidence, times
+        if values is not None and self.values is None:
+            self.values = np.full((self.capacity, MAX_TARGETS), np.nan, dtype=np.float32)
+        if self.values is not None:
+            self.values[slots] = np.nan
+            if values is not None:
+                width = min(values.shape[1], MAX_TARGETS)
+                self.values[slots, :width] = values[:, :width]
         self._next = (self._next + n) % self.capacity
         self.count = min(self.count + n, self.capacity)
         self._order = None
@@ -172,10 +217,18 @@ class Ring:
 class Journal:
     """This entry worker's recorded predictions and its share of the join."""
 
-    def __init__(self, settings: FeedbackSettings, runtime: Path, labels_of: Callable[[str, str], tuple[str, ...] | None], worker: int | None = None):
+    def __init__(
+        self,
+        settings: FeedbackSettings,
+        runtime: Path,
+        labels_of: Callable[[str, str], tuple[str, ...] | None],
+        worker: int | None = None,
+        targets_of: Callable[[str, str], int | None] | None = None,
+    ):
         self.settings = settings
         self.worker = worker or os.getpid()  # this entry worker, in the workers table
         self.labels_of = labels_of  # a served version's labels (its card's), None when it no longer serves
+        self.targets_of = targets_of or (lambda model, version: None)  # a served regressor's number of targets, None otherwise
         self.path = runtime / "entry" / "feedback.sqlite3"
         self.ring = Ring(settings.max_predictions)
         self._buffer: deque[tuple] = deque()
@@ -189,9 +242,12 @@ class Journal:
 
     # --- the request path (the event loop): an append, nothing more ------------------------------------
 
-    def record(self, model: str, version: str, alias: str | None, request_id: str | None, probabilities: np.ndarray, truth: list[int] | None, slice_name: str | None) -> None:
+    def record(
+        self, model: str, version: str, alias: str | None, request_id: str | None, answers: np.ndarray, truth: list | None, slice_name: str | None, regression: bool = False
+    ) -> None:
+        """An answer: a classifier's probabilities and true class indices, or a regressor's values and true values per example."""
         if request_id is not None:
-            self._buffer.append((time.time(), model, version, alias, request_id, probabilities, truth, slice_name))
+            self._buffer.append((time.time(), model, version, alias, request_id, answers, truth, slice_name, regression))
 
     # --- the journal's thread ----------------------------------------------------------------------------
 
@@ -224,6 +280,8 @@ class Journal:
             db.execute("pragma journal_mode=wal")
             db.execute("pragma synchronous=normal")
             db.executescript(SCHEMA)
+            if "truth_values" not in {column[1] for column in db.execute("pragma table_info(feedback)")}:  # a file from before regressors
+                db.execute("alter table feedback add column truth_values text")
             (newest,) = db.execute("select coalesce(max(rowid), 0) from feedback").fetchone()
             self._checked = newest  # a worker that starts later has no predictions older feedback could name
             db.execute("insert or replace into workers values (?, ?, ?)", (self.worker, newest, time.time()))
@@ -250,72 +308,95 @@ class Journal:
         """The buffered answers into the ring, as arrays at once (per class count: models differ); the
         rows of those that carried their labels."""
         taken = [self._buffer.popleft() for _ in range(len(self._buffer))]
-        by_width: dict[int, list[tuple]] = {}
+        by_width: dict[tuple[int, bool], list[tuple]] = {}
         for entry in taken:
-            by_width.setdefault(entry[5].shape[1], []).append(entry)
+            by_width.setdefault((entry[5].shape[1], entry[8]), []).append(entry)
         carried: list[tuple] = []
-        for group in by_width.values():
-            carried += self._add(group)
+        for (_, regression), group in by_width.items():
+            carried += self._add(group, regression)
         return carried
 
-    def _add(self, taken: list[tuple]) -> list[tuple]:
+    def _add(self, taken: list[tuple], regression: bool = False) -> list[tuple]:
+        """Outcome rows of the answers that carried their truth: (table, row)."""
         ring = self.ring
         probabilities = np.concatenate([entry[5] for entry in taken]) if len(taken) > 1 else taken[0][5]
-        predicted, confidence = probabilities.argmax(axis=1), probabilities.max(axis=1)
+        if regression:
+            predicted, confidence = np.zeros(len(probabilities), dtype=np.int64), np.zeros(len(probabilities), dtype=np.float32)
+        else:
+            predicted, confidence = probabilities.argmax(axis=1), probabilities.max(axis=1)
         counts = np.fromiter((len(entry[5]) for entry in taken), dtype=np.int64, count=len(taken))
         examples = np.arange(len(predicted)) - np.repeat(np.cumsum(counts) - counts, counts)
         keys = np.repeat(np.fromiter((key_of(entry[1], entry[4]) for entry in taken), dtype=np.uint64, count=len(taken)), counts) + examples.astype(np.uint64)
         tags = np.repeat(np.fromiter((ring.tag(entry[1], entry[2], entry[3], entry[7]) for entry in taken), dtype=np.int32, count=len(taken)), counts)
         times = np.repeat(np.fromiter((entry[0] for entry in taken), dtype=np.float64, count=len(taken)), counts)
-        ring.add_many(keys, tags, examples, predicted, confidence, times)
+        ring.add_many(keys, tags, examples, predicted, confidence, times, probabilities if regression else None)
         carried, start, joined_at = [], 0, time.time()
-        for (when, model, version, alias, request_id, _, truth, slice_name), count in zip(taken, counts.tolist(), strict=True):
-            if truth is not None:
+        for (when, model, version, alias, request_id, answers, truth, slice_name, _), count in zip(taken, counts.tolist(), strict=True):
+            if truth is not None and regression:
                 carried += [
-                    (model, request_id, example, version, alias, slice_name, label, int(predicted[start + example]), float(confidence[start + example]), when, joined_at)
+                    ("residuals", (model, request_id, example, target, version, alias, slice_name, float(value), float(answers[example, target]), when, joined_at))
+                    for example, values in enumerate(truth)
+                    for target, value in enumerate(values[:MAX_TARGETS])
+                ]
+            elif truth is not None:
+                carried += [
+                    (
+                        "outcomes",
+                        (model, request_id, example, version, alias, slice_name, label, int(predicted[start + example]), float(confidence[start + example]), when, joined_at),
+                    )
                     for example, label in enumerate(truth)
                 ]
             start += count
         return carried
 
     @staticmethod
-    def _write_outcomes(db: sqlite3.Connection, rows: list[tuple]) -> int:
+    def _write_outcomes(db: sqlite3.Connection, rows: list[tuple[str, tuple]]) -> int:
+        """(table, row) pairs: outcomes of classifiers, residuals of regressors; the examples written."""
         if rows:
             db.execute("begin")
-            db.executemany("insert or replace into outcomes values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+            for table in ("outcomes", "residuals"):
+                chosen = [row for name, row in rows if name == table]
+                if chosen:
+                    db.executemany(f"insert or replace into {table} values ({', '.join('?' * len(chosen[0]))})", chosen)
             db.execute("commit")
-        return len(rows)
+        return sum(1 for name, row in rows if name == "outcomes" or row[3] == 0)
 
     def _join_feedback(self, db: sqlite3.Connection) -> int:
-        rows = db.execute("select rowid, model, request_id, example, label, slice from feedback where rowid > ? order by rowid", (self._checked,)).fetchall()
+        rows = db.execute("select rowid, model, request_id, example, label, slice, truth_values from feedback where rowid > ? order by rowid", (self._checked,)).fetchall()
         written = 0
         if rows:
             ring = self.ring
-            keys = np.asarray([(key_of(model, rid) + example) % 2**64 for _, model, rid, example, _, _ in rows], dtype=np.uint64)
+            keys = np.asarray([(key_of(row[1], row[2]) + row[3]) % 2**64 for row in rows], dtype=np.uint64)
             slots = ring.find(keys, time.time() - self.settings.window_seconds)
-            joined = []
-            for (_, model, rid, example, label, slice_name), slot in zip(rows, slots.tolist(), strict=True):
+            joined: list[tuple[str, tuple]] = []
+            for (_, model, rid, example, label, slice_name, truth_values), slot in zip(rows, slots.tolist(), strict=True):
                 if slot < 0:
                     continue
                 held_model, version, alias, held_slice = ring.names[ring.tags[slot]]
                 if held_model != model:  # keys hash the model's name too: a 64-bit collision
+                    continue
+                if truth_values is not None:
+                    joined += self._residuals(model, rid, example, version, alias, slice_name or held_slice, json.loads(truth_values), slot)
                     continue
                 labels = self.labels_of(model, version)
                 if labels is None or label not in labels:
                     continue
                 joined.append(
                     (
-                        model,
-                        rid,
-                        example,
-                        version,
-                        alias,
-                        slice_name or held_slice,
-                        labels.index(label),
-                        int(ring.predicted[slot]),
-                        float(ring.confidence[slot]),
-                        float(ring.times[slot]),
-                        time.time(),
+                        "outcomes",
+                        (
+                            model,
+                            rid,
+                            example,
+                            version,
+                            alias,
+                            slice_name or held_slice,
+                            labels.index(label),
+                            int(ring.predicted[slot]),
+                            float(ring.confidence[slot]),
+                            float(ring.times[slot]),
+                            time.time(),
+                        ),
                     )
                 )
             written = self._write_outcomes(db, joined)
@@ -323,14 +404,30 @@ class Journal:
         db.execute("insert or replace into workers values (?, ?, ?)", (self.worker, self._checked, time.time()))
         return written
 
+    def _residuals(self, model: str, rid: str, example: int, version: str, alias: str | None, slice_name: str | None, truth: list[float], slot: int) -> list[tuple[str, tuple]]:
+        """A regressor's joined example, one residual row per target; none when the answer held no values or the targets differ."""
+        targets = self.targets_of(model, version)
+        ring = self.ring
+        if targets is None or len(truth) != targets or ring.values is None or np.isnan(ring.values[slot, 0]):
+            return []
+        joined_at = time.time()
+        return [
+            ("residuals", (model, rid, example, target, version, alias, slice_name, float(value), float(ring.values[slot, target]), float(ring.times[slot]), joined_at))
+            for target, value in enumerate(truth[:MAX_TARGETS])
+        ]
+
     def _prune(self, db: sqlite3.Connection, now: float) -> None:
         cutoff = now - self.settings.window_seconds
         db.execute("delete from outcomes where time < ?", (cutoff,))
+        db.execute("delete from residuals where time < ?", (cutoff,))
         db.execute("delete from feedback where received < ?", (cutoff,))
         (count,) = db.execute("select count(*) from outcomes").fetchone()
         if count > self.settings.max_outcomes:
             # the oldest beyond the bound (outcomes has no rowid: by time, ties included)
             db.execute("delete from outcomes where time <= (select time from outcomes order by time limit 1 offset ?)", (count - self.settings.max_outcomes - 1,))
+        (count,) = db.execute("select count(*) from residuals").fetchone()
+        if count > self.settings.max_outcomes:
+            db.execute("delete from residuals where time <= (select time from residuals order by time limit 1 offset ?)", (count - self.settings.max_outcomes - 1,))
         db.execute("delete from workers where seen < ?", (now - 60,))
 
     # --- feedback calls and reports (worker threads, off the event loop) ------------------------------
@@ -341,7 +438,10 @@ class Journal:
         with self._lock:
             db = self._connect()
             db.execute("begin")
-            db.executemany("insert into feedback values (?, ?, ?, ?, ?, ?)", [(model, item.request_id, item.example, item.label, item.slice, received) for item in items])
+            db.executemany(
+                "insert into feedback values (?, ?, ?, ?, ?, ?, ?)",
+                [(model, item.request_id, item.example, item.label or "", item.slice, received, json.dumps(item.values) if item.values is not None else None) for item in items],
+            )
             (last,) = db.execute("select coalesce(max(rowid), 0) from feedback").fetchone()
             db.execute("commit")
         return last
@@ -375,7 +475,8 @@ class Journal:
                 chunk = items[start : start + 500]
                 marks = ",".join("(?, ?)" for _ in chunk)
                 values = [value for item in chunk for value in (item.request_id, item.example)]
-                found |= set(db.execute(f"select request_id, example from outcomes where model = ? and (request_id, example) in (values {marks})", [model, *values]).fetchall())
+                for table in ("outcomes", "residuals"):
+                    found |= set(db.execute(f"select request_id, example from {table} where model = ? and (request_id, example) in (values {marks})", [model, *values]).fetchall())
         return [(item.request_id, item.example) in found for item in items]
 
     def tally(self, model: str, version: str, since: float = 0.0) -> tuple[int, int]:
@@ -414,3 +515,25 @@ class Journal:
         names = ("version", "alias", "slice", "label", "predicted", "confidence", "time")
         kinds = (object, object, object, np.int64, np.int64, np.float64, np.float64)
         return {name: np.asarray(column, dtype=kind) for name, column, kind in zip(names, columns, kinds, strict=True)}
+
+    def residuals(self, model: str, version: str) -> dict[str, np.ndarray]:
+        """A regressor's joined examples, one row per target, as columns for lifecycle/outcomes.py ``regression_report``."""
+        query = "select coalesce(alias, ''), coalesce(slice, ''), target, truth, predicted, time from residuals where model = ? and version = ?"
+        with self._lock:
+            rows = self._connect().execute(query, (model, version)).fetchall()
+        columns = list(zip(*rows, strict=True)) if rows else [()] * 6
+        names = ("alias", "slice", "target", "truth", "predicted", "time")
+        kinds = (object, object, np.int64, np.float64, np.float64, np.float64)
+        return {name: np.asarray(column, dtype=kind) for name, column, kind in zip(names, columns, kinds, strict=True)}
+
+    def error_tally(self, model: str, version: str) -> list[tuple[int, int, float, float]]:
+        """Per target (index, examples, sum of |error|, sum of error squared) of a regressor's joined examples: SQL aggregates, for the gauges."""
+        with self._lock:
+            return (
+                self._connect()
+                .execute(
+                    "select target, count(*), sum(abs(predicted - truth)), sum((predicted - truth) * (predicted - truth)) from residuals where model = ? and version = ? group by target",
+                    (model, version),
+                )
+                .fetchall()
+            )

@@ -125,6 +125,14 @@ LIVE_CALIBRATION_ERROR = bentoml.metrics.Gauge(
 )
 
 
+LIVE_ERROR = bentoml.metrics.Gauge(
+    name="serving_live_error",
+    documentation="A regressor's error on the examples given ground truth within feedback.window_seconds, per target (statistic=mae, rmse)",
+    labelnames=["model", "version", "target", "statistic"],
+    multiprocess_mode="mostrecent",
+)
+
+
 class LiveGauges:
     """The live-accuracy gauges, refreshed after new outcomes, at most once per ``every`` seconds (called
     after each pass of the journal's thread with the outcomes it wrote)."""
@@ -145,6 +153,9 @@ class LiveGauges:
         for handle in self.registry.handles():
             if handle.card is None:
                 continue
+            if handle.card.output.kind == "regression":
+                self._errors(handle)
+                continue
             # SQL aggregates, not the rows: at the outcomes' bound a full live report takes a good part of a second
             accuracy = proportion(*self.journal.tally(handle.name, handle.version))
             labels = {"model": handle.name, "version": handle.version}
@@ -153,6 +164,17 @@ class LiveGauges:
                 for bound in ("value", "low", "high"):
                     LIVE_ACCURACY.labels(**labels, bound=bound).set(accuracy[bound] or 0.0)
                 LIVE_CALIBRATION_ERROR.labels(**labels).set(calibration_of(self.journal.calibration_tally(handle.name, handle.version, CALIBRATION_BINS))["ece"])
+
+    def _errors(self, handle) -> None:
+        """A regressor's MAE and RMSE per target, and its joined examples, from SQL sums."""
+        labels = {"model": handle.name, "version": handle.version}
+        targets = handle.card.output.targets
+        tally = {index: (count, absolute, squared) for index, count, absolute, squared in self.journal.error_tally(handle.name, handle.version)}
+        LIVE_EXAMPLES.labels(**labels).set(tally.get(0, (0,))[0])
+        for index, (count, absolute, squared) in tally.items():
+            if index < len(targets) and count:
+                LIVE_ERROR.labels(**labels, target=targets[index].name, statistic="mae").set(absolute / count)
+                LIVE_ERROR.labels(**labels, target=targets[index].name, statistic="rmse").set((squared / count) ** 0.5)
 
 
 LOG_FAILURES = bentoml.metrics.Counter(

@@ -256,6 +256,13 @@ class ModelRegistry:
         handle = model.handles.get(version) if model is not None else None
         return handle.card.labels if handle is not None and handle.card is not None and handle.card.is_classifier else None
 
+    def targets_of(self, name: str, version: str) -> int | None:
+        """A served regressor's number of targets, None when it does not serve, has no card or is no regressor."""
+        model = self.models.get(name)
+        handle = model.handles.get(version) if model is not None else None
+        card = handle.card if handle is not None else None
+        return len(card.output.targets) if card is not None and card.output.kind == "regression" else None
+
     def handles(self) -> list[VersionHandle]:
         return [handle for model in self.models.values() for handle in model.handles.values()]
 

@@ -210,20 +210,26 @@ LabelValue = Annotated[str, Field(min_length=1, max_length=256)] | Annotated[int
 SliceName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")]
 
 
+TrueValue = Number | Annotated[list[Number], Field(min_length=1, max_length=64)]
+
+
 class FeedbackItem(BaseModel):
-    """One answered request's ground truth: ``label`` for one example (``example``, default 0), or ``labels`` for each."""
+    """One answered request's ground truth: ``label`` for one example (``example``, default 0), or ``labels``
+    for each; a regressor's: ``value`` (a number, or one per target) or ``values``."""
 
     model_config = ConfigDict(extra="forbid")
     id: RequestId
     label: LabelValue | None = Field(None, description="the true label's name, or its class index")
     labels: list[LabelValue] | None = Field(None, min_length=1, description="every example's true label, in order")
-    example: int = Field(0, ge=0, le=1_000_000, description="the example ``label`` is for (``labels`` start here)")
+    value: TrueValue | None = Field(None, description="a regressor's true value of the example (a list: one per target)")
+    values: list[TrueValue] | None = Field(None, min_length=1, description="a regressor's true values of every example, in order")
+    example: int = Field(0, ge=0, le=1_000_000, description="the example ``label`` or ``value`` is for (``labels`` and ``values`` start here)")
     slice: SliceName | None = Field(None, description="a slice to count it under (overrides the request's X-Slice)")
 
     @model_validator(mode="after")
     def _one_of(self):
-        if (self.label is None) == (self.labels is None):
-            raise ValueError("give either label or labels")
+        if sum(given is not None for given in (self.label, self.labels, self.value, self.values)) != 1:
+            raise ValueError("give one of label, labels, value or values")
         return self
 
 
@@ -286,6 +292,47 @@ class LiveReport(BaseModel):
     aliases: dict[str, LiveProportion]
     slices: dict[str, LiveProportion]
     series: list[LivePoint]
+    first: float | None
+    last: float | None
+
+
+class ErrorInterval(BaseModel):
+    value: float | None
+    low: float | None = Field(description="the 95% interval (normal approximation)")
+    high: float | None
+
+
+class TargetErrors(BaseModel):
+    examples: Count
+    mae: ErrorInterval
+    rmse: ErrorInterval
+    bias: float | None = Field(description="the mean of predicted - true")
+
+
+class LiveTarget(TargetErrors):
+    name: str
+    unit: str | None
+
+
+class LiveErrorPoint(BaseModel):
+    start: float = Field(description="the bucket's start (epoch seconds of the predictions)")
+    examples: Count
+    mae: dict[str, float | None] = Field(description="each target's MAE in the bucket")
+
+
+class RegressionLiveReport(BaseModel):
+    """A regressor's live error: MAE, RMSE and bias per target, per alias and per slice."""
+
+    model: Name
+    version: Name
+    task: Literal["regression"]
+    offline: dict[str, float | None] = Field(description="the card's held-out MAE and RMSE, for comparison")
+    window_seconds: float
+    examples: Count
+    targets: list[LiveTarget]
+    aliases: dict[str, dict[str, TargetErrors]]
+    slices: dict[str, dict[str, TargetErrors]]
+    series: list[LiveErrorPoint]
     first: float | None
     last: float | None
 
@@ -593,6 +640,7 @@ RESPONSES: tuple[type[BaseModel], ...] = (
     FeedbackRequest,  # a request body, published beside the answers
     FeedbackAnswer,
     LiveReport,
+    RegressionLiveReport,
     AliasAnswer,
     ShadowAnswer,
     PromotionAnswer,

@@ -33,17 +33,27 @@ def _describe_feedback(model, config):
     body = {"required": True, "content": {"application/json": {"schema": ref(schemas.FeedbackRequest)}}}
     return operation(
         f"feedback_{model.name}",
-        f"Tell the server the true labels of requests {model.name} answered, by request id: live accuracy joins them.",
+        f"Tell the server the true {'values' if _regressor(model) else 'labels'} of requests {model.name} answered, by request id: live {'error' if _regressor(model) else 'accuracy'} joins them.",
         {200: ok_response(ref(schemas.FeedbackAnswer)), **error_responses(400, 404, 413)},
         requestBody=body,
     )
 
 
+def _regressor(model) -> bool:
+    return model.card is not None and model.card.output.kind == "regression"
+
+
 def _describe_live(model, config):
+    if _regressor(model):
+        return operation(
+            f"live_{model.name}",
+            f"Live error (MAE, RMSE) of a version of {model.name} from the feedback joined so far, beside its held-out error.",
+            {200: ok_response(ref(schemas.RegressionLiveReport)), **error_responses(400, 404, 503)},
+        )
     return operation(
         f"live_{model.name}",
         f"Live accuracy of a version of {model.name} from the feedback joined so far, beside its held-out accuracy.",
-        {200: ok_response(ref(schemas.LiveReport)), **error_responses(404, 503)},
+        {200: ok_response(ref(schemas.LiveReport)), **error_responses(400, 404, 503)},
     )
 
 
@@ -58,7 +68,9 @@ async def feedback(plane: DataPlane, request: Request, name: str) -> Reply:
     except orjson.JSONDecodeError as exc:
         raise BadRequest(f"invalid JSON: {exc}") from None
     except ValidationError as exc:
-        raise BadRequest(f'expected {{"feedback": [{{"id": "<request id>", "label": <label> or "labels": [...]}}, ...]}}: {_problems(exc)}') from None
+        raise BadRequest(
+            f'expected {{"feedback": [{{"id": "<request id>", "label": <label> or "labels": [...] (a regressor: "value" or "values")}}, ...]}}: {_problems(exc)}'
+        ) from None
     return json_reply(await plane.feedback(name, [item.model_dump() for item in body.feedback]))
 
 

@@ -85,3 +85,32 @@ def test_calibration_from_bin_sums_equals_calibration_from_rows():
     assert from_sums["ece"] == pytest.approx(from_rows["ece"], abs=1e-6)
     assert [(b["low"], b["examples"]) for b in from_sums["bins"]] == [(b["low"], b["examples"]) for b in from_rows["bins"]]
     assert [b["accuracy"] for b in from_sums["bins"]] == pytest.approx([b["accuracy"] for b in from_rows["bins"]], abs=1e-6)
+
+
+def test_a_regressors_live_error_per_target_alias_and_slice():
+    from lifecycle.outcomes import regression_report
+
+    rng = np.random.default_rng(0)
+    n = 400
+    truth = rng.normal(0, 1, (n, 2))
+    predicted = truth + rng.normal(0.5, 1, (n, 2))
+    rows = {
+        "target": np.tile([0, 1], n),
+        "truth": truth.reshape(-1),
+        "predicted": predicted.reshape(-1),
+        "time": np.repeat(np.arange(n) * 1.0, 2),
+        "alias": np.repeat(np.where(np.arange(n) < 100, "canary", ""), 2).astype(object),
+        "slice": np.repeat(np.full(n, ""), 2).astype(object),
+    }
+    report = regression_report(rows, [{"name": "price", "unit": "USD"}, {"name": "area", "unit": None}], series_seconds=100)
+    error = predicted - truth
+    price = report["targets"][0]
+    assert report["examples"] == n and price["name"] == "price" and price["unit"] == "USD" and price["examples"] == n
+    assert price["mae"]["value"] == pytest.approx(np.abs(error[:, 0]).mean(), abs=1e-6)
+    assert price["rmse"]["value"] == pytest.approx(np.sqrt((error[:, 0] ** 2).mean()), abs=1e-6)
+    assert price["bias"] == pytest.approx(error[:, 0].mean(), abs=1e-6)
+    assert price["mae"]["low"] < price["mae"]["value"] < price["mae"]["high"] and price["rmse"]["low"] < price["rmse"]["value"] < price["rmse"]["high"]
+    assert set(report["aliases"]) == {"canary"} and report["aliases"]["canary"]["area"]["examples"] == 100 and report["slices"] == {}
+    assert [point["examples"] for point in report["series"]] == [100] * 4 and set(report["series"][0]["mae"]) == {"price", "area"}
+    empty = regression_report({key: value[:0] for key, value in rows.items()}, [{"name": "price", "unit": None}], 60)
+    assert empty["examples"] == 0 and empty["targets"][0]["mae"] == {"value": None, "low": None, "high": None} and empty["series"] == []

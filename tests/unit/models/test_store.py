@@ -153,11 +153,11 @@ def test_a_version_that_is_its_onnx_file_alone_is_saved_checked_and_run_without_
     from tests.unit.training.test_onnx_import import linear
     from training.onnx_import import inspect_onnx
 
-    card, content = inspect_onnx(linear(tmp_path / "net.onnx"), "store-test", "onnx-only", ["a", "b", "c"])
+    card, content = inspect_onnx(linear(tmp_path / "net.onnx"), "store-onnx", "v1", ["a", "b", "c"])
     with pytest.raises(store.ModelStoreError, match="a Keras model or an ONNX file"):
         store.save(card, None, {}, force=True)
     stored = store.save(card, None, {store.ONNX_FILE: content}, force=True)
-    assert not store.has_keras(card) and store.check("store-test", "onnx-only") == card.model_copy(update={"files": (store.ONNX_FILE,)})
+    assert not store.has_keras(card) and store.check("store-onnx", "v1") == card.model_copy(update={"files": (store.ONNX_FILE,)})
     assert stored.info.labels["framework"] == "onnx" and not (tmp_path / stored.path_of(store.MODEL_FILE)).exists()
     from models import engines
 
@@ -168,4 +168,4 @@ def test_a_version_that_is_its_onnx_file_alone_is_saved_checked_and_run_without_
         f.seek(10)
         f.write(b"\xff")
     with pytest.raises(store.ModelStoreError, match="model.onnx is damaged.*import it again"):
-        store.check("store-test", "onnx-only")
+        store.check("store-onnx", "v1")

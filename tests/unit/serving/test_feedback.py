@@ -101,3 +101,45 @@ def test_labels_are_names_or_indices_and_mistakes_name_the_field():
         label_name(3, LABELS, "f")
     with pytest.raises(BadRequest, match="got true"):
         label_name(True, LABELS, "f")
+
+
+def test_a_regressors_values_join_per_target_beside_a_classifiers_labels(tmp_path):
+    """Two workers, a two-target regressor and a classifier in the same ring: values by feedback and carried
+    by the request join as one residual per target; the errors are the ones computed here."""
+    settings = FeedbackSettings(join_seconds=0.05, max_predictions=1000)
+    targets = {"house": 2}
+    journals = [Journal(settings, tmp_path, labels_of=lambda model, version: LABELS, worker=worker, targets_of=lambda model, version: targets.get(model)) for worker in (1, 2)]
+    for journal in journals:
+        journal.start()
+    try:
+        first, second = journals
+        rng = np.random.default_rng(3)
+        predicted = rng.normal(100, 20, (60, 2)).astype(np.float32)
+        truth = predicted + rng.normal(0, 5, (60, 2))
+        for index in range(50):
+            (first if index % 2 else second).record("house", "v1", "stable", f"h-{index}", predicted[index : index + 1], None, None, regression=True)
+        first.record("house", "v1", None, "h-carried", predicted[50:60], [tuple(row) for row in truth[50:60]], "night", regression=True)
+        first.record("pets", "v1", None, "p-1", one_hot([1]), None, None)
+        items = [Item(f"h-{i}", 0, None, None, tuple(truth[i])) for i in range(50)] + [Item("p-1", 0, "dog")]
+        answer = second.submit("house", items[:50])
+        assert answer["joined"] == 50 and answer["unknown_ids"] == 0
+        assert second.submit("pets", items[50:])["joined"] == 1
+        rows = second.residuals("house", "v1")
+        assert len(rows["target"]) == 120 and (rows["slice"] == "night").sum() == 20
+        expected_error = np.abs(predicted - truth.astype(np.float64))
+        tally = {index: (count, absolute) for index, count, absolute, _ in second.error_tally("house", "v1")}
+        for target in (0, 1):
+            assert tally[target][0] == 60 and tally[target][1] / 60 == pytest.approx(expected_error[:, target].mean(), rel=1e-5)
+        assert len(second.outcomes("pets", "v1")["label"]) == 1  # the classifier's outcome beside them
+    finally:
+        for journal in journals:
+            journal.stop()
+
+
+def test_a_regressors_own_values_are_read_one_per_target():
+    from serving.feedback import values_of
+
+    assert values_of("3.5;120, 4.1;95", 2, 2, "X-Label") == [(3.5, 120.0), (4.1, 95.0)]
+    for text, message in (("3.5", "2 finite numbers"), ("1;2,3;4", "2 values for 1 example"), ("a;b", "expected numbers"), ("nan;1", "finite")):
+        with pytest.raises(BadRequest, match=message):
+            values_of(text, 2, 1, "X-Label")

@@ -75,7 +75,7 @@ def test_an_alias_is_reported_per_alias(served, client, tmp_path):
     [
         (b"not json", ["invalid JSON"]),
         ({"feedback": []}, ["feedback: List should have at least 1 item"]),
-        ({"feedback": [{"id": "r", "label": "x", "labels": ["y"]}]}, ["give either label or labels"]),
+        ({"feedback": [{"id": "r", "label": "x", "labels": ["y"]}]}, ["give one of label, labels, value or values"]),
         ({"feedback": [{"id": "bad id!", "label": "x"}]}, ["feedback.0.id"]),
         ({"feedback": [{"id": "r", "label": "horse"}]}, ["feedback[0].label: unknown label 'horse'; labels: x, y, z"]),
         ({"feedback": [{"id": "r", "labels": ["x", 7]}]}, ["feedback[0].labels: class index 7 is out of range: 0 to 2"]),

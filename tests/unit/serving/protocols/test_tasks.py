@@ -10,6 +10,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from models.card import InputSpec, ModelCard, OutputSpec, Target
+from serving.feedback import Journal
 from tests.unit.serving.conftest import InProcess, assert_error, write_config
 
 OUTPUTS = {
@@ -62,9 +63,13 @@ def client(tmp_path):
     config = write_config(tmp_path, {name: {"versions": ["v1"]} for name in OUTPUTS}, course={"project3": {"model": "house", "version": "v1"}})
     cards = {(name, "v1"): card(name) for name in OUTPUTS}
     served = InProcess(config, cards, runners={key: ValuesRunner(c.output.units) for key, c in cards.items()})
+    settings = config.feedback.model_copy(update={"join_seconds": 0.05})
+    journal = served.plane.journal = Journal(settings, tmp_path, labels_of=served.registry.labels_of, targets_of=served.registry.targets_of)
+    journal.start()
     with TestClient(served.app) as client:
         client.portal.call(served.probe)
         yield client
+    journal.stop()
 
 
 ROWS = [[0.1, 0.2, 0.3, 0.4], [1.0, -2.0, 0.5, 0.0]]
@@ -106,7 +111,36 @@ def test_what_needs_one_class_per_example_is_refused_naming_the_task(client):
     wrong = {"inputs": [{"name": "input", "datatype": "FP32", "shape": [1, 4], "data": ROWS[0]}], "outputs": [{"name": "probabilities"}]}
     assert_error(client.post("/v2/models/house/infer", json=wrong), 400, "probabilities", "values")
     assert_error(client.post("/v1/models/house:classify", json={"examples": [{"input": ROWS[0]}]}), 400, "regression", ":predict")
-    assert_error(client.post("/models/house/v1", json={"input": ROWS[0]}, headers={"X-Label": "3.5"}), 400, "X-Label", "regression")
+    assert_error(client.post("/models/embedder/v1", json={"input": ROWS[0]}, headers={"X-Label": "3.5"}), 400, "X-Label", "embedding")
     top = {"inputs": [{"name": "input", "datatype": "FP32", "shape": [1, 4], "data": ROWS[0]}], "outputs": [{"name": "probabilities", "parameters": {"classification": 2}}]}
     classes = client.post("/v2/models/tagger/infer", json=top).json()["outputs"][0]
     assert classes["datatype"] == "BYTES" and classes["shape"] == [1, 2]  # a tagger's labels have scores: the extension applies
+
+
+def test_a_regressors_live_error_from_values_sent_by_id_and_carried_by_requests(client):
+    rng = np.random.default_rng(2)
+    rows = rng.normal(0, 1, (40, 4)).round(3)
+    answers = expected(rows, 2).astype(np.float64)
+    truth = answers + rng.normal(0, 0.1, answers.shape)
+    for index, row in enumerate(rows[:30]):
+        response = client.post("/models/house/v1", json={"input": row.tolist()}, headers={"X-Request-Id": f"h-{index}"})
+        assert response.status_code == 200, response.text
+    for index, row in enumerate(rows[30:], start=30):
+        carried = f"{float(truth[index, 0])!r};{float(truth[index, 1])!r}"
+        response = client.post("/models/house/v1", json={"input": row.tolist()}, headers={"X-Request-Id": f"h-{index}", "X-Label": carried, "X-Slice": "carried"})
+        assert response.status_code == 200, response.text
+    feedback = [{"id": f"h-{index}", "value": truth[index].tolist()} for index in range(30)] + [{"id": "never", "value": [1.0, 2.0]}]
+    answer = client.post("/models/house/feedback", json={"feedback": feedback}).json()
+    assert answer["accepted"] == 31 and answer["joined"] == 30 and answer["unknown"] == ["never"]
+    report = client.get("/models/house/v1/live").json()
+    assert report["task"] == "regression" and report["examples"] == 40 and set(report["slices"]) == {"carried"}
+    error = answers - truth
+    for index, target in enumerate(report["targets"]):
+        assert target["name"] == ("price", "area")[index] and target["unit"] == ("USD", "m2")[index]
+        assert target["mae"]["value"] == pytest.approx(np.abs(error[:, index]).mean(), abs=1e-5)
+        assert target["rmse"]["value"] == pytest.approx(np.sqrt((error[:, index] ** 2).mean()), abs=1e-5)
+    assert_error(client.post("/models/house/feedback", json={"feedback": [{"id": "h-1", "value": 3.0}]}), 400, "1 value", "2 targets")
+    assert_error(client.post("/models/house/feedback", json={"feedback": [{"id": "h-1", "label": "x"}]}), 400)
+    assert_error(client.post("/models/tagger/feedback", json={"feedback": [{"id": "t-1", "value": 1.0}]}), 400, "not values", "send labels")
+    assert_error(client.post("/models/house/v1", json={"input": ROWS[0]}, headers={"X-Label": "1.0"}), 400, "X-Label", "2 finite numbers")
+    assert_error(client.get("/models/embedder/v1/live"), 400, "embedding")
