@@ -49,7 +49,6 @@ def onnx_export(model, card: ModelCard, examples: np.ndarray) -> tuple[bytes | N
     ONNX Runtime cannot handle (an adapted ``Normalization`` layer's constants become graph inputs)
     gets a reason, never an exception."""
     examples = np.asarray(examples).reshape(len(examples), *card.input.shape)
-    expected = predict_probabilities(model, examples, card)
     with tempfile.TemporaryDirectory(prefix="onnx-export-") as directory:
         path = Path(directory) / ONNX_FILE
         try:
@@ -59,12 +58,13 @@ def onnx_export(model, card: ModelCard, examples: np.ndarray) -> tuple[bytes | N
             model.export(str(path), format="onnx", verbose=False)
             engine = OnnxRuntimeEngine(str(path), card, threads=2)
             exported = np.concatenate([engine(examples[i : i + 256]) for i in range(0, len(examples), 256)])
-            if exported.shape != expected.shape:
-                raise ValueError(f"it answers {list(exported.shape)} for {len(examples)} examples, Keras {list(expected.shape)}")
+            if exported.shape != (len(examples), card.classes):
+                raise ValueError(f"it answers {list(exported.shape)} for {len(examples)} examples of {card.classes} classes")
         except Exception as exc:  # any failure of the exporter or ONNX Runtime: serve with TensorFlow
             reason = f"the ONNX export failed: {type(exc).__name__}: {str(exc).rstrip('.')}"
             log.warning("%s: %s", card.tag, reason)
             return None, {"reason": reason}
+        expected = predict_probabilities(model, examples, card)
         verification = {
             "examples": int(len(examples)),
             "max_abs_diff": float(np.abs(exported - expected).max()),
