@@ -40,7 +40,7 @@ from training import evaluation, fit, recipes  # noqa: E402
 from training.datasets import DatasetError  # noqa: E402
 from training.evaluation import format_report  # noqa: E402
 from training.export import probe_examples, with_onnx  # noqa: E402
-from training.importing import ImportRefused, inspect_keras, load_evaluation, parse_labels  # noqa: E402
+from training.importing import ImportRefused, check_evaluation, inspect_keras, parse_labels, read_evaluation  # noqa: E402
 
 SHIPPED = Path(__file__).resolve().parent / "models" / "shipped"  # the trained models the repository carries
 
@@ -66,16 +66,39 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     imported.add_argument("path", help="the .keras file")
     imported.add_argument("--name", required=True, help="the model name it is served under")
     imported.add_argument("--version", required=True, help="the version it is stored as")
-    imported.add_argument("--labels", required=True, help="class labels in output order: a comma-separated list, or a file with one label per line")
     imported.add_argument(
-        "--scale", choices=["255", "none"], default="255", help="255: clients send 0..255 and the server divides by 255; none: the model rescales itself (default 255)"
+        "--labels",
+        required=True,
+        help="class labels in output order: a comma-separated list, or a file with one label per line (Keras' folder loader numbers classes alphabetically)",
+    )
+    imported.add_argument(
+        "--scale",
+        choices=["255", "none"],
+        help="how client values become the model's input. 255: clients send 0..255 and the server divides by 255 (a model trained on values divided by 255); "
+        "none: the server passes them as they are (a model trained on raw values, or one that rescales itself). Default: decided from the model "
+        "(a Rescaling or Normalization layer at its input: none; an image input without one: 255) and from --eval-data's accuracy; a tensor input "
+        "that neither decides needs the flag",
     )
     imported.add_argument("--description", help="what the model does, for its card")
     imported.add_argument("--kind", choices=["image", "tensor"], help="image (H x W x 1 or 3) or tensor; default: image when the input looks like one")
-    imported.add_argument("--range", help="tensor inputs: LOW,HIGH of the values clients send (default: any finite number)")
+    imported.add_argument(
+        "--range",
+        help="LOW,HIGH of the values clients send (default: 0,255 with --scale 255; with --scale none any finite number for a tensor, 0,255 for an image "
+        "model that rescales itself). Image inputs with --scale none: the range the model takes, image files' 0..255 levels are mapped into it",
+    )
     imported.add_argument("--resize", default="bilinear", help="image inputs: PIL's resampling filter for uploaded files (default bilinear)")
+    imported.add_argument(
+        "--aspect",
+        choices=["pad", "stretch", "crop"],
+        help="image inputs: how an uploaded file of other proportions is fitted to the input: pad (with its border's colour), stretch, or crop (centre). "
+        "A model trained with Keras' image_dataset_from_directory (default crop_to_aspect_ratio=False) saw stretched images: pass stretch. Default pad",
+    )
     imported.add_argument("--positive-label", help="one sigmoid unit: the label it gives the probability of (default: the second)")
-    imported.add_argument("--eval-data", help="an .npz with x (client values) and y (label indices): metrics, slices, report and drift reference")
+    imported.add_argument(
+        "--eval-data",
+        help="an .npz with x (client values) and y (label indices in the order of --labels): metrics, slices, report and drift reference; it also decides "
+        "--scale when one choice is far more accurate, and refuses labels in an order another one beats by far",
+    )
     imported.add_argument("--force", action="store_true", help="replace the version if it is already in the store")
 
     promote = commands.add_parser("promote", help="move a model's promoted alias to a version if it passes the gate")
@@ -163,6 +186,22 @@ def move_live(config, model: str, alias: str, version: str, server: str, promoti
     print(f"{model}:{alias} -> {version} in the server at {server} too" if moved is not None else f"no server answered at {server}; {alias} moves at its next start")
 
 
+def has_recipe(name: str, version: str) -> bool:
+    return name in recipes.names() and version in recipes.get(name).versions
+
+
+def store_error(exc: store.ModelStoreError, name: str, version: str) -> str:
+    """The store's error; for a missing version no recipe trains (an imported one), the import that makes it
+    again instead of the store's "train it"."""
+    if str(exc) != store.not_in_store(name, version) or has_recipe(name, version):
+        return str(exc)
+    return f"{store.tag(name, version)} is not in the model store, and no recipe trains it: {reimport(name, version)}"
+
+
+def reimport(name: str, version: str) -> str:
+    return f"import it (again) from the .keras file it came from: train_and_save.py import <file>.keras --name {name} --version {version} --labels ... (see train_and_save.py import --help)"
+
+
 def evaluate_and_save(card: ModelCard, model, images, labels, probabilities, shifts: dict, force: bool):
     """Slices, evaluation report, drift reference and the verified ONNX export of a version, then the
     store: one path for trained and imported models."""
@@ -210,26 +249,27 @@ def train(args: argparse.Namespace) -> int:
 def import_model(args: argparse.Namespace) -> int:
     try:
         value_range = tuple(float(v) for v in args.range.split(",")) if args.range else None
-        if value_range is not None and len(value_range) != 2:
-            raise ImportRefused(f"--range: expected LOW,HIGH, got {args.range!r}")
+        if value_range is not None and (len(value_range) != 2 or not value_range[0] < value_range[1]):
+            raise ImportRefused(f"--range: expected LOW,HIGH with LOW < HIGH, got {args.range!r}")
         labels = parse_labels(args.labels)
         if store.exists(args.name, args.version) and not args.force:
             raise ImportRefused(f"{store.tag(args.name, args.version)} already exists in the store; pass --force to replace it")
+        held_out = read_evaluation(args.eval_data) if args.eval_data else None
         model, card = inspect_keras(
             args.path,
             args.name,
             args.version,
             labels,
-            divide_by=255.0 if args.scale == "255" else None,
+            scale=args.scale,
             description=args.description,
             kind=args.kind,
             value_range=value_range,
             resize=args.resize,
             positive_label=args.positive_label,
+            aspect=args.aspect,
+            evaluation=held_out,
         )
-        images = labels_true = None
-        if args.eval_data:
-            images, labels_true = load_evaluation(args.eval_data, card)
+        images, labels_true = check_evaluation(*held_out, card) if held_out is not None else (None, None)
     except (ImportRefused, ValueError) as exc:
         print(f"error: {exc}; nothing was saved", file=sys.stderr)
         return 1
@@ -244,7 +284,8 @@ def import_model(args: argparse.Namespace) -> int:
     metrics = evaluation.evaluate(labels_true, probabilities, card.labels)
     print(format_report(metrics))
     card = card.model_copy(update={"metrics": metrics, "data": {**card.data, "source": os.path.basename(args.eval_data)}})
-    shifts = default_shifts(card.input.shape) if card.is_image else {}
+    # The shifts of slices work on 0..255 levels: an image model taking other values is sliced by class only.
+    shifts = default_shifts(card.input.shape) if card.is_image and card.input.value_range == (0, 255) else {}
     saved = evaluate_and_save(card, model, images, labels_true, probabilities, shifts, force=args.force)
     print(f"Saved {saved.tag} ({metrics['accuracy']:.4f} accuracy on {len(images)} evaluation examples) to {saved.path}")
     return 0
@@ -369,11 +410,9 @@ def train_configured() -> int:
         for version in model.versions:
             if store.is_current(name, version):
                 continue
-            if name not in recipes.names() or version not in recipes.get(name).versions:
+            if not has_recipe(name, version):
                 print(
-                    f"error: {store.tag(name, version)} is served by the configuration but is not in the store, and no recipe "
-                    f"trains it: import it (train_and_save.py import model.keras --name {name} --version {version} ...)",
-                    file=sys.stderr,
+                    f"error: {store.tag(name, version)} is served by the configuration but is not in the store, and no recipe trains it: {reimport(name, version)}", file=sys.stderr
                 )
                 return 1
             code = train(parse_args(["train", name, version, "--if-missing"]))
@@ -395,7 +434,7 @@ def publish(args: argparse.Namespace) -> int:
     try:
         path = repository.publish(directory, args.model, args.version)
     except store.ModelStoreError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {store_error(exc, args.model, args.version)}", file=sys.stderr)
         return 1
     print(f"{store.tag(args.model, args.version)} -> {path} ({os.path.getsize(path) / 1e6:.1f} MB, sha256 beside it); replicas fetch it when told to load it")
     return 0
@@ -405,7 +444,7 @@ def ship(args: argparse.Namespace) -> int:
     try:
         path = store.export_archive(args.model, args.version, args.directory)
     except store.ModelStoreError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {store_error(exc, args.model, args.version)}", file=sys.stderr)
         return 1
     print(f"{store.tag(args.model, args.version)} -> {path} ({os.path.getsize(path) / 1e6:.1f} MB)")
     return 0
@@ -427,7 +466,10 @@ def export_tfserving(args: argparse.Namespace) -> int:
         card = store.load_card(args.name, args.version)
         model = store.load_keras(args.name, args.version)
         path = tfserving_export(model, card, args.out, number)
-    except (store.ModelStoreError, FileExistsError) as exc:
+    except store.ModelStoreError as exc:
+        print(f"error: {store_error(exc, args.name, args.version)}", file=sys.stderr)
+        return 1
+    except FileExistsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     examples = probe_examples(card, 256)

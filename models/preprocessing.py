@@ -122,10 +122,20 @@ def values_from_json(value: object, card: ModelCard, field: str, batch: bool = F
 
 
 def values_from_image(data: bytes, card: ModelCard, field: str = "image", invert: Invert | str = Invert.AUTO) -> np.ndarray:
-    """Decode an image file into one (1, H, W, C) uint8 example as the card's preprocessing says."""
+    """Decode an image file into one (1, H, W, C) example as the card's preprocessing says: uint8
+    levels, or for a card whose values are not 0..255 those levels mapped into its range."""
     if card.preprocessing is None:
         raise InvalidInput(field, f"{card.tag} takes {card.input.kind} values, not image files")
-    return decode_image(data, card.input, card.preprocessing, field, invert)
+    return levels_in_range(decode_image(data, card.input, card.preprocessing, field, invert), card.input)
+
+
+def levels_in_range(pixels: np.ndarray, spec: InputSpec) -> np.ndarray:
+    """0..255 levels as the values an image input takes: as they are for a 0..255 range, otherwise
+    mapped linearly onto the card's range (0..1: levels / 255; -1..1: levels / 127.5 - 1), as float32."""
+    if spec.value_range is None or tuple(spec.value_range) == (0, LEVELS):
+        return pixels
+    low, high = spec.value_range
+    return np.clip(np.float32(low) + pixels.astype(np.float32) * np.float32((high - low) / LEVELS), low, high).astype(np.float32)
 
 
 def decode_image(data: bytes, spec: InputSpec, prep: ImagePreprocessing, field: str = "image", invert: Invert | str = Invert.AUTO) -> np.ndarray:

@@ -5,7 +5,15 @@ checked against the labels given (one output unit per label, or one sigmoid unit
 one inference on a probe batch must give probabilities. Any mismatch raises :class:`ImportRefused`
 naming what is wrong, before anything is saved.
 
+Nothing is guessed silently. How client values are scaled (``--scale``) comes from the flag, the
+model's first layer (a Rescaling or Normalization layer: the model scales itself) or accuracy on the
+evaluation data, and is refused for a tensor input when none of them tells; the card's value range
+follows the choice. The label order is checked on the evaluation data (refused when another order
+scores much better), or a warning says when it is not alphabetical, as Keras' folder loader numbers
+classes. Each decision is said, and recorded in the card's ``training``.
+
     >>> model, card = inspect_keras("net.keras", name="shapes", version="v1", labels=["circle", "square", "star"])
+    scaling: --scale 255: the model has no Rescaling or Normalization layer at its input, ...
     >>> card.input.shape, card.output.kind
     ((32, 32, 3), 'softmax')
 """
@@ -13,6 +21,7 @@ naming what is wrong, before anything is saved.
 from __future__ import annotations
 
 import datetime
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -41,25 +50,46 @@ def parse_labels(text: str) -> list[str]:
     return labels
 
 
+SCALES = {"255": 255.0, "none": None}  # --scale: what the server divides client values by
+LEVELS = (0.0, 255.0)  # the values of an image's pixels, as image files hold them
+SCALE_MARGIN = 0.1  # accuracy on --eval-data by which one --scale must beat the other to decide it
+ORDER_MARGIN = 0.2  # accuracy on --eval-data by which another label order must beat the given one to refuse it
+# Layers that leave the scale of their input as it is: a scaling layer after them still sees client values.
+PASS_THROUGH = ("InputLayer", "Resizing", "CenterCrop", "Reshape", "Flatten", "Permute", "Dropout", "Cropping1D", "Cropping2D", "ZeroPadding1D", "ZeroPadding2D")
+SCALE_HELP = (
+    "--scale 255 (clients send 0..255 and the server divides by 255: a model trained on values divided by 255) "
+    "or --scale none (clients send the values the model takes, as they are: a model trained on raw values, or one that rescales itself)"
+)
+
+
 def inspect_keras(
     path: str | Path,
     name: str,
     version: str,
     labels: list[str],
-    divide_by: float | None = 255.0,
+    scale: str | None = None,
     description: str | None = None,
     kind: str | None = None,
     value_range: tuple[float, float] | None = None,
     resize: str = "bilinear",
     positive_label: str | None = None,
+    aspect: str | None = None,
+    evaluation: tuple[np.ndarray, np.ndarray] | None = None,
+    say: Callable[[str], None] = print,
 ):
-    """Load ``path`` and describe it: (keras model, card without metrics). Raises ImportRefused."""
+    """Load ``path`` and describe it: (keras model, card without metrics). Raises ImportRefused.
+
+    ``scale`` is ``"255"``, ``"none"`` or None: decided from the model's first layer and from
+    ``evaluation`` (x, y), or refused for a tensor input. Each decision and warning goes to ``say``.
+    """
     import keras
 
     path = Path(path)
     for what, value in (("--name", name), ("--version", version)):
         if not NAME_PATTERN.fullmatch(value):
             raise ImportRefused(f"{what} {value!r}: names are 1 to 63 characters of a-z, 0-9, '.', '_', '-', starting and ending with a letter or digit")
+    if scale is not None and scale not in SCALES:
+        raise ImportRefused(f"--scale {scale!r}: expected {SCALE_HELP}")
     if not path.is_file():
         raise ImportRefused(f"{path}: no such file")
     try:
@@ -75,6 +105,8 @@ def inspect_keras(
     is_image = kind == "image" or (kind is None and len(dims) == 3 and dims[2] in (1, 3))
     if is_image and not (len(dims) == 3 and dims[2] in (1, 3)):
         raise ImportRefused(f"an image input has the shape [height, width, 1 or 3]; the model takes {list(dims)}")
+    if aspect is not None and not is_image:
+        raise ImportRefused(f"--aspect {aspect}: aspect handling applies to image inputs; this model takes a tensor {list(dims)}")
     units = out[0]
     if units == len(labels):
         output = OutputSpec(kind="softmax", labels=tuple(labels))
@@ -85,30 +117,197 @@ def inspect_keras(
         output = OutputSpec(kind="sigmoid", labels=tuple(labels), positive_label=positive)
     else:
         raise ImportRefused(f"the model's output has {units} unit(s), but {len(labels)} labels were given (one unit per label, or one sigmoid unit for two labels)")
-    if is_image:
-        spec = InputSpec(kind="image", shape=tuple(dims), value_range=(0, 255), divide_by=divide_by)
-        preprocessing = ImagePreprocessing(colour_mode="RGB" if dims[2] == 3 else "L", aspect="pad", resize=resize, invert="never")
-    else:
-        spec = InputSpec(kind="tensor", shape=tuple(dims), value_range=value_range, divide_by=divide_by)
-        preprocessing = None
+
+    def card_of(spec: InputSpec, training: dict | None = None) -> ModelCard:
+        preprocessing = ImagePreprocessing(colour_mode="RGB" if dims[2] == 3 else "L", aspect=aspect or "pad", resize=resize, invert="never") if is_image else None
+        return ModelCard(
+            name=name,
+            version=version,
+            description=description or f"{model.name}, imported from {path.name}",
+            task="image-classification" if is_image else "classification",
+            input=spec,
+            preprocessing=preprocessing,
+            output=output,
+            architecture=model.name,
+            number_of_parameters=int(model.count_params()),
+            metrics=None,
+            training={"imported_from": path.name, "imported_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"), **(training or {})},
+            data={"source": None, "sha256": {path.name: sha256_of(path)}},
+            framework_versions={"tensorflow": _version("tensorflow"), "keras": keras.__version__},
+            engines={"tensorflow": {"file": "model.keras"}},
+        )
+
+    kind_name = "image" if is_image else "tensor"
+    if evaluation is not None:  # its shape checked before it decides anything
+        evaluation = check_evaluation(*evaluation, card_of(InputSpec(kind=kind_name, shape=tuple(dims), value_range=None, divide_by=None)))
+    scale, scaling, takes_levels = _decide_scale(model, kind_name, tuple(dims), output, scale, evaluation, say)
+    value_range = _value_range(is_image, scale, value_range, takes_levels)
+    spec = InputSpec(kind=kind_name, shape=tuple(dims), value_range=value_range, divide_by=SCALES[scale])
     _check_probabilities(model, spec, output)
-    card = ModelCard(
-        name=name,
-        version=version,
-        description=description or f"{model.name}, imported from {path.name}",
-        task="image-classification" if is_image else "classification",
-        input=spec,
-        preprocessing=preprocessing,
-        output=output,
-        architecture=model.name,
-        number_of_parameters=int(model.count_params()),
-        metrics=None,
-        training={"imported_from": path.name, "imported_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")},
-        data={"source": None, "sha256": {path.name: sha256_of(path)}},
-        framework_versions={"tensorflow": _version("tensorflow"), "keras": keras.__version__},
-        engines={"tensorflow": {"file": "model.keras"}},
+    card = card_of(spec, {"scaling": scaling})
+    if is_image:
+        say(
+            f"image input: clients send {_range_words(value_range)}; files are converted to {card.preprocessing.colour_mode}, {_ASPECTS[card.preprocessing.aspect]} and resized with {resize}"
+        )
+    if evaluation is None:
+        if list(labels) != sorted(labels):
+            say(
+                f"warning: the labels {','.join(labels)} are not in alphabetical order. Keras' folder loader (image_dataset_from_directory) numbers "
+                f"classes alphabetically: if the model was trained with it, its order is {','.join(sorted(labels))}. --eval-data would verify the order"
+            )
+        return model, card.model_copy(update={"training": {**card.training, "label_order": "not checked (no evaluation data)"}})
+    x, y = check_evaluation(*evaluation, card)
+    order = _check_label_order(_probabilities(model, x, spec, output), y, output)
+    return model, card.model_copy(update={"training": {**card.training, "label_order": order}})
+
+
+_ASPECTS = {"pad": "padded to the input's proportions", "stretch": "stretched to the input's proportions", "crop": "centre-cropped to the input's proportions"}
+
+
+def _range_words(value_range: tuple[float, float] | None) -> str:
+    return "any finite number" if value_range is None else f"values in {value_range[0]:g}..{value_range[1]:g}"
+
+
+def _decide_scale(model, kind: str, dims: tuple, output: OutputSpec, given: str | None, evaluation, say) -> tuple[str, str, bool]:
+    """(--scale, why, whether the model takes 0..255 pixel levels as they are): from ``given``, the
+    model's first layer and the evaluation data. Refused when nothing decides it for a tensor input."""
+    layer, layer_scale, takes_levels = _input_scaling(model, kind)
+    scores = None
+    if evaluation is not None:
+        x, y = evaluation
+        scores = {
+            choice: _best_order_accuracy(_probabilities(model, x, InputSpec(kind=kind, shape=dims, value_range=None, divide_by=SCALES[choice]), output), y, output)
+            for choice in SCALES
+        }
+    measured = scores is not None and abs(scores["255"] - scores["none"]) >= SCALE_MARGIN
+    better = max(scores, key=scores.__getitem__) if measured else None
+    if better == "none" and kind == "image" and float(np.max(evaluation[0])) > 1:
+        takes_levels = True  # the model answers best on the data's 0..255 levels as they are
+    figures = f"accuracy on --eval-data {scores['255']:.4f} with --scale 255, {scores['none']:.4f} with --scale none" if scores else ""
+    if given is not None:
+        if better is not None and better != given:
+            raise ImportRefused(f"--scale {given}: {figures}. Pass --scale {better}, or check --eval-data's x (the values clients send)")
+        if better is None and layer_scale is not None and layer_scale != given:
+            say(f"warning: --scale {given}, although the model's first layer ({layer}) suggests --scale {layer_scale}; --eval-data would check which is right")
+        why = f"--scale {given}, as given" + (f" ({figures})" if scores else "")
+        return given, why, takes_levels if given == "none" else False
+    if better is not None:
+        why = f"--scale {better}, from --eval-data: {figures}" + (f" (the model's first layer is {layer})" if layer else "")
+        say(f"scaling: {why}")
+        return better, why, takes_levels
+    if layer_scale is not None:
+        why = f"--scale {layer_scale}: the model's first layer is {layer}" + (
+            ", so it takes pixel levels 0..255 as they are" if takes_levels else (", for values in 0..1" if kind == "image" else ", so it scales its inputs itself")
+        )
+        say(f"scaling: {why}" + (f" ({figures})" if scores else ""))
+        return layer_scale, why, takes_levels
+    if kind == "image":
+        why = "--scale 255: the model has no Rescaling or Normalization layer at its input, so the server divides 0..255 levels by 255 (a model trained on values in 0..1)"
+        say(f"scaling: {why}" + (f" ({figures})" if scores else "") + "; pass --scale none if it was trained on other values (with --range of those values)")
+        return "255", why, False
+    raise ImportRefused(
+        "--scale: how client values become the model's input cannot be read from this model (no Rescaling or Normalization layer at its input)"
+        + (f", and --eval-data does not tell ({figures})" if scores else "")
+        + f": pass {SCALE_HELP}, or --eval-data to decide it from accuracy"
     )
-    return model, card
+
+
+def _input_scaling(model, kind: str) -> tuple[str | None, str | None, bool]:
+    """(the layer that first changes the scale of the model's input, the --scale it implies, whether
+    it takes 0..255 levels): a Rescaling or Normalization layer means the model scales itself, unless
+    on an image it expects values in 0..1 (Rescaling(2, offset=-1); a Normalization adapted on 0..1)."""
+    layer = _first_layer(model)
+    kind_of = type(layer).__name__ if layer is not None else None
+    if kind_of == "Rescaling":
+        span = float(np.max(np.abs(np.asarray(layer.scale, dtype=np.float64)))) * LEVELS[1]
+        described = f"Rescaling(scale={float(np.max(np.asarray(layer.scale))):.4g}, offset={float(np.max(np.asarray(layer.offset))):.4g})"
+        levels = span <= 2.5  # 0..255 becomes a span of a few units: it takes pixel levels
+    elif kind_of == "Normalization" and not getattr(layer, "invert", False):
+        from keras import ops
+
+        mean = ops.convert_to_numpy(layer.mean) if layer.mean is not None else np.zeros(1)
+        described = f"Normalization (mean {float(np.mean(mean)):.4g})"
+        levels = float(np.max(np.abs(mean))) > 1.5  # adapted on levels, not on values in 0..1
+    else:
+        return None, None, False
+    if kind == "image" and not levels:
+        return described, "255", False
+    return described, "none", kind == "image"
+
+
+def _first_layer(model):
+    """The first layer after the input that can change the scale of values (inside a nested model, such
+    as a data augmentation block, too), or None."""
+    for layer in model.layers:
+        if isinstance(getattr(layer, "layers", None), list):  # a nested Sequential or functional model
+            inner = _first_layer(layer)
+            if inner is not None:
+                return inner
+        elif not (type(layer).__name__ in PASS_THROUGH or type(layer).__name__.startswith("Random")):
+            return layer
+    return None
+
+
+def _value_range(is_image: bool, scale: str, given: tuple[float, float] | None, takes_levels: bool) -> tuple[float, float] | None:
+    """The range of values clients send, as the card declares it: true to --scale, --range when given."""
+    if not is_image:
+        return given if given is not None else (LEVELS if scale == "255" else None)
+    if scale == "255":
+        if given is not None and tuple(given) != LEVELS:
+            raise ImportRefused(
+                f"--range {given[0]:g},{given[1]:g}: with --scale 255 clients send 0..255 pixel levels; for a model that takes other values pass --scale none --range LOW,HIGH"
+            )
+        return LEVELS
+    if given is not None:
+        return tuple(given)
+    if takes_levels:
+        return LEVELS
+    raise ImportRefused(
+        "--scale none on an image input: which values the model takes cannot be read from it: pass --range LOW,HIGH "
+        "(0,1 for a model trained on levels divided by 255, -1,1 for levels / 127.5 - 1, 0,255 for levels as they are); "
+        "image files are mapped from their 0..255 levels into that range"
+    )
+
+
+def _probabilities(model, x: np.ndarray, spec: InputSpec, output: OutputSpec) -> np.ndarray:
+    return class_probabilities(model.predict(to_model_input(x, spec), batch_size=256, verbose=0), output)
+
+
+def _confusion(probabilities: np.ndarray, y: np.ndarray, classes: int) -> np.ndarray:
+    """counts[true index, predicted output column]."""
+    counts = np.zeros((classes, classes), np.int64)
+    np.add.at(counts, (y, probabilities.argmax(axis=1)), 1)
+    return counts
+
+
+def _best_order_accuracy(probabilities: np.ndarray, y: np.ndarray, output: OutputSpec) -> float:
+    """Accuracy with the output columns given the labels that suit them best (whatever the order given)."""
+    from scipy.optimize import linear_sum_assignment
+
+    counts = _confusion(probabilities, y, len(output.labels))
+    rows, columns = linear_sum_assignment(-counts)
+    return float(counts[rows, columns].sum() / max(len(y), 1))
+
+
+def _check_label_order(probabilities: np.ndarray, y: np.ndarray, output: OutputSpec) -> str:
+    """Refuse labels in an order much worse than another on the evaluation data, naming the better order;
+    otherwise what the card says of the order."""
+    from scipy.optimize import linear_sum_assignment
+
+    labels = list(output.labels)
+    counts = _confusion(probabilities, y, len(labels))
+    accuracy = float(np.trace(counts) / max(len(y), 1))
+    rows, columns = linear_sum_assignment(-counts)
+    best = float(counts[rows, columns].sum() / max(len(y), 1))
+    if best - accuracy < ORDER_MARGIN:
+        return f"checked on the evaluation data: accuracy {accuracy:.4f} in the order given"
+    order = [labels[row] for row, _ in sorted(zip(rows, columns, strict=True), key=lambda pair: pair[1])]  # the label of each output column
+    figures = f"accuracy on --eval-data is {accuracy:.4f} with the labels in the order given, {best:.4f} in the order {','.join(order)}"
+    if output.kind == "sigmoid":
+        other = next(label for label in labels if label != output.positive_label)
+        raise ImportRefused(f"--labels: {figures}: the sigmoid unit gives the probability of {other!r}; pass --positive-label {other}, or check --eval-data's y")
+    alphabetical = " (alphabetical: the order Keras' folder loader numbers classes in)" if order == sorted(labels) else ""
+    raise ImportRefused(f"--labels: {figures}{alphabetical}. Pass --labels {','.join(order)}, or check --eval-data's y (label indices in the order of --labels)")
 
 
 def _single_shape(tensors, what: str) -> tuple:
@@ -132,22 +331,32 @@ def _check_probabilities(model, spec: InputSpec, output: OutputSpec) -> None:
         raise ImportRefused("the model's outputs on a probe batch do not sum to 1 (logits?): end it with a softmax layer")
 
 
-def load_evaluation(path: str | Path, card: ModelCard) -> tuple[np.ndarray, np.ndarray]:
-    """Held-out examples for an imported model: an ``.npz`` with ``x`` (client values) and ``y`` (label indices)."""
+def read_evaluation(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """The arrays ``x`` (client values) and ``y`` (label indices) of an ``.npz``, unchecked."""
+    try:
+        with np.load(path, allow_pickle=False) as arrays:
+            return arrays["x"], arrays["y"]
+    except (OSError, ValueError, KeyError) as exc:
+        raise ImportRefused(f"--eval-data {path}: expected an .npz with arrays x and y: {exc}") from None
+
+
+def check_evaluation(x: np.ndarray, y: np.ndarray, card: ModelCard) -> tuple[np.ndarray, np.ndarray]:
+    """``x`` in the card's shape and range, ``y`` one label index per example."""
     from models.preprocessing import InvalidInput, check_values
 
     try:
-        with np.load(path, allow_pickle=False) as arrays:
-            x, y = arrays["x"], arrays["y"]
-    except (OSError, ValueError, KeyError) as exc:
-        raise ImportRefused(f"--eval-data {path}: expected an .npz with arrays x and y: {exc}") from None
-    try:
-        x = check_values(x, card, "--eval-data x", batch=True)
+        x = check_values(np.asarray(x), card, "--eval-data x", batch=True)
     except InvalidInput as exc:
         raise ImportRefused(str(exc)) from None
+    y = np.asarray(y)
     if y.shape != (len(x),) or y.dtype.kind not in "iu" or (y.size and (y.min() < 0 or y.max() >= card.classes)):
         raise ImportRefused(f"--eval-data y: expected {len(x)} label indices in 0..{card.classes - 1}")
     return x, y
+
+
+def load_evaluation(path: str | Path, card: ModelCard) -> tuple[np.ndarray, np.ndarray]:
+    """Held-out examples for an imported model: an ``.npz`` with ``x`` (client values) and ``y`` (label indices)."""
+    return check_evaluation(*read_evaluation(path), card)
 
 
 def _version(package: str) -> str:

@@ -35,3 +35,16 @@ def test_a_configured_version_without_archive_or_recipe_is_an_error_naming_the_i
     assert train_and_save.main(["install", "--from", str(empty), "--configured"]) == 1
     error = capsys.readouterr().err
     assert "no-recipe:v1 is served by the configuration but is not in the store" in error and "train_and_save.py import" in error
+
+
+def test_a_missing_version_without_a_recipe_is_to_be_imported_again_not_trained(tmp_path, capsys):
+    assert not store.exists("no-recipe", "v1")
+    for command in (["ship", "no-recipe", "v1", "--to", str(tmp_path)], ["publish", "no-recipe", "v1", "--to", str(tmp_path)]):
+        assert train_and_save.main(command) == 1
+        error = capsys.readouterr().err
+        assert "no-recipe:v1 is not in the model store, and no recipe trains it: import it (again)" in error, error
+        assert "train_and_save.py import <file>.keras --name no-recipe --version v1" in error and "train it" not in error
+    assert train_and_save.main(["ship", "clothes", "v99", "--to", str(tmp_path)]) == 1  # a recipe's name, not its version
+    assert "train_and_save.py import <file>.keras --name clothes --version v99" in capsys.readouterr().err
+    trained = store.ModelStoreError(store.not_in_store("clothes", "v2"))  # a recipe's version: the store's "train it" stands
+    assert train_and_save.store_error(trained, "clothes", "v2") == str(trained) and "train_and_save.py train clothes v2" in str(trained)

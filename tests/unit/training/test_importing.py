@@ -64,8 +64,12 @@ def test_the_imported_card_and_model_go_into_the_store(shapes_file):
 
 
 def test_import_options_reach_the_card(shapes_file):
-    _, card = inspect_keras(shapes_file[0], name="shapes", version="v2", labels=LABELS, divide_by=None, resize="lanczos", description="drawn shapes")
-    assert card.input.divide_by is None and card.preprocessing.resize == "lanczos" and card.description == "drawn shapes"
+    _, card = inspect_keras(
+        shapes_file[0], name="shapes", version="v2", labels=LABELS, scale="none", value_range=(0.0, 1.0), resize="lanczos", aspect="stretch", description="drawn shapes"
+    )
+    assert card.input.divide_by is None and card.input.value_range == (0, 1) and card.description == "drawn shapes"
+    assert card.preprocessing.resize == "lanczos" and card.preprocessing.aspect == "stretch"
+    assert inspect_keras(shapes_file[0], name="shapes", version="v2", labels=LABELS)[1].preprocessing.aspect == "pad"  # the default
 
 
 def test_a_mismatched_label_count_is_refused(shapes_file):
@@ -123,7 +127,7 @@ def test_a_sigmoid_positive_label_must_be_a_label(tmp_path, keras_layers):
 
 def test_a_vector_input_gets_a_tensor_card(tmp_path, keras_layers):
     path, _ = save(tmp_path, "vector", keras_layers.Dense(3, activation="softmax"), shape=(12,))
-    _, card = inspect_keras(path, name="vector", version="v1", labels=LABELS, divide_by=None, value_range=(-5.0, 5.0))
+    _, card = inspect_keras(path, name="vector", version="v1", labels=LABELS, scale="none", value_range=(-5.0, 5.0))
     assert card.input.kind == "tensor" and card.input.shape == (12,) and card.preprocessing is None
     assert card.input.value_range == (-5.0, 5.0) and card.task == "classification"
 
@@ -184,3 +188,190 @@ def test_load_evaluation(tmp_path, shapes_file):
     np.savez(tmp_path / "no-y.npz", x=x)
     with pytest.raises(ImportRefused, match="expected an .npz with arrays x and y"):
         load_evaluation(tmp_path / "no-y.npz", card)
+
+
+# What a new user got wrong without a word (issue 19, item 4): scaling, value ranges, aspect, label order.
+
+
+def threshold_file(tmp_path, name="threshold", first=()):
+    """Four features, two softmax classes: class 1 when the first feature, as the model sees it, is above 50.
+    Right on raw values (0..100), wrong on the same values divided by 255 (always class 0)."""
+    import keras
+
+    dense = keras.layers.Dense(
+        2, activation="softmax", kernel_initializer=keras.initializers.Constant(np.array([[0, 1], [0, 0], [0, 0], [0, 0]])), bias_initializer=keras.initializers.Constant([0, -50])
+    )
+    return save(tmp_path, name, *first, dense, shape=(4,))
+
+
+def threshold_data(count=200, seed=0):
+    x = np.random.default_rng(seed).uniform(0, 100, (count, 4)).astype(np.float32)
+    return x, (x[:, 0] > 50).astype(np.int64)
+
+
+def colour_file(tmp_path, name, order, first=()):
+    """A 4x4 colour model that answers the brightest channel (whatever the scale), its output units in
+    ``order`` of the channels red, green, blue: (2, 1, 0) is Keras' alphabetical blue, green, red."""
+    import keras
+
+    kernel = np.zeros((3, 3))
+    kernel[list(order), range(3)] = 20.0
+    dense = keras.layers.Dense(3, activation="softmax", kernel_initializer=keras.initializers.Constant(kernel), bias_initializer="zeros")
+    return save(tmp_path, name, *first, keras.layers.GlobalAveragePooling2D(), dense, shape=(4, 4, 3))
+
+
+def colour_data(count=120, seed=0):
+    """Images with one bright channel; y is that channel (red 0, green 1, blue 2)."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 3, count)
+    x = rng.integers(0, 100, (count, 4, 4, 3))
+    x[np.arange(count), :, :, y] += 150
+    return x.astype(np.uint8), y
+
+
+def test_a_tensor_input_without_a_scaling_layer_needs_the_scale(tmp_path):
+    path, _ = threshold_file(tmp_path)
+    with pytest.raises(
+        ImportRefused,
+        match=r"--scale: .* cannot be read from this model .*: pass --scale 255 \(clients send 0..255 and the server divides by 255.*--scale none \(clients send the values the model takes, as they are",
+    ):
+        inspect_keras(path, name="threshold", version="v1", labels=["low", "high"])  # was stored dividing by 255: wrong answers, no warning
+    _, card = inspect_keras(path, name="threshold", version="v1", labels=["low", "high"], scale="none")
+    assert card.input.divide_by is None and card.input.value_range is None and card.training["scaling"] == "--scale none, as given"
+    _, card = inspect_keras(path, name="threshold", version="v1", labels=["low", "high"], scale="255")
+    assert card.input.divide_by == 255 and card.input.value_range == (0, 255)  # the card's range is true to --scale 255
+
+
+def test_evaluation_data_decides_the_scale_and_says_so(tmp_path):
+    path, _ = threshold_file(tmp_path)
+    said = []
+    _, card = inspect_keras(path, name="threshold", version="v1", labels=["low", "high"], evaluation=threshold_data(), say=said.append)
+    assert card.input.divide_by is None and card.input.value_range is None
+    assert any(line.startswith("scaling: --scale none, from --eval-data: accuracy on --eval-data 0.") for line in said), said
+    assert card.training["scaling"].startswith("--scale none, from --eval-data")
+    with pytest.raises(ImportRefused, match=r"--scale 255: accuracy on --eval-data 0\.\d+ with --scale 255, 1\.0000 with --scale none\. Pass --scale none"):
+        inspect_keras(path, name="threshold", version="v1", labels=["low", "high"], scale="255", evaluation=threshold_data())
+
+
+def test_a_normalization_layer_means_the_model_scales_itself(tmp_path):
+    import keras
+
+    layer = keras.layers.Normalization()
+    layer.adapt(threshold_data()[0])
+    path, _ = threshold_file(tmp_path, "normalized", first=(layer,))
+    said = []
+    _, card = inspect_keras(path, name="normalized", version="v1", labels=["low", "high"], say=said.append)
+    assert card.input.divide_by is None and card.input.value_range is None
+    assert any("--scale none: the model's first layer is Normalization" in line for line in said), said
+
+
+@pytest.mark.parametrize(
+    "first,divide_by,words",
+    [
+        ((), 255, "--scale 255: the model has no Rescaling or Normalization layer at its input"),
+        (("Rescaling", 1 / 255, 0.0), None, "--scale none: the model's first layer is Rescaling(scale=0.003922, offset=0), so it takes pixel levels 0..255"),
+        (("Rescaling", 1 / 127.5, -1.0), None, "--scale none: the model's first layer is Rescaling(scale=0.007843, offset=-1)"),
+        (("Rescaling", 2.0, -1.0), 255, "--scale 255: the model's first layer is Rescaling(scale=2, offset=-1), for values in 0..1"),
+    ],
+    ids=["no-layer", "rescaling-255", "rescaling-127.5", "rescaling-0-1"],
+)
+def test_an_image_model_is_scaled_as_its_first_layer_says_and_the_choice_is_printed(tmp_path, first, divide_by, words, capsys):
+    import keras
+
+    layers = (keras.layers.RandomFlip(), keras.layers.Rescaling(first[1], offset=first[2])) if first else ()
+    path, _ = colour_file(tmp_path, "colours", (0, 1, 2), first=layers)
+    _, card = inspect_keras(path, name="colours", version="v1", labels=["red", "green", "blue"])
+    assert card.input.divide_by == divide_by and card.input.value_range == (0, 255)
+    out = capsys.readouterr().out
+    assert f"scaling: {words}" in out and "image input: clients send values in 0..255; files are converted to RGB, padded" in out
+
+
+def test_an_explicit_scale_against_the_models_layer_is_warned_about(tmp_path):
+    import keras
+
+    path, _ = colour_file(tmp_path, "colours", (0, 1, 2), first=(keras.layers.Rescaling(1 / 255),))
+    said = []
+    _, card = inspect_keras(path, name="colours", version="v1", labels=["blue", "green", "red"], scale="255", say=said.append)
+    assert card.input.divide_by == 255
+    assert any(line.startswith("warning: --scale 255, although the model's first layer (Rescaling(") and "suggests --scale none" in line for line in said), said
+
+
+def test_an_image_range_is_true_to_the_scale(tmp_path):
+    import keras
+
+    path, _ = colour_file(tmp_path, "colours", (0, 1, 2))
+    with pytest.raises(ImportRefused, match=r"--scale none on an image input: .* pass --range LOW,HIGH \(0,1 for a model trained on levels divided by 255"):
+        inspect_keras(path, name="colours", version="v1", labels=LABELS, scale="none")  # the card said 0..255, whatever the model takes
+    with pytest.raises(ImportRefused, match=r"--range 0,1: with --scale 255 clients send 0..255 pixel levels"):
+        inspect_keras(path, name="colours", version="v1", labels=LABELS, scale="255", value_range=(0.0, 1.0))  # --range was ignored
+    _, card = inspect_keras(path, name="colours", version="v1", labels=LABELS, scale="none", value_range=(-1.0, 1.0))
+    assert card.input.value_range == (-1, 1) and card.input.divide_by is None
+    rescaled, _ = colour_file(tmp_path, "rescaled", (0, 1, 2), first=(keras.layers.Rescaling(1 / 255),))
+    assert inspect_keras(rescaled, name="rescaled", version="v1", labels=LABELS, scale="none")[1].input.value_range == (0, 255)
+
+
+def test_values_outside_an_image_range_are_refused_and_files_are_mapped_into_it(tmp_path):
+    import io
+
+    from PIL import Image
+
+    from models.preprocessing import InvalidInput, check_values, values_from_image
+
+    path, _ = colour_file(tmp_path, "colours", (0, 1, 2))
+    _, card = inspect_keras(path, name="colours", version="v1", labels=LABELS, scale="none", value_range=(-1.0, 1.0))
+    with pytest.raises(InvalidInput, match=r"values must lie in -1..1"):
+        check_values(np.full((4, 4, 3), 200.0), card, "image")
+    with pytest.raises(ImportRefused, match=r"--eval-data x: values must lie in -1..1"):
+        inspect_keras(path, name="colours", version="v1", labels=LABELS, scale="none", value_range=(-1.0, 1.0), evaluation=colour_data())
+    buffer = io.BytesIO()
+    Image.fromarray(np.array([[[0, 255, 51]] * 4] * 4, dtype=np.uint8)).save(buffer, format="PNG")
+    values = values_from_image(buffer.getvalue(), card)
+    np.testing.assert_allclose(values[0, 0, 0], [-1.0, 1.0, 51 / 127.5 - 1], atol=1e-6)
+    assert check_values(values, card, "image").shape == (1, 4, 4, 3)
+
+
+def test_aspect_is_for_image_inputs(tmp_path):
+    path, _ = threshold_file(tmp_path)
+    with pytest.raises(ImportRefused, match=r"--aspect crop: aspect handling applies to image inputs; this model takes a tensor \[4\]"):
+        inspect_keras(path, name="threshold", version="v1", labels=["low", "high"], scale="none", aspect="crop")
+
+
+def test_labels_out_of_alphabetical_order_are_warned_about_without_evaluation_data(tmp_path):
+    path, _ = colour_file(tmp_path, "colours", (2, 1, 0))
+    said = []
+    _, card = inspect_keras(path, name="colours", version="v1", labels=["red", "green", "blue"], say=said.append)
+    warning = next(line for line in said if line.startswith("warning: the labels red,green,blue are not in alphabetical order"))
+    assert "Keras' folder loader (image_dataset_from_directory) numbers classes alphabetically" in warning and "blue,green,red" in warning
+    assert "--eval-data would verify the order" in warning and card.training["label_order"] == "not checked (no evaluation data)"
+    said.clear()
+    inspect_keras(path, name="colours", version="v1", labels=["blue", "green", "red"], say=said.append)
+    assert not any(line.startswith("warning") for line in said), said
+
+
+def test_labels_in_an_order_another_beats_by_far_are_refused_naming_it(tmp_path):
+    path, _ = colour_file(tmp_path, "colours", (2, 1, 0))  # trained with Keras' folder loader: blue, green, red
+    x, y = colour_data()  # y numbered red 0, green 1, blue 2: the order of the labels given
+    with pytest.raises(
+        ImportRefused,
+        match=r"--labels: accuracy on --eval-data is 0\.\d+ with the labels in the order given, 1\.0000 in the order blue,green,red \(alphabetical: the order Keras' folder loader numbers classes in\)\. Pass --labels blue,green,red",
+    ):
+        inspect_keras(path, name="colours", version="v1", labels=["red", "green", "blue"], evaluation=(x, y))
+    alphabetical = np.array([2, 1, 0])[y]
+    _, card = inspect_keras(path, name="colours", version="v1", labels=["blue", "green", "red"], evaluation=(x, alphabetical))
+    assert card.training["label_order"] == "checked on the evaluation data: accuracy 1.0000 in the order given"
+    not_alphabetical, _ = colour_file(tmp_path, "rgb", (0, 1, 2))
+    with pytest.raises(ImportRefused, match=r"in the order red,green,blue\. Pass --labels red,green,blue"):
+        inspect_keras(not_alphabetical, name="rgb", version="v1", labels=["blue", "green", "red"], evaluation=(x, alphabetical))
+
+
+def test_a_sigmoid_unit_for_the_other_label_is_refused_naming_the_positive_label(tmp_path):
+    import keras
+
+    dense = keras.layers.Dense(
+        1, activation="sigmoid", kernel_initializer=keras.initializers.Constant(np.array([[1.0], [0], [0], [0]])), bias_initializer=keras.initializers.Constant(-50.0)
+    )
+    path, _ = save(tmp_path, "high", dense, shape=(4,))  # the probability of "high"
+    x, y = threshold_data()
+    with pytest.raises(ImportRefused, match=r"the sigmoid unit gives the probability of 'high'; pass --positive-label high"):
+        inspect_keras(path, name="high", version="v1", labels=["high", "low"], scale="none", evaluation=(x, 1 - y))
+    assert inspect_keras(path, name="high", version="v1", labels=["low", "high"], scale="none", evaluation=(x, y))[1].output.positive_label == "high"
