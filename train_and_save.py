@@ -84,7 +84,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     imported.add_argument(
         "--range",
         help="LOW,HIGH of the values clients send (default: 0,255 with --scale 255; with --scale none any finite number for a tensor, 0,255 for an image "
-        "model that rescales itself). Image inputs with --scale none: the range the model takes, image files' 0..255 levels are mapped into it",
+        "model that rescales itself). Image inputs with --scale none: the range the model takes, image files' 0..255 levels are mapped into it. "
+        "A negative LOW is written --range=-1,1",
     )
     imported.add_argument("--resize", default="bilinear", help="image inputs: PIL's resampling filter for uploaded files (default bilinear)")
     imported.add_argument(
