@@ -48,6 +48,7 @@ from serving.fleet.backends import open_backend  # noqa: E402
 from serving.fleet.replica import Fleet  # noqa: E402
 from serving.live import LiveModels, SlotRef  # noqa: E402
 from serving.monitoring import LiveGauges  # noqa: E402
+from serving.pipelines import STEP_OUTPUT, add_pipelines  # noqa: E402
 from serving.registry import ModelRegistry  # noqa: E402
 from serving.schemas import Example, PredictResponse, prediction_body  # noqa: E402
 from serving.shadow import Shadows  # noqa: E402
@@ -199,6 +200,7 @@ class ModelServer:
         self.registry = ModelRegistry({})
         self.live = LiveModels(CONFIG, self.registry, slots)
         self.live.build()
+        add_pipelines(self.registry, CONFIG)
         self.plane = DataPlane(self.registry, CONFIG, Shadows(CONFIG.live.shadow_max_in_flight))
         self.plane.live = self.live
         self.plane.fleet = self.fleet = Fleet(CONFIG, self.live, open_backend(CONFIG, RUNTIME), RUNTIME)
@@ -272,7 +274,7 @@ class ModelServer:
             ctx.response.status_code = response.status_code  # BentoML answers with the context's status when the API takes one
             return response
         ctx.response.headers.update({"X-Model-Name": response.model, "X-Model-Version": response.version})
-        return PredictResponse(**prediction_body(response.card, response.answers, response.ood_scores, response.abstained))
+        return PredictResponse(**prediction_body(response.card, response.answers, response.ood_scores, response.abstained, response.outputs.get(STEP_OUTPUT)))
 
 
 def _error(exc: Exception):

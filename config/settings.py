@@ -19,7 +19,7 @@ import copy
 import enum
 import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, PositiveFloat, PositiveInt, ValidationError, field_validator, model_validator
@@ -174,6 +174,28 @@ class ModelSettings(_Section):
         return sorted(alias for alias, target in self.aliases.items() if target == version or (isinstance(target, dict) and version in target))
 
 
+class PipelineSettings(_Section):
+    """A model composed of served versions (serving/pipelines.py): ``ensemble`` averages their class
+    probabilities (by ``weights``); ``cascade`` answers each example with the first step whose top
+    probability reaches ``threshold`` and sends the rest on."""
+
+    combine: Literal["ensemble", "cascade"]
+    steps: list[Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._-]*:[a-z0-9][a-z0-9._-]*$")]] = Field(min_length=2, max_length=8)  # model:version or model:alias
+    weights: list[PositiveFloat] | None = None  # ensemble: one per step (default: equal)
+    threshold: float | None = Field(None, gt=0, le=1)  # cascade: the top probability that lets a step answer
+    version: Name = "v1"  # the pipeline's one version, as clients address it
+
+    @model_validator(mode="after")
+    def _combine(self):
+        if self.combine == "cascade" and self.threshold is None:
+            raise ValueError("a cascade needs its threshold (the top probability that lets a step answer)")
+        if self.combine == "ensemble" and self.threshold is not None:
+            raise ValueError("threshold applies to a cascade; an ensemble averages every step")
+        if self.weights is not None and (self.combine != "ensemble" or len(self.weights) != len(self.steps)):
+            raise ValueError("weights: one per step, for an ensemble")
+        return self
+
+
 class CourseRoutes(_Section):
     """The model behind the course's Project 3 routes, ``GET /summary`` and ``POST /inference``."""
 
@@ -302,6 +324,7 @@ class Config(_Section):
     entry: dict[str, Any] = {}
     runners: dict[str, Any] = {}
     models: dict[Name, ModelSettings] = Field(min_length=1)
+    pipelines: dict[Name, PipelineSettings] = {}
     course: Course = Course()
     live: Live = Live()
     promotion_record: str | None = None
@@ -322,6 +345,13 @@ class Config(_Section):
             except ValidationError as exc:
                 problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
                 raise ValueError(f"the runner settings of {model}:{version} (runners, with its overrides): {problems}") from None
+        for name, pipeline in self.pipelines.items():
+            if name in self.models:
+                raise ValueError(f"pipelines.{name}: a model has that name")
+            for step in pipeline.steps:
+                model, version = step.split(":")
+                if model not in self.models or self.models[model].resolve(version) is None:
+                    raise ValueError(f"pipelines.{name}: step {step} is not a served version or alias")
         project3 = self.course.project3
         if project3 and (project3.model not in self.models or self.models[project3.model].resolve(project3.version) is None):
             raise ValueError(f"course.project3 names {project3.model}:{project3.version}, which is not served")

@@ -121,10 +121,10 @@ def fleet_live(replicas: list[dict]) -> dict[str, dict[str, Proportion]]:
 
 def outputs_of(handle: VersionHandle) -> tuple[str, ...]:
     """A version's output tensors: its answer (the probabilities of a classifier), its OOD score and abstentions where it has them."""
-    answer = handle.card.output.tensor if handle.card is not None else OUTPUT
+    answer = (handle.card.output.tensor if handle.card is not None else OUTPUT, *getattr(handle, "outputs", ()))
     if handle.ood is None:
-        return (answer,)
-    return (answer, OOD_OUTPUT, *((ABSTAINED_OUTPUT,) if handle.ood.abstain_above is not None else ()))
+        return answer
+    return (*answer, OOD_OUTPUT, *((ABSTAINED_OUTPUT,) if handle.ood.abstain_above is not None else ()))
 
 
 def _listed(values) -> str:
@@ -246,7 +246,7 @@ class DataPlane:
             raise BadRequest(f"{self.config.feedback.slice_header}: a slice is 1 to 64 characters of letters, digits and '._:-', starting with a letter or digit")
         started = time.perf_counter()
         try:
-            probabilities, ood_scores = await handle.infer(values, current.request_id)
+            probabilities, ood_scores, extra = await handle.infer(values, current.request_id)
         except Exception as exc:
             if not isinstance(exc, ServingError) or exc.status >= 500:  # the version failed it (a rollout's error rate)
                 self.stats.record(handle.name, handle.version, current.alias, False, time.perf_counter() - started)
@@ -261,7 +261,7 @@ class DataPlane:
             self.journal.record(handle.name, handle.version, current.alias, current.request_id, probabilities, truth, current.slice, regression=regressor)
         if self.shadows is not None and current.alias is not None and classifier:
             self.shadows.after_answer(self.registry.model(handle.name), current.alias, handle, values, probabilities)
-        outputs = {handle.card.output.tensor: probabilities}
+        outputs = {handle.card.output.tensor: probabilities, **extra}
         if ood_scores is not None:
             outputs[OOD_OUTPUT] = ood_scores
         if abstained is not None:

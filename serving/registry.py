@@ -8,7 +8,7 @@ versions, sticky per caller key. Versions come and go while serving (serving/liv
 
     >>> registry = ModelRegistry({...})
     >>> handle = registry.resolve("clothes", "stable", key="user-42")   # ModelNotFound / VersionNotFound
-    >>> probabilities, ood_scores = await handle.infer(values)
+    >>> probabilities, ood_scores, extra = await handle.infer(values)
 """
 
 from __future__ import annotations
@@ -131,13 +131,15 @@ class VersionHandle:
             raise Unavailable(self.health.status["reason"] or f"{self.tag} failed to load", retry_after=RETRY_MISSING_SECONDS)
         return self.card
 
-    async def infer(self, values: np.ndarray, request_id: str | None = None) -> tuple[np.ndarray, np.ndarray | None]:
-        """The answers (class probabilities (N, classes) for a classifier) and each example's OOD score (None without one); Unavailable
+    async def infer(self, values: np.ndarray, request_id: str | None = None) -> tuple[np.ndarray, np.ndarray | None, dict[str, np.ndarray]]:
+        """The answers (class probabilities (N, classes) for a classifier), each example's OOD score (None
+        without one) and further outputs (a pipeline's: serving/pipelines.py; none here); Unavailable
         (503) when the version cannot answer now."""
         self.available()
         self.in_flight += 1
         try:
-            return await self.batcher.submit_scored(values, request_id)
+            answers, scores = await self.batcher.submit_scored(values, request_id)
+            return answers, scores, {}
         finally:
             self.in_flight -= 1
 

@@ -33,6 +33,7 @@ class Prediction(BaseModel):
     confidence: float = Field(ge=0, le=1)
     ood_score: float | None = Field(None, description="how unlike the held-out data the example is (the model's ood.score; higher is less familiar)")
     abstained: bool | None = Field(None, description="true: its ood_score was past the model's ood.abstain_above, so no label is given")
+    step: str | None = Field(None, description="a cascade: the step (model:version) that answered the example")
 
 
 class RegressionPrediction(BaseModel):
@@ -53,7 +54,7 @@ class PredictResponse(BaseModel):
     )
 
 
-def prediction_body(card: ModelCard, probabilities: np.ndarray, ood_scores: np.ndarray | None = None, abstained: np.ndarray | None = None) -> dict:
+def prediction_body(card: ModelCard, probabilities: np.ndarray, ood_scores: np.ndarray | None = None, abstained: np.ndarray | None = None, steps: np.ndarray | None = None) -> dict:
     """The JSON body for a prediction: the course's ``result`` plus readable predictions, each with its
     out-of-distribution score when the version has one; an example past the model's ``ood.abstain_above``
     is an abstention (no class, no label). A model of another task answers its values in ``result`` and
@@ -67,6 +68,10 @@ def prediction_body(card: ModelCard, probabilities: np.ndarray, ood_scores: np.n
     if ood_scores is not None:
         for prediction, score in zip(predictions, ood_scores.tolist(), strict=True):
             prediction["ood_score"] = round(score, 6)
+    if steps is not None:
+        names = card.training["pipeline"]["steps"]
+        for prediction, step in zip(predictions, steps.tolist(), strict=True):
+            prediction["step"] = names[step]
     if abstained is not None:
         for prediction, abstains in zip(predictions, abstained.tolist(), strict=True):
             prediction["abstained"] = abstains

@@ -21,6 +21,7 @@ from config import Config
 from serving.codecs import Body
 from serving.core import INPUT, InferenceRequest, Named
 from serving.dataplane import DataPlane
+from serving.pipelines import STEP_OUTPUT
 from serving.protocols import Reply, Route, json_reply
 from serving.schemas import prediction_body
 
@@ -43,7 +44,7 @@ async def model_info(plane: DataPlane, request: Request, name: str, version: str
 async def classify(plane: DataPlane, request: Request, name: str, version: str) -> dict:
     """The prediction body for whatever body the request holds (its content type picks the codec)."""
     response = await plane.infer(InferenceRequest(name, Named(version), {INPUT: await Body.of(request)}))
-    return prediction_body(response.card, response.answers, response.ood_scores, response.abstained)
+    return prediction_body(response.card, response.answers, response.ood_scores, response.abstained, response.outputs.get(STEP_OUTPUT))
 
 
 async def predict(plane: DataPlane, request: Request, name: str, version: str) -> Reply:

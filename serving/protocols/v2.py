@@ -48,6 +48,7 @@ from serving.dataplane import DataPlane
 from serving.errors import BadRequest, InvalidInput, ServingError, Unavailable, UnsupportedMediaType
 from serving.live import IndexRow, ServingState
 from serving.openapi import error_responses, narrowed, ok_response, operation, ref
+from serving.pipelines import STEP_OUTPUT
 from serving.protocols import Reply, Route, json_reply
 from serving.protocols.tensors import card_values, parse_json_object, statuses, variant
 
@@ -72,7 +73,7 @@ class Output:
 
 # The output tensors a version may have, with their datatypes: its answer (named by its task: the
 # probabilities of a classifier, a regressor's values, ...), then per example its OOD score and abstention.
-PER_EXAMPLE = {OOD_OUTPUT: "FP32", ABSTAINED_OUTPUT: "BOOL"}
+PER_EXAMPLE = {OOD_OUTPUT: "FP32", ABSTAINED_OUTPUT: "BOOL", STEP_OUTPUT: "INT32"}
 OUTPUT_TENSORS = {**dict.fromkeys(ANSWER_TENSORS.values(), "FP32"), **PER_EXAMPLE}
 
 
@@ -292,6 +293,8 @@ def infer_reply(response: dict, tensors: dict[str, np.ndarray], outputs: list[Ou
             tensor, datatype = classifications(tensors[card.output.tensor], output.classes, card), "BYTES"
         elif OUTPUT_TENSORS[output.name] == "BOOL":
             tensor, datatype = np.asarray(tensors[output.name], dtype=bool), "BOOL"
+        elif OUTPUT_TENSORS[output.name] == "INT32":
+            tensor, datatype = np.asarray(tensors[output.name], dtype="<i4"), "INT32"
         else:
             tensor, datatype = tensors[output.name].astype("<f4", copy=False), "FP32"
         entry: dict[str, Any] = {"name": output.name, "datatype": datatype, "shape": list(tensor.shape)}

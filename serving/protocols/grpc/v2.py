@@ -122,8 +122,9 @@ async def model_infer(plane: DataPlane, request, call: Call):
                 raise BadRequest(f"parameters.classification: {response.card.tag} answers {response.card.task}, not classes")
             tensor, datatype = rest.classifications(response.answers, min(classes, response.card.classes), response.card), "BYTES"
             raw = b"".join(struct.pack("<I", len(text)) + text for text in (value.encode() for value in tensor.flat))
-        elif rest.OUTPUT_TENSORS[name] == "BOOL":
-            tensor, datatype = np.asarray(response.outputs[name], dtype=bool), "BOOL"
+        elif rest.OUTPUT_TENSORS[name] in ("BOOL", "INT32"):
+            datatype = rest.OUTPUT_TENSORS[name]
+            tensor = np.asarray(response.outputs[name], dtype=bool if datatype == "BOOL" else "<i4")
             raw = tensor.tobytes()
         else:
             tensor, datatype = response.outputs[name].astype("<f4", copy=False), "FP32"

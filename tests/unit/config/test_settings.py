@@ -438,3 +438,30 @@ def test_the_environment_makes_a_fleet_of_the_shipped_file(tmp_path, monkeypatch
     monkeypatch.delenv("MODEL_SERVER_STATE_URL")
     with pytest.raises(ConfigError, match="MODEL_SERVER_STATE_BACKEND.*backend redis needs url"):
         load(tmp_path)
+
+
+# --- pipelines ----------------------------------------------------------------------------------
+
+
+def test_a_pipeline_names_served_steps_and_says_how_it_combines(tmp_path):
+    cascade = {"combine": "cascade", "steps": ["clothes:stable", "clothes:v2"], "threshold": 0.9}
+    config = load(tmp_path, pipelines={"clothes-cascade": cascade, "clothes-ensemble": {"combine": "ensemble", "steps": ["clothes:v1", "clothes:v2"]}})
+    assert config.pipelines["clothes-cascade"].version == "v1" and config.pipelines["clothes-ensemble"].weights is None
+
+
+@pytest.mark.parametrize(
+    ("pipeline", "message"),
+    [
+        ({"combine": "cascade", "steps": ["clothes:v1", "clothes:v2"]}, "needs its threshold"),
+        ({"combine": "ensemble", "steps": ["clothes:v1", "clothes:v2"], "threshold": 0.5}, "threshold applies to a cascade"),
+        ({"combine": "ensemble", "steps": ["clothes:v1", "clothes:v2"], "weights": [1]}, "one per step"),
+        ({"combine": "ensemble", "steps": ["clothes:v1", "clothes:v9"]}, "step clothes:v9 is not a served version or alias"),
+        ({"combine": "ensemble", "steps": ["clothes:v1"]}, "at least 2"),
+        ({"combine": "vote", "steps": ["clothes:v1", "clothes:v2"]}, "ensemble"),
+    ],
+)
+def test_a_pipeline_with_mistakes_is_refused_naming_them(tmp_path, pipeline, message):
+    with pytest.raises(ConfigError, match=message):
+        load(tmp_path, pipelines={"mix": pipeline})
+    with pytest.raises(ConfigError, match="a model has that name"):
+        load(tmp_path, pipelines={"clothes": {"combine": "ensemble", "steps": ["clothes:v1", "clothes:v2"]}})

@@ -1,0 +1,200 @@
+"""Pipelines: models whose answers are composed from served versions' answers (``pipelines`` in configuration.yaml).
+
+Two combinators, over classifiers that take the same input and answer the same labels:
+
+- ``ensemble``: the weighted mean of every step's class probabilities;
+- ``cascade``: each example is answered by the first step whose top probability reaches ``threshold``,
+  the others go on to the next step, and the last step answers what is left. Its answers say which
+  step answered each example (the ``step`` output; ``step`` in the course's predictions).
+
+A pipeline is served at its own URL and through every protocol like any other model, with one version
+(``version``, v1 by default). Its :class:`PipelineHandle` stands where a version's handle stands: the
+data plane resolves it and calls ``infer``, which calls each step's version through that version's own
+batcher and runner, so a step runs where its version runs (its runner process, or in process) and
+counts as that version's traffic. A step names a version or an alias (``clothes:stable`` follows the
+alias at each call). The card is composed from the steps' cards at each change of them (their input,
+preprocessing and labels; an incompatible step makes the pipeline unavailable, saying why); its
+measured accuracy and cost are bench/pipelines.py's. An error in a step comes back as that step's
+error (its status), its message naming the step.
+
+    >>> add_pipelines(registry, config)              # serving its configured pipelines beside the models
+    >>> answers, scores, extra = await registry.resolve("clothes-cascade", "v1").infer(values)
+    >>> extra["step"]                                  # the step that answered each example (cascade)
+    array([0, 0, 1], dtype=int32)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+
+import numpy as np
+
+from config import Config
+from config.settings import PipelineSettings
+from models.card import ModelCard
+from serving.core import VersionState
+from serving.errors import ServingError, Unavailable
+from serving.registry import RETRY_MISSING_SECONDS, ModelRegistry, ServedModel
+
+STEP_OUTPUT = "step"  # a cascade's output: the index of the step that answered each example
+
+
+class _NoHealth:
+    """A pipeline has no runner to probe or watch: its state is its steps'."""
+
+    async def watch(self) -> None:
+        return None
+
+    async def probe(self) -> dict:
+        return {}
+
+    def update(self, status: dict) -> None:
+        return None
+
+
+class PipelineHandle:
+    """What the data plane calls for a pipeline's one version (the subset of VersionHandle it uses)."""
+
+    monitor = None  # a pipeline's traffic is its steps' traffic: they monitor it
+    ood = None
+    slot = None
+    report = None
+    reference = None
+    failure = None
+    created = None
+    health = _NoHealth()
+
+    def __init__(self, name: str, settings: PipelineSettings, registry: ModelRegistry):
+        self.name, self.version, self.settings, self.registry = name, settings.version, settings, registry
+        self.steps = [tuple(step.split(":")) for step in settings.steps]
+        weights = np.asarray(settings.weights or [1.0] * len(self.steps), dtype=np.float32)
+        self.weights = weights / weights.sum()
+        self.in_flight = 0
+        self._composed: tuple[tuple, ModelCard | None, str | None] | None = None  # (the steps' cards, the card, why none)
+
+    @property
+    def tag(self) -> str:
+        return f"{self.name}:{self.version}"
+
+    @property
+    def outputs(self) -> tuple[str, ...]:
+        return (STEP_OUTPUT,) if self.settings.combine == "cascade" else ()
+
+    def _handles(self):
+        return [self.registry.resolve(model, version) for model, version in self.steps]
+
+    @property
+    def card(self) -> ModelCard | None:
+        return self._compose()[0]
+
+    def _compose(self) -> tuple[ModelCard | None, str | None]:
+        """The composed card, or None and why not; recomposed when a step resolves to another card."""
+        try:
+            cards = tuple(handle.card for handle in self._handles())
+        except ServingError as exc:
+            return None, f"{self.tag}: {exc.message}"
+        if self._composed is not None and len(self._composed[0]) == len(cards) and all(a is b for a, b in zip(self._composed[0], cards, strict=True)):
+            return self._composed[1], self._composed[2]
+        card, reason = compose(self.name, self.settings, [f"{model}:{version}" for model, version in self.steps], list(cards))
+        self._composed = (cards, card, reason)
+        return card, reason
+
+    @property
+    def status(self) -> dict:
+        card, reason = self._compose()
+        if card is None:
+            return {"status": VersionState.UNAVAILABLE, "reason": reason, "engine": None}
+        for (model, version), handle in zip(self.steps, self._handles(), strict=True):
+            status = handle.status
+            if status["status"] != VersionState.READY:
+                return {"status": status["status"], "reason": f"step {model}:{version}: {status['reason'] or status['status'].value}", "engine": None}
+        return {"status": VersionState.READY, "reason": None, "engine": f"{self.settings.combine} of {len(self.steps)} steps"}
+
+    def available(self) -> ModelCard:
+        card, reason = self._compose()
+        if card is None:
+            raise Unavailable(reason or f"{self.tag} cannot compose its steps", retry_after=RETRY_MISSING_SECONDS)
+        return card
+
+    async def infer(self, values: np.ndarray, request_id: str | None = None) -> tuple[np.ndarray, None, dict[str, np.ndarray]]:
+        """The composed class probabilities, no OOD score, and the cascade's answering step per example."""
+        self.available()
+        self.in_flight += 1
+        try:
+            handles = self._handles()
+            if self.settings.combine == "ensemble":
+                answers = await asyncio.gather(*(self._step(index, handle, values, request_id) for index, handle in enumerate(handles)))
+                return np.tensordot(self.weights, np.stack(answers), axes=1).astype(np.float32), None, {}
+            return await self._cascade(handles, values, request_id)
+        finally:
+            self.in_flight -= 1
+
+    async def _cascade(self, handles, values: np.ndarray, request_id: str | None):
+        threshold = self.settings.threshold
+        probabilities: np.ndarray | None = None
+        steps = np.zeros(len(values), dtype=np.int32)
+        pending = np.arange(len(values))
+        for index, handle in enumerate(handles):
+            answers = await self._step(index, handle, values[pending], request_id)
+            if probabilities is None:
+                probabilities = np.empty((len(values), answers.shape[1]), dtype=np.float32)
+            sure = answers.max(axis=1) >= threshold if index < len(handles) - 1 else np.ones(len(pending), dtype=bool)
+            probabilities[pending[sure]] = answers[sure]
+            steps[pending[sure]] = index
+            pending = pending[~sure]
+            if not len(pending):
+                break
+        return probabilities, None, {STEP_OUTPUT: steps}
+
+    async def _step(self, index: int, handle, values: np.ndarray, request_id: str | None) -> np.ndarray:
+        try:
+            answers, _, _ = await handle.infer(values, request_id)
+        except ServingError as exc:
+            named = copy.copy(exc)
+            named.message = f"step {index + 1} of {self.tag}, {handle.tag}: {exc.message}"
+            named.args = (named.message,)
+            raise named from None
+        return answers
+
+
+def compose(name: str, settings: PipelineSettings, steps: list[str], cards: list[ModelCard | None]) -> tuple[ModelCard | None, str | None]:
+    """The pipeline's card from its steps' cards, or None and why they do not compose."""
+    missing = [step for step, card in zip(steps, cards, strict=True) if card is None]
+    if missing:
+        return None, f"{name}: step {missing[0]} has no card (not in the model store)"
+    first = cards[0]
+    assert first is not None
+    for step, card in zip(steps[1:], cards[1:], strict=True):
+        assert card is not None
+        if not card.is_classifier or card.labels != first.labels:
+            return None, f"{name}: step {step} answers {list(card.labels) or card.task}, step {steps[0]} {list(first.labels)}: a {settings.combine} needs the same labels"
+        if (card.input, card.preprocessing) != (first.input, first.preprocessing):
+            return None, f"{name}: step {step} takes other input than step {steps[0]} ({card.input.shape} {card.input.value_range}): a {settings.combine} needs the same"
+    if not first.is_classifier:
+        return None, f"{name}: step {steps[0]} answers {first.task}; a {settings.combine} combines classifiers"
+    how = f"threshold {settings.threshold}" if settings.combine == "cascade" else f"weights {settings.weights or 'equal'}"
+    card = first.model_copy(
+        update={
+            "name": name,
+            "version": settings.version,
+            "description": f"a {settings.combine} of {', '.join(steps)} ({how})",
+            "architecture": f"{settings.combine}({', '.join(steps)})",
+            "number_of_parameters": sum(card.number_of_parameters for card in cards if card is not None),
+            "metrics": None,
+            "slices": None,
+            "history": None,
+            "training": {"pipeline": {"combine": settings.combine, "steps": steps, "threshold": settings.threshold, "weights": settings.weights}},
+            "data": {"source": None, "steps": {step: card.data for step, card in zip(steps, cards, strict=True) if card is not None}},
+            "engines": {},
+            "files": (),
+        }
+    )
+    return card, None
+
+
+def add_pipelines(registry: ModelRegistry, config: Config) -> None:
+    """Serve the configured pipelines beside the models: each a model of one version."""
+    for name, settings in config.pipelines.items():
+        handle = PipelineHandle(name, settings, registry)
+        registry.models[name] = ServedModel(name, {settings.version: handle}, {}, settings.version)  # type: ignore[dict-item]
