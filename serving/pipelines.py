@@ -90,10 +90,13 @@ class PipelineHandle:
 
     def _compose(self) -> tuple[ModelCard | None, str | None]:
         """The composed card, or None and why not; recomposed when a step resolves to another card."""
-        try:
-            cards = tuple(handle.card for handle in self._handles())
-        except ServingError as exc:
-            return None, f"{self.tag}: {exc.message}"
+        handles = []
+        for model, version in self.steps:
+            try:
+                handles.append(self.registry.resolve(model, version))
+            except ServingError as exc:
+                return None, f"{self.tag}: step {model}:{version} does not serve: {exc.message}"
+        cards = tuple(handle.card for handle in handles)
         if self._composed is not None and len(self._composed[0]) == len(cards) and all(a is b for a, b in zip(self._composed[0], cards, strict=True)):
             return self._composed[1], self._composed[2]
         card, reason = compose(self.name, self.settings, [f"{model}:{version}" for model, version in self.steps], list(cards))

@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def configured(tmp_path: Path, models: dict, monkeypatch) -> None:
     config = yaml.safe_load((ROOT / "configuration.yaml").read_text())
-    config.update(models=models, course={}, promotion_record=str(tmp_path / "promotions.json"))
+    config.update(models=models, pipelines={}, course={}, promotion_record=str(tmp_path / "promotions.json"))
     path = tmp_path / "configuration.yaml"
     path.write_text(yaml.safe_dump(config))
     monkeypatch.setenv("MODEL_SERVER_CONFIG", str(path))
