@@ -1,5 +1,6 @@
 // The page's logic without the DOM: formatting, the card, traffic splits, drift, live accuracy,
-// answers (abstentions, ground truth) and the drawing canvas's pixels. app.mjs puts it on the page; logic.test.mjs tests it (node --test web/).
+// answers (abstentions, ground truth; other tasks' values, labels and vectors), the form of a tensor
+// input and its checks, and the drawing canvas's pixels. app.mjs puts it on the page; logic.test.mjs tests it (node --test web/).
 
 export const TOKEN_KEY = "model-server-api-token";
 export const DRAW_MAX_SIDE = 64; // draw only on small grey inputs (clothes: 28x28): a pixel is still a visible square
@@ -139,6 +140,10 @@ export function outputSummary(card) {
   const output = card?.output;
   if (!output) return "–";
   if (output.kind === "sigmoid") return `one sigmoid unit: the probability of “${output.positive_label}”`;
+  if (output.kind === "multilabel") return `a sigmoid per label (${output.labels.length} labels): each label is given when its probability reaches its threshold`;
+  if (output.kind === "regression") return `${plural(output.targets.length, "value")}: ${output.targets.map((t) => (t.unit ? `${t.name} (${t.unit})` : t.name)).join(", ")}`;
+  if (output.kind === "embedding") return `an embedding of ${plural(sizeOf(output.shape), "value")}`;
+  if (output.kind === "tensor") return `a tensor of shape ${shapeText(output.shape)}`;
   return `softmax over ${output.labels.length} labels`;
 }
 
@@ -424,9 +429,10 @@ export function oodText(score) {
 }
 
 /** The line under an answer: "Answered by clothes v1 (through stable) in 12 ms: Sneaker." */
-export function answeredText(answer, choice, elapsedMs) {
+export function answeredText(answer, choice, elapsedMs, card = null) {
   const through = choice !== answer.version ? ` (through ${choice})` : "";
-  return `Answered by ${answer.model} ${answer.version}${through} in ${Math.round(elapsedMs)} ms: ${predictionSummary(answer.predictions?.[0]).text}.`;
+  const what = card && !isOneClass(card) ? answerSummary(answer, card) : predictionSummary(answer.predictions?.[0]).text;
+  return `Answered by ${answer.model} ${answer.version}${through} in ${Math.round(elapsedMs)} ms: ${what}.`;
 }
 
 // --- ground truth for an answer: POST /models/<name>/feedback ---------------------------------------------
@@ -762,4 +768,301 @@ export function adminRefusal(status, message) {
   if (status === 403) return `Not allowed: ${message}.`;
   if (status === 401) return `Not allowed without the API token: ${message}.`;
   return `Not done: ${message}`;
+}
+
+// --- models of every task: one class, several labels, regression values, a vector ---------------------------
+// A card's output.kind: softmax or sigmoid (one class per example), multilabel (labels past their
+// thresholds), regression (targets with units), embedding or tensor (the values as they are). Its
+// input.kind: image, or tensor (numbers in its shape, within value_range when it has one).
+
+/** The most values a form of one field per value offers; a larger or multi-dimensional input is written as JSON. */
+export const FORM_MAX_VALUES = 64;
+/** How many of a vector's values an answer shows (the JSON has them all). */
+export const VECTOR_SHOWN = 8;
+const FLOAT32_MAX = 3.4028234663852886e38;
+
+/** One class per example (softmax, sigmoid): what top classes, "Right?", OOD scores, slices, drift and live accuracy need. */
+export function isOneClass(card) {
+  const kind = card?.output?.kind;
+  return kind === "softmax" || kind === "sigmoid";
+}
+
+/** "2×3"; "4" */
+export function shapeText(shape) {
+  return (shape ?? []).join("×");
+}
+
+export function sizeOf(shape) {
+  return (shape ?? []).reduce((size, dim) => size * dim, 1);
+}
+
+const plural = (count, word) => `${formatNumber(count)} ${word}${count === 1 ? "" : "s"}`;
+const capitalised = (text) => text.charAt(0).toUpperCase() + text.slice(1);
+
+/** The card's task in words: "a regression model (2 targets: price in USD, area in m2)". */
+export function taskText(card) {
+  const output = card?.output ?? {};
+  if (output.kind === "multilabel") return `a multi-label model (${plural(output.labels.length, "label")}, each given when its probability reaches its threshold)`;
+  if (output.kind === "regression") {
+    const targets = (output.targets ?? []).map((t) => (t.unit ? `${t.name} in ${t.unit}` : t.name)).join(", ");
+    return `a regression model (${plural(output.targets.length, "target")}: ${targets})`;
+  }
+  if (output.kind === "embedding") return `an embedding model (vectors of ${plural(sizeOf(output.shape), "value")})`;
+  if (output.kind === "tensor") return `a model answering a tensor of shape ${shapeText(output.shape)}`;
+  return `a one-class model (${plural(output.labels?.length ?? 0, "label")})`;
+}
+
+const NEEDS_CLASSES = {
+  slices: "Slices measure the accuracy per class and under shifts of the held-out data",
+  drift: "Drift is watched on the predicted classes and their confidence",
+  live: "Live accuracy counts the answers whose true label the server was told",
+};
+
+/** What a tab that needs classes says for a model of another task, in words. */
+export function oneClassOnlyText(card, section) {
+  const what = NEEDS_CLASSES[section] ?? "This section needs classes";
+  return `${what}: it applies to one-class models (one label per example: softmax or sigmoid). ${card.name} ${card.version} is ${taskText(card)}.`;
+}
+
+/** How the page takes a tensor input: one field per value (a 1-D input of at most FORM_MAX_VALUES),
+ * or a JSON text box; null for an image. {mode, count, names, low, high, shape} */
+export function tensorForm(card) {
+  const input = card?.input;
+  if (!input || input.kind === "image") return null;
+  const shape = input.shape ?? [];
+  const [low, high] = input.value_range ?? [null, null];
+  if (shape.length === 1 && shape[0] <= FORM_MAX_VALUES) return { mode: "fields", count: shape[0], names: fieldNames(input, shape[0]), low, high, shape };
+  return { mode: "json", count: sizeOf(shape), names: null, low, high, shape };
+}
+
+/** Each value's name: the card's own (input.names, one per value), or "value 1".."value n". */
+export function fieldNames(input, count) {
+  const names = input?.names;
+  if (Array.isArray(names) && names.length === count && names.every((n) => typeof n === "string" && n.trim())) return names.map((n) => n.trim());
+  return Array.from({ length: count }, (_, i) => `value ${i + 1}`);
+}
+
+/** What the form takes, in words: "4 numbers, each from 0 to 10", "a tensor of shape 2×3, any finite numbers". */
+export function formText(form) {
+  const range = form.low !== null && form.high !== null ? `each from ${formatNumber(form.low)} to ${formatNumber(form.high)}` : "any finite values";
+  if (form.mode === "fields") return `${plural(form.count, "number")}, ${range}`;
+  return `a tensor of shape ${shapeText(form.shape)} (${plural(form.count, "number")}, ${range})`;
+}
+
+const NUMBER = /^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:e[+-]?\d+)?$/i;
+
+/** A typed number: {value}, or {error: "empty" | "nan"}; a typographic minus (−) reads as "-". */
+export function parseNumber(text) {
+  const t = String(text ?? "").trim().replace(/^[−–]/, "-");
+  if (!t) return { error: "empty" };
+  if (!NUMBER.test(t)) return { error: "nan" };
+  return { value: Number(t) };
+}
+
+const shown = (text) => {
+  const t = String(text).trim();
+  return t.length > 24 ? `${t.slice(0, 24)}…` : t;
+};
+
+/** One value checked against the form (its range, a 32-bit float's size): {value} or {error} naming it. */
+export function checkValue(name, text, form = {}) {
+  const who = capitalised(name);
+  const parsed = typeof text === "number" ? { value: text } : parseNumber(text);
+  if (parsed.error === "empty") return { error: `${who} is empty: type a number.` };
+  if (parsed.error === "nan") return { error: `${who} is not a number: “${shown(text)}”.` };
+  const { value } = parsed;
+  const { low = null, high = null } = form;
+  const range = low !== null && high !== null ? `: this model takes values from ${formatNumber(low)} to ${formatNumber(high)}.` : "";
+  if (range && (!Number.isFinite(value) || value < low || value > high)) return { error: `${who} is ${Number.isFinite(value) ? formatNumber(value) : "too large"}${range}` };
+  if (!Number.isFinite(value) || Math.abs(value) > FLOAT32_MAX) return { error: `${who} is too large: this model takes numbers up to about 3.4e38 in size.` };
+  return { value };
+}
+
+/** The form's fields checked, in order: {values}, or {error, index} of the first wrong one. `bad[i]`:
+ * the browser could not read field i as a number (its validity.badInput; its value is then ""). */
+export function checkFields(texts, form, bad = []) {
+  const values = [];
+  for (let i = 0; i < form.count; i++) {
+    if (bad[i]) return { error: `${capitalised(form.names[i])} is not a number.`, index: i };
+    const checked = checkValue(form.names[i], texts[i] ?? "", form);
+    if (checked.error) return { error: checked.error, index: i };
+    values.push(checked.value);
+  }
+  return { values };
+}
+
+/** A pasted row ("1, 2.5 3", tab-separated, one line or one number per line) -> {values}, or {error}
+ * in words (with the index of the wrong value when one is). */
+export function parseRow(text, form) {
+  const tokens = String(text ?? "").split(/[\s,;]+/).filter(Boolean);
+  if (!tokens.length) return { error: `The row is empty: paste ${plural(form.count, "number")} separated by commas or spaces.` };
+  if (tokens.length !== form.count) return { error: `This model takes ${plural(form.count, "value")}; the row has ${formatNumber(tokens.length)}.` };
+  const values = [];
+  for (let i = 0; i < tokens.length; i++) {
+    const checked = checkValue(form.names[i], tokens[i], form);
+    if (checked.error) return { error: checked.error, index: i };
+    values.push(checked.value);
+  }
+  return { values };
+}
+
+/** The fields' texts as a row: "1, 2.5, 3". */
+export function rowText(texts) {
+  return texts.map((t) => String(t ?? "").trim()).join(", ");
+}
+
+/** Zeros in a shape, as the JSON box's placeholder ("[[0, 0, 0], [0, 0, 0]]"); "" for a large input. */
+export function exampleJSON(shape, limit = FORM_MAX_VALUES) {
+  if (sizeOf(shape) > limit) return "";
+  const zeros = (dims) => (dims.length ? Array.from({ length: dims[0] }, () => zeros(dims.slice(1))) : 0);
+  return JSON.stringify(zeros(shape)).replaceAll(",", ", ");
+}
+
+/** Nested lists' shape: {shape}, or {error} ("ragged", or "nan" with the path of what is not a number). */
+function nestedShape(value, path = "") {
+  if (typeof value === "number") return { shape: [] };
+  if (!Array.isArray(value)) return { error: "nan", path, value };
+  let inner = null;
+  for (let i = 0; i < value.length; i++) {
+    const child = nestedShape(value[i], `${path}[${i}]`);
+    if (child.error) return child;
+    if (inner && inner.join() !== child.shape.join()) return { error: "ragged" };
+    inner = child.shape;
+  }
+  return { shape: [value.length, ...(inner ?? [])] };
+}
+
+function flatten(value) {
+  return Array.isArray(value) ? value.flatMap(flatten) : [value];
+}
+
+/** The position of flat index i in a shape: "[1][2]". */
+function pathOf(i, shape) {
+  const parts = [];
+  for (let d = shape.length - 1; d >= 0; d--) {
+    parts.unshift(i % shape[d]);
+    i = Math.floor(i / shape[d]);
+  }
+  return parts.map((p) => `[${p}]`).join("");
+}
+
+/** The JSON box's text -> {input} (nested lists in the card's shape), or {error} in words.
+ * {"input": ...} is taken too (a body copied from a curl). */
+export function parseTensorJSON(text, form) {
+  const want = `a tensor of shape ${shapeText(form.shape)} as nested lists of numbers`;
+  if (!String(text ?? "").trim()) return { error: `The box is empty: write ${want}.` };
+  let data;
+  try {
+    data = JSON.parse(text);
+  } catch (error) {
+    return { error: `The text is not valid JSON (${plainMessage(error.message) || "it could not be read"}): write ${want}.` };
+  }
+  if (data && typeof data === "object" && !Array.isArray(data) && "input" in data) data = data.input;
+  const found = nestedShape(data);
+  if (found.error === "ragged") return { error: `The lists are not all of the same length: write ${want}.` };
+  if (found.error) return { error: `Expected numbers only: ${found.path ? `${found.path} is` : "the text is"} ${shown(JSON.stringify(found.value) ?? String(found.value))}, not a number.` };
+  if (found.shape.join() !== form.shape.join()) {
+    return { error: `This model takes a tensor of shape ${shapeText(form.shape)}; the JSON has shape ${found.shape.length ? shapeText(found.shape) : "of a single number"}.` };
+  }
+  const values = flatten(data);
+  for (let i = 0; i < values.length; i++) {
+    const checked = checkValue(`the value at ${pathOf(i, form.shape)}`, values[i], form);
+    if (checked.error) return { error: checked.error };
+  }
+  return { input: data };
+}
+
+// --- an answer of another task than one class --------------------------------------------------------------
+
+/** A model's answered value: 6 significant digits (float32 holds about 7), large ones whole with
+ * thousands separators, tiny ones with an exponent. */
+export function valueNumber(value) {
+  if (typeof value !== "number" || !Number.isFinite(value)) return String(value ?? "–");
+  const size = Math.abs(value);
+  if (size === 0) return "0";
+  if (size >= 1e15 || size < 1e-4) return value.toExponential(4).replace(/\.?0+e/, "e");
+  if (size >= 1e5) return Math.round(value).toLocaleString("en-US");
+  return String(Number(value.toPrecision(6)));
+}
+
+/** "35%", "33.3%": a threshold or a probability to a tenth of a point, without a trailing ".0". */
+export function shareText(share) {
+  return Number.isFinite(share) ? `${Number((share * 100).toFixed(1))}%` : "–";
+}
+
+/** A regressor's answer: [{name, unit, value, text}] in the card's order of targets (the prediction's
+ * values by target, or the result's row). */
+export function regressionRows(card, prediction, row) {
+  return (card?.output?.targets ?? []).map((target, i) => {
+    const value = prediction?.values?.[target.name] ?? row?.[i];
+    return { name: target.name, unit: target.unit ?? "", value, text: valueNumber(value) };
+  });
+}
+
+/** A tagger's answer: every label in the card's order, [{label, probability, threshold, given, text,
+ * thresholdText, description}]; given as the server says (prediction.labels), or past its threshold. */
+export function multilabelRows(card, prediction, row) {
+  const { labels = [], thresholds = [] } = card?.output ?? {};
+  const given = Array.isArray(prediction?.labels) ? new Set(prediction.labels) : null;
+  return labels.map((label, i) => {
+    const probability = prediction?.scores?.[label] ?? row?.[i];
+    const threshold = thresholds?.[i] ?? 0.5;
+    const on = given ? given.has(label) : probability >= threshold;
+    return {
+      label, probability, threshold, given: on,
+      text: percent(probability),
+      thresholdText: shareText(threshold),
+      description: `${label}: ${percent(probability)}, threshold ${shareText(threshold)}: ${on ? "given" : "not given"}`,
+    };
+  });
+}
+
+/** The labels given, in words: "Given: red, round." or that none reaches its threshold. */
+export function givenText(rows) {
+  const given = rows.filter((r) => r.given).map((r) => r.label);
+  return given.length ? `Given: ${given.join(", ")}.` : "No label given: none reaches its threshold.";
+}
+
+/** An embedding's or a tensor's answer: its size, its first values ([{index, text, value}]), an
+ * embedding's length (L2 norm), and the whole as JSON. */
+export function vectorSummary(card, row, limit = VECTOR_SHOWN) {
+  const values = flatten(row ?? []);
+  const output = card?.output ?? {};
+  const shape = output.shape ?? [values.length];
+  const first = values.slice(0, limit).map((value, i) => ({ index: shape.length > 1 ? pathOf(i, shape) : String(i), value, text: valueNumber(value) }));
+  let squares = 0;
+  for (const v of values) squares += v * v;
+  const what = output.kind === "embedding" ? `An embedding of ${plural(values.length, "value")}` : `A tensor of shape ${shapeText(shape)} (${plural(values.length, "value")})`;
+  return {
+    size: values.length,
+    shape,
+    first,
+    norm: output.kind === "embedding" ? Math.sqrt(squares) : null,
+    title: values.length > first.length ? `${what}; the first ${first.length}:` : `${what}:`,
+    json: JSON.stringify(row),
+  };
+}
+
+/** An answer in a few words, for the line under it: the label, the values by target, the labels given, the vector's size. */
+export function answerSummary(answer, card) {
+  const prediction = answer?.predictions?.[0];
+  const row = answer?.result?.[0];
+  const kind = card?.output?.kind;
+  if (kind === "regression") return regressionRows(card, prediction, row).map((r) => `${r.name} ${r.text}${r.unit ? ` ${r.unit}` : ""}`).join(", ");
+  if (kind === "multilabel") {
+    const given = multilabelRows(card, prediction, row).filter((r) => r.given).map((r) => r.label);
+    return given.length ? given.join(", ") : "no label (none reaches its threshold)";
+  }
+  if (kind === "embedding") return `an embedding of ${plural(flatten(row ?? []).length, "value")}`;
+  if (kind === "tensor") return `a tensor of shape ${shapeText(card.output.shape)}`;
+  return predictionSummary(prediction).text;
+}
+
+/** The card's table of what the output holds, by task: a regressor's targets with their units, a
+ * tagger's labels with their thresholds; null for other outputs. {title, headers, rows} */
+export function outputRows(card) {
+  const output = card?.output ?? {};
+  if (output.kind === "regression") return { title: `Targets (${output.targets.length})`, headers: ["target", "unit"], rows: output.targets.map((t) => [t.name, t.unit || "–"]) };
+  if (output.kind === "multilabel") return { title: `Labels (${output.labels.length}) and their thresholds`, headers: ["label", "threshold"], rows: output.labels.map((label, i) => [label, shareText(output.thresholds?.[i])]) };
+  return null;
 }

@@ -488,3 +488,125 @@ test("rollouts sorted, steps parsed, the plan, the form's choices, the curl, adm
   assert.equal(L.adminRefusal(403, off), "Not allowed: admin operations are off: configure an API token (security.api_token_env), or set live.admin_without_token.");
   assert.equal(L.adminRefusal(409, "clothes's stable has no running rollout"), "Not done: clothes's stable has no running rollout");
 });
+
+// --- models of every task --------------------------------------------------------------------------------
+
+const tensorInput = (shape, range = null) => ({ kind: "tensor", shape, value_range: range, divide_by: null });
+const house = { name: "house", version: "v1", input: tensorInput([4], [-10, 10]), preprocessing: null, output: { kind: "regression", labels: [], targets: [{ name: "price", unit: "USD" }, { name: "area", unit: null }] } };
+const tagger = { name: "tagger", version: "v1", input: tensorInput([3]), preprocessing: null, output: { kind: "multilabel", labels: ["red", "round", "sweet"], thresholds: [0.5, 0.3, 0.75] } };
+const embedder = { name: "embedder", version: "v2", input: tensorInput([2, 3]), preprocessing: null, output: { kind: "embedding", labels: [], shape: [10] } };
+const tensorOut = { name: "raw", version: "v1", input: tensorInput([65]), preprocessing: null, output: { kind: "tensor", labels: [], shape: [2, 2] } };
+
+test("isOneClass: softmax and sigmoid only; every other task is said in words", () => {
+  assert.deepEqual([grey, colour, tensor, house, tagger, embedder, tensorOut, null].map(L.isOneClass), [true, true, true, false, false, false, false, false]);
+  assert.equal(L.taskText(house), "a regression model (2 targets: price in USD, area)");
+  assert.equal(L.taskText(tagger), "a multi-label model (3 labels, each given when its probability reaches its threshold)");
+  assert.equal(L.taskText(embedder), "an embedding model (vectors of 10 values)");
+  assert.equal(L.taskText(tensorOut), "a model answering a tensor of shape 2×2");
+  assert.equal(L.oneClassOnlyText(house, "live"), "Live accuracy counts the answers whose true label the server was told: it applies to one-class models (one label per example: softmax or sigmoid). house v1 is a regression model (2 targets: price in USD, area).");
+  assert.match(L.oneClassOnlyText(tagger, "drift"), /^Drift is watched on the predicted classes and their confidence: it applies to one-class models .* tagger v1 is a multi-label model/);
+  assert.match(L.oneClassOnlyText(embedder, "slices"), /^Slices measure the accuracy per class .* embedder v2 is an embedding model \(vectors of 10 values\)\.$/);
+  assert.equal(L.outputSummary(house), "2 values: price (USD), area");
+  assert.equal(L.outputSummary(tagger), "a sigmoid per label (3 labels): each label is given when its probability reaches its threshold");
+  assert.equal(L.outputSummary(embedder), "an embedding of 10 values");
+  assert.equal(L.outputSummary(tensorOut), "a tensor of shape 2×2");
+  assert.deepEqual(L.outputRows(house), { title: "Targets (2)", headers: ["target", "unit"], rows: [["price", "USD"], ["area", "–"]] });
+  assert.deepEqual(L.outputRows(tagger).rows, [["red", "50%"], ["round", "30%"], ["sweet", "75%"]]);
+  assert.equal(L.outputRows(grey), null);
+});
+
+test("tensorForm: a field per value for a 1-D input up to 64 values (range as min and max), JSON otherwise", () => {
+  assert.equal(L.tensorForm(grey), null);
+  assert.deepEqual(L.tensorForm(house), { mode: "fields", count: 4, names: ["value 1", "value 2", "value 3", "value 4"], low: -10, high: 10, shape: [4] });
+  assert.deepEqual(L.tensorForm(tagger), { mode: "fields", count: 3, names: ["value 1", "value 2", "value 3"], low: null, high: null, shape: [3] });
+  assert.equal(L.tensorForm({ ...tagger, input: tensorInput([64]) }).mode, "fields");
+  assert.equal(L.tensorForm(tensorOut).mode, "json"); // 65 values
+  assert.deepEqual(L.tensorForm(embedder), { mode: "json", count: 6, names: null, low: null, high: null, shape: [2, 3] });
+  // names when the card has one per value, else numbered
+  assert.deepEqual(L.fieldNames({ names: ["age", " bmi "] }, 2), ["age", "bmi"]);
+  assert.deepEqual(L.fieldNames({ names: ["age"] }, 2), ["value 1", "value 2"]);
+  assert.equal(L.formText(L.tensorForm(house)), "4 numbers, each from -10 to 10");
+  assert.equal(L.formText(L.tensorForm(tagger)), "3 numbers, any finite values");
+  assert.equal(L.formText(L.tensorForm(embedder)), "a tensor of shape 2×3 (6 numbers, any finite values)");
+  assert.equal(L.exampleJSON([2, 3]), "[[0, 0, 0], [0, 0, 0]]");
+  assert.equal(L.exampleJSON([65]), "");
+});
+
+test("the fields and a pasted row are checked in words: count, numbers, range, size", () => {
+  const form = L.tensorForm(house);
+  assert.deepEqual(L.checkFields(["1", " -2.5 ", "3e0", "−4"], form), { values: [1, -2.5, 3, -4] });
+  assert.deepEqual(L.checkFields(["1", "", "3", "4"], form), { error: "Value 2 is empty: type a number.", index: 1 });
+  assert.deepEqual(L.checkFields(["1", "2", "3", "4"], form, [false, false, true]), { error: "Value 3 is not a number.", index: 2 });
+  assert.deepEqual(L.checkFields(["1", "2", "3", "11"], form), { error: "Value 4 is 11: this model takes values from -10 to 10.", index: 3 });
+  assert.deepEqual(L.checkFields(["-10.5", "2", "3", "4"], form), { error: "Value 1 is -10.5: this model takes values from -10 to 10.", index: 0 });
+  assert.deepEqual(L.parseRow("1, 2.5 3\t4\n", form), { values: [1, 2.5, 3, 4] });
+  assert.deepEqual(L.parseRow("1\n2\n3\n4", form), { values: [1, 2, 3, 4] }); // a spreadsheet's column
+  assert.deepEqual(L.parseRow("1, 2, 3", form), { error: "This model takes 4 values; the row has 3." });
+  assert.deepEqual(L.parseRow("  ", form), { error: "The row is empty: paste 4 numbers separated by commas or spaces." });
+  assert.deepEqual(L.parseRow("1, two, 3, 4", form), { error: "Value 2 is not a number: “two”.", index: 1 });
+  assert.deepEqual(L.parseRow("1, 0x10, 3, 4", form).index, 1); // no hexadecimal, no Infinity
+  assert.deepEqual(L.parseRow("1, 2, 3, 1e400", form), { error: "Value 4 is too large: this model takes values from -10 to 10.", index: 3 });
+  const open = L.tensorForm(tagger);
+  assert.deepEqual(L.parseRow("1, 1e39, 3", open), { error: "Value 2 is too large: this model takes numbers up to about 3.4e38 in size.", index: 1 });
+  assert.deepEqual(L.parseRow("-1e30 0 .5", open), { values: [-1e30, 0, 0.5] });
+  assert.equal(L.checkValue("value 1", "Infinity", open).error, "Value 1 is not a number: “Infinity”.");
+  assert.equal(L.checkValue("value 1", "x".repeat(40), open).error, `Value 1 is not a number: “${"x".repeat(24)}…”.`);
+  assert.equal(L.checkFields(["a", "b"], { ...open, count: 2, names: ["age", "bmi"] }).error, "Age is not a number: “a”.");
+  assert.equal(L.rowText(["1", " 2 ", ""]), "1, 2, ");
+});
+
+test("parseTensorJSON takes nested lists in the card's shape, and says what is wrong in words", () => {
+  const form = L.tensorForm(embedder);
+  assert.deepEqual(L.parseTensorJSON("[[1, 2, 3], [4, 5, 6]]", form), { input: [[1, 2, 3], [4, 5, 6]] });
+  assert.deepEqual(L.parseTensorJSON('{"input": [[1, 2, 3], [4, 5, 6.5]]}', form), { input: [[1, 2, 3], [4, 5, 6.5]] });
+  assert.equal(L.parseTensorJSON("", form).error, "The box is empty: write a tensor of shape 2×3 as nested lists of numbers.");
+  assert.match(L.parseTensorJSON("[1, 2", form).error, /^The text is not valid JSON \(.+\): write a tensor of shape 2×3 as nested lists of numbers\.$/);
+  assert.equal(L.parseTensorJSON("[[1, 2], [3, 4], [5, 6]]", form).error, "This model takes a tensor of shape 2×3; the JSON has shape 3×2.");
+  assert.equal(L.parseTensorJSON("[1, 2, 3, 4, 5, 6]", form).error, "This model takes a tensor of shape 2×3; the JSON has shape 6.");
+  assert.equal(L.parseTensorJSON("7", form).error, "This model takes a tensor of shape 2×3; the JSON has shape of a single number.");
+  assert.equal(L.parseTensorJSON("[[1, 2, 3], [4, 5]]", form).error, "The lists are not all of the same length: write a tensor of shape 2×3 as nested lists of numbers.");
+  assert.equal(L.parseTensorJSON('[[1, "a", 3], [4, 5, 6]]', form).error, 'Expected numbers only: [0][1] is "a", not a number.');
+  assert.equal(L.parseTensorJSON('[[1, 2, 3], [4, 5, null]]', form).error, "Expected numbers only: [1][2] is null, not a number.");
+  assert.equal(L.parseTensorJSON("[[1, 2, 3], [4, 5, 1e39]]", form).error, "The value at [1][2] is too large: this model takes numbers up to about 3.4e38 in size.");
+  const ranged = { ...form, low: 0, high: 1 };
+  assert.equal(L.parseTensorJSON("[[0, 0.5, 1], [1, 2, 0]]", ranged).error, "The value at [1][1] is 2: this model takes values from 0 to 1.");
+});
+
+test("answers of other tasks: values by target, labels against thresholds, a vector's first values", () => {
+  assert.deepEqual([0.7310585975646973, 0.5, -2, 123456.78, 1234567.89, -0.000012345, 1e20, 99999.95, 0.1 + 0.2, 0].map(L.valueNumber),
+    ["0.731059", "0.5", "-2", "123,457", "1,234,568", "-1.2345e-5", "1e+20", "99999.9", "0.3", "0"]);
+  assert.equal(L.valueNumber(null), "–");
+  const values = { model: "house", version: "v1", result: [[0.7310585975646973, 0.5]], predictions: [{ values: { price: 0.7310585975646973, area: 0.5 } }] };
+  assert.deepEqual(L.regressionRows(house, values.predictions[0], values.result[0]), [
+    { name: "price", unit: "USD", value: 0.7310585975646973, text: "0.731059" },
+    { name: "area", unit: "", value: 0.5, text: "0.5" },
+  ]);
+  assert.equal(L.regressionRows(house, null, [1, 2])[1].value, 2); // from the result's row when there is no reading
+  assert.equal(L.answeredText(values, "v1", 8.2, house), "Answered by house v1 in 8 ms: price 0.731059 USD, area 0.5.");
+
+  const tags = { model: "tagger", version: "v1", result: [[0.7, 0.3, 0.2]], predictions: [{ labels: ["red", "round"], scores: { red: 0.7, round: 0.3, sweet: 0.2 } }] };
+  const rows = L.multilabelRows(tagger, tags.predictions[0], tags.result[0]);
+  assert.deepEqual(rows.map((r) => [r.label, r.given, r.text, r.thresholdText]), [["red", true, "70.0%", "50%"], ["round", true, "30.0%", "30%"], ["sweet", false, "20.0%", "75%"]]);
+  assert.equal(rows[2].description, "sweet: 20.0%, threshold 75%: not given");
+  assert.equal(L.givenText(rows), "Given: red, round.");
+  assert.equal(L.givenText(rows.map((r) => ({ ...r, given: false }))), "No label given: none reaches its threshold.");
+  // without the server's reading, given is reaching the threshold
+  assert.deepEqual(L.multilabelRows(tagger, null, [0.5, 0.29, 0.8]).map((r) => r.given), [true, false, true]);
+  assert.equal(L.answeredText(tags, "stable", 3, tagger), "Answered by tagger v1 (through stable) in 3 ms: red, round.");
+  assert.equal(L.answerSummary({ ...tags, predictions: [{ labels: [], scores: {} }] }, tagger), "no label (none reaches its threshold)");
+
+  const vector = Array.from({ length: 10 }, (_, i) => i / 4);
+  const summary = L.vectorSummary(embedder, vector);
+  assert.equal(summary.size, 10);
+  assert.equal(summary.title, "An embedding of 10 values; the first 8:");
+  assert.deepEqual(summary.first.map((f) => [f.index, f.text]), [["0", "0"], ["1", "0.25"], ["2", "0.5"], ["3", "0.75"], ["4", "1"], ["5", "1.25"], ["6", "1.5"], ["7", "1.75"]]);
+  assert.equal(summary.norm, Math.sqrt(vector.reduce((s, v) => s + v * v, 0)));
+  assert.deepEqual(JSON.parse(summary.json), vector);
+  assert.equal(L.answeredText({ model: "embedder", version: "v2", result: [vector], predictions: null }, "v2", 1, embedder), "Answered by embedder v2 in 1 ms: an embedding of 10 values.");
+  const raw = L.vectorSummary(tensorOut, [[1, 2], [3, 4]]);
+  assert.equal(raw.title, "A tensor of shape 2×2 (4 values):");
+  assert.deepEqual(raw.first.map((f) => f.index), ["[0][0]", "[0][1]", "[1][0]", "[1][1]"]);
+  assert.equal(raw.norm, null);
+  // a one-class model's line is as before, card or not
+  assert.equal(L.answeredText({ model: "clothes", version: "v1", result: [[0.9, 0.1]], predictions: [{ class_id: 0, label: "a", confidence: 0.9 }] }, "v1", 2, grey), "Answered by clothes v1 in 2 ms: a.");
+});
