@@ -1,8 +1,9 @@
 // The page: choose a served model and version, try it with an image (a file, a drop, a paste or a
-// drawing), tell the server whether its answer was right, and read its card, slices, drift, live
-// accuracy, versions and rollouts (pausing, resuming, aborting and starting one where admin routes
-// answer) and report. Everything it shows comes from
-// the server's API (GET /models..., POST /models/<name>/<version>[/input.png]); logic.mjs holds the
+// drawing) or, for a model taking a tensor, with values (a field each, a pasted row, or JSON), read its
+// answer as its task gives it (classes, values by target, labels against thresholds, a vector), tell
+// the server whether a one-class answer was right, and read its card, slices, drift, live accuracy,
+// versions and rollouts (pausing, resuming, aborting and starting one where admin routes answer) and
+// report. Everything it shows comes from the server's API (GET /models..., POST /models/<name>/<version>[/input.png]); logic.mjs holds the
 // logic that needs no DOM. Text from the server is always set as text, never as HTML.
 import * as L from "./logic.mjs";
 
@@ -22,6 +23,8 @@ const state = {
   answer: null, // the answer shown: {model, requestId, label} for its "Right?" controls
   rollouts: null, // {model, json, list}: GET /models/<model>/rollouts as last shown
   rolloutTimer: null, // the next refresh while a rollout runs and the versions tab is shown
+  form: null, // a tensor input's form (L.tensorForm): one field per value, or a JSON box
+  rowEdited: false, // the pasted row, not the fields, was edited last: Send reads the row
 };
 
 class ApiError extends Error {
@@ -251,6 +254,7 @@ async function selectVersion(choice) {
   renderCard(card);
   renderSlices(card);
   setUpTry(card);
+  for (const id of ["refresh-drift", "refresh-live"]) $(id).hidden = !L.isOneClass(card); // nothing to refresh: the tab says why
   $("drift").replaceChildren();
   loadSection();
 }
@@ -308,10 +312,15 @@ function bindTabs() {
 function setUpTry(card) {
   const image = L.isImageCard(card);
   $("image-inputs").hidden = !image;
-  $("not-image").hidden = image || !card;
-  if (card && !image) {
-    $("not-image").textContent = `${card.name} takes ${L.inputSummary(card)}, not images: there is nothing to upload here. Send it values through the API (see the API documentation); its card is beside this.`;
+  const form = card && !image ? L.tensorForm(card) : null;
+  $("not-image").hidden = !form;
+  $("values-form").hidden = !form;
+  if (form) {
+    const how = form.mode === "fields" ? "type them below, or paste a row, then Send" : "write it below as JSON, then Send";
+    $("not-image").textContent = `${card.name} takes ${L.formText(form)}, not an image: ${how}.`;
+    setUpValues(form);
   }
+  state.form = form;
   $("invert-field").hidden = !L.canInvert(card); // grey images only: "inverting" a colour photo means nothing
   const draw = L.canDraw(card);
   $("draw").hidden = !draw;
@@ -322,7 +331,105 @@ function setUpTry(card) {
 function clearResult() {
   $("result").hidden = true;
   show("try-error", "");
+  show("values-error", "");
   setUpRight(null);
+}
+
+// --- a model whose input is not an image: its values, typed, pasted as a row, or as JSON ----------------
+
+/** The form of a tensor input: a number field per value (with the card's range as min and max) and a
+ * row to paste, or a JSON box. Values typed for the same form (another version of the model) stay. */
+function setUpValues(form) {
+  const same = state.form && JSON.stringify(state.form) === JSON.stringify(form);
+  const fields = form.mode === "fields";
+  $("values-fields").hidden = !fields;
+  $("values-row-field").hidden = !fields;
+  $("values-json-field").hidden = fields;
+  show("values-error", "");
+  if (same) return;
+  state.rowEdited = false;
+  if (fields) {
+    $("values-legend").textContent = `Values (${form.count})`;
+    $("value-fields").replaceChildren(...form.names.map((name, i) => el("div", { class: "field value-field" },
+      el("label", { for: `value-${i + 1}`, text: name }),
+      el("input", { type: "number", id: `value-${i + 1}`, class: "value-input", step: "any", min: form.low ?? null, max: form.high ?? null, autocomplete: "off" }))));
+    $("values-row").value = "";
+  } else {
+    const json = $("values-json");
+    json.value = "";
+    json.placeholder = L.exampleJSON(form.shape);
+    $("values-json-hint").textContent = `Nested lists of numbers, ${L.shapeText(form.shape)} (the placeholder shows the shape); a body's {"input": ...} works too.`;
+  }
+}
+
+function valueInputs() {
+  return Array.from($("value-fields").querySelectorAll("input"));
+}
+
+/** Mark the field (or the row, or the JSON box) a message is about, and focus it; clear every other mark. */
+function markInvalid(target) {
+  for (const node of [...valueInputs(), $("values-row"), $("values-json")]) {
+    const wrong = node === target;
+    if (wrong) {
+      node.setAttribute("aria-invalid", "true");
+      node.setAttribute("aria-errormessage", "values-error");
+    } else {
+      node.removeAttribute("aria-invalid");
+      node.removeAttribute("aria-errormessage");
+    }
+  }
+  target?.focus();
+}
+
+/** A row pasted or typed: when it reads as the model's values, they fill the fields. */
+function rowChanged() {
+  state.rowEdited = true;
+  const parsed = L.parseRow($("values-row").value, state.form);
+  if (parsed.error) return;
+  valueInputs().forEach((input, i) => { input.value = String(parsed.values[i]); });
+  show("values-error", "");
+  markInvalid(null);
+}
+
+/** A field typed in: the row shows the fields, so it never disagrees with what Send sends. */
+function fieldChanged() {
+  state.rowEdited = false;
+  $("values-row").value = L.rowText(valueInputs().map((input) => input.value));
+  if (!$("values-error").hidden) {
+    show("values-error", "");
+    markInvalid(null);
+  }
+}
+
+/** Send: the values checked here first (count, numbers, range), each problem said in words next to the form. */
+async function sendValues(event) {
+  event.preventDefault();
+  const form = state.form;
+  if (!form || !state.card) return;
+  let checked;
+  let target = null;
+  if (form.mode === "json") {
+    checked = L.parseTensorJSON($("values-json").value, form);
+    target = $("values-json");
+  } else if (state.rowEdited && $("values-row").value.trim()) {
+    checked = L.parseRow($("values-row").value, form);
+    target = $("values-row");
+  } else {
+    const inputs = valueInputs();
+    checked = L.checkFields(inputs.map((input) => input.value), form, inputs.map((input) => input.validity.badInput));
+    target = inputs[checked.index ?? 0];
+  }
+  if (checked.error) {
+    $("result").hidden = true;
+    show("try-error", "");
+    show("values-error", checked.error);
+    markInvalid(target);
+    return;
+  }
+  show("values-error", "");
+  markInvalid(null);
+  const input = form.mode === "json" ? checked.input : checked.values;
+  await classify(() => JSON.stringify({ input }), { "Content-Type": "application/json" }, () => {}, { image: false });
 }
 
 function showPreview(url, pixelated, caption) {
@@ -371,7 +478,7 @@ async function classifyDrawing() {
 /** POST the example for a prediction, then for the image as the model sees it; `answered` runs once
  * the prediction is shown. The image given is shown beside the answer (showPreview, before this), so
  * an earlier drawing or file never stays next to a newer answer. */
-async function classify(makeBody, headers, answered = () => {}) {
+async function classify(makeBody, headers, answered = () => {}, { image = true } = {}) {
   const seq = state.seq;
   const { model, choice, card } = state;
   const base = modelPath(model, choice);
@@ -391,6 +498,7 @@ async function classify(makeBody, headers, answered = () => {}) {
     const answer = JSON.parse(text);
     renderPrediction(answer, card, choice, elapsed, response.headers.get("X-Request-Id"));
     answered();
+    if (!image) return; // values: nothing to show as the model sees it
     const seen = await api(`${base}/input.png`, { method: "POST", body: makeBody(), headers });
     if (seq !== state.seq) return;
     const img = $("model-image");
@@ -417,10 +525,89 @@ async function classify(makeBody, headers, answered = () => {}) {
 
 function setBusy(busy) {
   $("try").setAttribute("aria-busy", String(busy));
-  for (const id of ["classify-drawing", "file"]) $(id).disabled = busy;
+  for (const id of ["classify-drawing", "file", "values-send"]) $(id).disabled = busy;
 }
 
 function renderPrediction(answer, card, choice, elapsed, requestId) {
+  const oneClass = L.isOneClass(card);
+  $("seen").hidden = !L.isImageCard(card);
+  $("answer-classes").hidden = !oneClass;
+  $("answer-task").hidden = oneClass;
+  $("answered").textContent = L.answeredText(answer, choice, elapsed, card);
+  if (!oneClass) {
+    // Another task: no top classes, no "Right?", no OOD score or abstention (those are one-class models').
+    $("answer-task").replaceChildren(...taskAnswer(answer, card));
+    show("abstained", "");
+    show("ood", "");
+    setUpRight(null);
+  } else {
+    renderClasses(answer, card, requestId);
+  }
+  $("result").hidden = false;
+  $("result").scrollIntoView({ block: "nearest" });
+}
+
+/** The answer of a model of another task: values by target, every label against its threshold, or a vector. */
+function taskAnswer(answer, card) {
+  const prediction = answer.predictions?.[0];
+  const row = answer.result?.[0];
+  const kind = card.output.kind;
+  if (kind === "regression") {
+    const rows = L.regressionRows(card, prediction, row);
+    return [el("h3", { text: "Values" }), table(null, ["target", "value", "unit"],
+      rows.map((r) => [r.name, el("span", { class: "answer-value", "data-value": String(r.value), title: String(r.value), text: r.text }), r.unit || "–"]), [1], { id: "values-table" })];
+  }
+  if (kind === "multilabel") {
+    const rows = L.multilabelRows(card, prediction, row);
+    return [
+      el("h3", { text: "Labels" }),
+      el("p", { id: "tags-given", class: "given-line", text: L.givenText(rows) }),
+      el("ol", { id: "tags", class: "bars tags", "aria-label": "Every label's probability against its threshold" }, rows.map((r) => {
+        const fill = el("div", { class: "fill" });
+        fill.style.width = `${Math.max(0, Math.min(1, r.probability)) * 100}%`;
+        const mark = el("span", { class: "threshold", title: `threshold ${r.thresholdText}` });
+        mark.style.left = `${Math.max(0, Math.min(1, r.threshold)) * 100}%`;
+        return el("li", { class: r.given ? "given" : null, "data-label": r.label, "data-probability": String(r.probability), "data-threshold": String(r.threshold), title: r.description },
+          el("span", { class: "label" }, r.given ? el("span", { class: "tick", "aria-hidden": "true", text: "✓ " }) : "", r.label),
+          el("div", { class: "track", "aria-hidden": "true" }, fill, mark),
+          el("span", { class: "value" }, r.text, el("span", { class: "visually-hidden", text: `, threshold ${r.thresholdText}: ${r.given ? "given" : "not given"}` })));
+      })),
+      el("p", { class: "note", text: "A bar is the label's probability, its mark the label's threshold: a label is given when its bar reaches the mark." }),
+    ];
+  }
+  const summary = L.vectorSummary(card, row);
+  const json = el("textarea", { id: "vector-json", class: "vector-json", readonly: true, rows: "4", spellcheck: "false", "aria-label": "Every value of the answer, as JSON" });
+  json.value = summary.json;
+  const copy = el("button", { type: "button", id: "copy-json", text: "Copy the values as JSON" });
+  copy.addEventListener("click", () => copyJSON(summary));
+  return [
+    el("h3", { text: kind === "embedding" ? "Embedding" : "Tensor" }),
+    el("p", { id: "vector-title", text: summary.title }),
+    table(null, ["index", "value"], summary.first.map((f) => [f.index, el("span", { class: "answer-value", "data-value": String(f.value), title: String(f.value), text: f.text })]), [0, 1], { id: "vector-table" }),
+    summary.norm === null ? "" : el("p", { id: "vector-norm", text: `Length (L2 norm): ${L.valueNumber(summary.norm)}` }),
+    el("div", { class: "buttons" }, copy, el("span", { id: "copy-answer", class: "note", role: "status" })),
+    el("details", {}, el("summary", { text: "Every value as JSON" }), json),
+  ];
+}
+
+/** Copy a vector's values as JSON: the clipboard API, else the selected text box (a page not served over https). */
+async function copyJSON(summary) {
+  const out = $("copy-answer");
+  const count = `${L.formatNumber(summary.size)} ${summary.size === 1 ? "value" : "values"}`;
+  try {
+    if (!navigator.clipboard?.writeText) throw new Error("no clipboard here");
+    await navigator.clipboard.writeText(summary.json);
+    out.textContent = `Copied ${count} as JSON.`;
+  } catch {
+    const box = $("vector-json");
+    box.closest("details").open = true;
+    box.focus();
+    box.select();
+    out.textContent = document.execCommand("copy") ? `Copied ${count} as JSON.` : "This browser would not copy: the values are selected below, copy them with Ctrl+C (⌘C).";
+  }
+}
+
+function renderClasses(answer, card, requestId) {
   const probabilities = answer.result[0];
   const rows = L.topClasses(probabilities, card.output.labels);
   $("classes").replaceChildren(...rows.map((row) => {
@@ -432,12 +619,9 @@ function renderPrediction(answer, card, choice, elapsed, requestId) {
       el("span", { class: "value", text: L.percent(row.probability) }));
   }));
   const first = L.predictionSummary(answer.predictions?.[0]);
-  $("answered").textContent = L.answeredText(answer, choice, elapsed);
   show("abstained", first.abstained ? L.abstentionText(first.score) : "");
   show("ood", first.abstained ? "" : L.oodText(first.score));
   setUpRight(requestId ? { model: answer.model, requestId, label: first.label, labels: card.output.labels } : null);
-  $("result").hidden = false;
-  $("result").scrollIntoView({ block: "nearest" });
 }
 
 // --- "Right?": the answer's ground truth, by its request id -------------------------------------------
@@ -568,9 +752,13 @@ function renderCard(card) {
       ["Engines", engines.join(", ") || null],
       ["Frameworks", L.valueText(card.framework_versions)],
     ]),
-    el("h3", { text: `Labels (${card.output.labels.length})` }),
-    el("ul", { class: "labels" }, card.output.labels.map((label) => el("li", { text: label }))),
   ];
+  const output = L.outputRows(card); // a regressor's targets and units, a tagger's thresholds
+  if (output) {
+    parts.push(el("h3", { text: output.title }), table(null, output.headers, output.rows, card.output.kind === "multilabel" ? [1] : [], { id: "output-table" }));
+  } else if (card.output.labels?.length) {
+    parts.push(el("h3", { text: `Labels (${card.output.labels.length})` }), el("ul", { class: "labels" }, card.output.labels.map((label) => el("li", { text: label }))));
+  }
   parts.push(el("h3", { text: "Metrics" }));
   if (card.metrics) {
     parts.push(table(null, ["metric", "value"], L.metricRows(card.metrics), [1]));
@@ -617,6 +805,10 @@ function historyCharts(history) {
 }
 
 function renderSlices(card) {
+  if (!L.isOneClass(card)) {
+    $("slices").replaceChildren(el("p", { class: "note task-note", text: L.oneClassOnlyText(card, "slices") }));
+    return;
+  }
   const rows = L.sliceRows(card.slices);
   if (!rows.length) {
     $("slices").replaceChildren(el("p", { class: "note", text: "No slice evaluation in this card." }));
@@ -634,6 +826,10 @@ async function loadDrift() {
   const seq = state.seq;
   const { model, choice } = state;
   if (!model || !choice) return;
+  if (state.card && !L.isOneClass(state.card)) {
+    $("drift").replaceChildren(el("p", { class: "note task-note", text: L.oneClassOnlyText(state.card, "drift") }));
+    return;
+  }
   $("drift").setAttribute("aria-busy", "true");
   try {
     const drift = await getJSON(`${modelPath(model, choice)}/drift`);
@@ -665,6 +861,10 @@ async function loadLive() {
   const seq = state.seq;
   const { model, choice, card } = state;
   if (!model || !choice) return;
+  if (card && !L.isOneClass(card)) {
+    $("live").replaceChildren(el("p", { class: "note task-note", text: L.oneClassOnlyText(card, "live") }));
+    return;
+  }
   $("live").setAttribute("aria-busy", "true");
   try {
     const report = await getJSON(`${modelPath(model, choice)}/live`);
@@ -1075,6 +1275,19 @@ function bindEvents() {
       event.preventDefault();
       classifyFile(file);
     }
+  });
+  $("values-form").addEventListener("submit", sendValues);
+  $("values-row").addEventListener("input", rowChanged);
+  $("values-row").addEventListener("change", () => {
+    const text = $("values-row").value;
+    const parsed = text.trim() ? L.parseRow(text, state.form) : {};
+    if (parsed.error) show("values-error", parsed.error); // said once the row is left, not while it is typed
+  });
+  $("value-fields").addEventListener("input", fieldChanged);
+  $("values-json").addEventListener("input", () => {
+    if ($("values-error").hidden) return;
+    show("values-error", "");
+    markInvalid(null);
   });
   $("classify-drawing").addEventListener("click", classifyDrawing);
   $("clear-drawing").addEventListener("click", clearDrawing);

@@ -14,8 +14,12 @@ sideways says so and takes focus, the phone gets no paste hint, and screenshots 
 (docs/page-desktop.png, docs/page-phone.png, docs/page-live.png, docs/page-rollouts.png). Against a
 server with the API token on (``guarded``): the page asks for the token once and keeps it for the
 session only, and sends it with its feedback. Against an in-process server of fake runners (``fakes``):
-the page follows any card (a colour sigmoid model, a model whose input is not an image), shows a weighted
-alias's traffic split, and an abstention (a model with ``ood.abstain_above``) as one, without a label.
+the page follows any card (a colour sigmoid model, a one-class model whose input is not an image), shows a
+weighted alias's traffic split, and an abstention (a model with ``ood.abstain_above``) as one, without a
+label; models of other tasks taking a tensor (a regressor, a multi-label tagger, an embedding from a 2x3
+input) get a form that sends what was typed, pasted or written as JSON, refuses invalid values in words,
+and answers shown by task (values with units, labels against thresholds, a vector with its copy), at a
+desktop and a phone size, reached with the keyboard (docs/page-multilabel.png, docs/page-values-phone.png).
 
 Chromium comes from Debian (`make chromium`); Playwright only drives it (``playwright install``
 cannot download browsers here). Its background networking is off: the machine reaches no other host.
@@ -25,6 +29,8 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
+import math
 import re
 import threading
 import time
@@ -41,6 +47,7 @@ from playwright.sync_api import expect
 
 from serving.protocols import page as page_routes
 from tests.e2e.conftest import CLOTHES, DAMAGE, ROOT, Server, clothes, damage, free_port, ready_server, write_config
+from tests.unit.serving.protocols.test_tasks import expected as tasks_expected
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -965,19 +972,71 @@ def test_the_page_asks_for_the_token_once_and_keeps_it_for_the_session(browser, 
 # --- any card: an in-process server of fake runners ---------------------------------------------------------
 
 
+class AffineRunner:
+    """A regressor's fake: unit j of an example is ``weights[j] * (the sum of its values) + offsets[j]``, in float32."""
+
+    def __init__(self, weights: tuple[float, ...], offsets: tuple[float, ...]):
+        self.weights, self.offsets = np.asarray(weights, np.float32), np.asarray(offsets, np.float32)
+
+    def compute(self, values) -> np.ndarray:
+        sums = np.asarray(values, np.float32).reshape(len(values), -1).sum(axis=1, keepdims=True, dtype=np.float32)
+        return (sums * self.weights + self.offsets).astype(np.float32)
+
+    async def predict(self, values: np.ndarray) -> np.ndarray:
+        return self.compute(values)
+
+    async def status(self) -> dict:
+        return {"status": "ready", "reason": None}
+
+
+HOUSE = AffineRunner((12345.678, 0.25), (100_000.0, 3.0))  # price in USD, area in m2
+HOUSE_RANGE = (-10.0, 10.0)
+TAGS = ("red", "round", "sweet")
+TAG_THRESHOLDS = (0.5, 0.3, 0.75)
+EMBEDDING_SIZE = 12
+EMBEDDER_INPUT = (2, 3)  # two dimensions: the page offers a JSON box
+
+
+def task_card(name: str, output, input_shape=(4,), value_range=None):
+    """A card of another task than one class per example, with a tensor input (tests/unit/serving/protocols/test_tasks.py's)."""
+    from models.card import InputSpec, ModelCard
+
+    task = {"regression": "regression", "multilabel": "multilabel-classification", "embedding": "embedding"}[output.kind]
+    return ModelCard(
+        name=name,
+        version="v1",
+        description=f"{name} for the page's tests",
+        task=task,
+        input=InputSpec(kind="tensor", shape=input_shape, value_range=value_range, divide_by=None),
+        preprocessing=None,
+        output=output,
+        architecture="fake",
+        number_of_parameters=1,
+        metrics=None,
+        training={},
+        data={"source": "tests"},
+        framework_versions={},
+    )
+
+
 @pytest.fixture(scope="module")
 def fakes(tmp_path_factory):
     """The page's, the course's, feedback's and the admin routes over the unit tests' fakes (grey 28x28, colour
-    32x32x3 sigmoid, a tensor of 4, and wary: grey again, whose answers abstain), served by uvicorn on
-    127.0.0.1; grey has a weighted alias and a shadow. Feedback is off (no journal): /live answers 404.
+    32x32x3 sigmoid, a one-class model taking a tensor of 4, and wary: grey again, whose answers abstain) and
+    models of other tasks, each taking a tensor: house (a regressor of two targets with units, its input in
+    -10..10: AffineRunner), tagger (multi-label, three labels with their own thresholds) and embedder (an
+    embedding of 12 from a 2x3 input), the last two answering test_tasks.py's ValuesRunner; served by uvicorn
+    on 127.0.0.1; grey has a weighted alias and a shadow. Feedback is off (no journal): /live answers 404.
     Admin operations are off (no token, no live.admin_without_token: 403), and there are no live versions
     (the rollouts answer 503)."""
     import uvicorn
 
     from config import load_config
+    from models.card import OutputSpec, Target
     from serving.app import build
     from serving.protocols import Router, admin, course, feedback
-    from tests.unit.serving.conftest import InProcess, make_card, not_found
+    from tests.unit.serving.conftest import FakeRunner, InProcess, make_card, not_found
+    from tests.unit.serving.protocols.test_tasks import ValuesRunner
 
     path = tmp_path_factory.mktemp("page-fakes") / "configuration.yaml"
     path.write_text(
@@ -989,22 +1048,28 @@ def fakes(tmp_path_factory):
                     "vector": {"versions": ["v1"]},
                     # max_softmax needs no reference: a fake runner's 0.9 scores 0.1, past 0.05
                     "wary": {"versions": ["v1"], "ood": {"score": "max_softmax", "abstain_above": 0.05}},
+                    "house": {"versions": ["v1"]},
+                    "tagger": {"versions": ["v1"]},
+                    "embedder": {"versions": ["v1"]},
                 },
                 "limits": {"max_body_bytes": 1_000_000, "max_batch_images": 8, "max_queue_images": 64, "body_timeout_seconds": 5},
             }
         )
     )
     config = load_config(path)
-    served = InProcess(
-        config,
-        {
-            ("grey", "v1"): make_card("grey", "v1", labels=tuple("abcdefghij"), invert="auto"),
-            ("grey", "v2"): make_card("grey", "v2", labels=tuple("abcdefghij"), invert="auto"),
-            ("colour", "v1"): make_card("colour", "v1", shape=(32, 32, 3), labels=("damage", "no_damage"), kind="sigmoid"),
-            ("vector", "v1"): make_card("vector", "v1", shape=(4,), labels=("x", "y", "z"), tensor=True),
-            ("wary", "v1"): make_card("wary", "v1", labels=tuple("abcdefghij")),
-        },
-    )
+    cards = {
+        ("grey", "v1"): make_card("grey", "v1", labels=tuple("abcdefghij"), invert="auto"),
+        ("grey", "v2"): make_card("grey", "v2", labels=tuple("abcdefghij"), invert="auto"),
+        ("colour", "v1"): make_card("colour", "v1", shape=(32, 32, 3), labels=("damage", "no_damage"), kind="sigmoid"),
+        ("vector", "v1"): make_card("vector", "v1", shape=(4,), labels=("x", "y", "z"), tensor=True),
+        ("wary", "v1"): make_card("wary", "v1", labels=tuple("abcdefghij")),
+        ("house", "v1"): task_card("house", OutputSpec(kind="regression", targets=(Target(name="price", unit="USD"), Target(name="area", unit="m2"))), value_range=HOUSE_RANGE),
+        ("tagger", "v1"): task_card("tagger", OutputSpec(kind="multilabel", labels=TAGS, thresholds=TAG_THRESHOLDS)),
+        ("embedder", "v1"): task_card("embedder", OutputSpec(kind="embedding", shape=(EMBEDDING_SIZE,)), input_shape=EMBEDDER_INPUT),
+    }
+    runners = {key: FakeRunner(card.classes) for key, card in cards.items() if card.is_classifier}
+    runners |= {("house", "v1"): HOUSE, ("tagger", "v1"): ValuesRunner(len(TAGS)), ("embedder", "v1"): ValuesRunner(EMBEDDING_SIZE)}
+    served = InProcess(config, cards, runners=runners)
     served.registry.model("grey").shadow = {"alias": "stable", "candidate": "v2", "share": 0.25}
     router = Router([*admin.routes(config), *feedback.routes(config), *course.routes(config), *page_routes.routes(config)])  # in serving/app.py's order
     app = build(not_found, config, plane=lambda: served.plane, router=router)
@@ -1043,10 +1108,19 @@ def test_the_page_follows_any_card(browser, fakes):
         assert [label for label, _ in bars(page)] in (["damage", "no_damage"], ["no_damage", "damage"])
         assert page.evaluate("() => [document.getElementById('model-image').naturalWidth, document.getElementById('model-image').naturalHeight]") == [32, 32]
 
-        choose(page, "vector", "v1", "vector:v1")
-        expect(page.locator("#not-image")).to_contain_text("takes a tensor of shape 4, any finite values, not images")
+        choose(page, "vector", "v1", "vector:v1")  # one class per example, from a tensor: the form, then the classes
+        expect(page.locator("#not-image")).to_have_text("vector takes 4 numbers, any finite values, not an image: type them below, or paste a row, then Send.")
         expect(page.locator("#image-inputs")).to_be_hidden()
         expect(page.locator("#result")).to_be_hidden()
+        page.fill("#values-row", "1, 2, 3, 4")  # a row fills the fields
+        assert [page.input_value(f"#value-{i}") for i in range(1, 5)] == ["1", "2", "3", "4"]
+        with page.expect_request(lambda r: r.method == "POST" and r.url == f"{fakes}/models/vector/v1") as sent:
+            page.click("#values-send")
+        assert sent.value.post_data_json == {"input": [1, 2, 3, 4]}
+        expect(page.locator("#answered")).to_have_text(re.compile(r"^Answered by vector v1 in \d+ ms: z\.$"))  # mean 2.5: class 2
+        assert bars(page)[0] == ("z", "90.0%")
+        expect(page.locator("#seen")).to_be_hidden()  # no image to show
+        expect(page.get_by_role("group", name="Right?")).to_be_visible()  # a one-class answer may be right or wrong
         page.click("#tab-report")
         expect(page.locator("#report-status")).to_have_text("No report: vector:v1 has no evaluation report; retrain it, or import it with evaluation data")
 
@@ -1102,6 +1176,325 @@ def test_an_abstention_is_shown_as_one(browser, fakes):
         wait_for_result(page)
         expect(page.locator("#abstained")).to_be_hidden()
         expect(page.locator("#answered")).to_have_text(re.compile(r": a\.$"))
+        tab.assert_only_this_origin()
+    finally:
+        tab.close()
+
+
+# --- models of other tasks: a form for their values, answers by task ------------------------------------------------
+
+
+def js_value(value: float) -> str:
+    """A model's answered value as the page writes it (logic.mjs valueNumber): 6 significant digits,
+    from 1e5 whole with thousands separators (Math.round: half up)."""
+    size = abs(value)
+    assert 1e-4 <= size < 1e15 or size == 0, value  # (smaller and larger ones get an exponent: not used here)
+    if size == 0:
+        return "0"
+    if size >= 1e5:
+        return f"{math.floor(value + 0.5):,}"
+    text = repr(float(f"{value:.6g}"))  # the shortest text of the rounded number, as JavaScript's String
+    return text.removesuffix(".0")
+
+
+def posts_to(tab: Tab, path: str) -> list:
+    """The page's POSTs to ``path`` from now on (a live list)."""
+    sent: list = []
+    tab.page.on("request", lambda r: sent.append(r) if r.method == "POST" and r.url == tab.url + path else None)
+    return sent
+
+
+def send_values(page, url: str, path: str) -> dict:
+    """Press Send and return the JSON body the page posted."""
+    with page.expect_request(lambda r: r.method == "POST" and r.url == url + path) as sent:
+        page.click("#values-send")
+    return sent.value.post_data_json
+
+
+def no_one_class_extras(page) -> None:
+    """No "Right?", no OOD score and no abstention under another task's answer; no top classes."""
+    for part in ("#right", "#ood", "#abstained", "#answer-classes", "#seen"):
+        expect(page.locator(part)).to_be_hidden()
+
+
+def the_tabs_say_they_need_classes(tab: Tab, page, card: dict) -> None:
+    """Slices, drift and live accuracy say they apply to one-class models, without asking the server."""
+    task = {
+        "house": "a regression model (2 targets: price in USD, area in m2)",
+        "tagger": "a multi-label model (3 labels, each given when its probability reaches its threshold)",
+        "embedder": f"an embedding model (vectors of {EMBEDDING_SIZE} values)",
+    }[card["name"]]
+    asked = len(tab.requests)
+    for section, what in (
+        ("slices", "Slices measure the accuracy per class and under shifts of the held-out data"),
+        ("drift", "Drift is watched on the predicted classes and their confidence"),
+        ("live", "Live accuracy counts the answers whose true label the server was told"),
+    ):
+        page.click(f"#tab-{section}")
+        expect(page.locator(f"#{section}")).to_have_text(f"{what}: it applies to one-class models (one label per example: softmax or sigmoid). {card['name']} v1 is {task}.")
+    expect(page.locator("#refresh-drift")).to_be_hidden()
+    page.click("#tab-live")
+    expect(page.locator("#refresh-live")).to_be_hidden()
+    assert not [u for u in tab.requests[asked:] if u.endswith(("/drift", "/live"))], tab.requests[asked:]
+    page.click("#tab-card")
+
+
+def test_a_regressor_takes_typed_values_and_answers_each_target_with_its_unit(browser, fakes):
+    tab = Tab(browser, fakes)
+    try:
+        page = tab.open("/#house/v1")
+        wait_for_card(page, "house:v1")
+        card = requests.get(f"{fakes}/models/house/v1", timeout=TIMEOUT).json()
+        expect(page.locator("#not-image")).to_have_text("house takes 4 numbers, each from -10 to 10, not an image: type them below, or paste a row, then Send.")
+        fields = page.locator("#value-fields input")
+        expect(fields).to_have_count(4)
+        for i in range(1, 5):  # labelled, and the card's range is each field's min and max
+            field = page.get_by_label(f"value {i}", exact=True)
+            expect(field).to_have_attribute("type", "number")
+            expect(field).to_have_attribute("min", "-10")
+            expect(field).to_have_attribute("max", "10")
+        expect(page.locator("#output-table")).to_contain_text("USD")  # the card lists the targets with their units
+        assert "2 values: price (USD), area (m2)" in page.inner_text("#card")
+
+        # Typed with the keyboard, field after field, and sent with Enter: the body holds what was typed.
+        page.focus("#value-1")
+        typed = ["1.5", "-2", "3.25", "4"]
+        for i, text in enumerate(typed):
+            page.keyboard.type(text)
+            if i < len(typed) - 1:
+                page.keyboard.press("Tab")
+        expect(page.locator("#values-row")).to_have_value("1.5, -2, 3.25, 4")  # the row shows the fields
+        with page.expect_request(lambda r: r.method == "POST" and r.url == f"{fakes}/models/house/v1") as sent:
+            page.keyboard.press("Enter")
+        assert sent.value.post_data_json == {"input": [1.5, -2, 3.25, 4]}
+        (price, area) = HOUSE.compute([[1.5, -2, 3.25, 4]])[0].tolist()
+        expect(page.locator("#answered")).to_have_text(
+            re.compile(rf"^Answered by house v1 in \d+ ms: price {re.escape(js_value(price))} USD, area {re.escape(js_value(area))} m2\.$")
+        )
+        shown = page.locator("#values-table")
+        assert [h.strip() for h in shown.locator("thead th").all_inner_texts()] == ["target", "value", "unit"]
+        assert [[c.strip() for c in row.locator("th, td").all_inner_texts()] for row in shown.locator("tbody tr").all()] == [
+            ["price", js_value(price), "USD"],
+            ["area", js_value(area), "m2"],
+        ]
+        assert js_value(price) == "183,333" and js_value(area) == "4.6875", (price, area)  # whole with separators; 6 significant digits
+        values = [float(v) for v in shown.locator(".answer-value").evaluate_all("nodes => nodes.map(n => n.dataset.value)")]
+        assert values == [price, area]  # exactly the runner's float32 values, as the server sent them
+        no_one_class_extras(page)
+        check_layout(page, "desktop regression")
+
+        # A row pasted: it fills the fields, and Send sends it.
+        page.fill("#values-row", "0\t1\t-1\t10\n")
+        assert [page.input_value(f"#value-{i}") for i in range(1, 5)] == ["0", "1", "-1", "10"]
+        assert send_values(page, fakes, "/models/house/v1") == {"input": [0, 1, -1, 10]}
+        (price, area) = HOUSE.compute([[0, 1, -1, 10]])[0].tolist()
+        expect(page.locator("#values-table tbody tr").first).to_contain_text(js_value(price))
+
+        # Invalid input gets a plain message on the page, and nothing is sent.
+        sent = posts_to(tab, "/models/house/v1")
+        page.fill("#value-2", "50")
+        page.click("#values-send")
+        expect(page.locator("#values-error")).to_have_text("Value 2 is 50: this model takes values from -10 to 10.")
+        expect(page.locator("#value-2")).to_be_focused()
+        expect(page.locator("#value-2")).to_have_attribute("aria-invalid", "true")
+        expect(page.locator("#result")).to_be_hidden()
+        page.fill("#value-2", "")
+        page.click("#values-send")
+        expect(page.locator("#values-error")).to_have_text("Value 2 is empty: type a number.")
+        page.fill("#values-row", "1, two, 3, 4")
+        page.click("#values-send")
+        expect(page.locator("#values-error")).to_have_text("Value 2 is not a number: “two”.")
+        expect(page.locator("#values-row")).to_be_focused()
+        page.fill("#values-row", "1, 2, 3")
+        page.locator("#values-row").blur()  # said once the row is left
+        expect(page.locator("#values-error")).to_have_text("This model takes 4 values; the row has 3.")
+        page.click("#values-send")
+        expect(page.locator("#values-error")).to_have_text("This model takes 4 values; the row has 3.")
+        assert not sent, [r.post_data for r in sent]
+
+        # What the server refuses is said in its words (the body changed on its way, as a client could send it).
+        page.fill("#values-row", "1, 2, 3, 4")
+        expect(page.locator("#values-error")).to_be_hidden()
+        page.route(f"{fakes}/models/house/v1", lambda route: route.continue_(post_data='{"input": [1, 2, 3]}'))
+        refused = requests.post(f"{fakes}/models/house/v1", json={"input": [1, 2, 3]}, timeout=TIMEOUT)
+        assert refused.status_code == 422
+        page.click("#values-send")
+        expect(page.locator("#try-error")).to_have_text(refused.json()["error"])
+        expect(page.locator("#result")).to_be_hidden()
+        page.unroute(f"{fakes}/models/house/v1")
+
+        the_tabs_say_they_need_classes(tab, page, card)
+        tab.errors = [e for e in tab.errors if "status of 503" not in e]  # the browser logs the rollouts' 503: expected here
+        tab.assert_only_this_origin()
+    finally:
+        tab.close()
+
+
+def test_a_tagger_shows_every_label_against_its_threshold(browser, fakes):
+    tab = Tab(browser, fakes)
+    try:
+        page = tab.open("/#tagger/v1")
+        wait_for_card(page, "tagger:v1")
+        card = requests.get(f"{fakes}/models/tagger/v1", timeout=TIMEOUT).json()
+        table = page.locator("#output-table")  # the card: each label with its threshold
+        assert [[c.strip() for c in row.locator("th, td").all_inner_texts()] for row in table.locator("tbody tr").all()] == [
+            [label, f"{threshold:.0%}"] for label, threshold in zip(TAGS, TAG_THRESHOLDS, strict=True)
+        ]
+        expect(page.locator("#value-fields input")).to_have_count(4)
+        expect(page.locator("#value-1")).not_to_have_attribute("min", re.compile(".*"))  # no range: no min, no max
+        for i, value in enumerate(["0.5", "0.25", "0.5", "0.25"], start=1):
+            page.fill(f"#value-{i}", value)
+        assert send_values(page, fakes, "/models/tagger/v1") == {"input": [0.5, 0.25, 0.5, 0.25]}
+        scores = tasks_expected(np.array([[0.5, 0.25, 0.5, 0.25]]), len(TAGS))[0].tolist()
+        given = [label for label, p, t in zip(TAGS, scores, TAG_THRESHOLDS, strict=True) if p >= t]
+        assert given == ["red", "round"], scores  # sweet's 0.38 is under its 0.75
+        expect(page.locator("#answered")).to_have_text(re.compile(rf"^Answered by tagger v1 in \d+ ms: {', '.join(given)}\.$"))
+        expect(page.locator("#tags-given")).to_have_text(f"Given: {', '.join(given)}.")
+        items = page.locator("#tags li")
+        expect(items).to_have_count(len(TAGS))  # every label, in the card's order
+        for item, label, p, threshold in zip(items.all(), TAGS, scores, TAG_THRESHOLDS, strict=True):
+            expect(item.locator(".label")).to_have_text(("✓ " if label in given else "") + label)
+            expect(item.locator(".value")).to_have_text(f"{js_percent(p)}, threshold {threshold:.0%}: {'given' if label in given else 'not given'}")
+            assert (item.get_attribute("class") or "") == ("given" if label in given else "")
+            track = item.locator(".track").evaluate(
+                "n => { const r = n.getBoundingClientRect(); return {x: r.x + n.clientLeft, width: r.width - 2 * n.clientLeft, height: r.height}; }"
+            )  # inside its border
+            fill = item.locator(".fill").bounding_box()
+            mark = item.locator(".threshold").bounding_box()
+            assert fill["width"] == pytest.approx(track["width"] * p, abs=1.5), (label, fill, track)  # the bar is the probability
+            assert mark["x"] + mark["width"] / 2 == pytest.approx(track["x"] + track["width"] * threshold, abs=1.5), (label, mark, track)  # the mark, its threshold
+            assert mark["height"] > track["height"]  # it crosses the bar
+        background = lambda selector: page.locator(selector).first.evaluate("n => getComputedStyle(n).backgroundColor")  # noqa: E731
+        assert background("#tags li.given .fill") != background("#tags li:not(.given) .fill")  # the given ones stand out
+        no_one_class_extras(page)
+        check_layout(page, "desktop multilabel")
+        page.locator("#try").screenshot(path=SCREENSHOTS / "page-multilabel.png")
+        the_tabs_say_they_need_classes(tab, page, card)
+        tab.errors = [e for e in tab.errors if "status of 503" not in e]
+        tab.assert_only_this_origin()
+    finally:
+        tab.close()
+
+
+def test_an_embedding_from_a_json_input_shows_its_size_and_first_values_and_copies(browser, fakes):
+    tab = Tab(browser, fakes)
+    tab.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=fakes)
+    try:
+        page = tab.open("/#embedder/v1")
+        wait_for_card(page, "embedder:v1")
+        card = requests.get(f"{fakes}/models/embedder/v1", timeout=TIMEOUT).json()
+        expect(page.locator("#not-image")).to_have_text("embedder takes a tensor of shape 2×3 (6 numbers, any finite values), not an image: write it below as JSON, then Send.")
+        expect(page.locator("#values-fields")).to_be_hidden()  # two dimensions: JSON, not fields
+        expect(page.locator("#values-row")).to_be_hidden()
+        expect(page.locator("#values-json")).to_have_attribute("placeholder", "[[0, 0, 0], [0, 0, 0]]")
+        sent = posts_to(tab, "/models/embedder/v1")
+        for text, message in (
+            ("[[1, 2], [3, 4], [5, 6]]", "This model takes a tensor of shape 2×3; the JSON has shape 3×2."),
+            ("[[1, 2, 3], [4, 5]]", "The lists are not all of the same length: write a tensor of shape 2×3 as nested lists of numbers."),
+            ('[[1, "a", 3], [4, 5, 6]]', 'Expected numbers only: [0][1] is "a", not a number.'),
+        ):
+            page.fill("#values-json", text)
+            page.click("#values-send")
+            expect(page.locator("#values-error")).to_have_text(message)
+            expect(page.locator("#values-json")).to_be_focused()
+        page.fill("#values-json", "[1, 2")
+        page.click("#values-send")
+        expect(page.locator("#values-error")).to_have_text(re.compile(r"^The text is not valid JSON \(.+\): write a tensor of shape 2×3 as nested lists of numbers\.$"))
+        assert not sent
+
+        example = [[1, 2, 3], [0, 0.5, -1]]
+        page.fill("#values-json", '{"input": [[1, 2, 3], [0, 0.5, -1]]}')  # a body copied from a curl works too
+        expect(page.locator("#values-error")).to_be_hidden()
+        assert send_values(page, fakes, "/models/embedder/v1") == {"input": example}
+        vector = tasks_expected(np.array([example]), EMBEDDING_SIZE)[0].tolist()
+        expect(page.locator("#answered")).to_have_text(re.compile(rf"^Answered by embedder v1 in \d+ ms: an embedding of {EMBEDDING_SIZE} values\.$"))
+        expect(page.locator("#vector-title")).to_have_text(f"An embedding of {EMBEDDING_SIZE} values; the first 8:")
+        rows = [[c.strip() for c in row.locator("th, td").all_inner_texts()] for row in page.locator("#vector-table tbody tr").all()]
+        assert rows == [[str(i), js_value(v)] for i, v in enumerate(vector[:8])], rows
+        assert [float(v) for v in page.locator("#vector-table .answer-value").evaluate_all("nodes => nodes.map(n => n.dataset.value)")] == pytest.approx(vector[:8], abs=1e-6)
+        norm = float(np.sqrt(np.sum(np.square(np.asarray(vector, np.float64)))))
+        expect(page.locator("#vector-norm")).to_have_text(f"Length (L2 norm): {js_value(norm)}")
+        no_one_class_extras(page)
+
+        page.click("#copy-json")
+        expect(page.locator("#copy-answer")).to_have_text(f"Copied {EMBEDDING_SIZE} values as JSON.")
+        copied = page.evaluate("() => navigator.clipboard.readText()")
+        assert json.loads(copied) == pytest.approx(vector, abs=1e-6)
+        page.click("#result details > summary")
+        assert json.loads(page.input_value("#vector-json")) == json.loads(copied)  # every value, as JSON, on the page too
+        check_layout(page, "desktop embedding")
+        the_tabs_say_they_need_classes(tab, page, card)
+        tab.errors = [e for e in tab.errors if "status of 503" not in e]
+        tab.assert_only_this_origin()
+    finally:
+        tab.close()
+
+
+def test_the_values_forms_and_answers_fit_a_phone_and_the_keyboard_reaches_them(browser, fakes):
+    tab = Tab(browser, fakes, viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True)
+    try:
+        page = tab.open("/#house/v1")
+        wait_for_card(page, "house:v1")
+        form = page.locator("#values-form").bounding_box()
+        assert form["x"] >= 0 and form["x"] + form["width"] <= PHONE["width"], form
+        for field in page.locator("#value-fields input").all():  # each field whole, in the form
+            box = field.bounding_box()
+            assert box["x"] >= form["x"] and box["x"] + box["width"] <= form["x"] + form["width"] + 0.5, box
+        page.fill("#values-row", "9.5 9.5 9.5 9.5")
+        assert send_values(page, fakes, "/models/house/v1") == {"input": [9.5, 9.5, 9.5, 9.5]}
+        (price, _) = HOUSE.compute([[9.5] * 4])[0].tolist()
+        expect(page.locator("#values-table tbody tr").first).to_contain_text(js_value(price))
+        check_layout(page, "phone regression")
+        page.locator("#try").screenshot(path=SCREENSHOTS / "page-values-phone.png")
+
+        choose(page, "tagger", "v1", "tagger:v1")
+        page.fill("#values-row", "4, 0, 0, 0")
+        send_values(page, fakes, "/models/tagger/v1")
+        expect(page.locator("#tags li.given")).to_have_count(len(TAGS))  # sigmoid(4 - j) reaches every threshold
+        check_layout(page, "phone multilabel")
+        for item in page.locator("#tags li").all():
+            box = item.bounding_box()
+            assert box["x"] + box["width"] <= PHONE["width"], box
+
+        choose(page, "embedder", "v1", "embedder:v1")
+        page.fill("#values-json", "[[0, 0, 0], [0, 0, 1]]")
+        send_values(page, fakes, "/models/embedder/v1")
+        expect(page.locator("#vector-table tbody tr")).to_have_count(8)
+        check_layout(page, "phone embedding")
+        tab.errors = [e for e in tab.errors if "status of 503" not in e]
+        tab.assert_only_this_origin()
+    finally:
+        tab.close()
+
+    tab = Tab(browser, fakes)  # the keyboard reaches every control of the form and of the answers
+    tab.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=fakes)
+    try:
+        page = tab.open("/#house/v1")
+        wait_for_card(page, "house:v1")
+        page.focus("#version")
+        reached = []
+        for _ in range(8):
+            page.keyboard.press("Tab")
+            reached.append(page.evaluate("() => document.activeElement.id"))
+        assert reached[:7] == ["value-1", "value-2", "value-3", "value-4", "values-row", "values-send", "tab-card"], reached
+        choose(page, "embedder", "v1", "embedder:v1")
+        page.focus("#values-json")
+        page.keyboard.type("[[1, 1, 1], [1, 1, 1]]")
+        page.keyboard.press("Tab")
+        expect(page.locator("#values-send")).to_be_focused()
+        with page.expect_request(lambda r: r.method == "POST" and r.url == f"{fakes}/models/embedder/v1"):
+            page.keyboard.press("Enter")
+        expect(page.locator("#vector-table")).to_be_visible()
+        page.focus("#values-send")
+        reached = []
+        for _ in range(6):
+            page.keyboard.press("Tab")
+            reached.append(page.evaluate("() => { const e = document.activeElement; return e.id || e.tagName; }"))
+        assert "copy-json" in reached and "SUMMARY" in reached, reached
+        page.focus("#copy-json")
+        page.keyboard.press("Enter")
+        expect(page.locator("#copy-answer")).to_have_text(f"Copied {EMBEDDING_SIZE} values as JSON.")
+        tab.errors = [e for e in tab.errors if "status of 503" not in e]
         tab.assert_only_this_origin()
     finally:
         tab.close()
