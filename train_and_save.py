@@ -41,6 +41,9 @@ from training.datasets import DatasetError  # noqa: E402
 from training.evaluation import format_report  # noqa: E402
 from training.export import probe_examples, with_onnx  # noqa: E402
 from training.importing import ImportRefused, check_evaluation, inspect_keras, parse_labels, read_evaluation  # noqa: E402
+from training.onnx_import import inspect_onnx  # noqa: E402
+from training.sklearn_import import inspect_sklearn  # noqa: E402
+from training.tasks import TASKS, parse_targets  # noqa: E402
 
 SHIPPED = Path(__file__).resolve().parent / "models" / "shipped"  # the trained models the repository carries
 
@@ -62,14 +65,30 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     train.add_argument("--if-missing", action="store_true", help="do nothing when the version is already in the store")
     train.add_argument("--quiet", action="store_true", help="no per-epoch progress")
 
-    imported = commands.add_parser("import", help="store a .keras model trained elsewhere, with its card")
-    imported.add_argument("path", help="the .keras file")
+    imported = commands.add_parser("import", help="store a model trained elsewhere (.keras, .onnx, or a scikit-learn .joblib/.pkl), with its card")
+    imported.add_argument("path", help="the .keras file, the .onnx file, or a scikit-learn estimator or pipeline in a .joblib, .pkl or .pickle file")
     imported.add_argument("--name", required=True, help="the model name it is served under")
     imported.add_argument("--version", required=True, help="the version it is stored as")
     imported.add_argument(
         "--labels",
-        required=True,
-        help="class labels in output order: a comma-separated list, or a file with one label per line (Keras' folder loader numbers classes alphabetically)",
+        help="class labels in output order: a comma-separated list, or a file with one label per line (Keras' folder loader numbers classes alphabetically). "
+        "Needed for classification and multilabel; a scikit-learn classifier's default is its classes_",
+    )
+    imported.add_argument(
+        "--task",
+        choices=list(TASKS),
+        default="classification",
+        help="what the output is: classification (one class: softmax, or one sigmoid unit for two labels), multilabel (one sigmoid per label), "
+        "regression (one unit per target), embedding (a vector), tensor (any shape, answered as it is). Default classification; "
+        "a scikit-learn regressor is regression",
+    )
+    imported.add_argument("--targets", help="regression: the targets in output order, name[:unit],... (default value, or value_0, value_1, ...)")
+    imported.add_argument("--threshold", type=float, default=0.5, help="multilabel: the probability that gives a label (default 0.5)")
+    imported.add_argument("--output", help="ONNX: the graph output to serve, when it has several")
+    imported.add_argument(
+        "--trust-pickle",
+        action="store_true",
+        help="scikit-learn: load the pickle (loading runs code from the file: only a file you trust). The import converts it to ONNX (skl2onnx); the server stores and runs only that, never the pickle",
     )
     imported.add_argument(
         "--scale",
@@ -203,18 +222,21 @@ def reimport(name: str, version: str) -> str:
     return f"import it (again) from the .keras file it came from: train_and_save.py import <file>.keras --name {name} --version {version} --labels ... (see train_and_save.py import --help)"
 
 
-def evaluate_and_save(card: ModelCard, model, images, labels, probabilities, shifts: dict, force: bool):
+def evaluate_and_save(card: ModelCard, model, images, labels, probabilities, shifts: dict, force: bool, predict=None, files: dict | None = None):
     """Slices, evaluation report, drift reference and the verified ONNX export of a version, then the
-    store: one path for trained and imported models."""
-    predict = lambda values: predict_probabilities(model, values, card)  # noqa: E731
+    store: one path for trained and imported models (``model`` None: a version that is its ONNX file,
+    in ``files``, answering with ``predict``)."""
+    predict = predict or (lambda values: predict_probabilities(model, values, card))
     slices = evaluate_slices(predict, images, labels, card.labels, shifts, card.input.shape)
     print(f"worst slice {slices['worst']['slice']}: {slices['worst']['accuracy']:.4f} (overall {slices['overall']:.4f})")
     card = card.model_copy(update={"slices": slices})
     files = {
+        **(files or {}),
         REPORT_FILE: evaluation_report(card, images, labels, probabilities),
         REFERENCE_FILE: json.dumps(build_reference(images, probabilities, card)),
     }
-    card = with_onnx(card, model, images, files)
+    if model is not None:
+        card = with_onnx(card, model, images, files)
     return store.save(card, model, files, force=force)
 
 
@@ -247,49 +269,123 @@ def train(args: argparse.Namespace) -> int:
     return 0
 
 
+PICKLES = (".joblib", ".pkl", ".pickle")
+
+
 def import_model(args: argparse.Namespace) -> int:
+    """A model trained elsewhere into the store: a .keras file as it is (with its verified ONNX export), an
+    ONNX file as it is, a scikit-learn estimator converted to ONNX; evaluated when --eval-data is given."""
+    suffix = Path(args.path).suffix.lower()
+    model, files, predict = None, {}, None
     try:
         value_range = tuple(float(v) for v in args.range.split(",")) if args.range else None
         if value_range is not None and (len(value_range) != 2 or not value_range[0] < value_range[1]):
             raise ImportRefused(f"--range: expected LOW,HIGH with LOW < HIGH, got {args.range!r}")
-        labels = parse_labels(args.labels)
+        labels = parse_labels(args.labels) if args.labels else None
+        targets = parse_targets(args.targets) if args.targets else None
         if store.exists(args.name, args.version) and not args.force:
             raise ImportRefused(f"{store.tag(args.name, args.version)} already exists in the store; pass --force to replace it")
         held_out = read_evaluation(args.eval_data) if args.eval_data else None
-        model, card = inspect_keras(
-            args.path,
-            args.name,
-            args.version,
-            labels,
-            scale=args.scale,
-            description=args.description,
-            kind=args.kind,
-            value_range=value_range,
-            resize=args.resize,
-            positive_label=args.positive_label,
-            aspect=args.aspect,
-            evaluation=held_out,
-        )
-        images, labels_true = check_evaluation(*held_out, card) if held_out is not None else (None, None)
+        if suffix == ".onnx":
+            card, files[store.ONNX_FILE] = inspect_onnx(
+                args.path,
+                args.name,
+                args.version,
+                labels,
+                args.output,
+                args.task,
+                targets,
+                args.threshold,
+                args.kind,
+                value_range,
+                None if args.scale in (None, "none") else 255.0,
+                args.positive_label,
+                args.description,
+            )
+            predict = onnx_predict(files[store.ONNX_FILE], card)
+        elif suffix in PICKLES:
+            evaluation_x = check_evaluation_x(held_out) if held_out is not None else None
+            card, files[store.ONNX_FILE], predict = inspect_sklearn(
+                args.path,
+                args.name,
+                args.version,
+                labels,
+                args.trust_pickle,
+                targets,
+                value_range,
+                args.description,
+                (evaluation_x, held_out[1]) if held_out is not None else None,
+            )
+        else:
+            model, card = inspect_keras(
+                args.path,
+                args.name,
+                args.version,
+                labels,
+                scale=args.scale,
+                description=args.description,
+                kind=args.kind,
+                value_range=value_range,
+                resize=args.resize,
+                positive_label=args.positive_label,
+                aspect=args.aspect,
+                evaluation=held_out,
+                task=args.task,
+                targets=targets,
+                threshold=args.threshold,
+            )
+            predict = lambda values: predict_probabilities(model, values, card)  # noqa: E731
+        images, truth = check_evaluation(*held_out, card) if held_out is not None else (None, None)
     except (ImportRefused, ValueError) as exc:
         print(f"error: {exc}; nothing was saved", file=sys.stderr)
         return 1
-    print(f"{card.tag}: {card.input.kind} input {list(card.input.shape)}, {card.output.kind} over {card.classes} labels, {card.number_of_parameters:,} parameters")
+    output = card.output
+    answers = (
+        f"{output.kind} over {card.classes} labels"
+        if output.labels
+        else (f"{output.kind} of {len(output.targets)} target(s)" if output.targets else f"{output.kind} {list(output.answer_shape)}")
+    )
+    print(f"{card.tag}: {card.input.kind} input {list(card.input.shape)}, {answers}, {card.number_of_parameters:,} parameters")
     if images is None:
-        files: dict = {}
-        card = with_onnx(card, model, probe_examples(card), files)  # verified on random examples in the card's range
+        if model is not None:
+            card = with_onnx(card, model, probe_examples(card), files)  # verified on random examples in the card's range
         saved = store.save(card, model, files, force=args.force)
         print(f"Saved {saved.tag} without evaluation (no --eval-data: no metrics, report or drift reference) to {saved.path}")
         return 0
-    probabilities = predict_probabilities(model, images, card)
-    metrics = evaluation.evaluate(labels_true, probabilities, card.labels)
+    predicted = predict(images)
+    if output.kind == "regression":
+        metrics = evaluation.evaluate_regression(truth, predicted, [t.name for t in output.targets])
+    elif output.kind == "multilabel":
+        metrics = evaluation.evaluate_multilabel(truth, predicted, output.labels, output.thresholds)
+    else:
+        metrics = evaluation.evaluate(truth, predicted, card.labels)
     print(format_report(metrics))
     card = card.model_copy(update={"metrics": metrics, "data": {**card.data, "source": os.path.basename(args.eval_data)}})
+    if not card.is_classifier:  # the report, slices and drift reference read classes
+        if model is not None:
+            card = with_onnx(card, model, images, files)
+        saved = store.save(card, model, files, force=args.force)
+        print(f"Saved {saved.tag} (evaluated on {len(images)} examples) to {saved.path}")
+        return 0
     # The shifts of slices work on 0..255 levels: an image model taking other values is sliced by class only.
     shifts = default_shifts(card.input.shape) if card.is_image and card.input.value_range == (0, 255) else {}
-    saved = evaluate_and_save(card, model, images, labels_true, probabilities, shifts, force=args.force)
+    saved = evaluate_and_save(card, model, images, truth, predicted, shifts, force=args.force, predict=predict, files=files)
     print(f"Saved {saved.tag} ({metrics['accuracy']:.4f} accuracy on {len(images)} evaluation examples) to {saved.path}")
     return 0
+
+
+def check_evaluation_x(held_out: tuple):
+    """A scikit-learn import's evaluation examples, as float32 rows (their card is made from the estimator afterwards)."""
+    import numpy as np
+
+    return np.asarray(held_out[0], dtype=np.float32).reshape(len(held_out[0]), -1)
+
+
+def onnx_predict(content: bytes, card: ModelCard):
+    """The answers of an imported ONNX file on client values, as the server computes them (its engine)."""
+    from models.engines.onnxruntime import OnnxRuntimeEngine
+
+    return OnnxRuntimeEngine(content, card, threads=2)
 
 
 def promote(args: argparse.Namespace) -> int:

@@ -76,8 +76,14 @@ def inspect_keras(
     aspect: str | None = None,
     evaluation: tuple[np.ndarray, np.ndarray] | None = None,
     say: Callable[[str], None] = print,
+    task: str = "classification",
+    targets=None,
+    threshold: float = 0.5,
 ):
     """Load ``path`` and describe it: (keras model, card without metrics). Raises ImportRefused.
+
+    ``task`` (training/tasks.py) says what the output is: classification (``labels``), multilabel
+    (``labels``, ``threshold``), regression (``targets``), embedding or tensor.
 
     ``scale`` is ``"255"``, ``"none"`` or None: decided from the model's first layer and from
     ``evaluation`` (x, y), or refused for a tensor input. Each decision and warning goes to ``say``.
@@ -100,23 +106,16 @@ def inspect_keras(
     out = _single_shape(model.outputs, "output")
     if None in dims or not dims:
         raise ImportRefused(f"the model's input shape {[None, *dims]} must be fixed apart from the batch axis")
-    if len(out) != 1:
-        raise ImportRefused(f"the model's output shape {[None, *out]} is not one vector of class scores per example")
     is_image = kind == "image" or (kind is None and len(dims) == 3 and dims[2] in (1, 3))
     if is_image and not (len(dims) == 3 and dims[2] in (1, 3)):
         raise ImportRefused(f"an image input has the shape [height, width, 1 or 3]; the model takes {list(dims)}")
     if aspect is not None and not is_image:
         raise ImportRefused(f"--aspect {aspect}: aspect handling applies to image inputs; this model takes a tensor {list(dims)}")
-    units = out[0]
-    if units == len(labels):
-        output = OutputSpec(kind="softmax", labels=tuple(labels))
-    elif units == 1 and len(labels) == 2:
-        positive = positive_label or labels[1]
-        if positive not in labels:
-            raise ImportRefused(f"--positive-label {positive!r} is not one of the labels {labels}")
-        output = OutputSpec(kind="sigmoid", labels=tuple(labels), positive_label=positive)
-    else:
-        raise ImportRefused(f"the model's output has {units} unit(s), but {len(labels)} labels were given (one unit per label, or one sigmoid unit for two labels)")
+    from training.tasks import card_task, output_for
+
+    output = output_for(task, tuple(out), labels, targets, threshold, positive_label)
+    if evaluation is not None and not output.single_label:
+        evaluation = None if output.kind in ("embedding", "tensor") else evaluation
 
     def card_of(spec: InputSpec, training: dict | None = None) -> ModelCard:
         preprocessing = ImagePreprocessing(colour_mode="RGB" if dims[2] == 3 else "L", aspect=aspect or "pad", resize=resize, invert="never") if is_image else None
@@ -124,7 +123,7 @@ def inspect_keras(
             name=name,
             version=version,
             description=description or f"{model.name}, imported from {path.name}",
-            task="image-classification" if is_image else "classification",
+            task=card_task(output, is_image),
             input=spec,
             preprocessing=preprocessing,
             output=output,
@@ -140,7 +139,8 @@ def inspect_keras(
     kind_name = "image" if is_image else "tensor"
     if evaluation is not None:  # its shape checked before it decides anything
         evaluation = check_evaluation(*evaluation, card_of(InputSpec(kind=kind_name, shape=tuple(dims), value_range=None, divide_by=None)))
-    scale, scaling, takes_levels = _decide_scale(model, kind_name, tuple(dims), output, scale, evaluation, say)
+    # Accuracy decides the scaling and checks the label order: a classifier's evaluation data only.
+    scale, scaling, takes_levels = _decide_scale(model, kind_name, tuple(dims), output, scale, evaluation if output.single_label else None, say)
     value_range = _value_range(is_image, scale, value_range, takes_levels)
     spec = InputSpec(kind=kind_name, shape=tuple(dims), value_range=value_range, divide_by=SCALES[scale])
     _check_probabilities(model, spec, output)
@@ -149,6 +149,8 @@ def inspect_keras(
         say(
             f"image input: clients send {_range_words(value_range)}; files are converted to {card.preprocessing.colour_mode}, {_ASPECTS[card.preprocessing.aspect]} and resized with {resize}"
         )
+    if not output.single_label:
+        return model, card
     if evaluation is None:
         if list(labels) != sorted(labels):
             say(
@@ -325,8 +327,12 @@ def _check_probabilities(model, spec: InputSpec, output: OutputSpec) -> None:
     except Exception as exc:
         raise ImportRefused(f"one inference on a probe batch failed: {exc}") from None
     probabilities = class_probabilities(raw, output)
-    if not np.isfinite(probabilities).all() or probabilities.min() < 0 or probabilities.max() > 1:
-        raise ImportRefused("the model's outputs on a probe batch are not probabilities in 0..1 (end it with a softmax or sigmoid layer)")
+    if not np.isfinite(probabilities).all():
+        raise ImportRefused("the model's outputs on a probe batch are not finite numbers (NaN or infinity)")
+    if not output.labels:
+        return
+    if probabilities.min() < 0 or probabilities.max() > 1:
+        raise ImportRefused(f"the model's outputs on a probe batch are not probabilities in 0..1 (end it with a {'sigmoid' if output.kind == 'multilabel' else 'softmax or sigmoid'} layer)")
     if output.kind == "softmax" and np.abs(raw.sum(axis=1) - 1).max() > PROBABILITY_TOLERANCE:
         raise ImportRefused("the model's outputs on a probe batch do not sum to 1 (logits?): end it with a softmax layer")
 
@@ -341,7 +347,8 @@ def read_evaluation(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
 
 
 def check_evaluation(x: np.ndarray, y: np.ndarray, card: ModelCard) -> tuple[np.ndarray, np.ndarray]:
-    """``x`` in the card's shape and range, ``y`` one label index per example."""
+    """``x`` in the card's shape and range, ``y`` one label index per example (a regressor's: its true
+    values, one per target; a tagger's: 0 or 1 per label)."""
     from models.preprocessing import InvalidInput, check_values
 
     try:
@@ -349,6 +356,18 @@ def check_evaluation(x: np.ndarray, y: np.ndarray, card: ModelCard) -> tuple[np.
     except InvalidInput as exc:
         raise ImportRefused(str(exc)) from None
     y = np.asarray(y)
+    output = card.output
+    if output.kind in ("embedding", "tensor"):
+        raise ImportRefused(f"--eval-data: a {output.kind} model has no true answers to be evaluated against; import it without --eval-data")
+    if output.kind == "regression":
+        y = y.reshape(len(y), -1) if y.ndim == 1 else y
+        if y.shape != (len(x), output.units) or y.dtype.kind not in "iuf" or not np.isfinite(y).all():
+            raise ImportRefused(f"--eval-data y: expected {len(x)} rows of {output.units} finite true value(s), one per target")
+        return x, y.astype(np.float64)
+    if output.kind == "multilabel":
+        if y.shape != (len(x), output.units) or not np.isin(y, (0, 1)).all():
+            raise ImportRefused(f"--eval-data y: expected {len(x)} rows of {output.units} zeros and ones, one per label")
+        return x, y.astype(np.int64)
     if y.shape != (len(x),) or y.dtype.kind not in "iu" or (y.size and (y.min() < 0 or y.max() >= card.classes)):
         raise ImportRefused(f"--eval-data y: expected {len(x)} label indices in 0..{card.classes - 1}")
     return x, y

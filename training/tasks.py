@@ -64,13 +64,13 @@ def output_for(
     if task == "regression":
         targets = targets or tuple(Target(name="value" if units == 1 else f"value_{i}") for i in range(units))
         if len(targets) != units:
-            raise ImportRefused(f"the output has {units} unit(s), but {len(targets)} targets were given (--targets, one per unit)")
+            raise ImportRefused(f"the model's output has {units} unit(s), but {len(targets)} targets were given (--targets, one per unit)")
         return OutputSpec(kind="regression", targets=targets)
     if not labels:
         raise ImportRefused(f"--labels: a {task} model needs its labels (a comma-separated list or a file with one per line)")
     if task == "multilabel":
         if units != len(labels):
-            raise ImportRefused(f"the output has {units} unit(s), but {len(labels)} labels were given (one sigmoid unit per label)")
+            raise ImportRefused(f"the model's output has {units} unit(s), but {len(labels)} labels were given (one sigmoid unit per label)")
         if not 0 < threshold < 1:
             raise ImportRefused(f"--threshold {threshold}: expected a probability between 0 and 1")
         return OutputSpec(kind="multilabel", labels=tuple(labels), thresholds=(threshold,) * units)
@@ -81,7 +81,7 @@ def output_for(
         if positive not in labels:
             raise ImportRefused(f"--positive-label {positive!r} is not one of the labels {labels}")
         return OutputSpec(kind="sigmoid", labels=tuple(labels), positive_label=positive)
-    raise ImportRefused(f"the output has {units} unit(s), but {len(labels)} labels were given (one unit per label, or one sigmoid unit for two labels)")
+    raise ImportRefused(f"the model's output has {units} unit(s), but {len(labels)} labels were given (one unit per label, or one sigmoid unit for two labels)")
 
 
 def card_task(output: OutputSpec, is_image: bool) -> str:

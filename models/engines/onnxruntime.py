@@ -25,7 +25,7 @@ class OnnxRuntimeEngine(Engine):
     packages = ()  # requirements.txt has onnxruntime
     fallback = "tensorflow"  # a version without a verified ONNX export runs on its Keras model
 
-    def __init__(self, path: str, card: ModelCard, threads: int = 1):
+    def __init__(self, path: str | bytes, card: ModelCard, threads: int = 1):
         import onnxruntime
 
         options = onnxruntime.SessionOptions()
