@@ -34,7 +34,7 @@ from lifecycle.reference import REFERENCE_FILE, build_reference  # noqa: E402
 from lifecycle.report import REPORT_FILE, evaluation_report  # noqa: E402
 from lifecycle.slices import default_shifts, evaluate_slices  # noqa: E402
 from models import repository, store  # noqa: E402
-from models.card import ModelCard  # noqa: E402
+from models.card import InputSpec, ModelCard  # noqa: E402
 from models.inference import predict_probabilities  # noqa: E402
 from training import evaluation, fit, recipes  # noqa: E402
 from training.datasets import DatasetError  # noqa: E402
@@ -85,6 +85,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     imported.add_argument("--targets", help="regression: the targets in output order, name[:unit],... (default value, or value_0, value_1, ...)")
     imported.add_argument("--threshold", type=float, default=0.5, help="multilabel: the probability that gives a label (default 0.5)")
     imported.add_argument("--output", help="ONNX: the graph output to serve, when it has several")
+    imported.add_argument(
+        "--input-names", help="a vector input: each value's name, comma-separated (the page labels its fields with them; a scikit-learn model fitted on a DataFrame has them)"
+    )
     imported.add_argument(
         "--trust-pickle",
         action="store_true",
@@ -335,6 +338,8 @@ def import_model(args: argparse.Namespace) -> int:
                 threshold=args.threshold,
             )
             predict = lambda values: predict_probabilities(model, values, card)  # noqa: E731
+        if args.input_names:
+            card = card.model_copy(update={"input": InputSpec(**{**card.input.model_dump(), "names": tuple(n.strip() for n in args.input_names.split(","))})})
         images, truth = check_evaluation(*held_out, card) if held_out is not None else (None, None)
     except (ImportRefused, ValueError) as exc:
         print(f"error: {exc}; nothing was saved", file=sys.stderr)

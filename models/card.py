@@ -36,6 +36,7 @@ class InputSpec(_Frozen):
     dtype: Literal["float32"] = "float32"
     value_range: tuple[float, float] | None = Field(description="the values clients send, e.g. [0, 255]; null: any finite number")
     divide_by: float | None = Field(description="the server divides client values by this (255: intensities to 0..1); null: the model rescales itself")
+    names: tuple[str, ...] | None = Field(None, description="a vector input: each value's name (a scikit-learn model's feature_names_in_, or --input-names)")
 
     @model_validator(mode="after")
     def _image_shape(self):
@@ -43,7 +44,17 @@ class InputSpec(_Frozen):
             raise ValueError(f"an image input has the shape [height, width, 1 or 3], got {list(self.shape)}")
         if self.value_range is not None and self.value_range[0] >= self.value_range[1]:
             raise ValueError(f"value_range must be [low, high] with low < high, got {list(self.value_range)}")
+        if self.names is not None and (self.kind != "tensor" or len(self.shape) != 1 or len(self.names) != self.shape[0] or len(set(self.names)) != len(self.names)):
+            raise ValueError(f"names: one distinct name per value of a vector input ({list(self.shape)}), got {len(self.names)}")
         return self
+
+    @model_serializer(mode="wrap")
+    def _without_names(self, handler):
+        # A card of an input without names reads as it did before they existed.
+        data = handler(self)
+        if data.get("names") is None:
+            data.pop("names", None)
+        return data
 
     @property
     def channels(self) -> int | None:

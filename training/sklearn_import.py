@@ -80,7 +80,8 @@ def inspect_sklearn(
     features = getattr(estimator, "n_features_in_", None)
     if not isinstance(features, int | np.integer) or features < 1:
         raise ImportRefused(f"{type(estimator).__name__} does not say how many features it takes (n_features_in_): fit it on an array, not a list of dicts or text")
-    spec = InputSpec(kind="tensor", shape=(int(features),), value_range=value_range, divide_by=None)
+    names = getattr(estimator, "feature_names_in_", None)  # fitted on a DataFrame: its columns
+    spec = InputSpec(kind="tensor", shape=(int(features),), value_range=value_range, divide_by=None, names=tuple(map(str, names)) if names is not None else None)
     content, input_name, output_name = _convert(estimator, int(features), classifier)
     examples = evaluation[0] if evaluation is not None else probe_examples(SimpleNamespace(input=spec))
 

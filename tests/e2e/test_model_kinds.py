@@ -102,7 +102,14 @@ def sklearn_models(tmp) -> list[Kind]:
     joblib.dump(diabetes, tmp / "diabetes.joblib")
     trust = "--trust-pickle"
     return [
-        Kind("iris", tmp / "iris.joblib", [trust, "--labels", "setosa,versicolor,virginica"], x_iris[::10], lambda v: iris.predict_proba(v.astype(np.float32)), "probabilities"),
+        Kind(
+            "iris",
+            tmp / "iris.joblib",
+            [trust, "--labels", "setosa,versicolor,virginica", "--input-names", "sepal length,sepal width,petal length,petal width"],
+            x_iris[::10],
+            lambda v: iris.predict_proba(v.astype(np.float32)),
+            "probabilities",
+        ),
         Kind("digits", tmp / "digits.pkl", [trust, "--range", "0,16"], x_digits[:16], lambda v: forest.predict_proba(v.astype(np.float32)), "probabilities"),
         Kind("diabetes", tmp / "diabetes.joblib", [trust, "--targets", "progression"], x_diabetes[:16], lambda v: diabetes.predict(v.astype(np.float32)), "values"),
     ]
@@ -222,6 +229,7 @@ def test_the_cards_say_what_each_model_is(srv, kinds):
     cards = {name: requests.get(f"{srv.url}/models/{name}/v1", timeout=TIMEOUT).json() for name in kinds}  # the card, with where it serves
     assert cards["regressor"]["task"] == "regression" and [t["unit"] for t in cards["regressor"]["output"]["targets"]] == ["USD", "m2"]
     assert cards["tagger"]["output"]["kind"] == "multilabel" and cards["tagger"]["output"]["thresholds"] == [0.5, 0.5, 0.5]
+    assert cards["iris"]["input"]["names"] == ["sepal length", "sepal width", "petal length", "petal width"] and "names" not in cards["digits"]["input"]
     assert cards["iris"]["training"]["framework"] == "scikit-learn" and cards["iris"]["engines"]["onnxruntime"]["verification"]["max_abs_diff"] <= 1e-5
     assert cards["diabetes"]["output"]["targets"] == [{"name": "progression", "unit": None}]
     assert cards["onnx-embedder"]["output"] == {"kind": "embedding", "labels": [], "positive_label": None, "shape": [5]}

@@ -62,3 +62,14 @@ def test_a_classifier_card_reads_as_before_other_tasks_existed():
     dumped = OutputSpec(kind="softmax", labels=("a", "b")).model_dump()
     assert set(dumped) == {"kind", "labels", "positive_label"}
     assert set(OutputSpec(kind="regression", targets=(Target(name="y"),)).model_dump()) == {"kind", "labels", "positive_label", "targets"}
+
+
+def test_a_vector_inputs_values_may_have_names():
+    from models.card import InputSpec
+
+    named = InputSpec(kind="tensor", shape=(3,), value_range=None, divide_by=None, names=("age", "income", "rooms"))
+    assert named.model_dump()["names"] == ("age", "income", "rooms")
+    assert "names" not in InputSpec(kind="tensor", shape=(3,), value_range=None, divide_by=None).model_dump()
+    for names in (("a", "b"), ("a", "a", "b")):
+        with pytest.raises(ValidationError, match="one distinct name per value"):
+            InputSpec(kind="tensor", shape=(3,), value_range=None, divide_by=None, names=names)
