@@ -42,6 +42,7 @@ from training.evaluation import format_report  # noqa: E402
 from training.export import probe_examples, with_onnx  # noqa: E402
 from training.importing import ImportRefused, check_evaluation, inspect_keras, parse_labels, read_evaluation  # noqa: E402
 from training.onnx_import import inspect_onnx  # noqa: E402
+from training.savedmodel_import import inspect_savedmodel  # noqa: E402
 from training.sklearn_import import inspect_sklearn  # noqa: E402
 from training.tasks import TASKS, parse_targets  # noqa: E402
 
@@ -66,7 +67,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     train.add_argument("--quiet", action="store_true", help="no per-epoch progress")
 
     imported = commands.add_parser("import", help="store a model trained elsewhere (.keras, .onnx, or a scikit-learn .joblib/.pkl), with its card")
-    imported.add_argument("path", help="the .keras file, the .onnx file, or a scikit-learn estimator or pipeline in a .joblib, .pkl or .pickle file")
+    imported.add_argument("path", help="the .keras file, a SavedModel directory, the .onnx file, or a scikit-learn estimator or pipeline in a .joblib, .pkl or .pickle file")
     imported.add_argument("--name", required=True, help="the model name it is served under")
     imported.add_argument("--version", required=True, help="the version it is stored as")
     imported.add_argument(
@@ -84,7 +85,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     imported.add_argument("--targets", help="regression: the targets in output order, name[:unit],... (default value, or value_0, value_1, ...)")
     imported.add_argument("--threshold", type=float, default=0.5, help="multilabel: the probability that gives a label (default 0.5)")
-    imported.add_argument("--output", help="ONNX: the graph output to serve, when it has several")
+    imported.add_argument("--output", help="ONNX, SavedModel: the output to serve, when there are several")
+    imported.add_argument("--signature", default="serving_default", help="SavedModel: the signature to serve (default serving_default)")
     imported.add_argument(
         "--input-names", help="a vector input: each value's name, comma-separated (the page labels its fields with them; a scikit-learn model fitted on a DataFrame has them)"
     )
@@ -276,8 +278,9 @@ PICKLES = (".joblib", ".pkl", ".pickle")
 
 
 def import_model(args: argparse.Namespace) -> int:
-    """A model trained elsewhere into the store: a .keras file as it is (with its verified ONNX export), an
-    ONNX file as it is, a scikit-learn estimator converted to ONNX; evaluated when --eval-data is given."""
+    """A model trained elsewhere into the store: a .keras file as it is (with its verified ONNX export), a
+    SavedModel's signature and a scikit-learn estimator converted to ONNX, an ONNX file as it is;
+    evaluated when --eval-data is given."""
     suffix = Path(args.path).suffix.lower()
     model, files, predict = None, {}, None
     try:
@@ -289,7 +292,25 @@ def import_model(args: argparse.Namespace) -> int:
         if store.exists(args.name, args.version) and not args.force:
             raise ImportRefused(f"{store.tag(args.name, args.version)} already exists in the store; pass --force to replace it")
         held_out = read_evaluation(args.eval_data) if args.eval_data else None
-        if suffix == ".onnx":
+        if Path(args.path).is_dir():
+            card, files[store.ONNX_FILE], predict = inspect_savedmodel(
+                args.path,
+                args.name,
+                args.version,
+                labels,
+                args.signature,
+                args.output,
+                args.task,
+                targets,
+                args.threshold,
+                args.kind,
+                value_range,
+                255.0 if args.scale == "255" else None,
+                args.positive_label,
+                args.description,
+                held_out[0] if held_out is not None else None,
+            )
+        elif suffix == ".onnx":
             card, files[store.ONNX_FILE] = inspect_onnx(
                 args.path,
                 args.name,

@@ -2,7 +2,8 @@
 imported with `train_and_save.py import` as a user would, served side by side, and called through every
 protocol with its stock client; every answer must equal the in-process prediction within 1e-5.
 
-Kinds: a Keras regressor (two targets with units), a Keras multi-label tagger, a scikit-learn pipeline
+Kinds: a Keras regressor (two targets with units), a Keras multi-label tagger, a Keras classifier exported
+as a SavedModel directory (converted to ONNX at import), a scikit-learn pipeline
 (scaler and logistic regression, on iris) and a random forest (on digits), a scikit-learn regressor (on
 diabetes), an ONNX classifier and an ONNX embedding model built with onnx's helper API. Protocols: the
 course's route, BentoML's typed API, OIP v2 REST (tritonclient.http) and gRPC (tritonclient.grpc), TF
@@ -63,8 +64,11 @@ def keras_models(tmp) -> list[Kind]:
     tagger.compile(optimizer=keras.optimizers.Adam(0.05), loss="binary_crossentropy")
     tagger.fit(x, tags, epochs=5, verbose=0)
     tagger.save(tmp / "tagger.keras")
+    classifier = keras.Sequential([keras.Input((8,)), keras.layers.Dense(8, activation="relu"), keras.layers.Dense(3, activation="softmax")], name="exported")
+    classifier.export(str(tmp / "savedmodel"), verbose=False)  # a SavedModel directory, as TF Serving loads
     examples = rng.normal(0, 1, (16, 8))
     return [
+        Kind("savedmodel", tmp / "savedmodel", ["--labels", "low,mid,high"], examples, lambda v: classifier.predict(v, verbose=0), "probabilities"),
         Kind(
             "regressor",
             tmp / "regressor.keras",
@@ -214,7 +218,7 @@ def served(srv: Server, kind: Kind, protocol: str) -> np.ndarray:
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
-@pytest.mark.parametrize("name", ["regressor", "tagger", "iris", "digits", "diabetes", "onnx-classifier", "onnx-embedder"])
+@pytest.mark.parametrize("name", ["regressor", "tagger", "savedmodel", "iris", "digits", "diabetes", "onnx-classifier", "onnx-embedder"])
 def test_every_kind_answers_through_every_protocol_as_in_process(srv, kinds, name, protocol):
     kind = kinds[name]
     answer = served(srv, kind, protocol).reshape(len(kind.examples), -1)
