@@ -430,7 +430,15 @@ def promote(args: argparse.Namespace) -> int:
     if args.candidate == stable:
         print(f"{args.model}:{args.candidate} is already {policy.alias}; nothing to decide")
         return 0
-    recipe = recipes.get(args.model)
+    try:
+        recipe = recipes.get(args.model)
+    except ValueError:
+        print(
+            f"error: the promotion gate compares {args.model}'s versions on its recipe's held-out data, and {args.model} has no recipe (training/recipes/):"
+            f" an imported model is promoted by a rollout (POST /models/{args.model}/rollouts, judged on live traffic) or by POST /models/{args.model}/promote (the alias, recorded)",
+            file=sys.stderr,
+        )
+        return 2
     try:
         data = recipe.load_data(args.data_dir, allow_download=not args.no_download)
     except DatasetError as exc:

@@ -48,3 +48,10 @@ def test_a_missing_version_without_a_recipe_is_to_be_imported_again_not_trained(
     assert "train_and_save.py import <file>.keras --name clothes --version v99" in capsys.readouterr().err
     trained = store.ModelStoreError(store.not_in_store("clothes", "v2"))  # a recipe's version: the store's "train it" stands
     assert train_and_save.store_error(trained, "clothes", "v2") == str(trained) and "train_and_save.py train clothes v2" in str(trained)
+
+
+def test_promoting_a_model_without_a_recipe_says_how_imported_models_are_promoted(tmp_path, monkeypatch, capsys):
+    configured(tmp_path, {"shapes": {"versions": ["v1", "v2"], "aliases": {"stable": "v1"}, "promotion": {"alias": "stable"}}}, monkeypatch)
+    assert train_and_save.main(["promote", "shapes", "v2"]) == 2
+    error = capsys.readouterr().err
+    assert "shapes has no recipe" in error and "/models/shapes/rollouts" in error and "Traceback" not in error
