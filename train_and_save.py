@@ -31,7 +31,7 @@ os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
 from config import ConfigError, load_config  # noqa: E402
 from lifecycle.gate import decide, format_table, write_decision  # noqa: E402
 from lifecycle.reference import REFERENCE_FILE, build_reference  # noqa: E402
-from lifecycle.report import REPORT_FILE, evaluation_report  # noqa: E402
+from lifecycle.report import REPORT_FILE, evaluation_report, regression_report  # noqa: E402
 from lifecycle.slices import default_shifts, evaluate_slices  # noqa: E402
 from models import repository, store  # noqa: E402
 from models.card import InputSpec, ModelCard  # noqa: E402
@@ -387,7 +387,9 @@ def import_model(args: argparse.Namespace) -> int:
         metrics = evaluation.evaluate(truth, predicted, card.labels)
     print(format_report(metrics))
     card = card.model_copy(update={"metrics": metrics, "data": {**card.data, "source": os.path.basename(args.eval_data)}})
-    if not card.is_classifier:  # the report, slices and drift reference read classes
+    if not card.is_classifier:  # slices and the drift reference read classes; a regressor has its own report
+        if output.kind == "regression":
+            files[REPORT_FILE] = regression_report(card, truth, predicted)
         if model is not None:
             card = with_onnx(card, model, images, files)
         saved = store.save(card, model, files, force=args.force)

@@ -4,6 +4,7 @@ Written by train_and_save.py, stored next to the model as ``report.html`` and se
 ``GET /models/<name>/<version>/report``. Everything it names comes from the model's card.
 
     >>> html = evaluation_report(card, x_test, y_test, probabilities)
+    >>> html = regression_report(card, y_test, predicted)      # a regressor: errors per target, residual plots
 """
 
 from __future__ import annotations
@@ -68,6 +69,54 @@ def evaluation_report(card: ModelCard, images: np.ndarray, labels: np.ndarray, p
         _key_values({**card.training, **card.framework_versions}),
     ]
     return f"<!doctype html><html><head><meta charset=utf-8><title>{_e(card.tag)} evaluation</title><style>{STYLE}</style></head><body>{''.join(parts)}</body></html>"
+
+
+def regression_report(card: ModelCard, truth: np.ndarray, predicted: np.ndarray) -> str:
+    """A regressor's evaluation report: MAE, RMSE and R² per target (the card's metrics), and for each
+    target predicted against true values and the residuals' distribution."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    metrics = card.metrics
+    if metrics is None or "per_target" not in metrics:
+        raise ValueError(f"{card.tag}: the card has no regression metrics to report")
+    truth, predicted = np.asarray(truth, np.float64).reshape(len(truth), -1), np.asarray(predicted, np.float64).reshape(len(predicted), -1)
+    units = {target.name: target.unit for target in card.output.targets}
+    rows = "".join(
+        f"<tr><td>{_e(name)}</td><td>{_e(units.get(name) or '')}</td><td class=n>{row['mae']:.4g}</td><td class=n>{row['rmse']:.4g}</td>"
+        f"<td class=n>{'' if row['r2'] is None else format(row['r2'], '.4f')}</td></tr>"
+        for name, row in metrics["per_target"].items()
+    )
+    parts = [
+        f"<h1>{_e(card.tag)} evaluation report</h1>",
+        f"<p class=sub>{_e(card.description)} {card.number_of_parameters:,} parameters; evaluated on {metrics['test_examples']:,} held-out examples"
+        f" from {_e(card.data.get('source'))}.</p>",
+        f"<div class=headline><div>MAE (mean over targets)<b>{metrics['mae']:.4g}</b></div><div>RMSE<b>{metrics['rmse']:.4g}</b></div></div>",
+        "<h2>Errors per target</h2>",
+        f"<table><tr><th>target</th><th>unit</th><th>MAE</th><th>RMSE</th><th>R²</th></tr>{rows}</table>",
+        "<h2>Predicted against true, and the residuals</h2>",
+        figure_html(_residual_plots(truth, predicted, [target.name for target in card.output.targets], units)),
+        "<h2>Import settings</h2>",
+        _key_values({**card.training, **card.framework_versions}),
+    ]
+    return f"<!doctype html><html><head><meta charset=utf-8><title>{_e(card.tag)} evaluation</title><style>{STYLE}</style></head><body>{''.join(parts)}</body></html>"
+
+
+def _residual_plots(truth: np.ndarray, predicted: np.ndarray, names: list[str], units: dict):
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(len(names), 2, figsize=(9, 3.2 * len(names)), squeeze=False)
+    for index, name in enumerate(names):
+        unit = f" ({units[name]})" if units.get(name) else ""
+        scatter, histogram = axes[index]
+        scatter.scatter(truth[:, index], predicted[:, index], s=6, alpha=0.5)
+        low, high = float(min(truth[:, index].min(), predicted[:, index].min())), float(max(truth[:, index].max(), predicted[:, index].max()))
+        scatter.plot([low, high], [low, high], color="#999", linewidth=1)
+        scatter.set(xlabel=f"true {name}{unit}", ylabel=f"predicted {name}{unit}")
+        histogram.hist(predicted[:, index] - truth[:, index], bins=30, color="#4c72b0")
+        histogram.set(xlabel=f"residual: predicted - true{unit}", ylabel="examples")
+    fig.tight_layout()
+    return fig
 
 
 def figure_html(fig) -> str:

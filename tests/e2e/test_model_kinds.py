@@ -104,6 +104,7 @@ def sklearn_models(tmp) -> list[Kind]:
     x_diabetes, y_diabetes = load_diabetes(return_X_y=True)
     diabetes = make_pipeline(StandardScaler(), LinearRegression()).fit(x_diabetes, y_diabetes)
     joblib.dump(diabetes, tmp / "diabetes.joblib")
+    np.savez(tmp / "diabetes-held-out.npz", x=x_diabetes[-100:], y=y_diabetes[-100:])
     trust = "--trust-pickle"
     return [
         Kind(
@@ -115,7 +116,14 @@ def sklearn_models(tmp) -> list[Kind]:
             "probabilities",
         ),
         Kind("digits", tmp / "digits.pkl", [trust, "--range", "0,16"], x_digits[:16], lambda v: forest.predict_proba(v.astype(np.float32)), "probabilities"),
-        Kind("diabetes", tmp / "diabetes.joblib", [trust, "--targets", "progression"], x_diabetes[:16], lambda v: diabetes.predict(v.astype(np.float32)), "values"),
+        Kind(
+            "diabetes",
+            tmp / "diabetes.joblib",
+            [trust, "--targets", "progression", "--eval-data", str(tmp / "diabetes-held-out.npz")],
+            x_diabetes[:16],
+            lambda v: diabetes.predict(v.astype(np.float32)),
+            "values",
+        ),
     ]
 
 
@@ -235,7 +243,9 @@ def test_the_cards_say_what_each_model_is(srv, kinds):
     assert cards["tagger"]["output"]["kind"] == "multilabel" and cards["tagger"]["output"]["thresholds"] == [0.5, 0.5, 0.5]
     assert cards["iris"]["input"]["names"] == ["sepal length", "sepal width", "petal length", "petal width"] and "names" not in cards["digits"]["input"]
     assert cards["iris"]["training"]["framework"] == "scikit-learn" and cards["iris"]["engines"]["onnxruntime"]["verification"]["max_abs_diff"] <= 1e-5
-    assert cards["diabetes"]["output"]["targets"] == [{"name": "progression", "unit": None}]
+    assert cards["diabetes"]["output"]["targets"] == [{"name": "progression", "unit": None}] and cards["diabetes"]["metrics"]["per_target"]["progression"]["mae"] > 0
+    report = requests.get(f"{srv.url}/models/diabetes/v1/report", timeout=TIMEOUT)
+    assert report.status_code == 200 and "Errors per target" in report.text and "data:image/png;base64," in report.text
     assert cards["onnx-embedder"]["output"] == {"kind": "embedding", "labels": [], "positive_label": None, "shape": [5]}
 
 

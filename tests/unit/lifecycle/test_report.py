@@ -50,3 +50,24 @@ def test_the_report_of_a_tabular_model_lists_its_misclassified_examples():
     html = evaluation_report(card, rows, labels, probabilities)  # was a TypeError: a row of 4 values is no image
 
     assert "Misclassified test examples" in html and html.count("<tr><td class=n>") == 10
+
+
+def test_a_regressors_report_gives_its_errors_per_target_and_residual_plots():
+    from lifecycle.report import regression_report
+    from models.card import OutputSpec, Target
+    from tests.unit.cards import tensor_card
+    from training.evaluation import evaluate_regression
+
+    rng = np.random.default_rng(0)
+    truth = rng.normal(0, 1, (50, 2))
+    predicted = truth + rng.normal(0, 0.1, (50, 2))
+    card = tensor_card().model_copy(
+        update={
+            "task": "regression",
+            "output": OutputSpec(kind="regression", targets=(Target(name="price", unit="USD"), Target(name="area"))),
+            "metrics": evaluate_regression(truth, predicted, ["price", "area"]),
+        }
+    )
+    page = regression_report(card, truth, predicted)
+    assert page.startswith("<!doctype html>") and "<td>price</td><td>USD</td>" in page and page.count("data:image/png;base64,") == 1
+    assert f"{card.metrics['per_target']['area']['mae']:.4g}" in page
