@@ -149,7 +149,10 @@ def errors(truth: np.ndarray, predicted: np.ndarray) -> dict:
     error = predicted - truth
     mae = mean_interval(np.abs(error))
     squared = mean_interval(error**2)
-    root = {key: (round(math.sqrt(max(value, 0.0)), 6) if value is not None else None) for key, value in squared.items()}
+    root: ErrorInterval = {"value": None, "low": None, "high": None}
+    for key in ("value", "low", "high"):
+        bound = squared[key]
+        root[key] = round(math.sqrt(max(bound, 0.0)), 6) if bound is not None else None
     return {"examples": int(len(error)), "mae": mae, "rmse": root, "bias": round(float(error.mean()), 6) if len(error) else None}
 
 

@@ -432,8 +432,8 @@ class DataPlane:
             raise BadRequest(f"{handle.tag} answers {card.task}: live accuracy needs one class per example, live error a regressor")
         rows = await asyncio.to_thread(journal.outcomes, handle.name, handle.version)
         report = await asyncio.to_thread(live_report, rows, card.labels, self.config.feedback.series_seconds)
-        offline = (card.metrics or {}).get("accuracy")
-        return {"model": handle.name, "version": handle.version, "offline": {"accuracy": offline}, "window_seconds": settings.window_seconds, **report}
+        accuracy = (card.metrics or {}).get("accuracy")
+        return {"model": handle.name, "version": handle.version, "offline": {"accuracy": accuracy}, "window_seconds": settings.window_seconds, **report}
 
     @staticmethod
     def _labels(model: ServedModel) -> tuple[str, ...]:

@@ -79,9 +79,9 @@ class VersionHandle:
         settings = settings or config.runner(name, version)
         # Drift, OOD scores and the prediction counters read classes: a version of another task has none yet.
         classifier = card is not None and card.is_classifier
-        self.monitor = VersionMonitor(card, reference, config.monitoring) if classifier else None
+        self.monitor = VersionMonitor(card, reference, config.monitoring) if card is not None and classifier else None
         model_settings = config.models.get(name)
-        self.ood = OodScorer.of(card, reference, model_settings.ood) if classifier and model_settings is not None else None
+        self.ood = OodScorer.of(card, reference, model_settings.ood) if card is not None and classifier and model_settings is not None else None
         # Monitoring sees each group the batcher sends once, after its requests have their answers.
         on_answer = self.monitor.observe if self.monitor is not None else None
         self.batcher = Batcher(

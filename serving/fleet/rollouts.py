@@ -83,7 +83,7 @@ class Counts:
         return self._combined(other, 1)
 
     def _combined(self, other: Counts, sign: int) -> Counts:
-        values = {}
+        values: dict[str, Any] = {}
         for field in dataclasses.fields(self):
             mine, theirs = getattr(self, field.name), getattr(other, field.name)
             values[field.name] = [a + sign * b for a, b in zip(mine, theirs, strict=True)] if isinstance(mine, list) else mine + sign * theirs
