@@ -332,7 +332,9 @@ def _check_probabilities(model, spec: InputSpec, output: OutputSpec) -> None:
     if not output.labels:
         return
     if probabilities.min() < 0 or probabilities.max() > 1:
-        raise ImportRefused(f"the model's outputs on a probe batch are not probabilities in 0..1 (end it with a {'sigmoid' if output.kind == 'multilabel' else 'softmax or sigmoid'} layer)")
+        raise ImportRefused(
+            f"the model's outputs on a probe batch are not probabilities in 0..1 (end it with a {'sigmoid' if output.kind == 'multilabel' else 'softmax or sigmoid'} layer)"
+        )
     if output.kind == "softmax" and np.abs(raw.sum(axis=1) - 1).max() > PROBABILITY_TOLERANCE:
         raise ImportRefused("the model's outputs on a probe batch do not sum to 1 (logits?): end it with a softmax layer")
 
