@@ -123,7 +123,8 @@ export function inputSummary(card) {
     const [height, width, channels] = input.shape;
     return `${width}×${height} ${channels === 1 ? "grey" : "colour"} image, ${range}${scaling}`;
   }
-  return `a tensor of shape ${input.shape.join("×")}, ${range}${scaling}`;
+  const names = input.names?.length ? ` (${input.names.join(", ")})` : "";
+  return `a tensor of shape ${input.shape.join("×")}${names}, ${range}${scaling}`;
 }
 
 /** How an image file becomes the model's input, in words. */
@@ -542,10 +543,11 @@ export function bucketSeconds(series, fallback = 60) {
   return gaps.length ? Math.min(...gaps) : fallback;
 }
 
-/** "14:05" (local time) of an epoch in seconds. */
-export function clockText(epochSeconds) {
+/** "14:05" (local time) of an epoch in seconds; "14:05:09" with `seconds`. */
+export function clockText(epochSeconds, seconds = false) {
   const d = new Date(epochSeconds * 1000);
-  return `${String(d.getHours()).padStart(2, "0")}:${String(d.getMinutes()).padStart(2, "0")}`;
+  const two = (n) => String(n).padStart(2, "0");
+  return `${two(d.getHours())}:${two(d.getMinutes())}${seconds ? `:${two(d.getSeconds())}` : ""}`;
 }
 
 /**
@@ -1065,4 +1067,277 @@ export function outputRows(card) {
   if (output.kind === "regression") return { title: `Targets (${output.targets.length})`, headers: ["target", "unit"], rows: output.targets.map((t) => [t.name, t.unit || "–"]) };
   if (output.kind === "multilabel") return { title: `Labels (${output.labels.length}) and their thresholds`, headers: ["label", "threshold"], rows: output.labels.map((label, i) => [label, shareText(output.thresholds?.[i])]) };
   return null;
+}
+
+
+// --- a regressor's live error: GET /models/<name>/<version>/live answers a RegressionLiveReport ---------------
+// Per target: MAE and RMSE with their 95% intervals, the bias (mean of predicted − true), the examples;
+// the same per alias and per slice, and each target's MAE per bucket of time. Ground truth comes by
+// request id (POST /models/<name>/feedback {"feedback": [{"id", "value"}]}) or with the request (X-Label: 3.5;120).
+
+export function isRegressor(card) {
+  return card?.output?.kind === "regression";
+}
+
+/** Whether the Live tab has figures for a model: one-class models' live accuracy, a regressor's live error. */
+export function hasLive(card) {
+  return isOneClass(card) || isRegressor(card);
+}
+
+/** The Live tab's name for a model: "Live error" for a regressor, "Live accuracy" otherwise. */
+export function liveTabText(card) {
+  return isRegressor(card) ? "Live error" : "Live accuracy";
+}
+
+/** An error figure: 4 significant digits below 1,000, whole with thousands separators from 1,000, an
+ * exponent for tiny or huge ones; "–" for none. */
+export function errorNumber(value) {
+  if (typeof value !== "number" || !Number.isFinite(value)) return "–";
+  const size = Math.abs(value);
+  if (size === 0) return "0";
+  if (size >= 1e15 || size < 1e-4) return value.toExponential(3).replace(/\.?0+e/, "e");
+  const rounded = Number(value.toPrecision(4));
+  if (Math.abs(rounded) >= 1000) return Math.round(value).toLocaleString("en-US");
+  return String(rounded);
+}
+
+/** A signed error figure: "+12.35", "−3.2" (a real minus), "0". */
+export function signedNumber(value) {
+  if (typeof value !== "number" || !Number.isFinite(value)) return "–";
+  const text = errorNumber(Math.abs(value));
+  if (text === "0") return "0";
+  return `${value < 0 ? "−" : "+"}${text}`;
+}
+
+/** "1,234 USD", "0.5" (no unit), "–" */
+export function withUnit(text, unit) {
+  return unit && text !== "–" ? `${text} ${unit}` : text;
+}
+
+/** A target's name with its unit: "price (USD)", "progression". */
+export function targetLabel(target) {
+  return target?.unit ? `${target.name} (${target.unit})` : String(target?.name ?? "–");
+}
+
+/** A MAE's or an RMSE's 95% interval as text, "1,100–1,368 USD"; an error is never below 0, so a normal
+ * approximation's lower bound under 0 shows as 0. Without bounds (one example): "". */
+export function errorRangeText(interval, unit) {
+  const low = interval?.low;
+  const high = interval?.high;
+  if (typeof low !== "number" || typeof high !== "number") return "";
+  return withUnit(`${errorNumber(Math.max(0, low))}–${errorNumber(high)}`, unit);
+}
+
+/** The card's held-out MAE and RMSE of each target, {name: {mae, rmse}}: its metrics' per_target; a
+ * model of one target may have them only as the report's `offline` (the means over its targets). The
+ * means over several targets are not shown: they add up figures in different units. */
+export function offlineErrors(card, report = null) {
+  const targets = card?.output?.targets ?? [];
+  const perTarget = card?.metrics?.per_target ?? {};
+  const number = (v) => (typeof v === "number" && Number.isFinite(v) ? v : null);
+  const found = {};
+  for (const target of targets) {
+    const m = perTarget[target.name];
+    let mae = number(m?.mae);
+    let rmse = number(m?.rmse);
+    if (mae === null && rmse === null && targets.length === 1) {
+      mae = number(report?.offline?.mae ?? card?.metrics?.mae);
+      rmse = number(report?.offline?.rmse ?? card?.metrics?.rmse);
+    }
+    if (mae !== null || rmse !== null) found[target.name] = { mae, rmse };
+  }
+  return found;
+}
+
+/** Where a held-out MAE stands against the live MAE's interval, in words; "" without both. */
+export function errorComparison(offline, interval) {
+  const { low, high } = interval ?? {};
+  if (typeof offline !== "number" || typeof low !== "number" || typeof high !== "number") return "";
+  if (offline >= Math.max(0, low) && offline <= high) return "The held-out MAE is inside the live interval: no evidence the model errs more on live traffic.";
+  if (offline < low) return "The held-out MAE is below the live interval: the model errs more on live traffic than on its held-out data.";
+  return "The held-out MAE is above the live interval: the model errs less on live traffic than on its held-out data.";
+}
+
+/** The bias (mean of predicted − true) in words: "+12.35 USD: the answers are above the truth on average". */
+export function biasText(bias, unit) {
+  if (typeof bias !== "number" || !Number.isFinite(bias)) return "–";
+  const figure = withUnit(signedNumber(bias), unit);
+  if (bias === 0) return `${figure}: no bias`;
+  return `${figure}: the answers are ${bias > 0 ? "above" : "below"} the truth on average`;
+}
+
+/** One target's live error as the page shows it: figures with the unit, or without (`units` false: a
+ * table whose target cell names the unit). */
+function targetFigures(target, errors, offline, { units = true } = {}) {
+  const unit = units ? (target.unit ?? "") : "";
+  const mae = errors?.mae ?? {};
+  const rmse = errors?.rmse ?? {};
+  const examples = errors?.examples ?? 0;
+  return {
+    name: target.name,
+    unit,
+    label: targetLabel(target),
+    examples,
+    examplesText: plural(examples, "example"),
+    mae: withUnit(errorNumber(mae.value), unit),
+    maeValue: typeof mae.value === "number" ? mae.value : null,
+    maeInterval: errorRangeText(mae, unit),
+    rmse: withUnit(errorNumber(rmse.value), unit),
+    rmseInterval: errorRangeText(rmse, unit),
+    bias: withUnit(signedNumber(errors?.bias), unit),
+    biasNote: biasText(errors?.bias, unit),
+    offlineMae: offline && typeof offline.mae === "number" ? withUnit(errorNumber(offline.mae), unit) : null,
+    offlineRmse: offline && typeof offline.rmse === "number" ? withUnit(errorNumber(offline.rmse), unit) : null,
+    comparison: examples > 1 ? errorComparison(offline?.mae, mae) : "",
+  };
+}
+
+/** Each target's live error, in the card's order of targets (the report's own targets when there is no
+ * card), beside its held-out error: [{name, unit, label, examples, mae, maeInterval, rmse, rmseInterval,
+ * bias, biasNote, offlineMae, offlineRmse, comparison}]. */
+export function targetErrorRows(report, card = null) {
+  const offline = offlineErrors(card, report);
+  const live = Object.fromEntries((report?.targets ?? []).map((t) => [t.name, t]));
+  const targets = card?.output?.targets?.length ? card.output.targets : (report?.targets ?? []);
+  return targets.map((target) => targetFigures({ name: target.name, unit: target.unit ?? live[target.name]?.unit ?? "" }, live[target.name], offline[target.name]));
+}
+
+/** The live error per alias or per slice ({name: {target: {examples, mae, rmse, bias}}}): a row per name
+ * and target, names in order, targets in the card's order. */
+export function errorGroupRows(groups, targets) {
+  const rows = [];
+  for (const name of Object.keys(groups ?? {}).sort()) {
+    const byTarget = groups[name] ?? {};
+    const known = (targets ?? []).filter((t) => t.name in byTarget);
+    const others = Object.keys(byTarget).filter((n) => !known.some((t) => t.name === n)).map((n) => ({ name: n, unit: "" }));
+    for (const target of [...known, ...others]) rows.push({ group: name, ...targetFigures(target, byTarget[target.name], null, { units: false }) });
+  }
+  return rows;
+}
+
+/** The summary of a regressor's live error: whether it has examples, and in how many. */
+export function liveErrorSummary(report) {
+  const examples = report?.examples ?? 0;
+  return { has: examples > 0, examples, text: examples ? `${plural(examples, "answer")} with ${examples === 1 ? "its" : "their"} true values` : "no answer with its true values yet" };
+}
+
+/** The body of POST /models/<name>/feedback for a regressor's answer: its first example's true values
+ * (one number for a single target, else one per target in the card's order). */
+export function truthBody(requestId, values) {
+  return { feedback: [{ id: requestId, value: values.length === 1 ? values[0] : values }] };
+}
+
+/** The "True value?" fields checked: {values} (one per target), or {error, index} in words. */
+export function checkTruth(texts, targets) {
+  const values = [];
+  for (let i = 0; i < targets.length; i++) {
+    const checked = checkValue(`the true ${targets[i].name}`, texts[i] ?? "", {});
+    if (checked.error) return { error: checked.error, index: i };
+    values.push(checked.value);
+  }
+  return { values };
+}
+
+/** The feedback call's answer for true values, in words: what joined and this answer's error per target. */
+export function truthResultText(answer, rows, values) {
+  if (!(answer?.joined > 0)) return "Not joined: no worker of this server remembers answering this request (too old, or answered by another replica).";
+  const given = rows.map((r, i) => `${r.name} ${withUnit(valueNumber(values[i]), r.unit)}`).join(", ");
+  const errors = rows.map((r, i) => `${r.name} ${withUnit(signedNumber(r.value - values[i]), r.unit)}`).join(", ");
+  return `Joined: the server counts ${given} as this answer's true ${rows.length === 1 ? "value" : "values"} in its live error (this answer's error, answered − true: ${errors}).`;
+}
+
+/** Colours of a chart's lines, one per target (SERIES_COLOURS in app.mjs uses the same). */
+export const LINE_COLOURS = ["#2f7dd1", "#e8590c", "#2b8a3e", "#9c36b5", "#c2255c", "#0c8599"];
+/** The most panels a live error chart draws (one per unit, or per target without a unit); the tables have every target. */
+export const MAX_PANELS = 6;
+
+/** A step for about `count` ticks up to `high`: 1, 2, 2.5 or 5 times a power of ten. */
+export function niceStep(high, count = 4) {
+  if (!(high > 0)) return 1;
+  const raw = high / count;
+  const power = 10 ** Math.floor(Math.log10(raw));
+  return [1, 2, 2.5, 5, 10].map((m) => m * power).find((step) => step >= raw - 1e-12);
+}
+
+/** An axis tick: "0", "2.5", "750", "1,500", "15k", "1.5M". */
+export function tickText(value) {
+  const size = Math.abs(value);
+  if (size === 0) return "0";
+  if (size >= 1e6) return `${Number((value / 1e6).toPrecision(3))}M`;
+  if (size >= 1e4) return `${Number((value / 1e3).toPrecision(3))}k`;
+  if (size >= 1000) return Math.round(value).toLocaleString("en-US");
+  return String(Number(value.toPrecision(3)));
+}
+
+/** The targets a chart's panels group: those sharing a unit share a panel (and its axis); a target
+ * without a unit has a panel of its own (nothing says it is comparable with another). */
+export function chartPanels(targets, limit = MAX_PANELS) {
+  const panels = [];
+  targets.forEach((target, index) => {
+    const shared = target.unit ? panels.find((p) => p.unit === target.unit) : null;
+    if (shared) shared.targets.push({ ...target, index });
+    else panels.push({ unit: target.unit || "", targets: [{ ...target, index }] });
+  });
+  return { panels: panels.slice(0, limit), hidden: panels.slice(limit).flatMap((p) => p.targets.map((t) => t.name)) };
+}
+
+/**
+ * A regressor's MAE per bucket of time as a chart in a box `width` wide: one panel per unit (targets
+ * sharing a unit share its axis, from 0), stacked, each `panelHeight` high, over one time axis; in each a
+ * line per target (an SVG path, broken where a bucket has no value), a point per bucket, and the
+ * target's held-out MAE as a dashed line when known. Returns {width, height, panels: [{top, bottom,
+ * title, ticks, lines: [{name, index, label, d, points, offlineY}]}], xLabels, hidden} or null without points.
+ */
+export function errorSeriesChart(series, targets, { width, panelHeight = 150, gap = 30, pad = { top: 22, right: 12, bottom: 26, left: 52 }, bucketSeconds = 60, offline = {} } = {}) {
+  const points = (series ?? []).filter((p) => Object.values(p.mae ?? {}).some((v) => typeof v === "number"));
+  if (!points.length || !targets?.length) return null;
+  const { panels, hidden } = chartPanels(targets);
+  const first = points[0].start;
+  const last = points.at(-1).start + bucketSeconds;
+  const innerWidth = width - pad.left - pad.right;
+  const x = (t) => round2(pad.left + (points.length === 1 ? innerWidth / 2 : ((t - first) / (last - first)) * innerWidth));
+  const seconds = bucketSeconds < 60;
+  const placed = panels.map((panel, i) => {
+    const top = pad.top + i * (panelHeight + gap);
+    const bottom = top + panelHeight;
+    const values = panel.targets.flatMap((t) => [...points.map((p) => p.mae?.[t.name]), offline[t.name]?.mae]).filter((v) => typeof v === "number" && Number.isFinite(v));
+    const step = niceStep(Math.max(...values, 0));
+    const high = Math.max(step, Math.ceil(Math.max(...values, 0) / step - 1e-9) * step);
+    const y = (v) => round2(bottom - (v / high) * panelHeight);
+    const ticks = [];
+    for (let k = 0; k * step <= high + 1e-9 * high; k++) ticks.push({ y: y(k * step), text: tickText(k * step), value: k * step });
+    const lines = panel.targets.map((t) => {
+      const at = points.map((p) => ({ start: p.start, examples: p.examples, value: p.mae?.[t.name] }))
+        .map((p) => ({ ...p, x: x(points.length === 1 ? first : p.start + bucketSeconds / 2), y: typeof p.value === "number" ? y(p.value) : null }));
+      let d = "";
+      let open = false;
+      for (const p of at) {
+        if (p.y === null) {
+          open = false;
+          continue;
+        }
+        d += `${d ? " " : ""}${open ? "L" : "M"}${p.x},${p.y}`;
+        open = true;
+      }
+      const held = offline[t.name]?.mae;
+      return { name: t.name, index: t.index, label: targetLabel(t), d, points: at.filter((p) => p.y !== null), offlineY: typeof held === "number" ? y(held) : null };
+    });
+    const title = panel.targets.length === 1 ? `MAE of ${targetLabel(panel.targets[0])}` : `MAE in ${panel.unit}: ${panel.targets.map((t) => t.name).join(", ")}`;
+    return { top, bottom, title, unit: panel.unit, ticks, lines, high };
+  });
+  const height = pad.top + panels.length * panelHeight + (panels.length - 1) * gap + pad.bottom;
+  return {
+    width,
+    height,
+    panels: placed,
+    xLabels: [{ x: pad.left, text: clockText(first, seconds), anchor: "start" }, { x: width - pad.right, text: clockText(last, seconds), anchor: "end" }],
+    hidden,
+    left: pad.left,
+    right: width - pad.right,
+  };
+}
+
+/** The live error's series as table rows: [from, each target's MAE (no unit: the header has it), examples]. */
+export function errorSeriesRows(series, targets, bucketSeconds = 60) {
+  return (series ?? []).map((p) => [clockText(p.start, bucketSeconds < 60), ...(targets ?? []).map((t) => errorNumber(p.mae?.[t.name])), formatNumber(p.examples)]);
 }

@@ -610,3 +610,181 @@ test("answers of other tasks: values by target, labels against thresholds, a vec
   // a one-class model's line is as before, card or not
   assert.equal(L.answeredText({ model: "clothes", version: "v1", result: [[0.9, 0.1]], predictions: [{ class_id: 0, label: "a", confidence: 0.9 }] }, "v1", 2, grey), "Answered by clothes v1 in 2 ms: a.");
 });
+
+// --- a regressor's live error -------------------------------------------------------------------------------
+
+const valued = {
+  ...house,
+  input: { ...tensorInput([4], [-10, 10]), names: ["rooms", "floor area", "age", "distance"] },
+  output: { kind: "regression", labels: [], targets: [{ name: "price", unit: "USD" }, { name: "area", unit: "m2" }, { name: "score", unit: null }] },
+  metrics: { mae: 500.1, rmse: 700.2, per_target: { price: { mae: 1500, rmse: 2000, r2: 0.9 }, area: { mae: 0.2, rmse: 0.3, r2: 0.8 } }, test_examples: 100 },
+};
+const interval = (value, low, high) => ({ value, low, high });
+const errorReport = {
+  model: "house", version: "v1", task: "regression", offline: { mae: 500.1, rmse: 700.2 }, window_seconds: 3600, examples: 12,
+  targets: [
+    { name: "price", unit: "USD", examples: 12, mae: interval(1234.5678, -20.5, 2500.1), rmse: interval(1500.2, 0, 2600), bias: -300.4 },
+    { name: "area", unit: "m2", examples: 12, mae: interval(0.25, 0.1, 0.4), rmse: interval(0.3, 0.12, 0.45), bias: 0.05 },
+    { name: "score", unit: null, examples: 12, mae: interval(2, 1.5, 2.5), rmse: interval(2.2, 1.6, 2.7), bias: 0 },
+  ],
+  aliases: { stable: { area: { examples: 1, mae: interval(0.1, null, null), rmse: interval(0.1, null, null), bias: -0.1 }, price: { examples: 1, mae: interval(1000, null, null), rmse: interval(1000, null, null), bias: 1000 } } },
+  slices: {},
+  series: [
+    { start: 1200, examples: 5, mae: { price: 1000, area: 0.1, score: 2 } },
+    { start: 1260, examples: 4, mae: { price: 1800, area: null, score: 2.5 } },
+    { start: 1380, examples: 3, mae: { price: 1200, area: 0.3, score: 1 } },
+  ],
+  first: 1200.5, last: 1399,
+};
+
+test("which tab has live figures, and what it is called", () => {
+  assert.deepEqual([grey, colour, tensor, house, tagger, embedder, tensorOut].map(L.hasLive), [true, true, true, true, false, false, false]);
+  assert.deepEqual([grey, house, tagger].map(L.liveTabText), ["Live accuracy", "Live error", "Live accuracy"]);
+  assert.deepEqual([grey, house, null].map(L.isRegressor), [false, true, false]);
+});
+
+test("input names label the form's fields and the card's input", () => {
+  const form = L.tensorForm(valued);
+  assert.deepEqual(form.names, ["rooms", "floor area", "age", "distance"]);
+  assert.deepEqual(L.checkFields(["1", "", "3", "4"], form), { error: "Floor area is empty: type a number.", index: 1 });
+  assert.deepEqual(L.parseRow("1, 2, 3, 40", form), { error: "Distance is 40: this model takes values from -10 to 10.", index: 3 });
+  assert.equal(L.inputSummary(valued), "a tensor of shape 4 (rooms, floor area, age, distance), values -10..10");
+  assert.equal(L.inputSummary(house), "a tensor of shape 4, values -10..10");
+});
+
+test("error figures: 4 significant digits, whole with separators from 1,000, signs, units, intervals never below 0", () => {
+  assert.deepEqual([1234.5678, 999.94, 999.96, 0.123456, 12.5, 0, -3.25, 183333.4, 0.00001234, null, NaN].map(L.errorNumber),
+    ["1,235", "999.9", "1,000", "0.1235", "12.5", "0", "-3.25", "183,333", "1.234e-5", "–", "–"]);
+  assert.deepEqual([-300.4, 0.05, 0, 1234.5].map(L.signedNumber), ["−300.4", "+0.05", "0", "+1,235"]);
+  assert.equal(L.withUnit("1,235", "USD"), "1,235 USD");
+  assert.equal(L.withUnit("–", "USD"), "–");
+  assert.equal(L.withUnit("2", ""), "2");
+  assert.equal(L.targetLabel({ name: "price", unit: "USD" }), "price (USD)");
+  assert.equal(L.targetLabel({ name: "score", unit: null }), "score");
+  assert.equal(L.errorRangeText(interval(5, -1.5, 11.5), "m2"), "0–11.5 m2"); // a normal approximation's bound under 0
+  assert.equal(L.errorRangeText(interval(5, null, null), "m2"), ""); // one example: no interval
+  assert.equal(L.biasText(-300.4, "USD"), "−300.4 USD: the answers are below the truth on average");
+  assert.equal(L.biasText(0.05, ""), "+0.05: the answers are above the truth on average");
+  assert.equal(L.biasText(0, "m2"), "0 m2: no bias");
+  assert.equal(L.biasText(null, "m2"), "–");
+});
+
+test("held-out errors per target: the card's per_target, or the report's for a single target; never a mean over units", () => {
+  assert.deepEqual(L.offlineErrors(valued, errorReport), { price: { mae: 1500, rmse: 2000 }, area: { mae: 0.2, rmse: 0.3 } });
+  const single = { ...house, output: { kind: "regression", targets: [{ name: "progression", unit: null }] }, metrics: null };
+  assert.deepEqual(L.offlineErrors(single, { offline: { mae: 40.5, rmse: 52 } }), { progression: { mae: 40.5, rmse: 52 } });
+  assert.deepEqual(L.offlineErrors(single, { offline: { mae: null, rmse: null } }), {});
+  assert.deepEqual(L.offlineErrors(house, { offline: { mae: 40.5, rmse: 52 } }), {}); // two targets: their mean adds USD to m2
+  assert.equal(L.errorComparison(1500, interval(1234, -20, 2500)), "The held-out MAE is inside the live interval: no evidence the model errs more on live traffic.");
+  assert.equal(L.errorComparison(0.05, interval(0.25, 0.1, 0.4)), "The held-out MAE is below the live interval: the model errs more on live traffic than on its held-out data.");
+  assert.equal(L.errorComparison(0.5, interval(0.25, 0.1, 0.4)), "The held-out MAE is above the live interval: the model errs less on live traffic than on its held-out data.");
+  assert.equal(L.errorComparison(null, interval(0.25, 0.1, 0.4)), "");
+  assert.equal(L.errorComparison(0.5, interval(0.25, null, null)), "");
+});
+
+test("targetErrorRows: each target's live MAE and RMSE with intervals and unit, bias, examples, beside its held-out error", () => {
+  const rows = L.targetErrorRows(errorReport, valued);
+  assert.deepEqual(rows.map((r) => r.name), ["price", "area", "score"]);
+  const [price, area, score] = rows;
+  assert.equal(price.label, "price (USD)");
+  assert.equal(price.mae, "1,235 USD");
+  assert.equal(price.maeInterval, "0–2,500 USD");
+  assert.equal(price.rmse, "1,500 USD");
+  assert.equal(price.rmseInterval, "0–2,600 USD");
+  assert.equal(price.bias, "−300.4 USD");
+  assert.equal(price.examplesText, "12 examples");
+  assert.equal(price.offlineMae, "1,500 USD");
+  assert.equal(price.offlineRmse, "2,000 USD");
+  assert.match(price.comparison, /inside the live interval/);
+  assert.equal(area.mae, "0.25 m2");
+  assert.equal(area.offlineMae, "0.2 m2");
+  assert.match(area.comparison, /inside/);
+  assert.equal(score.label, "score");
+  assert.equal(score.mae, "2");
+  assert.equal(score.bias, "0");
+  assert.equal(score.offlineMae, null);
+  assert.equal(score.comparison, "");
+  // before any ground truth
+  const none = L.targetErrorRows({ ...errorReport, examples: 0, targets: errorReport.targets.map((t) => ({ ...t, examples: 0, mae: interval(null, null, null), rmse: interval(null, null, null), bias: null })) }, valued);
+  assert.deepEqual(none.map((r) => [r.mae, r.maeInterval, r.bias, r.examplesText]), [["–", "", "–", "0 examples"], ["–", "", "–", "0 examples"], ["–", "", "–", "0 examples"]]);
+  assert.deepEqual(L.liveErrorSummary({ examples: 0 }), { has: false, examples: 0, text: "no answer with its true values yet" });
+  assert.equal(L.liveErrorSummary(errorReport).text, "12 answers with their true values");
+  assert.equal(L.liveErrorSummary({ examples: 1 }).text, "1 answer with its true values");
+  // without a card, the report's own targets
+  assert.deepEqual(L.targetErrorRows(errorReport).map((r) => r.label), ["price (USD)", "area (m2)", "score"]);
+});
+
+test("errorGroupRows: a row per alias or slice and target, the unit in the target's label, not in the figures", () => {
+  const rows = L.errorGroupRows(errorReport.aliases, valued.output.targets);
+  assert.deepEqual(rows.map((r) => [r.group, r.label, r.mae, r.maeInterval, r.rmse, r.bias, r.examples]), [
+    ["stable", "price (USD)", "1,000", "", "1,000", "+1,000", 1],
+    ["stable", "area (m2)", "0.1", "", "0.1", "−0.1", 1],
+  ]);
+  assert.deepEqual(L.errorGroupRows({}, valued.output.targets), []);
+  assert.deepEqual(L.errorGroupRows({ b: { x: errorReport.targets[2] }, a: { x: errorReport.targets[2] } }, []).map((r) => [r.group, r.name]), [["a", "x"], ["b", "x"]]);
+});
+
+test("the True value? control: checked in words, posted by request id, what joined said with this answer's error", () => {
+  const targets = valued.output.targets;
+  assert.deepEqual(L.checkTruth(["180000", "4.5", "-1"], targets), { values: [180000, 4.5, -1] });
+  assert.deepEqual(L.checkTruth(["180000", "", "1"], targets), { error: "The true area is empty: type a number.", index: 1 });
+  assert.deepEqual(L.checkTruth(["lots", "1", "1"], targets), { error: "The true price is not a number: “lots”.", index: 0 });
+  assert.deepEqual(L.checkTruth(["1", "1", "1e39"], targets).index, 2);
+  assert.deepEqual(L.truthBody("r-1", [180000, 4.5]), { feedback: [{ id: "r-1", value: [180000, 4.5] }] });
+  assert.deepEqual(L.truthBody("r-2", [3.5]), { feedback: [{ id: "r-2", value: 3.5 }] });
+  const rows = [{ name: "price", unit: "USD", value: 183333.4 }, { name: "area", unit: "m2", value: 4.6875 }];
+  assert.equal(L.truthResultText({ accepted: 1, joined: 1 }, rows, [180000, 4.5]),
+    "Joined: the server counts price 180,000 USD, area 4.5 m2 as this answer's true values in its live error (this answer's error, answered − true: price +3,333 USD, area +0.1875 m2).");
+  assert.equal(L.truthResultText({ accepted: 1, joined: 1 }, [{ name: "progression", unit: "", value: 100 }], [120]),
+    "Joined: the server counts progression 120 as this answer's true value in its live error (this answer's error, answered − true: progression −20).");
+  assert.match(L.truthResultText({ accepted: 1, joined: 0 }, rows, [1, 2]), /^Not joined: no worker of this server remembers/);
+});
+
+test("errorSeriesChart: a panel per unit, a line per target from 0, broken where a bucket has no value, held-out dashed", () => {
+  assert.deepEqual(L.chartPanels(valued.output.targets).panels.map((p) => p.targets.map((t) => t.name)), [["price"], ["area"], ["score"]]);
+  const shared = [{ name: "width", unit: "m" }, { name: "height", unit: "m" }, { name: "a", unit: null }, { name: "b", unit: "" }];
+  assert.deepEqual(L.chartPanels(shared).panels.map((p) => p.targets.map((t) => [t.name, t.index])), [[["width", 0], ["height", 1]], [["a", 2]], [["b", 3]]]);
+  assert.deepEqual(L.chartPanels(shared, 2).hidden, ["b"]);
+  assert.deepEqual([0.3, 1800, 4, 0.07, 0].map((v) => L.niceStep(v)), [0.1, 500, 1, 0.02, 1]);
+  assert.deepEqual([0, 0.25, 750, 1500, 15000, 2500000, 0.1 + 0.2].map(L.tickText), ["0", "0.25", "750", "1,500", "15k", "2.5M", "0.3"]);
+
+  const pad = { top: 20, right: 10, bottom: 30, left: 50 };
+  const offline = L.offlineErrors(valued, errorReport);
+  const chart = L.errorSeriesChart(errorReport.series, valued.output.targets, { width: 450, panelHeight: 100, gap: 30, pad, bucketSeconds: 60, offline });
+  assert.equal(chart.panels.length, 3);
+  assert.equal(chart.height, 20 + 3 * 100 + 2 * 30 + 30);
+  const [price, area, score] = chart.panels;
+  assert.deepEqual([price.top, price.bottom, area.top, area.bottom, score.top], [20, 120, 150, 250, 280]);
+  assert.equal(price.title, "MAE of price (USD)");
+  assert.equal(score.title, "MAE of score");
+  // price: values up to 1,800 and held-out 1,500: ticks of 500 up to 2,000; x by each bucket's centre over 1200..1440
+  assert.deepEqual(price.ticks.map((t) => [t.text, t.y]), [["0", 120], ["500", 95], ["1,000", 70], ["1,500", 45], ["2,000", 20]]);
+  const [line] = price.lines;
+  assert.equal(line.name, "price");
+  // (390 px wide from x = 50; each point at its bucket's centre: 1230, 1290 and 1410)
+  assert.deepEqual(line.points.map((p) => [p.x, p.y]), [[98.75, 70], [196.25, 30], [391.25, 60]]);
+  assert.equal(line.d, "M98.75,70 L196.25,30 L391.25,60");
+  assert.equal(line.offlineY, 45);
+  // area has no value in its second bucket: the line breaks there, two points
+  assert.equal(area.lines[0].d, "M98.75,216.67 M391.25,150"); // its axis: 0 to 0.3
+  assert.equal(area.lines[0].points.length, 2);
+  assert.equal(score.lines[0].offlineY, null);
+  assert.deepEqual(chart.xLabels.map((l) => [l.x, l.anchor]), [[50, "start"], [440, "end"]]);
+  assert.equal(chart.xLabels[0].text, L.clockText(1200));
+
+  // targets sharing a unit share a panel and its axis; one-second buckets say their seconds
+  const both = L.errorSeriesChart([{ start: 10, examples: 1, mae: { width: 2, height: 4 } }, { start: 11, examples: 1, mae: { width: 3, height: 1 } }], shared.slice(0, 2), { width: 300, bucketSeconds: 1 });
+  assert.equal(both.panels.length, 1);
+  assert.equal(both.panels[0].title, "MAE in m: width, height");
+  assert.deepEqual(both.panels[0].lines.map((l) => l.name), ["width", "height"]);
+  assert.match(both.xLabels[0].text, /^\d\d:\d\d:\d\d$/);
+  // one point: in the middle
+  const one = L.errorSeriesChart(errorReport.series.slice(0, 1), valued.output.targets, { width: 450, pad, panelHeight: 100 });
+  assert.equal(one.panels[0].lines[0].points[0].x, 50 + (450 - 60) / 2);
+  assert.equal(L.errorSeriesChart([], valued.output.targets, { width: 450 }), null);
+  assert.equal(L.errorSeriesChart([{ start: 0, examples: 0, mae: { price: null } }], valued.output.targets, { width: 450 }), null);
+  assert.deepEqual(L.errorSeriesRows(errorReport.series.slice(0, 2), valued.output.targets), [
+    [L.clockText(1200), "1,000", "0.1", "2", "5"],
+    [L.clockText(1260), "1,800", "–", "2.5", "4"],
+  ]);
+});
