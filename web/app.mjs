@@ -21,6 +21,7 @@ const state = {
   previewUrl: null,
   section: L.SECTIONS[0], // the tab shown about the model
   answer: null, // the answer shown: {model, requestId, label} for its "Right?" controls
+  truth: null, // a regressor's answer shown: {model, requestId, rows} for its "True value?" control
   rollouts: null, // {model, json, list}: GET /models/<model>/rollouts as last shown
   rolloutTimer: null, // the next refresh while a rollout runs and the versions tab is shown
   form: null, // a tensor input's form (L.tensorForm): one field per value, or a JSON box
@@ -254,9 +255,18 @@ async function selectVersion(choice) {
   renderCard(card);
   renderSlices(card);
   setUpTry(card);
-  for (const id of ["refresh-drift", "refresh-live"]) $(id).hidden = !L.isOneClass(card); // nothing to refresh: the tab says why
+  $("refresh-drift").hidden = !L.isOneClass(card); // nothing to refresh: the tab says why
+  $("refresh-live").hidden = !L.hasLive(card);
+  nameLiveTab(card);
   $("drift").replaceChildren();
   loadSection();
+}
+
+/** The live tab is "Live error" for a regressor, "Live accuracy" otherwise: its tab, link, title and button say so. */
+function nameLiveTab(card) {
+  const name = L.liveTabText(card);
+  for (const id of ["tab-live", "jump-live", "live-title"]) $(id).textContent = name;
+  $("refresh-live").textContent = `Refresh the ${name.toLowerCase()}`;
 }
 
 function updateHash() {
@@ -333,6 +343,7 @@ function clearResult() {
   show("try-error", "");
   show("values-error", "");
   setUpRight(null);
+  setUpTruth(null);
 }
 
 // --- a model whose input is not an image: its values, typed, pasted as a row, or as JSON ----------------
@@ -540,7 +551,10 @@ function renderPrediction(answer, card, choice, elapsed, requestId) {
     show("abstained", "");
     show("ood", "");
     setUpRight(null);
+    const regressor = L.isRegressor(card) && requestId;
+    setUpTruth(regressor ? { model: answer.model, requestId, rows: L.regressionRows(card, answer.predictions?.[0], answer.result?.[0]) } : null);
   } else {
+    setUpTruth(null);
     renderClasses(answer, card, requestId);
   }
   $("result").hidden = false;
@@ -658,6 +672,73 @@ async function sendRight(label) {
     if (state.answer === answer) out.textContent = `Not sent: ${L.failureText(error)}`;
   } finally {
     if (state.answer === answer) for (const id of ["right-yes", "right-send"]) $(id).disabled = false;
+  }
+}
+
+// --- "True value?": a regressor's answer's ground truth, by its request id ------------------------------------
+
+/** The control under a regressor's answer: a number field per target (its unit in its label) and Send. */
+function setUpTruth(truth) {
+  state.truth = truth;
+  $("truth").hidden = !truth;
+  $("truth-answer").textContent = "";
+  show("truth-error", "");
+  if (!truth) {
+    $("truth-fields").replaceChildren();
+    return;
+  }
+  $("truth-fields").replaceChildren(...truth.rows.map((r, i) => el("span", { class: "truth-field" },
+    el("label", { for: `truth-${i + 1}`, text: r.unit ? `${r.name} (${r.unit})` : r.name }),
+    el("input", { type: "number", id: `truth-${i + 1}`, class: "truth-input", step: "any", autocomplete: "off", inputmode: "decimal" }))));
+  $("truth-send").disabled = false;
+}
+
+function truthInputs() {
+  return Array.from($("truth-fields").querySelectorAll("input"));
+}
+
+/** Send the true values (checked here first, each problem said in words with its field marked), then
+ * say what joined; the live tab, when shown, follows. */
+async function sendTruth(event) {
+  event.preventDefault();
+  const truth = state.truth;
+  if (!truth) return;
+  const inputs = truthInputs();
+  const bad = inputs.findIndex((input) => input.validity.badInput);
+  const checked = bad >= 0 ? { error: `The true ${truth.rows[bad].name} is not a number.`, index: bad } : L.checkTruth(inputs.map((input) => input.value), truth.rows);
+  inputs.forEach((input, i) => {
+    if (checked.error && i === checked.index) {
+      input.setAttribute("aria-invalid", "true");
+      input.setAttribute("aria-errormessage", "truth-error");
+    } else {
+      input.removeAttribute("aria-invalid");
+      input.removeAttribute("aria-errormessage");
+    }
+  });
+  if (checked.error) {
+    show("truth-error", checked.error);
+    $("truth-answer").textContent = "";
+    inputs[checked.index]?.focus();
+    return;
+  }
+  show("truth-error", "");
+  const out = $("truth-answer");
+  $("truth-send").disabled = true;
+  out.textContent = "Sending…";
+  try {
+    const response = await api(`${modelPath(truth.model)}/feedback`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(L.truthBody(truth.requestId, checked.values)),
+    });
+    const text = await response.text();
+    if (state.truth !== truth) return;
+    out.textContent = response.ok ? L.truthResultText(JSON.parse(text), truth.rows, checked.values) : `Not sent: ${L.errorMessage(response.status, text)}`;
+    if (response.ok && state.section === "live") loadLive();
+  } catch (error) {
+    if (state.truth === truth) out.textContent = `Not sent: ${L.failureText(error)}`;
+  } finally {
+    if (state.truth === truth) $("truth-send").disabled = false;
   }
 }
 
@@ -861,21 +942,23 @@ async function loadLive() {
   const seq = state.seq;
   const { model, choice, card } = state;
   if (!model || !choice) return;
-  if (card && !L.isOneClass(card)) {
+  if (card && !L.hasLive(card)) {
     $("live").replaceChildren(el("p", { class: "note task-note", text: L.oneClassOnlyText(card, "live") }));
     return;
   }
+  const what = L.isRegressor(card) ? "live error" : "live accuracy";
   $("live").setAttribute("aria-busy", "true");
   try {
     const report = await getJSON(`${modelPath(model, choice)}/live`);
     if (seq !== state.seq) return;
-    renderLive(report, card);
+    if (report.task === "regression") renderLiveError(report, card);
+    else renderLive(report, card);
   } catch (error) {
     if (seq !== state.seq) return;
     const off = error.status === 404 && /feedback/.test(error.message);
     $("live").replaceChildren(el("p", { class: "note", text: off
-      ? `No live accuracy: ${L.failureText(error)}. This server records no answers for ground truth.`
-      : `No live accuracy: ${L.failureText(error)}` }));
+      ? `No ${what}: ${L.failureText(error)}. This server records no answers for ground truth.`
+      : `No ${what}: ${L.failureText(error)}` }));
   } finally {
     $("live").removeAttribute("aria-busy");
   }
@@ -895,7 +978,7 @@ function renderLive(report, card) {
     el("p", { class: "note", text: `${report.model} ${versionText}: predictions answered in the last ${L.durationText(report.window_seconds)} whose true label the server was told (feedback.window_seconds).` }),
   ];
   if (!summary.has) {
-    parts.push(liveHelp(report.model));
+    parts.push(liveHelp(report.model, true, card));
     $("live").replaceChildren(...parts);
     return;
   }
@@ -920,8 +1003,9 @@ function renderLive(report, card) {
   $("live").replaceChildren(...parts);
 }
 
-/** How a client tells the server the true labels, in words and examples. */
-function liveHelp(model, empty = true) {
+/** How a client tells the server the true labels (a regressor's: true values), in words and examples. */
+function liveHelp(model, empty = true, card = null) {
+  if (L.isRegressor(card)) return liveErrorHelp(model, empty, card);
   const id = state.answer?.requestId ?? "<X-Request-Id of the answer>";
   return el("div", { class: "live-help" },
     el("p", { text: `${empty ? "No answer has a known true label yet. " : ""}Tell the server the true labels, and this tab shows how often the model is right on live traffic:` }),
@@ -962,6 +1046,108 @@ function seriesFigure(report) {
     el("figcaption", { text: `Accuracy per ${L.durationText(bucket)} of predictions (feedback.series_seconds)` }),
     node, legend,
     el("details", {}, el("summary", { text: "The series as a table" }), table(null, ["from", "accuracy", "95% interval", "right"], rows, [1, 2, 3])));
+}
+
+// --- a regressor's live error: the same route answers a RegressionLiveReport ------------------------------
+
+function renderLiveError(report, card) {
+  const summary = L.liveErrorSummary(report);
+  const targets = card?.output?.targets?.length ? card.output.targets : report.targets;
+  const rows = L.targetErrorRows(report, card);
+  // A figure's number never splits; its unit may go to the next line in a narrow box.
+  const figure = (kind, title, value, ...notes) => el("div", { class: `figure ${kind}` },
+    el("span", { class: "figure-title", text: title }),
+    el("span", { class: "figure-value" }, el("span", { class: "nowrap", text: value.split(" ")[0] }), value.includes(" ") ? ` ${value.slice(value.indexOf(" ") + 1)}` : ""),
+    notes.filter(Boolean).map((note) => el("span", { class: "figure-note" }, note)));
+  const whole = (before, text) => (text ? [before, el("span", { class: "nowrap", text })] : ""); // an interval never split
+  const versionText = report.version === state.choice ? report.version : `${report.version} (through ${state.choice})`;
+  const parts = [
+    el("p", { id: "live-error-summary", class: "live-error-summary", text: `${report.model} ${versionText}: ${summary.text}, answered in the last ${L.durationText(report.window_seconds)} (feedback.window_seconds).` }),
+    ...rows.map((r) => el("section", { class: "target-error", "data-target": r.name, "aria-label": `Live error of ${r.label}` },
+      el("h4", {}, r.label, " ", el("span", { class: "target-examples", text: `· ${r.examplesText}` })),
+      el("div", { class: "figures" },
+        figure("mae", "Live MAE", r.mae, whole("95% interval ", r.maeInterval) || (r.examples ? "no interval from one example" : "no examples with true values yet"), whole("held-out: ", r.offlineMae)),
+        figure("rmse", "Live RMSE", r.rmse, whole("95% interval ", r.rmseInterval), whole("held-out: ", r.offlineRmse)),
+        figure("bias", "Bias (answered − true)", r.bias, r.examples ? r.biasNote.replace(/^[^:]*: /, "") : "")),
+      r.comparison ? el("p", { class: "comparison", text: r.comparison }) : "")),
+  ];
+  if (!Object.keys(L.offlineErrors(card, report)).length) {
+    parts.push(el("p", { class: "note", text: "No held-out error to compare with: the card has no MAE or RMSE per target (a model imported without evaluation data)." }));
+  }
+  if (!summary.has) {
+    parts.push(liveHelp(report.model, true, card));
+    $("live").replaceChildren(...parts);
+    return;
+  }
+  parts.push(errorSeriesFigure(report, targets, card));
+  const groups = (title, head, groupRows, empty) => (groupRows.length
+    ? table(title, [head, "target", "MAE", "95% interval", "RMSE", "bias", "examples"],
+      groupRows.map((r) => [r.group, r.label, r.mae, r.maeInterval || "–", r.rmse, r.bias, L.formatNumber(r.examples)]), [2, 3, 4, 5, 6])
+    : el("p", { class: "note", text: empty }));
+  parts.push(groups("Per alias the requests came through", "alias", L.errorGroupRows(report.aliases, targets), "No request came through an alias (by its version's name only)."));
+  parts.push(groups("Per slice (X-Slice on the request)", "slice", L.errorGroupRows(report.slices, targets),
+    "No slices: a request with X-Slice: <name> (a name you choose, e.g. a client or a region) is counted under that slice."));
+  parts.push(el("details", {}, el("summary", { text: "How to send true values" }), liveHelp(report.model, false, card)));
+  $("live").replaceChildren(...parts);
+}
+
+/** How a client tells the server a regressor's true values, in words and examples. */
+function liveErrorHelp(model, empty, card) {
+  const targets = card.output.targets;
+  const id = state.truth?.requestId ?? "<X-Request-Id of the answer>";
+  const value = targets.length === 1 ? `<${targets[0].name}>` : `[${targets.map((t) => `<${t.name}>`).join(", ")}]`;
+  return el("div", { class: "live-help" },
+    el("p", { text: `${empty ? "No answer has a known true value yet. " : ""}Tell the server the true values, and this tab shows how far the model's answers are from them on live traffic:` }),
+    el("ul", {},
+      el("li", { text: "here: after an answer, under “True value?”, type each target's true value and Send;" }),
+      el("li", {}, "after the fact, by the answer's request id (its X-Request-Id response header): ",
+        el("code", { text: `POST /models/${model}/feedback {"feedback": [{"id": "${id}", "value": ${value}}]}` })),
+      el("li", {}, "with the request itself: ", el("code", { text: `X-Label: ${targets.map((t) => `<${t.name}>`).join(";")}` }),
+        targets.length > 1 ? " (one value per target, separated by “;”; examples separated by commas)." : " (one value per example, comma-separated).")));
+}
+
+/** Each target's MAE per bucket of time: one panel per unit, a line per target, its held-out MAE dashed
+ * (an SVG sized in CSS pixels at the column's width), a legend, and the figures as a table. */
+function errorSeriesFigure(report, targets, card) {
+  const width = Math.max(280, Math.min(720, Math.round($("live").clientWidth || 600)));
+  const bucket = L.bucketSeconds(report.series);
+  const offline = L.offlineErrors(card, report);
+  const chart = L.errorSeriesChart(report.series, targets, { width, bucketSeconds: bucket, offline });
+  if (!chart) return el("p", { class: "note", text: "No time series yet." });
+  const colour = (index) => L.LINE_COLOURS[index % L.LINE_COLOURS.length];
+  const lines = chart.panels.flatMap((p) => p.lines);
+  const range = (line) => {
+    const values = line.points.map((q) => q.value);
+    return values.length ? `from ${L.errorNumber(Math.min(...values))} to ${L.errorNumber(Math.max(...values))}` : "no values";
+  };
+  const node = svg("svg", { class: "live-chart error-chart", viewBox: `0 0 ${chart.width} ${chart.height}`, width: String(chart.width), height: String(chart.height), role: "img",
+    "aria-label": `MAE over time, a line per target: ${lines.map((l) => `${l.label} ${range(l)}`).join("; ")}; the table below has the figures.` },
+    ...chart.panels.flatMap((panel) => [
+      svg("text", { class: "panel-title", x: String(chart.left), y: String(panel.top - 8) }, panel.title),
+      ...panel.ticks.flatMap((t) => [
+        svg("line", { class: "grid", x1: String(chart.left), x2: String(chart.right), y1: String(t.y), y2: String(t.y) }),
+        svg("text", { class: "tick", x: String(chart.left - 6), y: String(t.y + 4), "text-anchor": "end" }, t.text)]),
+      ...panel.lines.filter((l) => l.offlineY !== null).map((l) => svg("line", { class: "offline", "data-target": l.name, x1: String(chart.left), x2: String(chart.right), y1: String(l.offlineY), y2: String(l.offlineY), style: `stroke: ${colour(l.index)}` })),
+      ...panel.lines.map((l) => svg("path", { class: "line", "data-target": l.name, d: l.d, style: `stroke: ${colour(l.index)}` })),
+      ...panel.lines.flatMap((l) => l.points.map((q) => svg("circle", { class: "point", "data-target": l.name, cx: String(q.x), cy: String(q.y), r: "3.5", style: `fill: ${colour(l.index)}` },
+        svg("title", {}, `${L.clockText(q.start, bucket < 60)}: ${l.name} MAE ${L.withUnit(L.errorNumber(q.value), targets[l.index]?.unit)} over ${L.formatNumber(q.examples)} ${q.examples === 1 ? "example" : "examples"}`)))),
+    ]),
+    ...chart.xLabels.map((x) => svg("text", { class: "tick", x: String(x.x), y: String(chart.height - 6), "text-anchor": x.anchor }, x.text)));
+  const swatch = (index, kind = "") => {
+    const i = el("i", { class: kind, "aria-hidden": "true" });
+    if (kind) i.style.borderTopColor = colour(index);
+    else i.style.background = colour(index);
+    return i;
+  };
+  const legend = el("ul", { class: "legend error-legend" },
+    lines.map((l) => el("li", { "data-target": l.name }, swatch(l.index), `${l.label}`)),
+    lines.filter((l) => l.offlineY !== null).map((l) => el("li", {}, swatch(l.index, "swatch-offline"), `held-out MAE of ${l.name} (${L.withUnit(L.errorNumber(offline[l.name].mae), targets[l.index]?.unit)})`)));
+  const heads = ["from", ...targets.map((t) => `MAE of ${L.targetLabel(t)}`), "examples"];
+  return el("figure", { class: "live-series" },
+    el("figcaption", { text: `MAE per ${L.durationText(bucket)} of predictions (feedback.series_seconds)` }),
+    node, legend,
+    chart.hidden.length ? el("p", { class: "note", text: `Not drawn: ${chart.hidden.join(", ")} (the table has them).` }) : "",
+    el("details", {}, el("summary", { text: "The series as a table" }), table(null, heads, L.errorSeriesRows(report.series, targets, bucket), heads.map((_, i) => i).slice(1))));
 }
 
 function renderVersions(listing) {
@@ -1300,6 +1486,12 @@ function bindEvents() {
   $("rollout-alias").addEventListener("change", () => fillCandidates());
   $("right-yes").addEventListener("click", () => sendRight(state.answer?.label));
   $("right-send").addEventListener("click", () => sendRight($("right-label").value));
+  $("truth").addEventListener("submit", sendTruth);
+  $("truth-fields").addEventListener("input", () => {
+    if ($("truth-error").hidden) return;
+    show("truth-error", "");
+    truthInputs().forEach((input) => input.removeAttribute("aria-invalid"));
+  });
   $("forget-token").addEventListener("click", () => {
     tokens.clear();
     updateTokenButton();

@@ -823,7 +823,8 @@ const NEEDS_CLASSES = {
 /** What a tab that needs classes says for a model of another task, in words. */
 export function oneClassOnlyText(card, section) {
   const what = NEEDS_CLASSES[section] ?? "This section needs classes";
-  return `${what}: it applies to one-class models (one label per example: softmax or sigmoid). ${card.name} ${card.version} is ${taskText(card)}.`;
+  const instead = section === "live" ? "; for a regression model this tab shows its live error instead" : "";
+  return `${what}: it applies to one-class models (one label per example: softmax or sigmoid)${instead}. ${card.name} ${card.version} is ${taskText(card)}.`;
 }
 
 /** How the page takes a tensor input: one field per value (a 1-D input of at most FORM_MAX_VALUES),

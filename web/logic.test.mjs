@@ -503,7 +503,8 @@ test("isOneClass: softmax and sigmoid only; every other task is said in words", 
   assert.equal(L.taskText(tagger), "a multi-label model (3 labels, each given when its probability reaches its threshold)");
   assert.equal(L.taskText(embedder), "an embedding model (vectors of 10 values)");
   assert.equal(L.taskText(tensorOut), "a model answering a tensor of shape 2×2");
-  assert.equal(L.oneClassOnlyText(house, "live"), "Live accuracy counts the answers whose true label the server was told: it applies to one-class models (one label per example: softmax or sigmoid). house v1 is a regression model (2 targets: price in USD, area).");
+  assert.equal(L.oneClassOnlyText(tagger, "live"), "Live accuracy counts the answers whose true label the server was told: it applies to one-class models (one label per example: softmax or sigmoid); for a regression model this tab shows its live error instead. tagger v1 is a multi-label model (3 labels, each given when its probability reaches its threshold).");
+  assert.equal(L.oneClassOnlyText(house, "drift"), "Drift is watched on the predicted classes and their confidence: it applies to one-class models (one label per example: softmax or sigmoid). house v1 is a regression model (2 targets: price in USD, area).");
   assert.match(L.oneClassOnlyText(tagger, "drift"), /^Drift is watched on the predicted classes and their confidence: it applies to one-class models .* tagger v1 is a multi-label model/);
   assert.match(L.oneClassOnlyText(embedder, "slices"), /^Slices measure the accuracy per class .* embedder v2 is an embedding model \(vectors of 10 values\)\.$/);
   assert.equal(L.outputSummary(house), "2 values: price (USD), area");

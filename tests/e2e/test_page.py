@@ -28,6 +28,7 @@ cannot download browsers here). Its background networking is off: the machine re
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import json
 import math
@@ -997,7 +998,7 @@ EMBEDDING_SIZE = 12
 EMBEDDER_INPUT = (2, 3)  # two dimensions: the page offers a JSON box
 
 
-def task_card(name: str, output, input_shape=(4,), value_range=None):
+def task_card(name: str, output, input_shape=(4,), value_range=None, names=None, metrics=None):
     """A card of another task than one class per example, with a tensor input (tests/unit/serving/protocols/test_tasks.py's)."""
     from models.card import InputSpec, ModelCard
 
@@ -1007,63 +1008,68 @@ def task_card(name: str, output, input_shape=(4,), value_range=None):
         version="v1",
         description=f"{name} for the page's tests",
         task=task,
-        input=InputSpec(kind="tensor", shape=input_shape, value_range=value_range, divide_by=None),
+        input=InputSpec(kind="tensor", shape=input_shape, value_range=value_range, divide_by=None, names=names),
         preprocessing=None,
         output=output,
         architecture="fake",
         number_of_parameters=1,
-        metrics=None,
+        metrics=metrics,
         training={},
         data={"source": "tests"},
         framework_versions={},
     )
 
 
-@pytest.fixture(scope="module")
-def fakes(tmp_path_factory):
-    """The page's, the course's, feedback's and the admin routes over the unit tests' fakes (grey 28x28, colour
-    32x32x3 sigmoid, a one-class model taking a tensor of 4, and wary: grey again, whose answers abstain) and
-    models of other tasks, each taking a tensor: house (a regressor of two targets with units, its input in
-    -10..10: AffineRunner), tagger (multi-label, three labels with their own thresholds) and embedder (an
-    embedding of 12 from a 2x3 input), the last two answering test_tasks.py's ValuesRunner; served by uvicorn
-    on 127.0.0.1; grey has a weighted alias and a shadow. Feedback is off (no journal): /live answers 404.
-    Admin operations are off (no token, no live.admin_without_token: 403), and there are no live versions
-    (the rollouts answer 503)."""
+# The fed server's house: its input's values have names, and its card its held-out error per target.
+HOUSE_NAMES = ("rooms", "floor area", "age", "distance")
+HOUSE_METRICS = {
+    "mae": 1250.1,
+    "rmse": 1600.125,
+    "per_target": {"price": {"mae": 2500.0, "rmse": 3200.0, "r2": 0.91}, "area": {"mae": 0.2, "rmse": 0.25, "r2": 0.88}},
+    "test_examples": 200,
+}
+
+
+@contextlib.contextmanager
+def fake_server(directory: Path, fed: bool):
+    """The page's, the course's, feedback's and the admin routes over the unit tests' fakes, served by uvicorn on
+    127.0.0.1 (see ``fakes``); ``fed``: with a real feedback journal, as serving/app.py gives every entry worker."""
     import uvicorn
 
     from config import load_config
     from models.card import OutputSpec, Target
     from serving.app import build
+    from serving.feedback import Journal
     from serving.protocols import Router, admin, course, feedback
     from tests.unit.serving.conftest import FakeRunner, InProcess, make_card, not_found
     from tests.unit.serving.protocols.test_tasks import ValuesRunner
 
-    path = tmp_path_factory.mktemp("page-fakes") / "configuration.yaml"
-    path.write_text(
-        yaml.safe_dump(
-            {
-                "models": {
-                    "grey": {"versions": ["v1", "v2"], "aliases": {"stable": "v1", "canary": {"v1": 90, "v2": 10}}},
-                    "colour": {"versions": ["v1"]},
-                    "vector": {"versions": ["v1"]},
-                    # max_softmax needs no reference: a fake runner's 0.9 scores 0.1, past 0.05
-                    "wary": {"versions": ["v1"], "ood": {"score": "max_softmax", "abstain_above": 0.05}},
-                    "house": {"versions": ["v1"]},
-                    "tagger": {"versions": ["v1"]},
-                    "embedder": {"versions": ["v1"]},
-                },
-                "limits": {"max_body_bytes": 1_000_000, "max_batch_images": 8, "max_queue_images": 64, "body_timeout_seconds": 5},
-            }
-        )
-    )
+    path = directory / "configuration.yaml"
+    settings = {
+        "models": {
+            "grey": {"versions": ["v1", "v2"], "aliases": {"stable": "v1", "canary": {"v1": 90, "v2": 10}}},
+            "colour": {"versions": ["v1"]},
+            "vector": {"versions": ["v1"]},
+            # max_softmax needs no reference: a fake runner's 0.9 scores 0.1, past 0.05
+            "wary": {"versions": ["v1"], "ood": {"score": "max_softmax", "abstain_above": 0.05}},
+            "house": {"versions": ["v1"], **({"aliases": {"stable": "v1"}} if fed else {})},
+            "tagger": {"versions": ["v1"]},
+            "embedder": {"versions": ["v1"]},
+        },
+        "limits": {"max_body_bytes": 1_000_000, "max_batch_images": 8, "max_queue_images": 64, "body_timeout_seconds": 5},
+    }
+    if fed:  # a point of the live series per second, so that a few seconds of requests draw a line
+        settings["feedback"] = {"series_seconds": 1, "join_seconds": 0.05}
+    path.write_text(yaml.safe_dump(settings))
     config = load_config(path)
+    house = OutputSpec(kind="regression", targets=(Target(name="price", unit="USD"), Target(name="area", unit="m2")))
     cards = {
         ("grey", "v1"): make_card("grey", "v1", labels=tuple("abcdefghij"), invert="auto"),
         ("grey", "v2"): make_card("grey", "v2", labels=tuple("abcdefghij"), invert="auto"),
         ("colour", "v1"): make_card("colour", "v1", shape=(32, 32, 3), labels=("damage", "no_damage"), kind="sigmoid"),
         ("vector", "v1"): make_card("vector", "v1", shape=(4,), labels=("x", "y", "z"), tensor=True),
         ("wary", "v1"): make_card("wary", "v1", labels=tuple("abcdefghij")),
-        ("house", "v1"): task_card("house", OutputSpec(kind="regression", targets=(Target(name="price", unit="USD"), Target(name="area", unit="m2"))), value_range=HOUSE_RANGE),
+        ("house", "v1"): task_card("house", house, value_range=HOUSE_RANGE, **({"names": HOUSE_NAMES, "metrics": HOUSE_METRICS} if fed else {})),
         ("tagger", "v1"): task_card("tagger", OutputSpec(kind="multilabel", labels=TAGS, thresholds=TAG_THRESHOLDS)),
         ("embedder", "v1"): task_card("embedder", OutputSpec(kind="embedding", shape=(EMBEDDING_SIZE,)), input_shape=EMBEDDER_INPUT),
     }
@@ -1071,6 +1077,10 @@ def fakes(tmp_path_factory):
     runners |= {("house", "v1"): HOUSE, ("tagger", "v1"): ValuesRunner(len(TAGS)), ("embedder", "v1"): ValuesRunner(EMBEDDING_SIZE)}
     served = InProcess(config, cards, runners=runners)
     served.registry.model("grey").shadow = {"alias": "stable", "candidate": "v2", "share": 0.25}
+    journal = None
+    if fed:
+        journal = served.plane.journal = Journal(config.feedback, directory, labels_of=served.registry.labels_of, targets_of=served.registry.targets_of)
+        journal.start()
     router = Router([*admin.routes(config), *feedback.routes(config), *course.routes(config), *page_routes.routes(config)])  # in serving/app.py's order
     app = build(not_found, config, plane=lambda: served.plane, router=router)
     port = free_port()
@@ -1083,13 +1093,39 @@ def fakes(tmp_path_factory):
 
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "the in-process server did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    try:
+        deadline = time.monotonic() + 30
+        while not server.started:
+            assert time.monotonic() < deadline and thread.is_alive(), "the in-process server did not start"
+            time.sleep(0.05)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        if journal is not None:
+            journal.stop()
+
+
+@pytest.fixture(scope="module")
+def fakes(tmp_path_factory):
+    """The unit tests' fakes (grey 28x28, colour 32x32x3 sigmoid, a one-class model taking a tensor of 4, and
+    wary: grey again, whose answers abstain) and models of other tasks, each taking a tensor: house (a regressor
+    of two targets with units, its input in -10..10: AffineRunner), tagger (multi-label, three labels with their
+    own thresholds) and embedder (an embedding of 12 from a 2x3 input), the last two answering test_tasks.py's
+    ValuesRunner; grey has a weighted alias and a shadow. Feedback is off (no journal): feedback and /live
+    answer 404. Admin operations are off (no token, no live.admin_without_token: 403), and there are no live
+    versions (the rollouts answer 503)."""
+    with fake_server(tmp_path_factory.mktemp("page-fakes"), fed=False) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def fed(tmp_path_factory):
+    """The same fakes with feedback on: a real journal joins ground truth (sent by request id, or carried by a
+    request's X-Label) and /live answers a regressor's live error, a point of its series per second. Its house
+    has an alias (stable), names for its input's values, and its held-out error per target in its card."""
+    with fake_server(tmp_path_factory.mktemp("page-fed"), fed=True) as url:
+        yield url
 
 
 def test_the_page_follows_any_card(browser, fakes):
@@ -1218,24 +1254,36 @@ def no_one_class_extras(page) -> None:
 
 
 def the_tabs_say_they_need_classes(tab: Tab, page, card: dict) -> None:
-    """Slices, drift and live accuracy say they apply to one-class models, without asking the server."""
+    """Slices, drift and (but for a regressor, whose tab is its live error) live accuracy say they apply to
+    one-class models, without asking the server."""
     task = {
         "house": "a regression model (2 targets: price in USD, area in m2)",
         "tagger": "a multi-label model (3 labels, each given when its probability reaches its threshold)",
         "embedder": f"an embedding model (vectors of {EMBEDDING_SIZE} values)",
     }[card["name"]]
+    regressor = card["output"]["kind"] == "regression"
     asked = len(tab.requests)
-    for section, what in (
-        ("slices", "Slices measure the accuracy per class and under shifts of the held-out data"),
-        ("drift", "Drift is watched on the predicted classes and their confidence"),
-        ("live", "Live accuracy counts the answers whose true label the server was told"),
-    ):
+    sections = [
+        ("slices", "Slices measure the accuracy per class and under shifts of the held-out data", ""),
+        ("drift", "Drift is watched on the predicted classes and their confidence", ""),
+    ]
+    if not regressor:
+        sections.append(("live", "Live accuracy counts the answers whose true label the server was told", "; for a regression model this tab shows its live error instead"))
+    for section, what, instead in sections:
         page.click(f"#tab-{section}")
-        expect(page.locator(f"#{section}")).to_have_text(f"{what}: it applies to one-class models (one label per example: softmax or sigmoid). {card['name']} v1 is {task}.")
+        expect(page.locator(f"#{section}")).to_have_text(
+            f"{what}: it applies to one-class models (one label per example: softmax or sigmoid){instead}. {card['name']} v1 is {task}."
+        )
     expect(page.locator("#refresh-drift")).to_be_hidden()
+    expect(page.locator("#tab-live")).to_have_text("Live error" if regressor else "Live accuracy")
     page.click("#tab-live")
-    expect(page.locator("#refresh-live")).to_be_hidden()
-    assert not [u for u in tab.requests[asked:] if u.endswith(("/drift", "/live"))], tab.requests[asked:]
+    if regressor:  # its live error, from the server: here feedback is off, and the tab says so in the server's words
+        expect(page.locator("#refresh-live")).to_have_text("Refresh the live error")
+        expect(page.locator("#live")).to_have_text("No live error: feedback is off (feedback.enabled in the configuration). This server records no answers for ground truth.")
+    else:
+        expect(page.locator("#refresh-live")).to_be_hidden()
+    asked_for = [u for u in tab.requests[asked:] if u.endswith(("/drift", "/live"))]
+    assert asked_for == ([f"{tab.url}/models/{card['name']}/v1/live"] if regressor else []), tab.requests[asked:]
     page.click("#tab-card")
 
 
@@ -1281,6 +1329,11 @@ def test_a_regressor_takes_typed_values_and_answers_each_target_with_its_unit(br
         values = [float(v) for v in shown.locator(".answer-value").evaluate_all("nodes => nodes.map(n => n.dataset.value)")]
         assert values == [price, area]  # exactly the runner's float32 values, as the server sent them
         no_one_class_extras(page)
+        expect(page.get_by_role("group", name="True value?")).to_be_visible()  # its true values may be told: here feedback is off
+        page.get_by_label("price (USD)", exact=True).fill("180000")
+        page.get_by_label("area (m2)", exact=True).fill("4.5")
+        page.click("#truth-send")
+        expect(page.locator("#truth-answer")).to_have_text("Not sent: feedback is off (feedback.enabled in the configuration)")
         check_layout(page, "desktop regression")
 
         # A row pasted: it fills the fields, and Send sends it.
@@ -1494,6 +1547,292 @@ def test_the_values_forms_and_answers_fit_a_phone_and_the_keyboard_reaches_them(
         page.focus("#copy-json")
         page.keyboard.press("Enter")
         expect(page.locator("#copy-answer")).to_have_text(f"Copied {EMBEDDING_SIZE} values as JSON.")
+        tab.errors = [e for e in tab.errors if "status of 503" not in e]
+        tab.assert_only_this_origin()
+    finally:
+        tab.close()
+
+
+# --- a regressor's live error: against the fakes with feedback on (``fed``) ------------------------------------
+
+
+def js_error(value: float) -> str:
+    """An error figure as the page writes it (logic.mjs errorNumber): 4 significant digits, from 1,000 whole
+    with thousands separators (Math.round: half up)."""
+    size = abs(value)
+    assert 1e-4 <= size < 1e15 or size == 0, value
+    if size == 0:
+        return "0"
+    exact = Decimal(value)  # toPrecision(4) rounds the float's exact value, a tie away from zero
+    rounded = float(exact.quantize(Decimal(1).scaleb(exact.adjusted() - 3), ROUND_HALF_UP))
+    if abs(rounded) >= 1000:
+        return f"{math.floor(value + 0.5):,}"
+    return repr(rounded).removesuffix(".0")
+
+
+def js_signed(value: float) -> str:
+    text = js_error(abs(value))
+    return "0" if text == "0" else ("−" if value < 0 else "+") + text
+
+
+def js_error_range(interval: dict, unit: str) -> str:
+    """A MAE's or RMSE's 95% interval as the page writes it: never below 0 (an error is not negative)."""
+    return f"{js_error(max(0.0, interval['low']))}–{js_error(interval['high'])} {unit}"
+
+
+def house_live(url: str, version: str = "v1") -> dict:
+    answer = requests.get(f"{url}/models/house/{version}/live", timeout=TIMEOUT)
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+def send_house_labelled(url: str, groups: int = 4, per_group: int = 6) -> dict:
+    """Labelled requests to house, each carrying its true values (X-Label: price;area), ``per_group`` a
+    second over ``groups`` seconds (the fed server's series has a point per second): half through its alias
+    stable, a slice each (north, south). The truth: price off by a spread of 3,000 USD, area 0.3 m2 too
+    small (the model's answers above it: a bias) with a little noise. /live once they have all joined."""
+    rng = np.random.default_rng(7)
+    before = house_live(url)["examples"]
+    for group in range(groups):
+        for index in range(per_group):
+            row = rng.uniform(-2, 2, 4).round(2).tolist()
+            price, area = HOUSE.compute([row])[0].tolist()
+            truth = (price + float(rng.normal(0, 3000)), area - 0.3 + float(rng.normal(0, 0.05)))
+            through = "stable" if index % 2 else "v1"
+            headers = {"X-Label": f"{truth[0]!r};{truth[1]!r}", "X-Slice": ("north", "south")[index % 3 == 0]}
+            answer = requests.post(f"{url}/models/house/{through}", json={"input": row}, headers=headers, timeout=TIMEOUT)
+            assert answer.status_code == 200, answer.text
+        if group < groups - 1:
+            time.sleep(1.05)
+    deadline = time.monotonic() + 15
+    while (report := house_live(url))["examples"] < before + groups * per_group:
+        assert time.monotonic() < deadline, f"house's live error holds {report['examples']} examples, not {before + groups * per_group}"
+        time.sleep(0.2)
+    return report
+
+
+def target_section(page, name: str):
+    return page.locator(f'#live .target-error[data-target="{name}"]')
+
+
+def check_live_error(page, report: dict, card: dict) -> None:
+    """The live error tab shows /live's figures: per target MAE, RMSE (95% intervals, unit), bias and examples,
+    beside the card's held-out error; the summary's count."""
+    count = lambda n, word: f"{n:,} {word}{'' if n == 1 else 's'}"  # noqa: E731
+    whose = "its" if report["examples"] == 1 else "their"
+    expect(page.locator("#live-error-summary")).to_contain_text(f"house v1: {count(report['examples'], 'answer')} with {whose} true values")
+    for target in report["targets"]:
+        name, unit = target["name"], target["unit"]
+        section = target_section(page, name)
+        expect(section.locator("h4")).to_have_text(f"{name} ({unit}) · {count(target['examples'], 'example')}")
+        mae, rmse = section.locator(".figure.mae"), section.locator(".figure.rmse")
+        expect(mae.locator(".figure-value")).to_have_text(f"{js_error(target['mae']['value'])} {unit}")
+        expect(rmse.locator(".figure-value")).to_have_text(f"{js_error(target['rmse']['value'])} {unit}")
+        if target["examples"] > 1:
+            expect(mae).to_contain_text(f"95% interval {js_error_range(target['mae'], unit)}")
+            expect(rmse).to_contain_text(f"95% interval {js_error_range(target['rmse'], unit)}")
+        else:  # (this test alone: the one example the control sent)
+            expect(mae).to_contain_text("no interval from one example")
+        expect(section.locator(".figure.bias .figure-value")).to_have_text(f"{js_signed(target['bias'])} {unit}")
+        held_out = card["metrics"]["per_target"][name]
+        expect(mae).to_contain_text(f"held-out: {js_error(held_out['mae'])} {unit}")
+        expect(rmse).to_contain_text(f"held-out: {js_error(held_out['rmse'])} {unit}")
+
+
+def test_a_regressors_live_error_tab_shows_what_the_server_measured(browser, fed):
+    card = requests.get(f"{fed}/models/house/v1", timeout=TIMEOUT).json()
+    assert card["metrics"]["per_target"] and card["input"]["names"] == list(HOUSE_NAMES)
+    tab = Tab(browser, fed)
+    try:
+        page = tab.open("/#house/v1/live")
+        expect(page.locator("#tab-live")).to_have_text("Live error")
+        expect(page.locator("#tab-live")).to_have_attribute("aria-selected", "true")
+        # Before any true value: the figures are "–", and the tab says how to send some.
+        empty = house_live(fed)
+        assert empty["examples"] == 0 and empty["series"] == [], empty
+        expect(page.locator("#live-error-summary")).to_contain_text("no answer with its true values yet")
+        expect(target_section(page, "price").locator(".figure.mae .figure-value")).to_have_text("–")
+        expect(target_section(page, "price").locator(".figure.mae")).to_contain_text("held-out: 2,500 USD")
+        help_text = page.locator("#live .live-help")
+        expect(help_text).to_contain_text("No answer has a known true value yet.")
+        expect(help_text).to_contain_text("under “True value?”")
+        expect(help_text.locator("code").first).to_have_text('POST /models/house/feedback {"feedback": [{"id": "<X-Request-Id of the answer>", "value": [<price>, <area>]}]}')
+        expect(help_text.locator("code").nth(1)).to_have_text("X-Label: <price>;<area>")
+
+        report = send_house_labelled(fed)
+        assert report["examples"] == 24 and len(report["series"]) >= 3, report
+        page.click("#refresh-live")
+        check_live_error(page, report, card)
+        area = next(t for t in report["targets"] if t["name"] == "area")
+        assert area["mae"]["low"] > card["metrics"]["per_target"]["area"]["mae"]  # 0.3 m2 off live against 0.2 held out
+        expect(target_section(page, "area").locator(".comparison")).to_have_text(
+            "The held-out MAE is below the live interval: the model errs more on live traffic than on its held-out data."
+        )
+        expect(target_section(page, "area").locator(".figure.bias")).to_contain_text("the answers are above the truth on average")
+
+        # The chart: a panel per unit, a line per target through a point per second, its held-out MAE dashed, a legend.
+        chart = page.locator("#live svg.error-chart")
+        assert chart.get_attribute("role") == "img" and "a line per target" in chart.get_attribute("aria-label")
+        expect(chart.locator("path.line")).to_have_count(2)
+        expect(chart.locator("line.offline")).to_have_count(2)
+        expect(chart.locator("text.panel-title")).to_have_text(["MAE of price (USD)", "MAE of area (m2)"])
+        for target in ("price", "area"):
+            values = [point["mae"][target] for point in report["series"]]
+            path = chart.locator(f'path.line[data-target="{target}"]').get_attribute("d")
+            assert path.startswith("M") and path.count("L") == len(values) - 1, path  # one unbroken line through every point
+            points = chart.locator(f'circle.point[data-target="{target}"]')
+            expect(points).to_have_count(len(values))
+            ys = [float(y) for y in points.evaluate_all("nodes => nodes.map(n => n.getAttribute('cy'))")]
+            xs = [float(x) for x in points.evaluate_all("nodes => nodes.map(n => n.getAttribute('cx'))")]
+            assert xs == sorted(xs) and len(set(xs)) == len(xs), xs  # in time order
+            order = lambda seq: sorted(range(len(seq)), key=lambda i: seq[i])  # noqa: E731
+            assert order(values) == order([-y for y in ys]), (values, ys)  # a larger MAE is higher up
+        colours = {t: chart.locator(f'path.line[data-target="{t}"]').evaluate("n => getComputedStyle(n).stroke") for t in ("price", "area")}
+        assert colours["price"] != colours["area"], colours
+        legend = page.locator("#live .error-legend li[data-target]")
+        expect(legend).to_have_text(["price (USD)", "area (m2)"])
+        page.click("#live .live-series details > summary")
+        series = page.locator("#live .live-series table")
+        expect(series.locator("tbody tr")).to_have_count(len(report["series"]))
+        shown = [[c.strip() for c in row.locator("td").all_inner_texts()] for row in series.locator("tbody tr").all()]
+        assert shown == [[js_error(p["mae"]["price"]), js_error(p["mae"]["area"]), f"{p['examples']:,}"] for p in report["series"]], shown
+
+        # Per alias and per slice: a row per name and target, the unit in the target's cell.
+        def rows(title):
+            table = page.get_by_role("table", name=title)
+            return [[c.strip() for c in row.locator("th, td").all_inner_texts()] for row in table.locator("tbody tr").all()]
+
+        def expected(groups):
+            return [
+                [
+                    name,
+                    f"{target} ({unit})",
+                    js_error(e["mae"]["value"]),
+                    f"{js_error(max(0.0, e['mae']['low']))}–{js_error(e['mae']['high'])}",
+                    js_error(e["rmse"]["value"]),
+                    js_signed(e["bias"]),
+                    f"{e['examples']:,}",
+                ]
+                for name in sorted(groups)
+                for target, unit in (("price", "USD"), ("area", "m2"))
+                for e in [groups[name][target]]
+            ]
+
+        assert set(report["aliases"]) == {"stable"} and set(report["slices"]) == {"north", "south"}, report
+        assert rows("Per alias the requests came through") == expected(report["aliases"])
+        assert rows("Per slice (X-Slice on the request)") == expected(report["slices"])
+        page.click("#live > details > summary")  # how to send true values
+        expect(page.locator("#live > details .live-help code").first).to_contain_text('"value": [<price>, <area>]')
+        check_layout(page, "desktop live error")
+        box = chart.bounding_box()
+        assert box["x"] + box["width"] <= DESKTOP["width"], box
+        tab.errors = [e for e in tab.errors if "status of 503" not in e]
+        tab.assert_only_this_origin()
+    finally:
+        tab.close()
+
+
+def test_the_true_value_control_posts_feedback_that_joins_and_fits_a_phone(browser, fed):
+    tab = Tab(browser, fed)
+    try:
+        page = tab.open("/#house/v1/live")
+        expect(page.locator("#tab-live")).to_have_attribute("aria-selected", "true")
+        # The card's names label the form's fields (input.names), and the checks name them too.
+        for i, name in enumerate(HOUSE_NAMES, start=1):
+            expect(page.get_by_label(name, exact=True)).to_have_attribute("id", f"value-{i}")
+        page.click("#tab-card")
+        expect(page.locator("#card")).to_contain_text(f"a tensor of shape 4 ({', '.join(HOUSE_NAMES)}), values -10..10")
+        page.click("#tab-live")
+        page.fill("#values-row", "1, 50, 3, 4")
+        page.click("#values-send")
+        expect(page.locator("#values-error")).to_have_text("Floor area is 50: this model takes values from -10 to 10.")
+
+        row = [1.5, -2, 0.25, 1]
+        page.fill("#values-row", ", ".join(map(str, row)))
+        with page.expect_response(lambda r: r.request.method == "POST" and r.url == f"{fed}/models/house/v1") as answered:
+            page.click("#values-send")
+        request_id = answered.value.headers["x-request-id"]
+        assert request_id, answered.value.headers
+        (price, area) = HOUSE.compute([row])[0].tolist()
+        truth = page.get_by_role("group", name="True value?")
+        expect(truth).to_be_visible()
+        expect(page.locator("#right")).to_be_hidden()
+        before = house_live(fed)
+
+        # Checked first, in words, with the field marked and focused; nothing is sent.
+        sent = posts_to(tab, "/models/house/feedback")
+        page.click("#truth-send")
+        expect(page.locator("#truth-error")).to_have_text("The true price is empty: type a number.")
+        expect(page.locator("#truth-1")).to_be_focused()
+        expect(page.locator("#truth-1")).to_have_attribute("aria-invalid", "true")
+        assert not sent
+
+        # Typed with the keyboard and sent with Enter: posted by the answer's request id; what joined is said.
+        true_price, true_area = 180000, 4.25
+        page.keyboard.type(str(true_price))
+        page.keyboard.press("Tab")
+        expect(page.get_by_label("area (m2)", exact=True)).to_be_focused()
+        page.keyboard.type(str(true_area))
+        page.keyboard.press("Tab")
+        expect(page.locator("#truth-send")).to_be_focused()
+        with page.expect_request(lambda r: r.method == "POST" and r.url == f"{fed}/models/house/feedback") as posted:
+            page.keyboard.press("Enter")
+        assert posted.value.post_data_json == {"feedback": [{"id": request_id, "value": [true_price, true_area]}]}
+        expect(page.locator("#truth-error")).to_be_hidden()
+        expect(page.locator("#truth-answer")).to_have_text(
+            f"Joined: the server counts price {js_value(true_price)} USD, area {js_value(true_area)} m2 as this answer's true values in its live error"
+            f" (this answer's error, answered − true: price {js_signed(price - true_price)} USD, area {js_signed(area - true_area)} m2)."
+        )
+        after = house_live(fed)
+        assert after["examples"] == before["examples"] + 1, (before["examples"], after["examples"])
+        card = requests.get(f"{fed}/models/house/v1", timeout=TIMEOUT).json()
+        check_live_error(page, after, card)  # the tab shown follows: it counts the new example
+        page.locator("#try").scroll_into_view_if_needed()
+        page.evaluate("() => window.scrollTo(0, 0)")
+        page.screenshot(path=SCREENSHOTS / "page-live-error.png", full_page=True)
+        tab.errors = [e for e in tab.errors if "status of 503" not in e]
+        tab.assert_only_this_origin()
+    finally:
+        tab.close()
+
+    tab = Tab(browser, fed, viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True)
+    try:
+        page = tab.open("/#house/v1")
+        wait_for_card(page, "house:v1")
+        page.fill("#values-row", "0 0 0 0")
+        send_values(page, fed, "/models/house/v1")
+        form = page.locator("#truth").bounding_box()
+        assert form["x"] >= 0 and form["x"] + form["width"] <= PHONE["width"], form
+        for field in page.locator("#truth input, #truth button").all():  # each control whole, inside the answer
+            box = field.bounding_box()
+            assert box["x"] >= form["x"] - 0.5 and box["x"] + box["width"] <= form["x"] + form["width"] + 0.5, box
+        check_layout(page, "phone true value")
+        page.evaluate("() => window.scrollTo(0, 0)")
+        page.click("nav.jump a[href='#live']")
+        expect(page.locator("nav.jump a[href='#live']")).to_have_text("Live error")
+        expect(page.locator("#panel-live")).to_be_in_viewport()
+        expect(page.locator("#live svg.error-chart path.line")).to_have_count(2)
+        for summary in page.locator("#panel-live details > summary").all():
+            summary.click()
+        chart = page.locator("#live svg.error-chart").bounding_box()
+        assert chart["x"] >= 0 and chart["x"] + chart["width"] <= PHONE["width"], chart
+        for section in page.locator("#live .target-error").all():
+            box = section.bounding_box()
+            assert box["x"] + box["width"] <= PHONE["width"], box
+        overflowing = page.locator("#live .figure").evaluate_all("nodes => nodes.filter(n => n.scrollWidth > n.clientWidth + 1).map(n => n.textContent)")
+        assert not overflowing, overflowing  # each figure's text inside its box
+        check_layout(page, "phone live error")
+        page.set_viewport_size({"width": PHONE["width"], "height": 1500})  # not full_page: it drops the touch emulation
+        page.locator("#panel-live").evaluate("n => n.scrollIntoView()")
+        page.screenshot(path=SCREENSHOTS / "page-live-error-phone.png")
+        # The keyboard reaches the refresh button and every folded table of the tab.
+        page.focus("#tab-live")
+        reached = []
+        for _ in range(12):
+            page.keyboard.press("Tab")
+            reached.append(page.evaluate("() => { const e = document.activeElement; return e.id || (e.tagName === 'SUMMARY' ? e.textContent.trim() : e.tagName); }"))
+        for control in ("panel-live", "refresh-live", "The series as a table", "How to send true values"):
+            assert control in reached, (control, reached)
         tab.errors = [e for e in tab.errors if "status of 503" not in e]
         tab.assert_only_this_origin()
     finally:
