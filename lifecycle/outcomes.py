@@ -148,6 +148,8 @@ def errors(truth: np.ndarray, predicted: np.ndarray) -> dict:
     """MAE and RMSE with 95% intervals (RMSE's: the square roots of the mean squared error's bounds), the mean error (bias), the examples."""
     error = predicted - truth
     mae = mean_interval(np.abs(error))
+    if mae["low"] is not None:
+        mae["low"] = max(mae["low"], 0.0)  # an error's size is never negative; the normal approximation can say so with few or skewed examples
     squared = mean_interval(error**2)
     root: ErrorInterval = {"value": None, "low": None, "high": None}
     for key in ("value", "low", "high"):

@@ -114,3 +114,10 @@ def test_a_regressors_live_error_per_target_alias_and_slice():
     assert [point["examples"] for point in report["series"]] == [100] * 4 and set(report["series"][0]["mae"]) == {"price", "area"}
     empty = regression_report({key: value[:0] for key, value in rows.items()}, [{"name": "price", "unit": None}], 60)
     assert empty["examples"] == 0 and empty["targets"][0]["mae"] == {"value": None, "low": None, "high": None} and empty["series"] == []
+
+
+def test_a_live_mae_interval_never_goes_below_zero():
+    from lifecycle.outcomes import errors
+
+    skewed = errors(np.zeros(5), np.array([0.0, 0.0, 0.0, 0.0, 100.0]))
+    assert skewed["mae"]["value"] == 20.0 and skewed["mae"]["low"] == 0.0 and skewed["mae"]["high"] > 20.0
