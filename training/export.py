@@ -58,23 +58,26 @@ def onnx_export(model, card: ModelCard, examples: np.ndarray) -> tuple[bytes | N
             model.export(str(path), format="onnx", verbose=False)
             engine = OnnxRuntimeEngine(str(path), card, threads=2)
             exported = np.concatenate([engine(examples[i : i + 256]) for i in range(0, len(examples), 256)])
-            if exported.shape != (len(examples), card.classes):
-                raise ValueError(f"it answers {list(exported.shape)} for {len(examples)} examples of {card.classes} classes")
+            if exported.shape != (len(examples), *card.output.answer_shape):
+                raise ValueError(f"it answers {list(exported.shape)} for {len(examples)} examples of {list(card.output.answer_shape)}")
         except Exception as exc:  # any failure of the exporter or ONNX Runtime: serve with TensorFlow
             reason = f"the ONNX export failed: {type(exc).__name__}: {str(exc).rstrip('.')}"
-            log.warning("%s: %s", card.tag, reason)
+            log.debug("%s: %s", card.tag, reason)  # with_onnx prints it: said once
             return None, {"reason": reason}
         expected = predict_probabilities(model, examples, card)
-        verification = {
-            "examples": int(len(examples)),
-            "max_abs_diff": float(np.abs(exported - expected).max()),
-            "top1_agreement": float((exported.argmax(axis=1) == expected.argmax(axis=1)).mean()),
-            "tolerance": ONNX_TOLERANCE,
-            "onnxruntime": onnxruntime.__version__,
-        }
-        if not verification["max_abs_diff"] <= ONNX_TOLERANCE or verification["top1_agreement"] < 1.0:  # NaN disagrees too
-            reason = f"the ONNX export disagrees with Keras: max |difference| {verification['max_abs_diff']:.3g}, top class agreement {verification['top1_agreement']:.4f}"
-            log.warning("%s: %s; not stored", card.tag, reason)
+        difference = np.abs(exported - expected)
+        verification = {"examples": int(len(examples)), "max_abs_diff": float(difference.max()), "tolerance": ONNX_TOLERANCE, "onnxruntime": onnxruntime.__version__}
+        if card.output.labels:  # probabilities: absolute differences, and the same top class
+            verification["top1_agreement"] = float((exported.argmax(axis=1) == expected.argmax(axis=1)).mean())
+            agrees = verification["max_abs_diff"] <= ONNX_TOLERANCE and verification["top1_agreement"] == 1.0  # NaN disagrees too
+        else:  # a regressor's values, an embedding: relative to their size (float32 holds about seven digits)
+            verification["max_rel_diff"] = float((difference / np.maximum(np.abs(expected), 1.0)).max())
+            agrees = verification["max_rel_diff"] <= ONNX_TOLERANCE
+        if not agrees:
+            reason = f"the ONNX export disagrees with Keras: max |difference| {verification['max_abs_diff']:.3g}" + (
+                f", top class agreement {verification['top1_agreement']:.4f}" if "top1_agreement" in verification else f", relative {verification['max_rel_diff']:.3g}"
+            )
+            log.debug("%s: %s; not stored", card.tag, reason)
             return None, {"reason": reason, "verification": verification}
         return path.read_bytes(), {"file": ONNX_FILE, "verification": verification}
 
@@ -85,7 +88,8 @@ def with_onnx(card: ModelCard, model, examples: np.ndarray, files: dict) -> Mode
     if content is not None:
         files[ONNX_FILE] = content
         check = entry["verification"]
-        print(f"ONNX export verified on {check['examples']:,} examples: max |difference| {check['max_abs_diff']:.2g}, top class agreement {check['top1_agreement']:.4f}")
+        agreement = f", top class agreement {check['top1_agreement']:.4f}" if "top1_agreement" in check else f", relative {check['max_rel_diff']:.2g}"
+        print(f"ONNX export verified on {check['examples']:,} examples: max |difference| {check['max_abs_diff']:.2g}{agreement}")
     else:
         print(f"ONNX export not stored ({entry['reason']}); {card.tag} serves with TensorFlow")
     return card.model_copy(update={"engines": {"tensorflow": {"file": MODEL_FILE}, "onnxruntime": entry}})

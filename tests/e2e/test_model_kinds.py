@@ -240,6 +240,9 @@ def test_every_kind_answers_through_every_protocol_as_in_process(srv, kinds, nam
 def test_the_cards_say_what_each_model_is(srv, kinds):
     cards = {name: requests.get(f"{srv.url}/models/{name}/v1", timeout=TIMEOUT).json() for name in kinds}  # the card, with where it serves
     assert cards["regressor"]["task"] == "regression" and [t["unit"] for t in cards["regressor"]["output"]["targets"]] == ["USD", "m2"]
+    for name in ("regressor", "tagger"):  # Keras models of other tasks get their verified ONNX export too
+        assert cards[name]["engines"]["onnxruntime"].get("file") == "model.onnx", cards[name]["engines"]
+    assert cards["regressor"]["engines"]["onnxruntime"]["verification"]["max_rel_diff"] <= 1e-4
     assert cards["tagger"]["output"]["kind"] == "multilabel" and cards["tagger"]["output"]["thresholds"] == [0.5, 0.5, 0.5]
     assert cards["iris"]["input"]["names"] == ["sepal length", "sepal width", "petal length", "petal width"] and "names" not in cards["digits"]["input"]
     assert cards["iris"]["training"]["framework"] == "scikit-learn" and cards["iris"]["engines"]["onnxruntime"]["verification"]["max_abs_diff"] <= 1e-5
