@@ -331,7 +331,7 @@ class RegressionLiveReport(BaseModel):
     model: Name
     version: Name
     task: Literal["regression"]
-    offline: dict[str, float | None] = Field(description="the card's held-out MAE and RMSE, for comparison")
+    offline: dict[str, float | None] = Field(description="the card's held-out MAE and RMSE, the means over its targets (each target's: the card's metrics.per_target)")
     window_seconds: float
     examples: Count
     targets: list[LiveTarget]
