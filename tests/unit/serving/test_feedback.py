@@ -143,3 +143,22 @@ def test_a_regressors_own_values_are_read_one_per_target():
     for text, message in (("3.5", "2 finite numbers"), ("1;2,3;4", "2 values for 1 example"), ("a;b", "expected numbers"), ("nan;1", "finite")):
         with pytest.raises(BadRequest, match=message):
             values_of(text, 2, 1, "X-Label")
+
+
+def test_a_regressors_values_relayed_as_json_join_as_sent_ones(tmp_path):
+    """What the Redis relay carries (serving/fleet/replica.py: dataclasses.asdict -> JSON -> Item(**item)) joins like a local call."""
+    import dataclasses
+    import json
+
+    journal = Journal(FeedbackSettings(join_seconds=0.05), tmp_path, labels_of=lambda model, version: None, targets_of=lambda model, version: 2)
+    journal.start()
+    try:
+        journal.record("house", "v1", None, "h-1", np.array([[100.0, 4.0]], dtype=np.float32), None, None, regression=True)
+        relayed = Item(**json.loads(json.dumps(dataclasses.asdict(Item("h-1", 0, None, "replica-b", (110.0, 3.5))))))
+        journal.store("house", [relayed])
+        journal.join()
+        rows = journal.residuals("house", "v1")
+        assert sorted(zip(rows["target"].tolist(), rows["truth"].tolist(), rows["predicted"].tolist(), strict=True)) == [(0, 110.0, 100.0), (1, 3.5, 4.0)]
+        assert set(rows["slice"].tolist()) == {"replica-b"}
+    finally:
+        journal.stop()
