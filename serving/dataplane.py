@@ -48,7 +48,7 @@ from serving.core import (
     VersionState,
     VersionView,
 )
-from serving.errors import BadRequest, NotFound, PayloadTooLarge, ServingError, Unavailable
+from serving.errors import BadRequest, Conflict, NotFound, PayloadTooLarge, ServingError, Unavailable
 from serving.feedback import SLICE, Item, Journal, label_name, truth_of, values_of
 from serving.fleet.rollouts import VersionStats
 from serving.live import IndexRow, ServingState
@@ -461,32 +461,32 @@ class DataPlane:
     # --- admin operations (the protocols check authorization first) -----------------------------------
 
     async def load(self, name: str, version: str | None, based_on: int | None = None) -> dict:
-        return await self._fleet().load(name, version, based_on=based_on)
+        return await self._fleet(name).load(name, version, based_on=based_on)
 
     async def unload(self, name: str, version: str, force: bool = False, based_on: int | None = None) -> dict:
-        return await self._fleet().unload(name, version, force=force, based_on=based_on)
+        return await self._fleet(name).unload(name, version, force=force, based_on=based_on)
 
     async def set_alias(self, name: str, alias: str, target: str | dict[str, int], based_on: int | None = None) -> dict:
-        return await self._fleet().set_alias(name, alias, target, based_on=based_on)
+        return await self._fleet(name).set_alias(name, alias, target, based_on=based_on)
 
     async def set_shadow(self, name: str, shadow: dict | None, based_on: int | None = None) -> dict:
-        return await self._fleet().set_shadow(name, shadow, based_on=based_on)
+        return await self._fleet(name).set_shadow(name, shadow, based_on=based_on)
 
     async def promote(self, name: str, version: str, based_on: int | None = None) -> dict:
-        return await self._fleet().promote(name, version, based_on=based_on)
+        return await self._fleet(name).promote(name, version, based_on=based_on)
 
     async def rollback(self, name: str, based_on: int | None = None) -> dict:
-        return await self._fleet().rollback(name, based_on=based_on)
+        return await self._fleet(name).rollback(name, based_on=based_on)
 
     async def start_rollout(self, name: str, plan: dict, based_on: int | None = None) -> dict:
-        return await self._fleet().start_rollout(name, plan, based_on=based_on)
+        return await self._fleet(name).start_rollout(name, plan, based_on=based_on)
 
     async def rollout_action(self, name: str, alias: str, action: str, based_on: int | None = None) -> dict:
-        return await self._fleet().rollout_action(name, alias, action, based_on=based_on)
+        return await self._fleet(name).rollout_action(name, alias, action, based_on=based_on)
 
     async def rollouts(self, name: str) -> dict:
         self.registry.model(name)  # 404 for a model this server does not serve
-        return await self._fleet().rollouts(name)
+        return await self._fleet(name).rollouts(name)
 
     async def fleet_status(self) -> dict:
         """The desired state, every replica's report, and each version's drift over every replica's window."""
@@ -528,7 +528,10 @@ class DataPlane:
             raise NotFound("shadows are not offered by this server")
         return self.shadows.summary(self.registry.model(name))
 
-    def _fleet(self) -> Fleet:
+    def _fleet(self, name: str | None = None) -> Fleet:
+        """The replica's side of the desired state, for an admin operation on model ``name``."""
+        if name is not None and name in self.config.pipelines:
+            raise Conflict(f"{name} is a pipeline (configuration.yaml pipelines): it has no versions, aliases or rollouts of its own; change those of its steps' models")
         if self.fleet is None:
             raise Unavailable("versions cannot change while serving here (no live versions)")
         return self.fleet

@@ -5,11 +5,13 @@ do not compose leave the pipeline unavailable, saying why."""
 
 from __future__ import annotations
 
+import asyncio
+
 import numpy as np
 import pytest
 from starlette.testclient import TestClient
 
-from serving.errors import Unavailable
+from serving.errors import Conflict, Unavailable
 from serving.pipelines import add_pipelines
 from tests.unit.serving.conftest import InProcess, assert_error, make_card, write_config
 
@@ -103,3 +105,11 @@ def test_steps_that_do_not_compose_leave_the_pipeline_unavailable_saying_why(tmp
         client.portal.call(served.probe)
         assert_error(client.post("/models/mix/v1", json={"inputs": ROWS[:1]}), 503, "step other:v1 answers", "the same labels")
         assert client.get("/v2/models/mix/ready").status_code == 503
+
+
+def test_admin_operations_on_a_pipeline_say_it_has_no_versions_of_its_own(tmp_path):
+    served, _ = serve(tmp_path, {"mc": {"combine": "cascade", "steps": ["m:v1", "m:v2"], "threshold": 0.9}})
+    plane = served.plane
+    for call in (plane.load("mc", "v2"), plane.set_alias("mc", "stable", "v1"), plane.rollouts("mc")):
+        with pytest.raises(Conflict, match="mc is a pipeline"):
+            asyncio.run(call)
