@@ -85,7 +85,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     imported.add_argument("--targets", help="regression: the targets in output order, name[:unit],... (default value, or value_0, value_1, ...)")
     imported.add_argument("--threshold", type=float, default=0.5, help="multilabel: the probability that gives a label (default 0.5)")
-    imported.add_argument("--output", help="ONNX, SavedModel: the output to serve, when there are several")
+    imported.add_argument("--output", help="Keras, ONNX, SavedModel: the output to serve, when there are several")
     imported.add_argument("--signature", default="serving_default", help="SavedModel: the signature to serve (default serving_default)")
     imported.add_argument(
         "--input-names", help="a vector input: each value's name, comma-separated (the page labels its fields with them; a scikit-learn model fitted on a DataFrame has them)"
@@ -357,6 +357,7 @@ def import_model(args: argparse.Namespace) -> int:
                 task=args.task,
                 targets=targets,
                 threshold=args.threshold,
+                output=args.output,
             )
             predict = lambda values: predict_probabilities(model, values, card)  # noqa: E731
         if args.input_names:

@@ -79,11 +79,13 @@ def inspect_keras(
     task: str = "classification",
     targets=None,
     threshold: float = 0.5,
+    output: str | None = None,
 ):
     """Load ``path`` and describe it: (keras model, card without metrics). Raises ImportRefused.
 
     ``task`` (training/tasks.py) says what the output is: classification (``labels``), multilabel
-    (``labels``, ``threshold``), regression (``targets``), embedding or tensor.
+    (``labels``, ``threshold``), regression (``targets``), embedding or tensor. ``output`` names the one
+    output of a model with several that is served (the stored model is the model up to it).
 
     ``scale`` is ``"255"``, ``"none"`` or None: decided from the model's first layer and from
     ``evaluation`` (x, y), or refused for a tensor input. Each decision and warning goes to ``say``.
@@ -103,6 +105,7 @@ def inspect_keras(
     except Exception as exc:
         raise ImportRefused(f"{path} is not a Keras model this Keras ({keras.__version__}) can load: {exc}") from None
     dims = _single_shape(model.inputs, "input")
+    model = _one_output(keras, model, output)
     out = _single_shape(model.outputs, "output")
     if None in dims or not dims:
         raise ImportRefused(f"the model's input shape {[None, *dims]} must be fixed apart from the batch axis")
@@ -310,6 +313,22 @@ def _check_label_order(probabilities: np.ndarray, y: np.ndarray, output: OutputS
         raise ImportRefused(f"--labels: {figures}: the sigmoid unit gives the probability of {other!r}; pass --positive-label {other}, or check --eval-data's y")
     alphabetical = " (alphabetical: the order Keras' folder loader numbers classes in)" if order == sorted(labels) else ""
     raise ImportRefused(f"--labels: {figures}{alphabetical}. Pass --labels {','.join(order)}, or check --eval-data's y (label indices in the order of --labels)")
+
+
+def _one_output(keras, model, output: str | None):
+    """The model itself when it has one output (``output``, if given, must name it); the model up to the
+    output named, when it has several; refused otherwise, naming them."""
+    names = [getattr(tensor, "name", None) or f"output_{i}" for i, tensor in enumerate(model.outputs)]
+    names = list(getattr(model, "output_names", None) or names)
+    if output is None:
+        if len(model.outputs) > 1:
+            raise ImportRefused(f"the model has {len(model.outputs)} outputs ({', '.join(names)}); one is served: name it with --output")
+        return model
+    if output not in names:
+        raise ImportRefused(f"--output {output!r}: the model's outputs are {', '.join(names)}")
+    if len(model.outputs) == 1:
+        return model
+    return keras.Model(inputs=model.inputs, outputs=model.outputs[names.index(output)], name=f"{model.name}_{output}")
 
 
 def _single_shape(tensors, what: str) -> tuple:

@@ -144,7 +144,7 @@ def test_several_outputs_are_refused(tmp_path):
     inputs = keras.Input(shape=(4,))
     model = keras.Model(inputs, [keras.layers.Dense(3, activation="softmax")(inputs), keras.layers.Dense(3, activation="softmax")(inputs)])
     model.save(tmp_path / "two.keras")
-    with pytest.raises(ImportRefused, match="the model has 2 outputs; one output tensor is served"):
+    with pytest.raises(ImportRefused, match=r"the model has 2 outputs \(dense\w*, dense\w*\); one is served: name it with --output"):
         inspect_keras(tmp_path / "two.keras", name="two", version="v1", labels=LABELS)
 
 
@@ -375,3 +375,25 @@ def test_a_sigmoid_unit_for_the_other_label_is_refused_naming_the_positive_label
     with pytest.raises(ImportRefused, match=r"the sigmoid unit gives the probability of 'high'; pass --positive-label high"):
         inspect_keras(path, name="high", version="v1", labels=["high", "low"], scale="none", evaluation=(x, 1 - y))
     assert inspect_keras(path, name="high", version="v1", labels=["low", "high"], scale="none", evaluation=(x, y))[1].output.positive_label == "high"
+
+
+def test_one_output_of_a_model_with_several_is_served_when_named(tmp_path):
+    """A two-output functional model (a class and a price): refused naming its outputs, then each imported by --output."""
+    import keras
+
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((4,))
+    hidden = keras.layers.Dense(8, activation="relu")(inputs)
+    model = keras.Model(inputs, [keras.layers.Dense(3, activation="softmax", name="kind")(hidden), keras.layers.Dense(1, name="price")(hidden)])
+    path = tmp_path / "two.keras"
+    model.save(path)
+    with pytest.raises(ImportRefused, match=r"2 outputs \(kind, price\).*--output"):
+        inspect_keras(path, name="two", version="v1", labels=["a", "b", "c"], scale="none")
+    with pytest.raises(ImportRefused, match="--output 'cost'.*kind, price"):
+        inspect_keras(path, name="two", version="v1", labels=["a", "b", "c"], scale="none", output="cost")
+    kind, card = inspect_keras(path, name="two", version="v1", labels=["a", "b", "c"], scale="none", output="kind")
+    assert card.output.kind == "softmax" and len(kind.outputs) == 1
+    price, card = inspect_keras(path, name="two", version="v2", labels=None, scale="none", output="price", task="regression")
+    x = np.random.default_rng(0).normal(size=(5, 4)).astype(np.float32)
+    np.testing.assert_allclose(price.predict(x, verbose=0), model.predict(x, verbose=0)[1], atol=1e-6)
+    assert [t.name for t in card.output.targets] == ["value"]
