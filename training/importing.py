@@ -93,9 +93,7 @@ def inspect_keras(
     import keras
 
     path = Path(path)
-    for what, value in (("--name", name), ("--version", version)):
-        if not NAME_PATTERN.fullmatch(value):
-            raise ImportRefused(f"{what} {value!r}: names are 1 to 63 characters of a-z, 0-9, '.', '_', '-', starting and ending with a letter or digit")
+    check_names(name, version)
     if scale is not None and scale not in SCALES:
         raise ImportRefused(f"--scale {scale!r}: expected {SCALE_HELP}")
     if not path.is_file():
@@ -135,7 +133,7 @@ def inspect_keras(
             metrics=None,
             training={"imported_from": path.name, "imported_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"), **(training or {})},
             data={"source": None, "sha256": {path.name: sha256_of(path)}},
-            framework_versions={"tensorflow": _version("tensorflow"), "keras": keras.__version__},
+            framework_versions={"tensorflow": package_version("tensorflow"), "keras": keras.__version__},
             engines={"tensorflow": {"file": "model.keras"}},
         )
 
@@ -399,7 +397,14 @@ def load_evaluation(path: str | Path, card: ModelCard) -> tuple[np.ndarray, np.n
     return check_evaluation(*read_evaluation(path), card)
 
 
-def _version(package: str) -> str:
+def check_names(name: str, version: str) -> None:
+    """--name and --version as BentoML's tag alphabet allows (every importer checks them first)."""
+    for what, value in (("--name", name), ("--version", version)):
+        if not NAME_PATTERN.fullmatch(value):
+            raise ImportRefused(f"{what} {value!r}: names are 1 to 63 characters of a-z, 0-9, '.', '_', '-', starting and ending with a letter or digit")
+
+
+def package_version(package: str) -> str:
     from importlib import metadata
 
     for name in (package, f"{package}-cpu"):

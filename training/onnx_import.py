@@ -21,32 +21,15 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from models.card import NAME_PATTERN, ImagePreprocessing, InputSpec, ModelCard, OutputSpec
+from models.card import ImagePreprocessing, InputSpec, ModelCard, OutputSpec
 from models.inference import class_probabilities
 from models.preprocessing import to_model_input
 from models.store import ONNX_FILE
 from training.datasets import sha256_of
-from training.importing import PROBABILITY_TOLERANCE, ImportRefused
+from training.importing import PROBABILITY_TOLERANCE, ImportRefused, check_names, package_version
 from training.tasks import card_task, output_for
 
 FLOAT_TYPES = {1: "float32"}  # onnx.TensorProto.FLOAT: the one input type a card describes so far
-
-
-def check_names(name: str, version: str) -> None:
-    for what, value in (("--name", name), ("--version", version)):
-        if not NAME_PATTERN.fullmatch(value):
-            raise ImportRefused(f"{what} {value!r}: names are 1 to 63 characters of a-z, 0-9, '.', '_', '-', starting and ending with a letter or digit")
-
-
-def package_version(package: str) -> str:
-    from importlib import metadata
-
-    for name in (package, f"{package}-cpu"):
-        try:
-            return metadata.version(name)
-        except metadata.PackageNotFoundError:
-            continue
-    return "unknown"
 
 
 def inspect_onnx(

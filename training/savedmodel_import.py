@@ -30,8 +30,7 @@ from models.preprocessing import to_model_input
 from models.store import ONNX_FILE
 from training.datasets import sha256_of
 from training.export import ONNX_TOLERANCE, probe_examples
-from training.importing import ImportRefused
-from training.onnx_import import check_names, package_version
+from training.importing import ImportRefused, check_names, package_version
 from training.tasks import card_task, output_for
 
 ONNX_OPSET = 17

@@ -26,8 +26,7 @@ from models.card import InputSpec, ModelCard, OutputSpec, Target
 from models.store import ONNX_FILE
 from training.datasets import sha256_of
 from training.export import ONNX_TOLERANCE, probe_examples
-from training.importing import ImportRefused
-from training.onnx_import import check_names, package_version
+from training.importing import ImportRefused, check_names, package_version
 from training.tasks import output_for
 
 PROBABILITIES = "probabilities"  # skl2onnx's name for a classifier's predict_proba output (zipmap off)
