@@ -1,8 +1,8 @@
 // The page: choose a served model and version, try it with an image (a file, a drop, a paste or a
-// drawing) or, for a model taking a tensor, with values (a field each, a pasted row, or JSON), read its
-// answer as its task gives it (classes, values by target, labels against thresholds, a vector), tell
-// the server whether a one-class answer was right, and read its card, slices, drift, live accuracy,
-// versions and rollouts (pausing, resuming, aborting and starting one where admin routes answer) and
+// drawing) or, for a model taking a tensor, with values (a field each, a pasted row, or JSON; a field per
+// named input), read its answer as its task gives it (classes, values by target, labels against thresholds,
+// a vector, named outputs), tell the server whether a one-class answer was right, and read its card,
+// slices, drift, live accuracy, versions and rollouts (pausing, resuming, aborting and starting one where admin routes answer) and
 // report. Everything it shows comes from the server's API (GET /models..., POST /models/<name>/<version>[/input.png]); logic.mjs holds the
 // logic that needs no DOM. Text from the server is always set as text, never as HTML.
 import * as L from "./logic.mjs";
@@ -24,7 +24,7 @@ const state = {
   truth: null, // a regressor's answer shown: {model, requestId, rows} for its "True value?" control
   rollouts: null, // {model, json, list}: GET /models/<model>/rollouts as last shown
   rolloutTimer: null, // the next refresh while a rollout runs and the versions tab is shown
-  form: null, // a tensor input's form (L.tensorForm): one field per value, or a JSON box
+  form: null, // a tensor input's form (L.tensorForm): one field per value, a JSON box, or a field per named input
   rowEdited: false, // the pasted row, not the fields, was edited last: Send reads the row
 };
 
@@ -255,7 +255,7 @@ async function selectVersion(choice) {
   renderCard(card);
   renderSlices(card);
   setUpTry(card);
-  $("refresh-drift").hidden = !L.isOneClass(card); // nothing to refresh: the tab says why
+  $("refresh-drift").hidden = L.notApplicableText(card, "drift") !== null; // nothing to refresh: the tab says why
   $("refresh-live").hidden = !L.hasLive(card);
   nameLiveTab(card);
   $("drift").replaceChildren();
@@ -326,7 +326,7 @@ function setUpTry(card) {
   $("not-image").hidden = !form;
   $("values-form").hidden = !form;
   if (form) {
-    const how = form.mode === "fields" ? "type them below, or paste a row, then Send" : "write it below as JSON, then Send";
+    const how = { fields: "type them below, or paste a row, then Send", json: "write it below as JSON, then Send", named: "type each below, then Send" }[form.mode];
     $("not-image").textContent = `${card.name} takes ${L.formText(form)}, not an image: ${how}.`;
     setUpValues(form);
   }
@@ -353,13 +353,26 @@ function clearResult() {
 function setUpValues(form) {
   const same = state.form && JSON.stringify(state.form) === JSON.stringify(form);
   const fields = form.mode === "fields";
+  const named = form.mode === "named";
   $("values-fields").hidden = !fields;
   $("values-row-field").hidden = !fields;
-  $("values-json-field").hidden = fields;
+  $("values-json-field").hidden = form.mode !== "json";
+  $("named-inputs").hidden = !named;
   show("values-error", "");
+  markInvalid(null, { focus: false });
   if (same) return;
   state.rowEdited = false;
-  if (fields) {
+  if (named) {
+    $("named-legend").textContent = `Inputs (${form.inputs.length})`;
+    $("named-fields").replaceChildren(...form.inputs.map((f) => {
+      const id = `named-${f.index + 1}`;
+      const attributes = { id, class: "named-input", "data-input": f.name, spellcheck: "false", autocomplete: "off", autocapitalize: "off", "aria-describedby": `${id}-hint` };
+      return el("div", { class: "field named-field" },
+        el("label", { for: id, text: f.label }),
+        f.lines ? el("textarea", { ...attributes, rows: "3" }) : el("input", { ...attributes, type: "text" }),
+        el("p", { id: `${id}-hint`, class: "hint", text: f.hint }));
+    }));
+  } else if (fields) {
     $("values-legend").textContent = `Values (${form.count})`;
     $("value-fields").replaceChildren(...form.names.map((name, i) => el("div", { class: "field value-field" },
       el("label", { for: `value-${i + 1}`, text: name }),
@@ -377,19 +390,24 @@ function valueInputs() {
   return Array.from($("value-fields").querySelectorAll("input"));
 }
 
-/** Mark the field (or the row, or the JSON box) a message is about, and focus it; clear every other mark. */
-function markInvalid(target) {
-  for (const node of [...valueInputs(), $("values-row"), $("values-json")]) {
+function namedInputs() {
+  return Array.from($("named-fields").querySelectorAll(".named-input"));
+}
+
+/** Mark the field (or the row, or the JSON box) a message (in `message`, an element's id) is about, and
+ * focus it; clear every other mark. */
+function markInvalid(target, { message = "values-error", focus = true } = {}) {
+  for (const node of [...valueInputs(), ...namedInputs(), $("values-row"), $("values-json")]) {
     const wrong = node === target;
     if (wrong) {
       node.setAttribute("aria-invalid", "true");
-      node.setAttribute("aria-errormessage", "values-error");
+      node.setAttribute("aria-errormessage", message);
     } else {
       node.removeAttribute("aria-invalid");
       node.removeAttribute("aria-errormessage");
     }
   }
-  target?.focus();
+  if (focus) target?.focus();
 }
 
 /** A row pasted or typed: when it reads as the model's values, they fill the fields. */
@@ -419,7 +437,11 @@ async function sendValues(event) {
   if (!form || !state.card) return;
   let checked;
   let target = null;
-  if (form.mode === "json") {
+  if (form.mode === "named") {
+    const fields = namedInputs();
+    checked = L.namedBody(fields.map((field) => field.value), form);
+    target = fields[checked.index ?? 0];
+  } else if (form.mode === "json") {
     checked = L.parseTensorJSON($("values-json").value, form);
     target = $("values-json");
   } else if (state.rowEdited && $("values-row").value.trim()) {
@@ -439,8 +461,8 @@ async function sendValues(event) {
   }
   show("values-error", "");
   markInvalid(null);
-  const input = form.mode === "json" ? checked.input : checked.values;
-  await classify(() => JSON.stringify({ input }), { "Content-Type": "application/json" }, () => {}, { image: false });
+  const body = form.mode === "named" ? checked.body : { input: form.mode === "json" ? checked.input : checked.values };
+  await classify(() => JSON.stringify(body), { "Content-Type": "application/json" }, () => {}, { image: false });
 }
 
 function showPreview(url, pixelated, caption) {
@@ -503,7 +525,10 @@ async function classify(makeBody, headers, answered = () => {}, { image = true }
     if (seq !== state.seq) return;
     if (!response.ok) {
       $("result").hidden = true;
-      show("try-error", L.errorMessage(response.status, text));
+      const message = L.errorMessage(response.status, text);
+      show("try-error", message);
+      const named = L.namedFieldOfError(message, state.form); // the named input the server's words are about
+      if (named >= 0) markInvalid(namedInputs()[named], { message: "try-error", focus: false });
       return;
     }
     const answer = JSON.parse(text);
@@ -563,6 +588,7 @@ function renderPrediction(answer, card, choice, elapsed, requestId) {
 
 /** The answer of a model of another task: values by target, every label against its threshold, or a vector. */
 function taskAnswer(answer, card) {
+  if (L.hasNamedOutputs(card)) return namedAnswer(answer, card);
   const prediction = answer.predictions?.[0];
   const row = answer.result?.[0];
   const kind = card.output.kind;
@@ -600,6 +626,22 @@ function taskAnswer(answer, card) {
     table(null, ["index", "value"], summary.first.map((f) => [f.index, el("span", { class: "answer-value", "data-value": String(f.value), title: String(f.value), text: f.text })]), [0, 1], { id: "vector-table" }),
     summary.norm === null ? "" : el("p", { id: "vector-norm", text: `Length (L2 norm): ${L.valueNumber(summary.norm)}` }),
     el("div", { class: "buttons" }, copy, el("span", { id: "copy-answer", class: "note", role: "status" })),
+    el("details", {}, el("summary", { text: "Every value as JSON" }), json),
+  ];
+}
+
+/** The answer of a model of several named outputs: each by its name, datatype and shape, with its values. */
+function namedAnswer(answer, card) {
+  const json = el("textarea", { id: "outputs-json", class: "vector-json", readonly: true, rows: "4", spellcheck: "false", "aria-label": "Every output of the answer, as JSON" });
+  json.value = JSON.stringify(answer.result);
+  return [
+    el("h3", { text: "Outputs" }),
+    ...L.namedOutputs(card, answer).map((o) => el("section", { class: "named-output", "data-output": o.name, "aria-label": `Output ${o.name}` },
+      el("h4", { text: o.label }),
+      o.missing
+        ? el("p", { class: "note", text: `${o.name} is not in the answer.` })
+        : table(null, ["index", "value"], o.values.map((v) => [v.index, el("span", { class: "answer-value", "data-value": String(v.value), title: String(v.value), text: v.text })]), [0, 1], { class: "named-output-table" }),
+      o.more > 0 ? el("p", { class: "note", text: `and ${L.formatNumber(o.more)} more (every value is in the JSON below)` }) : "")),
     el("details", {}, el("summary", { text: "Every value as JSON" }), json),
   ];
 }
@@ -834,7 +876,9 @@ function renderCard(card) {
       ["Frameworks", L.valueText(card.framework_versions)],
     ]),
   ];
-  const output = L.outputRows(card); // a regressor's targets and units, a tagger's thresholds
+  const inputs = L.inputRows(card); // a model of several named inputs
+  if (inputs) parts.push(el("h3", { text: inputs.title }), table(null, inputs.headers, inputs.rows, [], { id: "inputs-table", keep: [2] }));
+  const output = L.outputRows(card); // a regressor's targets and units, a tagger's thresholds, named outputs
   if (output) {
     parts.push(el("h3", { text: output.title }), table(null, output.headers, output.rows, card.output.kind === "multilabel" ? [1] : [], { id: "output-table" }));
   } else if (card.output.labels?.length) {
@@ -886,8 +930,9 @@ function historyCharts(history) {
 }
 
 function renderSlices(card) {
-  if (!L.isOneClass(card)) {
-    $("slices").replaceChildren(el("p", { class: "note task-note", text: L.oneClassOnlyText(card, "slices") }));
+  const not = L.notApplicableText(card, "slices");
+  if (not) {
+    $("slices").replaceChildren(el("p", { class: "note task-note", text: not }));
     return;
   }
   const rows = L.sliceRows(card.slices);
@@ -907,8 +952,9 @@ async function loadDrift() {
   const seq = state.seq;
   const { model, choice } = state;
   if (!model || !choice) return;
-  if (state.card && !L.isOneClass(state.card)) {
-    $("drift").replaceChildren(el("p", { class: "note task-note", text: L.oneClassOnlyText(state.card, "drift") }));
+  const not = L.notApplicableText(state.card, "drift"); // needs classes, and one input tensor: said without asking the server
+  if (not) {
+    $("drift").replaceChildren(el("p", { class: "note task-note", text: not }));
     return;
   }
   $("drift").setAttribute("aria-busy", "true");
@@ -942,8 +988,9 @@ async function loadLive() {
   const seq = state.seq;
   const { model, choice, card } = state;
   if (!model || !choice) return;
-  if (card && !L.hasLive(card)) {
-    $("live").replaceChildren(el("p", { class: "note task-note", text: L.oneClassOnlyText(card, "live") }));
+  const not = L.notApplicableText(card, "live");
+  if (not) {
+    $("live").replaceChildren(el("p", { class: "note task-note", text: not }));
     return;
   }
   const what = L.isRegressor(card) ? "live error" : "live accuracy";
@@ -1470,6 +1517,11 @@ function bindEvents() {
     if (parsed.error) show("values-error", parsed.error); // said once the row is left, not while it is typed
   });
   $("value-fields").addEventListener("input", fieldChanged);
+  $("named-fields").addEventListener("input", (event) => {
+    if (event.target.getAttribute("aria-invalid") !== "true") return;
+    show("values-error", "");
+    markInvalid(null, { focus: false });
+  });
   $("values-json").addEventListener("input", () => {
     if ($("values-error").hidden) return;
     show("values-error", "");

@@ -1,6 +1,6 @@
 // The page's logic without the DOM: formatting, the card, traffic splits, drift, live accuracy,
-// answers (abstentions, ground truth; other tasks' values, labels and vectors), the form of a tensor
-// input and its checks, and the drawing canvas's pixels. app.mjs puts it on the page; logic.test.mjs tests it (node --test web/).
+// answers (abstentions, ground truth; other tasks' values, labels and vectors; named outputs), the form of a
+// tensor input (or of named inputs) and its checks, and the drawing canvas's pixels. app.mjs puts it on the page; logic.test.mjs tests it (node --test web/).
 
 export const TOKEN_KEY = "model-server-api-token";
 export const DRAW_MAX_SIDE = 64; // draw only on small grey inputs (clothes: 28x28): a pixel is still a visible square
@@ -123,6 +123,7 @@ export function inputSummary(card) {
     const [height, width, channels] = input.shape;
     return `${width}×${height} ${channels === 1 ? "grey" : "colour"} image, ${range}${scaling}`;
   }
+  if (hasNamedInputs(card)) return `${plural(card.inputs.length, "named input")}: ${specsText(card.inputs)}`; // input.shape: their packed bytes, not a shape
   const names = input.names?.length ? ` (${input.names.join(", ")})` : "";
   return `a tensor of shape ${input.shape.join("×")}${names}, ${range}${scaling}`;
 }
@@ -145,6 +146,7 @@ export function outputSummary(card) {
   if (output.kind === "regression") return `${plural(output.targets.length, "value")}: ${output.targets.map((t) => (t.unit ? `${t.name} (${t.unit})` : t.name)).join(", ")}`;
   if (output.kind === "embedding") return `an embedding of ${plural(sizeOf(output.shape), "value")}`;
   if (output.kind === "tensor") return `a tensor of shape ${shapeText(output.shape)}`;
+  if (output.kind === "tensors") return `${plural(card.outputs?.length ?? 0, "named output")}: ${specsText(card.outputs)}`;
   return `softmax over ${output.labels.length} labels`;
 }
 
@@ -811,6 +813,7 @@ export function taskText(card) {
   }
   if (output.kind === "embedding") return `an embedding model (vectors of ${plural(sizeOf(output.shape), "value")})`;
   if (output.kind === "tensor") return `a model answering a tensor of shape ${shapeText(output.shape)}`;
+  if (output.kind === "tensors") return `a model answering ${plural(card.outputs?.length ?? 0, "named output")} (${specsText(card.outputs)})`;
   return `a one-class model (${plural(output.labels?.length ?? 0, "label")})`;
 }
 
@@ -832,6 +835,7 @@ export function oneClassOnlyText(card, section) {
 export function tensorForm(card) {
   const input = card?.input;
   if (!input || input.kind === "image") return null;
+  if (input.kind === "tensors") return hasNamedInputs(card) ? namedForm(card) : null;
   const shape = input.shape ?? [];
   const [low, high] = input.value_range ?? [null, null];
   if (shape.length === 1 && shape[0] <= FORM_MAX_VALUES) return { mode: "fields", count: shape[0], names: fieldNames(input, shape[0]), low, high, shape };
@@ -847,6 +851,7 @@ export function fieldNames(input, count) {
 
 /** What the form takes, in words: "4 numbers, each from 0 to 10", "a tensor of shape 2×3, any finite numbers". */
 export function formText(form) {
+  if (form.mode === "named") return `${plural(form.inputs.length, "named input")}: ${listText(form.inputs.map((f) => `${f.name} (${f.what})`))}`;
   const range = form.low !== null && form.high !== null ? `each from ${formatNumber(form.low)} to ${formatNumber(form.high)}` : "any finite values";
   if (form.mode === "fields") return `${plural(form.count, "number")}, ${range}`;
   return `a tensor of shape ${shapeText(form.shape)} (${plural(form.count, "number")}, ${range})`;
@@ -1058,6 +1063,7 @@ export function answerSummary(answer, card) {
   }
   if (kind === "embedding") return `an embedding of ${plural(flatten(row ?? []).length, "value")}`;
   if (kind === "tensor") return `a tensor of shape ${shapeText(card.output.shape)}`;
+  if (kind === "tensors") return `${plural(card.outputs?.length ?? 0, "named output")}, ${listText(namedOutputs(card, answer).map((o) => `${o.name} (${o.missing ? "missing" : plural(o.size, "value")})`))}`;
   return predictionSummary(prediction).text;
 }
 
@@ -1067,7 +1073,210 @@ export function outputRows(card) {
   const output = card?.output ?? {};
   if (output.kind === "regression") return { title: `Targets (${output.targets.length})`, headers: ["target", "unit"], rows: output.targets.map((t) => [t.name, t.unit || "–"]) };
   if (output.kind === "multilabel") return { title: `Labels (${output.labels.length}) and their thresholds`, headers: ["label", "threshold"], rows: output.labels.map((label, i) => [label, shareText(output.thresholds?.[i])]) };
+  if (hasNamedOutputs(card)) return { title: `Outputs (${card.outputs.length})`, headers: ["output", "datatype", "shape"], rows: specRows(card.outputs) };
   return null;
+}
+
+// --- a model of several named tensors -----------------------------------------------------------------------
+// A card with input.kind "tensors" lists its named inputs (card.inputs: [{name, datatype, shape}]); its
+// input.shape is then their packed bytes per example, never shown as a shape. One with output.kind
+// "tensors" lists its named outputs (card.outputs), answered as {"result": {"<name>": [[...]], ...}}; without
+// them its output is an ordinary one (e.g. softmax). The course route takes the inputs as JSON:
+// {"input": {"<name>": <one example>, ...}}, or a batch {"inputs": {"<name>": [<example>, ...], ...}}.
+
+/** Takes several named tensors (card.inputs). */
+export function hasNamedInputs(card) {
+  return card?.input?.kind === "tensors" && Array.isArray(card.inputs) && card.inputs.length > 0;
+}
+
+/** Answers several named tensors (card.outputs). */
+export function hasNamedOutputs(card) {
+  return card?.output?.kind === "tensors" && Array.isArray(card.outputs) && card.outputs.length > 0;
+}
+
+/** A named tensor's shape as the card writes it: "[3]", "[2, 3]", "[]" (one value per example). */
+export function specShape(shape) {
+  return `[${(shape ?? []).join(", ")}]`;
+}
+
+/** "counts · INT64 [3]": a named input's label. */
+export function specLabel(spec) {
+  return `${spec.name} · ${spec.datatype} ${specShape(spec.shape)}`;
+}
+
+/** "features FP32 [4], counts INT64 [3]" */
+export function specsText(specs) {
+  return (specs ?? []).map((s) => `${s.name} ${s.datatype} ${specShape(s.shape)}`).join(", ");
+}
+
+/** The card's table of named tensors: [name, datatype, shape] rows. */
+export function specRows(specs) {
+  return (specs ?? []).map((s) => [s.name, s.datatype, specShape(s.shape)]);
+}
+
+/** The card's table of named inputs, or null for a model of one input. {title, headers, rows} */
+export function inputRows(card) {
+  return hasNamedInputs(card) ? { title: `Inputs (${card.inputs.length})`, headers: ["input", "datatype", "shape"], rows: specRows(card.inputs) } : null;
+}
+
+/** "a", "a and b", "a, b and c" */
+function listText(items) {
+  return items.length > 1 ? `${items.slice(0, -1).join(", ")} and ${items.at(-1)}` : (items[0] ?? "");
+}
+
+const WHOLE_TYPES = new Set(["INT8", "INT16", "INT32", "INT64", "UINT8", "UINT16", "UINT32", "UINT64"]);
+// The largest finite value of each float type; whole numbers and their ranges the server checks (its words name the input).
+const FLOAT_LIMITS = { FP16: [65504, "65504"], FP32: [FLOAT32_MAX, "about 3.4e38"], FP64: [Number.MAX_VALUE, "about 1.8e308"] };
+/** Named inputs with more values than this per example, or more than one dimension, get a box of several lines. */
+export const NAMED_LINE_VALUES = 16;
+
+/** One example of a named input in words: "4 numbers", "3 whole numbers", "one number", "6 numbers in shape [2, 3]",
+ * "2 values, each 1 or 0". */
+export function specWhat(spec) {
+  const size = sizeOf(spec.shape);
+  const word = spec.datatype === "BOOL" ? "value" : WHOLE_TYPES.has(spec.datatype) ? "whole number" : "number";
+  const count = size === 1 && !spec.shape.length ? `one ${word}` : plural(size, word);
+  const bools = spec.datatype === "BOOL" ? (size === 1 ? ", 1 or 0 (true or false)" : ", each 1 or 0 (true or false)") : "";
+  return `${count}${spec.shape.length > 1 ? ` in shape ${specShape(spec.shape)}` : ""}${bools}`;
+}
+
+/** How the page takes a model's named inputs: a field each, labelled with its name, datatype and shape.
+ * `batch`: an input of one value per example (shape []) goes as a batch of one ({"inputs": ...}: the
+ * course route reads {"input": ...}'s values as lists). */
+export function namedForm(card) {
+  const inputs = card.inputs.map((spec, i) => {
+    const size = sizeOf(spec.shape);
+    const multi = spec.shape.length > 1;
+    const how = !spec.shape.length
+      ? "."
+      : size === 1
+        ? " (or as a JSON list)."
+      : multi
+        ? `: JSON nested lists${size <= FORM_MAX_VALUES ? ` such as ${exampleJSON(spec.shape)}` : ""}, or the ${plural(size, "value")} in a row, separated by commas.`
+        : ", separated by commas or spaces (or as a JSON list).";
+    return {
+      index: i, name: spec.name, datatype: spec.datatype, shape: [...spec.shape], size,
+      label: specLabel(spec), what: specWhat(spec), hint: `${capitalised(specWhat(spec))}${how}`,
+      lines: multi || size > NAMED_LINE_VALUES,
+    };
+  });
+  return { mode: "named", inputs, batch: inputs.some((f) => !f.shape.length) };
+}
+
+const BOOLEAN_WORDS = { true: 1, false: 0 };
+
+/** One named input's field checked against its spec: {value} (a number, or nested lists in its shape), or
+ * {error} in words naming the input. It takes a row of numbers (commas, spaces, tabs or new lines) or JSON
+ * (a list in its shape, or flat); a BOOL's true and false are sent as 1 and 0. Whether the numbers fit the
+ * datatype (whole, in range) the server checks, in words naming the input. */
+export function parseNamedValue(text, spec) {
+  const who = `The input ${spec.name}`;
+  const what = specWhat(spec);
+  const shaped = spec.shape.length > 1 ? what : `${what}, shape ${specShape(spec.shape)}`;
+  const t = String(text ?? "").trim();
+  if (!t) return { error: `${who} is empty: type ${what}.` };
+  const size = sizeOf(spec.shape);
+  let flat;
+  let where = (i) => (spec.shape.length > 1 ? ` at ${pathOf(i, spec.shape)}` : size > 1 ? ` (value ${i + 1})` : "");
+  if (/^[[{]/.test(t)) {
+    let data;
+    try {
+      data = JSON.parse(t);
+    } catch (error) {
+      return { error: `${who} is not valid JSON (${plainMessage(error.message) || "it could not be read"}): type ${what}.` };
+    }
+    const found = nestedShape(booleansAsNumbers(data, spec));
+    if (found.error === "ragged") return { error: `${who} has lists of different lengths: it takes ${shaped}.` };
+    if (found.error) return { error: `${who} holds ${shown(JSON.stringify(found.value) ?? String(found.value))}${found.path ? ` at ${found.path}` : ""}, not a number.` };
+    const flatOk = found.shape.length === 1 && found.shape[0] === size && spec.shape.length !== 1;
+    if (found.shape.join() !== spec.shape.join() && !flatOk) {
+      return { error: `${who} takes ${shaped}; the JSON has shape ${specShape(found.shape)}.` };
+    }
+    flat = flatten(booleansAsNumbers(data, spec));
+    if (flatOk) where = (i) => ` (value ${i + 1})`;
+  } else {
+    const tokens = t.split(/[\s,;]+/).filter(Boolean);
+    if (tokens.length !== size) return { error: `${who} takes ${what}; the field has ${formatNumber(tokens.length)}.` };
+    flat = [];
+    for (let i = 0; i < tokens.length; i++) {
+      const word = tokens[i].toLowerCase();
+      const parsed = spec.datatype === "BOOL" && word in BOOLEAN_WORDS ? { value: BOOLEAN_WORDS[word] } : parseNumber(tokens[i]);
+      if (parsed.error) return { error: `${who} holds “${shown(tokens[i])}”${where(i)}, not a number.` };
+      flat.push(parsed.value);
+    }
+  }
+  for (let i = 0; i < flat.length; i++) {
+    const value = flat[i];
+    const [limit, limitText] = FLOAT_LIMITS[spec.datatype] ?? [Number.MAX_VALUE, null];
+    if (!Number.isFinite(value) || Math.abs(value) > limit) return { error: `${who} holds a number too large${where(i)} for ${spec.datatype}${limitText ? ` (up to ${limitText} in size)` : ""}.` };
+    if (Number.isInteger(value) && !Number.isSafeInteger(value) && WHOLE_TYPES.has(spec.datatype)) {
+      return { error: `${who} holds a whole number too large to send exactly${where(i)}: a browser sends them up to 9,007,199,254,740,991 in size.` };
+    }
+  }
+  return { value: reshape(flat, spec.shape) };
+}
+
+/** JSON true and false as 1 and 0 in a BOOL input (the course route reads its values as numbers). */
+function booleansAsNumbers(value, spec) {
+  if (spec.datatype !== "BOOL") return value;
+  if (typeof value === "boolean") return value ? 1 : 0;
+  return Array.isArray(value) ? value.map((v) => booleansAsNumbers(v, spec)) : value;
+}
+
+/** Flat values as nested lists in a shape ([] : the one value). */
+function reshape(flat, shape) {
+  if (!shape.length) return flat[0];
+  const step = flat.length / shape[0];
+  return Array.from({ length: shape[0] }, (_, i) => (shape.length === 1 ? flat[i] : reshape(flat.slice(i * step, (i + 1) * step), shape.slice(1))));
+}
+
+/** Every named input's field checked, in order: {body} to post as JSON ({"input": {"<name>": <example>}},
+ * or a batch of one when an input has one value per example), or {error, index} of the first wrong one. */
+export function namedBody(texts, form) {
+  const values = {};
+  for (const field of form.inputs) {
+    const checked = parseNamedValue(texts[field.index], field);
+    if (checked.error) return { error: checked.error, index: field.index };
+    values[field.name] = checked.value;
+  }
+  if (form.batch) return { body: { inputs: Object.fromEntries(Object.entries(values).map(([name, value]) => [name, [value]])) } };
+  return { body: { input: values } };
+}
+
+/** The field a server's error names ("input.counts: counts is INT64: ..."), as its index in the form; -1 for none. */
+export function namedFieldOfError(message, form) {
+  const text = String(message ?? "");
+  if (form?.mode !== "named") return -1;
+  return form.inputs.findIndex((f) => text.startsWith(`input.${f.name}:`) || text.startsWith(`inputs.${f.name}:`)); // a name may hold ":" and "."
+}
+
+/** How many of a named output's values an answer shows in its table (the JSON has them all). */
+export const NAMED_SHOWN = 16;
+
+/** A named-outputs answer ({"result": {"<name>": [<example>, ...]}}), its first example, output by output in
+ * the card's order: [{name, label, datatype, shape, size, missing, values: [{index, value, text}], more}]. */
+export function namedOutputs(card, answer, limit = NAMED_SHOWN) {
+  const result = answer?.result && typeof answer.result === "object" && !Array.isArray(answer.result) ? answer.result : {};
+  return (card?.outputs ?? []).map((spec) => {
+    const example = Array.isArray(result[spec.name]) ? result[spec.name][0] : undefined;
+    const values = example === undefined ? [] : flatten(example);
+    const first = values.slice(0, limit).map((value, i) => ({ index: spec.shape.length > 1 ? pathOf(i, spec.shape) : String(i), value, text: valueNumber(value) }));
+    return { name: spec.name, label: specLabel(spec), datatype: spec.datatype, shape: [...spec.shape], size: values.length, missing: example === undefined, values: first, more: values.length - first.length };
+  });
+}
+
+/** What a tab says when it does not apply to a model, or null when it does: slices, drift and live accuracy
+ * need one class per example (live error: a regressor); drift also one input tensor, and slices a held-out
+ * evaluation, which a model of named inputs has none of (its import takes no evaluation data). */
+export function notApplicableText(card, section) {
+  if (!card) return null;
+  if (section === "live") return hasLive(card) ? null : oneClassOnlyText(card, "live");
+  if (section !== "slices" && section !== "drift") return null;
+  if (!isOneClass(card)) return oneClassOnlyText(card, section);
+  if (!hasNamedInputs(card)) return null;
+  const takes = `${card.name} ${card.version} takes ${plural(card.inputs.length, "named input")} (${specsText(card.inputs)})`;
+  if (section === "drift") return `Drift is watched on a model's one input tensor and its predicted classes: it does not apply to a model taking named inputs. ${takes}.`;
+  return card.slices ? null : `Slices measure the accuracy per class and under shifts of held-out data: the server evaluates models taking one input tensor. ${takes}, and no held-out evaluation.`;
 }
 
 

@@ -789,3 +789,136 @@ test("errorSeriesChart: a panel per unit, a line per target from 0, broken where
     [L.clockText(1260), "1,800", "–", "2.5", "4"],
   ]);
 });
+
+// --- a model of several named inputs and outputs ------------------------------------------------------------
+
+const namedInputs = [{ name: "features", datatype: "FP32", shape: [4] }, { name: "counts", datatype: "INT64", shape: [3] }];
+const twin = {
+  name: "twin", version: "v1", task: "tensors",
+  input: { kind: "tensors", shape: [40], dtype: "uint8", value_range: null, divide_by: null }, inputs: namedInputs,
+  output: { kind: "tensors", labels: [], shape: [20] }, outputs: [{ name: "kind", datatype: "FP32", shape: [3] }, { name: "size", datatype: "FP32", shape: [2] }],
+};
+const pair = { ...twin, name: "pair", task: "classification", output: { kind: "softmax", labels: ["cat", "dog", "fox"] }, outputs: undefined, slices: null };
+
+test("named inputs and outputs: the card says each by its name, datatype and shape, never the packed bytes", () => {
+  assert.equal(L.hasNamedInputs(twin), true);
+  assert.equal(L.hasNamedOutputs(twin), true);
+  assert.equal(L.hasNamedOutputs(pair), false);
+  assert.equal(L.hasNamedInputs(tensor), false);
+  assert.equal(L.hasNamedInputs({ ...twin, inputs: [] }), false);
+  assert.equal(L.inputSummary(twin), "2 named inputs: features FP32 [4], counts INT64 [3]");
+  assert.doesNotMatch(L.inputSummary(twin), /40/);
+  assert.equal(L.outputSummary(twin), "2 named outputs: kind FP32 [3], size FP32 [2]");
+  assert.equal(L.outputSummary(pair), "softmax over 3 labels");
+  assert.equal(L.taskText(twin), "a model answering 2 named outputs (kind FP32 [3], size FP32 [2])");
+  assert.deepEqual(L.inputRows(twin), { title: "Inputs (2)", headers: ["input", "datatype", "shape"], rows: [["features", "FP32", "[4]"], ["counts", "INT64", "[3]"]] });
+  assert.equal(L.inputRows(tensor), null);
+  assert.deepEqual(L.outputRows(twin), { title: "Outputs (2)", headers: ["output", "datatype", "shape"], rows: [["kind", "FP32", "[3]"], ["size", "FP32", "[2]"]] });
+  assert.equal(L.outputRows(pair), null);
+  assert.equal(L.specLabel(namedInputs[1]), "counts · INT64 [3]");
+  assert.equal(L.specLabel({ name: "age", datatype: "FP32", shape: [] }), "age · FP32 []");
+  assert.equal(L.specWhat({ name: "m", datatype: "FP64", shape: [2, 3] }), "6 numbers in shape [2, 3]");
+  assert.equal(L.specWhat({ name: "on", datatype: "BOOL", shape: [2] }), "2 values, each 1 or 0 (true or false)");
+  assert.equal(L.specWhat({ name: "age", datatype: "UINT8", shape: [] }), "one whole number");
+});
+
+test("namedForm: a field per named input, labelled, with a hint; one value per example goes as a batch of one", () => {
+  const form = L.tensorForm(twin);
+  assert.equal(form.mode, "named");
+  assert.equal(form.batch, false);
+  assert.deepEqual(form.inputs.map((f) => [f.label, f.hint, f.lines]), [
+    ["features · FP32 [4]", "4 numbers, separated by commas or spaces (or as a JSON list).", false],
+    ["counts · INT64 [3]", "3 whole numbers, separated by commas or spaces (or as a JSON list).", false],
+  ]);
+  assert.equal(L.formText(form), "2 named inputs: features (4 numbers) and counts (3 whole numbers)");
+  const other = L.tensorForm({ ...twin, inputs: [{ name: "age", datatype: "FP32", shape: [] }, { name: "grid", datatype: "FP32", shape: [2, 2] }, { name: "long", datatype: "FP32", shape: [17] }] });
+  assert.equal(other.batch, true);
+  assert.deepEqual(other.inputs.map((f) => f.hint), [
+    "One number.",
+    "4 numbers in shape [2, 2]: JSON nested lists such as [[0, 0], [0, 0]], or the 4 values in a row, separated by commas.",
+    "17 numbers, separated by commas or spaces (or as a JSON list).",
+  ]);
+  assert.deepEqual(other.inputs.map((f) => f.lines), [false, true, true]);
+  assert.equal(L.formText(other), "3 named inputs: age (one number), grid (4 numbers in shape [2, 2]) and long (17 numbers)");
+  assert.equal(L.tensorForm({ ...twin, inputs: undefined }), null); // a card without its inputs: no form rather than 40 byte fields
+});
+
+test("parseNamedValue: a row or JSON in the input's shape, or an error in words naming the input", () => {
+  const [features, counts] = namedInputs;
+  assert.deepEqual(L.parseNamedValue(" 1, -2.5 3e0\t−4 ", features), { value: [1, -2.5, 3, -4] });
+  assert.deepEqual(L.parseNamedValue("[1, 2, 3, 4]", features), { value: [1, 2, 3, 4] });
+  assert.deepEqual(L.parseNamedValue("", counts), { error: "The input counts is empty: type 3 whole numbers." });
+  assert.deepEqual(L.parseNamedValue("1, 2", counts), { error: "The input counts takes 3 whole numbers; the field has 2." });
+  assert.deepEqual(L.parseNamedValue("1, two, 3", counts), { error: "The input counts holds “two” (value 2), not a number." });
+  assert.deepEqual(L.parseNamedValue("[1, 2]", counts), { error: "The input counts takes 3 whole numbers, shape [3]; the JSON has shape [2]." });
+  assert.deepEqual(L.parseNamedValue("[1, 2,", counts).error.startsWith("The input counts is not valid JSON ("), true);
+  assert.deepEqual(L.parseNamedValue('[1, "2", 3]', counts), { error: "The input counts holds \"2\" at [1], not a number." });
+  assert.deepEqual(L.parseNamedValue("1, 2, 1e400", counts), { error: "The input counts holds a number too large (value 3) for INT64." });
+  assert.deepEqual(L.parseNamedValue("1, 2, 3, 1e39", features), { error: "The input features holds a number too large (value 4) for FP32 (up to about 3.4e38 in size)." });
+  assert.deepEqual(L.parseNamedValue("70000", { name: "h", datatype: "FP16", shape: [] }), { error: "The input h holds a number too large for FP16 (up to 65504 in size)." });
+  assert.deepEqual(L.parseNamedValue("1, 2, 9007199254740993", counts), { error: "The input counts holds a whole number too large to send exactly (value 3): a browser sends them up to 9,007,199,254,740,991 in size." });
+  // whole numbers and their range are the server's to check: 1.5 goes, and its words name the input
+  assert.deepEqual(L.parseNamedValue("1.5, 2, 3", counts), { value: [1.5, 2, 3] });
+  // shapes of several dimensions: nested lists, a flat JSON list or a row, reshaped
+  const grid = { name: "grid", datatype: "FP32", shape: [2, 3] };
+  assert.deepEqual(L.parseNamedValue("[[1, 2, 3], [4, 5, 6]]", grid), { value: [[1, 2, 3], [4, 5, 6]] });
+  assert.deepEqual(L.parseNamedValue("[1, 2, 3, 4, 5, 6]", grid), { value: [[1, 2, 3], [4, 5, 6]] });
+  assert.deepEqual(L.parseNamedValue("1 2 3 4 5 6", grid), { value: [[1, 2, 3], [4, 5, 6]] });
+  assert.deepEqual(L.parseNamedValue("[[1, 2], [3, 4], [5, 6]]", grid), { error: "The input grid takes 6 numbers in shape [2, 3]; the JSON has shape [3, 2]." });
+  assert.deepEqual(L.parseNamedValue("[[1, 2, 3], [4, 5]]", grid), { error: "The input grid has lists of different lengths: it takes 6 numbers in shape [2, 3]." });
+  assert.deepEqual(L.parseNamedValue("[[1, 2, 3], [4, null, 6]]", grid), { error: "The input grid holds null at [1][1], not a number." });
+  // one value per example; booleans as 1 and 0
+  assert.deepEqual(L.parseNamedValue(" 42 ", { name: "age", datatype: "FP32", shape: [] }), { value: 42 });
+  assert.deepEqual(L.parseNamedValue("1, 2", { name: "age", datatype: "FP32", shape: [] }), { error: "The input age takes one number; the field has 2." });
+  const on = { name: "on", datatype: "BOOL", shape: [3] };
+  assert.deepEqual(L.parseNamedValue("true, False 1", on), { value: [1, 0, 1] });
+  assert.deepEqual(L.parseNamedValue("[true, false, 0]", on), { value: [1, 0, 0] });
+  assert.deepEqual(L.parseNamedValue("yes, no, 1", on), { error: "The input on holds “yes” (value 1), not a number." });
+});
+
+test("namedBody builds {input: {...}} (a batch of one with a one-value input), or says the first wrong field", () => {
+  const form = L.tensorForm(twin);
+  assert.deepEqual(L.namedBody(["1, 2, 3, 4", "[1, 2, 3]"], form), { body: { input: { features: [1, 2, 3, 4], counts: [1, 2, 3] } } });
+  assert.deepEqual(L.namedBody(["1, 2, 3, 4", ""], form), { error: "The input counts is empty: type 3 whole numbers.", index: 1 });
+  assert.deepEqual(L.namedBody(["1, 2", "x"], form), { error: "The input features takes 4 numbers; the field has 2.", index: 0 });
+  const scalar = L.tensorForm({ ...twin, inputs: [{ name: "age", datatype: "FP32", shape: [] }, namedInputs[1]] });
+  assert.deepEqual(L.namedBody(["7", "1 2 3"], scalar), { body: { inputs: { age: [7], counts: [[1, 2, 3]] } } });
+  // the server's words name the field: input.<name>: ..., also a name with ":" or "."
+  assert.equal(L.namedFieldOfError("input.counts: counts is INT64: values must be whole numbers", form), 1);
+  assert.equal(L.namedFieldOfError("inputs.features: features takes examples of shape [4]", form), 0);
+  assert.equal(L.namedFieldOfError("inputs: missing 'counts' for model twin", form), -1);
+  assert.equal(L.namedFieldOfError("input.counts: x", L.tensorForm(house)), -1);
+  assert.equal(L.namedFieldOfError("input.a:b.c: x", L.tensorForm({ ...twin, inputs: [{ name: "a:b.c", datatype: "FP32", shape: [1] }] })), 0);
+});
+
+test("namedOutputs: each output of the answer's first example by name, its values in a short table", () => {
+  const answer = { model: "twin", version: "v1", result: { kind: [[0.4938902258872986, 0.3102697432041168, 0.19583997130393982]], size: [[-1.2844761610031128, -0.9142163395881653]] }, predictions: null };
+  const [kind, size] = L.namedOutputs(twin, answer);
+  assert.equal(kind.label, "kind · FP32 [3]");
+  assert.deepEqual(kind.values.map((v) => [v.index, v.value, v.text]), [["0", 0.4938902258872986, "0.49389"], ["1", 0.3102697432041168, "0.31027"], ["2", 0.19583997130393982, "0.19584"]]);
+  assert.deepEqual([size.size, size.more, size.missing, size.values[1].text], [2, 0, false, "-0.914216"]);
+  assert.equal(L.answerSummary(answer, twin), "2 named outputs, kind (3 values) and size (2 values)");
+  assert.match(L.answeredText(answer, "v1", 12.3, twin), /^Answered by twin v1 in 12 ms: 2 named outputs, kind \(3 values\) and size \(2 values\)\.$/);
+  // a missing output, a long one (the first NAMED_SHOWN shown), one of two dimensions (indices as paths)
+  const card = { ...twin, outputs: [{ name: "grid", datatype: "FP32", shape: [2, 2] }, { name: "long", datatype: "FP32", shape: [20] }, { name: "gone", datatype: "FP32", shape: [1] }] };
+  const [grid, long, gone] = L.namedOutputs(card, { result: { grid: [[[1, 2], [3, 4]]], long: [Array.from({ length: 20 }, (_, i) => i)] } });
+  assert.deepEqual(grid.values.map((v) => v.index), ["[0][0]", "[0][1]", "[1][0]", "[1][1]"]);
+  assert.deepEqual([long.values.length, long.more], [L.NAMED_SHOWN, 20 - L.NAMED_SHOWN]);
+  assert.deepEqual([gone.missing, gone.values], [true, []]);
+  assert.equal(L.answerSummary({ result: { grid: [[[1, 2], [3, 4]]] } }, card), "3 named outputs, grid (4 values), long (missing) and gone (missing)");
+  assert.deepEqual(L.namedOutputs(twin, { result: [[1, 2]] }).map((o) => o.missing), [true, true]); // not an object of outputs
+});
+
+test("notApplicableText: drift needs one input tensor, slices a held-out evaluation; tabs needing classes say so", () => {
+  assert.equal(L.notApplicableText(pair, "drift"), "Drift is watched on a model's one input tensor and its predicted classes: it does not apply to a model taking named inputs. pair v1 takes 2 named inputs (features FP32 [4], counts INT64 [3]).");
+  assert.equal(L.notApplicableText(pair, "slices"), "Slices measure the accuracy per class and under shifts of held-out data: the server evaluates models taking one input tensor. pair v1 takes 2 named inputs (features FP32 [4], counts INT64 [3]), and no held-out evaluation.");
+  assert.equal(L.notApplicableText(pair, "live"), null); // a classifier: its live accuracy, whatever its inputs
+  assert.equal(L.notApplicableText(twin, "drift"), L.oneClassOnlyText(twin, "drift"));
+  assert.equal(L.notApplicableText(twin, "live"), "Live accuracy counts the answers whose true label the server was told: it applies to one-class models (one label per example: softmax or sigmoid); for a regression model this tab shows its live error instead. twin v1 is a model answering 2 named outputs (kind FP32 [3], size FP32 [2]).");
+  assert.equal(L.notApplicableText(grey, "drift"), null);
+  assert.equal(L.notApplicableText(grey, "slices"), null);
+  assert.equal(L.notApplicableText(house, "live"), null);
+  assert.equal(L.notApplicableText(tagger, "slices"), L.oneClassOnlyText(tagger, "slices"));
+  assert.equal(L.notApplicableText(grey, "card"), null);
+  assert.equal(L.notApplicableText(null, "drift"), null);
+});

@@ -19,7 +19,10 @@ weighted alias's traffic split, and an abstention (a model with ``ood.abstain_ab
 label; models of other tasks taking a tensor (a regressor, a multi-label tagger, an embedding from a 2x3
 input) get a form that sends what was typed, pasted or written as JSON, refuses invalid values in words,
 and answers shown by task (values with units, labels against thresholds, a vector with its copy), at a
-desktop and a phone size, reached with the keyboard (docs/page-multilabel.png, docs/page-values-phone.png).
+desktop and a phone size, reached with the keyboard (docs/page-multilabel.png, docs/page-values-phone.png). Against a
+`bentoml serve` of Keras models of two named inputs made here and imported as users import them (``named``):
+a field per named input sends {"input": {...}}, named outputs show the model's own predict() values, a value
+the server refuses shows its words, and drift, slices and live accuracy say when they do not apply.
 
 Chromium comes from Debian (`make chromium`); Playwright only drives it (``playwright install``
 cannot download browsers here). Its background networking is off: the machine reaches no other host.
@@ -47,7 +50,7 @@ from playwright import sync_api as playwright_api
 from playwright.sync_api import expect
 
 from serving.protocols import page as page_routes
-from tests.e2e.conftest import CLOTHES, DAMAGE, ROOT, Server, clothes, damage, free_port, ready_server, write_config
+from tests.e2e.conftest import CLOTHES, DAMAGE, ROOT, Server, clothes, damage, free_port, ready_server, run_training, write_config
 from tests.unit.serving.protocols.test_tasks import expected as tasks_expected
 
 CHROMIUM = "/usr/bin/chromium"
@@ -1834,6 +1837,206 @@ def test_the_true_value_control_posts_feedback_that_joins_and_fits_a_phone(brows
         for control in ("panel-live", "refresh-live", "The series as a table", "How to send true values"):
             assert control in reached, (control, reached)
         tab.errors = [e for e in tab.errors if "status of 503" not in e]
+        tab.assert_only_this_origin()
+    finally:
+        tab.close()
+
+
+# --- a model of several named inputs and outputs: real Keras models, imported as users import them -------------
+
+NAMED_FEATURES = [0.5, -1.25, 2.0, 3.5]
+NAMED_COUNTS = [1, 7, 3]
+PAIR_LABELS = ("cat", "dog", "fox")
+TWIN, PAIR = "page-twin", "page-pair"  # names of their own in the session's store (test_named_tensors.py has a pair)
+
+
+def two_input_models(directory: Path) -> dict:
+    """twin: "features" (float32, 4) and "counts" (int64, 3, through an Embedding(10, 2) and Flatten) in, "kind"
+    (softmax of 3) and "size" (Dense 2) out; pair: the same inputs, one softmax over three labels. Saved as .keras."""
+    import keras
+
+    keras.utils.set_random_seed(11)
+    features = keras.Input((4,), name="features", dtype="float32")
+    counts = keras.Input((3,), name="counts", dtype="int64")
+    joined = keras.layers.Concatenate()([features, keras.layers.Flatten()(keras.layers.Embedding(10, 2)(counts))])
+    hidden = keras.layers.Dense(8, activation="relu")(joined)
+    kind = keras.layers.Dense(3, activation="softmax", name="kind")(hidden)
+    size = keras.layers.Dense(2, name="size")(hidden)
+    models = {
+        "twin": keras.Model(inputs=[features, counts], outputs=[kind, size], name="twin"),
+        "pair": keras.Model(inputs=[features, counts], outputs=keras.layers.Dense(3, activation="softmax", name="animal")(joined), name="pair"),
+    }
+    for name, model in models.items():
+        model.save(directory / f"{name}.keras")
+    return models
+
+
+def predicted(model, features: list[float], counts: list[int]) -> dict[str, np.ndarray]:
+    """The model's own predict() of one example, by output name."""
+    answers = model.predict({"features": np.asarray([features], np.float32), "counts": np.asarray([counts], np.int64)}, verbose=0)
+    answers = answers if isinstance(answers, list) else [answers]
+    return {name: np.asarray(answer)[0] for name, answer in zip(model.output_names, answers, strict=True)}
+
+
+@pytest.fixture(scope="module")
+def named(tmp_path_factory):
+    """A `bentoml serve` of twin and pair (two_input_models, served as page-twin and page-pair), each imported with `train_and_save.py import` (twin
+    with --task tensor: every output by its name; pair with its labels). Yields the URL and the Keras models."""
+    tmp = tmp_path_factory.mktemp("page-named")
+    models = two_input_models(tmp)
+    for kind, name, args in (("twin", TWIN, ["--task", "tensor"]), ("pair", PAIR, ["--labels", ",".join(PAIR_LABELS)])):
+        result = run_training("import", str(tmp / f"{kind}.keras"), "--name", name, "--version", "v1", "--force", *args)
+        assert result.returncode == 0, f"{name}: {result.stdout}{result.stderr[-3000:]}"
+    config = write_config(tmp / "configuration.yaml", {name: {"versions": ["v1"]} for name in (TWIN, PAIR)})
+    with ready_server(config, free_port(), tmp / "serve.log") as server:
+        yield server.url, models
+
+
+def shown_outputs(page) -> dict[str, list[float]]:
+    """Each named output's values as the page shows them (their exact values: data-value), by output name."""
+    return {
+        section.get_attribute("data-output"): [float(v) for v in section.locator(".answer-value").evaluate_all("nodes => nodes.map(n => n.dataset.value)")]
+        for section in page.locator("#answer-task section.named-output").all()
+    }
+
+
+def test_named_inputs_are_a_field_each_and_named_outputs_show_the_models_own_values(browser, named):
+    url, models = named
+    tab = Tab(browser, url)
+    try:
+        page = tab.open(f"/#{TWIN}/v1")
+        wait_for_card(page, f"{TWIN}:v1")
+        expect(page.locator("#not-image")).to_have_text(
+            f"{TWIN} takes 2 named inputs: features (4 numbers) and counts (3 whole numbers), not an image: type each below, then Send."
+        )
+        for part in ("#image-inputs", "#draw", "#values-fields", "#values-row-field", "#values-json-field"):
+            expect(page.locator(part)).to_be_hidden()
+        features, counts = page.get_by_label("features · FP32 [4]", exact=True), page.get_by_label("counts · INT64 [3]", exact=True)
+        expect(features).to_have_accessible_description("4 numbers, separated by commas or spaces (or as a JSON list).")
+        expect(counts).to_have_accessible_description("3 whole numbers, separated by commas or spaces (or as a JSON list).")
+        # The card: each input and output by its name, datatype and shape; never the packed bytes as a shape
+        card = requests.get(f"{url}/models/{TWIN}/v1", timeout=TIMEOUT).json()
+        assert card["input"]["kind"] == "tensors" and card["output"]["kind"] == "tensors", card
+        facts = dict(zip(page.locator("#card dl.facts dt").all_inner_texts(), page.locator("#card dl.facts dd").all_inner_texts(), strict=True))
+        assert facts["Input"] == "2 named inputs: features FP32 [4], counts INT64 [3]", facts
+        assert facts["Output"] == "2 named outputs: kind FP32 [3], size FP32 [2]", facts
+        assert [row.locator("th, td").all_inner_texts() for row in page.locator("#inputs-table tbody tr").all()] == [["features", "FP32", "[4]"], ["counts", "INT64", "[3]"]]
+        assert str(card["input"]["shape"][0]) not in page.inner_text("#card dl.facts")
+
+        # A row in one field, JSON in the other, sent with Enter: {"input": {...}}; the answer is the model's own
+        features.fill(", ".join(map(str, NAMED_FEATURES)))
+        counts.fill(json.dumps(NAMED_COUNTS))
+        with page.expect_request(lambda r: r.method == "POST" and r.url == f"{url}/models/{TWIN}/v1") as sent:
+            counts.press("Enter")
+        assert sent.value.post_data_json == {"input": {"features": NAMED_FEATURES, "counts": NAMED_COUNTS}}
+        expect(page.locator("#result")).to_be_visible()
+        expect(page.locator("#try")).to_have_attribute("aria-busy", "false")
+        expected = predicted(models["twin"], NAMED_FEATURES, NAMED_COUNTS)
+        shown = shown_outputs(page)
+        assert list(shown) == ["kind", "size"], shown
+        for name, values in expected.items():
+            assert len(shown[name]) == values.size, (name, shown[name])
+            np.testing.assert_allclose(shown[name], values.ravel(), rtol=0, atol=1e-5, err_msg=name)
+        served = requests.post(f"{url}/models/{TWIN}/v1", json={"input": {"features": NAMED_FEATURES, "counts": NAMED_COUNTS}}, timeout=TIMEOUT).json()
+        assert shown == {name: rows[0] for name, rows in served["result"].items()}  # exactly the server's numbers
+        expect(page.locator("section.named-output[data-output=kind] h4")).to_have_text("kind · FP32 [3]")
+        expect(page.locator("section.named-output[data-output=size] h4")).to_have_text("size · FP32 [2]")
+        expect(page.locator("#answered")).to_have_text(re.compile(rf"^Answered by {TWIN} v1 in \d+ ms: 2 named outputs, kind \(3 values\) and size \(2 values\)\.$"))
+        assert json.loads(page.locator("#outputs-json").input_value()) == served["result"]
+        no_one_class_extras(page)
+        expect(page.locator("#truth")).to_be_hidden()
+
+        # Checked here first, in words naming the input, the field marked and focused: nothing is sent
+        sent_posts = posts_to(tab, f"/models/{TWIN}/v1")
+        counts.fill("1, 7")
+        page.click("#values-send")
+        expect(page.locator("#values-error")).to_have_text("The input counts takes 3 whole numbers; the field has 2.")
+        expect(counts).to_be_focused()
+        expect(counts).to_have_attribute("aria-invalid", "true")
+        expect(page.locator("#result")).to_be_hidden()
+        assert not sent_posts
+        # What the datatype allows the server checks: 1.5 in an INT64 field is refused in its words, naming the field
+        counts.fill("1.5, 7, 3")
+        refused = requests.post(f"{url}/models/{TWIN}/v1", json={"input": {"features": NAMED_FEATURES, "counts": [1.5, 7, 3]}}, timeout=TIMEOUT)
+        assert refused.status_code == 422 and "counts" in refused.json()["error"], refused.text
+        page.click("#values-send")
+        expect(page.locator("#try-error")).to_have_text(refused.json()["error"])
+        expect(page.locator("#values-error")).to_be_hidden()
+        expect(page.locator("#result")).to_be_hidden()
+        expect(counts).to_have_attribute("aria-invalid", "true")
+        expect(features).not_to_have_attribute("aria-invalid", "true")
+        assert len(sent_posts) == 1
+
+        # Slices, drift and live accuracy need classes: they say so without asking the server
+        asked = len(tab.requests)
+        task = f"{TWIN} v1 is a model answering 2 named outputs (kind FP32 [3], size FP32 [2])."
+        for section, what in (
+            ("slices", "Slices measure the accuracy per class and under shifts of the held-out data"),
+            ("drift", "Drift is watched on the predicted classes and their confidence"),
+            ("live", "Live accuracy counts the answers whose true label the server was told"),
+        ):
+            page.click(f"#tab-{section}")
+            expect(page.locator(f"#{section}")).to_contain_text(f"{what}: it applies to one-class models")
+            expect(page.locator(f"#{section}")).to_contain_text(task)
+        for button in ("#refresh-drift", "#refresh-live"):
+            expect(page.locator(button)).to_be_hidden()
+        assert not [u for u in tab.requests[asked:] if u.endswith(("/drift", "/live", "/input.png"))], tab.requests[asked:]
+        tab.assert_only_this_origin()  # and nothing thrown: no script error, no console error but the refused POST's own
+    finally:
+        tab.close()
+
+    tab = Tab(browser, url, viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True)
+    try:  # on a phone: the fields inside the form, the answer's tables within their cells, no sideways scrolling
+        page = tab.open(f"/#{TWIN}/v1")
+        wait_for_card(page, f"{TWIN}:v1")
+        page.fill("#named-1", " ".join(map(str, NAMED_FEATURES)))
+        page.fill("#named-2", " ".join(map(str, NAMED_COUNTS)))
+        assert send_values(page, url, f"/models/{TWIN}/v1") == {"input": {"features": NAMED_FEATURES, "counts": NAMED_COUNTS}}
+        expect(page.locator("section.named-output")).to_have_count(2)
+        form = page.locator("#values-form").bounding_box()
+        assert form["x"] >= 0 and form["x"] + form["width"] <= PHONE["width"], form
+        for field in page.locator("#named-fields input").all():
+            box = field.bounding_box()
+            assert box["x"] >= form["x"] and box["x"] + box["width"] <= form["x"] + form["width"] + 0.5, box
+        check_layout(page, "phone named outputs")
+        tab.assert_only_this_origin()
+    finally:
+        tab.close()
+
+
+def test_a_classifier_of_named_inputs_answers_its_classes_and_drift_says_it_does_not_apply(browser, named):
+    url, models = named
+    tab = Tab(browser, url)
+    try:
+        page = tab.open(f"/#{PAIR}/v1")
+        wait_for_card(page, f"{PAIR}:v1")
+        expect(page.locator("#named-fields label")).to_have_text(["features · FP32 [4]", "counts · INT64 [3]"])
+        page.fill("#named-1", json.dumps(NAMED_FEATURES))
+        page.fill("#named-2", ", ".join(map(str, NAMED_COUNTS)))
+        assert send_values(page, url, f"/models/{PAIR}/v1") == {"input": {"features": NAMED_FEATURES, "counts": NAMED_COUNTS}}
+        expect(page.locator("#result")).to_be_visible()
+        (probabilities,) = predicted(models["pair"], NAMED_FEATURES, NAMED_COUNTS).values()
+        order = np.argsort(-probabilities, kind="stable")
+        assert bars(page) == [(PAIR_LABELS[i], js_percent(float(probabilities[i]))) for i in order]  # the ordinary answer
+        expect(page.locator("#answered")).to_have_text(re.compile(rf"^Answered by {PAIR} v1 in \d+ ms: {PAIR_LABELS[order[0]]}\.$"))
+        expect(page.locator("#answer-task")).to_be_hidden()
+        expect(page.locator("#seen")).to_be_hidden()  # no image as the model sees it
+        expect(page.get_by_role("group", name="Right?")).to_be_visible()  # one class per example: it may be right or wrong
+
+        asked = len(tab.requests)
+        page.click("#tab-drift")
+        expect(page.locator("#drift")).to_have_text(
+            "Drift is watched on a model's one input tensor and its predicted classes: it does not apply to a model taking named inputs."
+            f" {PAIR} v1 takes 2 named inputs (features FP32 [4], counts INT64 [3])."
+        )
+        expect(page.locator("#refresh-drift")).to_be_hidden()
+        page.click("#tab-slices")
+        expect(page.locator("#slices")).to_contain_text("the server evaluates models taking one input tensor")
+        page.click("#tab-live")  # classes: its live accuracy, from the server
+        expect(page.locator("#refresh-live")).to_be_visible()
+        expect(page.locator("#live")).not_to_be_empty()
+        asked_for = [u for u in tab.requests[asked:] if u.endswith(("/drift", "/live", "/input.png"))]
+        assert asked_for == [f"{url}/models/{PAIR}/v1/live"], tab.requests[asked:]
         tab.assert_only_this_origin()
     finally:
         tab.close()
