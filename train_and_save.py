@@ -372,7 +372,10 @@ def import_model(args: argparse.Namespace) -> int:
         if output.labels
         else (f"{output.kind} of {len(output.targets)} target(s)" if output.targets else f"{output.kind} {list(output.answer_shape)}")
     )
-    print(f"{card.tag}: {card.input.kind} input {list(card.input.shape)}, {answers}, {card.number_of_parameters:,} parameters")
+    if card.outputs:
+        answers = "outputs " + ", ".join(f"{spec.name} {spec.datatype} {list(spec.shape)}" for spec in card.outputs)
+    taken = "inputs " + ", ".join(f"{spec.name} {spec.datatype} {list(spec.shape)}" for spec in card.inputs) if card.inputs else f"{card.input.kind} input {list(card.input.shape)}"
+    print(f"{card.tag}: {taken}, {answers}, {card.number_of_parameters:,} parameters")
     if images is None:
         if model is not None:
             card = with_onnx(card, model, probe_examples(card), files)  # verified on random examples in the card's range

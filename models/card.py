@@ -28,12 +28,66 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+# The datatypes a named tensor may have, as the Open Inference Protocol names them, and NumPy's (little-endian, as raw tensor bytes are).
+DATATYPES = {
+    "FP16": "<f2",
+    "FP32": "<f4",
+    "FP64": "<f8",
+    "INT8": "i1",
+    "INT16": "<i2",
+    "INT32": "<i4",
+    "INT64": "<i8",
+    "UINT8": "u1",
+    "UINT16": "<u2",
+    "UINT32": "<u4",
+    "UINT64": "<u8",
+    "BOOL": "?",
+}
+ITEM_BYTES = {name: 1 if dtype == "?" else int(dtype[-1]) for name, dtype in DATATYPES.items()}
+TENSOR_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.:/-]{0,63}$")  # graph names as Keras, ONNX and TensorFlow write them
+
+
+class TensorSpec(_Frozen):
+    """One named input or output of a model with several: its datatype and one example's shape (the batch
+    axis, first, is the dynamic one)."""
+
+    name: Annotated[str, Field(pattern=TENSOR_NAME.pattern)]
+    datatype: Literal["FP16", "FP32", "FP64", "INT8", "INT16", "INT32", "INT64", "UINT8", "UINT16", "UINT32", "UINT64", "BOOL"]
+    shape: tuple[PositiveInt, ...] = Field(description="one example's shape, e.g. [8]; [] for one value per example")
+
+    @property
+    def size(self) -> int:
+        """Values per example."""
+        size = 1
+        for dim in self.shape:
+            size *= dim
+        return size
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes per example."""
+        return self.size * ITEM_BYTES[self.datatype]
+
+
+def row_bytes(specs: tuple[TensorSpec, ...]) -> int:
+    """One example's bytes of several named tensors, packed in order (models/tensors.py)."""
+    return sum(spec.nbytes for spec in specs)
+
+
+def _check_named(specs: tuple[TensorSpec, ...], what: str) -> None:
+    names = [spec.name for spec in specs]
+    if len(set(names)) != len(names):
+        raise ValueError(f"{what} names must be distinct, got {names}")
+
+
 class InputSpec(_Frozen):
     """What a client sends per example, and how it becomes the model's input."""
 
-    kind: Literal["image", "tensor"] = Field(description="an image (height x width x channels) or a plain tensor")
+    kind: Literal["image", "tensor", "tensors"] = Field(
+        description="an image (height x width x channels), a plain tensor, or several named tensors (the card's inputs; shape is then one example's packed bytes)"
+    )
     shape: tuple[PositiveInt, ...] = Field(description="one example as the model takes it, e.g. [28, 28, 1]")
-    dtype: Literal["float32"] = "float32"
+    dtype: Literal["float32", "uint8"] = Field("float32", description="float32; uint8 for several named tensors, packed")
     value_range: tuple[float, float] | None = Field(description="the values clients send, e.g. [0, 255]; null: any finite number")
     divide_by: float | None = Field(description="the server divides client values by this (255: intensities to 0..1); null: the model rescales itself")
     names: tuple[str, ...] | None = Field(None, description="a vector input: each value's name (a scikit-learn model's feature_names_in_, or --input-names)")
@@ -44,6 +98,8 @@ class InputSpec(_Frozen):
             raise ValueError(f"an image input has the shape [height, width, 1 or 3], got {list(self.shape)}")
         if self.value_range is not None and self.value_range[0] >= self.value_range[1]:
             raise ValueError(f"value_range must be [low, high] with low < high, got {list(self.value_range)}")
+        if (self.kind == "tensors") != (self.dtype == "uint8") or (self.kind == "tensors" and (len(self.shape) != 1 or self.value_range or self.divide_by)):
+            raise ValueError("several named tensors are one uint8 row of their packed bytes, with no value_range or divide_by; other inputs are float32")
         if self.names is not None and (self.kind != "tensor" or len(self.shape) != 1 or len(self.names) != self.shape[0] or len(set(self.names)) != len(self.names)):
             raise ValueError(f"names: one distinct name per value of a vector input ({list(self.shape)}), got {len(self.names)}")
         return self
@@ -77,7 +133,15 @@ class Target(_Frozen):
     unit: str | None = Field(None, max_length=32, description="e.g. USD, kg, degrees C; null: none")
 
 
-OUTPUT_TENSORS = {"softmax": "probabilities", "sigmoid": "probabilities", "multilabel": "probabilities", "regression": "values", "embedding": "embedding", "tensor": "output"}
+OUTPUT_TENSORS = {
+    "softmax": "probabilities",
+    "sigmoid": "probabilities",
+    "multilabel": "probabilities",
+    "regression": "values",
+    "embedding": "embedding",
+    "tensor": "output",
+    "tensors": "outputs",  # several named outputs (the card's outputs): each protocol answers them by their names
+}
 
 
 class OutputSpec(_Frozen):
@@ -85,12 +149,12 @@ class OutputSpec(_Frozen):
     unit for the positive label), several labels at once (one sigmoid per label, each with its
     threshold), regression targets, an embedding, or a tensor as it is."""
 
-    kind: Literal["softmax", "sigmoid", "multilabel", "regression", "embedding", "tensor"]
+    kind: Literal["softmax", "sigmoid", "multilabel", "regression", "embedding", "tensor", "tensors"]
     labels: tuple[str, ...] = Field((), description="softmax, sigmoid, multilabel: the labels, in the order of the model's units")
     positive_label: str | None = Field(None, description="sigmoid: the label its output is the probability of")
     thresholds: tuple[float, ...] | None = Field(None, description="multilabel: each label is given when its probability reaches its threshold")
     targets: tuple[Target, ...] = Field((), description="regression: what each output unit is, with its unit")
-    shape: tuple[PositiveInt, ...] | None = Field(None, description="embedding and tensor: one example's output shape")
+    shape: tuple[PositiveInt, ...] | None = Field(None, description="embedding and tensor: one example's output shape; tensors: one example's packed bytes of the card's outputs")
 
     @model_validator(mode="after")
     def _consistent(self):
@@ -114,8 +178,8 @@ class OutputSpec(_Frozen):
             raise ValueError("a regression output has its targets, other outputs none")
         if len({t.name for t in self.targets}) != len(self.targets):
             raise ValueError("target names must be distinct")
-        if (kind in ("embedding", "tensor")) != (self.shape is not None) or (kind == "embedding" and len(self.shape or ()) != 1):
-            raise ValueError("an embedding output has a shape [size], a tensor output its shape, other outputs none")
+        if (kind in ("embedding", "tensor", "tensors")) != (self.shape is not None) or (kind in ("embedding", "tensors") and len(self.shape or ()) != 1):
+            raise ValueError("an embedding output has a shape [size], a tensor output its shape, several named outputs [packed bytes], other outputs none")
         return self
 
     @model_serializer(mode="wrap")
@@ -146,7 +210,7 @@ class OutputSpec(_Frozen):
         """One example's answer as the server gives it: a sigmoid unit becomes two probabilities."""
         if self.kind == "sigmoid":
             return (2,)
-        return self.shape if self.kind == "tensor" and self.shape is not None else (self.units,)
+        return self.shape if self.kind in ("tensor", "tensors") and self.shape is not None else (self.units,)
 
     @property
     def tensor(self) -> str:
@@ -165,8 +229,10 @@ class ModelCard(_Frozen):
     description: str
     task: Literal["image-classification", "classification", "multilabel-classification", "regression", "embedding", "tensors"]
     input: InputSpec
+    inputs: tuple[TensorSpec, ...] = Field((), description="a model with several inputs (or one that is not float32): each named tensor, in the order they are packed")
     preprocessing: ImagePreprocessing | None = Field(description="image inputs only")
     output: OutputSpec
+    outputs: tuple[TensorSpec, ...] = Field((), description="a model with several outputs: each named tensor, in the order they are packed")
     architecture: str
     number_of_parameters: PositiveInt
     metrics: dict[str, Any] | None = Field(description="held-out evaluation; null when the model was imported without evaluation data")
@@ -188,8 +254,29 @@ class ModelCard(_Frozen):
         return self
 
     @model_validator(mode="after")
+    def _named_tensors(self):
+        _check_named(self.inputs, "input")
+        _check_named(self.outputs, "output")
+        if (self.input.kind == "tensors") != bool(self.inputs) or (self.inputs and self.input.shape != (row_bytes(self.inputs),)):
+            raise ValueError("named inputs go with an input of kind tensors whose shape is their packed bytes per example, and only with it")
+        if (self.output.kind == "tensors") != bool(self.outputs) or (self.outputs and self.output.shape != (row_bytes(self.outputs),)):
+            raise ValueError("named outputs go with an output of kind tensors whose shape is their packed bytes per example, and only with it")
+        return self
+
+    @model_serializer(mode="wrap")
+    def _without_named_tensors(self, handler):
+        # A card of a model with one input and one output reads as it did before named tensors existed.
+        data = handler(self)
+        for field in ("inputs", "outputs"):
+            if not data.get(field):
+                data.pop(field, None)
+        return data
+
+    @model_validator(mode="after")
     def _task(self):
-        expected = {"multilabel": "multilabel-classification", "regression": "regression", "embedding": "embedding", "tensor": "tensors"}.get(self.output.kind)
+        expected = {"multilabel": "multilabel-classification", "regression": "regression", "embedding": "embedding", "tensor": "tensors", "tensors": "tensors"}.get(
+            self.output.kind
+        )
         if expected is not None and self.task != expected:
             raise ValueError(f"a {self.output.kind} output is the task {expected}, not {self.task}")
         if expected is None and self.task not in ("image-classification", "classification"):
@@ -212,6 +299,11 @@ class ModelCard(_Frozen):
     def is_classifier(self) -> bool:
         """Answers one class per example: what labels, top-k, OOD scores, class drift and live accuracy need."""
         return self.output.single_label
+
+    @property
+    def named_inputs(self) -> bool:
+        """Takes several named tensors (``inputs``), checked and packed by models/tensors.py."""
+        return self.input.kind == "tensors"
 
     @property
     def is_image(self) -> bool:

@@ -57,7 +57,9 @@ def to_model_input(values: np.ndarray, spec: InputSpec) -> np.ndarray:
 
 
 def example_text(card: ModelCard) -> str:
-    """One example's shape as a client writes it: ``28x28`` (grey), ``128x128x3``, ``16``."""
+    """One example's shape as a client writes it: ``28x28`` (grey), ``128x128x3``, ``16``; named inputs by name: ``features 4, counts 3``."""
+    if card.named_inputs:
+        return ", ".join(f"{spec.name} {shape_text(spec.shape) or 'scalar'}" for spec in card.inputs)
     shape = card.input.shape
     return shape_text(shape[:2] if card.is_image and card.input.channels == 1 else shape)
 

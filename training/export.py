@@ -26,6 +26,7 @@ from models.card import ModelCard
 from models.engines import ONNX_FILE, OnnxRuntimeEngine
 from models.inference import predict_probabilities
 from models.store import MODEL_FILE
+from models.tensors import dtype_of, numbers_of, pack, unpack
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,18 @@ PROBE_EXAMPLES = 256  # examples to verify on when the model came without evalua
 def probe_examples(card: ModelCard, count: int = PROBE_EXAMPLES, seed: int = 0) -> np.ndarray:
     """Random examples in the card's value range (or standard normal values without one)."""
     rng = np.random.default_rng(seed)
+    if getattr(card, "inputs", ()):  # several named tensors: each in a range its datatype holds, packed
+        arrays = {}
+        for spec in card.inputs:
+            dtype = dtype_of(spec)
+            shape = (count, *spec.shape)
+            if dtype.kind == "f":
+                arrays[spec.name] = rng.standard_normal(shape).astype(dtype)
+            elif dtype.kind == "b":
+                arrays[spec.name] = rng.integers(0, 2, shape).astype(bool)
+            else:  # 0 or 1: valid indices into any embedding table, and counts
+                arrays[spec.name] = rng.integers(0, 2, shape).astype(dtype)
+        return pack(card.inputs, arrays)
     if card.input.value_range is None:
         return rng.standard_normal((count, *card.input.shape)).astype(np.float32)
     low, high = card.input.value_range
@@ -49,13 +62,20 @@ def onnx_export(model, card: ModelCard, examples: np.ndarray) -> tuple[bytes | N
     ONNX Runtime cannot handle (an adapted ``Normalization`` layer's constants become graph inputs)
     gets a reason, never an exception."""
     examples = np.asarray(examples).reshape(len(examples), *card.input.shape)
+    graph: dict = {}  # a model with named tensors: the graph's names of its inputs and outputs, in the card's order
     with tempfile.TemporaryDirectory(prefix="onnx-export-") as directory:
         path = Path(directory) / ONNX_FILE
         try:
             import onnxruntime
 
-            model(np.zeros((1, *card.input.shape), dtype=np.float32))  # a loaded model must have been called once
+            model(
+                list(unpack(card.inputs, examples[:1]).values()) if card.inputs else np.zeros((1, *card.input.shape), dtype=np.float32)
+            )  # a loaded model must have been called once
             model.export(str(path), format="onnx", verbose=False)
+            if card.inputs:
+                session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+                graph = {"inputs": [i.name for i in session.get_inputs()], "outputs": [o.name for o in session.get_outputs()] if card.outputs else None}
+                card = card.model_copy(update={"engines": {**card.engines, "onnxruntime": {key: value for key, value in graph.items() if value}}})
             engine = OnnxRuntimeEngine(str(path), card, threads=2)
             exported = np.concatenate([engine(examples[i : i + 256]) for i in range(0, len(examples), 256)])
             if exported.shape != (len(examples), *card.output.answer_shape):
@@ -65,6 +85,8 @@ def onnx_export(model, card: ModelCard, examples: np.ndarray) -> tuple[bytes | N
             log.debug("%s: %s", card.tag, reason)  # with_onnx prints it: said once
             return None, {"reason": reason}
         expected = predict_probabilities(model, examples, card)
+        if card.outputs:  # packed bytes: compared as the numbers they hold
+            exported, expected = numbers_of(card, exported), numbers_of(card, expected)
         difference = np.abs(exported - expected)
         verification = {"examples": int(len(examples)), "max_abs_diff": float(difference.max()), "tolerance": ONNX_TOLERANCE, "onnxruntime": onnxruntime.__version__}
         if card.output.labels:  # probabilities: absolute differences, and the same top class
@@ -79,7 +101,7 @@ def onnx_export(model, card: ModelCard, examples: np.ndarray) -> tuple[bytes | N
             )
             log.debug("%s: %s; not stored", card.tag, reason)
             return None, {"reason": reason, "verification": verification}
-        return path.read_bytes(), {"file": ONNX_FILE, "verification": verification}
+        return path.read_bytes(), {"file": ONNX_FILE, **{key: value for key, value in graph.items() if value}, "verification": verification}
 
 
 def with_onnx(card: ModelCard, model, examples: np.ndarray, files: dict) -> ModelCard:

@@ -26,8 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
-from models.card import NAME_PATTERN, ImagePreprocessing, InputSpec, ModelCard, OutputSpec
-from models.inference import class_probabilities
+from models.card import DATATYPES, NAME_PATTERN, TENSOR_NAME, ImagePreprocessing, InputSpec, ModelCard, OutputSpec, TensorSpec, row_bytes
+from models.inference import class_probabilities, predict_probabilities
 from models.preprocessing import to_model_input
 from training.datasets import sha256_of
 
@@ -102,6 +102,16 @@ def inspect_keras(
         model = keras.models.load_model(path, compile=False)
     except Exception as exc:
         raise ImportRefused(f"{path} is not a Keras model this Keras ({keras.__version__}) can load: {exc}") from None
+    if len(model.inputs) > 1 or (len(model.outputs) > 1 and output is None and task == "tensor") or model.inputs[0].dtype != "float32":
+        if evaluation is not None or scale not in (None, "none") or kind == "image" or aspect or value_range:
+            raise ImportRefused(
+                "a model with several inputs (or one that is not float32) takes named tensors as clients send them: "
+                "--scale, --kind image, --aspect, --range and --eval-data apply to a model with one float input"
+            )
+        model = _one_output(keras, model, output) if output is not None else model
+        card = _named_card(model, path, name, version, description, task, labels, targets, threshold, positive_label)
+        say(f"named tensors: inputs {_described(card.inputs)}; " + (f"outputs {_described(card.outputs)}" if card.outputs else f"output {card.output.kind}"))
+        return model, card
     dims = _single_shape(model.inputs, "input")
     model = _one_output(keras, model, output)
     out = _single_shape(model.outputs, "output")
@@ -320,13 +330,88 @@ def _one_output(keras, model, output: str | None):
     names = list(getattr(model, "output_names", None) or names)
     if output is None:
         if len(model.outputs) > 1:
-            raise ImportRefused(f"the model has {len(model.outputs)} outputs ({', '.join(names)}); one is served: name it with --output")
+            raise ImportRefused(f"the model has {len(model.outputs)} outputs ({', '.join(names)}): serve one with --output, or all of them as named tensors with --task tensor")
         return model
     if output not in names:
         raise ImportRefused(f"--output {output!r}: the model's outputs are {', '.join(names)}")
     if len(model.outputs) == 1:
         return model
     return keras.Model(inputs=model.inputs, outputs=model.outputs[names.index(output)], name=f"{model.name}_{output}")
+
+
+KERAS_DATATYPES = {np.dtype(dtype).name if name != "BOOL" else "bool": name for name, dtype in DATATYPES.items()}
+
+
+def tensor_spec(name: str, dtype: str, shape, what: str) -> TensorSpec:
+    """A graph's named tensor as the card describes it; ImportRefused for what a card cannot hold."""
+    if not TENSOR_NAME.fullmatch(name or ""):
+        raise ImportRefused(f"the {what} name {name!r} is not one a card can hold (letters, digits and _.:/-, starting with a letter or _)")
+    if dtype not in KERAS_DATATYPES:
+        raise ImportRefused(f"the {what} {name} is {dtype}: strings and other non-numeric tensors are not served yet")
+    dims = tuple(shape)
+    if None in dims or any(not isinstance(d, int) or d < 1 for d in dims):
+        raise ImportRefused(f"the {what} {name} has the shape {['N', *dims]}: only the batch axis may be dynamic")
+    return TensorSpec(name=name, datatype=KERAS_DATATYPES[dtype], shape=dims)
+
+
+def _described(specs) -> str:
+    return ", ".join(f"{spec.name} {spec.datatype} {list(spec.shape)}" for spec in specs)
+
+
+def _named_card(model, path: Path, name: str, version: str, description, task: str, labels, targets, threshold: float, positive_label) -> ModelCard:
+    """The card of a Keras model taking several named inputs (or one that is not float32), answering one
+    output by ``task`` or every output as named tensors (``--task tensor``)."""
+    import keras
+
+    from training.tasks import card_task, output_for
+
+    inputs = tuple(tensor_spec(tensor.name, tensor.dtype, tensor.shape[1:], "input") for tensor in model.inputs)
+    outputs: tuple[TensorSpec, ...] = ()
+    if len(model.outputs) == 1:
+        output = output_for(task, tuple(model.outputs[0].shape[1:]), labels, targets, threshold, positive_label)
+    else:
+        if task != "tensor":
+            raise ImportRefused(
+                f"the model has {len(model.outputs)} outputs ({', '.join(model.output_names)}): serve one with --output, or all of them as named tensors with --task tensor"
+            )
+        outputs = tuple(tensor_spec(out, tensor.dtype, tensor.shape[1:], "output") for out, tensor in zip(model.output_names, model.outputs, strict=True))
+        output = OutputSpec(kind="tensors", shape=(row_bytes(outputs),))
+    card = ModelCard(
+        name=name,
+        version=version,
+        description=description or f"{model.name}, imported from {path.name}",
+        task=card_task(output, False),
+        input=InputSpec(kind="tensors", shape=(row_bytes(inputs),), dtype="uint8", value_range=None, divide_by=None),
+        inputs=inputs,
+        preprocessing=None,
+        output=output,
+        outputs=outputs,
+        architecture=model.name,
+        number_of_parameters=int(model.count_params()),
+        metrics=None,
+        training={
+            "imported_from": path.name,
+            "imported_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+            "scaling": "none: named tensors are passed as sent",
+        },
+        data={"source": None, "sha256": {path.name: sha256_of(path)}},
+        framework_versions={"tensorflow": package_version("tensorflow"), "keras": keras.__version__},
+        engines={"tensorflow": {"file": "model.keras"}},
+    )
+    from training.export import probe_examples
+
+    try:
+        answers = predict_probabilities(model, probe_examples(card, 3), card)
+    except Exception as exc:
+        raise ImportRefused(f"one inference on a probe batch failed: {exc}") from None
+    from models.tensors import numbers_of
+
+    values = numbers_of(card, answers)
+    if not np.isfinite(values).all():
+        raise ImportRefused("the model's outputs on a probe batch are not finite numbers (NaN or infinity)")
+    if output.labels and (values.min() < 0 or values.max() > 1):
+        raise ImportRefused("the model's outputs on a probe batch are not probabilities in 0..1 (end it with a softmax or sigmoid layer)")
+    return card
 
 
 def _single_shape(tensors, what: str) -> tuple:

@@ -1,7 +1,9 @@
 """Bring an ONNX model (exported from PyTorch, built with onnx's helper API, ...): checked, run and stored as it is.
 
-The file must parse and pass onnx's checker and take one float tensor whose dimensions are fixed apart
-from the batch axis. Its output (named with ``output`` when the graph has several) is what ``task``
+The file must parse and pass onnx's checker; its inputs' dimensions must be fixed apart from the batch
+axis. One float input is a tensor or an image, as ``kind`` says; several inputs, or one of another
+datatype, are named tensors taken as clients send them, and with ``task="tensor"`` a graph's several
+outputs are answered as named tensors too (models/tensors.py). Its output (named with ``output`` when the graph has several) is what ``task``
 says (training/tasks.py): class probabilities, multi-label sigmoids, regression targets, an embedding
 or a tensor. ONNX Runtime must load it (an unsupported operator is refused here, naming it) and answer
 probe examples: finite values, probabilities for a classifier. The stored file is the imported one,
@@ -21,12 +23,12 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from models.card import ImagePreprocessing, InputSpec, ModelCard, OutputSpec
+from models.card import ImagePreprocessing, InputSpec, ModelCard, OutputSpec, row_bytes
 from models.inference import class_probabilities
 from models.preprocessing import to_model_input
 from models.store import ONNX_FILE
 from training.datasets import sha256_of
-from training.importing import PROBABILITY_TOLERANCE, ImportRefused, check_names, package_version
+from training.importing import PROBABILITY_TOLERANCE, ImportRefused, check_names, package_version, tensor_spec
 from training.tasks import card_task, output_for
 
 FLOAT_TYPES = {1: "float32"}  # onnx.TensorProto.FLOAT: the one input type a card describes so far
@@ -62,6 +64,13 @@ def inspect_onnx(
         raise ImportRefused(f"{path} is not an ONNX model onnx {onnx.__version__} accepts: {type(exc).__name__}: {exc}") from None
     initializers = {tensor.name for tensor in model.graph.initializer}
     inputs = [tensor for tensor in model.graph.input if tensor.name not in initializers]
+    if len(inputs) > 1 or (inputs and _shape(inputs[0])[1] not in FLOAT_TYPES) or (len(model.graph.output) > 1 and output is None and task == "tensor"):
+        if kind == "image" or value_range is not None or divide_by is not None:
+            raise ImportRefused(
+                "a graph with several inputs (or one that is not float32) takes named tensors as clients send them: --kind image, --range and --scale apply to one float input"
+            )
+        card = _named_card(model, content, path, name, version, output, task, labels, targets, threshold, positive_label, description)
+        return card, content
     if len(inputs) != 1:
         raise ImportRefused(f"the graph takes {len(inputs)} inputs ({', '.join(t.name for t in inputs)}); one input tensor is served")
     graph_input = inputs[0]
@@ -110,6 +119,83 @@ def inspect_onnx(
         engines={"onnxruntime": {"file": ONNX_FILE, "input": graph_input.name, "output": chosen, "sha256": hashlib.sha256(content).hexdigest(), "verification": verification}},
     )
     return card, content
+
+
+def _named_card(model, content: bytes, path: Path, name: str, version: str, output, task, labels, targets, threshold, positive_label, description) -> ModelCard:
+    """The card of a graph taking several named inputs (or one that is not float32), answering one output
+    by ``task`` or every output as named tensors (``--task tensor``); run on probe examples."""
+    import onnxruntime
+
+    from models.engines.onnxruntime import OnnxRuntimeEngine
+    from models.tensors import numbers_of
+    from training.export import probe_examples
+
+    initializers = {tensor.name for tensor in model.graph.initializer}
+    inputs = tuple(_spec(tensor, "input") for tensor in model.graph.input if tensor.name not in initializers)
+    graph_outputs = {tensor.name: tensor for tensor in model.graph.output}
+    named_outputs: tuple = ()
+    chosen = output or (next(iter(graph_outputs)) if len(graph_outputs) == 1 else None)
+    if chosen is not None:
+        if chosen not in graph_outputs:
+            raise ImportRefused(f"--output {chosen!r}: the graph's outputs are {', '.join(graph_outputs)}")
+        output_spec = output_for(task, tuple(_shape(graph_outputs[chosen])[0]), labels, targets, threshold, positive_label)
+    elif task != "tensor":
+        raise ImportRefused(f"the graph has {len(graph_outputs)} outputs ({', '.join(graph_outputs)}): serve one with --output, or all of them as named tensors with --task tensor")
+    else:
+        named_outputs = tuple(_spec(tensor, "output") for tensor in graph_outputs.values())
+        output_spec = OutputSpec(kind="tensors", shape=(row_bytes(named_outputs),))
+    entry = {"file": ONNX_FILE, **({"output": chosen} if chosen else {}), "sha256": hashlib.sha256(content).hexdigest()}
+    card = ModelCard(
+        name=name,
+        version=version,
+        description=description or f"{model.graph.name or 'an ONNX graph'}, imported from {path.name}",
+        task=card_task(output_spec, False),
+        input=InputSpec(kind="tensors", shape=(row_bytes(inputs),), dtype="uint8", value_range=None, divide_by=None),
+        inputs=inputs,
+        preprocessing=None,
+        output=output_spec,
+        outputs=named_outputs,
+        architecture=model.graph.name or "onnx",
+        number_of_parameters=max(sum(int(np.prod(t.dims)) for t in model.graph.initializer), 1),
+        metrics=None,
+        training={
+            "imported_from": path.name,
+            "framework": "onnx",
+            "producer": f"{model.producer_name} {model.producer_version}".strip() or None,
+            "opset": {entry.domain or "ai.onnx": entry.version for entry in model.opset_import},
+            "imported_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        },
+        data={"source": None, "sha256": {path.name: sha256_of(path)}},
+        framework_versions={"onnx": package_version("onnx")},
+        engines={"onnxruntime": entry},
+    )
+    try:
+        engine = OnnxRuntimeEngine(content, card, threads=1)
+    except Exception as exc:
+        raise ImportRefused(f"ONNX Runtime {onnxruntime.__version__} cannot load the graph: {exc}") from None
+    examples = probe_examples(card)
+    try:
+        answers = numbers_of(card, engine(examples))
+    except Exception as exc:
+        raise ImportRefused(f"one inference on {len(examples)} probe examples failed in ONNX Runtime: {exc}") from None
+    if not np.isfinite(answers).all():
+        raise ImportRefused("the graph answered values that are not finite (NaN or infinity) on probe examples")
+    if output_spec.labels and (answers.min() < 0 or answers.max() > 1):
+        raise ImportRefused(f"output {chosen!r} is not probabilities in 0..1 on probe examples (end the graph with a Softmax or Sigmoid)")
+    verification = {"examples": int(len(examples)), "onnxruntime": onnxruntime.__version__, "against": "the imported file itself (stored unchanged)"}
+    return card.model_copy(update={"engines": {"onnxruntime": {**entry, "verification": verification}}})
+
+
+def _spec(value_info, what: str):
+    """A graph input or output as a card's named tensor."""
+    from onnx.helper import tensor_dtype_to_np_dtype
+
+    dims, elem_type = _shape(value_info)
+    try:
+        dtype = tensor_dtype_to_np_dtype(elem_type).name
+    except KeyError:
+        dtype = f"ONNX type {elem_type}"
+    return tensor_spec(value_info.name, dtype, dims, what)
 
 
 def _shape(value_info) -> tuple[list[int | None], int]:

@@ -25,7 +25,7 @@ from models.card import OutputSpec, Target
 from training.importing import ImportRefused
 
 TASKS = ("classification", "multilabel", "regression", "embedding", "tensor")
-CARD_TASKS = {"multilabel": "multilabel-classification", "regression": "regression", "embedding": "embedding", "tensor": "tensors"}
+CARD_TASKS = {"multilabel": "multilabel-classification", "regression": "regression", "embedding": "embedding", "tensor": "tensors", "tensors": "tensors"}
 
 
 def parse_targets(text: str) -> tuple[Target, ...]:

@@ -5,7 +5,9 @@ itself is imported when an engine is made, not with this module.
 
 The card's ``engines.onnxruntime`` entry may name the graph's ``input`` and ``output`` (the class
 probabilities of a converted classifier are its second output, after the labels); the first of each
-otherwise."""
+otherwise. A model with several named inputs or outputs (``card.inputs``, ``card.outputs``) takes and
+answers them packed (models/tensors.py); its entry's ``inputs`` and ``outputs`` list the graph's names
+in the card's order, the card's own names otherwise."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from models.engines import register
 from models.engines.base import Engine
 from models.inference import class_probabilities
 from models.preprocessing import to_model_input
+from models.tensors import pack, unpack
 
 
 @register
@@ -36,6 +39,9 @@ class OnnxRuntimeEngine(Engine):
         entry = card.engines.get(self.name, {})
         self.input_name = entry.get("input") or self.session.get_inputs()[0].name
         self.outputs = [entry.get("output") or self.session.get_outputs()[0].name]
+        self.input_names = dict(zip((spec.name for spec in card.inputs), entry.get("inputs") or [spec.name for spec in card.inputs], strict=True))
+        if card.outputs:
+            self.outputs = list(entry.get("outputs") or [spec.name for spec in card.outputs])
         self.card = card
 
     @classmethod
@@ -43,5 +49,12 @@ class OnnxRuntimeEngine(Engine):
         return cls(stored.path_of(cls.artefact(card)), card, threads)
 
     def infer(self, values: np.ndarray) -> np.ndarray:
-        outputs = self.session.run(self.outputs, {self.input_name: to_model_input(values, self.card.input)})[0]
-        return class_probabilities(outputs, self.card.output)
+        card = self.card
+        if card.inputs:
+            feeds = {self.input_names[name]: tensor for name, tensor in unpack(card.inputs, values).items()}
+        else:
+            feeds = {self.input_name: to_model_input(values, card.input)}
+        outputs = self.session.run(self.outputs, feeds)
+        if card.outputs:
+            return pack(card.outputs, {spec.name: output for spec, output in zip(card.outputs, outputs, strict=True)})
+        return class_probabilities(outputs[0], card.output)

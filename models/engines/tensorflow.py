@@ -12,6 +12,7 @@ from models.engines import register
 from models.engines.base import Engine
 from models.inference import class_probabilities
 from models.preprocessing import to_model_input
+from models.tensors import dtype_of, pack, unpack
 
 log = logging.getLogger(__name__)
 
@@ -37,11 +38,11 @@ class TensorFlowEngine(Engine):
                 log.warning("TensorFlow's thread pools were already set up; threads=%d not applied", threads)
         self.model = model
         self.card = card
-        self._forward = tf.function(
-            lambda x: model(x, training=False),
-            input_signature=[tf.TensorSpec([None, *card.input.shape], tf.float32)],
-            reduce_retracing=True,
-        )
+        if card.inputs:  # a list in the card's order, which is the model's (training/importing.py)
+            signature = [[tf.TensorSpec([None, *spec.shape], tf.as_dtype(dtype_of(spec))) for spec in card.inputs]]
+        else:
+            signature = [tf.TensorSpec([None, *card.input.shape], tf.float32)]
+        self._forward = tf.function(lambda x: model(x, training=False), input_signature=signature, reduce_retracing=True)
 
     @classmethod
     def load(cls, stored, card: ModelCard, threads: int = 1) -> TensorFlowEngine:
@@ -50,4 +51,11 @@ class TensorFlowEngine(Engine):
         return cls(store.load_keras(card.name, card.version, stored), card, threads)
 
     def infer(self, values: np.ndarray) -> np.ndarray:
-        return class_probabilities(self._forward(to_model_input(values, self.card.input)).numpy(), self.card.output)
+        card = self.card
+        x = list(unpack(card.inputs, values).values()) if card.inputs else to_model_input(values, card.input)
+        outputs = self._forward(x)
+        if card.outputs:
+            if isinstance(outputs, dict):
+                outputs = [outputs[spec.name] for spec in card.outputs]
+            return pack(card.outputs, {spec.name: np.asarray(output) for spec, output in zip(card.outputs, outputs, strict=True)})
+        return class_probabilities(np.asarray(outputs), card.output)

@@ -144,8 +144,49 @@ def test_several_outputs_are_refused(tmp_path):
     inputs = keras.Input(shape=(4,))
     model = keras.Model(inputs, [keras.layers.Dense(3, activation="softmax")(inputs), keras.layers.Dense(3, activation="softmax")(inputs)])
     model.save(tmp_path / "two.keras")
-    with pytest.raises(ImportRefused, match=r"the model has 2 outputs \(dense\w*, dense\w*\); one is served: name it with --output"):
+    with pytest.raises(ImportRefused, match=r"the model has 2 outputs \(dense\w*, dense\w*\): serve one with --output, or all of them as named tensors with --task tensor"):
         inspect_keras(tmp_path / "two.keras", name="two", version="v1", labels=LABELS)
+
+
+def two_input_model(tmp_path, outputs: int):
+    """features float32 (4,) and counts int64 (3,) through an embedding; a softmax over 3, and a second output."""
+    import keras
+
+    keras.utils.set_random_seed(3)
+    features, counts = keras.Input((4,), name="features"), keras.Input((3,), name="counts", dtype="int64")
+    hidden = keras.layers.Dense(6, activation="relu")(keras.layers.Concatenate()([features, keras.layers.Flatten()(keras.layers.Embedding(10, 2)(counts))]))
+    kind = keras.layers.Dense(3, activation="softmax", name="kind")(hidden)
+    model = keras.Model([features, counts], [kind, keras.layers.Dense(2, name="size")(hidden)] if outputs == 2 else kind, name="pair")
+    path = tmp_path / f"pair{outputs}.keras"
+    model.save(path)
+    return model, path
+
+
+def test_a_two_input_model_takes_named_tensors_and_keeps_its_task(tmp_path):
+    model, path = two_input_model(tmp_path, outputs=1)
+    said = []
+    _, card = inspect_keras(path, name="pair", version="v1", labels=LABELS, say=said.append)
+    assert [(spec.name, spec.datatype, spec.shape) for spec in card.inputs] == [("features", "FP32", (4,)), ("counts", "INT64", (3,))]
+    assert card.named_inputs and card.input.shape == (4 * 4 + 3 * 8,) and card.preprocessing is None
+    assert card.output.kind == "softmax" and card.labels == tuple(LABELS) and not card.outputs and card.task == "classification"
+    assert "named tensors: inputs features FP32 [4], counts INT64 [3]" in said[0]
+    with pytest.raises(ImportRefused, match="--scale, --kind image, --aspect, --range and --eval-data apply to a model with one float input"):
+        inspect_keras(path, name="pair", version="v1", labels=LABELS, scale="255")
+
+
+def test_a_model_with_several_outputs_answers_them_all_as_named_tensors_with_task_tensor(tmp_path):
+    from models.inference import predict_probabilities
+    from models.tensors import pack, unpack
+
+    model, path = two_input_model(tmp_path, outputs=2)
+    _, card = inspect_keras(path, name="pair", version="v1", labels=[], task="tensor")
+    assert [(spec.name, spec.datatype, spec.shape) for spec in card.outputs] == [("kind", "FP32", (3,)), ("size", "FP32", (2,))]
+    assert card.output.kind == "tensors" and card.task == "tensors"
+    features, counts = np.random.default_rng(0).normal(size=(5, 4)).astype(np.float32), np.arange(15).reshape(5, 3) % 10
+    answers = unpack(card.outputs, predict_probabilities(model, pack(card.inputs, {"features": features, "counts": counts}), card))
+    kind, size = model.predict([features, counts], verbose=0)
+    np.testing.assert_array_equal(answers["kind"], kind)
+    np.testing.assert_array_equal(answers["size"], size)
 
 
 @pytest.mark.parametrize("name,version,message", [("Shapes", "v1", "--name 'Shapes'"), ("shapes", "v1/../x", "--version 'v1/../x'"), ("", "v1", "--name ''")])

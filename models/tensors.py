@@ -1,0 +1,100 @@
+"""Several named tensors per example, as one row of bytes: how a model with several inputs or outputs
+crosses the batcher and the runner transport, which carry one array.
+
+Each example's row is its tensors' raw little-endian bytes, in the card's order (``card.inputs``,
+``card.outputs``): lossless for every datatype, and batched along the first axis like any other input.
+The data plane checks what a client sent against the card and packs it; the engine unpacks it, runs
+the model, and packs its outputs; the data plane unpacks them for the protocols.
+
+    >>> arrays = checked(card.inputs, {"image": (image, "inputs[0]"), "age": (age, "inputs[1]")})
+    >>> rows = pack(card.inputs, arrays)            # (N, row_bytes(card.inputs)) uint8
+    >>> unpack(card.inputs, rows)["age"].dtype
+    dtype('int64')
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from models.card import DATATYPES, TensorSpec, row_bytes
+from models.preprocessing import InvalidInput
+
+
+def dtype_of(spec: TensorSpec) -> np.dtype:
+    return np.dtype(DATATYPES[spec.datatype])
+
+
+def pack(specs: tuple[TensorSpec, ...], arrays: dict[str, np.ndarray]) -> np.ndarray:
+    """(N, row_bytes) uint8: each example's tensors as their bytes, in ``specs``' order (arrays already checked)."""
+    count = len(next(iter(arrays.values())))
+    parts = [np.ascontiguousarray(arrays[spec.name], dtype=dtype_of(spec)).reshape(count, -1).view(np.uint8).reshape(count, spec.nbytes) for spec in specs]
+    return np.concatenate(parts, axis=1) if len(parts) > 1 else parts[0]
+
+
+def unpack(specs: tuple[TensorSpec, ...], rows: np.ndarray) -> dict[str, np.ndarray]:
+    """The named tensors of packed rows, each (N, *spec.shape) in its datatype."""
+    rows = np.ascontiguousarray(rows, dtype=np.uint8)
+    expected = row_bytes(specs)
+    if rows.ndim != 2 or rows.shape[1] != expected:
+        raise ValueError(f"packed rows of {expected} bytes expected, got shape {list(rows.shape)}")
+    tensors, start = {}, 0
+    for spec in specs:
+        part = np.ascontiguousarray(rows[:, start : start + spec.nbytes])
+        tensors[spec.name] = part.view(dtype_of(spec)).reshape(len(rows), *spec.shape)
+        start += spec.nbytes
+    return tensors
+
+
+def numbers_of(card, answers: np.ndarray) -> np.ndarray:
+    """A version's answers as numbers, (N, values): packed named outputs unpacked and side by side (float64), others as they are."""
+    if not card.outputs:
+        return np.asarray(answers).reshape(len(answers), -1)
+    return np.concatenate([tensor.reshape(len(answers), -1).astype(np.float64) for tensor in unpack(card.outputs, answers).values()], axis=1)
+
+
+def checked(specs: tuple[TensorSpec, ...], given: dict[str, tuple[np.ndarray, str]], model: str) -> dict[str, np.ndarray]:
+    """What a client sent (name -> (array, the field it came in)) checked against the specs: every input
+    named once, each (N, *shape) with the same N, values that its datatype holds exactly (whole numbers in
+    range for integers, 0 or 1 for BOOL, finite for floats). InvalidInput names the field otherwise."""
+    wanted = [spec.name for spec in specs]
+    unexpected = [name for name in given if name not in wanted]
+    if unexpected:
+        raise InvalidInput("inputs", f"unexpected input {unexpected[0][:64]!r} for model {model}; its inputs: {', '.join(wanted)}")
+    missing = [name for name in wanted if name not in given]
+    if missing:
+        raise InvalidInput("inputs", f"missing {', '.join(map(repr, missing))} for model {model}; its inputs: {', '.join(wanted)}")
+    arrays, count = {}, None
+    for spec in specs:
+        array, field = given[spec.name]
+        array = np.asarray(array)
+        if array.ndim == 0 or array.shape[1:] != spec.shape:
+            raise InvalidInput(field, f"{spec.name} takes examples of shape {list(spec.shape)} (a batch: [N, {', '.join(map(str, spec.shape))}]), got {list(array.shape)}")
+        if count is not None and len(array) != count:
+            raise InvalidInput(field, f"{len(array)} examples of {spec.name}, but {count} of {specs[0].name}: every input has one row per example")
+        count = len(array)
+        arrays[spec.name] = _as_datatype(array, spec, field)
+    return arrays
+
+
+def _as_datatype(array: np.ndarray, spec: TensorSpec, field: str) -> np.ndarray:
+    dtype = dtype_of(spec)
+    if array.dtype.kind not in "buif":
+        raise InvalidInput(field, f"expected numbers for {spec.name} ({spec.datatype})")
+    if dtype.kind == "b":
+        if array.dtype.kind != "b" and array.size and not np.isin(array, (0, 1)).all():
+            raise InvalidInput(field, f"{spec.name} is BOOL: values must be true or false (1 or 0)")
+        return array.astype(bool)
+    if dtype.kind == "f":
+        with np.errstate(over="ignore"):
+            cast = array.astype(dtype)
+        if cast.size and not np.isfinite(cast).all():
+            raise InvalidInput(field, f"{spec.name} takes finite numbers ({spec.datatype}); got NaN, infinity or a value past its range")
+        return cast
+    if array.size and array.dtype.kind == "f" and not (np.isfinite(array).all() and (array == np.floor(array)).all()):
+        raise InvalidInput(field, f"{spec.name} is {spec.datatype}: values must be whole numbers")
+    info = np.iinfo(dtype)
+    # Floats compare against the bounds as floats: 2**63 read from JSON is a float equal to float(int64 max).
+    high_ok = (array.max() < float(info.max) + 1) if array.dtype.kind == "f" else (array.max() <= info.max)
+    if array.size and (array.min() < info.min or not high_ok):
+        raise InvalidInput(field, f"{spec.name} is {spec.datatype}: values must lie in {info.min}..{info.max}")
+    return array.astype(dtype)
