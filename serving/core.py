@@ -108,6 +108,14 @@ class Input(abc.ABC):
     async def values(self, card: ModelCard, max_examples: int) -> np.ndarray:
         """(N, *card.input.shape) values in the card's range, at most ``max_examples`` of them, or an error naming the field."""
 
+    async def tensors(self, card: ModelCard, max_examples: int) -> dict[str, tuple[np.ndarray, str]]:
+        """For a model with named inputs (``card.inputs``): each tensor the client sent, by name, with the
+        field it came in. The data plane checks them against the card (models/tensors.py)."""
+        raise BadRequest(
+            f"{card.tag} takes named inputs ({', '.join(spec.name for spec in card.inputs)}): send each by its name "
+            '(POST /models/<name>/<version> with {"inputs": {...}}, OIP v2 or TF Serving)'
+        )
+
 
 def check_batch(count: int, max_examples: int, field: str) -> None:
     if count > max_examples:
@@ -121,12 +129,32 @@ class Tensor(Input):
     array: np.ndarray
     field: str
 
+    async def tensors(self, card: ModelCard, max_examples: int) -> dict[str, tuple[np.ndarray, str]]:
+        return {INPUT: (self.array, self.field)}
+
     async def values(self, card: ModelCard, max_examples: int) -> np.ndarray:
         if self.array.ndim == 0:
             raise BadRequest(f"{self.field}: expected a batch of examples, got a single number")
         values = check_values(self.array, card, self.field, batch=True)
         check_batch(len(values), max_examples, self.field)
         return values
+
+
+@dataclasses.dataclass(frozen=True)
+class Tensors(Input):
+    """Tensors a protocol received by name (v2, TF Serving): ``input`` alone is the one input of most
+    models; any names are the named inputs of a model that has them (``card.inputs``)."""
+
+    named: dict[str, Tensor]
+    one_input: str  # what a model with one input answers to other names: the protocol's own message
+
+    async def values(self, card: ModelCard, max_examples: int) -> np.ndarray:
+        if set(self.named) != {INPUT}:
+            raise BadRequest(self.one_input)
+        return await self.named[INPUT].values(card, max_examples)
+
+    async def tensors(self, card: ModelCard, max_examples: int) -> dict[str, tuple[np.ndarray, str]]:
+        return {name: (tensor.array, tensor.field) for name, tensor in self.named.items()}
 
 
 @dataclasses.dataclass(frozen=True)

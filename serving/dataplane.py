@@ -32,6 +32,7 @@ import numpy as np
 from config import Config
 from lifecycle.outcomes import Proportion, live_report, proportion, regression_report
 from models.card import ModelCard
+from models.tensors import checked, pack, unpack
 from serving.core import (
     ABSTAINED_OUTPUT,
     INPUT,
@@ -47,6 +48,7 @@ from serving.core import (
     Selector,
     VersionState,
     VersionView,
+    check_batch,
 )
 from serving.errors import BadRequest, Conflict, NotFound, PayloadTooLarge, ServingError, Unavailable
 from serving.feedback import SLICE, Item, Journal, label_name, truth_of, values_of
@@ -121,7 +123,9 @@ def fleet_live(replicas: list[dict]) -> dict[str, dict[str, Proportion]]:
 
 def outputs_of(handle: VersionHandle) -> tuple[str, ...]:
     """A version's output tensors: its answer (the probabilities of a classifier), its OOD score and abstentions where it has them."""
-    answer = (handle.card.output.tensor if handle.card is not None else OUTPUT, *getattr(handle, "outputs", ()))
+    card = handle.card
+    named = tuple(spec.name for spec in card.outputs) if card is not None and card.outputs else (card.output.tensor if card is not None else OUTPUT,)
+    answer = (*named, *getattr(handle, "outputs", ()))
     if handle.ood is None:
         return answer
     return (*answer, OOD_OUTPUT, *((ABSTAINED_OUTPUT,) if handle.ood.abstain_above is not None else ()))
@@ -261,7 +265,8 @@ class DataPlane:
             self.journal.record(handle.name, handle.version, current.alias, current.request_id, probabilities, truth, current.slice, regression=regressor)
         if self.shadows is not None and current.alias is not None and classifier:
             self.shadows.after_answer(self.registry.model(handle.name), current.alias, handle, values, probabilities)
-        outputs = {handle.card.output.tensor: probabilities, **extra}
+        answer = unpack(card.outputs, probabilities) if card.outputs else {card.output.tensor: probabilities}
+        outputs = {**answer, **extra}
         if ood_scores is not None:
             outputs[OOD_OUTPUT] = ood_scores
         if abstained is not None:
@@ -296,11 +301,19 @@ class DataPlane:
         return handle, values, (time.perf_counter() - started) * 1000
 
     async def _values(self, request: InferenceRequest, card: ModelCard) -> np.ndarray:
+        limit = self.config.limits.max_batch_images
+        if card.named_inputs:  # each named tensor checked against the card, then packed into one row per example
+            given: dict[str, tuple[np.ndarray, str]] = {}
+            for received in request.inputs.values():
+                given.update(await received.tensors(card, limit))
+            arrays = checked(card.inputs, given, card.name)
+            check_batch(len(next(iter(arrays.values()))), limit, "inputs")
+            return pack(card.inputs, arrays)
         unexpected = [name for name in request.inputs if name != INPUT]
         if unexpected or not request.inputs:
             shown = unexpected[0][:64] if unexpected else "none"
             raise BadRequest(f"inputs: unexpected input {shown!r} for model {card.name}; its input is {INPUT!r}")
-        return await request.inputs[INPUT].values(card, self.config.limits.max_batch_images)
+        return await request.inputs[INPUT].values(card, limit)
 
     def list_models(self) -> dict:
         return {
@@ -348,6 +361,8 @@ class DataPlane:
             raise NotFound("drift monitoring is disabled (monitoring.enabled in the configuration)")
         if handle.failure:
             raise Unavailable(handle.failure, retry_after=RETRY_MISSING_SECONDS)
+        if handle.card is not None and handle.card.named_inputs:
+            raise NotFound(f"{handle.tag} takes named inputs: drift is monitored for models with one input tensor")
         report = handle.monitor.drift() if handle.monitor is not None else None
         if report is None:
             raise NotFound(f"{handle.tag} has no reference statistics; retrain it, or import it with evaluation data")

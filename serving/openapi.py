@@ -473,6 +473,8 @@ def model_schemas(model: Served, config: Config) -> dict:
             },
         ),
     }
+    if card.named_inputs:
+        own.update(_named_schemas(model, limit))
     if card.is_image:
         own["Upload"] = {
             "type": "object",
@@ -483,6 +485,44 @@ def model_schemas(model: Served, config: Config) -> dict:
             },
         }
     return {prefix + name: schema for name, schema in own.items()}
+
+
+def _named_schemas(model: Served, limit: int) -> dict:
+    """A model with named inputs takes an object of them by name; with named outputs, answers one too."""
+    card = model.card
+    assert card is not None
+    value = {"type": "number"}
+    example = {spec.name: _nested_rows(value, spec.shape) for spec in card.inputs}
+    names = [spec.name for spec in card.inputs]
+    own = {
+        "Example": {"type": "object", "required": names, "properties": example, "additionalProperties": False},
+        "Batch": {
+            "type": "object",
+            "required": names,
+            "properties": {name: {"type": "array", "items": form, "minItems": 1, "description": f"at most {limit}; more get 413"} for name, form in example.items()},
+            "additionalProperties": False,
+        },
+    }
+    if card.outputs:
+        rows = {spec.name: _batch(_nested_rows(value, spec.shape), limit) for spec in card.outputs}
+        own["PredictResponse"] = narrowed(
+            schemas.PredictResponse,
+            {
+                "properties": {
+                    "model": {"const": model.name},
+                    "version": {"enum": model.versions},
+                    "result": {"type": "object", "required": list(rows), "properties": rows},
+                    "predictions": {"type": "null"},
+                }
+            },
+        )
+    return own
+
+
+def _nested_rows(value: dict, shape: tuple[int, ...]) -> dict:
+    for dim in reversed(shape):
+        value = _rows(value, dim)
+    return value
 
 
 def _alias_target(model: Served) -> dict:

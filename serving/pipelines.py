@@ -172,7 +172,7 @@ def compose(name: str, settings: PipelineSettings, steps: list[str], cards: list
         assert card is not None
         if not card.is_classifier or card.labels != first.labels:
             return None, f"{name}: step {step} answers {list(card.labels) or card.task}, step {steps[0]} {list(first.labels)}: a {settings.combine} needs the same labels"
-        if (card.input, card.preprocessing) != (first.input, first.preprocessing):
+        if (card.input, card.inputs, card.preprocessing) != (first.input, first.inputs, first.preprocessing):
             return None, f"{name}: step {step} takes other input than step {steps[0]} ({card.input.shape} {card.input.value_range}): a {settings.combine} needs the same"
     if not first.is_classifier:
         return None, f"{name}: step {steps[0]} answers {first.task}; a {settings.combine} combines classifiers"

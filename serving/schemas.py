@@ -48,7 +48,10 @@ class MultilabelPrediction(BaseModel):
 class PredictResponse(BaseModel):
     model: Name
     version: Name
-    result: list[Any] = Field(description="one row per example, as model.predict(...).tolist(): a classifier's class probabilities, a regressor's values, ...")
+    result: list[Any] | dict[str, list[Any]] = Field(
+        description="one row per example, as model.predict(...).tolist(): a classifier's class probabilities, a regressor's values, ...; "
+        "a model with several named outputs: each output's rows by its name"
+    )
     predictions: list[Prediction] | list[RegressionPrediction] | list[MultilabelPrediction] | None = Field(
         None, description="each example read by the model's task: its class, its values by target, its labels; null for embeddings and plain tensors"
     )
@@ -78,6 +81,11 @@ def prediction_body(card: ModelCard, probabilities: np.ndarray, ood_scores: np.n
             if abstains:
                 prediction["class_id"] = prediction["label"] = None
     return {"model": card.name, "version": card.version, "result": rows, "predictions": predictions}
+
+
+def named_prediction_body(card: ModelCard, outputs: dict[str, np.ndarray]) -> dict:
+    """The JSON body for a model with several named outputs: each output's rows by its name."""
+    return {"model": card.name, "version": card.version, "result": {spec.name: outputs[spec.name].tolist() for spec in card.outputs}, "predictions": None}
 
 
 def readings(card: ModelCard, answers: np.ndarray) -> list[dict] | None:
@@ -165,10 +173,16 @@ class Endpoints(BaseModel):
     drift: str
 
 
+def _named_tensors_optional(schema: dict) -> None:
+    """A card writes ``inputs`` and ``outputs`` only for a model with named tensors (models/card.py)."""
+    schema["required"] = [name for name in schema.get("required", []) if name not in ("inputs", "outputs")]
+
+
 # The card's fields, written once in models/card.py, with what the store and the served model add.
 ModelInfo = create_model(
     "ModelInfo",
-    __config__=ConfigDict(json_schema_serialization_defaults_required=True),  # model_dump writes every field
+    # model_dump writes every field, but inputs and outputs
+    __config__=ConfigDict(json_schema_serialization_defaults_required=True, json_schema_extra=_named_tensors_optional),
     __doc__="The version's card from the model store, with its tag, aliases and endpoints.",
     **{name: (field.annotation, field) for name, field in ModelCard.model_fields.items()},  # type: ignore[call-overload]
     tag=(str, ...),

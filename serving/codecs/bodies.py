@@ -38,6 +38,7 @@ from starlette.requests import Request
 
 from models.card import ModelCard
 from models.preprocessing import Invert, check_values, example_text, parse_invert, range_text, values_from_image, values_from_json
+from serving.codecs.tensors import numbers
 from serving.core import Input, check_batch, holds_booleans
 from serving.errors import BadRequest, InvalidInput, UnsupportedMediaType
 
@@ -55,6 +56,8 @@ class BodyCodec(abc.ABC):
     images_only = False  # only image models take it (image files, raw pixels)
 
     def accepts(self, card: ModelCard) -> bool:
+        if card.named_inputs:  # an object of tensors by name: JSON only
+            return self.media_type == JSON
         return card.is_image or not self.images_only
 
     @abc.abstractmethod
@@ -79,7 +82,7 @@ def accepted(card: ModelCard) -> tuple[str, ...]:
     return tuple(kind for kind, codec in BODY_CODECS.items() if codec.accepts(card))
 
 
-def json_fields(card: ModelCard) -> tuple[str, str]:
+def json_fields(card: ModelCard) -> tuple[str, str]:  # named inputs too: {"input": {...}}, {"inputs": {...}}
     """The JSON fields of one example and of a batch."""
     return ("image", "images") if card.is_image else ("input", "inputs")
 
@@ -123,6 +126,30 @@ class Body(Input):
         values = await codec.decode(self.body, self.headers, self.query, card)
         check_batch(len(values), max_examples, json_fields(card)[1])
         return values
+
+    async def tensors(self, card: ModelCard, max_examples: int) -> dict[str, tuple[np.ndarray, str]]:
+        """A model with named inputs takes JSON: ``{"inputs": {"<name>": [<example>, ...], ...}}``, or one
+        example as ``{"input": {"<name>": <example>, ...}}``."""
+        if self.kind != JSON:
+            raise UnsupportedMediaType(f"content type {self.kind or 'none'} is not accepted by {card.tag}; it takes named inputs as JSON: {named_hint(card)}")
+        if not self.body.strip():
+            raise BadRequest(f"empty body; {named_hint(card)}")
+        try:
+            payload = orjson.loads(self.body)
+        except orjson.JSONDecodeError:
+            payload = lenient_json(self.body)
+        booleans = b"true" in self.body or b"false" in self.body
+        for field, batch in (("inputs", True), ("input", False)):
+            named = payload.get(field) if isinstance(payload, dict) else None
+            if isinstance(named, dict):
+                tensors = {key: (numbers(value, f"{field}.{key}", booleans), f"{field}.{key}") for key, value in named.items()}
+                return tensors if batch else {key: (array[np.newaxis], where) for key, (array, where) in tensors.items()}
+        raise InvalidInput(f"body: {named_hint(card)}")
+
+
+def named_hint(card: ModelCard) -> str:
+    names = ", ".join(f'"{spec.name}": [...]' for spec in card.inputs)
+    return f'expected JSON {{"inputs": {{{names}}}}} (a batch of each input, by name) or {{"input": {{...}}}} (one example)'
 
 
 async def decode(request: Request, card: ModelCard, max_batch: int) -> np.ndarray:

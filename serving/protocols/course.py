@@ -23,7 +23,7 @@ from serving.core import INPUT, InferenceRequest, Named
 from serving.dataplane import DataPlane
 from serving.pipelines import STEP_OUTPUT
 from serving.protocols import Reply, Route, json_reply
-from serving.schemas import prediction_body
+from serving.schemas import named_prediction_body, prediction_body
 
 PROTOCOL = "course"
 HTML = "text/html; charset=utf-8"
@@ -44,6 +44,8 @@ async def model_info(plane: DataPlane, request: Request, name: str, version: str
 async def classify(plane: DataPlane, request: Request, name: str, version: str) -> dict:
     """The prediction body for whatever body the request holds (its content type picks the codec)."""
     response = await plane.infer(InferenceRequest(name, Named(version), {INPUT: await Body.of(request)}))
+    if response.card.outputs:
+        return named_prediction_body(response.card, response.outputs)
     return prediction_body(response.card, response.answers, response.ood_scores, response.abstained, response.outputs.get(STEP_OUTPUT))
 
 

@@ -98,19 +98,39 @@ async def model_metadata(plane: DataPlane, request: Request, name: str, number: 
     )
 
 
+# TensorFlow's names of the datatypes a named tensor may have (types.proto).
+TF_DATATYPES = {
+    "FP16": "DT_HALF",
+    "FP32": "DT_FLOAT",
+    "FP64": "DT_DOUBLE",
+    "INT8": "DT_INT8",
+    "INT16": "DT_INT16",
+    "INT32": "DT_INT32",
+    "INT64": "DT_INT64",
+    "UINT8": "DT_UINT8",
+    "UINT16": "DT_UINT16",
+    "UINT32": "DT_UINT32",
+    "UINT64": "DT_UINT64",
+    "BOOL": "DT_BOOL",
+}
+
+
 def signature_def(card: ModelCard) -> dict:
     """The serving signature as TF Serving prints a SavedModel's (training/export.py writes the same one)."""
-    return {
-        "inputs": {INPUT: _tensor_info(f"{SIGNATURE}_{INPUT}:0", card.input.shape)},
-        "outputs": {card.output.tensor: _tensor_info("StatefulPartitionedCall:0", card.output.answer_shape)},
-        "method_name": PREDICT_METHOD,
-        "defaults": {},
-    }
+    if card.inputs:
+        inputs = {spec.name: _tensor_info(f"{SIGNATURE}_{spec.name}:0", spec.shape, TF_DATATYPES[spec.datatype]) for spec in card.inputs}
+    else:
+        inputs = {INPUT: _tensor_info(f"{SIGNATURE}_{INPUT}:0", card.input.shape)}
+    if card.outputs:
+        outputs = {spec.name: _tensor_info(f"StatefulPartitionedCall:{i}", spec.shape, TF_DATATYPES[spec.datatype]) for i, spec in enumerate(card.outputs)}
+    else:
+        outputs = {card.output.tensor: _tensor_info("StatefulPartitionedCall:0", card.output.answer_shape)}
+    return {"inputs": inputs, "outputs": outputs, "method_name": PREDICT_METHOD, "defaults": {}}
 
 
-def _tensor_info(name: str, shape: tuple[int, ...]) -> dict:
+def _tensor_info(name: str, shape: tuple[int, ...], dtype: str = "DT_FLOAT") -> dict:
     dims = [{"size": str(size), "name": ""} for size in (-1, *shape)]  # int64 sizes are strings in proto JSON
-    return {"name": name, "dtype": "DT_FLOAT", "tensor_shape": {"dim": dims, "unknown_rank": False}}
+    return {"name": name, "dtype": dtype, "tensor_shape": {"dim": dims, "unknown_rank": False}}
 
 
 class PredictBody(Input):
@@ -133,12 +153,44 @@ class PredictBody(Input):
             return columns(body["inputs"], card, max_examples, booleans)
         raise BadRequest("body: missing 'inputs' or 'instances' key")
 
+    async def tensors(self, card: ModelCard, max_examples: int) -> dict[str, tuple[np.ndarray, str]]:
+        """A model with named inputs: ``instances`` as objects of one example per input name, or
+        ``inputs`` as an object of one batch per input name."""
+        body, booleans = read_json(self.kind, self.body)
+        check_signature(body)
+        if "instances" in body and "inputs" in body:
+            raise BadRequest("body: expecting only one of 'inputs' or 'instances' keys")
+        names = ", ".join(spec.name for spec in card.inputs)
+        if "instances" in body:
+            instances = body["instances"]
+            if not isinstance(instances, list) or not instances or not all(isinstance(item, dict) for item in instances):
+                raise BadRequest(f"instances: expecting a non-empty list of objects, each with the inputs of {card.tag} by name ({names})")
+            check_batch(len(instances), max_examples, "instances")
+            keys = set(instances[0])
+            for i, item in enumerate(instances):
+                if set(item) != keys:
+                    raise BadRequest(f"instances[{i}]: expecting the same inputs in every instance ({', '.join(sorted(keys))})")
+            return {key: (numbers([item[key] for item in instances], f"instances[].{key}", booleans), f"instances[].{key}") for key in keys}
+        if "inputs" in body:
+            self.key = "outputs"
+            inputs = body["inputs"]
+            if not isinstance(inputs, dict):
+                raise BadRequest(f"inputs: expecting an object of the inputs of {card.tag} by name ({names}), each a batch")
+            return {key: (numbers(value, f"inputs.{key}", booleans), f"inputs.{key}") for key, value in inputs.items()}
+        raise BadRequest("body: missing 'inputs' or 'instances' key")
+
 
 @statuses(REMAP)
 async def predict(plane: DataPlane, request: Request, name: str, number: str | None = None, label: str | None = None) -> Reply:
     body = PredictBody(codecs.media_type(request), await request.body())
     response = await plane.infer(InferenceRequest(name, selector(number, label), {INPUT: body}))
-    return json_reply({body.key: response.answers})
+    if not response.card.outputs:
+        return json_reply({body.key: response.answers})
+    named = {spec.name: response.outputs[spec.name] for spec in response.card.outputs}
+    if body.key == "outputs":  # the columnar format: an object of tensors
+        return json_reply({"outputs": {key: value.tolist() for key, value in named.items()}})
+    rows = [dict(zip(named, values, strict=True)) for values in zip(*(value.tolist() for value in named.values()), strict=True)]
+    return json_reply({"predictions": rows})  # the row format: one object per example
 
 
 def rows(instances: object, card: ModelCard, limit: int, booleans: bool) -> np.ndarray:

@@ -39,6 +39,7 @@ import orjson
 from starlette.requests import Request
 
 from config import Config
+from models.card import DATATYPES as CARD_DATATYPES
 from models.card import OUTPUT_TENSORS as ANSWER_TENSORS
 from models.card import ModelCard
 from serving import codecs, schemas
@@ -80,7 +81,27 @@ OUTPUT_TENSORS = {**dict.fromkeys(ANSWER_TENSORS.values(), "FP32"), **PER_EXAMPL
 def output_metadata(name: str, card: ModelCard) -> dict:
     if name in PER_EXAMPLE:
         return {"name": name, "datatype": PER_EXAMPLE[name], "shape": [-1]}
+    named = {spec.name: spec for spec in card.outputs}
+    if name in named:
+        return {"name": name, "datatype": named[name].datatype, "shape": [-1, *named[name].shape]}
     return {"name": name, "datatype": "FP32", "shape": [-1, *card.output.answer_shape]}
+
+
+def input_metadata(card: ModelCard) -> list[dict]:
+    """The inputs a version takes: ``input`` (any numeric datatype, converted), or its named tensors."""
+    if card.inputs:
+        return [{"name": spec.name, "datatype": spec.datatype, "shape": [-1, *spec.shape]} for spec in card.inputs]
+    return [{"name": INPUT, "datatype": "FP32", "shape": [-1, *card.input.shape]}]
+
+
+def answer_names(card: ModelCard) -> tuple[str, ...]:
+    """The names of a version's answer tensors: its named outputs, or its one answer (probabilities, values, ...)."""
+    return tuple(spec.name for spec in card.outputs) if card.outputs else (card.output.tensor,)
+
+
+def output_datatype(name: str, card: ModelCard) -> str:
+    named = {spec.name: spec.datatype for spec in card.outputs}
+    return named.get(name) or OUTPUT_TENSORS.get(name, "FP32")
 
 
 def has_classes(card: ModelCard) -> bool:
@@ -119,7 +140,7 @@ async def model_metadata(plane: DataPlane, request: Request, name: str, version:
             "name": name,
             "versions": plane.versions(name),
             "platform": view.engine or "keras",
-            "inputs": [{"name": INPUT, "datatype": "FP32", "shape": [-1, *card.input.shape]}],
+            "inputs": input_metadata(card),
             "outputs": [output_metadata(name, card) for name in view.outputs],
         }
     )
@@ -166,7 +187,8 @@ class InferBody(Input):
         self.outputs: list[Output] | None = None  # None: every output the answering version has
         self.binary_output = False
 
-    async def values(self, card: ModelCard, max_examples: int) -> np.ndarray:
+    def _read(self, card: ModelCard) -> tuple[dict, bytes, memoryview | None]:
+        """The request's JSON (its id, parameters and outputs kept for the answer), and its binary part."""
         if self.kind not in ACCEPTED:
             raise UnsupportedMediaType(f"content type {self.kind} is not accepted here; send JSON, or the binary tensor format ({BINARY} or none)")
         header, binary = split(self.body, self.header_length)
@@ -176,14 +198,38 @@ class InferBody(Input):
             raise BadRequest("id: expecting a string")
         self.request_id = request_id
         parameters = parameters_of(payload, "parameters")
-        binary_output = flag(parameters, "binary_data_output", "parameters")
+        self.binary_output = flag(parameters, "binary_data_output", "parameters")
+        self.outputs = requested_outputs(payload.get("outputs"), self.binary_output, card)
+        return payload, header, binary
+
+    async def values(self, card: ModelCard, max_examples: int) -> np.ndarray:
+        payload, header, binary = self._read(card)
         inputs = payload.get("inputs")
         if not isinstance(inputs, list) or len(inputs) != 1:
             raise BadRequest(f"inputs: expecting a list of one input, {INPUT!r} ({card.tag} has one input)")
         values = input_values(inputs[0], card, binary, b"true" in header or b"false" in header)
         check_batch(len(values), max_examples, "inputs[0]")
-        self.outputs, self.binary_output = requested_outputs(payload.get("outputs"), binary_output, card), binary_output
         return values
+
+    async def tensors(self, card: ModelCard, max_examples: int) -> dict[str, tuple[np.ndarray, str]]:
+        payload, header, binary = self._read(card)
+        inputs = payload.get("inputs")
+        if not isinstance(inputs, list) or not inputs:
+            raise BadRequest(f"inputs: expecting a list of the inputs of {card.tag}: {', '.join(spec.name for spec in card.inputs)}")
+        tensors: dict[str, tuple[np.ndarray, str]] = {}
+        offset, booleans = 0, b"true" in header or b"false" in header
+        for index, item in enumerate(inputs):
+            field = f"inputs[{index}]"
+            name = item.get("name") if isinstance(item, dict) else None
+            if not isinstance(name, str):
+                raise BadRequest(f"{field}: expecting an object with name, shape, datatype and data")
+            if name in tensors:
+                raise BadRequest(f"{field}: {name[:64]!r} is given twice")
+            tensor, offset = input_tensor(item, field, binary, offset, booleans)
+            tensors[name] = (tensor, field)
+        if binary is not None and offset != len(binary):
+            raise BadRequest(f"{len(binary) - offset} bytes follow the JSON beyond the inputs' binary_data_size")
+        return tensors
 
 
 @statuses(REMAP)
@@ -259,6 +305,28 @@ def input_values(item: object, card: ModelCard, binary: memoryview | None, boole
     return card_values(tensor, card, field)
 
 
+def input_tensor(item: dict, field: str, binary: memoryview | None, offset: int, booleans: bool) -> tuple[np.ndarray, int]:
+    """One named input of several, in its declared datatype, from its JSON data or its share of the binary
+    part (which holds the binary inputs in order, from ``offset``); and the offset after it."""
+    shape = shape_of(item.get("shape"), f"{field}.shape")
+    dtype = datatype_of(item.get("datatype"), f"{field}.datatype")
+    parameters = parameters_of(item, f"{field}.parameters")
+    if "binary_data_size" not in parameters:
+        if "data" not in item:
+            raise BadRequest(f"{field}: missing data")
+        return tensor_from_json(item["data"], shape, dtype, f"{field}.data", booleans), offset
+    size = count(parameters["binary_data_size"])
+    if size is None:
+        raise BadRequest(f"{field}.parameters.binary_data_size: expecting a byte count")
+    if binary is None:
+        raise BadRequest(f"{field}: binary_data_size given, but the request has no binary part (no Inference-Header-Content-Length)")
+    if "data" in item:
+        raise BadRequest(f"{field}: both data and binary_data_size given; send one")
+    if offset + size > len(binary):
+        raise BadRequest(f"{field}: binary_data_size is {size} bytes, but {len(binary) - offset} bytes are left after the JSON")
+    return tensor_from_bytes(binary[offset : offset + size], shape, dtype, field), offset + size
+
+
 def requested_outputs(outputs: object, binary_output: bool, card: ModelCard) -> list[Output] | None:
     """The outputs a request asks for (None: every output the version has), each at most once."""
     if outputs is None or outputs == []:
@@ -266,7 +334,7 @@ def requested_outputs(outputs: object, binary_output: bool, card: ModelCard) -> 
     if not isinstance(outputs, list) or not all(isinstance(output, dict) for output in outputs):
         raise BadRequest(f'outputs: expecting a list of requested outputs, each {{"name": ...}}: {", ".join(OUTPUT_TENSORS)}')
     requested: list[Output] = []
-    possible = (card.output.tensor, *PER_EXAMPLE)
+    possible = (*answer_names(card), *PER_EXAMPLE)
     for index, output in enumerate(outputs):
         field = f"outputs[{index}]"
         name = output.get("name")
@@ -291,19 +359,16 @@ def infer_reply(response: dict, tensors: dict[str, np.ndarray], outputs: list[Ou
     for output in outputs:
         if output.classes:
             tensor, datatype = classifications(tensors[card.output.tensor], output.classes, card), "BYTES"
-        elif OUTPUT_TENSORS[output.name] == "BOOL":
-            tensor, datatype = np.asarray(tensors[output.name], dtype=bool), "BOOL"
-        elif OUTPUT_TENSORS[output.name] == "INT32":
-            tensor, datatype = np.asarray(tensors[output.name], dtype="<i4"), "INT32"
         else:
-            tensor, datatype = tensors[output.name].astype("<f4", copy=False), "FP32"
+            datatype = output_datatype(output.name, card)
+            tensor = np.asarray(tensors[output.name], dtype=CARD_DATATYPES[datatype])
         entry: dict[str, Any] = {"name": output.name, "datatype": datatype, "shape": list(tensor.shape)}
         if output.binary:
             raw = b"".join(struct.pack("<I", len(s)) + s for s in (t.encode() for t in tensor.flat)) if datatype == "BYTES" else tensor.tobytes()
             entry["parameters"] = {"binary_data_size": len(raw)}
             chunks.append(raw)
         else:
-            entry["data"] = tensor.reshape(-1).tolist() if datatype in ("BYTES", "BOOL") else tensor.reshape(-1)
+            entry["data"] = tensor.reshape(-1).tolist() if datatype in ("BYTES", "BOOL", "FP16") else tensor.reshape(-1)
         described.append(entry)
     response = {**response, "outputs": described}
     if not chunks:
@@ -404,8 +469,8 @@ def model_outputs(config: Config, card: ModelCard) -> tuple[str, ...]:
     """The outputs a model's versions may have: its answer, and a classifier's OOD score and abstentions as configured."""
     settings = config.models.get(card.name)
     ood = settings.ood if settings is not None else None
-    if ood is None or not ood.enabled or not card.is_classifier:
-        return (card.output.tensor,)
+    if ood is None or not ood.enabled or not card.is_classifier or card.named_inputs:
+        return answer_names(card)
     return (card.output.tensor, OOD_OUTPUT, *((ABSTAINED_OUTPUT,) if ood.abstain_above is not None else ()))
 
 
@@ -418,7 +483,7 @@ def _metadata_schema(model, config: Config) -> dict:
             "properties": {
                 "name": {"const": model.name},
                 "versions": {"const": model.versions},
-                "inputs": {"const": [{"name": INPUT, "datatype": "FP32", "shape": [-1, *card.input.shape]}]},
+                "inputs": {"const": input_metadata(card)},
                 "outputs": {"minItems": 1, "maxItems": len(possible), "items": {"enum": [output_metadata(name, card) for name in possible]}},
             }
         },
@@ -445,6 +510,8 @@ def _nested(item: dict, shape: tuple[int, ...]) -> dict:
 def _infer_request(card: ModelCard, possible: tuple[str, ...]) -> dict:
     """One example per request in the document (JSON Schema cannot tie the data's length to the shape's
     first dimension); the server takes any batch up to the limit."""
+    if card.inputs:
+        return _named_infer_request(card, possible)
     shapes = [(1, *card.input.shape)]
     if card.is_image and card.input.channels == 1:
         shapes.append((1, *card.input.shape[:2]))
@@ -514,9 +581,45 @@ def _infer_request(card: ModelCard, possible: tuple[str, ...]) -> dict:
     }
 
 
+def _named_infer_request(card: ModelCard, possible: tuple[str, ...]) -> dict:
+    """Every named input once, one example each, in any numeric datatype (converted to the input's own)."""
+    variants = [
+        {
+            "type": "object",
+            "required": ["name", "shape", "datatype", "data"],
+            "properties": {
+                "name": {"const": spec.name},
+                "shape": {"const": [1, *spec.shape]},
+                "datatype": {"enum": list(DATATYPES)},
+                "data": {"type": "array", "items": {"type": "number"}, "minItems": spec.size, "maxItems": spec.size, "description": f"{spec.datatype} values, row-major"},
+            },
+        }
+        for spec in card.inputs
+    ]
+    outputs = {"type": "object", "required": ["name"], "properties": {"name": {"enum": list(possible)}, "parameters": {"type": "object"}}}
+    return {
+        "type": "object",
+        "required": ["inputs"],
+        "properties": {
+            "id": {"type": "string", "description": "echoed in the response"},
+            "inputs": {"type": "array", "items": {"anyOf": variants}, "minItems": len(variants), "maxItems": len(variants), "uniqueItems": True},
+            "outputs": {"type": "array", "maxItems": len(possible), "uniqueItems": True, "items": outputs},
+        },
+    }
+
+
 def _infer_response(model, config: Config) -> dict:
     card, limit = model.card, config.limits.max_batch_images
     possible = model_outputs(config, model.card)
+    if card.outputs:
+        named = [
+            {"properties": {"name": {"const": spec.name}, "datatype": {"const": spec.datatype}, "shape": {"description": f"[examples, {', '.join(map(str, spec.shape))}]"}}}
+            for spec in card.outputs
+        ]
+        return narrowed(
+            schemas.V2InferResponse,
+            {"properties": {"model_name": {"const": model.name}, "model_version": {"enum": model.versions}, "outputs": {"items": {"anyOf": named}, "maxItems": len(named)}}},
+        )
     if has_classes(card):
         answer = {
             "properties": {

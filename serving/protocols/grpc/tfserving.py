@@ -25,11 +25,12 @@ import grpc
 import numpy as np
 from google.protobuf import json_format
 
+from models.card import DATATYPES as CARD_DATATYPES
 from models.card import OUTPUT_TENSORS as ANSWER_TENSORS
 from models.card import ModelCard
 from models.preprocessing import values_from_image
 from serving.codecs.tensors import BY_TF_DTYPE, TENSOR_CODECS, shape_of, tensor_from_array, tensor_from_bytes
-from serving.core import INPUT, OUTPUT, InferenceRequest, Input, Label, Latest, Number, Selector, Tensor, check_batch
+from serving.core import INPUT, OUTPUT, InferenceRequest, Input, Label, Latest, Number, Selector, Tensor, Tensors, check_batch
 from serving.dataplane import DataPlane, version_number
 from serving.errors import BadRequest, Overloaded, ServingError
 from serving.protocols import tfserving as rest
@@ -94,8 +95,13 @@ def _tf_names() -> list[str]:
     return [names[dtype] for dtype in BY_TF_DTYPE if dtype in names]
 
 
-def tensor_proto(array: np.ndarray):
-    proto = message("tensorflow.TensorProto")(dtype=1, tensor_content=array.astype("<f4", copy=False).tobytes())  # DT_FLOAT
+TF_BOOL = 10  # DT_BOOL: an output may be one, though no input is taken as one here
+
+
+def tensor_proto(array: np.ndarray, datatype: str = "FP32"):
+    """An array as a TensorProto of the card's datatype (FP32: DT_FLOAT), its bytes in tensor_content."""
+    tf_dtype = TF_BOOL if datatype == "BOOL" else TENSOR_CODECS[datatype].tf_dtype
+    proto = message("tensorflow.TensorProto")(dtype=tf_dtype, tensor_content=np.asarray(array, dtype=CARD_DATATYPES[datatype]).tobytes())
     for size in array.shape:
         proto.tensor_shape.dim.add(size=size)
     return proto
@@ -109,24 +115,39 @@ async def predict(plane: DataPlane, request, call: Call):
     call.model = request.model_spec.name
     check_signature(request.model_spec.signature_name)
     names = sorted(request.inputs)
-    if names != [INPUT]:
-        shown = ", ".join(repr(name[:64]) for name in names) or "none"
+    shown = ", ".join(repr(name[:64]) for name in names) or "none"
+    if not names:
         raise BadRequest(f"inputs: expecting one input, {INPUT!r} (the signature's one input); got {shown}")
-    unknown = [name for name in request.output_filter if name not in ANSWER_TENSORS.values()]
-    if unknown:
-        raise BadRequest(f"output_filter: {unknown[0][:64]!r} is not an output of the signature; its output is {OUTPUT!r}")
     inference = InferenceRequest(
         request.model_spec.name,
         selector(request.model_spec),
-        {INPUT: Tensor(ndarray(request.inputs[INPUT], "inputs['input']"), "inputs['input']")},
+        {
+            INPUT: Tensors(
+                {name: Tensor(ndarray(request.inputs[name], f"inputs[{name[:64]!r}]"), f"inputs[{name[:64]!r}]") for name in names},
+                f"inputs: expecting one input, {INPUT!r} (the signature's one input); got {shown}",
+            )
+        },
         traffic_key=call.traffic_key,
     )
     response = await plane.infer(inference)
     answer = message("tensorflow.serving.PredictResponse")(model_spec=model_spec(request.model_spec.name, response.version))
-    tensor = response.card.output.tensor
-    if any(name != tensor for name in request.output_filter):
-        raise BadRequest(f"output_filter: {response.card.tag}'s signature has one output, {tensor!r}")
-    answer.outputs[tensor].CopyFrom(tensor_proto(response.answers))
+    card = response.card
+    if not card.outputs:
+        unknown = [name for name in request.output_filter if name not in ANSWER_TENSORS.values()]
+        if unknown:
+            raise BadRequest(f"output_filter: {unknown[0][:64]!r} is not an output of the signature; its output is {OUTPUT!r}")
+        tensor = card.output.tensor
+        if any(name != tensor for name in request.output_filter):
+            raise BadRequest(f"output_filter: {card.tag}'s signature has one output, {tensor!r}")
+        answer.outputs[tensor].CopyFrom(tensor_proto(response.answers))
+        return answer
+    names = [spec.name for spec in card.outputs]
+    unknown = [name for name in request.output_filter if name not in names]
+    if unknown:
+        raise BadRequest(f"output_filter: {unknown[0][:64]!r} is not an output of the signature; its outputs are {', '.join(names)}")
+    for spec in card.outputs:
+        if not request.output_filter or spec.name in request.output_filter:
+            answer.outputs[spec.name].CopyFrom(tensor_proto(response.outputs[spec.name], spec.datatype))
     return answer
 
 

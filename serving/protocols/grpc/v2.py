@@ -23,8 +23,9 @@ import struct
 import bentoml
 import numpy as np
 
+from models.card import DATATYPES as CARD_DATATYPES
 from serving.codecs.tensors import codec_of, shape_of, tensor_from_array, tensor_from_bytes
-from serving.core import INPUT, OUTPUT, Default, InferenceRequest, Named, Selector, Tensor, VersionState
+from serving.core import INPUT, OUTPUT, Default, InferenceRequest, Named, Selector, Tensor, Tensors, VersionState
 from serving.dataplane import DataPlane
 from serving.errors import BadRequest
 from serving.protocols import v2 as rest
@@ -76,7 +77,7 @@ async def model_metadata(plane: DataPlane, request, call: Call):
         name=request.name,
         versions=plane.versions(request.name),
         platform=view.engine or "keras",
-        inputs=[Tensor_(name=INPUT, datatype="FP32", shape=[-1, *card.input.shape])],
+        inputs=[Tensor_(**entry) for entry in rest.input_metadata(card)],
         outputs=[Tensor_(**rest.output_metadata(name, card)) for name in view.outputs],
     )
 
@@ -84,31 +85,26 @@ async def model_metadata(plane: DataPlane, request, call: Call):
 @method()
 async def model_infer(plane: DataPlane, request, call: Call):
     call.model = request.model_name
-    if len(request.inputs) != 1:
-        raise BadRequest(f"inputs: expecting one input, {INPUT!r} (got {len(request.inputs)})")
+    if not request.inputs:
+        raise BadRequest(f"inputs: expecting one input, {INPUT!r} (got none)")
     if request.raw_input_contents and len(request.raw_input_contents) != len(request.inputs):
         raise BadRequest(f"raw_input_contents: {len(request.raw_input_contents)} given for {len(request.inputs)} inputs")
-    item = request.inputs[0]
-    shared = [name for name in rest.SHARED_MEMORY if name in item.parameters]
-    if shared:
-        raise BadRequest(f"inputs[0].parameters: {shared[0]}: shared memory is not supported; send the data in the request")
-    field = "inputs[0]"
-    shape = shape_of(list(item.shape), f"{field}.shape")
-    codec = codec_of(item.datatype, f"{field}.datatype")
-    if request.raw_input_contents:
-        if item.HasField("contents"):
-            raise BadRequest(f"{field}: both contents and raw_input_contents given; send one")
-        array = tensor_from_bytes(request.raw_input_contents[0], shape, codec.dtype, field)
-    else:
-        values = getattr(item.contents, codec.v2_contents)
-        if len(values) != math.prod(shape):  # checked before any conversion: the shape may claim 2**40 elements
-            raise BadRequest(f"{field}: shape {list(shape)} needs {math.prod(shape)} values, {len(values)} given in contents.{codec.v2_contents}")
-        array = tensor_from_array(np.asarray(values), shape, codec.dtype, f"{field}.contents")
+    named: dict[str, Tensor] = {}
+    for index, item in enumerate(request.inputs):
+        if item.name in named:
+            raise BadRequest(f"inputs[{index}]: {item.name[:64]!r} is given twice")
+        named[item.name] = Tensor(input_array(request, index), f"inputs[{index}]")
     requested = requested_outputs(request)
+    shown = next(iter(named))[:64]
+    one_input = (
+        f"inputs: expecting one input, {INPUT!r} (got {len(named)})"
+        if len(named) > 1
+        else f"inputs: unexpected input {shown!r} for model {request.model_name}; its input is {INPUT!r}"
+    )
     inference = InferenceRequest(
         request.model_name,
         selector(request.model_name, request.model_version),
-        {item.name: Tensor(array, field)},
+        {INPUT: Tensors(named, one_input)},
         outputs=tuple(name for name, _ in requested) or None,
         traffic_key=call.traffic_key,
         id=request.id or None,
@@ -122,16 +118,31 @@ async def model_infer(plane: DataPlane, request, call: Call):
                 raise BadRequest(f"parameters.classification: {response.card.tag} answers {response.card.task}, not classes")
             tensor, datatype = rest.classifications(response.answers, min(classes, response.card.classes), response.card), "BYTES"
             raw = b"".join(struct.pack("<I", len(text)) + text for text in (value.encode() for value in tensor.flat))
-        elif rest.OUTPUT_TENSORS[name] in ("BOOL", "INT32"):
-            datatype = rest.OUTPUT_TENSORS[name]
-            tensor = np.asarray(response.outputs[name], dtype=bool if datatype == "BOOL" else "<i4")
-            raw = tensor.tobytes()
         else:
-            tensor, datatype = response.outputs[name].astype("<f4", copy=False), "FP32"
+            datatype = rest.output_datatype(name, response.card)
+            tensor = np.asarray(response.outputs[name], dtype=CARD_DATATYPES[datatype])
             raw = tensor.tobytes()
         outputs.append(Output(name=name, datatype=datatype, shape=list(tensor.shape)))
         raws.append(raw)
     return message("inference.ModelInferResponse")(model_name=request.model_name, model_version=response.version, id=response.id or "", outputs=outputs, raw_output_contents=raws)
+
+
+def input_array(request, index: int) -> np.ndarray:
+    """Input ``index`` of a request as an array of its declared datatype, from its raw contents or its typed contents."""
+    item, field = request.inputs[index], f"inputs[{index}]"
+    shared = [name for name in rest.SHARED_MEMORY if name in item.parameters]
+    if shared:
+        raise BadRequest(f"{field}.parameters: {shared[0]}: shared memory is not supported; send the data in the request")
+    shape = shape_of(list(item.shape), f"{field}.shape")
+    codec = codec_of(item.datatype, f"{field}.datatype")
+    if request.raw_input_contents:
+        if item.HasField("contents"):
+            raise BadRequest(f"{field}: both contents and raw_input_contents given; send one")
+        return tensor_from_bytes(request.raw_input_contents[index], shape, codec.dtype, field)
+    values = getattr(item.contents, codec.v2_contents)
+    if len(values) != math.prod(shape):  # checked before any conversion: the shape may claim 2**40 elements
+        raise BadRequest(f"{field}: shape {list(shape)} needs {math.prod(shape)} values, {len(values)} given in contents.{codec.v2_contents}")
+    return tensor_from_array(np.asarray(values), shape, codec.dtype, f"{field}.contents")
 
 
 def requested_outputs(request) -> list[tuple[str, int]]:
@@ -139,8 +150,8 @@ def requested_outputs(request) -> list[tuple[str, int]]:
     requested: list[tuple[str, int]] = []
     for index, output in enumerate(request.outputs):
         field = f"outputs[{index}]"
-        if output.name not in rest.OUTPUT_TENSORS:
-            raise BadRequest(f"{field}: unexpected output {output.name[:64]!r}; outputs: {', '.join(rest.OUTPUT_TENSORS)}")
+        if not output.name:
+            raise BadRequest(f"{field}: an output needs its name")
         if any(name == output.name for name, _ in requested):
             raise BadRequest(f"{field}: {output.name} is asked for twice")
         parameter = output.parameters.get("classification")
