@@ -1,0 +1,245 @@
+"""Models with several named inputs and outputs through a real `bentoml serve`, called with each
+protocol's stock client: every answer must equal the in-process prediction within 1e-5.
+
+Models, made here in seconds and imported with `train_and_save.py import` as a user would:
+- ``pair``: a two-input Keras classifier (``features`` float32 [4], ``counts`` int64 [3] through an
+  embedding) with one softmax, served with its labels (live accuracy from labels carried by requests);
+- ``pair-outputs``: the same inputs, two outputs (``kind`` softmax [3], ``size`` [2]), ``--task tensor``;
+- ``onnx-pair``: an ONNX graph built with onnx's helper API taking ``x`` float32 [3] and ``k`` int32 [3],
+  answering ``sum`` float32 [3] and ``best`` int64 (an output that is not float).
+Protocols: the course's route (``{"inputs": {...}}``), OIP v2 REST (tritonclient.http, binary tensors)
+and gRPC (tritonclient.grpc), TF Serving REST (row and columnar) and gRPC (tensorflow-serving-api).
+BentoML's typed API takes one tensor: it refuses these models naming the routes that take them.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import grpc
+import numpy as np
+import onnx
+import onnxruntime
+import pytest
+import requests
+import tritonclient.grpc as triton_grpc
+import tritonclient.http as triton_http
+from onnx import TensorProto, helper
+from tritonclient.utils import np_to_triton_dtype
+
+from tests.e2e.conftest import ROOT, Server, free_port, report_figures, write_config
+
+TIMEOUT = 30
+TOLERANCE = 1e-5
+PROTOCOLS = ("course REST", "v2 REST", "v2 gRPC", "TF Serving REST rows", "TF Serving REST columns", "TF Serving gRPC")
+RESULTS: dict[tuple[str, str], str] = {}
+LABELS = ("small", "medium", "large")
+
+
+class Named:
+    """A model to import: its file, the import's arguments, inputs to send and what it answers in process (by output name)."""
+
+    def __init__(self, name: str, path, args: list[str], inputs: dict[str, np.ndarray], local):
+        self.name, self.path, self.args, self.inputs, self.local = name, path, args, inputs, local
+
+    @property
+    def expected(self) -> dict[str, np.ndarray]:
+        return self.local(self.inputs)
+
+
+def keras_models(tmp) -> list[Named]:
+    import keras
+
+    keras.utils.set_random_seed(9)
+    rng = np.random.default_rng(9)
+    features_in, counts_in = keras.Input((4,), name="features"), keras.Input((3,), name="counts", dtype="int64")
+    hidden = keras.layers.Dense(8, activation="relu")(keras.layers.Concatenate()([features_in, keras.layers.Flatten()(keras.layers.Embedding(10, 2)(counts_in))]))
+    kind = keras.layers.Dense(3, activation="softmax", name="kind")(hidden)
+    size = keras.layers.Dense(2, name="size")(hidden)
+    pair = keras.Model([features_in, counts_in], kind, name="pair")
+    features, counts = rng.normal(0, 1, (200, 4)).astype(np.float32), rng.integers(0, 10, (200, 3))
+    labels = (features[:, 0] + counts[:, 0] / 5 > 1).astype(int) + (features[:, 1] > 0.5)
+    pair.compile(optimizer=keras.optimizers.Adam(0.05), loss="sparse_categorical_crossentropy")
+    pair.fit([features, counts], labels, epochs=5, verbose=0)
+    pair.save(tmp / "pair.keras")
+    outputs = keras.Model([features_in, counts_in], [kind, size], name="pair_outputs")
+    outputs.save(tmp / "pair-outputs.keras")
+    examples = {"features": rng.normal(0, 1, (12, 4)).astype(np.float32), "counts": rng.integers(0, 10, (12, 3))}
+    return [
+        Named("pair", tmp / "pair.keras", ["--labels", ",".join(LABELS)], examples, lambda i: {"probabilities": pair.predict([i["features"], i["counts"]], verbose=0)}),
+        Named(
+            "pair-outputs",
+            tmp / "pair-outputs.keras",
+            ["--task", "tensor"],
+            examples,
+            lambda i: dict(zip(("kind", "size"), outputs.predict([i["features"], i["counts"]], verbose=0), strict=True)),
+        ),
+    ]
+
+
+def onnx_model(tmp) -> Named:
+    graph = helper.make_graph(
+        [
+            helper.make_node("Cast", ["k"], ["kf"], to=TensorProto.FLOAT),
+            helper.make_node("Add", ["x", "kf"], ["sum"]),
+            helper.make_node("ArgMax", ["sum"], ["best"], axis=1, keepdims=0),
+        ],
+        "pair_graph",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3]), helper.make_tensor_value_info("k", TensorProto.INT32, ["N", 3])],
+        [helper.make_tensor_value_info("sum", TensorProto.FLOAT, ["N", 3]), helper.make_tensor_value_info("best", TensorProto.INT64, ["N"])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    path = tmp / "onnx-pair.onnx"
+    onnx.save(model, path)
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    rng = np.random.default_rng(4)
+    inputs = {"x": rng.normal(0, 1, (10, 3)).astype(np.float32), "k": rng.integers(-3, 4, (10, 3)).astype(np.int32)}
+    return Named("onnx-pair", path, ["--task", "tensor"], inputs, lambda i: dict(zip(("sum", "best"), session.run(None, i), strict=True)))
+
+
+def run_import(path, name: str, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(ROOT / "train_and_save.py"), "import", str(path), "--name", name, "--version", "v1", "--force", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory) -> dict[str, Named]:
+    tmp = tmp_path_factory.mktemp("named")
+    made = {model.name: model for model in [*keras_models(tmp), onnx_model(tmp)]}
+    for model in made.values():
+        result = run_import(model.path, model.name, *model.args)
+        assert result.returncode == 0, f"{model.name}: {result.stdout}{result.stderr}"
+    return made
+
+
+@pytest.fixture(scope="module")
+def srv(models, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("named-serve")
+    config = write_config(tmp / "configuration.yaml", {name: {"versions": ["v1"]} for name in models}, feedback={"enabled": True, "join_seconds": 0.1})
+    server = Server(config, free_port(), tmp / "serve.log")
+    try:
+        server.wait_ready()
+        yield server
+    finally:
+        server.stop()
+        rows = [f"  {'model':14}" + "".join(f"{p:>25}" for p in PROTOCOLS)]
+        rows += [f"  {name:14}" + "".join(f"{RESULTS.get((name, p), '-'):>25}" for p in PROTOCOLS) for name in models]
+        report_figures("models with named inputs and outputs through every protocol: max |served - in process|\n" + "\n".join(rows))
+
+
+def served(srv: Server, model: Named, protocol: str, outputs: list[str]) -> dict[str, np.ndarray]:
+    inputs = model.inputs
+    if protocol == "course REST":
+        response = requests.post(f"{srv.url}/models/{model.name}/v1", json={"inputs": {name: value.tolist() for name, value in inputs.items()}}, timeout=TIMEOUT)
+        assert response.status_code == 200, response.text
+        result = response.json()["result"]
+        return {name: np.asarray(value) for name, value in result.items()} if isinstance(result, dict) else {outputs[0]: np.asarray(result)}
+    if protocol in ("v2 REST", "v2 gRPC"):
+        client_module, address = (triton_http, srv.url.removeprefix("http://")) if protocol == "v2 REST" else (triton_grpc, srv.grpc)
+        with client_module.InferenceServerClient(address) as client:
+            tensors = []
+            for name, value in inputs.items():
+                tensor = client_module.InferInput(name, list(value.shape), np_to_triton_dtype(value.dtype))
+                tensor.set_data_from_numpy(value)
+                tensors.append(tensor)
+            result = client.infer(model.name, tensors)
+            return {name: result.as_numpy(name) for name in outputs}
+    if protocol == "TF Serving REST rows":
+        rows = [{name: value[i].tolist() for name, value in inputs.items()} for i in range(len(next(iter(inputs.values()))))]
+        response = requests.post(f"{srv.url}/v1/models/{model.name}:predict", json={"instances": rows}, timeout=TIMEOUT)
+        assert response.status_code == 200, response.text
+        predictions = response.json()["predictions"]
+        return {name: np.asarray([row[name] for row in predictions]) for name in outputs} if isinstance(predictions[0], dict) else {outputs[0]: np.asarray(predictions)}
+    if protocol == "TF Serving REST columns":
+        response = requests.post(f"{srv.url}/v1/models/{model.name}:predict", json={"inputs": {name: value.tolist() for name, value in inputs.items()}}, timeout=TIMEOUT)
+        assert response.status_code == 200, response.text
+        answer = response.json()["outputs"]
+        return {name: np.asarray(value) for name, value in answer.items()} if isinstance(answer, dict) else {outputs[0]: np.asarray(answer)}
+    if protocol == "TF Serving gRPC":
+        import tensorflow as tf
+        from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+
+        request = predict_pb2.PredictRequest()
+        request.model_spec.name = model.name
+        for name, value in inputs.items():
+            request.inputs[name].CopyFrom(tf.make_tensor_proto(value))
+        with grpc.insecure_channel(srv.grpc) as channel:
+            response = prediction_service_pb2_grpc.PredictionServiceStub(channel).Predict(request, timeout=TIMEOUT)
+        assert sorted(response.outputs) == sorted(outputs)
+        return {name: tf.make_ndarray(response.outputs[name]) for name in outputs}
+    raise AssertionError(protocol)
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+@pytest.mark.parametrize("name", ["pair", "pair-outputs", "onnx-pair"])
+def test_every_named_tensor_model_answers_through_every_protocol_as_in_process(srv, models, name, protocol):
+    model = models[name]
+    expected = model.expected
+    answer = served(srv, model, protocol, list(expected))
+    worst = 0.0
+    for output, value in expected.items():
+        got = np.asarray(answer[output]).reshape(value.shape)
+        if value.dtype.kind in "iub":
+            assert got.tolist() == value.tolist(), (name, protocol, output)
+            continue
+        worst = max(worst, float(np.abs(got - value).max() / max(1.0, float(np.abs(value).max()))))
+    RESULTS[name, protocol] = f"{worst:.1e}"
+    assert worst <= TOLERANCE, f"{name} through {protocol}: {worst}"
+
+
+def test_metadata_and_cards_name_each_tensor_and_the_typed_api_points_elsewhere(srv, models):
+    meta = requests.get(f"{srv.url}/v2/models/onnx-pair", timeout=TIMEOUT).json()
+    assert meta["inputs"] == [{"name": "x", "datatype": "FP32", "shape": [-1, 3]}, {"name": "k", "datatype": "INT32", "shape": [-1, 3]}]
+    assert meta["outputs"] == [{"name": "sum", "datatype": "FP32", "shape": [-1, 3]}, {"name": "best", "datatype": "INT64", "shape": [-1]}]
+    card = requests.get(f"{srv.url}/models/pair-outputs/v1", timeout=TIMEOUT).json()
+    assert [spec["name"] for spec in card["inputs"]] == ["features", "counts"] and [spec["name"] for spec in card["outputs"]] == ["kind", "size"]
+    verification = card["engines"]["onnxruntime"]["verification"]  # the Keras model's ONNX export, checked on probe inputs
+    assert card["engines"]["onnxruntime"]["file"] == "model.onnx" and verification["max_rel_diff"] <= 1e-4
+    typed = requests.post(f"{srv.url}/classify", json={"images": [[1.0, 2.0, 3.0]], "model": "onnx-pair"}, timeout=TIMEOUT)
+    assert typed.status_code == 400 and "takes named inputs (x, k)" in typed.json()["error"], typed.text
+    wrong = requests.post(f"{srv.url}/models/onnx-pair/v1", json={"input": {"x": [1, 2, 3], "k": [1, 2.5, 3]}}, timeout=TIMEOUT)
+    assert wrong.status_code == 422 and "k is INT32: values must be whole numbers" in wrong.json()["error"]
+
+
+def test_a_two_input_classifiers_live_accuracy_joins_labels_carried_by_requests(srv, models):
+    model = models["pair"]
+    probabilities = model.expected["probabilities"]
+    truth = [LABELS[(i * 7) % 3] for i in range(len(probabilities))]
+    for i, label in enumerate(truth):
+        one = {name: value[i].tolist() for name, value in model.inputs.items()}
+        response = requests.post(f"{srv.url}/models/pair/v1", json={"input": one}, headers={"X-Label": label}, timeout=TIMEOUT)
+        assert response.status_code == 200, response.text
+    report = {}
+    for _ in range(50):
+        report = requests.get(f"{srv.url}/models/pair/v1/live", timeout=TIMEOUT).json()
+        if report.get("examples") == len(truth):
+            break
+        time.sleep(0.2)
+    correct = sum(LABELS[int(p.argmax())] == label for p, label in zip(probabilities, truth, strict=True))
+    assert report["examples"] == len(truth) and report["accuracy"]["correct"] == correct, report
+
+
+def test_imports_that_cannot_be_served_are_refused_naming_the_cause(models, tmp_path):
+    several = run_import(models["pair-outputs"].path, "refused")
+    assert several.returncode == 1 and "2 outputs (kind, size): serve one with --output, or all of them as named tensors with --task tensor" in several.stderr
+    graph = helper.make_graph(
+        [helper.make_node("Identity", ["text"], ["same"])],
+        "strings",
+        [helper.make_tensor_value_info("text", TensorProto.STRING, ["N", 1]), helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 2])],
+        [helper.make_tensor_value_info("same", TensorProto.STRING, ["N", 1])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, tmp_path / "strings.onnx")
+    strings = run_import(tmp_path / "strings.onnx", "refused", "--task", "tensor")
+    assert strings.returncode == 1 and "the input text is object: strings and other non-numeric tensors are not served yet" in strings.stderr, strings.stderr
+    dynamic = run_import(models["pair"].path, "refused", "--labels", ",".join(LABELS), "--scale", "255")
+    assert dynamic.returncode == 1 and "apply to a model with one float input" in dynamic.stderr
