@@ -18,6 +18,7 @@ inside it or in a runner process of its own.
 from __future__ import annotations
 
 import gc
+import json
 import logging
 import os
 import re
@@ -38,6 +39,7 @@ from pydantic import BeforeValidator, Field  # noqa: E402
 from config import Placement, load_config  # noqa: E402
 from models import store  # noqa: E402
 from models.card import NAME_PATTERN  # noqa: E402
+from models.engines.base import EngineInputError  # noqa: E402
 from models.preprocessing import Invert  # noqa: E402
 from serving import app, inprocess, ordered_stop, slots  # noqa: E402
 from serving.core import INPUT, Default, ImageFiles, InferenceRequest, Input, JsonExamples, Named  # noqa: E402
@@ -111,7 +113,10 @@ def runner_service(slot: Slot):
             engine = self.slot.engine
             if engine is None:
                 raise bentoml.exceptions.ServiceUnavailable(self.slot.status["reason"] or f"runner {slot.name} is {self.slot.status['state']}")
-            return engine(values)
+            try:
+                return engine(values)
+            except EngineInputError as exc:  # the values, not the runner: a 400, which RunnerClient turns back into the error
+                raise bentoml.exceptions.InvalidArgument(str(exc)) from None
 
         @bentoml.api
         def status(self) -> dict:
@@ -162,10 +167,23 @@ class RunnerClient:
 
     # Looked up per call: BentoML connects the runner clients after the entry's __init__.
     async def predict(self, values: np.ndarray) -> np.ndarray:
-        return await self.dependency.to_async.predict(values)
+        try:
+            return await self.dependency.to_async.predict(values)
+        except bentoml.exceptions.InvalidArgument as exc:  # the runner's EngineInputError
+            raise EngineInputError(runner_message(exc)) from None
 
     async def status(self) -> dict:
         return await self.dependency.to_async.status()
+
+
+def runner_message(exc: Exception) -> str:
+    """The message of a runner's error answer: BentoML's client gives its body as the text (``[{"error": ...}]``)."""
+    text = str(exc)
+    try:
+        body = json.loads(text)
+        return str((body[0] if isinstance(body, list) else body)["error"])
+    except (ValueError, KeyError, TypeError, IndexError):
+        return text
 
 
 def form_text(value):

@@ -80,6 +80,8 @@ def _as_datatype(array: np.ndarray, spec: TensorSpec, field: str) -> np.ndarray:
     dtype = dtype_of(spec)
     if array.dtype.kind not in "buif":
         raise InvalidInput(field, f"expected numbers for {spec.name} ({spec.datatype})")
+    if array.dtype.kind == "b" and dtype.kind != "b":
+        raise InvalidInput(field, f"{spec.name} is {spec.datatype}: expected numbers, got true or false")
     if dtype.kind == "b":
         if array.dtype.kind != "b" and array.size and not np.isin(array, (0, 1)).all():
             raise InvalidInput(field, f"{spec.name} is BOOL: values must be true or false (1 or 0)")

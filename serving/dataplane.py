@@ -351,6 +351,8 @@ class DataPlane:
         if handle.failure:
             raise Unavailable(handle.failure, retry_after=RETRY_MISSING_SECONDS)
         if not handle.report:
+            if handle.card is not None and handle.card.named_inputs:
+                raise NotFound(f"{handle.tag} has no evaluation report: a model with named inputs is imported without evaluation data")
             raise NotFound(f"{handle.tag} has no evaluation report; retrain it, or import it with evaluation data")
         return handle.report
 

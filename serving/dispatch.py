@@ -25,7 +25,8 @@ from collections.abc import Awaitable, Callable
 
 import numpy as np
 
-from serving.errors import Overloaded, ServingError, Unavailable
+from models.engines.base import EngineInputError
+from serving.errors import InvalidInput, Overloaded, ServingError, Unavailable
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +87,9 @@ class Batcher:
                     result = await self._call(batch)
                 except ServingError as exc:
                     _fail(group, exc)
+                except EngineInputError as exc:  # some request's values: each is sent alone, so that only its own fail
+                    await self._alone(group, exc)
+                    continue
                 except Exception as exc:  # the runner is down, restarting or overloaded
                     log.warning("runner call failed: %s: %s", type(exc).__name__, exc)
                     _fail(group, Unavailable(f"runner unavailable: {type(exc).__name__}: {exc}", retry_after=2))
@@ -101,6 +105,25 @@ class Batcher:
                         asyncio.get_running_loop().call_soon(self._on_answer, batch, result, [(request_id, len(pixels)) for pixels, _, request_id in group], scores)
         finally:
             self._inflight -= 1
+
+    async def _alone(self, group, exc: EngineInputError) -> None:
+        """A group the model refused for some request's values: each request is answered on its own (422 for those refused)."""
+        if len(group) == 1:
+            _fail(group, InvalidInput(str(exc)))
+            return
+        for pixels, future, request_id in group:
+            try:
+                result = await self._call(pixels)
+            except EngineInputError as own:
+                _fail([(pixels, future, request_id)], InvalidInput(str(own)))
+            except ServingError as error:
+                _fail([(pixels, future, request_id)], error)
+            except Exception as error:
+                _fail([(pixels, future, request_id)], Unavailable(f"runner unavailable: {type(error).__name__}: {error}", retry_after=2))
+            else:
+                scores = self._scores(pixels, result)
+                if not future.done():
+                    future.set_result((result, scores))
 
     def _scores(self, batch: np.ndarray, result: np.ndarray) -> np.ndarray | None:
         if self._score is None:

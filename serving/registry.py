@@ -30,6 +30,7 @@ from lifecycle.reference import REFERENCE_FILE
 from lifecycle.report import REPORT_FILE
 from models import store
 from models.card import ModelCard
+from models.engines.base import EngineInputError
 from serving.core import VersionState, VersionStatus
 from serving.dispatch import Batcher
 from serving.errors import ModelNotFound, ServingError, Unavailable, VersionNotFound
@@ -150,7 +151,7 @@ class VersionHandle:
         for _ in range(RUNNER_RETRIES):
             try:
                 return await self.health.call(self.runner.predict, values)
-            except (ServingError, asyncio.CancelledError):
+            except (ServingError, EngineInputError, asyncio.CancelledError):
                 raise
             except Exception as exc:
                 log.warning("%s: a runner call failed (%s: %s); sending it again", self.tag, type(exc).__name__, exc)

@@ -27,6 +27,12 @@ from models.card import ModelCard
 from models.inference import warm_up
 
 
+class EngineInputError(ValueError):
+    """The model refused the values it was given (an index past an embedding's rows, ...): the client's
+    error, not the engine's. Engines raise it for their library's invalid-argument errors; it leaves a
+    runner as a 400 and reaches the client as a 422 (serving/dispatch.py)."""
+
+
 class Engine(abc.ABC):
     name: ClassVar[str]
     title: ClassVar[str]

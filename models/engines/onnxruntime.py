@@ -15,7 +15,7 @@ import numpy as np
 
 from models.card import ModelCard
 from models.engines import register
-from models.engines.base import Engine
+from models.engines.base import Engine, EngineInputError
 from models.inference import class_probabilities
 from models.preprocessing import to_model_input
 from models.tensors import pack, unpack
@@ -54,7 +54,12 @@ class OnnxRuntimeEngine(Engine):
             feeds = {self.input_names[name]: tensor for name, tensor in unpack(card.inputs, values).items()}
         else:
             feeds = {self.input_name: to_model_input(values, card.input)}
-        outputs = self.session.run(self.outputs, feeds)
+        try:
+            outputs = self.session.run(self.outputs, feeds)
+        except Exception as exc:  # ONNX Runtime's InvalidArgument: the values, not the engine (a Gather index out of range)
+            if type(exc).__name__ != "InvalidArgument":
+                raise
+            raise EngineInputError(f"the model refused the values: {str(exc).split(' : ')[-1].strip()}") from None
         if card.outputs:
             return pack(card.outputs, {spec.name: output for spec, output in zip(card.outputs, outputs, strict=True)})
         return class_probabilities(outputs[0], card.output)

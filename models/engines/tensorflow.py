@@ -9,7 +9,7 @@ import numpy as np
 
 from models.card import ModelCard
 from models.engines import register
-from models.engines.base import Engine
+from models.engines.base import Engine, EngineInputError
 from models.inference import class_probabilities
 from models.preprocessing import to_model_input
 from models.tensors import dtype_of, pack, unpack
@@ -53,7 +53,12 @@ class TensorFlowEngine(Engine):
     def infer(self, values: np.ndarray) -> np.ndarray:
         card = self.card
         x = list(unpack(card.inputs, values).values()) if card.inputs else to_model_input(values, card.input)
-        outputs = self._forward(x)
+        import tensorflow as tf
+
+        try:
+            outputs = self._forward(x)
+        except tf.errors.InvalidArgumentError as exc:  # the values, not the engine (an embedding index out of range)
+            raise EngineInputError(f"the model refused the values: {exc.message.splitlines()[0]}") from None
         if card.outputs:
             if isinstance(outputs, dict):
                 outputs = [outputs[spec.name] for spec in card.outputs]

@@ -38,7 +38,7 @@ from starlette.requests import Request
 
 from models.card import ModelCard
 from models.preprocessing import Invert, check_values, example_text, parse_invert, range_text, values_from_image, values_from_json
-from serving.codecs.tensors import numbers
+from serving.codecs.tensors import json_tensor
 from serving.core import Input, check_batch, holds_booleans
 from serving.errors import BadRequest, InvalidInput, UnsupportedMediaType
 
@@ -138,11 +138,10 @@ class Body(Input):
             payload = orjson.loads(self.body)
         except orjson.JSONDecodeError:
             payload = lenient_json(self.body)
-        booleans = b"true" in self.body or b"false" in self.body
         for field, batch in (("inputs", True), ("input", False)):
             named = payload.get(field) if isinstance(payload, dict) else None
             if isinstance(named, dict):
-                tensors = {key: (numbers(value, f"{field}.{key}", booleans), f"{field}.{key}") for key, value in named.items()}
+                tensors = {key: (json_tensor(value, f"{field}.{key}"), f"{field}.{key}") for key, value in named.items()}
                 return tensors if batch else {key: (array[np.newaxis], where) for key, (array, where) in tensors.items()}
         raise InvalidInput(f"body: {named_hint(card)}")
 

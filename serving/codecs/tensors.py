@@ -113,6 +113,24 @@ def numbers(value: object, field: str, booleans: bool = True) -> np.ndarray:
     return array
 
 
+def json_tensor(value: object, field: str) -> np.ndarray:
+    """A named input's JSON value (models/tensors.py converts it to the input's datatype): a number, true
+    or false, or regular nested lists of them, not numbers and booleans mixed."""
+    if isinstance(value, (bool, int, float)):
+        return np.asarray(value)
+    if not isinstance(value, list):
+        raise BadRequest(f"{field}: expected numbers (or true and false), got {json_type(value)}")
+    try:
+        array = np.asarray(value)
+    except (ValueError, OverflowError):
+        raise BadRequest(f"{field}: expected equal-length rows of numbers (got ragged or mixed data)") from None
+    if array.dtype == bool:
+        return array
+    if array.dtype.kind not in "uif" or (array.size and holds_booleans(value)):
+        raise BadRequest(f"{field}: expected numbers only, or true and false only")
+    return array
+
+
 def tensor_from_bytes(data: bytes | memoryview, shape: tuple[int, ...], dtype: np.dtype, field: str) -> np.ndarray:
     """Raw little-endian values, row-major: exactly the shape's element count of them, without a copy."""
     expected = math.prod(shape) * dtype.itemsize

@@ -31,7 +31,7 @@ from starlette.requests import Request
 from config import Config
 from models.card import ModelCard
 from serving import codecs, schemas
-from serving.codecs.tensors import numbers
+from serving.codecs.tensors import json_tensor, numbers
 from serving.core import INPUT, InferenceRequest, Input, Label, Latest, Number, Selector, VersionState, VersionView, check_batch
 from serving.dataplane import DataPlane, version_number
 from serving.errors import BadRequest, InvalidInput, Overloaded, ServingError, UnsupportedMediaType
@@ -156,7 +156,7 @@ class PredictBody(Input):
     async def tensors(self, card: ModelCard, max_examples: int) -> dict[str, tuple[np.ndarray, str]]:
         """A model with named inputs: ``instances`` as objects of one example per input name, or
         ``inputs`` as an object of one batch per input name."""
-        body, booleans = read_json(self.kind, self.body)
+        body, _ = read_json(self.kind, self.body)
         check_signature(body)
         if "instances" in body and "inputs" in body:
             raise BadRequest("body: expecting only one of 'inputs' or 'instances' keys")
@@ -170,13 +170,13 @@ class PredictBody(Input):
             for i, item in enumerate(instances):
                 if set(item) != keys:
                     raise BadRequest(f"instances[{i}]: expecting the same inputs in every instance ({', '.join(sorted(keys))})")
-            return {key: (numbers([item[key] for item in instances], f"instances[].{key}", booleans), f"instances[].{key}") for key in keys}
+            return {key: (json_tensor([item[key] for item in instances], f"instances[].{key}"), f"instances[].{key}") for key in keys}
         if "inputs" in body:
             self.key = "outputs"
             inputs = body["inputs"]
             if not isinstance(inputs, dict):
                 raise BadRequest(f"inputs: expecting an object of the inputs of {card.tag} by name ({names}), each a batch")
-            return {key: (numbers(value, f"inputs.{key}", booleans), f"inputs.{key}") for key, value in inputs.items()}
+            return {key: (json_tensor(value, f"inputs.{key}"), f"inputs.{key}") for key, value in inputs.items()}
         raise BadRequest("body: missing 'inputs' or 'instances' key")
 
 

@@ -243,3 +243,26 @@ def test_imports_that_cannot_be_served_are_refused_naming_the_cause(models, tmp_
     assert strings.returncode == 1 and "the input text is object: strings and other non-numeric tensors are not served yet" in strings.stderr, strings.stderr
     dynamic = run_import(models["pair"].path, "refused", "--labels", ",".join(LABELS), "--scale", "255")
     assert dynamic.returncode == 1 and "apply to a model with one float input" in dynamic.stderr
+
+
+def test_an_index_past_an_embeddings_rows_fails_only_its_own_request_as_422(srv, models):
+    """The model refuses the value (ONNX Runtime's Gather): the client's error, not the runner's, and
+    requests batched with it are answered."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    model = models["pair"]
+    good = {name: value[:1].tolist() for name, value in model.inputs.items()}
+    bad = {**good, "counts": [[1, 2, 30]]}  # the embedding has 10 rows
+
+    def send(body):
+        return requests.post(f"{srv.url}/models/pair/v1", json={"inputs": body}, timeout=TIMEOUT)
+
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(send, [bad if i % 2 else good for i in range(24)]))
+    for i, response in enumerate(answers):
+        if i % 2:
+            assert response.status_code == 422 and "the model refused the values" in response.json()["error"] and "30" in response.json()["error"], response.text
+        else:
+            assert response.status_code == 200, response.text
+            np.testing.assert_allclose(response.json()["result"], model.expected["probabilities"][:1], atol=TOLERANCE)
+    assert requests.get(f"{srv.url}/v2/models/pair/ready", timeout=TIMEOUT).status_code == 200  # the version still serves

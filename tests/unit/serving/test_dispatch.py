@@ -105,3 +105,29 @@ def test_monitoring_sees_each_groups_request_ids_with_their_example_counts():
     assert sorted(request_id for _, requests in seen for request_id, _ in requests) == sorted(f"r{i}" for i in range(12))
     assert example_ids([("a", 2), (None, 1), ("b", 3)], 6).tolist() == ["a", "a", None, "b", "b", "b"]
     assert example_ids(None, 2).tolist() == [None, None]
+
+
+def test_values_a_model_refuses_fail_only_their_own_request_as_422():
+    from models.engines.base import EngineInputError
+    from serving.errors import InvalidInput
+
+    calls = []
+
+    async def refusing(batch):  # the model refuses negative values (an index past an embedding's rows, say)
+        calls.append(len(batch))
+        await asyncio.sleep(0.01)
+        if (batch < 0).any():
+            raise EngineInputError("the model refused the values: index -1 out of range")
+        return batch.reshape(len(batch), -1)[:, :1] * 2
+
+    async def main():
+        batcher = Batcher(refusing, max_batch_images=64, max_queue_images=1000)
+        return await asyncio.gather(*(batcher.submit(images(-1 if i == 3 else i, shape=(2,))) for i in range(8)), return_exceptions=True)
+
+    results = asyncio.run(main())
+    for i, result in enumerate(results):
+        if i == 3:
+            assert isinstance(result, InvalidInput) and result.status == 422 and "index -1 out of range" in str(result)
+        else:
+            assert not isinstance(result, Exception) and (result == 2 * i).all()
+    assert max(calls) > 1  # the refused request was in a group with others, which were then answered alone

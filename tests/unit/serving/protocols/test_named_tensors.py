@@ -78,11 +78,33 @@ def named_card(name: str, classifier: bool = False) -> ModelCard:
     )
 
 
+ECHOED = (TensorSpec(name="x", datatype="FP64", shape=()), TensorSpec(name="on", datatype="BOOL", shape=(2,)), TensorSpec(name="small", datatype="UINT8", shape=(1,)))
+
+
+class EchoRunner:
+    """Answers its inputs as its outputs (the same specs): what each datatype carries end to end."""
+
+    async def predict(self, values: np.ndarray) -> np.ndarray:
+        return values
+
+    async def status(self) -> dict:
+        return {"status": "ready", "reason": None}
+
+
+def echo_card() -> ModelCard:
+    card = named_card("echo")
+    size = row_bytes(ECHOED)
+    packed = InputSpec(kind="tensors", shape=(size,), dtype="uint8", value_range=None, divide_by=None)
+    return card.model_copy(update={"input": packed, "inputs": ECHOED, "output": OutputSpec(kind="tensors", shape=(size,)), "outputs": ECHOED})
+
+
 @pytest.fixture
 def served(tmp_path):
-    config = write_config(tmp_path, {"multi": {"versions": ["v1"]}, "picker": {"versions": ["v1"]}})
+    config = write_config(tmp_path, {"multi": {"versions": ["v1"]}, "picker": {"versions": ["v1"]}, "echo": {"versions": ["v1"]}})
     cards = {("multi", "v1"): named_card("multi"), ("picker", "v1"): named_card("picker", classifier=True)}
-    return InProcess(config, cards, runners={key: NamedRunner(card) for key, card in cards.items()})
+    runners: dict = {key: NamedRunner(card) for key, card in cards.items()}
+    cards["echo", "v1"], runners["echo", "v1"] = ModelCard.model_validate(echo_card().model_dump()), EchoRunner()
+    return InProcess(config, cards, runners=runners)
 
 
 @pytest.fixture
@@ -232,3 +254,26 @@ def test_packed_rows_round_trip_through_struct_layout():
     rows = pack(INPUTS, {"features": FEATURES, "counts": COUNTS})
     first = rows[0].tobytes()
     assert struct.unpack("<4f3q", first) == (*FEATURES[0].tolist(), *COUNTS[0].tolist())  # little-endian, in the card's order
+
+
+def test_scalars_booleans_and_small_integers_travel_exactly_through_json(client):
+    one = client.post("/models/echo/v1", json={"input": {"x": 0.1, "on": [True, False], "small": [255]}}).json()["result"]
+    assert one == {"x": [0.1], "on": [[True, False]], "small": [[255]]}
+    rows = [{"x": 2.5, "on": [False, True], "small": [0]}, {"x": -1e300, "on": [True, False], "small": [7]}]
+    predictions = client.post("/v1/models/echo:predict", json={"instances": rows}).json()["predictions"]
+    assert predictions == [{"x": 2.5, "on": [False, True], "small": [0]}, {"x": -1e300, "on": [True, False], "small": [7]}]
+    v2 = client.post(
+        "/v2/models/echo/infer",
+        json={
+            "inputs": [
+                {"name": "x", "datatype": "FP64", "shape": [1], "data": [0.1]},
+                {"name": "on", "datatype": "UINT8", "shape": [1, 2], "data": [1, 0]},
+                {"name": "small", "datatype": "INT32", "shape": [1, 1], "data": [200]},
+            ]
+        },
+    ).json()["outputs"]
+    assert [(o["name"], o["datatype"], o["data"]) for o in v2] == [("x", "FP64", [0.1]), ("on", "BOOL", [True, False]), ("small", "UINT8", [200])]
+    assert_error(client.post("/models/echo/v1", json={"input": {"x": True, "on": [1, 0], "small": [1]}}), 422, "x is FP64: expected numbers, got true or false")
+    assert_error(client.post("/models/echo/v1", json={"input": {"x": 1, "on": [2, 0], "small": [1]}}), 422, "on is BOOL")
+    assert_error(client.post("/models/echo/v1", json={"input": {"x": 1, "on": [True, 0], "small": [1]}}), 400, "input.on", "true and false only")
+    assert_error(client.post("/models/echo/v1", json={"input": {"x": 1, "on": [1, 0], "small": [256]}}), 422, "small is UINT8: values must lie in 0..255")
