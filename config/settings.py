@@ -18,6 +18,7 @@ from __future__ import annotations
 import copy
 import enum
 import os
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -174,25 +175,43 @@ class ModelSettings(_Section):
         return sorted(alias for alias, target in self.aliases.items() if target == version or (isinstance(target, dict) and version in target))
 
 
+# Where a graph step's input comes from: the pipeline's own input ``inputs.<name>``, or an earlier step's output ``<step number>.<output>``.
+SOURCE = re.compile(r"^(inputs|[1-9][0-9]?)\.([A-Za-z_][A-Za-z0-9_.:/-]{0,63})$")
+
+
 class PipelineSettings(_Section):
     """A model composed of served versions (serving/pipelines.py): ``ensemble`` averages their class
     probabilities (by ``weights``); ``cascade`` answers each example with the first step whose top
-    probability reaches ``threshold`` and sends the rest on."""
+    probability reaches ``threshold`` and sends the rest on; ``graph`` feeds outputs of steps to inputs
+    of later steps by name (``wiring``), and answers with the last step's outputs."""
 
-    combine: Literal["ensemble", "cascade"]
+    combine: Literal["ensemble", "cascade", "graph"]
     steps: list[Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._-]*:[a-z0-9][a-z0-9._-]*$")]] = Field(min_length=2, max_length=8)  # model:version or model:alias
     weights: list[PositiveFloat] | None = None  # ensemble: one per step (default: equal)
     threshold: float | None = Field(None, gt=0, le=1)  # cascade: the top probability that lets a step answer
+    # graph: per step, its inputs' sources ({input name: "inputs.<name>" or "<earlier step number>.<output>"});
+    # an input not wired takes the latest earlier step's output of its name, else the pipeline's input of its name.
+    wiring: list[dict[str, str]] | None = None
     version: Name = "v1"  # the pipeline's one version, as clients address it
 
     @model_validator(mode="after")
     def _combine(self):
         if self.combine == "cascade" and self.threshold is None:
             raise ValueError("a cascade needs its threshold (the top probability that lets a step answer)")
-        if self.combine == "ensemble" and self.threshold is not None:
-            raise ValueError("threshold applies to a cascade; an ensemble averages every step")
+        if self.combine != "cascade" and self.threshold is not None:
+            raise ValueError(f"threshold applies to a cascade; {'an ensemble averages every step' if self.combine == 'ensemble' else 'a graph runs every step'}")
         if self.weights is not None and (self.combine != "ensemble" or len(self.weights) != len(self.steps)):
             raise ValueError("weights: one per step, for an ensemble")
+        if self.wiring is not None:
+            if self.combine != "graph" or len(self.wiring) != len(self.steps):
+                raise ValueError("wiring: one mapping per step (maybe empty), for a graph")
+            for number, sources in enumerate(self.wiring, start=1):
+                for target, source in sources.items():
+                    found = SOURCE.fullmatch(source)
+                    if found is None:
+                        raise ValueError(f"wiring of step {number}: {target}: {source!r} is not 'inputs.<name>' or '<step number>.<output>'")
+                    if found.group(1) != "inputs" and int(found.group(1)) >= number:
+                        raise ValueError(f"wiring of step {number}: {target}: {source!r} is not an earlier step's output (steps run in order)")
         return self
 
 

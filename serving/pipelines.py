@@ -1,11 +1,19 @@
 """Pipelines: models whose answers are composed from served versions' answers (``pipelines`` in configuration.yaml).
 
-Two combinators, over classifiers that take the same input and answer the same labels:
+Three combinators. Two over classifiers that take the same input and answer the same labels:
 
 - ``ensemble``: the weighted mean of every step's class probabilities;
 - ``cascade``: each example is answered by the first step whose top probability reaches ``threshold``,
   the others go on to the next step, and the last step answers what is left. Its answers say which
   step answered each example (the ``step`` output; ``step`` in the course's predictions).
+
+And one over any models, whose tensors are wired by name:
+
+- ``graph``: steps run in order; each input of a step takes an earlier step's output or one of the
+  pipeline's own inputs (``wiring``, or by name: the latest earlier output of the input's name, else
+  the pipeline's input of that name). The pipeline takes what no step produces (one model's input
+  and preprocessing as they are, when that is all it takes; named tensors otherwise) and answers the
+  last step's outputs. Shapes and datatypes must match along every wire (checked when composing).
 
 A pipeline is served at its own URL and through every protocol like any other model, with one version
 (``version``, v1 by default). Its :class:`PipelineHandle` stands where a version's handle stands: the
@@ -27,13 +35,16 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import dataclasses
 
 import numpy as np
 
 from config import Config
 from config.settings import PipelineSettings
-from models.card import ModelCard
-from serving.core import VersionState
+from models.card import InputSpec, ModelCard, TensorSpec, row_bytes
+from models.preprocessing import check_values
+from models.tensors import checked, pack, unpack
+from serving.core import INPUT, VersionState
 from serving.errors import ServingError, Unavailable
 from serving.registry import RETRY_MISSING_SECONDS, ModelRegistry, ServedModel
 
@@ -71,7 +82,7 @@ class PipelineHandle:
         weights = np.asarray(settings.weights or [1.0] * len(self.steps), dtype=np.float32)
         self.weights = weights / weights.sum()
         self.in_flight = 0
-        self._composed: tuple[tuple, ModelCard | None, str | None] | None = None  # (the steps' cards, the card, why none)
+        self._composed: tuple[tuple, ModelCard | None, str | None, list] | None = None  # (the steps' cards, the card, why none, a graph's plan)
 
     @property
     def tag(self) -> str:
@@ -80,6 +91,12 @@ class PipelineHandle:
     @property
     def outputs(self) -> tuple[str, ...]:
         return (STEP_OUTPUT,) if self.settings.combine == "cascade" else ()
+
+    @property
+    def plan(self) -> list[dict[str, Feed]]:
+        """A graph's wires: per step, its inputs' sources (empty for the other combinators)."""
+        self._compose()
+        return self._composed[3] if self._composed is not None else []
 
     def _handles(self):
         return [self.registry.resolve(model, version) for model, version in self.steps]
@@ -99,8 +116,13 @@ class PipelineHandle:
         cards = tuple(handle.card for handle in handles)
         if self._composed is not None and len(self._composed[0]) == len(cards) and all(a is b for a, b in zip(self._composed[0], cards, strict=True)):
             return self._composed[1], self._composed[2]
-        card, reason = compose(self.name, self.settings, [f"{model}:{version}" for model, version in self.steps], list(cards))
-        self._composed = (cards, card, reason)
+        steps = [f"{model}:{version}" for model, version in self.steps]
+        plan: list[dict[str, Feed]] = []
+        if self.settings.combine == "graph":
+            card, plan, reason = compose_graph(self.name, self.settings, steps, list(cards))
+        else:
+            card, reason = compose(self.name, self.settings, steps, list(cards))
+        self._composed = (cards, card, reason, plan)
         return card, reason
 
     @property
@@ -126,6 +148,8 @@ class PipelineHandle:
         self.in_flight += 1
         try:
             handles = self._handles()
+            if self.settings.combine == "graph":
+                return await self._graph(handles, values, request_id)
             if self.settings.combine == "ensemble":
                 answers = await asyncio.gather(*(self._step(index, handle, values, request_id) for index, handle in enumerate(handles)))
                 return np.tensordot(self.weights, np.stack(answers), axes=1).astype(np.float32), None, {}
@@ -149,6 +173,25 @@ class PipelineHandle:
             if not len(pending):
                 break
         return probabilities, None, {STEP_OUTPUT: steps}
+
+    async def _graph(self, handles, values: np.ndarray, request_id: str | None):
+        """Each step on its wired inputs, in order; the last step's answers."""
+        card = self.available()
+        given = unpack(card.inputs, values) if card.inputs else {INPUT: values}
+        produced: dict[tuple[int, str], np.ndarray] = {}
+        answers = values
+        for index, (handle, feeds) in enumerate(zip(handles, self.plan, strict=True)):
+            step = handle.available()
+            arrays = {name: given[feed.name] if feed.step is None else produced[feed.step, feed.name] for name, feed in feeds.items()}
+            where = f"step {index + 1} of {self.tag}, {handle.tag}"
+            if step.inputs:
+                step_values = pack(step.inputs, checked(step.inputs, {name: (array, f"{where}: {name}") for name, array in arrays.items()}, step.name))
+            else:
+                step_values = check_values(arrays[INPUT], step, f"{where}: {INPUT}", batch=True)
+            answers = await self._step(index, handle, step_values, request_id)
+            for name, array in (unpack(step.outputs, answers) if step.outputs else {step.output.tensor: answers}).items():
+                produced[index, name] = array
+        return answers, None, {}
 
     async def _step(self, index: int, handle, values: np.ndarray, request_id: str | None) -> np.ndarray:
         try:
@@ -194,6 +237,103 @@ def compose(name: str, settings: PipelineSettings, steps: list[str], cards: list
         }
     )
     return card, None
+
+
+@dataclasses.dataclass(frozen=True)
+class Feed:
+    """Where a graph step's input comes from: an earlier step's output (``step``: its index), or the pipeline's input (``step`` None)."""
+
+    step: int | None
+    name: str
+
+
+Tensor = tuple[str, tuple[int, ...]]  # (datatype, one example's shape)
+
+
+def tensors_in(card: ModelCard) -> dict[str, Tensor]:
+    """A version's inputs by name: its named tensors, or its one input (``input``, float32 values)."""
+    return {spec.name: (spec.datatype, spec.shape) for spec in card.inputs} if card.inputs else {INPUT: ("FP32", card.input.shape)}
+
+
+def tensors_out(card: ModelCard) -> dict[str, Tensor]:
+    """A version's outputs by name: its named tensors, or its one answer (probabilities, values, ...)."""
+    return {spec.name: (spec.datatype, spec.shape) for spec in card.outputs} if card.outputs else {card.output.tensor: ("FP32", card.output.answer_shape)}
+
+
+def _shown(tensor: Tensor) -> str:
+    return f"{tensor[0]} {list(tensor[1])}"
+
+
+def compose_graph(name: str, settings: PipelineSettings, steps: list[str], cards: list[ModelCard | None]) -> tuple[ModelCard | None, list[dict[str, Feed]], str | None]:
+    """A graph's card and wires from its steps' cards, or None and why they do not compose."""
+    missing = [step for step, card in zip(steps, cards, strict=True) if card is None]
+    if missing:
+        return None, [], f"{name}: step {missing[0]} has no card (not in the model store)"
+    known: list[ModelCard] = [card for card in cards if card is not None]
+    plan: list[dict[str, Feed]] = []
+    taken: dict[str, tuple[Tensor, int]] = {}  # the pipeline's inputs: their tensor, and the first step taking each
+    for index, card in enumerate(known):
+        wiring = (settings.wiring or [{}] * len(known))[index]
+        unknown = [target for target in wiring if target not in tensors_in(card)]
+        if unknown:
+            return None, [], f"{name}: wiring of step {index + 1} names {unknown[0]!r}, not an input of {steps[index]} ({', '.join(tensors_in(card))})"
+        feeds: dict[str, Feed] = {}
+        for target, tensor in tensors_in(card).items():
+            source = wiring.get(target)
+            if source is not None:
+                origin, _, output = source.partition(".")
+                feed = Feed(None if origin == "inputs" else int(origin) - 1, output)
+            else:
+                earlier = [i for i in range(index) if target in tensors_out(known[i])]
+                feed = Feed(earlier[-1] if earlier else None, target)
+            if feed.step is None:
+                first = taken.setdefault(feed.name, (tensor, index))
+                if first[0] != tensor:
+                    return None, [], f"{name}: input {feed.name!r} goes to step {first[1] + 1} as {_shown(first[0])} and to step {index + 1} as {_shown(tensor)}"
+            else:
+                produced = tensors_out(known[feed.step]).get(feed.name)
+                if produced is None:
+                    return (
+                        None,
+                        [],
+                        f"{name}: step {index + 1}'s {target!r} is wired to {feed.name!r} of step {feed.step + 1}, which answers {', '.join(tensors_out(known[feed.step]))}",
+                    )
+                if produced != tensor:
+                    return None, [], f"{name}: step {index + 1} takes {target!r} as {_shown(tensor)}, but step {feed.step + 1}'s {feed.name!r} is {_shown(produced)}"
+            feeds[target] = feed
+        plan.append(feeds)
+    last = known[-1]
+    takers = [card for card, feeds in zip(known, plan, strict=True) if any(feed.step is None for feed in feeds.values())]
+    entry: dict
+    if set(taken) == {INPUT} and all(not card.inputs and (card.input, card.preprocessing) == (takers[0].input, takers[0].preprocessing) for card in takers):
+        entry = {"input": takers[0].input, "inputs": (), "preprocessing": takers[0].preprocessing}  # one model's input as it is: its image files too
+    else:
+        specs = tuple(TensorSpec(name=input_name, datatype=tensor[0], shape=tensor[1]) for input_name, (tensor, _) in taken.items())
+        entry = {"input": InputSpec(kind="tensors", shape=(row_bytes(specs),), dtype="uint8", value_range=None, divide_by=None), "inputs": specs, "preprocessing": None}
+    wires = [{target: f"{'inputs' if feed.step is None else feed.step + 1}.{feed.name}" for target, feed in feeds.items()} for feeds in plan]
+    card = last.model_copy(
+        update={
+            **entry,
+            "name": name,
+            "version": settings.version,
+            "task": last.task if last.task != "image-classification" or entry["preprocessing"] is not None else "classification",
+            "description": f"a graph of {', '.join(steps)}",
+            "architecture": f"graph({', '.join(steps)})",
+            "number_of_parameters": sum(card.number_of_parameters for card in known),
+            "metrics": None,
+            "slices": None,
+            "history": None,
+            "training": {"pipeline": {"combine": "graph", "steps": steps, "wiring": wires}},
+            "data": {"source": None, "steps": {step: card.data for step, card in zip(steps, known, strict=True)}},
+            "engines": {},
+            "files": (),
+        }
+    )
+    try:
+        card = ModelCard.model_validate(card.model_dump())  # the composed card is checked as any card is
+    except ValueError as exc:
+        return None, [], f"{name}: its steps compose no valid card: {exc}"
+    return card, plan, None
 
 
 def add_pipelines(registry: ModelRegistry, config: Config) -> None:
