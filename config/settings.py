@@ -347,6 +347,7 @@ class Config(_Section):
     course: Course = Course()
     live: Live = Live()
     promotion_record: str | None = None
+    pipeline_metrics: str | None = None  # the pipelines' measured metrics (python -m bench.pipelines writes them), relative to this file
     limits: Limits = Limits()
     grpc: Grpc = Grpc()
     monitoring: Monitoring = Monitoring()
@@ -406,6 +407,9 @@ class Config(_Section):
 
     def repository_dir(self) -> Path | None:
         return self.path.parent / self.repository.path if self.repository.path else None
+
+    def pipeline_metrics_path(self) -> Path | None:
+        return self.path.parent / self.pipeline_metrics if self.pipeline_metrics else None
 
     def record(self) -> PromotionRecord | None:
         return PromotionRecord(self.path.parent / self.promotion_record) if self.promotion_record else None

@@ -22,8 +22,9 @@ batcher and runner, so a step runs where its version runs (its runner process, o
 counts as that version's traffic. A step names a version or an alias (``clothes:stable`` follows the
 alias at each call). The card is composed from the steps' cards at each change of them (their input,
 preprocessing and labels; an incompatible step makes the pipeline unavailable, saying why); its
-measured accuracy and cost are bench/pipelines.py's. An error in a step comes back as that step's
-error (its status), its message naming the step.
+metrics are the pipeline metrics record's (``pipeline_metrics``, written by ``python -m
+bench.pipelines``), shown only while the steps' cards are the ones they were measured with. An error
+in a step comes back as that step's error (its status), its message naming the step.
 
     >>> add_pipelines(registry, config)              # serving its configured pipelines beside the models
     >>> answers, scores, extra = await registry.resolve("clothes-cascade", "v1").infer(values)
@@ -36,6 +37,9 @@ from __future__ import annotations
 import asyncio
 import copy
 import dataclasses
+import hashlib
+import json
+import logging
 
 import numpy as np
 
@@ -48,6 +52,7 @@ from serving.core import INPUT, VersionState
 from serving.errors import ServingError, Unavailable
 from serving.registry import RETRY_MISSING_SECONDS, ModelRegistry, ServedModel
 
+log = logging.getLogger(__name__)
 STEP_OUTPUT = "step"  # a cascade's output: the index of the step that answered each example
 
 
@@ -76,8 +81,9 @@ class PipelineHandle:
     created = None
     health = _NoHealth()
 
-    def __init__(self, name: str, settings: PipelineSettings, registry: ModelRegistry):
+    def __init__(self, name: str, settings: PipelineSettings, registry: ModelRegistry, measured: dict | None = None):
         self.name, self.version, self.settings, self.registry = name, settings.version, settings, registry
+        self.measured = measured  # its entry in the pipeline metrics record: the metrics, and the steps' cards they were measured with
         self.steps = [tuple(step.split(":")) for step in settings.steps]
         weights = np.asarray(settings.weights or [1.0] * len(self.steps), dtype=np.float32)
         self.weights = weights / weights.sum()
@@ -122,6 +128,8 @@ class PipelineHandle:
             card, plan, reason = compose_graph(self.name, self.settings, steps, list(cards))
         else:
             card, reason = compose(self.name, self.settings, steps, list(cards))
+        if card is not None and self.measured is not None and self.measured.get("steps") == {step: card_digest(c) for step, c in zip(steps, cards, strict=True) if c is not None}:
+            card = card.model_copy(update={"metrics": self.measured["metrics"]})  # measured with exactly these steps' cards
         self._composed = (cards, card, reason, plan)
         return card, reason
 
@@ -336,8 +344,26 @@ def compose_graph(name: str, settings: PipelineSettings, steps: list[str], cards
     return card, plan, None
 
 
+def card_digest(card: ModelCard) -> str:
+    """A step's card as the pipeline metrics record names it: metrics hold for exactly that card."""
+    return hashlib.sha256(card.model_dump_json().encode()).hexdigest()[:16]
+
+
+def read_measured(config: Config) -> dict:
+    """The pipeline metrics record (``pipeline_metrics``): name -> {"steps": {step: card digest}, "metrics": {...}}; empty without one."""
+    path = config.pipeline_metrics_path()
+    if path is None or not path.is_file():
+        return {}
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        log.warning("%s: the pipeline metrics record cannot be read (%s); pipelines' cards have no metrics", path, exc)
+        return {}
+
+
 def add_pipelines(registry: ModelRegistry, config: Config) -> None:
     """Serve the configured pipelines beside the models: each a model of one version."""
+    measured = read_measured(config)
     for name, settings in config.pipelines.items():
-        handle = PipelineHandle(name, settings, registry)
+        handle = PipelineHandle(name, settings, registry, measured.get(name))
         registry.models[name] = ServedModel(name, {settings.version: handle}, {}, settings.version)  # type: ignore[dict-item]

@@ -94,6 +94,7 @@ def write_config(path: Path, models: dict, runner_dispatcher: bool = False, limi
     monitor["log_config_file"] = str(ROOT / monitor["log_config_file"])
     monitor["log_path"] = str(path.parent / "monitoring")
     base["promotion_record"] = str(path.parent / "promotions.json")
+    base["pipeline_metrics"] = str(ROOT / base["pipeline_metrics"])  # the shipped record: measured with the shipped versions
     base["runners"]["batching"] = {**base["runners"].get("batching", {}), "enabled": runner_dispatcher}
     base["runners"]["placement"] = placement
     base["models"] = models

@@ -67,6 +67,7 @@ def test_the_cascade_answers_each_example_with_the_first_sure_step(srv, images):
         card["architecture"] == "cascade(clothes:v1, clothes:v2)"
         and card["output"]["labels"] == requests.get(f"{srv.url}/models/{CLOTHES}/v1", timeout=TIMEOUT).json()["output"]["labels"]
     )
+    assert card["metrics"] is None  # deploy/pipelines.json was measured with the shipped clothes versions, not this session's
 
 
 def test_a_step_that_stops_serving_is_named_in_the_pipelines_answer(srv, images):

@@ -60,3 +60,20 @@ def test_the_card_carries_a_verified_onnx_export(card):
     verification = card.engines["onnxruntime"]["verification"]
     assert verification["top1_agreement"] == 1.0 and verification["max_abs_diff"] <= verification["tolerance"]
     assert verification["examples"] == card.metrics["test_images"]
+
+
+def test_the_shipped_pipeline_metrics_were_measured_with_the_shipped_versions():
+    """deploy/pipelines.json (python -m bench.pipelines) names each configured pipeline's steps by the
+    digest of the card they were measured with: the shipped archives' cards, so a server of them shows the metrics."""
+    from config import load_config
+    from serving.pipelines import card_digest, read_measured
+
+    config = load_config()
+    measured = read_measured(config)
+    assert set(measured) == {name for name, settings in config.pipelines.items() if settings.combine != "graph"}
+    for name, entry in measured.items():
+        for step, digest in entry["steps"].items():
+            model, version = step.split(":")
+            tag, _ = store.import_archive(SHIPPED / model / f"{version}{store.ARCHIVE_SUFFIX}", force=True)
+            assert card_digest(store.load_card(model, version)) == digest, f"{name}: {step} is not the card it was measured with: run python -m bench.pipelines"
+        assert 0 < entry["metrics"]["accuracy"] <= 1 and entry["metrics"]["examples"] > 0
