@@ -3,8 +3,13 @@
 The same :func:`image_features` summarises test images at training time and client images at
 serving time, so the drift statistics compare like with like.
 
-    >>> reference = build_reference(x_test, probabilities, card)  # stored as reference.json
+    >>> reference = build_reference(x_test, probabilities, card)  # a classifier's, stored as reference.json
+    >>> reference = build_regression_reference(x_test, predicted_values, card)  # a regressor's
     >>> means, histograms = image_features(feature_view(values, card), card)   # per example: mean, histogram
+
+A regressor's reference holds, besides the input statistics every reference has, the values of each
+input of a vector input (:func:`feature_names`) and the predicted values of each target on the
+held-out examples: the samples its per-input and per-target drift tests compare the window with.
 """
 
 from __future__ import annotations
@@ -21,20 +26,35 @@ CONFIDENCE_EDGES = np.linspace(0.0, 1.0, 11)
 # would otherwise see the reference's 0.999996 -> 1.0 as a difference of distributions.
 MEAN_DECIMALS = 3
 CONFIDENCE_DECIMALS = 5
+# A regressor's inputs and predicted values have any scale: stored (and compared) to significant digits.
+SIGNIFICANT_DIGITS = 6
+MAX_FEATURE_TESTS = 64  # a vector input of at most this many values gets a drift test per value
+MAX_REFERENCE_SAMPLE = 2000  # held-out examples whose input values a regressor's reference keeps (evenly spaced)
+LEVELS = (0, 255)  # what an image's feature view holds: 8-bit levels, whatever range its values come in
 
 
 def feature_view(values: np.ndarray, card: ModelCard) -> np.ndarray:
     """What drift statistics look at, per example: its values, flattened, on a grid of at most
     ``FEATURE_SIDE`` x ``FEATURE_SIDE`` pixels (every pixel of a small image, every 4th of a
-    128x128 one), as uint8 for images. Kept in the live window and the data log; the reference is
+    128x128 one), as uint8 levels for images (values of another range than 0..255, e.g. 0..1 or
+    -1..1, mapped onto the 256 levels). Kept in the live window and the data log; the reference is
     computed from the same view, so the two compare like with like."""
     values = np.asarray(values).reshape(len(values), *card.input.shape)
     if card.is_image:
         stride = _stride(card)
-        view = values[:, ::stride, ::stride, :]
-        return (view if view.dtype == np.uint8 else np.clip(view, 0, 255).astype(np.uint8)).reshape(len(values), -1)
+        return _levels(values[:, ::stride, ::stride, :], card.input.value_range).reshape(len(values), -1)
     flat = values.reshape(len(values), -1)
     return flat[:, :: -(-flat.shape[1] // FEATURE_SIDE**2)].astype(np.float32)
+
+
+def _levels(view: np.ndarray, value_range: tuple[float, float] | None) -> np.ndarray:
+    """An image's values as 8-bit levels: 0..255 values (or no range) clipped, any other range mapped
+    linearly onto 0..255 (clipping (0, 1) values to 0..255 would leave two levels of 256)."""
+    if value_range is None or tuple(value_range) == LEVELS:
+        return view if view.dtype == np.uint8 else np.clip(view, 0, 255).astype(np.uint8)
+    low, high = value_range
+    levels = (view.astype(np.float64) - low) * (255.0 / (high - low))
+    return np.rint(np.clip(levels, 0, 255)).astype(np.uint8)
 
 
 def view_grid(card: ModelCard) -> tuple[int, int, int]:
@@ -50,13 +70,14 @@ def _stride(card: ModelCard) -> int:
 
 def image_features(view: np.ndarray, card: ModelCard) -> tuple[np.ndarray, np.ndarray | None]:
     """Per example of a :func:`feature_view`: the mean value, and a histogram of its values over the
-    card's range in ``INTENSITY_BINS`` bins (None when the card gives no range)."""
+    card's range (an image's: its view's 0..255 levels) in ``INTENSITY_BINS`` bins (None when the card
+    gives no range)."""
     view = np.asarray(view)
     flat = view.reshape(len(view), int(np.prod(view.shape[1:])))  # an empty window has no -1 to infer
     means = flat.mean(axis=1, dtype=np.float64)
     if card.input.value_range is None:
         return means, None
-    low, high = card.input.value_range
+    low, high = LEVELS if card.is_image else card.input.value_range
     width = (high - low + (1 if card.is_image else 0)) / INTENSITY_BINS  # images: integer levels, 256 of them
     bins = np.clip(((np.clip(flat, low, high) - low) / width).astype(np.intp), 0, INTENSITY_BINS - 1)
     bins += (np.arange(len(flat), dtype=np.intp) * INTENSITY_BINS)[:, None]
@@ -67,9 +88,77 @@ def image_features(view: np.ndarray, card: ModelCard) -> tuple[np.ndarray, np.nd
 def build_reference(values: np.ndarray, probabilities: np.ndarray, card: ModelCard) -> dict:
     """Reference statistics of the held-out examples and the model's outputs on them (JSON-able)."""
     values = np.asarray(values, dtype=np.float32).reshape(len(values), *card.input.shape)
-    means, histograms = image_features(feature_view(values, card), card)
     predicted = probabilities.argmax(axis=1)
     confidence = probabilities.max(axis=1)
+    return {
+        **_input_statistics(values, card),
+        "classes": {
+            "names": list(card.labels),
+            "shares": _shares(np.bincount(predicted, minlength=card.classes)),
+        },
+        "confidence": {
+            "edges": CONFIDENCE_EDGES.round(2).tolist(),
+            "shares": _shares(np.histogram(confidence, bins=CONFIDENCE_EDGES)[0]),
+            "values": [round(float(v), CONFIDENCE_DECIMALS) for v in confidence],
+        },
+    }
+
+
+def build_regression_reference(values: np.ndarray, predicted: np.ndarray, card: ModelCard) -> dict:
+    """A regressor's reference statistics (JSON-able): those of its inputs, each input's values (a vector
+    input of at most ``MAX_FEATURE_TESTS`` values; up to ``MAX_REFERENCE_SAMPLE`` examples, evenly
+    spaced), and each target's predicted values on the held-out examples (finite ones)."""
+    values = np.asarray(values, dtype=np.float32).reshape(len(values), *card.input.shape)
+    predicted = np.asarray(predicted, dtype=np.float64).reshape(len(values), -1)
+    names = [target.name for target in card.output.targets]
+    if predicted.shape[1] != len(names):
+        raise ValueError(f"{card.tag}: {predicted.shape[1]} predicted values per example for {len(names)} targets")
+    reference = _input_statistics(values, card)
+    inputs = feature_names(card)
+    if inputs is not None:
+        rows = np.unique(np.linspace(0, len(values) - 1, min(len(values), MAX_REFERENCE_SAMPLE)).round().astype(np.intp)) if len(values) else np.zeros(0, np.intp)
+        view = feature_view(values[rows], card)
+        reference["inputs"] = {"names": list(inputs), "values": [finite_values(column) for column in view.T]}
+    reference["targets"] = {
+        "names": names,
+        "units": [target.unit for target in card.output.targets],
+        "values": [finite_values(column) for column in predicted.T],
+    }
+    return reference
+
+
+def feature_names(card: ModelCard) -> tuple[str, ...] | None:
+    """The inputs a regressor's drift tests one by one: each value of a vector input of at most
+    ``MAX_FEATURE_TESTS`` values, by its name on the card (else ``x[i]``); None for other inputs."""
+    shape = card.input.shape
+    if card.input.kind != "tensor" or len(shape) != 1 or shape[0] > MAX_FEATURE_TESTS:
+        return None
+    return card.input.names or tuple(f"x[{i}]" for i in range(shape[0]))
+
+
+def significant(values: np.ndarray, digits: int = SIGNIFICANT_DIGITS) -> np.ndarray:
+    """Values rounded to ``digits`` significant digits (float64): how a regressor's reference stores its
+    input and predicted values, and how the drift tests round live ones alike."""
+    values = np.asarray(values, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        magnitude = np.floor(np.log10(np.abs(values)))
+    magnitude = np.where(np.isfinite(magnitude), magnitude, 0.0)
+    with np.errstate(over="ignore", invalid="ignore"):
+        scale = 10.0 ** (digits - 1 - magnitude)
+        rounded = np.round(values * scale) / scale
+    return np.where(np.isfinite(rounded), rounded, values)
+
+
+def finite_values(column: np.ndarray) -> list[float]:
+    """A column's finite values, to ``SIGNIFICANT_DIGITS`` (JSON-able)."""
+    column = significant(column)
+    return column[np.isfinite(column)].tolist()
+
+
+def _input_statistics(values: np.ndarray, card: ModelCard) -> dict:
+    """What every reference holds of the held-out inputs: their count, the intensity statistics of their
+    feature views and the mean and standard deviation of each value (over the top of the range)."""
+    means, histograms = image_features(feature_view(values, card), card)
     scale = card.input.value_range[1] if card.input.value_range else 1.0
     return {
         "images": int(len(values)),
@@ -81,15 +170,6 @@ def build_reference(values: np.ndarray, probabilities: np.ndarray, card: ModelCa
         "pixels": {
             "mean": np.round(values.mean(axis=0) / scale, 4).tolist(),
             "std": np.round(values.std(axis=0) / scale, 4).tolist(),
-        },
-        "classes": {
-            "names": list(card.labels),
-            "shares": _shares(np.bincount(predicted, minlength=card.classes)),
-        },
-        "confidence": {
-            "edges": CONFIDENCE_EDGES.round(2).tolist(),
-            "shares": _shares(np.histogram(confidence, bins=CONFIDENCE_EDGES)[0]),
-            "values": [round(float(v), CONFIDENCE_DECIMALS) for v in confidence],
         },
     }
 

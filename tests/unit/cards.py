@@ -1,6 +1,6 @@
 """Model cards for the unit tests: a few kinds of model, built in one place.
 
-    >>> from tests.unit.cards import clothes_card, colour_card, sigmoid_card, tensor_card, keras_model_for
+    >>> from tests.unit.cards import clothes_card, colour_card, sigmoid_card, tensor_card, regression_card, keras_model_for
     >>> clothes_card().input.shape, colour_card().classes, sigmoid_card().output.kind, tensor_card().is_image
     ((28, 28, 1), 3, 'sigmoid', False)
 
@@ -9,7 +9,7 @@ Each builder takes keyword overrides of the card's top-level fields (``version="
 
 from __future__ import annotations
 
-from models.card import ImagePreprocessing, InputSpec, ModelCard, OutputSpec
+from models.card import ImagePreprocessing, InputSpec, ModelCard, OutputSpec, Target
 
 CLOTHES_LABELS = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
 COLOUR_LABELS = ("red", "green", "blue")
@@ -83,6 +83,19 @@ def tensor_card(value_range: tuple[float, float] | None = None, **fields) -> Mod
         None,
         OutputSpec(kind="softmax", labels=("x", "y", "z")),
         **fields,
+    )
+
+
+def regression_card(names: tuple[str, ...] | None = ("rooms", "age", "distance", "income"), targets: tuple[str, ...] = ("price:USD", "area:m2"), **fields) -> ModelCard:
+    """A regressor of a vector of ``len(names)`` floats (4 without names), any finite number, answering
+    one value per target (``name:unit``)."""
+    return make_card(
+        fields.pop("name", "house"),
+        fields.pop("version", "v1"),
+        InputSpec(kind="tensor", shape=(len(names) if names else 4,), value_range=None, divide_by=None, names=names),
+        None,
+        OutputSpec(kind="regression", targets=tuple(Target(name=t.split(":")[0], unit=t.split(":")[1] if ":" in t else None) for t in targets)),
+        **{"task": "regression", "metrics": None, **fields},
     )
 
 

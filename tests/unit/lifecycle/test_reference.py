@@ -55,3 +55,92 @@ def test_build_reference():
     np.testing.assert_allclose(reference["pixels"]["mean"], (values.mean(axis=0) / 255).round(4))
     assert reference["classes"]["shares"] == pytest.approx(np.bincount(probabilities.argmax(axis=1), minlength=3) / 20)
     assert reference["confidence"]["values"] == pytest.approx(probabilities.max(axis=1), abs=1e-5)
+
+
+@pytest.mark.parametrize("value_range", [(0.0, 1.0), (-1.0, 1.0)])
+def test_images_of_another_range_are_mapped_onto_the_levels_not_clipped(value_range):
+    """An image model taking 0..1 or -1..1 values: clipping them to 0..255 and truncating to uint8 left
+    two levels (0 and 1) of 256, so brightness and contrast could not move a statistic. They are mapped
+    linearly onto 0..255 instead, and the intensity histogram is taken over those levels."""
+    low, high = value_range
+    card = clothes_card(name="unit-range").model_copy(update={"input": clothes_card().input.model_copy(update={"value_range": value_range, "divide_by": None})})
+    levels = np.random.default_rng(5).integers(0, 256, (40, 28, 28, 1))
+    values = (low + levels / 255 * (high - low)).astype(np.float32)  # the same images in the card's range
+    view = feature_view(values, card)
+    assert view.dtype == np.uint8
+    np.testing.assert_array_equal(view, levels.reshape(40, -1))  # every level kept, exactly
+    means, histograms = image_features(view, card)
+    np.testing.assert_allclose(means, levels.reshape(40, -1).mean(axis=1))
+    for image, row in zip(levels, histograms, strict=True):
+        np.testing.assert_array_equal(row, np.histogram(image, bins=INTENSITY_BINS, range=(0, 256))[0])
+    outside = feature_view(np.array([[[[low - 5]] * 28] * 28, [[[high + 5]] * 28] * 28], dtype=np.float32), card)
+    assert outside[0].max() == 0 and outside[1].min() == 255  # out of range: clipped to the end levels
+
+
+def test_a_range_of_0_to_1_drifts_when_brightened_and_not_when_clean():
+    """The drift statistics of a 0..1 image model move with its images (before the fix every view was
+    0s and 1s: a brightening by 0.2 left the mean-intensity KS and the PSI blind)."""
+    from config import DriftThresholds
+    from lifecycle.drift import RollingWindow, drift_report
+
+    card = clothes_card(name="unit-unit").model_copy(update={"input": clothes_card().input.model_copy(update={"value_range": (0.0, 1.0), "divide_by": None})})
+    rng = np.random.default_rng(6)
+
+    def images(n):
+        return np.clip(rng.beta(2, 5, (n, 28, 28, 1)), 0, 1).astype(np.float32)
+
+    probabilities = rng.dirichlet(np.ones(10), 1500)
+    reference = build_reference(images(1000), probabilities[:1000], card)
+    assert len([s for s in reference["intensity"]["shares"] if s > 0.01]) >= 6  # the levels spread over the bins
+
+    def report(values):
+        window = RollingWindow(500, card)
+        window.add(values, probabilities[1000:].max(axis=1), probabilities[1000:].argmax(axis=1))
+        return drift_report(reference, window, DriftThresholds())
+
+    clean = report(images(500))
+    assert clean["verdict"] == "no drift", clean["statistics"]
+    bright = report(np.clip(images(500) + 0.2, 0, 1))
+    assert bright["statistics"]["mean_intensity_ks"]["drifted"] and bright["statistics"]["intensity_psi"]["drifted"]
+
+
+def test_build_regression_reference():
+    from lifecycle.reference import MAX_REFERENCE_SAMPLE, build_regression_reference, significant
+    from tests.unit.cards import regression_card
+
+    card = regression_card()
+    rng = np.random.default_rng(7)
+    values = (rng.normal(0, 1, (3000, 4)) * [1, 10, 1000, 1e-3]).astype(np.float32)
+    predicted = np.stack([values[:, 0] * 100_000 + 250_000, values[:, 1] + 80], axis=1)
+    predicted[5, 1] = np.nan  # a non-finite answer is left out
+    reference = build_regression_reference(values, predicted, card)
+    assert list(reference) == ["images", "intensity", "pixels", "inputs", "targets"] and "classes" not in reference
+    assert reference["images"] == 3000 and reference["intensity"]["shares"] is None and len(reference["intensity"]["mean_per_image"]) == 3000
+    assert reference["inputs"]["names"] == ["rooms", "age", "distance", "income"]
+    assert [len(column) for column in reference["inputs"]["values"]] == [MAX_REFERENCE_SAMPLE] * 4  # evenly spaced rows
+    np.testing.assert_allclose(reference["inputs"]["values"][3], significant(values[:, 3][np.linspace(0, 2999, MAX_REFERENCE_SAMPLE).round().astype(int)]), rtol=1e-12)
+    assert reference["targets"]["names"] == ["price", "area"] and reference["targets"]["units"] == ["USD", "m2"]
+    assert len(reference["targets"]["values"][0]) == 3000 and len(reference["targets"]["values"][1]) == 2999
+    np.testing.assert_allclose(reference["targets"]["values"][0], predicted[:, 0], rtol=5e-6)  # six significant digits
+    unnamed = build_regression_reference(values[:10], predicted[:10], regression_card(names=None))
+    assert unnamed["inputs"]["names"] == ["x[0]", "x[1]", "x[2]", "x[3]"]
+    with pytest.raises(ValueError, match="3 predicted values per example for 2 targets"):
+        build_regression_reference(values[:10], np.zeros((10, 3)), card)
+
+
+def test_significant_digits():
+    from lifecycle.reference import significant
+
+    np.testing.assert_array_equal(
+        significant(np.array([123456789.0, 0.000123456789, -2.5, 0.0, np.inf, np.nan, 1e-310])), [123457000.0, 0.000123457, -2.5, 0.0, np.inf, np.nan, 1e-310]
+    )
+
+
+def test_only_a_short_vector_input_is_tested_input_by_input():
+    from lifecycle.reference import MAX_FEATURE_TESTS, feature_names
+    from tests.unit.cards import regression_card
+
+    assert feature_names(regression_card(names=("a", "b"))) == ("a", "b")
+    assert feature_names(regression_card(names=None)) == ("x[0]", "x[1]", "x[2]", "x[3]")
+    long = regression_card(names=None).model_copy(update={"input": regression_card(names=None).input.model_copy(update={"shape": (MAX_FEATURE_TESTS + 1,)})})
+    assert feature_names(long) is None and feature_names(clothes_card()) is None
