@@ -8,9 +8,9 @@ import pytest
 
 from config import DriftThresholds
 from lifecycle.drift import RollingWindow, drift_report, pooled_snapshot, psi, report_of, window_counts
-from lifecycle.reference import build_reference
+from lifecycle.reference import build_reference, build_regression_reference
 from lifecycle.slices import apply_shift
-from tests.unit.cards import clothes_card, colour_card, tensor_card
+from tests.unit.cards import clothes_card, colour_card, regression_card, tensor_card
 from training.recipes.clothes import RECIPE, load_data
 
 CLOTHES = clothes_card()
@@ -162,3 +162,132 @@ def test_replicas_counts_pooled_give_the_drift_of_their_windows_pooled(data, ref
         assert pooled["statistics"][name]["value"] == pytest.approx(row["value"], abs=1e-6), name
         if "p_value" in row:
             assert pooled["statistics"][name]["p_value"] == pytest.approx(row["p_value"], rel=1e-6, abs=1e-300), name
+
+
+# --- a regressor: its inputs one by one and its predicted values per target --------------------------------
+
+HOUSE = regression_card()
+WEIGHTS = np.array([[40_000.0, 2.0], [-1_000.0, 0.5], [-5_000.0, -1.0], [60_000.0, 0.1]])
+
+
+def house_inputs(n: int, seed: int, shift: dict[int, float] | None = None) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    values = rng.normal([3, 30, 5, 4], [1, 10, 2, 1.5], (n, 4))
+    for column, by in (shift or {}).items():
+        values[:, column] += by
+    return values.astype(np.float32)
+
+
+def house_model(values: np.ndarray) -> np.ndarray:
+    return (values.astype(np.float64) @ WEIGHTS + [100_000, 20]).astype(np.float32)  # (N, price and area), as a runner answers
+
+
+@pytest.fixture(scope="module")
+def house_reference():
+    values = house_inputs(2000, seed=10)
+    return json.loads(json.dumps(build_regression_reference(values, house_model(values), HOUSE)))  # as stored and read back
+
+
+def house_window(values, predicted=None, capacity=1000):
+    window = RollingWindow(capacity, HOUSE)
+    window.add_values(values, house_model(values) if predicted is None else predicted)
+    return window
+
+
+def test_a_regressors_clean_traffic_raises_no_drift(house_reference):
+    report = drift_report(house_reference, house_window(house_inputs(1000, seed=11)), DriftThresholds())
+    assert report["verdict"] == "no drift" and not report["drifted"], report["statistics"]
+    assert list(report["statistics"]) == [
+        "mean_intensity_ks",
+        *(f"input_ks[{name}]" for name in HOUSE.input.names),
+        "predicted_value_ks[price]",
+        "predicted_value_ks[area]",
+    ]
+    assert "class_shares" not in report and "confidence_ks" not in report["statistics"]
+    assert report["drifted_inputs"] == [] and report["drifted_targets"] == []
+    price = report["statistics"]["predicted_value_ks[price]"]
+    assert price["target"] == "price" and price["test"] == "ks_2samp" and price["correction"] == {"method": "bonferroni", "tests": 2}
+    assert report["statistics"]["input_ks[age]"]["input"] == "age"
+    assert set(report["predicted_values"]) == {"price", "area"} and report["predicted_values"]["price"]["unit"] == "USD"
+    assert report["predicted_values"]["price"]["window"]["mean"] == pytest.approx(report["predicted_values"]["price"]["reference"]["mean"], rel=0.05)
+    assert report["reference_images"] == 2000 and report["window"] == {"size": 1000, "capacity": 1000, "min_samples": 200, "predictions_seen": 1000}
+
+
+def test_a_shifted_input_is_named_and_so_is_the_target_it_moves(house_reference):
+    report = drift_report(house_reference, house_window(house_inputs(1000, seed=12, shift={3: 1.5})), DriftThresholds())  # income up
+    assert report["verdict"] == "drift" and report["drifted"]
+    assert report["drifted_inputs"] == ["income"] and report["drifted_targets"] == ["price"]  # area barely depends on income
+    assert report["statistics"]["input_ks[income]"]["p_value"] < 1e-10
+
+
+def test_predicted_values_drift_alone_when_the_model_answers_otherwise(house_reference):
+    """Inputs as in the reference, answers moved (a changed model, a broken feature pipeline inside it)."""
+    values = house_inputs(1000, seed=13)
+    report = drift_report(house_reference, house_window(values, house_model(values) * [1.0, 1.3]), DriftThresholds())
+    assert report["drifted_inputs"] == [] and report["drifted_targets"] == ["area"] and report["verdict"] == "drift"
+
+
+def test_each_familys_p_values_are_bonferroni_adjusted(house_reference):
+    """The per-input and per-target KS p-values are scipy's times the tests of their family, at most 1."""
+    from scipy import stats
+
+    from lifecycle.reference import significant
+
+    values = house_inputs(600, seed=14, shift={1: 2.0})
+    report = drift_report(house_reference, house_window(values), DriftThresholds())
+    raw = stats.ks_2samp(significant(values[:, 1]), house_reference["inputs"]["values"][1], method="asymp").pvalue
+    assert report["statistics"]["input_ks[age]"]["p_value"] == pytest.approx(min(raw * 4, 1.0), rel=1e-9)
+    raw = stats.ks_2samp(significant(house_model(values)[:, 0]), house_reference["targets"]["values"][0], method="asymp").pvalue
+    assert report["statistics"]["predicted_value_ks[price]"]["p_value"] == pytest.approx(min(raw * 2, 1.0), rel=1e-9)
+
+
+def test_a_regressors_window_below_min_samples_has_no_verdict(house_reference):
+    report = drift_report(house_reference, house_window(house_inputs(50, seed=15, shift={0: 5})), DriftThresholds())
+    assert report["verdict"] == "too few predictions" and not report["drifted"] and report["drifted_inputs"] == []
+    assert drift_report(house_reference, RollingWindow(1000, HOUSE), DriftThresholds())["statistics"] == {}
+
+
+def test_a_regressors_non_finite_answers_are_left_out(house_reference):
+    values = house_inputs(400, seed=16)
+    predicted = house_model(values)
+    predicted[:100, 1] = np.nan
+    predicted[100:110, 1] = np.inf
+    report = drift_report(house_reference, house_window(values, predicted), DriftThresholds())
+    assert report["verdict"] == "no drift", report["statistics"]
+    assert report["predicted_values"]["area"]["window"]["mean"] is not None
+
+
+@pytest.mark.parametrize("shift", [None, {3: 1.5}])
+def test_a_regressors_replica_counts_pooled_give_the_drift_of_their_windows_pooled(house_reference, shift):
+    values = house_inputs(900, seed=17, shift=shift)
+    parts = [house_window(values[i::3], capacity=300) for i in range(3)]
+    counts = [json.loads(json.dumps(window_counts(window))) for window in parts]  # as the replicas' reports carry them
+    pooled = report_of(house_reference, pooled_snapshot(counts), 900, 900, DriftThresholds())
+    whole = drift_report(house_reference, house_window(values, capacity=900), DriftThresholds())
+    assert pooled["statistics"] == whole["statistics"] and pooled["verdict"] == whole["verdict"]
+    assert pooled["drifted_inputs"] == (["income"] if shift else [])
+
+
+def test_a_regressors_windows_of_several_workers_merge(house_reference):
+    first, second = RollingWindow(4, HOUSE), RollingWindow(4, HOUSE)
+    values = house_inputs(6, seed=18)
+    for i in range(6):
+        (first if i % 2 == 0 else second).add_values(values[i : i + 1], np.array([[i, -i]]))
+    merged = RollingWindow.merged([first.rows(), second.rows()], 4, HOUSE)
+    assert merged.count == 4 and merged.seen == 6
+    assert sorted(merged.outputs[:4, 0].tolist()) == [2, 3, 4, 5] and set(first.rows()) == {"images", "outputs", "times", "seen"}
+
+
+def test_an_image_regressor_has_no_per_input_tests():
+    card = regression_card(names=None, targets=("age:years",)).model_copy(
+        update={"input": clothes_card().input, "preprocessing": clothes_card().preprocessing, "task": "regression"}
+    )
+    rng = np.random.default_rng(19)
+    images = rng.integers(0, 200, (600, 28, 28, 1)).astype(np.uint8)
+    ages = images.reshape(600, -1).mean(axis=1, keepdims=True) / 3
+    reference = build_regression_reference(images[:400], ages[:400], card)
+    assert "inputs" not in reference
+    window = RollingWindow(1000, card)
+    window.add_values(images[400:], ages[400:])
+    report = drift_report(reference, window, DriftThresholds(min_samples=100))
+    assert list(report["statistics"]) == ["intensity_psi", "mean_intensity_ks", "predicted_value_ks[age]"] and report["verdict"] == "no drift"
