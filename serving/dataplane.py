@@ -365,6 +365,8 @@ class DataPlane:
             raise Unavailable(handle.failure, retry_after=RETRY_MISSING_SECONDS)
         if handle.card is not None and handle.card.named_inputs:
             raise NotFound(f"{handle.tag} takes named inputs: drift is monitored for models with one input tensor")
+        if handle.card is not None and handle.monitor is None:
+            raise NotFound(f"{handle.tag} answers {handle.card.output.kind}: drift is monitored for classifiers and regressors")
         report = handle.monitor.drift() if handle.monitor is not None else None
         if report is None:
             raise NotFound(f"{handle.tag} has no reference statistics; retrain it, or import it with evaluation data")

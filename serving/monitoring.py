@@ -3,7 +3,8 @@
 - Counters and a histogram per model, version and class, through BentoML's metrics API, so they
   appear on the service's ``/metrics`` (labels ``model``, ``version``; requests also ``protocol``).
 - :class:`VersionMonitor` keeps each version's rolling window of prediction features
-  (lifecycle/drift.py), answers ``GET /models/<name>/<version>/drift`` and refreshes the
+  (lifecycle/drift.py; a classifier's or a regressor's, of one input tensor), answers
+  ``GET /models/<name>/<version>/drift`` and refreshes the
   ``serving_drift_*`` gauges at most once per ``refresh_seconds``, on a thread of their own. With several entry workers, each
   publishes its window at each refresh (serving/workers.py) and reports merge the newest rows of all.
 - A sample of inputs and outputs goes to BentoML's data-collection log (``bentoml.monitor``,
@@ -244,7 +245,8 @@ def example_ids(requests: list[tuple[str | None, int]] | None, examples: int) ->
 
 
 class VersionMonitor:
-    """Metrics, drift window and data-log sampling of one served version."""
+    """Metrics, drift window and data-log sampling of one served version: a classifier (its answers are
+    class probabilities) or a regressor (its answers are predicted values, one per target)."""
 
     def __init__(self, card: ModelCard, reference: dict | None, settings, board: Board | None = None) -> None:
         self.card = card
@@ -253,6 +255,7 @@ class VersionMonitor:
         self.labels = {"model": card.name, "version": card.version}
         self.reference = reference
         self.settings = settings
+        self.regression = card.output.kind == "regression"
         self.window = RollingWindow(settings.window, card)
         self.last_counts: dict | None = None  # the window as counts, as of the last drift report
         self._rng = np.random.default_rng()
@@ -265,13 +268,16 @@ class VersionMonitor:
         if reference is not None:
             if settings.enabled:
                 import_scipy_in_background()
-            for index, name in enumerate(card.labels):
+            for index, name in enumerate(card.labels if not self.regression else ()):
                 CLASS_SHARE.labels(**self.labels, label=name, source="reference").set(reference["classes"]["shares"][index])
 
     def observe(self, pixels: np.ndarray, probabilities: np.ndarray, requests: list[tuple[str | None, int]] | None = None, scores: np.ndarray | None = None) -> None:
-        """Examples (N, *shape) as clients sent them, and the class probabilities answered: a group of requests
-        the batcher sent together (serving/dispatch.py), after they were answered, with each request's id
-        and number of examples (the sampled records carry the id)."""
+        """Examples (N, *shape) as clients sent them, and the class probabilities answered (a regressor's
+        predicted values, N x targets): a group of requests the batcher sent together (serving/dispatch.py),
+        after they were answered, with each request's id and number of examples (the sampled records carry the id)."""
+        if self.regression:
+            self._observe_values(pixels, probabilities, requests)
+            return
         predicted, confidence = probabilities.argmax(axis=1), probabilities.max(axis=1)
         record_predictions(self.card, predicted, confidence)
         if scores is not None:
@@ -280,13 +286,35 @@ class VersionMonitor:
             return
         self.window.add(pixels, confidence, predicted)
         now = time.monotonic()
-        if self.settings.log_sample_rate > 0:
-            sampled = self._sample(len(pixels))
-            if sampled.size:
-                sampled = sampled[: self._log_allowance(now)]
-                self._logged_this_second += sampled.size
-                if sampled.size:
-                    self._log_samples(pixels[sampled], predicted[sampled], confidence[sampled], example_ids(requests, len(pixels))[sampled])
+        sampled = self._to_log(len(pixels), now)
+        if sampled.size:
+            self._log(self._write_samples, pixels[sampled], predicted[sampled], confidence[sampled], example_ids(requests, len(pixels))[sampled])
+        self._maybe_refresh(now)
+
+    def _observe_values(self, pixels: np.ndarray, answers: np.ndarray, requests: list[tuple[str | None, int]] | None) -> None:
+        """A regressor's group: its inputs and predicted values into the window and, sampled, the data log."""
+        if not self.settings.enabled:
+            return
+        values = np.asarray(answers, dtype=np.float64).reshape(len(pixels), -1)
+        self.window.add_values(pixels, values)
+        now = time.monotonic()
+        sampled = self._to_log(len(pixels), now)
+        if sampled.size:
+            self._log(self._write_values, pixels[sampled], values[sampled], example_ids(requests, len(pixels))[sampled])
+        self._maybe_refresh(now)
+
+    def _to_log(self, n: int, now: float) -> np.ndarray:
+        """Indices of a group's ``n`` examples that go to the data log: sampled, within this second's allowance."""
+        if self.settings.log_sample_rate <= 0:
+            return np.zeros(0, dtype=np.intp)
+        sampled = self._sample(n)
+        if sampled.size:
+            sampled = sampled[: self._log_allowance(now)]
+            self._logged_this_second += sampled.size
+        return sampled
+
+    def _maybe_refresh(self, now: float) -> None:
+        """Refresh the gauges (on the refresher's thread) when ``refresh_seconds`` have passed since the last time."""
         if self.reference is not None and now >= self._next_refresh and not self._refreshing:
             self._next_refresh = now + self.settings.refresh_seconds
             self._refreshing = True
@@ -352,7 +380,7 @@ class VersionMonitor:
                 DRIFT_P_VALUE.labels(**labels, statistic=name).set(row["p_value"])
             DRIFT_DETECTED.labels(**labels, statistic=name).set(int(row["drifted"]))
         DRIFT_DETECTED.labels(**labels, statistic="any").set(int(report["drifted"]))
-        for name, share in zip(self.card.labels, report["class_shares"]["window"], strict=True):
+        for name, share in zip(self.card.labels, report["class_shares"]["window"] if "class_shares" in report else (), strict=True):
             CLASS_SHARE.labels(**labels, label=name, source="window").set(share)
         return report
 
@@ -378,15 +406,27 @@ class VersionMonitor:
             self._log_second, self._logged_this_second = second, 0
         return max(self.settings.log_max_per_second - self._logged_this_second, 0)
 
-    def _log_samples(self, pixels: np.ndarray, predicted: np.ndarray, confidence: np.ndarray, request_ids: np.ndarray) -> None:
-        """Write samples to the data log; a failing log (bad path, full disk) never fails a prediction."""
+    def _log(self, write, *samples: np.ndarray) -> None:
+        """Write samples to the data log with ``write``; a failing log (bad path, full disk) never fails a prediction."""
         try:
-            self._write_samples(pixels, predicted, confidence, request_ids)
+            write(*samples)
         except Exception as exc:
             LOG_FAILURES.labels(**self.labels).inc()
             if not self._log_failed:
                 log.error("the monitoring data log failed; predictions go on without it: %s: %s", type(exc).__name__, exc)
                 self._log_failed = True
+
+    def _write_values(self, pixels: np.ndarray, values: np.ndarray, request_ids: np.ndarray) -> None:
+        """A regressor's samples: each record's ``predicted_values`` holds one value per target."""
+        means = pixels.reshape(len(pixels), -1).mean(axis=1)
+        with bentoml.monitor(MONITOR_NAME) as monitor:
+            monitor.log_batch(request_ids.tolist(), "x_request_id", "feature", "categorical")
+            monitor.log_batch([self.card.name] * len(pixels), "model", "feature", "categorical")
+            monitor.log_batch([self.card.version] * len(pixels), "version", "feature", "categorical")
+            monitor.log_batch(feature_view(pixels, self.card).tolist(), "pixels", "feature", "numerical_sequence")
+            monitor.log_batch(means.round(3).tolist(), "mean_intensity", "feature", "numerical")
+            # finite values only in a JSON record: a non-finite one is logged as null
+            monitor.log_batch([[v if np.isfinite(v) else None for v in row] for row in values.tolist()], "predicted_values", "prediction", "numerical_sequence")
 
     def _write_samples(self, pixels: np.ndarray, predicted: np.ndarray, confidence: np.ndarray, request_ids: np.ndarray) -> None:
         means = pixels.reshape(len(pixels), -1).mean(axis=1)

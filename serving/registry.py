@@ -78,9 +78,11 @@ class VersionHandle:
         self.in_flight = 0  # requests in it now: an unloaded version finishes them first
         self.health = RunnerHealth(f"{name}:{version}", self._runner_status)
         settings = settings or config.runner(name, version)
-        # Drift, OOD scores and the prediction counters read classes and one input tensor: a version of another task, or of named inputs, has none yet.
+        # OOD scores and the prediction counters read classes and one input tensor; drift reads one input tensor and a classifier's
+        # classes or a regressor's values: a version of another task, or of named inputs, has none of them yet.
         classifier = card is not None and card.is_classifier and not card.named_inputs
-        self.monitor = VersionMonitor(card, reference, config.monitoring) if card is not None and classifier else None
+        monitored = classifier or (card is not None and card.output.kind == "regression" and not card.named_inputs)
+        self.monitor = VersionMonitor(card, reference, config.monitoring) if card is not None and monitored else None
         model_settings = config.models.get(name)
         self.ood = OodScorer.of(card, reference, model_settings.ood) if card is not None and classifier and model_settings is not None else None
         # Monitoring sees each group the batcher sends once, after its requests have their answers.

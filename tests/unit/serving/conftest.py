@@ -106,7 +106,7 @@ def write_config(tmp_path, models: dict, **sections) -> object:
 class InProcess:
     """A served set of cards, with their fake runners, behind the entry's routes (``client``)."""
 
-    def __init__(self, config, cards: dict[tuple[str, str], ModelCard | None], runners: dict | None = None):
+    def __init__(self, config, cards: dict[tuple[str, str], ModelCard | None], runners: dict | None = None, references: dict[tuple[str, str], dict] | None = None):
         self.runners = runners or {key: FakeRunner(card.classes if card else 2) for key, card in cards.items()}
         models = {}
         for name, settings in config.models.items():
@@ -114,7 +114,9 @@ class InProcess:
             for version in settings.versions:
                 card = cards[name, version]
                 failure = None if card else f"{name}:{version} is not in the model store"
-                handles[version] = VersionHandle(name, version, config, self.runners[name, version], card, created="2026-11-30T00:00:00", failure=failure)
+                handles[version] = VersionHandle(
+                    name, version, config, self.runners[name, version], card, created="2026-11-30T00:00:00", failure=failure, reference=(references or {}).get((name, version))
+                )
             models[name] = ServedModel(name, handles, dict(settings.aliases), settings.default)
         self.registry = ModelRegistry(models)
         self.plane = DataPlane(self.registry, config)
