@@ -13,7 +13,8 @@
     python train_and_save.py export-tfserving --name clothes --version v1 --out export   # export/clothes/1/: a SavedModel for TF Serving
 
 Every stored version carries its card (models/card.py). Training and an import with evaluation data
-also store an HTML evaluation report, slice results and reference statistics for drift monitoring.
+also store an HTML evaluation report, slice results and reference statistics for drift monitoring
+(a regressor's: its report and its reference, of its inputs and its predicted values per target).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
 
 from config import ConfigError, load_config  # noqa: E402
 from lifecycle.gate import decide, format_table, write_decision  # noqa: E402
-from lifecycle.reference import REFERENCE_FILE, build_reference  # noqa: E402
+from lifecycle.reference import REFERENCE_FILE, build_reference, build_regression_reference  # noqa: E402
 from lifecycle.report import REPORT_FILE, evaluation_report, regression_report  # noqa: E402
 from lifecycle.slices import default_shifts, evaluate_slices  # noqa: E402
 from models import repository, store  # noqa: E402
@@ -391,9 +392,11 @@ def import_model(args: argparse.Namespace) -> int:
         metrics = evaluation.evaluate(truth, predicted, card.labels)
     print(format_report(metrics))
     card = card.model_copy(update={"metrics": metrics, "data": {**card.data, "source": os.path.basename(args.eval_data)}})
-    if not card.is_classifier:  # slices and the drift reference read classes; a regressor has its own report
+    if not card.is_classifier:  # slices read classes; a regressor has its own report and drift reference
         if output.kind == "regression":
             files[REPORT_FILE] = regression_report(card, truth, predicted)
+            if not card.named_inputs:  # drift is watched on one input tensor
+                files[REFERENCE_FILE] = json.dumps(build_regression_reference(images, predicted, card))
         if model is not None:
             card = with_onnx(card, model, images, files)
         saved = store.save(card, model, files, force=args.force)

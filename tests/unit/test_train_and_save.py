@@ -55,3 +55,34 @@ def test_promoting_a_model_without_a_recipe_says_how_imported_models_are_promote
     assert train_and_save.main(["promote", "shapes", "v2"]) == 2
     error = capsys.readouterr().err
     assert "shapes has no recipe" in error and "/models/shapes/rollouts" in error and "Traceback" not in error
+
+
+def test_a_regressor_imported_with_evaluation_data_stores_its_drift_reference(tmp_path, capsys):
+    """scikit-learn's diabetes regressor, imported as users do: its evaluation report and its drift
+    reference (each input's values by name, the predicted values of its target on the held-out data)."""
+    import json
+
+    import joblib
+    import numpy as np
+    from sklearn.datasets import load_diabetes
+    from sklearn.linear_model import LinearRegression
+
+    from lifecycle.reference import REFERENCE_FILE
+    from lifecycle.report import REPORT_FILE
+
+    x, y = load_diabetes(return_X_y=True)
+    model = LinearRegression().fit(x[:-100], y[:-100])
+    joblib.dump(model, tmp_path / "diabetes.joblib")
+    np.savez(tmp_path / "held.npz", x=x[-100:], y=y[-100:])
+    names = "age,sex,bmi,bp,s1,s2,s3,s4,s5,s6"
+    command = ["import", str(tmp_path / "diabetes.joblib"), "--name", "unit-diabetes", "--version", "v1", "--trust-pickle", "--targets", "progression"]
+    assert train_and_save.main([*command, "--input-names", names, "--eval-data", str(tmp_path / "held.npz")]) == 0
+    stored = store.get("unit-diabetes", "v1")
+    reference = json.loads(store.read_file(stored, REFERENCE_FILE))
+    assert store.read_file(stored, REPORT_FILE) is not None
+    assert reference["images"] == 100 and reference["inputs"]["names"] == names.split(",") and "classes" not in reference
+    assert reference["targets"]["names"] == ["progression"] and len(reference["targets"]["values"][0]) == 100
+    np.testing.assert_allclose(reference["targets"]["values"][0], model.predict(x[-100:]), rtol=1e-4)
+    np.testing.assert_allclose(reference["inputs"]["values"][2], x[-100:, 2], rtol=1e-5)
+    assert train_and_save.main([*command[:5], "v2", *command[6:]]) == 0  # without evaluation data: neither
+    assert store.read_file(store.get("unit-diabetes", "v2"), REFERENCE_FILE) is None
