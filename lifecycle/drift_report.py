@@ -2,8 +2,9 @@
 
 The service logs a sample of its inputs and predictions with ``bentoml.monitor("predictions")``
 (serving/monitoring.py) to ``<logs>/predictions/data/data.<worker>.log`` (rotated to ``.1``,
-``.2``, ...), one JSON object per example with its ``model`` and ``version`` and the example's
-feature view (lifecycle/reference.py). This command reads them all, splits the records of one
+``.2``, ...), one JSON object per example with its ``model`` and ``version``, the example's
+feature view (lifecycle/reference.py) and what the model answered (a classifier's predicted class and
+confidence, a regressor's predicted value per target). This command reads them all, splits the records of one
 version in time order into windows, compares each window with the version's reference statistics
 by the same code as the live ``GET /models/<name>/<version>/drift`` (lifecycle/drift.py), and
 writes one self-contained HTML page with a table and figures. It reads the configuration
@@ -82,9 +83,15 @@ def parse_line(line: str, card: ModelCard, size: int | None = None) -> dict | No
             "version": str(row["version"]),
             "request_id": str(row.get("request_id", "")),
             "pixels": np.asarray(row["pixels"], dtype=np.uint8 if card.is_image else np.float32).reshape(size or view_size(card)),  # >255 raises
-            "predicted_class": int(row["predicted_class"]),
-            "confidence": float(row["confidence"]),
         }
+        if card.output.kind == "regression":  # one value per target; a non-finite one was logged as null
+            values = [np.nan if v is None else float(v) for v in row["predicted_values"]]
+            if len(values) != len(card.output.targets):
+                return None
+            record["predicted_values"] = np.asarray(values, dtype=np.float64)
+            return record
+        record["predicted_class"] = int(row["predicted_class"])
+        record["confidence"] = float(row["confidence"])
     except (ValueError, TypeError, KeyError, OverflowError):
         return None
     if not 0 <= record["predicted_class"] < card.classes or not 0.0 <= record["confidence"] <= 1.0:
@@ -141,12 +148,20 @@ def window_bounds(count: int, window: int, min_samples: int) -> list[tuple[int, 
     return bounds
 
 
+def predicted_values(records: list[dict]) -> np.ndarray:
+    """A regressor's records' predicted values (N, targets)."""
+    return np.stack([r["predicted_values"] for r in records])
+
+
 def window_reports(records: list[dict], reference: dict, window: int, thresholds: DriftThresholds, card: ModelCard) -> list[dict]:
     """The live drift report of each window, with its number, time range and record rows."""
     reports = []
     for number, (start, stop) in enumerate(window_bounds(len(records), window, thresholds.min_samples), 1):
         rolling = RollingWindow(stop - start, card)
-        rolling.add_views(*features(records[start:stop]))
+        if card.output.kind == "regression":
+            rolling.add_values_views(np.stack([r["pixels"] for r in records[start:stop]]), predicted_values(records[start:stop]))
+        else:
+            rolling.add_views(*features(records[start:stop]))
         reports.append(
             {
                 "number": number,
@@ -187,10 +202,12 @@ def render(card: ModelCard, records: list[dict], reports: list[dict], reference:
     drifted = sum(r["verdict"] == "drift" for r in reports)
     last_records = records[slice(*last["rows"])]
     title = f"{_e(card.tag)} drift report"
+    regression = card.output.kind == "regression"
+    columns = regression_columns(reports) if regression else STATISTICS
     parts = [
         f"<h1>{title}</h1>",
         f"<p class=sub>{len(records):,} logged predictions from {_time(records[0]['timestamp'])} to {_time(records[-1]['timestamp'])}, "
-        f"in windows of {reports[0]['window']['capacity']:,}, compared with the reference of {reference['images']:,} held-out test images "
+        f"in windows of {reports[0]['window']['capacity']:,}, compared with the reference of {reference['images']:,} held-out test {'examples' if regression else 'images'} "
         f"by the same code as <code>GET /models/{_e(card.name)}/{_e(card.version)}/drift</code>. "
         f"{skipped:,} unparsable log line{'s' if skipped != 1 else ''} skipped.</p>",
         "<div class=headline>"
@@ -203,14 +220,20 @@ def render(card: ModelCard, records: list[dict], reports: list[dict], reference:
         "<h2>Windows</h2>",
         f"<p>Drift: PSI above {thresholds.psi:g}, or a test's p-value below {thresholds.p_value:g}; "
         f"no verdict under {thresholds.min_samples} predictions. Drifted statistics are highlighted.</p>",
-        _windows_table(reports),
+        _windows_table(reports, columns),
         "<h2>Statistics over windows</h2>",
-        figure_html(_statistics_chart(reports, thresholds)),
+        figure_html(_statistics_chart(reports, thresholds, columns)),
         f"<h2>Last window (#{last['number']}, {last['window']['size']:,} predictions) against the reference</h2>",
         figure_html(_intensity_chart(reference, last_records, card)) if reference["intensity"]["shares"] is not None else "",
-        figure_html(_class_chart(reference, last, card.labels)),
-        figure_html(_confidence_chart(reference, last_records)),
     ]
+    if regression:
+        parts += [
+            "<p>Per input and per target, a two-sample KS test; the p-values of each family (inputs, targets) are "
+            "Bonferroni-adjusted: multiplied by the number of tests in it.</p>",
+            figure_html(_values_chart(reference, last_records, card)),
+        ]
+    else:
+        parts += [figure_html(_class_chart(reference, last, card.labels)), figure_html(_confidence_chart(reference, last_records))]
     if card.is_image:
         parts += [
             "<h3>Mean image</h3><p>Red: brighter than the reference on average, blue: darker. "
@@ -222,12 +245,26 @@ def render(card: ModelCard, records: list[dict], reports: list[dict], reference:
     return f"<!doctype html><html><head><meta charset=utf-8><title>{title}</title><style>{STYLE}{EXTRA_STYLE}</style></head><body>{''.join(parts)}</body></html>"
 
 
-def _windows_table(reports: list[dict]) -> str:
-    head = "<tr><th>#</th><th>start</th><th>end</th><th>size</th>" + "".join(f"<th>{_e(n)}</th>" for n in STATISTICS.values()) + "<th>drifted</th></tr>"
+def regression_columns(reports: list[dict]) -> dict[str, str]:
+    """A regressor's statistics in the order its reports give them, with their labels ("price KS", "input bmi KS")."""
+    names: dict[str, str] = {}
+    for report in reports:
+        for name, row in report["statistics"].items():
+            if "target" in row:
+                names.setdefault(name, f"{row['target']} KS")
+            elif "input" in row:
+                names.setdefault(name, f"input {row['input']} KS")
+            else:
+                names.setdefault(name, STATISTICS.get(name, name))
+    return names
+
+
+def _windows_table(reports: list[dict], columns: dict[str, str] = STATISTICS) -> str:
+    head = "<tr><th>#</th><th>start</th><th>end</th><th>size</th>" + "".join(f"<th>{_e(n)}</th>" for n in columns.values()) + "<th>drifted</th></tr>"
     rows = []
     for r in reports:
         cells = [f"<td class=n>{r['number']}</td><td>{_e(r['start'])}</td><td>{_e(r['end'])}</td><td class=n>{r['window']['size']:,}</td>"]
-        for name in STATISTICS:
+        for name in columns:
             row = r["statistics"].get(name)
             if row is None:
                 cells.append("<td></td>")
@@ -240,9 +277,11 @@ def _windows_table(reports: list[dict]) -> str:
     return f"<table>{head}{''.join(rows)}</table>"
 
 
-def _statistics_chart(reports: list[dict], thresholds: DriftThresholds):
+def _statistics_chart(reports: list[dict], thresholds: DriftThresholds, columns: dict[str, str] = STATISTICS):
     import matplotlib.pyplot as plt
 
+    if columns is not STATISTICS:
+        return _p_value_chart(reports, thresholds, columns)
     numbers = [r["number"] for r in reports]
     fig, axes = plt.subplots(1, len(STATISTICS), figsize=(11, 2.9))
     for ax, (name, label) in zip(axes, STATISTICS.items(), strict=True):
@@ -268,6 +307,67 @@ def _statistics_chart(reports: list[dict], thresholds: DriftThresholds):
     return fig
 
 
+def _p_value_chart(reports: list[dict], thresholds: DriftThresholds, columns: dict[str, str]):
+    """A regressor's statistics over windows: the PSI (with a value range) and every test's p-value on one
+    log axis (inputs that never drifted thin and grey, drifted ones dashed, the mean intensity and each target bold)."""
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
+
+    numbers = [r["number"] for r in reports]
+    psi = "intensity_psi" in columns
+    fig, axes = plt.subplots(1, 2 if psi else 1, figsize=(11, 3.4), squeeze=False, gridspec_kw={"width_ratios": [1, 3]} if psi else None)
+    if psi:
+        ax = axes[0][0]
+        values = [r["statistics"]["intensity_psi"]["value"] if "intensity_psi" in r["statistics"] else np.nan for r in reports]
+        ax.plot(numbers, values, marker="o", markersize=3, color="#1f77b4")
+        ax.axhline(thresholds.psi, color="#d62728", linestyle="--", linewidth=1, label=f"threshold {thresholds.psi:g}")
+        ax.set(title=columns["intensity_psi"], xlabel="window", ylabel="PSI")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    ax = axes[0][-1]
+    ax.set_prop_cycle(color=["#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22"])  # red marks drift
+    for name, label in columns.items():
+        if name == "intensity_psi":
+            continue
+        rows = [r["statistics"].get(name) for r in reports]
+        values = [max(row["p_value"], P_FLOOR) if row else np.nan for row in rows]
+        quiet = any(row is not None and "input" in row for row in rows) and not any(row is not None and row["drifted"] for row in rows)  # an input that never drifted
+        style = {"linewidth": 0.8, "color": "#9a9a9a"} if quiet else {"linewidth": 1.8, "label": label, "linestyle": "--" if "input" in label else "-"}
+        ax.plot(numbers, values, marker="o", markersize=3, **style)
+        hits = [(n, v) for n, v, row in zip(numbers, values, rows, strict=True) if row and row["drifted"]]
+        if hits:
+            ax.scatter(*zip(*hits, strict=True), color="#d62728", zorder=3, s=18)
+    ax.axhline(thresholds.p_value, color="#d62728", linestyle="--", linewidth=1, label=f"p = {thresholds.p_value:g}")
+    ax.plot([], [], color="#9a9a9a", linewidth=0.8, label="inputs that never drifted")
+    ax.set_yscale("log")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set(title="p-values (red: drifted)", xlabel="window", ylabel=f"p-value (floor {P_FLOOR:g})")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    return fig
+
+
+def _values_chart(reference: dict, records: list[dict], card: ModelCard):
+    """Each target's predicted values in the last window against the reference's, as shares of common bins."""
+    import matplotlib.pyplot as plt
+
+    window = predicted_values(records)
+    targets = reference["targets"]
+    fig, axes = plt.subplots(1, len(targets["names"]), figsize=(11, 3), squeeze=False)
+    for index, (ax, name, unit) in enumerate(zip(axes[0], targets["names"], targets["units"], strict=True)):
+        expected, live = np.asarray(targets["values"][index], dtype=np.float64), window[:, index][np.isfinite(window[:, index])]
+        both = np.concatenate([expected, live])
+        edges = np.histogram_bin_edges(both if both.size else np.zeros(1), bins=20)
+        ax.hist(expected, bins=edges, weights=np.full(len(expected), 1 / max(len(expected), 1)), alpha=0.6, label="reference", color="#7f7f7f")
+        ax.hist(live, bins=edges, weights=np.full(len(live), 1 / max(len(live), 1)), alpha=0.6, label="last window", color="#1f77b4")
+        ax.set(title=f"predicted {name}", xlabel=unit or "value", ylabel="share")
+        ax.grid(axis="y", alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
 def _paired_bars(ax, x, reference, window, width, tick_labels=None):
     ax.bar(np.asarray(x) - width / 2, reference, width=width, label="reference", color="#7f7f7f")
     ax.bar(np.asarray(x) + width / 2, window, width=width, label="last window", color="#1f77b4")
@@ -281,11 +381,12 @@ def _paired_bars(ax, x, reference, window, width, tick_labels=None):
 def _intensity_chart(reference: dict, records: list[dict], card: ModelCard):
     import matplotlib.pyplot as plt
 
-    counts = image_features(features(records)[0], card)[1].sum(axis=0)
+    counts = image_features(np.stack([r["pixels"] for r in records]), card)[1].sum(axis=0)
     low, high = card.input.value_range
     edges = np.linspace(low, high, INTENSITY_BINS + 1)
+    digits = ".0f" if high - low >= 100 else ".3g"  # a range of 0..1 or -1..1 has its bins' edges in fractions
     fig, ax = plt.subplots(figsize=(11, 3))
-    _paired_bars(ax, np.arange(INTENSITY_BINS), reference["intensity"]["shares"], counts / max(counts.sum(), 1), 0.4, [f"{a:.0f}–{b:.0f}" for a, b in pairwise(edges)])
+    _paired_bars(ax, np.arange(INTENSITY_BINS), reference["intensity"]["shares"], counts / max(counts.sum(), 1), 0.4, [f"{a:{digits}}–{b:{digits}}" for a, b in pairwise(edges)])
     ax.set_title("pixel intensity shares", fontsize=10)
     ax.set_yscale("log")  # the dark background bin holds half the pixels; the rest would vanish
     return fig
@@ -318,7 +419,8 @@ def _mean_images(reference: dict, records: list[dict], card: ModelCard):
     import matplotlib.pyplot as plt
 
     full = np.asarray(reference["pixels"]["mean"], dtype=np.float64).reshape(card.input.shape)
-    expected = feature_view((full * 255)[None], card).reshape(-1) / 255  # the reference on the same grid as the logs
+    scale = card.input.value_range[1] if card.input.value_range else 255.0  # the reference's means are of values over the range's top
+    expected = feature_view((full * scale)[None], card).reshape(-1) / 255  # the reference on the same grid (8-bit levels) as the logs
     grid = view_grid(card)
     window = (np.stack([r["pixels"] for r in records]).mean(axis=0) / 255).reshape(grid).mean(axis=2)
     expected = expected.reshape(grid).mean(axis=2)
@@ -378,7 +480,7 @@ def main(argv: list[str] | None = None) -> int:
         "logs": str(Path(args.logs) / MONITOR_NAME / "data"),
         "files read": len(log_files(args.logs)),
         "unparsable lines skipped": skipped,
-        "reference": f"{source}, {reference['images']:,} images",
+        "reference": f"{source}, {reference['images']:,} {'examples' if card.output.kind == 'regression' else 'images'}",
         "window": window,
         "thresholds": f"p-value < {thresholds.p_value:g}, PSI > {thresholds.psi:g}, min samples {thresholds.min_samples}",
     }
