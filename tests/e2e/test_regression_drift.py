@@ -1,0 +1,214 @@
+"""A regressor's drift through a real `bentoml serve`: a Keras regressor (two targets with units, eight
+named inputs) and a scikit-learn pipeline fitted on scikit-learn's diabetes DataFrame, each imported with
+`train_and_save.py import ... --eval-data` as users do, so that each stores its drift reference.
+
+Served, each is monitored: GET /models/<name>/v1/drift gives no verdict before traffic, "no drift" after
+in-distribution traffic and "drift" after traffic with one input shifted, naming that input and the
+target it moves; /metrics carries the drift gauges of the per-input and per-target tests; and the
+offline report (python -m lifecycle.drift_report) reads the sampled records of the served regressor.
+Requests are bounded (20 of 20 examples per phase and model) and go to loopback only.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import requests
+
+from tests.e2e.conftest import ROOT, Server, free_port, report_figures, write_config
+
+TIMEOUT = 30
+WINDOW = 400  # the drift window: one phase's examples fill it
+PER_REQUEST = 20
+HOUSE_INPUTS = ("rooms", "age", "size", "floor", "garden", "school", "noise", "distance")
+MAX_EXTRA_REQUESTS = 8  # shifted requests that may follow a phase, each a refresh of the gauges (refresh_seconds apart)
+FIGURES: list[str] = []
+SENT: set[str] = set()  # the models whose clean and shifted traffic has been sent
+
+
+class Regressor:
+    """One model: its import arguments, in-distribution and shifted examples, and what the shift should name."""
+
+    def __init__(self, name: str, args: list[str], clean: np.ndarray, shifted: np.ndarray, shifted_input: str, moved_target: str):
+        self.name, self.args, self.clean, self.shifted = name, args, clean.astype(np.float32), shifted.astype(np.float32)
+        self.shifted_input, self.moved_target = shifted_input, moved_target
+
+
+def keras_house(tmp) -> Regressor:
+    """price = 3 rooms + age, area = size - 2 floor (standard-normal inputs); floor shifted by +1."""
+    import keras
+
+    keras.utils.set_random_seed(11)
+    rng = np.random.default_rng(11)
+
+    def targets(x):
+        return np.stack([x[:, 0] * 3 + x[:, 1], x[:, 2] - x[:, 3] * 2], axis=1).astype(np.float32)
+
+    x = rng.normal(0, 1, (3000, 8)).astype(np.float32)
+    model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(16, activation="relu"), keras.layers.Dense(2)], name="house")
+    model.compile(optimizer=keras.optimizers.Adam(0.01), loss="mse")
+    model.fit(x, targets(x), epochs=20, batch_size=64, verbose=0)
+    model.save(tmp / "house.keras")
+    held = rng.normal(0, 1, (1000, 8)).astype(np.float32)
+    np.savez(tmp / "house-held-out.npz", x=held, y=targets(held))
+    clean = rng.normal(0, 1, (WINDOW, 8))
+    shifted = rng.normal(0, 1, (WINDOW, 8))
+    shifted[:, 3] += 1.0
+    args = ["--task", "regression", "--targets", "price:USD,area:m2", "--scale", "none", "--input-names", ",".join(HOUSE_INPUTS)]
+    return Regressor("house", [str(tmp / "house.keras"), *args, "--eval-data", str(tmp / "house-held-out.npz")], clean, shifted, "floor", "area")
+
+
+def sklearn_diabetes(tmp) -> Regressor:
+    """Fitted on the first 300 rows of diabetes, held out the last 142; its inputs named with --input-names
+    (the data set's feature names); traffic resampled from the training rows, shifted by +2 standard
+    deviations of bmi (+1 is flagged on bmi, p ~ 1e-16, but moves the predicted progression too little
+    for a p < 0.001 against 142 held-out examples: p 0.002 to 0.09 over four seeds)."""
+    import joblib
+    from sklearn.datasets import load_diabetes
+    from sklearn.linear_model import LinearRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    data = load_diabetes()
+    x, y = data.data, data.target
+    model = make_pipeline(StandardScaler(), LinearRegression()).fit(x[:300], y[:300])
+    joblib.dump(model, tmp / "diabetes.joblib")
+    np.savez(tmp / "diabetes-held-out.npz", x=x[300:], y=y[300:])
+    rng = np.random.default_rng(12)
+    clean = x[rng.integers(0, 300, WINDOW)]
+    shifted = x[rng.integers(0, 300, WINDOW)]
+    shifted[:, data.feature_names.index("bmi")] += 2 * x[:, data.feature_names.index("bmi")].std()
+    args = ["--trust-pickle", "--targets", "progression", "--input-names", ",".join(data.feature_names), "--eval-data", str(tmp / "diabetes-held-out.npz")]
+    return Regressor("diabetes", [str(tmp / "diabetes.joblib"), *args], clean, shifted, "bmi", "progression")
+
+
+@pytest.fixture(scope="module")
+def regressors(tmp_path_factory) -> dict[str, Regressor]:
+    tmp = tmp_path_factory.mktemp("regression-drift")
+    made = {model.name: model for model in (keras_house(tmp), sklearn_diabetes(tmp))}
+    for model in made.values():
+        started = time.monotonic()
+        result = subprocess.run(
+            [sys.executable, str(ROOT / "train_and_save.py"), "import", *model.args[:1], "--name", model.name, "--version", "v1", "--force", *model.args[1:]],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert result.returncode == 0, f"{model.name}: {result.stdout}{result.stderr}"
+        FIGURES.append(f"  import {model.name} with --eval-data: {time.monotonic() - started:.1f} s")
+    return made
+
+
+@pytest.fixture(scope="module")
+def srv(regressors, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("regression-drift-serve")
+    monitoring = {"window": WINDOW, "min_samples": 200, "refresh_seconds": 0.5, "log_sample_rate": 1.0, "log_max_per_second": 1000}
+    config = write_config(tmp / "configuration.yaml", {name: {"versions": ["v1"]} for name in regressors}, monitoring=monitoring)
+    server = Server(config, free_port(), tmp / "serve.log")
+    server.config, server.monitoring = config, tmp / "monitoring"
+    try:
+        FIGURES.append(f"  server ready in {server.wait_ready():.1f} s")
+        yield server
+    finally:
+        server.stop()
+        report_figures("a regressor's drift through bentoml serve\n" + "\n".join(FIGURES))
+
+
+def send(session: requests.Session, url: str, values: np.ndarray) -> float:
+    """Every example in requests of PER_REQUEST; the seconds it took."""
+    started = time.monotonic()
+    for start in range(0, len(values), PER_REQUEST):
+        response = session.post(url, json={"inputs": values[start : start + PER_REQUEST].tolist()}, timeout=TIMEOUT)
+        assert response.status_code == 200, response.text
+    return time.monotonic() - started
+
+
+def drift(session: requests.Session, url: str) -> dict:
+    response = session.get(f"{url}/drift", timeout=TIMEOUT)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def p_values(report: dict) -> str:
+    return ", ".join(f"{name} {row['p_value']:.2g}" for name, row in report["statistics"].items() if "p_value" in row)
+
+
+@pytest.mark.parametrize("name", ["house", "diabetes"])
+def test_in_distribution_traffic_does_not_drift_and_a_shifted_input_does_naming_it_and_its_target(srv, regressors, name):
+    model = regressors[name]
+    url = f"{srv.url}/models/{name}/v1"
+    card = requests.get(url, timeout=TIMEOUT).json()
+    assert card["task"] == "regression" and model.shifted_input in card["input"]["names"]
+    with requests.Session() as session:  # one keep-alive connection: one entry worker, whose window holds every example
+        before = drift(session, url)
+        assert before["verdict"] == "too few predictions" and before["window"]["size"] == 0 and before["statistics"] == {}
+
+        seconds = send(session, url, model.clean)
+        clean = drift(session, url)
+        assert clean["window"]["size"] == WINDOW and clean["verdict"] == "no drift" and not clean["drifted"], clean["statistics"]
+        expected = {"mean_intensity_ks", *(f"input_ks[{i}]" for i in card["input"]["names"]), *(f"predicted_value_ks[{t['name']}]" for t in card["output"]["targets"])}
+        assert set(clean["statistics"]) == expected and "class_shares" not in clean
+        assert clean["drifted_inputs"] == [] and clean["drifted_targets"] == []
+        FIGURES.append(f"  {name}: {WINDOW} in-distribution examples ({seconds:.1f} s): {clean['verdict']}; {p_values(clean)}")
+
+        seconds = send(session, url, model.shifted)
+        shifted = drift(session, url)
+        assert shifted["verdict"] == "drift" and shifted["drifted"], shifted["statistics"]
+        assert shifted["drifted_inputs"] == [model.shifted_input], shifted["statistics"]
+        assert model.moved_target in shifted["drifted_targets"], shifted["statistics"]
+        assert shifted["statistics"][f"input_ks[{model.shifted_input}]"]["correction"] == {"method": "bonferroni", "tests": len(card["input"]["names"])}
+        FIGURES.append(
+            f"  {name}: {WINDOW} examples with {model.shifted_input} shifted ({seconds:.1f} s): {shifted['verdict']}, inputs {shifted['drifted_inputs']}, "
+            f"targets {shifted['drifted_targets']}; {p_values(shifted)}"
+        )
+        SENT.add(name)
+
+        # The gauges are refreshed after an answer, at most every refresh_seconds: the phase's last refresh may
+        # have come before its last examples; a few more shifted requests (bounded) refresh them again.
+        detected = rf'serving_drift_detected\{{replica="[^"]+",model="{name}",[^}}]*statistic="any",version="v1"\}} 1\.0'
+        p_value = rf'serving_drift_p_value\{{replica="[^"]+",model="{name}",[^}}]*statistic="input_ks\[{model.shifted_input}\]",version="v1"\}} ([0-9.e+-]+)'
+        for extra in range(MAX_EXTRA_REQUESTS + 1):
+            metrics = requests.get(f"{srv.url}/metrics", timeout=TIMEOUT).text
+            if (re.search(detected, metrics) and re.findall(p_value, metrics) and min(float(v) for v in re.findall(p_value, metrics)) < 0.001) or extra == MAX_EXTRA_REQUESTS:
+                break
+            time.sleep(0.6)
+            send(session, url, model.shifted[:PER_REQUEST])
+    assert re.search(detected, metrics), [line for line in metrics.splitlines() if "drift_detected" in line and name in line]
+    assert min(float(v) for v in re.findall(p_value, metrics)) < 0.001
+    FIGURES.append(f"  {name}: /metrics shows serving_drift_detected{{statistic=any}} 1 after {extra} extra request(s)")
+
+
+def test_the_offline_report_reads_the_served_regressors_records(srv, regressors, tmp_path):
+    """The sampled records (every example: log_sample_rate 1) of the diabetes regressor, in windows of 400:
+    the in-distribution window does not drift, the shifted one does."""
+    if "diabetes" not in SENT:  # run on its own: the traffic of the test above
+        with requests.Session() as session:
+            send(session, f"{srv.url}/models/diabetes/v1", regressors["diabetes"].clean)
+            send(session, f"{srv.url}/models/diabetes/v1", regressors["diabetes"].shifted)
+    out = tmp_path / "drift-diabetes.html"
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:  # the data log is written after each answer
+        result = subprocess.run(
+            [sys.executable, "-m", "lifecycle.drift_report", "--model", "diabetes", "--version", "v1", "--logs", str(srv.monitoring), "--window", str(WINDOW), "--out", str(out)],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env={**os.environ, "MODEL_SERVER_CONFIG": str(srv.config)},
+        )
+        if result.returncode == 0 and "windows of 400" in result.stdout:
+            break
+        time.sleep(1)
+    assert result.returncode == 0, result.stdout + result.stderr
+    found = re.search(r"(\d+) windows of 400, (\d+) drifted \(last: drift\)", result.stdout)
+    assert found and 1 <= int(found[2]) < int(found[1]), result.stdout  # the in-distribution window does not drift, the shifted one does
+    html = out.read_text()
+    assert "input bmi KS" in html and "progression KS" in html and html.count("<img") == 2
+    FIGURES.append(f"  offline report of diabetes: {result.stdout.strip()}")
