@@ -461,17 +461,7 @@ def model_schemas(model: Served, config: Config) -> dict:
                 }
             },
         ),
-        "DriftReport": narrowed(
-            schemas.DriftReport,
-            {
-                "properties": {
-                    "model": {"const": model.name},
-                    "version": {"enum": model.versions},
-                    "window": {"properties": {"capacity": {"const": config.monitoring.window}, "min_samples": {"const": config.monitoring.min_samples}}},
-                    "class_shares": {"properties": {"window": shares, "reference": shares}},
-                }
-            },
-        ),
+        "DriftReport": _drift_report(model, config, shares),
     }
     if card.named_inputs:
         own.update(_named_schemas(model, limit))
@@ -485,6 +475,21 @@ def model_schemas(model: Served, config: Config) -> dict:
             },
         }
     return {prefix + name: schema for name, schema in own.items()}
+
+
+def _drift_report(model: Served, config: Config, shares: dict) -> dict:
+    """A version's drift report: a classifier's class shares sized by its classes, a regressor's targets by name."""
+    card = model.card
+    assert card is not None
+    window = {"properties": {"capacity": {"const": config.monitoring.window}, "min_samples": {"const": config.monitoring.min_samples}}}
+    common = {"model": {"const": model.name}, "version": {"enum": model.versions}, "window": window}
+    if card.output.kind == "regression":
+        targets = {"enum": [target.name for target in card.output.targets]}
+        names = {"drifted_targets": {"items": targets}, "predicted_values": {"propertyNames": targets}}
+        if card.input.names:
+            names["drifted_inputs"] = {"items": {"enum": list(card.input.names)}}
+        return narrowed(schemas.RegressionDriftReport, {"properties": {**common, **names}})
+    return narrowed(schemas.DriftReport, {"properties": {**common, "class_shares": {"properties": {"window": shares, "reference": shares}}}})
 
 
 def _named_schemas(model: Served, limit: int) -> dict:

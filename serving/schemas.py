@@ -222,6 +222,53 @@ class DriftReport(BaseModel):
     reference_images: Count
 
 
+class Correction(BaseModel):
+    """How a test's p-value was adjusted for the family of tests it belongs to (each input's, each target's)."""
+
+    method: Literal["bonferroni"]
+    tests: Count
+
+
+class FamilyStatistic(DriftStatistic):
+    """A regressor's statistic: one of its inputs' (``input``) or targets' (``target``) KS tests, its p-value
+    adjusted for the family, or one of the input statistics every model has (neither)."""
+
+    input: str | None = None
+    target: str | None = None
+    correction: Correction | None = None
+
+
+class ValueSummary(BaseModel):
+    mean: float | None
+    p10: float | None
+    p50: float | None
+    p90: float | None
+
+
+class PredictedValues(BaseModel):
+    """One target's predicted values in the window and on the held-out examples."""
+
+    unit: str | None
+    window: ValueSummary
+    reference: ValueSummary
+
+
+class RegressionDriftReport(BaseModel):
+    """A regressor's drift: its inputs' statistics, a KS test per input (``input_ks[<input>]``) and per target
+    (``predicted_value_ks[<target>]``), what drifted by name, and each target's predicted values."""
+
+    model: Name
+    version: Name
+    window: DriftWindow
+    drifted: bool
+    verdict: str
+    statistics: dict[str, FamilyStatistic]
+    drifted_inputs: list[str]
+    drifted_targets: list[str]
+    predicted_values: dict[str, PredictedValues]
+    reference_images: Count
+
+
 # --- ground truth and live accuracy -------------------------------------------------------------------
 
 RequestId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$", description="the X-Request-Id of the answer (gRPC: trailing x-request-id)")]
@@ -656,6 +703,7 @@ RESPONSES: tuple[type[BaseModel], ...] = (
     PredictResponse,
     InferenceResponse,
     DriftReport,
+    RegressionDriftReport,
     FeedbackRequest,  # a request body, published beside the answers
     FeedbackAnswer,
     LiveReport,

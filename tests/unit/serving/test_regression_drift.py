@@ -107,3 +107,22 @@ def test_a_regressors_gauges_and_its_counts_for_the_fleet(client, served):
 def test_without_a_reference_or_of_another_task_drift_says_why(client):
     assert_error(client.get("/models/house/v2/drift"), 404, "house:v2 has no reference statistics", "import it with evaluation data")
     assert_error(client.get("/models/tagger/v1/drift"), 404, "tagger:v1 answers multilabel: drift is monitored for classifiers and regressors")
+
+
+def test_the_document_describes_a_regressors_drift_report(client, served, monkeypatch):
+    """The published document's house.DriftReport (schemas.RegressionDriftReport, narrowed to its inputs
+    and targets by name) holds for the answers, and refuses a report naming a target the model lacks."""
+    from jsonschema import Draft202012Validator
+
+    from serving import openapi
+    from tests.unit.serving.test_openapi import FakeService
+
+    monkeypatch.setattr(openapi, "_card", lambda name, version: served.registry.model(name).handles[version].card)
+    spec = openapi.build_spec(FakeService(), served.plane.config, served.router)
+    validator = Draft202012Validator({"$ref": "#/components/schemas/house.DriftReport", "components": spec["components"]})
+    send(client, inputs(400, seed=5, income=1.5))
+    report = client.get("/models/house/v1/drift").json()
+    assert report["drifted_inputs"] == ["income"] and not list(validator.iter_errors(report))
+    assert list(validator.iter_errors(client.get("/models/house/v1").json()))  # a card is no drift report
+    wrong = {**report, "drifted_targets": ["volume"], "predicted_values": {**report["predicted_values"], "volume": report["predicted_values"]["price"]}}
+    assert len(list(validator.iter_errors(wrong))) == 2
