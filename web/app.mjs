@@ -952,7 +952,7 @@ async function loadDrift() {
   const seq = state.seq;
   const { model, choice } = state;
   if (!model || !choice) return;
-  const not = L.notApplicableText(state.card, "drift"); // needs classes, and one input tensor: said without asking the server
+  const not = L.notApplicableText(state.card, "drift"); // a classifier or a regressor, of one input tensor: said without asking the server
   if (not) {
     $("drift").replaceChildren(el("p", { class: "note task-note", text: not }));
     return;
@@ -961,18 +961,21 @@ async function loadDrift() {
   try {
     const drift = await getJSON(`${modelPath(model, choice)}/drift`);
     if (seq !== state.seq) return;
+    if (L.isRegressionDrift(drift)) {
+      renderRegressionDrift(drift, state.card);
+      return;
+    }
     const judged = L.driftJudged(drift);
-    const verdictClass = judged && drift.drifted ? "verdict drift" : (drift.verdict === "no drift" ? "verdict ok" : "verdict");
     const shares = L.classShareRows(drift, state.card?.output?.labels);
     const rows = L.driftRows(drift);
     $("drift").replaceChildren(
-      el("p", {}, el("span", { class: verdictClass, text: `Verdict: ${drift.verdict}` }), ` (${L.driftSummary(drift)})`),
-      el("p", { class: "note", text: `${L.windowText(drift)}; ${L.referenceText(drift)}.` }),
+      driftVerdict(drift),
+      el("p", { class: "note", text: `${L.windowText(drift)}; ${L.referenceText(drift, state.card)}.` }),
       rows.length
         ? table(judged ? "Statistics, drifted first" : "Statistics so far, not judged until the window holds enough predictions", ["statistic", "value", "p-value", "threshold", "drifted"],
           rows.map((r) => ({ cells: [noted(r.name, r.test), L.formatNumber(r.value), r.pValue === null ? "–" : L.formatNumber(r.pValue), L.thresholdText(r.threshold), r.status], class: r.drifted ? "worst" : null })), [1, 2, 3], { keep: [4] })
-        : el("p", { class: "note", text: "No statistics yet: they are computed once the window holds enough predictions." }),
-      shares.length ? table("Class shares: the version's recent predictions against its predictions on the held-out images", ["label", "recent", "held-out"],
+        : noStatistics(),
+      shares.length ? table(`Class shares: the version's recent predictions against its predictions on the held-out ${L.heldOutNoun(state.card, drift)}`, ["label", "recent", "held-out"],
         shares.map((s) => [s.label, s.window === null ? "–" : L.percent(s.window), L.percent(s.reference)]), [1, 2]) : "",
     );
   } catch (error) {
@@ -980,6 +983,41 @@ async function loadDrift() {
   } finally {
     $("drift").removeAttribute("aria-busy");
   }
+}
+
+/** "Verdict: drift (clothes v1; drifted: yes)", the verdict coloured when judged. */
+function driftVerdict(drift) {
+  const judged = L.driftJudged(drift);
+  const verdictClass = judged && drift.drifted ? "verdict drift" : (drift.verdict === "no drift" ? "verdict ok" : "verdict");
+  return el("p", {}, el("span", { class: verdictClass, text: `Verdict: ${drift.verdict}` }), ` (${L.driftSummary(drift)})`);
+}
+
+function noStatistics() {
+  return el("p", { class: "note", text: "No statistics yet: they are computed once the window holds enough predictions." });
+}
+
+/** A regressor's drift report: the verdict, which inputs and targets drifted, its statistics (a KS test per
+ * input and per target, each family's p-values adjusted) and each target's predicted values against the reference. */
+function renderRegressionDrift(drift, card) {
+  const judged = L.driftJudged(drift);
+  const names = L.driftedNames(drift, card);
+  const rows = L.regressionDriftRows(drift, card);
+  $("drift").replaceChildren(
+    driftVerdict(drift),
+    el("p", { class: "note", text: `${L.windowText(drift)}; ${L.referenceText(drift, card)}.` }),
+    el("dl", { class: "facts drifted-names" },
+      el("dt", { text: "Drifted inputs" }), el("dd", { id: "drifted-inputs", class: judged && drift.drifted_inputs?.length ? "drifted" : null, text: names.inputs }),
+      el("dt", { text: "Drifted targets" }), el("dd", { id: "drifted-targets", class: judged && drift.drifted_targets?.length ? "drifted" : null, text: names.targets })),
+    rows.length
+      ? table(judged ? "Statistics, drifted first, then the smallest p-value" : "Statistics so far, not judged until the window holds enough predictions", ["statistic", "test", "value", "p-value", "drifted"],
+        rows.map((r) => ({ cells: [noted(r.name, r.about), noted(r.test, r.correction), L.formatNumber(r.value), r.pValue === null ? "–" : L.formatNumber(r.pValue), r.status], class: r.drifted ? "worst" : null })),
+        [2, 3], { keep: [4], id: "drift-statistics" })
+      : noStatistics(),
+    rows.length ? el("p", { class: "note", text: L.regressionDriftNote(rows) }) : "",
+    el("h4", { text: "Predicted values" }),
+    ...L.predictedValueRows(drift, card).map((t) => table(`${t.label}: the version's recent predictions against its predictions on the held-out ${L.heldOutNoun(card, drift)}`,
+      ["predictions", "mean", "p10", "p50", "p90"], t.rows, [1, 2, 3, 4], { "data-target": t.name, class: "predicted-values" })),
+  );
 }
 
 // --- live accuracy: GET /models/<name>/<version>/live -----------------------------------------------

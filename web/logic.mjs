@@ -248,15 +248,128 @@ export function driftSummary(drift) {
   return `${drift.model} ${drift.version}; drifted: ${judged ? (drift.drifted ? "yes" : "no") : "not judged yet"}`;
 }
 
+/** What a model's held-out examples are called: "images" for a model of images, "examples" for any other
+ * (a tabular model's rows). Without a card, a classifier's report is taken to be of images. */
+export function heldOutNoun(card, drift = null) {
+  if (card?.input?.kind) return card.input.kind === "image" ? "images" : "examples";
+  return isRegressionDrift(drift) ? "examples" : "images";
+}
+
 /** Where the reference statistics come from, in words. */
-export function referenceText(drift) {
-  return `reference: ${formatNumber(drift?.reference_images)} held-out images (the evaluation set, never trained on)`;
+export function referenceText(drift, card = null) {
+  return `reference: ${formatNumber(drift?.reference_images)} held-out ${heldOutNoun(card, drift)} (the evaluation set, never trained on)`;
 }
 
 export function windowText(drift) {
   const w = drift?.window;
   if (!w) return "";
   return `${formatNumber(w.size)} of ${formatNumber(w.capacity)} recent examples in the window (at least ${formatNumber(w.min_samples)} needed); ${formatNumber(w.predictions_seen)} predictions seen`;
+}
+
+// --- a regressor's drift: GET /models/<name>/<version>/drift answers a RegressionDriftReport ----------------
+// Its statistics: the inputs' (mean_intensity_ks, intensity_psi with a value range), a KS test per input
+// (input_ks[<input>]) and per target's predicted values (predicted_value_ks[<target>]), each family's
+// p-values Bonferroni-adjusted (the row's correction); drifted_inputs and drifted_targets name what
+// drifted; predicted_values summarises each target's predictions in the window and on the held-out examples.
+
+/** Whether a drift report is a regressor's (its inputs and targets by name, its predicted values). */
+export function isRegressionDrift(drift) {
+  return Boolean(drift) && typeof drift.predicted_values === "object" && drift.predicted_values !== null && !Array.isArray(drift.predicted_values);
+}
+
+/** Whether the Drift tab has a report for a model: classifiers and regressors of one input tensor. */
+export function hasDrift(card) {
+  return (isOneClass(card) || isRegressor(card)) && !hasNamedInputs(card);
+}
+
+/** Why the Drift tab does not apply to a model, in words (null when it does). */
+export function driftNotApplicableText(card) {
+  if (!card || hasDrift(card)) return null;
+  const named = hasNamedInputs(card) ? `, taking ${plural(card.inputs.length, "named input")} (${specsText(card.inputs)})` : "";
+  return `Drift is monitored for classifiers (one label per example: softmax or sigmoid) and regressors, of one input tensor: it does not apply to ${card.name} ${card.version}, ${taskText(card)}${named}.`;
+}
+
+const INPUT_STATISTICS = {
+  mean_intensity_ks: "the mean of each example's values",
+  intensity_psi: "the histogram of the input's values",
+};
+
+/** A family's correction in words: "p × 10 (Bonferroni)" for a family of 10 tests (one per input, or per
+ * target); "" for a family of one test, whose p-value is as tested. */
+export function correctionText(correction) {
+  const tests = correction?.tests;
+  if (!Number.isFinite(tests) || tests <= 1) return "";
+  return `p × ${formatNumber(tests)} (${correction.method === "bonferroni" ? "Bonferroni" : correction.method})`;
+}
+
+/** A regressor's statistics as rows, drifted first, then the smallest p-value first (a PSI's after the
+ * tests), then by name: {name, about, test, correction, value, pValue, threshold, drifted, judged, status}.
+ * `about` says what the statistic tests ("input bmi", "target price (USD)"). */
+export function regressionDriftRows(drift, card = null) {
+  const targets = card?.output?.targets ?? [];
+  return driftRows(drift)
+    .map((row) => {
+      const s = drift.statistics[row.name];
+      const kind = typeof s.input === "string" ? "input" : typeof s.target === "string" ? "target" : null;
+      const target = kind === "target" ? targets.find((t) => t.name === s.target) ?? { name: s.target, unit: drift.predicted_values?.[s.target]?.unit } : null;
+      const about = kind === "input" ? `input ${s.input}` : kind === "target" ? `predictions of ${targetLabel(target)}` : INPUT_STATISTICS[row.name] ?? "";
+      return { ...row, kind, about, correction: kind ? correctionText(s.correction) : "" };
+    })
+    .sort((a, b) => Number(b.drifted) - Number(a.drifted) || (a.pValue ?? 2) - (b.pValue ?? 2) || a.name.localeCompare(b.name));
+}
+
+/** Which inputs and targets drifted, in words: {inputs, targets}, each a list ("bmi", "bmi and bp"), "none",
+ * or "not judged yet" before the window holds enough predictions; inputs that are not tested one by one
+ * (an input of more than 64 values: only its mean is) say so. Targets with their units. */
+export function driftedNames(drift, card = null) {
+  if (!driftJudged(drift)) return { inputs: "not judged yet", targets: "not judged yet" };
+  const targets = card?.output?.targets ?? [];
+  const label = (name) => targetLabel(targets.find((t) => t.name === name) ?? { name, unit: drift.predicted_values?.[name]?.unit });
+  const tested = Object.values(drift.statistics ?? {}).some((s) => typeof s.input === "string");
+  const inputs = drift.drifted_inputs ?? [];
+  const drifted = drift.drifted_targets ?? [];
+  return {
+    inputs: inputs.length ? listText(inputs) : (tested ? "none" : "none tested one by one (only the mean of each example's values)"),
+    targets: drifted.length ? listText(drifted.map(label)) : "none",
+  };
+}
+
+/** How a regressor's statistics are judged, in words: "A test drifts at p < 0.001 (a PSI above 0.2). ..." */
+export function regressionDriftNote(rows) {
+  const p = rows.find((r) => typeof r.threshold?.p_value === "number")?.threshold.p_value;
+  const psi = rows.find((r) => typeof r.threshold === "number")?.threshold;
+  const at = [p === undefined ? "" : `A test drifts at p < ${formatNumber(p)}`, psi === undefined ? "" : `the PSI above ${formatNumber(psi)}`].filter(Boolean).join(", ");
+  const families = rows.some((r) => r.kind)
+    ? " The tests per input and per target are families: each p-value is multiplied by the number of tests in its family (Bonferroni, at most 1), so that a model of many inputs raises no more false alarms than a model of one."
+    : "";
+  return `${at ? `${at}.` : ""}${families}`.trim();
+}
+
+const SUMMARY = ["mean", "p10", "p50", "p90"];
+
+/** Each target's predicted values, recent against held-out: [{name, label, rows: [[what, mean, p10, p50,
+ * p90] x 3]}], the third row their difference (recent − held-out); "–" where the window has none yet. */
+export function predictedValueRows(drift, card = null) {
+  const targets = card?.output?.targets ?? [];
+  const size = drift?.window?.size;
+  const reference = drift?.reference_images;
+  return Object.entries(drift?.predicted_values ?? {}).map(([name, values]) => {
+    const target = targets.find((t) => t.name === name) ?? { name, unit: values.unit ?? null };
+    const figure = (summary, key) => errorNumber(summary?.[key]);
+    const difference = (key) => {
+      const [w, r] = [values.window?.[key], values.reference?.[key]];
+      return typeof w === "number" && typeof r === "number" ? signedNumber(w - r) : "–";
+    };
+    return {
+      name,
+      label: targetLabel(target),
+      rows: [
+        [`recent (${Number.isFinite(size) ? formatNumber(size) : "–"})`, ...SUMMARY.map((key) => figure(values.window, key))],
+        [`held-out (${Number.isFinite(reference) ? formatNumber(reference) : "–"})`, ...SUMMARY.map((key) => figure(values.reference, key))],
+        ["recent − held-out", ...SUMMARY.map(difference)],
+      ],
+    };
+  });
 }
 
 /** The card's scalar metrics as rows [name, text] (per-class figures and the matrix go in their own tables). */
@@ -819,11 +932,11 @@ export function taskText(card) {
 
 const NEEDS_CLASSES = {
   slices: "Slices measure the accuracy per class and under shifts of the held-out data",
-  drift: "Drift is watched on the predicted classes and their confidence",
   live: "Live accuracy counts the answers whose true label the server was told",
 };
 
-/** What a tab that needs classes says for a model of another task, in words. */
+/** What a tab that needs classes (slices, live accuracy) says for a model of another task, in words; the
+ * Drift tab's is driftNotApplicableText (classifiers and regressors). */
 export function oneClassOnlyText(card, section) {
   const what = NEEDS_CLASSES[section] ?? "This section needs classes";
   const instead = section === "live" ? "; for a regression model this tab shows its live error instead" : "";
@@ -1265,17 +1378,17 @@ export function namedOutputs(card, answer, limit = NAMED_SHOWN) {
   });
 }
 
-/** What a tab says when it does not apply to a model, or null when it does: slices, drift and live accuracy
- * need one class per example (live error: a regressor); drift also one input tensor, and slices a held-out
- * evaluation, which a model of named inputs has none of (its import takes no evaluation data). */
+/** What a tab says when it does not apply to a model, or null when it does: slices and live accuracy need
+ * one class per example (live error: a regressor), drift a classifier or a regressor of one input tensor, and
+ * slices a held-out evaluation, which a model of named inputs has none of (its import takes no evaluation data). */
 export function notApplicableText(card, section) {
   if (!card) return null;
   if (section === "live") return hasLive(card) ? null : oneClassOnlyText(card, "live");
-  if (section !== "slices" && section !== "drift") return null;
+  if (section === "drift") return driftNotApplicableText(card);
+  if (section !== "slices") return null;
   if (!isOneClass(card)) return oneClassOnlyText(card, section);
   if (!hasNamedInputs(card)) return null;
   const takes = `${card.name} ${card.version} takes ${plural(card.inputs.length, "named input")} (${specsText(card.inputs)})`;
-  if (section === "drift") return `Drift is watched on a model's one input tensor and its predicted classes: it does not apply to a model taking named inputs. ${takes}.`;
   return card.slices ? null : `Slices measure the accuracy per class and under shifts of held-out data: the server evaluates models taking one input tensor. ${takes}, and no held-out evaluation.`;
 }
 

@@ -504,8 +504,7 @@ test("isOneClass: softmax and sigmoid only; every other task is said in words", 
   assert.equal(L.taskText(embedder), "an embedding model (vectors of 10 values)");
   assert.equal(L.taskText(tensorOut), "a model answering a tensor of shape 2×2");
   assert.equal(L.oneClassOnlyText(tagger, "live"), "Live accuracy counts the answers whose true label the server was told: it applies to one-class models (one label per example: softmax or sigmoid); for a regression model this tab shows its live error instead. tagger v1 is a multi-label model (3 labels, each given when its probability reaches its threshold).");
-  assert.equal(L.oneClassOnlyText(house, "drift"), "Drift is watched on the predicted classes and their confidence: it applies to one-class models (one label per example: softmax or sigmoid). house v1 is a regression model (2 targets: price in USD, area).");
-  assert.match(L.oneClassOnlyText(tagger, "drift"), /^Drift is watched on the predicted classes and their confidence: it applies to one-class models .* tagger v1 is a multi-label model/);
+  assert.equal(L.oneClassOnlyText(house, "slices"), "Slices measure the accuracy per class and under shifts of the held-out data: it applies to one-class models (one label per example: softmax or sigmoid). house v1 is a regression model (2 targets: price in USD, area).");
   assert.match(L.oneClassOnlyText(embedder, "slices"), /^Slices measure the accuracy per class .* embedder v2 is an embedding model \(vectors of 10 values\)\.$/);
   assert.equal(L.outputSummary(house), "2 values: price (USD), area");
   assert.equal(L.outputSummary(tagger), "a sigmoid per label (3 labels): each label is given when its probability reaches its threshold");
@@ -909,11 +908,13 @@ test("namedOutputs: each output of the answer's first example by name, its value
   assert.deepEqual(L.namedOutputs(twin, { result: [[1, 2]] }).map((o) => o.missing), [true, true]); // not an object of outputs
 });
 
-test("notApplicableText: drift needs one input tensor, slices a held-out evaluation; tabs needing classes say so", () => {
-  assert.equal(L.notApplicableText(pair, "drift"), "Drift is watched on a model's one input tensor and its predicted classes: it does not apply to a model taking named inputs. pair v1 takes 2 named inputs (features FP32 [4], counts INT64 [3]).");
+test("notApplicableText: drift needs a classifier or a regressor of one input tensor, slices a held-out evaluation; tabs needing classes say so", () => {
+  assert.equal(L.notApplicableText(pair, "drift"), "Drift is monitored for classifiers (one label per example: softmax or sigmoid) and regressors, of one input tensor: it does not apply to pair v1, a one-class model (3 labels), taking 2 named inputs (features FP32 [4], counts INT64 [3]).");
   assert.equal(L.notApplicableText(pair, "slices"), "Slices measure the accuracy per class and under shifts of held-out data: the server evaluates models taking one input tensor. pair v1 takes 2 named inputs (features FP32 [4], counts INT64 [3]), and no held-out evaluation.");
   assert.equal(L.notApplicableText(pair, "live"), null); // a classifier: its live accuracy, whatever its inputs
-  assert.equal(L.notApplicableText(twin, "drift"), L.oneClassOnlyText(twin, "drift"));
+  assert.equal(L.notApplicableText(twin, "drift"), "Drift is monitored for classifiers (one label per example: softmax or sigmoid) and regressors, of one input tensor: it does not apply to twin v1, a model answering 2 named outputs (kind FP32 [3], size FP32 [2]), taking 2 named inputs (features FP32 [4], counts INT64 [3]).");
+  assert.equal(L.notApplicableText({ ...twin, name: "named-house", output: { kind: "regression", labels: [], targets: [{ name: "price", unit: "USD" }] }, outputs: undefined }, "drift"),
+    "Drift is monitored for classifiers (one label per example: softmax or sigmoid) and regressors, of one input tensor: it does not apply to named-house v1, a regression model (1 target: price in USD), taking 2 named inputs (features FP32 [4], counts INT64 [3]).");
   assert.equal(L.notApplicableText(twin, "live"), "Live accuracy counts the answers whose true label the server was told: it applies to one-class models (one label per example: softmax or sigmoid); for a regression model this tab shows its live error instead. twin v1 is a model answering 2 named outputs (kind FP32 [3], size FP32 [2]).");
   assert.equal(L.notApplicableText(grey, "drift"), null);
   assert.equal(L.notApplicableText(grey, "slices"), null);
@@ -921,4 +922,120 @@ test("notApplicableText: drift needs one input tensor, slices a held-out evaluat
   assert.equal(L.notApplicableText(tagger, "slices"), L.oneClassOnlyText(tagger, "slices"));
   assert.equal(L.notApplicableText(grey, "card"), null);
   assert.equal(L.notApplicableText(null, "drift"), null);
+});
+
+// --- a regressor's drift: what GET /drift answered for scikit-learn's diabetes regressor (imported with
+// --eval-data, 142 held-out examples; 400 examples with bmi shifted by two SD), four of its ten inputs kept
+
+const ks = (value, p_value, drifted, extra) => ({ test: "ks_2samp", value, p_value, threshold: { p_value: 0.001 }, drifted, ...extra });
+const bonferroni = (tests) => ({ correction: { method: "bonferroni", tests } });
+const diabetes = { name: "diabetes", version: "v1", input: { kind: "tensor", shape: [10], value_range: null, divide_by: null, names: ["age", "sex", "bmi", "bp"] }, preprocessing: null, output: { kind: "regression", labels: [], targets: [{ name: "progression", unit: null }] } };
+const diabetesDrift = {
+  model: "diabetes", version: "v1",
+  window: { size: 400, capacity: 400, min_samples: 200, predictions_seen: 800 },
+  drifted: true, verdict: "drift",
+  statistics: {
+    mean_intensity_ks: ks(0.073944, 0.588097145182814, false),
+    "input_ks[age]": ks(0.130563, 0.5078552660680947, false, { ...bonferroni(10), input: "age" }),
+    "input_ks[sex]": ks(0.026373, 1.0, false, { ...bonferroni(10), input: "sex" }),
+    "input_ks[bmi]": ks(0.671268, 3.1383744743428505e-46, true, { ...bonferroni(10), input: "bmi" }),
+    "input_ks[bp]": ks(0.075951, 1.0, false, { ...bonferroni(10), input: "bp" }),
+    "predicted_value_ks[progression]": ks(0.287148, 3.70130542585902e-08, true, { ...bonferroni(1), target: "progression" }),
+  },
+  drifted_inputs: ["bmi"], drifted_targets: ["progression"],
+  predicted_values: { progression: { unit: null, window: { mean: 202.435, p10: 131.103, p50: 201.353, p90: 286.676 }, reference: { mean: 159.273, p10: 86.172, p50: 159.649, p90: 235.535 } } },
+  reference_images: 142,
+};
+
+test("drift applies to classifiers and regressors of one input tensor; other tasks say so, naming the task", () => {
+  assert.deepEqual([grey, colour, tensor, house, diabetes, tagger, embedder, tensorOut, pair, twin, null].map(L.hasDrift), [true, true, true, true, true, false, false, false, false, false, false]);
+  assert.equal(L.notApplicableText(house, "drift"), null);
+  assert.equal(L.notApplicableText(diabetes, "drift"), null);
+  assert.equal(L.notApplicableText(house, "slices"), L.oneClassOnlyText(house, "slices")); // slices still need classes
+  assert.equal(L.notApplicableText(tagger, "drift"), "Drift is monitored for classifiers (one label per example: softmax or sigmoid) and regressors, of one input tensor: it does not apply to tagger v1, a multi-label model (3 labels, each given when its probability reaches its threshold).");
+  assert.equal(L.notApplicableText(embedder, "drift"), "Drift is monitored for classifiers (one label per example: softmax or sigmoid) and regressors, of one input tensor: it does not apply to embedder v2, an embedding model (vectors of 10 values).");
+  assert.match(L.notApplicableText(tensorOut, "drift"), /: it does not apply to raw v1, a model answering a tensor of shape 2×2\.$/);
+  assert.equal(L.driftNotApplicableText(null), null);
+});
+
+test("a regressor's report: judged, its reference held-out examples (not images), what drifted by name", () => {
+  assert.equal(L.isRegressionDrift(diabetesDrift), true);
+  assert.equal(L.isRegressionDrift({ statistics: {}, class_shares: { window: [], reference: [] } }), false);
+  assert.equal(L.isRegressionDrift(null), false);
+  assert.equal(L.driftJudged(diabetesDrift), true);
+  assert.equal(L.driftSummary(diabetesDrift), "diabetes v1; drifted: yes");
+  assert.equal(L.windowText(diabetesDrift), "400 of 400 recent examples in the window (at least 200 needed); 800 predictions seen");
+  assert.equal(L.referenceText(diabetesDrift, diabetes), "reference: 142 held-out examples (the evaluation set, never trained on)");
+  assert.equal(L.referenceText(diabetesDrift), "reference: 142 held-out examples (the evaluation set, never trained on)"); // without its card: a regressor's report
+  // a classifier's: images for a model of images (as before), examples for a model of a tensor
+  assert.equal(L.referenceText({ reference_images: 3194 }, colour), "reference: 3,194 held-out images (the evaluation set, never trained on)");
+  assert.equal(L.referenceText({ reference_images: 500 }, tensor), "reference: 500 held-out examples (the evaluation set, never trained on)");
+  assert.deepEqual([L.heldOutNoun(grey), L.heldOutNoun(tensor), L.heldOutNoun(diabetes), L.heldOutNoun(null), L.heldOutNoun(null, diabetesDrift)], ["images", "examples", "examples", "images", "examples"]);
+  assert.deepEqual(L.driftedNames(diabetesDrift, diabetes), { inputs: "bmi", targets: "progression" });
+  assert.deepEqual(L.driftedNames({ ...diabetesDrift, drifted_inputs: ["bmi", "bp", "age"], drifted_targets: ["price", "area"] }, house), { inputs: "bmi, bp and age", targets: "price (USD) and area" });
+  assert.deepEqual(L.driftedNames({ ...diabetesDrift, drifted: false, verdict: "no drift", drifted_inputs: [], drifted_targets: [] }, diabetes), { inputs: "none", targets: "none" });
+  // an input of more than 64 values is not tested value by value: only its mean is
+  const wide = { ...diabetesDrift, statistics: { mean_intensity_ks: diabetesDrift.statistics.mean_intensity_ks }, drifted_inputs: [], drifted_targets: [] };
+  assert.deepEqual(L.driftedNames(wide, diabetes), { inputs: "none tested one by one (only the mean of each example's values)", targets: "none" });
+});
+
+test("a regressor's statistics: drifted first, then the smallest p-value; each says what it tests and how its p-value was adjusted", () => {
+  const rows = L.regressionDriftRows(diabetesDrift, diabetes);
+  assert.deepEqual(rows.map((r) => [r.name, r.status]), [
+    ["input_ks[bmi]", "yes"], ["predicted_value_ks[progression]", "yes"], ["input_ks[age]", "no"], ["mean_intensity_ks", "no"], ["input_ks[bp]", "no"], ["input_ks[sex]", "no"],
+  ]);
+  const byName = Object.fromEntries(rows.map((r) => [r.name, r]));
+  assert.deepEqual(byName["input_ks[bmi]"], {
+    name: "input_ks[bmi]", test: "ks_2samp", value: 0.671268, pValue: 3.1383744743428505e-46, threshold: { p_value: 0.001 }, drifted: true, judged: true, status: "yes",
+    kind: "input", about: "input bmi", correction: "p × 10 (Bonferroni)",
+  });
+  assert.deepEqual([byName["predicted_value_ks[progression]"].about, byName["predicted_value_ks[progression]"].correction, byName["predicted_value_ks[progression]"].kind], ["predictions of progression", "", "target"]); // one target: no adjustment
+  assert.deepEqual([byName.mean_intensity_ks.about, byName.mean_intensity_ks.correction, byName.mean_intensity_ks.kind], ["the mean of each example's values", "", null]);
+  // a target's unit from the card, or from the report without one
+  const house2 = { ...diabetesDrift, statistics: { "predicted_value_ks[price]": ks(0.1, 0.5, false, { ...bonferroni(2), target: "price" }) }, predicted_values: { price: { unit: "USD", window: {}, reference: {} } } };
+  assert.equal(L.regressionDriftRows(house2, house)[0].about, "predictions of price (USD)");
+  assert.equal(L.regressionDriftRows(house2)[0].about, "predictions of price (USD)");
+  assert.equal(L.regressionDriftRows(house2)[0].correction, "p × 2 (Bonferroni)");
+  assert.equal(L.regressionDriftNote(rows), "A test drifts at p < 0.001. The tests per input and per target are families: each p-value is multiplied by the number of tests in its family (Bonferroni, at most 1), so that a model of many inputs raises no more false alarms than a model of one.");
+  // a model with a value range has the intensity PSI too: after the tests, with its own threshold
+  const psi = { ...diabetesDrift, statistics: { ...diabetesDrift.statistics, intensity_psi: { test: "psi", value: 0.05, threshold: 0.2, drifted: false } } };
+  const withPsi = L.regressionDriftRows(psi, diabetes);
+  assert.deepEqual([withPsi.at(-1).name, withPsi.at(-1).about, withPsi.at(-1).pValue], ["intensity_psi", "the histogram of the input's values", null]);
+  assert.match(L.regressionDriftNote(withPsi), /^A test drifts at p < 0\.001, the PSI above 0\.2\. /);
+  assert.deepEqual(L.regressionDriftRows({ ...diabetesDrift, statistics: {} }), []);
+  assert.equal(L.correctionText(undefined), "");
+  assert.equal(L.correctionText({ method: "bonferroni", tests: 1 }), "");
+});
+
+test("before the window holds enough, a regressor's statistics and names are not judged; its predicted values show what there is", () => {
+  // What GET /drift answered after 100 of the 200 examples needed: computed, every drifted false.
+  const early = {
+    ...diabetesDrift, window: { size: 100, capacity: 400, min_samples: 200, predictions_seen: 100 }, drifted: false, verdict: "too few predictions",
+    statistics: { "input_ks[bmi]": ks(0.138592, 1.0, false, { ...bonferroni(10), input: "bmi" }), "predicted_value_ks[progression]": ks(0.149296, 0.12997620252874487, false, { ...bonferroni(1), target: "progression" }) },
+    drifted_inputs: [], drifted_targets: [],
+  };
+  assert.equal(L.driftSummary(early), "diabetes v1; drifted: not judged yet");
+  assert.deepEqual(L.driftedNames(early, diabetes), { inputs: "not judged yet", targets: "not judged yet" });
+  assert.deepEqual(L.regressionDriftRows(early, diabetes).map((r) => [r.name, r.status]), [["predicted_value_ks[progression]", "not judged yet"], ["input_ks[bmi]", "not judged yet"]]);
+  // no traffic yet: the window's summary is null
+  const none = { ...early, window: { ...early.window, size: 0, predictions_seen: 0 }, statistics: {}, predicted_values: { progression: { ...diabetesDrift.predicted_values.progression, window: { mean: null, p10: null, p50: null, p90: null } } } };
+  assert.deepEqual(L.predictedValueRows(none, diabetes)[0].rows, [
+    ["recent (0)", "–", "–", "–", "–"], ["held-out (142)", "159.3", "86.17", "159.6", "235.5"], ["recent − held-out", "–", "–", "–", "–"],
+  ]);
+});
+
+test("each target's predicted values, recent against held-out: mean, p10, p50, p90 and their difference", () => {
+  assert.deepEqual(L.predictedValueRows(diabetesDrift, diabetes), [{
+    name: "progression", label: "progression",
+    rows: [["recent (400)", "202.4", "131.1", "201.4", "286.7"], ["held-out (142)", "159.3", "86.17", "159.6", "235.5"], ["recent − held-out", "+43.16", "+44.93", "+41.7", "+51.14"]],
+  }]);
+  const house2 = { ...diabetesDrift, predicted_values: {
+    price: { unit: "USD", window: { mean: 180000.5, p10: 90000, p50: 170000, p90: 260000 }, reference: { mean: 200000, p10: 100000, p50: 195000, p90: 300000 } },
+    area: { unit: null, window: { mean: 4.25, p10: 1, p50: 4, p90: 8 }, reference: { mean: 4.5, p10: 1, p50: 4.5, p90: 8.5 } },
+  } };
+  const rows = L.predictedValueRows(house2, house);
+  assert.deepEqual(rows.map((r) => [r.name, r.label]), [["price", "price (USD)"], ["area", "area"]]);
+  assert.deepEqual(rows[0].rows[2], ["recent − held-out", "−20,000", "−10,000", "−25,000", "−40,000"]);
+  assert.deepEqual(rows[1].rows[2], ["recent − held-out", "−0.25", "0", "−0.5", "−0.5"]);
+  assert.deepEqual(L.predictedValueRows({}), []);
 });

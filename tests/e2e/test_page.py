@@ -22,7 +22,10 @@ and answers shown by task (values with units, labels against thresholds, a vecto
 desktop and a phone size, reached with the keyboard (docs/page-multilabel.png, docs/page-values-phone.png). Against a
 `bentoml serve` of Keras models of two named inputs made here and imported as users import them (``named``):
 a field per named input sends {"input": {...}}, named outputs show the model's own predict() values, a value
-the server refuses shows its words, and drift, slices and live accuracy say when they do not apply.
+the server refuses shows its words, and drift, slices and live accuracy say when they do not apply. Against a
+`bentoml serve` of scikit-learn's diabetes regressor imported with ``--eval-data`` (``diabetes``): its Drift tab
+shows its report before traffic, after in-distribution traffic and after traffic with bmi shifted, naming the
+drifted input and target, its statistics and its predicted values against the held-out ones.
 
 Chromium comes from Debian (`make chromium`); Playwright only drives it (``playwright install``
 cannot download browsers here). Its background networking is off: the machine reaches no other host.
@@ -1257,8 +1260,9 @@ def no_one_class_extras(page) -> None:
 
 
 def the_tabs_say_they_need_classes(tab: Tab, page, card: dict) -> None:
-    """Slices, drift and (but for a regressor, whose tab is its live error) live accuracy say they apply to
-    one-class models, without asking the server."""
+    """Slices and (but for a regressor, whose tab is its live error) live accuracy say they apply to one-class
+    models, and drift (but for a regressor, whose report the server has) that it is monitored for classifiers
+    and regressors, without asking the server."""
     task = {
         "house": "a regression model (2 targets: price in USD, area in m2)",
         "tagger": "a multi-label model (3 labels, each given when its probability reaches its threshold)",
@@ -1266,10 +1270,7 @@ def the_tabs_say_they_need_classes(tab: Tab, page, card: dict) -> None:
     }[card["name"]]
     regressor = card["output"]["kind"] == "regression"
     asked = len(tab.requests)
-    sections = [
-        ("slices", "Slices measure the accuracy per class and under shifts of the held-out data", ""),
-        ("drift", "Drift is watched on the predicted classes and their confidence", ""),
-    ]
+    sections = [("slices", "Slices measure the accuracy per class and under shifts of the held-out data", "")]
     if not regressor:
         sections.append(("live", "Live accuracy counts the answers whose true label the server was told", "; for a regression model this tab shows its live error instead"))
     for section, what, instead in sections:
@@ -1277,7 +1278,15 @@ def the_tabs_say_they_need_classes(tab: Tab, page, card: dict) -> None:
         expect(page.locator(f"#{section}")).to_have_text(
             f"{what}: it applies to one-class models (one label per example: softmax or sigmoid){instead}. {card['name']} v1 is {task}."
         )
-    expect(page.locator("#refresh-drift")).to_be_hidden()
+    page.click("#tab-drift")
+    if regressor:  # a regressor's drift, from the server: this fake has no reference, and the tab says so in the server's words
+        expect(page.locator("#refresh-drift")).to_be_visible()
+        expect(page.locator("#drift")).to_have_text(f"No drift statistics: {card['name']}:v1 has no reference statistics; retrain it, or import it with evaluation data")
+    else:
+        expect(page.locator("#drift")).to_have_text(
+            f"Drift is monitored for classifiers (one label per example: softmax or sigmoid) and regressors, of one input tensor: it does not apply to {card['name']} v1, {task}."
+        )
+        expect(page.locator("#refresh-drift")).to_be_hidden()
     expect(page.locator("#tab-live")).to_have_text("Live error" if regressor else "Live accuracy")
     page.click("#tab-live")
     if regressor:  # its live error, from the server: here feedback is off, and the tab says so in the server's words
@@ -1286,7 +1295,7 @@ def the_tabs_say_they_need_classes(tab: Tab, page, card: dict) -> None:
     else:
         expect(page.locator("#refresh-live")).to_be_hidden()
     asked_for = [u for u in tab.requests[asked:] if u.endswith(("/drift", "/live"))]
-    assert asked_for == ([f"{tab.url}/models/{card['name']}/v1/live"] if regressor else []), tab.requests[asked:]
+    assert asked_for == ([f"{tab.url}/models/{card['name']}/v1/drift", f"{tab.url}/models/{card['name']}/v1/live"] if regressor else []), tab.requests[asked:]
     page.click("#tab-card")
 
 
@@ -1967,17 +1976,21 @@ def test_named_inputs_are_a_field_each_and_named_outputs_show_the_models_own_val
         expect(features).not_to_have_attribute("aria-invalid", "true")
         assert len(sent_posts) == 1
 
-        # Slices, drift and live accuracy need classes: they say so without asking the server
+        # Slices and live accuracy need classes, drift a classifier or a regressor of one input tensor: they say so without asking the server
         asked = len(tab.requests)
         task = f"{TWIN} v1 is a model answering 2 named outputs (kind FP32 [3], size FP32 [2])."
         for section, what in (
             ("slices", "Slices measure the accuracy per class and under shifts of the held-out data"),
-            ("drift", "Drift is watched on the predicted classes and their confidence"),
             ("live", "Live accuracy counts the answers whose true label the server was told"),
         ):
             page.click(f"#tab-{section}")
             expect(page.locator(f"#{section}")).to_contain_text(f"{what}: it applies to one-class models")
             expect(page.locator(f"#{section}")).to_contain_text(task)
+        page.click("#tab-drift")
+        expect(page.locator("#drift")).to_have_text(
+            "Drift is monitored for classifiers (one label per example: softmax or sigmoid) and regressors, of one input tensor:"
+            f" it does not apply to {TWIN} v1, a model answering 2 named outputs (kind FP32 [3], size FP32 [2]), taking 2 named inputs (features FP32 [4], counts INT64 [3])."
+        )
         for button in ("#refresh-drift", "#refresh-live"):
             expect(page.locator(button)).to_be_hidden()
         assert not [u for u in tab.requests[asked:] if u.endswith(("/drift", "/live", "/input.png"))], tab.requests[asked:]
@@ -2026,8 +2039,8 @@ def test_a_classifier_of_named_inputs_answers_its_classes_and_drift_says_it_does
         asked = len(tab.requests)
         page.click("#tab-drift")
         expect(page.locator("#drift")).to_have_text(
-            "Drift is watched on a model's one input tensor and its predicted classes: it does not apply to a model taking named inputs."
-            f" {PAIR} v1 takes 2 named inputs (features FP32 [4], counts INT64 [3])."
+            "Drift is monitored for classifiers (one label per example: softmax or sigmoid) and regressors, of one input tensor:"
+            f" it does not apply to {PAIR} v1, a one-class model (3 labels), taking 2 named inputs (features FP32 [4], counts INT64 [3])."
         )
         expect(page.locator("#refresh-drift")).to_be_hidden()
         page.click("#tab-slices")
@@ -2037,6 +2050,162 @@ def test_a_classifier_of_named_inputs_answers_its_classes_and_drift_says_it_does
         expect(page.locator("#live")).not_to_be_empty()
         asked_for = [u for u in tab.requests[asked:] if u.endswith(("/drift", "/live", "/input.png"))]
         assert asked_for == [f"{url}/models/{PAIR}/v1/live"], tab.requests[asked:]
+        tab.assert_only_this_origin()
+    finally:
+        tab.close()
+
+
+# --- a regressor's drift: scikit-learn's diabetes regressor, imported with --eval-data as users import it ----------
+
+DIABETES = "page-diabetes"  # a name of its own in the session's store (test_regression_drift.py has a diabetes)
+DRIFT_WINDOW = 400  # the drift window: a phase's examples fill it
+DRIFT_PER_REQUEST = 20
+
+
+@pytest.fixture(scope="module")
+def diabetes(tmp_path_factory):
+    """A `bentoml serve` of scikit-learn's diabetes regressor (a StandardScaler and LinearRegression pipeline fitted
+    on the first 300 rows), imported with `--trust-pickle --targets progression --input-names ... --eval-data
+    held.npz` (the last 142 rows: its drift reference), window 400. Yields the URL, the in-distribution examples
+    (training rows resampled) and the shifted ones (bmi +2 standard deviations), each of a window and a request."""
+    import joblib
+    from sklearn.datasets import load_diabetes
+    from sklearn.linear_model import LinearRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    tmp = tmp_path_factory.mktemp("page-diabetes")
+    data = load_diabetes()
+    x, y = data.data, data.target
+    joblib.dump(make_pipeline(StandardScaler(), LinearRegression()).fit(x[:300], y[:300]), tmp / "diabetes.joblib")
+    np.savez(tmp / "held.npz", x=x[300:], y=y[300:])
+    args = ["--trust-pickle", "--targets", "progression", "--input-names", ",".join(data.feature_names), "--eval-data", str(tmp / "held.npz")]
+    result = run_training("import", str(tmp / "diabetes.joblib"), "--name", DIABETES, "--version", "v1", "--force", *args)
+    assert result.returncode == 0, result.stdout + result.stderr[-3000:]
+    rng = np.random.default_rng(12)
+    count = DRIFT_WINDOW + DRIFT_PER_REQUEST  # a window, and one request more once the gauges' refresh is due (see send_window)
+    clean = x[rng.integers(0, 300, count)].astype(np.float32)
+    shifted = x[rng.integers(0, 300, count)].astype(np.float32)
+    shifted[:, data.feature_names.index("bmi")] += 2 * x[:, data.feature_names.index("bmi")].std()
+    monitoring = {"window": DRIFT_WINDOW, "min_samples": 200, "refresh_seconds": 0.5}
+    config = write_config(tmp / "configuration.yaml", {DIABETES: {"versions": ["v1"]}}, monitoring=monitoring)
+    with ready_server(config, free_port(), tmp / "serve.log") as server:
+        yield server.url, clean, shifted
+
+
+def send_window(url: str, values: np.ndarray) -> None:
+    """A window of examples in requests of 20 over one connection (one entry worker), then, once the gauges'
+    refresh is due (refresh_seconds), one request more: its refresh publishes that worker's window to the other
+    entry worker, whose report the page may get. Loopback only; 21 requests."""
+    with requests.Session() as session:
+        for start in range(0, DRIFT_WINDOW, DRIFT_PER_REQUEST):
+            answer = session.post(f"{url}/models/{DIABETES}/v1", json={"inputs": values[start : start + DRIFT_PER_REQUEST].tolist()}, timeout=TIMEOUT)
+            assert answer.status_code == 200, answer.text
+        time.sleep(0.7)
+        answer = session.post(f"{url}/models/{DIABETES}/v1", json={"inputs": values[DRIFT_WINDOW:].tolist()}, timeout=TIMEOUT)
+        assert answer.status_code == 200, answer.text
+    time.sleep(0.3)  # the refresh publishes on its own thread
+
+
+def js_number(value: float) -> str:
+    """A statistic as the page writes it (logic.mjs formatNumber): 4 significant digits, an exponent below 1e-3."""
+    if value == 0 or value == int(value):
+        return f"{int(value):,}"
+    if 1e-3 <= abs(value) < 1e6:
+        exact = Decimal(value)
+        return repr(float(exact.quantize(Decimal(1).scaleb(exact.adjusted() - 3), ROUND_HALF_UP))).removesuffix(".0")
+    mantissa, exponent = f"{value:.3e}".split("e")
+    return f"{mantissa}e{int(exponent):+d}"
+
+
+def shown_drift(page, url: str) -> dict:
+    """Refresh the Drift tab and return the report the page was answered (its own GET /drift)."""
+    with page.expect_response(lambda r: r.url == f"{url}/models/{DIABETES}/v1/drift") as answered:
+        page.click("#refresh-drift")
+    expect(page.locator("#drift")).not_to_have_attribute("aria-busy", "true")
+    return answered.value.json()
+
+
+def check_predicted_values(page, report: dict) -> None:
+    """The predicted values table: recent (the window) against held-out (the reference), and their difference."""
+    values = report["predicted_values"]["progression"]
+    summary = ("mean", "p10", "p50", "p90")
+    recent = [js_error(values["window"][k]) if values["window"][k] is not None else "–" for k in summary]
+    difference = [js_signed(values["window"][k] - values["reference"][k]) if values["window"][k] is not None else "–" for k in summary]
+    table = page.locator("#drift table.predicted-values[data-target=progression]")
+    assert [row.locator("th, td").all_inner_texts() for row in table.locator("tbody tr").all()] == [
+        [f"recent ({report['window']['size']:,})", *recent],
+        [f"held-out ({report['reference_images']:,})", *(js_error(values["reference"][k]) for k in summary)],
+        ["recent − held-out", *difference],
+    ]
+
+
+def test_a_regressors_drift_tab_shows_its_report_and_names_the_drifted_input_and_target(browser, diabetes):
+    url, clean, shifted = diabetes
+    card = requests.get(f"{url}/models/{DIABETES}/v1", timeout=TIMEOUT).json()
+    assert card["task"] == "regression" and card["input"]["kind"] == "tensor" and "bmi" in card["input"]["names"], card
+    tab = Tab(browser, url)
+    try:
+        # Before any traffic: no verdict, nothing judged, the held-out predictions only
+        page = tab.open(f"/#{DIABETES}/v1/drift")
+        wait_for_card(page, f"{DIABETES}:v1")
+        expect(page.locator("#drift .verdict")).to_have_text("Verdict: too few predictions")
+        report = shown_drift(page, url)
+        assert report["window"]["size"] == 0 and report["statistics"] == {}, report
+        note = page.locator("#drift .note").first.inner_text()
+        assert f"reference: {report['reference_images']:,} held-out examples (the evaluation set, never trained on)" in note and "image" not in note, note
+        expect(page.locator("#drifted-inputs")).to_have_text("not judged yet")
+        expect(page.locator("#drifted-targets")).to_have_text("not judged yet")
+        expect(page.locator("#drift-statistics")).to_have_count(0)
+        check_predicted_values(page, report)
+        assert "image" not in page.inner_text("#drift")
+
+        # A window of in-distribution examples: judged, no drift, nothing named
+        send_window(url, clean)
+        report = shown_drift(page, url)
+        assert report["window"]["size"] == DRIFT_WINDOW and report["verdict"] == "no drift", report["statistics"]
+        expect(page.locator("#drift .verdict")).to_have_text("Verdict: no drift")
+        expect(page.locator("#drift p").first).to_contain_text(f"{DIABETES} v1; drifted: no")
+        expect(page.locator("#drifted-inputs")).to_have_text("none")
+        expect(page.locator("#drifted-targets")).to_have_text("none")
+        expect(page.locator("#drift-statistics tbody tr")).to_have_count(len(report["statistics"]))
+        assert set(page.locator("#drift-statistics tbody tr td:last-child").all_inner_texts()) == {"no"}
+
+        # A window with bmi shifted: drift, naming bmi and the target it moves; every statistic as the server said
+        send_window(url, shifted)
+        report = shown_drift(page, url)
+        assert report["verdict"] == "drift" and report["drifted_inputs"] == ["bmi"] and "progression" in report["drifted_targets"], report["statistics"]
+        expect(page.locator("#drift .verdict")).to_have_text("Verdict: drift")
+        expect(page.locator("#drift .verdict")).to_have_class(re.compile(r"\bdrift\b"))
+        expect(page.locator("#drift p").first).to_contain_text(f"{DIABETES} v1; drifted: yes")
+        expect(page.locator("#drifted-inputs")).to_have_text("bmi")
+        expect(page.locator("#drifted-targets")).to_have_text("progression")
+        rows = [row.locator("th, td").all_inner_texts() for row in page.locator("#drift-statistics tbody tr").all()]
+        expected = {}
+        for name, s in report["statistics"].items():
+            about = f"input {s['input']}" if "input" in s else (f"predictions of {s['target']}" if "target" in s else "the mean of each example's values")
+            tests = (s.get("correction") or {}).get("tests", 1)
+            test_text = f"{s['test']}\np × {tests} (Bonferroni)" if tests > 1 else s["test"]
+            expected[name] = [f"{name}\n{about}", test_text, js_number(s["value"]), js_number(s["p_value"]), "yes" if s["drifted"] else "no"]
+        assert sorted(rows) == sorted(expected.values()), rows
+        assert [row[0].split("\n")[0] for row in rows[:2]] == ["input_ks[bmi]", "predicted_value_ks[progression]"], rows  # drifted first
+        expect(page.locator("#drift-statistics tr.worst")).to_have_count(sum(s["drifted"] for s in report["statistics"].values()))
+        expect(page.locator("#drift")).to_contain_text("A test drifts at p < 0.001.")
+        check_predicted_values(page, report)
+        assert report["predicted_values"]["progression"]["window"]["mean"] > report["predicted_values"]["progression"]["reference"]["mean"]  # bmi up: progression up
+        assert "image" not in page.inner_text("#drift")
+        check_layout(page, "desktop regressor drift")
+        tab.assert_only_this_origin()
+    finally:
+        tab.close()
+
+    tab = Tab(browser, url, viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True)
+    try:  # on a phone: the names, the statistics and the predicted values fit or scroll with their cue
+        page = tab.open(f"/#{DIABETES}/v1/drift")
+        wait_for_card(page, f"{DIABETES}:v1")
+        expect(page.locator("#drifted-inputs")).to_have_text("bmi")
+        expect(page.locator("#drifted-targets")).to_have_text("progression")
+        check_layout(page, "phone regressor drift")
         tab.assert_only_this_origin()
     finally:
         tab.close()
