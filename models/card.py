@@ -112,6 +112,11 @@ class InputSpec(_Frozen):
             data.pop("names", None)
         return data
 
+    @classmethod
+    def packed(cls, inputs: tuple[TensorSpec, ...]) -> InputSpec:
+        """The input of a model taking named tensors: one uint8 row of their packed bytes per example."""
+        return cls(kind="tensors", shape=(row_bytes(inputs),), dtype="uint8", value_range=None, divide_by=None)
+
     @property
     def channels(self) -> int | None:
         return self.shape[2] if self.kind == "image" else None
@@ -190,6 +195,11 @@ class OutputSpec(_Frozen):
             if field in data and data[field] in (empty, ()):
                 del data[field]
         return data
+
+    @classmethod
+    def packed(cls, outputs: tuple[TensorSpec, ...]) -> OutputSpec:
+        """The output of a model answering named tensors: one row of their packed bytes per example."""
+        return cls(kind="tensors", shape=(row_bytes(outputs),))
 
     @property
     def units(self) -> int:

@@ -416,26 +416,25 @@ class VersionMonitor:
                 log.error("the monitoring data log failed; predictions go on without it: %s: %s", type(exc).__name__, exc)
                 self._log_failed = True
 
+    def _log_inputs(self, monitor, pixels: np.ndarray, request_ids: np.ndarray) -> None:
+        """The columns every sample has: its request, model, version and input features."""
+        means = pixels.reshape(len(pixels), -1).mean(axis=1)
+        # "request_id" is BentoML's own column (its tracing id, "None" here): ours is the X-Request-Id of the answer
+        monitor.log_batch(request_ids.tolist(), "x_request_id", "feature", "categorical")
+        monitor.log_batch([self.card.name] * len(pixels), "model", "feature", "categorical")
+        monitor.log_batch([self.card.version] * len(pixels), "version", "feature", "categorical")
+        monitor.log_batch(feature_view(pixels, self.card).tolist(), "pixels", "feature", "numerical_sequence")
+        monitor.log_batch(means.round(3).tolist(), "mean_intensity", "feature", "numerical")
+
     def _write_values(self, pixels: np.ndarray, values: np.ndarray, request_ids: np.ndarray) -> None:
         """A regressor's samples: each record's ``predicted_values`` holds one value per target."""
-        means = pixels.reshape(len(pixels), -1).mean(axis=1)
         with bentoml.monitor(MONITOR_NAME) as monitor:
-            monitor.log_batch(request_ids.tolist(), "x_request_id", "feature", "categorical")
-            monitor.log_batch([self.card.name] * len(pixels), "model", "feature", "categorical")
-            monitor.log_batch([self.card.version] * len(pixels), "version", "feature", "categorical")
-            monitor.log_batch(feature_view(pixels, self.card).tolist(), "pixels", "feature", "numerical_sequence")
-            monitor.log_batch(means.round(3).tolist(), "mean_intensity", "feature", "numerical")
+            self._log_inputs(monitor, pixels, request_ids)
             # finite values only in a JSON record: a non-finite one is logged as null
             monitor.log_batch([[v if np.isfinite(v) else None for v in row] for row in values.tolist()], "predicted_values", "prediction", "numerical_sequence")
 
     def _write_samples(self, pixels: np.ndarray, predicted: np.ndarray, confidence: np.ndarray, request_ids: np.ndarray) -> None:
-        means = pixels.reshape(len(pixels), -1).mean(axis=1)
         with bentoml.monitor(MONITOR_NAME) as monitor:
-            # "request_id" is BentoML's own column (its tracing id, "None" here): ours is the X-Request-Id of the answer
-            monitor.log_batch(request_ids.tolist(), "x_request_id", "feature", "categorical")
-            monitor.log_batch([self.card.name] * len(pixels), "model", "feature", "categorical")
-            monitor.log_batch([self.card.version] * len(pixels), "version", "feature", "categorical")
-            monitor.log_batch(feature_view(pixels, self.card).tolist(), "pixels", "feature", "numerical_sequence")
-            monitor.log_batch(means.round(3).tolist(), "mean_intensity", "feature", "numerical")
+            self._log_inputs(monitor, pixels, request_ids)
             monitor.log_batch(predicted.tolist(), "predicted_class", "prediction", "categorical")
             monitor.log_batch(confidence.round(5).tolist(), "confidence", "prediction", "numerical")

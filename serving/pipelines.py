@@ -45,7 +45,7 @@ import numpy as np
 
 from config import Config
 from config.settings import PipelineSettings
-from models.card import InputSpec, ModelCard, TensorSpec, row_bytes
+from models.card import InputSpec, ModelCard, TensorSpec
 from models.preprocessing import check_values
 from models.tensors import checked, pack, unpack
 from serving.core import INPUT, VersionState
@@ -98,12 +98,6 @@ class PipelineHandle:
     def outputs(self) -> tuple[str, ...]:
         return (STEP_OUTPUT,) if self.settings.combine == "cascade" else ()
 
-    @property
-    def plan(self) -> list[dict[str, Feed]]:
-        """A graph's wires: per step, its inputs' sources (empty for the other combinators)."""
-        self._compose()
-        return self._composed[3] if self._composed is not None else []
-
     def _handles(self):
         return [self.registry.resolve(model, version) for model, version in self.steps]
 
@@ -152,12 +146,13 @@ class PipelineHandle:
 
     async def infer(self, values: np.ndarray, request_id: str | None = None) -> tuple[np.ndarray, None, dict[str, np.ndarray]]:
         """The composed class probabilities, no OOD score, and the cascade's answering step per example."""
-        self.available()
+        card = self.available()
+        plan = self._composed[3] if self._composed is not None else []  # a graph's wires, composed with that card
         self.in_flight += 1
         try:
             handles = self._handles()
             if self.settings.combine == "graph":
-                return await self._graph(handles, values, request_id)
+                return await self._graph(card, plan, handles, values, request_id)
             if self.settings.combine == "ensemble":
                 answers = await asyncio.gather(*(self._step(index, handle, values, request_id) for index, handle in enumerate(handles)))
                 return np.tensordot(self.weights, np.stack(answers), axes=1).astype(np.float32), None, {}
@@ -182,13 +177,12 @@ class PipelineHandle:
                 break
         return probabilities, None, {STEP_OUTPUT: steps}
 
-    async def _graph(self, handles, values: np.ndarray, request_id: str | None):
-        """Each step on its wired inputs, in order; the last step's answers."""
-        card = self.available()
+    async def _graph(self, card: ModelCard, plan: list[dict[str, Feed]], handles, values: np.ndarray, request_id: str | None):
+        """Each step on its wired inputs (``plan``), in order; the last step's answers."""
         given = unpack(card.inputs, values) if card.inputs else {INPUT: values}
         produced: dict[tuple[int, str], np.ndarray] = {}
         answers = values
-        for index, (handle, feeds) in enumerate(zip(handles, self.plan, strict=True)):
+        for index, (handle, feeds) in enumerate(zip(handles, plan, strict=True)):
             step = handle.available()
             arrays = {name: given[feed.name] if feed.step is None else produced[feed.step, feed.name] for name, feed in feeds.items()}
             where = f"step {index + 1} of {self.tag}, {handle.tag}"
@@ -317,7 +311,7 @@ def compose_graph(name: str, settings: PipelineSettings, steps: list[str], cards
         entry = {"input": takers[0].input, "inputs": (), "preprocessing": takers[0].preprocessing}  # one model's input as it is: its image files too
     else:
         specs = tuple(TensorSpec(name=input_name, datatype=tensor[0], shape=tensor[1]) for input_name, (tensor, _) in taken.items())
-        entry = {"input": InputSpec(kind="tensors", shape=(row_bytes(specs),), dtype="uint8", value_range=None, divide_by=None), "inputs": specs, "preprocessing": None}
+        entry = {"input": InputSpec.packed(specs), "inputs": specs, "preprocessing": None}
     wires = [{target: f"{'inputs' if feed.step is None else feed.step + 1}.{feed.name}" for target, feed in feeds.items()} for feeds in plan]
     card = last.model_copy(
         update={

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from models.card import DATATYPES, NAME_PATTERN, TENSOR_NAME, ImagePreprocessing, InputSpec, ModelCard, OutputSpec, TensorSpec, row_bytes
+from models.card import DATATYPES, NAME_PATTERN, TENSOR_NAME, ImagePreprocessing, InputSpec, ModelCard, OutputSpec, TensorSpec
 from models.inference import class_probabilities, predict_probabilities
 from models.preprocessing import to_model_input
 from training.datasets import sha256_of
@@ -339,7 +339,7 @@ def _one_output(keras, model, output: str | None):
     return keras.Model(inputs=model.inputs, outputs=model.outputs[names.index(output)], name=f"{model.name}_{output}")
 
 
-KERAS_DATATYPES = {np.dtype(dtype).name if name != "BOOL" else "bool": name for name, dtype in DATATYPES.items()}
+KERAS_DATATYPES = {np.dtype(dtype).name: name for name, dtype in DATATYPES.items()}  # "float32" -> "FP32", ..., "bool" -> "BOOL"
 
 
 def tensor_spec(name: str, dtype: str, shape, what: str) -> TensorSpec:
@@ -375,13 +375,13 @@ def _named_card(model, path: Path, name: str, version: str, description, task: s
                 f"the model has {len(model.outputs)} outputs ({', '.join(model.output_names)}): serve one with --output, or all of them as named tensors with --task tensor"
             )
         outputs = tuple(tensor_spec(out, tensor.dtype, tensor.shape[1:], "output") for out, tensor in zip(model.output_names, model.outputs, strict=True))
-        output = OutputSpec(kind="tensors", shape=(row_bytes(outputs),))
+        output = OutputSpec.packed(outputs)
     card = ModelCard(
         name=name,
         version=version,
         description=description or f"{model.name}, imported from {path.name}",
         task=card_task(output, False),
-        input=InputSpec(kind="tensors", shape=(row_bytes(inputs),), dtype="uint8", value_range=None, divide_by=None),
+        input=InputSpec.packed(inputs),
         inputs=inputs,
         preprocessing=None,
         output=output,

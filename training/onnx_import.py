@@ -23,7 +23,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from models.card import ImagePreprocessing, InputSpec, ModelCard, OutputSpec, row_bytes
+from models.card import ImagePreprocessing, InputSpec, ModelCard, OutputSpec
 from models.inference import class_probabilities
 from models.preprocessing import to_model_input
 from models.store import ONNX_FILE
@@ -97,28 +97,35 @@ def inspect_onnx(
         preprocessing = None
     verification = _run(content, graph_input.name, chosen, spec, output_spec)
     card = ModelCard(
-        name=name,
-        version=version,
-        description=description or f"{model.graph.name or 'an ONNX graph'}, imported from {path.name}",
+        **_graph_facts(model, path, name, version, description),
         task=card_task(output_spec, is_image),
         input=spec,
         preprocessing=preprocessing,
         output=output_spec,
-        architecture=model.graph.name or "onnx",
-        number_of_parameters=max(sum(int(np.prod(t.dims)) for t in model.graph.initializer), 1),
-        metrics=None,
-        training={
+        engines={"onnxruntime": {"file": ONNX_FILE, "input": graph_input.name, "output": chosen, "sha256": hashlib.sha256(content).hexdigest(), "verification": verification}},
+    )
+    return card, content
+
+
+def _graph_facts(model, path: Path, name: str, version: str, description: str | None) -> dict:
+    """What a card says of an imported graph whatever its inputs: its name, size, provenance and files."""
+    return {
+        "name": name,
+        "version": version,
+        "description": description or f"{model.graph.name or 'an ONNX graph'}, imported from {path.name}",
+        "architecture": model.graph.name or "onnx",
+        "number_of_parameters": max(sum(int(np.prod(t.dims)) for t in model.graph.initializer), 1),
+        "metrics": None,
+        "training": {
             "imported_from": path.name,
             "framework": "onnx",
             "producer": f"{model.producer_name} {model.producer_version}".strip() or None,
             "opset": {entry.domain or "ai.onnx": entry.version for entry in model.opset_import},
             "imported_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         },
-        data={"source": None, "sha256": {path.name: sha256_of(path)}},
-        framework_versions={"onnx": package_version("onnx")},
-        engines={"onnxruntime": {"file": ONNX_FILE, "input": graph_input.name, "output": chosen, "sha256": hashlib.sha256(content).hexdigest(), "verification": verification}},
-    )
-    return card, content
+        "data": {"source": None, "sha256": {path.name: sha256_of(path)}},
+        "framework_versions": {"onnx": package_version("onnx")},
+    }
 
 
 def _named_card(model, content: bytes, path: Path, name: str, version: str, output, task, labels, targets, threshold, positive_label, description) -> ModelCard:
@@ -143,30 +150,16 @@ def _named_card(model, content: bytes, path: Path, name: str, version: str, outp
         raise ImportRefused(f"the graph has {len(graph_outputs)} outputs ({', '.join(graph_outputs)}): serve one with --output, or all of them as named tensors with --task tensor")
     else:
         named_outputs = tuple(_spec(tensor, "output") for tensor in graph_outputs.values())
-        output_spec = OutputSpec(kind="tensors", shape=(row_bytes(named_outputs),))
+        output_spec = OutputSpec.packed(named_outputs)
     entry = {"file": ONNX_FILE, **({"output": chosen} if chosen else {}), "sha256": hashlib.sha256(content).hexdigest()}
     card = ModelCard(
-        name=name,
-        version=version,
-        description=description or f"{model.graph.name or 'an ONNX graph'}, imported from {path.name}",
+        **_graph_facts(model, path, name, version, description),
         task=card_task(output_spec, False),
-        input=InputSpec(kind="tensors", shape=(row_bytes(inputs),), dtype="uint8", value_range=None, divide_by=None),
+        input=InputSpec.packed(inputs),
         inputs=inputs,
         preprocessing=None,
         output=output_spec,
         outputs=named_outputs,
-        architecture=model.graph.name or "onnx",
-        number_of_parameters=max(sum(int(np.prod(t.dims)) for t in model.graph.initializer), 1),
-        metrics=None,
-        training={
-            "imported_from": path.name,
-            "framework": "onnx",
-            "producer": f"{model.producer_name} {model.producer_version}".strip() or None,
-            "opset": {entry.domain or "ai.onnx": entry.version for entry in model.opset_import},
-            "imported_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        },
-        data={"source": None, "sha256": {path.name: sha256_of(path)}},
-        framework_versions={"onnx": package_version("onnx")},
         engines={"onnxruntime": entry},
     )
     try:

@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from models.card import ImagePreprocessing, InputSpec, ModelCard, OutputSpec, TensorSpec, row_bytes
+from models.card import ImagePreprocessing, InputSpec, ModelCard, OutputSpec, TensorSpec
 from models.inference import class_probabilities
 from models.preprocessing import to_model_input
 from models.store import ONNX_FILE
@@ -143,7 +143,7 @@ def _named(common, output: str | None, task: str, labels, targets, threshold: fl
         )
     else:
         outputs = tuple(_tensor_spec(name, answered[name], "output") for name in sorted(answered))
-        output_spec = OutputSpec(kind="tensors", shape=(row_bytes(outputs),))
+        output_spec = OutputSpec.packed(outputs)
     served = [spec.name for spec in outputs] or [chosen]
     # The graph's placeholders keep the signature's names where TensorFlow takes them as names.
     placeholders = {spec.name: spec.name if PLACEHOLDER.fullmatch(spec.name) else f"input_{i}" for i, spec in enumerate(inputs)}
@@ -151,7 +151,7 @@ def _named(common, output: str | None, task: str, labels, targets, threshold: fl
     if len(graph_inputs) != len(inputs) or len(graph_outputs) != len(served):
         raise ImportRefused(f"the ONNX conversion has the inputs {graph_inputs} and outputs {graph_outputs}; the signature {len(inputs)} inputs and {len(served)} outputs served")
     names = {"inputs": graph_inputs, **({"outputs": graph_outputs} if outputs else {"output": graph_outputs[0]})}
-    packed = InputSpec(kind="tensors", shape=(row_bytes(inputs),), dtype="uint8", value_range=None, divide_by=None)
+    packed = InputSpec.packed(inputs)
     card = _card(common, content, packed, None, output_spec, False, names, inputs=inputs, outputs=outputs, scaling="none: named tensors are passed as sent")
 
     def predict(rows: np.ndarray) -> np.ndarray:

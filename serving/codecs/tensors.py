@@ -104,13 +104,18 @@ def numbers(value: object, field: str, booleans: bool = True) -> np.ndarray:
     (NumPy reads them among numbers as 1 and 0), so look for them."""
     if not isinstance(value, list):
         raise BadRequest(f"{field}: expected a list of numbers, got {json_type(value)}")
-    try:
-        array = np.asarray(value)
-    except (ValueError, OverflowError):
-        raise BadRequest(f"{field}: expected equal-length rows of numbers (got ragged or mixed data)") from None
+    array = _regular(value, field)
     if array.dtype == bool or array.dtype.kind not in "uif" or (booleans and array.size and holds_booleans(value)):
         raise BadRequest(f"{field}: expected numbers only")
     return array
+
+
+def _regular(value: list, field: str) -> np.ndarray:
+    """Nested lists as one array, or BadRequest when they are ragged (NumPy cannot make one)."""
+    try:
+        return np.asarray(value)
+    except (ValueError, OverflowError):
+        raise BadRequest(f"{field}: expected equal-length rows of numbers (got ragged or mixed data)") from None
 
 
 def json_tensor(value: object, field: str) -> np.ndarray:
@@ -120,10 +125,7 @@ def json_tensor(value: object, field: str) -> np.ndarray:
         return np.asarray(value)
     if not isinstance(value, list):
         raise BadRequest(f"{field}: expected numbers (or true and false), got {json_type(value)}")
-    try:
-        array = np.asarray(value)
-    except (ValueError, OverflowError):
-        raise BadRequest(f"{field}: expected equal-length rows of numbers (got ragged or mixed data)") from None
+    array = _regular(value, field)
     if array.dtype == bool:
         return array
     if array.dtype.kind not in "uif" or (array.size and holds_booleans(value)):

@@ -141,11 +141,16 @@ class PredictBody(Input):
         self.kind, self.body = kind, body
         self.key = "predictions"
 
-    async def values(self, card: ModelCard, max_examples: int) -> np.ndarray:
+    def _read(self) -> tuple[dict, bool]:
+        """The body as JSON, its signature checked, with one of its two formats; and whether it holds true or false."""
         body, booleans = read_json(self.kind, self.body)
         check_signature(body)
         if "instances" in body and "inputs" in body:
             raise BadRequest("body: expecting only one of 'inputs' or 'instances' keys")
+        return body, booleans
+
+    async def values(self, card: ModelCard, max_examples: int) -> np.ndarray:
+        body, booleans = self._read()
         if "instances" in body:
             return rows(body["instances"], card, max_examples, booleans)
         if "inputs" in body:
@@ -156,10 +161,7 @@ class PredictBody(Input):
     async def tensors(self, card: ModelCard, max_examples: int) -> dict[str, tuple[np.ndarray, str]]:
         """A model with named inputs: ``instances`` as objects of one example per input name, or
         ``inputs`` as an object of one batch per input name."""
-        body, _ = read_json(self.kind, self.body)
-        check_signature(body)
-        if "instances" in body and "inputs" in body:
-            raise BadRequest("body: expecting only one of 'inputs' or 'instances' keys")
+        body, _ = self._read()
         names = ", ".join(spec.name for spec in card.inputs)
         if "instances" in body:
             instances = body["instances"]

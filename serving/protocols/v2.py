@@ -282,32 +282,17 @@ def input_values(item: object, card: ModelCard, binary: memoryview | None, boole
     if item.get("name") != INPUT:
         shown = item.get("name") if isinstance(item.get("name"), str) else None
         raise BadRequest(f"{field}: unexpected input {shown[:64] if shown else 'without a name'!r} for model {card.name}; its input is {INPUT!r}")
-    shape = shape_of(item.get("shape"), f"{field}.shape")
-    dtype = datatype_of(item.get("datatype"), f"{field}.datatype")
-    parameters = parameters_of(item, f"{field}.parameters")
-    if "binary_data_size" in parameters:
-        size = count(parameters["binary_data_size"])
-        if size is None:
-            raise BadRequest(f"{field}.parameters.binary_data_size: expecting a byte count")
-        if binary is None:
-            raise BadRequest(f"{field}: binary_data_size given, but the request has no binary part (no Inference-Header-Content-Length)")
-        if "data" in item:
-            raise BadRequest(f"{field}: both data and binary_data_size given; send one")
-        if size != len(binary):
-            raise BadRequest(f"{field}: binary_data_size is {size} bytes, but {len(binary)} bytes follow the JSON")
-        tensor = tensor_from_bytes(binary, shape, dtype, field)
-    else:
-        if binary is not None and len(binary):
-            raise BadRequest(f"{len(binary)} bytes follow the JSON, but no input declares binary_data_size")
-        if "data" not in item:
-            raise BadRequest(f"{field}: missing data")
-        tensor = tensor_from_json(item["data"], shape, dtype, f"{field}.data", booleans)
+    if binary is not None and len(binary) and "binary_data_size" not in parameters_of(item, f"{field}.parameters"):
+        raise BadRequest(f"{len(binary)} bytes follow the JSON, but no input declares binary_data_size")
+    tensor, used = input_tensor(item, field, binary, 0, booleans)
+    if binary is not None and used != len(binary):
+        raise BadRequest(f"{field}: binary_data_size is {used} bytes, but {len(binary)} bytes follow the JSON")
     return card_values(tensor, card, field)
 
 
 def input_tensor(item: dict, field: str, binary: memoryview | None, offset: int, booleans: bool) -> tuple[np.ndarray, int]:
-    """One named input of several, in its declared datatype, from its JSON data or its share of the binary
-    part (which holds the binary inputs in order, from ``offset``); and the offset after it."""
+    """An input in its declared datatype, from its JSON data or its share of the binary part (which holds
+    the binary inputs in order, from ``offset``); and the offset after it."""
     shape = shape_of(item.get("shape"), f"{field}.shape")
     dtype = datatype_of(item.get("datatype"), f"{field}.datatype")
     parameters = parameters_of(item, f"{field}.parameters")
@@ -323,7 +308,7 @@ def input_tensor(item: dict, field: str, binary: memoryview | None, offset: int,
     if "data" in item:
         raise BadRequest(f"{field}: both data and binary_data_size given; send one")
     if offset + size > len(binary):
-        raise BadRequest(f"{field}: binary_data_size is {size} bytes, but {len(binary) - offset} bytes are left after the JSON")
+        raise BadRequest(f"{field}: binary_data_size is {size} bytes, but {len(binary) - offset} bytes follow the JSON{' and the inputs before it' if offset else ''}")
     return tensor_from_bytes(binary[offset : offset + size], shape, dtype, field), offset + size
 
 

@@ -11,7 +11,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from config.settings import PipelineSettings
-from models.card import InputSpec, ModelCard, OutputSpec, TensorSpec, row_bytes
+from models.card import InputSpec, ModelCard, OutputSpec, TensorSpec
 from models.tensors import pack, unpack
 from serving.pipelines import add_pipelines
 from tests.unit.serving.conftest import InProcess, assert_error, write_config
@@ -48,8 +48,8 @@ CARDS = {
     "wide": card("wide", InputSpec(kind="tensor", shape=(5,), value_range=None, divide_by=None), OutputSpec(kind="softmax", labels=LABELS), task="classification"),
     "pair": card(
         "pair",
-        InputSpec(kind="tensors", shape=(row_bytes(PAIR_IN),), dtype="uint8", value_range=None, divide_by=None),
-        OutputSpec(kind="tensors", shape=(row_bytes(PAIR_OUT),)),
+        InputSpec.packed(PAIR_IN),
+        OutputSpec.packed(PAIR_OUT),
         inputs=PAIR_IN,
         outputs=PAIR_OUT,
     ),

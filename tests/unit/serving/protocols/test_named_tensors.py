@@ -58,13 +58,13 @@ class NamedRunner:
 
 
 def named_card(name: str, classifier: bool = False) -> ModelCard:
-    output = OutputSpec(kind="softmax", labels=("low", "mid", "high")) if classifier else OutputSpec(kind="tensors", shape=(row_bytes(OUTPUTS),))
+    output = OutputSpec(kind="softmax", labels=("low", "mid", "high")) if classifier else OutputSpec.packed(OUTPUTS)
     return ModelCard(
         name=name,
         version="v1",
         description=f"{name} for tests",
         task="classification" if classifier else "tensors",
-        input=InputSpec(kind="tensors", shape=(row_bytes(INPUTS),), dtype="uint8", value_range=None, divide_by=None),
+        input=InputSpec.packed(INPUTS),
         inputs=INPUTS,
         preprocessing=None,
         output=output,
