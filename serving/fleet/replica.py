@@ -250,11 +250,19 @@ class Fleet:
             self.tasks.append(loop.create_task(self.watch_store()))
 
     async def _catch_up(self) -> None:
-        with contextlib.suppress(BackendUnreachable):  # the follower keeps trying, and says so
+        """Apply the desired state found now. A worker that cannot read or apply it, in a replica whose other
+        workers applied a generation, serves that one as they do (the follower catches up later); in a
+        replica that applied none, it stays unready until the backend answers."""
+        try:
             state = await self.desired()
             self.first_seen = state["generation"] if self.first_seen is None else self.first_seen
             if state["generation"] > self.applied()["generation"]:
                 await self.apply()
+        except BackendUnreachable as exc:  # the follower keeps trying, and says so
+            applied = self.applied()["generation"]
+            if applied and not self.caught_up():
+                self.first_seen = applied
+                log.warning("%s; this worker starts serving generation %d, as this replica does, until it is back", exc.message, applied)
 
     async def stop(self) -> None:
         for task in self.tasks:

@@ -280,3 +280,26 @@ def test_version_policies(policy, expected):
     from config import VersionPolicy
 
     assert wanted_versions(["v1", "v2", "v3"], VersionPolicy(**policy)) == expected
+
+
+def test_a_worker_starting_while_the_backend_is_unreachable_serves_what_its_replica_applied(fleet, tmp_path):
+    """A replica's entry workers start one by one: one that finds the backend gone (Redis on a closed port
+    here) serves the generation its siblings applied, rather than answer 503 until the backend is back;
+    in a replica that applied nothing it stays unready."""
+    from serving.fleet.backends.redis import RedisBackend
+    from tests.e2e.conftest import free_port
+
+    async def scenario():
+        await started(fleet)
+        gone = RedisBackend(f"redis://127.0.0.1:{free_port()}/0", "k", timeout=0.5)
+        sibling = Fleet(fleet.config, fleet.live, gone, tmp_path)  # a worker of the same replica, starting now
+        await sibling._catch_up()
+        assert sibling.caught_up() and sibling.first_seen == 1
+        fresh = tmp_path / "fresh"
+        fresh.mkdir()
+        newcomer = Fleet(fleet.config, fleet.live, gone, fresh)  # a replica that never applied a generation
+        await newcomer._catch_up()
+        assert not newcomer.caught_up() and newcomer.first_seen is None
+        await gone.close()
+
+    run(scenario())
