@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Collection, Sequence
 
 import numpy as np
 
@@ -39,8 +40,9 @@ def register(codec: TensorCodec) -> TensorCodec:
     return codec
 
 
-# The datatypes that hold numbers. BOOL, BYTES and BF16 are refused: a card's input is numbers, and NumPy has no bfloat16.
+# BYTES and BF16 are refused: a card's input is numbers or booleans, and NumPy has no bfloat16.
 for _codec in (
+    TensorCodec("BOOL", np.dtype("?"), 10, "bool_contents", "bool_val"),
     TensorCodec("UINT8", np.dtype("u1"), 4, "uint_contents", "int_val"),
     TensorCodec("UINT16", np.dtype("<u2"), 17, "uint_contents", "int_val"),
     TensorCodec("UINT32", np.dtype("<u4"), 22, "uint_contents", "uint32_val"),
@@ -56,18 +58,20 @@ for _codec in (
     register(_codec)
 
 DATATYPES = {name: codec.dtype for name, codec in TENSOR_CODECS.items()}
+NUMBER_DATATYPES = {name: dtype for name, dtype in DATATYPES.items() if dtype.kind != "b"}  # what a one-input model takes
 BY_TF_DTYPE = {codec.tf_dtype: codec for codec in TENSOR_CODECS.values()}
 
 
-def codec_of(value: object, field: str) -> TensorCodec:
-    if not isinstance(value, str) or value not in TENSOR_CODECS:
+def codec_of(value: object, field: str, accepted: Collection[str] = TENSOR_CODECS.keys()) -> TensorCodec:
+    """The codec of a datatype named in a request, among ``accepted`` (NUMBER_DATATYPES for a one-input model)."""
+    if not isinstance(value, str) or value not in accepted:
         shown = value if isinstance(value, str) and len(value) <= 16 else json_type(value)
-        raise BadRequest(f"{field}: datatype {shown} is not accepted; use one of {', '.join(TENSOR_CODECS)}")
+        raise BadRequest(f"{field}: datatype {shown} is not accepted; use one of {', '.join(accepted)}")
     return TENSOR_CODECS[value]
 
 
-def datatype_of(value: object, field: str) -> np.dtype:
-    return codec_of(value, field).dtype
+def datatype_of(value: object, field: str, accepted: Collection[str] = TENSOR_CODECS.keys()) -> np.dtype:
+    return codec_of(value, field, accepted).dtype
 
 
 def datatype_name(dtype: np.dtype) -> str:
@@ -113,9 +117,27 @@ def numbers(value: object, field: str, booleans: bool = True) -> np.ndarray:
 def _regular(value: list, field: str) -> np.ndarray:
     """Nested lists as one array, or BadRequest when they are ragged (NumPy cannot make one)."""
     try:
-        return np.asarray(value)
+        array = np.asarray(value)
+        if array.dtype == np.float64 and array.size and np.abs(array).max() >= 2**63:
+            return _uint64(value, array)
+        return array
     except (ValueError, OverflowError):
         raise BadRequest(f"{field}: expected equal-length rows of numbers (got ragged or mixed data)") from None
+
+
+def _uint64(value: list, array: np.ndarray) -> np.ndarray:
+    """NumPy reads whole numbers past int64's range mixed with smaller ones as float64, which rounds
+    them: whole numbers that all fit UINT64 are read exactly instead."""
+    exact = np.asarray(value, dtype=object)
+    if all(type(item) is int and 0 <= item < 2**64 for item in exact.flat):
+        return exact.astype(np.uint64)
+    return array
+
+
+def typed_values(values: Sequence, codec: TensorCodec) -> np.ndarray:
+    """gRPC typed contents (v2's ``*_contents``, a TensorProto's ``*_val``) as an array to check against
+    ``codec``: UINT64's field read as such, since NumPy rounds values past int64's range read among smaller ones."""
+    return np.asarray(values, dtype=np.uint64) if codec.dtype == np.uint64 else np.asarray(values)
 
 
 def json_tensor(value: object, field: str) -> np.ndarray:
@@ -138,11 +160,18 @@ def tensor_from_bytes(data: bytes | memoryview, shape: tuple[int, ...], dtype: n
     expected = math.prod(shape) * dtype.itemsize
     if len(data) != expected:
         raise BadRequest(f"{field}: shape {list(shape)} of {dtype.name} needs {expected} bytes, got {len(data)}")
+    if dtype.kind == "b" and expected and np.frombuffer(data, dtype=np.uint8).max() > 1:
+        raise BadRequest(f"{field}: BOOL values are bytes 0 or 1")
     return np.frombuffer(data, dtype=dtype).reshape(shape)
 
 
 def tensor_from_json(data: object, shape: tuple[int, ...], dtype: np.dtype, field: str, booleans: bool = True) -> np.ndarray:
-    """JSON tensor data, flat or in the tensor's shape, as ``dtype``: integers must be whole and in range."""
+    """JSON tensor data, flat or in the tensor's shape, as ``dtype``: integers must be whole and in range,
+    BOOL data true or false."""
+    if dtype.kind == "b":
+        if not isinstance(data, list):
+            raise BadRequest(f"{field}: expected a list of true and false, got {json_type(data)}")
+        return tensor_from_array(_regular(data, field), shape, dtype, field)
     return tensor_from_array(numbers(data, field, booleans), shape, dtype, field)
 
 
@@ -150,6 +179,8 @@ def tensor_from_array(array: np.ndarray, shape: tuple[int, ...], dtype: np.dtype
     """Values flat or in ``shape``, as ``dtype``: integers must be whole and in range (JSON data, gRPC typed contents)."""
     if array.shape != shape and not (array.ndim == 1 and array.size == math.prod(shape)):
         raise BadRequest(f"{field}: {array.size} values in shape {list(array.shape)} do not fill shape {list(shape)} (flat or in that shape)")
+    if dtype.kind == "b" and array.size and array.dtype.kind != "b":
+        raise BadRequest(f"{field}: BOOL values must be true or false")
     if dtype.kind in "ui":
         if array.size and array.dtype.kind == "f" and not (np.isfinite(array).all() and (array == np.floor(array)).all()):
             raise BadRequest(f"{field}: {datatype_name(dtype)} values must be whole numbers")

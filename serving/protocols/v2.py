@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import dataclasses
 import struct
+from collections.abc import Collection
 from typing import Any
 
 import bentoml
@@ -43,7 +44,7 @@ from models.card import DATATYPES as CARD_DATATYPES
 from models.card import OUTPUT_TENSORS as ANSWER_TENSORS
 from models.card import ModelCard
 from serving import codecs, schemas
-from serving.codecs.tensors import DATATYPES, count, datatype_of, shape_of, tensor_from_bytes, tensor_from_json
+from serving.codecs.tensors import NUMBER_DATATYPES, TENSOR_CODECS, count, datatype_of, shape_of, tensor_from_bytes, tensor_from_json
 from serving.core import ABSTAINED_OUTPUT, INPUT, OOD_OUTPUT, OUTPUT, Default, InferenceRequest, Input, Named, Selector, VersionState, check_batch
 from serving.dataplane import DataPlane
 from serving.errors import BadRequest, InvalidInput, ServingError, Unavailable, UnsupportedMediaType
@@ -284,17 +285,17 @@ def input_values(item: object, card: ModelCard, binary: memoryview | None, boole
         raise BadRequest(f"{field}: unexpected input {shown[:64] if shown else 'without a name'!r} for model {card.name}; its input is {INPUT!r}")
     if binary is not None and len(binary) and "binary_data_size" not in parameters_of(item, f"{field}.parameters"):
         raise BadRequest(f"{len(binary)} bytes follow the JSON, but no input declares binary_data_size")
-    tensor, used = input_tensor(item, field, binary, 0, booleans)
+    tensor, used = input_tensor(item, field, binary, 0, booleans, NUMBER_DATATYPES.keys())
     if binary is not None and used != len(binary):
         raise BadRequest(f"{field}: binary_data_size is {used} bytes, but {len(binary)} bytes follow the JSON")
     return card_values(tensor, card, field)
 
 
-def input_tensor(item: dict, field: str, binary: memoryview | None, offset: int, booleans: bool) -> tuple[np.ndarray, int]:
-    """An input in its declared datatype, from its JSON data or its share of the binary part (which holds
-    the binary inputs in order, from ``offset``); and the offset after it."""
+def input_tensor(item: dict, field: str, binary: memoryview | None, offset: int, booleans: bool, accepted: Collection[str] = TENSOR_CODECS.keys()) -> tuple[np.ndarray, int]:
+    """An input in its declared datatype (one of ``accepted``), from its JSON data or its share of the
+    binary part (which holds the binary inputs in order, from ``offset``); and the offset after it."""
     shape = shape_of(item.get("shape"), f"{field}.shape")
-    dtype = datatype_of(item.get("datatype"), f"{field}.datatype")
+    dtype = datatype_of(item.get("datatype"), f"{field}.datatype", accepted)
     parameters = parameters_of(item, f"{field}.parameters")
     if "binary_data_size" not in parameters:
         if "data" not in item:
@@ -503,7 +504,7 @@ def _infer_request(card: ModelCard, possible: tuple[str, ...]) -> dict:
     scalar = {"type": ["string", "number", "boolean"]}
     parameters = {"type": "object", "additionalProperties": scalar, "not": {"anyOf": [{"required": [name]} for name in ("binary_data_size", *SHARED_MEMORY)]}}
     groups: dict[tuple, list[str]] = {}  # datatypes that carry the same values for this card share a variant
-    for datatype, dtype in DATATYPES.items():
+    for datatype, dtype in NUMBER_DATATYPES.items():
         groups.setdefault(tuple(_value_bounds(card, dtype).items()), []).append(datatype)
     variants = []
     for shape in shapes:
@@ -567,7 +568,8 @@ def _infer_request(card: ModelCard, possible: tuple[str, ...]) -> dict:
 
 
 def _named_infer_request(card: ModelCard, possible: tuple[str, ...]) -> dict:
-    """Every named input once, one example each, in any numeric datatype (converted to the input's own)."""
+    """Every named input once, one example each, in any numeric datatype (converted to the input's own),
+    or as BOOL (true and false: 1 and 0)."""
     variants = [
         {
             "type": "object",
@@ -575,11 +577,12 @@ def _named_infer_request(card: ModelCard, possible: tuple[str, ...]) -> dict:
             "properties": {
                 "name": {"const": spec.name},
                 "shape": {"const": [1, *spec.shape]},
-                "datatype": {"enum": list(DATATYPES)},
-                "data": {"type": "array", "items": {"type": "number"}, "minItems": spec.size, "maxItems": spec.size, "description": f"{spec.datatype} values, row-major"},
+                "datatype": datatypes,
+                "data": {"type": "array", "items": items, "minItems": spec.size, "maxItems": spec.size, "description": f"{spec.datatype} values, row-major"},
             },
         }
         for spec in card.inputs
+        for datatypes, items in (({"enum": list(NUMBER_DATATYPES)}, {"type": "number"}), ({"const": "BOOL"}, {"type": "boolean"}))
     ]
     outputs = {"type": "object", "required": ["name"], "properties": {"name": {"enum": list(possible)}, "parameters": {"type": "object"}}}
     return {
@@ -587,7 +590,7 @@ def _named_infer_request(card: ModelCard, possible: tuple[str, ...]) -> dict:
         "required": ["inputs"],
         "properties": {
             "id": {"type": "string", "description": "echoed in the response"},
-            "inputs": {"type": "array", "items": {"anyOf": variants}, "minItems": len(variants), "maxItems": len(variants), "uniqueItems": True},
+            "inputs": {"type": "array", "items": {"anyOf": variants}, "minItems": len(card.inputs), "maxItems": len(card.inputs), "uniqueItems": True},
             "outputs": {"type": "array", "maxItems": len(possible), "uniqueItems": True, "items": outputs},
         },
     }

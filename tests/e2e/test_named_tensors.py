@@ -7,6 +7,8 @@ Models, made here in seconds and imported with `train_and_save.py import` as a u
 - ``pair-outputs``: the same inputs, two outputs (``kind`` softmax [3], ``size`` [2]), ``--task tensor``;
 - ``onnx-pair``: an ONNX graph built with onnx's helper API taking ``x`` float32 [3] and ``k`` int32 [3],
   answering ``sum`` float32 [3] and ``best`` int64 (an output that is not float);
+- ``onnx-mask``: an ONNX graph taking ``x`` float32 [3] and ``keep`` BOOL [3], answering ``kept``
+  (``x`` where ``keep``, else 0) and ``dropped`` BOOL (not ``keep``): booleans in and out;
 - ``pair-chain``: a graph pipeline (configuration.yaml ``pipelines``) feeding onnx-pair's ``sum`` to a
   Keras classifier ``head`` (input [3]): it takes ``x`` and ``k`` and answers the head's probabilities.
 Protocols: the course's route (``{"inputs": {...}}``), OIP v2 REST (tritonclient.http, binary tensors)
@@ -102,6 +104,27 @@ def onnx_model(tmp) -> Named:
     return Named("onnx-pair", path, ["--task", "tensor"], inputs, lambda i: dict(zip(("sum", "best"), session.run(None, i), strict=True)))
 
 
+def mask_model(tmp) -> Named:
+    graph = helper.make_graph(
+        [
+            helper.make_node("Where", ["keep", "x", "zero"], ["kept"]),
+            helper.make_node("Not", ["keep"], ["dropped"]),
+        ],
+        "mask_graph",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3]), helper.make_tensor_value_info("keep", TensorProto.BOOL, ["N", 3])],
+        [helper.make_tensor_value_info("kept", TensorProto.FLOAT, ["N", 3]), helper.make_tensor_value_info("dropped", TensorProto.BOOL, ["N", 3])],
+        initializer=[helper.make_tensor("zero", TensorProto.FLOAT, [], [0.0])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    path = tmp / "onnx-mask.onnx"
+    onnx.save(model, path)
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    rng = np.random.default_rng(5)
+    inputs = {"x": rng.normal(0, 1, (9, 3)).astype(np.float32), "keep": rng.random((9, 3)) < 0.5}
+    return Named("onnx-mask", path, ["--task", "tensor"], inputs, lambda i: dict(zip(("kept", "dropped"), session.run(None, i), strict=True)))
+
+
 def chain(tmp, pair: Named) -> tuple[Named, Named]:
     """``head``, a Keras classifier of three values, and the graph pipeline feeding it onnx-pair's sum."""
     import keras
@@ -127,7 +150,7 @@ def run_import(path, name: str, *args: str) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="module")
 def models(tmp_path_factory) -> dict[str, Named]:
     tmp = tmp_path_factory.mktemp("named")
-    made = {model.name: model for model in [*keras_models(tmp), onnx_model(tmp)]}
+    made = {model.name: model for model in [*keras_models(tmp), onnx_model(tmp), mask_model(tmp)]}
     made.update({model.name: model for model in chain(tmp, made["onnx-pair"])})
     for model in made.values():
         if model.path is None:  # a pipeline: configured, not imported
@@ -198,7 +221,7 @@ def served(srv: Server, model: Named, protocol: str, outputs: list[str]) -> dict
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
-@pytest.mark.parametrize("name", ["pair", "pair-outputs", "onnx-pair", "pair-chain"])
+@pytest.mark.parametrize("name", ["pair", "pair-outputs", "onnx-pair", "onnx-mask", "pair-chain"])
 def test_every_named_tensor_model_answers_through_every_protocol_as_in_process(srv, models, name, protocol):
     model = models[name]
     expected = model.expected
@@ -218,6 +241,19 @@ def test_metadata_and_cards_name_each_tensor_and_the_typed_api_points_elsewhere(
     meta = requests.get(f"{srv.url}/v2/models/onnx-pair", timeout=TIMEOUT).json()
     assert meta["inputs"] == [{"name": "x", "datatype": "FP32", "shape": [-1, 3]}, {"name": "k", "datatype": "INT32", "shape": [-1, 3]}]
     assert meta["outputs"] == [{"name": "sum", "datatype": "FP32", "shape": [-1, 3]}, {"name": "best", "datatype": "INT64", "shape": [-1]}]
+    mask = requests.get(f"{srv.url}/v2/models/onnx-mask", timeout=TIMEOUT).json()
+    assert [(t["name"], t["datatype"]) for t in mask["inputs"] + mask["outputs"]] == [("x", "FP32"), ("keep", "BOOL"), ("kept", "FP32"), ("dropped", "BOOL")]
+    signature = requests.get(f"{srv.url}/v1/models/onnx-mask/metadata", timeout=TIMEOUT).json()["metadata"]["signature_def"]["signature_def"]["serving_default"]
+    assert signature["inputs"]["keep"]["dtype"] == "DT_BOOL" and signature["outputs"]["dropped"]["dtype"] == "DT_BOOL"
+    x = {"name": "x", "datatype": "FP32", "shape": [1, 3], "data": [1, 2, 3]}
+    as_numbers = requests.post(
+        f"{srv.url}/v2/models/onnx-mask/infer", json={"inputs": [x, {"name": "keep", "datatype": "INT32", "shape": [1, 3], "data": [1, 0, 1]}]}, timeout=TIMEOUT
+    )
+    assert as_numbers.status_code == 200 and as_numbers.json()["outputs"][0]["data"] == [1, 0, 3], as_numbers.text  # 0 and 1 are what BOOL holds
+    not_bool = requests.post(
+        f"{srv.url}/v2/models/onnx-mask/infer", json={"inputs": [x, {"name": "keep", "datatype": "BOOL", "shape": [1, 3], "data": [1, 0, 1]}]}, timeout=TIMEOUT
+    )
+    assert not_bool.status_code == 400 and "inputs[1].data: BOOL values must be true or false" in not_bool.json()["error"], not_bool.text
     card = requests.get(f"{srv.url}/models/pair-outputs/v1", timeout=TIMEOUT).json()
     assert [spec["name"] for spec in card["inputs"]] == ["features", "counts"] and [spec["name"] for spec in card["outputs"]] == ["kind", "size"]
     verification = card["engines"]["onnxruntime"]["verification"]  # the Keras model's ONNX export, checked on probe inputs

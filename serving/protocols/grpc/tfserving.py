@@ -29,7 +29,7 @@ from models.card import DATATYPES as CARD_DATATYPES
 from models.card import OUTPUT_TENSORS as ANSWER_TENSORS
 from models.card import ModelCard
 from models.preprocessing import values_from_image
-from serving.codecs.tensors import BY_TF_DTYPE, TENSOR_CODECS, shape_of, tensor_from_array, tensor_from_bytes
+from serving.codecs.tensors import BY_TF_DTYPE, TENSOR_CODECS, shape_of, tensor_from_array, tensor_from_bytes, typed_values
 from serving.core import INPUT, OUTPUT, InferenceRequest, Input, Label, Latest, Number, Selector, Tensor, Tensors, check_batch
 from serving.dataplane import DataPlane, version_number
 from serving.errors import BadRequest, Overloaded, ServingError
@@ -86,22 +86,18 @@ def ndarray(tensor, field: str) -> np.ndarray:
     values = getattr(tensor, codec.tf_contents)
     if len(values) != math.prod(shape):  # TF's one-value fill is not offered: values must fill the shape
         raise BadRequest(f"{field}: shape {list(shape)} needs {math.prod(shape)} values, {len(values)} given in {codec.tf_contents}")
-    array = np.asarray(values, dtype=np.uint16).view(np.float16) if codec is FP16 else np.asarray(values)
+    array = np.asarray(values, dtype=np.uint16).view(np.float16) if codec is FP16 else typed_values(values, codec)
     return tensor_from_array(array, shape, codec.dtype, field)
 
 
 def _tf_names() -> list[str]:
-    names = {1: "FLOAT", 2: "DOUBLE", 3: "INT32", 4: "UINT8", 5: "INT16", 6: "INT8", 9: "INT64", 17: "UINT16", 19: "HALF", 22: "UINT32", 23: "UINT64"}
+    names = {1: "FLOAT", 2: "DOUBLE", 3: "INT32", 4: "UINT8", 5: "INT16", 6: "INT8", 9: "INT64", 10: "BOOL", 17: "UINT16", 19: "HALF", 22: "UINT32", 23: "UINT64"}
     return [names[dtype] for dtype in BY_TF_DTYPE if dtype in names]
-
-
-TF_BOOL = 10  # DT_BOOL: an output may be one, though no input is taken as one here
 
 
 def tensor_proto(array: np.ndarray, datatype: str = "FP32"):
     """An array as a TensorProto of the card's datatype (FP32: DT_FLOAT), its bytes in tensor_content."""
-    tf_dtype = TF_BOOL if datatype == "BOOL" else TENSOR_CODECS[datatype].tf_dtype
-    proto = message("tensorflow.TensorProto")(dtype=tf_dtype, tensor_content=np.asarray(array, dtype=CARD_DATATYPES[datatype]).tobytes())
+    proto = message("tensorflow.TensorProto")(dtype=TENSOR_CODECS[datatype].tf_dtype, tensor_content=np.asarray(array, dtype=CARD_DATATYPES[datatype]).tobytes())
     for size in array.shape:
         proto.tensor_shape.dim.add(size=size)
     return proto

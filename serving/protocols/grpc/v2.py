@@ -24,7 +24,7 @@ import bentoml
 import numpy as np
 
 from models.card import DATATYPES as CARD_DATATYPES
-from serving.codecs.tensors import codec_of, shape_of, tensor_from_array, tensor_from_bytes
+from serving.codecs.tensors import codec_of, shape_of, tensor_from_array, tensor_from_bytes, typed_values
 from serving.core import INPUT, OUTPUT, Default, InferenceRequest, Named, Selector, Tensor, Tensors, VersionState
 from serving.dataplane import DataPlane
 from serving.errors import BadRequest
@@ -142,7 +142,7 @@ def input_array(request, index: int) -> np.ndarray:
     values = getattr(item.contents, codec.v2_contents)
     if len(values) != math.prod(shape):  # checked before any conversion: the shape may claim 2**40 elements
         raise BadRequest(f"{field}: shape {list(shape)} needs {math.prod(shape)} values, {len(values)} given in contents.{codec.v2_contents}")
-    return tensor_from_array(np.asarray(values), shape, codec.dtype, f"{field}.contents")
+    return tensor_from_array(typed_values(values, codec), shape, codec.dtype, f"{field}.contents")
 
 
 def requested_outputs(request) -> list[tuple[str, int]]:

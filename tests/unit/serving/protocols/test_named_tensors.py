@@ -247,7 +247,14 @@ def test_the_openapi_document_describes_named_inputs_and_outputs(served):
     paths = route_paths(served.router, models, config)
     assert list(paths["/models/multi/{version}"]["post"]["requestBody"]["content"]) == ["application/json"]
     v2 = paths["/v2/models/multi/infer"]["post"]["requestBody"]["content"]["application/json"]["schema"]
-    assert [variant["properties"]["name"]["const"] for variant in v2["properties"]["inputs"]["items"]["anyOf"]] == ["features", "counts"]
+    variants = v2["properties"]["inputs"]["items"]["anyOf"]
+    assert [(variant["properties"]["name"]["const"], variant["properties"]["data"]["items"]["type"]) for variant in variants] == [
+        ("features", "number"),
+        ("features", "boolean"),
+        ("counts", "number"),
+        ("counts", "boolean"),
+    ]
+    assert v2["properties"]["inputs"]["minItems"] == v2["properties"]["inputs"]["maxItems"] == 2
 
 
 def test_packed_rows_round_trip_through_struct_layout():
@@ -277,3 +284,28 @@ def test_scalars_booleans_and_small_integers_travel_exactly_through_json(client)
     assert_error(client.post("/models/echo/v1", json={"input": {"x": 1, "on": [2, 0], "small": [1]}}), 422, "on is BOOL")
     assert_error(client.post("/models/echo/v1", json={"input": {"x": 1, "on": [True, 0], "small": [1]}}), 400, "input.on", "true and false only")
     assert_error(client.post("/models/echo/v1", json={"input": {"x": 1, "on": [1, 0], "small": [256]}}), 422, "small is UINT8: values must lie in 0..255")
+
+
+def test_v2_takes_bool_inputs_as_json_true_and_false_or_as_bytes_0_and_1(client):
+    def body(on: dict) -> list[dict]:
+        return [
+            {"name": "x", "datatype": "FP64", "shape": [1], "data": [0.5]},
+            {"name": "on", "datatype": "BOOL", "shape": [1, 2], **on},
+            {"name": "small", "datatype": "UINT8", "shape": [1, 1], "data": [3]},
+        ]
+
+    answer = client.post("/v2/models/echo/infer", json={"inputs": body({"data": [False, True]})}).json()["outputs"]
+    assert [(o["name"], o["datatype"], o["data"]) for o in answer] == [("x", "FP64", [0.5]), ("on", "BOOL", [False, True]), ("small", "UINT8", [3])]
+    for raw, status, fragment in ((b"\x01\x00", 200, None), (b"\x02\x00", 400, "BOOL values are bytes 0 or 1")):
+        head = _json(body({"parameters": {"binary_data_size": 2}}))
+        response = client.post("/v2/models/echo/infer", content=head + raw, headers={"Inference-Header-Content-Length": str(len(head))})
+        if status == 200:
+            assert response.status_code == 200, response.text
+            assert response.json()["outputs"][1]["data"] == [True, False]
+        else:
+            assert_error(response, status, "inputs[1]", fragment)
+    assert_error(client.post("/v2/models/echo/infer", json={"inputs": body({"data": [1, 0]})}), 400, "inputs[1].data: BOOL values must be true or false")
+    assert_error(client.post("/v2/models/echo/infer", json={"inputs": body({"data": "yes"})}), 400, "inputs[1].data: expected a list of true and false")
+    wrong = body({"data": [True, False]})
+    wrong[0] = {"name": "x", "datatype": "BOOL", "shape": [1], "data": [True]}
+    assert_error(client.post("/v2/models/echo/infer", json={"inputs": wrong}), 400, "x is FP64: expected numbers, got true or false")

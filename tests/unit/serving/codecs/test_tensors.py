@@ -1,0 +1,59 @@
+"""serving/codecs/tensors.py: every registered datatype read from raw bytes, JSON and typed contents
+gives back the array that was sent, and what a datatype cannot hold is a 400 naming the field."""
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from serving.codecs.tensors import BY_TF_DTYPE, NUMBER_DATATYPES, TENSOR_CODECS, codec_of, tensor_from_array, tensor_from_bytes, tensor_from_json, typed_values
+from serving.errors import BadRequest
+
+
+@st.composite
+def tensors(draw):
+    codec = draw(st.sampled_from(list(TENSOR_CODECS.values())))
+    elements = {"allow_nan": False, "allow_infinity": False} if codec.dtype.kind == "f" else None
+    array = draw(hnp.arrays(codec.dtype, hnp.array_shapes(min_dims=1, max_dims=3, min_side=0, max_side=4), elements=elements))
+    return codec, array
+
+
+@given(tensors())
+def test_every_datatype_round_trips_through_bytes_json_and_typed_values(sent):
+    codec, array = sent
+    assert BY_TF_DTYPE[codec.tf_dtype] is codec and codec_of(codec.name, "x") is codec
+    for received in (
+        tensor_from_bytes(array.tobytes(), array.shape, codec.dtype, "x"),
+        tensor_from_json(array.reshape(-1).tolist(), array.shape, codec.dtype, "x", booleans=True),
+        tensor_from_array(typed_values(array.reshape(-1).tolist(), codec), array.shape, codec.dtype, "x"),  # gRPC's typed contents
+    ):
+        assert received.dtype == codec.dtype and received.shape == array.shape
+        np.testing.assert_array_equal(received, array)
+
+
+@pytest.mark.parametrize(
+    "read, message",
+    [
+        (lambda: tensor_from_bytes(b"\x01\x02", (2,), np.dtype("?"), "x"), "x: BOOL values are bytes 0 or 1"),
+        (lambda: tensor_from_json([1, 0], (2,), np.dtype("?"), "x"), "x: BOOL values must be true or false"),
+        (lambda: tensor_from_json([True, 0], (2,), np.dtype("?"), "x"), "x: BOOL values must be true or false"),
+        (lambda: tensor_from_json({"a": True}, (1,), np.dtype("?"), "x"), "x: expected a list of true and false, got an object"),
+        (lambda: tensor_from_json([True, False], (2,), np.dtype("<i4"), "x"), "x: expected numbers only"),
+        (lambda: codec_of("BOOL", "x", NUMBER_DATATYPES.keys()), "x: datatype BOOL is not accepted; use one of UINT8"),
+    ],
+)
+def test_what_a_datatype_cannot_hold_is_refused_naming_the_field(read, message):
+    with pytest.raises(BadRequest) as refused:
+        read()
+    assert message in refused.value.message
+
+
+def test_uint64_values_past_int64_are_read_exactly_among_small_ones():
+    """NumPy alone reads [0, 2**63 + 1] as float64, 2**63 + 1 rounded to 2**63."""
+    sent = [0, 2**63 + 1, 2**64 - 1]
+    uint64 = TENSOR_CODECS["UINT64"]
+    assert tensor_from_json(sent, (3,), uint64.dtype, "x").tolist() == sent
+    assert tensor_from_array(typed_values(sent, uint64), (3,), uint64.dtype, "x").tolist() == sent
+    with pytest.raises(BadRequest, match="must lie in 0..18446744073709551615"):
+        tensor_from_json([-1, 2**63 + 1], (2,), uint64.dtype, "x")
