@@ -41,7 +41,7 @@ from training import evaluation, fit, recipes  # noqa: E402
 from training.datasets import DatasetError  # noqa: E402
 from training.evaluation import format_report  # noqa: E402
 from training.export import probe_examples, with_onnx  # noqa: E402
-from training.importing import ImportRefused, check_evaluation, inspect_keras, parse_labels, read_evaluation  # noqa: E402
+from training.importing import DEFAULT_MAX_BYTES, ImportRefused, check_evaluation, inspect_keras, parse_labels, read_evaluation  # noqa: E402
 from training.onnx_import import inspect_onnx  # noqa: E402
 from training.savedmodel_import import inspect_savedmodel  # noqa: E402
 from training.sklearn_import import inspect_sklearn  # noqa: E402
@@ -87,6 +87,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     imported.add_argument("--targets", help="regression: the targets in output order, name[:unit],... (default value, or value_0, value_1, ...)")
     imported.add_argument("--threshold", type=float, default=0.5, help="multilabel: the probability that gives a label (default 0.5)")
     imported.add_argument("--output", help="Keras, ONNX, SavedModel: the output to serve, when there are several")
+    imported.add_argument(
+        "--max-bytes",
+        type=int,
+        default=DEFAULT_MAX_BYTES,
+        help=f"a string input (an ONNX graph's STRING, a scikit-learn text pipeline's text): the longest value taken, in bytes (default {DEFAULT_MAX_BYTES}; longer ones are refused with 422)",
+    )
     imported.add_argument("--signature", default="serving_default", help="SavedModel: the signature to serve (default serving_default)")
     imported.add_argument(
         "--input-names", help="a vector input: each value's name, comma-separated (the page labels its fields with them; a scikit-learn model fitted on a DataFrame has them)"
@@ -326,6 +332,7 @@ def import_model(args: argparse.Namespace) -> int:
                 None if args.scale in (None, "none") else 255.0,
                 args.positive_label,
                 args.description,
+                args.max_bytes,
             )
             predict = onnx_predict(files[store.ONNX_FILE], card)
         elif suffix in PICKLES:
@@ -340,6 +347,7 @@ def import_model(args: argparse.Namespace) -> int:
                 value_range,
                 args.description,
                 (evaluation_x, held_out[1]) if held_out is not None else None,
+                args.max_bytes,
             )
         else:
             model, card = inspect_keras(
@@ -413,7 +421,10 @@ def check_evaluation_x(held_out: tuple):
     """A scikit-learn import's evaluation examples, as float32 rows (their card is made from the estimator afterwards)."""
     import numpy as np
 
-    return np.asarray(held_out[0], dtype=np.float32).reshape(len(held_out[0]), -1)
+    try:
+        return np.asarray(held_out[0], dtype=np.float32).reshape(len(held_out[0]), -1)
+    except ValueError:  # text: the import says what a text pipeline takes
+        return np.asarray(held_out[0], dtype=object)
 
 
 def onnx_predict(content: bytes, card: ModelCard):

@@ -42,8 +42,10 @@ DATATYPES = {
     "UINT32": "<u4",
     "UINT64": "<u8",
     "BOOL": "?",
+    "BYTES": "O",  # each value one string of bytes (UTF-8 text for ONNX Runtime), at most the spec's max_bytes
 }
-ITEM_BYTES = {name: 1 if dtype == "?" else int(dtype[-1]) for name, dtype in DATATYPES.items()}
+LENGTH_BYTES = 4  # a packed BYTES value: its length (little-endian uint32), then max_bytes bytes, zero-padded
+ITEM_BYTES = {name: 1 if dtype == "?" else int(dtype[-1]) for name, dtype in DATATYPES.items() if dtype != "O"}
 TENSOR_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.:/-]{0,63}$")  # graph names as Keras, ONNX and TensorFlow write them
 
 
@@ -52,8 +54,23 @@ class TensorSpec(_Frozen):
     axis, first, is the dynamic one)."""
 
     name: Annotated[str, Field(pattern=TENSOR_NAME.pattern)]
-    datatype: Literal["FP16", "FP32", "FP64", "INT8", "INT16", "INT32", "INT64", "UINT8", "UINT16", "UINT32", "UINT64", "BOOL"]
+    datatype: Literal["FP16", "FP32", "FP64", "INT8", "INT16", "INT32", "INT64", "UINT8", "UINT16", "UINT32", "UINT64", "BOOL", "BYTES"]
     shape: tuple[PositiveInt, ...] = Field(description="one example's shape, e.g. [8]; [] for one value per example")
+    max_bytes: PositiveInt | None = Field(None, le=2**20, description="BYTES only: the longest value taken, in bytes (a packed row has a fixed width)")
+
+    @model_validator(mode="after")
+    def _bytes_bound(self):
+        if (self.datatype == "BYTES") != (self.max_bytes is not None):
+            raise ValueError(f"{self.name}: max_bytes is given for a BYTES tensor, and only for one")
+        return self
+
+    @model_serializer(mode="wrap")
+    def _without_max_bytes(self, handler):
+        # A numeric tensor's spec reads as it did before strings were served.
+        data = handler(self)
+        if data.get("max_bytes") is None:
+            data.pop("max_bytes", None)
+        return data
 
     @property
     def size(self) -> int:
@@ -66,7 +83,7 @@ class TensorSpec(_Frozen):
     @property
     def nbytes(self) -> int:
         """Bytes per example."""
-        return self.size * ITEM_BYTES[self.datatype]
+        return self.size * (LENGTH_BYTES + self.max_bytes if self.max_bytes is not None else ITEM_BYTES[self.datatype])
 
 
 def row_bytes(specs: tuple[TensorSpec, ...]) -> int:
@@ -267,6 +284,8 @@ class ModelCard(_Frozen):
     def _named_tensors(self):
         _check_named(self.inputs, "input")
         _check_named(self.outputs, "output")
+        if any(spec.datatype == "BYTES" for spec in self.outputs):
+            raise ValueError("outputs are numbers or booleans: strings are taken as inputs only")
         if (self.input.kind == "tensors") != bool(self.inputs) or (self.inputs and self.input.shape != (row_bytes(self.inputs),)):
             raise ValueError("named inputs go with an input of kind tensors whose shape is their packed bytes per example, and only with it")
         if (self.output.kind == "tensors") != bool(self.outputs) or (self.outputs and self.output.shape != (row_bytes(self.outputs),)):

@@ -3,6 +3,7 @@ crosses the batcher and the runner transport, which carry one array.
 
 Each example's row is its tensors' raw little-endian bytes, in the card's order (``card.inputs``,
 ``card.outputs``): lossless for every datatype, and batched along the first axis like any other input.
+A BYTES value takes a fixed width: its length (uint32), then its bytes padded to the spec's ``max_bytes``.
 The data plane checks what a client sent against the card and packs it; the engine unpacks it, runs
 the model, and packs its outputs; the data plane unpacks them for the protocols.
 
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from models.card import DATATYPES, TensorSpec, row_bytes
+from models.card import DATATYPES, LENGTH_BYTES, TensorSpec, row_bytes
 from models.preprocessing import InvalidInput
 
 
@@ -27,8 +28,34 @@ def dtype_of(spec: TensorSpec) -> np.dtype:
 def pack(specs: tuple[TensorSpec, ...], arrays: dict[str, np.ndarray]) -> np.ndarray:
     """(N, row_bytes) uint8: each example's tensors as their bytes, in ``specs``' order (arrays already checked)."""
     count = len(next(iter(arrays.values())))
-    parts = [np.ascontiguousarray(arrays[spec.name], dtype=dtype_of(spec)).reshape(count, -1).view(np.uint8).reshape(count, spec.nbytes) for spec in specs]
+    parts = [
+        _packed_bytes(arrays[spec.name], spec, count)
+        if spec.max_bytes
+        else np.ascontiguousarray(arrays[spec.name], dtype=dtype_of(spec)).reshape(count, -1).view(np.uint8).reshape(count, spec.nbytes)
+        for spec in specs
+    ]
     return np.concatenate(parts, axis=1) if len(parts) > 1 else parts[0]
+
+
+def _packed_bytes(values: np.ndarray, spec: TensorSpec, count: int) -> np.ndarray:
+    assert spec.max_bytes is not None
+    width = LENGTH_BYTES + spec.max_bytes
+    cells = np.zeros((count * spec.size, width), np.uint8)
+    for cell, value in zip(cells, np.asarray(values, dtype=object).reshape(-1), strict=True):
+        cell[:LENGTH_BYTES] = np.frombuffer(len(value).to_bytes(LENGTH_BYTES, "little"), np.uint8)
+        cell[LENGTH_BYTES : LENGTH_BYTES + len(value)] = np.frombuffer(value, np.uint8)
+    return cells.reshape(count, spec.nbytes)
+
+
+def _unpacked_bytes(part: np.ndarray, spec: TensorSpec) -> np.ndarray:
+    assert spec.max_bytes is not None
+    cells = part.reshape(-1, LENGTH_BYTES + spec.max_bytes)
+    lengths = cells[:, :LENGTH_BYTES].copy().view("<u4").reshape(-1)
+    if lengths.size and lengths.max() > spec.max_bytes:
+        raise ValueError(f"packed {spec.name}: a length past max_bytes {spec.max_bytes}")
+    values = np.empty(len(cells), dtype=object)
+    values[:] = [cell[LENGTH_BYTES : LENGTH_BYTES + length].tobytes() for cell, length in zip(cells, lengths.tolist(), strict=True)]
+    return values.reshape(len(part), *spec.shape)
 
 
 def unpack(specs: tuple[TensorSpec, ...], rows: np.ndarray) -> dict[str, np.ndarray]:
@@ -40,7 +67,7 @@ def unpack(specs: tuple[TensorSpec, ...], rows: np.ndarray) -> dict[str, np.ndar
     tensors, start = {}, 0
     for spec in specs:
         part = np.ascontiguousarray(rows[:, start : start + spec.nbytes])
-        tensors[spec.name] = part.view(dtype_of(spec)).reshape(len(rows), *spec.shape)
+        tensors[spec.name] = _unpacked_bytes(part, spec) if spec.max_bytes else part.view(dtype_of(spec)).reshape(len(rows), *spec.shape)
         start += spec.nbytes
     return tensors
 
@@ -55,7 +82,8 @@ def numbers_of(card, answers: np.ndarray) -> np.ndarray:
 def checked(specs: tuple[TensorSpec, ...], given: dict[str, tuple[np.ndarray, str]], model: str) -> dict[str, np.ndarray]:
     """What a client sent (name -> (array, the field it came in)) checked against the specs: every input
     named once, each (N, *shape) with the same N, values that its datatype holds exactly (whole numbers in
-    range for integers, 0 or 1 for BOOL, finite for floats). InvalidInput names the field otherwise."""
+    range for integers, 0 or 1 for BOOL, finite for floats, strings of at most max_bytes for BYTES).
+    InvalidInput names the field otherwise."""
     wanted = [spec.name for spec in specs]
     unexpected = [name for name in given if name not in wanted]
     if unexpected:
@@ -78,6 +106,8 @@ def checked(specs: tuple[TensorSpec, ...], given: dict[str, tuple[np.ndarray, st
 
 def _as_datatype(array: np.ndarray, spec: TensorSpec, field: str) -> np.ndarray:
     dtype = dtype_of(spec)
+    if spec.max_bytes is not None:
+        return _as_bytes(array, spec, field)
     if array.dtype.kind not in "buif":
         raise InvalidInput(field, f"expected numbers for {spec.name} ({spec.datatype})")
     if array.dtype.kind == "b" and dtype.kind != "b":
@@ -100,3 +130,15 @@ def _as_datatype(array: np.ndarray, spec: TensorSpec, field: str) -> np.ndarray:
     if array.size and (array.min() < info.min or not high_ok):
         raise InvalidInput(field, f"{spec.name} is {spec.datatype}: values must lie in {info.min}..{info.max}")
     return array.astype(dtype)
+
+
+def _as_bytes(array: np.ndarray, spec: TensorSpec, field: str) -> np.ndarray:
+    """Strings (as UTF-8) or bytes, each at most max_bytes long, as an object array of bytes."""
+    if array.dtype.kind not in "OSU" or not all(isinstance(value, (str, bytes)) for value in array.flat):
+        raise InvalidInput(field, f"{spec.name} is BYTES: expected strings")
+    values = np.empty(array.shape, dtype=object)
+    values.flat[:] = [value.encode() if isinstance(value, str) else bytes(value) for value in array.flat]
+    longest = max((len(value) for value in values.flat), default=0)
+    if spec.max_bytes is not None and longest > spec.max_bytes:
+        raise InvalidInput(field, f"{spec.name} takes strings of at most {spec.max_bytes} bytes; got one of {longest}")
+    return values

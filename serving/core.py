@@ -135,8 +135,8 @@ class Tensor(Input):
     async def values(self, card: ModelCard, max_examples: int) -> np.ndarray:
         if self.array.ndim == 0:
             raise BadRequest(f"{self.field}: expected a batch of examples, got a single number")
-        if self.array.dtype.kind == "b":
-            raise BadRequest(f"{self.field}: datatype BOOL is not accepted; {card.tag} takes numbers")
+        if self.array.dtype.kind in "bO":
+            raise BadRequest(f"{self.field}: datatype {'BOOL' if self.array.dtype.kind == 'b' else 'BYTES'} is not accepted; {card.tag} takes numbers")
         values = check_values(self.array, card, self.field, batch=True)
         check_batch(len(values), max_examples, self.field)
         return values

@@ -496,8 +496,7 @@ def _named_schemas(model: Served, limit: int) -> dict:
     """A model with named inputs takes an object of them by name; with named outputs, answers one too."""
     card = model.card
     assert card is not None
-    value = {"type": "number"}
-    example = {spec.name: _nested_rows(value, spec.shape) for spec in card.inputs}
+    example = {spec.name: _nested_rows({"type": "string"} if spec.datatype == "BYTES" else {"type": "number"}, spec.shape) for spec in card.inputs}
     names = [spec.name for spec in card.inputs]
     own = {
         "Example": {"type": "object", "required": names, "properties": example, "additionalProperties": False},
@@ -509,7 +508,7 @@ def _named_schemas(model: Served, limit: int) -> dict:
         },
     }
     if card.outputs:
-        rows = {spec.name: _batch(_nested_rows(value, spec.shape), limit) for spec in card.outputs}
+        rows = {spec.name: _batch(_nested_rows({"type": "number"}, spec.shape), limit) for spec in card.outputs}
         own["PredictResponse"] = narrowed(
             schemas.PredictResponse,
             {

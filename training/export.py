@@ -46,6 +46,8 @@ def probe_examples(card: ModelCard, count: int = PROBE_EXAMPLES, seed: int = 0) 
                 arrays[spec.name] = rng.standard_normal(shape).astype(dtype)
             elif dtype.kind == "b":
                 arrays[spec.name] = rng.integers(0, 2, shape).astype(bool)
+            elif spec.max_bytes is not None:  # text: empty, one word, a few
+                arrays[spec.name] = np.array([[b"", b"probe", b"probe text of words"][i % 3][: spec.max_bytes] for i in range(np.prod(shape))], dtype=object).reshape(shape)
             else:  # 0 or 1: valid indices into any embedding table, and counts
                 arrays[spec.name] = rng.integers(0, 2, shape).astype(dtype)
         return pack(card.inputs, arrays)

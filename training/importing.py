@@ -339,19 +339,24 @@ def _one_output(keras, model, output: str | None):
     return keras.Model(inputs=model.inputs, outputs=model.outputs[names.index(output)], name=f"{model.name}_{output}")
 
 
-KERAS_DATATYPES = {np.dtype(dtype).name: name for name, dtype in DATATYPES.items()}  # "float32" -> "FP32", ..., "bool" -> "BOOL"
+KERAS_DATATYPES = {np.dtype(dtype).name: name for name, dtype in DATATYPES.items()}  # "float32" -> "FP32", ..., "bool" -> "BOOL", "object" -> "BYTES"
+DEFAULT_MAX_BYTES = 4096  # the longest string a BYTES input takes unless --max-bytes says otherwise
 
 
-def tensor_spec(name: str, dtype: str, shape, what: str) -> TensorSpec:
-    """A graph's named tensor as the card describes it; ImportRefused for what a card cannot hold."""
+def tensor_spec(name: str, dtype: str, shape, what: str, max_bytes: int | None = None) -> TensorSpec:
+    """A graph's named tensor as the card describes it; ImportRefused for what a card cannot hold.
+    Strings (NumPy's object, as ONNX's STRING reads) are inputs of at most ``max_bytes`` each."""
     if not TENSOR_NAME.fullmatch(name or ""):
         raise ImportRefused(f"the {what} name {name!r} is not one a card can hold (letters, digits and _.:/-, starting with a letter or _)")
-    if dtype not in KERAS_DATATYPES:
-        raise ImportRefused(f"the {what} {name} is {dtype}: strings and other non-numeric tensors are not served yet")
+    if dtype not in KERAS_DATATYPES or (dtype == "object" and max_bytes is None):
+        raise ImportRefused(f"the {what} {name} is {dtype}: strings are served as inputs of ONNX graphs and scikit-learn text pipelines; other non-numeric tensors are not")
+    if dtype == "object" and what != "input":
+        raise ImportRefused(f"the {what} {name} is strings: outputs are served as numbers or booleans; serve another output with --output")
     dims = tuple(shape)
     if None in dims or any(not isinstance(d, int) or d < 1 for d in dims):
         raise ImportRefused(f"the {what} {name} has the shape {['N', *dims]}: only the batch axis may be dynamic")
-    return TensorSpec(name=name, datatype=KERAS_DATATYPES[dtype], shape=dims)
+    datatype = KERAS_DATATYPES[dtype]
+    return TensorSpec(name=name, datatype=datatype, shape=dims, max_bytes=max_bytes if datatype == "BYTES" else None)
 
 
 def _described(specs) -> str:

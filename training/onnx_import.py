@@ -28,7 +28,7 @@ from models.inference import class_probabilities
 from models.preprocessing import to_model_input
 from models.store import ONNX_FILE
 from training.datasets import sha256_of
-from training.importing import PROBABILITY_TOLERANCE, ImportRefused, check_names, package_version, tensor_spec
+from training.importing import DEFAULT_MAX_BYTES, PROBABILITY_TOLERANCE, ImportRefused, check_names, package_version, tensor_spec
 from training.tasks import card_task, output_for
 
 FLOAT_TYPES = {1: "float32"}  # onnx.TensorProto.FLOAT: the one input type a card describes so far
@@ -48,8 +48,10 @@ def inspect_onnx(
     divide_by: float | None = None,
     positive_label: str | None = None,
     description: str | None = None,
+    max_bytes: int = DEFAULT_MAX_BYTES,
 ) -> tuple[ModelCard, bytes]:
-    """Check and describe an ONNX file: (card without metrics, its bytes). Raises ImportRefused."""
+    """Check and describe an ONNX file: (card without metrics, its bytes); a string input takes values of
+    at most ``max_bytes``. Raises ImportRefused."""
     import onnx
 
     check_names(name, version)
@@ -69,7 +71,7 @@ def inspect_onnx(
             raise ImportRefused(
                 "a graph with several inputs (or one that is not float32) takes named tensors as clients send them: --kind image, --range and --scale apply to one float input"
             )
-        card = _named_card(model, content, path, name, version, output, task, labels, targets, threshold, positive_label, description)
+        card = _named_card(model, content, path, name, version, output, task, labels, targets, threshold, positive_label, description, max_bytes)
         return card, content
     if len(inputs) != 1:
         raise ImportRefused(f"the graph takes {len(inputs)} inputs ({', '.join(t.name for t in inputs)}); one input tensor is served")
@@ -85,7 +87,7 @@ def inspect_onnx(
         raise ImportRefused(f"the graph has {len(outputs)} outputs ({', '.join(outputs)}): name the class probabilities with --output")
     if chosen not in outputs:
         raise ImportRefused(f"--output {chosen!r}: the graph's outputs are {', '.join(outputs)}")
-    output_spec = output_for(task, tuple(_shape(outputs[chosen])[0]), labels, targets, threshold, positive_label)
+    output_spec = output_for(task, tuple(_numeric(outputs[chosen])), labels, targets, threshold, positive_label)
     is_image = kind == "image" or (kind is None and len(dims) == 3 and dims[2] in (1, 3))
     if is_image:
         if not (len(dims) == 3 and dims[2] in (1, 3)):
@@ -128,7 +130,7 @@ def _graph_facts(model, path: Path, name: str, version: str, description: str | 
     }
 
 
-def _named_card(model, content: bytes, path: Path, name: str, version: str, output, task, labels, targets, threshold, positive_label, description) -> ModelCard:
+def _named_card(model, content: bytes, path: Path, name: str, version: str, output, task, labels, targets, threshold, positive_label, description, max_bytes: int) -> ModelCard:
     """The card of a graph taking several named inputs (or one that is not float32), answering one output
     by ``task`` or every output as named tensors (``--task tensor``); run on probe examples."""
     import onnxruntime
@@ -138,14 +140,14 @@ def _named_card(model, content: bytes, path: Path, name: str, version: str, outp
     from training.export import probe_examples
 
     initializers = {tensor.name for tensor in model.graph.initializer}
-    inputs = tuple(_spec(tensor, "input") for tensor in model.graph.input if tensor.name not in initializers)
+    inputs = tuple(_spec(tensor, "input", max_bytes) for tensor in model.graph.input if tensor.name not in initializers)
     graph_outputs = {tensor.name: tensor for tensor in model.graph.output}
     named_outputs: tuple = ()
     chosen = output or (next(iter(graph_outputs)) if len(graph_outputs) == 1 else None)
     if chosen is not None:
         if chosen not in graph_outputs:
             raise ImportRefused(f"--output {chosen!r}: the graph's outputs are {', '.join(graph_outputs)}")
-        output_spec = output_for(task, tuple(_shape(graph_outputs[chosen])[0]), labels, targets, threshold, positive_label)
+        output_spec = output_for(task, tuple(_numeric(graph_outputs[chosen])), labels, targets, threshold, positive_label)
     elif task != "tensor":
         raise ImportRefused(f"the graph has {len(graph_outputs)} outputs ({', '.join(graph_outputs)}): serve one with --output, or all of them as named tensors with --task tensor")
     else:
@@ -179,7 +181,17 @@ def _named_card(model, content: bytes, path: Path, name: str, version: str, outp
     return card.model_copy(update={"engines": {"onnxruntime": {**entry, "verification": verification}}})
 
 
-def _spec(value_info, what: str):
+def _numeric(output) -> list[int | None]:
+    """The dimensions of the output served, which must hold numbers (a classifier's label strings do not: serve its probabilities)."""
+    import onnx
+
+    dims, elem_type = _shape(output)
+    if elem_type == onnx.TensorProto.STRING:
+        raise ImportRefused(f"the output {output.name} is strings: outputs are served as numbers or booleans; serve another output with --output")
+    return dims
+
+
+def _spec(value_info, what: str, max_bytes: int | None = None):
     """A graph input or output as a card's named tensor."""
     from onnx.helper import tensor_dtype_to_np_dtype
 
@@ -188,7 +200,7 @@ def _spec(value_info, what: str):
         dtype = tensor_dtype_to_np_dtype(elem_type).name
     except KeyError:
         dtype = f"ONNX type {elem_type}"
-    return tensor_spec(value_info.name, dtype, dims, what)
+    return tensor_spec(value_info.name, dtype, dims, what, max_bytes)
 
 
 def _shape(value_info) -> tuple[list[int | None], int]:

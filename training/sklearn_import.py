@@ -22,11 +22,11 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from models.card import InputSpec, ModelCard, OutputSpec, Target
+from models.card import InputSpec, ModelCard, OutputSpec, Target, TensorSpec
 from models.store import ONNX_FILE
 from training.datasets import sha256_of
 from training.export import ONNX_TOLERANCE, probe_examples
-from training.importing import ImportRefused, check_names, package_version
+from training.importing import DEFAULT_MAX_BYTES, ImportRefused, check_names, package_version
 from training.tasks import output_for
 
 PROBABILITIES = "probabilities"  # skl2onnx's name for a classifier's predict_proba output (zipmap off)
@@ -61,11 +61,13 @@ def inspect_sklearn(
     value_range: tuple[float, float] | None = None,
     description: str | None = None,
     evaluation: tuple[np.ndarray, np.ndarray] | None = None,
+    max_bytes: int = DEFAULT_MAX_BYTES,
 ) -> tuple[ModelCard, bytes, Callable[[np.ndarray], np.ndarray]]:
     """Load, convert and verify a classifier or a regressor: (card without metrics, the ONNX file, the
     estimator's answers on client values: ``predict_proba``, or ``predict`` as (N, targets)). ``labels``
     name a classifier's classes in the order of its ``classes_`` (default: those classes as text);
-    ``targets`` a regressor's outputs (default: value, or value_0, value_1, ...). Raises ImportRefused."""
+    ``targets`` a regressor's outputs (default: value, or value_0, value_1, ...). A pipeline starting
+    with a text vectorizer takes one string per example, ``text``, of at most ``max_bytes``. Raises ImportRefused."""
     from sklearn.base import is_regressor
 
     check_names(name, version)
@@ -76,6 +78,10 @@ def inspect_sklearn(
         raise ImportRefused(
             f"{type(estimator).__name__} is neither a fitted classifier with predict_proba nor a regressor; a classifier or a regressor (or a pipeline ending in one) is imported"
         )
+    if text_vectorizer(estimator) is not None:
+        if evaluation is not None or value_range is not None:
+            raise ImportRefused("--eval-data and --range apply to numeric inputs; a text pipeline is imported without them (it is verified on texts from its vocabulary)")
+        return _text_pipeline(estimator, path, name, version, labels, targets, classifier, description, max_bytes)
     features = getattr(estimator, "n_features_in_", None)
     if not isinstance(features, int | np.integer) or features < 1:
         raise ImportRefused(f"{type(estimator).__name__} does not say how many features it takes (n_features_in_): fit it on an array, not a list of dicts or text")
@@ -131,6 +137,111 @@ def inspect_sklearn(
     return card, content, predict
 
 
+TEXT_VECTORIZERS = ("CountVectorizer", "TfidfVectorizer", "HashingVectorizer")
+TEXT_INPUT = "text"
+TEXT_LOCALE = "C.UTF-8"  # ONNX Runtime's StringNormalizer needs a locale the machine has; glibc builds this one in
+PROBE_TEXTS = 64
+SKLEARN_WORDS = r"(?u)\b\w\w+\b"  # scikit-learn's default token_pattern: runs of two or more Unicode word characters
+# The same in RE2 (ONNX Runtime's Tokenizer), whose \w is ASCII only: skl2onnx would split "café" where scikit-learn does not.
+RE2_WORDS = r"[\p{L}\p{N}_][\p{L}\p{N}_]+"
+
+
+def text_vectorizer(estimator):
+    """The text vectorizer a pipeline starts with (it takes one string per example), or None."""
+    steps = getattr(estimator, "steps", None)
+    first = steps[0][1] if steps else estimator
+    return first if type(first).__name__ in TEXT_VECTORIZERS else None
+
+
+def _text_pipeline(estimator, path: Path, name: str, version: str, labels, targets, classifier: bool, description, max_bytes: int):
+    """A pipeline from text: converted with a string input ``text`` [1] per example, verified on texts made
+    of its vocabulary (and words it does not know, in other cases) against the pipeline itself."""
+    from skl2onnx import convert_sklearn
+    from skl2onnx.common.data_types import StringTensorType
+
+    vectorizer = text_vectorizer(estimator)
+    options: dict = {id(vectorizer): {"locale": TEXT_LOCALE}}
+    if getattr(vectorizer, "token_pattern", None) == SKLEARN_WORDS and getattr(vectorizer, "tokenizer", None) is None:
+        options[id(vectorizer)]["tokenexp"] = RE2_WORDS
+    if classifier:
+        options[id(estimator.steps[-1][1])] = {"zipmap": False}
+    try:
+        onnx_model = convert_sklearn(estimator, initial_types=[(TEXT_INPUT, StringTensorType([None, 1]))], options=options)
+    except Exception as exc:
+        raise ImportRefused(f"skl2onnx cannot convert {describe(estimator)}: {type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}") from None
+    content = onnx_model.SerializeToString()
+    outputs = [output.name for output in onnx_model.graph.output]
+    output_name = PROBABILITIES if classifier else outputs[0]
+    if output_name not in outputs:
+        raise ImportRefused(f"the ONNX conversion of {describe(estimator)} has no {output_name!r} output (it has {outputs})")
+    texts = probe_texts(vectorizer, max_bytes)
+
+    def predict(values) -> np.ndarray:
+        rows = [value.decode() if isinstance(value, bytes) else str(value) for value in np.asarray(values, dtype=object).reshape(-1)]
+        answers = estimator.predict_proba(rows) if classifier else estimator.predict(rows)
+        return np.asarray(answers, dtype=np.float32).reshape(len(rows), -1)
+
+    if classifier:
+        classes = [str(c) for c in estimator.classes_]
+        if labels is not None and len(labels) != len(classes):
+            raise ImportRefused(f"--labels: the estimator has {len(classes)} classes {classes}, but {len(labels)} labels were given (one per class, in that order)")
+        output = OutputSpec(kind="softmax", labels=tuple(labels or classes))
+    else:
+        classes = None
+        output = output_for("regression", (predict(texts[:1]).shape[1],), targets=targets)
+    verification = verify(content, TEXT_INPUT, output_name, np.asarray(texts, dtype=object).reshape(-1, 1), predict, relative=not classifier)
+    inputs = (TensorSpec(name=TEXT_INPUT, datatype="BYTES", shape=(1,), max_bytes=max_bytes),)
+    card = ModelCard(
+        name=name,
+        version=version,
+        description=description or f"{describe(estimator)}, imported from {path.name}",
+        task="classification" if classifier else "regression",
+        input=InputSpec.packed(inputs),
+        inputs=inputs,
+        preprocessing=None,
+        output=output,
+        architecture=describe(estimator),
+        number_of_parameters=max(_parameters(content), 1),
+        metrics=None,
+        training={
+            "imported_from": path.name,
+            "framework": "scikit-learn",
+            "converted_with": f"skl2onnx {package_version('skl2onnx')} (locale {TEXT_LOCALE})",
+            **({"estimator_classes": classes} if classifier else {}),
+            "imported_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        },
+        data={"source": None, "sha256": {path.name: sha256_of(path)}},
+        framework_versions={"scikit-learn": package_version("scikit-learn"), "skl2onnx": package_version("skl2onnx"), "onnx": package_version("onnx")},
+        engines={
+            "onnxruntime": {
+                "file": ONNX_FILE,
+                "inputs": [TEXT_INPUT],
+                "output": output_name,
+                "sha256": hashlib.sha256(content).hexdigest(),
+                "verification": verification,
+            }
+        },
+    )
+    return card, content, predict
+
+
+def probe_texts(vectorizer, max_bytes: int, count: int = PROBE_TEXTS, seed: int = 0) -> list[str]:
+    """Texts to verify a conversion on: words of the vectorizer's vocabulary (a hashing one has none:
+    common words), in upper and lower case, with punctuation and words it never saw; and an empty one."""
+    rng = np.random.default_rng(seed)
+    vocabulary = sorted(getattr(vectorizer, "vocabulary_", {}) or []) or ["the", "model", "server", "answers", "every", "request"]
+    words = [word for word in vocabulary if " " not in word] or vocabulary
+    texts = [""]
+    for i in range(count - 1):
+        chosen = [str(word) for word in rng.choice(words, size=int(rng.integers(1, 12)))]
+        if i % 4 == 1:
+            chosen = [word.upper() for word in chosen] + ["unseen-word"]
+        elif i % 4 == 2:
+            chosen = [f"{word}," for word in chosen] + ["Café", "naïve!"]
+        texts.append(" ".join(chosen).encode()[:max_bytes].decode(errors="ignore"))
+    return texts
+
+
 def describe(estimator) -> str:
     """``Pipeline(StandardScaler, LogisticRegression)``, or the estimator's class name."""
     steps = getattr(estimator, "steps", None)
@@ -163,7 +274,7 @@ def verify(content: bytes, input_name: str, output_name: str, examples: np.ndarr
     import onnxruntime
 
     session = onnxruntime.InferenceSession(content, providers=["CPUExecutionProvider"])
-    values = np.asarray(examples, np.float32)
+    values = examples if examples.dtype == object else np.asarray(examples, np.float32)  # text, or numbers
     converted = session.run([output_name], {input_name: values})[0].reshape(len(values), -1)
     expected = predict(values)
     difference = np.abs(converted - expected)

@@ -21,6 +21,16 @@ from models.preprocessing import to_model_input
 from models.tensors import pack, unpack
 
 
+def _as_text(name: str, values: np.ndarray) -> np.ndarray:
+    """BYTES values as the str objects ONNX Runtime's string tensors take (bytes objects it would read as their repr)."""
+    text = np.empty(values.shape, dtype=object)
+    try:
+        text.flat[:] = [value.decode() for value in values.flat]
+    except UnicodeDecodeError as exc:
+        raise EngineInputError(f"{name}: the model takes UTF-8 text; got bytes that are not ({exc.reason} at byte {exc.start})") from None
+    return text
+
+
 @register
 class OnnxRuntimeEngine(Engine):
     name = "onnxruntime"
@@ -51,7 +61,7 @@ class OnnxRuntimeEngine(Engine):
     def infer(self, values: np.ndarray) -> np.ndarray:
         card = self.card
         if card.inputs:
-            feeds = {self.input_names[name]: tensor for name, tensor in unpack(card.inputs, values).items()}
+            feeds = {self.input_names[name]: _as_text(name, tensor) if tensor.dtype == object else tensor for name, tensor in unpack(card.inputs, values).items()}
         else:
             feeds = {self.input_name: to_model_input(values, card.input)}
         try:

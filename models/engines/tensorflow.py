@@ -39,7 +39,7 @@ class TensorFlowEngine(Engine):
         self.model = model
         self.card = card
         if card.inputs:  # a list in the card's order, which is the model's (training/importing.py)
-            signature = [[tf.TensorSpec([None, *spec.shape], tf.as_dtype(dtype_of(spec))) for spec in card.inputs]]
+            signature = [[tf.TensorSpec([None, *spec.shape], tf.string if spec.datatype == "BYTES" else tf.as_dtype(dtype_of(spec))) for spec in card.inputs]]
         else:
             signature = [tf.TensorSpec([None, *card.input.shape], tf.float32)]
         self._forward = tf.function(lambda x: model(x, training=False), input_signature=signature, reduce_retracing=True)

@@ -13,6 +13,7 @@ new datatype is one ``register`` call.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import math
 from collections.abc import Collection, Sequence
@@ -40,9 +41,11 @@ def register(codec: TensorCodec) -> TensorCodec:
     return codec
 
 
-# BYTES and BF16 are refused: a card's input is numbers or booleans, and NumPy has no bfloat16.
+# BF16 is refused: NumPy has no bfloat16. BYTES values are strings of bytes: in raw tensor bytes each is
+# its length (uint32, little-endian) then its bytes; in JSON a string (TF Serving: {"b64": ...} for bytes).
 for _codec in (
     TensorCodec("BOOL", np.dtype("?"), 10, "bool_contents", "bool_val"),
+    TensorCodec("BYTES", np.dtype("O"), 7, "bytes_contents", "string_val"),
     TensorCodec("UINT8", np.dtype("u1"), 4, "uint_contents", "int_val"),
     TensorCodec("UINT16", np.dtype("<u2"), 17, "uint_contents", "int_val"),
     TensorCodec("UINT32", np.dtype("<u4"), 22, "uint_contents", "uint32_val"),
@@ -58,7 +61,7 @@ for _codec in (
     register(_codec)
 
 DATATYPES = {name: codec.dtype for name, codec in TENSOR_CODECS.items()}
-NUMBER_DATATYPES = {name: dtype for name, dtype in DATATYPES.items() if dtype.kind != "b"}  # what a one-input model takes
+NUMBER_DATATYPES = {name: dtype for name, dtype in DATATYPES.items() if dtype.kind not in "bO"}  # what a one-input model takes
 BY_TF_DTYPE = {codec.tf_dtype: codec for codec in TENSOR_CODECS.values()}
 
 
@@ -137,32 +140,89 @@ def _uint64(value: list, array: np.ndarray) -> np.ndarray:
 def typed_values(values: Sequence, codec: TensorCodec) -> np.ndarray:
     """gRPC typed contents (v2's ``*_contents``, a TensorProto's ``*_val``) as an array to check against
     ``codec``: UINT64's field read as such, since NumPy rounds values past int64's range read among smaller ones."""
+    if codec.dtype.kind == "O":  # each value its bytes (NumPy's fixed-width bytes would drop trailing NULs)
+        array = np.empty(len(values), dtype=object)
+        array[:] = list(values)
+        return array
     return np.asarray(values, dtype=np.uint64) if codec.dtype == np.uint64 else np.asarray(values)
 
 
 def json_tensor(value: object, field: str) -> np.ndarray:
     """A named input's JSON value (models/tensors.py converts it to the input's datatype): a number, true
-    or false, or regular nested lists of them, not numbers and booleans mixed."""
+    or false, a string (TF Serving's ``{"b64": ...}`` for bytes), or regular nested lists of one of them."""
     if isinstance(value, (bool, int, float)):
         return np.asarray(value)
+    if isinstance(value, (str, dict)):
+        return strings(np.asarray(value, dtype=object), field)
     if not isinstance(value, list):
-        raise BadRequest(f"{field}: expected numbers (or true and false), got {json_type(value)}")
+        raise BadRequest(f"{field}: expected numbers, true and false, or strings; got {json_type(value)}")
     array = _regular(value, field)
     if array.dtype == bool:
         return array
+    if array.dtype.kind in "UO":
+        return strings(_regular_objects(value, array.shape, field), field)
     if array.dtype.kind not in "uif" or (array.size and holds_booleans(value)):
         raise BadRequest(f"{field}: expected numbers only, or true and false only")
     return array
 
 
+def _regular_objects(value: list, shape: tuple[int, ...], field: str) -> np.ndarray:
+    """Nested lists holding strings (or objects) as an object array of ``shape``, each leaf as it was
+    (NumPy would make strings of numbers mixed among them)."""
+    array = np.empty(shape, dtype=object)
+    try:
+        array[...] = value
+    except (ValueError, TypeError):
+        raise BadRequest(f"{field}: expected equal-length rows of strings") from None
+    return array
+
+
+def strings(array: np.ndarray, field: str) -> np.ndarray:
+    """An object array of JSON leaves as strings and bytes: text stays ``str``; ``{"b64": ...}`` (TF
+    Serving's binary values) becomes its bytes; anything else is refused."""
+    values = np.empty(array.shape, dtype=object)
+    for index, leaf in enumerate(array.flat):
+        if isinstance(leaf, dict) and set(leaf) == {"b64"} and isinstance(leaf["b64"], str):
+            try:
+                leaf = base64.b64decode(leaf["b64"], validate=True)
+            except ValueError:
+                raise BadRequest(f"{field}: b64 is not valid base64") from None
+        elif not isinstance(leaf, str):
+            raise BadRequest(f'{field}: expected strings only (or {{"b64": ...}} objects for bytes), got {json_type(leaf)}')
+        values.flat[index] = leaf
+    return values
+
+
 def tensor_from_bytes(data: bytes | memoryview, shape: tuple[int, ...], dtype: np.dtype, field: str) -> np.ndarray:
-    """Raw little-endian values, row-major: exactly the shape's element count of them, without a copy."""
+    """Raw little-endian values, row-major: exactly the shape's element count of them, without a copy
+    (BYTES: each value's uint32 length, then its bytes)."""
+    if dtype.kind == "O":
+        return _length_prefixed(data, shape, field)
     expected = math.prod(shape) * dtype.itemsize
     if len(data) != expected:
         raise BadRequest(f"{field}: shape {list(shape)} of {dtype.name} needs {expected} bytes, got {len(data)}")
     if dtype.kind == "b" and expected and np.frombuffer(data, dtype=np.uint8).max() > 1:
         raise BadRequest(f"{field}: BOOL values are bytes 0 or 1")
     return np.frombuffer(data, dtype=dtype).reshape(shape)
+
+
+def _length_prefixed(data: bytes | memoryview, shape: tuple[int, ...], field: str) -> np.ndarray:
+    """BYTES raw contents as the Open Inference Protocol sends them (tritonclient's serialize_byte_tensor)."""
+    count, view, offset = math.prod(shape), memoryview(data), 0
+    if count > len(view) // 4:
+        raise BadRequest(f"{field}: shape {list(shape)} of BYTES needs {count} length-prefixed values, got {len(view)} bytes")
+    values = np.empty(count, dtype=object)
+    for index in range(count):
+        if offset + 4 > len(view):
+            raise BadRequest(f"{field}: BYTES value {index} has no length: the data ends at byte {offset}")
+        length = int.from_bytes(view[offset : offset + 4], "little")
+        if offset + 4 + length > len(view):
+            raise BadRequest(f"{field}: BYTES value {index} claims {length} bytes; {len(view) - offset - 4} follow")
+        values[index] = bytes(view[offset + 4 : offset + 4 + length])
+        offset += 4 + length
+    if offset != len(view):
+        raise BadRequest(f"{field}: {len(view) - offset} bytes follow the {count} BYTES values of shape {list(shape)}")
+    return values.reshape(shape)
 
 
 def tensor_from_json(data: object, shape: tuple[int, ...], dtype: np.dtype, field: str, booleans: bool = True) -> np.ndarray:
@@ -172,6 +232,11 @@ def tensor_from_json(data: object, shape: tuple[int, ...], dtype: np.dtype, fiel
         if not isinstance(data, list):
             raise BadRequest(f"{field}: expected a list of true and false, got {json_type(data)}")
         return tensor_from_array(_regular(data, field), shape, dtype, field)
+    if dtype.kind == "O":
+        if not isinstance(data, list):
+            raise BadRequest(f"{field}: expected a list of strings, got {json_type(data)}")
+        array = _regular(data, field)
+        return tensor_from_array(strings(_regular_objects(data, array.shape, field), field) if array.size else array.astype(object), shape, dtype, field)
     return tensor_from_array(numbers(data, field, booleans), shape, dtype, field)
 
 
@@ -181,6 +246,10 @@ def tensor_from_array(array: np.ndarray, shape: tuple[int, ...], dtype: np.dtype
         raise BadRequest(f"{field}: {array.size} values in shape {list(array.shape)} do not fill shape {list(shape)} (flat or in that shape)")
     if dtype.kind == "b" and array.size and array.dtype.kind != "b":
         raise BadRequest(f"{field}: BOOL values must be true or false")
+    if dtype.kind == "O":
+        if array.size and not all(isinstance(value, (str, bytes)) for value in array.flat):
+            raise BadRequest(f"{field}: BYTES values must be strings")
+        return np.asarray(array, dtype=object).reshape(shape)
     if dtype.kind in "ui":
         if array.size and array.dtype.kind == "f" and not (np.isfinite(array).all() and (array == np.floor(array)).all()):
             raise BadRequest(f"{field}: {datatype_name(dtype)} values must be whole numbers")

@@ -112,6 +112,7 @@ TF_DATATYPES = {
     "UINT32": "DT_UINT32",
     "UINT64": "DT_UINT64",
     "BOOL": "DT_BOOL",
+    "BYTES": "DT_STRING",
 }
 
 

@@ -42,7 +42,7 @@ from starlette.requests import Request
 from config import Config
 from models.card import DATATYPES as CARD_DATATYPES
 from models.card import OUTPUT_TENSORS as ANSWER_TENSORS
-from models.card import ModelCard
+from models.card import ModelCard, TensorSpec
 from serving import codecs, schemas
 from serving.codecs.tensors import NUMBER_DATATYPES, TENSOR_CODECS, count, datatype_of, shape_of, tensor_from_bytes, tensor_from_json
 from serving.core import ABSTAINED_OUTPUT, INPUT, OOD_OUTPUT, OUTPUT, Default, InferenceRequest, Input, Named, Selector, VersionState, check_batch
@@ -582,7 +582,7 @@ def _named_infer_request(card: ModelCard, possible: tuple[str, ...]) -> dict:
             },
         }
         for spec in card.inputs
-        for datatypes, items in (({"enum": list(NUMBER_DATATYPES)}, {"type": "number"}), ({"const": "BOOL"}, {"type": "boolean"}))
+        for datatypes, items in _named_variants(spec)
     ]
     outputs = {"type": "object", "required": ["name"], "properties": {"name": {"enum": list(possible)}, "parameters": {"type": "object"}}}
     return {
@@ -594,6 +594,13 @@ def _named_infer_request(card: ModelCard, possible: tuple[str, ...]) -> dict:
             "outputs": {"type": "array", "maxItems": len(possible), "uniqueItems": True, "items": outputs},
         },
     }
+
+
+def _named_variants(spec: TensorSpec) -> tuple[tuple[dict, dict], ...]:
+    """(datatype, data item) schemas a named input's data may come in: strings for BYTES; else numbers in any numeric datatype, or BOOL."""
+    if spec.datatype == "BYTES":
+        return (({"const": "BYTES"}, {"type": "string", "description": f"at most {spec.max_bytes} bytes of UTF-8"}),)
+    return (({"enum": list(NUMBER_DATATYPES)}, {"type": "number"}), ({"const": "BOOL"}, {"type": "boolean"}))
 
 
 def _infer_response(model, config: Config) -> dict:

@@ -9,6 +9,10 @@ Models, made here in seconds and imported with `train_and_save.py import` as a u
   answering ``sum`` float32 [3] and ``best`` int64 (an output that is not float);
 - ``onnx-mask``: an ONNX graph taking ``x`` float32 [3] and ``keep`` BOOL [3], answering ``kept``
   (``x`` where ``keep``, else 0) and ``dropped`` BOOL (not ``keep``): booleans in and out;
+- ``onnx-words``: an ONNX graph taking ``text`` BYTES [1] (a colour's name, looked up by the ONNX-ML
+  LabelEncoder) and ``x`` float32 [1], answering ``sum`` (x plus the colour's number) and ``id``;
+- ``sentiment``: a scikit-learn text pipeline (TfidfVectorizer, LogisticRegression) from a joblib file,
+  converted with skl2onnx: one string per example, answered with its two labels' probabilities;
 - ``pair-chain``: a graph pipeline (configuration.yaml ``pipelines``) feeding onnx-pair's ``sum`` to a
   Keras classifier ``head`` (input [3]): it takes ``x`` and ``k`` and answers the head's probabilities.
 Protocols: the course's route (``{"inputs": {...}}``), OIP v2 REST (tritonclient.http, binary tensors)
@@ -125,6 +129,46 @@ def mask_model(tmp) -> Named:
     return Named("onnx-mask", path, ["--task", "tensor"], inputs, lambda i: dict(zip(("kept", "dropped"), session.run(None, i), strict=True)))
 
 
+TEXTS = np.array([["good film, great acting"], [""], ["Café naïve"], ["AWFUL plot"], ["unseen words only"], ["bad bad good"]], dtype=object)
+
+
+def text_models(tmp) -> list[Named]:
+    """Strings in: an ONNX graph built with onnx's helper API, and a scikit-learn text pipeline from joblib."""
+    import joblib
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    graph = helper.make_graph(
+        [
+            helper.make_node("LabelEncoder", ["text"], ["id"], domain="ai.onnx.ml", keys_strings=["red", "green", "blue", "vert"], values_int64s=[0, 1, 2, 1], default_int64=-1),
+            helper.make_node("Cast", ["id"], ["number"], to=TensorProto.FLOAT),
+            helper.make_node("Add", ["x", "number"], ["sum"]),
+        ],
+        "words_graph",
+        [helper.make_tensor_value_info("text", TensorProto.STRING, ["N", 1]), helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 1])],
+        [helper.make_tensor_value_info("sum", TensorProto.FLOAT, ["N", 1]), helper.make_tensor_value_info("id", TensorProto.INT64, ["N", 1])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("ai.onnx.ml", 3)])
+    model.ir_version = 8
+    onnx.save(model, tmp / "onnx-words.onnx")
+    session = onnxruntime.InferenceSession(str(tmp / "onnx-words.onnx"), providers=["CPUExecutionProvider"])
+    words = {"text": np.array([["red"], ["vert"], ["blue"], ["purple"], [""], ["Green"]], dtype=object), "x": np.arange(6, dtype=np.float32).reshape(6, 1) / 4}
+    reviews = ["good film great acting", "bad plot awful", "great good fine", "awful bad terrible", "Café naïve charm good", "boring bad"] * 3
+    pipeline = make_pipeline(TfidfVectorizer(), LogisticRegression()).fit(reviews, ["pos", "neg", "pos", "neg", "pos", "neg"] * 3)
+    joblib.dump(pipeline, tmp / "sentiment.joblib")
+    return [
+        Named("onnx-words", tmp / "onnx-words.onnx", ["--task", "tensor", "--max-bytes", "16"], words, lambda i: dict(zip(("sum", "id"), session.run(None, i), strict=True))),
+        Named(
+            "sentiment",
+            tmp / "sentiment.joblib",
+            ["--trust-pickle", "--max-bytes", "64"],
+            {"text": TEXTS},
+            lambda i: {"probabilities": pipeline.predict_proba(list(i["text"][:, 0])).astype(np.float32)},
+        ),
+    ]
+
+
 def chain(tmp, pair: Named) -> tuple[Named, Named]:
     """``head``, a Keras classifier of three values, and the graph pipeline feeding it onnx-pair's sum."""
     import keras
@@ -150,7 +194,7 @@ def run_import(path, name: str, *args: str) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="module")
 def models(tmp_path_factory) -> dict[str, Named]:
     tmp = tmp_path_factory.mktemp("named")
-    made = {model.name: model for model in [*keras_models(tmp), onnx_model(tmp), mask_model(tmp)]}
+    made = {model.name: model for model in [*keras_models(tmp), onnx_model(tmp), mask_model(tmp), *text_models(tmp)]}
     made.update({model.name: model for model in chain(tmp, made["onnx-pair"])})
     for model in made.values():
         if model.path is None:  # a pipeline: configured, not imported
@@ -221,7 +265,7 @@ def served(srv: Server, model: Named, protocol: str, outputs: list[str]) -> dict
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
-@pytest.mark.parametrize("name", ["pair", "pair-outputs", "onnx-pair", "onnx-mask", "pair-chain"])
+@pytest.mark.parametrize("name", ["pair", "pair-outputs", "onnx-pair", "onnx-mask", "onnx-words", "sentiment", "pair-chain"])
 def test_every_named_tensor_model_answers_through_every_protocol_as_in_process(srv, models, name, protocol):
     model = models[name]
     expected = model.expected
@@ -295,7 +339,7 @@ def test_imports_that_cannot_be_served_are_refused_naming_the_cause(models, tmp_
     model.ir_version = 8
     onnx.save(model, tmp_path / "strings.onnx")
     strings = run_import(tmp_path / "strings.onnx", "refused", "--task", "tensor")
-    assert strings.returncode == 1 and "the input text is object: strings and other non-numeric tensors are not served yet" in strings.stderr, strings.stderr
+    assert strings.returncode == 1 and "the output same is strings: outputs are served as numbers or booleans; serve another output with --output" in strings.stderr, strings.stderr
     dynamic = run_import(models["pair"].path, "refused", "--labels", ",".join(LABELS), "--scale", "255")
     assert dynamic.returncode == 1 and "apply to a model with one float input" in dynamic.stderr
 
@@ -321,3 +365,39 @@ def test_an_index_past_an_embeddings_rows_fails_only_its_own_request_as_422(srv,
             assert response.status_code == 200, response.text
             np.testing.assert_allclose(response.json()["result"], model.expected["probabilities"][:1], atol=TOLERANCE)
     assert requests.get(f"{srv.url}/v2/models/pair/ready", timeout=TIMEOUT).status_code == 200  # the version still serves
+
+
+def test_strings_are_described_bounded_and_refused_per_request(srv, models):
+    """A text model's metadata says BYTES (DT_STRING); a string past --max-bytes is the client's 422 before
+    any model runs, bytes that are not UTF-8 the model's own 422 for that request alone; a one-input model
+    refuses BYTES naming what it takes."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    meta = requests.get(f"{srv.url}/v2/models/sentiment", timeout=TIMEOUT).json()
+    assert meta["inputs"] == [{"name": "text", "datatype": "BYTES", "shape": [-1, 1]}]
+    signature = requests.get(f"{srv.url}/v1/models/sentiment/metadata", timeout=TIMEOUT).json()["metadata"]["signature_def"]["signature_def"]["serving_default"]
+    assert signature["inputs"]["text"]["dtype"] == "DT_STRING"
+    card = requests.get(f"{srv.url}/models/sentiment/v1", timeout=TIMEOUT).json()
+    assert card["inputs"] == [{"name": "text", "datatype": "BYTES", "shape": [1], "max_bytes": 64}] and card["output"]["labels"] == ["neg", "pos"]
+    long = requests.post(f"{srv.url}/models/sentiment/v1", json={"input": {"text": ["é" * 33]}}, timeout=TIMEOUT)
+    assert long.status_code == 422 and "text takes strings of at most 64 bytes; got one of 66" in long.json()["error"], long.text
+    numbers = requests.post(f"{srv.url}/models/sentiment/v1", json={"input": {"text": [5]}}, timeout=TIMEOUT)
+    assert numbers.status_code == 422 and "text is BYTES: expected strings" in numbers.json()["error"], numbers.text
+
+    def send(text: dict):
+        return requests.post(f"{srv.url}/v1/models/sentiment:predict", json={"instances": [{"text": [text]}]}, timeout=TIMEOUT)
+
+    good, bad = "good film", {"b64": "/w=="}  # the byte 0xff: not UTF-8
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(send, [bad if i % 2 else good for i in range(16)]))
+    expected = models["sentiment"].local({"text": np.array([[good]], dtype=object)})["probabilities"]
+    for i, response in enumerate(answers):
+        if i % 2:
+            assert response.status_code == 400 and "text: the model takes UTF-8 text" in response.json()["error"], response.text  # TF Serving answers 400 for 422s
+        else:
+            assert response.status_code == 200, response.text
+            np.testing.assert_allclose(response.json()["predictions"], expected, atol=TOLERANCE)
+    one_input = requests.post(
+        f"{srv.url}/v2/models/head/infer", json={"inputs": [{"name": "input", "datatype": "BYTES", "shape": [1, 3], "data": ["a", "b", "c"]}]}, timeout=TIMEOUT
+    )
+    assert one_input.status_code == 400 and "datatype BYTES is not accepted; use one of UINT8" in one_input.json()["error"], one_input.text

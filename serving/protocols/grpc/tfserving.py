@@ -81,6 +81,8 @@ def ndarray(tensor, field: str) -> np.ndarray:
     if any(size < 0 for size in sizes):
         raise BadRequest(f"{field}.tensor_shape: sizes must be known (non-negative), got {sizes}")
     shape = shape_of(sizes, f"{field}.tensor_shape")
+    if tensor.tensor_content and codec.dtype.kind == "O":
+        raise BadRequest(f"{field}: DT_STRING values go in string_val, not tensor_content")
     if tensor.tensor_content:
         return tensor_from_bytes(tensor.tensor_content, shape, codec.dtype, field)
     values = getattr(tensor, codec.tf_contents)
@@ -91,7 +93,7 @@ def ndarray(tensor, field: str) -> np.ndarray:
 
 
 def _tf_names() -> list[str]:
-    names = {1: "FLOAT", 2: "DOUBLE", 3: "INT32", 4: "UINT8", 5: "INT16", 6: "INT8", 9: "INT64", 10: "BOOL", 17: "UINT16", 19: "HALF", 22: "UINT32", 23: "UINT64"}
+    names = {1: "FLOAT", 2: "DOUBLE", 3: "INT32", 4: "UINT8", 5: "INT16", 6: "INT8", 7: "STRING", 9: "INT64", 10: "BOOL", 17: "UINT16", 19: "HALF", 22: "UINT32", 23: "UINT64"}
     return [names[dtype] for dtype in BY_TF_DTYPE if dtype in names]
 
 

@@ -3,6 +3,8 @@ running a real two-input, two-output ONNX graph on them."""
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -41,13 +43,33 @@ def named_card(inputs=SPECS, outputs=(), output=None, **changes) -> ModelCard:
 @given(st.data())
 def test_every_datatype_round_trips_through_packed_rows_bit_for_bit(data):
     names = data.draw(st.lists(st.sampled_from(list(DATATYPES)), min_size=1, max_size=4))
-    specs = tuple(TensorSpec(name=f"t{i}", datatype=datatype, shape=data.draw(st.lists(st.integers(1, 3), max_size=2).map(tuple))) for i, datatype in enumerate(names))
+    specs = tuple(
+        TensorSpec(name=f"t{i}", datatype=datatype, shape=data.draw(st.lists(st.integers(1, 3), max_size=2).map(tuple)), max_bytes=5 if datatype == "BYTES" else None)
+        for i, datatype in enumerate(names)
+    )
     count = data.draw(st.integers(1, 4))
-    arrays = {spec.name: data.draw(hnp.arrays(dtype_of(spec), (count, *spec.shape))) for spec in specs}
+    arrays = {spec.name: data.draw(hnp.arrays(dtype_of(spec), (count, *spec.shape), elements=st.binary(max_size=5) if spec.max_bytes else None)) for spec in specs}
     rows = pack(specs, arrays)
     assert rows.dtype == np.uint8 and rows.shape == (count, row_bytes(specs))
     for name, array in unpack(specs, rows).items():
+        if array.dtype == object:  # BYTES: each value's bytes, NULs and all
+            assert array.shape == arrays[name].shape and array.tolist() == arrays[name].tolist()
+            continue
         assert array.dtype == arrays[name].dtype and array.tobytes() == arrays[name].tobytes()
+
+
+def test_bytes_are_checked_as_strings_of_at_most_max_bytes():
+    specs = (TensorSpec(name="text", datatype="BYTES", shape=(2,), max_bytes=4),)
+    arrays = checked(specs, {"text": (np.array([["hé", ""], ["abcd", "x"]], dtype=object), "inputs[0]")}, "m")
+    assert arrays["text"].tolist() == [["hé".encode(), b""], [b"abcd", b"x"]]  # é is two bytes of UTF-8
+    for wrong, message in (
+        (np.array([["abcde", ""]], dtype=object), "inputs[0]: text takes strings of at most 4 bytes; got one of 5"),
+        (np.array([["hééé", ""]], dtype=object), "got one of 7"),
+        (np.array([[1, 2]]), "text is BYTES: expected strings"),
+        (np.array([["a", 2]], dtype=object), "text is BYTES: expected strings"),
+    ):
+        with pytest.raises(InvalidInput, match=re.escape(message)):
+            checked(specs, {"text": (wrong, "inputs[0]")}, "m")
 
 
 def test_checked_converts_what_a_datatype_holds_exactly_and_names_the_field_otherwise():

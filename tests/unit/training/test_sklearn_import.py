@@ -99,3 +99,36 @@ def test_a_regressor_answers_its_targets_as_predict_does(tmp_path):
     two = tmp_path / "two.joblib"
     joblib.dump(LinearRegression().fit(x, np.stack([y, -y], axis=1)), two)
     assert [t.name for t in inspect_sklearn(two, "two", "v1", trusted=True)[0].output.targets] == ["value_0", "value_1"]
+
+
+@pytest.mark.parametrize("vectorizer", ["TfidfVectorizer", "CountVectorizer"])
+def test_a_text_pipeline_takes_one_string_per_example_and_is_verified_on_its_vocabulary(tmp_path, vectorizer):
+    """scikit-learn's tokens are runs of Unicode word characters: ONNX Runtime's must be too ("café", "ΑΒΓ")."""
+    from sklearn import feature_extraction
+
+    from models.engines.onnxruntime import OnnxRuntimeEngine
+    from models.tensors import pack
+
+    texts = ["good film great acting", "bad plot awful", "café naïve charm good", "ΑΒΓ αβγ bad", "fine good", "terrible bad boring"] * 2
+    make = getattr(feature_extraction.text, vectorizer)
+    pipeline = make_pipeline(make(), LogisticRegression()).fit(texts, ["pos", "neg", "pos", "neg", "pos", "neg"] * 2)
+    path = tmp_path / "text.joblib"
+    joblib.dump(pipeline, path)
+    card, content, _ = inspect_sklearn(path, "reviews", "v1", trusted=True, max_bytes=32)
+    assert [(spec.name, spec.datatype, spec.shape, spec.max_bytes) for spec in card.inputs] == [("text", "BYTES", (1,), 32)] and card.labels == ("neg", "pos")
+    verification = card.engines["onnxruntime"]["verification"]
+    assert verification["examples"] == 64 and verification["max_abs_diff"] <= 1e-4
+    sent = np.array([["CAFÉ naïve"], ["ΑΒΓ"], [""], ["good, GOOD!"]], dtype=object)
+    served = OnnxRuntimeEngine(content, card)(pack(card.inputs, {"text": np.vectorize(str.encode, otypes=[object])(sent)}))
+    np.testing.assert_allclose(served, pipeline.predict_proba(sent[:, 0]), atol=1e-5)
+    with pytest.raises(ImportRefused, match="--eval-data and --range apply to numeric inputs"):
+        inspect_sklearn(path, "reviews", "v1", trusted=True, evaluation=(sent, np.zeros(4)))
+
+
+def test_a_text_pipeline_skl2onnx_cannot_convert_is_refused_naming_it(tmp_path):
+    from sklearn.feature_extraction.text import HashingVectorizer
+
+    path = tmp_path / "hashing.joblib"
+    joblib.dump(make_pipeline(HashingVectorizer(n_features=64), LogisticRegression()).fit(["good film", "bad film"], [1, 0]), path)
+    with pytest.raises(ImportRefused, match=r"skl2onnx cannot convert Pipeline\(HashingVectorizer, LogisticRegression\)"):
+        inspect_sklearn(path, "reviews", "v1", trusted=True)
