@@ -242,11 +242,9 @@ def evaluate_and_save(card: ModelCard, model, images, labels, probabilities, shi
     slices = evaluate_slices(predict, images, labels, card.labels, shifts, card.input.shape)
     print(f"worst slice {slices['worst']['slice']}: {slices['worst']['accuracy']:.4f} (overall {slices['overall']:.4f})")
     card = card.model_copy(update={"slices": slices})
-    files = {
-        **(files or {}),
-        REPORT_FILE: evaluation_report(card, images, labels, probabilities),
-        REFERENCE_FILE: json.dumps(build_reference(images, probabilities, card)),
-    }
+    files = {**(files or {}), REPORT_FILE: evaluation_report(card, images, labels, probabilities)}
+    if not card.named_inputs:  # drift and out-of-distribution scores read one input tensor
+        files[REFERENCE_FILE] = json.dumps(build_reference(images, probabilities, card))
     if model is not None:
         card = with_onnx(card, model, images, files)
     return store.save(card, model, files, force=force)
@@ -299,6 +297,7 @@ def import_model(args: argparse.Namespace) -> int:
         if store.exists(args.name, args.version) and not args.force:
             raise ImportRefused(f"{store.tag(args.name, args.version)} already exists in the store; pass --force to replace it")
         held_out = read_evaluation(args.eval_data) if args.eval_data else None
+        plain = held_out if held_out is not None and not isinstance(held_out[0], dict) else None  # x: what importers check a conversion on
         if Path(args.path).is_dir():
             card, files[store.ONNX_FILE], predict = inspect_savedmodel(
                 args.path,
@@ -315,7 +314,7 @@ def import_model(args: argparse.Namespace) -> int:
                 255.0 if args.scale == "255" else None,
                 args.positive_label,
                 args.description,
-                held_out[0] if held_out is not None else None,
+                plain[0] if plain is not None else None,
             )
         elif suffix == ".onnx":
             card, files[store.ONNX_FILE] = inspect_onnx(
@@ -336,7 +335,7 @@ def import_model(args: argparse.Namespace) -> int:
             )
             predict = onnx_predict(files[store.ONNX_FILE], card)
         elif suffix in PICKLES:
-            evaluation_x = check_evaluation_x(held_out) if held_out is not None else None
+            evaluation_x = check_evaluation_x(plain) if plain is not None else None
             card, files[store.ONNX_FILE], predict = inspect_sklearn(
                 args.path,
                 args.name,
@@ -346,7 +345,7 @@ def import_model(args: argparse.Namespace) -> int:
                 targets,
                 value_range,
                 args.description,
-                (evaluation_x, held_out[1]) if held_out is not None else None,
+                (evaluation_x, plain[1]) if plain is not None else None,
                 args.max_bytes,
             )
         else:
@@ -362,7 +361,7 @@ def import_model(args: argparse.Namespace) -> int:
                 resize=args.resize,
                 positive_label=args.positive_label,
                 aspect=args.aspect,
-                evaluation=held_out,
+                evaluation=plain,
                 task=args.task,
                 targets=targets,
                 threshold=args.threshold,

@@ -103,10 +103,10 @@ def inspect_keras(
     except Exception as exc:
         raise ImportRefused(f"{path} is not a Keras model this Keras ({keras.__version__}) can load: {exc}") from None
     if len(model.inputs) > 1 or (len(model.outputs) > 1 and output is None and task == "tensor") or model.inputs[0].dtype != "float32":
-        if evaluation is not None or scale not in (None, "none") or kind == "image" or aspect or value_range:
+        if scale not in (None, "none") or kind == "image" or aspect or value_range:
             raise ImportRefused(
                 "a model with several inputs (or one that is not float32) takes named tensors as clients send them: "
-                "--scale, --kind image, --aspect, --range and --eval-data apply to a model with one float input"
+                "--scale, --kind image, --aspect and --range apply to a model with one float input"
             )
         model = _one_output(keras, model, output) if output is not None else model
         card = _named_card(model, path, name, version, description, task, labels, targets, threshold, positive_label)
@@ -446,13 +446,15 @@ def _check_probabilities(model, spec: InputSpec, output: OutputSpec) -> None:
         raise ImportRefused("the model's outputs on a probe batch do not sum to 1 (logits?): end it with a softmax layer")
 
 
-def read_evaluation(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
-    """The arrays ``x`` (client values) and ``y`` (label indices) of an ``.npz``, unchecked."""
+def read_evaluation(path: str | Path) -> tuple[np.ndarray | dict[str, np.ndarray], np.ndarray]:
+    """The arrays ``x`` (client values) and ``y`` (label indices) of an ``.npz``, unchecked; for a model of
+    named inputs, an array per input instead of ``x`` (returned as a dict by name)."""
     try:
         with np.load(path, allow_pickle=False) as arrays:
-            return arrays["x"], arrays["y"]
+            named = {name: arrays[name] for name in arrays.files if name not in ("x", "y")}
+            return (arrays["x"] if "x" in arrays.files or not named else named), arrays["y"]
     except (OSError, ValueError, KeyError) as exc:
-        raise ImportRefused(f"--eval-data {path}: expected an .npz with arrays x and y: {exc}") from None
+        raise ImportRefused(f"--eval-data {path}: expected an .npz with arrays x (or one per named input) and y: {exc}") from None
 
 
 def check_evaluation(x: np.ndarray, y: np.ndarray, card: ModelCard) -> tuple[np.ndarray, np.ndarray]:
@@ -460,26 +462,51 @@ def check_evaluation(x: np.ndarray, y: np.ndarray, card: ModelCard) -> tuple[np.
     values, one per target; a tagger's: 0 or 1 per label)."""
     from models.preprocessing import InvalidInput, check_values
 
+    if card.named_inputs:
+        return _check_named_evaluation(x, y, card)
+    if isinstance(x, dict):
+        raise ImportRefused(f"--eval-data: {card.tag} takes one input: expected an array x, got arrays {', '.join(x)}")
     try:
         x = check_values(np.asarray(x), card, "--eval-data x", batch=True)
     except InvalidInput as exc:
         raise ImportRefused(str(exc)) from None
+    return x, _checked_truth(y, len(x), card)
+
+
+def _check_named_evaluation(x, y, card: ModelCard) -> tuple[np.ndarray, np.ndarray]:
+    """A model of named inputs: an array per input, checked as a request's would be and packed (models/tensors.py)."""
+    from models.preprocessing import InvalidInput
+    from models.tensors import checked, pack
+
+    names = ", ".join(spec.name for spec in card.inputs)
+    if not isinstance(x, dict):
+        raise ImportRefused(f"--eval-data: {card.tag} takes named inputs: expected an array per input ({names}) and y, not x")
+    try:
+        arrays = checked(card.inputs, {name: (value, f"--eval-data {name}") for name, value in x.items()}, card.name)
+    except InvalidInput as exc:
+        raise ImportRefused(str(exc)) from None
+    rows = pack(card.inputs, arrays)
+    return rows, _checked_truth(y, len(rows), card)
+
+
+def _checked_truth(y, count: int, card: ModelCard) -> np.ndarray:
+    """``y`` for ``count`` examples: label indices, a regressor's true values, a tagger's zeros and ones."""
     y = np.asarray(y)
     output = card.output
     if output.kind in ("embedding", "tensor"):
         raise ImportRefused(f"--eval-data: a {output.kind} model has no true answers to be evaluated against; import it without --eval-data")
     if output.kind == "regression":
         y = y.reshape(len(y), -1) if y.ndim == 1 else y
-        if y.shape != (len(x), output.units) or y.dtype.kind not in "iuf" or not np.isfinite(y).all():
-            raise ImportRefused(f"--eval-data y: expected {len(x)} rows of {output.units} finite true value(s), one per target")
-        return x, y.astype(np.float64)
+        if y.shape != (count, output.units) or y.dtype.kind not in "iuf" or not np.isfinite(y).all():
+            raise ImportRefused(f"--eval-data y: expected {count} rows of {output.units} finite true value(s), one per target")
+        return y.astype(np.float64)
     if output.kind == "multilabel":
-        if y.shape != (len(x), output.units) or not np.isin(y, (0, 1)).all():
-            raise ImportRefused(f"--eval-data y: expected {len(x)} rows of {output.units} zeros and ones, one per label")
-        return x, y.astype(np.int64)
-    if y.shape != (len(x),) or y.dtype.kind not in "iu" or (y.size and (y.min() < 0 or y.max() >= card.classes)):
-        raise ImportRefused(f"--eval-data y: expected {len(x)} label indices in 0..{card.classes - 1}")
-    return x, y
+        if y.shape != (count, output.units) or not np.isin(y, (0, 1)).all():
+            raise ImportRefused(f"--eval-data y: expected {count} rows of {output.units} zeros and ones, one per label")
+        return y.astype(np.int64)
+    if y.shape != (count,) or y.dtype.kind not in "iu" or (y.size and (y.min() < 0 or y.max() >= card.classes)):
+        raise ImportRefused(f"--eval-data y: expected {count} label indices in 0..{card.classes - 1}")
+    return y
 
 
 def load_evaluation(path: str | Path, card: ModelCard) -> tuple[np.ndarray, np.ndarray]:

@@ -89,10 +89,10 @@ def inspect_savedmodel(
     common = SimpleNamespace(tf=tf, loaded=loaded, function=function, path=path, name=name, version=version, signature=signature, description=description)
     (input_name, spec), *others = inputs.items()
     if others or spec.dtype != tf.float32 or (len(outputs) > 1 and output is None and task == "tensor"):
-        if kind == "image" or value_range is not None or divide_by is not None or evaluation is not None:
+        if kind == "image" or value_range is not None or divide_by is not None:
             raise ImportRefused(
                 "a signature with several inputs (or one that is not float32), or all of whose outputs are served (--task tensor), takes named tensors as clients send them: "
-                "--scale, --kind image, --range and --eval-data apply to a signature with one float input answering one output"
+                "--scale, --kind image and --range apply to a signature with one float input answering one output"
             )
         return _named(common, output, task, labels, targets, threshold, positive_label)
     dims = tuple(_dims(spec, "input", input_name))

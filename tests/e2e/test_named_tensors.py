@@ -75,8 +75,16 @@ def keras_models(tmp) -> list[Named]:
     outputs = keras.Model([features_in, counts_in], [kind, size], name="pair_outputs")
     outputs.save(tmp / "pair-outputs.keras")
     examples = {"features": rng.normal(0, 1, (12, 4)).astype(np.float32), "counts": rng.integers(0, 10, (12, 3))}
+    held = {"features": rng.normal(0, 1, (60, 4)).astype(np.float32), "counts": rng.integers(0, 10, (60, 3))}  # --eval-data: an array per input, and y
+    np.savez(tmp / "pair-held.npz", **held, y=(held["features"][:, 0] + held["counts"][:, 0] / 5 > 1).astype(int) + (held["features"][:, 1] > 0.5))
     return [
-        Named("pair", tmp / "pair.keras", ["--labels", ",".join(LABELS)], examples, lambda i: {"probabilities": pair.predict([i["features"], i["counts"]], verbose=0)}),
+        Named(
+            "pair",
+            tmp / "pair.keras",
+            ["--labels", ",".join(LABELS), "--eval-data", str(tmp / "pair-held.npz")],
+            examples,
+            lambda i: {"probabilities": pair.predict([i["features"], i["counts"]], verbose=0)},
+        ),
         Named(
             "pair-outputs",
             tmp / "pair-outputs.keras",
@@ -306,6 +314,19 @@ def test_metadata_and_cards_name_each_tensor_and_the_typed_api_points_elsewhere(
     assert typed.status_code == 400 and "takes named inputs (x, k)" in typed.json()["error"], typed.text
     wrong = requests.post(f"{srv.url}/models/onnx-pair/v1", json={"input": {"x": [1, 2, 3], "k": [1, 2.5, 3]}}, timeout=TIMEOUT)
     assert wrong.status_code == 422 and "k is INT32: values must be whole numbers" in wrong.json()["error"]
+
+
+def test_a_two_input_classifier_imported_with_evaluation_data_has_its_metrics_and_report(srv, models):
+    """--eval-data of a named-input model: an array per input; the card's accuracy is what the model scores on them."""
+    held = np.load(models["pair"].path.with_name("pair-held.npz"))
+    local = models["pair"].local({"features": held["features"], "counts": held["counts"]})["probabilities"]
+    card = requests.get(f"{srv.url}/models/pair/v1", timeout=TIMEOUT).json()
+    assert card["metrics"]["accuracy"] == pytest.approx(float((local.argmax(axis=1) == held["y"]).mean()), abs=1e-6), card["metrics"]
+    assert card["data"]["source"] == "pair-held.npz" and card["slices"]["images"] == len(held["y"])
+    report = requests.get(f"{srv.url}/models/pair/v1/report", timeout=TIMEOUT)
+    assert report.status_code == 200 and "Misclassified test examples" in report.text
+    drift = requests.get(f"{srv.url}/models/pair/v1/drift", timeout=TIMEOUT)
+    assert drift.status_code == 404 and "drift is monitored for models with one input tensor" in drift.json()["error"]
 
 
 def test_a_two_input_classifiers_live_accuracy_joins_labels_carried_by_requests(srv, models):

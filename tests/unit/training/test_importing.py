@@ -1,6 +1,8 @@
 """training/importing.py: a .keras file trained elsewhere, checked and described by a card, or refused
 with a message that names the problem. The networks are built and saved here."""
 
+import re
+
 import numpy as np
 import pytest
 
@@ -170,8 +172,36 @@ def test_a_two_input_model_takes_named_tensors_and_keeps_its_task(tmp_path):
     assert card.named_inputs and card.input.shape == (4 * 4 + 3 * 8,) and card.preprocessing is None
     assert card.output.kind == "softmax" and card.labels == tuple(LABELS) and not card.outputs and card.task == "classification"
     assert "named tensors: inputs features FP32 [4], counts INT64 [3]" in said[0]
-    with pytest.raises(ImportRefused, match="--scale, --kind image, --aspect, --range and --eval-data apply to a model with one float input"):
+    with pytest.raises(ImportRefused, match="--scale, --kind image, --aspect and --range apply to a model with one float input"):
         inspect_keras(path, name="pair", version="v1", labels=LABELS, scale="255")
+
+
+def test_a_named_input_models_evaluation_data_is_an_array_per_input_checked_and_packed(tmp_path):
+    from models.card import InputSpec, TensorSpec
+    from models.tensors import unpack
+    from tests.unit.cards import clothes_card
+
+    inputs = (TensorSpec(name="features", datatype="FP32", shape=(2,)), TensorSpec(name="counts", datatype="INT64", shape=(1,)))
+    card = clothes_card().model_copy(update={"input": InputSpec.packed(inputs), "inputs": inputs, "preprocessing": None})
+    features, counts = np.arange(6, dtype=np.float32).reshape(3, 2), np.array([[1], [2], [3]])
+    np.savez(tmp_path / "named.npz", features=features, counts=counts, y=np.array([0, 9, 4]))
+    rows, labels = load_evaluation(tmp_path / "named.npz", card)
+    unpacked = unpack(inputs, rows)
+    np.testing.assert_array_equal(unpacked["features"], features)
+    np.testing.assert_array_equal(unpacked["counts"], counts)
+    assert labels.tolist() == [0, 9, 4]
+    for arrays, message in (
+        ({"x": features}, "takes named inputs: expected an array per input (features, counts) and y, not x"),
+        ({"features": features}, "missing 'counts'"),
+        ({"features": features, "counts": counts[:2]}, "--eval-data counts: 2 examples of counts, but 3 of features"),
+        ({"features": features, "counts": counts + 0.5}, "--eval-data counts: counts is INT64: values must be whole numbers"),
+    ):
+        np.savez(tmp_path / "wrong.npz", **arrays, y=np.array([0, 1, 2]))
+        with pytest.raises(ImportRefused, match=re.escape(message)):
+            load_evaluation(tmp_path / "wrong.npz", card)
+    np.savez(tmp_path / "named-for-one.npz", features=features, y=np.array([0, 1, 2]))
+    with pytest.raises(ImportRefused, match="takes one input: expected an array x, got arrays features"):
+        load_evaluation(tmp_path / "named-for-one.npz", clothes_card())
 
 
 def test_a_model_with_several_outputs_answers_them_all_as_named_tensors_with_task_tensor(tmp_path):
@@ -227,7 +257,7 @@ def test_load_evaluation(tmp_path, shapes_file):
     with pytest.raises(ImportRefused, match="--eval-data x: expected 32x32x3"):
         load_evaluation(tmp_path / "bad-x.npz", card)
     np.savez(tmp_path / "no-y.npz", x=x)
-    with pytest.raises(ImportRefused, match="expected an .npz with arrays x and y"):
+    with pytest.raises(ImportRefused, match=re.escape("expected an .npz with arrays x (or one per named input) and y")):
         load_evaluation(tmp_path / "no-y.npz", card)
 
 

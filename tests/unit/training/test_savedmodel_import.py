@@ -143,7 +143,7 @@ def test_named_inputs_refusals_name_the_cause(pair, tmp_path, monkeypatch):
 
     with pytest.raises(ImportRefused, match="2 outputs .*serve one with --output, or all of them as named tensors with --task tensor"):
         inspect_savedmodel(pair, "sm", "v1", None, task="regression", targets=parse_targets("a,b"))
-    with pytest.raises(ImportRefused, match="takes named tensors as clients send them: --scale, --kind image, --range and --eval-data apply"):
+    with pytest.raises(ImportRefused, match="takes named tensors as clients send them: --scale, --kind image and --range apply"):
         inspect_savedmodel(pair, "sm", "v1", None, task="tensor", value_range=(0, 1))
     with pytest.raises(ImportRefused, match="--output 'nope': signature serving_default answers"):
         inspect_savedmodel(pair, "sm", "v1", None, output="nope", task="tensor")
