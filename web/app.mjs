@@ -369,7 +369,8 @@ function setUpValues(form) {
       const attributes = { id, class: "named-input", "data-input": f.name, spellcheck: "false", autocomplete: "off", autocapitalize: "off", "aria-describedby": `${id}-hint` };
       return el("div", { class: "field named-field" },
         el("label", { for: id, text: f.label }),
-        f.lines ? el("textarea", { ...attributes, rows: "3" }) : el("input", { ...attributes, type: "text" }),
+        // a BYTES input's text: a box whose whole text (one value) or lines (several) are sent as typed
+        f.lines ? el("textarea", { ...attributes, rows: f.text ? String(Math.min(Math.max(f.size, 2), 8)) : "3" }) : el("input", { ...attributes, type: "text" }),
         el("p", { id: `${id}-hint`, class: "hint", text: f.hint }));
     }));
   } else if (fields) {

@@ -1039,13 +1039,14 @@ export function exampleJSON(shape, limit = FORM_MAX_VALUES) {
   return JSON.stringify(zeros(shape)).replaceAll(",", ", ");
 }
 
-/** Nested lists' shape: {shape}, or {error} ("ragged", or "nan" with the path of what is not a number). */
-function nestedShape(value, path = "") {
-  if (typeof value === "number") return { shape: [] };
+/** Nested lists' shape: {shape}, or {error} ("ragged", or "nan" with the path of what is not a number, or
+ * not what `leaf` takes: a BYTES input's strings). */
+function nestedShape(value, path = "", leaf = (v) => typeof v === "number") {
+  if (leaf(value)) return { shape: [] };
   if (!Array.isArray(value)) return { error: "nan", path, value };
   let inner = null;
   for (let i = 0; i < value.length; i++) {
-    const child = nestedShape(value[i], `${path}[${i}]`);
+    const child = nestedShape(value[i], `${path}[${i}]`, leaf);
     if (child.error) return child;
     if (inner && inner.join() !== child.shape.join()) return { error: "ragged" };
     inner = child.shape;
@@ -1212,9 +1213,15 @@ export function specShape(shape) {
   return `[${(shape ?? []).join(", ")}]`;
 }
 
-/** "counts · INT64 [3]": a named input's label. */
+/** "counts · INT64 [3]": a named input's label; a BYTES one with its limit, "text · BYTES [1] · up to 64 bytes of text". */
 export function specLabel(spec) {
-  return `${spec.name} · ${spec.datatype} ${specShape(spec.shape)}`;
+  const limit = isText(spec) && spec.max_bytes != null ? ` · up to ${plural(spec.max_bytes, "byte")} of text` : "";
+  return `${spec.name} · ${spec.datatype} ${specShape(spec.shape)}${limit}`;
+}
+
+/** A named input of strings (BYTES: UTF-8 text, each value at most its max_bytes long). */
+export function isText(spec) {
+  return spec?.datatype === "BYTES";
 }
 
 /** "features FP32 [4], counts INT64 [3]" */
@@ -1244,9 +1251,13 @@ const FLOAT_LIMITS = { FP16: [65504, "65504"], FP32: [FLOAT32_MAX, "about 3.4e38
 export const NAMED_LINE_VALUES = 16;
 
 /** One example of a named input in words: "4 numbers", "3 whole numbers", "one number", "6 numbers in shape [2, 3]",
- * "2 values, each 1 or 0". */
+ * "2 values, each 1 or 0"; BYTES: "one text of up to 64 bytes", "3 texts of up to 16 bytes each". */
 export function specWhat(spec) {
   const size = sizeOf(spec.shape);
+  if (isText(spec)) {
+    const limit = spec.max_bytes != null ? ` of up to ${plural(spec.max_bytes, "byte")}${size === 1 ? "" : " each"}` : "";
+    return `${size === 1 ? "one text" : plural(size, "text")}${spec.shape.length > 1 ? ` in shape ${specShape(spec.shape)}` : ""}${limit}`;
+  }
   const word = spec.datatype === "BOOL" ? "value" : WHOLE_TYPES.has(spec.datatype) ? "whole number" : "number";
   const count = size === 1 && !spec.shape.length ? `one ${word}` : plural(size, word);
   const bools = spec.datatype === "BOOL" ? (size === 1 ? ", 1 or 0 (true or false)" : ", each 1 or 0 (true or false)") : "";
@@ -1260,6 +1271,12 @@ export function namedForm(card) {
   const inputs = card.inputs.map((spec, i) => {
     const size = sizeOf(spec.shape);
     const multi = spec.shape.length > 1;
+    if (isText(spec)) {
+      return {
+        index: i, name: spec.name, datatype: spec.datatype, shape: [...spec.shape], size, max_bytes: spec.max_bytes ?? null,
+        label: specLabel(spec), what: specWhat(spec), hint: textHint(spec, size), lines: true, text: true,
+      };
+    }
     const how = !spec.shape.length
       ? "."
       : size === 1
@@ -1276,6 +1293,15 @@ export function namedForm(card) {
   return { mode: "named", inputs, batch: inputs.some((f) => !f.shape.length) };
 }
 
+/** A BYTES input's hint: one text is the whole field as typed; several are one per line (or JSON strings). */
+function textHint(spec, size) {
+  const utf8 = spec.max_bytes != null ? " (in UTF-8 an accented letter such as é takes 2 bytes)" : "";
+  if (size === 1) return `${capitalised(specWhat(spec))}: the whole field is the value, its spaces, commas and line breaks as typed${utf8}.`;
+  const order = spec.shape.length > 1 ? ", row by row" : "";
+  const example = size <= 4 ? ` such as ${JSON.stringify(reshape(Array.from({ length: size }, (_, i) => `text ${i + 1}`), spec.shape)).replaceAll(",", ", ")}` : "";
+  return `${capitalised(specWhat(spec))}: one per line${order} (blank lines at the end are ignored), or a JSON list of strings${example}${utf8}.`;
+}
+
 const BOOLEAN_WORDS = { true: 1, false: 0 };
 
 /** One named input's field checked against its spec: {value} (a number, or nested lists in its shape), or
@@ -1283,6 +1309,7 @@ const BOOLEAN_WORDS = { true: 1, false: 0 };
  * (a list in its shape, or flat); a BOOL's true and false are sent as 1 and 0. Whether the numbers fit the
  * datatype (whole, in range) the server checks, in words naming the input. */
 export function parseNamedValue(text, spec) {
+  if (isText(spec)) return parseNamedText(text, spec);
   const who = `The input ${spec.name}`;
   const what = specWhat(spec);
   const shaped = spec.shape.length > 1 ? what : `${what}, shape ${specShape(spec.shape)}`;
@@ -1327,6 +1354,62 @@ export function parseNamedValue(text, spec) {
     }
   }
   return { value: reshape(flat, spec.shape) };
+}
+
+const UTF8 = new TextEncoder();
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/** A BYTES input's field: {value} (strings in its shape) or {error} naming the input. One text (shape [1]
+ * or []) is the field's whole text as typed: spaces, commas and line breaks kept. Several are one per line
+ * (row by row; blank lines at the end ignored), or JSON: a list of strings in the input's shape, or flat.
+ * Each string's UTF-8 length is checked against max_bytes, as the server does. */
+function parseNamedText(text, spec) {
+  const who = `The input ${spec.name}`;
+  const what = specWhat(spec);
+  const size = sizeOf(spec.shape);
+  const t = String(text ?? "");
+  if (!t) return { error: `${who} is empty: type ${what}.` };
+  let flat;
+  let where = () => "";
+  if (size === 1) {
+    flat = [t];
+  } else {
+    const data = jsonList(t);
+    if (data) {
+      const found = nestedShape(data, "", (v) => typeof v === "string");
+      const shaped = spec.shape.length > 1 ? what : `${what}, shape ${specShape(spec.shape)}`;
+      if (found.error === "ragged") return { error: `${who} has lists of different lengths: it takes ${shaped}.` };
+      if (found.error) return { error: `${who} holds ${shown(JSON.stringify(found.value) ?? String(found.value))}${found.path ? ` at ${found.path}` : ""}, not a string.` };
+      const flatOk = found.shape.length === 1 && found.shape[0] === size && spec.shape.length !== 1;
+      if (found.shape.join() !== spec.shape.join() && !flatOk) return { error: `${who} takes ${shaped}; the JSON has shape ${specShape(found.shape)}.` };
+      flat = flatten(data);
+      where = (i) => (spec.shape.length > 1 && !flatOk ? ` at ${pathOf(i, spec.shape)}` : ` (value ${i + 1})`);
+    } else {
+      flat = t.split(/\r\n|\r|\n/);
+      while (flat.length > 1 && !flat.at(-1)) flat.pop();
+      if (flat.length !== size) return { error: `${who} takes ${what}, one per line; the field has ${plural(flat.length, "line")}.` };
+      where = (i) => ` (${spec.shape.length > 1 ? `${pathOf(i, spec.shape)}, ` : ""}line ${i + 1})`;
+    }
+  }
+  for (let i = 0; i < flat.length; i++) {
+    if (LONE_SURROGATE.test(flat[i])) return { error: `${who} holds half of a character (a lone surrogate)${where(i)}: it is not UTF-8 text.` };
+    const bytes = UTF8.encode(flat[i]).length;
+    if (spec.max_bytes == null || bytes <= spec.max_bytes) continue;
+    const long = size === 1 ? `is ${plural(bytes, "byte")} long in UTF-8` : `holds a text of ${plural(bytes, "byte")} in UTF-8${where(i)}`;
+    return { error: `${who} ${long}: it takes up to ${plural(spec.max_bytes, "byte")}${size === 1 ? "" : " each"}.` };
+  }
+  return { value: reshape(flat, spec.shape) };
+}
+
+/** The field's text as a JSON list, or null when it is not one (then it is read as lines). */
+function jsonList(text) {
+  if (!/^\s*\[/.test(text)) return null;
+  try {
+    const data = JSON.parse(text);
+    return Array.isArray(data) ? data : null;
+  } catch {
+    return null;
+  }
 }
 
 /** JSON true and false as 1 and 0 in a BOOL input (the course route reads its values as numbers). */

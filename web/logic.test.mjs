@@ -890,6 +890,94 @@ test("namedBody builds {input: {...}} (a batch of one with a one-value input), o
   assert.equal(L.namedFieldOfError("input.a:b.c: x", L.tensorForm({ ...twin, inputs: [{ name: "a:b.c", datatype: "FP32", shape: [1] }] })), 0);
 });
 
+// BYTES inputs: text, each value's UTF-8 length at most the card's max_bytes (the sentiment and onnx-words cards of the e2e tests)
+const sentiment = { ...pair, name: "sentiment", inputs: [{ name: "text", datatype: "BYTES", shape: [1], max_bytes: 64 }], output: { kind: "softmax", labels: ["neg", "pos"] } };
+const words = { ...twin, name: "onnx-words", inputs: [{ name: "text", datatype: "BYTES", shape: [1], max_bytes: 16 }, { name: "x", datatype: "FP32", shape: [1] }] };
+
+test("a BYTES input: labelled with its byte limit, a text box whose hint says how text is read", () => {
+  const [text] = sentiment.inputs;
+  assert.equal(L.isText(text), true);
+  assert.equal(L.isText(namedInputs[0]), false);
+  assert.equal(L.specLabel(text), "text · BYTES [1] · up to 64 bytes of text");
+  assert.equal(L.specLabel({ name: "t", datatype: "BYTES", shape: [] }), "t · BYTES []"); // no limit on the card: none said
+  assert.equal(L.specWhat(text), "one text of up to 64 bytes");
+  assert.equal(L.specWhat({ name: "t", datatype: "BYTES", shape: [3], max_bytes: 4096 }), "3 texts of up to 4,096 bytes each");
+  assert.equal(L.specWhat({ name: "t", datatype: "BYTES", shape: [2, 3] }), "6 texts in shape [2, 3]");
+  const form = L.tensorForm(sentiment);
+  assert.equal(form.batch, false);
+  assert.deepEqual(form.inputs.map((f) => [f.label, f.hint, f.lines, f.text, f.max_bytes]), [[
+    "text · BYTES [1] · up to 64 bytes of text",
+    "One text of up to 64 bytes: the whole field is the value, its spaces, commas and line breaks as typed (in UTF-8 an accented letter such as é takes 2 bytes).",
+    true, true, 64,
+  ]]);
+  assert.equal(L.formText(form), "1 named input: text (one text of up to 64 bytes)");
+  const mixed = L.tensorForm(words);
+  assert.deepEqual(mixed.inputs.map((f) => [f.label, f.lines, f.text ?? false]), [["text · BYTES [1] · up to 16 bytes of text", true, true], ["x · FP32 [1]", false, false]]);
+  assert.equal(L.formText(mixed), "2 named inputs: text (one text of up to 16 bytes) and x (1 number)");
+  const several = L.tensorForm({ ...twin, inputs: [{ name: "pair", datatype: "BYTES", shape: [2], max_bytes: 8 }, { name: "grid", datatype: "BYTES", shape: [2, 3] }] });
+  assert.deepEqual(several.inputs.map((f) => f.hint), [
+    '2 texts of up to 8 bytes each: one per line (blank lines at the end are ignored), or a JSON list of strings such as ["text 1", "text 2"] (in UTF-8 an accented letter such as é takes 2 bytes).',
+    "6 texts in shape [2, 3]: one per line, row by row (blank lines at the end are ignored), or a JSON list of strings.",
+  ]);
+});
+
+test("parseNamedValue of a BYTES input: the whole text, or one per line, or JSON strings; UTF-8 bytes against max_bytes", () => {
+  const [text] = sentiment.inputs;
+  // one text: the field as typed, spaces, commas, brackets and line breaks kept
+  assert.deepEqual(L.parseNamedValue("good film", text), { value: ["good film"] });
+  assert.deepEqual(L.parseNamedValue("  good, bad\nfilm  ", text), { value: ["  good, bad\nfilm  "] });
+  assert.deepEqual(L.parseNamedValue('["not", "JSON here"]', text), { value: ['["not", "JSON here"]'] });
+  assert.deepEqual(L.parseNamedValue("42", text), { value: ["42"] }); // a string, not a number
+  assert.deepEqual(L.parseNamedValue("", text), { error: "The input text is empty: type one text of up to 64 bytes." });
+  // bytes, not characters: "é" is 2 bytes of UTF-8, "€" 3, "😀" 4 (2 UTF-16 units)
+  assert.deepEqual(L.parseNamedValue("é".repeat(32), text), { value: ["é".repeat(32)] });
+  assert.deepEqual(L.parseNamedValue("é".repeat(33), text), { error: "The input text is 66 bytes long in UTF-8: it takes up to 64 bytes." });
+  assert.deepEqual(L.parseNamedValue("a".repeat(64), text), { value: ["a".repeat(64)] });
+  assert.deepEqual(L.parseNamedValue("a".repeat(65), text), { error: "The input text is 65 bytes long in UTF-8: it takes up to 64 bytes." });
+  const short = { name: "w", datatype: "BYTES", shape: [1], max_bytes: 16 };
+  assert.deepEqual(L.parseNamedValue("😀😀😀😀", short), { value: ["😀😀😀😀"] });
+  assert.deepEqual(L.parseNamedValue("😀😀😀😀!", short).error, "The input w is 17 bytes long in UTF-8: it takes up to 16 bytes.");
+  assert.deepEqual(L.parseNamedValue("€€€€€é", short).error, "The input w is 17 bytes long in UTF-8: it takes up to 16 bytes.");
+  assert.deepEqual(L.parseNamedValue("a\uD800b", short), { error: "The input w holds half of a character (a lone surrogate): it is not UTF-8 text." });
+  assert.deepEqual(L.parseNamedValue("x".repeat(5000), { name: "t", datatype: "BYTES", shape: [] }), { value: "x".repeat(5000) }); // no limit on the card
+  // several: one per line (\r\n too; blank lines at the end ignored, empty ones inside kept), row by row
+  const pair = { name: "pair", datatype: "BYTES", shape: [2], max_bytes: 5 }; // "café" is 5 bytes
+  assert.deepEqual(L.parseNamedValue("a, b\r\ncafé\n\n", pair), { value: ["a, b", "café"] });
+  assert.deepEqual(L.parseNamedValue("\nb", pair), { value: ["", "b"] });
+  assert.deepEqual(L.parseNamedValue("a b c", pair), { error: "The input pair takes 2 texts of up to 5 bytes each, one per line; the field has 1 line." });
+  assert.deepEqual(L.parseNamedValue("a\nb\nc", pair), { error: "The input pair takes 2 texts of up to 5 bytes each, one per line; the field has 3 lines." });
+  assert.deepEqual(L.parseNamedValue("ok\ncafés", pair), { error: "The input pair holds a text of 6 bytes in UTF-8 (line 2): it takes up to 5 bytes each." });
+  const grid = { name: "grid", datatype: "BYTES", shape: [2, 2], max_bytes: 2 };
+  assert.deepEqual(L.parseNamedValue("a\nb\nc\nd", grid), { value: [["a", "b"], ["c", "d"]] });
+  assert.deepEqual(L.parseNamedValue("a\nb\né\nabc", grid), { error: "The input grid holds a text of 3 bytes in UTF-8 ([1][1], line 4): it takes up to 2 bytes each." });
+  // JSON strings, in the shape or flat: the way to send a line break or an empty last value
+  assert.deepEqual(L.parseNamedValue('["a\\nb", ""]', pair), { value: ["a\nb", ""] });
+  assert.deepEqual(L.parseNamedValue('[["a", "b"], ["c", "d"]]', grid), { value: [["a", "b"], ["c", "d"]] });
+  assert.deepEqual(L.parseNamedValue('["a", "b", "c", "d"]', grid), { value: [["a", "b"], ["c", "d"]] });
+  assert.deepEqual(L.parseNamedValue('["a", 2]', pair), { error: "The input pair holds 2 at [1], not a string." });
+  assert.deepEqual(L.parseNamedValue('["a"]', pair), { error: "The input pair takes 2 texts of up to 5 bytes each, shape [2]; the JSON has shape [1]." });
+  assert.deepEqual(L.parseNamedValue('[["a", "b"], ["c"]]', grid), { error: "The input grid has lists of different lengths: it takes 4 texts in shape [2, 2] of up to 2 bytes each." });
+  assert.deepEqual(L.parseNamedValue('["ab", "cde"]', pair), { value: ["ab", "cde"] });
+  assert.deepEqual(L.parseNamedValue('["a", "b", "c", "abc"]', grid), { error: "The input grid holds a text of 3 bytes in UTF-8 (value 4): it takes up to 2 bytes each." });
+  assert.deepEqual(L.parseNamedValue('[["a", "b"], ["c", "abc"]]', grid), { error: "The input grid holds a text of 3 bytes in UTF-8 at [1][1]: it takes up to 2 bytes each." });
+  // lines that are not JSON lists are lines, even when one starts with "["
+  assert.deepEqual(L.parseNamedValue("[a\nb]", pair), { value: ["[a", "b]"] });
+});
+
+test("namedBody of BYTES inputs posts their strings; a text too long is said naming its field, nothing sent", () => {
+  const form = L.tensorForm(sentiment);
+  assert.deepEqual(L.namedBody(["good film"], form), { body: { input: { text: ["good film"] } } });
+  assert.deepEqual(JSON.parse(JSON.stringify(L.namedBody(["Café naïve, “quoted”"], form).body)), { input: { text: ["Café naïve, “quoted”"] } });
+  const mixed = L.tensorForm(words);
+  assert.deepEqual(L.namedBody(["red", "0.25"], mixed), { body: { input: { text: ["red"], x: [0.25] } } });
+  assert.deepEqual(L.namedBody(["vert", "1 2"], mixed), { error: "The input x takes 1 number; the field has 2.", index: 1 });
+  assert.deepEqual(L.namedBody(["éééééééé!", "1"], mixed), { error: "The input text is 17 bytes long in UTF-8: it takes up to 16 bytes.", index: 0 });
+  const scalar = L.tensorForm({ ...twin, inputs: [{ name: "t", datatype: "BYTES", shape: [], max_bytes: 8 }, { name: "pair", datatype: "BYTES", shape: [2], max_bytes: 8 }] });
+  assert.deepEqual(L.namedBody(["one, two", "a\nb"], scalar), { body: { inputs: { t: ["one, two"], pair: [["a", "b"]] } } });
+  // the server's own words about a text name its field too
+  assert.equal(L.namedFieldOfError("input.text: text takes strings of at most 64 bytes; got one of 66", form), 0);
+});
+
 test("namedOutputs: each output of the answer's first example by name, its values in a short table", () => {
   const answer = { model: "twin", version: "v1", result: { kind: [[0.4938902258872986, 0.3102697432041168, 0.19583997130393982]], size: [[-1.2844761610031128, -0.9142163395881653]] }, predictions: null };
   const [kind, size] = L.namedOutputs(twin, answer);
