@@ -22,7 +22,8 @@ and answers shown by task (values with units, labels against thresholds, a vecto
 desktop and a phone size, reached with the keyboard (docs/page-multilabel.png, docs/page-values-phone.png). Against a
 `bentoml serve` of Keras models of two named inputs made here and imported as users import them (``named``):
 a field per named input sends {"input": {...}}, named outputs show the model's own predict() values, a value
-the server refuses shows its words, and drift, slices and live accuracy say when they do not apply. Against a
+the server refuses shows its words, and drift, slices and live accuracy say when they do not apply; a text classifier
+(``page-sentiment``, a BYTES input) takes typed text, refuses a text past its bytes in words and answers its classes. Against a
 `bentoml serve` of scikit-learn's diabetes regressor imported with ``--eval-data`` (``diabetes``): its Drift tab
 shows its report before traffic, after in-distribution traffic and after traffic with bmi shifted, naming the
 drifted input and target, its statistics and its predicted values against the held-out ones.
@@ -1857,6 +1858,7 @@ NAMED_FEATURES = [0.5, -1.25, 2.0, 3.5]
 NAMED_COUNTS = [1, 7, 3]
 PAIR_LABELS = ("cat", "dog", "fox")
 TWIN, PAIR = "page-twin", "page-pair"  # names of their own in the session's store (test_named_tensors.py has a pair)
+SENTIMENT = "page-sentiment"  # (test_named_tensors.py has a sentiment)
 
 
 def two_input_models(directory: Path) -> dict:
@@ -1887,16 +1889,35 @@ def predicted(model, features: list[float], counts: list[int]) -> dict[str, np.n
     return {name: np.asarray(answer)[0] for name, answer in zip(model.output_names, answers, strict=True)}
 
 
+def sentiment_model(directory: Path):
+    """A scikit-learn text pipeline (TfidfVectorizer, LogisticRegression; labels neg and pos) saved with joblib:
+    one string per example ("text" BYTES [1] once imported)."""
+    import joblib
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    reviews = ["good film great acting", "bad plot awful", "great good fine", "awful bad terrible", "Café naïve charm good", "boring bad"] * 3
+    pipeline = make_pipeline(TfidfVectorizer(), LogisticRegression()).fit(reviews, ["pos", "neg", "pos", "neg", "pos", "neg"] * 3)
+    joblib.dump(pipeline, directory / "sentiment.joblib")
+    return pipeline
+
+
 @pytest.fixture(scope="module")
 def named(tmp_path_factory):
-    """A `bentoml serve` of twin and pair (two_input_models, served as page-twin and page-pair), each imported with `train_and_save.py import` (twin
-    with --task tensor: every output by its name; pair with its labels). Yields the URL and the Keras models."""
+    """A `bentoml serve` of twin and pair (two_input_models, served as page-twin and page-pair) and of a text classifier (sentiment_model,
+    as page-sentiment: "text" BYTES [1], at most 64 bytes), each imported with `train_and_save.py import` (twin with --task tensor: every
+    output by its name; pair with its labels; sentiment with --max-bytes 64). Yields the URL and the models (Keras, the scikit-learn pipeline)."""
     tmp = tmp_path_factory.mktemp("page-named")
-    models = two_input_models(tmp)
-    for kind, name, args in (("twin", TWIN, ["--task", "tensor"]), ("pair", PAIR, ["--labels", ",".join(PAIR_LABELS)])):
-        result = run_training("import", str(tmp / f"{kind}.keras"), "--name", name, "--version", "v1", "--force", *args)
+    models = {**two_input_models(tmp), "sentiment": sentiment_model(tmp)}
+    for file, name, args in (
+        ("twin.keras", TWIN, ["--task", "tensor"]),
+        ("pair.keras", PAIR, ["--labels", ",".join(PAIR_LABELS)]),
+        ("sentiment.joblib", SENTIMENT, ["--trust-pickle", "--max-bytes", "64"]),
+    ):
+        result = run_training("import", str(tmp / file), "--name", name, "--version", "v1", "--force", *args)
         assert result.returncode == 0, f"{name}: {result.stdout}{result.stderr[-3000:]}"
-    config = write_config(tmp / "configuration.yaml", {name: {"versions": ["v1"]} for name in (TWIN, PAIR)})
+    config = write_config(tmp / "configuration.yaml", {name: {"versions": ["v1"]} for name in (TWIN, PAIR, SENTIMENT)})
     with ready_server(config, free_port(), tmp / "serve.log") as server:
         yield server.url, models
 
@@ -2050,6 +2071,50 @@ def test_a_classifier_of_named_inputs_answers_its_classes_and_drift_says_it_does
         expect(page.locator("#live")).not_to_be_empty()
         asked_for = [u for u in tab.requests[asked:] if u.endswith(("/drift", "/live", "/input.png"))]
         assert asked_for == [f"{url}/models/{PAIR}/v1/live"], tab.requests[asked:]
+        tab.assert_only_this_origin()
+    finally:
+        tab.close()
+
+
+def test_a_text_input_is_typed_checked_in_bytes_and_answered_with_the_models_classes(browser, named):
+    """A BYTES input's field is a text box: what is typed (spaces, commas) goes as the one string; a text past max_bytes (in
+    UTF-8: "é" is 2 bytes) is refused here in words naming it, nothing sent; the answer is the pipeline's own classes."""
+    url, models = named
+    tab = Tab(browser, url)
+    try:
+        page = tab.open(f"/#{SENTIMENT}/v1")
+        wait_for_card(page, f"{SENTIMENT}:v1")
+        expect(page.locator("#not-image")).to_have_text(f"{SENTIMENT} takes 1 named input: text (one text of up to 64 bytes), not an image: type each below, then Send.")
+        assert [row.locator("th, td").all_inner_texts() for row in page.locator("#inputs-table tbody tr").all()] == [["text", "BYTES", "[1]"]]
+        text = page.get_by_label("text · BYTES [1] · up to 64 bytes of text", exact=True)
+        expect(text).to_have_js_property("tagName", "TEXTAREA")
+        expect(text).to_have_accessible_description(
+            "One text of up to 64 bytes: the whole field is the value, its spaces, commas and line breaks as typed (in UTF-8 an accented letter such as é takes 2 bytes)."
+        )
+        review = "Café naïve, good film"
+        text.press_sequentially(review)  # typed, key by key
+        assert send_values(page, url, f"/models/{SENTIMENT}/v1") == {"input": {"text": [review]}}
+        expect(page.locator("#try")).to_have_attribute("aria-busy", "false")
+        expect(page.locator("#result")).to_be_visible()
+        (probabilities,) = models["sentiment"].predict_proba([review])
+        labels = list(models["sentiment"].classes_)
+        order = np.argsort(-probabilities, kind="stable")
+        assert labels == ["neg", "pos"] and labels[order[0]] == "pos", (labels, probabilities)
+        assert bars(page) == [(labels[i], js_percent(float(probabilities[i]))) for i in order]
+        expect(page.locator("#answered")).to_have_text(re.compile(rf"^Answered by {SENTIMENT} v1 in \d+ ms: pos\.$"))
+
+        sent_posts = posts_to(tab, f"/models/{SENTIMENT}/v1")
+        text.fill("é" * 33)  # 33 characters, 66 bytes
+        page.click("#values-send")
+        expect(page.locator("#values-error")).to_have_text("The input text is 66 bytes long in UTF-8: it takes up to 64 bytes.")
+        expect(text).to_be_focused()
+        expect(text).to_have_attribute("aria-invalid", "true")
+        expect(page.locator("#result")).to_be_hidden()
+        assert not sent_posts
+        text.fill("bad plot, boring")
+        expect(text).not_to_have_attribute("aria-invalid", "true")
+        assert send_values(page, url, f"/models/{SENTIMENT}/v1") == {"input": {"text": ["bad plot, boring"]}}
+        expect(page.locator("#answered")).to_have_text(re.compile(rf"^Answered by {SENTIMENT} v1 in \d+ ms: neg\.$"))
         tab.assert_only_this_origin()
     finally:
         tab.close()
