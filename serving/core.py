@@ -17,14 +17,12 @@ from __future__ import annotations
 import abc
 import dataclasses
 import enum
-import itertools
-from collections.abc import Iterable
 from typing import Any, TypedDict
 
 import numpy as np
 
 from models.card import ModelCard
-from models.preprocessing import Invert, check_values, values_from_image, values_from_json
+from models.preprocessing import Invert, check_values, leaf_types, values_from_image, values_from_json
 from serving.errors import BadRequest, InvalidInput, PayloadTooLarge, Unavailable
 
 # The one input and output tensor of a served version, named alike in every protocol.
@@ -196,13 +194,8 @@ def holds_booleans(rows: object) -> bool:
     reads true and false among numbers as 1 and 0."""
     if not isinstance(rows, list):
         return isinstance(rows, bool)
-    depth, first = 1, rows
-    while first and isinstance(first[0], list):
-        depth, first = depth + 1, first[0]
-    leaves: Iterable = rows
-    for _ in range(depth - 1):
-        leaves = itertools.chain.from_iterable(leaves)
-    return bool in set(map(type, leaves))
+    types = leaf_types(rows)
+    return types is not None and bool in types
 
 
 # --- the request and the response ------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from collections.abc import Collection, Sequence
 
 import numpy as np
 
+from models.preprocessing import NUMBER_LEAVES, leaf_types
 from serving.core import holds_booleans
 from serving.errors import BadRequest
 
@@ -118,7 +119,13 @@ def numbers(value: object, field: str, booleans: bool = True) -> np.ndarray:
 
 
 def _regular(value: list, field: str) -> np.ndarray:
-    """Nested lists as one array, or BadRequest when they are ragged (NumPy cannot make one)."""
+    """Nested lists as one array, or BadRequest when they are ragged (NumPy cannot make one). Leaves
+    other than numbers and booleans (strings, objects, null) give an object array, each leaf as it was."""
+    types = leaf_types(value)
+    if types is None or list in types:
+        raise BadRequest(f"{field}: expected equal-length rows (got lists ragged in depth)")
+    if not types <= NUMBER_LEAVES:
+        return _regular_objects(value, _nested_shape(value), field)
     try:
         array = np.asarray(value)
         if array.dtype == np.float64 and array.size and np.abs(array).max() >= 2**63:
@@ -159,16 +166,25 @@ def json_tensor(value: object, field: str) -> np.ndarray:
     array = _regular(value, field)
     if array.dtype == bool:
         return array
-    if array.dtype.kind in "UO":
-        return strings(_regular_objects(value, array.shape, field), field)
+    if array.dtype.kind == "O":
+        return strings(array, field)
     if array.dtype.kind not in "uif" or (array.size and holds_booleans(value)):
         raise BadRequest(f"{field}: expected numbers only, or true and false only")
     return array
 
 
+def _nested_shape(value: list) -> tuple[int, ...]:
+    """Nested lists' shape as their first elements give it."""
+    shape, first = [], value  # type: list[int], object
+    while isinstance(first, list):
+        shape.append(len(first))
+        first = first[0] if first else None
+    return tuple(shape)
+
+
 def _regular_objects(value: list, shape: tuple[int, ...], field: str) -> np.ndarray:
     """Nested lists holding strings (or objects) as an object array of ``shape``, each leaf as it was
-    (NumPy would make strings of numbers mixed among them)."""
+    (NumPy would make strings of numbers mixed among them, and a fixed-width array of the longest)."""
     array = np.empty(shape, dtype=object)
     try:
         array[...] = value
@@ -236,7 +252,7 @@ def tensor_from_json(data: object, shape: tuple[int, ...], dtype: np.dtype, fiel
         if not isinstance(data, list):
             raise BadRequest(f"{field}: expected a list of strings, got {json_type(data)}")
         array = _regular(data, field)
-        return tensor_from_array(strings(_regular_objects(data, array.shape, field), field) if array.size else array.astype(object), shape, dtype, field)
+        return tensor_from_array(strings(array, field) if array.dtype.kind == "O" else array.astype(object), shape, dtype, field)
     return tensor_from_array(numbers(data, field, booleans), shape, dtype, field)
 
 

@@ -1,6 +1,8 @@
 """serving/codecs/tensors.py: every registered datatype read from raw bytes, JSON and typed contents
 gives back the array that was sent, and what a datatype cannot hold is a 400 naming the field."""
 
+import tracemalloc
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -8,8 +10,11 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from tritonclient.utils import serialize_byte_tensor
 
-from serving.codecs.tensors import BY_TF_DTYPE, NUMBER_DATATYPES, TENSOR_CODECS, codec_of, tensor_from_array, tensor_from_bytes, tensor_from_json, typed_values
+from models.preprocessing import InvalidInput as InvalidValues
+from models.preprocessing import leaf_types, values_from_json
+from serving.codecs.tensors import BY_TF_DTYPE, NUMBER_DATATYPES, TENSOR_CODECS, codec_of, json_tensor, tensor_from_array, tensor_from_bytes, tensor_from_json, typed_values
 from serving.errors import BadRequest
+from tests.unit.cards import clothes_card
 
 
 @st.composite
@@ -75,3 +80,35 @@ def test_uint64_values_past_int64_are_read_exactly_among_small_ones():
     assert tensor_from_array(typed_values(sent, uint64), (3,), uint64.dtype, "x").tolist() == sent
     with pytest.raises(BadRequest, match="must lie in 0..18446744073709551615"):
         tensor_from_json([-1, 2**63 + 1], (2,), uint64.dtype, "x")
+
+
+HOSTILE = [0] * 20_000 + ["x" * 200_000]  # 0.3 MB of JSON; NumPy alone makes it a 15 GB array of fixed-width strings
+
+
+@pytest.mark.parametrize(
+    "read, refusal",
+    [
+        (lambda: tensor_from_json(HOSTILE, (20_001,), np.dtype("<f4"), "x"), BadRequest),
+        (lambda: tensor_from_json(HOSTILE, (20_001,), np.dtype("?"), "x"), BadRequest),
+        (lambda: tensor_from_json(HOSTILE, (20_001,), np.dtype("O"), "x"), BadRequest),
+        (lambda: json_tensor([HOSTILE], "x"), BadRequest),
+        (lambda: values_from_json([HOSTILE], clothes_card(), "image", batch=True), InvalidValues),
+    ],
+)
+def test_a_long_string_among_numbers_is_refused_without_a_fixed_width_array(read, refusal):
+    tracemalloc.start()
+    try:
+        with pytest.raises(refusal):
+            read()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 20 * 2**20, f"{peak / 2**20:.0f} MiB"
+
+
+@pytest.mark.parametrize(
+    "rows, expected",
+    [([[1, 2], [3, 4.5]], {int, float}), ([[True], [0]], {bool, int}), ([["a"], [1]], {str, int}), ([[1, 2], 3], None), ([[1], [[2]]], {int, list}), ([], set())],
+)
+def test_leaf_types_read_nested_lists_at_their_first_elements_depth(rows, expected):
+    assert leaf_types(rows) == expected
