@@ -226,6 +226,32 @@ def test_deeply_nested_json_is_refused(hostile, route, field, closed):
     assert_alive(hostile.url)
 
 
+# --- a long string among numbers ----------------------------------------------------------------------
+
+
+STRING_AMONG_NUMBERS = [0] * 20_000 + ["x" * 200_000]  # NumPy alone: one fixed-width array of 20,001 such strings, 15 GB
+
+
+@pytest.mark.parametrize(
+    "route, body",
+    [
+        (PREDICT, {"images": [STRING_AMONG_NUMBERS]}),
+        ("/v2/models/clothes/infer", {"inputs": [{"name": "input", "datatype": "FP32", "shape": [1, 20_001], "data": STRING_AMONG_NUMBERS}]}),
+        ("/v1/models/clothes:predict", {"instances": [STRING_AMONG_NUMBERS]}),
+    ],
+    ids=["course", "v2", "tfserving"],
+)
+def test_a_long_string_among_numbers_is_refused_without_a_fixed_width_array(hostile, route, body):
+    data = json.dumps(body).encode()
+    response, seconds, _ = hostile.send(
+        f"JSON {len(data) // 1024} KB: 20,000 numbers and a 200 kB string, {route}",
+        lambda: requests.post(f"{hostile.url}{route}", data=data, headers={"content-type": "application/json"}, timeout=30),
+    )
+    assert response.status_code in (400, 422) and "numbers" in error_of(response), response.text  # the window's memory bound: hostile.send
+    assert seconds < FAST_SECONDS
+    assert_alive(hostile.url)
+
+
 # --- batch over the limit -------------------------------------------------------------------------
 
 
