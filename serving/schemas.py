@@ -668,7 +668,7 @@ class V2Output(BaseModel):
     """An output: its data in JSON, or its byte count when it follows the JSON as binary data."""
 
     name: str
-    datatype: str = enum_of([*TENSOR_CODECS, V2_CLASSIFICATION])
+    datatype: str = enum_of(dict.fromkeys([*TENSOR_CODECS, V2_CLASSIFICATION]))
     shape: list[Annotated[int, Field(ge=1)]]
     data: list[Annotated[float, Field(ge=0)] | bool | Annotated[str, Field(pattern=r"^[^:]+:\d+:")]] | None = Field(
         None, description='numbers (ood_score: any non-negative one), booleans (abstained), or with the classification parameter "<score>:<index>:<label>"'

@@ -77,6 +77,22 @@ def test_the_document_has_a_title_and_every_operation_a_short_summary_in_the_api
     assert page["summary"] == "The web page: try a model in a browser" and "drift" in page["description"]
     for schema in spec["components"]["schemas"].values():  # the answers' schemas too: `x`, not ``x``
         assert "``" not in json.dumps(schema)
+    for where, values in enums(spec):  # JSON Schema: an enum's values should be unique (BYTES is a codec and the classification extension's datatype)
+        assert len(values) == len({json.dumps(value) for value in values}), (where, values)
+
+
+def enums(node, where: str = "") -> list[tuple[str, list]]:
+    """Every ``enum`` in a JSON document, with where it is."""
+    found: list[tuple[str, list]] = []
+    if isinstance(node, dict):
+        if isinstance(node.get("enum"), list):
+            found.append((where, node["enum"]))
+        for key, value in node.items():
+            found += enums(value, f"{where}/{key}")
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            found += enums(value, f"{where}/{index}")
+    return found
 
 
 def test_a_long_summary_keeps_its_first_clause_and_moves_whole_into_the_description():
