@@ -38,6 +38,7 @@ def pack(specs: tuple[TensorSpec, ...], arrays: dict[str, np.ndarray]) -> np.nda
 
 
 def _packed_bytes(values: np.ndarray, spec: TensorSpec, count: int) -> np.ndarray:
+    """BYTES values (checked: at most max_bytes each) as (count, spec.nbytes): per value its length, then its bytes, zero-padded."""
     assert spec.max_bytes is not None
     width = LENGTH_BYTES + spec.max_bytes
     cells = np.zeros((count * spec.size, width), np.uint8)
@@ -48,6 +49,7 @@ def _packed_bytes(values: np.ndarray, spec: TensorSpec, count: int) -> np.ndarra
 
 
 def _unpacked_bytes(part: np.ndarray, spec: TensorSpec) -> np.ndarray:
+    """Packed BYTES values back as an object array of bytes, (N, *spec.shape)."""
     assert spec.max_bytes is not None
     cells = part.reshape(-1, LENGTH_BYTES + spec.max_bytes)
     lengths = cells[:, :LENGTH_BYTES].copy().view("<u4").reshape(-1)
