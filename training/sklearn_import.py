@@ -95,21 +95,42 @@ def inspect_sklearn(
         answers = estimator.predict_proba(rows) if classifier else estimator.predict(rows)
         return np.asarray(answers, dtype=np.float32).reshape(len(rows), -1)
 
-    if classifier:
-        classes = [str(c) for c in estimator.classes_]
-        if labels is not None and len(labels) != len(classes):
-            raise ImportRefused(f"--labels: the estimator has {len(classes)} classes {classes}, but {len(labels)} labels were given (one per class, in that order)")
-        output = OutputSpec(kind="softmax", labels=tuple(labels or classes))
-    else:
-        classes = None
-        output = output_for("regression", (predict(examples[:1]).shape[1],), targets=targets)
+    output = _output(estimator, classifier, labels, targets, lambda: predict(examples[:1]))
     verification = verify(content, input_name, output_name, examples.reshape(len(examples), -1), predict, relative=not classifier)
-    card = ModelCard(
+    card = _card(estimator, path, name, version, description, classifier, output, content, {"input": spec}, {"input": input_name, "output": output_name}, verification)
+    return card, content, predict
+
+
+def _output(estimator, classifier: bool, labels, targets, answer_one: Callable[[], np.ndarray]) -> OutputSpec:
+    """A classifier's classes (``labels`` name them, in the order of ``classes_``), or a regressor's targets (as many as it answers)."""
+    if not classifier:
+        return output_for("regression", (answer_one().shape[1],), targets=targets)
+    classes = [str(c) for c in estimator.classes_]
+    if labels is not None and len(labels) != len(classes):
+        raise ImportRefused(f"--labels: the estimator has {len(classes)} classes {classes}, but {len(labels)} labels were given (one per class, in that order)")
+    return OutputSpec(kind="softmax", labels=tuple(labels or classes))
+
+
+def _card(
+    estimator,
+    path: Path,
+    name: str,
+    version: str,
+    description,
+    classifier: bool,
+    output: OutputSpec,
+    content: bytes,
+    taken: dict,
+    names: dict,
+    verification: dict,
+    converted: str = "",
+) -> ModelCard:
+    """The card of a converted estimator: ``taken`` its input fields, ``names`` the graph's input and output for the engine."""
+    return ModelCard(
         name=name,
         version=version,
         description=description or f"{describe(estimator)}, imported from {path.name}",
         task="classification" if classifier else "regression",
-        input=spec,
         preprocessing=None,
         output=output,
         architecture=describe(estimator),
@@ -118,23 +139,15 @@ def inspect_sklearn(
         training={
             "imported_from": path.name,
             "framework": "scikit-learn",
-            "converted_with": f"skl2onnx {package_version('skl2onnx')}",
-            **({"estimator_classes": classes} if classifier else {}),
+            "converted_with": f"skl2onnx {package_version('skl2onnx')}{converted}",
+            **({"estimator_classes": [str(c) for c in estimator.classes_]} if classifier else {}),
             "imported_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         },
         data={"source": None, "sha256": {path.name: sha256_of(path)}},
         framework_versions={"scikit-learn": package_version("scikit-learn"), "skl2onnx": package_version("skl2onnx"), "onnx": package_version("onnx")},
-        engines={
-            "onnxruntime": {
-                "file": ONNX_FILE,
-                "input": input_name,
-                "output": output_name,
-                "sha256": hashlib.sha256(content).hexdigest(),
-                "verification": verification,
-            }
-        },
+        engines={"onnxruntime": {"file": ONNX_FILE, **names, "sha256": hashlib.sha256(content).hexdigest(), "verification": verification}},
+        **taken,
     )
-    return card, content, predict
 
 
 TEXT_VECTORIZERS = ("CountVectorizer", "TfidfVectorizer", "HashingVectorizer")
@@ -168,12 +181,8 @@ def _text_pipeline(estimator, path: Path, name: str, version: str, labels, targe
     try:
         onnx_model = convert_sklearn(estimator, initial_types=[(TEXT_INPUT, StringTensorType([None, 1]))], options=options)
     except Exception as exc:
-        raise ImportRefused(f"skl2onnx cannot convert {describe(estimator)}: {type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}") from None
-    content = onnx_model.SerializeToString()
-    outputs = [output.name for output in onnx_model.graph.output]
-    output_name = PROBABILITIES if classifier else outputs[0]
-    if output_name not in outputs:
-        raise ImportRefused(f"the ONNX conversion of {describe(estimator)} has no {output_name!r} output (it has {outputs})")
+        raise _cannot_convert(estimator, exc) from None
+    content, output_name = onnx_model.SerializeToString(), _answer(onnx_model, estimator, classifier)
     texts = probe_texts(vectorizer, max_bytes)
 
     def predict(values) -> np.ndarray:
@@ -181,46 +190,12 @@ def _text_pipeline(estimator, path: Path, name: str, version: str, labels, targe
         answers = estimator.predict_proba(rows) if classifier else estimator.predict(rows)
         return np.asarray(answers, dtype=np.float32).reshape(len(rows), -1)
 
-    if classifier:
-        classes = [str(c) for c in estimator.classes_]
-        if labels is not None and len(labels) != len(classes):
-            raise ImportRefused(f"--labels: the estimator has {len(classes)} classes {classes}, but {len(labels)} labels were given (one per class, in that order)")
-        output = OutputSpec(kind="softmax", labels=tuple(labels or classes))
-    else:
-        classes = None
-        output = output_for("regression", (predict(texts[:1]).shape[1],), targets=targets)
+    output = _output(estimator, classifier, labels, targets, lambda: predict(texts[:1]))
     verification = verify(content, TEXT_INPUT, output_name, np.asarray(texts, dtype=object).reshape(-1, 1), predict, relative=not classifier)
     inputs = (TensorSpec(name=TEXT_INPUT, datatype="BYTES", shape=(1,), max_bytes=max_bytes),)
-    card = ModelCard(
-        name=name,
-        version=version,
-        description=description or f"{describe(estimator)}, imported from {path.name}",
-        task="classification" if classifier else "regression",
-        input=InputSpec.packed(inputs),
-        inputs=inputs,
-        preprocessing=None,
-        output=output,
-        architecture=describe(estimator),
-        number_of_parameters=max(_parameters(content), 1),
-        metrics=None,
-        training={
-            "imported_from": path.name,
-            "framework": "scikit-learn",
-            "converted_with": f"skl2onnx {package_version('skl2onnx')} (locale {TEXT_LOCALE})",
-            **({"estimator_classes": classes} if classifier else {}),
-            "imported_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        },
-        data={"source": None, "sha256": {path.name: sha256_of(path)}},
-        framework_versions={"scikit-learn": package_version("scikit-learn"), "skl2onnx": package_version("skl2onnx"), "onnx": package_version("onnx")},
-        engines={
-            "onnxruntime": {
-                "file": ONNX_FILE,
-                "inputs": [TEXT_INPUT],
-                "output": output_name,
-                "sha256": hashlib.sha256(content).hexdigest(),
-                "verification": verification,
-            }
-        },
+    taken = {"input": InputSpec.packed(inputs), "inputs": inputs}
+    card = _card(
+        estimator, path, name, version, description, classifier, output, content, taken, {"inputs": [TEXT_INPUT], "output": output_name}, verification, f" (locale {TEXT_LOCALE})"
     )
     return card, content, predict
 
@@ -257,14 +232,24 @@ def _convert(estimator, features: int, classifier: bool) -> tuple[bytes, str, st
     try:
         onnx_model = to_onnx(estimator, np.zeros((1, features), np.float32), options={"zipmap": False} if classifier else None)
     except Exception as exc:  # skl2onnx raises its own errors and plain ones for estimators it has no converter for
-        raise ImportRefused(
-            f"skl2onnx cannot convert {describe(estimator)}: {type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
-            " A custom estimator needs a converter registered with skl2onnx (update_registered_converter), or export it to ONNX yourself and import the .onnx"
-        ) from None
+        raise _cannot_convert(estimator, exc) from None
+    return onnx_model.SerializeToString(), onnx_model.graph.input[0].name, _answer(onnx_model, estimator, classifier)
+
+
+def _cannot_convert(estimator, exc: Exception) -> ImportRefused:
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return ImportRefused(
+        f"skl2onnx cannot convert {describe(estimator)}: {type(exc).__name__}: {first}"
+        " A custom estimator needs a converter registered with skl2onnx (update_registered_converter), or export it to ONNX yourself and import the .onnx"
+    )
+
+
+def _answer(onnx_model, estimator, classifier: bool) -> str:
+    """The conversion's output served: a classifier's probabilities (zipmap off), a regressor's first output."""
     names = [output.name for output in onnx_model.graph.output]
     if classifier and PROBABILITIES not in names:
         raise ImportRefused(f"the ONNX conversion of {describe(estimator)} has no {PROBABILITIES!r} output (it has {names})")
-    return onnx_model.SerializeToString(), onnx_model.graph.input[0].name, PROBABILITIES if classifier else names[0]
+    return PROBABILITIES if classifier else names[0]
 
 
 def verify(content: bytes, input_name: str, output_name: str, examples: np.ndarray, predict: Callable[[np.ndarray], np.ndarray], relative: bool = False) -> dict:

@@ -95,6 +95,15 @@ def keras_models(tmp) -> list[Named]:
     ]
 
 
+def saved_graph(graph, path, ml: bool = False) -> onnxruntime.InferenceSession:
+    """``graph`` as an ONNX file at ``path`` (opset 17; ONNX-ML 3 with ``ml``), opened with ONNX Runtime for the in-process answers."""
+    opsets = [helper.make_opsetid("", 17), *([helper.make_opsetid("ai.onnx.ml", 3)] if ml else [])]
+    model = helper.make_model(graph, opset_imports=opsets)
+    model.ir_version = 8
+    onnx.save(model, path)
+    return onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+
+
 def onnx_model(tmp) -> Named:
     graph = helper.make_graph(
         [
@@ -106,11 +115,8 @@ def onnx_model(tmp) -> Named:
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3]), helper.make_tensor_value_info("k", TensorProto.INT32, ["N", 3])],
         [helper.make_tensor_value_info("sum", TensorProto.FLOAT, ["N", 3]), helper.make_tensor_value_info("best", TensorProto.INT64, ["N"])],
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
     path = tmp / "onnx-pair.onnx"
-    onnx.save(model, path)
-    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    session = saved_graph(graph, path)
     rng = np.random.default_rng(4)
     inputs = {"x": rng.normal(0, 1, (10, 3)).astype(np.float32), "k": rng.integers(-3, 4, (10, 3)).astype(np.int32)}
     return Named("onnx-pair", path, ["--task", "tensor"], inputs, lambda i: dict(zip(("sum", "best"), session.run(None, i), strict=True)))
@@ -127,11 +133,8 @@ def mask_model(tmp) -> Named:
         [helper.make_tensor_value_info("kept", TensorProto.FLOAT, ["N", 3]), helper.make_tensor_value_info("dropped", TensorProto.BOOL, ["N", 3])],
         initializer=[helper.make_tensor("zero", TensorProto.FLOAT, [], [0.0])],
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
     path = tmp / "onnx-mask.onnx"
-    onnx.save(model, path)
-    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    session = saved_graph(graph, path)
     rng = np.random.default_rng(5)
     inputs = {"x": rng.normal(0, 1, (9, 3)).astype(np.float32), "keep": rng.random((9, 3)) < 0.5}
     return Named("onnx-mask", path, ["--task", "tensor"], inputs, lambda i: dict(zip(("kept", "dropped"), session.run(None, i), strict=True)))
@@ -157,10 +160,7 @@ def text_models(tmp) -> list[Named]:
         [helper.make_tensor_value_info("text", TensorProto.STRING, ["N", 1]), helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 1])],
         [helper.make_tensor_value_info("sum", TensorProto.FLOAT, ["N", 1]), helper.make_tensor_value_info("id", TensorProto.INT64, ["N", 1])],
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("ai.onnx.ml", 3)])
-    model.ir_version = 8
-    onnx.save(model, tmp / "onnx-words.onnx")
-    session = onnxruntime.InferenceSession(str(tmp / "onnx-words.onnx"), providers=["CPUExecutionProvider"])
+    session = saved_graph(graph, tmp / "onnx-words.onnx", ml=True)
     words = {"text": np.array([["red"], ["vert"], ["blue"], ["purple"], [""], ["Green"]], dtype=object), "x": np.arange(6, dtype=np.float32).reshape(6, 1) / 4}
     reviews = ["good film great acting", "bad plot awful", "great good fine", "awful bad terrible", "Café naïve charm good", "boring bad"] * 3
     pipeline = make_pipeline(TfidfVectorizer(), LogisticRegression()).fit(reviews, ["pos", "neg", "pos", "neg", "pos", "neg"] * 3)
@@ -356,9 +356,7 @@ def test_imports_that_cannot_be_served_are_refused_naming_the_cause(models, tmp_
         [helper.make_tensor_value_info("text", TensorProto.STRING, ["N", 1]), helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 2])],
         [helper.make_tensor_value_info("same", TensorProto.STRING, ["N", 1])],
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    onnx.save(model, tmp_path / "strings.onnx")
+    saved_graph(graph, tmp_path / "strings.onnx")
     strings = run_import(tmp_path / "strings.onnx", "refused", "--task", "tensor")
     assert strings.returncode == 1 and "the output same is strings: outputs are served as numbers or booleans; serve another output with --output" in strings.stderr, strings.stderr
     dynamic = run_import(models["pair"].path, "refused", "--labels", ",".join(LABELS), "--scale", "255")

@@ -1254,6 +1254,21 @@ def send_values(page, url: str, path: str) -> dict:
     return sent.value.post_data_json
 
 
+def refused_before_sending(tab: Tab, field, path: str, value: str, message: str) -> list:
+    """``value`` typed into a named input's ``field`` and sent: refused on the page in ``message``, the
+    field marked and focused, no answer shown and nothing posted to ``path``; the page's POSTs to it from
+    now on (posts_to)."""
+    page, sent_posts = tab.page, posts_to(tab, path)
+    field.fill(value)
+    page.click("#values-send")
+    expect(page.locator("#values-error")).to_have_text(message)
+    expect(field).to_be_focused()
+    expect(field).to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#result")).to_be_hidden()
+    assert not sent_posts
+    return sent_posts
+
+
 def no_one_class_extras(page) -> None:
     """No "Right?", no OOD score and no abstention under another task's answer; no top classes."""
     for part in ("#right", "#ood", "#abstained", "#answer-classes", "#seen"):
@@ -1977,14 +1992,7 @@ def test_named_inputs_are_a_field_each_and_named_outputs_show_the_models_own_val
         expect(page.locator("#truth")).to_be_hidden()
 
         # Checked here first, in words naming the input, the field marked and focused: nothing is sent
-        sent_posts = posts_to(tab, f"/models/{TWIN}/v1")
-        counts.fill("1, 7")
-        page.click("#values-send")
-        expect(page.locator("#values-error")).to_have_text("The input counts takes 3 whole numbers; the field has 2.")
-        expect(counts).to_be_focused()
-        expect(counts).to_have_attribute("aria-invalid", "true")
-        expect(page.locator("#result")).to_be_hidden()
-        assert not sent_posts
+        sent_posts = refused_before_sending(tab, counts, f"/models/{TWIN}/v1", "1, 7", "The input counts takes 3 whole numbers; the field has 2.")
         # What the datatype allows the server checks: 1.5 in an INT64 field is refused in its words, naming the field
         counts.fill("1.5, 7, 3")
         refused = requests.post(f"{url}/models/{TWIN}/v1", json={"input": {"features": NAMED_FEATURES, "counts": [1.5, 7, 3]}}, timeout=TIMEOUT)
@@ -2103,14 +2111,7 @@ def test_a_text_input_is_typed_checked_in_bytes_and_answered_with_the_models_cla
         assert bars(page) == [(labels[i], js_percent(float(probabilities[i]))) for i in order]
         expect(page.locator("#answered")).to_have_text(re.compile(rf"^Answered by {SENTIMENT} v1 in \d+ ms: pos\.$"))
 
-        sent_posts = posts_to(tab, f"/models/{SENTIMENT}/v1")
-        text.fill("é" * 33)  # 33 characters, 66 bytes
-        page.click("#values-send")
-        expect(page.locator("#values-error")).to_have_text("The input text is 66 bytes long in UTF-8: it takes up to 64 bytes.")
-        expect(text).to_be_focused()
-        expect(text).to_have_attribute("aria-invalid", "true")
-        expect(page.locator("#result")).to_be_hidden()
-        assert not sent_posts
+        refused_before_sending(tab, text, f"/models/{SENTIMENT}/v1", "é" * 33, "The input text is 66 bytes long in UTF-8: it takes up to 64 bytes.")  # 33 characters, 66 bytes
         text.fill("bad plot, boring")
         expect(text).not_to_have_attribute("aria-invalid", "true")
         assert send_values(page, url, f"/models/{SENTIMENT}/v1") == {"input": {"text": ["bad plot, boring"]}}
