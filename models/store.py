@@ -24,10 +24,12 @@ MODEL_FILE = "model.keras"
 ONNX_FILE = "model.onnx"  # a version's ONNX file: a verified export (training/export.py) or the imported model itself
 KERAS_ARCHIVE_MEMBERS = {"metadata.json", "config.json", "model.weights.h5"}  # what keras.saving writes
 
-# BentoML's reading of a model.yaml (cattrs structuring, its metadata check looking modules up in
-# sys.modules) is not known to be safe from several threads at once, and versions load in parallel
-# (serving/inprocess.py): one read at a time, a few milliseconds each.
-_READ_LOCK = threading.Lock()
+# Every BentoML store call reads or writes a model.yaml: cattrs structuring and a metadata check that
+# looks scipy.sparse up in sys.modules, which fails while another thread is still importing it
+# ("partially initialized module 'scipy.sparse'"). Versions load in parallel (serving/inprocess.py) and
+# a replica fetches a version while serving: one store call at a time, a few milliseconds each,
+# and never during import_module. Re-entrant: save() reads what it wrote.
+_STORE_LOCK = threading.RLock()
 
 
 class ModelStoreError(RuntimeError):
@@ -51,7 +53,7 @@ def get(name: str, version: str):
     import bentoml
 
     try:
-        with _READ_LOCK:
+        with _STORE_LOCK:
             return bentoml.models.get(tag(name, version))
     except bentoml.exceptions.NotFound:
         raise ModelStoreError(not_in_store(name, version)) from None
@@ -65,7 +67,7 @@ def import_module(name: str):
     BentoML's metadata check looks scipy.sparse up in ``sys.modules`` on every read and fails on a
     module another thread is still initialising ("While structuring ModelInfo").
     """
-    with _READ_LOCK:
+    with _STORE_LOCK:
         return importlib.import_module(name)
 
 
@@ -90,7 +92,7 @@ def versions(name: str) -> list[str]:
     import bentoml
 
     try:
-        with _READ_LOCK:
+        with _STORE_LOCK:
             stored = [m for m in bentoml.models.list(name) if m.tag.name == name]
     except bentoml.exceptions.NotFound:
         return []
@@ -154,10 +156,11 @@ def save(card: ModelCard, model, files: dict[str, str | bytes] | None = None, fo
     if exists(card.name, card.version):
         if not force:
             raise ModelStoreError(f"{card.tag} already exists in the store; pass --force to replace it")
-        bentoml.models.delete(card.tag)
+        with _STORE_LOCK:
+            bentoml.models.delete(card.tag)
     card = card.model_copy(update={"files": tuple(sorted(files or {}))})
     framework = "keras" if model is not None else card.training.get("framework", "onnx")
-    with bentoml.models.create(card.tag, labels={"framework": framework, "task": card.task}, metadata=card.to_metadata()) as stored:
+    with _STORE_LOCK, bentoml.models.create(card.tag, labels={"framework": framework, "task": card.task}, metadata=card.to_metadata()) as stored:
         if model is not None:
             model.save(stored.path_of(MODEL_FILE))
         for filename, content in (files or {}).items():
@@ -246,7 +249,8 @@ def export_archive(name: str, version: str, directory: str | os.PathLike) -> str
     os.makedirs(os.path.dirname(path), exist_ok=True)
     if os.path.exists(path):
         os.remove(path)
-    return bentoml.models.export_model(tag(name, version), path)
+    with _STORE_LOCK:
+        return bentoml.models.export_model(tag(name, version), path)
 
 
 def import_archive(path: str | os.PathLike, force: bool = False) -> tuple[str, bool]:
@@ -259,8 +263,10 @@ def import_archive(path: str | os.PathLike, force: bool = False) -> tuple[str, b
     if exists(name, version):
         if not force:
             return tag(name, version), False
-        bentoml.models.delete(tag(name, version))
-    imported = bentoml.models.import_model(os.fspath(path))
+        with _STORE_LOCK:
+            bentoml.models.delete(tag(name, version))
+    with _STORE_LOCK:
+        imported = bentoml.models.import_model(os.fspath(path))
     if str(imported.tag) != tag(name, version):
         raise ModelStoreError(f"{path} holds {imported.tag}, not {tag(name, version)} as its name says")
     return str(imported.tag), True

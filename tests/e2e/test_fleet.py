@@ -69,6 +69,12 @@ class Fleet:
     def log_tail(self, name: str) -> str:
         return f"--- replica {name}:\n" + (self.tmp / f"replica-{name}.log").read_text()[-3000:]
 
+    def errors(self, name: str) -> str:
+        """A replica's error lines and tracebacks (what a 500 asks to see), else its log's tail."""
+        text = (self.tmp / f"replica-{name}.log").read_text()
+        found = [m.group(0) for m in re.finditer(r"^.*\[(?:ERROR|CRITICAL)\].*(?:\n(?!\d{4}-\d\d-\d\dT).*)*", text, re.MULTILINE)]
+        return f"--- replica {name}, errors:\n" + "\n".join(found)[-6000:] if found else self.log_tail(name)
+
 
 def versions(body: dict) -> set[str]:
     return {row["version"] for row in body["versions"] if row["status"] == "ready"}
@@ -127,7 +133,10 @@ def test_a_fleet_behind_nginx_follows_one_desired_state_through_every_fault(flee
             that kills a replica returns when: nginx retries everything but a response the kill cut between its
             head and its body (the same event-loop step), which no proxy can retry (tests/e2e/test_failover.py)."""
             before = len(load.outcomes)
-            killed = action()
+            try:
+                killed = action()
+            except AssertionError as exc:  # an admin call's 500 says "see the server log": here it is
+                raise AssertionError(f"{name}: {exc}\n" + "\n".join(fleet.errors(n) for n in NAMES)) from None
             outcomes = load.outcomes[before:]
             failed = [o for o in outcomes if o.status != 200]
             cut = [o for o in failed if killed and o.status is None and "IncompleteRead" in repr(o.error) and o.sent <= killed <= o.answered + 0.5]

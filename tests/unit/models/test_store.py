@@ -4,7 +4,9 @@ import json
 import re
 import subprocess
 import sys
+import threading
 import zipfile
+from pathlib import Path
 
 import bentoml
 import numpy as np
@@ -169,3 +171,41 @@ def test_a_version_that_is_its_onnx_file_alone_is_saved_checked_and_run_without_
         f.write(b"\xff")
     with pytest.raises(store.ModelStoreError, match="model.onnx is damaged.*import it again"):
         store.check("store-onnx", "v1")
+
+
+STORE_CALLS = {
+    "get": lambda archive: store.get("store-test", "locked"),
+    "versions": lambda archive: store.versions("store-test"),
+    "export_archive": lambda archive: store.export_archive("store-test", "locked", archive.parent / "again"),
+    "import_archive": lambda archive: store.import_archive(archive, force=True),
+    "save": lambda archive: store.save(store.load_card("store-test", "locked").model_copy(update={"version": "locked-copy"}), None, {store.ONNX_FILE: b"x"}, force=True),
+}
+
+
+def held_elsewhere(lock) -> bool:
+    """Whether another thread holds ``lock`` (asked from a thread of its own, as a re-entrant lock is)."""
+    free = []
+    probe = threading.Thread(target=lambda: free.append(lock.acquire(blocking=False)) or (free[0] and lock.release()))
+    probe.start()
+    probe.join()
+    return not free[0]
+
+
+@pytest.mark.parametrize("call", list(STORE_CALLS))
+def test_every_bentoml_store_call_holds_the_store_lock(call, tmp_path, monkeypatch):
+    """BentoML's metadata check fails on a half-imported scipy.sparse (a replica's fetch of a version met
+    one in CI while the drift monitor imported scipy): each call into BentoML's store holds the lock that
+    store.import_module takes."""
+    saved(colour_card(name="store-test", version="locked"), force=True)
+    archive = Path(store.export_archive("store-test", "locked", tmp_path / "exported"))
+    calls: list[tuple[str, bool]] = []
+    for name in ("get", "list", "create", "delete", "export_model", "import_model"):
+        original = getattr(bentoml.models, name)
+
+        def spy(*args, _name=name, _original=original, **kwargs):
+            calls.append((_name, held_elsewhere(store._STORE_LOCK)))
+            return _original(*args, **kwargs)
+
+        monkeypatch.setattr(bentoml.models, name, spy)
+    STORE_CALLS[call](archive)
+    assert calls and all(held for _, held in calls), calls
