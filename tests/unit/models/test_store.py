@@ -174,11 +174,11 @@ def test_a_version_that_is_its_onnx_file_alone_is_saved_checked_and_run_without_
 
 
 STORE_CALLS = {
-    "get": lambda archive: store.get("store-test", "locked"),
-    "versions": lambda archive: store.versions("store-test"),
-    "export_archive": lambda archive: store.export_archive("store-test", "locked", archive.parent / "again"),
+    "get": lambda archive: store.get("lock-test", "locked"),
+    "versions": lambda archive: store.versions("lock-test"),
+    "export_archive": lambda archive: store.export_archive("lock-test", "locked", archive.parent / "again"),
     "import_archive": lambda archive: store.import_archive(archive, force=True),
-    "save": lambda archive: store.save(store.load_card("store-test", "locked").model_copy(update={"version": "locked-copy"}), None, {store.ONNX_FILE: b"x"}, force=True),
+    "save": lambda archive: store.save(store.load_card("lock-test", "locked").model_copy(update={"version": "locked-copy"}), None, {store.ONNX_FILE: b"x"}, force=True),
 }
 
 
@@ -196,8 +196,8 @@ def test_every_bentoml_store_call_holds_the_store_lock(call, tmp_path, monkeypat
     """BentoML's metadata check fails on a half-imported scipy.sparse (a replica's fetch of a version met
     one in CI while the drift monitor imported scipy): each call into BentoML's store holds the lock that
     store.import_module takes."""
-    saved(colour_card(name="store-test", version="locked"), force=True)
-    archive = Path(store.export_archive("store-test", "locked", tmp_path / "exported"))
+    saved(colour_card(name="lock-test", version="locked"), force=True)
+    archive = Path(store.export_archive("lock-test", "locked", tmp_path / "exported"))
     calls: list[tuple[str, bool]] = []
     for name in ("get", "list", "create", "delete", "export_model", "import_model"):
         original = getattr(bentoml.models, name)
