@@ -11,6 +11,7 @@
     python train_and_save.py ship clothes v1                  # the stored clothes:v1 into models/shipped/, for the repository
     python train_and_save.py publish clothes v3               # into the shared model repository (repository.path) every replica fetches from
     python train_and_save.py export-tfserving --name clothes --version v1 --out export   # export/clothes/1/: a SavedModel for TF Serving
+    python train_and_save.py measure-pipeline pair-chain --eval-data held.npz   # a configured pipeline's metrics, for its card
 
 Every stored version carries its card (models/card.py). Training and an import with evaluation data
 also store an HTML evaluation report, slice results and reference statistics for drift monitoring
@@ -173,6 +174,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     tfserving.add_argument("--version", required=True, help="the stored version; v<n> or <n> is TF Serving's version <n>")
     tfserving.add_argument("--out", required=True, help="TF Serving's model base directory's parent: writes <out>/<name>/<n>/")
     tfserving.add_argument("--number", type=int, help="TF Serving's version number (default: the one in the version's name)")
+
+    measured = commands.add_parser("measure-pipeline", help="measure a configured pipeline on evaluation data: the metrics its card shows")
+    measured.add_argument("pipeline", help="a pipeline of the configuration (pipelines:)")
+    measured.add_argument("--eval-data", required=True, help="an .npz as an import's: x, or an array per named input, and y (true answers)")
     return parser.parse_args(argv)
 
 
@@ -391,12 +396,7 @@ def import_model(args: argparse.Namespace) -> int:
         print(f"Saved {saved.tag} without evaluation (no --eval-data: no metrics, report or drift reference) to {saved.path}")
         return 0
     predicted = predict(images)
-    if output.kind == "regression":
-        metrics = evaluation.evaluate_regression(truth, predicted, [t.name for t in output.targets])
-    elif output.kind == "multilabel":
-        metrics = evaluation.evaluate_multilabel(truth, predicted, output.labels, output.thresholds)
-    else:
-        metrics = evaluation.evaluate(truth, predicted, card.labels)
+    metrics = evaluation.evaluate_by_task(card, truth, predicted)
     print(format_report(metrics))
     card = card.model_copy(update={"metrics": metrics, "data": {**card.data, "source": os.path.basename(args.eval_data)}})
     if not card.is_classifier:  # slices read classes; a regressor has its own report and drift reference
@@ -630,6 +630,24 @@ def export_tfserving(args: argparse.Namespace) -> int:
     return 0
 
 
+def measure_pipeline(args: argparse.Namespace) -> int:
+    """A configured pipeline on evaluation data, with its steps' stored versions (training/pipeline_metrics.py)."""
+    from training import pipeline_metrics
+
+    try:
+        config = load_config()
+        entry = pipeline_metrics.measure_file(config, args.pipeline, args.eval_data)
+        path = pipeline_metrics.record(config, args.pipeline, entry)
+    except (ConfigError, ImportRefused) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    metrics = entry["metrics"]
+    print(format_report(metrics))
+    print(f"{args.pipeline}: measured on {metrics['examples']} examples of {metrics['data']}, {metrics['compute_us_per_example']} us of compute per example;")
+    print(f"recorded in {path} with its steps' cards ({', '.join(entry['steps'])}): served cards show it while their steps are these")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     commands = {
@@ -641,6 +659,7 @@ def main(argv: list[str] | None = None) -> int:
         "ship": ship,
         "publish": publish,
         "export-tfserving": export_tfserving,
+        "measure-pipeline": measure_pipeline,
     }
     return commands[args.command](args)
 

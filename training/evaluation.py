@@ -74,6 +74,16 @@ def evaluate_multilabel(y_true: np.ndarray, probabilities: np.ndarray, names: tu
     }
 
 
+def evaluate_by_task(card, y_true: np.ndarray, answers: np.ndarray) -> dict:
+    """The metrics of a model's answers by its card's task: errors per target, per-label scores, or class metrics."""
+    output = card.output
+    if output.kind == "regression":
+        return evaluate_regression(y_true, answers, [target.name for target in output.targets])
+    if output.kind == "multilabel":
+        return evaluate_multilabel(y_true, answers, output.labels, output.thresholds)
+    return evaluate(y_true, answers, card.labels)
+
+
 def format_report(metrics: dict) -> str:
     """A plain-text table for the console."""
     if "per_target" in metrics:

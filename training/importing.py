@@ -448,11 +448,11 @@ def _check_probabilities(model, spec: InputSpec, output: OutputSpec) -> None:
 
 def read_evaluation(path: str | Path) -> tuple[np.ndarray | dict[str, np.ndarray], np.ndarray]:
     """The arrays ``x`` (client values) and ``y`` (label indices) of an ``.npz``, unchecked; for a model of
-    named inputs, an array per input instead of ``x`` (returned as a dict by name)."""
+    named inputs, an array per input instead of ``x`` (returned as a dict by name; one may be named x)."""
     try:
         with np.load(path, allow_pickle=False) as arrays:
-            named = {name: arrays[name] for name in arrays.files if name not in ("x", "y")}
-            return (arrays["x"] if "x" in arrays.files or not named else named), arrays["y"]
+            given = {name: arrays[name] for name in arrays.files if name != "y"}
+            return (given["x"] if set(given) == {"x"} else given), arrays["y"]
     except (OSError, ValueError, KeyError) as exc:
         raise ImportRefused(f"--eval-data {path}: expected an .npz with arrays x (or one per named input) and y: {exc}") from None
 
@@ -479,6 +479,8 @@ def _check_named_evaluation(x, y, card: ModelCard) -> tuple[np.ndarray, np.ndarr
     from models.tensors import checked, pack
 
     names = ", ".join(spec.name for spec in card.inputs)
+    if not isinstance(x, dict) and [spec.name for spec in card.inputs] == ["x"]:
+        x = {"x": x}
     if not isinstance(x, dict):
         raise ImportRefused(f"--eval-data: {card.tag} takes named inputs: expected an array per input ({names}) and y, not x")
     try:

@@ -199,6 +199,10 @@ def test_a_named_input_models_evaluation_data_is_an_array_per_input_checked_and_
         np.savez(tmp_path / "wrong.npz", **arrays, y=np.array([0, 1, 2]))
         with pytest.raises(ImportRefused, match=re.escape(message)):
             load_evaluation(tmp_path / "wrong.npz", card)
+    xk = (TensorSpec(name="x", datatype="FP32", shape=(2,)), TensorSpec(name="k", datatype="INT64", shape=(1,)))  # an input may be named x
+    xk_card = card.model_copy(update={"input": InputSpec.packed(xk), "inputs": xk})
+    np.savez(tmp_path / "xk.npz", x=features, k=counts, y=np.array([0, 1, 2]))
+    np.testing.assert_array_equal(unpack(xk, load_evaluation(tmp_path / "xk.npz", xk_card)[0])["x"], features)
     np.savez(tmp_path / "named-for-one.npz", features=features, y=np.array([0, 1, 2]))
     with pytest.raises(ImportRefused, match="takes one input: expected an array x, got arrays features"):
         load_evaluation(tmp_path / "named-for-one.npz", clothes_card())
