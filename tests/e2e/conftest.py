@@ -142,7 +142,7 @@ class Server:
         self.port = port
         grpc_port = free_port()
         self.grpc = f"127.0.0.1:{grpc_port}"  # the gRPC services' address (MODEL_SERVER_GRPC_PORT overrides grpc.port)
-        self.log = log
+        self.log, self.config = log, config
         env = {**os.environ, "MODEL_SERVER_CONFIG": str(config), "MODEL_SERVER_GRPC_PORT": str(grpc_port), **(env or {})}
         # Each server makes its own runtime directory: one this process made (an in-process test's data
         # plane asks for it) would be shared by every server started after it.

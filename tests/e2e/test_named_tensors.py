@@ -22,9 +22,11 @@ BentoML's typed API takes one tensor: it refuses these models naming the routes 
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import grpc
 import numpy as np
@@ -212,12 +214,35 @@ def models(tmp_path_factory) -> dict[str, Named]:
     return made
 
 
+def chain_held(tmp) -> Path:
+    """Evaluation data for pair-chain: an array per pipeline input (x, k) and y, a label per example."""
+    rng = np.random.default_rng(6)
+    held = {"x": rng.normal(0, 1, (80, 3)).astype(np.float32), "k": rng.integers(-3, 4, (80, 3)).astype(np.int32)}
+    path = tmp / "chain-held.npz"
+    np.savez(path, **held, y=(held["x"] + held["k"]).argmax(axis=1))
+    return path
+
+
+def measure_pipeline(config: Path, name: str, data: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(ROOT / "train_and_save.py"), "measure-pipeline", name, "--eval-data", str(data)],
+        cwd=ROOT,
+        env={**os.environ, "MODEL_SERVER_CONFIG": str(config)},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
 @pytest.fixture(scope="module")
 def srv(models, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("named-serve")
     pipelines = {"pair-chain": {"combine": "graph", "steps": ["onnx-pair:v1", "head:v1"], "wiring": [{}, {"input": "1.sum"}]}}
     served_models = {name: {"versions": ["v1"]} for name, model in models.items() if model.path is not None}
-    config = write_config(tmp / "configuration.yaml", served_models, feedback={"enabled": True, "join_seconds": 0.1}, pipelines=pipelines)
+    sections = {"feedback": {"enabled": True, "join_seconds": 0.1}, "pipelines": pipelines, "pipeline_metrics": str(tmp / "pipelines.json")}
+    config = write_config(tmp / "configuration.yaml", served_models, **sections)
+    measured = measure_pipeline(config, "pair-chain", chain_held(tmp))
+    assert measured.returncode == 0, measured.stdout + measured.stderr
     server = Server(config, free_port(), tmp / "serve.log")
     try:
         server.wait_ready()
@@ -327,6 +352,24 @@ def test_a_two_input_classifier_imported_with_evaluation_data_has_its_metrics_an
     assert report.status_code == 200 and "Misclassified test examples" in report.text
     drift = requests.get(f"{srv.url}/models/pair/v1/drift", timeout=TIMEOUT)
     assert drift.status_code == 404 and "drift is monitored for models with one input tensor" in drift.json()["error"]
+
+
+def test_a_graph_pipelines_card_shows_the_metrics_measured_on_its_evaluation_data(srv, models):
+    """train_and_save.py measure-pipeline ran pair-chain's steps on held-out arrays (the srv fixture): the served
+    card's accuracy is the chain's in process on them; data that does not fit, or a name that is no pipeline, is refused."""
+    config = srv.config
+    held = np.load(config.with_name("chain-held.npz"))
+    local = models["pair-chain"].local({"x": held["x"], "k": held["k"]})["probabilities"]
+    card = requests.get(f"{srv.url}/models/pair-chain/v1", timeout=TIMEOUT).json()
+    metrics = card["metrics"]
+    assert metrics["accuracy"] == pytest.approx(float((local.argmax(axis=1) == held["y"]).mean()), abs=1e-6), metrics
+    assert metrics["examples"] == len(held["y"]) and metrics["data"] == "chain-held.npz" and set(metrics["per_class"]) == set(LABELS)
+    assert metrics["compute_us_per_example"] > 0
+    np.savez(config.with_name("no-k.npz"), x=held["x"], y=held["y"])
+    refused = measure_pipeline(config, "pair-chain", config.with_name("no-k.npz"))
+    assert refused.returncode == 1 and "k" in refused.stderr and "error:" in refused.stderr, refused.stderr
+    unknown = measure_pipeline(config, "pair", config.with_name("chain-held.npz"))
+    assert unknown.returncode == 1 and "pair is not a pipeline" in unknown.stderr and "pair-chain" in unknown.stderr, unknown.stderr
 
 
 def test_a_two_input_classifiers_live_accuracy_joins_labels_carried_by_requests(srv, models):
