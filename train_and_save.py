@@ -340,6 +340,8 @@ def import_model(args: argparse.Namespace) -> int:
             )
             predict = onnx_predict(files[store.ONNX_FILE], card)
         elif suffix in PICKLES:
+            if plain is None and held_out is not None and len(held_out[0]) == 1:  # a text pipeline's one named input, text
+                plain = (next(iter(held_out[0].values())), held_out[1])
             evaluation_x = check_evaluation_x(plain) if plain is not None else None
             card, files[store.ONNX_FILE], predict = inspect_sklearn(
                 args.path,
@@ -420,10 +422,13 @@ def check_evaluation_x(held_out: tuple):
     """A scikit-learn import's evaluation examples, as float32 rows (their card is made from the estimator afterwards)."""
     import numpy as np
 
+    values = np.asarray(held_out[0])
+    if values.dtype.kind in "USO":  # texts, for a text pipeline (the import says what other estimators take)
+        return values.astype(object)
     try:
-        return np.asarray(held_out[0], dtype=np.float32).reshape(len(held_out[0]), -1)
-    except ValueError:  # text: the import says what a text pipeline takes
-        return np.asarray(held_out[0], dtype=object)
+        return values.astype(np.float32).reshape(len(values), -1)
+    except ValueError:
+        return values.astype(object)
 
 
 def onnx_predict(content: bytes, card: ModelCard):

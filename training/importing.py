@@ -479,8 +479,8 @@ def _check_named_evaluation(x, y, card: ModelCard) -> tuple[np.ndarray, np.ndarr
     from models.tensors import checked, pack
 
     names = ", ".join(spec.name for spec in card.inputs)
-    if not isinstance(x, dict) and [spec.name for spec in card.inputs] == ["x"]:
-        x = {"x": x}
+    if not isinstance(x, dict) and len(card.inputs) == 1:  # one named input: x is its array
+        x = {card.inputs[0].name: x}
     if not isinstance(x, dict):
         raise ImportRefused(f"--eval-data: {card.tag} takes named inputs: expected an array per input ({names}) and y, not x")
     try:

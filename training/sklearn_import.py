@@ -79,9 +79,10 @@ def inspect_sklearn(
             f"{type(estimator).__name__} is neither a fitted classifier with predict_proba nor a regressor; a classifier or a regressor (or a pipeline ending in one) is imported"
         )
     if text_vectorizer(estimator) is not None:
-        if evaluation is not None or value_range is not None:
-            raise ImportRefused("--eval-data and --range apply to numeric inputs; a text pipeline is imported without them (it is verified on texts from its vocabulary)")
-        return _text_pipeline(estimator, path, name, version, labels, targets, classifier, description, max_bytes)
+        if value_range is not None:
+            raise ImportRefused("--range applies to numeric inputs; a text pipeline takes strings")
+        held_texts = _texts(evaluation[0]) if evaluation is not None else []
+        return _text_pipeline(estimator, path, name, version, labels, targets, classifier, description, max_bytes, held_texts)
     features = getattr(estimator, "n_features_in_", None)
     if not isinstance(features, int | np.integer) or features < 1:
         raise ImportRefused(f"{type(estimator).__name__} does not say how many features it takes (n_features_in_): fit it on an array, not a list of dicts or text")
@@ -166,11 +167,14 @@ def text_vectorizer(estimator):
     return first if type(first).__name__ in TEXT_VECTORIZERS else None
 
 
-def _text_pipeline(estimator, path: Path, name: str, version: str, labels, targets, classifier: bool, description, max_bytes: int):
+def _text_pipeline(estimator, path: Path, name: str, version: str, labels, targets, classifier: bool, description, max_bytes: int, held_texts: list[str]):
     """A pipeline from text: converted with a string input ``text`` [1] per example, verified on texts made
-    of its vocabulary (and words it does not know, in other cases) against the pipeline itself."""
+    of its vocabulary (and words it does not know, in other cases) and on the evaluation texts, against
+    the pipeline itself."""
     from skl2onnx import convert_sklearn
     from skl2onnx.common.data_types import StringTensorType
+
+    from models.tensors import unpack
 
     vectorizer = text_vectorizer(estimator)
     options: dict = {id(vectorizer): {"locale": TEXT_LOCALE}}
@@ -183,21 +187,33 @@ def _text_pipeline(estimator, path: Path, name: str, version: str, labels, targe
     except Exception as exc:
         raise _cannot_convert(estimator, exc) from None
     content, output_name = onnx_model.SerializeToString(), _answer(onnx_model, estimator, classifier)
-    texts = probe_texts(vectorizer, max_bytes)
+    texts = probe_texts(vectorizer, max_bytes) + held_texts
+    inputs = (TensorSpec(name=TEXT_INPUT, datatype="BYTES", shape=(1,), max_bytes=max_bytes),)
 
     def predict(values) -> np.ndarray:
+        """The pipeline's answers on texts, or on rows packed as the card says (checked evaluation data)."""
+        values = np.asarray(values)
+        if values.dtype.kind in "iuf":
+            values = unpack(inputs, values)[TEXT_INPUT]
         rows = [value.decode() if isinstance(value, bytes) else str(value) for value in np.asarray(values, dtype=object).reshape(-1)]
         answers = estimator.predict_proba(rows) if classifier else estimator.predict(rows)
         return np.asarray(answers, dtype=np.float32).reshape(len(rows), -1)
 
     output = _output(estimator, classifier, labels, targets, lambda: predict(texts[:1]))
     verification = verify(content, TEXT_INPUT, output_name, np.asarray(texts, dtype=object).reshape(-1, 1), predict, relative=not classifier)
-    inputs = (TensorSpec(name=TEXT_INPUT, datatype="BYTES", shape=(1,), max_bytes=max_bytes),)
     taken = {"input": InputSpec.packed(inputs), "inputs": inputs}
     card = _card(
         estimator, path, name, version, description, classifier, output, content, taken, {"inputs": [TEXT_INPUT], "output": output_name}, verification, f" (locale {TEXT_LOCALE})"
     )
     return card, content, predict
+
+
+def _texts(values) -> list[str]:
+    """The evaluation data's texts, each a str (bytes as UTF-8)."""
+    try:
+        return [value.decode() if isinstance(value, bytes) else str(value) for value in np.asarray(values).reshape(-1)]
+    except UnicodeDecodeError as exc:
+        raise ImportRefused(f"--eval-data: a text is not UTF-8 ({exc.reason} at byte {exc.start})") from None
 
 
 def probe_texts(vectorizer, max_bytes: int, count: int = PROBE_TEXTS, seed: int = 0) -> list[str]:

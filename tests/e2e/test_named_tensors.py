@@ -167,12 +167,14 @@ def text_models(tmp) -> list[Named]:
     reviews = ["good film great acting", "bad plot awful", "great good fine", "awful bad terrible", "Café naïve charm good", "boring bad"] * 3
     pipeline = make_pipeline(TfidfVectorizer(), LogisticRegression()).fit(reviews, ["pos", "neg", "pos", "neg", "pos", "neg"] * 3)
     joblib.dump(pipeline, tmp / "sentiment.joblib")
+    held = ["good acting", "awful film", "great plot", "bad bad", "naïve but fine", "terrible acting", "good", "boring"]  # --eval-data: text [N, 1] and y
+    np.savez(tmp / "sentiment-held.npz", text=np.array(held)[:, None], y=np.array([1, 0, 1, 0, 1, 0, 1, 0]))  # classes_: neg, pos
     return [
         Named("onnx-words", tmp / "onnx-words.onnx", ["--task", "tensor", "--max-bytes", "16"], words, lambda i: dict(zip(("sum", "id"), session.run(None, i), strict=True))),
         Named(
             "sentiment",
             tmp / "sentiment.joblib",
-            ["--trust-pickle", "--max-bytes", "64"],
+            ["--trust-pickle", "--max-bytes", "64", "--eval-data", str(tmp / "sentiment-held.npz")],
             {"text": TEXTS},
             lambda i: {"probabilities": pipeline.predict_proba(list(i["text"][:, 0])).astype(np.float32)},
         ),
@@ -352,6 +354,19 @@ def test_a_two_input_classifier_imported_with_evaluation_data_has_its_metrics_an
     assert report.status_code == 200 and "Misclassified test examples" in report.text
     drift = requests.get(f"{srv.url}/models/pair/v1/drift", timeout=TIMEOUT)
     assert drift.status_code == 404 and "drift is monitored for models with one input tensor" in drift.json()["error"]
+
+
+def test_a_text_pipeline_imported_with_evaluation_texts_has_its_metrics_and_report(srv, models):
+    """--eval-data of a text pipeline: its texts (text [N, 1]) and y; the card's accuracy is predict_proba's on them."""
+    held = np.load(models["sentiment"].path.with_name("sentiment-held.npz"))
+    local = models["sentiment"].local({"text": held["text"].astype(object)})["probabilities"]
+    card = requests.get(f"{srv.url}/models/sentiment/v1", timeout=TIMEOUT).json()
+    assert card["metrics"]["accuracy"] == pytest.approx(float((local.argmax(axis=1) == held["y"]).mean()), abs=1e-6), card["metrics"]
+    assert card["data"]["source"] == "sentiment-held.npz" and card["metrics"]["test_images"] == len(held["y"])
+    verified = card["engines"]["onnxruntime"]["verification"]
+    assert verified["examples"] == 64 + len(held["y"]) and verified["max_abs_diff"] < 1e-5  # the vocabulary's probe texts and the evaluation texts
+    report = requests.get(f"{srv.url}/models/sentiment/v1/report", timeout=TIMEOUT)
+    assert report.status_code == 200 and "Misclassified test examples" in report.text
 
 
 def test_a_graph_pipelines_card_shows_the_metrics_measured_on_its_evaluation_data(srv, models):

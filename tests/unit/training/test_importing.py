@@ -203,6 +203,11 @@ def test_a_named_input_models_evaluation_data_is_an_array_per_input_checked_and_
     xk_card = card.model_copy(update={"input": InputSpec.packed(xk), "inputs": xk})
     np.savez(tmp_path / "xk.npz", x=features, k=counts, y=np.array([0, 1, 2]))
     np.testing.assert_array_equal(unpack(xk, load_evaluation(tmp_path / "xk.npz", xk_card)[0])["x"], features)
+    one = inputs[:1]  # one named input: x is its array
+    np.savez(tmp_path / "one.npz", x=features, y=np.array([0, 1, 2]))
+    np.testing.assert_array_equal(
+        unpack(one, load_evaluation(tmp_path / "one.npz", card.model_copy(update={"input": InputSpec.packed(one), "inputs": one}))[0])["features"], features
+    )
     np.savez(tmp_path / "named-for-one.npz", features=features, y=np.array([0, 1, 2]))
     with pytest.raises(ImportRefused, match="takes one input: expected an array x, got arrays features"):
         load_evaluation(tmp_path / "named-for-one.npz", clothes_card())

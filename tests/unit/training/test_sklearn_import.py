@@ -10,6 +10,7 @@ import pytest
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.datasets import load_diabetes, load_digits, load_iris
 from sklearn.ensemble import RandomForestClassifier
+from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -121,8 +122,24 @@ def test_a_text_pipeline_takes_one_string_per_example_and_is_verified_on_its_voc
     sent = np.array([["CAFÉ naïve"], ["ΑΒΓ"], [""], ["good, GOOD!"]], dtype=object)
     served = OnnxRuntimeEngine(content, card)(pack(card.inputs, {"text": np.vectorize(str.encode, otypes=[object])(sent)}))
     np.testing.assert_allclose(served, pipeline.predict_proba(sent[:, 0]), atol=1e-5)
-    with pytest.raises(ImportRefused, match="--eval-data and --range apply to numeric inputs"):
-        inspect_sklearn(path, "reviews", "v1", trusted=True, evaluation=(sent, np.zeros(4)))
+    with pytest.raises(ImportRefused, match="--range applies to numeric inputs; a text pipeline takes strings"):
+        inspect_sklearn(path, "reviews", "v1", trusted=True, value_range=(0.0, 1.0))
+
+
+def test_a_text_pipelines_evaluation_texts_are_verified_on_too_and_its_answers_read_packed_rows(tmp_path):
+    from models.tensors import pack
+
+    texts = ["good film great acting", "bad plot awful", "fine good", "terrible bad boring"] * 3
+    pipeline = make_pipeline(TfidfVectorizer(), LogisticRegression()).fit(texts, ["pos", "neg", "pos", "neg"] * 3)
+    joblib.dump(pipeline, tmp_path / "text.joblib")
+    held = np.array([["good acting"], ["naïve and bad"], ["unseen"]])
+    card, _, predict = inspect_sklearn(tmp_path / "text.joblib", "reviews", "v1", trusted=True, evaluation=(held, np.array([1, 0, 1])), max_bytes=32)
+    assert card.engines["onnxruntime"]["verification"]["examples"] == 64 + 3
+    rows = pack(card.inputs, {"text": np.vectorize(str.encode, otypes=[object])(held)})  # what --eval-data gives, checked
+    np.testing.assert_allclose(predict(rows), pipeline.predict_proba(held[:, 0]), atol=1e-6)
+    np.testing.assert_allclose(predict(held), pipeline.predict_proba(held[:, 0]), atol=1e-6)
+    with pytest.raises(ImportRefused, match="--eval-data: a text is not UTF-8"):
+        inspect_sklearn(tmp_path / "text.joblib", "reviews", "v1", trusted=True, evaluation=(np.array([[b"\xff"]]), np.array([1])))
 
 
 def test_a_text_pipeline_skl2onnx_cannot_convert_is_refused_naming_it(tmp_path):
