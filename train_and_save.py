@@ -32,7 +32,7 @@ os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
 
 from config import ConfigError, load_config  # noqa: E402
 from lifecycle.gate import decide, format_table, write_decision  # noqa: E402
-from lifecycle.reference import REFERENCE_FILE, build_reference, build_regression_reference  # noqa: E402
+from lifecycle.reference import REFERENCE_FILE, build_reference, build_regression_reference, drift_card, drift_values  # noqa: E402
 from lifecycle.report import REPORT_FILE, evaluation_report, regression_report  # noqa: E402
 from lifecycle.slices import default_shifts, evaluate_slices  # noqa: E402
 from models import repository, store  # noqa: E402
@@ -248,8 +248,9 @@ def evaluate_and_save(card: ModelCard, model, images, labels, probabilities, shi
     print(f"worst slice {slices['worst']['slice']}: {slices['worst']['accuracy']:.4f} (overall {slices['overall']:.4f})")
     card = card.model_copy(update={"slices": slices})
     files = {**(files or {}), REPORT_FILE: evaluation_report(card, images, labels, probabilities)}
-    if not card.named_inputs:  # drift and out-of-distribution scores read one input tensor
-        files[REFERENCE_FILE] = json.dumps(build_reference(images, probabilities, card))
+    watched = drift_card(card)  # named inputs: their numeric values as one vector (none when all are text)
+    if watched is not None:
+        files[REFERENCE_FILE] = json.dumps(build_reference(drift_values(images, card), probabilities, watched))
     if model is not None:
         card = with_onnx(card, model, images, files)
     return store.save(card, model, files, force=force)
@@ -404,8 +405,9 @@ def import_model(args: argparse.Namespace) -> int:
     if not card.is_classifier:  # slices read classes; a regressor has its own report and drift reference
         if output.kind == "regression":
             files[REPORT_FILE] = regression_report(card, truth, predicted)
-            if not card.named_inputs:  # drift is watched on one input tensor
-                files[REFERENCE_FILE] = json.dumps(build_regression_reference(images, predicted, card))
+            watched = drift_card(card)
+            if watched is not None:
+                files[REFERENCE_FILE] = json.dumps(build_regression_reference(drift_values(images, card), predicted, watched))
         if model is not None:
             card = with_onnx(card, model, images, files)
         saved = store.save(card, model, files, force=args.force)

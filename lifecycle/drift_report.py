@@ -32,7 +32,7 @@ import numpy as np
 
 from config import ConfigError, DriftThresholds, load_config
 from lifecycle.drift import MONITOR_NAME, RollingWindow, drift_report
-from lifecycle.reference import INTENSITY_BINS, REFERENCE_FILE, feature_view, image_features, view_grid
+from lifecycle.reference import INTENSITY_BINS, REFERENCE_FILE, drift_card, feature_view, image_features, view_grid
 from lifecycle.report import STYLE, _e, figure_html
 from models import store
 from models.card import ModelCard
@@ -182,6 +182,7 @@ def load_card_and_reference(model: str, version: str, path: str | Path | None = 
         card = store.load_card(model, version, stored)
     except store.ModelStoreError as exc:
         raise MissingReference(str(exc)) from None
+    card = drift_card(card) or card  # named inputs: the vector of their values the records hold
     if path is not None:
         try:
             return card, json.loads(Path(path).read_text()), str(path)

@@ -10,13 +10,17 @@ serving time, so the drift statistics compare like with like.
 A regressor's reference holds, besides the input statistics every reference has, the values of each
 input of a vector input (:func:`feature_names`) and the predicted values of each target on the
 held-out examples: the samples its per-input and per-target drift tests compare the window with.
+
+A model of named inputs is watched on one vector of their numeric values (:func:`drift_card`,
+:func:`drift_values`): ``features[0]``, ``counts[2]``, ... (strings are left out).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from models.card import ModelCard
+from models.card import InputSpec, ModelCard
+from models.tensors import unpack
 
 REFERENCE_FILE = "reference.json"
 INTENSITY_BINS = 16  # the value range in 16 bins (8-bit levels: bins of 16 levels)
@@ -31,6 +35,25 @@ SIGNIFICANT_DIGITS = 6
 MAX_FEATURE_TESTS = 64  # a vector input of at most this many values gets a drift test per value
 MAX_REFERENCE_SAMPLE = 2000  # held-out examples whose input values a regressor's reference keeps (evenly spaced)
 LEVELS = (0, 255)  # what an image's feature view holds: 8-bit levels, whatever range its values come in
+
+
+def drift_card(card: ModelCard) -> ModelCard | None:
+    """The card drift reads the inputs by: the version's own for one input tensor; for named inputs,
+    one vector of their numeric values, each named after its input (None when every input is text)."""
+    if not card.named_inputs:
+        return card
+    names = tuple(spec.name if spec.size == 1 else f"{spec.name}[{i}]" for spec in card.inputs if spec.max_bytes is None for i in range(spec.size))
+    if not names:
+        return None
+    return card.model_copy(update={"input": InputSpec(kind="tensor", shape=(len(names),), dtype="float32", value_range=None, divide_by=None, names=names), "preprocessing": None})
+
+
+def drift_values(values: np.ndarray, card: ModelCard) -> np.ndarray:
+    """Examples as :func:`drift_card` takes them: named inputs' packed rows as their numeric values, float32."""
+    if not card.named_inputs:
+        return values
+    arrays = unpack(card.inputs, values)
+    return np.concatenate([np.asarray(arrays[spec.name], np.float32).reshape(len(values), -1) for spec in card.inputs if spec.max_bytes is None], axis=1)
 
 
 def feature_view(values: np.ndarray, card: ModelCard) -> np.ndarray:

@@ -31,6 +31,7 @@ import numpy as np
 
 from config import Config
 from lifecycle.outcomes import Proportion, live_report, proportion, regression_report
+from lifecycle.reference import drift_card
 from models.card import ModelCard
 from models.tensors import checked, pack, unpack
 from serving.core import (
@@ -363,8 +364,8 @@ class DataPlane:
             raise NotFound("drift monitoring is disabled (monitoring.enabled in the configuration)")
         if handle.failure:
             raise Unavailable(handle.failure, retry_after=RETRY_MISSING_SECONDS)
-        if handle.card is not None and handle.card.named_inputs:
-            raise NotFound(f"{handle.tag} takes named inputs: drift is monitored for models with one input tensor")
+        if handle.card is not None and drift_card(handle.card) is None:
+            raise NotFound(f"{handle.tag} takes only strings: drift is monitored on numeric inputs")
         if handle.card is not None and handle.monitor is None:
             raise NotFound(f"{handle.tag} answers {handle.card.output.kind}: drift is monitored for classifiers and regressors")
         report = handle.monitor.drift() if handle.monitor is not None else None

@@ -26,7 +26,7 @@ import bentoml
 import numpy as np
 
 from lifecycle.drift import MONITOR_NAME, RollingWindow, pooled_snapshot, report_of, scipy_stats, window_counts
-from lifecycle.reference import feature_view
+from lifecycle.reference import drift_card, drift_values, feature_view
 from models.card import ModelCard
 from serving.workers import Board
 
@@ -249,6 +249,8 @@ class VersionMonitor:
     class probabilities) or a regressor (its answers are predicted values, one per target)."""
 
     def __init__(self, card: ModelCard, reference: dict | None, settings, board: Board | None = None) -> None:
+        self.served = card  # what clients send: named inputs arrive packed, and are watched as drift_card's vector
+        card = drift_card(card) or card
         self.card = card
         self.board = board or Board("drift")
         self.key = f"{card.name}+{card.version}"
@@ -275,6 +277,7 @@ class VersionMonitor:
         """Examples (N, *shape) as clients sent them, and the class probabilities answered (a regressor's
         predicted values, N x targets): a group of requests the batcher sent together (serving/dispatch.py),
         after they were answered, with each request's id and number of examples (the sampled records carry the id)."""
+        pixels = drift_values(pixels, self.served)
         if self.regression:
             self._observe_values(pixels, probabilities, requests)
             return

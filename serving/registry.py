@@ -26,7 +26,7 @@ import orjson
 
 from config import Config, RunnerSettings
 from lifecycle import ood
-from lifecycle.reference import REFERENCE_FILE
+from lifecycle.reference import REFERENCE_FILE, drift_card
 from lifecycle.report import REPORT_FILE
 from models import store
 from models.card import ModelCard
@@ -78,13 +78,13 @@ class VersionHandle:
         self.in_flight = 0  # requests in it now: an unloaded version finishes them first
         self.health = RunnerHealth(f"{name}:{version}", self._runner_status)
         settings = settings or config.runner(name, version)
-        # OOD scores and the prediction counters read classes and one input tensor; drift reads one input tensor and a classifier's
-        # classes or a regressor's values: a version of another task, or of named inputs, has none of them yet.
-        classifier = card is not None and card.is_classifier and not card.named_inputs
-        monitored = classifier or (card is not None and card.output.kind == "regression" and not card.named_inputs)
+        # Drift and the prediction counters read a classifier's classes or a regressor's values, and one input tensor (named
+        # inputs: their numeric values as one, lifecycle/reference.py drift_card); OOD scores read one input tensor itself.
+        monitored = card is not None and (card.is_classifier or card.output.kind == "regression") and drift_card(card) is not None
         self.monitor = VersionMonitor(card, reference, config.monitoring) if card is not None and monitored else None
         model_settings = config.models.get(name)
-        self.ood = OodScorer.of(card, reference, model_settings.ood) if card is not None and classifier and model_settings is not None else None
+        scored = card is not None and card.is_classifier and not card.named_inputs
+        self.ood = OodScorer.of(card, reference, model_settings.ood) if card is not None and scored and model_settings is not None else None
         # Monitoring sees each group the batcher sends once, after its requests have their answers.
         on_answer = self.monitor.observe if self.monitor is not None else None
         self.batcher = Batcher(

@@ -953,7 +953,7 @@ async function loadDrift() {
   const seq = state.seq;
   const { model, choice } = state;
   if (!model || !choice) return;
-  const not = L.notApplicableText(state.card, "drift"); // a classifier or a regressor, of one input tensor: said without asking the server
+  const not = L.notApplicableText(state.card, "drift"); // a classifier or a regressor, with numeric inputs: said without asking the server
   if (not) {
     $("drift").replaceChildren(el("p", { class: "note task-note", text: not }));
     return;

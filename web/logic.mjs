@@ -277,16 +277,17 @@ export function isRegressionDrift(drift) {
   return Boolean(drift) && typeof drift.predicted_values === "object" && drift.predicted_values !== null && !Array.isArray(drift.predicted_values);
 }
 
-/** Whether the Drift tab has a report for a model: classifiers and regressors of one input tensor. */
+/** Whether the Drift tab has a report for a model: classifiers and regressors, watched on their numeric
+ * inputs (named inputs: those that are not text, as one vector). */
 export function hasDrift(card) {
-  return (isOneClass(card) || isRegressor(card)) && !hasNamedInputs(card);
+  return (isOneClass(card) || isRegressor(card)) && (!hasNamedInputs(card) || card.inputs.some((spec) => spec.datatype !== "BYTES"));
 }
 
 /** Why the Drift tab does not apply to a model, in words (null when it does). */
 export function driftNotApplicableText(card) {
   if (!card || hasDrift(card)) return null;
   const named = hasNamedInputs(card) ? `, taking ${plural(card.inputs.length, "named input")} (${specsText(card.inputs)})` : "";
-  return `Drift is monitored for classifiers (one label per example: softmax or sigmoid) and regressors, of one input tensor: it does not apply to ${card.name} ${card.version}, ${taskText(card)}${named}.`;
+  return `Drift is monitored for classifiers (one label per example: softmax or sigmoid) and regressors, on numeric inputs: it does not apply to ${card.name} ${card.version}, ${taskText(card)}${named}.`;
 }
 
 const INPUT_STATISTICS = {
@@ -1462,8 +1463,8 @@ export function namedOutputs(card, answer, limit = NAMED_SHOWN) {
 }
 
 /** What a tab says when it does not apply to a model, or null when it does: slices and live accuracy need
- * one class per example (live error: a regressor), drift a classifier or a regressor of one input tensor, and
- * slices a held-out evaluation, which a model of named inputs has none of (its import takes no evaluation data). */
+ * one class per example (live error: a regressor), drift a classifier or a regressor with numeric inputs, and
+ * slices a held-out evaluation, which a model of named inputs has only when imported with evaluation data. */
 export function notApplicableText(card, section) {
   if (!card) return null;
   if (section === "live") return hasLive(card) ? null : oneClassOnlyText(card, "live");

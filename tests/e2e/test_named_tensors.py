@@ -352,8 +352,10 @@ def test_a_two_input_classifier_imported_with_evaluation_data_has_its_metrics_an
     assert card["data"]["source"] == "pair-held.npz" and card["slices"]["images"] == len(held["y"])
     report = requests.get(f"{srv.url}/models/pair/v1/report", timeout=TIMEOUT)
     assert report.status_code == 200 and "Misclassified test examples" in report.text
-    drift = requests.get(f"{srv.url}/models/pair/v1/drift", timeout=TIMEOUT)
-    assert drift.status_code == 404 and "drift is monitored for models with one input tensor" in drift.json()["error"]
+    drift = requests.get(f"{srv.url}/models/pair/v1/drift", timeout=TIMEOUT)  # watched on its inputs' values as one vector
+    assert drift.status_code == 200 and drift.json()["reference_images"] == len(held["y"]), drift.text
+    text = requests.get(f"{srv.url}/models/sentiment/v1/drift", timeout=TIMEOUT)
+    assert text.status_code == 404 and "sentiment:v1 takes only strings: drift is monitored on numeric inputs" in text.json()["error"], text.text
 
 
 def test_a_text_pipeline_imported_with_evaluation_texts_has_its_metrics_and_report(srv, models):

@@ -1300,7 +1300,7 @@ def the_tabs_say_they_need_classes(tab: Tab, page, card: dict) -> None:
         expect(page.locator("#drift")).to_have_text(f"No drift statistics: {card['name']}:v1 has no reference statistics; retrain it, or import it with evaluation data")
     else:
         expect(page.locator("#drift")).to_have_text(
-            f"Drift is monitored for classifiers (one label per example: softmax or sigmoid) and regressors, of one input tensor: it does not apply to {card['name']} v1, {task}."
+            f"Drift is monitored for classifiers (one label per example: softmax or sigmoid) and regressors, on numeric inputs: it does not apply to {card['name']} v1, {task}."
         )
         expect(page.locator("#refresh-drift")).to_be_hidden()
     expect(page.locator("#tab-live")).to_have_text("Live error" if regressor else "Live accuracy")
@@ -2005,7 +2005,7 @@ def test_named_inputs_are_a_field_each_and_named_outputs_show_the_models_own_val
         expect(features).not_to_have_attribute("aria-invalid", "true")
         assert len(sent_posts) == 1
 
-        # Slices and live accuracy need classes, drift a classifier or a regressor of one input tensor: they say so without asking the server
+        # Slices and live accuracy need classes, drift a classifier or a regressor: they say so without asking the server
         asked = len(tab.requests)
         task = f"{TWIN} v1 is a model answering 2 named outputs (kind FP32 [3], size FP32 [2])."
         for section, what in (
@@ -2017,7 +2017,7 @@ def test_named_inputs_are_a_field_each_and_named_outputs_show_the_models_own_val
             expect(page.locator(f"#{section}")).to_contain_text(task)
         page.click("#tab-drift")
         expect(page.locator("#drift")).to_have_text(
-            "Drift is monitored for classifiers (one label per example: softmax or sigmoid) and regressors, of one input tensor:"
+            "Drift is monitored for classifiers (one label per example: softmax or sigmoid) and regressors, on numeric inputs:"
             f" it does not apply to {TWIN} v1, a model answering 2 named outputs (kind FP32 [3], size FP32 [2]), taking 2 named inputs (features FP32 [4], counts INT64 [3])."
         )
         for button in ("#refresh-drift", "#refresh-live"):
@@ -2046,7 +2046,7 @@ def test_named_inputs_are_a_field_each_and_named_outputs_show_the_models_own_val
         tab.close()
 
 
-def test_a_classifier_of_named_inputs_answers_its_classes_and_drift_says_it_does_not_apply(browser, named):
+def test_a_classifier_of_named_inputs_answers_its_classes_and_its_drift_asks_the_server(browser, named):
     url, models = named
     tab = Tab(browser, url)
     try:
@@ -2066,19 +2066,15 @@ def test_a_classifier_of_named_inputs_answers_its_classes_and_drift_says_it_does
         expect(page.get_by_role("group", name="Right?")).to_be_visible()  # one class per example: it may be right or wrong
 
         asked = len(tab.requests)
-        page.click("#tab-drift")
-        expect(page.locator("#drift")).to_have_text(
-            "Drift is monitored for classifiers (one label per example: softmax or sigmoid) and regressors, of one input tensor:"
-            f" it does not apply to {PAIR} v1, a one-class model (3 labels), taking 2 named inputs (features FP32 [4], counts INT64 [3])."
-        )
-        expect(page.locator("#refresh-drift")).to_be_hidden()
+        page.click("#tab-drift")  # watched on its named inputs' numbers: imported without evaluation data, it has no reference, in the server's words
+        expect(page.locator("#drift")).to_have_text(f"No drift statistics: {PAIR}:v1 has no reference statistics; retrain it, or import it with evaluation data")
         page.click("#tab-slices")
         expect(page.locator("#slices")).to_contain_text("the server evaluates models taking one input tensor")
         page.click("#tab-live")  # classes: its live accuracy, from the server
         expect(page.locator("#refresh-live")).to_be_visible()
         expect(page.locator("#live")).not_to_be_empty()
         asked_for = [u for u in tab.requests[asked:] if u.endswith(("/drift", "/live", "/input.png"))]
-        assert asked_for == [f"{url}/models/{PAIR}/v1/live"], tab.requests[asked:]
+        assert asked_for == [f"{url}/models/{PAIR}/v1/drift", f"{url}/models/{PAIR}/v1/live"], tab.requests[asked:]
         tab.assert_only_this_origin()
     finally:
         tab.close()
@@ -2116,6 +2112,12 @@ def test_a_text_input_is_typed_checked_in_bytes_and_answered_with_the_models_cla
         expect(text).not_to_have_attribute("aria-invalid", "true")
         assert send_values(page, url, f"/models/{SENTIMENT}/v1") == {"input": {"text": ["bad plot, boring"]}}
         expect(page.locator("#answered")).to_have_text(re.compile(rf"^Answered by {SENTIMENT} v1 in \d+ ms: neg\.$"))
+        asked = len(tab.requests)
+        page.click("#tab-drift")  # its one input is text: drift does not apply, said without asking the server
+        expect(page.locator("#drift")).to_contain_text(
+            f"regressors, on numeric inputs: it does not apply to {SENTIMENT} v1, a one-class model (2 labels), taking 1 named input (text BYTES [1])"
+        )
+        assert not [u for u in tab.requests[asked:] if u.endswith("/drift")], tab.requests[asked:]
         tab.assert_only_this_origin()
     finally:
         tab.close()

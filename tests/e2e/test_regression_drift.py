@@ -1,5 +1,6 @@
 """A regressor's drift through a real `bentoml serve`: a Keras regressor (two targets with units, eight
-named inputs) and a scikit-learn pipeline fitted on scikit-learn's diabetes DataFrame, each imported with
+named inputs), a scikit-learn pipeline fitted on scikit-learn's diabetes DataFrame, and a Keras regressor of
+named tensors (size FP32 [2], rooms INT64 [1]; watched as one vector of their values), each imported with
 `train_and_save.py import ... --eval-data` as users do, so that each stores its drift reference.
 
 Served, each is monitored: GET /models/<name>/v1/drift gives no verdict before traffic, "no drift" after
@@ -35,9 +36,13 @@ SENT: set[str] = set()  # the models whose clean and shifted traffic has been se
 class Regressor:
     """One model: its import arguments, in-distribution and shifted examples, and what the shift should name."""
 
-    def __init__(self, name: str, args: list[str], clean: np.ndarray, shifted: np.ndarray, shifted_input: str, moved_target: str):
+    def __init__(self, name: str, args: list[str], clean: np.ndarray, shifted: np.ndarray, shifted_input: str, moved_target: str, names, named=None):
         self.name, self.args, self.clean, self.shifted = name, args, clean.astype(np.float32), shifted.astype(np.float32)
-        self.shifted_input, self.moved_target = shifted_input, moved_target
+        self.shifted_input, self.moved_target, self.names = shifted_input, moved_target, tuple(names)
+        self.named = named  # a model of named inputs: a row of values as its tensors by name
+
+    def body(self, rows: np.ndarray) -> dict:
+        return {"inputs": self.named(rows) if self.named else rows.tolist()}
 
 
 def keras_house(tmp) -> Regressor:
@@ -61,7 +66,7 @@ def keras_house(tmp) -> Regressor:
     shifted = rng.normal(0, 1, (WINDOW, 8))
     shifted[:, 3] += 1.0
     args = ["--task", "regression", "--targets", "price:USD,area:m2", "--scale", "none", "--input-names", ",".join(HOUSE_INPUTS)]
-    return Regressor("house", [str(tmp / "house.keras"), *args, "--eval-data", str(tmp / "house-held-out.npz")], clean, shifted, "floor", "area")
+    return Regressor("house", [str(tmp / "house.keras"), *args, "--eval-data", str(tmp / "house-held-out.npz")], clean, shifted, "floor", "area", HOUSE_INPUTS)
 
 
 def sklearn_diabetes(tmp) -> Regressor:
@@ -85,13 +90,45 @@ def sklearn_diabetes(tmp) -> Regressor:
     shifted = x[rng.integers(0, 300, WINDOW)]
     shifted[:, data.feature_names.index("bmi")] += 2 * x[:, data.feature_names.index("bmi")].std()
     args = ["--trust-pickle", "--targets", "progression", "--input-names", ",".join(data.feature_names), "--eval-data", str(tmp / "diabetes-held-out.npz")]
-    return Regressor("diabetes", [str(tmp / "diabetes.joblib"), *args], clean, shifted, "bmi", "progression")
+    return Regressor("diabetes", [str(tmp / "diabetes.joblib"), *args], clean, shifted, "bmi", "progression", data.feature_names)
+
+
+def keras_parcel(tmp) -> Regressor:
+    """Named inputs, size FP32 [2] and rooms INT64 [1] (through an embedding): price = 3 size[0] + rooms,
+    area = 2 size[1]; watched as one vector (size[0], size[1], rooms), size[1] shifted by +1."""
+    import keras
+
+    keras.utils.set_random_seed(13)
+    rng = np.random.default_rng(13)
+    size_in, rooms_in = keras.Input((2,), name="size"), keras.Input((1,), name="rooms", dtype="int64")
+    joined = keras.layers.Concatenate()([size_in, keras.layers.Flatten()(keras.layers.Embedding(6, 2)(rooms_in))])
+    model = keras.Model([size_in, rooms_in], keras.layers.Dense(2)(keras.layers.Dense(16, activation="relu")(joined)), name="parcel")
+
+    def draw(count: int) -> np.ndarray:
+        return np.concatenate([rng.normal(0, 1, (count, 2)), rng.integers(0, 6, (count, 1))], axis=1)
+
+    def targets(rows):
+        return np.stack([rows[:, 0] * 3 + rows[:, 2], rows[:, 1] * 2], axis=1).astype(np.float32)
+
+    def named(rows):
+        return {"size": rows[:, :2].tolist(), "rooms": rows[:, 2:].astype(int).tolist()}
+
+    x = draw(3000)
+    model.compile(optimizer=keras.optimizers.Adam(0.01), loss="mse")
+    model.fit([x[:, :2], x[:, 2:].astype(np.int64)], targets(x), epochs=20, batch_size=64, verbose=0)
+    model.save(tmp / "parcel.keras")
+    held = draw(1000)
+    np.savez(tmp / "parcel-held-out.npz", size=held[:, :2].astype(np.float32), rooms=held[:, 2:].astype(np.int64), y=targets(held))
+    clean, shifted = draw(WINDOW), draw(WINDOW)
+    shifted[:, 1] += 1.0
+    args = ["--task", "regression", "--targets", "price:USD,area:m2", "--eval-data", str(tmp / "parcel-held-out.npz")]
+    return Regressor("parcel", [str(tmp / "parcel.keras"), *args], clean, shifted, "size[1]", "area", ("size[0]", "size[1]", "rooms"), named)
 
 
 @pytest.fixture(scope="module")
 def regressors(tmp_path_factory) -> dict[str, Regressor]:
     tmp = tmp_path_factory.mktemp("regression-drift")
-    made = {model.name: model for model in (keras_house(tmp), sklearn_diabetes(tmp))}
+    made = {model.name: model for model in (keras_house(tmp), sklearn_diabetes(tmp), keras_parcel(tmp))}
     for model in made.values():
         started = time.monotonic()
         result = subprocess.run(
@@ -121,11 +158,11 @@ def srv(regressors, tmp_path_factory):
         report_figures("a regressor's drift through bentoml serve\n" + "\n".join(FIGURES))
 
 
-def send(session: requests.Session, url: str, values: np.ndarray) -> float:
+def send(session: requests.Session, url: str, model: Regressor, values: np.ndarray) -> float:
     """Every example in requests of PER_REQUEST; the seconds it took."""
     started = time.monotonic()
     for start in range(0, len(values), PER_REQUEST):
-        response = session.post(url, json={"inputs": values[start : start + PER_REQUEST].tolist()}, timeout=TIMEOUT)
+        response = session.post(url, json=model.body(values[start : start + PER_REQUEST]), timeout=TIMEOUT)
         assert response.status_code == 200, response.text
     return time.monotonic() - started
 
@@ -140,30 +177,34 @@ def p_values(report: dict) -> str:
     return ", ".join(f"{name} {row['p_value']:.2g}" for name, row in report["statistics"].items() if "p_value" in row)
 
 
-@pytest.mark.parametrize("name", ["house", "diabetes"])
+@pytest.mark.parametrize("name", ["house", "diabetes", "parcel"])
 def test_in_distribution_traffic_does_not_drift_and_a_shifted_input_does_naming_it_and_its_target(srv, regressors, name):
     model = regressors[name]
     url = f"{srv.url}/models/{name}/v1"
     card = requests.get(url, timeout=TIMEOUT).json()
-    assert card["task"] == "regression" and model.shifted_input in card["input"]["names"]
+    assert card["task"] == "regression" and model.shifted_input in model.names
+    if model.named:  # the card lists its named inputs; drift watches their values as one vector
+        assert [spec["name"] for spec in card["inputs"]] == ["size", "rooms"]
+    else:
+        assert list(card["input"]["names"]) == list(model.names)
     with requests.Session() as session:  # one keep-alive connection: one entry worker, whose window holds every example
         before = drift(session, url)
         assert before["verdict"] == "too few predictions" and before["window"]["size"] == 0 and before["statistics"] == {}
 
-        seconds = send(session, url, model.clean)
+        seconds = send(session, url, model, model.clean)
         clean = drift(session, url)
         assert clean["window"]["size"] == WINDOW and clean["verdict"] == "no drift" and not clean["drifted"], clean["statistics"]
-        expected = {"mean_intensity_ks", *(f"input_ks[{i}]" for i in card["input"]["names"]), *(f"predicted_value_ks[{t['name']}]" for t in card["output"]["targets"])}
+        expected = {"mean_intensity_ks", *(f"input_ks[{i}]" for i in model.names), *(f"predicted_value_ks[{t['name']}]" for t in card["output"]["targets"])}
         assert set(clean["statistics"]) == expected and "class_shares" not in clean
         assert clean["drifted_inputs"] == [] and clean["drifted_targets"] == []
         FIGURES.append(f"  {name}: {WINDOW} in-distribution examples ({seconds:.1f} s): {clean['verdict']}; {p_values(clean)}")
 
-        seconds = send(session, url, model.shifted)
+        seconds = send(session, url, model, model.shifted)
         shifted = drift(session, url)
         assert shifted["verdict"] == "drift" and shifted["drifted"], shifted["statistics"]
         assert shifted["drifted_inputs"] == [model.shifted_input], shifted["statistics"]
         assert model.moved_target in shifted["drifted_targets"], shifted["statistics"]
-        assert shifted["statistics"][f"input_ks[{model.shifted_input}]"]["correction"] == {"method": "bonferroni", "tests": len(card["input"]["names"])}
+        assert shifted["statistics"][f"input_ks[{model.shifted_input}]"]["correction"] == {"method": "bonferroni", "tests": len(model.names)}
         FIGURES.append(
             f"  {name}: {WINDOW} examples with {model.shifted_input} shifted ({seconds:.1f} s): {shifted['verdict']}, inputs {shifted['drifted_inputs']}, "
             f"targets {shifted['drifted_targets']}; {p_values(shifted)}"
@@ -173,30 +214,32 @@ def test_in_distribution_traffic_does_not_drift_and_a_shifted_input_does_naming_
         # The gauges are refreshed after an answer, at most every refresh_seconds: the phase's last refresh may
         # have come before its last examples; a few more shifted requests (bounded) refresh them again.
         detected = rf'serving_drift_detected\{{replica="[^"]+",model="{name}",[^}}]*statistic="any",version="v1"\}} 1\.0'
-        p_value = rf'serving_drift_p_value\{{replica="[^"]+",model="{name}",[^}}]*statistic="input_ks\[{model.shifted_input}\]",version="v1"\}} ([0-9.e+-]+)'
+        p_value = rf'serving_drift_p_value\{{replica="[^"]+",model="{name}",[^}}]*statistic="input_ks\[{re.escape(model.shifted_input)}\]",version="v1"\}} ([0-9.e+-]+)'
         for extra in range(MAX_EXTRA_REQUESTS + 1):
             metrics = requests.get(f"{srv.url}/metrics", timeout=TIMEOUT).text
             if (re.search(detected, metrics) and re.findall(p_value, metrics) and min(float(v) for v in re.findall(p_value, metrics)) < 0.001) or extra == MAX_EXTRA_REQUESTS:
                 break
             time.sleep(0.6)
-            send(session, url, model.shifted[:PER_REQUEST])
+            send(session, url, model, model.shifted[:PER_REQUEST])
     assert re.search(detected, metrics), [line for line in metrics.splitlines() if "drift_detected" in line and name in line]
     assert min(float(v) for v in re.findall(p_value, metrics)) < 0.001
     FIGURES.append(f"  {name}: /metrics shows serving_drift_detected{{statistic=any}} 1 after {extra} extra request(s)")
 
 
-def test_the_offline_report_reads_the_served_regressors_records(srv, regressors, tmp_path):
-    """The sampled records (every example: log_sample_rate 1) of the diabetes regressor, in windows of 400:
-    the in-distribution window does not drift, the shifted one does."""
-    if "diabetes" not in SENT:  # run on its own: the traffic of the test above
+@pytest.mark.parametrize("name", ["diabetes", "parcel"])
+def test_the_offline_report_reads_the_served_regressors_records(srv, regressors, tmp_path, name):
+    """The sampled records (every example: log_sample_rate 1) of a served regressor (parcel: of named inputs,
+    recorded as the vector drift watches), in windows of 400: the in-distribution window does not drift, the shifted one does."""
+    model = regressors[name]
+    if name not in SENT:  # run on its own: the traffic of the test above
         with requests.Session() as session:
-            send(session, f"{srv.url}/models/diabetes/v1", regressors["diabetes"].clean)
-            send(session, f"{srv.url}/models/diabetes/v1", regressors["diabetes"].shifted)
-    out = tmp_path / "drift-diabetes.html"
+            send(session, f"{srv.url}/models/{name}/v1", model, model.clean)
+            send(session, f"{srv.url}/models/{name}/v1", model, model.shifted)
+    out = tmp_path / f"drift-{name}.html"
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:  # the data log is written after each answer
         result = subprocess.run(
-            [sys.executable, "-m", "lifecycle.drift_report", "--model", "diabetes", "--version", "v1", "--logs", str(srv.monitoring), "--window", str(WINDOW), "--out", str(out)],
+            [sys.executable, "-m", "lifecycle.drift_report", "--model", name, "--version", "v1", "--logs", str(srv.monitoring), "--window", str(WINDOW), "--out", str(out)],
             cwd=ROOT,
             capture_output=True,
             text=True,
@@ -210,5 +253,5 @@ def test_the_offline_report_reads_the_served_regressors_records(srv, regressors,
     found = re.search(r"(\d+) windows of 400, (\d+) drifted \(last: drift\)", result.stdout)
     assert found and 1 <= int(found[2]) < int(found[1]), result.stdout  # the in-distribution window does not drift, the shifted one does
     html = out.read_text()
-    assert "input bmi KS" in html and "progression KS" in html and html.count("<img") == 2
-    FIGURES.append(f"  offline report of diabetes: {result.stdout.strip()}")
+    assert f"input {model.shifted_input} KS" in html and f"{model.moved_target} KS" in html and html.count("<img") == 2
+    FIGURES.append(f"  offline report of {name}: {result.stdout.strip()}")

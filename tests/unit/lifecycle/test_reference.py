@@ -144,3 +144,32 @@ def test_only_a_short_vector_input_is_tested_input_by_input():
     assert feature_names(regression_card(names=None)) == ("x[0]", "x[1]", "x[2]", "x[3]")
     long = regression_card(names=None).model_copy(update={"input": regression_card(names=None).input.model_copy(update={"shape": (MAX_FEATURE_TESTS + 1,)})})
     assert feature_names(long) is None and feature_names(clothes_card()) is None
+
+
+def test_named_inputs_are_watched_as_one_vector_of_their_numeric_values():
+    """A model of named tensors: drift reads their numbers, each value named after its input; text is left out."""
+    from lifecycle.reference import drift_card, drift_values
+    from models.card import InputSpec, TensorSpec
+    from models.tensors import pack
+
+    inputs = (
+        TensorSpec(name="size", datatype="FP32", shape=(2,)),
+        TensorSpec(name="note", datatype="BYTES", shape=(1,), max_bytes=8),
+        TensorSpec(name="rooms", datatype="INT64", shape=(1,)),
+        TensorSpec(name="lit", datatype="BOOL", shape=(1,)),
+    )
+    card = tensor_card().model_copy(update={"input": InputSpec.packed(inputs), "inputs": inputs})
+    watched = drift_card(card)
+    assert watched.input.kind == "tensor" and watched.input.shape == (4,) and watched.input.names == ("size[0]", "size[1]", "rooms", "lit")
+    arrays = {
+        "size": np.array([[0.5, -1.0], [2.0, 3.5]], np.float32),
+        "note": np.array([[b"a"], [b"bb"]], dtype=object),
+        "rooms": np.array([[3], [7]]),
+        "lit": np.array([[True], [False]]),
+    }
+    np.testing.assert_array_equal(drift_values(pack(inputs, arrays), card), [[0.5, -1.0, 3, 1], [2.0, 3.5, 7, 0]])
+    reference = build_reference(drift_values(pack(inputs, arrays), card), np.array([[0.9, 0.1], [0.2, 0.8]]), watched)
+    assert reference["images"] == 2 and reference["pixels"]["mean"] == [1.25, 1.25, 5.0, 0.5]
+    text = inputs[1:2]
+    assert drift_card(card.model_copy(update={"input": InputSpec.packed(text), "inputs": text})) is None  # nothing numeric to watch
+    assert drift_card(tensor_card()) == tensor_card()  # one input tensor: its own card

@@ -233,7 +233,37 @@ def test_a_two_input_classifier_keeps_its_labels_and_classes(client):
     assert top["datatype"] == "BYTES" and [text.split(":")[2] for text in top["data"]] == [p["label"] for p in answer["predictions"]]
     results = client.post("/v1/models/picker:predict", json={"inputs": {"features": FEATURES.tolist(), "counts": COUNTS.tolist()}}).json()["outputs"]
     np.testing.assert_allclose(results, answer["result"], atol=1e-7)
-    assert_error(client.get("/models/picker/v1/drift"), 404, "named inputs")
+    assert_error(client.get("/models/multi/v1/drift"), 404, "multi:v1 answers tensors: drift is monitored for classifiers and regressors")
+
+
+def held_rows(count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return rng.normal(0, 1, (count, 4)).astype(np.float32), rng.integers(0, 10, (count, 3))
+
+
+def test_a_classifier_of_named_inputs_is_watched_for_drift_on_their_values(tmp_path):
+    """Its reference and its window hold the same vector per example (features[0..3], counts[0..2]): traffic
+    like the held-out rows does not drift; shifted counts do."""
+    from lifecycle.reference import build_reference, drift_card, drift_values
+
+    config = write_config(tmp_path, {"picker": {"versions": ["v1"]}}, monitoring={"window": 300, "min_samples": 200, "refresh_seconds": 0.0})
+    card = named_card("picker", classifier=True)
+    features, counts = held_rows(600, 1)
+    rows = pack(INPUTS, {"features": features, "counts": counts})
+    runner = NamedRunner(card)
+    score = answers(features, counts)["score"]
+    probabilities = np.exp(score - score.max(axis=1, keepdims=True)) / np.exp(score - score.max(axis=1, keepdims=True)).sum(axis=1, keepdims=True)
+    reference = build_reference(drift_values(rows, card), probabilities, drift_card(card))
+    served = InProcess(config, {("picker", "v1"): card}, runners={("picker", "v1"): runner}, references={("picker", "v1"): reference})
+    with TestClient(served.app) as client:
+        client.portal.call(served.probe)
+        for shift, expected in ((0, "no drift"), (5, "drift")):
+            features, counts = held_rows(300, 2 + shift)
+            for start in range(0, 300, 6):
+                body = {"inputs": {"features": features[start : start + 6].tolist(), "counts": (counts[start : start + 6] + shift).tolist()}}
+                assert client.post("/models/picker/v1", json=body).status_code == 200
+            report = client.get("/models/picker/v1/drift").json()
+            assert report["window"]["size"] == 300 and report["reference_images"] == 600 and report["verdict"] == expected, report
 
 
 def test_the_openapi_document_describes_named_inputs_and_outputs(served):
