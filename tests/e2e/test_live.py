@@ -267,8 +267,9 @@ def test_shadow_traffic_is_compared_and_a_slow_shadow_slows_nothing(shadow_serve
     response = requests.put(f"{url}/models/{CLOTHES}/shadow", json={"alias": "stable", "candidate": "v2", "share": 1.0}, timeout=TIMEOUT)
     assert response.status_code == 200, response.text
     plain = answered_latencies(url, images[:400])
-    time.sleep(1)
-    summary = requests.get(f"{url}/models/{CLOTHES}/shadow", timeout=TIMEOUT).json()
+    deadline = time.monotonic() + 15  # shadows are compared after the answer, off the request path: polled, not timed
+    while (summary := requests.get(f"{url}/models/{CLOTHES}/shadow", timeout=TIMEOUT).json())["examples"] < 390 and time.monotonic() < deadline:
+        time.sleep(0.2)
     assert summary["examples"] >= 390 and summary["errors"] == 0 and 0 <= summary["agreement"] <= 1
     offline = [store.load_card(CLOTHES, v).metrics["accuracy"] for v in ("v1", "v2")]
 
