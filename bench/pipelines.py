@@ -7,8 +7,9 @@
 The shipped clothes v1 (LeNet-5) and v2 (a small VGG) are imported into a scratch BentoML home (the
 store the tests train into is left alone) and run on ONNX Runtime in this process, one thread each, as
 a served runner runs them, over the 10,000 held-out images in batches (training/pipeline_metrics.py's
-``BATCH``, a busy server's). The combinators are serving/pipelines.py's own (a PipelineHandle over the two versions), so
-what is measured is what is served, minus HTTP. Cost is the measured compute per example: v1's and v2's
+``BATCH``, a busy server's). The combinators are serving/pipelines.py's own (a PipelineHandle over the
+two versions, through training/pipeline_metrics.py as ``measure-pipeline`` runs them), so what is
+measured is what is served, minus HTTP. Cost is the measured compute per example: v1's and v2's
 alone, the ensemble's (both), and the cascade's at each threshold (v1 on every example, v2 on those
 v1 was unsure of). The configured cascade threshold (configuration.yaml ``pipelines``) is the lowest
 here that gives at least v2's accuracy. Each configured cascade and ensemble of these versions is
