@@ -109,3 +109,33 @@ def _percentile_ms(percent: str, report: str) -> float:
     if match is None:
         raise WrkError(f"no {percent}% latency in wrk's report (was --latency passed?):\n{report}")
     return float(match.group(1)) * TIME_UNITS_MS[match.group(2)]
+
+
+def alternating_runs(
+    url: str, directory: Path, bodies: dict[tuple[str, str], tuple[str, dict]], connections: int, rounds: int, seconds: int
+) -> dict[tuple[str, str], list[WrkResult]]:
+    """Each scenario, ``(model, route) -> (path, JSON body)``, loaded with wrk ``rounds`` times for ``seconds``
+    (the rounds alternate the scenarios, after a 2 s warm-up round that is not kept); the bodies are written
+    once into ``directory``. A failed request stops the benchmark."""
+    import json
+
+    from bench.bodies import Body
+
+    files = {}
+    for (model, route), (_, payload) in bodies.items():
+        files[model, route] = directory / f"{model}-{route.replace(' ', '-')}.json"
+        files[model, route].write_text(json.dumps(payload))
+    runs: dict[tuple[str, str], list[WrkResult]] = {key: [] for key in bodies}
+    for round_ in range(-1, rounds):
+        for (model, route), (path, _) in bodies.items():
+            result = run_wrk(url + path, Body(files[model, route], "application/json", 1), connections, 2 if round_ < 0 else seconds, 10)
+            if result.errors:
+                raise SystemExit(f"{model} through {route}: {result.errors} failed requests; see {directory}")
+            if round_ >= 0:
+                runs[model, route].append(result)
+    return runs
+
+
+def median_run(results: list[WrkResult]) -> WrkResult:
+    """The run of median throughput."""
+    return sorted(results, key=lambda r: r.requests_per_s)[len(results) // 2]

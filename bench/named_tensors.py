@@ -16,7 +16,6 @@ card, packing the rows and unpacking the outputs (models/tensors.py).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
@@ -60,8 +59,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     import yaml
 
-    from bench.bodies import Body
-    from bench.load import run_wrk
+    from bench.load import alternating_runs, median_run
     from bench.servers import launch, write_config
     from config.settings import load_yaml
 
@@ -82,19 +80,9 @@ def main(argv: list[str] | None = None) -> int:
     }
     rows = []
     with launch("served", home, env={"MODEL_SERVER_CONFIG": str(config), "BENTOML_HOME": env["BENTOML_HOME"]}) as server:
-        runs: dict[tuple[str, str], list] = {key: [] for key in bodies}
-        for key, (_, payload) in bodies.items():  # the bodies, written once
-            (home / f"{key[0]}-{key[1].replace(' ', '-')}.json").write_text(json.dumps(payload))
-        for round_ in range(-1, args.rounds):  # rounds alternate the scenarios; round -1 warms up
-            for (model, route), (path, _) in bodies.items():
-                body = Body(home / f"{model}-{route.replace(' ', '-')}.json", "application/json", 1)
-                result = run_wrk(server.url + path, body, CONNECTIONS, 2 if round_ < 0 else args.seconds, 10)
-                if result.errors:
-                    raise SystemExit(f"{model} through {route}: {result.errors} failed requests; see {home}")
-                if round_ >= 0:
-                    runs[model, route].append(result)
+        runs = alternating_runs(server.url, home, bodies, CONNECTIONS, args.rounds, args.seconds)
         for (model, route), results in runs.items():
-            middle = sorted(results, key=lambda r: r.requests_per_s)[len(results) // 2]  # the median run
+            middle = median_run(results)
             rows.append((model, route, middle.requests_per_s, middle.p50_ms, middle.p99_ms, sum(r.errors for r in results)))
     print(
         f"named tensors against one tensor, {time.strftime('%Y-%m-%d')}: one example per request, {CONNECTIONS} connections, "

@@ -95,7 +95,7 @@ def measure(config: Config, name: str, values: np.ndarray, truth: np.ndarray, da
     settings = config.pipelines[name]
     pipeline = PipelineHandle(name, settings, registry)  # type: ignore[arg-type]  # StoredSteps resolves as the registry does
     card = pipeline.available()
-    handles = [registry.resolve(*step.split(":")) for step in settings.steps]
+    handles = [registry.resolve(model, version) for model, version in pipeline.steps]
     for handle in set(handles):
         handle.seconds = 0.0
     answers, steps = run(pipeline, values)
