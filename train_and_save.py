@@ -42,7 +42,7 @@ from training import evaluation, fit, recipes  # noqa: E402
 from training.datasets import DatasetError  # noqa: E402
 from training.evaluation import format_report  # noqa: E402
 from training.export import probe_examples, with_onnx  # noqa: E402
-from training.importing import DEFAULT_MAX_BYTES, ImportRefused, check_evaluation, inspect_keras, parse_labels, read_evaluation  # noqa: E402
+from training.importing import DEFAULT_MAX_BYTES, ImportRefused, check_evaluation, dynamic_range, inspect_keras, parse_labels, read_evaluation  # noqa: E402
 from training.onnx_import import inspect_onnx  # noqa: E402
 from training.savedmodel_import import inspect_savedmodel  # noqa: E402
 from training.sklearn_import import inspect_sklearn  # noqa: E402
@@ -94,6 +94,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         default=DEFAULT_MAX_BYTES,
         help=f"a string input (an ONNX graph's STRING, a scikit-learn text pipeline's text): the longest value taken, in bytes (default {DEFAULT_MAX_BYTES}; longer ones are refused with 422)",
     )
+    imported.add_argument(
+        "--max-dim",
+        type=int,
+        help="an input with dynamic dimensions besides the batch axis (a sequence of any length): the largest size each takes "
+        "(required for such a model; larger examples are refused with 422)",
+    )
+    imported.add_argument("--min-dim", type=int, help="with --max-dim: the smallest size a dynamic dimension takes (default 1; a convolution needs its kernel's size)")
     imported.add_argument("--signature", default="serving_default", help="SavedModel: the signature to serve (default serving_default)")
     imported.add_argument(
         "--input-names", help="a vector input: each value's name, comma-separated (the page labels its fields with them; a scikit-learn model fitted on a DataFrame has them)"
@@ -298,6 +305,7 @@ def import_model(args: argparse.Namespace) -> int:
         value_range = tuple(float(v) for v in args.range.split(",")) if args.range else None
         if value_range is not None and (len(value_range) != 2 or not value_range[0] < value_range[1]):
             raise ImportRefused(f"--range: expected LOW,HIGH with LOW < HIGH, got {args.range!r}")
+        dim_range = dynamic_range(args.min_dim, args.max_dim)
         labels = parse_labels(args.labels) if args.labels else None
         targets = parse_targets(args.targets) if args.targets else None
         if store.exists(args.name, args.version) and not args.force:
@@ -321,6 +329,7 @@ def import_model(args: argparse.Namespace) -> int:
                 args.positive_label,
                 args.description,
                 plain[0] if plain is not None else None,
+                dim_range,
             )
         elif suffix == ".onnx":
             card, files[store.ONNX_FILE] = inspect_onnx(
@@ -338,6 +347,7 @@ def import_model(args: argparse.Namespace) -> int:
                 args.positive_label,
                 args.description,
                 args.max_bytes,
+                dim_range,
             )
             predict = onnx_predict(files[store.ONNX_FILE], card)
         elif suffix in PICKLES:
@@ -374,6 +384,7 @@ def import_model(args: argparse.Namespace) -> int:
                 targets=targets,
                 threshold=args.threshold,
                 output=args.output,
+                dim_range=dim_range,
             )
             predict = lambda values: predict_probabilities(model, values, card)  # noqa: E731
         if args.input_names:
@@ -389,8 +400,8 @@ def import_model(args: argparse.Namespace) -> int:
         else (f"{output.kind} of {len(output.targets)} target(s)" if output.targets else f"{output.kind} {list(output.answer_shape)}")
     )
     if card.outputs:
-        answers = "outputs " + ", ".join(f"{spec.name} {spec.datatype} {list(spec.shape)}" for spec in card.outputs)
-    taken = "inputs " + ", ".join(f"{spec.name} {spec.datatype} {list(spec.shape)}" for spec in card.inputs) if card.inputs else f"{card.input.kind} input {list(card.input.shape)}"
+        answers = "outputs " + ", ".join(map(str, card.outputs))
+    taken = "inputs " + ", ".join(map(str, card.inputs)) if card.inputs else f"{card.input.kind} input {list(card.input.shape)}"
     print(f"{card.tag}: {taken}, {answers}, {card.number_of_parameters:,} parameters")
     if images is None:
         if model is not None:

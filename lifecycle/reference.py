@@ -12,7 +12,7 @@ input of a vector input (:func:`feature_names`) and the predicted values of each
 held-out examples: the samples its per-input and per-target drift tests compare the window with.
 
 A model of named inputs is watched on one vector of their numeric values (:func:`drift_card`,
-:func:`drift_values`): ``features[0]``, ``counts[2]``, ... (strings are left out).
+:func:`drift_values`): ``features[0]``, ``counts[2]``, ... (strings and inputs of dynamic shape are left out).
 """
 
 from __future__ import annotations
@@ -39,10 +39,11 @@ LEVELS = (0, 255)  # what an image's feature view holds: 8-bit levels, whatever 
 
 def drift_card(card: ModelCard) -> ModelCard | None:
     """The card drift reads the inputs by: the version's own for one input tensor; for named inputs,
-    one vector of their numeric values, each named after its input (None when every input is text)."""
+    one vector of their numeric values, each named after its input (None when every input is text or
+    has dynamic dimensions)."""
     if not card.named_inputs:
         return card
-    names = tuple(spec.name if spec.size == 1 else f"{spec.name}[{i}]" for spec in card.inputs if spec.max_bytes is None for i in range(spec.size))
+    names = tuple(spec.name if spec.size == 1 else f"{spec.name}[{i}]" for spec in _watched(card) for i in range(spec.size))
     if not names:
         return None
     return card.model_copy(update={"input": InputSpec(kind="tensor", shape=(len(names),), dtype="float32", value_range=None, divide_by=None, names=names), "preprocessing": None})
@@ -52,8 +53,14 @@ def drift_values(values: np.ndarray, card: ModelCard) -> np.ndarray:
     """Examples as :func:`drift_card` takes them: named inputs' packed rows as their numeric values, float32."""
     if not card.named_inputs:
         return values
-    arrays = unpack(card.inputs, values)
-    return np.concatenate([np.asarray(arrays[spec.name], np.float32).reshape(len(values), -1) for spec in card.inputs if spec.max_bytes is None], axis=1)
+    watched = _watched(card)
+    arrays = unpack(card.inputs, values, only=tuple(spec.name for spec in watched))
+    return np.concatenate([np.asarray(arrays[spec.name], np.float32).reshape(len(values), -1) for spec in watched], axis=1)
+
+
+def _watched(card: ModelCard) -> tuple:
+    """The named inputs drift reads: numbers of a fixed shape (not strings, not sequences of any length)."""
+    return tuple(spec for spec in card.inputs if spec.max_bytes is None and not spec.dynamic)
 
 
 def feature_view(values: np.ndarray, card: ModelCard) -> np.ndarray:

@@ -46,44 +46,85 @@ DATATYPES = {
 }
 LENGTH_BYTES = 4  # a packed BYTES value: its length (little-endian uint32), then max_bytes bytes, zero-padded
 ITEM_BYTES = {name: 1 if dtype == "?" else int(dtype[-1]) for name, dtype in DATATYPES.items() if dtype != "O"}
+DYNAMIC = -1  # a dimension each request chooses, as ONNX, TensorFlow and the Open Inference Protocol write it
+DIM_BYTES = 4  # a packed example's size of one dynamic dimension (little-endian uint32), before its values
 TENSOR_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.:/-]{0,63}$")  # graph names as Keras, ONNX and TensorFlow write them
 
 
 class TensorSpec(_Frozen):
-    """One named input or output of a model with several: its datatype and one example's shape (the batch
-    axis, first, is the dynamic one)."""
+    """One named input or output of a model with several: its datatype and one example's shape. The batch
+    axis, first, is dynamic; an input may have other dynamic dimensions (-1), each bounded by ``max_shape``
+    so that a packed example keeps a fixed width."""
 
     name: Annotated[str, Field(pattern=TENSOR_NAME.pattern)]
     datatype: Literal["FP16", "FP32", "FP64", "INT8", "INT16", "INT32", "INT64", "UINT8", "UINT16", "UINT32", "UINT64", "BOOL", "BYTES"]
-    shape: tuple[PositiveInt, ...] = Field(description="one example's shape, e.g. [8]; [] for one value per example")
+    shape: tuple[Annotated[int, Field(ge=DYNAMIC)], ...] = Field(description="one example's shape, e.g. [8]; [] for one value per example; -1: a dynamic dimension")
+    max_shape: tuple[PositiveInt, ...] | None = Field(None, description="with dynamic dimensions only: the largest example taken, e.g. [64, 3] for the shape [-1, 3]")
+    min_shape: tuple[PositiveInt, ...] | None = Field(None, description="with dynamic dimensions: the smallest example taken (a convolution needs its kernel's size); null: size 1")
     max_bytes: PositiveInt | None = Field(None, le=2**20, description="BYTES only: the longest value taken, in bytes (a packed row has a fixed width)")
 
     @model_validator(mode="after")
-    def _bytes_bound(self):
+    def _bounds(self):
         if (self.datatype == "BYTES") != (self.max_bytes is not None):
             raise ValueError(f"{self.name}: max_bytes is given for a BYTES tensor, and only for one")
+        if 0 in self.shape:
+            raise ValueError(f"{self.name}: a dimension is positive, or -1 for a dynamic one; got {list(self.shape)}")
+        if (DYNAMIC in self.shape) != (self.max_shape is not None):
+            raise ValueError(f"{self.name}: max_shape bounds the dynamic (-1) dimensions of a shape, and is given only with them")
+        for field in ("max_shape", "min_shape"):
+            bounds = getattr(self, field)
+            if bounds is not None and (len(bounds) != len(self.shape) or any(dim not in (DYNAMIC, bound) for dim, bound in zip(self.shape, bounds, strict=True))):
+                raise ValueError(f"{self.name}: {field} {list(bounds)} must be the shape {list(self.shape)} with each -1 replaced by its bound")
+        if self.min_shape is not None and (self.max_shape is None or any(low > high for low, high in zip(self.min_shape, self.max_shape, strict=True))):
+            raise ValueError(f"{self.name}: min_shape {list(self.min_shape)} goes with dynamic dimensions, each at most its max_shape")
         return self
 
     @model_serializer(mode="wrap")
-    def _without_max_bytes(self, handler):
-        # A numeric tensor's spec reads as it did before strings were served.
+    def _without_bounds(self, handler):
+        # A fixed numeric tensor's spec reads as it did before strings and dynamic dimensions were served.
         data = handler(self)
-        if data.get("max_bytes") is None:
-            data.pop("max_bytes", None)
+        for field in ("max_bytes", "max_shape", "min_shape"):
+            if data.get(field) is None:
+                data.pop(field, None)
         return data
+
+    def __str__(self) -> str:
+        """``tokens INT64 [-1] (sizes [1] to [64])``: how imports and messages name it."""
+        sizes = f" (sizes {list(self.smallest)} to {list(self.bound)})" if self.dynamic else ""
+        return f"{self.name} {self.datatype} {list(self.shape)}{sizes}"
+
+    @property
+    def dynamic(self) -> tuple[int, ...]:
+        """The axes (of one example) whose size each request chooses."""
+        return tuple(axis for axis, dim in enumerate(self.shape) if dim == DYNAMIC)
+
+    @property
+    def bound(self) -> tuple[int, ...]:
+        """The largest example's shape: ``shape`` itself when every dimension is fixed."""
+        return self.max_shape if self.max_shape is not None else self.shape
+
+    @property
+    def smallest(self) -> tuple[int, ...]:
+        """The smallest example's shape: ``min_shape``, or each dynamic dimension of size 1."""
+        return self.min_shape if self.min_shape is not None else tuple(1 if dim == DYNAMIC else dim for dim in self.shape)
+
+    def fits(self, shape: tuple[int, ...]) -> bool:
+        """One example's shape as a request gives it: fixed dimensions equal, dynamic ones within their bounds."""
+        return len(shape) == len(self.shape) and all(low <= size <= high for size, low, high in zip(shape, self.smallest, self.bound, strict=True))
 
     @property
     def size(self) -> int:
-        """Values per example."""
+        """Values per example (of the largest example, with dynamic dimensions)."""
         size = 1
-        for dim in self.shape:
+        for dim in self.bound:
             size *= dim
         return size
 
     @property
     def nbytes(self) -> int:
-        """Bytes per example."""
-        return self.size * (LENGTH_BYTES + self.max_bytes if self.max_bytes is not None else ITEM_BYTES[self.datatype])
+        """Bytes per packed example: each dynamic dimension's size, then the values (padded to the bound)."""
+        cell = LENGTH_BYTES + self.max_bytes if self.max_bytes is not None else ITEM_BYTES[self.datatype]
+        return len(self.dynamic) * DIM_BYTES + self.size * cell
 
 
 def row_bytes(specs: tuple[TensorSpec, ...]) -> int:
@@ -286,6 +327,8 @@ class ModelCard(_Frozen):
         _check_named(self.outputs, "output")
         if any(spec.datatype == "BYTES" for spec in self.outputs):
             raise ValueError("outputs are numbers or booleans: strings are taken as inputs only")
+        if any(spec.dynamic for spec in self.outputs):
+            raise ValueError("outputs have fixed shapes: only inputs have dynamic dimensions besides the batch axis")
         if (self.input.kind == "tensors") != bool(self.inputs) or (self.inputs and self.input.shape != (row_bytes(self.inputs),)):
             raise ValueError("named inputs go with an input of kind tensors whose shape is their packed bytes per example, and only with it")
         if (self.output.kind == "tensors") != bool(self.outputs) or (self.outputs and self.output.shape != (row_bytes(self.outputs),)):

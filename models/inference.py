@@ -13,7 +13,7 @@ import numpy as np
 
 from models.card import ModelCard, OutputSpec
 from models.preprocessing import to_model_input
-from models.tensors import pack, unpack
+from models.tensors import blank, by_shape, pack
 
 
 def class_probabilities(outputs: np.ndarray, output: OutputSpec) -> np.ndarray:
@@ -30,8 +30,7 @@ def class_probabilities(outputs: np.ndarray, output: OutputSpec) -> np.ndarray:
 def warm_up(forward, card: ModelCard) -> np.ndarray:
     """One inference on a blank example, checked: the first client request pays no tracing cost."""
     low = card.input.value_range[0] if card.input.value_range else 0
-    blank = np.zeros((1, *card.input.shape), dtype=np.uint8) if card.named_inputs else np.full((1, *card.input.shape), low, dtype=np.float32)
-    answers = forward(blank)  # zero bytes are zeros of every datatype
+    answers = forward(blank(card.inputs) if card.named_inputs else np.full((1, *card.input.shape), low, dtype=np.float32))
     expected = (1, *card.output.answer_shape)
     if answers.shape != expected or (answers.dtype.kind == "f" and not np.isfinite(answers).all()):
         raise RuntimeError(f"warm-up inference returned shape {answers.shape} (expected {expected}) or non-finite values")
@@ -44,9 +43,13 @@ def predict_probabilities(model, values: np.ndarray, card) -> np.ndarray:
     ``card`` is anything with ``input`` and ``output`` specs (a card or a recipe).
     """
     if getattr(card, "inputs", ()):  # several named tensors, packed (models/tensors.py): Keras takes them as a list in the card's order
-        outputs = model.predict(list(unpack(card.inputs, values).values()), batch_size=256, verbose=0)
-        if card.outputs:
-            outputs = outputs.values() if isinstance(outputs, dict) else outputs
-            return pack(card.outputs, {spec.name: np.asarray(output) for spec, output in zip(card.outputs, outputs, strict=True)})
-        return class_probabilities(outputs, card.output)
+
+        def answers(tensors: dict[str, np.ndarray]) -> np.ndarray:
+            outputs = model.predict(list(tensors.values()), batch_size=256, verbose=0)
+            if card.outputs:
+                outputs = outputs.values() if isinstance(outputs, dict) else outputs
+                return pack(card.outputs, {spec.name: np.asarray(output) for spec, output in zip(card.outputs, outputs, strict=True)})
+            return class_probabilities(outputs, card.output)
+
+        return by_shape(card.inputs, values, answers)
     return class_probabilities(model.predict(to_model_input(values, card.input), batch_size=256, verbose=0), card.output)

@@ -4,6 +4,9 @@ crosses the batcher and the runner transport, which carry one array.
 Each example's row is its tensors' raw little-endian bytes, in the card's order (``card.inputs``,
 ``card.outputs``): lossless for every datatype, and batched along the first axis like any other input.
 A BYTES value takes a fixed width: its length (uint32), then its bytes padded to the spec's ``max_bytes``.
+A tensor with dynamic dimensions (an input of shape [-1, 3]: tokens of any count up to ``max_shape``)
+leads with their sizes (uint32 each), then its values, zero-padded to the bound; examples of different
+sizes share a batch, and the engine runs each shape apart (:func:`by_shape`).
 The data plane checks what a client sent against the card and packs it; the engine unpacks it, runs
 the model, and packs its outputs; the data plane unpacks them for the protocols.
 
@@ -17,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from models.card import DATATYPES, LENGTH_BYTES, TensorSpec, row_bytes
+from models.card import DATATYPES, DIM_BYTES, LENGTH_BYTES, TensorSpec, row_bytes
 from models.preprocessing import InvalidInput
 
 
@@ -25,31 +28,46 @@ def dtype_of(spec: TensorSpec) -> np.dtype:
     return np.dtype(DATATYPES[spec.datatype])
 
 
+def _cell_bytes(spec: TensorSpec) -> int:
+    return LENGTH_BYTES + spec.max_bytes if spec.max_bytes is not None else dtype_of(spec).itemsize
+
+
 def pack(specs: tuple[TensorSpec, ...], arrays: dict[str, np.ndarray]) -> np.ndarray:
-    """(N, row_bytes) uint8: each example's tensors as their bytes, in ``specs``' order (arrays already checked)."""
+    """(N, row_bytes) uint8: each example's tensors as their bytes, in ``specs``' order (arrays already
+    checked). A tensor with dynamic dimensions leads with their sizes and is zero-padded to its bound."""
     count = len(next(iter(arrays.values())))
-    parts = [
-        _packed_bytes(arrays[spec.name], spec, count)
-        if spec.max_bytes
-        else np.ascontiguousarray(arrays[spec.name], dtype=dtype_of(spec)).reshape(count, -1).view(np.uint8).reshape(count, spec.nbytes)
-        for spec in specs
-    ]
+    parts = [_packed(np.asarray(arrays[spec.name]), spec, count) for spec in specs]
     return np.concatenate(parts, axis=1) if len(parts) > 1 else parts[0]
 
 
+def _packed(array: np.ndarray, spec: TensorSpec, count: int) -> np.ndarray:
+    if spec.max_bytes is not None:
+        values = _packed_bytes(array, spec, count)
+    else:
+        values = np.ascontiguousarray(array, dtype=dtype_of(spec)).reshape(count, -1).view(np.uint8).reshape(count, -1)
+    if not spec.dynamic:
+        return values
+    sizes = np.array([array.shape[1 + axis] for axis in spec.dynamic], "<u4").view(np.uint8)
+    row = np.zeros((count, spec.nbytes), np.uint8)
+    row[:, : sizes.size] = sizes
+    row[:, sizes.size : sizes.size + values.shape[1]] = values
+    return row
+
+
 def _packed_bytes(values: np.ndarray, spec: TensorSpec, count: int) -> np.ndarray:
-    """BYTES values (checked: at most max_bytes each) as (count, spec.nbytes): per value its length, then its bytes, zero-padded."""
+    """BYTES values (checked: at most max_bytes each) as (count, values per example x cell): per value its
+    length, then its bytes, zero-padded."""
     assert spec.max_bytes is not None
-    width = LENGTH_BYTES + spec.max_bytes
-    cells = np.zeros((count * spec.size, width), np.uint8)
-    for cell, value in zip(cells, np.asarray(values, dtype=object).reshape(-1), strict=True):
+    flat = np.asarray(values, dtype=object).reshape(-1)
+    cells = np.zeros((len(flat), _cell_bytes(spec)), np.uint8)
+    for cell, value in zip(cells, flat, strict=True):
         cell[:LENGTH_BYTES] = np.frombuffer(len(value).to_bytes(LENGTH_BYTES, "little"), np.uint8)
         cell[LENGTH_BYTES : LENGTH_BYTES + len(value)] = np.frombuffer(value, np.uint8)
-    return cells.reshape(count, spec.nbytes)
+    return cells.reshape(count, -1)
 
 
-def _unpacked_bytes(part: np.ndarray, spec: TensorSpec) -> np.ndarray:
-    """Packed BYTES values back as an object array of bytes, (N, *spec.shape)."""
+def _unpacked_bytes(part: np.ndarray, spec: TensorSpec, shape: tuple[int, ...]) -> np.ndarray:
+    """Packed BYTES values back as an object array of bytes, (N, *shape)."""
     assert spec.max_bytes is not None
     cells = part.reshape(-1, LENGTH_BYTES + spec.max_bytes)
     lengths = cells[:, :LENGTH_BYTES].copy().view("<u4").reshape(-1)
@@ -57,21 +75,74 @@ def _unpacked_bytes(part: np.ndarray, spec: TensorSpec) -> np.ndarray:
         raise ValueError(f"packed {spec.name}: a length past max_bytes {spec.max_bytes}")
     values = np.empty(len(cells), dtype=object)
     values[:] = [cell[LENGTH_BYTES : LENGTH_BYTES + length].tobytes() for cell, length in zip(cells, lengths.tolist(), strict=True)]
-    return values.reshape(len(part), *spec.shape)
+    return values.reshape(len(part), *shape)
 
 
-def unpack(specs: tuple[TensorSpec, ...], rows: np.ndarray) -> dict[str, np.ndarray]:
-    """The named tensors of packed rows, each (N, *spec.shape) in its datatype."""
+def _sizes(part: np.ndarray, spec: TensorSpec) -> np.ndarray:
+    """(N, dynamic axes) uint32: each packed example's sizes of its dynamic dimensions."""
+    return np.ascontiguousarray(part[:, : len(spec.dynamic) * DIM_BYTES]).view("<u4")
+
+
+def unpack(specs: tuple[TensorSpec, ...], rows: np.ndarray, only: tuple[str, ...] | None = None) -> dict[str, np.ndarray]:
+    """The named tensors of packed rows (``only`` those named), each (N, *shape) in its datatype. Every row
+    must have the same dynamic sizes: :func:`by_shape` groups rows that differ."""
     rows = np.ascontiguousarray(rows, dtype=np.uint8)
     expected = row_bytes(specs)
     if rows.ndim != 2 or rows.shape[1] != expected:
         raise ValueError(f"packed rows of {expected} bytes expected, got shape {list(rows.shape)}")
     tensors, start = {}, 0
     for spec in specs:
-        part = np.ascontiguousarray(rows[:, start : start + spec.nbytes])
-        tensors[spec.name] = _unpacked_bytes(part, spec) if spec.max_bytes else part.view(dtype_of(spec)).reshape(len(rows), *spec.shape)
-        start += spec.nbytes
+        part, start = rows[:, start : start + spec.nbytes], start + spec.nbytes
+        if only is None or spec.name in only:
+            tensors[spec.name] = _unpacked(part, spec)
     return tensors
+
+
+def _unpacked(part: np.ndarray, spec: TensorSpec) -> np.ndarray:
+    shape = spec.shape
+    if spec.dynamic:
+        sizes = _sizes(part, spec)
+        if len(part) and (sizes != sizes[0]).any():
+            raise ValueError(f"packed {spec.name}: examples of different shapes in one batch (run them by_shape)")
+        dims = dict(zip(spec.dynamic, sizes[0].tolist(), strict=True)) if len(part) else {}
+        shape = tuple(dims.get(axis, dim) for axis, dim in enumerate(spec.smallest))
+        if not spec.fits(shape):
+            raise ValueError(f"packed {spec.name}: the shape {list(shape)} is not within {list(spec.smallest)} to {list(spec.bound)}")
+        head = len(spec.dynamic) * DIM_BYTES
+        part = part[:, head : head + int(np.prod(shape)) * _cell_bytes(spec)]
+    part = np.ascontiguousarray(part)
+    return _unpacked_bytes(part, spec, shape) if spec.max_bytes else part.view(dtype_of(spec)).reshape(len(part), *shape)
+
+
+def by_shape(specs: tuple[TensorSpec, ...], rows: np.ndarray, run) -> np.ndarray:
+    """``run(tensors)`` -> answers, one row per example, over packed rows whose dynamic dimensions may differ
+    from example to example (requests of several shapes batched together): once per group of one shape,
+    the answers put back in the rows' order."""
+    keys, start = [], 0
+    for spec in specs:
+        if spec.dynamic:
+            keys.append(_sizes(np.asarray(rows)[:, start : start + spec.nbytes], spec))
+        start += spec.nbytes
+    if not keys or len(rows) < 2:
+        return run(unpack(specs, rows))
+    shapes, group_of = np.unique(np.concatenate(keys, axis=1), axis=0, return_inverse=True)
+    if len(shapes) == 1:
+        return run(unpack(specs, rows))
+    answers = None
+    for group in range(len(shapes)):
+        where = np.flatnonzero(group_of.reshape(-1) == group)
+        part = np.asarray(run(unpack(specs, rows[where])))
+        if answers is None:
+            answers = np.empty((len(rows), *part.shape[1:]), part.dtype)
+        answers[where] = part
+    assert answers is not None
+    return answers
+
+
+def blank(specs: tuple[TensorSpec, ...], count: int = 1) -> np.ndarray:
+    """Packed examples of zeros (empty strings), each of the smallest shape: a warm-up's input."""
+    arrays = {spec.name: np.full((count, *spec.smallest), b"" if spec.max_bytes else 0, object if spec.max_bytes else dtype_of(spec)) for spec in specs}
+    return pack(specs, arrays)
 
 
 def numbers_of(card, answers: np.ndarray) -> np.ndarray:
@@ -97,13 +168,20 @@ def checked(specs: tuple[TensorSpec, ...], given: dict[str, tuple[np.ndarray, st
     for spec in specs:
         array, field = given[spec.name]
         array = np.asarray(array)
-        if array.ndim == 0 or array.shape[1:] != spec.shape:
-            raise InvalidInput(field, f"{spec.name} takes examples of shape {list(spec.shape)} (a batch: [N, {', '.join(map(str, spec.shape))}]), got {list(array.shape)}")
+        if array.ndim == 0 or not spec.fits(array.shape[1:]):
+            raise InvalidInput(field, f"{spec.name} takes examples of shape {_described(spec)} (a batch: [N, {', '.join(map(str, spec.shape))}]), got {list(array.shape)}")
         if count is not None and len(array) != count:
             raise InvalidInput(field, f"{len(array)} examples of {spec.name}, but {count} of {specs[0].name}: every input has one row per example")
         count = len(array)
         arrays[spec.name] = _as_datatype(array, spec, field)
     return arrays
+
+
+def _described(spec: TensorSpec) -> str:
+    if not spec.dynamic:
+        return str(list(spec.shape))
+    bounds = ", ".join(f"axis {axis + 1} of {spec.smallest[axis]} to {spec.bound[axis]}" for axis in spec.dynamic)
+    return f"{list(spec.shape)} ({bounds})"
 
 
 def _as_datatype(array: np.ndarray, spec: TensorSpec, field: str) -> np.ndarray:

@@ -365,7 +365,7 @@ class DataPlane:
         if handle.failure:
             raise Unavailable(handle.failure, retry_after=RETRY_MISSING_SECONDS)
         if handle.card is not None and drift_card(handle.card) is None:
-            raise NotFound(f"{handle.tag} takes only strings: drift is monitored on numeric inputs")
+            raise NotFound(f"{handle.tag} takes only strings or inputs of dynamic shape: drift is monitored on numeric inputs of a fixed shape")
         if handle.card is not None and handle.monitor is None:
             raise NotFound(f"{handle.tag} answers {handle.card.output.kind}: drift is monitored for classifiers and regressors")
         report = handle.monitor.drift() if handle.monitor is not None else None

@@ -27,7 +27,7 @@ from starlette.responses import Response
 
 from config import Config
 from models import store
-from models.card import ModelCard
+from models.card import DYNAMIC, ModelCard
 from models.preprocessing import Invert, example_text
 from serving import codecs, errors, schemas
 from serving.codecs.bodies import IMAGE_ENCODING
@@ -496,7 +496,7 @@ def _named_schemas(model: Served, limit: int) -> dict:
     """A model with named inputs takes an object of them by name; with named outputs, answers one too."""
     card = model.card
     assert card is not None
-    example = {spec.name: _nested_rows({"type": "string"} if spec.datatype == "BYTES" else {"type": "number"}, spec.shape) for spec in card.inputs}
+    example = {spec.name: _nested_rows({"type": "string"} if spec.datatype == "BYTES" else {"type": "number"}, spec.shape, spec.bound) for spec in card.inputs}
     names = [spec.name for spec in card.inputs]
     own = {
         "Example": {"type": "object", "required": names, "properties": example, "additionalProperties": False},
@@ -523,9 +523,10 @@ def _named_schemas(model: Served, limit: int) -> dict:
     return own
 
 
-def _nested_rows(value: dict, shape: tuple[int, ...]) -> dict:
-    for dim in reversed(shape):
-        value = _rows(value, dim)
+def _nested_rows(value: dict, shape: tuple[int, ...], bound: tuple[int, ...] | None = None) -> dict:
+    """Nested arrays in ``shape``; a dynamic dimension (-1) of 1 up to its ``bound``."""
+    for dim, most in reversed(list(zip(shape, bound or shape, strict=True))):
+        value = {"type": "array", "items": value, "minItems": 1, "maxItems": most} if dim == DYNAMIC else _rows(value, dim)
     return value
 
 

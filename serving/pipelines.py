@@ -273,7 +273,7 @@ def compose_graph(name: str, settings: PipelineSettings, steps: list[str], cards
         return None, [], f"{name}: step {missing[0]} has no card (not in the model store)"
     known: list[ModelCard] = [card for card in cards if card is not None]
     plan: list[dict[str, Feed]] = []
-    taken: dict[str, tuple[Tensor, int]] = {}  # the pipeline's inputs: their tensor, and the first step taking each
+    taken: dict[str, tuple[Tensor, int, str]] = {}  # the pipeline's inputs: their tensor, and the first step taking each, by its input's name
     for index, card in enumerate(known):
         wiring = (settings.wiring or [{}] * len(known))[index]
         unknown = [target for target in wiring if target not in tensors_in(card)]
@@ -289,7 +289,7 @@ def compose_graph(name: str, settings: PipelineSettings, steps: list[str], cards
                 earlier = [i for i in range(index) if target in tensors_out(known[i])]
                 feed = Feed(earlier[-1] if earlier else None, target)
             if feed.step is None:
-                first = taken.setdefault(feed.name, (tensor, index))
+                first = taken.setdefault(feed.name, (tensor, index, target))
                 if first[0] != tensor:
                     return None, [], f"{name}: input {feed.name!r} goes to step {first[1] + 1} as {_shown(first[0])} and to step {index + 1} as {_shown(tensor)}"
             else:
@@ -310,7 +310,8 @@ def compose_graph(name: str, settings: PipelineSettings, steps: list[str], cards
     if set(taken) == {INPUT} and all(not card.inputs and (card.input, card.preprocessing) == (takers[0].input, takers[0].preprocessing) for card in takers):
         entry = {"input": takers[0].input, "inputs": (), "preprocessing": takers[0].preprocessing}  # one model's input as it is: its image files too
     else:
-        specs = tuple(TensorSpec(name=input_name, datatype=tensor[0], shape=tensor[1]) for input_name, (tensor, _) in taken.items())
+        # Each input as the first step taking it has it: its bounds (max_bytes, max_shape) too.
+        specs = tuple(_taken_spec(known[index], target, input_name, tensor) for input_name, (tensor, index, target) in taken.items())
         entry = {"input": InputSpec.packed(specs), "inputs": specs, "preprocessing": None}
     wires = [{target: f"{'inputs' if feed.step is None else feed.step + 1}.{feed.name}" for target, feed in feeds.items()} for feeds in plan]
     card = last.model_copy(
@@ -336,6 +337,12 @@ def compose_graph(name: str, settings: PipelineSettings, steps: list[str], cards
     except ValueError as exc:
         return None, [], f"{name}: its steps compose no valid card: {exc}"
     return card, plan, None
+
+
+def _taken_spec(card: ModelCard, target: str, name: str, tensor: Tensor) -> TensorSpec:
+    """A pipeline input as the step's input ``target`` it feeds is described, under the pipeline's name for it."""
+    spec = next((spec for spec in card.inputs if spec.name == target), None)
+    return spec.model_copy(update={"name": name}) if spec is not None else TensorSpec(name=name, datatype=tensor[0], shape=tensor[1])
 
 
 def card_digest(card: ModelCard) -> str:

@@ -38,23 +38,35 @@ def probe_examples(card: ModelCard, count: int = PROBE_EXAMPLES, seed: int = 0) 
     """Random examples in the card's value range (or standard normal values without one)."""
     rng = np.random.default_rng(seed)
     if getattr(card, "inputs", ()):  # several named tensors: each in a range its datatype holds, packed
-        arrays = {}
-        for spec in card.inputs:
-            dtype = dtype_of(spec)
-            shape = (count, *spec.shape)
-            if dtype.kind == "f":
-                arrays[spec.name] = rng.standard_normal(shape).astype(dtype)
-            elif dtype.kind == "b":
-                arrays[spec.name] = rng.integers(0, 2, shape).astype(bool)
-            elif spec.max_bytes is not None:  # text: empty, one word, a few
-                arrays[spec.name] = np.array([[b"", b"probe", b"probe text of words"][i % 3][: spec.max_bytes] for i in range(np.prod(shape))], dtype=object).reshape(shape)
-            else:  # 0 or 1: valid indices into any embedding table, and counts
-                arrays[spec.name] = rng.integers(0, 2, shape).astype(dtype)
-        return pack(card.inputs, arrays)
+        if not any(spec.dynamic for spec in card.inputs):
+            return pack(card.inputs, _probe_arrays(card.inputs, count, rng, lambda spec: spec.shape))
+        # Dynamic dimensions: a third of the examples at their bound, a third at their smallest, a third half-way.
+        groups = []
+        for part, pick in enumerate((lambda low, high: high, lambda low, high: low, lambda low, high: (low + high) // 2)):
+            size = count // 3 + (1 if part < count % 3 else 0)
+            shapes = lambda spec, pick=pick: tuple(pick(low, high) for low, high in zip(spec.smallest, spec.bound, strict=True))  # noqa: E731
+            groups.append(pack(card.inputs, _probe_arrays(card.inputs, size, rng, shapes)))
+        return np.concatenate(groups)
     if card.input.value_range is None:
         return rng.standard_normal((count, *card.input.shape)).astype(np.float32)
     low, high = card.input.value_range
     return rng.uniform(low, high, (count, *card.input.shape)).astype(np.float32)
+
+
+def _probe_arrays(specs, count: int, rng, shape_of) -> dict[str, np.ndarray]:
+    arrays = {}
+    for spec in specs:
+        dtype = dtype_of(spec)
+        shape = (count, *shape_of(spec))
+        if dtype.kind == "f":
+            arrays[spec.name] = rng.standard_normal(shape).astype(dtype)
+        elif dtype.kind == "b":
+            arrays[spec.name] = rng.integers(0, 2, shape).astype(bool)
+        elif spec.max_bytes is not None:  # text: empty, one word, a few
+            arrays[spec.name] = np.array([[b"", b"probe", b"probe text of words"][i % 3][: spec.max_bytes] for i in range(np.prod(shape))], dtype=object).reshape(shape)
+        else:  # 0 or 1: valid indices into any embedding table, and counts
+            arrays[spec.name] = rng.integers(0, 2, shape).astype(dtype)
+    return arrays
 
 
 def onnx_export(model, card: ModelCard, examples: np.ndarray) -> tuple[bytes | None, dict]:

@@ -21,12 +21,13 @@ classes. Each decision is said, and recorded in the card's ``training``.
 from __future__ import annotations
 
 import datetime
+import re
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
-from models.card import DATATYPES, NAME_PATTERN, TENSOR_NAME, ImagePreprocessing, InputSpec, ModelCard, OutputSpec, TensorSpec
+from models.card import DATATYPES, DYNAMIC, NAME_PATTERN, TENSOR_NAME, ImagePreprocessing, InputSpec, ModelCard, OutputSpec, TensorSpec
 from models.inference import class_probabilities, predict_probabilities
 from models.preprocessing import to_model_input
 from training.datasets import sha256_of
@@ -80,6 +81,7 @@ def inspect_keras(
     targets=None,
     threshold: float = 0.5,
     output: str | None = None,
+    dim_range: tuple[int, int] | None = None,
 ):
     """Load ``path`` and describe it: (keras model, card without metrics). Raises ImportRefused.
 
@@ -102,14 +104,14 @@ def inspect_keras(
         model = keras.models.load_model(path, compile=False)
     except Exception as exc:
         raise ImportRefused(f"{path} is not a Keras model this Keras ({keras.__version__}) can load: {exc}") from None
-    if len(model.inputs) > 1 or (len(model.outputs) > 1 and output is None and task == "tensor") or model.inputs[0].dtype != "float32":
+    if len(model.inputs) > 1 or (len(model.outputs) > 1 and output is None and task == "tensor") or model.inputs[0].dtype != "float32" or None in model.inputs[0].shape[1:]:
         if scale not in (None, "none") or kind == "image" or aspect or value_range:
             raise ImportRefused(
-                "a model with several inputs (or one that is not float32) takes named tensors as clients send them: "
+                "a model with several inputs (or one that is not float32, or has dynamic dimensions) takes named tensors as clients send them: "
                 "--scale, --kind image, --aspect and --range apply to a model with one float input"
             )
         model = _one_output(keras, model, output) if output is not None else model
-        card = _named_card(model, path, name, version, description, task, labels, targets, threshold, positive_label)
+        card = _named_card(model, path, name, version, description, task, labels, targets, threshold, positive_label, dim_range)
         say(f"named tensors: inputs {_described(card.inputs)}; " + (f"outputs {_described(card.outputs)}" if card.outputs else f"output {card.output.kind}"))
         return model, card
     dims = _single_shape(model.inputs, "input")
@@ -341,11 +343,26 @@ def _one_output(keras, model, output: str | None):
 
 KERAS_DATATYPES = {np.dtype(dtype).name: name for name, dtype in DATATYPES.items()}  # "float32" -> "FP32", ..., "bool" -> "BOOL", "object" -> "BYTES"
 DEFAULT_MAX_BYTES = 4096  # the longest string a BYTES input takes unless --max-bytes says otherwise
+MAX_DIM = 65536  # the largest bound --max-dim takes for a dynamic dimension
+MAX_EXAMPLE_BYTES = 16 * 2**20  # one packed example of an input at its bound: what every batch slot of the runner reserves
 
 
-def tensor_spec(name: str, dtype: str, shape, what: str, max_bytes: int | None = None) -> TensorSpec:
+def dynamic_range(smallest: int | None, largest: int | None) -> tuple[int, int] | None:
+    """--min-dim and --max-dim as the sizes a dynamic dimension takes, or None without --max-dim."""
+    if largest is None:
+        if smallest is not None:
+            raise ImportRefused("--min-dim goes with --max-dim: the sizes a dynamic dimension takes")
+        return None
+    low = 1 if smallest is None else smallest
+    if not 1 <= low <= largest <= MAX_DIM:
+        raise ImportRefused(f"--min-dim {low} and --max-dim {largest}: expected 1 <= min <= max <= {MAX_DIM}")
+    return low, largest
+
+
+def tensor_spec(name: str, dtype: str, shape, what: str, max_bytes: int | None = None, dim_range: tuple[int, int] | None = None) -> TensorSpec:
     """A graph's named tensor as the card describes it; ImportRefused for what a card cannot hold.
-    Strings (NumPy's object, as ONNX's STRING reads) are inputs of at most ``max_bytes`` each."""
+    Strings (NumPy's object, as ONNX's STRING reads) are inputs of at most ``max_bytes`` each; an input's
+    dynamic dimensions (None) besides the batch axis take sizes in ``dim_range`` (smallest, largest)."""
     if not TENSOR_NAME.fullmatch(name or ""):
         raise ImportRefused(f"the {what} name {name!r} is not one a card can hold (letters, digits and _.:/-, starting with a letter or _)")
     if dtype not in KERAS_DATATYPES or (dtype == "object" and max_bytes is None):
@@ -353,24 +370,48 @@ def tensor_spec(name: str, dtype: str, shape, what: str, max_bytes: int | None =
     if dtype == "object" and what != "input":
         raise ImportRefused(f"the {what} {name} is strings: outputs are served as numbers or booleans; serve another output with --output")
     dims = tuple(shape)
-    if None in dims or any(not isinstance(d, int) or d < 1 for d in dims):
-        raise ImportRefused(f"the {what} {name} has the shape {['N', *dims]}: only the batch axis may be dynamic")
+    if any(d is not None and (not isinstance(d, int) or d < 1) for d in dims):
+        raise ImportRefused(f"the {what} {name} has the shape {['N', *dims]}: a dimension is a positive size, or dynamic")
+    if None in dims and what != "input":
+        raise ImportRefused(f"the {what} {name} has the shape {['N', *dims]}: outputs are served with fixed shapes (only the batch axis dynamic)")
+    if None in dims and dim_range is None:
+        raise ImportRefused(
+            f"the input {name} has the shape {['N', *dims]}: a dynamic dimension besides the batch axis needs a bound, so that examples of "
+            "different sizes can share a batch; import with --max-dim SIZE (the largest size taken; larger examples are refused with 422), "
+            "and --min-dim SIZE when the model needs more than 1 (a convolution's kernel)"
+        )
     datatype = KERAS_DATATYPES[dtype]
-    return TensorSpec(name=name, datatype=datatype, shape=dims, max_bytes=max_bytes if datatype == "BYTES" else None)
+    bounded: dict = {"shape": dims}
+    if None in dims:
+        assert dim_range is not None
+        low, high = dim_range
+        bounded = {
+            "shape": tuple(DYNAMIC if d is None else d for d in dims),
+            "max_shape": tuple(high if d is None else d for d in dims),
+            "min_shape": tuple(low if d is None else d for d in dims) if low > 1 else None,
+        }
+    spec = TensorSpec(name=name, datatype=datatype, **bounded, max_bytes=max_bytes if datatype == "BYTES" else None)
+    if spec.nbytes > MAX_EXAMPLE_BYTES:
+        raise ImportRefused(
+            f"the {what} {name} takes {spec.nbytes:,} bytes per example at its bound {list(spec.bound)}; at most {MAX_EXAMPLE_BYTES:,} are served: lower --max-dim or --max-bytes"
+        )
+    return spec
 
 
 def _described(specs) -> str:
-    return ", ".join(f"{spec.name} {spec.datatype} {list(spec.shape)}" for spec in specs)
+    return ", ".join(map(str, specs))
 
 
-def _named_card(model, path: Path, name: str, version: str, description, task: str, labels, targets, threshold: float, positive_label) -> ModelCard:
+def _named_card(
+    model, path: Path, name: str, version: str, description, task: str, labels, targets, threshold: float, positive_label, dim_range: tuple[int, int] | None
+) -> ModelCard:
     """The card of a Keras model taking several named inputs (or one that is not float32), answering one
     output by ``task`` or every output as named tensors (``--task tensor``)."""
     import keras
 
     from training.tasks import card_task, output_for
 
-    inputs = tuple(tensor_spec(tensor.name, tensor.dtype, tensor.shape[1:], "input") for tensor in model.inputs)
+    inputs = tuple(tensor_spec(tensor.name, tensor.dtype, tensor.shape[1:], "input", dim_range=dim_range) for tensor in model.inputs)
     outputs: tuple[TensorSpec, ...] = ()
     if len(model.outputs) == 1:
         output = output_for(task, tuple(model.outputs[0].shape[1:]), labels, targets, threshold, positive_label)
@@ -408,7 +449,9 @@ def _named_card(model, path: Path, name: str, version: str, description, task: s
     try:
         answers = predict_probabilities(model, probe_examples(card, 3), card)
     except Exception as exc:
-        raise ImportRefused(f"one inference on a probe batch failed: {exc}") from None
+        sized = [f"{spec.name} {list(spec.smallest)} to {list(spec.bound)}" for spec in inputs if spec.dynamic]
+        sizes = f" (examples of the smallest and largest shapes: {', '.join(sized)}; --min-dim and --max-dim set them)" if sized else ""
+        raise ImportRefused(f"one inference on a probe batch failed{sizes}: {_plain(exc)}") from None
     from models.tensors import numbers_of
 
     values = numbers_of(card, answers)
@@ -423,6 +466,11 @@ def _single_shape(tensors, what: str) -> tuple:
     if len(tensors) != 1:
         raise ImportRefused(f"the model has {len(tensors)} {what}s; one {what} tensor is served")
     return tuple(tensors[0].shape[1:])
+
+
+def _plain(exc: Exception) -> str:
+    """An exception's message on one line, without the terminal colours Keras puts in it."""
+    return " ".join(re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).split())
 
 
 def _check_probabilities(model, spec: InputSpec, output: OutputSpec) -> None:

@@ -49,9 +49,10 @@ def inspect_onnx(
     positive_label: str | None = None,
     description: str | None = None,
     max_bytes: int = DEFAULT_MAX_BYTES,
+    dim_range: tuple[int, int] | None = None,
 ) -> tuple[ModelCard, bytes]:
     """Check and describe an ONNX file: (card without metrics, its bytes); a string input takes values of
-    at most ``max_bytes``. Raises ImportRefused."""
+    at most ``max_bytes``, a dynamic dimension sizes in ``dim_range`` (smallest, largest). Raises ImportRefused."""
     import onnx
 
     check_names(name, version)
@@ -66,12 +67,14 @@ def inspect_onnx(
         raise ImportRefused(f"{path} is not an ONNX model onnx {onnx.__version__} accepts: {type(exc).__name__}: {exc}") from None
     initializers = {tensor.name for tensor in model.graph.initializer}
     inputs = [tensor for tensor in model.graph.input if tensor.name not in initializers]
-    if len(inputs) > 1 or (inputs and _shape(inputs[0])[1] not in FLOAT_TYPES) or (len(model.graph.output) > 1 and output is None and task == "tensor"):
+    several = len(model.graph.output) > 1 and output is None and task == "tensor"
+    if len(inputs) > 1 or (inputs and (_shape(inputs[0])[1] not in FLOAT_TYPES or None in _shape(inputs[0])[0])) or several:
         if kind == "image" or value_range is not None or divide_by is not None:
             raise ImportRefused(
-                "a graph with several inputs (or one that is not float32) takes named tensors as clients send them: --kind image, --range and --scale apply to one float input"
+                "a graph with several inputs (or one that is not float32, or has dynamic dimensions) takes named tensors as clients send them: "
+                "--kind image, --range and --scale apply to one float input"
             )
-        card = _named_card(model, content, path, name, version, output, task, labels, targets, threshold, positive_label, description, max_bytes)
+        card = _named_card(model, content, path, name, version, output, task, labels, targets, threshold, positive_label, description, max_bytes, dim_range)
         return card, content
     if len(inputs) != 1:
         raise ImportRefused(f"the graph takes {len(inputs)} inputs ({', '.join(t.name for t in inputs)}); one input tensor is served")
@@ -130,7 +133,22 @@ def _graph_facts(model, path: Path, name: str, version: str, description: str | 
     }
 
 
-def _named_card(model, content: bytes, path: Path, name: str, version: str, output, task, labels, targets, threshold, positive_label, description, max_bytes: int) -> ModelCard:
+def _named_card(
+    model,
+    content: bytes,
+    path: Path,
+    name: str,
+    version: str,
+    output,
+    task,
+    labels,
+    targets,
+    threshold,
+    positive_label,
+    description,
+    max_bytes: int,
+    dim_range: tuple[int, int] | None,
+) -> ModelCard:
     """The card of a graph taking several named inputs (or one that is not float32), answering one output
     by ``task`` or every output as named tensors (``--task tensor``); run on probe examples."""
     import onnxruntime
@@ -140,7 +158,7 @@ def _named_card(model, content: bytes, path: Path, name: str, version: str, outp
     from training.export import probe_examples
 
     initializers = {tensor.name for tensor in model.graph.initializer}
-    inputs = tuple(_spec(tensor, "input", max_bytes) for tensor in model.graph.input if tensor.name not in initializers)
+    inputs = tuple(_spec(tensor, "input", max_bytes, dim_range) for tensor in model.graph.input if tensor.name not in initializers)
     graph_outputs = {tensor.name: tensor for tensor in model.graph.output}
     named_outputs: tuple = ()
     chosen = output or (next(iter(graph_outputs)) if len(graph_outputs) == 1 else None)
@@ -191,7 +209,7 @@ def _numeric(output) -> list[int | None]:
     return dims
 
 
-def _spec(value_info, what: str, max_bytes: int | None = None):
+def _spec(value_info, what: str, max_bytes: int | None = None, dim_range: tuple[int, int] | None = None):
     """A graph input or output as a card's named tensor."""
     from onnx.helper import tensor_dtype_to_np_dtype
 
@@ -200,7 +218,7 @@ def _spec(value_info, what: str, max_bytes: int | None = None):
         dtype = tensor_dtype_to_np_dtype(elem_type).name
     except KeyError:
         dtype = f"ONNX type {elem_type}"
-    return tensor_spec(value_info.name, dtype, dims, what, max_bytes)
+    return tensor_spec(value_info.name, dtype, dims, what, max_bytes, dim_range)
 
 
 def _shape(value_info) -> tuple[list[int | None], int]:

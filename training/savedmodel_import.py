@@ -38,7 +38,7 @@ from models.card import ImagePreprocessing, InputSpec, ModelCard, OutputSpec, Te
 from models.inference import class_probabilities
 from models.preprocessing import to_model_input
 from models.store import ONNX_FILE
-from models.tensors import numbers_of, pack, unpack
+from models.tensors import by_shape, numbers_of, pack
 from training.datasets import sha256_of
 from training.export import ONNX_TOLERANCE, probe_examples
 from training.importing import ImportRefused, check_names, package_version, tensor_spec
@@ -64,9 +64,11 @@ def inspect_savedmodel(
     positive_label: str | None = None,
     description: str | None = None,
     evaluation: np.ndarray | None = None,
+    dim_range: tuple[int, int] | None = None,
 ) -> tuple[ModelCard, bytes, Callable[[np.ndarray], np.ndarray]]:
     """Load, convert and verify: (card without metrics, the ONNX file, the signature's answers on client
-    values: packed rows for named inputs). Raises ImportRefused."""
+    values: packed rows for named inputs); an input's dynamic dimensions take sizes in ``dim_range`` (smallest, largest).
+    Raises ImportRefused."""
     import tensorflow as tf
 
     check_names(name, version)
@@ -86,12 +88,13 @@ def inspect_savedmodel(
         raise ImportRefused(f"signature {signature} takes {len(positional)} positional and {len(inputs)} named inputs; a signature's inputs are named tensors")
     if not isinstance(outputs, dict) or not outputs:
         raise ImportRefused(f"signature {signature} answers no named outputs; a signature answers a dictionary of tensors")
-    common = SimpleNamespace(tf=tf, loaded=loaded, function=function, path=path, name=name, version=version, signature=signature, description=description)
+    common = SimpleNamespace(tf=tf, loaded=loaded, function=function, path=path, name=name, version=version, signature=signature, description=description, dim_range=dim_range)
     (input_name, spec), *others = inputs.items()
-    if others or spec.dtype != tf.float32 or (len(outputs) > 1 and output is None and task == "tensor"):
+    dynamic = spec.shape.rank is not None and None in spec.shape.as_list()[1:]
+    if others or spec.dtype != tf.float32 or dynamic or (len(outputs) > 1 and output is None and task == "tensor"):
         if kind == "image" or value_range is not None or divide_by is not None:
             raise ImportRefused(
-                "a signature with several inputs (or one that is not float32), or all of whose outputs are served (--task tensor), takes named tensors as clients send them: "
+                "a signature with several inputs (or one that is not float32, or has dynamic dimensions), or all of whose outputs are served (--task tensor), takes named tensors as clients send them: "
                 "--scale, --kind image and --range apply to a signature with one float input answering one output"
             )
         return _named(common, output, task, labels, targets, threshold, positive_label)
@@ -130,7 +133,7 @@ def _named(common, output: str | None, task: str, labels, targets, threshold: fl
     tf, function, signature = common.tf, common.function, common.signature
     given, answered = function.structured_input_signature[1], function.structured_outputs
     # A signature's tensors are a map (in no order TensorFlow keeps from one load to the next): the card takes them by name.
-    inputs = tuple(_tensor_spec(name, given[name], "input") for name in sorted(given))
+    inputs = tuple(_tensor_spec(name, given[name], "input", common.dim_range) for name in sorted(given))
     outputs: tuple[TensorSpec, ...] = ()
     chosen = output or (next(iter(answered)) if len(answered) == 1 else None)
     if chosen is not None:
@@ -154,12 +157,14 @@ def _named(common, output: str | None, task: str, labels, targets, threshold: fl
     packed = InputSpec.packed(inputs)
     card = _card(common, content, packed, None, output_spec, False, names, inputs=inputs, outputs=outputs, scaling="none: named tensors are passed as sent")
 
-    def predict(rows: np.ndarray) -> np.ndarray:
-        tensors = unpack(inputs, rows)
+    def answers_of(tensors: dict[str, np.ndarray]) -> np.ndarray:
         answers = function(**{name: tf.constant(tensors[name], dtype=given[name].dtype) for name in given})
         if outputs:
             return pack(outputs, {spec.name: answers[spec.name].numpy() for spec in outputs})
         return class_probabilities(answers[chosen].numpy(), output_spec)
+
+    def predict(rows: np.ndarray) -> np.ndarray:
+        return by_shape(inputs, rows, answers_of)
 
     return _verified(card, content, probe_examples(card), predict), content, predict
 
@@ -176,14 +181,14 @@ def _dims(spec, what: str, name: str) -> list[int]:
     return dims[1:]
 
 
-def _tensor_spec(name: str, spec, what: str) -> TensorSpec:
+def _tensor_spec(name: str, spec, what: str, dim_range: tuple[int, int] | None = None) -> TensorSpec:
     """A signature's tensor as the card's named tensor (training/importing.tensor_spec's refusals)."""
     if spec.shape.rank is None or spec.shape.rank == 0:
         return tensor_spec(name, spec.dtype.name, [None], what)  # refused, naming it
     dims = spec.shape.as_list()
     if dims[0] is not None:
         _dims(spec, what, name)
-    return tensor_spec(name, spec.dtype.name, dims[1:], what)
+    return tensor_spec(name, spec.dtype.name, dims[1:], what, dim_range=dim_range)
 
 
 def _card(

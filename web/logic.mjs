@@ -278,16 +278,16 @@ export function isRegressionDrift(drift) {
 }
 
 /** Whether the Drift tab has a report for a model: classifiers and regressors, watched on their numeric
- * inputs (named inputs: those that are not text, as one vector). */
+ * inputs (named inputs: those that are not text and have a fixed shape, as one vector). */
 export function hasDrift(card) {
-  return (isOneClass(card) || isRegressor(card)) && (!hasNamedInputs(card) || card.inputs.some((spec) => spec.datatype !== "BYTES"));
+  return (isOneClass(card) || isRegressor(card)) && (!hasNamedInputs(card) || card.inputs.some((spec) => spec.datatype !== "BYTES" && !isDynamic(spec)));
 }
 
 /** Why the Drift tab does not apply to a model, in words (null when it does). */
 export function driftNotApplicableText(card) {
   if (!card || hasDrift(card)) return null;
   const named = hasNamedInputs(card) ? `, taking ${plural(card.inputs.length, "named input")} (${specsText(card.inputs)})` : "";
-  return `Drift is monitored for classifiers (one label per example: softmax or sigmoid) and regressors, on numeric inputs: it does not apply to ${card.name} ${card.version}, ${taskText(card)}${named}.`;
+  return `Drift is monitored for classifiers (one label per example: softmax or sigmoid) and regressors, on numeric inputs of a fixed shape: it does not apply to ${card.name} ${card.version}, ${taskText(card)}${named}.`;
 }
 
 const INPUT_STATISTICS = {
@@ -1209,15 +1209,41 @@ export function hasNamedOutputs(card) {
   return card?.output?.kind === "tensors" && Array.isArray(card.outputs) && card.outputs.length > 0;
 }
 
-/** A named tensor's shape as the card writes it: "[3]", "[2, 3]", "[]" (one value per example). */
+/** A named tensor's shape as the card writes it: "[3]", "[2, 3]", "[]" (one value per example), "[-1, 3]"
+ * (a dynamic dimension: each request chooses its size). */
 export function specShape(shape) {
   return `[${(shape ?? []).join(", ")}]`;
+}
+
+/** An input with dynamic dimensions besides the batch axis (-1 in its shape, bounded by max_shape). */
+export function isDynamic(spec) {
+  return (spec?.shape ?? []).includes(-1) && Array.isArray(spec.max_shape);
+}
+
+/** Whether one example's shape fits a spec: fixed dimensions equal, dynamic ones from 1 to their bound. */
+export function fitsSpec(shape, spec) {
+  return shape.length === spec.shape.length && shape.every((n, i) => (spec.shape[i] === -1 ? n >= 1 && n <= spec.max_shape[i] : n === spec.shape[i]));
+}
+
+const SIZE_NAMES = ["n", "m", "k", "l"];
+
+/** A dynamic shape in words: "[n, 3], n from 1 to 64". */
+function dynamicShapeText(spec) {
+  const names = [];
+  const dims = spec.shape.map((dim, i) => {
+    if (dim !== -1) return dim;
+    const name = SIZE_NAMES[names.length] ?? `d${names.length + 1}`;
+    names.push(`${name} from 1 to ${formatNumber(spec.max_shape[i])}`);
+    return name;
+  });
+  return `[${dims.join(", ")}], ${listText(names)}`;
 }
 
 /** "counts · INT64 [3]": a named input's label; a BYTES one with its limit, "text · BYTES [1] · up to 64 bytes of text". */
 export function specLabel(spec) {
   const limit = isText(spec) && spec.max_bytes != null ? ` · up to ${plural(spec.max_bytes, "byte")} of text` : "";
-  return `${spec.name} · ${spec.datatype} ${specShape(spec.shape)}${limit}`;
+  const bound = isDynamic(spec) ? ` · up to ${specShape(spec.max_shape)}` : "";
+  return `${spec.name} · ${spec.datatype} ${specShape(spec.shape)}${bound}${limit}`;
 }
 
 /** A named input of strings (BYTES: UTF-8 text, each value at most its max_bytes long). */
@@ -1232,7 +1258,7 @@ export function specsText(specs) {
 
 /** The card's table of named tensors: [name, datatype, shape] rows. */
 export function specRows(specs) {
-  return (specs ?? []).map((s) => [s.name, s.datatype, specShape(s.shape)]);
+  return (specs ?? []).map((s) => [s.name, s.datatype, isDynamic(s) ? `${specShape(s.shape)}, up to ${specShape(s.max_shape)}` : specShape(s.shape)]);
 }
 
 /** The card's table of named inputs, or null for a model of one input. {title, headers, rows} */
@@ -1254,6 +1280,7 @@ export const NAMED_LINE_VALUES = 16;
 /** One example of a named input in words: "4 numbers", "3 whole numbers", "one number", "6 numbers in shape [2, 3]",
  * "2 values, each 1 or 0"; BYTES: "one text of up to 64 bytes", "3 texts of up to 16 bytes each". */
 export function specWhat(spec) {
+  if (isDynamic(spec)) return dynamicWhat(spec);
   const size = sizeOf(spec.shape);
   if (isText(spec)) {
     const limit = spec.max_bytes != null ? ` of up to ${plural(spec.max_bytes, "byte")}${size === 1 ? "" : " each"}` : "";
@@ -1265,11 +1292,67 @@ export function specWhat(spec) {
   return `${count}${spec.shape.length > 1 ? ` in shape ${specShape(spec.shape)}` : ""}${bools}`;
 }
 
+/** A dynamic input's example in words: "1 to 64 whole numbers", "numbers in shape [n, 3], n from 1 to 64",
+ * "1 to 8 texts of up to 64 bytes each". */
+function dynamicWhat(spec) {
+  const word = isText(spec) ? "text" : spec.datatype === "BOOL" ? "value" : WHOLE_TYPES.has(spec.datatype) ? "whole number" : "number";
+  const limit = isText(spec) && spec.max_bytes != null ? ` of up to ${plural(spec.max_bytes, "byte")} each` : "";
+  const bools = spec.datatype === "BOOL" ? ", each 1 or 0 (true or false)" : "";
+  if (spec.shape.length === 1) return `1 to ${formatNumber(spec.max_shape[0])} ${word}s${limit}${bools}`;
+  return `${word}s in shape ${dynamicShapeText(spec)}${limit}${bools}`;
+}
+
+/** The shape a field's text gives a dynamic input: {shape}; {error} in words; {} when the text is not
+ * readable as lists (the fixed-shape parser then says why, against the bound). A one-dimensional input
+ * also takes a row of numbers (or one text per line); others take JSON nested lists. */
+function typedShape(text, spec) {
+  const who = `The input ${spec.name}`;
+  const what = specWhat(spec);
+  const t = String(text ?? "");
+  if (!t.trim()) return { error: `${who} is empty: type ${what}.` };
+  const data = jsonList(t);
+  let shape;
+  if (data) {
+    const found = nestedShape(isText(spec) ? data : booleansAsNumbers(data, spec), "", isText(spec) ? (v) => typeof v === "string" : undefined);
+    if (found.error) return {};
+    shape = found.shape;
+  } else if (spec.shape.length !== 1) {
+    return { error: `${who} takes ${what}: type it as JSON nested lists.` };
+  } else if (isText(spec)) {
+    const lines = t.split(/\r\n|\r|\n/);
+    while (lines.length > 1 && !lines.at(-1)) lines.pop();
+    shape = [lines.length];
+  } else {
+    shape = [t.trim().split(/[\s,;]+/).filter(Boolean).length];
+  }
+  if (!fitsSpec(shape, spec)) return { error: `${who} takes ${what}; the field has ${data ? `shape ${specShape(shape)}` : plural(shape[0], isText(spec) ? "line" : "value")}.` };
+  return { shape };
+}
+
+/** A dynamic input's field read against the shape it was typed in (each request chooses its sizes). */
+function parseDynamic(text, spec, parse) {
+  const typed = typedShape(text, spec);
+  if (typed.error) return { error: typed.error };
+  const fixed = { ...spec, shape: typed.shape ?? spec.max_shape, max_shape: undefined, listed: Boolean(jsonList(String(text))) };
+  if (isText(spec) && sizeOf(fixed.shape) === 1 && fixed.shape.length === 1 && !jsonList(String(text))) return parse(String(text).replace(/(\r\n|\r|\n)+$/, ""), fixed);
+  const parsed = parse(text, fixed);
+  return parsed.error ? { error: parsed.error.replace(`takes ${specWhat(fixed)}`, `takes ${specWhat(spec)}`) } : parsed;
+}
+
 /** How the page takes a model's named inputs: a field each, labelled with its name, datatype and shape.
  * `batch`: an input of one value per example (shape []) goes as a batch of one ({"inputs": ...}: the
  * course route reads {"input": ...}'s values as lists). */
 export function namedForm(card) {
   const inputs = card.inputs.map((spec, i) => {
+    if (isDynamic(spec)) {
+      const hint = spec.shape.length === 1
+        ? `${capitalised(specWhat(spec))}: ${isText(spec) ? "one per line, or a JSON list of strings" : "separated by commas or spaces (or as a JSON list)"}.`
+        : `${capitalised(specWhat(spec))}: JSON nested lists, such as ${exampleJSON(spec.shape.map((dim) => (dim === -1 ? 1 : dim)))}.`;
+      return {
+        index: i, name: spec.name, datatype: spec.datatype, shape: [...spec.shape], max_shape: [...spec.max_shape], size: sizeOf(spec.max_shape),
+        max_bytes: spec.max_bytes ?? null, label: specLabel(spec), what: specWhat(spec), hint, lines: true, text: isText(spec),
+      };
+    }
     const size = sizeOf(spec.shape);
     const multi = spec.shape.length > 1;
     if (isText(spec)) {
@@ -1310,6 +1393,7 @@ const BOOLEAN_WORDS = { true: 1, false: 0 };
  * (a list in its shape, or flat); a BOOL's true and false are sent as 1 and 0. Whether the numbers fit the
  * datatype (whole, in range) the server checks, in words naming the input. */
 export function parseNamedValue(text, spec) {
+  if (isDynamic(spec)) return parseDynamic(text, spec, parseNamedValue);
   if (isText(spec)) return parseNamedText(text, spec);
   const who = `The input ${spec.name}`;
   const what = specWhat(spec);
@@ -1372,7 +1456,7 @@ function parseNamedText(text, spec) {
   if (!t) return { error: `${who} is empty: type ${what}.` };
   let flat;
   let where = () => "";
-  if (size === 1) {
+  if (size === 1 && !spec.listed) {
     flat = [t];
   } else {
     const data = jsonList(t);

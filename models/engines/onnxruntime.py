@@ -18,7 +18,7 @@ from models.engines import register
 from models.engines.base import Engine, EngineInputError
 from models.inference import class_probabilities
 from models.preprocessing import to_model_input
-from models.tensors import pack, unpack
+from models.tensors import by_shape, pack
 
 
 def _as_text(name: str, values: np.ndarray) -> np.ndarray:
@@ -61,15 +61,21 @@ class OnnxRuntimeEngine(Engine):
     def infer(self, values: np.ndarray) -> np.ndarray:
         card = self.card
         if card.inputs:
-            feeds = {self.input_names[name]: _as_text(name, tensor) if tensor.dtype == object else tensor for name, tensor in unpack(card.inputs, values).items()}
-        else:
-            feeds = {self.input_name: to_model_input(values, card.input)}
+            return by_shape(card.inputs, values, self._run_named)
+        return class_probabilities(self._run({self.input_name: to_model_input(values, card.input)})[0], card.output)
+
+    def _run_named(self, tensors: dict[str, np.ndarray]) -> np.ndarray:
+        """Examples of one shape of named inputs: their answers, packed named outputs or class probabilities."""
+        card = self.card
+        outputs = self._run({self.input_names[name]: _as_text(name, tensor) if tensor.dtype == object else tensor for name, tensor in tensors.items()})
+        if card.outputs:
+            return pack(card.outputs, {spec.name: output for spec, output in zip(card.outputs, outputs, strict=True)})
+        return class_probabilities(outputs[0], card.output)
+
+    def _run(self, feeds: dict[str, np.ndarray]) -> list:
         try:
-            outputs = self.session.run(self.outputs, feeds)
+            return self.session.run(self.outputs, feeds)
         except Exception as exc:  # ONNX Runtime's InvalidArgument: the values, not the engine (a Gather index out of range)
             if type(exc).__name__ != "InvalidArgument":
                 raise
             raise EngineInputError(f"the model refused the values: {str(exc).split(' : ')[-1].strip()}") from None
-        if card.outputs:
-            return pack(card.outputs, {spec.name: output for spec, output in zip(card.outputs, outputs, strict=True)})
-        return class_probabilities(outputs[0], card.output)

@@ -7,12 +7,12 @@ import logging
 
 import numpy as np
 
-from models.card import ModelCard
+from models.card import DYNAMIC, ModelCard
 from models.engines import register
 from models.engines.base import Engine, EngineInputError
 from models.inference import class_probabilities
 from models.preprocessing import to_model_input
-from models.tensors import dtype_of, pack, unpack
+from models.tensors import by_shape, dtype_of, pack
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,12 @@ class TensorFlowEngine(Engine):
         self.model = model
         self.card = card
         if card.inputs:  # a list in the card's order, which is the model's (training/importing.py)
-            signature = [[tf.TensorSpec([None, *spec.shape], tf.string if spec.datatype == "BYTES" else tf.as_dtype(dtype_of(spec))) for spec in card.inputs]]
+            signature = [
+                [
+                    tf.TensorSpec([None, *(None if dim == DYNAMIC else dim for dim in spec.shape)], tf.string if spec.datatype == "BYTES" else tf.as_dtype(dtype_of(spec)))
+                    for spec in card.inputs
+                ]
+            ]
         else:
             signature = [tf.TensorSpec([None, *card.input.shape], tf.float32)]
         self._forward = tf.function(lambda x: model(x, training=False), input_signature=signature, reduce_retracing=True)
@@ -52,9 +57,15 @@ class TensorFlowEngine(Engine):
 
     def infer(self, values: np.ndarray) -> np.ndarray:
         card = self.card
-        x = list(unpack(card.inputs, values).values()) if card.inputs else to_model_input(values, card.input)
+        if card.inputs:
+            return by_shape(card.inputs, values, lambda tensors: self._answers(list(tensors.values())))
+        return self._answers(to_model_input(values, card.input))
+
+    def _answers(self, x) -> np.ndarray:
+        """Examples of one shape: packed named outputs, or the output as the card's answer."""
         import tensorflow as tf
 
+        card = self.card
         try:
             outputs = self._forward(x)
         except tf.errors.InvalidArgumentError as exc:  # the values, not the engine (an embedding index out of range)

@@ -30,6 +30,7 @@ model or version, 503 (Retry-After) when it cannot answer now; 413 and 415 as on
 from __future__ import annotations
 
 import dataclasses
+import math
 import struct
 from collections.abc import Collection
 from typing import Any
@@ -41,8 +42,8 @@ from starlette.requests import Request
 
 from config import Config
 from models.card import DATATYPES as CARD_DATATYPES
+from models.card import DYNAMIC, ModelCard, TensorSpec
 from models.card import OUTPUT_TENSORS as ANSWER_TENSORS
-from models.card import ModelCard, TensorSpec
 from serving import codecs, schemas
 from serving.codecs.tensors import NUMBER_DATATYPES, TENSOR_CODECS, count, datatype_of, shape_of, tensor_from_bytes, tensor_from_json
 from serving.core import ABSTAINED_OUTPUT, INPUT, OOD_OUTPUT, OUTPUT, Default, InferenceRequest, Input, Named, Selector, VersionState, check_batch
@@ -576,9 +577,9 @@ def _named_infer_request(card: ModelCard, possible: tuple[str, ...]) -> dict:
             "required": ["name", "shape", "datatype", "data"],
             "properties": {
                 "name": {"const": spec.name},
-                "shape": {"const": [1, *spec.shape]},
+                "shape": _example_shape(spec),
                 "datatype": datatypes,
-                "data": {"type": "array", "items": items, "minItems": spec.size, "maxItems": spec.size, "description": f"{spec.datatype} values, row-major"},
+                "data": {"type": "array", "items": items, "minItems": _smallest(spec), "maxItems": spec.size, "description": f"{spec.datatype} values, row-major"},
             },
         }
         for spec in card.inputs
@@ -594,6 +595,19 @@ def _named_infer_request(card: ModelCard, possible: tuple[str, ...]) -> dict:
             "outputs": {"type": "array", "maxItems": len(possible), "uniqueItems": True, "items": outputs},
         },
     }
+
+
+def _example_shape(spec: TensorSpec) -> dict:
+    """One example's shape: [1, *shape], a dynamic dimension (-1) of 1 up to its bound."""
+    if not spec.dynamic:
+        return {"const": [1, *spec.shape]}
+    dims = [{"const": dim} if dim != DYNAMIC else {"type": "integer", "minimum": 1, "maximum": most} for dim, most in zip(spec.shape, spec.bound, strict=True)]
+    return {"type": "array", "prefixItems": [{"const": 1}, *dims], "minItems": len(dims) + 1, "maxItems": len(dims) + 1}
+
+
+def _smallest(spec: TensorSpec) -> int:
+    """Values of the smallest example (each dynamic dimension of size 1)."""
+    return math.prod(1 if dim == DYNAMIC else dim for dim in spec.shape)
 
 
 def _named_variants(spec: TensorSpec) -> tuple[tuple[dict, dict], ...]:

@@ -1300,7 +1300,7 @@ def the_tabs_say_they_need_classes(tab: Tab, page, card: dict) -> None:
         expect(page.locator("#drift")).to_have_text(f"No drift statistics: {card['name']}:v1 has no reference statistics; retrain it, or import it with evaluation data")
     else:
         expect(page.locator("#drift")).to_have_text(
-            f"Drift is monitored for classifiers (one label per example: softmax or sigmoid) and regressors, on numeric inputs: it does not apply to {card['name']} v1, {task}."
+            f"Drift is monitored for classifiers (one label per example: softmax or sigmoid) and regressors, on numeric inputs of a fixed shape: it does not apply to {card['name']} v1, {task}."
         )
         expect(page.locator("#refresh-drift")).to_be_hidden()
     expect(page.locator("#tab-live")).to_have_text("Live error" if regressor else "Live accuracy")
@@ -2017,7 +2017,7 @@ def test_named_inputs_are_a_field_each_and_named_outputs_show_the_models_own_val
             expect(page.locator(f"#{section}")).to_contain_text(task)
         page.click("#tab-drift")
         expect(page.locator("#drift")).to_have_text(
-            "Drift is monitored for classifiers (one label per example: softmax or sigmoid) and regressors, on numeric inputs:"
+            "Drift is monitored for classifiers (one label per example: softmax or sigmoid) and regressors, on numeric inputs of a fixed shape:"
             f" it does not apply to {TWIN} v1, a model answering 2 named outputs (kind FP32 [3], size FP32 [2]), taking 2 named inputs (features FP32 [4], counts INT64 [3])."
         )
         for button in ("#refresh-drift", "#refresh-live"):
@@ -2115,7 +2115,7 @@ def test_a_text_input_is_typed_checked_in_bytes_and_answered_with_the_models_cla
         asked = len(tab.requests)
         page.click("#tab-drift")  # its one input is text: drift does not apply, said without asking the server
         expect(page.locator("#drift")).to_contain_text(
-            f"regressors, on numeric inputs: it does not apply to {SENTIMENT} v1, a one-class model (2 labels), taking 1 named input (text BYTES [1])"
+            f"regressors, on numeric inputs of a fixed shape: it does not apply to {SENTIMENT} v1, a one-class model (2 labels), taking 1 named input (text BYTES [1])"
         )
         assert not [u for u in tab.requests[asked:] if u.endswith("/drift")], tab.requests[asked:]
         tab.assert_only_this_origin()

@@ -13,7 +13,7 @@ from hypothesis.extra import numpy as hnp
 
 from models.card import DATATYPES, InputSpec, ModelCard, OutputSpec, TensorSpec, row_bytes
 from models.preprocessing import InvalidInput
-from models.tensors import checked, dtype_of, numbers_of, pack, unpack
+from models.tensors import blank, by_shape, checked, dtype_of, numbers_of, pack, unpack
 
 SPECS = (TensorSpec(name="x", datatype="FP32", shape=(2, 2)), TensorSpec(name="k", datatype="INT64", shape=()), TensorSpec(name="on", datatype="BOOL", shape=(3,)))
 
@@ -105,6 +105,99 @@ def test_a_card_with_named_tensors_is_consistent_and_reads_as_before_without_the
         TensorSpec(name="two words", datatype="FP32", shape=(1,))
     plain = named_card(inputs=(), input=InputSpec(kind="tensor", shape=(4,), value_range=None, divide_by=None))
     assert "inputs" not in plain.model_dump() and "outputs" not in plain.model_dump()
+
+
+def dynamic_spec(name: str, datatype: str, draw) -> TensorSpec:
+    """A spec of one to three dimensions, at least one of them dynamic (bounded at 1 to 4), maybe a smallest size of 2."""
+    rank = draw(st.integers(1, 3))
+    dynamic = draw(st.lists(st.booleans(), min_size=rank, max_size=rank).filter(any))
+    bound = tuple(draw(st.integers(2, 4)) for _ in range(rank))
+    fixed = tuple(draw(st.integers(1, 3)) for _ in range(rank))
+    shape = tuple(-1 if d else f for d, f in zip(dynamic, fixed, strict=True))
+    smallest = tuple(2 if d else f for d, f in zip(dynamic, fixed, strict=True)) if draw(st.booleans()) else None
+    return TensorSpec(
+        name=name,
+        datatype=datatype,
+        shape=shape,
+        max_shape=tuple(b if d else f for d, b, f in zip(dynamic, bound, fixed, strict=True)),
+        min_shape=smallest,
+        max_bytes=5 if datatype == "BYTES" else None,
+    )
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.data())
+def test_examples_of_different_shapes_share_packed_rows_and_run_by_shape_in_their_order(data):
+    """Requests of several shapes, each packed on its own and concatenated as the batcher does: by_shape
+    hands the engine one shape at a time, every example as sent, and puts the answers back in order."""
+    specs = (
+        dynamic_spec("seq", data.draw(st.sampled_from(list(DATATYPES))), data.draw),
+        TensorSpec(name="fixed", datatype="INT32", shape=(2,)),
+    )
+    requests, offset = [], 0
+    for _ in range(data.draw(st.integers(1, 4))):
+        shape = tuple(data.draw(st.integers(low, high)) for low, high in zip(specs[0].smallest, specs[0].bound, strict=True))
+        count = data.draw(st.integers(1, 3))
+        seq = data.draw(hnp.arrays(dtype_of(specs[0]), (count, *shape), elements=st.binary(max_size=5) if specs[0].max_bytes else None))
+        # each example's index in the batch, in the fixed input: what the engine below answers, to check the order
+        requests.append({"seq": seq, "fixed": np.stack([np.arange(offset, offset + count), np.zeros(count)], axis=1).astype(np.int32)})
+        offset += count
+    batch = np.concatenate([pack(specs, arrays) for arrays in requests])  # as the batcher joins requests' rows
+    assert batch.shape == (offset, row_bytes(specs))
+    seen = []
+
+    def run(tensors):
+        seen.append(tensors["seq"].shape[1:])
+        return tensors["fixed"][:, :1].astype(np.int64)
+
+    answers = by_shape(specs, batch, run)
+    assert answers[:, 0].tolist() == list(range(len(batch)))
+    assert len(seen) == len({a["seq"].shape[1:] for a in requests})  # one run per shape
+    start = 0
+    for arrays in requests:  # each request's rows unpack to what it sent, bit for bit
+        got = unpack(specs, batch[start : start + len(arrays["seq"])])
+        start += len(arrays["seq"])
+        if got["seq"].dtype == object:
+            assert got["seq"].tolist() == arrays["seq"].tolist()
+        else:
+            assert got["seq"].shape == arrays["seq"].shape and got["seq"].tobytes() == arrays["seq"].tobytes()
+
+
+def test_a_dynamic_shape_is_bounded_checked_and_rows_of_mixed_shapes_must_be_grouped():
+    seq = TensorSpec(name="seq", datatype="FP32", shape=(-1, 3), max_shape=(4, 3), min_shape=(2, 3))
+    assert seq.dynamic == (0,) and seq.smallest == (2, 3) and seq.nbytes == 4 + 4 * 3 * 4 and str(seq) == "seq FP32 [-1, 3] (sizes [2, 3] to [4, 3])"
+    assert seq.model_dump() == {"name": "seq", "datatype": "FP32", "shape": (-1, 3), "max_shape": (4, 3), "min_shape": (2, 3)}
+    assert "max_shape" not in TensorSpec(name="x", datatype="FP32", shape=(3,)).model_dump()
+    for wrong, message in (
+        ({"shape": (-1, 3)}, "max_shape bounds the dynamic"),
+        ({"shape": (2, 3), "max_shape": (2, 3)}, "max_shape bounds the dynamic"),
+        ({"shape": (-1, 3), "max_shape": (4, 2)}, "the shape [-1, 3] with each -1 replaced"),
+        ({"shape": (-1, 3), "max_shape": (4,)}, "with each -1 replaced"),
+        ({"shape": (-1, 3), "max_shape": (4, 3), "min_shape": (5, 3)}, "each at most its max_shape"),
+        ({"shape": (0, 3)}, "a dimension is positive, or -1"),
+        ({"shape": (-2, 3), "max_shape": (4, 3)}, "greater than or equal to -1"),
+    ):
+        with pytest.raises(ValueError, match=re.escape(message)):
+            TensorSpec(name="seq", datatype="FP32", **wrong)
+    with pytest.raises(ValueError, match="outputs have fixed shapes"):
+        named_card(outputs=(seq,))
+    specs = (seq,)
+    for array, message in (
+        (np.zeros((1, 5, 3)), "seq takes examples of shape [-1, 3] (axis 1 of 2 to 4) (a batch: [N, -1, 3]), got [1, 5, 3]"),
+        (np.zeros((1, 1, 3)), "axis 1 of 2 to 4"),
+        (np.zeros((1, 3, 2)), "got [1, 3, 2]"),
+        (np.zeros((1, 3)), "got [1, 3]"),
+    ):
+        with pytest.raises(InvalidInput, match=re.escape(message)):
+            checked(specs, {"seq": (array, "inputs[0]")}, "m")
+    mixed = np.concatenate([pack(specs, {"seq": np.ones((1, 2, 3), np.float32)}), pack(specs, {"seq": np.ones((1, 4, 3), np.float32)})])
+    with pytest.raises(ValueError, match="examples of different shapes in one batch"):
+        unpack(specs, mixed)
+    assert unpack(specs, blank(specs))["seq"].shape == (1, 2, 3)  # a warm-up's example is the smallest
+    corrupt = mixed[:1].copy()
+    corrupt[0, :4] = np.frombuffer((9).to_bytes(4, "little"), np.uint8)  # a size past the bound
+    with pytest.raises(ValueError, match=re.escape("the shape [9, 3] is not within [2, 3] to [4, 3]")):
+        unpack(specs, corrupt)
 
 
 def test_the_onnx_engine_runs_a_two_input_two_output_graph_by_its_names():

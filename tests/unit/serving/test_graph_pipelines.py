@@ -13,7 +13,7 @@ from starlette.testclient import TestClient
 from config.settings import PipelineSettings
 from models.card import InputSpec, ModelCard, OutputSpec, TensorSpec
 from models.tensors import pack, unpack
-from serving.pipelines import add_pipelines
+from serving.pipelines import add_pipelines, compose_graph
 from tests.unit.serving.conftest import InProcess, assert_error, write_config
 
 LABELS = ("a", "b", "c")
@@ -162,3 +162,18 @@ def test_wires_that_do_not_match_leave_the_pipeline_unavailable_saying_why(clien
 def test_wiring_mistakes_in_the_configuration_are_refused(settings, message):
     with pytest.raises(ValueError, match=message):
         PipelineSettings(**settings)
+
+
+def test_a_pipeline_takes_each_input_with_the_bounds_of_the_step_it_feeds():
+    """A sequence of any length up to 8 and a text of at most 16 bytes: the pipeline's card keeps max_shape
+    and max_bytes (a spec rebuilt from datatype and shape alone would not be a valid card)."""
+    inputs = (TensorSpec(name="tokens", datatype="INT64", shape=(-1,), max_shape=(8,)), TensorSpec(name="text", datatype="BYTES", shape=(1,), max_bytes=16))
+    bagger = card("bagger", InputSpec.packed(inputs), OutputSpec(kind="embedding", shape=(3,)), inputs=inputs, task="embedding")
+    steps = ["bagger:v1", "head:v1"]
+    composed, plan, why = compose_graph("bag-chain", PipelineSettings(combine="graph", steps=steps, wiring=[{}, {"input": "1.embedding"}]), steps, [bagger, CARDS["head"]])
+    assert why is None and composed is not None, why
+    assert composed.inputs == inputs and composed.labels == LABELS and [sorted(feeds) for feeds in plan] == [["text", "tokens"], ["input"]]
+    renamed, _, why = compose_graph(
+        "bag-chain", PipelineSettings(combine="graph", steps=steps, wiring=[{"tokens": "inputs.ids"}, {"input": "1.embedding"}]), steps, [bagger, CARDS["head"]]
+    )
+    assert why is None and renamed is not None and renamed.inputs[0] == inputs[0].model_copy(update={"name": "ids"}), why

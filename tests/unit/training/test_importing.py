@@ -104,11 +104,21 @@ def test_outputs_that_are_not_probabilities_are_refused(tmp_path, keras_layers):
         inspect_keras(path, name="relu", version="v1", labels=LABELS)
 
 
-def test_an_input_shape_that_is_not_fixed_is_refused(tmp_path, keras_layers):
+def test_an_input_of_dynamic_shape_needs_its_bound_and_is_then_a_named_tensor(tmp_path, keras_layers):
     layers = keras_layers
     path, _ = save(tmp_path, "any-size", layers.Conv2D(4, 3), layers.GlobalAveragePooling2D(), layers.Dense(3, activation="softmax"), shape=(None, None, 3))
-    with pytest.raises(ImportRefused, match=r"input shape \[None, None, None, 3\] must be fixed apart from the batch axis"):
+    with pytest.raises(ImportRefused, match=r"has the shape \['N', None, None, 3\]: a dynamic dimension besides the batch axis needs a bound.*--max-dim SIZE"):
         inspect_keras(path, name="any-size", version="v1", labels=LABELS)
+    with pytest.raises(ImportRefused, match="--scale, --kind image, --aspect and --range apply to a model with one float input"):
+        inspect_keras(path, name="any-size", version="v1", labels=LABELS, kind="image", dim_range=(3, 32))
+    with pytest.raises(
+        ImportRefused,
+        match=r"one inference on a probe batch failed \(examples of the smallest and largest shapes: input_layer\S* \[1, 1, 3\] to \[32, 32, 3\]; --min-dim and --max-dim set them\): .*Negative dimension size",
+    ):  # a 3x3 convolution of a 1x1 image
+        inspect_keras(path, name="any-size", version="v1", labels=LABELS, dim_range=(1, 32))
+    _, card = inspect_keras(path, name="any-size", version="v1", labels=LABELS, dim_range=(3, 32))
+    (spec,) = card.inputs
+    assert (spec.shape, spec.min_shape, spec.max_shape, spec.datatype) == ((-1, -1, 3), (3, 3, 3), (32, 32, 3), "FP32") and card.output.kind == "softmax"
 
 
 @pytest.mark.parametrize("positive,expected", [(None, "yes"), ("no", "no")])

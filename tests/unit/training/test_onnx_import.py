@@ -64,11 +64,11 @@ def test_an_output_is_named_when_there_are_several(tmp_path):
     [
         ({"last": "Identity"}, "not probabilities in 0..1|not sum to 1"),
         ({"elem": TensorProto.STRING}, "ONNX Runtime .* cannot load the graph: .*tensor\\(string\\)"),  # a string input into MatMul
-        ({"dims": ["N", "features"]}, "every dimension but the batch must be fixed"),
+        ({"dims": ["N", "features"]}, r"input x has the shape \['N', None\]: a dynamic dimension besides the batch axis needs a bound.*--max-dim SIZE"),
         ({"last": "Frobnicate", "domain": "com.example"}, "ONNX Runtime .* cannot load the graph"),
         (
             {"inputs": [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4]), helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", "M"])]},
-            r"input y has the shape \['N', None\]",
+            r"input y has the shape \['N', None\]: a dynamic dimension besides the batch axis needs a bound",
         ),
     ],
 )

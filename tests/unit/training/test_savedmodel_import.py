@@ -159,8 +159,11 @@ def test_named_inputs_refusals_name_the_cause(pair, tmp_path, monkeypatch):
         [tf.TensorSpec([None, 4], tf.float32, name="features"), tf.TensorSpec([None, None], tf.int64, name="codes")],
         lambda module, features, codes: {"score": tf.matmul(features, module.weights) + tf.cast(tf.reduce_sum(codes, axis=1, keepdims=True), tf.float32)},
     )
-    with pytest.raises(ImportRefused, match=r"the input codes has the shape \['N', None\]: only the batch axis may be dynamic"):
+    with pytest.raises(ImportRefused, match=r"the input codes has the shape \['N', None\]: a dynamic dimension besides the batch axis needs a bound.*--max-dim"):
         inspect_savedmodel(ragged, "sm", "v1", None, task="tensor")
+    card, _, predict = inspect_savedmodel(ragged, "sm", "v1", None, task="tensor", dim_range=(1, 6))  # codes of any count up to 6
+    codes = card.inputs[0]
+    assert (codes.name, codes.shape, codes.max_shape) == ("codes", (-1,), (6,)) and card.engines["onnxruntime"]["verification"]["examples"] == 256
     monkeypatch.setattr(training.savedmodel_import, "ONNX_TOLERANCE", -1.0)  # any difference, even none, is too large
     with pytest.raises(ImportRefused, match=r"the ONNX conversion disagrees with the SavedModel on 256 examples: max relative \|difference\| .* \(tolerance -1.0\)"):
         inspect_savedmodel(pair, "sm", "v1", None, task="tensor")
