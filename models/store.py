@@ -45,7 +45,11 @@ def tag(name: str, version: str) -> str:
 
 
 def not_in_store(name: str, version: str) -> str:
-    return f"{tag(name, version)} is not in the model store; train it with train_and_save.py train {name} {version}, or import it"
+    # The store cannot tell a recipe's model from an imported one: it names both ways, the server's log and answers too.
+    return (
+        f"{tag(name, version)} is not in the model store; train it with train_and_save.py train {name} {version} (a model with a recipe), "
+        f"or import it with train_and_save.py import FILE --name {name} --version {version}"
+    )
 
 
 def get(name: str, version: str):

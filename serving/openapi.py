@@ -21,13 +21,14 @@ import re
 from http import HTTPStatus
 from typing import Any
 
+import numpy as np
 from pydantic import BaseModel
 from pydantic.json_schema import GenerateJsonSchema
 from starlette.responses import Response
 
 from config import Config
 from models import store
-from models.card import DYNAMIC, ModelCard
+from models.card import DATATYPES, DYNAMIC, ModelCard
 from models.preprocessing import Invert, example_text
 from serving import codecs, errors, schemas
 from serving.codecs.bodies import IMAGE_ENCODING
@@ -496,7 +497,7 @@ def _named_schemas(model: Served, limit: int) -> dict:
     """A model with named inputs takes an object of them by name; with named outputs, answers one too."""
     card = model.card
     assert card is not None
-    example = {spec.name: _nested_rows({"type": "string"} if spec.datatype == "BYTES" else {"type": "number"}, spec.shape, spec.bound) for spec in card.inputs}
+    example = {spec.name: _nested_rows(_value(spec), spec.shape, spec.smallest, spec.bound) for spec in card.inputs}
     names = [spec.name for spec in card.inputs]
     own = {
         "Example": {"type": "object", "required": names, "properties": example, "additionalProperties": False},
@@ -523,10 +524,35 @@ def _named_schemas(model: Served, limit: int) -> dict:
     return own
 
 
-def _nested_rows(value: dict, shape: tuple[int, ...], bound: tuple[int, ...] | None = None) -> dict:
-    """Nested arrays in ``shape``; a dynamic dimension (-1) of 1 up to its ``bound``."""
-    for dim, most in reversed(list(zip(shape, bound or shape, strict=True))):
-        value = {"type": "array", "items": value, "minItems": 1, "maxItems": most} if dim == DYNAMIC else _rows(value, dim)
+def held_values(own: np.dtype, sent: np.dtype) -> dict:
+    """The JSON values of datatype ``sent`` that an input of datatype ``own`` takes (v2's named tensors; ``sent``
+    is ``own`` on routes whose bodies name no datatype)."""
+    if own.kind == "b":
+        return {"type": "integer", "minimum": 0, "maximum": 1}
+    if own.kind == "f" and sent.kind == "f":
+        high = float(min(np.finfo(own).max, np.finfo(sent).max))
+        return {"type": "number", "minimum": -high, "maximum": high}
+    if own.kind == "f":
+        info = np.iinfo(sent)
+        return {"type": "integer", "minimum": int(info.min), "maximum": int(info.max)}
+    bounds = [np.iinfo(own)] + ([np.iinfo(sent)] if sent.kind != "f" else [])
+    # Whole numbers past 2**53 lose their last digits in a JSON float: kept within what a double holds exactly.
+    return {"type": "integer", "minimum": max(max(int(b.min) for b in bounds), -(2**53)), "maximum": min(min(int(b.max) for b in bounds), 2**53)}
+
+
+def _value(spec) -> dict:
+    """One value of a named input as the course route and TF Serving's JSON take it: a string for BYTES,
+    true or false (or 1 or 0) for BOOL, else a number its datatype holds."""
+    if spec.datatype == "BYTES":
+        return {"type": "string", "description": f"at most {spec.max_bytes} bytes of UTF-8"}
+    own = np.dtype(DATATYPES[spec.datatype])
+    return {"anyOf": [{"type": "boolean"}, held_values(own, own)]} if own.kind == "b" else held_values(own, own)
+
+
+def _nested_rows(value: dict, shape: tuple[int, ...], smallest: tuple[int, ...] | None = None, bound: tuple[int, ...] | None = None) -> dict:
+    """Nested arrays in ``shape``; a dynamic dimension (-1) from its ``smallest`` size to its ``bound``."""
+    for dim, least, most in reversed(list(zip(shape, smallest or shape, bound or shape, strict=True))):
+        value = {"type": "array", "items": value, "minItems": least, "maxItems": most} if dim == DYNAMIC else _rows(value, dim)
     return value
 
 

@@ -1220,9 +1220,14 @@ export function isDynamic(spec) {
   return (spec?.shape ?? []).includes(-1) && Array.isArray(spec.max_shape);
 }
 
-/** Whether one example's shape fits a spec: fixed dimensions equal, dynamic ones from 1 to their bound. */
+/** The smallest size of a dynamic input's dimension i: its min_shape's, else 1. */
+function smallestSize(spec, i) {
+  return spec.min_shape?.[i] ?? 1;
+}
+
+/** Whether one example's shape fits a spec: fixed dimensions equal, dynamic ones within their bounds (min_shape, else 1, to max_shape). */
 export function fitsSpec(shape, spec) {
-  return shape.length === spec.shape.length && shape.every((n, i) => (spec.shape[i] === -1 ? n >= 1 && n <= spec.max_shape[i] : n === spec.shape[i]));
+  return shape.length === spec.shape.length && shape.every((n, i) => (spec.shape[i] === -1 ? n >= smallestSize(spec, i) && n <= spec.max_shape[i] : n === spec.shape[i]));
 }
 
 const SIZE_NAMES = ["n", "m", "k", "l"];
@@ -1233,7 +1238,7 @@ function dynamicShapeText(spec) {
   const dims = spec.shape.map((dim, i) => {
     if (dim !== -1) return dim;
     const name = SIZE_NAMES[names.length] ?? `d${names.length + 1}`;
-    names.push(`${name} from 1 to ${formatNumber(spec.max_shape[i])}`);
+    names.push(`${name} from ${formatNumber(smallestSize(spec, i))} to ${formatNumber(spec.max_shape[i])}`);
     return name;
   });
   return `[${dims.join(", ")}], ${listText(names)}`;
@@ -1298,7 +1303,7 @@ function dynamicWhat(spec) {
   const word = isText(spec) ? "text" : spec.datatype === "BOOL" ? "value" : WHOLE_TYPES.has(spec.datatype) ? "whole number" : "number";
   const limit = isText(spec) && spec.max_bytes != null ? ` of up to ${plural(spec.max_bytes, "byte")} each` : "";
   const bools = spec.datatype === "BOOL" ? ", each 1 or 0 (true or false)" : "";
-  if (spec.shape.length === 1) return `1 to ${formatNumber(spec.max_shape[0])} ${word}s${limit}${bools}`;
+  if (spec.shape.length === 1) return `${formatNumber(smallestSize(spec, 0))} to ${formatNumber(spec.max_shape[0])} ${word}s${limit}${bools}`;
   return `${word}s in shape ${dynamicShapeText(spec)}${limit}${bools}`;
 }
 
@@ -1347,7 +1352,7 @@ export function namedForm(card) {
     if (isDynamic(spec)) {
       const hint = spec.shape.length === 1
         ? `${capitalised(specWhat(spec))}: ${isText(spec) ? "one per line, or a JSON list of strings" : "separated by commas or spaces (or as a JSON list)"}.`
-        : `${capitalised(specWhat(spec))}: JSON nested lists, such as ${exampleJSON(spec.shape.map((dim) => (dim === -1 ? 1 : dim)))}.`;
+        : `${capitalised(specWhat(spec))}: JSON nested lists, such as ${exampleJSON(spec.shape.map((dim, d) => (dim === -1 ? smallestSize(spec, d) : dim)))}.`;
       return {
         index: i, name: spec.name, datatype: spec.datatype, shape: [...spec.shape], max_shape: [...spec.max_shape], size: sizeOf(spec.max_shape),
         max_bytes: spec.max_bytes ?? null, label: specLabel(spec), what: specWhat(spec), hint, lines: true, text: isText(spec),

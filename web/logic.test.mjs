@@ -1128,3 +1128,36 @@ test("each target's predicted values, recent against held-out: mean, p10, p50, p
   assert.deepEqual(rows[1].rows[2], ["recent − held-out", "−0.25", "0", "−0.5", "−0.5"]);
   assert.deepEqual(L.predictedValueRows({}), []);
 });
+
+test("a dynamic input: its field takes any length in its bounds, in words naming the sizes", () => {
+  const tokens = { name: "tokens", datatype: "INT64", shape: [-1], max_shape: [8] };
+  const seq = { name: "seq", datatype: "FP32", shape: [-1, 3], max_shape: [5, 3], min_shape: [2, 3] };
+  const words = { name: "words", datatype: "BYTES", shape: [-1], max_shape: [3], max_bytes: 8 };
+  assert.ok(L.isDynamic(tokens) && !L.isDynamic({ name: "x", datatype: "FP32", shape: [3] }));
+  assert.ok(L.fitsSpec([2, 3], seq) && L.fitsSpec([5, 3], seq) && !L.fitsSpec([1, 3], seq) && !L.fitsSpec([6, 3], seq) && !L.fitsSpec([3, 2], seq));
+  assert.equal(L.specWhat(tokens), "1 to 8 whole numbers");
+  assert.equal(L.specWhat(seq), "numbers in shape [n, 3], n from 2 to 5");
+  assert.equal(L.specWhat(words), "1 to 3 texts of up to 8 bytes each");
+  assert.equal(L.specLabel(seq), "seq · FP32 [-1, 3] · up to [5, 3]");
+  assert.deepEqual(L.specRows([seq]), [["seq", "FP32", "[-1, 3], up to [5, 3]"]]);
+  assert.deepEqual(L.parseNamedValue("1 2 3", tokens), { value: [1, 2, 3] });
+  assert.deepEqual(L.parseNamedValue("[7]", tokens), { value: [7] });
+  assert.deepEqual(L.parseNamedValue("1 2 3 4 5 6 7 8 9", tokens), { error: "The input tokens takes 1 to 8 whole numbers; the field has 9 values." });
+  assert.deepEqual(L.parseNamedValue("  ", tokens), { error: "The input tokens is empty: type 1 to 8 whole numbers." });
+  assert.deepEqual(L.parseNamedValue("[[1,2,3],[4,5,6]]", seq), { value: [[1, 2, 3], [4, 5, 6]] });
+  assert.deepEqual(L.parseNamedValue("[[1,2,3]]", seq), { error: "The input seq takes numbers in shape [n, 3], n from 2 to 5; the field has shape [1, 3]." });
+  assert.deepEqual(L.parseNamedValue("1 2 3 4 5 6", seq), { error: "The input seq takes numbers in shape [n, 3], n from 2 to 5: type it as JSON nested lists." });
+  assert.deepEqual(L.parseNamedValue('[[1,2,"a"],[1,2,3]]', seq), { error: 'The input seq holds "a" at [0][2], not a number.' });
+  assert.deepEqual(L.parseNamedValue("red\ngreen\n", words), { value: ["red", "green"] });
+  assert.deepEqual(L.parseNamedValue("one", words), { value: ["one"] });
+  assert.deepEqual(L.parseNamedValue('["a b", "c"]', words), { value: ["a b", "c"] });
+  assert.deepEqual(L.parseNamedValue('["toolongtext!"]', words), { error: "The input words is 12 bytes long in UTF-8: it takes up to 8 bytes." });
+  assert.deepEqual(L.parseNamedValue("a\nb\nc\nd", words), { error: "The input words takes 1 to 3 texts of up to 8 bytes each; the field has 4 lines." });
+  const form = L.namedForm({ inputs: [seq, tokens] });
+  assert.deepEqual(form.inputs.map((f) => [f.lines, f.size, f.hint]), [
+    [true, 15, "Numbers in shape [n, 3], n from 2 to 5: JSON nested lists, such as [[0, 0, 0], [0, 0, 0]]."],
+    [true, 8, "1 to 8 whole numbers: separated by commas or spaces (or as a JSON list)."],
+  ]);
+  assert.deepEqual(L.namedBody(["[[0,0,0],[1,1,1]]", "4 5"], form), { body: { input: { seq: [[0, 0, 0], [1, 1, 1]], tokens: [4, 5] } } });
+  assert.equal(L.hasDrift({ output: { kind: "softmax", labels: ["a", "b"] }, input: { kind: "tensors" }, inputs: [seq] }), false);
+});

@@ -50,7 +50,7 @@ from serving.core import ABSTAINED_OUTPUT, INPUT, OOD_OUTPUT, OUTPUT, Default, I
 from serving.dataplane import DataPlane
 from serving.errors import BadRequest, InvalidInput, ServingError, Unavailable, UnsupportedMediaType
 from serving.live import IndexRow, ServingState
-from serving.openapi import error_responses, narrowed, ok_response, operation, ref
+from serving.openapi import error_responses, held_values, narrowed, ok_response, operation, ref
 from serving.pipelines import STEP_OUTPUT
 from serving.protocols import Reply, Route, json_reply
 from serving.protocols.tensors import card_values, parse_json_object, statuses, variant
@@ -585,7 +585,14 @@ def _named_infer_request(card: ModelCard, possible: tuple[str, ...]) -> dict:
         for spec in card.inputs
         for datatypes, items in _named_variants(spec)
     ]
-    outputs = {"type": "object", "required": ["name"], "properties": {"name": {"enum": list(possible)}, "parameters": {"type": "object"}}}
+    scalar = {"type": ["string", "number", "boolean"]}
+    parameters = {
+        "type": "object",
+        "additionalProperties": scalar,
+        "properties": {"binary_data": {"type": "boolean"}},
+        "not": {"anyOf": [{"required": [name]} for name in SHARED_MEMORY]},
+    }
+    outputs = {"type": "object", "required": ["name"], "properties": {"name": {"enum": list(possible)}, "parameters": parameters}}
     return {
         "type": "object",
         "required": ["inputs"],
@@ -598,23 +605,33 @@ def _named_infer_request(card: ModelCard, possible: tuple[str, ...]) -> dict:
 
 
 def _example_shape(spec: TensorSpec) -> dict:
-    """One example's shape: [1, *shape], a dynamic dimension (-1) of 1 up to its bound."""
+    """One example's shape: [1, *shape], a dynamic dimension (-1) within its bounds."""
     if not spec.dynamic:
         return {"const": [1, *spec.shape]}
-    dims = [{"const": dim} if dim != DYNAMIC else {"type": "integer", "minimum": 1, "maximum": most} for dim, most in zip(spec.shape, spec.bound, strict=True)]
+    dims = [
+        {"const": dim} if dim != DYNAMIC else {"type": "integer", "minimum": least, "maximum": most} for dim, least, most in zip(spec.shape, spec.smallest, spec.bound, strict=True)
+    ]
     return {"type": "array", "prefixItems": [{"const": 1}, *dims], "minItems": len(dims) + 1, "maxItems": len(dims) + 1}
 
 
 def _smallest(spec: TensorSpec) -> int:
-    """Values of the smallest example (each dynamic dimension of size 1)."""
-    return math.prod(1 if dim == DYNAMIC else dim for dim in spec.shape)
+    """Values of the smallest example."""
+    return math.prod(spec.smallest)
 
 
 def _named_variants(spec: TensorSpec) -> tuple[tuple[dict, dict], ...]:
-    """(datatype, data item) schemas a named input's data may come in: strings for BYTES; else numbers in any numeric datatype, or BOOL."""
+    """(datatype, data item) schemas a named input's data may come in: strings for BYTES; else numbers in
+    any numeric datatype that the input's own datatype holds (whole ones for an integer or BOOL input,
+    within both datatypes' ranges), or BOOL."""
     if spec.datatype == "BYTES":
         return (({"const": "BYTES"}, {"type": "string", "description": f"at most {spec.max_bytes} bytes of UTF-8"}),)
-    return (({"enum": list(NUMBER_DATATYPES)}, {"type": "number"}), ({"const": "BOOL"}, {"type": "boolean"}))
+    own = np.dtype(CARD_DATATYPES[spec.datatype])
+    by_item: dict[str, list[str]] = {}
+    for name, dtype in NUMBER_DATATYPES.items():
+        item = held_values(own, dtype)
+        by_item.setdefault(orjson.dumps(item, option=orjson.OPT_SORT_KEYS).decode(), []).append(name)
+    variants = tuple(({"enum": names}, orjson.loads(item)) for item, names in by_item.items())
+    return (*variants, ({"const": "BOOL"}, {"type": "boolean"}))
 
 
 def _infer_response(model, config: Config) -> dict:

@@ -250,6 +250,12 @@ def test_metadata_gives_the_dynamic_dimensions_and_the_card_their_bounds(srv, mo
     assert card["inputs"] == [{"name": "steps", "datatype": "FP32", "shape": [-1, 3], "max_shape": [max(LENGTHS), 3]}] and card["output"]["labels"] == list(LABELS)
     answer = requests.post(f"{srv.url}/models/steps/v1", json={"input": {"steps": [[0.1, 0.2, 0.3], [1, 0, -1]]}}, timeout=TIMEOUT).json()
     assert answer["predictions"][0]["label"] in LABELS and np.asarray(answer["result"]).shape == (1, 3), answer
+    document = requests.get(f"{srv.url}/docs.json", timeout=TIMEOUT).json()
+    example = document["components"]["schemas"]["bag.Example"]["properties"]["tokens"]
+    assert (example["minItems"], example["maxItems"], example["items"]["type"]) == (1, max(LENGTHS), "integer"), example
+    v2 = document["paths"]["/v2/models/bag/infer"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    shapes = [variant["properties"]["shape"] for variant in v2["properties"]["inputs"]["items"]["anyOf"] if variant["properties"]["name"]["const"] == "tokens"]
+    assert shapes and all(shape["prefixItems"] == [{"const": 1}, {"type": "integer", "minimum": 1, "maximum": max(LENGTHS)}] for shape in shapes), shapes
     drift = requests.get(f"{srv.url}/models/steps/v1/drift", timeout=TIMEOUT)
     assert drift.status_code == 404 and "takes only strings or inputs of dynamic shape" in drift.json()["error"], drift.text
 
@@ -286,3 +292,38 @@ def test_an_input_of_dynamic_shape_is_refused_without_its_bound(models):
     assert "nothing was saved" in unbounded.stderr
     alone = run_import(models["bag"].path, "refused", "--task", "tensor", "--min-dim", "2")
     assert alone.returncode == 1 and "--min-dim goes with --max-dim" in alone.stderr, alone.stderr
+
+
+FUZZED = ("POST /models/{name}/{version}", "POST /v2/models/{name}/infer", "POST /v1/models/{name}:predict")
+
+
+@pytest.mark.parametrize("name", ["steps", "bag"])
+def test_the_published_document_of_a_dynamic_input_is_what_the_server_takes(srv, name, subtests):
+    """Schemathesis, from the server's own OpenAPI document, on the model's inference operations: bodies
+    the document allows (any length within the bounds) are answered, others are refused with a documented
+    status, and every check of the CLI's ``--checks all`` holds."""
+    import schemathesis
+    from schemathesis import GenerationMode
+
+    from tests.e2e.test_fuzz import fuzz
+
+    schema = schemathesis.openapi.from_dict(requests.get(f"{srv.url}/docs.json", timeout=TIMEOUT).json())
+    schema.config.update(base_url=srv.url)
+    wanted = {label.format(name=name, version="{version}") for label in FUZZED}
+    operations = [result.ok() for result in schema.get_all_operations() if result.ok().label in wanted]
+    assert {operation.label for operation in operations} == wanted
+    import collections
+
+    sent: collections.Counter = collections.Counter()
+    with requests.Session() as session:
+        for operation in operations:
+            for mode in GenerationMode:
+                with subtests.test(operation=operation.label, mode=mode.value):
+                    fuzz(operation, mode, session, sent)
+    statuses = collections.Counter()
+    for (_, status), count in sent.items():
+        statuses[status] += count
+    report_figures(f"fuzzing {name}'s inference operations: {sum(sent.values())} requests; by status: {dict(sorted(statuses.items()))}")
+    for (label, status), count in sorted(sent.items()):
+        report_figures(f"  {label:45} {status}: {count}")
+    assert statuses[200] > 0 and requests.get(f"{srv.url}/readyz", timeout=TIMEOUT).status_code == 200

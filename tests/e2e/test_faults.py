@@ -137,7 +137,10 @@ def test_a_killed_runner_restarts_and_only_its_version_fails_meanwhile(strict_se
 @pytest.mark.parametrize(
     "bad_version, cause",
     [
-        (MISSING_VERSION, f"clothes:{MISSING_VERSION} is not in the model store; train it with train_and_save.py train clothes {MISSING_VERSION}, or import it"),
+        (
+            MISSING_VERSION,
+            f"clothes:{MISSING_VERSION} is not in the model store; train it with train_and_save.py train clothes {MISSING_VERSION} (a model with a recipe), or import it",
+        ),
         ("garbled", "clothes:garbled cannot be loaded: model.keras is not a readable Keras archive"),
     ],
     ids=["missing", "corrupt"],

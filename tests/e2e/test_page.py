@@ -1874,6 +1874,8 @@ NAMED_COUNTS = [1, 7, 3]
 PAIR_LABELS = ("cat", "dog", "fox")
 TWIN, PAIR = "page-twin", "page-pair"  # names of their own in the session's store (test_named_tensors.py has a pair)
 SENTIMENT = "page-sentiment"  # (test_named_tensors.py has a sentiment)
+STEPS = "page-steps"  # a sequence of any length up to STEPS_BOUND (test_dynamic_shapes.py has a steps)
+STEPS_BOUND = 12
 
 
 def two_input_models(directory: Path) -> dict:
@@ -1918,21 +1920,36 @@ def sentiment_model(directory: Path):
     return pipeline
 
 
+def steps_model(directory: Path):
+    """A Keras classifier of a sequence of any length: "steps" (float32, [None, 3]) through Dense and
+    GlobalAveragePooling1D to a softmax over PAIR_LABELS. Saved as .keras."""
+    import keras
+
+    keras.utils.set_random_seed(12)
+    sequence = keras.Input((None, 3), name="steps")
+    pooled = keras.layers.GlobalAveragePooling1D()(keras.layers.Dense(8, activation="tanh")(sequence))
+    model = keras.Model(sequence, keras.layers.Dense(3, activation="softmax")(pooled), name="steps")
+    model.save(directory / "steps.keras")
+    return model
+
+
 @pytest.fixture(scope="module")
 def named(tmp_path_factory):
-    """A `bentoml serve` of twin and pair (two_input_models, served as page-twin and page-pair) and of a text classifier (sentiment_model,
-    as page-sentiment: "text" BYTES [1], at most 64 bytes), each imported with `train_and_save.py import` (twin with --task tensor: every
+    """A `bentoml serve` of twin and pair (two_input_models, served as page-twin and page-pair), of a text classifier (sentiment_model,
+    as page-sentiment: "text" BYTES [1], at most 64 bytes) and of a sequence classifier (steps_model, as page-steps: "steps" FP32
+    [-1, 3], up to STEPS_BOUND steps), each imported with `train_and_save.py import` (twin with --task tensor: every
     output by its name; pair with its labels; sentiment with --max-bytes 64). Yields the URL and the models (Keras, the scikit-learn pipeline)."""
     tmp = tmp_path_factory.mktemp("page-named")
-    models = {**two_input_models(tmp), "sentiment": sentiment_model(tmp)}
+    models = {**two_input_models(tmp), "sentiment": sentiment_model(tmp), "steps": steps_model(tmp)}
     for file, name, args in (
         ("twin.keras", TWIN, ["--task", "tensor"]),
         ("pair.keras", PAIR, ["--labels", ",".join(PAIR_LABELS)]),
         ("sentiment.joblib", SENTIMENT, ["--trust-pickle", "--max-bytes", "64"]),
+        ("steps.keras", STEPS, ["--labels", ",".join(PAIR_LABELS), "--max-dim", str(STEPS_BOUND)]),
     ):
         result = run_training("import", str(tmp / file), "--name", name, "--version", "v1", "--force", *args)
         assert result.returncode == 0, f"{name}: {result.stdout}{result.stderr[-3000:]}"
-    config = write_config(tmp / "configuration.yaml", {name: {"versions": ["v1"]} for name in (TWIN, PAIR, SENTIMENT)})
+    config = write_config(tmp / "configuration.yaml", {name: {"versions": ["v1"]} for name in (TWIN, PAIR, SENTIMENT, STEPS)})
     with ready_server(config, free_port(), tmp / "serve.log") as server:
         yield server.url, models
 
@@ -2116,6 +2133,47 @@ def test_a_text_input_is_typed_checked_in_bytes_and_answered_with_the_models_cla
         page.click("#tab-drift")  # its one input is text: drift does not apply, said without asking the server
         expect(page.locator("#drift")).to_contain_text(
             f"regressors, on numeric inputs of a fixed shape: it does not apply to {SENTIMENT} v1, a one-class model (2 labels), taking 1 named input (text BYTES [1])"
+        )
+        assert not [u for u in tab.requests[asked:] if u.endswith("/drift")], tab.requests[asked:]
+        tab.assert_only_this_origin()
+    finally:
+        tab.close()
+
+
+def test_a_sequence_of_any_length_is_typed_as_json_checked_against_its_bound_and_answered_with_the_models_classes(browser, named):
+    """An input of dynamic shape ([-1, 3], up to 12 steps): its field takes JSON nested lists of any length in
+    its bounds, sent as typed; a sequence past the bound, or a row of numbers, is refused here in words; the
+    answer is the model's own classes, whatever the length."""
+    url, models = named
+    tab = Tab(browser, url)
+    try:
+        page = tab.open(f"/#{STEPS}/v1")
+        wait_for_card(page, f"{STEPS}:v1")
+        what = f"numbers in shape [n, 3], n from 1 to {STEPS_BOUND}"
+        expect(page.locator("#not-image")).to_have_text(f"{STEPS} takes 1 named input: steps ({what}), not an image: type each below, then Send.")
+        assert [row.locator("th, td").all_inner_texts() for row in page.locator("#inputs-table tbody tr").all()] == [["steps", "FP32", f"[-1, 3], up to [{STEPS_BOUND}, 3]"]]
+        steps = page.get_by_label(f"steps · FP32 [-1, 3] · up to [{STEPS_BOUND}, 3]", exact=True)
+        expect(steps).to_have_js_property("tagName", "TEXTAREA")
+        expect(steps).to_have_accessible_description(f"Numbers in shape [n, 3], n from 1 to {STEPS_BOUND}: JSON nested lists, such as [[0, 0, 0]].")
+        for length in (2, STEPS_BOUND):
+            sequence = np.round(np.random.default_rng(length).normal(0, 1, (length, 3)), 3).tolist()
+            steps.fill(json.dumps(sequence))
+            assert send_values(page, url, f"/models/{STEPS}/v1") == {"input": {"steps": sequence}}
+            expect(page.locator("#try")).to_have_attribute("aria-busy", "false")
+            (probabilities,) = models["steps"].predict(np.asarray([sequence], np.float32), verbose=0)
+            order = np.argsort(-probabilities, kind="stable")
+            assert bars(page) == [(PAIR_LABELS[i], js_percent(float(probabilities[i]))) for i in order], length
+            expect(page.locator("#answered")).to_have_text(re.compile(rf"^Answered by {STEPS} v1 in \d+ ms: {PAIR_LABELS[order[0]]}\.$"))
+        too_long = json.dumps([[0, 0, 0]] * (STEPS_BOUND + 1))
+        refused_before_sending(tab, steps, f"/models/{STEPS}/v1", too_long, f"The input steps takes {what}; the field has shape [{STEPS_BOUND + 1}, 3].")
+        refused_before_sending(tab, steps, f"/models/{STEPS}/v1", "1 2 3", f"The input steps takes {what}: type it as JSON nested lists.")
+        refused_before_sending(tab, steps, f"/models/{STEPS}/v1", "[[1, 2]]", f"The input steps takes {what}; the field has shape [1, 2].")
+        server = requests.post(f"{url}/models/{STEPS}/v1", json={"input": {"steps": [[0, 0, 0]] * (STEPS_BOUND + 1)}}, timeout=TIMEOUT)
+        assert server.status_code == 422 and f"axis 1 of 1 to {STEPS_BOUND}" in server.json()["error"], server.text  # the server says it too
+        asked = len(tab.requests)
+        page.click("#tab-drift")  # its one input has a dynamic shape: drift does not apply, said without asking the server
+        expect(page.locator("#drift")).to_contain_text(
+            f"on numeric inputs of a fixed shape: it does not apply to {STEPS} v1, a one-class model (3 labels), taking 1 named input (steps FP32 [-1, 3])"
         )
         assert not [u for u in tab.requests[asked:] if u.endswith("/drift")], tab.requests[asked:]
         tab.assert_only_this_origin()

@@ -81,9 +81,9 @@ def test_load_refuses_a_model_from_another_major_version():
 
 
 def test_missing_version_says_how_to_train_or_import_it():
-    message = "clothes:v99 is not in the model store; train it with train_and_save.py train clothes v99, or import it"
+    message = "clothes:v99 is not in the model store; train it with train_and_save.py train clothes v99 (a model with a recipe), or import it with train_and_save.py import FILE --name clothes --version v99"
     for call in (store.load_card, store.load_keras, store.check, store.get):
-        with pytest.raises(store.ModelStoreError, match=message):
+        with pytest.raises(store.ModelStoreError, match=re.escape(message)):
             call("clothes", "v99")
     assert not store.exists("clothes", "v99") and not store.is_current("clothes", "v99")
 

@@ -278,12 +278,17 @@ def test_the_openapi_document_describes_named_inputs_and_outputs(served):
     assert list(paths["/models/multi/{version}"]["post"]["requestBody"]["content"]) == ["application/json"]
     v2 = paths["/v2/models/multi/infer"]["post"]["requestBody"]["content"]["application/json"]["schema"]
     variants = v2["properties"]["inputs"]["items"]["anyOf"]
-    assert [(variant["properties"]["name"]["const"], variant["properties"]["data"]["items"]["type"]) for variant in variants] == [
-        ("features", "number"),
-        ("features", "boolean"),
-        ("counts", "number"),
-        ("counts", "boolean"),
-    ]
+    items = {}  # (input, datatype sent) -> what its data's items may be
+    for variant in variants:
+        datatypes = variant["properties"]["datatype"]
+        for datatype in datatypes.get("enum", [datatypes.get("const")]):
+            items[variant["properties"]["name"]["const"], datatype] = variant["properties"]["data"]["items"]
+    float32 = float(np.finfo(np.float32).max)
+    assert items["features", "FP32"] == items["features", "FP64"] == {"type": "number", "minimum": -float32, "maximum": float32}  # FP32 holds no more
+    assert items["features", "INT8"] == {"type": "integer", "minimum": -128, "maximum": 127} and items["features", "BOOL"] == {"type": "boolean"}
+    assert items["counts", "FP64"]["type"] == items["counts", "INT64"]["type"] == "integer"  # an INT64 input takes whole numbers, whatever their datatype
+    assert items["counts", "UINT64"] == {"type": "integer", "minimum": 0, "maximum": 2**53}  # what a JSON number holds exactly
+    assert len(items) == 2 * 12 and {name for name, _ in items} == {"features", "counts"}
     assert v2["properties"]["inputs"]["minItems"] == v2["properties"]["inputs"]["maxItems"] == 2
 
 
