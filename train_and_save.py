@@ -92,7 +92,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--max-bytes",
         type=int,
         default=DEFAULT_MAX_BYTES,
-        help=f"a string input (an ONNX graph's STRING, a scikit-learn text pipeline's text): the longest value taken, in bytes (default {DEFAULT_MAX_BYTES}; longer ones are refused with 422)",
+        help=f"a string input (a Keras model's, an ONNX graph's STRING, a scikit-learn text pipeline's text): the longest value taken, in bytes (default {DEFAULT_MAX_BYTES}; longer ones are refused with 422)",
     )
     imported.add_argument(
         "--max-dim",
@@ -385,6 +385,7 @@ def import_model(args: argparse.Namespace) -> int:
                 threshold=args.threshold,
                 output=args.output,
                 dim_range=dim_range,
+                max_bytes=args.max_bytes,
             )
             predict = lambda values: predict_probabilities(model, values, card)  # noqa: E731
         if args.input_names:

@@ -37,6 +37,15 @@ def warm_up(forward, card: ModelCard) -> np.ndarray:
     return answers
 
 
+def _keras_strings(tensor: np.ndarray):
+    """BYTES values (an object array) as the string tensor Keras' predict takes; other tensors as they are."""
+    if tensor.dtype != object:
+        return tensor
+    import tensorflow as tf  # a Keras model with a string input runs on TensorFlow
+
+    return tf.constant(tensor.tolist(), dtype=tf.string, shape=tensor.shape)
+
+
 def predict_probabilities(model, values: np.ndarray, card) -> np.ndarray:
     """Class probabilities of many examples with Keras' ``predict`` (training and evaluation), in batches.
 
@@ -45,7 +54,7 @@ def predict_probabilities(model, values: np.ndarray, card) -> np.ndarray:
     if getattr(card, "inputs", ()):  # several named tensors, packed (models/tensors.py): Keras takes them as a list in the card's order
 
         def answers(tensors: dict[str, np.ndarray]) -> np.ndarray:
-            outputs = model.predict(list(tensors.values()), batch_size=256, verbose=0)
+            outputs = model.predict([_keras_strings(tensor) for tensor in tensors.values()], batch_size=256, verbose=0)
             if card.outputs:
                 outputs = outputs.values() if isinstance(outputs, dict) else outputs
                 return pack(card.outputs, {spec.name: np.asarray(output) for spec, output in zip(card.outputs, outputs, strict=True)})

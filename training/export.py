@@ -16,6 +16,7 @@ works against both: ``tfserving_export(keras_model, card, "export", 1)``.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import tempfile
 from pathlib import Path
@@ -69,6 +70,18 @@ def _probe_arrays(specs, count: int, rng, shape_of) -> dict[str, np.ndarray]:
     return arrays
 
 
+@contextlib.contextmanager
+def _quiet(logger: str):
+    """A library's logger silenced for a while (its level restored after)."""
+    log_of = logging.getLogger(logger)
+    level = log_of.level
+    log_of.setLevel(logging.CRITICAL + 1)
+    try:
+        yield
+    finally:
+        log_of.setLevel(level)
+
+
 def onnx_export(model, card: ModelCard, examples: np.ndarray) -> tuple[bytes | None, dict]:
     """The verified ONNX export of ``model`` and its ``engines.onnxruntime`` entry, or (None, the reason).
 
@@ -85,7 +98,8 @@ def onnx_export(model, card: ModelCard, examples: np.ndarray) -> tuple[bytes | N
             model(
                 list(unpack(card.inputs, examples[:1]).values()) if card.inputs else np.zeros((1, *card.input.shape), dtype=np.float32)
             )  # a loaded model must have been called once
-            model.export(str(path), format="onnx", verbose=False)
+            with _quiet("tf2onnx"):  # an op it cannot convert is logged with a traceback; the reason below says it once
+                model.export(str(path), format="onnx", verbose=False)
             if card.inputs:
                 session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
                 graph = {"inputs": [i.name for i in session.get_inputs()], "outputs": [o.name for o in session.get_outputs()] if card.outputs else None}

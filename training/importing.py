@@ -51,6 +51,9 @@ def parse_labels(text: str) -> list[str]:
     return labels
 
 
+DEFAULT_MAX_BYTES = 4096  # the longest string a BYTES input takes unless --max-bytes says otherwise
+MAX_DIM = 65536  # the largest bound --max-dim takes for a dynamic dimension
+MAX_EXAMPLE_BYTES = 16 * 2**20  # one packed example of an input at its bound: what every batch slot of the runner reserves
 SCALES = {"255": 255.0, "none": None}  # --scale: what the server divides client values by
 LEVELS = (0.0, 255.0)  # the values of an image's pixels, as image files hold them
 SCALE_MARGIN = 0.1  # accuracy on --eval-data by which one --scale must beat the other to decide it
@@ -82,6 +85,7 @@ def inspect_keras(
     threshold: float = 0.5,
     output: str | None = None,
     dim_range: tuple[int, int] | None = None,
+    max_bytes: int = DEFAULT_MAX_BYTES,
 ):
     """Load ``path`` and describe it: (keras model, card without metrics). Raises ImportRefused.
 
@@ -111,7 +115,7 @@ def inspect_keras(
                 "--scale, --kind image, --aspect and --range apply to a model with one float input"
             )
         model = _one_output(keras, model, output) if output is not None else model
-        card = _named_card(model, path, name, version, description, task, labels, targets, threshold, positive_label, dim_range)
+        card = _named_card(model, path, name, version, description, task, labels, targets, threshold, positive_label, dim_range, max_bytes)
         say(f"named tensors: inputs {_described(card.inputs)}; " + (f"outputs {_described(card.outputs)}" if card.outputs else f"output {card.output.kind}"))
         return model, card
     dims = _single_shape(model.inputs, "input")
@@ -342,9 +346,6 @@ def _one_output(keras, model, output: str | None):
 
 
 KERAS_DATATYPES = {np.dtype(dtype).name: name for name, dtype in DATATYPES.items()}  # "float32" -> "FP32", ..., "bool" -> "BOOL", "object" -> "BYTES"
-DEFAULT_MAX_BYTES = 4096  # the longest string a BYTES input takes unless --max-bytes says otherwise
-MAX_DIM = 65536  # the largest bound --max-dim takes for a dynamic dimension
-MAX_EXAMPLE_BYTES = 16 * 2**20  # one packed example of an input at its bound: what every batch slot of the runner reserves
 
 
 def dynamic_range(smallest: int | None, largest: int | None) -> tuple[int, int] | None:
@@ -366,7 +367,9 @@ def tensor_spec(name: str, dtype: str, shape, what: str, max_bytes: int | None =
     if not TENSOR_NAME.fullmatch(name or ""):
         raise ImportRefused(f"the {what} name {name!r} is not one a card can hold (letters, digits and _.:/-, starting with a letter or _)")
     if dtype not in KERAS_DATATYPES or (dtype == "object" and max_bytes is None):
-        raise ImportRefused(f"the {what} {name} is {dtype}: strings are served as inputs of ONNX graphs and scikit-learn text pipelines; other non-numeric tensors are not")
+        raise ImportRefused(
+            f"the {what} {name} is {dtype}: strings are served as inputs of Keras models, ONNX graphs and scikit-learn text pipelines; other non-numeric tensors are not"
+        )
     if dtype == "object" and what != "input":
         raise ImportRefused(f"the {what} {name} is strings: outputs are served as numbers or booleans; serve another output with --output")
     dims = tuple(shape)
@@ -403,15 +406,27 @@ def _described(specs) -> str:
 
 
 def _named_card(
-    model, path: Path, name: str, version: str, description, task: str, labels, targets, threshold: float, positive_label, dim_range: tuple[int, int] | None
+    model,
+    path: Path,
+    name: str,
+    version: str,
+    description,
+    task: str,
+    labels,
+    targets,
+    threshold: float,
+    positive_label,
+    dim_range: tuple[int, int] | None,
+    max_bytes: int,
 ) -> ModelCard:
     """The card of a Keras model taking several named inputs (or one that is not float32), answering one
-    output by ``task`` or every output as named tensors (``--task tensor``)."""
+    output by ``task`` or every output as named tensors (``--task tensor``). A string input (a
+    TextVectorization layer's) takes values of at most ``max_bytes``."""
     import keras
 
     from training.tasks import card_task, output_for
 
-    inputs = tuple(tensor_spec(tensor.name, tensor.dtype, tensor.shape[1:], "input", dim_range=dim_range) for tensor in model.inputs)
+    inputs = tuple(tensor_spec(tensor.name, "object" if tensor.dtype == "string" else tensor.dtype, tensor.shape[1:], "input", max_bytes, dim_range) for tensor in model.inputs)
     outputs: tuple[TensorSpec, ...] = ()
     if len(model.outputs) == 1:
         output = output_for(task, tuple(model.outputs[0].shape[1:]), labels, targets, threshold, positive_label)

@@ -11,6 +11,8 @@ Models, made here in seconds and imported with `train_and_save.py import` as a u
   (``x`` where ``keep``, else 0) and ``dropped`` BOOL (not ``keep``): booleans in and out;
 - ``onnx-words``: an ONNX graph taking ``text`` BYTES [1] (a colour's name, looked up by the ONNX-ML
   LabelEncoder) and ``x`` float32 [1], answering ``sum`` (x plus the colour's number) and ``id``;
+- ``keras-review``: a Keras classifier of one string per example (TextVectorization, an embedding,
+  pooling, a softmax): its ONNX export fails on the string ops, so it is served on TensorFlow;
 - ``sentiment``: a scikit-learn text pipeline (TfidfVectorizer, LogisticRegression) from a joblib file,
   converted with skl2onnx: one string per example, answered with its two labels' probabilities;
 - ``pair-chain``: a graph pipeline (configuration.yaml ``pipelines``) feeding onnx-pair's ``sum`` to a
@@ -146,7 +148,8 @@ TEXTS = np.array([["good film, great acting"], [""], ["Café naïve"], ["AWFUL p
 
 
 def text_models(tmp) -> list[Named]:
-    """Strings in: an ONNX graph built with onnx's helper API, and a scikit-learn text pipeline from joblib."""
+    """Strings in: an ONNX graph built with onnx's helper API, a scikit-learn text pipeline from joblib, and
+    a Keras model of a TextVectorization layer (served on TensorFlow)."""
     import joblib
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
@@ -169,7 +172,15 @@ def text_models(tmp) -> list[Named]:
     joblib.dump(pipeline, tmp / "sentiment.joblib")
     held = ["good acting", "awful film", "great plot", "bad bad", "naïve but fine", "terrible acting", "good", "boring"]  # --eval-data: text [N, 1] and y
     np.savez(tmp / "sentiment-held.npz", text=np.array(held)[:, None], y=np.array([1, 0, 1, 0, 1, 0, 1, 0]))  # classes_: neg, pos
+    review = keras_text_model(tmp, reviews)
     return [
+        Named(
+            "keras-review",
+            tmp / "keras-review.keras",
+            ["--labels", "neg,pos", "--max-bytes", "64"],
+            {"review": TEXTS},
+            lambda i: {"probabilities": review.predict(tf_strings(i["review"]), verbose=0)},
+        ),
         Named("onnx-words", tmp / "onnx-words.onnx", ["--task", "tensor", "--max-bytes", "16"], words, lambda i: dict(zip(("sum", "id"), session.run(None, i), strict=True))),
         Named(
             "sentiment",
@@ -179,6 +190,32 @@ def text_models(tmp) -> list[Named]:
             lambda i: {"probabilities": pipeline.predict_proba(list(i["text"][:, 0])).astype(np.float32)},
         ),
     ]
+
+
+def tf_strings(values: np.ndarray):
+    import tensorflow as tf
+
+    return tf.constant(values.astype(str).tolist(), dtype=tf.string)
+
+
+def keras_text_model(tmp, reviews: list[str]):
+    """A Keras classifier of one string per example: TextVectorization (adapted to the reviews), an
+    embedding, pooling and a softmax over neg and pos; its ONNX export fails (tf2onnx lacks the string
+    ops), so it serves on TensorFlow."""
+    import keras
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(8)
+    vectorize = keras.layers.TextVectorization(max_tokens=40, output_sequence_length=6)
+    vectorize.adapt(reviews)
+    review = keras.Input((1,), dtype="string", name="review")
+    pooled = keras.layers.GlobalAveragePooling1D()(keras.layers.Embedding(40, 4)(vectorize(review)))
+    model = keras.Model(review, keras.layers.Dense(2, activation="softmax")(pooled), name="review")
+    model.compile(optimizer=keras.optimizers.Adam(0.05), loss="sparse_categorical_crossentropy")
+    labels = np.array([1, 0, 1, 0, 1, 0] * (len(reviews) // 6))
+    model.fit(tf.data.Dataset.from_tensor_slices((np.array(reviews)[:, None], labels)).batch(6), epochs=5, verbose=0)
+    model.save(tmp / "keras-review.keras")
+    return model
 
 
 def chain(tmp, pair: Named) -> tuple[Named, Named]:
@@ -300,7 +337,7 @@ def served(srv: Server, model: Named, protocol: str, outputs: list[str]) -> dict
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
-@pytest.mark.parametrize("name", ["pair", "pair-outputs", "onnx-pair", "onnx-mask", "onnx-words", "sentiment", "pair-chain"])
+@pytest.mark.parametrize("name", ["pair", "pair-outputs", "onnx-pair", "onnx-mask", "onnx-words", "sentiment", "keras-review", "pair-chain"])
 def test_every_named_tensor_model_answers_through_every_protocol_as_in_process(srv, models, name, protocol):
     model = models[name]
     expected = model.expected
@@ -341,6 +378,18 @@ def test_metadata_and_cards_name_each_tensor_and_the_typed_api_points_elsewhere(
     assert typed.status_code == 400 and "takes named inputs (x, k)" in typed.json()["error"], typed.text
     wrong = requests.post(f"{srv.url}/models/onnx-pair/v1", json={"input": {"x": [1, 2, 3], "k": [1, 2.5, 3]}}, timeout=TIMEOUT)
     assert wrong.status_code == 422 and "k is INT32: values must be whole numbers" in wrong.json()["error"]
+
+
+def test_a_keras_model_of_strings_is_served_on_tensorflow_saying_why_not_onnx(srv, models):
+    """TextVectorization's string ops have no ONNX conversion: the card keeps the reason, and the version
+    runs on its Keras model; a text past --max-bytes is refused before the model runs."""
+    card = requests.get(f"{srv.url}/models/keras-review/v1", timeout=TIMEOUT).json()
+    assert card["inputs"] == [{"name": "review", "datatype": "BYTES", "shape": [1], "max_bytes": 64}], card["inputs"]
+    assert "file" not in card["engines"]["onnxruntime"] and card["engines"]["onnxruntime"]["reason"].startswith("the ONNX export failed"), card["engines"]
+    (version,) = requests.get(f"{srv.url}/models/keras-review", timeout=TIMEOUT).json()["versions"]
+    assert version["engine"] == "tensorflow", version
+    long = requests.post(f"{srv.url}/models/keras-review/v1", json={"input": {"review": ["x" * 65]}}, timeout=TIMEOUT)
+    assert long.status_code == 422 and "review takes strings of at most 64 bytes; got one of 65" in long.json()["error"], long.text
 
 
 def test_a_two_input_classifier_imported_with_evaluation_data_has_its_metrics_and_report(srv, models):

@@ -152,7 +152,7 @@ def test_named_inputs_refusals_name_the_cause(pair, tmp_path, monkeypatch):
         [tf.TensorSpec([None, 4], tf.float32, name="features"), tf.TensorSpec([None, 1], tf.string, name="words")],
         lambda module, features, words: {"score": tf.matmul(features, module.weights) + tf.cast(tf.strings.length(words), tf.float32)},
     )
-    with pytest.raises(ImportRefused, match="the input words is string: strings are served as inputs of ONNX graphs and scikit-learn text pipelines"):
+    with pytest.raises(ImportRefused, match="the input words is string: strings are served as inputs of Keras models, ONNX graphs and scikit-learn text pipelines"):
         inspect_savedmodel(words, "sm", "v1", None, task="tensor")
     ragged = _save_module(
         tmp_path / "ragged",
