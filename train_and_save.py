@@ -414,12 +414,12 @@ def import_model(args: argparse.Namespace) -> int:
     metrics = evaluation.evaluate_by_task(card, truth, predicted)
     print(format_report(metrics))
     card = card.model_copy(update={"metrics": metrics, "data": {**card.data, "source": os.path.basename(args.eval_data)}})
-    if not card.is_classifier:  # slices read classes; a regressor has its own report and drift reference
+    if not card.is_classifier:  # slices read classes; a regressor has its own report, a regressor and a tagger their drift reference
         if output.kind == "regression":
             files[REPORT_FILE] = regression_report(card, truth, predicted)
-            watched = drift_card(card)
-            if watched is not None:
-                files[REFERENCE_FILE] = json.dumps(build_regression_reference(drift_values(images, card), predicted, watched))
+        watched = drift_card(card) if output.kind in ("regression", "multilabel") else None
+        if watched is not None:  # a tagger's: its labels' probabilities, as a regressor's targets (lifecycle/reference.drift_card)
+            files[REFERENCE_FILE] = json.dumps(build_regression_reference(drift_values(images, card), predicted, watched))
         if model is not None:
             card = with_onnx(card, model, images, files)
         saved = store.save(card, model, files, force=args.force)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from models.card import InputSpec, ModelCard
+from models.card import InputSpec, ModelCard, OutputSpec, Target
 from models.tensors import unpack
 
 REFERENCE_FILE = "reference.json"
@@ -38,15 +38,24 @@ LEVELS = (0, 255)  # what an image's feature view holds: 8-bit levels, whatever 
 
 
 def drift_card(card: ModelCard) -> ModelCard | None:
-    """The card drift reads the inputs by: the version's own for one input tensor; for named inputs,
-    one vector of their numeric values, each named after its input (None when every input is text or
-    has dynamic dimensions)."""
-    if not card.named_inputs:
-        return card
-    names = tuple(spec.name if spec.size == 1 else f"{spec.name}[{i}]" for spec in _watched(card) for i in range(spec.size))
-    if not names:
-        return None
-    return card.model_copy(update={"input": InputSpec(kind="tensor", shape=(len(names),), dtype="float32", value_range=None, divide_by=None, names=names), "preprocessing": None})
+    """The card drift reads a version by. Its inputs: the version's own for one input tensor; for named
+    inputs, one vector of their numeric values, each named after its input (None when every input is text
+    or has dynamic dimensions). Its answers: a multi-label tagger's probabilities are watched as a
+    regressor's predicted values, one target per label (the same per-target tests, window and reports)."""
+    watched = card
+    if card.named_inputs:
+        names = tuple(spec.name if spec.size == 1 else f"{spec.name}[{i}]" for spec in _watched(card) for i in range(spec.size))
+        if not names:
+            return None
+        vector = InputSpec(kind="tensor", shape=(len(names),), dtype="float32", value_range=None, divide_by=None, names=names)
+        watched = card.model_copy(update={"input": vector, "preprocessing": None})
+    if card.output.kind == "multilabel":
+        # Labels are any text (a target's name is at most 64 characters): taken as they are.
+        targets = tuple(Target.model_construct(name=label, unit="probability") for label in card.labels)
+        watched = watched.model_copy(
+            update={"output": OutputSpec.model_construct(kind="regression", labels=(), targets=targets, shape=None, thresholds=None, positive_label=None), "task": "regression"}
+        )
+    return watched
 
 
 def drift_values(values: np.ndarray, card: ModelCard) -> np.ndarray:

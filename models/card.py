@@ -325,8 +325,6 @@ class ModelCard(_Frozen):
     def _named_tensors(self):
         _check_named(self.inputs, "input")
         _check_named(self.outputs, "output")
-        if any(spec.datatype == "BYTES" for spec in self.outputs):
-            raise ValueError("outputs are numbers or booleans: strings are taken as inputs only")
         if any(spec.dynamic for spec in self.outputs):
             raise ValueError("outputs have fixed shapes: only inputs have dynamic dimensions besides the batch axis")
         if (self.input.kind == "tensors") != bool(self.inputs) or (self.inputs and self.input.shape != (row_bytes(self.inputs),)):

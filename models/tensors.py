@@ -54,11 +54,18 @@ def _packed(array: np.ndarray, spec: TensorSpec, count: int) -> np.ndarray:
     return row
 
 
+class TooLong(ValueError):
+    """A string past its tensor's max_bytes (an output a model answered: inputs are checked before)."""
+
+
 def _packed_bytes(values: np.ndarray, spec: TensorSpec, count: int) -> np.ndarray:
-    """BYTES values (checked: at most max_bytes each) as (count, values per example x cell): per value its
-    length, then its bytes, zero-padded."""
+    """BYTES values (bytes, or text as UTF-8) as (count, values per example x cell): per value its length,
+    then its bytes, zero-padded. TooLong for a value past max_bytes."""
     assert spec.max_bytes is not None
-    flat = np.asarray(values, dtype=object).reshape(-1)
+    flat = [value.encode() if isinstance(value, str) else value for value in np.asarray(values, dtype=object).reshape(-1)]
+    longest = max(map(len, flat), default=0)
+    if longest > spec.max_bytes:
+        raise TooLong(f"{spec.name}: a string of {longest} bytes, past its max_bytes {spec.max_bytes}")
     cells = np.zeros((len(flat), _cell_bytes(spec)), np.uint8)
     for cell, value in zip(cells, flat, strict=True):
         cell[:LENGTH_BYTES] = np.frombuffer(len(value).to_bytes(LENGTH_BYTES, "little"), np.uint8)
@@ -146,10 +153,24 @@ def blank(specs: tuple[TensorSpec, ...], count: int = 1) -> np.ndarray:
 
 
 def numbers_of(card, answers: np.ndarray) -> np.ndarray:
-    """A version's answers as numbers, (N, values): packed named outputs unpacked and side by side (float64), others as they are."""
+    """A version's answers as numbers, (N, values): packed named outputs unpacked and side by side (float64;
+    strings left out), others as they are."""
     if not card.outputs:
         return np.asarray(answers).reshape(len(answers), -1)
-    return np.concatenate([tensor.reshape(len(answers), -1).astype(np.float64) for tensor in unpack(card.outputs, answers).values()], axis=1)
+    numeric = tuple(spec.name for spec in card.outputs if spec.max_bytes is None)
+    tensors = unpack(card.outputs, answers, only=numeric)
+    return np.concatenate([np.zeros((len(answers), 0)), *(tensors[name].reshape(len(answers), -1).astype(np.float64) for name in numeric)], axis=1)
+
+
+def as_text(tensors: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Unpacked named tensors with their strings as text (str, from UTF-8), as the protocols answer them."""
+    return {name: _decoded(tensor) if tensor.dtype == object else tensor for name, tensor in tensors.items()}
+
+
+def _decoded(values: np.ndarray) -> np.ndarray:
+    text = np.empty(values.shape, dtype=object)
+    text.flat[:] = [value.decode("utf-8", errors="replace") for value in values.flat]
+    return text
 
 
 def checked(specs: tuple[TensorSpec, ...], given: dict[str, tuple[np.ndarray, str]], model: str) -> dict[str, np.ndarray]:

@@ -33,7 +33,7 @@ from config import Config
 from lifecycle.outcomes import Proportion, live_report, proportion, regression_report
 from lifecycle.reference import drift_card
 from models.card import ModelCard
-from models.tensors import checked, pack, unpack
+from models.tensors import as_text, checked, pack, unpack
 from serving.core import (
     ABSTAINED_OUTPUT,
     INPUT,
@@ -266,7 +266,7 @@ class DataPlane:
             self.journal.record(handle.name, handle.version, current.alias, current.request_id, probabilities, truth, current.slice, regression=regressor)
         if self.shadows is not None and current.alias is not None and classifier:
             self.shadows.after_answer(self.registry.model(handle.name), current.alias, handle, values, probabilities)
-        answer = unpack(card.outputs, probabilities) if card.outputs else {card.output.tensor: probabilities}
+        answer = as_text(unpack(card.outputs, probabilities)) if card.outputs else {card.output.tensor: probabilities}
         outputs = {**answer, **extra}
         if ood_scores is not None:
             outputs[OOD_OUTPUT] = ood_scores
@@ -367,7 +367,7 @@ class DataPlane:
         if handle.card is not None and drift_card(handle.card) is None:
             raise NotFound(f"{handle.tag} takes only strings or inputs of dynamic shape: drift is monitored on numeric inputs of a fixed shape")
         if handle.card is not None and handle.monitor is None:
-            raise NotFound(f"{handle.tag} answers {handle.card.output.kind}: drift is monitored for classifiers and regressors")
+            raise NotFound(f"{handle.tag} answers {handle.card.output.kind}: drift is monitored for classifiers, regressors and multi-label taggers")
         report = handle.monitor.drift() if handle.monitor is not None else None
         if report is None:
             raise NotFound(f"{handle.tag} has no reference statistics; retrain it, or import it with evaluation data")

@@ -509,7 +509,7 @@ def _named_schemas(model: Served, limit: int) -> dict:
         },
     }
     if card.outputs:
-        rows = {spec.name: _batch(_nested_rows({"type": "number"}, spec.shape), limit) for spec in card.outputs}
+        rows = {spec.name: _batch(_nested_rows({"type": "string"} if spec.datatype == "BYTES" else {"type": "number"}, spec.shape), limit) for spec in card.outputs}
         own["PredictResponse"] = narrowed(
             schemas.PredictResponse,
             {

@@ -80,7 +80,7 @@ class VersionHandle:
         settings = settings or config.runner(name, version)
         # Drift and the prediction counters read a classifier's classes or a regressor's values, and one input tensor (named
         # inputs: their numeric values as one, lifecycle/reference.py drift_card); OOD scores read one input tensor itself.
-        monitored = card is not None and (card.is_classifier or card.output.kind == "regression") and drift_card(card) is not None
+        monitored = card is not None and (card.is_classifier or card.output.kind in ("regression", "multilabel")) and drift_card(card) is not None
         self.monitor = VersionMonitor(card, reference, config.monitoring) if card is not None and monitored else None
         model_settings = config.models.get(name)
         scored = card is not None and card.is_classifier and not card.named_inputs

@@ -362,16 +362,15 @@ def dynamic_range(smallest: int | None, largest: int | None) -> tuple[int, int] 
 
 def tensor_spec(name: str, dtype: str, shape, what: str, max_bytes: int | None = None, dim_range: tuple[int, int] | None = None) -> TensorSpec:
     """A graph's named tensor as the card describes it; ImportRefused for what a card cannot hold.
-    Strings (NumPy's object, as ONNX's STRING reads) are inputs of at most ``max_bytes`` each; an input's
+    Strings (NumPy's object, as ONNX's STRING reads) are of at most ``max_bytes`` each; an input's
     dynamic dimensions (None) besides the batch axis take sizes in ``dim_range`` (smallest, largest)."""
     if not TENSOR_NAME.fullmatch(name or ""):
         raise ImportRefused(f"the {what} name {name!r} is not one a card can hold (letters, digits and _.:/-, starting with a letter or _)")
     if dtype not in KERAS_DATATYPES or (dtype == "object" and max_bytes is None):
         raise ImportRefused(
-            f"the {what} {name} is {dtype}: strings are served as inputs of Keras models, ONNX graphs and scikit-learn text pipelines; other non-numeric tensors are not"
+            f"the {what} {name} is {dtype}: strings are served as inputs of Keras models, ONNX graphs and scikit-learn text pipelines, and as outputs of ONNX graphs; "
+            "other non-numeric tensors are not"
         )
-    if dtype == "object" and what != "input":
-        raise ImportRefused(f"the {what} {name} is strings: outputs are served as numbers or booleans; serve another output with --output")
     dims = tuple(shape)
     if any(d is not None and (not isinstance(d, int) or d < 1) for d in dims):
         raise ImportRefused(f"the {what} {name} has the shape {['N', *dims]}: a dimension is a positive size, or dynamic")

@@ -67,7 +67,7 @@ def inspect_onnx(
         raise ImportRefused(f"{path} is not an ONNX model onnx {onnx.__version__} accepts: {type(exc).__name__}: {exc}") from None
     initializers = {tensor.name for tensor in model.graph.initializer}
     inputs = [tensor for tensor in model.graph.input if tensor.name not in initializers]
-    several = len(model.graph.output) > 1 and output is None and task == "tensor"
+    several = task == "tensor" and ((len(model.graph.output) > 1 and output is None) or any(map(_is_strings, model.graph.output)))
     if len(inputs) > 1 or (inputs and (_shape(inputs[0])[1] not in FLOAT_TYPES or None in _shape(inputs[0])[0])) or several:
         if kind == "image" or value_range is not None or divide_by is not None:
             raise ImportRefused(
@@ -162,14 +162,14 @@ def _named_card(
     graph_outputs = {tensor.name: tensor for tensor in model.graph.output}
     named_outputs: tuple = ()
     chosen = output or (next(iter(graph_outputs)) if len(graph_outputs) == 1 else None)
-    if chosen is not None:
-        if chosen not in graph_outputs:
-            raise ImportRefused(f"--output {chosen!r}: the graph's outputs are {', '.join(graph_outputs)}")
+    if chosen is not None and chosen not in graph_outputs:
+        raise ImportRefused(f"--output {chosen!r}: the graph's outputs are {', '.join(graph_outputs)}")
+    if chosen is not None and not (task == "tensor" and _is_strings(graph_outputs[chosen])):
         output_spec = output_for(task, tuple(_numeric(graph_outputs[chosen])), labels, targets, threshold, positive_label)
     elif task != "tensor":
         raise ImportRefused(f"the graph has {len(graph_outputs)} outputs ({', '.join(graph_outputs)}): serve one with --output, or all of them as named tensors with --task tensor")
-    else:
-        named_outputs = tuple(_spec(tensor, "output") for tensor in graph_outputs.values())
+    else:  # every output, or the one chosen of strings: named tensors (strings of at most max_bytes)
+        named_outputs = tuple(_spec(tensor, "output", max_bytes) for tensor in ([graph_outputs[chosen]] if chosen else graph_outputs.values()))
         output_spec = OutputSpec.packed(named_outputs)
     entry = {"file": ONNX_FILE, **({"output": chosen} if chosen else {}), "sha256": hashlib.sha256(content).hexdigest()}
     card = ModelCard(
@@ -205,8 +205,14 @@ def _numeric(output) -> list[int | None]:
 
     dims, elem_type = _shape(output)
     if elem_type == onnx.TensorProto.STRING:
-        raise ImportRefused(f"the output {output.name} is strings: outputs are served as numbers or booleans; serve another output with --output")
+        raise ImportRefused(f"the output {output.name} is strings: serve it as a named tensor with --task tensor, or serve another output with --output")
     return dims
+
+
+def _is_strings(output) -> bool:
+    import onnx
+
+    return _shape(output)[1] == onnx.TensorProto.STRING
 
 
 def _spec(value_info, what: str, max_bytes: int | None = None, dim_range: tuple[int, int] | None = None):

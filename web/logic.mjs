@@ -277,17 +277,19 @@ export function isRegressionDrift(drift) {
   return Boolean(drift) && typeof drift.predicted_values === "object" && drift.predicted_values !== null && !Array.isArray(drift.predicted_values);
 }
 
-/** Whether the Drift tab has a report for a model: classifiers and regressors, watched on their numeric
- * inputs (named inputs: those that are not text and have a fixed shape, as one vector). */
+/** Whether the Drift tab has a report for a model: classifiers, regressors and multi-label taggers (each
+ * label's probability watched as a regressor's target), on their numeric inputs (named inputs: those that
+ * are not text and have a fixed shape, as one vector). */
 export function hasDrift(card) {
-  return (isOneClass(card) || isRegressor(card)) && (!hasNamedInputs(card) || card.inputs.some((spec) => spec.datatype !== "BYTES" && !isDynamic(spec)));
+  const watched = isOneClass(card) || isRegressor(card) || card?.output?.kind === "multilabel";
+  return watched && (!hasNamedInputs(card) || card.inputs.some((spec) => spec.datatype !== "BYTES" && !isDynamic(spec)));
 }
 
 /** Why the Drift tab does not apply to a model, in words (null when it does). */
 export function driftNotApplicableText(card) {
   if (!card || hasDrift(card)) return null;
   const named = hasNamedInputs(card) ? `, taking ${plural(card.inputs.length, "named input")} (${specsText(card.inputs)})` : "";
-  return `Drift is monitored for classifiers (one label per example: softmax or sigmoid) and regressors, on numeric inputs of a fixed shape: it does not apply to ${card.name} ${card.version}, ${taskText(card)}${named}.`;
+  return `Drift is monitored for classifiers (one label per example: softmax or sigmoid), regressors and multi-label taggers, on numeric inputs of a fixed shape: it does not apply to ${card.name} ${card.version}, ${taskText(card)}${named}.`;
 }
 
 const INPUT_STATISTICS = {

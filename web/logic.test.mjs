@@ -999,10 +999,10 @@ test("namedOutputs: each output of the answer's first example by name, its value
 test("notApplicableText: drift needs a classifier or a regressor with numeric inputs, slices a held-out evaluation; tabs needing classes say so", () => {
   assert.equal(L.notApplicableText(pair, "drift"), null); // watched on its named inputs' numbers
   const words = { ...pair, name: "words", inputs: [{ name: "text", datatype: "BYTES", shape: [1], max_bytes: 64 }] };
-  assert.equal(L.notApplicableText(words, "drift"), "Drift is monitored for classifiers (one label per example: softmax or sigmoid) and regressors, on numeric inputs of a fixed shape: it does not apply to words v1, a one-class model (3 labels), taking 1 named input (text BYTES [1]).");
+  assert.equal(L.notApplicableText(words, "drift"), "Drift is monitored for classifiers (one label per example: softmax or sigmoid), regressors and multi-label taggers, on numeric inputs of a fixed shape: it does not apply to words v1, a one-class model (3 labels), taking 1 named input (text BYTES [1]).");
   assert.equal(L.notApplicableText(pair, "slices"), "Slices measure the accuracy per class and under shifts of held-out data: the server evaluates models taking one input tensor. pair v1 takes 2 named inputs (features FP32 [4], counts INT64 [3]), and no held-out evaluation.");
   assert.equal(L.notApplicableText(pair, "live"), null); // a classifier: its live accuracy, whatever its inputs
-  assert.equal(L.notApplicableText(twin, "drift"), "Drift is monitored for classifiers (one label per example: softmax or sigmoid) and regressors, on numeric inputs of a fixed shape: it does not apply to twin v1, a model answering 2 named outputs (kind FP32 [3], size FP32 [2]), taking 2 named inputs (features FP32 [4], counts INT64 [3]).");
+  assert.equal(L.notApplicableText(twin, "drift"), "Drift is monitored for classifiers (one label per example: softmax or sigmoid), regressors and multi-label taggers, on numeric inputs of a fixed shape: it does not apply to twin v1, a model answering 2 named outputs (kind FP32 [3], size FP32 [2]), taking 2 named inputs (features FP32 [4], counts INT64 [3]).");
   assert.equal(L.notApplicableText({ ...twin, name: "named-house", output: { kind: "regression", labels: [], targets: [{ name: "price", unit: "USD" }] }, outputs: undefined }, "drift"), null);
   assert.equal(L.notApplicableText(twin, "live"), "Live accuracy counts the answers whose true label the server was told: it applies to one-class models (one label per example: softmax or sigmoid); for a regression model this tab shows its live error instead. twin v1 is a model answering 2 named outputs (kind FP32 [3], size FP32 [2]).");
   assert.equal(L.notApplicableText(grey, "drift"), null);
@@ -1036,13 +1036,13 @@ const diabetesDrift = {
   reference_images: 142,
 };
 
-test("drift applies to classifiers and regressors with numeric inputs; other tasks say so, naming the task", () => {
-  assert.deepEqual([grey, colour, tensor, house, diabetes, tagger, embedder, tensorOut, pair, twin, null].map(L.hasDrift), [true, true, true, true, true, false, false, false, true, false, false]);
+test("drift applies to classifiers, regressors and taggers with numeric inputs; other tasks say so, naming the task", () => {
+  assert.deepEqual([grey, colour, tensor, house, diabetes, tagger, embedder, tensorOut, pair, twin, null].map(L.hasDrift), [true, true, true, true, true, true, false, false, true, false, false]);
   assert.equal(L.notApplicableText(house, "drift"), null);
   assert.equal(L.notApplicableText(diabetes, "drift"), null);
   assert.equal(L.notApplicableText(house, "slices"), L.oneClassOnlyText(house, "slices")); // slices still need classes
-  assert.equal(L.notApplicableText(tagger, "drift"), "Drift is monitored for classifiers (one label per example: softmax or sigmoid) and regressors, on numeric inputs of a fixed shape: it does not apply to tagger v1, a multi-label model (3 labels, each given when its probability reaches its threshold).");
-  assert.equal(L.notApplicableText(embedder, "drift"), "Drift is monitored for classifiers (one label per example: softmax or sigmoid) and regressors, on numeric inputs of a fixed shape: it does not apply to embedder v2, an embedding model (vectors of 10 values).");
+  assert.equal(L.notApplicableText(tagger, "drift"), null); // each label's probability, watched as a regressor's target
+  assert.equal(L.notApplicableText(embedder, "drift"), "Drift is monitored for classifiers (one label per example: softmax or sigmoid), regressors and multi-label taggers, on numeric inputs of a fixed shape: it does not apply to embedder v2, an embedding model (vectors of 10 values).");
   assert.match(L.notApplicableText(tensorOut, "drift"), /: it does not apply to raw v1, a model answering a tensor of shape 2×2\.$/);
   assert.equal(L.driftNotApplicableText(null), null);
 });
@@ -1160,4 +1160,12 @@ test("a dynamic input: its field takes any length in its bounds, in words naming
   ]);
   assert.deepEqual(L.namedBody(["[[0,0,0],[1,1,1]]", "4 5"], form), { body: { input: { seq: [[0, 0, 0], [1, 1, 1]], tokens: [4, 5] } } });
   assert.equal(L.hasDrift({ output: { kind: "softmax", labels: ["a", "b"] }, input: { kind: "tensors" }, inputs: [seq] }), false);
+});
+
+test("namedOutputs shows a string output's values as their text", () => {
+  const card = { outputs: [{ name: "name", datatype: "BYTES", shape: [1], max_bytes: 16 }, { name: "id", datatype: "INT64", shape: [1] }] };
+  const [name, id] = L.namedOutputs(card, { result: { name: [["bleu"]], id: [[2]] } });
+  assert.deepEqual(name.values, [{ index: "0", value: "bleu", text: "bleu" }]);
+  assert.equal(name.label, "name · BYTES [1] · up to 16 bytes of text");
+  assert.deepEqual(id.values, [{ index: "0", value: 2, text: "2" }]);
 });

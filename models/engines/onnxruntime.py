@@ -18,7 +18,7 @@ from models.engines import register
 from models.engines.base import Engine, EngineInputError
 from models.inference import class_probabilities
 from models.preprocessing import to_model_input
-from models.tensors import by_shape, pack
+from models.tensors import TooLong, by_shape, pack
 
 
 def _as_text(name: str, values: np.ndarray) -> np.ndarray:
@@ -69,7 +69,10 @@ class OnnxRuntimeEngine(Engine):
         card = self.card
         outputs = self._run({self.input_names[name]: _as_text(name, tensor) if tensor.dtype == object else tensor for name, tensor in tensors.items()})
         if card.outputs:
-            return pack(card.outputs, {spec.name: output for spec, output in zip(card.outputs, outputs, strict=True)})
+            try:
+                return pack(card.outputs, {spec.name: output for spec, output in zip(card.outputs, outputs, strict=True)})
+            except TooLong as exc:  # this request's answer, not the engine: its own 422
+                raise EngineInputError(f"the model answered {exc} (--max-bytes at import)") from None
         return class_probabilities(outputs[0], card.output)
 
     def _run(self, feeds: dict[str, np.ndarray]) -> list:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import math
+import struct
 from collections.abc import Collection, Sequence
 
 import numpy as np
@@ -207,6 +208,14 @@ def strings(array: np.ndarray, field: str) -> np.ndarray:
             raise BadRequest(f'{field}: expected strings only (or {{"b64": ...}} objects for bytes), got {json_type(leaf)}')
         values.flat[index] = leaf
     return values
+
+
+def raw_tensor(tensor: np.ndarray, datatype: str) -> bytes:
+    """A tensor's raw contents as OIP v2 sends them (binary data, gRPC's raw contents): little-endian
+    values, or for BYTES each string's UTF-8 length-prefixed (uint32)."""
+    if datatype != "BYTES":
+        return tensor.tobytes()
+    return b"".join(struct.pack("<I", len(text)) + text for text in (value.encode() if isinstance(value, str) else value for value in tensor.flat))
 
 
 def tensor_from_bytes(data: bytes | memoryview, shape: tuple[int, ...], dtype: np.dtype, field: str) -> np.ndarray:

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import struct
 from collections.abc import Collection
 from typing import Any
 
@@ -45,7 +44,7 @@ from models.card import DATATYPES as CARD_DATATYPES
 from models.card import DYNAMIC, ModelCard, TensorSpec
 from models.card import OUTPUT_TENSORS as ANSWER_TENSORS
 from serving import codecs, schemas
-from serving.codecs.tensors import NUMBER_DATATYPES, TENSOR_CODECS, count, datatype_of, shape_of, tensor_from_bytes, tensor_from_json
+from serving.codecs.tensors import NUMBER_DATATYPES, TENSOR_CODECS, count, datatype_of, raw_tensor, shape_of, tensor_from_bytes, tensor_from_json
 from serving.core import ABSTAINED_OUTPUT, INPUT, OOD_OUTPUT, OUTPUT, Default, InferenceRequest, Input, Named, Selector, VersionState, check_batch
 from serving.dataplane import DataPlane
 from serving.errors import BadRequest, InvalidInput, ServingError, Unavailable, UnsupportedMediaType
@@ -351,7 +350,7 @@ def infer_reply(response: dict, tensors: dict[str, np.ndarray], outputs: list[Ou
             tensor = np.asarray(tensors[output.name], dtype=CARD_DATATYPES[datatype])
         entry: dict[str, Any] = {"name": output.name, "datatype": datatype, "shape": list(tensor.shape)}
         if output.binary:
-            raw = b"".join(struct.pack("<I", len(s)) + s for s in (t.encode() for t in tensor.flat)) if datatype == "BYTES" else tensor.tobytes()
+            raw = raw_tensor(tensor, datatype)
             entry["parameters"] = {"binary_data_size": len(raw)}
             chunks.append(raw)
         else:

@@ -10,7 +10,8 @@ Models, made here in seconds and imported with `train_and_save.py import` as a u
 - ``onnx-mask``: an ONNX graph taking ``x`` float32 [3] and ``keep`` BOOL [3], answering ``kept``
   (``x`` where ``keep``, else 0) and ``dropped`` BOOL (not ``keep``): booleans in and out;
 - ``onnx-words``: an ONNX graph taking ``text`` BYTES [1] (a colour's name, looked up by the ONNX-ML
-  LabelEncoder) and ``x`` float32 [1], answering ``sum`` (x plus the colour's number) and ``id``;
+  LabelEncoder) and ``x`` float32 [1], answering ``sum`` (x plus the colour's number), ``id`` and
+  ``name`` BYTES [1] (the colour in French: strings out);
 - ``keras-review``: a Keras classifier of one string per example (TextVectorization, an embedding,
   pooling, a softmax): its ONNX export fails on the string ops, so it is served on TensorFlow;
 - ``sentiment``: a scikit-learn text pipeline (TfidfVectorizer, LogisticRegression) from a joblib file,
@@ -157,13 +158,22 @@ def text_models(tmp) -> list[Named]:
 
     graph = helper.make_graph(
         [
-            helper.make_node("LabelEncoder", ["text"], ["id"], domain="ai.onnx.ml", keys_strings=["red", "green", "blue", "vert"], values_int64s=[0, 1, 2, 1], default_int64=-1),
+            helper.make_node(
+                "LabelEncoder", ["text"], ["id"], domain="ai.onnx.ml", keys_strings=["red", "green", "blue", "vert", "sky"], values_int64s=[0, 1, 2, 1, 3], default_int64=-1
+            ),
             helper.make_node("Cast", ["id"], ["number"], to=TensorProto.FLOAT),
             helper.make_node("Add", ["x", "number"], ["sum"]),
+            helper.make_node(  # strings out: the colour's French name ("sky": a name past --max-bytes 16)
+                "LabelEncoder", ["id"], ["name"], domain="ai.onnx.ml", keys_int64s=[0, 1, 2, 3], values_strings=["rouge", "vert", "bleu", "la couleur du ciel"], default_string="?"
+            ),
         ],
         "words_graph",
         [helper.make_tensor_value_info("text", TensorProto.STRING, ["N", 1]), helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 1])],
-        [helper.make_tensor_value_info("sum", TensorProto.FLOAT, ["N", 1]), helper.make_tensor_value_info("id", TensorProto.INT64, ["N", 1])],
+        [
+            helper.make_tensor_value_info("sum", TensorProto.FLOAT, ["N", 1]),
+            helper.make_tensor_value_info("id", TensorProto.INT64, ["N", 1]),
+            helper.make_tensor_value_info("name", TensorProto.STRING, ["N", 1]),
+        ],
     )
     session = saved_graph(graph, tmp / "onnx-words.onnx", ml=True)
     words = {"text": np.array([["red"], ["vert"], ["blue"], ["purple"], [""], ["Green"]], dtype=object), "x": np.arange(6, dtype=np.float32).reshape(6, 1) / 4}
@@ -181,7 +191,9 @@ def text_models(tmp) -> list[Named]:
             {"review": TEXTS},
             lambda i: {"probabilities": review.predict(tf_strings(i["review"]), verbose=0)},
         ),
-        Named("onnx-words", tmp / "onnx-words.onnx", ["--task", "tensor", "--max-bytes", "16"], words, lambda i: dict(zip(("sum", "id"), session.run(None, i), strict=True))),
+        Named(
+            "onnx-words", tmp / "onnx-words.onnx", ["--task", "tensor", "--max-bytes", "16"], words, lambda i: dict(zip(("sum", "id", "name"), session.run(None, i), strict=True))
+        ),
         Named(
             "sentiment",
             tmp / "sentiment.joblib",
@@ -345,6 +357,9 @@ def test_every_named_tensor_model_answers_through_every_protocol_as_in_process(s
     worst = 0.0
     for output, value in expected.items():
         got = np.asarray(answer[output]).reshape(value.shape)
+        if value.dtype == object:  # strings: exactly, whether a client gives them as str or bytes
+            assert [v.decode() if isinstance(v, bytes) else v for v in got.flat] == list(value.flat), (name, protocol, output)
+            continue
         if value.dtype.kind in "iub":
             assert got.tolist() == value.tolist(), (name, protocol, output)
             continue
@@ -378,6 +393,27 @@ def test_metadata_and_cards_name_each_tensor_and_the_typed_api_points_elsewhere(
     assert typed.status_code == 400 and "takes named inputs (x, k)" in typed.json()["error"], typed.text
     wrong = requests.post(f"{srv.url}/models/onnx-pair/v1", json={"input": {"x": [1, 2, 3], "k": [1, 2.5, 3]}}, timeout=TIMEOUT)
     assert wrong.status_code == 422 and "k is INT32: values must be whole numbers" in wrong.json()["error"]
+
+
+def test_a_string_output_past_its_max_bytes_fails_only_its_own_request_as_422(srv, models):
+    """onnx-words answers "sky" with a name of 18 bytes, past --max-bytes 16: that request is refused naming
+    the output and its bound, and the requests batched with it are answered."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    meta = requests.get(f"{srv.url}/v2/models/onnx-words", timeout=TIMEOUT).json()
+    assert meta["outputs"][2] == {"name": "name", "datatype": "BYTES", "shape": [-1, 1]}, meta
+
+    def send(word):
+        return requests.post(f"{srv.url}/models/onnx-words/v1", json={"inputs": {"text": [[word]], "x": [[0.5]]}}, timeout=TIMEOUT)
+
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(send, ["sky" if i % 3 == 0 else "blue" for i in range(24)]))
+    for i, response in enumerate(answers):
+        if i % 3 == 0:
+            assert response.status_code == 422, response.text
+            assert "the model answered name: a string of 18 bytes, past its max_bytes 16 (--max-bytes at import)" in response.json()["error"], response.text
+        else:
+            assert response.status_code == 200 and response.json()["result"]["name"] == [["bleu"]], response.text
 
 
 def test_a_keras_model_of_strings_is_served_on_tensorflow_saying_why_not_onnx(srv, models):
@@ -466,8 +502,10 @@ def test_imports_that_cannot_be_served_are_refused_naming_the_cause(models, tmp_
         [helper.make_tensor_value_info("same", TensorProto.STRING, ["N", 1])],
     )
     saved_graph(graph, tmp_path / "strings.onnx")
-    strings = run_import(tmp_path / "strings.onnx", "refused", "--task", "tensor")
-    assert strings.returncode == 1 and "the output same is strings: outputs are served as numbers or booleans; serve another output with --output" in strings.stderr, strings.stderr
+    strings = run_import(tmp_path / "strings.onnx", "refused", "--labels", "a,b")  # strings are not a classifier's probabilities
+    assert strings.returncode == 1 and "the output same is strings: serve it as a named tensor with --task tensor, or serve another output with --output" in strings.stderr, (
+        strings.stderr
+    )
     dynamic = run_import(models["pair"].path, "refused", "--labels", ",".join(LABELS), "--scale", "255")
     assert dynamic.returncode == 1 and "apply to a model with one float input" in dynamic.stderr
 

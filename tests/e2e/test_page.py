@@ -1277,8 +1277,8 @@ def no_one_class_extras(page) -> None:
 
 def the_tabs_say_they_need_classes(tab: Tab, page, card: dict) -> None:
     """Slices and (but for a regressor, whose tab is its live error) live accuracy say they apply to one-class
-    models, and drift (but for a regressor, whose report the server has) that it is monitored for classifiers
-    and regressors, without asking the server."""
+    models, and drift (but for a regressor and a tagger, whose report the server has) that it is monitored for
+    classifiers, regressors and taggers, without asking the server."""
     task = {
         "house": "a regression model (2 targets: price in USD, area in m2)",
         "tagger": "a multi-label model (3 labels, each given when its probability reaches its threshold)",
@@ -1294,13 +1294,14 @@ def the_tabs_say_they_need_classes(tab: Tab, page, card: dict) -> None:
         expect(page.locator(f"#{section}")).to_have_text(
             f"{what}: it applies to one-class models (one label per example: softmax or sigmoid){instead}. {card['name']} v1 is {task}."
         )
+    watched = card["output"]["kind"] in ("regression", "multilabel")  # a tagger's drift: its labels' probabilities as targets
     page.click("#tab-drift")
-    if regressor:  # a regressor's drift, from the server: this fake has no reference, and the tab says so in the server's words
+    if watched:  # a regressor's or a tagger's drift, from the server: this fake has no reference, and the tab says so in the server's words
         expect(page.locator("#refresh-drift")).to_be_visible()
         expect(page.locator("#drift")).to_have_text(f"No drift statistics: {card['name']}:v1 has no reference statistics; retrain it, or import it with evaluation data")
     else:
         expect(page.locator("#drift")).to_have_text(
-            f"Drift is monitored for classifiers (one label per example: softmax or sigmoid) and regressors, on numeric inputs of a fixed shape: it does not apply to {card['name']} v1, {task}."
+            f"Drift is monitored for classifiers (one label per example: softmax or sigmoid), regressors and multi-label taggers, on numeric inputs of a fixed shape: it does not apply to {card['name']} v1, {task}."
         )
         expect(page.locator("#refresh-drift")).to_be_hidden()
     expect(page.locator("#tab-live")).to_have_text("Live error" if regressor else "Live accuracy")
@@ -1311,7 +1312,8 @@ def the_tabs_say_they_need_classes(tab: Tab, page, card: dict) -> None:
     else:
         expect(page.locator("#refresh-live")).to_be_hidden()
     asked_for = [u for u in tab.requests[asked:] if u.endswith(("/drift", "/live"))]
-    assert asked_for == ([f"{tab.url}/models/{card['name']}/v1/drift", f"{tab.url}/models/{card['name']}/v1/live"] if regressor else []), tab.requests[asked:]
+    expected = [f"{tab.url}/models/{card['name']}/v1/drift"] if watched else []
+    assert asked_for == expected + ([f"{tab.url}/models/{card['name']}/v1/live"] if regressor else []), tab.requests[asked:]
     page.click("#tab-card")
 
 
@@ -2034,7 +2036,7 @@ def test_named_inputs_are_a_field_each_and_named_outputs_show_the_models_own_val
             expect(page.locator(f"#{section}")).to_contain_text(task)
         page.click("#tab-drift")
         expect(page.locator("#drift")).to_have_text(
-            "Drift is monitored for classifiers (one label per example: softmax or sigmoid) and regressors, on numeric inputs of a fixed shape:"
+            "Drift is monitored for classifiers (one label per example: softmax or sigmoid), regressors and multi-label taggers, on numeric inputs of a fixed shape:"
             f" it does not apply to {TWIN} v1, a model answering 2 named outputs (kind FP32 [3], size FP32 [2]), taking 2 named inputs (features FP32 [4], counts INT64 [3])."
         )
         for button in ("#refresh-drift", "#refresh-live"):
@@ -2132,7 +2134,7 @@ def test_a_text_input_is_typed_checked_in_bytes_and_answered_with_the_models_cla
         asked = len(tab.requests)
         page.click("#tab-drift")  # its one input is text: drift does not apply, said without asking the server
         expect(page.locator("#drift")).to_contain_text(
-            f"regressors, on numeric inputs of a fixed shape: it does not apply to {SENTIMENT} v1, a one-class model (2 labels), taking 1 named input (text BYTES [1])"
+            f"regressors and multi-label taggers, on numeric inputs of a fixed shape: it does not apply to {SENTIMENT} v1, a one-class model (2 labels), taking 1 named input (text BYTES [1])"
         )
         assert not [u for u in tab.requests[asked:] if u.endswith("/drift")], tab.requests[asked:]
         tab.assert_only_this_origin()

@@ -1,6 +1,7 @@
 """A regressor's drift through a real `bentoml serve`: a Keras regressor (two targets with units, eight
-named inputs), a scikit-learn pipeline fitted on scikit-learn's diabetes DataFrame, and a Keras regressor of
-named tensors (size FP32 [2], rooms INT64 [1]; watched as one vector of their values), each imported with
+named inputs), a scikit-learn pipeline fitted on scikit-learn's diabetes DataFrame, a Keras regressor of
+named tensors (size FP32 [2], rooms INT64 [1]; watched as one vector of their values), and a Keras
+multi-label tagger (each label's probability watched as a target), each imported with
 `train_and_save.py import ... --eval-data` as users do, so that each stores its drift reference.
 
 Served, each is monitored: GET /models/<name>/v1/drift gives no verdict before traffic, "no drift" after
@@ -125,10 +126,35 @@ def keras_parcel(tmp) -> Regressor:
     return Regressor("parcel", [str(tmp / "parcel.keras"), *args], clean, shifted, "size[1]", "area", ("size[0]", "size[1]", "rooms"), named)
 
 
+def keras_tagger(tmp) -> Regressor:
+    """A multi-label tagger (sigmoids) of six values: warm = t1 > 0, busy = t2 + t3 > 0, late = t4 > 0.5;
+    each label's probability watched as a regressor's target, t4 shifted by +1.5 (late's probability moves)."""
+    import keras
+
+    keras.utils.set_random_seed(17)
+    rng = np.random.default_rng(17)
+    names = tuple(f"t{i}" for i in range(1, 7))
+
+    def tags(x):
+        return np.stack([x[:, 0] > 0, x[:, 1] + x[:, 2] > 0, x[:, 3] > 0.5], axis=1).astype(np.int64)
+
+    x = rng.normal(0, 1, (3000, 6)).astype(np.float32)
+    model = keras.Sequential([keras.Input((6,)), keras.layers.Dense(16, activation="relu"), keras.layers.Dense(3, activation="sigmoid")], name="tagger")
+    model.compile(optimizer=keras.optimizers.Adam(0.01), loss="binary_crossentropy")
+    model.fit(x, tags(x), epochs=10, batch_size=64, verbose=0)
+    model.save(tmp / "tagger.keras")
+    held = rng.normal(0, 1, (1000, 6)).astype(np.float32)
+    np.savez(tmp / "tagger-held-out.npz", x=held, y=tags(held))
+    clean, shifted = rng.normal(0, 1, (WINDOW, 6)), rng.normal(0, 1, (WINDOW, 6))
+    shifted[:, 3] += 1.5
+    args = ["--task", "multilabel", "--labels", "warm,busy,late", "--scale", "none", "--input-names", ",".join(names), "--eval-data", str(tmp / "tagger-held-out.npz")]
+    return Regressor("tagger", [str(tmp / "tagger.keras"), *args], clean, shifted, "t4", "late", names)
+
+
 @pytest.fixture(scope="module")
 def regressors(tmp_path_factory) -> dict[str, Regressor]:
     tmp = tmp_path_factory.mktemp("regression-drift")
-    made = {model.name: model for model in (keras_house(tmp), sklearn_diabetes(tmp), keras_parcel(tmp))}
+    made = {model.name: model for model in (keras_house(tmp), sklearn_diabetes(tmp), keras_parcel(tmp), keras_tagger(tmp))}
     for model in made.values():
         started = time.monotonic()
         result = subprocess.run(
@@ -177,12 +203,13 @@ def p_values(report: dict) -> str:
     return ", ".join(f"{name} {row['p_value']:.2g}" for name, row in report["statistics"].items() if "p_value" in row)
 
 
-@pytest.mark.parametrize("name", ["house", "diabetes", "parcel"])
+@pytest.mark.parametrize("name", ["house", "diabetes", "parcel", "tagger"])
 def test_in_distribution_traffic_does_not_drift_and_a_shifted_input_does_naming_it_and_its_target(srv, regressors, name):
     model = regressors[name]
     url = f"{srv.url}/models/{name}/v1"
     card = requests.get(url, timeout=TIMEOUT).json()
-    assert card["task"] == "regression" and model.shifted_input in model.names
+    assert card["task"] in ("regression", "multilabel-classification") and model.shifted_input in model.names
+    targets = [t["name"] for t in card["output"].get("targets", ())] or card["output"]["labels"]  # a tagger's: its labels' probabilities
     if model.named:  # the card lists its named inputs; drift watches their values as one vector
         assert [spec["name"] for spec in card["inputs"]] == ["size", "rooms"]
     else:
@@ -194,7 +221,7 @@ def test_in_distribution_traffic_does_not_drift_and_a_shifted_input_does_naming_
         seconds = send(session, url, model, model.clean)
         clean = drift(session, url)
         assert clean["window"]["size"] == WINDOW and clean["verdict"] == "no drift" and not clean["drifted"], clean["statistics"]
-        expected = {"mean_intensity_ks", *(f"input_ks[{i}]" for i in model.names), *(f"predicted_value_ks[{t['name']}]" for t in card["output"]["targets"])}
+        expected = {"mean_intensity_ks", *(f"input_ks[{i}]" for i in model.names), *(f"predicted_value_ks[{t}]" for t in targets)}
         assert set(clean["statistics"]) == expected and "class_shares" not in clean
         assert clean["drifted_inputs"] == [] and clean["drifted_targets"] == []
         FIGURES.append(f"  {name}: {WINDOW} in-distribution examples ({seconds:.1f} s): {clean['verdict']}; {p_values(clean)}")
@@ -226,7 +253,7 @@ def test_in_distribution_traffic_does_not_drift_and_a_shifted_input_does_naming_
     FIGURES.append(f"  {name}: /metrics shows serving_drift_detected{{statistic=any}} 1 after {extra} extra request(s)")
 
 
-@pytest.mark.parametrize("name", ["diabetes", "parcel"])
+@pytest.mark.parametrize("name", ["diabetes", "parcel", "tagger"])
 def test_the_offline_report_reads_the_served_regressors_records(srv, regressors, tmp_path, name):
     """The sampled records (every example: log_sample_rate 1) of a served regressor (parcel: of named inputs,
     recorded as the vector drift watches), in windows of 400: the in-distribution window does not drift, the shifted one does."""

@@ -98,8 +98,13 @@ def _tf_names() -> list[str]:
 
 
 def tensor_proto(array: np.ndarray, datatype: str = "FP32"):
-    """An array as a TensorProto of the card's datatype (FP32: DT_FLOAT), its bytes in tensor_content."""
-    proto = message("tensorflow.TensorProto")(dtype=TENSOR_CODECS[datatype].tf_dtype, tensor_content=np.asarray(array, dtype=CARD_DATATYPES[datatype]).tobytes())
+    """An array as a TensorProto of the card's datatype (FP32: DT_FLOAT), its bytes in tensor_content;
+    strings (BYTES: DT_STRING) in string_val, as UTF-8."""
+    codec = TENSOR_CODECS[datatype]
+    if codec.dtype.kind == "O":
+        proto = message("tensorflow.TensorProto")(dtype=codec.tf_dtype, string_val=[value.encode() if isinstance(value, str) else value for value in array.flat])
+    else:
+        proto = message("tensorflow.TensorProto")(dtype=codec.tf_dtype, tensor_content=np.asarray(array, dtype=CARD_DATATYPES[datatype]).tobytes())
     for size in array.shape:
         proto.tensor_shape.dim.add(size=size)
     return proto

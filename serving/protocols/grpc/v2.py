@@ -18,13 +18,12 @@ answering version is ``model_version`` and trailing metadata ``x-model-version``
 from __future__ import annotations
 
 import math
-import struct
 
 import bentoml
 import numpy as np
 
 from models.card import DATATYPES as CARD_DATATYPES
-from serving.codecs.tensors import codec_of, shape_of, tensor_from_array, tensor_from_bytes, typed_values
+from serving.codecs.tensors import codec_of, raw_tensor, shape_of, tensor_from_array, tensor_from_bytes, typed_values
 from serving.core import INPUT, OUTPUT, Default, InferenceRequest, Named, Selector, Tensor, Tensors, VersionState
 from serving.dataplane import DataPlane
 from serving.errors import BadRequest
@@ -117,11 +116,11 @@ async def model_infer(plane: DataPlane, request, call: Call):
             if not rest.has_classes(response.card):
                 raise BadRequest(f"parameters.classification: {response.card.tag} answers {response.card.task}, not classes")
             tensor, datatype = rest.classifications(response.answers, min(classes, response.card.classes), response.card), "BYTES"
-            raw = b"".join(struct.pack("<I", len(text)) + text for text in (value.encode() for value in tensor.flat))
+            raw = raw_tensor(tensor, "BYTES")
         else:
             datatype = rest.output_datatype(name, response.card)
             tensor = np.asarray(response.outputs[name], dtype=CARD_DATATYPES[datatype])
-            raw = tensor.tobytes()
+            raw = raw_tensor(tensor, datatype)
         outputs.append(Output(name=name, datatype=datatype, shape=list(tensor.shape)))
         raws.append(raw)
     return message("inference.ModelInferResponse")(model_name=request.model_name, model_version=response.version, id=response.id or "", outputs=outputs, raw_output_contents=raws)

@@ -13,7 +13,7 @@ from hypothesis.extra import numpy as hnp
 
 from models.card import DATATYPES, InputSpec, ModelCard, OutputSpec, TensorSpec, row_bytes
 from models.preprocessing import InvalidInput
-from models.tensors import blank, by_shape, checked, dtype_of, numbers_of, pack, unpack
+from models.tensors import TooLong, as_text, blank, by_shape, checked, dtype_of, numbers_of, pack, unpack
 
 SPECS = (TensorSpec(name="x", datatype="FP32", shape=(2, 2)), TensorSpec(name="k", datatype="INT64", shape=()), TensorSpec(name="on", datatype="BOOL", shape=(3,)))
 
@@ -227,3 +227,17 @@ def test_the_onnx_engine_runs_a_two_input_two_output_graph_by_its_names():
     np.testing.assert_array_equal(answer["best"], [1, 2])
     assert engine.warm_up().shape == (1, row_bytes(outputs))
     assert numbers_of(card, engine(pack(inputs, {"x": x, "k": k}))).tolist() == [[0.5, 1.1000000238418579, 0.20000000298023224, 1.0], [0.0, 0.0, 7.0, 2.0]]
+
+
+def test_string_outputs_pack_as_text_are_bounded_and_left_out_of_numbers():
+    outputs = (TensorSpec(name="score", datatype="FP32", shape=(1,)), TensorSpec(name="name", datatype="BYTES", shape=(1,), max_bytes=6))
+    card = named_card(outputs=outputs)
+    assert card.outputs[1].datatype == "BYTES"  # a card may answer strings
+    answers = pack(outputs, {"score": np.array([[0.5], [2.0]], np.float32), "name": np.array([["rouge"], ["bleu"]], dtype=object)})  # ONNX Runtime's str
+    assert as_text(unpack(outputs, answers))["name"].tolist() == [["rouge"], ["bleu"]]
+    assert unpack(outputs, answers)["name"].tolist() == [[b"rouge"], [b"bleu"]]  # bytes until the protocols take them
+    assert numbers_of(card, answers).tolist() == [[0.5], [2.0]]  # strings are not numbers to compare or watch
+    with pytest.raises(TooLong, match=re.escape("name: a string of 7 bytes, past its max_bytes 6")):
+        pack(outputs, {"score": np.zeros((1, 1), np.float32), "name": np.array([["écarlate"[:6]]], dtype=object)})
+    only_strings = named_card(outputs=outputs[1:])
+    assert numbers_of(only_strings, pack(outputs[1:], {"name": np.array([["a"]], dtype=object)})).shape == (1, 0)

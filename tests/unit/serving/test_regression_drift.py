@@ -10,14 +10,26 @@ import numpy as np
 import pytest
 from starlette.testclient import TestClient
 
-from lifecycle.reference import build_regression_reference
+from lifecycle.reference import build_regression_reference, drift_card
 from models.card import OutputSpec
 from serving.monitoring import CLASS_SHARE, DRIFT_DETECTED, DRIFT_P_VALUE, DRIFT_WINDOW
 from tests.unit.cards import regression_card
 from tests.unit.serving.conftest import LIMITS, InProcess, assert_error, write_config
 
 HOUSE = regression_card(name="house")
+TAGGER = regression_card(name="tagger").model_copy(update={"output": OutputSpec(kind="multilabel", labels=("a", "b"), thresholds=(0.5, 0.5)), "task": "multilabel-classification"})
 WEIGHTS = np.array([[40_000.0, 2.0], [-1_000.0, 0.5], [-5_000.0, -1.0], [60_000.0, 0.1]], dtype=np.float32)
+
+
+class TaggerRunner:
+    """Answers (N, 2): label a's probability rising with income (the fourth input), b's with rooms (the first)."""
+
+    async def predict(self, values: np.ndarray) -> np.ndarray:
+        x = values.reshape(len(values), 4)
+        return (1 / (1 + np.exp(-np.stack([x[:, 3] - 4, x[:, 0] - 3], axis=1)))).astype(np.float32)
+
+    async def status(self) -> dict:
+        return {"status": "ready", "reason": None}
 
 
 class HouseRunner:
@@ -45,7 +57,7 @@ def sample(metric, **labels) -> float | None:
 
 @pytest.fixture
 def served(tmp_path):
-    models = {"house": {"versions": ["v1", "v2"]}, "tagger": {"versions": ["v1"]}}
+    models = {"house": {"versions": ["v1", "v2"]}, "tagger": {"versions": ["v1"]}, "embedder": {"versions": ["v1"]}}
     config = write_config(
         tmp_path,
         models,
@@ -54,12 +66,13 @@ def served(tmp_path):
     )
     held_out = inputs(1000, seed=1)
     reference = json.loads(json.dumps(build_regression_reference(held_out, held_out @ WEIGHTS + [100_000, 20], HOUSE)))
-    tagger = regression_card(name="tagger").model_copy(
-        update={"output": OutputSpec(kind="multilabel", labels=("a", "b"), thresholds=(0.5, 0.5)), "task": "multilabel-classification"}
-    )
-    cards = {("house", "v1"): HOUSE, ("house", "v2"): HOUSE.model_copy(update={"version": "v2"}), ("tagger", "v1"): tagger}
-    runners = {key: HouseRunner() for key in cards}
-    return InProcess(config, cards, runners=runners, references={("house", "v1"): reference})
+    tagger = TAGGER
+    tagged = 1 / (1 + np.exp(-np.stack([held_out[:, 3] - 4, held_out[:, 0] - 3], axis=1)))
+    tagger_reference = json.loads(json.dumps(build_regression_reference(held_out, tagged, drift_card(tagger))))
+    embedder = regression_card(name="embedder").model_copy(update={"output": OutputSpec(kind="embedding", shape=(2,)), "task": "embedding"})
+    cards = {("house", "v1"): HOUSE, ("house", "v2"): HOUSE.model_copy(update={"version": "v2"}), ("tagger", "v1"): tagger, ("embedder", "v1"): embedder}
+    runners = {key: TaggerRunner() if key[0] == "tagger" else HouseRunner() for key in cards}
+    return InProcess(config, cards, runners=runners, references={("house", "v1"): reference, ("tagger", "v1"): tagger_reference})
 
 
 @pytest.fixture
@@ -106,7 +119,25 @@ def test_a_regressors_gauges_and_its_counts_for_the_fleet(client, served):
 
 def test_without_a_reference_or_of_another_task_drift_says_why(client):
     assert_error(client.get("/models/house/v2/drift"), 404, "house:v2 has no reference statistics", "import it with evaluation data")
-    assert_error(client.get("/models/tagger/v1/drift"), 404, "tagger:v1 answers multilabel: drift is monitored for classifiers and regressors")
+    assert_error(client.get("/models/embedder/v1/drift"), 404, "embedder:v1 answers embedding: drift is monitored for classifiers, regressors and multi-label taggers")
+
+
+def test_a_taggers_drift_watches_each_labels_probability_as_a_regressors_target(client):
+    """A multi-label tagger: its inputs as a regressor's, and each label's probability as a target (its
+    unit "probability"); shifting income moves label a's, and the report names both."""
+
+    def tag(values):
+        for start in range(0, len(values), 25):
+            response = client.post("/models/tagger/v1", json={"inputs": values[start : start + 25].tolist()})
+            assert response.status_code == 200, response.text
+
+    tag(inputs(400, seed=6))
+    clean = client.get("/models/tagger/v1/drift").json()
+    assert clean["verdict"] == "no drift" and set(clean["predicted_values"]) == {"a", "b"}, clean["statistics"]
+    assert clean["predicted_values"]["a"]["unit"] == "probability" and "predicted_value_ks[b]" in clean["statistics"]
+    tag(inputs(400, seed=7, income=1.5))
+    drifted = client.get("/models/tagger/v1/drift").json()
+    assert drifted["verdict"] == "drift" and drifted["drifted_inputs"] == ["income"] and drifted["drifted_targets"] == ["a"], drifted["statistics"]
 
 
 def test_the_document_describes_a_regressors_drift_report(client, served, monkeypatch):

@@ -233,7 +233,7 @@ def test_a_two_input_classifier_keeps_its_labels_and_classes(client):
     assert top["datatype"] == "BYTES" and [text.split(":")[2] for text in top["data"]] == [p["label"] for p in answer["predictions"]]
     results = client.post("/v1/models/picker:predict", json={"inputs": {"features": FEATURES.tolist(), "counts": COUNTS.tolist()}}).json()["outputs"]
     np.testing.assert_allclose(results, answer["result"], atol=1e-7)
-    assert_error(client.get("/models/multi/v1/drift"), 404, "multi:v1 answers tensors: drift is monitored for classifiers and regressors")
+    assert_error(client.get("/models/multi/v1/drift"), 404, "multi:v1 answers tensors: drift is monitored for classifiers, regressors and multi-label taggers")
 
 
 def held_rows(count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
