@@ -121,8 +121,8 @@ def inspect_keras(
     dims = _single_shape(model.inputs, "input")
     model = _one_output(keras, model, output)
     out = _single_shape(model.outputs, "output")
-    if None in dims or not dims:
-        raise ImportRefused(f"the model's input shape {[None, *dims]} must be fixed apart from the batch axis")
+    if not dims:  # (dynamic dimensions made it named tensors above)
+        raise ImportRefused(f"the model's input shape {[None, *dims]} has no dimension per example: a float input has at least one")
     is_image = kind == "image" or (kind is None and len(dims) == 3 and dims[2] in (1, 3))
     if is_image and not (len(dims) == 3 and dims[2] in (1, 3)):
         raise ImportRefused(f"an image input has the shape [height, width, 1 or 3]; the model takes {list(dims)}")

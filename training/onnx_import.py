@@ -1,8 +1,8 @@
 """Bring an ONNX model (exported from PyTorch, built with onnx's helper API, ...): checked, run and stored as it is.
 
-The file must parse and pass onnx's checker; its inputs' dimensions must be fixed apart from the batch
-axis. One float input is a tensor or an image, as ``kind`` says; several inputs, or one of another
-datatype, are named tensors taken as clients send them, and with ``task="tensor"`` a graph's several
+The file must parse and pass onnx's checker. One float input of fixed dimensions (apart from the batch
+axis) is a tensor or an image, as ``kind`` says; several inputs, one of another datatype, or one with
+dynamic dimensions (bounded by ``dim_range``), are named tensors taken as clients send them, and with ``task="tensor"`` a graph's several
 outputs are answered as named tensors too (models/tensors.py). Its output (named with ``output`` when the graph has several) is what ``task``
 says (training/tasks.py): class probabilities, multi-label sigmoids, regression targets, an embedding
 or a tensor. ONNX Runtime must load it (an unsupported operator is refused here, naming it) and answer
@@ -82,8 +82,8 @@ def inspect_onnx(
     dims, elem_type = _shape(graph_input)
     if elem_type not in FLOAT_TYPES:
         raise ImportRefused(f"input {graph_input.name!r} is of ONNX type {onnx.TensorProto.DataType.Name(elem_type)}; a float (float32) input is served")
-    if not dims or any(d is None for d in dims):
-        raise ImportRefused(f"input {graph_input.name!r} has the shape {['N', *dims]}: every dimension but the batch must be fixed (export with a fixed example shape)")
+    if not dims:  # (dynamic dimensions made it named tensors above)
+        raise ImportRefused(f"input {graph_input.name!r} has the shape {['N', *dims]}: a float input has at least one dimension per example")
     outputs = {tensor.name: tensor for tensor in model.graph.output}
     chosen = output or (next(iter(outputs)) if len(outputs) == 1 else None)
     if chosen is None:

@@ -176,8 +176,8 @@ def _dims(spec, what: str, name: str) -> list[int]:
     dims = spec.shape.as_list()
     if dims[0] is not None:
         raise ImportRefused(f"the {what} {name} has the shape {dims}: its first axis must be the batch axis, of any size (None), not {dims[0]}")
-    if what == "input" and (len(dims) == 1 or None in dims[1:]):
-        raise ImportRefused(f"the {what} {name} has the shape {['N', *dims[1:]]}: every dimension but the batch must be fixed")
+    if what == "input" and len(dims) == 1:  # (dynamic dimensions made it named tensors)
+        raise ImportRefused(f"the {what} {name} has the shape {['N']}: a float input has at least one dimension per example")
     return dims[1:]
 
 

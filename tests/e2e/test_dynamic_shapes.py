@@ -14,26 +14,25 @@ Each graph has one output, served as the tensor `output` (`--task tensor`).
 
 from __future__ import annotations
 
+import collections
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 
-import grpc
 import numpy as np
 import onnx
 import onnxruntime
 import pytest
 import requests
 import tritonclient.grpc as triton_grpc
-import tritonclient.http as triton_http
 from onnx import TensorProto, helper, numpy_helper
 from tritonclient.utils import InferenceServerException, np_to_triton_dtype
 
-from tests.e2e.conftest import ROOT, Server, free_port, report_figures, write_config
+from tests.e2e.conftest import ROOT, free_port, ready_server, report_figures, write_config
+from tests.e2e.tensor_clients import PROTOCOLS, served, worst_difference
 
 TIMEOUT = 30
 TOLERANCE = 1e-5
-PROTOCOLS = ("course REST", "v2 REST", "v2 gRPC", "TF Serving REST rows", "TF Serving REST columns", "TF Serving gRPC")
 LABELS = ("rising", "flat", "falling")
 LENGTHS = (1, 5, 12)  # the smallest, one between, the bound
 RESULTS: dict[tuple[str, str], float] = {}
@@ -141,72 +140,13 @@ def models(tmp_path_factory) -> dict[str, Dynamic]:
 def srv(models, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("dynamic-serve")
     config = write_config(tmp / "configuration.yaml", {name: {"versions": ["v1"]} for name in models})
-    server = Server(config, free_port(), tmp / "serve.log")
     try:
-        server.wait_ready()
-        yield server
+        with ready_server(config, free_port(), tmp / "serve.log") as server:
+            yield server
     finally:
-        server.stop()
         rows = [f"  {'model':8}" + "".join(f"{p:>25}" for p in PROTOCOLS)]
         rows += [f"  {name:8}" + "".join(f"{RESULTS[name, p]:>25.1e}" if (name, p) in RESULTS else f"{'-':>25}" for p in PROTOCOLS) for name in models]
         report_figures(f"inputs of dynamic shape (lengths {', '.join(map(str, LENGTHS))}) through every protocol: max |served - in process|\n" + "\n".join(rows))
-
-
-def _json(value: np.ndarray):
-    return value.astype(str).tolist() if value.dtype == object else value.tolist()
-
-
-def served(srv: Server, model: Dynamic, inputs: dict[str, np.ndarray], protocol: str, outputs: list[str]) -> dict[str, np.ndarray]:
-    count = len(next(iter(inputs.values())))
-    if protocol == "course REST":
-        response = requests.post(f"{srv.url}/models/{model.name}/v1", json={"inputs": {name: _json(value) for name, value in inputs.items()}}, timeout=TIMEOUT)
-        assert response.status_code == 200, response.text
-        result = response.json()["result"]
-        return {name: np.asarray(value) for name, value in result.items()} if isinstance(result, dict) else {outputs[0]: np.asarray(result)}
-    if protocol in ("v2 REST", "v2 gRPC"):
-        client_module, address = (triton_http, srv.url.removeprefix("http://")) if protocol == "v2 REST" else (triton_grpc, srv.grpc)
-        with client_module.InferenceServerClient(address) as client:
-            tensors = []
-            for name, value in inputs.items():
-                tensor = client_module.InferInput(name, list(value.shape), np_to_triton_dtype(value.dtype))
-                tensor.set_data_from_numpy(value)
-                tensors.append(tensor)
-            result = client.infer(model.name, tensors)
-            return {name: result.as_numpy(name) for name in outputs}
-    if protocol == "TF Serving REST rows":
-        rows = [{name: _json(value[i]) for name, value in inputs.items()} for i in range(count)]
-        response = requests.post(f"{srv.url}/v1/models/{model.name}:predict", json={"instances": rows}, timeout=TIMEOUT)
-        assert response.status_code == 200, response.text
-        predictions = response.json()["predictions"]
-        return {name: np.asarray([row[name] for row in predictions]) for name in outputs} if isinstance(predictions[0], dict) else {outputs[0]: np.asarray(predictions)}
-    if protocol == "TF Serving REST columns":
-        response = requests.post(f"{srv.url}/v1/models/{model.name}:predict", json={"inputs": {name: _json(value) for name, value in inputs.items()}}, timeout=TIMEOUT)
-        assert response.status_code == 200, response.text
-        answer = response.json()["outputs"]
-        return {name: np.asarray(value) for name, value in answer.items()} if isinstance(answer, dict) else {outputs[0]: np.asarray(answer)}
-    if protocol == "TF Serving gRPC":
-        import tensorflow as tf
-        from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
-
-        request = predict_pb2.PredictRequest()
-        request.model_spec.name = model.name
-        for name, value in inputs.items():
-            request.inputs[name].CopyFrom(tf.make_tensor_proto(value.astype(bytes) if value.dtype == object else value))
-        with grpc.insecure_channel(srv.grpc) as channel:
-            response = prediction_service_pb2_grpc.PredictionServiceStub(channel).Predict(request, timeout=TIMEOUT)
-        return {name: tf.make_ndarray(response.outputs[name]) for name in outputs}
-    raise AssertionError(protocol)
-
-
-def worst_difference(expected: dict[str, np.ndarray], answer: dict[str, np.ndarray]) -> float:
-    worst = 0.0
-    for output, value in expected.items():
-        got = np.asarray(answer[output]).reshape(value.shape)
-        if value.dtype.kind in "iub":
-            assert got.tolist() == value.tolist(), output
-            continue
-        worst = max(worst, float(np.abs(got - value).max() / max(1.0, float(np.abs(value).max()))))
-    return worst
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
@@ -217,7 +157,7 @@ def test_every_length_answers_through_every_protocol_as_in_process(srv, models, 
     for length in LENGTHS:
         inputs = model.inputs(length)
         expected = model.local(inputs)
-        worst = max(worst, worst_difference(expected, served(srv, model, inputs, protocol, list(expected))))
+        worst = max(worst, worst_difference(expected, served(srv, name, inputs, protocol, list(expected))))
     RESULTS[name, protocol] = worst
     assert worst <= TOLERANCE, f"{name} through {protocol}: {worst}"
 
@@ -231,7 +171,7 @@ def test_requests_of_different_lengths_sharing_batches_each_get_their_own_answer
     def call(case) -> float:
         length, seed = case
         inputs = model.inputs(length, count=1, seed=100 * seed)
-        return worst_difference(model.local(inputs), served(srv, model, inputs, "v2 REST", ["output"]))
+        return worst_difference(model.local(inputs), served(srv, model.name, inputs, "v2 REST", ["output"]))
 
     with ThreadPoolExecutor(16) as pool:
         worst = max(pool.map(call, cases))
@@ -305,25 +245,19 @@ def test_the_published_document_of_a_dynamic_input_is_what_the_server_takes(srv,
     import schemathesis
     from schemathesis import GenerationMode
 
-    from tests.e2e.test_fuzz import fuzz
+    from tests.e2e.test_fuzz import fuzz, report
 
     schema = schemathesis.openapi.from_dict(requests.get(f"{srv.url}/docs.json", timeout=TIMEOUT).json())
     schema.config.update(base_url=srv.url)
     wanted = {label.format(name=name, version="{version}") for label in FUZZED}
     operations = [result.ok() for result in schema.get_all_operations() if result.ok().label in wanted]
     assert {operation.label for operation in operations} == wanted
-    import collections
-
-    sent: collections.Counter = collections.Counter()
+    sent: collections.Counter = collections.Counter()  # (operation, status) of every request
     with requests.Session() as session:
         for operation in operations:
             for mode in GenerationMode:
                 with subtests.test(operation=operation.label, mode=mode.value):
                     fuzz(operation, mode, session, sent)
-    statuses = collections.Counter()
-    for (_, status), count in sent.items():
-        statuses[status] += count
-    report_figures(f"fuzzing {name}'s inference operations: {sum(sent.values())} requests; by status: {dict(sorted(statuses.items()))}")
-    for (label, status), count in sorted(sent.items()):
-        report_figures(f"  {label:45} {status}: {count}")
-    assert statuses[200] > 0 and requests.get(f"{srv.url}/readyz", timeout=TIMEOUT).status_code == 200
+    report(sent)
+    statuses = {status for _, status in sent}
+    assert 200 in statuses and requests.get(f"{srv.url}/readyz", timeout=TIMEOUT).status_code == 200

@@ -31,22 +31,18 @@ import sys
 import time
 from pathlib import Path
 
-import grpc
 import numpy as np
 import onnx
 import onnxruntime
 import pytest
 import requests
-import tritonclient.grpc as triton_grpc
-import tritonclient.http as triton_http
 from onnx import TensorProto, helper
-from tritonclient.utils import np_to_triton_dtype
 
 from tests.e2e.conftest import ROOT, Server, free_port, report_figures, write_config
+from tests.e2e.tensor_clients import PROTOCOLS, served, worst_difference
 
 TIMEOUT = 30
 TOLERANCE = 1e-5
-PROTOCOLS = ("course REST", "v2 REST", "v2 gRPC", "TF Serving REST rows", "TF Serving REST columns", "TF Serving gRPC")
 RESULTS: dict[tuple[str, str], str] = {}
 LABELS = ("small", "medium", "large")
 
@@ -305,65 +301,12 @@ def srv(models, tmp_path_factory):
         report_figures("models with named inputs and outputs through every protocol: max |served - in process|\n" + "\n".join(rows))
 
 
-def served(srv: Server, model: Named, protocol: str, outputs: list[str]) -> dict[str, np.ndarray]:
-    inputs = model.inputs
-    if protocol == "course REST":
-        response = requests.post(f"{srv.url}/models/{model.name}/v1", json={"inputs": {name: value.tolist() for name, value in inputs.items()}}, timeout=TIMEOUT)
-        assert response.status_code == 200, response.text
-        result = response.json()["result"]
-        return {name: np.asarray(value) for name, value in result.items()} if isinstance(result, dict) else {outputs[0]: np.asarray(result)}
-    if protocol in ("v2 REST", "v2 gRPC"):
-        client_module, address = (triton_http, srv.url.removeprefix("http://")) if protocol == "v2 REST" else (triton_grpc, srv.grpc)
-        with client_module.InferenceServerClient(address) as client:
-            tensors = []
-            for name, value in inputs.items():
-                tensor = client_module.InferInput(name, list(value.shape), np_to_triton_dtype(value.dtype))
-                tensor.set_data_from_numpy(value)
-                tensors.append(tensor)
-            result = client.infer(model.name, tensors)
-            return {name: result.as_numpy(name) for name in outputs}
-    if protocol == "TF Serving REST rows":
-        rows = [{name: value[i].tolist() for name, value in inputs.items()} for i in range(len(next(iter(inputs.values()))))]
-        response = requests.post(f"{srv.url}/v1/models/{model.name}:predict", json={"instances": rows}, timeout=TIMEOUT)
-        assert response.status_code == 200, response.text
-        predictions = response.json()["predictions"]
-        return {name: np.asarray([row[name] for row in predictions]) for name in outputs} if isinstance(predictions[0], dict) else {outputs[0]: np.asarray(predictions)}
-    if protocol == "TF Serving REST columns":
-        response = requests.post(f"{srv.url}/v1/models/{model.name}:predict", json={"inputs": {name: value.tolist() for name, value in inputs.items()}}, timeout=TIMEOUT)
-        assert response.status_code == 200, response.text
-        answer = response.json()["outputs"]
-        return {name: np.asarray(value) for name, value in answer.items()} if isinstance(answer, dict) else {outputs[0]: np.asarray(answer)}
-    if protocol == "TF Serving gRPC":
-        import tensorflow as tf
-        from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
-
-        request = predict_pb2.PredictRequest()
-        request.model_spec.name = model.name
-        for name, value in inputs.items():
-            request.inputs[name].CopyFrom(tf.make_tensor_proto(value))
-        with grpc.insecure_channel(srv.grpc) as channel:
-            response = prediction_service_pb2_grpc.PredictionServiceStub(channel).Predict(request, timeout=TIMEOUT)
-        assert sorted(response.outputs) == sorted(outputs)
-        return {name: tf.make_ndarray(response.outputs[name]) for name in outputs}
-    raise AssertionError(protocol)
-
-
 @pytest.mark.parametrize("protocol", PROTOCOLS)
 @pytest.mark.parametrize("name", ["pair", "pair-outputs", "onnx-pair", "onnx-mask", "onnx-words", "sentiment", "keras-review", "pair-chain"])
 def test_every_named_tensor_model_answers_through_every_protocol_as_in_process(srv, models, name, protocol):
     model = models[name]
     expected = model.expected
-    answer = served(srv, model, protocol, list(expected))
-    worst = 0.0
-    for output, value in expected.items():
-        got = np.asarray(answer[output]).reshape(value.shape)
-        if value.dtype == object:  # strings: exactly, whether a client gives them as str or bytes
-            assert [v.decode() if isinstance(v, bytes) else v for v in got.flat] == list(value.flat), (name, protocol, output)
-            continue
-        if value.dtype.kind in "iub":
-            assert got.tolist() == value.tolist(), (name, protocol, output)
-            continue
-        worst = max(worst, float(np.abs(got - value).max() / max(1.0, float(np.abs(value).max()))))
+    worst = worst_difference(expected, served(srv, name, model.inputs, protocol, list(expected)))
     RESULTS[name, protocol] = f"{worst:.1e}"
     assert worst <= TOLERANCE, f"{name} through {protocol}: {worst}"
 
