@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import fcntl
 import hashlib
 import json
 import logging
@@ -276,12 +277,16 @@ class Journal:
     def _connect(self) -> sqlite3.Connection:
         if self._db is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            db = sqlite3.connect(self.path, timeout=10, isolation_level=None, check_same_thread=False)
-            db.execute("pragma journal_mode=wal")
-            db.execute("pragma synchronous=normal")
-            db.executescript(SCHEMA)
-            if "truth_values" not in {column[1] for column in db.execute("pragma table_info(feedback)")}:  # a file from before regressors
-                db.execute("alter table feedback add column truth_values text")
+            with open(self.path.with_suffix(".lock"), "a") as lock:
+                # workers starting together: switching a new file to WAL while another connection reads it
+                # fails at once with "database is locked" (SQLite's busy timeout does not cover it)
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                db = sqlite3.connect(self.path, timeout=10, isolation_level=None, check_same_thread=False)
+                db.execute("pragma journal_mode=wal")
+                db.execute("pragma synchronous=normal")
+                db.executescript(SCHEMA)
+                if "truth_values" not in {column[1] for column in db.execute("pragma table_info(feedback)")}:  # a file from before regressors
+                    db.execute("alter table feedback add column truth_values text")
             (newest,) = db.execute("select coalesce(max(rowid), 0) from feedback").fetchone()
             self._checked = newest  # a worker that starts later has no predictions older feedback could name
             db.execute("insert or replace into workers values (?, ?, ?)", (self.worker, newest, time.time()))

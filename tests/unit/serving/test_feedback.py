@@ -3,6 +3,7 @@ workers; predictions recorded in one are joined by feedback sent to the other, e
 
 from __future__ import annotations
 
+import multiprocessing
 import time
 
 import numpy as np
@@ -56,6 +57,33 @@ def test_a_batch_joins_per_example_and_carried_labels_need_no_feedback(workers):
     rows = second.outcomes("pets", "v2")
     table = sorted(zip(rows["label"].tolist(), rows["predicted"].tolist(), rows["slice"].tolist(), strict=True))
     assert table == [(0, 0, "night"), (0, 2, ""), (1, 2, "day"), (2, 2, "")]
+
+
+def _start_at_once(runtime, barrier, answers) -> None:
+    journal = Journal(FeedbackSettings(), runtime, labels_of=lambda model, version: LABELS, worker=multiprocessing.current_process().pid)
+    barrier.wait()
+    try:
+        journal.start()
+        journal.stop()
+        answers.put("started")
+    except Exception as exc:  # noqa: BLE001 - the answer is the test's
+        answers.put(f"{type(exc).__name__}: {exc}")
+
+
+def test_workers_starting_together_on_a_new_file_all_start(tmp_path):
+    """Entry workers open a fresh runtime's journal at once; switching it to WAL must not lock one out
+    (it did in a container: "database is locked", that worker's startup failed)."""
+    context = multiprocessing.get_context("fork")
+    outcomes = []
+    for trial in range(25):
+        barrier, answers = context.Barrier(3), context.Queue()
+        processes = [context.Process(target=_start_at_once, args=(tmp_path / str(trial), barrier, answers)) for _ in range(3)]
+        for process in processes:
+            process.start()
+        outcomes += [answers.get(timeout=60) for _ in processes]
+        for process in processes:
+            process.join(timeout=60)
+    assert outcomes == ["started"] * 75
 
 
 def test_feedback_for_an_expired_prediction_does_not_join(tmp_path):
