@@ -11,12 +11,13 @@ with the same function, so what they test is what serves.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
 from config import Config
 from serving.frontdoor import FrontDoor
-from serving.middleware import BodyLimit, ErrorEnvelope, TypedContentTypes, TypedFormFields, cors
+from serving.middleware import BodyLimit, ClientErrorsLogged, ErrorEnvelope, TypedContentTypes, TypedFormFields, cors
 from serving.openapi import OpenAPIDocument
 from serving.paths import SPEC_PATH
 from serving.process import is_arbiter
@@ -70,6 +71,7 @@ def install(service, config: Config) -> Router:
         service.add_asgi_middleware(middleware, **options)
     if not is_arbiter():  # it builds no app: BentoML's app module (150 ms of imports) would only slow its start
         front_door_first(OUTERMOST)
+    logging.getLogger(ClientErrorsLogged.LOGGER).addFilter(ClientErrorsLogged())
     return router
 
 

@@ -11,6 +11,9 @@
 - :class:`TypedFormFields` checks the fields of a multipart body on a typed API route before
   BentoML reads it: a broken body is 400, a plain value where a file goes or a file where a value
   goes is 422 (BentoML answered these with 500, and fetched a plain value for a file as a URL).
+- :class:`ClientErrorsLogged` makes BentoML's log of a client's mistake on its typed APIs (a
+  validation error, a refused content type) one INFO line instead of an ERROR with a traceback:
+  the error log is for the server's own failures.
 - :func:`cors` applies BentoML's own ``http.cors`` settings ahead of every route (off by default).
 - :func:`read_body` reads a protocol route's body for the front door (serving/frontdoor.py), with
   the limits :class:`BodyLimit` applies to the other routes.
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from http import HTTPStatus
 from typing import Any
 
@@ -208,6 +212,29 @@ class ErrorEnvelope:
             await send({"type": "http.response.body", "body": body})
 
         await self.app(scope, receive, enveloping_send)
+
+
+class ClientErrorsLogged(logging.Filter):
+    """On BentoML's ``Exception on <path> [<method>]`` records: a client's mistake (pydantic's
+    ``ValidationError``, a ``BentoMLException`` under 500) becomes one INFO line naming it."""
+
+    LOGGER = "bentoml._internal.server.http_app"  # where BentoML's log_exception writes
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if exc is not None and _clients_mistake(exc):
+            where = record.getMessage().removeprefix("Exception on ")
+            record.msg, record.args = "%s refused: %s", (where, " ".join(str(exc).split())[:500])
+            record.exc_info, record.exc_text = None, None
+            record.levelno, record.levelname = logging.INFO, "INFO"
+        return True
+
+
+def _clients_mistake(exc: BaseException) -> bool:
+    from bentoml.exceptions import BentoMLException
+    from pydantic import ValidationError
+
+    return isinstance(exc, ValidationError) or (isinstance(exc, BentoMLException) and int(exc.error_code) < 500)
 
 
 def envelope(status: int, body: bytes) -> tuple[int, bytes]:

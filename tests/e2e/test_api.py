@@ -271,11 +271,16 @@ def test_generated_client_image_file(url, test_images, tmp_path):
     assert body["version"] == "v2" and len(body["predictions"]) == 1
 
 
-def test_typed_api_validation_uses_envelope(url):
+def test_typed_api_validation_uses_envelope(server):
+    url = server.url
     response = requests.post(f"{url}/classify", json={"images": [[[1, 2]]], "model": MODEL_NAME}, timeout=TIMEOUT)
     assert_error(response, 422, "images")
     response = requests.post(f"{url}/classify", json={"images": [[[1, 2]]]}, timeout=TIMEOUT)
     assert_error(response, 422, "model")
+    # the server's log: a client's mistake is one INFO line, not an ERROR with a traceback
+    logged = [line for line in server.log.read_text().splitlines() if "/classify [POST]" in line]
+    assert any("[INFO]" in line and "refused: 1 validation error for Input model Field required" in line for line in logged), logged
+    assert not any("[ERROR]" in line for line in logged), logged
 
 
 def test_typed_api_not_an_image(url, tmp_path):

@@ -2,11 +2,15 @@
 
 import asyncio
 import json
+import logging
+import sys
+from http import HTTPStatus
 
 import pytest
+from pydantic import ValidationError
 
 from serving.errors import MethodNotAllowed
-from serving.middleware import BodyLimit, ErrorEnvelope, envelope
+from serving.middleware import BodyLimit, ClientErrorsLogged, ErrorEnvelope, envelope
 
 
 @pytest.mark.parametrize(
@@ -80,3 +84,35 @@ def test_the_envelope_keeps_the_headers_an_error_carries():
     assert status == 405 and headers["allow"] == "GET, POST" and headers["content-type"] == "application/json"
     assert json.loads(body) == {"error": "method DELETE not allowed here; use GET or POST"}
     assert int(headers["content-length"]) == len(body)
+
+
+# --- BentoML's log of its typed APIs' errors -------------------------------------------------------
+
+
+def _logged(exc: BaseException) -> logging.LogRecord:
+    """The record BentoML's log_exception writes for ``exc``, through the filter."""
+    try:
+        raise exc
+    except BaseException:
+        record = logging.LogRecord(ClientErrorsLogged.LOGGER, logging.ERROR, __file__, 1, "Exception on %s [%s]", ("/classify", "POST"), sys.exc_info())
+    assert ClientErrorsLogged().filter(record)
+    return record
+
+
+def test_a_clients_mistake_is_one_info_line_and_a_failure_keeps_its_traceback():
+    from bentoml.exceptions import BentoMLException
+    from pydantic import BaseModel
+
+    class Input(BaseModel):
+        model: str
+
+    with pytest.raises(ValidationError) as refused:
+        Input.model_validate({})
+    record = _logged(refused.value)
+    assert (record.levelno, record.exc_info) == (logging.INFO, None)
+    assert record.getMessage().startswith("/classify [POST] refused: 1 validation error for Input model Field required") and "\n" not in record.getMessage()
+    pickle = _logged(BentoMLException("pickle is not allowed", error_code=HTTPStatus.UNSUPPORTED_MEDIA_TYPE))
+    assert (pickle.levelno, pickle.getMessage()) == (logging.INFO, "/classify [POST] refused: pickle is not allowed")
+    for failure in (RuntimeError("boom"), BentoMLException("broken")):
+        record = _logged(failure)
+        assert (record.levelno, record.getMessage()) == (logging.ERROR, "Exception on /classify [POST]") and record.exc_info[1] is failure
