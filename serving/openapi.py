@@ -428,8 +428,8 @@ def model_schemas(model: Served, config: Config) -> dict:
                 "properties": {
                     "model": {"const": model.name},
                     "version": {"enum": model.versions},
-                    "result": _batch(shares, limit),
-                    "predictions": _batch(model.ref("Prediction"), limit),
+                    "result": batch_of(shares, limit),
+                    "predictions": batch_of(model.ref("Prediction"), limit),
                 }
             },
         ),
@@ -497,7 +497,7 @@ def _named_schemas(model: Served, limit: int) -> dict:
     """A model with named inputs takes an object of them by name; with named outputs, answers one too."""
     card = model.card
     assert card is not None
-    example = {spec.name: _nested_rows(_value(spec), spec.shape, spec.smallest, spec.bound) for spec in card.inputs}
+    example = {spec.name: nested_rows(_value(spec), spec.shape, spec.smallest, spec.bound) for spec in card.inputs}
     names = [spec.name for spec in card.inputs]
     own = {
         "Example": {"type": "object", "required": names, "properties": example, "additionalProperties": False},
@@ -509,7 +509,7 @@ def _named_schemas(model: Served, limit: int) -> dict:
         },
     }
     if card.outputs:
-        rows = {spec.name: _batch(_nested_rows({"type": "string"} if spec.datatype == "BYTES" else {"type": "number"}, spec.shape), limit) for spec in card.outputs}
+        rows = {spec.name: batch_of(output_values(spec), limit) for spec in card.outputs}
         own["PredictResponse"] = narrowed(
             schemas.PredictResponse,
             {
@@ -549,7 +549,12 @@ def _value(spec) -> dict:
     return {"anyOf": [{"type": "boolean"}, held_values(own, own)]} if own.kind == "b" else held_values(own, own)
 
 
-def _nested_rows(value: dict, shape: tuple[int, ...], smallest: tuple[int, ...] | None = None, bound: tuple[int, ...] | None = None) -> dict:
+def output_values(spec) -> dict:
+    """One example's values of a named output: nested arrays of numbers, of strings for BYTES, of true or false for BOOL."""
+    return nested_rows({"type": {"BYTES": "string", "BOOL": "boolean"}.get(spec.datatype, "number")}, spec.shape)
+
+
+def nested_rows(value: dict, shape: tuple[int, ...], smallest: tuple[int, ...] | None = None, bound: tuple[int, ...] | None = None) -> dict:
     """Nested arrays in ``shape``; a dynamic dimension (-1) from its ``smallest`` size to its ``bound``."""
     for dim, least, most in reversed(list(zip(shape, smallest or shape, bound or shape, strict=True))):
         value = {"type": "array", "items": value, "minItems": least, "maxItems": most} if dim == DYNAMIC else _rows(value, dim)
@@ -659,5 +664,5 @@ def _rows(item: dict, length: int) -> dict:
     return {"type": "array", "items": item, "minItems": length, "maxItems": length}
 
 
-def _batch(item: dict, limit: int | None = None) -> dict:
+def batch_of(item: dict, limit: int | None = None) -> dict:
     return {"type": "array", "items": item, "minItems": 1} | ({"maxItems": limit} if limit else {})

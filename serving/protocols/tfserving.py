@@ -35,7 +35,7 @@ from serving.codecs.tensors import json_tensor, numbers
 from serving.core import INPUT, InferenceRequest, Input, Label, Latest, Number, Selector, VersionState, VersionView, check_batch
 from serving.dataplane import DataPlane, version_number
 from serving.errors import BadRequest, InvalidInput, Overloaded, ServingError, UnsupportedMediaType
-from serving.openapi import SCHEMAS, error_responses, narrowed, ok_response, operation, ref
+from serving.openapi import SCHEMAS, batch_of, error_responses, narrowed, ok_response, operation, output_values, ref
 from serving.protocols import Reply, Route, json_reply, well_formed
 from serving.protocols.tensors import ResourceExhausted, card_values, image_from_b64, is_b64, json_values, parse_json_object, parse_number, statuses, variant
 
@@ -409,6 +409,14 @@ def _signature_name() -> dict:
 
 def _predict_request(model) -> dict:
     batch = {"$ref": f"{SCHEMAS}{model.name}.Batch"}
+    if model.card.named_inputs:  # rows: an object of every input per example; columns: an object of every input's batch
+        rows_ = {"type": "array", "items": {"$ref": f"{SCHEMAS}{model.name}.Example"}, "minItems": 1}
+        return {
+            "oneOf": [
+                {"type": "object", "required": ["instances"], "not": {"required": ["inputs"]}, "properties": {"signature_name": _signature_name(), "instances": rows_}},
+                {"type": "object", "required": ["inputs"], "not": {"required": ["instances"]}, "properties": {"signature_name": _signature_name(), "inputs": batch}},
+            ]
+        }
     named = {"type": "object", "required": [INPUT], "properties": {INPUT: {"$ref": f"{SCHEMAS}{model.name}.Example"}}, "additionalProperties": False}
     named_rows = {"type": "array", "items": named, "minItems": 1}
     named_columns = {"type": "object", "required": [INPUT], "properties": {INPUT: batch}, "additionalProperties": False}
@@ -440,8 +448,22 @@ def _probabilities(card: ModelCard, limit: int) -> dict:
 
 
 def _predict_response(card: ModelCard, limit: int) -> dict:
-    rows_ = _probabilities(card, limit)
-    return narrowed(schemas.TFServingPredictResponse, {"properties": {"predictions": rows_, "outputs": rows_}})
+    if card.output.labels:
+        rows_ = _probabilities(card, limit)
+        return narrowed(schemas.TFServingPredictResponse, {"properties": {"predictions": rows_, "outputs": rows_}})
+    if card.outputs:  # named outputs: one object per example (rows), or one object of batches (columns)
+        values = {spec.name: output_values(spec) for spec in card.outputs}
+        row = {"type": "object", "required": list(values), "properties": values, "additionalProperties": False}
+        predictions = batch_of(row, limit)
+        outputs = {"type": "object", "required": list(values), "properties": {name: batch_of(value, limit) for name, value in values.items()}, "additionalProperties": False}
+    else:  # a regressor's or a tensor's values: numbers of any size, not class probabilities
+        predictions = outputs = _probabilities(card, limit)
+    return {
+        "oneOf": [
+            {"type": "object", "required": ["predictions"], "properties": {"predictions": predictions}, "additionalProperties": False},
+            {"type": "object", "required": ["outputs"], "properties": {"outputs": outputs}, "additionalProperties": False},
+        ]
+    }
 
 
 def _classify_request(model) -> dict:

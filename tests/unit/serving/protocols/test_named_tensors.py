@@ -292,6 +292,46 @@ def test_the_openapi_document_describes_named_inputs_and_outputs(served):
     assert v2["properties"]["inputs"]["minItems"] == v2["properties"]["inputs"]["maxItems"] == 2
 
 
+def test_tf_serving_bodies_and_answers_of_named_tensors_are_the_documented_ones(served, client):
+    """TF Serving's rows (an object of every input per example) and columns (an object of every input's
+    batch) are what the document's request schema takes; what the server answers holds to its response schema."""
+    from jsonschema import Draft202012Validator
+
+    from serving.openapi import _add_middleware_responses, shared_schemas
+
+    config = served.plane.config
+    models = [Served(name, config) for name in config.models]
+    schemas = shared_schemas(models)
+    for model in models:
+        model.card = served.registry.models[model.name].handles["v1"].card
+        schemas.update(model_schemas(model, config))
+    spec = {"paths": route_paths(served.router, models, config), "components": {"schemas": schemas, "headers": {}}}
+    _add_middleware_responses(spec, config)
+
+    def holds(path: str, body, answer: bool = False) -> bool:
+        operation = spec["paths"][path]["post"]
+        schema = operation["responses"]["200"] if answer else operation["requestBody"]
+        return Draft202012Validator({**schema["content"]["application/json"]["schema"], "components": spec["components"]}).is_valid(body)
+
+    rows = {"instances": [{"features": f.tolist(), "counts": c.tolist()} for f, c in zip(FEATURES, COUNTS, strict=True)]}
+    columns = {"inputs": {"features": FEATURES.tolist(), "counts": COUNTS.tolist()}}
+    for name in ("multi", "picker"):
+        path = f"/v1/models/{name}:predict"
+        for body in (rows, columns):
+            response = client.post(path, json=body)
+            assert response.status_code == 200 and holds(path, body) and holds(path, response.json(), answer=True), (name, body, response.text)
+        refused = ({"instances": FEATURES.tolist()}, {"instances": [{"features": FEATURES[0].tolist()}]}, {"inputs": {"features": FEATURES.tolist()}})
+        for body in refused:
+            assert client.post(path, json=body).status_code == 400 and not holds(path, body), body
+    answer = client.post("/v1/models/multi:predict", json=rows).json()
+    answer["predictions"][0]["count"] = "three"
+    assert not holds("/v1/models/multi:predict", answer, answer=True)
+    course = client.post("/models/multi/v1", json=columns).json()  # the course's route: its outputs by name, BOOL as true or false
+    assert holds("/models/multi/{version}", columns) and holds("/models/multi/{version}", course, answer=True), course
+    course["result"]["flag"] = [[1], [0]]
+    assert not holds("/models/multi/{version}", course, answer=True)
+
+
 def test_packed_rows_round_trip_through_struct_layout():
     rows = pack(INPUTS, {"features": FEATURES, "counts": COUNTS})
     first = rows[0].tobytes()
