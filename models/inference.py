@@ -37,7 +37,7 @@ def warm_up(forward, card: ModelCard) -> np.ndarray:
     return answers
 
 
-def _keras_strings(tensor: np.ndarray):
+def keras_input(tensor: np.ndarray):
     """BYTES values (an object array) as the string tensor Keras' predict takes; other tensors as they are."""
     if tensor.dtype != object:
         return tensor
@@ -54,9 +54,9 @@ def predict_probabilities(model, values: np.ndarray, card) -> np.ndarray:
     if getattr(card, "inputs", ()):  # several named tensors, packed (models/tensors.py): Keras takes them as a list in the card's order
 
         def answers(tensors: dict[str, np.ndarray]) -> np.ndarray:
-            outputs = model.predict([_keras_strings(tensor) for tensor in tensors.values()], batch_size=256, verbose=0)
+            outputs = model.predict([keras_input(tensor) for tensor in tensors.values()], batch_size=256, verbose=0)
             if card.outputs:
-                outputs = outputs.values() if isinstance(outputs, dict) else outputs
+                outputs = outputs.values() if isinstance(outputs, dict) else outputs if len(card.outputs) > 1 else [outputs]
                 return pack(card.outputs, {spec.name: np.asarray(output) for spec, output in zip(card.outputs, outputs, strict=True)})
             return class_probabilities(outputs, card.output)
 

@@ -175,7 +175,7 @@ def _decoded(values: np.ndarray) -> np.ndarray:
 
 def checked(specs: tuple[TensorSpec, ...], given: dict[str, tuple[np.ndarray, str]], model: str) -> dict[str, np.ndarray]:
     """What a client sent (name -> (array, the field it came in)) checked against the specs: every input
-    named once, each (N, *shape) with the same N, values that its datatype holds exactly (whole numbers in
+    named once, each (N, *shape) with the same N > 0, values that its datatype holds exactly (whole numbers in
     range for integers, 0 or 1 for BOOL, finite for floats, strings of at most max_bytes for BYTES).
     InvalidInput names the field otherwise."""
     wanted = [spec.name for spec in specs]
@@ -189,6 +189,8 @@ def checked(specs: tuple[TensorSpec, ...], given: dict[str, tuple[np.ndarray, st
     for spec in specs:
         array, field = given[spec.name]
         array = np.asarray(array)
+        if array.ndim > 0 and len(array) == 0:  # whatever its other axes: an empty batch
+            raise InvalidInput(field, f"expected at least one example of {spec.name}")
         if array.ndim == 0 or not spec.fits(array.shape[1:]):
             raise InvalidInput(field, f"{spec.name} takes examples of shape {_described(spec)} (a batch: [N, {', '.join(map(str, spec.shape))}]), got {list(array.shape)}")
         if count is not None and len(array) != count:

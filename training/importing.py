@@ -22,14 +22,15 @@ from __future__ import annotations
 
 import datetime
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 
 import numpy as np
 
 from models.card import DATATYPES, DYNAMIC, NAME_PATTERN, TENSOR_NAME, ImagePreprocessing, InputSpec, ModelCard, OutputSpec, TensorSpec
-from models.inference import class_probabilities, predict_probabilities
+from models.inference import class_probabilities, keras_input, predict_probabilities
 from models.preprocessing import to_model_input
+from models.tensors import TooLong, numbers_of
 from training.datasets import sha256_of
 
 PROBABILITY_TOLERANCE = 1e-3  # softmax rows sum to 1 within this
@@ -108,18 +109,21 @@ def inspect_keras(
         model = keras.models.load_model(path, compile=False)
     except Exception as exc:
         raise ImportRefused(f"{path} is not a Keras model this Keras ({keras.__version__}) can load: {exc}") from None
-    if len(model.inputs) > 1 or (len(model.outputs) > 1 and output is None and task == "tensor") or model.inputs[0].dtype != "float32" or None in model.inputs[0].shape[1:]:
+    model = _one_output(keras, model, output) if output is not None else model
+    strings = _string_outputs(model, dim_range)
+    if strings and task != "tensor":
+        raise ImportRefused(f"the output {sorted(strings)[0]} is strings: serve it as a named tensor with --task tensor, or serve another output with --output")
+    if len(model.inputs) > 1 or (len(model.outputs) > 1 and task == "tensor") or strings or model.inputs[0].dtype != "float32" or None in model.inputs[0].shape[1:]:
         if scale not in (None, "none") or kind == "image" or aspect or value_range:
             raise ImportRefused(
                 "a model with several inputs (or one that is not float32, or has dynamic dimensions) takes named tensors as clients send them: "
                 "--scale, --kind image, --aspect and --range apply to a model with one float input"
             )
-        model = _one_output(keras, model, output) if output is not None else model
-        card = _named_card(model, path, name, version, description, task, labels, targets, threshold, positive_label, dim_range, max_bytes)
+        card = _named_card(model, path, name, version, description, task, labels, targets, threshold, positive_label, dim_range, max_bytes, strings)
         say(f"named tensors: inputs {_described(card.inputs)}; " + (f"outputs {_described(card.outputs)}" if card.outputs else f"output {card.output.kind}"))
         return model, card
     dims = _single_shape(model.inputs, "input")
-    model = _one_output(keras, model, output)
+    model = _one_output(keras, model, None) if len(model.outputs) > 1 else model  # refused, naming them
     out = _single_shape(model.outputs, "output")
     if not dims:  # (dynamic dimensions made it named tensors above)
         raise ImportRefused(f"the model's input shape {[None, *dims]} has no dimension per example: a float input has at least one")
@@ -332,8 +336,7 @@ def _check_label_order(probabilities: np.ndarray, y: np.ndarray, output: OutputS
 def _one_output(keras, model, output: str | None):
     """The model itself when it has one output (``output``, if given, must name it); the model up to the
     output named, when it has several; refused otherwise, naming them."""
-    names = [getattr(tensor, "name", None) or f"output_{i}" for i, tensor in enumerate(model.outputs)]
-    names = list(getattr(model, "output_names", None) or names)
+    names = _output_names(model)
     if output is None:
         if len(model.outputs) > 1:
             raise ImportRefused(f"the model has {len(model.outputs)} outputs ({', '.join(names)}): serve one with --output, or all of them as named tensors with --task tensor")
@@ -343,6 +346,11 @@ def _one_output(keras, model, output: str | None):
     if len(model.outputs) == 1:
         return model
     return keras.Model(inputs=model.inputs, outputs=model.outputs[names.index(output)], name=f"{model.name}_{output}")
+
+
+def _output_names(model) -> list[str]:
+    """A functional model's output names; a Sequential model has none, so its tensors' names."""
+    return list(getattr(model, "output_names", None) or [getattr(tensor, "name", None) or f"output_{i}" for i, tensor in enumerate(model.outputs)])
 
 
 KERAS_DATATYPES = {np.dtype(dtype).name: name for name, dtype in DATATYPES.items()}  # "float32" -> "FP32", ..., "bool" -> "BOOL", "object" -> "BYTES"
@@ -368,7 +376,7 @@ def tensor_spec(name: str, dtype: str, shape, what: str, max_bytes: int | None =
         raise ImportRefused(f"the {what} name {name!r} is not one a card can hold (letters, digits and _.:/-, starting with a letter or _)")
     if dtype not in KERAS_DATATYPES or (dtype == "object" and max_bytes is None):
         raise ImportRefused(
-            f"the {what} {name} is {dtype}: strings are served as inputs of Keras models, ONNX graphs and scikit-learn text pipelines, and as outputs of ONNX graphs; "
+            f"the {what} {name} is {dtype}: strings are served as inputs of Keras models, ONNX graphs and scikit-learn text pipelines, and as outputs of Keras models and ONNX graphs (--task tensor); "
             "other non-numeric tensors are not"
         )
     dims = tuple(shape)
@@ -417,24 +425,29 @@ def _named_card(
     positive_label,
     dim_range: tuple[int, int] | None,
     max_bytes: int,
+    strings: Collection[str] = (),
 ) -> ModelCard:
     """The card of a Keras model taking several named inputs (or one that is not float32), answering one
     output by ``task`` or every output as named tensors (``--task tensor``). A string input (a
-    TextVectorization layer's) takes values of at most ``max_bytes``."""
+    TextVectorization layer's) takes values of at most ``max_bytes``; so does each output named in
+    ``strings`` (a StringLookup's with ``invert=True``) answer them."""
     import keras
 
     from training.tasks import card_task, output_for
 
     inputs = tuple(tensor_spec(tensor.name, "object" if tensor.dtype == "string" else tensor.dtype, tensor.shape[1:], "input", max_bytes, dim_range) for tensor in model.inputs)
     outputs: tuple[TensorSpec, ...] = ()
-    if len(model.outputs) == 1:
+    if len(model.outputs) == 1 and not strings:
         output = output_for(task, tuple(model.outputs[0].shape[1:]), labels, targets, threshold, positive_label)
     else:
         if task != "tensor":
             raise ImportRefused(
-                f"the model has {len(model.outputs)} outputs ({', '.join(model.output_names)}): serve one with --output, or all of them as named tensors with --task tensor"
+                f"the model has {len(model.outputs)} outputs ({', '.join(_output_names(model))}): serve one with --output, or all of them as named tensors with --task tensor"
             )
-        outputs = tuple(tensor_spec(out, tensor.dtype, tensor.shape[1:], "output") for out, tensor in zip(model.output_names, model.outputs, strict=True))
+        outputs = tuple(
+            tensor_spec(out, "object", tensor.shape[1:], "output", max_bytes) if out in strings else tensor_spec(out, tensor.dtype, tensor.shape[1:], "output")
+            for out, tensor in zip(_output_names(model), model.outputs, strict=True)
+        )
         output = OutputSpec.packed(outputs)
     card = ModelCard(
         name=name,
@@ -462,18 +475,36 @@ def _named_card(
 
     try:
         answers = predict_probabilities(model, probe_examples(card, 3), card)
+    except TooLong as exc:
+        raise ImportRefused(f"a probe example's answer {exc}: import with a larger --max-bytes (answers past it are refused with 422)") from None
     except Exception as exc:
         sized = [f"{spec.name} {list(spec.smallest)} to {list(spec.bound)}" for spec in inputs if spec.dynamic]
         sizes = f" (examples of the smallest and largest shapes: {', '.join(sized)}; --min-dim and --max-dim set them)" if sized else ""
         raise ImportRefused(f"one inference on a probe batch failed{sizes}: {_plain(exc)}") from None
-    from models.tensors import numbers_of
-
     values = numbers_of(card, answers)
     if not np.isfinite(values).all():
         raise ImportRefused("the model's outputs on a probe batch are not finite numbers (NaN or infinity)")
     if output.labels and (values.min() < 0 or values.max() > 1):
         raise ImportRefused("the model's outputs on a probe batch are not probabilities in 0..1 (end it with a softmax or sigmoid layer)")
     return card
+
+
+def _string_outputs(model, dim_range: tuple[int, int] | None) -> set[str]:
+    """The outputs that answer strings, found by running the model once on one example of zeros (empty
+    strings for a string input; a dynamic dimension at its smallest size): Keras declares a
+    StringLookup's inverted output as int64. Empty when that run fails (the import's probe names why)."""
+    smallest = dim_range[0] if dim_range else 1
+    example = [
+        np.full((1, *(smallest if d is None else d for d in tensor.shape[1:])), "" if tensor.dtype == "string" else 0, dtype=object if tensor.dtype == "string" else tensor.dtype)
+        for tensor in model.inputs
+    ]
+    try:
+        answers = model.predict([keras_input(array) for array in example] if len(example) > 1 else keras_input(example[0]), verbose=0)
+    except Exception:  # noqa: BLE001 - the probe reports it
+        return set()
+    if not isinstance(answers, dict):
+        answers = dict(zip(_output_names(model), answers if isinstance(answers, list | tuple) else [answers], strict=True))
+    return {out for out, answer in answers.items() if np.asarray(answer).dtype.kind in "OSU"}
 
 
 def _single_shape(tensors, what: str) -> tuple:

@@ -12,7 +12,7 @@ from models.engines import register
 from models.engines.base import Engine, EngineInputError
 from models.inference import class_probabilities
 from models.preprocessing import to_model_input
-from models.tensors import by_shape, dtype_of, pack
+from models.tensors import TooLong, by_shape, dtype_of, pack
 
 log = logging.getLogger(__name__)
 
@@ -73,5 +73,10 @@ class TensorFlowEngine(Engine):
         if card.outputs:
             if isinstance(outputs, dict):
                 outputs = [outputs[spec.name] for spec in card.outputs]
-            return pack(card.outputs, {spec.name: np.asarray(output) for spec, output in zip(card.outputs, outputs, strict=True)})
+            elif len(card.outputs) == 1:  # one named output (a string one): the model answers it alone
+                outputs = [outputs]
+            try:
+                return pack(card.outputs, {spec.name: np.asarray(output) for spec, output in zip(card.outputs, outputs, strict=True)})
+            except TooLong as exc:  # this request's answer, not the engine: its own 422
+                raise EngineInputError(f"the model answered {exc} (--max-bytes at import)") from None
         return class_probabilities(np.asarray(outputs), card.output)

@@ -14,6 +14,8 @@ Models, made here in seconds and imported with `train_and_save.py import` as a u
   ``name`` BYTES [1] (the colour in French: strings out);
 - ``keras-review``: a Keras classifier of one string per example (TextVectorization, an embedding,
   pooling, a softmax): its ONNX export fails on the string ops, so it is served on TensorFlow;
+- ``keras-colours``: a Keras model of ``x`` float32 [4] answering ``scores`` and ``colour`` BYTES [1]
+  (a StringLookup with invert=True): strings out of Keras, on TensorFlow;
 - ``sentiment``: a scikit-learn text pipeline (TfidfVectorizer, LogisticRegression) from a joblib file,
   converted with skl2onnx: one string per example, answered with its two labels' probabilities;
 - ``pair-chain``: a graph pipeline (configuration.yaml ``pipelines``) feeding onnx-pair's ``sum`` to a
@@ -94,6 +96,37 @@ def keras_models(tmp) -> list[Named]:
             lambda i: dict(zip(("kind", "size"), outputs.predict([i["features"], i["counts"]], verbose=0), strict=True)),
         ),
     ]
+
+
+COLOURS = ("red", "green", "turquoise")  # turquoise: 9 bytes, past keras-colours' --max-bytes 8
+
+
+def keras_colours_model(tmp) -> Named:
+    """A Keras model answering strings: ``scores`` (x's first three values) and ``colour``, the best score's
+    name from a StringLookup with invert=True (which Keras declares as int64: the import runs it to see)."""
+    import keras
+
+    x = keras.Input((4,), name="x")
+    # turquoise only where x[2] leads by 10: never in the import's standard normal probes
+    scores = keras.layers.Dense(3, name="scores", kernel_initializer=keras.initializers.Identity(), bias_initializer=keras.initializers.Constant([0, 0, -10]))(x)
+    lookup = keras.layers.StringLookup(vocabulary=list(COLOURS), invert=True, num_oov_indices=0)
+    colour = keras.layers.Reshape((1,), name="colour")(lookup(keras.ops.argmax(scores, axis=-1)))
+    model = keras.Model(x, [scores, colour], name="colours")
+    model.save(tmp / "keras-colours.keras")
+    rng = np.random.default_rng(8)
+    inputs = rng.normal(0, 1, (10, 4)).astype(np.float32)
+    return Named(
+        "keras-colours",
+        tmp / "keras-colours.keras",
+        ["--task", "tensor", "--max-bytes", "8"],
+        {"x": inputs},
+        lambda i: dict(zip(("scores", "colour"), texts(model.predict(i["x"], verbose=0)), strict=True)),
+    )
+
+
+def texts(outputs: list[np.ndarray]) -> list[np.ndarray]:
+    """Keras answers strings as bytes; the clients' answers are compared as text."""
+    return [np.vectorize(bytes.decode, otypes=[object])(output) if output.dtype == object else output for output in outputs]
 
 
 def saved_graph(graph, path, ml: bool = False) -> onnxruntime.InferenceSession:
@@ -251,7 +284,7 @@ def run_import(path, name: str, *args: str) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="module")
 def models(tmp_path_factory) -> dict[str, Named]:
     tmp = tmp_path_factory.mktemp("named")
-    made = {model.name: model for model in [*keras_models(tmp), onnx_model(tmp), mask_model(tmp), *text_models(tmp)]}
+    made = {model.name: model for model in [*keras_models(tmp), onnx_model(tmp), mask_model(tmp), *text_models(tmp), keras_colours_model(tmp)]}
     made.update({model.name: model for model in chain(tmp, made["onnx-pair"])})
     for model in made.values():
         if model.path is None:  # a pipeline: configured, not imported
@@ -302,7 +335,7 @@ def srv(models, tmp_path_factory):
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
-@pytest.mark.parametrize("name", ["pair", "pair-outputs", "onnx-pair", "onnx-mask", "onnx-words", "sentiment", "keras-review", "pair-chain"])
+@pytest.mark.parametrize("name", ["pair", "pair-outputs", "onnx-pair", "onnx-mask", "onnx-words", "sentiment", "keras-review", "keras-colours", "pair-chain"])
 def test_every_named_tensor_model_answers_through_every_protocol_as_in_process(srv, models, name, protocol):
     model = models[name]
     expected = model.expected
@@ -336,6 +369,11 @@ def test_metadata_and_cards_name_each_tensor_and_the_typed_api_points_elsewhere(
     assert typed.status_code == 400 and "takes named inputs (x, k)" in typed.json()["error"], typed.text
     wrong = requests.post(f"{srv.url}/models/onnx-pair/v1", json={"input": {"x": [1, 2, 3], "k": [1, 2.5, 3]}}, timeout=TIMEOUT)
     assert wrong.status_code == 422 and "k is INT32: values must be whole numbers" in wrong.json()["error"]
+    empty = [{"name": name, "datatype": datatype, "shape": [0, 3], "data": []} for name, datatype in (("x", "FP32"), ("k", "INT32"))]
+    none = requests.post(f"{srv.url}/v2/models/onnx-pair/infer", json={"inputs": empty}, timeout=TIMEOUT)
+    assert none.status_code == 400 and "expected at least one example of x" in none.json()["error"], none.text
+    none = requests.post(f"{srv.url}/v1/models/onnx-pair:predict", json={"inputs": {"x": [], "k": []}}, timeout=TIMEOUT)
+    assert none.status_code == 400 and "at least one example" in none.json()["error"], none.text
 
 
 def test_a_string_output_past_its_max_bytes_fails_only_its_own_request_as_422(srv, models):
@@ -357,6 +395,21 @@ def test_a_string_output_past_its_max_bytes_fails_only_its_own_request_as_422(sr
             assert "the model answered name: a string of 18 bytes, past its max_bytes 16 (--max-bytes at import)" in response.json()["error"], response.text
         else:
             assert response.status_code == 200 and response.json()["result"]["name"] == [["bleu"]], response.text
+
+
+def test_a_keras_model_answering_strings_is_described_as_bytes_and_bounded_per_request(srv, models):
+    """keras-colours' StringLookup output is BYTES in the card and metadata (Keras said int64), served on
+    TensorFlow; a colour past --max-bytes 8 is that request's own 422, naming the output."""
+    card = requests.get(f"{srv.url}/models/keras-colours/v1", timeout=TIMEOUT).json()
+    assert card["outputs"] == [{"name": "scores", "datatype": "FP32", "shape": [3]}, {"name": "colour", "datatype": "BYTES", "shape": [1], "max_bytes": 8}], card["outputs"]
+    (version,) = requests.get(f"{srv.url}/models/keras-colours", timeout=TIMEOUT).json()["versions"]
+    assert version["engine"] == "tensorflow", version
+    meta = requests.get(f"{srv.url}/v1/models/keras-colours/metadata", timeout=TIMEOUT).json()["metadata"]["signature_def"]["signature_def"]["serving_default"]
+    assert meta["outputs"]["colour"]["dtype"] == "DT_STRING", meta
+    turquoise = requests.post(f"{srv.url}/models/keras-colours/v1", json={"input": {"x": [0, 0, 20, 0]}}, timeout=TIMEOUT)
+    assert turquoise.status_code == 422 and "the model answered colour: a string of 9 bytes, past its max_bytes 8" in turquoise.json()["error"], turquoise.text
+    green = requests.post(f"{srv.url}/models/keras-colours/v1", json={"input": {"x": [0, 5, 0, 0]}}, timeout=TIMEOUT)
+    assert green.status_code == 200 and green.json()["result"]["colour"] == [["green"]], green.text
 
 
 def test_a_keras_model_of_strings_is_served_on_tensorflow_saying_why_not_onnx(srv, models):

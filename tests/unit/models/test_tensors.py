@@ -83,6 +83,8 @@ def test_checked_converts_what_a_datatype_holds_exactly_and_names_the_field_othe
         ({**given_ok, "x": (np.full((2, 2, 2), 1e39), "inputs[0]")}, "finite"),
         ({**given_ok, "x": (np.ones((2, 4)), "inputs[0]")}, "x takes examples of shape [2, 2]"),
         ({**given_ok, "k": (np.array([1.0]), "inputs[1]")}, "1 examples of k, but 2 of x"),
+        ({name: (array[:0], field) for name, (array, field) in given_ok.items()}, "inputs[0]: expected at least one example of x"),
+        ({**given_ok, "x": (np.array([]), "inputs.x")}, "inputs.x: expected at least one example of x"),
         ({name: given_ok[name] for name in ("x", "k")}, "missing 'on'"),
         ({**given_ok, "y": (np.ones(2), "inputs[3]")}, "unexpected input 'y' for model multi; its inputs: x, k, on"),
     ]

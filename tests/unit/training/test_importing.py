@@ -144,6 +144,16 @@ def test_a_vector_input_gets_a_tensor_card(tmp_path, keras_layers):
     assert card.input.value_range == (-5.0, 5.0) and card.task == "classification"
 
 
+def test_a_sequential_model_imports_as_a_functional_one_does(tmp_path, keras_layers):
+    """A Sequential model has no output_names: its output is found by its tensor (the e2e head model is one)."""
+    import keras
+
+    model = keras.Sequential([keras.Input((3,)), keras_layers.Dense(3, activation="softmax")], name="head")
+    model.save(tmp_path / "head.keras")
+    _, card = inspect_keras(tmp_path / "head.keras", name="head", version="v1", labels=LABELS, scale="none")
+    assert card.input.shape == (3,) and card.output.kind == "softmax" and card.labels == tuple(LABELS)
+
+
 def test_an_image_kind_needs_an_image_shape(tmp_path, keras_layers):
     path, _ = save(tmp_path, "vector", keras_layers.Dense(3, activation="softmax"), shape=(12,))
     with pytest.raises(ImportRefused, match=r"an image input has the shape \[height, width, 1 or 3\]; the model takes \[12\]"):
@@ -487,3 +497,33 @@ def test_one_output_of_a_model_with_several_is_served_when_named(tmp_path):
     x = np.random.default_rng(0).normal(size=(5, 4)).astype(np.float32)
     np.testing.assert_allclose(price.predict(x, verbose=0), model.predict(x, verbose=0)[1], atol=1e-6)
     assert [t.name for t in card.output.targets] == ["value"]
+
+
+def test_a_keras_string_output_is_found_by_running_the_model_and_served_as_bytes(tmp_path):
+    """Keras declares a StringLookup's inverted output as int64; the import runs the model and serves it as
+    BYTES (strings of at most --max-bytes), which the engine packs; without --task tensor it is not served."""
+    import keras
+
+    from models.engines.base import EngineInputError
+    from models.engines.tensorflow import TensorFlowEngine
+    from models.tensors import pack, unpack
+
+    x = keras.Input((3,), name="x")
+    lookup = keras.layers.StringLookup(vocabulary=["red", "green", "turquoise"], invert=True, num_oov_indices=0)
+    # turquoise only where x[2] leads by 10: never in the import's standard normal probes
+    scores = keras.layers.Dense(3, kernel_initializer=keras.initializers.Identity(), bias_initializer=keras.initializers.Constant([0, 0, -10]))(x)
+    colour = keras.layers.Reshape((1,), name="colour")(lookup(keras.ops.argmax(scores, axis=-1)))
+    keras.Model(x, colour, name="colours").save(tmp_path / "colours.keras")
+    assert colour.dtype == "int64"  # what Keras says
+    model, card = inspect_keras(tmp_path / "colours.keras", name="colours", version="v1", labels=[], task="tensor", max_bytes=8)
+    assert [(spec.name, spec.datatype, spec.shape, spec.max_bytes) for spec in card.outputs] == [("colour", "BYTES", (1,), 8)]
+    assert [(spec.name, spec.datatype) for spec in card.inputs] == [("x", "FP32")] and card.task == "tensors"
+    engine = TensorFlowEngine(model, card)
+    answered = unpack(card.outputs, engine.infer(pack(card.inputs, {"x": np.eye(3, dtype=np.float32)[:2]})))
+    assert answered["colour"].tolist() == [[b"red"], [b"green"]]
+    with pytest.raises(EngineInputError, match="colour: a string of 9 bytes, past its max_bytes 8"):
+        engine.infer(pack(card.inputs, {"x": 20 * np.eye(3, dtype=np.float32)[2:]}))
+    with pytest.raises(ImportRefused, match=re.escape("a probe example's answer colour: a string of 3 bytes, past its max_bytes 2: import with a larger --max-bytes")):
+        inspect_keras(tmp_path / "colours.keras", name="colours", version="v1", labels=[], task="tensor", max_bytes=2)
+    with pytest.raises(ImportRefused, match="the output colour is strings: serve it as a named tensor with --task tensor"):
+        inspect_keras(tmp_path / "colours.keras", name="colours", version="v1", labels=["a", "b", "c"])
