@@ -68,7 +68,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     train.add_argument("--if-missing", action="store_true", help="do nothing when the version is already in the store")
     train.add_argument("--quiet", action="store_true", help="no per-epoch progress")
 
-    imported = commands.add_parser("import", help="store a model trained elsewhere (.keras, .onnx, or a scikit-learn .joblib/.pkl), with its card")
+    imported = commands.add_parser("import", help="store a model trained elsewhere (.keras, a SavedModel directory, .onnx, or a scikit-learn .joblib/.pkl/.pickle), with its card")
     imported.add_argument("path", help="the .keras file, a SavedModel directory, the .onnx file, or a scikit-learn estimator or pipeline in a .joblib, .pkl or .pickle file")
     imported.add_argument("--name", required=True, help="the model name it is served under")
     imported.add_argument("--version", required=True, help="the version it is stored as")
@@ -136,7 +136,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     imported.add_argument("--positive-label", help="one sigmoid unit: the label it gives the probability of (default: the second)")
     imported.add_argument(
         "--eval-data",
-        help="an .npz with x (client values) and y (label indices in the order of --labels): metrics, slices, report and drift reference; it also decides "
+        help="an .npz with x (client values; or an array per named input) and y (label indices in the order of --labels; a regressor's values; a tagger's 0/1): "
+        "metrics by task, and a report, slices and drift reference where the task has them; it also decides "
         "--scale when one choice is far more accurate, and refuses labels in an order another one beats by far",
     )
     imported.add_argument("--force", action="store_true", help="replace the version if it is already in the store")
