@@ -287,12 +287,14 @@ class ModelServer:
         try:
             key = ctx.request.headers.get(CONFIG.live.traffic_key_header)
             response = await self.plane.infer(InferenceRequest(model, Named(version) if version else Default(), {INPUT: examples}, traffic_key=key))
+            # built here: an answer the schema refuses is our 500, where BentoML would answer its ValidationError as a 400
+            body = PredictResponse(**prediction_body(response.card, response.answers, response.ood_scores, response.abstained, response.outputs.get(STEP_OUTPUT)))
         except Exception as exc:
             response = _error(exc)
             ctx.response.status_code = response.status_code  # BentoML answers with the context's status when the API takes one
             return response
         ctx.response.headers.update({"X-Model-Name": response.model, "X-Model-Version": response.version})
-        return PredictResponse(**prediction_body(response.card, response.answers, response.ood_scores, response.abstained, response.outputs.get(STEP_OUTPUT)))
+        return body
 
 
 def _error(exc: Exception):

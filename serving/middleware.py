@@ -216,7 +216,7 @@ class ErrorEnvelope:
 
 class ClientErrorsLogged(logging.Filter):
     """On BentoML's ``Exception on <path> [<method>]`` records: a client's mistake (pydantic's
-    ``ValidationError``, a ``BentoMLException`` under 500) becomes one INFO line naming it."""
+    ``ValidationError`` of a request's model, a ``BentoMLException`` under 500) becomes one INFO line naming it."""
 
     LOGGER = "bentoml._internal.server.http_app"  # where BentoML's log_exception writes
 
@@ -234,7 +234,10 @@ def _clients_mistake(exc: BaseException) -> bool:
     from bentoml.exceptions import BentoMLException
     from pydantic import ValidationError
 
-    return isinstance(exc, ValidationError) or (isinstance(exc, BentoMLException) and int(exc.error_code) < 500)
+    # BentoML's request models are "Input" (an API's fields) or "<type>IODescriptor" (a root input); any
+    # other model's error (a response the server built) is the server's own failure.
+    request = isinstance(exc, ValidationError) and (exc.title == "Input" or exc.title.endswith("IODescriptor"))
+    return request or (isinstance(exc, BentoMLException) and int(exc.error_code) < 500)
 
 
 def envelope(status: int, body: bytes) -> tuple[int, bytes]:

@@ -113,6 +113,12 @@ def test_a_clients_mistake_is_one_info_line_and_a_failure_keeps_its_traceback():
     assert record.getMessage().startswith("/classify [POST] refused: 1 validation error for Input model Field required") and "\n" not in record.getMessage()
     pickle = _logged(BentoMLException("pickle is not allowed", error_code=HTTPStatus.UNSUPPORTED_MEDIA_TYPE))
     assert (pickle.levelno, pickle.getMessage()) == (logging.INFO, "/classify [POST] refused: pickle is not allowed")
-    for failure in (RuntimeError("boom"), BentoMLException("broken")):
+
+    class PredictResponse(BaseModel):  # a response the server built: its error is the server's
+        confidence: float
+
+    with pytest.raises(ValidationError) as answered:
+        PredictResponse.model_validate({"confidence": "high"})
+    for failure in (RuntimeError("boom"), BentoMLException("broken"), answered.value):
         record = _logged(failure)
         assert (record.levelno, record.getMessage()) == (logging.ERROR, "Exception on /classify [POST]") and record.exc_info[1] is failure
