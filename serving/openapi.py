@@ -544,7 +544,9 @@ def _value(spec) -> dict:
     """One value of a named input as the course route and TF Serving's JSON take it: a string for BYTES,
     true or false (or 1 or 0) for BOOL, else a number its datatype holds."""
     if spec.datatype == "BYTES":
-        return {"type": "string", "description": f"at most {spec.max_bytes} bytes of UTF-8"}
+        # {"b64": ...} is taken too but said in words only: an engine that takes text refuses bytes that are
+        # not UTF-8, which a schema cannot say, and a fuzzer would send them as valid.
+        return {"type": "string", "description": f'at most {spec.max_bytes} bytes of UTF-8 (TF Serving\'s {{"b64": ...}} is taken too: base64 of such bytes)'}
     own = np.dtype(DATATYPES[spec.datatype])
     return {"anyOf": [{"type": "boolean"}, held_values(own, own)]} if own.kind == "b" else held_values(own, own)
 

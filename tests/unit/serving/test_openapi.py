@@ -4,6 +4,8 @@ missing one makes the published document invalid: tests/e2e/test_fuzz.py validat
 import json
 import re
 
+import pytest
+
 from serving import schemas
 from tests.conftest import ROOT
 
@@ -109,3 +111,24 @@ def test_a_long_summary_keeps_its_first_clause_and_moves_whole_into_the_descript
     assert spec["paths"]["/x"]["post"]["summary"] == short_summary(long)
     assert spec["paths"]["/x"]["post"]["description"] == long
     assert public_text("a token is missing (serving/auth.py); carries ``Allow``") == "a token is missing; carries `Allow`"
+
+
+def test_a_bytes_input_is_documented_as_strings_and_b64_in_words():
+    """The schema says strings (what every engine takes); TF Serving's {"b64": ...}, which the JSON codec
+    takes too (serving/codecs/tensors.strings), is said in its description: its bytes must be UTF-8 for an
+    engine that takes text, which a schema cannot say."""
+    from jsonschema import Draft202012Validator
+
+    from models.card import TensorSpec
+    from serving.codecs.tensors import json_tensor
+    from serving.errors import BadRequest
+    from serving.openapi import _value
+
+    value = _value(TensorSpec(name="text", datatype="BYTES", shape=(1,), max_bytes=8))
+    schema = Draft202012Validator(value)
+    assert schema.is_valid("a review") and not schema.is_valid(3) and not schema.is_valid({"b64": "aGk="})
+    assert '{"b64": ...}' in value["description"] and "at most 8 bytes" in value["description"]
+    assert json_tensor([{"b64": "aGk="}], "text").tolist() == [b"hi"]
+    for refused in ({"b64": 3}, {"b64": "aGk=", "x": 1}, {"text": "a"}):
+        with pytest.raises(BadRequest):
+            json_tensor([refused], "text")
