@@ -60,9 +60,9 @@ def test_a_batch_joins_per_example_and_carried_labels_need_no_feedback(workers):
 
 
 def _start_at_once(runtime, barrier, answers) -> None:
-    journal = Journal(FeedbackSettings(), runtime, labels_of=lambda model, version: LABELS, worker=multiprocessing.current_process().pid)
-    barrier.wait()
     try:
+        journal = Journal(FeedbackSettings(), runtime, labels_of=lambda model, version: LABELS, worker=multiprocessing.current_process().pid)
+        barrier.wait(timeout=30)  # a sibling that failed first breaks the barrier instead of leaving this one waiting
         journal.start()
         journal.stop()
         answers.put("started")
@@ -77,12 +77,15 @@ def test_workers_starting_together_on_a_new_file_all_start(tmp_path):
     outcomes = []
     for trial in range(25):
         barrier, answers = context.Barrier(3), context.Queue()
-        processes = [context.Process(target=_start_at_once, args=(tmp_path / str(trial), barrier, answers)) for _ in range(3)]
+        processes = [context.Process(target=_start_at_once, args=(tmp_path / str(trial), barrier, answers), daemon=True) for _ in range(3)]
         for process in processes:
             process.start()
-        outcomes += [answers.get(timeout=60) for _ in processes]
-        for process in processes:
-            process.join(timeout=60)
+        try:
+            outcomes += [answers.get(timeout=60) for _ in processes]
+        finally:
+            for process in processes:
+                process.join(timeout=60)
+                process.terminate()  # none left behind to hold pytest at its exit
     assert outcomes == ["started"] * 75
 
 
