@@ -113,23 +113,40 @@ def onnx_export(model, card: ModelCard, examples: np.ndarray) -> tuple[bytes | N
             log.debug("%s: %s", card.tag, reason)  # with_onnx prints it: said once
             return None, {"reason": reason}
         expected = predict_probabilities(model, examples, card)
-        if card.outputs:  # packed bytes: compared as the numbers they hold
-            exported, expected = numbers_of(card, exported), numbers_of(card, expected)
-        difference = np.abs(exported - expected)
-        verification = {"examples": int(len(examples)), "max_abs_diff": float(difference.max()), "tolerance": ONNX_TOLERANCE, "onnxruntime": onnxruntime.__version__}
-        if card.output.labels:  # probabilities: absolute differences, and the same top class
-            verification["top1_agreement"] = float((exported.argmax(axis=1) == expected.argmax(axis=1)).mean())
-            agrees = verification["max_abs_diff"] <= ONNX_TOLERANCE and verification["top1_agreement"] == 1.0  # NaN disagrees too
-        else:  # a regressor's values, an embedding: relative to their size (float32 holds about seven digits)
-            verification["max_rel_diff"] = float((difference / np.maximum(np.abs(expected), 1.0)).max())
-            agrees = verification["max_rel_diff"] <= ONNX_TOLERANCE
-        if not agrees:
-            reason = f"the ONNX export disagrees with Keras: max |difference| {verification['max_abs_diff']:.3g}" + (
-                f", top class agreement {verification['top1_agreement']:.4f}" if "top1_agreement" in verification else f", relative {verification['max_rel_diff']:.3g}"
-            )
+        verification, disagreement = agreement(card, exported, expected)
+        verification["onnxruntime"] = onnxruntime.__version__
+        if disagreement:
+            reason = f"the ONNX export disagrees with Keras: {disagreement}"
             log.debug("%s: %s; not stored", card.tag, reason)
             return None, {"reason": reason, "verification": verification}
         return path.read_bytes(), {"file": ONNX_FILE, **{key: value for key, value in graph.items() if value}, "verification": verification}
+
+
+def agreement(card: ModelCard, exported: np.ndarray, expected: np.ndarray) -> tuple[dict, str | None]:
+    """The verification figures of an export's answers against Keras', and what disagrees (None: they agree).
+    Probabilities: absolute differences and the same top class; other values: relative to their size
+    (float32 holds about seven digits); strings of named outputs: equal."""
+    strings_differ = []
+    if card.outputs:  # packed bytes: compared as the numbers they hold, and the strings as they are
+        texts = tuple(spec.name for spec in card.outputs if spec.max_bytes is not None)
+        ours, theirs = unpack(card.outputs, exported, only=texts), unpack(card.outputs, expected, only=texts)
+        strings_differ = [name for name in texts if not np.array_equal(ours[name], theirs[name])]
+        exported, expected = numbers_of(card, exported), numbers_of(card, expected)
+    difference = np.abs(exported - expected)
+    largest = float(difference.max()) if difference.size else 0.0  # a model answering strings alone has no numbers
+    verification: dict = {"examples": int(len(exported)), "max_abs_diff": largest, "tolerance": ONNX_TOLERANCE}
+    if card.output.labels:
+        verification["top1_agreement"] = float((exported.argmax(axis=1) == expected.argmax(axis=1)).mean())
+        agrees = largest <= ONNX_TOLERANCE and verification["top1_agreement"] == 1.0  # NaN disagrees too
+        figures = f"max |difference| {largest:.3g}, top class agreement {verification['top1_agreement']:.4f}"
+    else:
+        verification["max_rel_diff"] = float((difference / np.maximum(np.abs(expected), 1.0)).max()) if difference.size else 0.0
+        agrees = verification["max_rel_diff"] <= ONNX_TOLERANCE
+        figures = f"max |difference| {largest:.3g}, relative {verification['max_rel_diff']:.3g}"
+    if strings_differ:
+        verification["strings_differ"] = strings_differ
+        return verification, f"{figures}; other strings in {', '.join(strings_differ)}"
+    return verification, None if agrees else figures
 
 
 def with_onnx(card: ModelCard, model, examples: np.ndarray, files: dict) -> ModelCard:

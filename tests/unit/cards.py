@@ -9,11 +9,12 @@ Each builder takes keyword overrides of the card's top-level fields (``version="
 
 from __future__ import annotations
 
-from models.card import ImagePreprocessing, InputSpec, ModelCard, OutputSpec, Target
+from models.card import ImagePreprocessing, InputSpec, ModelCard, OutputSpec, Target, TensorSpec
 
 CLOTHES_LABELS = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
 COLOUR_LABELS = ("red", "green", "blue")
 SIGMOID_LABELS = ("no_damage", "damage")
+NAMED_INPUTS = (TensorSpec(name="x", datatype="FP32", shape=(2, 2)), TensorSpec(name="k", datatype="INT64", shape=()), TensorSpec(name="on", datatype="BOOL", shape=(3,)))
 
 
 def make_card(name: str, version: str, input: InputSpec, preprocessing: ImagePreprocessing | None, output: OutputSpec, **fields) -> ModelCard:
@@ -112,3 +113,25 @@ def keras_model_for(card: ModelCard, seed: int = 0):
         [keras.Input(shape=card.input.shape), keras.layers.Flatten(), keras.layers.Dense(8, activation="relu"), keras.layers.Dense(units, activation=activation)],
         name="tiny",
     )
+
+
+def named_card(inputs: tuple[TensorSpec, ...] = NAMED_INPUTS, outputs: tuple[TensorSpec, ...] = (), output: OutputSpec | None = None, **changes) -> ModelCard:
+    """A model of named tensors (``inputs``; ``outputs`` answered by name, else a tensor of 2 values)."""
+    fields = {
+        "name": "multi",
+        "version": "v1",
+        "description": "tests",
+        "task": "tensors",
+        "input": changes.pop("input", None) or InputSpec.packed(inputs),
+        "inputs": inputs,
+        "preprocessing": None,
+        "output": output or (OutputSpec.packed(outputs) if outputs else OutputSpec(kind="tensor", shape=(2,))),
+        "outputs": outputs,
+        "architecture": "tests",
+        "number_of_parameters": 1,
+        "metrics": None,
+        "training": {},
+        "data": {},
+        "framework_versions": {},
+    }
+    return ModelCard(**{**fields, **changes})

@@ -11,32 +11,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from models.card import DATATYPES, InputSpec, ModelCard, OutputSpec, TensorSpec, row_bytes
+from models.card import DATATYPES, InputSpec, ModelCard, TensorSpec, row_bytes
 from models.preprocessing import InvalidInput
 from models.tensors import TooLong, as_text, blank, by_shape, checked, dtype_of, numbers_of, pack, unpack
+from tests.unit.cards import NAMED_INPUTS, named_card
 
-SPECS = (TensorSpec(name="x", datatype="FP32", shape=(2, 2)), TensorSpec(name="k", datatype="INT64", shape=()), TensorSpec(name="on", datatype="BOOL", shape=(3,)))
-
-
-def named_card(inputs=SPECS, outputs=(), output=None, **changes) -> ModelCard:
-    fields = {
-        "name": "multi",
-        "version": "v1",
-        "description": "tests",
-        "task": "tensors",
-        "input": changes.pop("input", None) or InputSpec.packed(inputs),
-        "inputs": inputs,
-        "preprocessing": None,
-        "output": output or (OutputSpec.packed(outputs) if outputs else OutputSpec(kind="tensor", shape=(2,))),
-        "outputs": outputs,
-        "architecture": "tests",
-        "number_of_parameters": 1,
-        "metrics": None,
-        "training": {},
-        "data": {},
-        "framework_versions": {},
-    }
-    return ModelCard(**{**fields, **changes})
+SPECS = NAMED_INPUTS
 
 
 @settings(max_examples=60, deadline=None)
