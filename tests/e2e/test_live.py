@@ -268,9 +268,15 @@ def test_shadow_traffic_is_compared_and_a_slow_shadow_slows_nothing(shadow_serve
     assert response.status_code == 200, response.text
     plain = answered_latencies(url, images[:400])
     deadline = time.monotonic() + 15  # shadows are compared after the answer, off the request path: polled, not timed
-    while (summary := requests.get(f"{url}/models/{CLOTHES}/shadow", timeout=TIMEOUT).json())["examples"] < 390 and time.monotonic() < deadline:
+
+    def accounted(summary: dict) -> int:
+        return summary["examples"] + summary["skipped"] + summary["errors"]
+
+    while accounted(summary := requests.get(f"{url}/models/{CLOTHES}/shadow", timeout=TIMEOUT).json()) < 400 and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert summary["examples"] >= 390 and summary["errors"] == 0 and 0 <= summary["agreement"] <= 1
+    # every request compared or counted as skipped: a shadow more than shadow_max_in_flight behind is skipped by
+    # design (a busy CI machine skipped 13 of 400 once), never queued
+    assert accounted(summary) == 400 and summary["errors"] == 0 and summary["examples"] >= 300 and 0 <= summary["agreement"] <= 1, summary
     offline = [store.load_card(CLOTHES, v).metrics["accuracy"] for v in ("v1", "v2")]
 
     # Now the candidate is slow on purpose: its runner is stopped and continued every 50 ms (SIGSTOP/SIGCONT).
@@ -297,7 +303,7 @@ def test_shadow_traffic_is_compared_and_a_slow_shadow_slows_nothing(shadow_serve
     slow_summary = requests.get(f"{url}/models/{CLOTHES}/shadow", timeout=TIMEOUT).json()
     med = {name: statistics.median(values) * 1000 for name, values in (("shadowed", plain), ("slow shadow", slow), ("no shadow", none))}
     report_figures(
-        f"\nshadow clothes v2 behind stable v1 on {summary['examples']} test images: agreement {summary['agreement']:.3f} "
+        f"\nshadow clothes v2 behind stable v1 on {summary['examples']} test images ({summary['skipped']} skipped): agreement {summary['agreement']:.3f} "
         f"(offline accuracy v1 {offline[0]:.3f}, v2 {offline[1]:.3f}), candidate latency p50 {summary['latency_ms']['p50']:.1f} ms "
         f"p99 {summary['latency_ms']['p99']:.1f} ms; answered median latency: " + ", ".join(f"{name} {value:.2f} ms" for name, value in med.items())
     )
