@@ -15,8 +15,11 @@ are served by one `bentoml serve` (in process, ONNX Runtime) on a loopback port 
   rows of a batch by shape (models/tensors.by_shape), the shape check against the bounds.
 - ``dynamic 8``: every request 8 steps. Packed rows still take the bound's room (64 steps, zeros
   past the 8 sent), but the model runs on 8 steps.
+- ``dynamic 24``, ``dynamic 40``: the other lengths of the mix, each alone.
 - ``dynamic mixed``: four wrk processes at once, 8 connections each, at 8, 24, 40 and 64 steps. Batches
-  then hold rows of several lengths, and the engine runs once per length in each batch.
+  then hold rows of several lengths, and the engine runs once per length in each batch. Its baseline,
+  ``apart``, is the rate the same mix of requests would have if each length cost what it costs alone:
+  1 / sum(share of the length in the mixed run / its rate alone). mixed / apart is what mixing costs.
 """
 
 from __future__ import annotations
@@ -93,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     scenarios = {
         "fixed 64": [("fixed", BOUND, CONNECTIONS)],
         "dynamic 64": [("dynamic", BOUND, CONNECTIONS)],
-        "dynamic 8": [("dynamic", 8, CONNECTIONS)],
+        **{f"dynamic {length}": [("dynamic", length, CONNECTIONS)] for length in MIXED if length != BOUND},
         "dynamic mixed": [("dynamic", length, CONNECTIONS // len(MIXED)) for length in MIXED],
     }
     runs: dict[str, list[list[WrkResult]]] = {name: [] for name in scenarios}
@@ -114,9 +117,9 @@ def main(argv: list[str] | None = None) -> int:
         f"the median of {args.rounds} alternating runs of {args.seconds} s, in process, OIP v2 JSON; engines: {engines}"
     )
     print(f"{'scenario':14} {'steps':>6} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7}")
-    totals = {}
+    totals, middles = {}, {}
     for name, rounds in runs.items():
-        middle = sorted(rounds, key=lambda results: sum(r.requests_per_s for r in results))[len(rounds) // 2]  # the round of median total
+        middle = middles[name] = sorted(rounds, key=lambda results: sum(r.requests_per_s for r in results))[len(rounds) // 2]  # the round of median total
         totals[name] = sum(r.requests_per_s for r in middle)
         for (_, steps, _), result in zip(scenarios[name], middle, strict=True):
             print(f"{name:14} {steps:6d} {result.requests_per_s:8.0f} {result.p50_ms:7.2f} {result.p99_ms:7.2f}")
@@ -125,6 +128,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"dynamic 64 / fixed 64 = {totals['dynamic 64'] / totals['fixed 64']:.3f}")
     print(f"dynamic 8 / dynamic 64 = {totals['dynamic 8'] / totals['dynamic 64']:.3f}")
     print(f"dynamic mixed / dynamic 64 = {totals['dynamic mixed'] / totals['dynamic 64']:.3f}")
+    mixed = {steps: result.requests_per_s for (_, steps, _), result in zip(scenarios["dynamic mixed"], middles["dynamic mixed"], strict=True)}
+    apart = 1 / sum(rate / totals["dynamic mixed"] / totals[f"dynamic {steps}"] for steps, rate in mixed.items())
+    print(f"dynamic mixed / apart (the same mix, each length at its own rate alone: {apart:.0f} req/s) = {totals['dynamic mixed'] / apart:.3f}")
     return 0
 
 
