@@ -5,6 +5,7 @@ verified ONNX export runs on TensorFlow whatever the configuration asks."""
 from __future__ import annotations
 
 import io
+import time
 from pathlib import Path
 
 import numpy as np
@@ -41,8 +42,16 @@ def images():
     return data.x_test[:500], data.y_test[:500]
 
 
-def engines_of(url: str) -> dict[str, str]:
-    return {v["version"]: v["engine"] for v in requests.get(f"{url}/models/{CLOTHES}", timeout=TIMEOUT).json()["versions"]}
+def engines_of(url: str, seconds: float = 60) -> dict[str, str | None]:
+    """Each version's engine as the answering entry worker knows it, once it knows every one (for up to
+    ``seconds``): /readyz answered by one entry worker says nothing of the other's view of slow runners
+    (CI's process placement: TensorFlow runners still None in the other worker after ready)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        engines = {v["version"]: v["engine"] for v in requests.get(f"{url}/models/{CLOTHES}", timeout=TIMEOUT).json()["versions"]}
+        if None not in engines.values() or time.monotonic() > deadline:
+            return engines
+        time.sleep(0.5)
 
 
 def maps_onnxruntime(pid: int) -> bool:
