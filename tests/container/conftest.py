@@ -142,3 +142,9 @@ def container(image, test_config):
 @pytest.fixture(scope="session")
 def url(container) -> str:
     return container.url
+
+
+@pytest.fixture(scope="session")
+def server_log(container):
+    """The contract tests' container's log so far, as a callable (tests/e2e's server_log for a container)."""
+    return lambda: container.logs(tail=1_000_000)

@@ -202,6 +202,12 @@ def url(server) -> str:
     return server.url
 
 
+@pytest.fixture(scope="session")
+def server_log(server):
+    """The session server's log so far, as a callable (tests/container has the container's)."""
+    return lambda: server.log.read_text(errors="replace")
+
+
 @dataclasses.dataclass(frozen=True)
 class Outcome:
     """One request of a SteadyLoad: monotonic send and answer times, and the status or the exception."""
