@@ -26,8 +26,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -65,27 +63,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args(argv)
     home = Path(tempfile.mkdtemp(prefix="dynamic-bench-"))
-    env = {**os.environ, "BENTOML_HOME": str(home / "bentoml"), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    from bench.servers import import_model, launch, serving_only
+
     make_models(home)
     for name, extra in (("fixed", ["--kind", "tensor", "--scale", "none"]), ("dynamic", ["--max-dim", str(BOUND)])):
-        subprocess.run(
-            [sys.executable, str(ROOT / "train_and_save.py"), "import", str(home / f"{name}.keras"), "--name", name, "--version", "v1", "--labels", "a,b,c", *extra],
-            cwd=ROOT,
-            env=env,
-            check=True,
-            capture_output=True,
-        )
-    import yaml
-
+        import_model(home, home / f"{name}.keras", name, "--labels", "a,b,c", *extra)
     from bench.bodies import Body
     from bench.load import WrkResult, run_wrk
-    from bench.servers import launch, write_config
-    from config.settings import load_yaml
 
-    config = write_config(home, "onnxruntime", {"feedback": {"enabled": False}}, "dynamic")
-    settings = load_yaml(config.read_text(), config)
-    settings.update(models={"fixed": {"versions": ["v1"]}, "dynamic": {"versions": ["v1"]}}, pipelines={}, course={})
-    config.write_text(yaml.safe_dump(settings, sort_keys=False))
+    config = serving_only(home, ["fixed", "dynamic"], "dynamic")
     rng = np.random.default_rng(0)
     files: dict[tuple[str, int], Body] = {}
     for model, steps in [("fixed", BOUND), *(("dynamic", length) for length in MIXED)]:
@@ -100,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         "dynamic mixed": [("dynamic", length, CONNECTIONS // len(MIXED)) for length in MIXED],
     }
     runs: dict[str, list[list[WrkResult]]] = {name: [] for name in scenarios}
-    with launch("served", home, env={"MODEL_SERVER_CONFIG": str(config), "BENTOML_HOME": env["BENTOML_HOME"]}) as server:
+    with launch("served", home, env={"MODEL_SERVER_CONFIG": str(config), "BENTOML_HOME": str(home / "bentoml")}) as server:
         engines = {model: requests.get(f"{server.url}/models/{model}", timeout=10).json()["versions"][0]["engine"] for model in ("fixed", "dynamic")}
         for round_ in range(-1, args.rounds):  # a 2 s warm-up round first, not kept; the rounds alternate the scenarios
             for name, loads in scenarios.items():

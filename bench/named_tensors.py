@@ -16,8 +16,6 @@ card, packing the rows and unpacking the outputs (models/tensors.py).
 from __future__ import annotations
 
 import argparse
-import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -47,26 +45,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args(argv)
     home = Path(tempfile.mkdtemp(prefix="named-bench-"))
-    env = {**os.environ, "BENTOML_HOME": str(home / "bentoml"), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    from bench.servers import import_model, launch, serving_only
+
     make_models(home)
     for name, extra in (("pair", []), ("one", ["--scale", "none"])):
-        subprocess.run(
-            [sys.executable, str(ROOT / "train_and_save.py"), "import", str(home / f"{name}.keras"), "--name", name, "--version", "v1", "--labels", "a,b,c", *extra],
-            cwd=ROOT,
-            env=env,
-            check=True,
-            capture_output=True,
-        )
-    import yaml
-
+        import_model(home, home / f"{name}.keras", name, "--labels", "a,b,c", *extra)
     from bench.load import alternating_runs, median_run
-    from bench.servers import launch, write_config
-    from config.settings import load_yaml
 
-    config = write_config(home, "onnxruntime", {"feedback": {"enabled": False}}, "named")
-    settings = load_yaml(config.read_text(), config)
-    settings.update(models={"pair": {"versions": ["v1"]}, "one": {"versions": ["v1"]}}, pipelines={}, course={})
-    config.write_text(yaml.safe_dump(settings, sort_keys=False))
+    config = serving_only(home, ["pair", "one"], "named")
     rng = np.random.default_rng(0)
     x, k = rng.normal(size=4).round(3).tolist(), rng.integers(0, 10, 3).tolist()
     bodies = {
@@ -79,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         ("one", "v2 JSON"): ("/v2/models/one/infer", {"inputs": [{"name": "input", "datatype": "FP32", "shape": [1, 7], "data": [*x, *map(float, k)]}]}),
     }
     rows = []
-    with launch("served", home, env={"MODEL_SERVER_CONFIG": str(config), "BENTOML_HOME": env["BENTOML_HOME"]}) as server:
+    with launch("served", home, env={"MODEL_SERVER_CONFIG": str(config), "BENTOML_HOME": str(home / "bentoml")}) as server:
         runs = alternating_runs(server.url, home, bodies, CONNECTIONS, args.rounds, args.seconds)
         for (model, route), results in runs.items():
             middle = median_run(results)

@@ -93,6 +93,22 @@ def write_config(directory: Path, engine: str = "onnxruntime", changes: dict | N
     return path
 
 
+def import_model(home: Path, path: Path, name: str, *flags: str) -> None:
+    """``train_and_save.py import path --name name --version v1 *flags`` into the scratch store under ``home``."""
+    env = {**os.environ, "BENTOML_HOME": str(home / "bentoml"), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    command = [sys.executable, str(ROOT / "train_and_save.py"), "import", str(path), "--name", name, "--version", "v1", *flags]
+    subprocess.run(command, cwd=ROOT, env=env, check=True, capture_output=True)
+
+
+def serving_only(home: Path, models: list[str], name: str) -> Path:
+    """A configuration serving v1 of ``models`` alone (no pipelines, no course routes, no feedback journal), on ONNX Runtime."""
+    config = write_config(home, "onnxruntime", {"feedback": {"enabled": False}}, name)
+    settings = load_yaml(config.read_text(), config)
+    settings.update(models={model: {"versions": ["v1"]} for model in models}, pipelines={}, course={})
+    config.write_text(yaml.safe_dump(settings, sort_keys=False))
+    return config
+
+
 def serves(name: str, scenario: Scenario) -> bool:
     """Whether a server answers a scenario: the baseline and the hand-written peers have only the
     course's clothes v1 route (JSON, raw bytes, image uploads), and only the served servers speak gRPC."""

@@ -15,8 +15,6 @@ check and pack of a batch of 32 reviews and its unpack are timed in process at b
 from __future__ import annotations
 
 import argparse
-import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -62,33 +60,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args(argv)
     home = Path(tempfile.mkdtemp(prefix="text-bench-"))
-    env = {**os.environ, "BENTOML_HOME": str(home / "bentoml"), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    from bench.servers import import_model, launch, serving_only
+
     joblib_file = make_pipeline(home)
     for name, bound in BOUNDS.items():
-        subprocess.run(
-            [sys.executable, str(ROOT / "train_and_save.py"), "import", str(joblib_file), "--trust-pickle", "--name", name, "--version", "v1", "--max-bytes", str(bound)],
-            cwd=ROOT,
-            env=env,
-            check=True,
-            capture_output=True,
-        )
+        import_model(home, joblib_file, name, "--trust-pickle", "--max-bytes", str(bound))
     micro = {name: packing_us(bound) for name, bound in BOUNDS.items()}
-    import yaml
-
     from bench.load import alternating_runs, median_run
-    from bench.servers import launch, write_config
-    from config.settings import load_yaml
 
-    config = write_config(home, "onnxruntime", {"feedback": {"enabled": False}}, "text")
-    settings = load_yaml(config.read_text(), config)
-    settings.update(models={name: {"versions": ["v1"]} for name in BOUNDS}, pipelines={}, course={})
-    config.write_text(yaml.safe_dump(settings, sort_keys=False))
+    config = serving_only(home, list(BOUNDS), "text")
     bodies = {}
     for name in BOUNDS:
         bodies[name, "course JSON"] = (f"/models/{name}/v1", {"input": {"text": [REVIEW]}})
         bodies[name, "v2 JSON"] = (f"/v2/models/{name}/infer", {"inputs": [{"name": "text", "datatype": "BYTES", "shape": [1, 1], "data": [REVIEW]}]})
     rows = []
-    with launch("served", home, env={"MODEL_SERVER_CONFIG": str(config), "BENTOML_HOME": env["BENTOML_HOME"]}) as server:
+    with launch("served", home, env={"MODEL_SERVER_CONFIG": str(config), "BENTOML_HOME": str(home / "bentoml")}) as server:
         runs = alternating_runs(server.url, home, bodies, CONNECTIONS, args.rounds, args.seconds)
         for (model, route), results in runs.items():
             middle = median_run(results)
